@@ -1,0 +1,55 @@
+import { timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { REDACT_PATHS } from '../core/index.ts';
+import { installErrorHandler } from './errors.ts';
+import { healthRoutes } from './routes/health.ts';
+import type { HealthService } from './services/health.ts';
+
+export interface AppServices {
+  health: HealthService;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    services: AppServices;
+  }
+  interface FastifyContextConfig {
+    /** Route needs no token. */
+    public?: boolean;
+  }
+}
+
+export interface AppOptions {
+  token: string;
+  services: AppServices;
+  logLevel?: string;
+}
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  const m = /^Bearer (.+)$/.exec(header ?? '');
+  if (!m) return false;
+  const a = Buffer.from(m[1]!);
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** The farm API as an app (no listen): tests use `app.inject()`, server.ts listens. */
+export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: { level: opts.logLevel ?? 'info', redact: { paths: REDACT_PATHS, censor: '[REDACTED]' } },
+    bodyLimit: 1 << 20,
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.decorate('services', opts.services);
+  installErrorHandler(app);
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.routeOptions.config?.public) return;
+    if (!tokenMatches(req.headers.authorization, opts.token)) {
+      return reply.code(401).send({ statusCode: 401, error: 'unauthorized', message: 'missing or wrong bearer token (Authorization: Bearer <token>)' });
+    }
+  });
+  await app.register(healthRoutes);
+  return app;
+}

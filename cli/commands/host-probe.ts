@@ -1,0 +1,14 @@
+import { LocalExecutor, parseProbeOutput, probeCommand, XamalError } from '../../core/index.ts';
+import { parseFlags } from '../args.ts';
+import type { CliCommand } from '../io.ts';
+
+const command: CliCommand = {
+  async run(args, io) {
+    parseFlags(args, {}, 'xamal host probe');
+    const res = await new LocalExecutor({ PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' }).run(probeCommand());
+    if (res.code !== 0) throw new XamalError('external', `host probe exited ${res.code}: ${res.stderr.trim()}`);
+    io.out(JSON.stringify(parseProbeOutput(res.stdout), null, 2));
+    return 0;
+  },
+};
+export default command;

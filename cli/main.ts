@@ -1,0 +1,54 @@
+import { exitCodeFor, isXamalError } from '../core/index.ts';
+import { cliConfig } from './config.ts';
+import type { Io } from './io.ts';
+import { findCommand, helpText } from './table.ts';
+
+function processIo(): Io {
+  return {
+    out: (t) => process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
+    err: (t) => process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
+    interrupted: () =>
+      new Promise((resolve) => {
+        const on = (sig: string) => {
+          process.off('SIGINT', on);
+          process.off('SIGTERM', on);
+          resolve(sig);
+        };
+        process.on('SIGINT', on);
+        process.on('SIGTERM', on);
+      }),
+  };
+}
+
+/**
+ * The CLI's one exit point: finds the command, runs it, and turns any error into a message and an
+ * exit code. Expected errors print their message; anything else is a bug, printed without a stack
+ * unless XAMAL_DEBUG is set.
+ */
+export async function main(argv: string[], io: Io = processIo(), { debug } = cliConfig()): Promise<number> {
+  if (argv.length === 0 || argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') {
+    io.out(helpText(argv.slice(1)));
+    return 0;
+  }
+  const found = findCommand(argv);
+  if (!found) {
+    const near = helpText(argv.slice(0, 1));
+    io.err(`xamal: unknown command "${argv.join(' ')}"\n\n${near}`);
+    return 2;
+  }
+  if (found.rest.includes('--help') || found.rest.includes('-h')) {
+    io.out(`usage: ${found.entry.usage}\n\n${found.entry.summary}`);
+    return 0;
+  }
+  try {
+    const cmd = await found.entry.load();
+    return await cmd.run(found.rest, io);
+  } catch (err) {
+    if (isXamalError(err)) {
+      io.err(`xamal: ${err.message}`);
+      return exitCodeFor(err.code);
+    }
+    io.err(`xamal: internal error: ${(err as Error)?.message ?? String(err)}${debug ? `\n${(err as Error)?.stack ?? ''}` : '\n(set XAMAL_DEBUG=1 for details)'}`);
+    return 1;
+  }
+}

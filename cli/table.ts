@@ -1,0 +1,59 @@
+import type { CliCommand } from './io.ts';
+
+/** The command table: each command's words, a one-line summary, and a lazy loader. */
+export interface CommandEntry {
+  words: string[];
+  usage: string;
+  summary: string;
+  load: () => Promise<CliCommand>;
+}
+
+export const COMMANDS: CommandEntry[] = [
+  {
+    words: ['target', 'parse'],
+    usage: 'xamal target parse TUPLE',
+    summary: 'Print a target tuple\'s fields as JSON (exit 2 and the reasons when it is invalid)',
+    load: async () => (await import('./commands/target-parse.ts')).default,
+  },
+  {
+    words: ['host', 'probe'],
+    usage: 'xamal host probe',
+    summary: "Print this machine's fingerprint (arch, libc, distro, shared libraries) as JSON",
+    load: async () => (await import('./commands/host-probe.ts')).default,
+  },
+  {
+    words: ['farm', 'up'],
+    usage: 'xamal farm up [--host 127.0.0.1] [--port 7420]',
+    summary: 'Start the farm on embedded defaults (local Redis, Docker engine and store) and serve its API until Ctrl-C',
+    load: async () => (await import('./commands/farm-up.ts')).default,
+  },
+  {
+    words: ['farm', 'services'],
+    usage: 'xamal farm services up|down|status [redis|dockerd|s3|registry …] [--json]',
+    summary: 'Install (from Debian) and start/stop the local real services on loopback',
+    load: async () => (await import('./commands/farm-services.ts')).default,
+  },
+];
+
+/** The entry whose words prefix `argv`, longest first. */
+export function findCommand(argv: string[]): { entry: CommandEntry; rest: string[] } | undefined {
+  const sorted = [...COMMANDS].sort((a, b) => b.words.length - a.words.length);
+  for (const entry of sorted) {
+    if (entry.words.every((w, i) => argv[i] === w)) return { entry, rest: argv.slice(entry.words.length) };
+  }
+  return undefined;
+}
+
+export function helpText(prefix: string[] = []): string {
+  const matching = COMMANDS.filter((c) => prefix.every((w, i) => c.words[i] === w));
+  const rows = matching.length ? matching : COMMANDS;
+  const width = Math.max(...rows.map((r) => r.usage.length));
+  return [
+    'xamal — build farm and deployer for Elixir releases',
+    '',
+    'Commands:',
+    ...rows.map((r) => `  ${r.usage.padEnd(width)}  ${r.summary}`),
+    '',
+    'Run `xamal help` for this list.',
+  ].join('\n');
+}

@@ -1,0 +1,139 @@
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import type { ServicesConfig } from './config.ts';
+import { serviceEndpoints } from './endpoints.ts';
+
+export const SERVICE_NAMES = ['redis', 'dockerd', 's3', 'registry'] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+export type ReadyCheck =
+  | { kind: 'redis-ping'; port: number }
+  | { kind: 'http'; url: string; socketPath?: string; expect: (status: number, body: string) => boolean };
+
+/** Everything needed to install, start, check and stop one service — data, no I/O. */
+export interface ServiceSpec {
+  name: ServiceName;
+  /** Debian packages that provide it (installed when missing). */
+  packages: string[];
+  argv: string[];
+  /** Directories created before start. */
+  dirs: string[];
+  /** Files written before start (configs). */
+  files: { path: string; content: string }[];
+  /** TCP port it binds on 127.0.0.1, checked for a squatter before start. */
+  port?: number;
+  ready: ReadyCheck;
+  readyTimeoutMs: number;
+  stopTimeoutMs: number;
+  /** Pidfiles of helper processes it owns (dockerd's containerd), reaped after it stops. */
+  childPidfiles: string[];
+}
+
+export function serviceDir(c: ServicesConfig, name: ServiceName): string {
+  return join(c.stateDir, name);
+}
+
+function resolveS3rver(): string {
+  return createRequire(import.meta.url).resolve('s3rver/bin/s3rver.js');
+}
+
+export function serviceSpec(c: ServicesConfig, name: ServiceName): ServiceSpec {
+  const dir = serviceDir(c, name);
+  const ep = serviceEndpoints(c);
+  switch (name) {
+    case 'redis':
+      return {
+        name,
+        packages: ['redis-server'],
+        argv: [
+          'redis-server',
+          '--bind', '127.0.0.1',
+          '--port', String(c.redisPort),
+          '--dir', dir,
+          '--appendonly', 'yes',
+          '--appendfsync', 'everysec',
+          '--save', '',
+          '--daemonize', 'no',
+          '--protected-mode', 'yes',
+          // BullMQ requires that Redis never evicts keys.
+          '--maxmemory-policy', 'noeviction',
+        ],
+        dirs: [dir],
+        files: [],
+        port: c.redisPort,
+        ready: { kind: 'redis-ping', port: c.redisPort },
+        readyTimeoutMs: 15_000,
+        stopTimeoutMs: 15_000,
+        childPidfiles: [],
+      };
+    case 'dockerd': {
+      const execRoot = join(c.runDir, 'docker-exec');
+      return {
+        name,
+        packages: ['docker.io'],
+        argv: [
+          'dockerd',
+          '--data-root', join(dir, 'data'),
+          '--exec-root', execRoot,
+          '-H', `unix://${ep.dockerSocket}`,
+          '--pidfile', join(c.runDir, 'dockerd.pid'),
+          '--bridge=none',
+          '--iptables=false',
+          '--ip-masq=false',
+          '--insecure-registry', ep.registry,
+        ],
+        dirs: [dir, join(dir, 'data'), c.runDir],
+        files: [],
+        ready: { kind: 'http', url: 'http://docker/_ping', socketPath: ep.dockerSocket, expect: (s, b) => s === 200 && b.trim() === 'OK' },
+        readyTimeoutMs: 60_000,
+        stopTimeoutMs: 30_000,
+        childPidfiles: [join(execRoot, 'containerd', 'containerd.pid')],
+      };
+    }
+    case 's3':
+      return {
+        name,
+        packages: [],
+        argv: [process.execPath, resolveS3rver(), '--address', '127.0.0.1', '--port', String(c.s3Port), '--directory', dir, '--configure-bucket', c.s3Bucket, '--silent'],
+        dirs: [dir],
+        files: [],
+        port: c.s3Port,
+        ready: { kind: 'http', url: `${ep.s3.endpoint}/${c.s3Bucket}?list-type=2&max-keys=1`, expect: (s) => s === 200 },
+        readyTimeoutMs: 15_000,
+        stopTimeoutMs: 10_000,
+        childPidfiles: [],
+      };
+    case 'registry': {
+      const config = join(dir, 'config.yml');
+      return {
+        name,
+        packages: ['docker-registry'],
+        argv: ['docker-registry', 'serve', config],
+        dirs: [dir, join(dir, 'data')],
+        files: [
+          {
+            path: config,
+            content: [
+              'version: 0.1',
+              'log:',
+              '  level: warn',
+              'storage:',
+              '  filesystem:',
+              `    rootdirectory: ${join(dir, 'data')}`,
+              '  delete:',
+              '    enabled: true',
+              'http:',
+              `  addr: ${ep.registry}`,
+              '',
+            ].join('\n'),
+          },
+        ],
+        port: c.registryPort,
+        ready: { kind: 'http', url: `http://${ep.registry}/v2/`, expect: (s) => s === 200 },
+        readyTimeoutMs: 15_000,
+        stopTimeoutMs: 10_000,
+        childPidfiles: [],
+      };
+    }
+  }
+}

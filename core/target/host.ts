@@ -1,0 +1,137 @@
+import { z } from 'zod';
+import { ValidationError, type Issue } from '../errors/index.ts';
+import { ARCHES, normalizeArch, type Arch } from './arch.ts';
+import { LIBCS, OSES } from './tuple.ts';
+import type { Command } from '../exec/command.ts';
+
+/**
+ * What a host can run: the facts `xamal host probe` reads off a machine (locally or over SSH).
+ * `libraries` are the sonames the dynamic loader can find (`ldconfig -p`), for this arch only.
+ */
+export const HostFingerprintSchema = z
+  .object({
+    os: z.enum(OSES),
+    arch: z.enum(ARCHES as [Arch, ...Arch[]]),
+    libc: z.enum(LIBCS),
+    libcVersion: z.string().regex(/^\d+(?:\.\d+)*$/, 'expected a version like 2.36'),
+    distro: z.string().regex(/^[a-z0-9._-]+$/, 'expected an os-release ID like debian'),
+    distroVersion: z.string().regex(/^[0-9.]*$/, 'expected an os-release VERSION_ID like 12 (empty when unknown)'),
+    distroCodename: z.string().optional(),
+    libraries: z.array(z.string().regex(/^[A-Za-z0-9._+-]+$/, 'expected a soname like libcrypto.so.3')),
+    hostname: z.string().optional(),
+    kernel: z.string().optional(),
+  })
+  .strict();
+export type HostFingerprint = z.output<typeof HostFingerprintSchema>;
+
+/**
+ * The probe is one fixed POSIX sh script (no interpolation), so the same bytes run locally and over
+ * SSH. Sections are marked with `@@name` lines.
+ */
+export const PROBE_SCRIPT = [
+  'echo @@uname; uname -s; uname -m; uname -r; uname -n',
+  'echo @@glibc; getconf GNU_LIBC_VERSION 2>/dev/null || true',
+  'echo @@ldd; ldd --version 2>&1 | head -n 2 || true',
+  'echo @@os-release; cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null || true',
+  'echo @@ldconfig; { /sbin/ldconfig -p 2>/dev/null || ldconfig -p 2>/dev/null; } | tail -n +2 || true',
+  'echo @@libs; for d in /lib /usr/lib /lib64 /usr/lib64 /usr/local/lib; do ls -1 "$d" 2>/dev/null; done || true',
+  'echo @@end',
+].join('\n');
+
+function sections(text: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  let current: string[] | undefined;
+  for (const line of text.split('\n')) {
+    const m = /^@@([a-z-]+)$/.exec(line.trim());
+    if (m) {
+      current = [];
+      out.set(m[1]!, current);
+    } else if (current) {
+      current.push(line);
+    }
+  }
+  return out;
+}
+
+function osRelease(lines: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of lines) {
+    const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
+    if (m) out[m[1]!] = m[2]!.replace(/^["']|["']$/g, '');
+  }
+  return out;
+}
+
+/** ldconfig tags libraries with their ABI; keep the ones for this host's arch. */
+const LDCONFIG_ARCH_TAG: Partial<Record<Arch, RegExp>> = {
+  x86_64: /x86-64/,
+  aarch64: /AArch64/,
+  riscv64: /RISC-V|riscv/i,
+};
+
+/** Pure: the probe script's output → a fingerprint, or every field it could not read. */
+export function parseProbeOutput(text: string): HostFingerprint {
+  const s = sections(text);
+  const issues: Issue[] = [];
+  const [osName = '', machine = '', kernel, hostname] = (s.get('uname') ?? []).map((l) => l.trim());
+  const os = osName.toLowerCase();
+  if (!(OSES as readonly string[]).includes(os)) issues.push({ path: 'os', message: `unsupported kernel ${JSON.stringify(osName)}` });
+  const arch = normalizeArch(machine);
+  if (!arch) issues.push({ path: 'arch', message: `unknown machine ${JSON.stringify(machine)}; expected one of ${ARCHES.join(', ')}` });
+
+  let libc: 'gnu' | 'musl' | undefined;
+  let libcVersion = '';
+  const glibc = /glibc\s+(\d+(?:\.\d+)+)/i.exec((s.get('glibc') ?? []).join('\n'));
+  const ldd = (s.get('ldd') ?? []).join('\n');
+  if (glibc) {
+    libc = 'gnu';
+    libcVersion = glibc[1]!;
+  } else if (/musl/i.test(ldd)) {
+    libc = 'musl';
+    libcVersion = /Version\s+(\d+(?:\.\d+)+)/i.exec(ldd)?.[1] ?? '';
+  } else {
+    const m = /(?:GLIBC|GNU libc)[^\n]*?(\d+\.\d+(?:\.\d+)?)/i.exec(ldd);
+    if (m) {
+      libc = 'gnu';
+      libcVersion = m[1]!;
+    }
+  }
+  if (!libc || !libcVersion) issues.push({ path: 'libc', message: 'could not read the libc family and version (getconf GNU_LIBC_VERSION, ldd --version)' });
+
+  const rel = osRelease(s.get('os-release') ?? []);
+  const distro = (rel.ID ?? '').toLowerCase();
+  if (!distro) issues.push({ path: 'distro', message: 'no ID in /etc/os-release' });
+  const distroVersion = /^[0-9.]+$/.test(rel.VERSION_ID ?? '') ? rel.VERSION_ID! : '';
+
+  const libraries = new Set<string>();
+  const tag = arch ? LDCONFIG_ARCH_TAG[arch] : undefined;
+  for (const line of s.get('ldconfig') ?? []) {
+    const m = /^\s*(\S+)\s+\(([^)]*)\)\s+=>/.exec(line);
+    if (m && (!tag || tag.test(m[2]!))) libraries.add(m[1]!);
+  }
+  if (libraries.size === 0) {
+    for (const line of s.get('libs') ?? []) {
+      const name = line.trim();
+      if (/^lib[A-Za-z0-9._+-]*\.so(?:\.\d+)*$/.test(name) || /^ld-[A-Za-z0-9._+-]+\.so(?:\.\d+)*$/.test(name)) libraries.add(name);
+    }
+  }
+
+  if (issues.length) throw new ValidationError(issues, 'host probe failed');
+  return HostFingerprintSchema.parse({
+    os,
+    arch,
+    libc,
+    libcVersion,
+    distro,
+    distroVersion,
+    ...(rel.VERSION_CODENAME ? { distroCodename: rel.VERSION_CODENAME } : {}),
+    libraries: [...libraries].sort(),
+    ...(hostname ? { hostname } : {}),
+    ...(kernel ? { kernel } : {}),
+  });
+}
+
+/** The probe as a command, for any executor (local or SSH). */
+export function probeCommand(): Command {
+  return { argv: ['sh', '-c', PROBE_SCRIPT], label: 'probe host', timeoutMs: 30_000 };
+}
