@@ -1,0 +1,67 @@
+defmodule Hello.Application do
+  @moduledoc """
+  Application callback. Runtime configuration comes from the environment:
+
+    * `PORT` - TCP port to listen on (default `4000`)
+    * `BIND` - IP address to bind, e.g. `127.0.0.1` or `0.0.0.0` (default `127.0.0.1`)
+    * `DRAIN_TIMEOUT_MS` - how long in-flight requests may take to finish
+      on shutdown (default `15000`)
+    * `XAMAL_REVISION` - revision reported by `GET /up` (default `unknown`)
+
+  Children are stopped in reverse order: the listener first (no new
+  connections), then the connection supervisor (in-flight requests finish,
+  bounded by `DRAIN_TIMEOUT_MS`), then the drain reporter.
+  """
+
+  use Application
+
+  @impl true
+  def start(_type, _args) do
+    port = int_env("PORT", 4000, 0, 65_535)
+    bind = env("BIND", "127.0.0.1")
+    ip = parse_ip!(bind)
+    drain_timeout = int_env("DRAIN_TIMEOUT_MS", 15_000, 0, 86_400_000)
+    revision = env("XAMAL_REVISION", "unknown")
+
+    Application.put_env(:hello, :revision, revision)
+
+    children = [
+      Hello.DrainReporter,
+      {DynamicSupervisor, name: Hello.ConnSup, strategy: :one_for_one},
+      {Hello.Listener, ip: ip, port: port, drain_timeout: drain_timeout, revision: revision}
+    ]
+
+    Supervisor.start_link(children, strategy: :rest_for_one, name: Hello.Supervisor)
+  end
+
+  defp env(name, default) do
+    case System.get_env(name) do
+      nil -> default
+      "" -> default
+      value -> value
+    end
+  end
+
+  defp int_env(name, default, min, max) do
+    raw = env(name, nil)
+
+    case raw && Integer.parse(String.trim(raw)) do
+      nil ->
+        default
+
+      {value, ""} when value >= min and value <= max ->
+        value
+
+      _ ->
+        raise ArgumentError,
+              "#{name} must be an integer between #{min} and #{max}, got: #{inspect(raw)}"
+    end
+  end
+
+  defp parse_ip!(bind) do
+    case :inet.parse_address(String.to_charlist(String.trim(bind))) do
+      {:ok, ip} -> ip
+      {:error, _} -> raise ArgumentError, "BIND must be an IP address, got: #{inspect(bind)}"
+    end
+  end
+end
