@@ -22,6 +22,10 @@ export class LocalExecutor implements Executor {
         ? setTimeout(() => {
             timedOut = true;
             child.kill('SIGKILL');
+            // A grandchild (`sh -c 'sleep 99'`) may still hold our pipes open, and 'close' waits for
+            // them; stop reading so the timeout is honoured when the child itself has exited.
+            child.stdout.destroy();
+            child.stderr.destroy();
           }, cmd.timeoutMs)
         : undefined;
       // A child that exits without reading its stdin makes our write fail with EPIPE; its exit code
@@ -45,4 +49,43 @@ export class LocalExecutor implements Executor {
       child.stdin.end(cmd.stdin === undefined ? undefined : revealArg(cmd.stdin));
     });
   }
+}
+
+/** A running command whose stdout is consumed as a stream; `done` rejects on a non-zero exit. */
+export interface StreamingProcess {
+  stdout: import('node:stream').Readable;
+  done: Promise<void>;
+}
+
+function describeExit(cmd: Command, code: number | null, signal: NodeJS.Signals | null, stderr: string): XamalError {
+  return new XamalError('external', `${cmd.label ?? displayCommand(cmd)} failed (${signal ? `signal ${signal}` : `exit ${code}`}): ${stderr.trim().split('\n').slice(-8).join('\n')}`);
+}
+
+/** Starts a command and hands back its stdout as a stream (e.g. `zstd -dc` feeding `docker import`). */
+export function spawnStreaming(cmd: Command, stdin?: import('node:stream').Readable): StreamingProcess {
+  const [file, ...args] = revealArgv(cmd);
+  const child = spawn(file!, args, { cwd: cmd.cwd, stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+  if (stdin) stdin.pipe(child.stdin!);
+  let stderr = '';
+  child.stderr!.on('data', (b: Buffer) => {
+    if (stderr.length < 65536) stderr += b.toString('utf8');
+  });
+  const done = new Promise<void>((resolve, reject) => {
+    child.on('error', (e) => reject(new XamalError('external', `could not run ${cmd.label ?? file}: ${e.message}`, { cause: e })));
+    child.on('close', (code, signal) => (code === 0 ? resolve() : reject(describeExit(cmd, code, signal, stderr))));
+  });
+  return { stdout: child.stdout!, done };
+}
+
+/** `a | b | … > file`: runs a pipeline of commands with the last one's stdout written to `outFile`. */
+export async function runPipelineToFile(cmds: readonly Command[], outFile: string): Promise<void> {
+  const { createWriteStream } = await import('node:fs');
+  const { pipeline } = await import('node:stream/promises');
+  let prev: StreamingProcess | undefined;
+  const procs: StreamingProcess[] = [];
+  for (const cmd of cmds) {
+    prev = spawnStreaming(cmd, prev?.stdout);
+    procs.push(prev);
+  }
+  await Promise.all([pipeline(prev!.stdout, createWriteStream(outFile)), ...procs.map((p) => p.done)]);
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
@@ -38,7 +38,8 @@ export function servicesConfig(env: NodeJS.ProcessEnv = process.env): ServicesCo
   const hash = createHash('sha256').update(stateDir).digest('hex').slice(0, 10);
   return {
     stateDir,
-    cacheDir: resolve(e.XAMAL_CACHE_DIR ?? join(PROJECT_ROOT, '.cache')),
+    // Outside the checkout by default, so fresh clones on one machine share built rootfs tarballs.
+    cacheDir: resolve(e.XAMAL_CACHE_DIR ?? join(homedir(), '.cache', 'xamal')),
     runDir: join(tmpdir(), `xamal-${hash}`),
     redisPort: e.XAMAL_REDIS_PORT,
     s3Port: e.XAMAL_S3_PORT,

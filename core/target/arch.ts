@@ -1,13 +1,13 @@
 /**
  * The one table of CPU architectures: canonical names (as `uname -m` prints them on Linux), the
- * aliases other ecosystems use, and Docker platform strings. Everything that converts between them
- * reads this table.
+ * aliases other ecosystems use, Docker platform strings, Debian's and qemu's names. Everything that
+ * converts between them reads this table.
  */
 export const ARCH_TABLE = [
-  { arch: 'x86_64', aliases: ['amd64', 'x64', 'x86-64'], docker: { architecture: 'amd64', variant: undefined } },
-  { arch: 'aarch64', aliases: ['arm64', 'arm64/v8', 'armv8'], docker: { architecture: 'arm64', variant: 'v8' } },
-  { arch: 'armv7l', aliases: ['armhf', 'armv7', 'arm', 'arm/v7'], docker: { architecture: 'arm', variant: 'v7' } },
-  { arch: 'riscv64', aliases: [], docker: { architecture: 'riscv64', variant: undefined } },
+  { arch: 'x86_64', aliases: ['amd64', 'x64', 'x86-64'], docker: { architecture: 'amd64', variant: undefined }, debian: 'amd64', qemu: 'x86_64' },
+  { arch: 'aarch64', aliases: ['arm64', 'arm64/v8', 'armv8'], docker: { architecture: 'arm64', variant: 'v8' }, debian: 'arm64', qemu: 'aarch64' },
+  { arch: 'armv7l', aliases: ['armhf', 'armv7', 'arm', 'arm/v7'], docker: { architecture: 'arm', variant: 'v7' }, debian: 'armhf', qemu: 'arm' },
+  { arch: 'riscv64', aliases: [], docker: { architecture: 'riscv64', variant: undefined }, debian: 'riscv64', qemu: 'riscv64' },
 ] as const;
 
 export type Arch = (typeof ARCH_TABLE)[number]['arch'];
@@ -46,4 +46,14 @@ export function archFromDocker(platformOrArchitecture: string, variant?: string)
     (a) => a.docker.architecture === architecture && (v === undefined || a.docker.variant === undefined || a.docker.variant === v),
   );
   return row?.arch;
+}
+
+/** Debian's name for an arch (`amd64`, `arm64`), as debootstrap and dpkg want it. */
+export function debianArch(arch: Arch): string {
+  return ARCH_TABLE.find((a) => a.arch === arch)!.debian;
+}
+
+/** qemu-user's name for an arch (`aarch64`), as binfmt handlers are named. */
+export function qemuArch(arch: Arch): string {
+  return ARCH_TABLE.find((a) => a.arch === arch)!.qemu;
 }

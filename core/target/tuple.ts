@@ -109,8 +109,10 @@ export function parseTarget(input: unknown): ParseResult<Target> {
   const distroVersion = distroMatch?.[2] ?? '';
   if (!distroMatch || !DISTRO_RELEASE_RE.test(distroVersion)) {
     add('distro', `expected a distro name and release number (debian12, ubuntu24.04, alpine3.21), never a codename or date, got ${quote(distroField)}`);
-  } else if (libc && DISTRO_LIBC[distro] && DISTRO_LIBC[distro] !== libc) {
-    add('libc', `expected ${DISTRO_LIBC[distro]} for ${distro}, got ${quote(libc)}`);
+  } else {
+    // own keys only: a distro named "constructor" is unknown, not Object.prototype's
+    const knownLibc = Object.hasOwn(DISTRO_LIBC, distro) ? DISTRO_LIBC[distro] : undefined;
+    if (libc && knownLibc && knownLibc !== libc) add('libc', `expected ${knownLibc} for ${distro}, got ${quote(libc)}`);
   }
 
   const otp = otpField.startsWith('otp') ? otpField.slice(3) : '';
