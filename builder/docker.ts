@@ -1,31 +1,239 @@
+import { PassThrough, type Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { XamalError } from '../core/index.ts';
 
-/** The only module that imports dockerode. Everything else depends on the functions it exports. */
+/**
+ * The only module that imports dockerode. Everything else describes what it wants as data
+ * (ContainerSpec) and calls these functions.
+ */
+
+/** One container run, as data. */
+export interface ContainerSpec {
+  image: string;
+  cmd: string[];
+  user?: string;
+  env?: Record<string, string>;
+  workdir?: string;
+  /** `none` (no network at all) unless a step needs the network. */
+  networkMode: 'none' | 'host';
+  binds?: string[];
+  readOnly?: boolean;
+  tmpfs?: Record<string, string>;
+  init?: boolean;
+  labels?: Record<string, string>;
+  memoryBytes?: number;
+  nanoCpus?: number;
+  capDrop?: string[];
+  securityOpt?: string[];
+  /** Kill the container after this long. */
+  timeoutMs?: number;
+  name?: string;
+}
+
+export interface ContainerResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+export interface ImageInfo {
+  id: string;
+  architecture: string;
+  variant: string | undefined;
+  os: string;
+  repoDigests: string[];
+  repoTags: string[];
+  labels: Record<string, string>;
+}
+
 export interface DockerEngine {
-  /** Engine version and API version, e.g. `{version: '20.10.24+dfsg1', apiVersion: '1.41'}`. */
   version(): Promise<{ version: string; apiVersion: string; os: string; arch: string }>;
   ping(): Promise<boolean>;
+  /** `docker import -` of a tar stream, tagged repo:tag; resolves with the image ID. */
+  importTarball(tar: Readable, repo: string, tag: string, changes: readonly string[]): Promise<string>;
+  tag(source: string, repo: string, tag: string): Promise<void>;
+  /** Pushes repo:tag; resolves with the manifest digest the registry reported. */
+  push(repo: string, tag: string): Promise<string>;
+  pull(ref: string): Promise<void>;
+  inspectImage(ref: string): Promise<ImageInfo | undefined>;
+  removeImage(ref: string): Promise<boolean>;
+  /** What a registry says a ref resolves to (through dockerd, with its auth and insecure-registry settings). */
+  distribution(ref: string): Promise<{ digest: string; mediaType: string; platforms: { architecture: string; variant?: string; os: string }[] }>;
+  run(spec: ContainerSpec): Promise<ContainerResult>;
+  /** IDs of containers (running or not) carrying this label=value. */
+  containersWithLabel(label: string, value: string): Promise<string[]>;
+}
+
+function engineError(what: string, socketPath: string, err: unknown): XamalError {
+  const msg = (err as { json?: { message?: string }; message?: string })?.json?.message ?? (err as Error)?.message ?? String(err);
+  const code = (err as NodeJS.ErrnoException)?.code;
+  const down = code === 'ENOENT' || code === 'ECONNREFUSED';
+  return new XamalError(down ? 'unavailable' : 'external', down ? `docker engine at ${socketPath} is not running (${what})` : `docker: ${what}: ${msg}`, { cause: err });
 }
 
 export function dockerEngine(socketPath: string): DockerEngine {
   const docker = new Docker({ socketPath });
+
+  /** Follows a progress stream to its end; a `{error}` line rejects. Resolves with every JSON line. */
+  const follow = (stream: NodeJS.ReadableStream) =>
+    new Promise<Record<string, unknown>[]>((resolve, reject) => {
+      const lines: Record<string, unknown>[] = [];
+      docker.modem.followProgress(
+        stream,
+        (err: Error | null) => (err ? reject(err) : resolve(lines)),
+        (ev: Record<string, unknown>) => lines.push(ev),
+      );
+    });
+
+  const wrap = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof XamalError) throw err;
+      throw engineError(what, socketPath, err);
+    }
+  };
+
   return {
-    async version() {
-      try {
+    version: () =>
+      wrap('version', async () => {
         const v = await docker.version();
         return { version: v.Version, apiVersion: v.ApiVersion, os: v.Os, arch: v.Arch };
-      } catch (err) {
-        throw new XamalError('unavailable', `docker engine at ${socketPath} did not answer: ${(err as Error).message}`, { cause: err });
-      }
-    },
+      }),
+
     async ping() {
       try {
-        const r: unknown = await docker.ping();
-        return String(r) === 'OK';
+        return String(await docker.ping()) === 'OK';
       } catch {
         return false;
       }
     },
+
+    importTarball: (tar, repo, tag, changes) =>
+      wrap(`import ${repo}:${tag}`, async () => {
+        const stream = await docker.importImage(tar, { repo, tag, changes: [...changes] });
+        const lines = await follow(stream);
+        const id = lines.map((l) => l.status).find((s): s is string => typeof s === 'string' && /^sha256:[0-9a-f]{64}$/.test(s));
+        if (!id) throw new XamalError('external', `docker import of ${repo}:${tag} reported no image ID`);
+        return id;
+      }),
+
+    tag: (source, repo, tag) => wrap(`tag ${source}`, async () => void (await docker.getImage(source).tag({ repo, tag }))),
+
+    push: (repo, tag) =>
+      wrap(`push ${repo}:${tag}`, async () => {
+        const stream = await docker.getImage(`${repo}:${tag}`).push({ tag });
+        const lines = await follow(stream);
+        const digest = lines
+          .map((l) => (l.aux as { Digest?: string } | undefined)?.Digest)
+          .find((d): d is string => typeof d === 'string');
+        if (!digest) throw new XamalError('external', `push of ${repo}:${tag} reported no digest`);
+        return digest;
+      }),
+
+    pull: (ref) =>
+      wrap(`pull ${ref}`, async () => {
+        await follow(await docker.pull(ref));
+      }),
+
+    async inspectImage(ref) {
+      try {
+        const i = await docker.getImage(ref).inspect();
+        return {
+          id: i.Id,
+          architecture: i.Architecture,
+          variant: (i as { Variant?: string }).Variant,
+          os: i.Os,
+          repoDigests: i.RepoDigests ?? [],
+          repoTags: i.RepoTags ?? [],
+          labels: i.Config?.Labels ?? {},
+        };
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+        throw engineError(`inspect ${ref}`, socketPath, err);
+      }
+    },
+
+    async removeImage(ref) {
+      try {
+        await docker.getImage(ref).remove({ force: false, noprune: false });
+        return true;
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode === 404) return false;
+        throw engineError(`remove ${ref}`, socketPath, err);
+      }
+    },
+
+    distribution: (ref) =>
+      wrap(`resolve ${ref}`, async () => {
+        const d = await docker.getImage(ref).distribution();
+        return {
+          digest: d.Descriptor.digest,
+          mediaType: d.Descriptor.mediaType,
+          platforms: (d.Platforms ?? []).map((p) => ({ architecture: p.architecture, os: p.os, ...(p.variant ? { variant: p.variant } : {}) })),
+        };
+      }),
+
+    run: (spec) =>
+      wrap(`run ${spec.image}`, async () => {
+        const container = await docker.createContainer({
+          Image: spec.image,
+          Cmd: spec.cmd,
+          User: spec.user,
+          Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
+          WorkingDir: spec.workdir,
+          Labels: spec.labels,
+          AttachStdout: true,
+          AttachStderr: true,
+          Tty: false,
+          OpenStdin: false,
+          HostConfig: {
+            NetworkMode: spec.networkMode,
+            Binds: spec.binds,
+            ReadonlyRootfs: spec.readOnly,
+            Tmpfs: spec.tmpfs,
+            Init: spec.init,
+            Memory: spec.memoryBytes,
+            NanoCpus: spec.nanoCpus,
+            CapDrop: spec.capDrop,
+            SecurityOpt: spec.securityOpt,
+            AutoRemove: false,
+          },
+          ...(spec.name ? { name: spec.name } : {}),
+        });
+        try {
+          // Attach before start so no output is lost.
+          const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+          const out = new PassThrough();
+          const err = new PassThrough();
+          const outChunks: Buffer[] = [];
+          const errChunks: Buffer[] = [];
+          out.on('data', (b: Buffer) => outChunks.push(b));
+          err.on('data', (b: Buffer) => errChunks.push(b));
+          container.modem.demuxStream(stream, out, err);
+          const ended = new Promise<void>((r) => stream.on('end', () => r()));
+          await container.start();
+          let timedOut = false;
+          const timer = spec.timeoutMs
+            ? setTimeout(() => {
+                timedOut = true;
+                container.kill().catch(() => {});
+              }, spec.timeoutMs)
+            : undefined;
+          const waited = (await container.wait()) as { StatusCode: number };
+          clearTimeout(timer);
+          await Promise.race([ended, new Promise((r) => setTimeout(r, 2_000))]);
+          return { code: waited.StatusCode, stdout: Buffer.concat(outChunks).toString('utf8'), stderr: Buffer.concat(errChunks).toString('utf8'), timedOut };
+        } finally {
+          await container.remove({ force: true, v: true }).catch(() => {});
+        }
+      }),
+
+    containersWithLabel: (label, value) =>
+      wrap('list containers', async () => {
+        const list = await docker.listContainers({ all: true, filters: { label: [`${label}=${value}`] } });
+        return list.map((c) => c.Id);
+      }),
   };
 }

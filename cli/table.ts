@@ -28,6 +28,12 @@ export const COMMANDS: CommandEntry[] = [
     load: async () => (await import('./commands/farm-up.ts')).default,
   },
   {
+    words: ['farm', 'images'],
+    usage: 'xamal farm images build|list|pin|verify …',
+    summary: 'Builder images: build from Debian suites (probed, pushed, pinned), list, pin hexpm tags, verify pins',
+    load: async () => (await import('./commands/farm-images.ts')).default,
+  },
+  {
     words: ['farm', 'services'],
     usage: 'xamal farm services up|down|status [redis|dockerd|s3|registry …] [--json]',
     summary: 'Install (from Debian) and start/stop the local real services on loopback',

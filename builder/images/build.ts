@@ -1,0 +1,208 @@
+import { existsSync } from 'node:fs';
+import { appendFile, chown, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import {
+  dockerArchitecture,
+  runPipelineToFile,
+  spawnStreaming,
+  XamalError,
+  type Arch,
+  type Executor,
+} from '../../core/index.ts';
+import type { DebianSuite } from '../../images/distros.ts';
+import { IMAGE_PROBE_SCRIPT, parseImageProbe, tupleFromFacts, type ImageFacts } from '../../images/facts.ts';
+import { pinnedRef, readLock, upsertLock, writeLock, type LockEntry } from '../../images/lock.ts';
+import { buildUserEntries, BUILD_USER, recipePlan, REPOSITORY, rootfsCachePath, SLIM_PATHS, type Flavour, type RecipePlan } from '../../images/recipes/debian.ts';
+import type { DockerEngine } from '../docker.ts';
+import { getBlob, getManifest, putBlob, putManifest } from '../registry.ts';
+
+export interface ImageBuildDeps {
+  docker: DockerEngine;
+  exec: Executor;
+  registry: string;
+  cacheDir: string;
+  localLockPath: string;
+  mirror: string;
+  hostArch: Arch;
+  /** Makes foreign-arch binaries runnable (binfmt + qemu); called before a foreign build. */
+  ensureEmulation: (arch: Arch) => Promise<void>;
+  say: (line: string) => void;
+}
+
+export interface ImageBuildRequest {
+  suite: DebianSuite;
+  arch: Arch;
+  flavour: Flavour;
+  /** Rebuild the image even when the lock has a current one (the rootfs cache is still used). */
+  force?: boolean;
+  /** Also ignore the cached rootfs (debootstrap again). */
+  noCache?: boolean;
+}
+
+export interface ImageBuildResult {
+  entry: LockEntry;
+  rootfs: 'cached' | 'built';
+  image: 'current' | 'built';
+  timings: Record<string, number>;
+}
+
+export const LABEL_PREFIX = 'org.xamal.';
+
+/** Pure: the labels an image carries, from its probed facts and recipe. */
+export function imageLabels(facts: ImageFacts, plan: RecipePlan, tuple: string | undefined): Record<string, string> {
+  const l: Record<string, string> = {
+    [`${LABEL_PREFIX}arch`]: facts.arch,
+    [`${LABEL_PREFIX}libc`]: `${facts.libc}${facts.libcVersion}`,
+    [`${LABEL_PREFIX}distro`]: `${facts.distro}${facts.distroVersion}`,
+    [`${LABEL_PREFIX}recipe`]: `debian-${plan.input.suite}-${plan.input.flavour}-${plan.cacheKey}`,
+    [`${LABEL_PREFIX}flavour`]: plan.input.flavour,
+  };
+  if (facts.otp) l[`${LABEL_PREFIX}otp`] = facts.otp;
+  if (facts.erts) l[`${LABEL_PREFIX}erts`] = facts.erts;
+  if (facts.elixir) l[`${LABEL_PREFIX}elixir`] = facts.elixir;
+  if (facts.libcrypto) l[`${LABEL_PREFIX}libcrypto`] = facts.libcrypto;
+  if (tuple) l[`${LABEL_PREFIX}tuple`] = tuple;
+  return l;
+}
+
+/** Pure: the final tag — the tuple for builders, `<distro><release>-<arch>` for runtimes. */
+export function finalTag(facts: ImageFacts, flavour: Flavour): string {
+  return flavour === 'builder' ? tupleFromFacts(facts) : `${facts.distro}${facts.distroVersion}-${facts.arch}`;
+}
+
+async function timed<T>(timings: Record<string, number>, name: string, fn: () => Promise<T>): Promise<T> {
+  const t0 = performance.now();
+  try {
+    return await fn();
+  } finally {
+    timings[name] = Math.round(performance.now() - t0);
+  }
+}
+
+async function runOrThrow(exec: Executor, cmd: Parameters<Executor['run']>[0]): Promise<void> {
+  const r = await exec.run(cmd);
+  if (r.code !== 0) {
+    throw new XamalError('external', `${cmd.label ?? cmd.argv[0]} failed (exit ${r.code}):\n${(r.stderr || r.stdout).trim().split('\n').slice(-15).join('\n')}`);
+  }
+}
+
+/** debootstrap → slim → build user → tar | zstd into the cache (atomically). */
+async function buildRootfs(deps: ImageBuildDeps, plan: RecipePlan, cacheFile: string, timings: Record<string, number>): Promise<void> {
+  await mkdir(join(deps.cacheDir, 'work'), { recursive: true });
+  const work = await mkdtemp(join(deps.cacheDir, 'work', `${plan.input.suite}-${plan.input.arch}-`));
+  const root = join(work, 'rootfs');
+  try {
+    if (plan.foreign) await deps.ensureEmulation(plan.input.arch);
+    deps.say(`${plan.input.suite}/${plan.input.arch}/${plan.input.flavour}: debootstrap (${plan.packages.join(', ')})`);
+    await timed(timings, 'debootstrap', () => runOrThrow(deps.exec, plan.debootstrap(root)));
+    if (plan.secondStage) {
+      deps.say(`${plan.input.suite}/${plan.input.arch}: debootstrap second stage under emulation`);
+      await timed(timings, 'secondStage', () => runOrThrow(deps.exec, plan.secondStage!(root)));
+    }
+    for (const p of SLIM_PATHS) await rm(join(root, p), { recursive: true, force: true });
+    for (const p of ['var/lib/apt/lists/partial', 'var/cache/apt/archives/partial', 'var/log']) await mkdir(join(root, p), { recursive: true });
+    const u = buildUserEntries();
+    await appendFile(join(root, 'etc/passwd'), u.passwd);
+    await appendFile(join(root, 'etc/group'), u.group);
+    await appendFile(join(root, 'etc/shadow'), u.shadow);
+    await mkdir(join(root, BUILD_USER.home.slice(1)), { recursive: true });
+    await chown(join(root, BUILD_USER.home.slice(1)), BUILD_USER.uid, BUILD_USER.gid);
+    await mkdir(dirname(cacheFile), { recursive: true });
+    const tmp = `${cacheFile}.${process.pid}.tmp`;
+    await timed(timings, 'tar', () => runPipelineToFile([plan.tar(root), plan.compress], tmp));
+    await rename(tmp, cacheFile);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Builds (or confirms) one image from a Debian suite: rootfs from cache or debootstrap, `docker
+ * import`, probe by running it, rewrite its config in the registry with the right platform and the
+ * probed labels, pull it back by digest, and record the digest in the machine's lock.
+ */
+export async function buildImage(deps: ImageBuildDeps, req: ImageBuildRequest): Promise<ImageBuildResult> {
+  const timings: Record<string, number> = {};
+  const plan = recipePlan({ suite: req.suite, arch: req.arch, flavour: req.flavour, mirror: deps.mirror, hostArch: deps.hostArch });
+  const what = `${req.suite}/${req.arch}/${req.flavour}`;
+  const lock = await readLock(deps.localLockPath);
+  const current = lock.images.find((e) => e.recipe?.suite === req.suite && e.recipe.arch === req.arch && e.recipe.flavour === req.flavour);
+  if (current && current.recipe?.key === plan.cacheKey && !req.force) {
+    const ref = pinnedRef(current, req.arch);
+    if (!(await deps.docker.inspectImage(ref))) await timed(timings, 'pull', () => deps.docker.pull(ref));
+    if (await deps.docker.inspectImage(ref)) return { entry: current, rootfs: 'cached', image: 'current', timings };
+  }
+
+  const cacheFile = rootfsCachePath(deps.cacheDir, plan);
+  let rootfs: ImageBuildResult['rootfs'] = 'cached';
+  if (req.noCache || !existsSync(cacheFile)) {
+    await buildRootfs(deps, plan, cacheFile, timings);
+    rootfs = 'built';
+  } else {
+    deps.say(`${what}: rootfs from cache ${cacheFile}`);
+  }
+
+  const repo = `${deps.registry}/${REPOSITORY[req.flavour]}`;
+  const staging = plan.stagingTag.slice(plan.stagingTag.indexOf(':') + 1);
+  const imageId = await timed(timings, 'import', async () => {
+    const unzstd = spawnStreaming(plan.decompress(cacheFile));
+    const [id] = await Promise.all([deps.docker.importTarball(unzstd.stdout, repo, staging, plan.changes), unzstd.done]);
+    return id;
+  });
+  if (plan.foreign) await deps.ensureEmulation(req.arch);
+  const probe = await timed(timings, 'probe', () =>
+    deps.docker.run({ image: imageId, cmd: ['/bin/sh', '-c', IMAGE_PROBE_SCRIPT], networkMode: 'none', timeoutMs: 300_000 }),
+  );
+  if (probe.code !== 0) throw new XamalError('external', `${what}: probe exited ${probe.code}: ${probe.stderr.trim()}`);
+  const facts = parseImageProbe(probe.stdout);
+  if (facts.arch !== req.arch) throw new XamalError('external', `${what}: the image runs as ${facts.arch}, expected ${req.arch} (is emulation set up?)`);
+  const tuple = req.flavour === 'builder' ? tupleFromFacts(facts) : undefined;
+  const tag = finalTag(facts, req.flavour);
+
+  const digest = await timed(timings, 'publish', async () => {
+    await deps.docker.push(repo, staging);
+    const repoPath = REPOSITORY[req.flavour];
+    const { manifest } = await getManifest(deps.registry, repoPath, staging);
+    const config = JSON.parse((await getBlob(deps.registry, repoPath, manifest.config.digest)).toString('utf8')) as Record<string, unknown> & {
+      config?: Record<string, unknown>;
+    };
+    const platform = dockerArchitecture(req.arch);
+    const next = {
+      ...config,
+      architecture: platform.architecture,
+      ...(platform.variant ? { variant: platform.variant } : {}),
+      os: 'linux',
+      config: { ...(config.config ?? {}), Labels: imageLabels(facts, plan, tuple) },
+    };
+    if (!platform.variant) delete (next as { variant?: string }).variant;
+    const configBytes = Buffer.from(JSON.stringify(next));
+    const configDigest = await putBlob(deps.registry, repoPath, configBytes);
+    return putManifest(deps.registry, repoPath, tag, { ...manifest, config: { ...manifest.config, digest: configDigest, size: configBytes.length } });
+  });
+
+  const pinned = `${repo}@${digest}`;
+  await timed(timings, 'pull', () => deps.docker.pull(pinned));
+  const info = await deps.docker.inspectImage(pinned);
+  if (!info || info.architecture !== dockerArchitecture(req.arch).architecture) {
+    throw new XamalError('external', `${what}: pulled ${pinned} but it reports architecture ${info?.architecture ?? 'none'}`);
+  }
+  await deps.docker.removeImage(`${repo}:${staging}`);
+
+  const entry: LockEntry = {
+    ref: `${repo}:${tag}`,
+    digest,
+    platforms: [{ arch: req.arch, digest }],
+    resolvedAt: new Date().toISOString(),
+    source: 'recipe',
+    flavour: req.flavour,
+    facts,
+    ...(tuple ? { tuple } : {}),
+    recipe: { suite: req.suite, arch: req.arch, flavour: req.flavour, key: plan.cacheKey },
+  };
+  // Re-read: another build may have written the lock meanwhile.
+  const fresh = await readLock(deps.localLockPath);
+  const withoutOld = { ...fresh, images: fresh.images.filter((e) => !(e.recipe?.suite === req.suite && e.recipe.arch === req.arch && e.recipe.flavour === req.flavour)) };
+  await writeLock(deps.localLockPath, upsertLock(withoutOld, entry));
+  deps.say(`${what}: ${entry.ref} @ ${digest}${tuple ? ` (${tuple})` : ''}`);
+  return { entry, rootfs, image: 'built', timings };
+}

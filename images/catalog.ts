@@ -1,0 +1,120 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import {
+  ARCHES,
+  issuesFromZod,
+  parseTarget,
+  selectorMismatches,
+  ValidationError,
+  XamalError,
+  type Arch,
+  type Issue,
+  type TargetSelector,
+} from '../core/index.ts';
+import { CODENAMES, DEBIAN_SUITES } from './distros.ts';
+import { parseHexpmRef } from './hexpm-tag.ts';
+import type { LockEntry, LockFile } from './lock.ts';
+import { FLAVOURS } from './recipes/debian.ts';
+
+/**
+ * The catalog: which images the farm may build in. Hexpm entries are tags only (their digests come
+ * from `xamal farm images pin`); recipe entries are built here from Debian suites.
+ */
+const ArchList = z.array(z.enum(ARCHES as [Arch, ...Arch[]])).min(1);
+
+export const CatalogEntrySchema = z.discriminatedUnion('source', [
+  z
+    .object({
+      source: z.literal('hexpm'),
+      ref: z.string().superRefine((ref, ctx) => {
+        try {
+          parseHexpmRef(ref);
+        } catch (err) {
+          for (const i of (err as ValidationError).issues ?? [{ path: 'ref', message: String(err) }]) ctx.addIssue({ code: 'custom', message: `${i.path}: ${i.message}` });
+        }
+      }),
+      arches: ArchList.default(['x86_64', 'aarch64']),
+    })
+    .strict(),
+  z
+    .object({
+      source: z.literal('recipe'),
+      suite: z.enum(DEBIAN_SUITES),
+      arches: ArchList,
+      flavours: z.array(z.enum(FLAVOURS)).min(1).default(['builder', 'runtime']),
+    })
+    .strict(),
+]);
+export type CatalogEntry = z.output<typeof CatalogEntrySchema>;
+
+export const CatalogSchema = z.object({ $comment: z.string().optional(), images: z.array(CatalogEntrySchema) }).strict();
+export type Catalog = z.output<typeof CatalogSchema>;
+
+export const CATALOG_PATH = join(import.meta.dirname, 'catalog.json');
+export const COMMITTED_LOCK_PATH = join(import.meta.dirname, 'images.lock.json');
+
+export function parseCatalog(json: unknown, source = 'catalog'): Catalog {
+  const r = CatalogSchema.safeParse(json);
+  if (!r.success) throw new ValidationError(issuesFromZod(r.error), `${source}: invalid image catalog`);
+  return r.data;
+}
+
+export async function readCatalog(path = CATALOG_PATH): Promise<Catalog> {
+  const text = await readFile(path, 'utf8');
+  try {
+    return parseCatalog(JSON.parse(text), path);
+  } catch (err) {
+    if (err instanceof SyntaxError) throw new XamalError('validation', `${path}: not valid JSON (${err.message})`);
+    throw err;
+  }
+}
+
+/** One usable image: a locked entry with its probed (or, for unprobed hexpm pins, tag-derived) tuple. */
+export interface CatalogImage {
+  ref: string;
+  digest: string;
+  arch: Arch;
+  tuple: string | undefined;
+  source: LockEntry['source'];
+  flavour: LockEntry['flavour'];
+}
+
+/** Every (locked image, platform) the farm could build in, from all locks. */
+export function usableImages(locks: readonly LockFile[]): CatalogImage[] {
+  return locks.flatMap((l) =>
+    l.images.flatMap((e) =>
+      e.platforms.map((p) => ({ ref: e.ref, digest: p.digest ?? e.digest, arch: p.arch, tuple: e.tuple, source: e.source, flavour: e.flavour })),
+    ),
+  );
+}
+
+export interface LookupResult {
+  matches: CatalogImage[];
+  /** Every image that did not match, with why. */
+  rejected: { image: CatalogImage; reasons: Issue[] }[];
+}
+
+/** Builder images whose probed tuple satisfies the selector, newest OTP/Elixir first. */
+export function lookupBySelector(images: readonly CatalogImage[], selector: TargetSelector): LookupResult {
+  const out: LookupResult = { matches: [], rejected: [] };
+  for (const image of images) {
+    if (image.flavour !== 'builder') continue;
+    const parsed = image.tuple ? parseTarget(image.tuple) : undefined;
+    if (!parsed?.ok) {
+      out.rejected.push({ image, reasons: [{ path: 'tuple', message: 'not probed yet' }] });
+      continue;
+    }
+    const reasons = selectorMismatches(parsed.value, selector);
+    if (reasons.length) out.rejected.push({ image, reasons });
+    else out.matches.push(image);
+  }
+  out.matches.sort((a, b) => (b.tuple ?? '').localeCompare(a.tuple ?? ''));
+  return out;
+}
+
+/** The distro a recipe suite produces (for messages and planning; the tuple still comes from the probe). */
+export function suiteDistro(suite: string): string {
+  const c = CODENAMES[suite];
+  return c ? `${c.distro}${c.release}` : suite;
+}

@@ -1,0 +1,110 @@
+import { z } from 'zod';
+import { ARCHES, LIBCS, ValidationError, formatTarget, isFullVersion, type Arch, type Issue, type Target } from '../core/index.ts';
+import { normalizeArch } from '../core/index.ts';
+
+/** What probing an image (running it) found. The tuple of a builder image comes only from these. */
+export const ImageFactsSchema = z
+  .object({
+    os: z.literal('linux'),
+    arch: z.enum(ARCHES as [Arch, ...Arch[]]),
+    libc: z.enum(LIBCS),
+    libcVersion: z.string().regex(/^\d+(?:\.\d+)+$/),
+    distro: z.string().regex(/^[a-z]+$/),
+    distroVersion: z.string().regex(/^\d{1,4}(?:\.\d{1,4})*$/),
+    /** Full OTP version from OTP_VERSION (absent in runtime images). */
+    otp: z.string().optional(),
+    erts: z.string().optional(),
+    elixir: z.string().optional(),
+    /** Soname of libcrypto the crypto NIF links against (`libcrypto.so.3`), or the one installed. */
+    libcrypto: z.string().optional(),
+  })
+  .strict();
+export type ImageFacts = z.output<typeof ImageFactsSchema>;
+
+/**
+ * Runs inside the image with /bin/sh. No interpolation: the same bytes for every image. Looks in
+ * Debian's and hexpm's (/usr/local) install locations.
+ */
+export const IMAGE_PROBE_SCRIPT = [
+  'echo @@arch; uname -m',
+  'echo @@glibc; getconf GNU_LIBC_VERSION 2>/dev/null || true',
+  'echo @@ldd; ldd --version 2>&1 | head -n 2 || true',
+  'echo @@os-release; cat /etc/os-release 2>/dev/null || true',
+  'echo @@otp; for r in /usr/local/lib/erlang /usr/lib/erlang; do for f in "$r"/releases/*/OTP_VERSION; do [ -f "$f" ] && { cat "$f"; break 2; }; done; done',
+  'echo @@erts; for r in /usr/local/lib/erlang /usr/lib/erlang; do for d in "$r"/erts-*; do [ -d "$d" ] && { basename "$d"; break 2; }; done; done',
+  'echo @@elixir; for f in /usr/local/lib/elixir/lib/elixir/ebin/elixir.app /usr/lib/elixir/lib/elixir/ebin/elixir.app; do [ -f "$f" ] && { grep -o \'{vsn,"[^"]*"}\' "$f"; break; }; done',
+  'echo @@crypto-nif; for f in /usr/local/lib/erlang/lib/crypto-*/priv/lib/crypto.so /usr/lib/erlang/lib/crypto-*/priv/lib/crypto.so; do [ -f "$f" ] && { ldd "$f" 2>/dev/null | grep -o "libcrypto\\.so[.0-9]*" | head -n 1; break; }; done',
+  'echo @@libcrypto; ls /usr/lib/*-linux-gnu/ /lib/*-linux-gnu/ /usr/lib/ /lib/ 2>/dev/null | grep -E "^libcrypto\\.so\\.[0-9.]+$" | sort -u',
+  'echo @@end',
+].join('\n');
+
+function sections(text: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  let cur: string[] | undefined;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    const m = /^@@([a-z-]+)$/.exec(line);
+    if (m) out.set(m[1]!, (cur = []));
+    else if (cur && line) cur.push(line);
+  }
+  return out;
+}
+
+/** Pure: the probe's output → facts, or every fact it could not read. */
+export function parseImageProbe(text: string): ImageFacts {
+  const s = sections(text);
+  const first = (k: string) => s.get(k)?.[0];
+  const issues: Issue[] = [];
+  const arch = normalizeArch(first('arch') ?? '');
+  if (!arch) issues.push({ path: 'arch', message: `unknown machine ${JSON.stringify(first('arch') ?? '')}` });
+  let libc: 'gnu' | 'musl' | undefined;
+  let libcVersion: string | undefined;
+  const glibc = /glibc\s+(\d+(?:\.\d+)+)/.exec((s.get('glibc') ?? []).join('\n'));
+  const ldd = (s.get('ldd') ?? []).join('\n');
+  if (glibc) [libc, libcVersion] = ['gnu', glibc[1]!];
+  else if (/musl/i.test(ldd)) [libc, libcVersion] = ['musl', /Version\s+(\d+(?:\.\d+)+)/i.exec(ldd)?.[1]];
+  if (!libc || !libcVersion) issues.push({ path: 'libc', message: 'could not read the libc family and version' });
+  const rel = Object.fromEntries((s.get('os-release') ?? []).flatMap((l) => {
+    const m = /^([A-Z_]+)=(.*)$/.exec(l);
+    return m ? [[m[1]!, m[2]!.replace(/^["']|["']$/g, '')]] : [];
+  }));
+  const distro = rel.ID;
+  if (!distro) issues.push({ path: 'distro', message: 'no ID in /etc/os-release' });
+  // Debian testing/sid have no VERSION_ID; alpine's is 3.21.3 (tuples carry major.minor).
+  let distroVersion: string | undefined = rel.VERSION_ID;
+  if (distro === 'alpine' && distroVersion) distroVersion = distroVersion.split('.').slice(0, 2).join('.');
+  if (!distroVersion || !/^\d{1,4}(?:\.\d{1,4})*$/.test(distroVersion)) {
+    issues.push({ path: 'distroVersion', message: `no usable VERSION_ID in /etc/os-release (${JSON.stringify(rel.VERSION_ID ?? '')})` });
+  }
+  const otp = first('otp');
+  if (otp !== undefined && !isFullVersion(otp.replace(/-(?=rc)/, '~')) && !/^\d+$/.test(otp)) issues.push({ path: 'otp', message: `unreadable OTP_VERSION ${JSON.stringify(otp)}` });
+  const erts = /^erts-(.+)$/.exec(first('erts') ?? '')?.[1];
+  const elixir = /\{vsn,"([^"]+)"\}/.exec(first('elixir') ?? '')?.[1];
+  const libcrypto = first('crypto-nif') ?? (s.get('libcrypto') ?? []).sort().at(-1);
+  if (issues.length) throw new ValidationError(issues, 'image probe failed');
+  return ImageFactsSchema.parse({
+    os: 'linux',
+    arch,
+    libc,
+    libcVersion,
+    distro,
+    distroVersion,
+    ...(otp ? { otp: otp.replace(/-(?=rc)/, '~') } : {}),
+    ...(erts ? { erts } : {}),
+    ...(elixir ? { elixir: elixir.replace(/-(?=rc)/, '~') } : {}),
+    ...(libcrypto ? { libcrypto } : {}),
+  });
+}
+
+/** The target tuple of a builder image: a pure function of its probed facts. */
+export function targetFromFacts(f: ImageFacts): Target {
+  const missing = (['otp', 'elixir'] as const).filter((k) => !f[k]);
+  if (missing.length) {
+    throw new ValidationError(missing.map((k) => ({ path: k, message: 'not found in the image (is it a builder image?)' })), 'cannot derive a target tuple');
+  }
+  return { os: 'linux', arch: f.arch, libc: f.libc, libcVersion: f.libcVersion.split('.').slice(0, 2).join('.'), distro: f.distro, distroVersion: f.distroVersion, otp: f.otp!, elixir: f.elixir!, qualifiers: [] };
+}
+
+export function tupleFromFacts(f: ImageFacts): string {
+  return formatTarget(targetFromFacts(f));
+}
