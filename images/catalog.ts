@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import {
   ARCHES,
+  compareVersions,
   issuesFromZod,
   parseTarget,
   selectorMismatches,
@@ -10,9 +11,10 @@ import {
   XamalError,
   type Arch,
   type Issue,
+  type Target,
   type TargetSelector,
 } from '../core/index.ts';
-import { CODENAMES, DEBIAN_SUITES } from './distros.ts';
+import { codenameInfo, DEBIAN_SUITES } from './distros.ts';
 import { parseHexpmRef } from './hexpm-tag.ts';
 import type { LockEntry, LockFile } from './lock.ts';
 import { FLAVOURS } from './recipes/debian.ts';
@@ -31,7 +33,9 @@ export const CatalogEntrySchema = z.discriminatedUnion('source', [
         try {
           parseHexpmRef(ref);
         } catch (err) {
-          for (const i of (err as ValidationError).issues ?? [{ path: 'ref', message: String(err) }]) ctx.addIssue({ code: 'custom', message: `${i.path}: ${i.message}` });
+          for (const i of (err as ValidationError).issues ?? [{ path: 'ref', message: String(err) }]) {
+            ctx.addIssue({ code: 'custom', message: i.path === 'ref' ? i.message : `${i.path}: ${i.message}` });
+          }
         }
       }),
       arches: ArchList.default(['x86_64', 'aarch64']),
@@ -70,7 +74,10 @@ export async function readCatalog(path = CATALOG_PATH): Promise<Catalog> {
   }
 }
 
-/** One usable image: a locked entry with its probed (or, for unprobed hexpm pins, tag-derived) tuple. */
+/**
+ * One usable image: a locked entry's platform with its probed tuple. Unprobed entries (hexpm pins)
+ * and platforms other than the one the tuple was probed on have none.
+ */
 export interface CatalogImage {
   ref: string;
   digest: string;
@@ -80,11 +87,18 @@ export interface CatalogImage {
   flavour: LockEntry['flavour'];
 }
 
+/** An entry's probed tuple for one of its platforms: a tuple names one arch, so other platforms have none. */
+export function platformTuple(entry: Pick<LockEntry, 'tuple'>, arch: Arch): string | undefined {
+  if (!entry.tuple) return undefined;
+  const parsed = parseTarget(entry.tuple);
+  return parsed.ok && parsed.value.arch !== arch ? undefined : entry.tuple;
+}
+
 /** Every (locked image, platform) the farm could build in, from all locks. */
 export function usableImages(locks: readonly LockFile[]): CatalogImage[] {
   return locks.flatMap((l) =>
     l.images.flatMap((e) =>
-      e.platforms.map((p) => ({ ref: e.ref, digest: p.digest ?? e.digest, arch: p.arch, tuple: e.tuple, source: e.source, flavour: e.flavour })),
+      e.platforms.map((p) => ({ ref: e.ref, digest: p.digest ?? e.digest, arch: p.arch, tuple: platformTuple(e, p.arch), source: e.source, flavour: e.flavour })),
     ),
   );
 }
@@ -98,23 +112,36 @@ export interface LookupResult {
 /** Builder images whose probed tuple satisfies the selector, newest OTP/Elixir first. */
 export function lookupBySelector(images: readonly CatalogImage[], selector: TargetSelector): LookupResult {
   const out: LookupResult = { matches: [], rejected: [] };
+  const targets = new Map<CatalogImage, Target>();
   for (const image of images) {
     if (image.flavour !== 'builder') continue;
-    const parsed = image.tuple ? parseTarget(image.tuple) : undefined;
-    if (!parsed?.ok) {
+    if (!image.tuple) {
       out.rejected.push({ image, reasons: [{ path: 'tuple', message: 'not probed yet' }] });
+      continue;
+    }
+    const parsed = parseTarget(image.tuple);
+    if (!parsed.ok) {
+      out.rejected.push({ image, reasons: parsed.issues.map((i) => ({ path: 'tuple', message: `${i.path}: ${i.message}` })) });
       continue;
     }
     const reasons = selectorMismatches(parsed.value, selector);
     if (reasons.length) out.rejected.push({ image, reasons });
-    else out.matches.push(image);
+    else {
+      out.matches.push(image);
+      targets.set(image, parsed.value);
+    }
   }
-  out.matches.sort((a, b) => (b.tuple ?? '').localeCompare(a.tuple ?? ''));
+  // By version, not by string: the tuple starts with the arch, and "otp9" > "otp10" as text.
+  out.matches.sort((a, b) => {
+    const ta = targets.get(a)!;
+    const tb = targets.get(b)!;
+    return compareVersions(tb.otp, ta.otp) || compareVersions(tb.elixir, ta.elixir) || a.tuple!.localeCompare(b.tuple!);
+  });
   return out;
 }
 
 /** The distro a recipe suite produces (for messages and planning; the tuple still comes from the probe). */
 export function suiteDistro(suite: string): string {
-  const c = CODENAMES[suite];
+  const c = codenameInfo(suite);
   return c ? `${c.distro}${c.release}` : suite;
 }

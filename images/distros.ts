@@ -13,6 +13,11 @@ export const CODENAMES: Readonly<Record<string, { distro: string; release: strin
   noble: { distro: 'ubuntu', release: '24.04' },
 };
 
+/** A codename's distro and release; own keys only (`constructor` is not a codename). */
+export function codenameInfo(name: string): { distro: string; release: string } | undefined {
+  return Object.hasOwn(CODENAMES, name) ? CODENAMES[name] : undefined;
+}
+
 /** The Debian suites the farm can build images from. */
 export const DEBIAN_SUITES = ['bullseye', 'bookworm', 'trixie'] as const;
 export type DebianSuite = (typeof DEBIAN_SUITES)[number];

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ARCHES, LIBCS, ValidationError, formatTarget, isFullVersion, type Arch, type Issue, type Target } from '../core/index.ts';
+import { ARCHES, LIBCS, TargetSchema, ValidationError, formatTarget, isFullVersion, issuesFromZod, type Arch, type Issue, type Target } from '../core/index.ts';
 import { normalizeArch } from '../core/index.ts';
 
 /** What probing an image (running it) found. The tuple of a builder image comes only from these. */
@@ -82,7 +82,7 @@ export function parseImageProbe(text: string): ImageFacts {
   const elixir = /\{vsn,"([^"]+)"\}/.exec(first('elixir') ?? '')?.[1];
   const libcrypto = first('crypto-nif') ?? (s.get('libcrypto') ?? []).sort().at(-1);
   if (issues.length) throw new ValidationError(issues, 'image probe failed');
-  return ImageFactsSchema.parse({
+  const facts = ImageFactsSchema.safeParse({
     os: 'linux',
     arch,
     libc,
@@ -94,6 +94,9 @@ export function parseImageProbe(text: string): ImageFacts {
     ...(elixir ? { elixir: elixir.replace(/-(?=rc)/, '~') } : {}),
     ...(libcrypto ? { libcrypto } : {}),
   });
+  // What the checks above let through but facts cannot hold (an os-release ID like opensuse-leap).
+  if (!facts.success) throw new ValidationError(issuesFromZod(facts.error), 'image probe failed');
+  return facts.data;
 }
 
 /** The target tuple of a builder image: a pure function of its probed facts. */
@@ -102,7 +105,11 @@ export function targetFromFacts(f: ImageFacts): Target {
   if (missing.length) {
     throw new ValidationError(missing.map((k) => ({ path: k, message: 'not found in the image (is it a builder image?)' })), 'cannot derive a target tuple');
   }
-  return { os: 'linux', arch: f.arch, libc: f.libc, libcVersion: f.libcVersion.split('.').slice(0, 2).join('.'), distro: f.distro, distroVersion: f.distroVersion, otp: f.otp!, elixir: f.elixir!, qualifiers: [] };
+  const t = { os: 'linux', arch: f.arch, libc: f.libc, libcVersion: f.libcVersion.split('.').slice(0, 2).join('.'), distro: f.distro, distroVersion: f.distroVersion, otp: f.otp!, elixir: f.elixir!, qualifiers: [] };
+  // Facts can hold what a tuple cannot (an OTP_VERSION of just "26"): refuse rather than print a bad tuple.
+  const r = TargetSchema.safeParse(t);
+  if (!r.success) throw new ValidationError(issuesFromZod(r.error), 'cannot derive a target tuple');
+  return r.data;
 }
 
 export function tupleFromFacts(f: ImageFacts): string {

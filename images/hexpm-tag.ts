@@ -1,5 +1,5 @@
 import { ValidationError, tupleVersion, type Libc } from '../core/index.ts';
-import { CODENAMES } from './distros.ts';
+import { CODENAMES, codenameInfo } from './distros.ts';
 
 /** What a hexpm/elixir tag says about its image (arch and glibc come only from probing it). */
 export interface HexpmTag {
@@ -20,7 +20,7 @@ export interface HexpmTag {
 // Anchored patterns over the whole tag; versions may carry -rc parts, so the tag is never split on "-".
 const ELIXIR = String.raw`(?<elixir>\d+\.\d+\.\d+(?:-rc\.?\d+)?)`;
 const OTP = String.raw`(?<otp>\d+(?:\.\d+){0,5}(?:-rc\d+)?)`;
-const OS = String.raw`(?:(?<dist>debian|ubuntu)-(?<codename>[a-z]+)-(?<date>\d{8})(?<slim>-slim)?|alpine-(?<alpine>\d+\.\d+(?:\.\d+)?))`;
+const OS = String.raw`(?:(?<dist>debian|ubuntu)-(?<codename>[a-z][a-z0-9]*)-(?<date>\d{8})(?<slim>-slim)?|alpine-(?<alpine>\d+\.\d+(?:\.\d+)?))`;
 const TAG_RE = new RegExp(`^${ELIXIR}-erlang-${OTP}-${OS}$`);
 const REPO_RE = /^(?:(?:docker\.io|index\.docker\.io|registry-1\.docker\.io)\/)?hexpm\/elixir$/;
 
@@ -42,7 +42,7 @@ export function parseHexpmRef(ref: string): HexpmTag {
   const g = m.groups;
   const base = { ref, repository, tag, elixir: tupleVersion(g.elixir!), otp: tupleVersion(g.otp!) };
   if (g.alpine) return { ...base, distro: 'alpine', distroVersion: g.alpine.split('.').slice(0, 2).join('.'), libc: 'musl', slim: false };
-  const known = CODENAMES[g.codename!];
+  const known = codenameInfo(g.codename!);
   if (!known || known.distro !== g.dist) return fail('tag', `unknown ${g.dist} codename ${JSON.stringify(g.codename)}; known: ${Object.keys(CODENAMES).filter((c) => CODENAMES[c]!.distro === g.dist).join(', ')}`);
   return { ...base, distro: known.distro, distroVersion: known.release, libc: 'gnu', codename: g.codename!, date: g.date!, slim: Boolean(g.slim) };
 }

@@ -1,4 +1,5 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { ARCHES, XamalError, issuesFromZod, ValidationError, type Arch } from '../core/index.ts';
@@ -58,9 +59,15 @@ export async function readLock(path: string): Promise<LockFile> {
 export async function writeLock(path: string, lock: LockFile): Promise<void> {
   const sorted: LockFile = { version: 1, images: [...lock.images].sort((a, b) => a.ref.localeCompare(b.ref)) };
   await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(sorted, null, 2)}\n`);
-  await rename(tmp, path);
+  // Unique per call: two writes from one process must not share (and steal) a temp file.
+  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await writeFile(tmp, `${JSON.stringify(sorted, null, 2)}\n`);
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
 }
 
 /** Pure: the lock with `entry` added or replacing the one with the same ref. */
@@ -68,11 +75,16 @@ export function upsertLock(lock: LockFile, entry: LockEntry): LockFile {
   return { version: 1, images: [...lock.images.filter((e) => e.ref !== entry.ref), entry] };
 }
 
-/** `127.0.0.1:5000/xamal/builder:tag` → repository and tag (a registry port is not a tag). */
+/**
+ * `127.0.0.1:5000/xamal/builder:tag` → repository and tag (a registry port is not a tag). A digest
+ * (`repo:tag@sha256:…`) is not part of either.
+ */
 export function splitRef(ref: string): { repository: string; tag: string | undefined } {
-  const slash = ref.lastIndexOf('/');
-  const colon = ref.lastIndexOf(':');
-  return colon > slash ? { repository: ref.slice(0, colon), tag: ref.slice(colon + 1) } : { repository: ref, tag: undefined };
+  const at = ref.indexOf('@');
+  const name = at < 0 ? ref : ref.slice(0, at);
+  const slash = name.lastIndexOf('/');
+  const colon = name.lastIndexOf(':');
+  return colon > slash ? { repository: name.slice(0, colon), tag: name.slice(colon + 1) } : { repository: name, tag: undefined };
 }
 
 /** `repo@sha256:…` for pulling one platform of an entry. */

@@ -9,6 +9,7 @@ import {
   type Arch,
   type Executor,
 } from '../../core/index.ts';
+import { withFileLock } from '../../core/fs-lock.ts';
 import type { DebianSuite } from '../../images/distros.ts';
 import { IMAGE_PROBE_SCRIPT, parseImageProbe, tupleFromFacts, type ImageFacts } from '../../images/facts.ts';
 import { pinnedRef, readLock, upsertLock, writeLock, type LockEntry } from '../../images/lock.ts';
@@ -65,9 +66,14 @@ export function imageLabels(facts: ImageFacts, plan: RecipePlan, tuple: string |
   return l;
 }
 
-/** Pure: the final tag — the tuple for builders, `<distro><release>-<arch>` for runtimes. */
+/**
+ * Pure: the final tag — the tuple for builders, `<distro><release>-<arch>` for runtimes. Docker tags
+ * allow only `[A-Za-z0-9_.-]`, so a tuple's `~` (pre-releases) becomes `_` and `+` (qualifiers) `__`;
+ * the exact tuple is in the image's labels and the lock.
+ */
 export function finalTag(facts: ImageFacts, flavour: Flavour): string {
-  return flavour === 'builder' ? tupleFromFacts(facts) : `${facts.distro}${facts.distroVersion}-${facts.arch}`;
+  const tag = flavour === 'builder' ? tupleFromFacts(facts) : `${facts.distro}${facts.distroVersion}-${facts.arch}`;
+  return tag.replace(/~/g, '_').replace(/\+/g, '__');
 }
 
 async function timed<T>(timings: Record<string, number>, name: string, fn: () => Promise<T>): Promise<T> {
@@ -199,10 +205,12 @@ export async function buildImage(deps: ImageBuildDeps, req: ImageBuildRequest): 
     ...(tuple ? { tuple } : {}),
     recipe: { suite: req.suite, arch: req.arch, flavour: req.flavour, key: plan.cacheKey },
   };
-  // Re-read: another build may have written the lock meanwhile.
-  const fresh = await readLock(deps.localLockPath);
-  const withoutOld = { ...fresh, images: fresh.images.filter((e) => !(e.recipe?.suite === req.suite && e.recipe.arch === req.arch && e.recipe.flavour === req.flavour)) };
-  await writeLock(deps.localLockPath, upsertLock(withoutOld, entry));
+  // Read-modify-write under a file lock: builds in other processes write the same lock.
+  await withFileLock(`${deps.localLockPath}.lock`, 'the local image lock', async () => {
+    const fresh = await readLock(deps.localLockPath);
+    const withoutOld = { ...fresh, images: fresh.images.filter((e) => !(e.recipe?.suite === req.suite && e.recipe.arch === req.arch && e.recipe.flavour === req.flavour)) };
+    await writeLock(deps.localLockPath, upsertLock(withoutOld, entry));
+  });
   deps.say(`${what}: ${entry.ref} @ ${digest}${tuple ? ` (${tuple})` : ''}`);
   return { entry, rootfs, image: 'built', timings };
 }

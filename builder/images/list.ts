@@ -1,6 +1,6 @@
 import { dockerPlatform, type Arch } from '../../core/index.ts';
 import type { Catalog } from '../../images/catalog.ts';
-import { suiteDistro } from '../../images/catalog.ts';
+import { platformTuple, suiteDistro } from '../../images/catalog.ts';
 import type { LockFile } from '../../images/lock.ts';
 
 export interface ImageRow {
@@ -22,7 +22,7 @@ export function imageRows(catalog: Catalog, committed: LockFile, local: LockFile
   for (const e of [...committed.images, ...local.images]) {
     for (const p of e.platforms) {
       rows.push({
-        tuple: e.tuple ?? null,
+        tuple: platformTuple(e, p.arch) ?? null,
         ref: e.ref,
         digest: p.digest ?? e.digest,
         arch: p.arch,

@@ -1,11 +1,10 @@
-import { arch as nodeArch } from 'node:os';
 import { builderConfig } from '../../builder/config.ts';
 import { dockerEngine } from '../../builder/docker.ts';
-import { ensureEmulation } from '../../builder/emulation.ts';
 import { buildImage } from '../../builder/images/build.ts';
+import { hostArch as thisArch, imageBuildDeps } from '../../builder/images/context.ts';
 import { imageRows } from '../../builder/images/list.ts';
 import { pinHexpm, pinLocal, verifyLocks } from '../../builder/images/pin.ts';
-import { LocalExecutor, normalizeArch, XamalError, type Arch } from '../../core/index.ts';
+import { normalizeArch, type Arch } from '../../core/index.ts';
 import { servicesUp } from '../../core/services/index.ts';
 import { COMMITTED_LOCK_PATH, readCatalog } from '../../images/catalog.ts';
 import { DEBIAN_SUITES, isDebianSuite } from '../../images/distros.ts';
@@ -21,15 +20,11 @@ const USAGE = [
   '       xamal farm images verify [--json]',
 ].join('\n');
 
-const PATH_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
-
 async function context(io: Io) {
   const cfg = builderConfig();
   // On embedded defaults the engine and registry are ours to start (idempotent, fast when up).
   await servicesUp(cfg.services, ['dockerd', 'registry'], (l) => io.err(l));
-  const hostArch = normalizeArch(nodeArch());
-  if (!hostArch) throw new XamalError('unsupported', `this machine's arch ${nodeArch()} is not one xamal builds on`);
-  return { cfg, docker: dockerEngine(cfg.dockerSocket), hostArch };
+  return { cfg, docker: dockerEngine(cfg.dockerSocket), hostArch: thisArch() };
 }
 
 function archFlag(value: string | undefined, hostArch: Arch): Arch {
@@ -66,17 +61,7 @@ const command: CliCommand = {
         const arch = archFlag(values.arch, hostArch);
         const suites = suiteArg === 'all' ? [...DEBIAN_SUITES] : [suiteArg as (typeof DEBIAN_SUITES)[number]];
         const flavours: Flavour[] = flavourArg === 'all' ? [...FLAVOURS] : [flavourArg as Flavour];
-        const deps = {
-          docker,
-          exec: new LocalExecutor(PATH_ENV),
-          registry: cfg.registry,
-          cacheDir: cfg.cacheDir,
-          localLockPath: cfg.localLockPath,
-          mirror: cfg.mirror,
-          hostArch,
-          ensureEmulation: (a: Arch) => ensureEmulation({ arch: a, hostArch, cacheDir: cfg.cacheDir, exec: new LocalExecutor(PATH_ENV), say: (l) => io.err(l) }),
-          say: (l: string) => io.err(l),
-        };
+        const deps = { ...imageBuildDeps(cfg, (l) => io.err(l)), docker };
         const results = [];
         for (const suite of suites) for (const flavour of flavours) results.push(await buildImage(deps, { suite, arch, flavour, force: values.force, noCache: values['no-cache'] }));
         if (values.json) io.out(JSON.stringify(results.map((r) => ({ ...r.entry, rootfs: r.rootfs, image: r.image, timings: r.timings })), null, 2));

@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { XamalError } from '../errors/index.ts';
+import { withFileLock } from '../fs-lock.ts';
 import { SERVICE_NAMES, serviceSpec, type ServiceName, type ServiceSpec } from './catalog.ts';
 import type { ServicesConfig } from './config.ts';
 import { ensurePackages } from './packages.ts';
@@ -29,32 +30,8 @@ const pidfile = (c: ServicesConfig, name: ServiceName) => join(c.stateDir, 'run'
 const logfile = (c: ServicesConfig, name: ServiceName) => join(c.stateDir, 'logs', `${name}.log`);
 
 /** Serialises up/down across processes (a test run and a shell may both call `up`). */
-async function withLock<T>(c: ServicesConfig, fn: () => Promise<T>): Promise<T> {
-  const path = join(c.stateDir, 'services.lock');
-  await mkdir(c.stateDir, { recursive: true });
-  const deadline = Date.now() + 600_000;
-  for (;;) {
-    try {
-      const fh = await open(path, 'wx');
-      await fh.writeFile(JSON.stringify({ pid: process.pid, startTime: processStartTime(process.pid), argv: [] }));
-      await fh.close();
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const owner = await readPidRecord(path);
-      if (!owner || !isAlive(owner)) {
-        await rm(path, { force: true });
-        continue;
-      }
-      if (Date.now() > deadline) throw new XamalError('unavailable', `services are locked by pid ${owner.pid} (${path})`);
-      await sleep(200);
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    await rm(path, { force: true });
-  }
+function withLock<T>(c: ServicesConfig, fn: () => Promise<T>): Promise<T> {
+  return withFileLock(join(c.stateDir, 'services.lock'), 'services', fn);
 }
 
 function tail(path: string, lines = 15): string {

@@ -1,0 +1,31 @@
+import { arch as nodeArch } from 'node:os';
+import { LocalExecutor, normalizeArch, XamalError, type Arch } from '../../core/index.ts';
+import type { BuilderConfig } from '../config.ts';
+import { dockerEngine } from '../docker.ts';
+import { ensureEmulation } from '../emulation.ts';
+import type { ImageBuildDeps } from './build.ts';
+
+const PATH_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
+
+export function hostArch(): Arch {
+  const a = normalizeArch(nodeArch());
+  if (!a) throw new XamalError('unsupported', `this machine's arch ${nodeArch()} is not one xamal builds on`);
+  return a;
+}
+
+/** The real dependencies of an image build: this machine's engine, registry, executor and caches. */
+export function imageBuildDeps(cfg: BuilderConfig, say: (line: string) => void): ImageBuildDeps {
+  const exec = new LocalExecutor(PATH_ENV);
+  const host = hostArch();
+  return {
+    docker: dockerEngine(cfg.dockerSocket),
+    exec,
+    registry: cfg.registry,
+    cacheDir: cfg.cacheDir,
+    localLockPath: cfg.localLockPath,
+    mirror: cfg.mirror,
+    hostArch: host,
+    ensureEmulation: (arch) => ensureEmulation({ arch, hostArch: host, cacheDir: cfg.cacheDir, mirror: cfg.mirror, exec, say }),
+    say,
+  };
+}

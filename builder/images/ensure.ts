@@ -1,0 +1,35 @@
+import { XamalError, type Arch } from '../../core/index.ts';
+import { pinnedRef, requirePinned, type LockEntry, type LockFile } from '../../images/lock.ts';
+import type { DockerEngine } from '../docker.ts';
+
+export interface EnsuredImage {
+  entry: LockEntry;
+  /** `repo@sha256:…` — what containers are created from. */
+  pinned: string;
+  imageId: string;
+  pulled: boolean;
+}
+
+/**
+ * What a job calls before it builds: the image must be pinned in a lock, is used only by digest, and
+ * is pulled back (by that digest) when the engine does not have it.
+ */
+export async function ensurePinnedImage(docker: DockerEngine, locks: readonly LockFile[], ref: string, arch: Arch, digest?: string): Promise<EnsuredImage> {
+  const candidates = locks.flatMap((l) => l.images).filter((e) => e.ref === ref);
+  const wanted = digest ?? candidates[0]?.platforms.find((p) => p.arch === arch)?.digest ?? candidates[0]?.digest ?? '';
+  const entry = requirePinned(locks, ref, wanted);
+  const pinned = pinnedRef(entry, arch);
+  let info = await docker.inspectImage(pinned);
+  let pulled = false;
+  if (!info) {
+    await docker.pull(pinned);
+    pulled = true;
+    info = await docker.inspectImage(pinned);
+  }
+  // Compare digests only: the engine may spell the repository differently (docker.io/x vs x).
+  const digestPart = pinned.slice(pinned.indexOf('@'));
+  if (!info || !info.repoDigests.some((d) => d.endsWith(digestPart))) {
+    throw new XamalError('forbidden', `image ${pinned} is not what the engine holds (repo digests: ${info?.repoDigests.join(', ') || 'none'}): refusing to build in it`);
+  }
+  return { entry, pinned, imageId: info.id, pulled };
+}
