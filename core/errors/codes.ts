@@ -12,6 +12,8 @@ export const ERROR_CODES = {
   unsupported: { exit: 6, http: 422 },
   unavailable: { exit: 7, http: 503 },
   external: { exit: 8, http: 502 },
+  /** The user's build itself failed (compile error, release too new for its target): final, not retried. */
+  build_failed: { exit: 9, http: 422 },
   internal: { exit: 1, http: 500 },
 } as const satisfies Record<string, { exit: number; http: number }>;
 

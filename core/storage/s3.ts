@@ -1,5 +1,9 @@
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Upload } from '@aws-sdk/lib-storage';
 import { XamalError } from '../errors/index.ts';
+import { checkKey } from './key.ts';
 
 /** The only module that talks to S3. Everything else depends on ObjectStore. */
 export interface S3Settings {
@@ -15,6 +19,8 @@ export interface S3Settings {
 
 export interface ObjectStore {
   put(key: string, body: Buffer | string, contentType?: string): Promise<void>;
+  /** Streams a file up (multipart when large); verifies the stored size. */
+  putFile(key: string, path: string, contentType?: string): Promise<void>;
   get(key: string): Promise<Buffer | undefined>;
   exists(key: string): Promise<boolean>;
   delete(key: string): Promise<void>;
@@ -37,11 +43,27 @@ export function s3Store(s: S3Settings): ObjectStore {
     forcePathStyle: s.forcePathStyle ?? false,
     credentials: { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey },
   });
-  const full = (key: string) => `${s.prefix ?? ''}${key}`;
+  const full = (key: string) => `${s.prefix ?? ''}${checkKey(key)}`;
   return {
     async put(key, body, contentType) {
       try {
         await client.send(new PutObjectCommand({ Bucket: s.bucket, Key: full(key), Body: body, ContentType: contentType }));
+      } catch (err) {
+        throw storeError('put', key, err);
+      }
+    },
+    async putFile(key, path, contentType) {
+      const size = (await stat(path)).size;
+      try {
+        const upload = new Upload({
+          client,
+          params: { Bucket: s.bucket, Key: full(key), Body: createReadStream(path), ContentType: contentType },
+          partSize: 8 * 1024 * 1024,
+          queueSize: 4,
+        });
+        await upload.done();
+        const head = await client.send(new HeadObjectCommand({ Bucket: s.bucket, Key: full(key) }));
+        if (head.ContentLength !== size) throw new Error(`stored ${head.ContentLength} bytes, expected ${size}`);
       } catch (err) {
         throw storeError('put', key, err);
       }

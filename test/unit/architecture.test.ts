@@ -58,7 +58,9 @@ const ALLOWED: Record<(typeof PARTS)[number], string[]> = {
 const ONE_MODULE: Record<string, string> = {
   dockerode: 'builder/docker.ts',
   '@aws-sdk/client-s3': 'core/storage/s3.ts',
+  '@aws-sdk/lib-storage': 'core/storage/s3.ts',
   ssh2: 'deployer/ssh.ts',
+  bullmq: 'core/queue.ts',
 };
 
 describe('module boundaries', () => {

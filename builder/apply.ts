@@ -1,0 +1,247 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { artifactManifestKey, compareVersions, formatTarget, XamalError, type Executor, type Command } from '../core/index.ts';
+import { buildJobId, sourceVersion, type BuildJob, type BuildPhase } from '../core/build/job.ts';
+import { ManifestSchema, type Manifest } from '../core/build/manifest.ts';
+import type { ObjectStore } from '../core/storage/s3.ts';
+import { usableImages } from '../images/catalog.ts';
+import type { LockFile } from '../images/lock.ts';
+import { BUILD_USER } from '../images/recipes/debian.ts';
+import type { ContainerResult, ContainerSpec, DockerEngine } from './docker.ts';
+import { scanRelease } from './elf.ts';
+import { ensurePinnedImage } from './images/ensure.ts';
+import { planBuild, SMOKE_MARKER, type BuildLimits } from './plan.ts';
+
+export interface BuildDeps {
+  docker: DockerEngine;
+  exec: Executor;
+  store: ObjectStore;
+  locks: () => Promise<LockFile[]>;
+  cacheDir: string;
+  /** Parent of per-job scratch directories. */
+  workRoot: string;
+  limits: BuildLimits;
+  depsNetwork: 'host' | 'none';
+}
+
+export interface BuildHooks {
+  phase(phase: BuildPhase): Promise<void> | void;
+  log(line: string): Promise<void> | void;
+}
+
+export interface BuildOutcome {
+  manifest: Manifest;
+  manifestKey: string;
+  cached: boolean;
+}
+
+function fail(message: string, log: string[]): XamalError {
+  const tail = log.join('').trimEnd().split('\n').slice(-30).join('\n');
+  return new XamalError('build_failed', `${message}\n--- log tail ---\n${tail}`);
+}
+
+async function sh(exec: Executor, cmd: Command): Promise<string> {
+  const r = await exec.run(cmd);
+  if (r.code !== 0) throw new XamalError('external', `${cmd.label ?? cmd.argv[0]} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').slice(-8).join('\n')}`);
+  return r.stdout;
+}
+
+async function sha256File(path: string): Promise<{ sha256: string; size: number }> {
+  const h = createHash('sha256');
+  let size = 0;
+  for await (const chunk of createReadStream(path)) {
+    h.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { sha256: h.digest('hex'), size };
+}
+
+async function hashFiles(paths: string[]): Promise<string> {
+  const h = createHash('sha256');
+  for (const p of paths.sort()) {
+    h.update(p);
+    h.update(await readFile(p).catch(() => Buffer.alloc(0)));
+  }
+  return h.digest('hex');
+}
+
+/** The stored manifest of this job's artifact, if it is complete (its manifest exists). */
+export async function storedManifest(store: ObjectStore, job: BuildJob): Promise<{ key: string; manifest: Manifest } | undefined> {
+  const key = artifactManifestKey({ app: job.app, version: sourceVersion(job.source), target: job.target });
+  const raw = await store.get(key);
+  if (!raw) return undefined;
+  const manifest = ManifestSchema.parse(JSON.parse(raw.toString('utf8')));
+  return manifest.mixEnv === job.mixEnv && manifest.release === (job.release ?? job.app) ? { key, manifest } : undefined;
+}
+
+/** Copies `from` into `to` only when `to` does not exist yet (first writer wins; atomic rename). */
+async function saveCache(exec: Executor, from: string, to: string, replace: boolean): Promise<void> {
+  if (!existsSync(from)) return;
+  if (existsSync(to) && !replace) return;
+  await mkdir(join(to, '..'), { recursive: true });
+  const tmp = `${to}.${process.pid}.${Date.now()}.tmp`;
+  await sh(exec, { argv: ['cp', '-a', from, tmp], label: 'save cache' });
+  if (existsSync(to)) {
+    const old = `${to}.${process.pid}.${Date.now()}.old`;
+    await rename(to, old).catch(() => {});
+    await rename(tmp, to);
+    await rm(old, { recursive: true, force: true });
+  } else {
+    await rename(tmp, to).catch(async () => rm(tmp, { recursive: true, force: true }));
+  }
+}
+
+/** The (pinned, probed) builder image whose tuple is the job's target. */
+export async function imageForTarget(locks: LockFile[], job: BuildJob) {
+  const tuple = formatTarget(job.target);
+  const images = usableImages(locks).filter((i) => i.flavour === 'builder');
+  const match = images.find((i) => i.tuple === tuple && i.arch === job.target.arch);
+  if (!match) {
+    const have = images.map((i) => i.tuple).filter(Boolean);
+    throw new XamalError('unsupported', `no pinned builder image for ${tuple}${have.length ? `; pinned: ${[...new Set(have)].join(', ')}` : ''}`);
+  }
+  return match;
+}
+
+/**
+ * Runs one build job: source, deps (network as configured), compile + release (no network), smoke
+ * test, ELF scan, upload — manifest last. Compile errors are `build_failed` (final); engine, store
+ * and network problems are other codes (retried by the worker).
+ */
+export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks): Promise<BuildOutcome> {
+  const jobId = buildJobId(job);
+  const stored = await storedManifest(deps.store, job);
+  if (stored) {
+    await hooks.log(`artifact already built: ${stored.key}`);
+    await hooks.phase('done');
+    return { manifest: stored.manifest, manifestKey: stored.key, cached: true };
+  }
+  const log: string[] = [];
+  const say = async (line: string) => {
+    log.push(`${line}\n`);
+    await hooks.log(line);
+  };
+  const locks = await deps.locks();
+  const image = await imageForTarget(locks, job);
+  const ensured = await ensurePinnedImage(deps.docker, locks, image.ref, job.target.arch, image.digest);
+
+  await mkdir(deps.workRoot, { recursive: true });
+  const workDir = await mkdtemp(join(deps.workRoot, `${jobId}-`));
+  const timings: Record<string, number> = {};
+  const step = async <T>(name: string, fn: () => Promise<T>) => {
+    const t0 = performance.now();
+    try {
+      return await fn();
+    } finally {
+      timings[name] = Math.round(performance.now() - t0);
+    }
+  };
+  const runStep = async (name: string, spec: ContainerSpec): Promise<ContainerResult> => {
+    await say(`==> ${name}: ${spec.cmd.join(' ')} (network ${spec.networkMode})`);
+    const r = await step(name, () => deps.docker.run(spec));
+    if (r.stdout) await say(r.stdout.trimEnd());
+    if (r.stderr) await say(r.stderr.trimEnd());
+    if (r.timedOut) throw fail(`${name} exceeded its time limit of ${spec.timeoutMs} ms`, log);
+    if (r.code !== 0) throw fail(`${name} failed with exit code ${r.code}`, log);
+    return r;
+  };
+  try {
+    await hooks.phase('source');
+    const src = join(workDir, 'src');
+    await step('source', async () => {
+      if (job.source.kind === 'git') {
+        await sh(deps.exec, { argv: ['git', 'clone', '--quiet', '--no-checkout', '--', job.source.url, src], label: 'git clone', timeoutMs: 600_000 });
+        await sh(deps.exec, { argv: ['git', '-C', src, '-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', job.source.commit], label: 'git checkout' });
+        const head = (await sh(deps.exec, { argv: ['git', '-C', src, 'rev-parse', 'HEAD'], label: 'git rev-parse' })).trim();
+        if (head !== job.source.commit) throw new XamalError('build_failed', `checked out ${head}, expected ${job.source.commit}`);
+        await rm(join(src, '.git'), { recursive: true, force: true });
+      } else {
+        const archive = await deps.store.get(job.source.key);
+        if (!archive) throw new XamalError('build_failed', `source archive ${job.source.key} is not in the store`);
+        const got = createHash('sha256').update(archive).digest('hex');
+        if (got !== job.source.sha256) throw new XamalError('build_failed', `source archive ${job.source.key} has sha256 ${got}, expected ${job.source.sha256}`);
+        await mkdir(src, { recursive: true });
+        const file = join(workDir, 'source.tar.gz');
+        await writeFile(file, archive);
+        await sh(deps.exec, { argv: ['tar', '--no-same-owner', '--no-same-permissions', '-xzf', file, '-C', src], label: 'unpack source' });
+      }
+    });
+    if (!existsSync(join(src, 'mix.exs'))) throw new XamalError('build_failed', 'the source has no mix.exs at its root');
+    const configDir = join(src, 'config');
+    const configFiles = existsSync(configDir) ? (await readdir(configDir)).filter((f) => f.endsWith('.exs') && f !== 'runtime.exs').map((f) => join(configDir, f)) : [];
+    const plan = planBuild({
+      job,
+      jobId,
+      image: { ref: image.ref, pinned: ensured.pinned, digest: image.digest },
+      source: { lockHash: await hashFiles([join(src, 'mix.lock')]), configHash: await hashFiles([join(src, 'mix.exs'), ...configFiles]) },
+      workDir,
+      cacheDir: deps.cacheDir,
+      limits: deps.limits,
+      depsNetwork: deps.depsNetwork,
+    });
+    for (const d of [plan.dirs.out, plan.dirs.home]) await mkdir(d, { recursive: true });
+    for (const [cache, into] of [[plan.cachePaths.deps, 'deps'], [plan.cachePaths.build, '_build']] as const) {
+      if (existsSync(cache)) {
+        await say(`cache hit: ${into} from ${cache}`);
+        await sh(deps.exec, { argv: ['cp', '-a', cache, join(src, into)], label: `restore ${into}` });
+      }
+    }
+    await sh(deps.exec, { argv: ['chown', '-R', `${BUILD_USER.uid}:${BUILD_USER.gid}`, workDir], label: 'chown workdir' });
+
+    await hooks.phase('deps');
+    await runStep('deps', plan.steps.deps);
+    await saveCache(deps.exec, join(src, 'deps'), plan.cachePaths.deps, false);
+    await hooks.phase('compile');
+    await runStep('compile', plan.steps.compile);
+    await hooks.phase('release');
+    const smoke = await runStep('smoke', plan.steps.smoke);
+    if (!smoke.stdout.includes(SMOKE_MARKER)) throw fail('the release did not answer `eval` in its own image', log);
+    await saveCache(deps.exec, join(src, '_build'), plan.cachePaths.build, true);
+
+    await hooks.phase('scan');
+    const scan = await step('scan', () => scanRelease(plan.dirs.releaseDir));
+    await say(`==> scan: ${scan.elfFiles.length} ELF files, glibc needed ${scan.glibcNeeded ?? 'none'}, sonames ${scan.sonames.join(' ')}`);
+    if (job.target.libc === 'gnu' && scan.glibcNeeded && compareVersions(scan.glibcNeeded, job.target.libcVersion) > 0) {
+      throw fail(`the release needs glibc ${scan.glibcNeeded}, above its target's floor ${job.target.libcVersion}`, log);
+    }
+    const startErl = (await readFile(join(plan.dirs.releaseDir, 'releases', 'start_erl.data'), 'utf8').catch(() => '')).trim().split(/\s+/);
+    const releaseVersion = startErl[1];
+    if (!releaseVersion) throw fail('the release has no releases/start_erl.data', log);
+
+    await hooks.phase('upload');
+    await step('tar', () => sh(deps.exec, { argv: ['tar', '--numeric-owner', '--owner=0', '--group=0', '-C', plan.dirs.releaseDir, '-czf', plan.dirs.tarball, '.'], label: 'tar release' }));
+    const { sha256, size } = await sha256File(plan.dirs.tarball);
+    await step('upload', async () => {
+      await deps.store.putFile(plan.artifact.tarballKey, plan.dirs.tarball, 'application/gzip');
+      await deps.store.put(plan.artifact.sha256Key, `${sha256}  ${plan.artifact.fileName}\n`, 'text/plain');
+    });
+    const manifest: Manifest = {
+      schema: 1,
+      app: job.app,
+      release: plan.release,
+      releaseVersion,
+      version: plan.artifact.version,
+      ...(job.source.commit ? { commit: job.source.commit } : {}),
+      tuple: formatTarget(job.target),
+      mixEnv: job.mixEnv,
+      tarball: { key: plan.artifact.tarballKey, sha256, size },
+      image: { ref: image.ref, digest: image.digest },
+      cacheKeys: plan.cacheKeys,
+      ...(scan.glibcNeeded ? { glibcNeeded: scan.glibcNeeded } : {}),
+      sonames: scan.sonames,
+      timings,
+      logKey: plan.artifact.logKey,
+      builtAt: new Date().toISOString(),
+      jobId,
+    };
+    await deps.store.put(plan.artifact.logKey, log.join(''), 'text/plain');
+    // Last: the manifest makes the artifact visible.
+    await deps.store.put(plan.artifact.manifestKey, JSON.stringify(manifest, null, 2), 'application/json');
+    await hooks.phase('done');
+    return { manifest, manifestKey: plan.artifact.manifestKey, cached: false };
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,179 @@
+import { open, readdir } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { compareVersions } from '../core/index.ts';
+
+/**
+ * A small ELF reader: just what the release scan needs — DT_NEEDED sonames, DT_SONAME, and the
+ * version names required from each library (`GLIBC_2.34`), from the section headers. Handles 32/64
+ * bit and both byte orders; anything malformed yields an error, never a guess.
+ */
+export interface ElfInfo {
+  bits: 32 | 64;
+  littleEndian: boolean;
+  machine: number;
+  soname: string | undefined;
+  needed: string[];
+  /** library soname → version names required from it (`libc.so.6` → [`GLIBC_2.2.5`, `GLIBC_2.34`]). */
+  versionsNeeded: Record<string, string[]>;
+}
+
+const SHT_DYNAMIC = 6;
+const SHT_GNU_VERNEED = 0x6ffffffe;
+const DT_NULL = 0;
+const DT_NEEDED = 1;
+const DT_SONAME = 14;
+
+export class ElfError extends Error {}
+
+export function isElf(buf: Buffer): boolean {
+  return buf.length >= 4 && buf[0] === 0x7f && buf[1] === 0x45 && buf[2] === 0x4c && buf[3] === 0x46;
+}
+
+export function parseElf(buf: Buffer): ElfInfo {
+  if (!isElf(buf) || buf.length < 52) throw new ElfError('not an ELF file');
+  const bits = buf[4] === 2 ? 64 : buf[4] === 1 ? 32 : 0;
+  const le = buf[5] === 1 ? true : buf[5] === 2 ? false : undefined;
+  if (!bits || le === undefined) throw new ElfError('unknown ELF class or byte order');
+  const check = (off: number, len: number) => {
+    if (off < 0 || len < 0 || off + len > buf.length) throw new ElfError(`truncated ELF (needs bytes ${off}..${off + len}, has ${buf.length})`);
+  };
+  const u16 = (o: number) => (check(o, 2), le ? buf.readUInt16LE(o) : buf.readUInt16BE(o));
+  const u32 = (o: number) => (check(o, 4), le ? buf.readUInt32LE(o) : buf.readUInt32BE(o));
+  const u64 = (o: number) => {
+    check(o, 8);
+    const v = le ? buf.readBigUInt64LE(o) : buf.readBigUInt64BE(o);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new ElfError('offset out of range');
+    return Number(v);
+  };
+  const word = bits === 64 ? u64 : u32;
+  const machine = u16(18);
+  const shoff = bits === 64 ? u64(0x28) : u32(0x20);
+  const shentsize = u16(bits === 64 ? 0x3a : 0x2e);
+  const shnum = u16(bits === 64 ? 0x3c : 0x30);
+  if (shoff === 0 || shnum === 0) return { bits, littleEndian: le, machine, soname: undefined, needed: [], versionsNeeded: {} };
+  if (shentsize < (bits === 64 ? 64 : 40)) throw new ElfError('bad section header size');
+
+  const sections = Array.from({ length: shnum }, (_, i) => {
+    const o = shoff + i * shentsize;
+    return bits === 64
+      ? { type: u32(o + 4), offset: u64(o + 24), size: u64(o + 32), link: u32(o + 40), info: u32(o + 44) }
+      : { type: u32(o + 4), offset: u32(o + 16), size: u32(o + 20), link: u32(o + 24), info: u32(o + 28) };
+  });
+  const str = (sectionIndex: number, off: number): string => {
+    const s = sections[sectionIndex];
+    if (!s) throw new ElfError('string table index out of range');
+    const start = s.offset + off;
+    check(start, 1);
+    const end = buf.indexOf(0, start);
+    if (end < 0 || end > s.offset + s.size) throw new ElfError('unterminated string');
+    return buf.toString('latin1', start, end);
+  };
+
+  const needed: string[] = [];
+  let soname: string | undefined;
+  for (const s of sections.filter((x) => x.type === SHT_DYNAMIC)) {
+    const entsize = bits === 64 ? 16 : 8;
+    check(s.offset, s.size);
+    for (let o = s.offset; o + entsize <= s.offset + s.size; o += entsize) {
+      const tag = word(o);
+      if (tag === DT_NULL) break;
+      const val = word(o + entsize / 2);
+      if (tag === DT_NEEDED) needed.push(str(s.link, val));
+      else if (tag === DT_SONAME) soname = str(s.link, val);
+    }
+  }
+
+  const versionsNeeded: Record<string, string[]> = {};
+  for (const s of sections.filter((x) => x.type === SHT_GNU_VERNEED)) {
+    let o = s.offset;
+    for (let i = 0; i < s.info; i++) {
+      const cnt = u16(o + 2);
+      const file = str(s.link, u32(o + 4));
+      const aux = u32(o + 8);
+      const next = u32(o + 12);
+      const names = (versionsNeeded[file] ??= []);
+      let a = o + aux;
+      for (let j = 0; j < cnt; j++) {
+        names.push(str(s.link, u32(a + 8)));
+        const an = u32(a + 12);
+        if (an === 0) break;
+        a += an;
+      }
+      if (next === 0) break;
+      o += next;
+    }
+  }
+  for (const k of Object.keys(versionsNeeded)) versionsNeeded[k] = [...new Set(versionsNeeded[k])].sort(compareVersionNames);
+  return { bits, littleEndian: le, machine, soname, needed, versionsNeeded };
+}
+
+function compareVersionNames(a: string, b: string): number {
+  const va = /^GLIBC_(\d+(?:\.\d+)*)$/.exec(a)?.[1];
+  const vb = /^GLIBC_(\d+(?:\.\d+)*)$/.exec(b)?.[1];
+  return va && vb ? compareVersions(va, vb) : a.localeCompare(b);
+}
+
+/** Highest `GLIBC_x.y` any of these ELF files requires, or undefined (musl, or no versioned symbols). */
+export function maxGlibc(infos: readonly ElfInfo[]): string | undefined {
+  let max: string | undefined;
+  for (const info of infos) {
+    for (const names of Object.values(info.versionsNeeded)) {
+      for (const n of names) {
+        const v = /^GLIBC_(\d+(?:\.\d+)*)$/.exec(n)?.[1];
+        if (v && (max === undefined || compareVersions(v, max) > 0)) max = v;
+      }
+    }
+  }
+  return max;
+}
+
+export interface ReleaseScan {
+  elfFiles: string[];
+  /** Highest glibc symbol version needed by any file (the artifact's real libc floor). */
+  glibcNeeded: string | undefined;
+  /** Sonames needed from the host: everything DT_NEEDED minus what the release ships itself. */
+  sonames: string[];
+  /** Files that looked like ELF but could not be parsed, with why. */
+  unreadable: { file: string; error: string }[];
+}
+
+async function* walk(dir: string): AsyncGenerator<string> {
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) yield* walk(p);
+    else if (e.isFile()) yield p;
+  }
+}
+
+/** Scans every regular ELF file under `dir` (an unpacked release). */
+export async function scanRelease(dir: string): Promise<ReleaseScan> {
+  const infos: ElfInfo[] = [];
+  const elfFiles: string[] = [];
+  const unreadable: ReleaseScan['unreadable'] = [];
+  const shipped = new Set<string>();
+  for await (const file of walk(dir)) {
+    const fh = await open(file, 'r');
+    let buf: Buffer;
+    try {
+      const head = Buffer.alloc(4);
+      await fh.read(head, 0, 4, 0);
+      if (!isElf(head)) continue;
+      buf = await fh.readFile();
+    } finally {
+      await fh.close();
+    }
+    const rel = relative(dir, file);
+    try {
+      const info = parseElf(buf);
+      infos.push(info);
+      elfFiles.push(rel);
+      shipped.add(file.slice(file.lastIndexOf('/') + 1));
+      if (info.soname) shipped.add(info.soname);
+    } catch (err) {
+      unreadable.push({ file: rel, error: (err as Error).message });
+    }
+  }
+  const sonames = [...new Set(infos.flatMap((i) => i.needed))].filter((s) => !shipped.has(s)).sort();
+  return { elfFiles: elfFiles.sort(), glibcNeeded: maxGlibc(infos), sonames, unreadable };
+}
+

@@ -1,0 +1,49 @@
+import { formatIssues, isXamalError, issuesFromZod, type Arch, type ErrorCode, type Logger } from '../core/index.ts';
+import { BuildJobSchema } from '../core/build/job.ts';
+import { createWorker, UnrecoverableError, type Job, type QueueSettings } from '../core/queue.ts';
+import { runBuild, type BuildDeps } from './apply.ts';
+
+/** Failures that another attempt cannot fix. */
+const FINAL: readonly ErrorCode[] = ['validation', 'unsupported', 'build_failed', 'forbidden', 'usage'];
+
+export interface BuildResult {
+  manifestKey: string;
+  tuple: string;
+  sha256: string;
+  cached: boolean;
+}
+
+/** The BullMQ processor: validate the contract, run the build, classify failures. */
+export function buildProcessor(deps: BuildDeps, logger?: Logger) {
+  return async (job: Job): Promise<BuildResult> => {
+    const parsed = BuildJobSchema.safeParse(job.data);
+    if (!parsed.success) throw new UnrecoverableError(`invalid build job: ${formatIssues(issuesFromZod(parsed.error))}`);
+    try {
+      const out = await runBuild(deps, parsed.data, {
+        phase: (phase) => job.updateProgress({ phase }),
+        log: async (line) => void (await job.log(line)),
+      });
+      logger?.info({ jobId: job.id, tuple: out.manifest.tuple, cached: out.cached }, 'build finished');
+      return { manifestKey: out.manifestKey, tuple: out.manifest.tuple, sha256: out.manifest.tarball.sha256, cached: out.cached };
+    } catch (err) {
+      logger?.warn({ jobId: job.id, err: (err as Error).message }, 'build failed');
+      if (isXamalError(err) && FINAL.includes(err.code)) throw new UnrecoverableError(err.message);
+      throw err;
+    }
+  };
+}
+
+export interface RunningWorkers {
+  close(): Promise<void>;
+}
+
+/** Consumes the per-platform queues of the arches this machine can build. */
+export function startBuildWorkers(settings: QueueSettings, arches: readonly Arch[], deps: BuildDeps, concurrency: number, logger?: Logger): RunningWorkers {
+  const processor = buildProcessor(deps, logger);
+  const workers = arches.map((arch) => createWorker(settings, arch, processor, concurrency));
+  return {
+    async close() {
+      await Promise.all(workers.map((w) => w.close()));
+    },
+  };
+}

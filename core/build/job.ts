@@ -1,0 +1,80 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { ARCHES, type Arch } from '../target/arch.ts';
+import { formatTarget, TargetTupleSchema, type Target } from '../target/tuple.ts';
+import { AppNameSchema, ReleaseNameSchema } from '../names.ts';
+
+/**
+ * The build job: the contract between the API (which enqueues it) and the workers (which run it).
+ * Defined once here; neither side imports the other.
+ */
+export const CommitSchema = z.string().regex(/^[0-9a-f]{40}$/, 'expected a full 40-character lowercase commit SHA');
+
+export const GitSourceSchema = z
+  .object({
+    kind: z.literal('git'),
+    /** Clone URL (`file://` in tests, https/ssh in production). Never contains credentials: those come from worker config. */
+    url: z.string().min(1).max(2048).refine((u) => !/\s/.test(u) && !u.startsWith('-'), 'expected a git URL without spaces or a leading dash'),
+    commit: CommitSchema,
+  })
+  .strict();
+
+export const ArchiveSourceSchema = z
+  .object({
+    kind: z.literal('archive'),
+    /** Store key of a source archive uploaded through the API. */
+    key: z.string().regex(/^sources\/[0-9a-f]{64}\.tar\.gz$/, 'expected sources/<sha256>.tar.gz'),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    /** The commit the archive was made from, when known; else the archive's sha256 identifies it. */
+    commit: CommitSchema.optional(),
+  })
+  .strict();
+
+export const BuildSourceSchema = z.discriminatedUnion('kind', [GitSourceSchema, ArchiveSourceSchema]);
+export type BuildSource = z.output<typeof BuildSourceSchema>;
+
+export const MixEnvSchema = z.string().regex(/^[a-z][a-z0-9_]{0,31}$/, 'expected a MIX_ENV like prod');
+
+export const BuildJobSchema = z
+  .object({
+    app: AppNameSchema,
+    source: BuildSourceSchema,
+    target: TargetTupleSchema,
+    mixEnv: MixEnvSchema.default('prod'),
+    /** Release name from mix.exs `releases:`; defaults to the app name. */
+    release: ReleaseNameSchema.optional(),
+  })
+  .strict();
+export type BuildJobInput = z.input<typeof BuildJobSchema>;
+export type BuildJob = z.output<typeof BuildJobSchema>;
+
+/** The version an artifact is filed under: the commit, else the archive's hash prefix. */
+export function sourceVersion(source: BuildSource): string {
+  return source.kind === 'git' ? source.commit : (source.commit ?? source.sha256.slice(0, 40));
+}
+
+/** Canonical JSON of every input, so equal requests get one job ID. */
+export function buildJobId(job: BuildJob): string {
+  const canonical = JSON.stringify({
+    app: job.app,
+    source: job.source.kind === 'git' ? { kind: 'git', commit: job.source.commit } : { kind: 'archive', sha256: job.source.sha256 },
+    target: formatTarget(job.target),
+    mixEnv: job.mixEnv,
+    release: job.release ?? job.app,
+  });
+  return `b${createHash('sha256').update(canonical).digest('hex').slice(0, 32)}`;
+}
+
+/** Per-platform queues: a worker consumes only the platforms it can build. */
+export function buildQueueName(arch: Arch): string {
+  return `xamal-builds-${arch}`;
+}
+
+export const BUILD_QUEUES: readonly string[] = ARCHES.map(buildQueueName);
+
+export const BUILD_PHASES = ['queued', 'source', 'deps', 'compile', 'release', 'scan', 'upload', 'done'] as const;
+export type BuildPhase = (typeof BUILD_PHASES)[number];
+
+export function queueForTarget(t: Target): string {
+  return buildQueueName(t.arch);
+}

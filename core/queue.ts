@@ -1,0 +1,58 @@
+import { Queue, QueueEvents, UnrecoverableError, Worker, type Job, type Processor } from 'bullmq';
+import { Redis } from 'ioredis';
+import { buildJobId, BuildJobSchema, buildQueueName, type BuildJob, type BuildJobInput } from './build/job.ts';
+import type { Arch } from './target/arch.ts';
+
+/**
+ * The only module that imports BullMQ: queue names, job options and connections are decided here
+ * once, for the API (which enqueues) and the workers (which consume).
+ */
+export interface QueueSettings {
+  redisUrl: string;
+  /** Key prefix for every queue (tests use their own). */
+  prefix?: string;
+}
+
+export type { Job };
+export { UnrecoverableError };
+
+/** Infrastructure failures are retried with exponential backoff; build failures are final. */
+export const BUILD_JOB_OPTIONS = {
+  attempts: 3,
+  backoff: { type: 'exponential', delay: 2_000 },
+  removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
+  removeOnFail: { age: 30 * 24 * 3600 },
+} as const;
+
+export function redisConnection(s: QueueSettings, forWorker = false): Redis {
+  // Workers block on Redis and must retry forever; producers fail fast so an API can answer 503.
+  return new Redis(s.redisUrl, forWorker ? { maxRetriesPerRequest: null } : { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+}
+
+export function buildQueue(s: QueueSettings, arch: Arch, connection = redisConnection(s)): Queue {
+  return new Queue(buildQueueName(arch), { connection, ...(s.prefix ? { prefix: s.prefix } : {}) });
+}
+
+export function buildQueueEvents(s: QueueSettings, arch: Arch): QueueEvents {
+  return new QueueEvents(buildQueueName(arch), { connection: redisConnection(s, true), ...(s.prefix ? { prefix: s.prefix } : {}) });
+}
+
+/** Enqueues a validated job under its input-derived ID: an identical request attaches to the same job. */
+export async function enqueueBuild(queue: Queue, input: BuildJobInput): Promise<{ id: string; job: BuildJob }> {
+  const job = BuildJobSchema.parse(input);
+  const id = buildJobId(job);
+  await queue.add('build', input, { ...BUILD_JOB_OPTIONS, jobId: id });
+  return { id, job };
+}
+
+export function createWorker<R>(s: QueueSettings, arch: Arch, processor: Processor<unknown, R>, concurrency: number): Worker<unknown, R> {
+  return new Worker(buildQueueName(arch), processor, {
+    connection: redisConnection(s, true),
+    concurrency,
+    ...(s.prefix ? { prefix: s.prefix } : {}),
+    // A worker that dies mid-build loses its lock; another picks the job up.
+    lockDuration: 60_000,
+    stalledInterval: 30_000,
+    maxStalledCount: 2,
+  });
+}

@@ -1,0 +1,71 @@
+import { randomBytes } from 'node:crypto';
+import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
+import { XamalError } from '../errors/index.ts';
+import { checkKey } from './key.ts';
+import type { ObjectStore } from './s3.ts';
+
+/**
+ * The embedded default store: objects as files under one root. Writes go to a temp file in the same
+ * directory and are renamed into place, so a reader sees a whole object or none.
+ */
+export function localStore(root: string): ObjectStore & { pathOf(key: string): string } {
+  const pathOf = (key: string) => join(root, ...checkKey(key).split('/'));
+  const atomic = async (key: string, write: (tmp: string) => Promise<void>) => {
+    const dest = pathOf(key);
+    await mkdir(dirname(dest), { recursive: true });
+    const tmp = `${dest}.${randomBytes(6).toString('hex')}.part`;
+    try {
+      await write(tmp);
+      await rename(tmp, dest);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw new XamalError('unavailable', `store: put ${key} failed: ${(err as Error).message}`, { cause: err });
+    }
+  };
+  return {
+    pathOf,
+    put: (key, body) => atomic(key, (tmp) => writeFile(tmp, body)),
+    putFile: (key, path) =>
+      atomic(key, async (tmp) => {
+        await copyFile(path, tmp);
+        if ((await stat(tmp)).size !== (await stat(path)).size) throw new Error('short copy');
+      }),
+    async get(key) {
+      try {
+        return await readFile(pathOf(key));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw new XamalError('unavailable', `store: get ${key} failed: ${(err as Error).message}`, { cause: err });
+      }
+    },
+    async exists(key) {
+      try {
+        return (await stat(pathOf(key))).isFile();
+      } catch {
+        return false;
+      }
+    },
+    async delete(key) {
+      await rm(pathOf(key), { force: true });
+    },
+    async list(prefix) {
+      const out: string[] = [];
+      const walk = async (dir: string) => {
+        let entries;
+        try {
+          entries = await readdir(dir, { withFileTypes: true });
+        } catch {
+          return;
+        }
+        for (const e of entries) {
+          const p = join(dir, e.name);
+          if (e.isDirectory()) await walk(p);
+          else if (e.isFile() && !e.name.endsWith('.part')) out.push(relative(root, p).split(sep).join('/'));
+        }
+      };
+      await walk(root);
+      return out.filter((k) => k.startsWith(prefix)).sort();
+    },
+  };
+}
