@@ -5,9 +5,12 @@ import { REDACT_PATHS } from '../core/index.ts';
 import { installErrorHandler } from './errors.ts';
 import { healthRoutes } from './routes/health.ts';
 import type { HealthService } from './services/health.ts';
+import type { ArtifactService } from './services/artifacts.ts';
+import { artifactRoutes } from './routes/artifacts.ts';
 
 export interface AppServices {
   health: HealthService;
+  artifacts: ArtifactService;
 }
 
 declare module 'fastify' {
@@ -51,5 +54,6 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     }
   });
   await app.register(healthRoutes);
+  await app.register(artifactRoutes);
   return app;
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { artifactManifestKey, compareVersions, formatTarget, XamalError, type Executor, type Command } from '../core/index.ts';
 import { buildJobId, sourceVersion, type BuildJob, type BuildPhase } from '../core/build/job.ts';
 import { ManifestSchema, type Manifest } from '../core/build/manifest.ts';
-import type { ObjectStore } from '../core/storage/s3.ts';
+import type { ObjectStore } from '../core/storage/store.ts';
 import { usableImages } from '../images/catalog.ts';
 import type { LockFile } from '../images/lock.ts';
 import { BUILD_USER } from '../images/recipes/debian.ts';

@@ -23,8 +23,8 @@ export const COMMANDS: CommandEntry[] = [
   },
   {
     words: ['farm', 'up'],
-    usage: 'xamal farm up [--host 127.0.0.1] [--port 7420]',
-    summary: 'Start the farm on embedded defaults (local Redis, Docker engine and store) and serve its API until Ctrl-C',
+    usage: 'xamal farm up [--host 127.0.0.1] [--port 7420] [--no-example]',
+    summary: 'Start the farm on embedded defaults (local Redis, Docker engine, registry, disk store), build examples/hello for this machine, serve until Ctrl-C',
     load: async () => (await import('./commands/farm-up.ts')).default,
   },
   {

@@ -1,30 +1,45 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildApp } from '../../api/app.ts';
 import { farmConfig } from '../../api/config.ts';
 import { listen } from '../../api/server.ts';
+import { artifactService } from '../../api/services/artifacts.ts';
 import { healthService } from '../../api/services/health.ts';
+import { builderConfig } from '../../builder/config.ts';
+import { buildImage } from '../../builder/images/build.ts';
+import { hostArch, imageBuildDeps } from '../../builder/images/context.ts';
+import { DEFAULT_LIMITS } from '../../builder/plan.ts';
+import { startBuildWorkers, type BuildResult } from '../../builder/worker.ts';
+import { LocalExecutor, parseProbeOutput, probeCommand, XamalError, type Executor } from '../../core/index.ts';
+import { sourceVersion } from '../../core/build/job.ts';
+import { buildQueue, buildQueueEvents, enqueueBuild, type QueueSettings } from '../../core/queue.ts';
 import { checkReady } from '../../core/services/ready.ts';
-import { serviceSpec, servicesConfig, servicesDown, servicesUp, type ServiceName, type ServicesConfig } from '../../core/services/index.ts';
-import { XamalError } from '../../core/index.ts';
+import { PROJECT_ROOT, serviceEndpoints, serviceSpec, servicesDown, servicesUp, type ServiceName, type ServicesConfig } from '../../core/services/index.ts';
+import { storeConfig } from '../../core/storage/config.ts';
+import { openStore } from '../../core/storage/open.ts';
+import type { ObjectStore } from '../../core/storage/store.ts';
+import { CODENAMES, isDebianSuite, type DebianSuite } from '../../images/distros.ts';
+import { readLock } from '../../images/lock.ts';
 import { parseFlags } from '../args.ts';
-import type { CliCommand } from '../io.ts';
+import type { CliCommand, Io } from '../io.ts';
 
-const USAGE = 'xamal farm up [--host 127.0.0.1] [--port 7420]';
+const USAGE = 'xamal farm up [--host 127.0.0.1] [--port 7420] [--no-example]';
 /** What the farm needs on embedded defaults; artifacts stay on local disk unless S3 is configured. */
-const EMBEDDED: ServiceName[] = ['redis', 'dockerd'];
+const EMBEDDED: ServiceName[] = ['redis', 'dockerd', 'registry'];
+const PATH_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
 
 /** The admin token: from the environment, else the one stored in the state directory, else a new one. */
-async function adminToken(envToken: string | undefined, c: ServicesConfig): Promise<{ token: string; source: string }> {
-  if (envToken) return { token: envToken, source: 'XAMAL_FARM_TOKEN' };
+async function adminToken(envToken: string | undefined, c: ServicesConfig): Promise<{ token: string; source: string; created: boolean }> {
+  if (envToken) return { token: envToken, source: 'XAMAL_FARM_TOKEN', created: false };
   const path = join(c.stateDir, 'farm', 'token');
   const stored = (await readFile(path, 'utf8').catch(() => '')).trim();
-  if (stored) return { token: stored, source: path };
+  if (stored) return { token: stored, source: path, created: false };
   await mkdir(join(c.stateDir, 'farm'), { recursive: true, mode: 0o700 });
   const token = randomBytes(24).toString('base64url');
   await writeFile(path, `${token}\n`, { mode: 0o600, flag: 'wx' });
-  return { token, source: `${path} (new)` };
+  return { token, source: path, created: true };
 }
 
 function port(value: string | undefined, fallback: number): number {
@@ -34,29 +49,100 @@ function port(value: string | undefined, fallback: number): number {
   return n;
 }
 
+/** The Debian suite matching this machine (its own distro when it is one we build), else bookworm. */
+async function localSuite(exec: Executor): Promise<DebianSuite> {
+  const r = await exec.run(probeCommand());
+  const fp = r.code === 0 ? parseProbeOutput(r.stdout) : undefined;
+  const codename = fp?.distroCodename ?? '';
+  return fp?.distro === 'debian' && isDebianSuite(codename) && CODENAMES[codename] ? codename : 'bookworm';
+}
+
+/** Uploads examples/hello as a source archive and builds it for this machine; resolves with the download path. */
+async function buildExample(io: Io, exec: Executor, store: ObjectStore, settings: QueueSettings, tuple: string): Promise<{ path: string; result: BuildResult }> {
+  const file = join(tmpdir(), `xamal-hello-${process.pid}.tar.gz`);
+  try {
+    const tar = await exec.run({
+      argv: ['tar', '--exclude=./_build', '--exclude=./deps', '--numeric-owner', '-czf', file, '-C', join(PROJECT_ROOT, 'examples/hello'), '.'],
+      label: 'pack examples/hello',
+    });
+    if (tar.code !== 0) throw new XamalError('external', `could not pack examples/hello: ${tar.stderr}`);
+    const bytes = await readFile(file);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const key = `sources/${sha256}.tar.gz`;
+    await store.put(key, bytes, 'application/gzip');
+    const arch = hostArch();
+    const queue = buildQueue(settings, arch);
+    const events = buildQueueEvents(settings, arch);
+    try {
+      const { id, job } = await enqueueBuild(queue, { app: 'hello', source: { kind: 'archive', key, sha256 }, target: tuple });
+      io.out(`building examples/hello for ${tuple} (job ${id}) …`);
+      const result = (await (await queue.getJob(id))!.waitUntilFinished(events, 1_800_000)) as BuildResult;
+      return { path: `/v1/artifacts/hello/${sourceVersion(job.source)}/${tuple}/download`, result };
+    } finally {
+      await events.close();
+      await queue.close();
+    }
+  } finally {
+    await rm(file, { force: true });
+  }
+}
+
 const command: CliCommand = {
   async run(args, io) {
-    const { values } = parseFlags(args, { host: { type: 'string' }, port: { type: 'string' } }, USAGE);
+    const { values } = parseFlags(args, { host: { type: 'string' }, port: { type: 'string' }, 'no-example': { type: 'boolean' } }, USAGE);
     const fc = farmConfig();
-    const sc = servicesConfig();
+    const bc = builderConfig();
+    const sc = bc.services;
     const host = values.host ?? fc.host;
     const listenPort = port(values.port, fc.port);
+    const say = (l: string) => io.err(l);
+    const exec = new LocalExecutor(PATH_ENV);
 
-    const up = await servicesUp(sc, EMBEDDED, (l) => io.err(l));
+    const up = await servicesUp(sc, EMBEDDED, say);
+    let workers: { close(): Promise<void> } | undefined;
     try {
-      const { token, source } = await adminToken(fc.token, sc);
+      const { token, source, created } = await adminToken(fc.token, sc);
+      const store = await openStore(storeConfig(sc.stateDir));
       const checks = Object.fromEntries(EMBEDDED.map((n) => [n, () => checkReady(serviceSpec(sc, n).ready)]));
-      const app = await buildApp({ token, services: { health: healthService(checks) }, logLevel: fc.logLevel });
+      const app = await buildApp({ token, services: { health: healthService(checks), artifacts: artifactService(store) }, logLevel: fc.logLevel });
       const url = await listen(app, host, listenPort);
       io.out(`farm API: ${url} (GET ${url}/v1/health)`);
-      io.out(`admin token: ${source.endsWith('(new)') ? token : '(hidden)'} — from ${source}`);
-      io.out('builder: not available yet in this version — no worker runs and no build of examples/hello is made');
-      io.out('press Ctrl-C to stop');
+      io.out(`admin token: ${created ? `${token} (new, stored in ${source})` : `from ${source}`}`);
+
+      const settings: QueueSettings = { redisUrl: serviceEndpoints(sc).redisUrl, prefix: 'xamal' };
+      const arch = hostArch();
+      workers = startBuildWorkers(
+        settings,
+        [arch],
+        {
+          docker: imageBuildDeps(bc, say).docker,
+          exec,
+          store,
+          locks: async () => [await readLock(bc.localLockPath)],
+          cacheDir: join(bc.cacheDir, 'builds'),
+          workRoot: join(sc.stateDir, 'work'),
+          limits: DEFAULT_LIMITS,
+          depsNetwork: 'host',
+        },
+        1,
+      );
+      io.out(`worker: building for ${arch}`);
+
+      if (!values['no-example']) {
+        const suite = await localSuite(exec);
+        io.out(`preparing the ${suite} builder image for ${arch} (first time: debootstrap, about a minute) …`);
+        const image = await buildImage(imageBuildDeps(bc, say), { suite, arch, flavour: 'builder' });
+        const { path, result } = await buildExample(io, exec, store, settings, image.entry.tuple!);
+        io.out(`built: ${result.tuple}${result.cached ? ' (already built)' : ''}`);
+        io.out(`download: ${url}${path}  (Authorization: Bearer <admin token>; sha256 ${result.sha256})`);
+      }
+      io.out('serving; press Ctrl-C to stop');
       const sig = await io.interrupted();
       io.err(`${sig}: stopping`);
       await app.close();
     } finally {
-      if (up.started.length) await servicesDown(sc, up.started, (l) => io.err(l));
+      await workers?.close();
+      if (up.started.length) await servicesDown(sc, up.started, say);
     }
     return 0;
   },

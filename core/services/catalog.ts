@@ -98,7 +98,8 @@ export function serviceSpec(c: ServicesConfig, name: ServiceName): ServiceSpec {
         dirs: [dir],
         files: [],
         port: c.s3Port,
-        ready: { kind: 'http', url: `${ep.s3.endpoint}/${c.s3Bucket}?list-type=2&max-keys=1`, expect: (s) => s === 200 },
+        // GetBucketLocation: proves the bucket exists (s3rver 3.7 answers 500 to a truncated listing).
+        ready: { kind: 'http', url: `${ep.s3.endpoint}/${c.s3Bucket}?location`, expect: (s) => s === 200 },
         readyTimeoutMs: 15_000,
         stopTimeoutMs: 10_000,
         childPidfiles: [],

@@ -3,7 +3,7 @@ import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 
 import { dirname, join, relative, sep } from 'node:path';
 import { XamalError } from '../errors/index.ts';
 import { checkKey } from './key.ts';
-import type { ObjectStore } from './s3.ts';
+import type { ObjectStore } from './store.ts';
 
 /**
  * The embedded default store: objects as files under one root. Writes go to a temp file in the same

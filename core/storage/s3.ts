@@ -4,6 +4,7 @@ import { stat } from 'node:fs/promises';
 import { Upload } from '@aws-sdk/lib-storage';
 import { XamalError } from '../errors/index.ts';
 import { checkKey } from './key.ts';
+import type { ObjectStore } from './store.ts';
 
 /** The only module that talks to S3. Everything else depends on ObjectStore. */
 export interface S3Settings {
@@ -17,15 +18,7 @@ export interface S3Settings {
   prefix?: string;
 }
 
-export interface ObjectStore {
-  put(key: string, body: Buffer | string, contentType?: string): Promise<void>;
-  /** Streams a file up (multipart when large); verifies the stored size. */
-  putFile(key: string, path: string, contentType?: string): Promise<void>;
-  get(key: string): Promise<Buffer | undefined>;
-  exists(key: string): Promise<boolean>;
-  delete(key: string): Promise<void>;
-  list(prefix: string): Promise<string[]>;
-}
+export type { ObjectStore };
 
 function isNotFound(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };

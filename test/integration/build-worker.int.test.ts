@@ -14,7 +14,8 @@ import { startBuildWorkers, type BuildResult, type RunningWorkers } from '../../
 import { LocalExecutor } from '../../core/index.ts';
 import { ManifestSchema } from '../../core/build/manifest.ts';
 import { buildQueue, buildQueueEvents, enqueueBuild } from '../../core/queue.ts';
-import { s3Store, type ObjectStore } from '../../core/storage/s3.ts';
+import { s3Store } from '../../core/storage/s3.ts';
+import type { ObjectStore } from '../../core/storage/store.ts';
 import { readLock, splitRef, type LockEntry } from '../../images/lock.ts';
 import { PROJECT_ROOT } from '../../core/services/config.ts';
 import { services, testPrefix } from './support.ts';

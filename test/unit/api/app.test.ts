@@ -2,6 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../../api/app.ts';
 import { healthService, type HealthCheck } from '../../../api/services/health.ts';
+import { artifactService } from '../../../api/services/artifacts.ts';
+import { localStore } from '../../../core/storage/local.ts';
 
 const TOKEN = 'x'.repeat(32);
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -13,7 +15,7 @@ afterEach(async () => {
 });
 
 async function build(checks: Record<string, HealthCheck> = { a: async () => true }): Promise<FastifyInstance> {
-  app = await buildApp({ token: TOKEN, services: { health: healthService(checks) }, logLevel: 'silent' });
+  app = await buildApp({ token: TOKEN, services: { health: healthService(checks), artifacts: artifactService(localStore('/nonexistent-xamal-store')) }, logLevel: 'silent' });
   return app;
 }
 

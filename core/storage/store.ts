@@ -1,0 +1,10 @@
+/** What the farm needs from an object store; S3 (s3.ts) and local disk (local.ts) implement it. */
+export interface ObjectStore {
+  put(key: string, body: Buffer | string, contentType?: string): Promise<void>;
+  /** Streams a file up (multipart when large); verifies the stored size. */
+  putFile(key: string, path: string, contentType?: string): Promise<void>;
+  get(key: string): Promise<Buffer | undefined>;
+  exists(key: string): Promise<boolean>;
+  delete(key: string): Promise<void>;
+  list(prefix: string): Promise<string[]>;
+}

@@ -1,0 +1,79 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../../api/app.ts';
+import { artifactService } from '../../../api/services/artifacts.ts';
+import { healthService } from '../../../api/services/health.ts';
+import { artifactKey, artifactManifestKey, parseTargetOrThrow } from '../../../core/index.ts';
+import type { Manifest } from '../../../core/build/manifest.ts';
+import { localStore } from '../../../core/storage/local.ts';
+
+const TOKEN = 't'.repeat(32);
+const AUTH = { authorization: `Bearer ${TOKEN}` };
+const TUPLE = 'linux-x86_64-gnu2.36-debian12-otp25.2.3-elixir1.14.0';
+const COMMIT = 'a'.repeat(40);
+
+describe('artifact routes', () => {
+  let dir: string;
+  let app: FastifyInstance;
+  const body = Buffer.from('not really a tarball, but bytes all the same');
+  const sha256 = createHash('sha256').update(body).digest('hex');
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'xamal-art-'));
+    const store = localStore(dir);
+    const ref = { app: 'hello', version: COMMIT, target: parseTargetOrThrow(TUPLE) };
+    const manifest: Manifest = {
+      schema: 1, app: 'hello', release: 'hello', releaseVersion: '0.1.0', version: COMMIT, commit: COMMIT, tuple: TUPLE, mixEnv: 'prod',
+      tarball: { key: artifactKey(ref), sha256, size: body.length },
+      image: { ref: 'r:t', digest: `sha256:${'b'.repeat(64)}` }, cacheKeys: { deps: 'd', build: 'b' }, glibcNeeded: '2.34',
+      sonames: ['libc.so.6'], timings: {}, logKey: 'logs/x.log', builtAt: new Date().toISOString(), jobId: 'bx',
+    };
+    await store.put(artifactKey(ref), body);
+    await store.put(artifactManifestKey(ref), JSON.stringify(manifest));
+    app = await buildApp({ token: TOKEN, services: { health: healthService({}), artifacts: artifactService(store) }, logLevel: 'silent' });
+  });
+  afterAll(async () => {
+    await app?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('returns the manifest of a stored artifact', async () => {
+    const res = await app.inject({ url: `/v1/artifacts/hello/${COMMIT}/${TUPLE}`, headers: AUTH });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ tuple: TUPLE, glibcNeeded: '2.34', tarball: { sha256 } });
+  });
+
+  it('downloads the tarball with its sha256 in headers', async () => {
+    const res = await app.inject({ url: `/v1/artifacts/hello/${COMMIT}/${TUPLE}/download`, headers: AUTH });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['x-xamal-sha256']).toBe(sha256);
+    expect(res.rawPayload.equals(body)).toBe(true);
+  });
+
+  it('answers 404 for an artifact that was never built', async () => {
+    const res = await app.inject({ url: `/v1/artifacts/hello/${'c'.repeat(40)}/${TUPLE}`, headers: AUTH });
+    expect(res.statusCode).toBe(404);
+    expect(res.json()).toMatchObject({ error: 'not_found' });
+  });
+
+  it('refuses a bad tuple, app or version with 400 naming the field, before touching the store', async () => {
+    const bad = await app.inject({ url: `/v1/artifacts/hello/${COMMIT}/linux-arm65-gnu2.36-debian12-otp25.2.3-elixir1.14.0`, headers: AUTH });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().message).toMatch(/tuple.*arch: expected one of/s);
+    const trav = await app.inject({ url: `/v1/artifacts/..%2F..%2Fetc/${COMMIT}/${TUPLE}`, headers: AUTH });
+    expect(trav.statusCode).toBe(400);
+    expect(trav.json().message).toMatch(/app/);
+    const ver = await app.inject({ url: `/v1/artifacts/hello/main/${TUPLE}`, headers: AUTH });
+    expect(ver.statusCode).toBe(400);
+    expect(ver.json().message).toMatch(/version/);
+  });
+
+  it('requires the token', async () => {
+    const res = await app.inject({ url: `/v1/artifacts/hello/${COMMIT}/${TUPLE}` });
+    expect(res.statusCode).toBe(401);
+  });
+});
