@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import { REDACT_PATHS } from '../core/index.ts';
+import { createLogger } from '../core/index.ts';
 import { installErrorHandler } from './errors.ts';
 import { healthRoutes } from './routes/health.ts';
 import type { HealthService } from './services/health.ts';
@@ -40,7 +40,7 @@ function tokenMatches(header: string | undefined, token: string): boolean {
 /** The farm API as an app (no listen): tests use `app.inject()`, server.ts listens. */
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: { level: opts.logLevel ?? 'info', redact: { paths: REDACT_PATHS, censor: '[REDACTED]' } },
+    loggerInstance: createLogger({ level: opts.logLevel ?? 'info', name: 'api' }) as FastifyBaseLogger,
     bodyLimit: 1 << 20,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);

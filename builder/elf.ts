@@ -19,9 +19,9 @@ export interface ElfInfo {
 
 const SHT_DYNAMIC = 6;
 const SHT_GNU_VERNEED = 0x6ffffffe;
-const DT_NULL = 0;
-const DT_NEEDED = 1;
-const DT_SONAME = 14;
+const DT_NULL = 0n;
+const DT_NEEDED = 1n;
+const DT_SONAME = 14n;
 
 export class ElfError extends Error {}
 
@@ -62,10 +62,13 @@ export function parseElf(buf: Buffer): ElfInfo {
   const str = (sectionIndex: number, off: number): string => {
     const s = sections[sectionIndex];
     if (!s) throw new ElfError('string table index out of range');
+    // The string and its NUL must lie inside the string table, not just somewhere in the file.
+    if (off >= s.size) throw new ElfError('string offset out of range');
     const start = s.offset + off;
     check(start, 1);
-    const end = buf.indexOf(0, start);
-    if (end < 0 || end > s.offset + s.size) throw new ElfError('unterminated string');
+    const limit = Math.min(s.offset + s.size, buf.length);
+    const end = buf.subarray(0, limit).indexOf(0, start);
+    if (end < 0) throw new ElfError('unterminated string');
     return buf.toString('latin1', start, end);
   };
 
@@ -75,18 +78,30 @@ export function parseElf(buf: Buffer): ElfInfo {
     const entsize = bits === 64 ? 16 : 8;
     check(s.offset, s.size);
     for (let o = s.offset; o + entsize <= s.offset + s.size; o += entsize) {
-      const tag = word(o);
+      // d_tag is read whole (not through `word`, which refuses values above 2^53) and d_val only for
+      // the tags we use: an unrelated entry holding a high address must not make the file unreadable.
+      const tag = bits === 64 ? (le ? buf.readBigUInt64LE(o) : buf.readBigUInt64BE(o)) : BigInt(u32(o));
       if (tag === DT_NULL) break;
-      const val = word(o + entsize / 2);
-      if (tag === DT_NEEDED) needed.push(str(s.link, val));
-      else if (tag === DT_SONAME) soname = str(s.link, val);
+      if (tag === DT_NEEDED) needed.push(str(s.link, word(o + entsize / 2)));
+      else if (tag === DT_SONAME) soname = str(s.link, word(o + entsize / 2));
     }
   }
 
   const versionsNeeded: Record<string, string[]> = {};
   for (const s of sections.filter((x) => x.type === SHT_GNU_VERNEED)) {
+    check(s.offset, s.size);
+    // Every Verneed and Vernaux entry is 16 bytes and must lie inside the section; entries do not
+    // overlap, so a section of n bytes holds at most n/16 of them. Counting them bounds the walk:
+    // overlapping vn_next/vna_next chains would otherwise cost O(n²) (or, with a huge vn_cnt, hang).
+    const end = s.offset + s.size;
+    let budget = Math.floor(s.size / 16);
+    const entry = (at: number) => {
+      if (at + 16 > end) throw new ElfError('version entry outside .gnu.version_r');
+      if (budget-- <= 0) throw new ElfError('too many version entries (cyclic or overlapping chain)');
+    };
     let o = s.offset;
     for (let i = 0; i < s.info; i++) {
+      entry(o);
       const cnt = u16(o + 2);
       const file = str(s.link, u32(o + 4));
       const aux = u32(o + 8);
@@ -94,6 +109,7 @@ export function parseElf(buf: Buffer): ElfInfo {
       const names = (versionsNeeded[file] ??= []);
       let a = o + aux;
       for (let j = 0; j < cnt; j++) {
+        entry(a);
         names.push(str(s.link, u32(a + 8)));
         const an = u32(a + 12);
         if (an === 0) break;
@@ -174,6 +190,7 @@ export async function scanRelease(dir: string): Promise<ReleaseScan> {
     }
   }
   const sonames = [...new Set(infos.flatMap((i) => i.needed))].filter((s) => !shipped.has(s)).sort();
+  unreadable.sort((x, y) => (x.file < y.file ? -1 : x.file > y.file ? 1 : 0));
   return { elfFiles: elfFiles.sort(), glibcNeeded: maxGlibc(infos), sonames, unreadable };
 }
 

@@ -1,5 +1,5 @@
 import { Queue, QueueEvents, UnrecoverableError, Worker, type Job, type Processor } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
 import { buildJobId, BuildJobSchema, buildQueueName, type BuildJob, type BuildJobInput } from './build/job.ts';
 import type { Arch } from './target/arch.ts';
 
@@ -24,17 +24,28 @@ export const BUILD_JOB_OPTIONS = {
   removeOnFail: { age: 30 * 24 * 3600 },
 } as const;
 
-export function redisConnection(s: QueueSettings, forWorker = false): Redis {
-  // Workers block on Redis and must retry forever; producers fail fast so an API can answer 503.
-  return new Redis(s.redisUrl, forWorker ? { maxRetriesPerRequest: null } : { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+
+/**
+ * Connection *options* (not a client): BullMQ then owns the connection and closes it on close(), so a
+ * process that closes its queues and workers can exit.
+ */
+export function connectionOptions(s: QueueSettings, forWorker = false): RedisOptions {
+  const u = new URL(s.redisUrl);
+  return {
+    host: u.hostname,
+    port: Number(u.port || 6379),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(u.pathname.length > 1 ? { db: Number(u.pathname.slice(1)) } : {}),
+    ...(forWorker ? { maxRetriesPerRequest: null } : { maxRetriesPerRequest: 1 }),
+  };
 }
 
-export function buildQueue(s: QueueSettings, arch: Arch, connection = redisConnection(s)): Queue {
-  return new Queue(buildQueueName(arch), { connection, ...(s.prefix ? { prefix: s.prefix } : {}) });
+export function buildQueue(s: QueueSettings, arch: Arch): Queue {
+  return new Queue(buildQueueName(arch), { connection: connectionOptions(s), ...(s.prefix ? { prefix: s.prefix } : {}) });
 }
 
 export function buildQueueEvents(s: QueueSettings, arch: Arch): QueueEvents {
-  return new QueueEvents(buildQueueName(arch), { connection: redisConnection(s, true), ...(s.prefix ? { prefix: s.prefix } : {}) });
+  return new QueueEvents(buildQueueName(arch), { connection: connectionOptions(s, true), ...(s.prefix ? { prefix: s.prefix } : {}) });
 }
 
 /** Enqueues a validated job under its input-derived ID: an identical request attaches to the same job. */
@@ -47,7 +58,7 @@ export async function enqueueBuild(queue: Queue, input: BuildJobInput): Promise<
 
 export function createWorker<R>(s: QueueSettings, arch: Arch, processor: Processor<unknown, R>, concurrency: number): Worker<unknown, R> {
   return new Worker(buildQueueName(arch), processor, {
-    connection: redisConnection(s, true),
+    connection: connectionOptions(s, true),
     concurrency,
     ...(s.prefix ? { prefix: s.prefix } : {}),
     // A worker that dies mid-build loses its lock; another picks the job up.
