@@ -127,7 +127,15 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
   const image = await imageForTarget(locks, job);
   const ensured = await ensurePinnedImage(deps.docker, locks, image.ref, job.target.arch, image.digest);
 
+  // A previous attempt whose worker died may have left its containers running: they go first.
+  for (const id of await deps.docker.containersWithLabel('org.xamal.job', jobId)) {
+    await deps.docker.removeContainer(id);
+    await say(`removed container ${id.slice(0, 12)} left by an earlier attempt`);
+  }
   await mkdir(deps.workRoot, { recursive: true });
+  for (const stale of (await readdir(deps.workRoot)).filter((d) => d.startsWith(`${jobId}-`))) {
+    await rm(join(deps.workRoot, stale), { recursive: true, force: true });
+  }
   const workDir = await mkdtemp(join(deps.workRoot, `${jobId}-`));
   const timings: Record<string, number> = {};
   const step = async <T>(name: string, fn: () => Promise<T>) => {

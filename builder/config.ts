@@ -7,6 +7,11 @@ const EnvSchema = z.object({
   XAMAL_DEBIAN_MIRROR: z.string().url('expected a URL like http://deb.debian.org/debian').default('http://deb.debian.org/debian'),
   XAMAL_REGISTRY: z.string().regex(/^[a-z0-9.-]+(?::\d+)?$/, 'expected host[:port]').optional(),
   XAMAL_DOCKER_SOCKET: z.string().min(1).optional(),
+  XAMAL_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'expected redis://host:port').optional(),
+  XAMAL_QUEUE_PREFIX: z.string().regex(/^[a-z0-9-]{1,64}$/, 'expected lowercase letters, digits and dashes').default('xamal'),
+  XAMAL_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
+  XAMAL_DEPS_NETWORK: z.enum(['host', 'none']).default('host'),
+  XAMAL_WORKER_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(60_000),
 });
 
 /** Where the builder finds Docker, the registry it pushes to, its caches and the local image lock. */
@@ -18,6 +23,14 @@ export interface BuilderConfig {
   cacheDir: string;
   /** Digests of images built on this machine: farm state, never committed. */
   localLockPath: string;
+  redisUrl: string;
+  queuePrefix: string;
+  concurrency: number;
+  depsNetwork: 'host' | 'none';
+  /** Per-job scratch directories. */
+  workRoot: string;
+  /** How long a job's lock lives without renewal: a dead worker's job is picked up after about this. */
+  lockMs: number;
 }
 
 export function builderConfig(env: NodeJS.ProcessEnv = process.env): BuilderConfig {
@@ -31,5 +44,11 @@ export function builderConfig(env: NodeJS.ProcessEnv = process.env): BuilderConf
     dockerSocket: e.XAMAL_DOCKER_SOCKET ?? ep.dockerSocket,
     cacheDir: services.cacheDir,
     localLockPath: join(services.stateDir, 'images', 'local.lock.json'),
+    redisUrl: e.XAMAL_REDIS_URL ?? ep.redisUrl,
+    queuePrefix: e.XAMAL_QUEUE_PREFIX,
+    concurrency: e.XAMAL_WORKER_CONCURRENCY,
+    depsNetwork: e.XAMAL_DEPS_NETWORK,
+    workRoot: join(services.stateDir, 'work'),
+    lockMs: e.XAMAL_WORKER_LOCK_MS,
   };
 }

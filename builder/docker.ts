@@ -63,6 +63,8 @@ export interface DockerEngine {
   run(spec: ContainerSpec): Promise<ContainerResult>;
   /** IDs of containers (running or not) carrying this label=value. */
   containersWithLabel(label: string, value: string): Promise<string[]>;
+  /** Kills and removes a container (with its anonymous volumes); false if it was already gone. */
+  removeContainer(id: string): Promise<boolean>;
 }
 
 function engineError(what: string, socketPath: string, err: unknown): XamalError {
@@ -229,6 +231,16 @@ export function dockerEngine(socketPath: string): DockerEngine {
           await container.remove({ force: true, v: true }).catch(() => {});
         }
       }),
+
+    async removeContainer(id) {
+      try {
+        await docker.getContainer(id).remove({ force: true, v: true });
+        return true;
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode === 404) return false;
+        throw engineError(`remove container ${id}`, socketPath, err);
+      }
+    },
 
     containersWithLabel: (label, value) =>
       wrap('list containers', async () => {

@@ -34,6 +34,12 @@ export const COMMANDS: CommandEntry[] = [
     load: async () => (await import('./commands/farm-images.ts')).default,
   },
   {
+    words: ['farm', 'worker'],
+    usage: 'xamal farm worker [--arch x86_64,aarch64] [--concurrency N]',
+    summary: 'Run a build worker for the given platforms (scale out: one per machine, all on one Redis and store)',
+    load: async () => (await import('./commands/farm-worker.ts')).default,
+  },
+  {
     words: ['farm', 'services'],
     usage: 'xamal farm services up|down|status [redis|dockerd|s3|registry …] [--json]',
     summary: 'Install (from Debian) and start/stop the local real services on loopback',

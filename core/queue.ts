@@ -11,6 +11,8 @@ export interface QueueSettings {
   redisUrl: string;
   /** Key prefix for every queue (tests use their own). */
   prefix?: string;
+  /** Job lock lifetime for workers (default 60 s); a dead worker's job is retried after about this. */
+  lockMs?: number;
 }
 
 export type { Job };
@@ -62,8 +64,8 @@ export function createWorker<R>(s: QueueSettings, arch: Arch, processor: Process
     concurrency,
     ...(s.prefix ? { prefix: s.prefix } : {}),
     // A worker that dies mid-build loses its lock; another picks the job up.
-    lockDuration: 60_000,
-    stalledInterval: 30_000,
+    lockDuration: s.lockMs ?? 60_000,
+    stalledInterval: Math.max(500, Math.floor((s.lockMs ?? 60_000) / 2)),
     maxStalledCount: 2,
   });
 }

@@ -10,18 +10,17 @@ import { healthService } from '../../api/services/health.ts';
 import { builderConfig } from '../../builder/config.ts';
 import { buildImage } from '../../builder/images/build.ts';
 import { hostArch, imageBuildDeps } from '../../builder/images/context.ts';
-import { DEFAULT_LIMITS } from '../../builder/plan.ts';
+import { buildDeps } from '../../builder/deps.ts';
 import { startBuildWorkers, type BuildResult } from '../../builder/worker.ts';
 import { LocalExecutor, parseProbeOutput, probeCommand, XamalError, type Executor } from '../../core/index.ts';
 import { sourceVersion } from '../../core/build/job.ts';
 import { buildQueue, buildQueueEvents, enqueueBuild, type QueueSettings } from '../../core/queue.ts';
 import { checkReady } from '../../core/services/ready.ts';
-import { PROJECT_ROOT, serviceEndpoints, serviceSpec, servicesDown, servicesUp, type ServiceName, type ServicesConfig } from '../../core/services/index.ts';
+import { PROJECT_ROOT, serviceSpec, servicesDown, servicesUp, type ServiceName, type ServicesConfig } from '../../core/services/index.ts';
 import { storeConfig } from '../../core/storage/config.ts';
 import { openStore } from '../../core/storage/open.ts';
 import type { ObjectStore } from '../../core/storage/store.ts';
 import { CODENAMES, isDebianSuite, type DebianSuite } from '../../images/distros.ts';
-import { readLock } from '../../images/lock.ts';
 import { parseFlags } from '../args.ts';
 import type { CliCommand, Io } from '../io.ts';
 
@@ -109,23 +108,9 @@ const command: CliCommand = {
       io.out(`farm API: ${url} (GET ${url}/v1/health)`);
       io.out(`admin token: ${created ? `${token} (new, stored in ${source})` : `from ${source}`}`);
 
-      const settings: QueueSettings = { redisUrl: serviceEndpoints(sc).redisUrl, prefix: 'xamal' };
+      const settings: QueueSettings = { redisUrl: bc.redisUrl, prefix: bc.queuePrefix };
       const arch = hostArch();
-      workers = startBuildWorkers(
-        settings,
-        [arch],
-        {
-          docker: imageBuildDeps(bc, say).docker,
-          exec,
-          store,
-          locks: async () => [await readLock(bc.localLockPath)],
-          cacheDir: join(bc.cacheDir, 'builds'),
-          workRoot: join(sc.stateDir, 'work'),
-          limits: DEFAULT_LIMITS,
-          depsNetwork: 'host',
-        },
-        1,
-      );
+      workers = startBuildWorkers(settings, [arch], { ...(await buildDeps(bc)), store }, bc.concurrency);
       io.out(`worker: building for ${arch}`);
 
       if (!values['no-example']) {

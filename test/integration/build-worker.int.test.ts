@@ -11,13 +11,13 @@ import { buildImage } from '../../builder/images/build.ts';
 import { hostArch, imageBuildDeps } from '../../builder/images/context.ts';
 import { DEFAULT_LIMITS } from '../../builder/plan.ts';
 import { startBuildWorkers, type BuildResult, type RunningWorkers } from '../../builder/worker.ts';
-import { LocalExecutor } from '../../core/index.ts';
+import { LocalExecutor, parseTargetOrThrow } from '../../core/index.ts';
 import { ManifestSchema } from '../../core/build/manifest.ts';
 import { buildQueue, buildQueueEvents, enqueueBuild } from '../../core/queue.ts';
 import { s3Store } from '../../core/storage/s3.ts';
 import type { ObjectStore } from '../../core/storage/store.ts';
 import { readLock, splitRef, type LockEntry } from '../../images/lock.ts';
-import { PROJECT_ROOT } from '../../core/services/config.ts';
+import { git, helloRepo } from './fixtures.ts';
 import { services, testPrefix } from './support.ts';
 
 /** A docker engine that counts the containers it starts (to prove cached builds start none). */
@@ -29,9 +29,6 @@ function counting(engine: DockerEngine): DockerEngine & { runs: number } {
   };
   return c;
 }
-
-const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', args, { cwd, encoding: 'utf8', env: { PATH: process.env.PATH, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t', HOME: cwd } }).trim();
 
 describe('build workers: a real mix release in a pinned image', () => {
   const arch = hostArch();
@@ -53,11 +50,7 @@ describe('build workers: a real mix release in a pinned image', () => {
 
     tmp = await mkdtemp(join(tmpdir(), 'xamal-build-'));
     repo = join(tmp, 'repo');
-    await cp(join(PROJECT_ROOT, 'examples/hello'), repo, { recursive: true, filter: (s) => !/\/(_build|deps)(\/|$)/.test(s) });
-    git(repo, 'init', '-q', '-b', 'main');
-    git(repo, 'add', '-A');
-    git(repo, 'commit', '-q', '-m', 'hello');
-    commit = git(repo, 'rev-parse', 'HEAD');
+    ({ commit } = await helloRepo(repo));
 
     store = s3Store({ ...ep.s3, prefix: `${testPrefix('build')}/` });
     docker = counting(dockerEngine(ep.dockerSocket));
@@ -125,6 +118,53 @@ describe('build workers: a real mix release in a pinned image', () => {
     } finally {
       await events.close();
       await queue.close();
+    }
+  });
+
+  /** A commit of examples/hello plus extra files, in its own repo. */
+  async function variant(name: string, files: Record<string, string>): Promise<{ url: string; commit: string }> {
+    const dir = join(tmp, name);
+    await cp(repo, dir, { recursive: true });
+    for (const [path, text] of Object.entries(files)) await writeFile(join(dir, path), text);
+    git(dir, 'add', '-A');
+    git(dir, 'commit', '-q', '-m', name);
+    return { url: `file://${dir}`, commit: git(dir, 'rev-parse', 'HEAD') };
+  }
+
+  it('fails a build with a compile error once (no retry), with the log tail in the error, and stores nothing', { timeout: 300_000 }, async () => {
+    const settings = { redisUrl: services().redisUrl, prefix: testPrefix('queue-fail') };
+    const w = startBuildWorkers(settings, [arch], deps, 1);
+    const queue = buildQueue(settings, arch);
+    const events = buildQueueEvents(settings, arch);
+    try {
+      const src = await variant('broken', { 'lib/broken.ex': 'defmodule Hello.Broken do\n  def oops(, do: :nope\nend\n' });
+      const tuple = `linux-${arch}-gnu2.36-debian12-otp25.2.3-elixir1.14.0`;
+      const { id } = await enqueueBuild(queue, { app: 'hello', source: { kind: 'git', ...src }, target: tuple });
+      const job = (await queue.getJob(id))!;
+      await expect(job.waitUntilFinished(events, 240_000)).rejects.toThrow(/compile failed with exit code \d+[\s\S]*log tail[\s\S]*broken\.ex/);
+      const failed = (await queue.getJob(id))!;
+      expect(failed.attemptsMade).toBe(1);
+      expect(await store.list(`artifacts/hello/${src.commit}/`)).toEqual([]);
+    } finally {
+      await events.close();
+      await queue.close();
+      await w.close();
+    }
+  });
+
+  it('compiles with no network: a project that opens a socket at compile time fails even though the address answers on the host', { timeout: 300_000 }, async () => {
+    const { createServer } = await import('node:net');
+    const server = createServer((c) => c.end()).listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const src = await variant('netprobe', {
+        'lib/net_probe.ex': `defmodule Hello.NetProbe do\n  {:ok, sock} = :gen_tcp.connect({127, 0, 0, 1}, ${port}, [], 2000)\n  :gen_tcp.close(sock)\n  def ok, do: true\nend\n`,
+      });
+      const job = { app: 'hello', source: { kind: 'git' as const, ...src }, target: parseTargetOrThrow(`linux-${arch}-gnu2.36-debian12-otp25.2.3-elixir1.14.0`), mixEnv: 'prod' };
+      await expect(runBuild(deps, job, { phase: () => {}, log: () => {} })).rejects.toThrow(/compile failed[\s\S]*econnrefused|compile failed[\s\S]*MatchError/i);
+    } finally {
+      server.close();
     }
   });
 });

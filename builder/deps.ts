@@ -1,0 +1,26 @@
+import { LocalExecutor } from '../core/index.ts';
+import { storeConfig } from '../core/storage/config.ts';
+import { openStore } from '../core/storage/open.ts';
+import { readLock } from '../images/lock.ts';
+import { COMMITTED_LOCK_PATH } from '../images/catalog.ts';
+import type { BuildDeps } from './apply.ts';
+import type { BuilderConfig } from './config.ts';
+import { dockerEngine } from './docker.ts';
+import { DEFAULT_LIMITS } from './plan.ts';
+import { join } from 'node:path';
+
+const PATH_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
+
+/** The real dependencies of a build worker on this machine (engine, store, locks, caches). */
+export async function buildDeps(cfg: BuilderConfig): Promise<BuildDeps> {
+  return {
+    docker: dockerEngine(cfg.dockerSocket),
+    exec: new LocalExecutor(PATH_ENV),
+    store: await openStore(storeConfig(cfg.services.stateDir)),
+    locks: async () => [await readLock(COMMITTED_LOCK_PATH), await readLock(cfg.localLockPath)],
+    cacheDir: join(cfg.cacheDir, 'builds'),
+    workRoot: cfg.workRoot,
+    limits: DEFAULT_LIMITS,
+    depsNetwork: cfg.depsNetwork,
+  };
+}

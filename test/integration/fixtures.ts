@@ -1,0 +1,21 @@
+import { execFileSync } from 'node:child_process';
+import { cp, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../../core/services/config.ts';
+
+export const git = (cwd: string, ...args: string[]) =>
+  execFileSync('git', args, {
+    cwd,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t', HOME: cwd },
+  }).trim();
+
+/** A git repo holding examples/hello (plus `extra` files) at `dir`; returns its file:// URL and commit. */
+export async function helloRepo(dir: string, extra: Record<string, string> = {}): Promise<{ url: string; commit: string }> {
+  await cp(join(PROJECT_ROOT, 'examples/hello'), dir, { recursive: true, filter: (s) => !/\/(_build|deps)(\/|$)/.test(s) });
+  for (const [path, text] of Object.entries(extra)) await writeFile(join(dir, path), text);
+  git(dir, 'init', '-q', '-b', 'main');
+  git(dir, 'add', '-A');
+  git(dir, 'commit', '-q', '-m', 'hello');
+  return { url: `file://${dir}`, commit: git(dir, 'rev-parse', 'HEAD') };
+}
