@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { artifactManifestKey, compareVersions, formatTarget, XamalError, type Executor, type Command } from '../core/index.ts';
+import { isXamalError, artifactManifestKey, compareVersions, formatTarget, XamalError, type Arch, type Executor, type Command } from '../core/index.ts';
 import { buildJobId, sourceVersion, type BuildJob, type BuildPhase } from '../core/build/job.ts';
 import { ManifestSchema, type Manifest } from '../core/build/manifest.ts';
 import type { ObjectStore } from '../core/storage/store.ts';
@@ -24,6 +24,8 @@ export interface BuildDeps {
   workRoot: string;
   limits: BuildLimits;
   depsNetwork: 'host' | 'none';
+  /** This machine's arch: builds for any other run under qemu, whose rare crashes get one retry. */
+  hostArch?: Arch;
 }
 
 export interface BuildHooks {
@@ -202,7 +204,15 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
     await runStep('deps', plan.steps.deps);
     await saveCache(deps.exec, join(src, 'deps'), plan.cachePaths.deps, false);
     await hooks.phase('compile');
-    await runStep('compile', plan.steps.compile);
+    const emulated = deps.hostArch !== undefined && deps.hostArch !== job.target.arch;
+    try {
+      await runStep('compile', plan.steps.compile);
+    } catch (err) {
+      // qemu-user very rarely crashes a BEAM (LAB.md: 1 in 27); an emulated build gets one more try.
+      if (!emulated || !isXamalError(err) || err.code !== 'build_failed') throw err;
+      await say('==> compile failed under emulation; retrying once');
+      await runStep('compile (retry)', plan.steps.compile);
+    }
     await hooks.phase('release');
     const smoke = await runStep('smoke', plan.steps.smoke);
     if (!smoke.stdout.includes(SMOKE_MARKER)) throw fail('the release did not answer `eval` in its own image', log);

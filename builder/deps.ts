@@ -6,6 +6,7 @@ import { COMMITTED_LOCK_PATH } from '../images/catalog.ts';
 import type { BuildDeps } from './apply.ts';
 import type { BuilderConfig } from './config.ts';
 import { dockerEngine } from './docker.ts';
+import { hostArch } from './images/context.ts';
 import { DEFAULT_LIMITS } from './plan.ts';
 import { join } from 'node:path';
 
@@ -22,5 +23,6 @@ export async function buildDeps(cfg: BuilderConfig): Promise<BuildDeps> {
     workRoot: cfg.workRoot,
     limits: DEFAULT_LIMITS,
     depsNetwork: cfg.depsNetwork,
+    hostArch: hostArch(),
   };
 }

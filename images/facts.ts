@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ARCHES, LIBCS, TargetSchema, ValidationError, formatTarget, isFullVersion, issuesFromZod, type Arch, type Issue, type Target } from '../core/index.ts';
-import { normalizeArch } from '../core/index.ts';
+import { LIBC_AND_OS_PROBE_LINES, normalizeArch, parseOsRelease, probeSections, readLibc } from '../core/index.ts';
 
 /** What probing an image (running it) found. The tuple of a builder image comes only from these. */
 export const ImageFactsSchema = z
@@ -27,9 +27,7 @@ export type ImageFacts = z.output<typeof ImageFactsSchema>;
  */
 export const IMAGE_PROBE_SCRIPT = [
   'echo @@arch; uname -m',
-  'echo @@glibc; getconf GNU_LIBC_VERSION 2>/dev/null || true',
-  'echo @@ldd; ldd --version 2>&1 | head -n 2 || true',
-  'echo @@os-release; cat /etc/os-release 2>/dev/null || true',
+  ...LIBC_AND_OS_PROBE_LINES,
   'echo @@otp; for r in /usr/local/lib/erlang /usr/lib/erlang; do for f in "$r"/releases/*/OTP_VERSION; do [ -f "$f" ] && { cat "$f"; break 2; }; done; done',
   'echo @@erts; for r in /usr/local/lib/erlang /usr/lib/erlang; do for d in "$r"/erts-*; do [ -d "$d" ] && { basename "$d"; break 2; }; done; done',
   'echo @@elixir; for f in /usr/local/lib/elixir/lib/elixir/ebin/elixir.app /usr/lib/elixir/lib/elixir/ebin/elixir.app; do [ -f "$f" ] && { grep -o \'{vsn,"[^"]*"}\' "$f"; break; }; done',
@@ -38,36 +36,18 @@ export const IMAGE_PROBE_SCRIPT = [
   'echo @@end',
 ].join('\n');
 
-function sections(text: string): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  let cur: string[] | undefined;
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    const m = /^@@([a-z-]+)$/.exec(line);
-    if (m) out.set(m[1]!, (cur = []));
-    else if (cur && line) cur.push(line);
-  }
-  return out;
-}
-
 /** Pure: the probe's output → facts, or every fact it could not read. */
 export function parseImageProbe(text: string): ImageFacts {
-  const s = sections(text);
+  const s = probeSections(text);
   const first = (k: string) => s.get(k)?.[0];
   const issues: Issue[] = [];
   const arch = normalizeArch(first('arch') ?? '');
   if (!arch) issues.push({ path: 'arch', message: `unknown machine ${JSON.stringify(first('arch') ?? '')}` });
-  let libc: 'gnu' | 'musl' | undefined;
-  let libcVersion: string | undefined;
-  const glibc = /glibc\s+(\d+(?:\.\d+)+)/.exec((s.get('glibc') ?? []).join('\n'));
-  const ldd = (s.get('ldd') ?? []).join('\n');
-  if (glibc) [libc, libcVersion] = ['gnu', glibc[1]!];
-  else if (/musl/i.test(ldd)) [libc, libcVersion] = ['musl', /Version\s+(\d+(?:\.\d+)+)/i.exec(ldd)?.[1]];
+  const lc = readLibc(s);
+  const libc = lc?.libc;
+  const libcVersion = lc?.version;
   if (!libc || !libcVersion) issues.push({ path: 'libc', message: 'could not read the libc family and version' });
-  const rel = Object.fromEntries((s.get('os-release') ?? []).flatMap((l) => {
-    const m = /^([A-Z_]+)=(.*)$/.exec(l);
-    return m ? [[m[1]!, m[2]!.replace(/^["']|["']$/g, '')]] : [];
-  }));
+  const rel = parseOsRelease(s.get('os-release') ?? []);
   const distro = rel.ID;
   if (!distro) issues.push({ path: 'distro', message: 'no ID in /etc/os-release' });
   // Debian testing/sid have no VERSION_ID; alpine's is 3.21.3 (tuples carry major.minor).

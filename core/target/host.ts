@@ -3,6 +3,7 @@ import { ValidationError, type Issue } from '../errors/index.ts';
 import { ARCHES, normalizeArch, type Arch } from './arch.ts';
 import { LIBCS, OSES } from './tuple.ts';
 import type { Command } from '../exec/command.ts';
+import { LIBC_AND_OS_PROBE_LINES, parseOsRelease, probeSections, readLibc } from './probe-output.ts';
 
 /**
  * What a host can run: the facts `xamal host probe` reads off a machine (locally or over SSH).
@@ -30,37 +31,11 @@ export type HostFingerprint = z.output<typeof HostFingerprintSchema>;
  */
 export const PROBE_SCRIPT = [
   'echo @@uname; uname -s; uname -m; uname -r; uname -n',
-  'echo @@glibc; getconf GNU_LIBC_VERSION 2>/dev/null || true',
-  'echo @@ldd; ldd --version 2>&1 | head -n 2 || true',
-  'echo @@os-release; cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null || true',
+  ...LIBC_AND_OS_PROBE_LINES,
   'echo @@ldconfig; { /sbin/ldconfig -p 2>/dev/null || ldconfig -p 2>/dev/null; } | tail -n +2 || true',
   'echo @@libs; for d in /lib /usr/lib /lib64 /usr/lib64 /usr/local/lib; do ls -1 "$d" 2>/dev/null; done || true',
   'echo @@end',
 ].join('\n');
-
-function sections(text: string): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  let current: string[] | undefined;
-  for (const line of text.split('\n')) {
-    const m = /^@@([a-z-]+)$/.exec(line.trim());
-    if (m) {
-      current = [];
-      out.set(m[1]!, current);
-    } else if (current) {
-      current.push(line);
-    }
-  }
-  return out;
-}
-
-function osRelease(lines: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of lines) {
-    const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
-    if (m) out[m[1]!] = m[2]!.replace(/^["']|["']$/g, '');
-  }
-  return out;
-}
 
 /** ldconfig tags libraries with their ABI; keep the ones for this host's arch. */
 const LDCONFIG_ARCH_TAG: Partial<Record<Arch, RegExp>> = {
@@ -71,7 +46,7 @@ const LDCONFIG_ARCH_TAG: Partial<Record<Arch, RegExp>> = {
 
 /** Pure: the probe script's output → a fingerprint, or every field it could not read. */
 export function parseProbeOutput(text: string): HostFingerprint {
-  const s = sections(text);
+  const s = probeSections(text);
   const issues: Issue[] = [];
   const [osName = '', machine = '', kernel, hostname] = (s.get('uname') ?? []).map((l) => l.trim());
   const os = osName.toLowerCase();
@@ -79,26 +54,12 @@ export function parseProbeOutput(text: string): HostFingerprint {
   const arch = normalizeArch(machine);
   if (!arch) issues.push({ path: 'arch', message: `unknown machine ${JSON.stringify(machine)}; expected one of ${ARCHES.join(', ')}` });
 
-  let libc: 'gnu' | 'musl' | undefined;
-  let libcVersion = '';
-  const glibc = /glibc\s+(\d+(?:\.\d+)+)/i.exec((s.get('glibc') ?? []).join('\n'));
-  const ldd = (s.get('ldd') ?? []).join('\n');
-  if (glibc) {
-    libc = 'gnu';
-    libcVersion = glibc[1]!;
-  } else if (/musl/i.test(ldd)) {
-    libc = 'musl';
-    libcVersion = /Version\s+(\d+(?:\.\d+)+)/i.exec(ldd)?.[1] ?? '';
-  } else {
-    const m = /(?:GLIBC|GNU libc)[^\n]*?(\d+\.\d+(?:\.\d+)?)/i.exec(ldd);
-    if (m) {
-      libc = 'gnu';
-      libcVersion = m[1]!;
-    }
-  }
+  const lc = readLibc(s);
+  const libc = lc?.libc;
+  const libcVersion = lc?.version ?? '';
   if (!libc || !libcVersion) issues.push({ path: 'libc', message: 'could not read the libc family and version (getconf GNU_LIBC_VERSION, ldd --version)' });
 
-  const rel = osRelease(s.get('os-release') ?? []);
+  const rel = parseOsRelease(s.get('os-release') ?? []);
   const distro = (rel.ID ?? '').toLowerCase();
   if (!distro) issues.push({ path: 'distro', message: 'no ID in /etc/os-release' });
   const distroVersion = /^[0-9.]+$/.test(rel.VERSION_ID ?? '') ? rel.VERSION_ID! : '';

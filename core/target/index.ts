@@ -4,3 +4,4 @@ export * from './tuple.ts';
 export * from './selector.ts';
 export * from './host.ts';
 export * from './compat.ts';
+export * from './probe-output.ts';

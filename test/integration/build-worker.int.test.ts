@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -149,6 +149,50 @@ describe('build workers: a real mix release in a pinned image', () => {
       await events.close();
       await queue.close();
       await w.close();
+    }
+  });
+
+  it('fetches a git dependency from a git daemon in the deps step, then compiles it with no network', { timeout: 300_000 }, async () => {
+    const { spawn } = await import('node:child_process');
+    const { createServer } = await import('node:net');
+    // The dependency: a tiny Mix project in a bare repo served by `git daemon` on loopback.
+    const base = join(tmp, 'gitd');
+    const greet = join(tmp, 'greet-src');
+    await mkdir(join(greet, 'lib'), { recursive: true });
+    await writeFile(join(greet, 'mix.exs'), 'defmodule Greet.MixProject do\n  use Mix.Project\n  def project, do: [app: :greet, version: "0.1.0", elixir: "~> 1.10", deps: []]\n  def application, do: []\nend\n');
+    await writeFile(join(greet, 'lib/greet.ex'), 'defmodule Greet do\n  def hi, do: "hi from a git dep"\nend\n');
+    git(greet, 'init', '-q', '-b', 'main');
+    git(greet, 'add', '-A');
+    git(greet, 'commit', '-q', '-m', 'greet');
+    await mkdir(base, { recursive: true });
+    git(tmp, 'clone', '-q', '--bare', greet, join(base, 'greet.git'));
+    const probe = createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => probe.once('listening', r));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise((r) => probe.close(r));
+    const daemon = spawn('git', ['daemon', '--export-all', '--reuseaddr', `--base-path=${base}`, '--listen=127.0.0.1', `--port=${port}`, base], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 50; i++) {
+        try {
+          git(tmp, 'ls-remote', `git://127.0.0.1:${port}/greet.git`);
+          break;
+        } catch {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      const mixExs = (await readFile(join(repo, 'mix.exs'), 'utf8')).replace(/deps: \[\]/, `deps: [{:greet, git: "git://127.0.0.1:${port}/greet.git", branch: "main"}]`);
+      expect(mixExs).toContain(':greet');
+      const src = await variant('gitdep', { 'mix.exs': mixExs, 'lib/uses_greet.ex': 'defmodule Hello.UsesGreet do\n  def hi, do: Greet.hi()\nend\n' });
+      const job = { app: 'hello', source: { kind: 'git' as const, ...src }, target: parseTargetOrThrow(`linux-${arch}-gnu2.36-debian12-otp25.2.3-elixir1.14.0`), mixEnv: 'prod' };
+      const lines: string[] = [];
+      const out = await runBuild(deps, job, { phase: () => {}, log: (l) => void lines.push(l) });
+      expect(out.cached).toBe(false);
+      expect(lines.join('\n')).toMatch(/==> deps: mix deps.get \(network host\)[\s\S]*greet[\s\S]*==> compile: .*\(network none\)/);
+      const tarball = (await store.get(out.manifest.tarball.key))!;
+      const listing = execFileSync('tar', ['-tzf', '-'], { input: tarball, maxBuffer: 64 << 20 }).toString();
+      expect(listing).toMatch(/lib\/greet-0\.1\.0\/ebin\/Elixir\.Greet\.beam/);
+    } finally {
+      daemon.kill();
     }
   });
 
