@@ -112,7 +112,7 @@ export async function imageForTarget(locks: LockFile[], job: BuildJob) {
  * test, ELF scan, upload — manifest last. Compile errors are `build_failed` (final); engine, store
  * and network problems are other codes (retried by the worker).
  */
-export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks): Promise<BuildOutcome> {
+export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks, signal?: AbortSignal): Promise<BuildOutcome> {
   const jobId = buildJobId(job);
   const stored = await storedManifest(deps.store, job);
   if (stored) {
@@ -150,9 +150,11 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
   };
   const runStep = async (name: string, spec: ContainerSpec): Promise<ContainerResult> => {
     await say(`==> ${name}: ${spec.cmd.join(' ')} (network ${spec.networkMode})`);
-    const r = await step(name, () => deps.docker.run(spec));
+    if (signal?.aborted) throw new XamalError('cancelled', `build cancelled before ${name}`);
+    const r = await step(name, () => deps.docker.run(spec, signal));
     if (r.stdout) await say(r.stdout.trimEnd());
     if (r.stderr) await say(r.stderr.trimEnd());
+    if (r.cancelled) throw new XamalError('cancelled', `build cancelled during ${name}`);
     if (r.timedOut) throw fail(`${name} exceeded its time limit of ${spec.timeoutMs} ms`, log);
     if (r.code !== 0) throw fail(`${name} failed with exit code ${r.code}`, log);
     return r;
@@ -209,7 +211,7 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
       await runStep('compile', plan.steps.compile);
     } catch (err) {
       // qemu-user very rarely crashes a BEAM (LAB.md: 1 in 27); an emulated build gets one more try.
-      if (!emulated || !isXamalError(err) || err.code !== 'build_failed') throw err;
+      if (!emulated || !isXamalError(err) || err.code !== 'build_failed' || signal?.aborted) throw err;
       await say('==> compile failed under emulation; retrying once');
       await runStep('compile (retry)', plan.steps.compile);
     }

@@ -35,6 +35,7 @@ export interface ContainerResult {
   stdout: string;
   stderr: string;
   timedOut: boolean;
+  cancelled?: boolean;
 }
 
 export interface ImageInfo {
@@ -60,7 +61,8 @@ export interface DockerEngine {
   removeImage(ref: string): Promise<boolean>;
   /** What a registry says a ref resolves to (through dockerd, with its auth and insecure-registry settings). */
   distribution(ref: string): Promise<{ digest: string; mediaType: string; platforms: { architecture: string; variant?: string; os: string }[] }>;
-  run(spec: ContainerSpec): Promise<ContainerResult>;
+  /** Runs a container to completion; aborting `signal` kills it (the result then has `cancelled`). */
+  run(spec: ContainerSpec, signal?: AbortSignal): Promise<ContainerResult>;
   /** IDs of containers (running or not) carrying this label=value. */
   containersWithLabel(label: string, value: string): Promise<string[]>;
   /** Kills and removes a container (with its anonymous volumes); false if it was already gone. */
@@ -177,8 +179,9 @@ export function dockerEngine(socketPath: string): DockerEngine {
         };
       }),
 
-    run: (spec) =>
+    run: (spec, signal) =>
       wrap(`run ${spec.image}`, async () => {
+        if (signal?.aborted) return { code: 137, stdout: '', stderr: '', timedOut: false, cancelled: true };
         const container = await docker.createContainer({
           Image: spec.image,
           Cmd: spec.cmd,
@@ -217,16 +220,23 @@ export function dockerEngine(socketPath: string): DockerEngine {
           const ended = new Promise<void>((r) => stream.on('end', () => r()));
           await container.start();
           let timedOut = false;
+          let cancelled = false;
           const timer = spec.timeoutMs
             ? setTimeout(() => {
                 timedOut = true;
                 container.kill().catch(() => {});
               }, spec.timeoutMs)
             : undefined;
+          const onAbort = () => {
+            cancelled = true;
+            container.kill().catch(() => {});
+          };
+          signal?.addEventListener('abort', onAbort, { once: true });
           const waited = (await container.wait()) as { StatusCode: number };
           clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
           await Promise.race([ended, new Promise((r) => setTimeout(r, 2_000))]);
-          return { code: waited.StatusCode, stdout: Buffer.concat(outChunks).toString('utf8'), stderr: Buffer.concat(errChunks).toString('utf8'), timedOut };
+          return { code: waited.StatusCode, stdout: Buffer.concat(outChunks).toString('utf8'), stderr: Buffer.concat(errChunks).toString('utf8'), timedOut, cancelled };
         } finally {
           await container.remove({ force: true, v: true }).catch(() => {});
         }

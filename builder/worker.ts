@@ -1,10 +1,10 @@
 import { formatIssues, isXamalError, issuesFromZod, type Arch, type ErrorCode, type Logger } from '../core/index.ts';
 import { BuildJobSchema } from '../core/build/job.ts';
-import { createWorker, UnrecoverableError, type Job, type QueueSettings } from '../core/queue.ts';
+import { createWorker, subscribeCancels, UnrecoverableError, type Job, type QueueSettings } from '../core/queue.ts';
 import { runBuild, type BuildDeps } from './apply.ts';
 
 /** Failures that another attempt cannot fix. */
-const FINAL: readonly ErrorCode[] = ['validation', 'unsupported', 'build_failed', 'forbidden', 'usage'];
+const FINAL: readonly ErrorCode[] = ['validation', 'unsupported', 'build_failed', 'forbidden', 'usage', 'cancelled'];
 
 export interface BuildResult {
   manifestKey: string;
@@ -15,14 +15,14 @@ export interface BuildResult {
 
 /** The BullMQ processor: validate the contract, run the build, classify failures. */
 export function buildProcessor(deps: BuildDeps, logger?: Logger) {
-  return async (job: Job): Promise<BuildResult> => {
+  return async (job: Job, _token?: string, signal?: AbortSignal): Promise<BuildResult> => {
     const parsed = BuildJobSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`invalid build job: ${formatIssues(issuesFromZod(parsed.error))}`);
     try {
       const out = await runBuild(deps, parsed.data, {
         phase: (phase) => job.updateProgress({ phase }),
         log: async (line) => void (await job.log(line)),
-      });
+      }, signal);
       logger?.info({ jobId: job.id, tuple: out.manifest.tuple, cached: out.cached }, 'build finished');
       return { manifestKey: out.manifestKey, tuple: out.manifest.tuple, sha256: out.manifest.tarball.sha256, cached: out.cached };
     } catch (err) {
@@ -37,12 +37,16 @@ export interface RunningWorkers {
   close(): Promise<void>;
 }
 
-/** Consumes the per-platform queues of the arches this machine can build. */
-export function startBuildWorkers(settings: QueueSettings, arches: readonly Arch[], deps: BuildDeps, concurrency: number, logger?: Logger): RunningWorkers {
+/** Consumes the per-platform queues of the arches this machine can build; honours cancel requests. */
+export async function startBuildWorkers(settings: QueueSettings, arches: readonly Arch[], deps: BuildDeps, concurrency: number, logger?: Logger): Promise<RunningWorkers> {
   const processor = buildProcessor(deps, logger);
   const workers = arches.map((arch) => createWorker(settings, arch, processor, concurrency));
+  const cancels = await subscribeCancels(settings, (jobId) => {
+    for (const w of workers) if (w.cancelJob(jobId, 'cancelled')) logger?.info({ jobId }, 'build cancel requested');
+  });
   return {
     async close() {
+      await cancels.close();
       await Promise.all(workers.map((w) => w.close()));
     },
   };

@@ -1,5 +1,5 @@
 import { Queue, QueueEvents, UnrecoverableError, Worker, type Job, type Processor } from 'bullmq';
-import type { RedisOptions } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { buildJobId, BuildJobSchema, buildQueueName, type BuildJob, type BuildJobInput } from './build/job.ts';
 import type { Arch } from './target/arch.ts';
 
@@ -68,4 +68,47 @@ export function createWorker<R>(s: QueueSettings, arch: Arch, processor: Process
     stalledInterval: Math.max(500, Math.floor((s.lockMs ?? 60_000) / 2)),
     maxStalledCount: 2,
   });
+}
+
+const cancelChannel = (s: QueueSettings) => `${s.prefix ?? 'bull'}:xamal:cancel`;
+
+export type CancelOutcome = 'removed' | 'signalled' | 'finished' | 'unknown';
+
+/**
+ * Cancels a build: a queued job is removed; a running one is signalled to every worker (Redis
+ * pub/sub), and the worker running it kills its container; a finished one is left as it is.
+ */
+export async function cancelBuild(s: QueueSettings, arch: Arch, jobId: string): Promise<CancelOutcome> {
+  const queue = buildQueue(s, arch);
+  try {
+    const job = await queue.getJob(jobId);
+    if (!job) return 'unknown';
+    const state = await job.getState();
+    if (state === 'completed' || state === 'failed') return 'finished';
+    if (state === 'active') {
+      const pub = new Redis(connectionOptions(s));
+      try {
+        await pub.publish(cancelChannel(s), jobId);
+      } finally {
+        pub.disconnect();
+      }
+      return 'signalled';
+    }
+    await job.remove();
+    return 'removed';
+  } finally {
+    await queue.close();
+  }
+}
+
+/** Calls `onCancel(jobId)` for every cancel request published for these settings. */
+export async function subscribeCancels(s: QueueSettings, onCancel: (jobId: string) => void): Promise<{ close(): Promise<void> }> {
+  const sub = new Redis(connectionOptions(s, true));
+  await sub.subscribe(cancelChannel(s));
+  sub.on('message', (_channel: string, jobId: string) => onCancel(jobId));
+  return {
+    async close() {
+      sub.disconnect();
+    },
+  };
 }

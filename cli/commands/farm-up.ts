@@ -110,7 +110,7 @@ const command: CliCommand = {
 
       const settings: QueueSettings = { redisUrl: bc.redisUrl, prefix: bc.queuePrefix };
       const arch = hostArch();
-      workers = startBuildWorkers(settings, [arch], { ...(await buildDeps(bc)), store }, bc.concurrency);
+      workers = await startBuildWorkers(settings, [arch], { ...(await buildDeps(bc)), store }, bc.concurrency);
       io.out(`worker: building for ${arch}`);
 
       if (!values['no-example']) {

@@ -23,7 +23,7 @@ const command: CliCommand = {
     const concurrency = values.concurrency === undefined ? cfg.concurrency : Number(values.concurrency);
     if (!Number.isInteger(concurrency) || concurrency < 1) throw usageError(`--concurrency: expected a positive integer, got ${JSON.stringify(values.concurrency)}`, USAGE);
     const logger = createLogger({ name: 'worker' });
-    const workers = startBuildWorkers({ redisUrl: cfg.redisUrl, prefix: cfg.queuePrefix, lockMs: cfg.lockMs }, arches, await buildDeps(cfg), concurrency, logger);
+    const workers = await startBuildWorkers({ redisUrl: cfg.redisUrl, prefix: cfg.queuePrefix, lockMs: cfg.lockMs }, arches, await buildDeps(cfg), concurrency, logger);
     io.out(`worker: ${arches.join(', ')} (concurrency ${concurrency}, queue prefix ${cfg.queuePrefix})`);
     const sig = await io.interrupted();
     io.err(`${sig}: finishing current builds`);

@@ -14,6 +14,8 @@ export const ERROR_CODES = {
   external: { exit: 8, http: 502 },
   /** The user's build itself failed (compile error, release too new for its target): final, not retried. */
   build_failed: { exit: 9, http: 422 },
+  /** Stopped on request. */
+  cancelled: { exit: 10, http: 409 },
   internal: { exit: 1, http: 500 },
 } as const satisfies Record<string, { exit: number; http: number }>;
 

@@ -13,7 +13,7 @@ import { DEFAULT_LIMITS } from '../../builder/plan.ts';
 import { startBuildWorkers, type BuildResult, type RunningWorkers } from '../../builder/worker.ts';
 import { LocalExecutor, parseTargetOrThrow } from '../../core/index.ts';
 import { ManifestSchema } from '../../core/build/manifest.ts';
-import { buildQueue, buildQueueEvents, enqueueBuild } from '../../core/queue.ts';
+import { buildQueue, buildQueueEvents, cancelBuild, enqueueBuild } from '../../core/queue.ts';
 import { s3Store } from '../../core/storage/s3.ts';
 import type { ObjectStore } from '../../core/storage/store.ts';
 import { readLock, splitRef, type LockEntry } from '../../images/lock.ts';
@@ -73,7 +73,7 @@ describe('build workers: a real mix release in a pinned image', () => {
 
   it('builds examples/hello for bookworm through the queue; the tarball boots in a bookworm runtime and answers /up', { timeout: 600_000 }, async () => {
     const settings = { redisUrl: services().redisUrl, prefix: testPrefix('queue') };
-    workers = startBuildWorkers(settings, [arch], deps, 1);
+    workers = await startBuildWorkers(settings, [arch], deps, 1);
     const queue = buildQueue(settings, arch);
     const events = buildQueueEvents(settings, arch);
     try {
@@ -133,7 +133,7 @@ describe('build workers: a real mix release in a pinned image', () => {
 
   it('fails a build with a compile error once (no retry), with the log tail in the error, and stores nothing', { timeout: 300_000 }, async () => {
     const settings = { redisUrl: services().redisUrl, prefix: testPrefix('queue-fail') };
-    const w = startBuildWorkers(settings, [arch], deps, 1);
+    const w = await startBuildWorkers(settings, [arch], deps, 1);
     const queue = buildQueue(settings, arch);
     const events = buildQueueEvents(settings, arch);
     try {
@@ -193,6 +193,46 @@ describe('build workers: a real mix release in a pinned image', () => {
       expect(listing).toMatch(/lib\/greet-0\.1\.0\/ebin\/Elixir\.Greet\.beam/);
     } finally {
       daemon.kill();
+    }
+  });
+
+  it('cancels a build during compile: its container is gone within 5 s and the job ends cancelled; a queued one is removed', { timeout: 300_000 }, async () => {
+    const settings = { redisUrl: services().redisUrl, prefix: testPrefix('queue-cancel') };
+    const queue = buildQueue(settings, arch);
+    const events = buildQueueEvents(settings, arch);
+    const tuple = `linux-${arch}-gnu2.36-debian12-otp25.2.3-elixir1.14.0`;
+    let w: RunningWorkers | undefined;
+    try {
+      await events.waitUntilReady();
+      // Queued, no worker yet: removed.
+      const queued = await variant('cancel-queued', { 'lib/q.ex': 'defmodule Hello.Q do\nend\n' });
+      const q = await enqueueBuild(queue, { app: 'hello', source: { kind: 'git', ...queued }, target: tuple });
+      expect(await cancelBuild(settings, arch, q.id)).toBe('removed');
+      expect(await queue.getJob(q.id)).toBeUndefined();
+
+      const slow = await variant('cancel-slow', { 'lib/slow.ex': 'defmodule Hello.Slow do\n  Process.sleep(30_000)\n  def ok, do: true\nend\n' });
+      const { id } = await enqueueBuild(queue, { app: 'hello', source: { kind: 'git', ...slow }, target: tuple });
+      const compiling = new Promise<void>((resolve) =>
+        events.on('progress', ({ jobId, data }) => {
+          if (jobId === id && (data as { phase?: string }).phase === 'compile') resolve();
+        }),
+      );
+      w = await startBuildWorkers(settings, [arch], deps, 1);
+      await compiling;
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(await docker.containersWithLabel('org.xamal.job', id)).toHaveLength(1);
+      const t0 = Date.now();
+      expect(await cancelBuild(settings, arch, id)).toBe('signalled');
+      await expect((await queue.getJob(id))!.waitUntilFinished(events, 30_000)).rejects.toThrow(/cancelled/);
+      while ((await docker.containersWithLabel('org.xamal.job', id)).length > 0 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 100));
+      expect(await docker.containersWithLabel('org.xamal.job', id)).toEqual([]);
+      expect(Date.now() - t0).toBeLessThan(5_000);
+      expect(await (await queue.getJob(id))!.getState()).toBe('failed');
+      expect((await queue.getJob(id))!.attemptsMade).toBe(1);
+    } finally {
+      await w?.close();
+      await events.close();
+      await queue.close();
     }
   });
 
