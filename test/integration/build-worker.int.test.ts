@@ -236,6 +236,22 @@ describe('build workers: a real mix release in a pinned image', () => {
     }
   });
 
+  it('builds from a source archive in the store (checked against its sha256) and refuses a tampered one', { timeout: 300_000 }, async () => {
+    const archive = execFileSync('tar', ['--exclude=.git', '-czf', '-', '-C', repo, '.'], { maxBuffer: 64 << 20 });
+    const sha256 = createHash('sha256').update(archive).digest('hex');
+    const key = `sources/${sha256}.tar.gz`;
+    await store.put(key, archive);
+    const target = parseTargetOrThrow(`linux-${arch}-gnu2.36-debian12-otp25.2.3-elixir1.14.0`);
+    const out = await runBuild(deps, { app: 'hello', source: { kind: 'archive', key, sha256 }, target, mixEnv: 'prod' }, { phase: () => {}, log: () => {} });
+    expect(out.manifest.version).toBe(sha256.slice(0, 40));
+    expect(out.manifest.releaseVersion).toBe('0.1.0');
+    const wrong = 'f'.repeat(64);
+    await store.put(`sources/${wrong}.tar.gz`, archive);
+    await expect(
+      runBuild(deps, { app: 'hello', source: { kind: 'archive', key: `sources/${wrong}.tar.gz`, sha256: wrong }, target, mixEnv: 'prod' }, { phase: () => {}, log: () => {} }),
+    ).rejects.toThrow(/has sha256 [0-9a-f]{64}, expected f{64}/);
+  });
+
   it('compiles with no network: a project that opens a socket at compile time fails even though the address answers on the host', { timeout: 300_000 }, async () => {
     const { createServer } = await import('node:net');
     const server = createServer((c) => c.end()).listen(0, '127.0.0.1');
