@@ -10,13 +10,12 @@ import { hostArch } from './images/context.ts';
 import { DEFAULT_LIMITS } from './plan.ts';
 import { join } from 'node:path';
 
-const PATH_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
 
 /** The real dependencies of a build worker on this machine (engine, store, locks, caches). */
 export async function buildDeps(cfg: BuilderConfig): Promise<BuildDeps> {
   return {
     docker: dockerEngine(cfg.dockerSocket),
-    exec: new LocalExecutor(PATH_ENV),
+    exec: new LocalExecutor(),
     store: await openStore(storeConfig(cfg.services.stateDir)),
     locks: async () => [await readLock(COMMITTED_LOCK_PATH), await readLock(cfg.localLockPath)],
     cacheDir: join(cfg.cacheDir, 'builds'),

@@ -5,7 +5,6 @@ import { dockerEngine } from '../docker.ts';
 import { ensureEmulation } from '../emulation.ts';
 import type { ImageBuildDeps } from './build.ts';
 
-const PATH_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
 
 export function hostArch(): Arch {
   const a = normalizeArch(nodeArch());
@@ -15,7 +14,7 @@ export function hostArch(): Arch {
 
 /** The real dependencies of an image build: this machine's engine, registry, executor and caches. */
 export function imageBuildDeps(cfg: BuilderConfig, say: (line: string) => void): ImageBuildDeps {
-  const exec = new LocalExecutor(PATH_ENV);
+  const exec = new LocalExecutor();
   const host = hostArch();
   return {
     docker: dockerEngine(cfg.dockerSocket),

@@ -27,7 +27,6 @@ import type { CliCommand, Io } from '../io.ts';
 const USAGE = 'xamal farm up [--host 127.0.0.1] [--port 7420] [--no-example]';
 /** What the farm needs on embedded defaults; artifacts stay on local disk unless S3 is configured. */
 const EMBEDDED: ServiceName[] = ['redis', 'dockerd', 'registry'];
-const PATH_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
 
 /** The admin token: from the environment, else the one stored in the state directory, else a new one. */
 async function adminToken(envToken: string | undefined, c: ServicesConfig): Promise<{ token: string; source: string; created: boolean }> {
@@ -95,7 +94,7 @@ const command: CliCommand = {
     const host = values.host ?? fc.host;
     const listenPort = port(values.port, fc.port);
     const say = (l: string) => io.err(l);
-    const exec = new LocalExecutor(PATH_ENV);
+    const exec = new LocalExecutor();
 
     const up = await servicesUp(sc, EMBEDDED, say);
     let workers: { close(): Promise<void> } | undefined;

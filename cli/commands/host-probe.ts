@@ -5,7 +5,7 @@ import type { CliCommand } from '../io.ts';
 const command: CliCommand = {
   async run(args, io) {
     parseFlags(args, {}, 'xamal host probe');
-    const res = await new LocalExecutor({ PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' }).run(probeCommand());
+    const res = await new LocalExecutor().run(probeCommand());
     if (res.code !== 0) throw new XamalError('external', `host probe exited ${res.code}: ${res.stderr.trim()}`);
     io.out(JSON.stringify(parseProbeOutput(res.stdout), null, 2));
     return 0;

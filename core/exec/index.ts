@@ -1,5 +1,5 @@
 export * from './sensitive.ts';
 export * from './command.ts';
 export * from './executor.ts';
-export { LocalExecutor, runPipelineToFile, spawnStreaming, type StreamingProcess } from './local.ts';
+export { LocalExecutor, SYSTEM_ENV, runPipelineToFile, spawnStreaming, type StreamingProcess } from './local.ts';
 export { RecordingExecutor, type Responder } from './recording.ts';

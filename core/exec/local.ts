@@ -5,9 +5,12 @@ import { displayCommand, revealArgv, type Command } from './command.ts';
 import type { CommandResult, Executor } from './executor.ts';
 import { revealArg } from './sensitive.ts';
 
+/** The environment commands start from: the system PATH and the C locale, nothing inherited. */
+export const SYSTEM_ENV: Readonly<Record<string, string>> = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
+
 /** Runs commands on this machine with spawn (argv, never a shell string). */
 export class LocalExecutor implements Executor {
-  constructor(private readonly baseEnv: NodeJS.ProcessEnv = {}) {}
+  constructor(private readonly baseEnv: NodeJS.ProcessEnv = SYSTEM_ENV) {}
 
   run(cmd: Command): Promise<CommandResult> {
     const [file, ...args] = revealArgv(cmd);

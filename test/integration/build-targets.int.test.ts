@@ -40,7 +40,7 @@ describe('build workers on every suite and on aarch64 (emulated)', () => {
     const c = cfg();
     deps = {
       docker: imageBuildDeps(c, () => {}).docker,
-      exec: new LocalExecutor({ PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' }),
+      exec: new LocalExecutor(),
       store: s3Store({ ...services().s3, prefix: `${testPrefix('targets')}/` }),
       locks: async () => [await readLock(c.localLockPath)],
       cacheDir: join(tmp, 'cache'),

@@ -23,9 +23,9 @@ import { services, testPrefix } from './support.ts';
 /** A docker engine that counts the containers it starts (to prove cached builds start none). */
 function counting(engine: DockerEngine): DockerEngine & { runs: number } {
   const c = Object.assign(Object.create(null), engine, { runs: 0 }) as DockerEngine & { runs: number };
-  c.run = async (spec) => {
+  c.run = async (spec, signal) => {
     c.runs++;
-    return engine.run(spec);
+    return engine.run(spec, signal);
   };
   return c;
 }
@@ -56,7 +56,7 @@ describe('build workers: a real mix release in a pinned image', () => {
     docker = counting(dockerEngine(ep.dockerSocket));
     deps = {
       docker,
-      exec: new LocalExecutor({ PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' }),
+      exec: new LocalExecutor(),
       store,
       locks: async () => [await readLock(cfg.localLockPath)],
       cacheDir: join(tmp, 'cache'),
