@@ -99,13 +99,14 @@ export async function ensureEmulation(d: EmulationDeps): Promise<void> {
   const entry = join(BINFMT, name);
   if (existsSync(entry)) {
     const text = await readFile(entry, 'utf8');
-    const ours = text.includes(`interpreter ${interpreter}`);
+    const current = /^interpreter (.*)$/m.exec(text)?.[1] ?? '';
+    // Ours, or another xamal checkout's (same trixie qemu, another cache directory).
+    const ours = current === interpreter || current.endsWith(`/qemu/${QEMU_SUITE}/root/usr/libexec/qemu-binfmt/${qemuArch(d.arch)}-binfmt-P`);
     if (ours && /^enabled/m.test(text) && /^flags:.*F/m.test(text)) return;
     if (!ours) {
-      const other = /^interpreter (.*)$/m.exec(text)?.[1] ?? 'unknown';
       throw new XamalError(
         'conflict',
-        `binfmt handler ${name} is registered by something else (interpreter ${other}); xamal needs trixie's static qemu (bookworm's qemu 7.2 crashes OTP's JIT). Remove it with: echo -1 > ${entry}`,
+        `binfmt handler ${name} is registered by something else (interpreter ${current || 'unknown'}); xamal needs trixie's static qemu (bookworm's qemu 7.2 crashes OTP's JIT). Remove it with: echo -1 > ${entry}`,
       );
     }
     await writeFile(entry, '-1');

@@ -1,5 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { TestProject } from 'vitest/node';
+import { builderConfig } from '../../builder/config.ts';
+import { buildImage } from '../../builder/images/build.ts';
+import { hostArch, imageBuildDeps } from '../../builder/images/context.ts';
+import type { Arch } from '../../core/index.ts';
+import type { DebianSuite } from '../../images/distros.ts';
 import { ensurePackages, serviceEndpoints, servicesConfig, servicesDown, servicesUp, type ServiceEndpoints } from '../../core/services/index.ts';
 
 /** Debian packages integration tests need besides the services (mix for the example app). */
@@ -13,6 +18,23 @@ declare module 'vitest' {
 }
 
 /**
+ * The builder and runtime images the suite uses, prepared once per run (from the rootfs cache when
+ * warm), in two lanes: native x86_64 builds and emulated aarch64 builds run side by side.
+ */
+async function prepareTestImages(say: (line: string) => void): Promise<void> {
+  const cfg = builderConfig();
+  const deps = imageBuildDeps(cfg, say);
+  const host = hostArch();
+  const lane = async (arch: Arch, suites: DebianSuite[]) => {
+    for (const suite of suites) for (const flavour of ['builder', 'runtime'] as const) await buildImage(deps, { suite, arch, flavour });
+  };
+  const t0 = Date.now();
+  const foreign: Arch = host === 'x86_64' ? 'aarch64' : 'x86_64';
+  await Promise.all([lane(host, ['bookworm', 'bullseye', 'trixie']), lane(foreign, ['bookworm'])]);
+  say(`test images ready in ${Math.round((Date.now() - t0) / 1000)} s`);
+}
+
+/**
  * Brings the real services up once for the run (installing what is missing) and stops, at the end,
  * exactly those this run started — services a developer already had up stay up.
  */
@@ -21,6 +43,7 @@ export default async function setup(project: TestProject) {
   const say = (line: string) => process.stderr.write(`[services] ${line}\n`);
   await ensurePackages(TEST_PACKAGES, say);
   const up = await servicesUp(config, undefined, say);
+  await prepareTestImages(say);
   project.provide('services', serviceEndpoints(config));
   project.provide('runId', `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`);
   return async () => {
