@@ -7,10 +7,14 @@ import { healthRoutes } from './routes/health.ts';
 import type { HealthService } from './services/health.ts';
 import type { ArtifactService } from './services/artifacts.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
+import { buildRoutes } from './routes/builds.ts';
+import type { BuildService } from './services/builds.ts';
 
 export interface AppServices {
   health: HealthService;
   artifacts: ArtifactService;
+  /** Present when the API can reach the build queues. */
+  builds?: BuildService;
 }
 
 declare module 'fastify' {
@@ -55,5 +59,6 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
   await app.register(healthRoutes);
   await app.register(artifactRoutes);
+  if (opts.services.builds) await app.register(buildRoutes(opts.services.builds));
   return app;
 }

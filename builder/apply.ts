@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isXamalError, artifactManifestKey, compareVersions, formatTarget, XamalError, type Arch, type Executor, type Command } from '../core/index.ts';
-import { buildJobId, sourceVersion, type BuildJob, type BuildPhase } from '../core/build/job.ts';
-import { ManifestSchema, type Manifest } from '../core/build/manifest.ts';
+import { isXamalError, compareVersions, formatTarget, XamalError, type Arch, type Executor, type Command } from '../core/index.ts';
+import { buildJobId, type BuildJob, type BuildPhase } from '../core/build/job.ts';
+import type { Manifest } from '../core/build/manifest.ts';
+import { storedArtifact } from '../core/build/index.ts';
 import type { ObjectStore } from '../core/storage/store.ts';
 import { usableImages } from '../images/catalog.ts';
 import type { LockFile } from '../images/lock.ts';
@@ -69,15 +70,6 @@ async function hashFiles(paths: string[]): Promise<string> {
   return h.digest('hex');
 }
 
-/** The stored manifest of this job's artifact, if it is complete (its manifest exists). */
-export async function storedManifest(store: ObjectStore, job: BuildJob): Promise<{ key: string; manifest: Manifest } | undefined> {
-  const key = artifactManifestKey({ app: job.app, version: sourceVersion(job.source), target: job.target });
-  const raw = await store.get(key);
-  if (!raw) return undefined;
-  const manifest = ManifestSchema.parse(JSON.parse(raw.toString('utf8')));
-  return manifest.mixEnv === job.mixEnv && manifest.release === (job.release ?? job.app) ? { key, manifest } : undefined;
-}
-
 /** Copies `from` into `to` only when `to` does not exist yet (first writer wins; atomic rename). */
 async function saveCache(exec: Executor, from: string, to: string, replace: boolean): Promise<void> {
   if (!existsSync(from)) return;
@@ -114,7 +106,7 @@ export async function imageForTarget(locks: LockFile[], job: BuildJob) {
  */
 export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks, signal?: AbortSignal): Promise<BuildOutcome> {
   const jobId = buildJobId(job);
-  const stored = await storedManifest(deps.store, job);
+  const stored = await storedArtifact(deps.store, job);
   if (stored) {
     await hooks.log(`artifact already built: ${stored.key}`);
     await hooks.phase('done');

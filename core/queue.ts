@@ -112,3 +112,86 @@ export async function subscribeCancels(s: QueueSettings, onCancel: (jobId: strin
     },
   };
 }
+
+export interface BuildStatus {
+  id: string;
+  arch: Arch;
+  /** waiting | active | completed | failed | delayed | prioritized | waiting-children | unknown */
+  state: string;
+  phase: string | undefined;
+  attemptsMade: number;
+  failedReason: string | undefined;
+  result: unknown;
+  data: unknown;
+  createdAt: number;
+  startedAt: number | undefined;
+  finishedAt: number | undefined;
+}
+
+/**
+ * What the API needs of the build queues: enqueue, status, logs and cancel, across the per-platform
+ * queues (a job ID is unique across them: it hashes the target, which names the arch).
+ */
+export function buildQueues(s: QueueSettings, arches: readonly Arch[]) {
+  const queues = new Map<Arch, Queue>();
+  const queue = (arch: Arch) => {
+    let q = queues.get(arch);
+    if (!q) queues.set(arch, (q = buildQueue(s, arch)));
+    return q;
+  };
+  const find = async (id: string): Promise<{ arch: Arch; job: Job } | undefined> => {
+    for (const arch of arches) {
+      const job = await queue(arch).getJob(id);
+      if (job) return { arch, job };
+    }
+    return undefined;
+  };
+  return {
+    enqueue: (input: BuildJobInput, arch: Arch) => enqueueBuild(queue(arch), input),
+    /** The ID a request would get, without enqueuing it. */
+    enqueueId: async (input: BuildJobInput) => buildJobId(BuildJobSchema.parse(input)),
+    async status(id: string): Promise<BuildStatus | undefined> {
+      const found = await find(id);
+      if (!found) return undefined;
+      const { job, arch } = found;
+      const progress = job.progress as { phase?: string } | number | undefined;
+      return {
+        id,
+        arch,
+        state: await job.getState(),
+        phase: typeof progress === 'object' && progress ? progress.phase : undefined,
+        attemptsMade: job.attemptsMade,
+        failedReason: job.failedReason || undefined,
+        result: job.returnvalue ?? undefined,
+        data: job.data,
+        createdAt: job.timestamp,
+        startedAt: job.processedOn ?? undefined,
+        finishedAt: job.finishedOn ?? undefined,
+      };
+    },
+    async logs(id: string, start = 0): Promise<{ lines: string[]; count: number } | undefined> {
+      const found = await find(id);
+      if (!found) return undefined;
+      const r = await queue(found.arch).getJobLogs(id, start, -1, true);
+      return { lines: r.logs, count: r.count };
+    },
+    async cancel(id: string): Promise<CancelOutcome> {
+      const found = await find(id);
+      return found ? cancelBuild(s, found.arch, id) : 'unknown';
+    },
+    /** Jobs waiting per platform (and whether any worker is connected to serve them). */
+    async depth(): Promise<Record<string, { waiting: number; active: number; workers: number }>> {
+      const out: Record<string, { waiting: number; active: number; workers: number }> = {};
+      for (const arch of arches) {
+        const q = queue(arch);
+        const counts = await q.getJobCounts('waiting', 'active', 'prioritized', 'delayed');
+        out[arch] = { waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0) + (counts.delayed ?? 0), active: counts.active ?? 0, workers: (await q.getWorkers()).length };
+      }
+      return out;
+    },
+    async close() {
+      await Promise.all([...queues.values()].map((q) => q.close()));
+    },
+  };
+}
+export type BuildQueues = ReturnType<typeof buildQueues>;

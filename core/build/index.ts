@@ -3,6 +3,17 @@ import { matchesSelector, type TargetSelector } from '../target/selector.ts';
 import { parseTarget } from '../target/tuple.ts';
 import type { ObjectStore } from '../storage/store.ts';
 import { ManifestSchema, type Manifest } from './manifest.ts';
+import { artifactManifestKey } from '../artifact-key.ts';
+import { sourceVersion, type BuildJob } from './job.ts';
+
+/** The stored artifact of exactly this job (same app, source, target, MIX_ENV and release), if complete. */
+export async function storedArtifact(store: ObjectStore, job: BuildJob): Promise<IndexedArtifact | undefined> {
+  const key = artifactManifestKey({ app: job.app, version: sourceVersion(job.source), target: job.target });
+  const raw = await store.get(key);
+  if (!raw) return undefined;
+  const manifest = ManifestSchema.parse(JSON.parse(raw.toString('utf8')));
+  return manifest.mixEnv === job.mixEnv && manifest.release === (job.release ?? job.app) ? { key, manifest } : undefined;
+}
 
 /**
  * The artifact index, read straight from the store: an artifact is (app, version, tuple) and exists

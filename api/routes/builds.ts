@@ -1,0 +1,74 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { XamalError } from '../../core/index.ts';
+import { BuildIdParams, BuildRequestSchema, LogsQuery } from '../schemas/builds.ts';
+import type { BuildService } from '../services/builds.ts';
+
+const FOLLOW_POLL_MS = 250;
+const FOLLOW_MAX_MS = 3 * 3600_000;
+const FINISHED = new Set(['completed', 'failed']);
+
+export const buildRoutes =
+  (builds: BuildService): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.post('/v1/builds', { schema: { body: BuildRequestSchema } }, async (req, reply) => {
+      const r = await builds.submit(req.body);
+      if (r.builds.length === 0) {
+        throw new XamalError('unsupported', `no target can be built:\n${r.unresolved.map((u) => `${JSON.stringify(u.target)}: ${u.reasons.join('; ') || 'no builder image'}`).join('\n')}`);
+      }
+      return reply.code(r.builds.every((b) => b.status === 'done') && r.unresolved.length === 0 ? 200 : 202).send(r);
+    });
+
+    app.get('/v1/builds/:id', { schema: { params: BuildIdParams } }, async (req) => {
+      const st = await builds.status(req.params.id);
+      if (!st) throw new XamalError('not_found', `no build ${req.params.id}`);
+      const { data: _data, ...rest } = st;
+      return rest;
+    });
+
+    app.delete('/v1/builds/:id', { schema: { params: BuildIdParams } }, async (req) => {
+      const outcome = await builds.cancel(req.params.id);
+      if (outcome === 'unknown') throw new XamalError('not_found', `no build ${req.params.id}`);
+      return { id: req.params.id, outcome };
+    });
+
+    app.get('/v1/builds/:id/logs', { schema: { params: BuildIdParams, querystring: LogsQuery } }, async (req, reply) => {
+      const { id } = req.params;
+      const first = await builds.logs(id, req.query.start ?? 0);
+      if (!first) throw new XamalError('not_found', `no build ${id}`);
+      const follow = req.query.follow === '1' || req.query.follow === 'true';
+      if (!follow) return reply.type('text/plain; charset=utf-8').send(first.lines.map((l) => `${l}\n`).join(''));
+
+      // Server-Sent Events: every log line as it arrives, then an `end` event with the final state.
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      let closed = false;
+      req.raw.on('close', () => (closed = true));
+      const send = (lines: string[]) => {
+        for (const l of lines) res.write(`data: ${l.replace(/\r?\n/g, '\ndata: ')}\n\n`);
+      };
+      let next = (req.query.start ?? 0) + first.lines.length;
+      send(first.lines);
+      const deadline = Date.now() + FOLLOW_MAX_MS;
+      try {
+        while (!closed && Date.now() < deadline) {
+          const st = await builds.status(id);
+          const more = await builds.logs(id, next);
+          if (more?.lines.length) {
+            send(more.lines);
+            next += more.lines.length;
+          }
+          if (!st || FINISHED.has(st.state)) {
+            res.write(`event: end\ndata: ${JSON.stringify({ state: st?.state ?? 'unknown', failedReason: st?.failedReason })}\n\n`);
+            break;
+          }
+          await new Promise((r) => setTimeout(r, FOLLOW_POLL_MS));
+        }
+      } catch (err) {
+        req.log.warn({ err: (err as Error).message }, 'log follow stopped');
+        res.write(`event: error\ndata: ${JSON.stringify({ message: 'log stream interrupted' })}\n\n`);
+      } finally {
+        res.end();
+      }
+    });
+  };

@@ -1,0 +1,65 @@
+import { z } from 'zod';
+import { AppNameSchema, parseTarget, ReleaseNameSchema, TargetSelectorSchema, type Target, type TargetSelector } from '../../core/index.ts';
+import { CommitSchema, MixEnvSchema } from '../../core/build/job.ts';
+
+/** A git ref name as a client may send it (resolved to a commit by the API before any job exists). */
+const GitRef = z
+  .string()
+  .regex(/^(?!-)(?!.*\.\.)[A-Za-z0-9._\/-]{1,200}$/, 'expected a branch or tag name like main or v1.2.3');
+
+const GitSource = z
+  .object({
+    git: z
+      .string()
+      .min(1)
+      .max(2048)
+      .regex(/^(?:https?|ssh|git|file):\/\/[^\s]+$|^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+$/, 'expected a git URL (https://, ssh://, git://, file:// or user@host:path)'),
+    commit: CommitSchema.optional(),
+    ref: GitRef.optional(),
+  })
+  .strict()
+  .refine((s) => (s.commit === undefined) !== (s.ref === undefined), { message: 'expected exactly one of commit or ref' });
+
+const ArchiveSource = z
+  .object({
+    archive: z.string().regex(/^sources\/[0-9a-f]{64}\.tar\.gz$/, 'expected sources/<sha256>.tar.gz (from POST /v1/sources)'),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex characters'),
+  })
+  .strict();
+
+export type TargetSpec = { kind: 'tuple'; target: Target; raw: string } | { kind: 'selector'; selector: TargetSelector };
+
+/** A target is a tuple string or a selector object; each problem keeps its own field path. */
+const TargetSpecSchema = z.unknown().transform((v, ctx): TargetSpec => {
+  if (typeof v === 'string') {
+    const r = parseTarget(v);
+    if (r.ok) return { kind: 'tuple', target: r.value, raw: v };
+    for (const i of r.issues) ctx.issues.push({ code: 'custom', message: `${i.path}: ${i.message}`, input: v });
+    return z.NEVER;
+  }
+  const r = TargetSelectorSchema.safeParse(v);
+  if (r.success) return { kind: 'selector', selector: r.data };
+  for (const i of r.error.issues) ctx.issues.push({ code: 'custom', message: i.message, path: i.path as (string | number)[], input: v });
+  return z.NEVER;
+});
+
+export const MAX_TARGETS = 32;
+
+export const BuildRequestSchema = z
+  .object({
+    app: AppNameSchema,
+    source: z.union([GitSource, ArchiveSource], { error: 'expected {git, commit|ref} or {archive, sha256}' }),
+    targets: z.array(TargetSpecSchema).min(1, 'expected at least one target').max(MAX_TARGETS, `expected at most ${MAX_TARGETS} targets`),
+    mixEnv: MixEnvSchema.optional(),
+    release: ReleaseNameSchema.optional(),
+  })
+  .strict();
+export type BuildRequest = z.output<typeof BuildRequestSchema>;
+
+export const BuildIdParams = z.object({ id: z.string().regex(/^b[0-9a-f]{32}$/, 'expected a build id like b0123…') }).strict();
+export const LogsQuery = z
+  .object({
+    follow: z.enum(['0', '1', 'true', 'false']).optional(),
+    start: z.coerce.number().int().min(0).max(1_000_000).optional(),
+  })
+  .strict();

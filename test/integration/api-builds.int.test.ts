@@ -1,0 +1,164 @@
+import { request } from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../api/app.ts';
+import { artifactService } from '../../api/services/artifacts.ts';
+import { buildService } from '../../api/services/builds.ts';
+import { healthService } from '../../api/services/health.ts';
+import { builderConfig } from '../../builder/config.ts';
+import { dockerEngine } from '../../builder/docker.ts';
+import { hostArch } from '../../builder/images/context.ts';
+import { DEFAULT_LIMITS } from '../../builder/plan.ts';
+import { startBuildWorkers, type RunningWorkers } from '../../builder/worker.ts';
+import { LocalExecutor } from '../../core/index.ts';
+import { buildQueues, type BuildQueues } from '../../core/queue.ts';
+import { s3Store } from '../../core/storage/s3.ts';
+import { readLock } from '../../images/lock.ts';
+import { helloRepo } from './fixtures.ts';
+import { services, testPrefix } from './support.ts';
+
+const TOKEN = 'api-test-token-0123456789abcdef';
+const AUTH = { authorization: `Bearer ${TOKEN}` };
+const TUPLES = {
+  bullseye: 'linux-x86_64-gnu2.31-debian11-otp23.2.6-elixir1.10.3',
+  bookworm: 'linux-x86_64-gnu2.36-debian12-otp25.2.3-elixir1.14.0',
+  trixie: 'linux-x86_64-gnu2.41-debian13-otp27.3.4.1-elixir1.18.3',
+};
+
+/** Reads an SSE stream; resolves with each data line and the time it arrived. */
+function followLogs(url: string): Promise<{ lines: { at: number; text: string }[]; end: string }> {
+  return new Promise((resolve, reject) => {
+    const lines: { at: number; text: string }[] = [];
+    request(url, { headers: AUTH, agent: false }, (res) => {
+      let buf = '';
+      let end = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buf += chunk;
+        let i: number;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const ev = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          if (ev.startsWith('event: end')) end = ev;
+          else if (ev.startsWith('data: ')) lines.push({ at: Date.now(), text: ev.slice(6) });
+        }
+      });
+      res.on('end', () => resolve({ lines, end }));
+      res.on('error', reject);
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+describe('the farm API with real Redis, workers and store', () => {
+  const arch = hostArch();
+  let app: FastifyInstance;
+  let url: string;
+  let queues: BuildQueues;
+  let workers: RunningWorkers;
+  let tmp: string;
+  let repoUrl: string;
+
+  beforeAll(async () => {
+    if (arch !== 'x86_64') throw new Error('this test expects an x86_64 machine');
+    tmp = await mkdtemp(join(tmpdir(), 'xamal-api-'));
+    repoUrl = (await helloRepo(join(tmp, 'repo'))).url;
+    const ep = services();
+    const cfg = builderConfig();
+    const settings = { redisUrl: ep.redisUrl, prefix: testPrefix('api') };
+    const store = s3Store({ ...ep.s3, prefix: `${testPrefix('api-s3')}/` });
+    const locks = async () => [await readLock(cfg.localLockPath)];
+    queues = buildQueues(settings, ['x86_64', 'aarch64']);
+    workers = await startBuildWorkers(
+      settings,
+      ['x86_64'],
+      { docker: dockerEngine(ep.dockerSocket), exec: new LocalExecutor(), store, locks, cacheDir: join(tmp, 'cache'), workRoot: join(tmp, 'work'), limits: DEFAULT_LIMITS, depsNetwork: 'host', hostArch: arch },
+      2,
+    );
+    app = await buildApp({
+      token: TOKEN,
+      logLevel: 'silent',
+      services: { health: healthService({}), artifacts: artifactService(store), builds: buildService({ queues, store, locks, exec: new LocalExecutor() }) },
+    });
+    url = await app.listen({ host: '127.0.0.1', port: 0 });
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await workers?.close();
+    await queues?.close();
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  });
+
+  it('builds a 3-target matrix from a branch name; logs follow live over SSE; the same request again answers 200 from the store', { timeout: 600_000 }, async () => {
+    const body = { app: 'hello', source: { git: repoUrl, ref: 'main' }, targets: [TUPLES.bullseye, TUPLES.bookworm, { otp: '27' }] };
+    const res = await app.inject({ method: 'POST', url: '/v1/builds', headers: AUTH, payload: body });
+    expect(res.statusCode, res.body).toBe(202);
+    const submitted = res.json() as { buildSet: string; builds: { id: string; tuple: string }[]; unresolved: unknown[] };
+    expect(submitted.builds.map((b) => b.tuple).sort()).toEqual([TUPLES.bullseye, TUPLES.bookworm, TUPLES.trixie].sort());
+    expect(submitted.unresolved).toEqual([]);
+
+    const followed = followLogs(`${url}/v1/builds/${submitted.builds[0]!.id}/logs?follow=1`);
+    const deadline = Date.now() + 540_000;
+    const states = new Map<string, { state: string; finishedAt?: number }>();
+    while (Date.now() < deadline) {
+      for (const b of submitted.builds) {
+        const st = (await app.inject({ url: `/v1/builds/${b.id}`, headers: AUTH })).json() as { state: string; finishedAt?: number };
+        states.set(b.id, st);
+      }
+      if ([...states.values()].every((s) => s.state === 'completed' || s.state === 'failed')) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect([...states.values()].map((s) => s.state)).toEqual(['completed', 'completed', 'completed']);
+    const stream = await followed;
+    expect(stream.end).toContain('"state":"completed"');
+    expect(stream.lines.length).toBeGreaterThan(3);
+    expect(stream.lines[0]!.at).toBeLessThan(states.get(submitted.builds[0]!.id)!.finishedAt!);
+
+    for (const b of submitted.builds) {
+      const log = await app.inject({ url: `/v1/builds/${b.id}/logs`, headers: AUTH });
+      expect(log.body).toContain('==> compile');
+    }
+    const again = await app.inject({ method: 'POST', url: '/v1/builds', headers: AUTH, payload: body });
+    expect(again.statusCode).toBe(200);
+    expect((again.json() as { builds: { status: string }[] }).builds.every((b) => b.status === 'done')).toBe(true);
+  });
+
+  it('reports a job for a platform no worker serves as waiting, with why, and cancels it', { timeout: 60_000 }, async () => {
+    const res = await app.inject({ method: 'POST', url: '/v1/builds', headers: AUTH, payload: { app: 'hello', source: { git: repoUrl, ref: 'main' }, targets: [{ arch: 'arm64' }] } });
+    expect(res.statusCode, res.body).toBe(202);
+    const [b] = (res.json() as { builds: { id: string; tuple: string }[] }).builds;
+    expect(b!.tuple).toMatch(/^linux-aarch64-/);
+    const st = (await app.inject({ url: `/v1/builds/${b!.id}`, headers: AUTH })).json() as { state: string; waitingReason: string };
+    expect(st.state).toBe('waiting');
+    expect(st.waitingReason).toMatch(/no worker serves aarch64/);
+    const del = await app.inject({ method: 'DELETE', url: `/v1/builds/${b!.id}`, headers: AUTH });
+    expect(del.json()).toEqual({ id: b!.id, outcome: 'removed' });
+    expect((await app.inject({ url: `/v1/builds/${b!.id}`, headers: AUTH })).statusCode).toBe(404);
+  });
+
+  it('refuses bad requests with 400 naming each field, and reports targets no image serves', async () => {
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/v1/builds',
+      headers: AUTH,
+      payload: { app: '../etc', source: { git: repoUrl, commit: 'xyz' }, targets: ['linux-arm65-gnu2.36-debian12-otp25.2.3-elixir1.14.0', { otp: 'x' }], extra: 1 },
+    });
+    expect(bad.statusCode).toBe(400);
+    const msg = (bad.json() as { message: string }).message;
+    expect(msg).toMatch(/app/);
+    expect(msg).toMatch(/targets\/0.*arch: expected one of/);
+    expect(msg).toMatch(/targets\/1\/otp/);
+    const none = await app.inject({ method: 'POST', url: '/v1/builds', headers: AUTH, payload: { app: 'hello', source: { git: repoUrl, ref: 'main' }, targets: [{ arch: 'riscv64' }] } });
+    expect(none.statusCode).toBe(422);
+    expect((none.json() as { message: string }).message).toMatch(/no target can be built/);
+    const badRef = await app.inject({ method: 'POST', url: '/v1/builds', headers: AUTH, payload: { app: 'hello', source: { git: repoUrl, ref: 'no-such-branch' }, targets: [TUPLES.bookworm] } });
+    expect(badRef.statusCode).toBe(400);
+    expect((badRef.json() as { message: string }).message).toMatch(/source\/ref/);
+    expect((await app.inject({ method: 'POST', url: '/v1/builds', payload: {} })).statusCode).toBe(401);
+  });
+});
