@@ -14,7 +14,10 @@ import { buildDeps } from '../../builder/deps.ts';
 import { startBuildWorkers, type BuildResult } from '../../builder/worker.ts';
 import { LocalExecutor, parseProbeOutput, probeCommand, XamalError, type Executor } from '../../core/index.ts';
 import { sourceVersion } from '../../core/build/job.ts';
-import { buildQueue, buildQueueEvents, enqueueBuild, type QueueSettings } from '../../core/queue.ts';
+import { buildQueue, buildQueueEvents, buildQueues, enqueueBuild, type QueueSettings } from '../../core/queue.ts';
+import { buildService } from '../../api/services/builds.ts';
+import { readLock } from '../../images/lock.ts';
+import { COMMITTED_LOCK_PATH } from '../../images/catalog.ts';
 import { checkReady } from '../../core/services/ready.ts';
 import { PROJECT_ROOT, serviceSpec, servicesDown, servicesUp, type ServiceName, type ServicesConfig } from '../../core/services/index.ts';
 import { storeConfig } from '../../core/storage/config.ts';
@@ -98,16 +101,24 @@ const command: CliCommand = {
 
     const up = await servicesUp(sc, EMBEDDED, say);
     let workers: { close(): Promise<void> } | undefined;
+    const closers: (() => Promise<void>)[] = [];
     try {
       const { token, source, created } = await adminToken(fc.token, sc);
       const store = await openStore(storeConfig(sc.stateDir));
       const checks = Object.fromEntries(EMBEDDED.map((n) => [n, () => checkReady(serviceSpec(sc, n).ready)]));
-      const app = await buildApp({ token, services: { health: healthService(checks), artifacts: artifactService(store) }, logLevel: fc.logLevel });
+      const settings: QueueSettings = { redisUrl: bc.redisUrl, prefix: bc.queuePrefix };
+      const queues = buildQueues(settings, ['x86_64', 'aarch64']);
+      closers.push(() => queues.close());
+      const locks = async () => [await readLock(COMMITTED_LOCK_PATH), await readLock(bc.localLockPath)];
+      const app = await buildApp({
+        token,
+        services: { health: healthService(checks), artifacts: artifactService(store), builds: buildService({ queues, store, locks, exec }) },
+        logLevel: fc.logLevel,
+      });
       const url = await listen(app, host, listenPort);
       io.out(`farm API: ${url} (GET ${url}/v1/health)`);
       io.out(`admin token: ${created ? `${token} (new, stored in ${source})` : `from ${source}`}`);
 
-      const settings: QueueSettings = { redisUrl: bc.redisUrl, prefix: bc.queuePrefix };
       const arch = hostArch();
       workers = await startBuildWorkers(settings, [arch], { ...(await buildDeps(bc)), store }, bc.concurrency);
       io.out(`worker: building for ${arch}`);
@@ -126,6 +137,7 @@ const command: CliCommand = {
       await app.close();
     } finally {
       await workers?.close();
+      for (const close of closers) await close();
       if (up.started.length) await servicesDown(sc, up.started, say);
     }
     return 0;
