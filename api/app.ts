@@ -8,11 +8,14 @@ import type { HealthService } from './services/health.ts';
 import type { ArtifactService } from './services/artifacts.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
 import { buildRoutes } from './routes/builds.ts';
+import { resolveRoutes } from './routes/resolve.ts';
+import type { ResolveService } from './services/resolve.ts';
 import type { BuildService } from './services/builds.ts';
 
 export interface AppServices {
   health: HealthService;
   artifacts: ArtifactService;
+  resolve: ResolveService;
   /** Present when the API can reach the build queues. */
   builds?: BuildService;
 }
@@ -59,6 +62,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
   await app.register(healthRoutes);
   await app.register(artifactRoutes);
+  await app.register(resolveRoutes);
   if (opts.services.builds) await app.register(buildRoutes(opts.services.builds));
   return app;
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { buildApp } from '../../api/app.ts';
 import { farmConfig } from '../../api/config.ts';
 import { listen } from '../../api/server.ts';
-import { artifactService } from '../../api/services/artifacts.ts';
+import { storeBackedServices } from '../../api/services/store-backed.ts';
 import { healthService } from '../../api/services/health.ts';
 import { builderConfig } from '../../builder/config.ts';
 import { buildImage } from '../../builder/images/build.ts';
@@ -112,7 +112,7 @@ const command: CliCommand = {
       const locks = async () => [await readLock(COMMITTED_LOCK_PATH), await readLock(bc.localLockPath)];
       const app = await buildApp({
         token,
-        services: { health: healthService(checks), artifacts: artifactService(store), builds: buildService({ queues, store, locks, exec }) },
+        services: { health: healthService(checks), ...storeBackedServices(store), builds: buildService({ queues, store, locks, exec }) },
         logLevel: fc.logLevel,
       });
       const url = await listen(app, host, listenPort);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../api/app.ts';
-import { artifactService } from '../../api/services/artifacts.ts';
+import { storeBackedServices } from '../../api/services/store-backed.ts';
 import { buildService } from '../../api/services/builds.ts';
 import { healthService } from '../../api/services/health.ts';
 import { builderConfig } from '../../builder/config.ts';
@@ -82,7 +82,7 @@ describe('the farm API with real Redis, workers and store', () => {
     app = await buildApp({
       token: TOKEN,
       logLevel: 'silent',
-      services: { health: healthService({}), artifacts: artifactService(store), builds: buildService({ queues, store, locks, exec: new LocalExecutor() }) },
+      services: { health: healthService({}), ...storeBackedServices(store), builds: buildService({ queues, store, locks, exec: new LocalExecutor() }) },
     });
     url = await app.listen({ host: '127.0.0.1', port: 0 });
   });
@@ -126,6 +126,29 @@ describe('the farm API with real Redis, workers and store', () => {
     const again = await app.inject({ method: 'POST', url: '/v1/builds', headers: AUTH, payload: body });
     expect(again.statusCode).toBe(200);
     expect((again.json() as { builds: { status: string }[] }).builds.every((b) => b.status === 'done')).toBe(true);
+  });
+
+  it('resolves the artifact that runs on a host: bullseye picks bullseye and says why trixie cannot; an aarch64 host gets 404 with reasons', async () => {
+    const host = { os: 'linux', arch: 'x86_64', libc: 'gnu', libcVersion: '2.31', distro: 'debian', distroVersion: '11', libraries: [] };
+    const commit = (await app.inject({ method: 'POST', url: '/v1/builds', headers: AUTH, payload: { app: 'hello', source: { git: repoUrl, ref: 'main' }, targets: [TUPLES.bookworm] } })).json() as {
+      builds: { id: string }[];
+    };
+    expect(commit.builds).toHaveLength(1);
+    const version = (await import('./fixtures.ts')).git(join(tmp, 'repo'), 'rev-parse', 'HEAD').slice(0, 7);
+    const res = await app.inject({ method: 'POST', url: '/v1/resolve', headers: AUTH, payload: { app: 'hello', version, host } });
+    expect(res.statusCode, res.body).toBe(200);
+    const body = res.json() as { artifact: { tuple: string }; others: { tuple: string; runs: boolean; reasons: { code: string; message: string }[] }[] };
+    expect(body.artifact.tuple).toBe(TUPLES.bullseye);
+    const trixie = body.others.find((o) => o.tuple === TUPLES.trixie)!;
+    expect(trixie.runs).toBe(false);
+    expect(trixie.reasons).toEqual([{ code: 'libc-floor', message: 'needs glibc >= 2.38, host has 2.31' }]);
+
+    const arm = await app.inject({ method: 'POST', url: '/v1/resolve', headers: AUTH, payload: { app: 'hello', version, host: { ...host, arch: 'aarch64', libcVersion: '2.36', distroVersion: '12' } } });
+    expect(arm.statusCode).toBe(404);
+    expect((arm.json() as { message: string }).message).toMatch(/built for x86_64, host is aarch64/);
+    const bad = await app.inject({ method: 'POST', url: '/v1/resolve', headers: AUTH, payload: { app: 'hello', version: 'zz', host: { ...host, arch: 'sparc' } } });
+    expect(bad.statusCode).toBe(400);
+    expect((bad.json() as { message: string }).message).toMatch(/version[\s\S]*host\/arch/);
   });
 
   it('reports a job for a platform no worker serves as waiting, with why, and cancels it', { timeout: 60_000 }, async () => {

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../../api/app.ts';
 import { healthService, type HealthCheck } from '../../../api/services/health.ts';
-import { artifactService } from '../../../api/services/artifacts.ts';
+import { storeBackedServices } from '../../../api/services/store-backed.ts';
 import { localStore } from '../../../core/storage/local.ts';
 
 const TOKEN = 'x'.repeat(32);
@@ -15,7 +15,7 @@ afterEach(async () => {
 });
 
 async function build(checks: Record<string, HealthCheck> = { a: async () => true }): Promise<FastifyInstance> {
-  app = await buildApp({ token: TOKEN, services: { health: healthService(checks), artifacts: artifactService(localStore('/nonexistent-xamal-store')) }, logLevel: 'silent' });
+  app = await buildApp({ token: TOKEN, services: { health: healthService(checks), ...storeBackedServices(localStore('/nonexistent-xamal-store')) }, logLevel: 'silent' });
   return app;
 }
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../../api/app.ts';
-import { artifactService } from '../../../api/services/artifacts.ts';
+import { storeBackedServices } from '../../../api/services/store-backed.ts';
 import { healthService } from '../../../api/services/health.ts';
 import { artifactKey, artifactManifestKey, parseTargetOrThrow } from '../../../core/index.ts';
 import type { Manifest } from '../../../core/build/manifest.ts';
@@ -34,7 +34,7 @@ describe('artifact routes', () => {
     };
     await store.put(artifactKey(ref), body);
     await store.put(artifactManifestKey(ref), JSON.stringify(manifest));
-    app = await buildApp({ token: TOKEN, services: { health: healthService({}), artifacts: artifactService(store) }, logLevel: 'silent' });
+    app = await buildApp({ token: TOKEN, services: { health: healthService({}), ...storeBackedServices(store) }, logLevel: 'silent' });
   });
   afterAll(async () => {
     await app?.close();

@@ -1,0 +1,59 @@
+import { canRun, compareVersions, parseTargetOrThrow, XamalError, type HostFingerprint, type Rejection, type TargetSelector } from '../../core/index.ts';
+import { findArtifacts, type IndexedArtifact } from '../../core/build/index.ts';
+import type { ObjectStore } from '../../core/storage/store.ts';
+
+export interface ResolveRequest {
+  app: string;
+  version: string;
+  host: HostFingerprint;
+  selector?: TargetSelector;
+}
+
+export interface ResolveAnswer {
+  artifact: { tuple: string; manifestKey: string; sha256: string; glibcNeeded?: string };
+  /** Every other candidate and why it was not chosen (or `runs` when it would run but ranks lower). */
+  others: { tuple: string; runs: boolean; reasons: Rejection[] }[];
+}
+
+/** Higher is better: same distro release, then the closest (highest) libc floor, then newest OTP/Elixir. */
+function rank(a: IndexedArtifact, host: HostFingerprint): [number, string, string, string] {
+  const t = parseTargetOrThrow(a.manifest.tuple);
+  const same = t.distro === host.distro && t.distroVersion === host.distroVersion ? 1 : 0;
+  return [same, a.manifest.glibcNeeded ?? t.libcVersion, t.otp, t.elixir];
+}
+
+function better(x: [number, string, string, string], y: [number, string, string, string]): boolean {
+  if (x[0] !== y[0]) return x[0] > y[0];
+  for (const i of [1, 2, 3] as const) {
+    const c = compareVersions(x[i], y[i]);
+    if (c !== 0) return c > 0;
+  }
+  return false;
+}
+
+/** Picks the artifact that fits a host, and says for every candidate why (not). Pure over the store. */
+export function resolveService(store: ObjectStore) {
+  return {
+    async resolve(req: ResolveRequest): Promise<ResolveAnswer> {
+      const candidates = await findArtifacts(store, req.app, req.version, req.selector ? { selector: req.selector } : {});
+      if (candidates.length === 0) {
+        throw new XamalError('not_found', `no artifact of ${req.app} ${req.version}${req.selector ? ' matching the selector' : ''}`);
+      }
+      const verdicts = candidates.map((a) => ({
+        a,
+        v: canRun({ target: parseTargetOrThrow(a.manifest.tuple), libcNeeded: a.manifest.glibcNeeded, sonames: a.manifest.sonames }, req.host),
+      }));
+      let best: IndexedArtifact | undefined;
+      for (const { a, v } of verdicts) if (v.ok && (!best || better(rank(a, req.host), rank(best, req.host)))) best = a;
+      const others = verdicts.filter(({ a }) => a !== best).map(({ a, v }) => ({ tuple: a.manifest.tuple, runs: v.ok, reasons: v.reasons }));
+      if (!best) {
+        throw new XamalError('not_found', `no artifact of ${req.app} ${req.version} runs on this host:\n${others.map((o) => `${o.tuple}: ${o.reasons.map((r) => `${r.code}: ${r.message}`).join('; ')}`).join('\n')}`, {
+          details: { rejected: others },
+        });
+      }
+      const m = best.manifest;
+      return { artifact: { tuple: m.tuple, manifestKey: best.key, sha256: m.tarball.sha256, ...(m.glibcNeeded ? { glibcNeeded: m.glibcNeeded } : {}) }, others };
+    },
+  };
+}
+export type ResolveService = ReturnType<typeof resolveService>;
