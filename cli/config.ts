@@ -2,8 +2,15 @@
 export interface CliConfig {
   /** Print stacks of unexpected errors. */
   debug: boolean;
+  /** Farm URL and token for `xamal build` (flags override). */
+  farmUrl: string | undefined;
+  farmToken: string | undefined;
 }
 
 export function cliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
-  return { debug: env.XAMAL_DEBUG !== undefined && env.XAMAL_DEBUG !== '' && env.XAMAL_DEBUG !== '0' };
+  return {
+    debug: env.XAMAL_DEBUG !== undefined && env.XAMAL_DEBUG !== '' && env.XAMAL_DEBUG !== '0',
+    farmUrl: env.XAMAL_FARM_URL || undefined,
+    farmToken: env.XAMAL_FARM_TOKEN || undefined,
+  };
 }

@@ -25,7 +25,7 @@ function processIo(): Io {
  * exit code. Expected errors print their message; anything else is a bug, printed without a stack
  * unless XAMAL_DEBUG is set.
  */
-export async function main(argv: string[], io: Io = processIo(), { debug } = cliConfig()): Promise<number> {
+export async function main(argv: string[], io: Io = processIo(), { debug }: { debug: boolean } = cliConfig()): Promise<number> {
   if (argv.length === 0 || argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') {
     io.out(helpText(argv.slice(1)));
     return 0;

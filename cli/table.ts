@@ -10,6 +10,12 @@ export interface CommandEntry {
 
 export const COMMANDS: CommandEntry[] = [
   {
+    words: ['build'],
+    usage: 'xamal build --farm URL --app APP --git URL (--commit SHA|--ref REF) --target T … [--json]',
+    summary: 'Ask the farm for release builds (CI): follows every target, prints tuples and download URLs; exit 9 if any fails',
+    load: async () => (await import('./commands/build.ts')).default,
+  },
+  {
     words: ['target', 'parse'],
     usage: 'xamal target parse TUPLE',
     summary: 'Print a target tuple\'s fields as JSON (exit 2 and the reasons when it is invalid)',

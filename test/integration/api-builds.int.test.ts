@@ -128,6 +128,32 @@ describe('the farm API with real Redis, workers and store', () => {
     expect((again.json() as { builds: { status: string }[] }).builds.every((b) => b.status === 'done')).toBe(true);
   });
 
+  it('xamal build (the CI client) submits, follows and prints each tuple with a download URL that serves the sha256 it names', { timeout: 300_000 }, async () => {
+    const { execFile } = await import('node:child_process');
+    const { PROJECT_ROOT } = await import('../../core/services/config.ts');
+    const run = (args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(process.execPath, [join(PROJECT_ROOT, 'bin/xamal.mjs'), 'build', ...args], { env: { PATH: process.env.PATH, XAMAL_FARM_TOKEN: TOKEN } }, (err, stdout, stderr) =>
+          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        );
+      });
+    const ok = await run(['--farm', url, '--app', 'hello', '--git', repoUrl, '--ref', 'main', '--target', TUPLES.bookworm, '--target', 'otp=27', '--json']);
+    expect(ok.code, ok.stderr).toBe(0);
+    const out = JSON.parse(ok.stdout) as { builds: { tuple: string; state: string; download: string; sha256: string }[] };
+    expect(out.builds.map((b) => b.tuple).sort()).toEqual([TUPLES.bookworm, TUPLES.trixie].sort());
+    for (const b of out.builds) {
+      const res = await fetch(b.download, { headers: AUTH });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-xamal-sha256')).toBe(b.sha256);
+    }
+    const bad = await run(['--farm', url, '--app', 'hello', '--git', repoUrl, '--ref', 'main', '--target', 'linux-arm65-gnu2.36-debian12-otp25.2.3-elixir1.14.0']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/targets\/0.*arch: expected one of/);
+    const missing = await run(['--app', 'hello']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/missing --farm \(or XAMAL_FARM_URL\), --git, --commit or --ref, --target/);
+  });
+
   it('resolves the artifact that runs on a host: bullseye picks bullseye and says why trixie cannot; an aarch64 host gets 404 with reasons', async () => {
     const host = { os: 'linux', arch: 'x86_64', libc: 'gnu', libcVersion: '2.31', distro: 'debian', distroVersion: '11', libraries: [] };
     const commit = (await app.inject({ method: 'POST', url: '/v1/builds', headers: AUTH, payload: { app: 'hello', source: { git: repoUrl, ref: 'main' }, targets: [TUPLES.bookworm] } })).json() as {

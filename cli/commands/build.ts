@@ -1,0 +1,86 @@
+import { farmClient, type BuildStatusBody } from '../../deployer/farm-client.ts';
+import { parseSelectorString, parseTarget, XamalError } from '../../core/index.ts';
+import { parseFlags, usageError } from '../args.ts';
+import { cliConfig } from '../config.ts';
+import type { CliCommand } from '../io.ts';
+
+const USAGE =
+  'xamal build --farm URL --app APP --git URL (--commit SHA | --ref REF) --target TUPLE|SELECTOR … [--mix-env prod] [--release NAME] [--json] [--timeout SECONDS]';
+const POLL_MS = 1_000;
+
+/** The CI client: submit, follow every target to the end, print tuples and download URLs. */
+const command: CliCommand = {
+  async run(args, io) {
+    const { values } = parseFlags(
+      args,
+      {
+        farm: { type: 'string' },
+        app: { type: 'string' },
+        git: { type: 'string' },
+        commit: { type: 'string' },
+        ref: { type: 'string' },
+        target: { type: 'string', multiple: true },
+        'mix-env': { type: 'string' },
+        release: { type: 'string' },
+        json: { type: 'boolean' },
+        timeout: { type: 'string' },
+      },
+      USAGE,
+    );
+    const cfg = cliConfig();
+    const farm = values.farm ?? cfg.farmUrl;
+    const missing = [
+      !farm && '--farm (or XAMAL_FARM_URL)',
+      !cfg.farmToken && 'XAMAL_FARM_TOKEN',
+      !values.app && '--app',
+      !values.git && '--git',
+      !values.commit && !values.ref && '--commit or --ref',
+      !values.target?.length && '--target',
+    ].filter(Boolean);
+    if (missing.length) throw usageError(`missing ${missing.join(', ')}`, USAGE);
+    // A target is a tuple, or a selector written key=value,… (otp=27,arch=arm64).
+    const targets = values.target!.map((t) => (parseTarget(t).ok || !t.includes('=') ? t : parseSelectorString(t)));
+    const timeoutMs = values.timeout ? Number(values.timeout) * 1000 : 3_600_000;
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw usageError(`--timeout: expected seconds, got ${JSON.stringify(values.timeout)}`, USAGE);
+
+    const client = farmClient(farm!, cfg.farmToken!);
+    const submitted = await client.submit({
+      app: values.app,
+      source: { git: values.git, ...(values.commit ? { commit: values.commit } : { ref: values.ref }) },
+      targets,
+      ...(values['mix-env'] ? { mixEnv: values['mix-env'] } : {}),
+      ...(values.release ? { release: values.release } : {}),
+    });
+    for (const u of submitted.body.unresolved) io.err(`unresolved ${JSON.stringify(u.target)}: ${u.reasons.join('; ')}`);
+    const final = new Map<string, BuildStatusBody>();
+    const last = new Map<string, string>();
+    const deadline = Date.now() + timeoutMs;
+    while (final.size < submitted.body.builds.length) {
+      if (Date.now() > deadline) throw new XamalError('unavailable', `timed out after ${timeoutMs / 1000} s waiting for the farm`);
+      for (const b of submitted.body.builds) {
+        if (final.has(b.id)) continue;
+        const st = await client.status(b.id);
+        const line = `${b.tuple}: ${st.state}${st.phase ? ` (${st.phase})` : ''}${st.waitingReason ? ` — ${st.waitingReason}` : ''}`;
+        if (!values.json && last.get(b.id) !== line) io.err(line);
+        last.set(b.id, line);
+        if (st.state === 'completed' || st.state === 'failed') final.set(b.id, st);
+      }
+      if (final.size < submitted.body.builds.length) await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+    const base = farm!.replace(/\/+$/, '');
+    const rows = submitted.body.builds.map((b) => {
+      const st = final.get(b.id)!;
+      const parts = st.result?.manifestKey?.split('/') ?? [];
+      const download = st.state === 'completed' && parts.length >= 5 ? `${base}/v1/artifacts/${parts[1]}/${parts[2]}/${parts[3]}/download` : undefined;
+      return { id: b.id, tuple: b.tuple, state: st.state, sha256: st.result?.sha256, download, error: st.failedReason };
+    });
+    for (const r of rows.filter((x) => x.state === 'failed')) {
+      const log = await client.logs(r.id);
+      io.err(`--- ${r.tuple} failed: ${r.error ?? ''}\n${log.trimEnd().split('\n').slice(-40).join('\n')}`);
+    }
+    if (values.json) io.out(JSON.stringify({ builds: rows, unresolved: submitted.body.unresolved }, null, 2));
+    else for (const r of rows) io.out(r.state === 'completed' ? `${r.tuple}  ${r.download}  sha256:${r.sha256}` : `${r.tuple}  FAILED`);
+    return rows.every((r) => r.state === 'completed') && submitted.body.unresolved.length === 0 ? 0 : 9;
+  },
+};
+export default command;
