@@ -45,15 +45,30 @@ const TargetSpecSchema = z.unknown().transform((v, ctx): TargetSpec => {
 
 export const MAX_TARGETS = 32;
 
+const VersionList = z.array(z.string().regex(/^\d+(?:\.\d+)*$/, 'expected a version or prefix like 27 or 1.17')).min(1).max(8);
+
+/** `{otp: [...], elixir: [...], distro: [...], arch: [...]}`: every combination becomes a selector. */
+export const MatrixSchema = z
+  .object({
+    otp: VersionList.optional(),
+    elixir: VersionList.optional(),
+    distro: z.array(z.string().regex(/^[a-z]+(?:\d{1,4}(?:\.\d{1,4})*)?$/, 'expected a distro like debian12')).min(1).max(8).optional(),
+    arch: z.array(z.string().min(1).max(16)).min(1).max(4).optional(),
+  })
+  .strict();
+export type Matrix = z.output<typeof MatrixSchema>;
+
 export const BuildRequestSchema = z
   .object({
     app: AppNameSchema,
     source: z.union([GitSource, ArchiveSource], { error: 'expected {git, commit|ref} or {archive, sha256}' }),
-    targets: z.array(TargetSpecSchema).min(1, 'expected at least one target').max(MAX_TARGETS, `expected at most ${MAX_TARGETS} targets`),
+    targets: z.array(TargetSpecSchema).min(1, 'expected at least one target').max(MAX_TARGETS, `expected at most ${MAX_TARGETS} targets`).optional(),
+    matrix: MatrixSchema.optional(),
     mixEnv: MixEnvSchema.optional(),
     release: ReleaseNameSchema.optional(),
   })
-  .strict();
+  .strict()
+  .refine((r) => (r.targets === undefined) !== (r.matrix === undefined), { message: 'expected exactly one of targets or matrix', path: ['targets'] });
 export type BuildRequest = z.output<typeof BuildRequestSchema>;
 
 export const BuildIdParams = z.object({ id: z.string().regex(/^b[0-9a-f]{32}$/, 'expected a build id like b0123…') }).strict();

@@ -7,6 +7,7 @@ import type { ObjectStore } from '../../core/storage/store.ts';
 import { lookupBySelector, usableImages } from '../../images/catalog.ts';
 import type { LockFile } from '../../images/lock.ts';
 import type { BuildRequest } from '../schemas/builds.ts';
+import { expandMatrix } from './matrix.ts';
 
 export interface BuildServiceDeps {
   queues: BuildQueues;
@@ -50,7 +51,13 @@ export function buildService(deps: BuildServiceDeps) {
       const images = usableImages(await deps.locks());
       const tuples = new Set<string>();
       const unresolved: SubmitResult['unresolved'] = [];
-      for (const spec of req.targets) {
+      const specs = req.targets ?? [];
+      if (req.matrix) {
+        const expanded = expandMatrix(req.matrix);
+        specs.push(...expanded.selectors.map((selector) => ({ kind: 'selector' as const, selector })));
+        for (const r of expanded.refused) unresolved.push({ target: r.combination, reasons: [r.reason] });
+      }
+      for (const spec of specs) {
         if (spec.kind === 'tuple') {
           tuples.add(formatTarget(spec.target));
           continue;
