@@ -9,6 +9,8 @@ import type { ArtifactService } from './services/artifacts.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
 import { buildRoutes } from './routes/builds.ts';
 import { resolveRoutes } from './routes/resolve.ts';
+import { sourceRoutes } from './routes/sources.ts';
+import type { ObjectStore } from '../core/storage/store.ts';
 import type { ResolveService } from './services/resolve.ts';
 import type { BuildService } from './services/builds.ts';
 
@@ -18,6 +20,8 @@ export interface AppServices {
   resolve: ResolveService;
   /** Present when the API can reach the build queues. */
   builds?: BuildService;
+  /** Where uploaded source archives go (the artifact store). */
+  sourceStore?: ObjectStore;
 }
 
 declare module 'fastify' {
@@ -64,5 +68,6 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(artifactRoutes);
   await app.register(resolveRoutes);
   if (opts.services.builds) await app.register(buildRoutes(opts.services.builds));
+  if (opts.services.sourceStore) await app.register(sourceRoutes(opts.services.sourceStore));
   return app;
 }

@@ -4,5 +4,5 @@ import { resolveService } from './resolve.ts';
 
 /** The services that read only the artifact store. */
 export function storeBackedServices(store: ObjectStore) {
-  return { artifacts: artifactService(store), resolve: resolveService(store) };
+  return { artifacts: artifactService(store), resolve: resolveService(store), sourceStore: store };
 }
