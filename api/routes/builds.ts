@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { XamalError } from '../../core/index.ts';
-import { BuildIdParams, BuildRequestSchema, LogsQuery } from '../schemas/builds.ts';
+import { BuildIdParams, BuildRequestSchema, BuildSetParams, LogsQuery } from '../schemas/builds.ts';
 import type { BuildService } from '../services/builds.ts';
 
 const FOLLOW_POLL_MS = 250;
@@ -16,6 +16,12 @@ export const buildRoutes =
         throw new XamalError('unsupported', `no target can be built:\n${r.unresolved.map((u) => `${JSON.stringify(u.target)}: ${u.reasons.join('; ') || 'no builder image'}`).join('\n')}`);
       }
       return reply.code(r.builds.every((b) => b.status === 'done') && r.unresolved.length === 0 ? 200 : 202).send(r);
+    });
+
+    app.get('/v1/build-sets/:id', { schema: { params: BuildSetParams } }, async (req) => {
+      const set = await builds.buildSet(req.params.id);
+      if (!set) throw new XamalError('not_found', `no build set ${req.params.id}`);
+      return set;
     });
 
     app.get('/v1/builds/:id', { schema: { params: BuildIdParams } }, async (req) => {

@@ -72,6 +72,7 @@ export const BuildRequestSchema = z
 export type BuildRequest = z.output<typeof BuildRequestSchema>;
 
 export const BuildIdParams = z.object({ id: z.string().regex(/^b[0-9a-f]{32}$/, 'expected a build id like b0123…') }).strict();
+export const BuildSetParams = z.object({ id: z.string().regex(/^s[0-9a-f]{32}$/, 'expected a build set id like s0123…') }).strict();
 export const LogsQuery = z
   .object({
     follow: z.enum(['0', '1', 'true', 'false']).optional(),

@@ -85,7 +85,23 @@ export function buildService(deps: BuildServiceDeps) {
         builds.push({ id, tuple, status: st?.state === 'completed' ? 'done' : (st?.state ?? 'queued') });
       }
       const buildSet = `s${createHash('sha256').update(builds.map((b) => b.id).sort().join(',')).digest('hex').slice(0, 32)}`;
-      return { buildSet, builds, unresolved };
+      const result = { buildSet, builds, unresolved };
+      if (builds.length) await deps.store.put(`build-sets/${buildSet}.json`, JSON.stringify({ ...result, createdAt: new Date().toISOString() }), 'application/json');
+      return result;
+    },
+
+    /** A build set as submitted, with each build's current state. */
+    async buildSet(id: string): Promise<(SubmitResult & { builds: (SubmittedBuild & { state: string })[] }) | undefined> {
+      const raw = await deps.store.get(`build-sets/${id}.json`);
+      if (!raw) return undefined;
+      const set = JSON.parse(raw.toString('utf8')) as SubmitResult;
+      const builds = await Promise.all(
+        set.builds.map(async (b) => {
+          const st = await deps.queues.status(b.id);
+          return { ...b, state: st?.state ?? (b.status === 'done' ? 'completed' : 'unknown'), ...(st?.failedReason ? { failedReason: st.failedReason } : {}) };
+        }),
+      );
+      return { ...set, builds };
     },
 
     /** Status plus, for a waiting job, why it waits (e.g. no worker serves its platform). */

@@ -119,6 +119,8 @@ describe('the farm API with real Redis, workers and store', () => {
     expect(stream.lines.length).toBeGreaterThan(3);
     expect(stream.lines[0]!.at).toBeLessThan(states.get(submitted.builds[0]!.id)!.finishedAt!);
 
+    const set = (await app.inject({ url: `/v1/build-sets/${submitted.buildSet}`, headers: AUTH })).json() as { builds: { state: string }[] };
+    expect(set.builds.map((b) => b.state)).toEqual(['completed', 'completed', 'completed']);
     for (const b of submitted.builds) {
       const log = await app.inject({ url: `/v1/builds/${b.id}/logs`, headers: AUTH });
       expect(log.body).toContain('==> compile');
@@ -205,6 +207,18 @@ describe('the farm API with real Redis, workers and store', () => {
     const none = await app.inject({ method: 'POST', url: '/v1/builds', headers: AUTH, payload: { app: 'hello', source: { git: repoUrl, ref: 'main' }, targets: [{ arch: 'riscv64' }] } });
     expect(none.statusCode).toBe(422);
     expect((none.json() as { message: string }).message).toMatch(/no target can be built/);
+    const matrix = await app.inject({
+      method: 'POST',
+      url: '/v1/builds',
+      headers: AUTH,
+      payload: { app: 'hello', source: { git: repoUrl, ref: 'main' }, matrix: { otp: ['23', '25'], distro: ['debian11', 'debian12'], arch: ['x86_64'] } },
+    });
+    expect(matrix.statusCode, matrix.body).toBe(202);
+    const m = matrix.json() as { builds: { tuple: string }[]; unresolved: { target: { otp: string; distro: string }; reasons: string[] }[] };
+    expect(m.builds.map((b) => b.tuple).sort()).toEqual([TUPLES.bullseye, TUPLES.bookworm].sort());
+    const why = Object.fromEntries(m.unresolved.map((u) => [`${u.target.otp}/${u.target.distro}`, u.reasons.join(' ')]));
+    expect(why['23/debian12']).toMatch(/OpenSSL 3, which needs OTP >= 24.2/);
+    expect(why['25/debian11']).toMatch(/otp wanted OTP 25, artifact has 23.2.6/);
     const badRef = await app.inject({ method: 'POST', url: '/v1/builds', headers: AUTH, payload: { app: 'hello', source: { git: repoUrl, ref: 'no-such-branch' }, targets: [TUPLES.bookworm] } });
     expect(badRef.statusCode).toBe(400);
     expect((badRef.json() as { message: string }).message).toMatch(/source\/ref/);

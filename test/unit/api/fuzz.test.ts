@@ -21,6 +21,7 @@ const stubBuilds: BuildService = {
   status: async () => undefined,
   logs: async () => undefined,
   cancel: async () => 'unknown',
+  buildSet: async () => undefined,
 };
 
 describe('the API under malformed and hostile input', () => {
