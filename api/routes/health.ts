@@ -7,8 +7,10 @@ export const HealthResponseSchema = z.object({
 });
 
 export const healthRoutes: FastifyPluginAsyncZod = async (app) => {
-  app.get(
-    '/v1/health',
+  // Liveness: the process answers. Readiness (/readyz, and /v1/health): every dependency answers.
+  app.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok' }));
+  for (const path of ['/readyz', '/v1/health']) app.get(
+    path,
     { config: { public: true }, schema: { response: { 200: HealthResponseSchema, 503: HealthResponseSchema } } },
     async (_req, reply) => {
       const report = await app.services.health.report();

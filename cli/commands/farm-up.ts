@@ -105,7 +105,11 @@ const command: CliCommand = {
     try {
       const { token, source, created } = await adminToken(fc.token, sc);
       const store = await openStore(storeConfig(sc.stateDir));
-      const checks = Object.fromEntries(EMBEDDED.map((n) => [n, () => checkReady(serviceSpec(sc, n).ready)]));
+      const checks: Record<string, () => Promise<boolean>> = {
+        ...Object.fromEntries(EMBEDDED.map((n) => [n, () => checkReady(serviceSpec(sc, n).ready)])),
+        // Any answer (even "not there") proves the store is reachable; an error means it is not.
+        store: async () => (await store.exists('health/probe'), true),
+      };
       const settings: QueueSettings = { redisUrl: bc.redisUrl, prefix: bc.queuePrefix };
       const queues = buildQueues(settings, ['x86_64', 'aarch64']);
       closers.push(() => queues.close());

@@ -64,7 +64,9 @@ export function localStore(root: string): ObjectStore & { pathOf(key: string): s
           else if (e.isFile() && !e.name.endsWith('.part')) out.push(relative(root, p).split(sep).join('/'));
         }
       };
-      await walk(root);
+      // Walk only the deepest directory the prefix names (`artifacts/hello/` → that folder).
+      const dirPart = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
+      await walk(dirPart ? join(root, ...checkKey(dirPart).split('/')) : root);
       return out.filter((k) => k.startsWith(prefix)).sort();
     },
   };

@@ -95,3 +95,13 @@ describe('unknown routes', () => {
     expect(res.json()).toMatchObject({ statusCode: 404, error: 'not_found', message: 'no route DELETE /v1/health' });
   });
 });
+
+describe('liveness and readiness', () => {
+  it('answers /healthz whenever the process runs and /readyz like /v1/health', async () => {
+    const a = await build({ redis: async () => false });
+    expect((await a.inject({ url: '/healthz' })).statusCode).toBe(200);
+    const ready = await a.inject({ url: '/readyz' });
+    expect(ready.statusCode).toBe(503);
+    expect(ready.json()).toEqual({ status: 'degraded', checks: { redis: 'down' } });
+  });
+});
