@@ -1,7 +1,7 @@
-import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { createLogger } from '../core/index.ts';
+import { adminEntry, authenticate, type Scope, type TokenEntry } from './auth.ts';
 import { installErrorHandler } from './errors.ts';
 import { healthRoutes } from './routes/health.ts';
 import type { HealthService } from './services/health.ts';
@@ -31,22 +31,20 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Route needs no token. */
     public?: boolean;
+    /** Scope a token needs for this route (default read). */
+    scope?: Scope;
   }
 }
 
 export interface AppOptions {
+  /** The admin token: every scope. */
   token: string;
+  /** More tokens, each with its scopes (XAMAL_FARM_TOKENS). */
+  tokens?: readonly TokenEntry[];
   services: AppServices;
   logLevel?: string;
 }
 
-function tokenMatches(header: string | undefined, token: string): boolean {
-  const m = /^Bearer (.+)$/.exec(header ?? '');
-  if (!m) return false;
-  const a = Buffer.from(m[1]!);
-  const b = Buffer.from(token);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
 
 /** The farm API as an app (no listen): tests use `app.inject()`, server.ts listens. */
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
@@ -58,10 +56,16 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.setSerializerCompiler(serializerCompiler);
   app.decorate('services', opts.services);
   installErrorHandler(app);
+  const entries = [adminEntry(opts.token), ...(opts.tokens ?? [])];
   app.addHook('onRequest', async (req, reply) => {
     if (req.routeOptions.config?.public) return;
-    if (!tokenMatches(req.headers.authorization, opts.token)) {
+    const entry = authenticate(req.headers.authorization, entries);
+    if (!entry) {
       return reply.code(401).send({ statusCode: 401, error: 'unauthorized', message: 'missing or wrong bearer token (Authorization: Bearer <token>)' });
+    }
+    const needed = req.routeOptions.config?.scope ?? 'read';
+    if (!entry.scopes.includes(needed) && !entry.scopes.includes('admin')) {
+      return reply.code(403).send({ statusCode: 403, error: 'forbidden', message: `token ${entry.name} lacks the ${needed} scope` });
     }
   });
   await app.register(healthRoutes);

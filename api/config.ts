@@ -1,16 +1,20 @@
 import { z } from 'zod';
 import { parseOrThrow } from '../core/index.ts';
+import { parseTokenEntries, type TokenEntry } from './auth.ts';
 
 const EnvSchema = z.object({
   XAMAL_FARM_TOKEN: z.string().min(16, 'expected at least 16 characters').optional(),
   XAMAL_FARM_HOST: z.string().min(1).default('127.0.0.1'),
   XAMAL_FARM_PORT: z.coerce.number().int().min(0).max(65535).default(7420),
+  XAMAL_FARM_TOKENS: z.string().optional(),
   XAMAL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
 export interface FarmConfig {
   /** Admin token from the environment; when absent the farm generates and stores one. */
   token: string | undefined;
+  /** Scoped tokens (hashed) from XAMAL_FARM_TOKENS. */
+  tokens: TokenEntry[];
   host: string;
   port: number;
   logLevel: string;
@@ -18,5 +22,5 @@ export interface FarmConfig {
 
 export function farmConfig(env: NodeJS.ProcessEnv = process.env): FarmConfig {
   const e = parseOrThrow(EnvSchema, env, 'invalid farm settings in the environment');
-  return { token: e.XAMAL_FARM_TOKEN, host: e.XAMAL_FARM_HOST, port: e.XAMAL_FARM_PORT, logLevel: e.XAMAL_LOG_LEVEL };
+  return { token: e.XAMAL_FARM_TOKEN, tokens: parseTokenEntries(e.XAMAL_FARM_TOKENS ?? ''), host: e.XAMAL_FARM_HOST, port: e.XAMAL_FARM_PORT, logLevel: e.XAMAL_LOG_LEVEL };
 }

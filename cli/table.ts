@@ -46,6 +46,12 @@ export const COMMANDS: CommandEntry[] = [
     load: async () => (await import('./commands/farm-worker.ts')).default,
   },
   {
+    words: ['farm', 'token'],
+    usage: 'xamal farm token new --name NAME --scopes read,build[,admin]',
+    summary: 'Make an API token: prints it once and the hashed XAMAL_FARM_TOKENS entry',
+    load: async () => (await import('./commands/farm-token.ts')).default,
+  },
+  {
     words: ['farm', 'services'],
     usage: 'xamal farm services up|down|status [redis|dockerd|s3|registry …] [--json]',
     summary: 'Install (from Debian) and start/stop the local real services on loopback',

@@ -10,7 +10,7 @@ const FINISHED = new Set(['completed', 'failed']);
 export const buildRoutes =
   (builds: BuildService): FastifyPluginAsyncZod =>
   async (app) => {
-    app.post('/v1/builds', { schema: { body: BuildRequestSchema } }, async (req, reply) => {
+    app.post('/v1/builds', { config: { scope: 'build' }, schema: { body: BuildRequestSchema } }, async (req, reply) => {
       const r = await builds.submit(req.body);
       if (r.builds.length === 0) {
         throw new XamalError('unsupported', `no target can be built:\n${r.unresolved.map((u) => `${JSON.stringify(u.target)}: ${u.reasons.join('; ') || 'no builder image'}`).join('\n')}`);
@@ -31,7 +31,7 @@ export const buildRoutes =
       return rest;
     });
 
-    app.delete('/v1/builds/:id', { schema: { params: BuildIdParams } }, async (req) => {
+    app.delete('/v1/builds/:id', { config: { scope: 'build' }, schema: { params: BuildIdParams } }, async (req) => {
       const outcome = await builds.cancel(req.params.id);
       if (outcome === 'unknown') throw new XamalError('not_found', `no build ${req.params.id}`);
       return { id: req.params.id, outcome };

@@ -19,7 +19,7 @@ export const sourceRoutes =
   (store: ObjectStore, maxBytes = MAX_SOURCE_BYTES): FastifyPluginAsyncZod =>
   async (app) => {
     app.addContentTypeParser(['application/gzip', 'application/x-gzip', 'application/octet-stream'], (_req, payload, done) => done(null, payload));
-    app.post('/v1/sources', { bodyLimit: maxBytes }, async (req, reply) => {
+    app.post('/v1/sources', { bodyLimit: maxBytes, config: { scope: 'build' } }, async (req, reply) => {
       const type = req.headers['content-type'] ?? '';
       if (!/^application\/(x-)?gzip|^application\/octet-stream/.test(type)) {
         throw new XamalError('validation', `content-type: expected application/gzip (a .tar.gz of the project), got ${JSON.stringify(type)}`);

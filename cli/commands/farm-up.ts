@@ -116,6 +116,7 @@ const command: CliCommand = {
       const locks = async () => [await readLock(COMMITTED_LOCK_PATH), await readLock(bc.localLockPath)];
       const app = await buildApp({
         token,
+        tokens: fc.tokens,
         services: { health: healthService(checks), ...storeBackedServices(store), builds: buildService({ queues, store, locks, exec }) },
         logLevel: fc.logLevel,
       });
