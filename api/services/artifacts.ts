@@ -1,5 +1,6 @@
 import { artifactManifestKey, XamalError, type Target } from '../../core/index.ts';
 import { ManifestSchema, type Manifest } from '../../core/build/manifest.ts';
+import { findArtifacts } from '../../core/build/index.ts';
 import type { ObjectStore } from '../../core/storage/store.ts';
 
 export interface ArtifactId {
@@ -17,6 +18,7 @@ export function artifactService(store: ObjectStore) {
   };
   return {
     manifest,
+    find: (app: string, version: string, filter: Parameters<typeof findArtifacts>[3]) => findArtifacts(store, app, version, filter),
     async tarball(id: ArtifactId): Promise<{ manifest: Manifest; body: Buffer }> {
       const m = await manifest(id);
       const body = await store.get(m.tarball.key);

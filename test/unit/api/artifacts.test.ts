@@ -72,6 +72,17 @@ describe('artifact routes', () => {
     expect(ver.json().message).toMatch(/version/);
   });
 
+  it('lists artifacts by commit prefix, tuple or selector string, and names a bad selector key', async () => {
+    const all = await app.inject({ url: `/v1/artifacts?app=hello&version=${COMMIT.slice(0, 7)}`, headers: AUTH });
+    expect(all.statusCode, all.body).toBe(200);
+    expect(all.json().artifacts.map((a: { tuple: string }) => a.tuple)).toEqual([TUPLE]);
+    const none = await app.inject({ url: `/v1/artifacts?app=hello&version=${COMMIT}&selector=otp%3D27`, headers: AUTH });
+    expect(none.json().artifacts).toEqual([]);
+    const bad = await app.inject({ url: `/v1/artifacts?app=hello&version=${COMMIT}&selector=colour%3Dred`, headers: AUTH });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().message).toMatch(/unknown key/);
+  });
+
   it('requires the token', async () => {
     const res = await app.inject({ url: `/v1/artifacts/hello/${COMMIT}/${TUPLE}` });
     expect(res.statusCode).toBe(401);
