@@ -10,6 +10,7 @@ import { artifactRoutes } from './routes/artifacts.ts';
 import { buildRoutes } from './routes/builds.ts';
 import { resolveRoutes } from './routes/resolve.ts';
 import { sourceRoutes } from './routes/sources.ts';
+import { githubRoutes, type GithubHooks } from './routes/github.ts';
 import type { ObjectStore } from '../core/storage/store.ts';
 import type { ResolveService } from './services/resolve.ts';
 import type { BuildService } from './services/builds.ts';
@@ -43,6 +44,8 @@ export interface AppOptions {
   tokens?: readonly TokenEntry[];
   services: AppServices;
   logLevel?: string;
+  /** Repositories whose releases start builds (POST /v1/hooks/github). */
+  githubHooks?: GithubHooks;
 }
 
 
@@ -72,6 +75,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(artifactRoutes);
   await app.register(resolveRoutes);
   if (opts.services.builds) await app.register(buildRoutes(opts.services.builds));
+  if (opts.services.builds && opts.githubHooks) await app.register(githubRoutes(opts.githubHooks, opts.services.builds));
   if (opts.services.sourceStore) await app.register(sourceRoutes(opts.services.sourceStore));
   return app;
 }

@@ -7,6 +7,7 @@ const EnvSchema = z.object({
   XAMAL_FARM_HOST: z.string().min(1).default('127.0.0.1'),
   XAMAL_FARM_PORT: z.coerce.number().int().min(0).max(65535).default(7420),
   XAMAL_FARM_TOKENS: z.string().optional(),
+  XAMAL_GITHUB_HOOKS_FILE: z.string().min(1).optional(),
   XAMAL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -15,6 +16,8 @@ export interface FarmConfig {
   token: string | undefined;
   /** Scoped tokens (hashed) from XAMAL_FARM_TOKENS. */
   tokens: TokenEntry[];
+  /** JSON file with per-repository webhook secrets and matrices (POST /v1/hooks/github). */
+  githubHooksFile: string | undefined;
   host: string;
   port: number;
   logLevel: string;
@@ -22,5 +25,5 @@ export interface FarmConfig {
 
 export function farmConfig(env: NodeJS.ProcessEnv = process.env): FarmConfig {
   const e = parseOrThrow(EnvSchema, env, 'invalid farm settings in the environment');
-  return { token: e.XAMAL_FARM_TOKEN, tokens: parseTokenEntries(e.XAMAL_FARM_TOKENS ?? ''), host: e.XAMAL_FARM_HOST, port: e.XAMAL_FARM_PORT, logLevel: e.XAMAL_LOG_LEVEL };
+  return { token: e.XAMAL_FARM_TOKEN, tokens: parseTokenEntries(e.XAMAL_FARM_TOKENS ?? ''), githubHooksFile: e.XAMAL_GITHUB_HOOKS_FILE, host: e.XAMAL_FARM_HOST, port: e.XAMAL_FARM_PORT, logLevel: e.XAMAL_LOG_LEVEL };
 }

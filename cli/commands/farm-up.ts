@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { buildApp } from '../../api/app.ts';
 import { farmConfig } from '../../api/config.ts';
 import { listen } from '../../api/server.ts';
+import { parseGithubHooks } from '../../api/routes/github.ts';
 import { storeBackedServices } from '../../api/services/store-backed.ts';
 import { healthService } from '../../api/services/health.ts';
 import { builderConfig } from '../../builder/config.ts';
@@ -114,9 +115,11 @@ const command: CliCommand = {
       const queues = buildQueues(settings, ['x86_64', 'aarch64']);
       closers.push(() => queues.close());
       const locks = async () => [await readLock(COMMITTED_LOCK_PATH), await readLock(bc.localLockPath)];
+      const githubHooks = fc.githubHooksFile ? parseGithubHooks(JSON.parse(await readFile(fc.githubHooksFile, 'utf8'))) : undefined;
       const app = await buildApp({
         token,
         tokens: fc.tokens,
+        ...(githubHooks ? { githubHooks } : {}),
         services: { health: healthService(checks), ...storeBackedServices(store), builds: buildService({ queues, store, locks, exec }) },
         logLevel: fc.logLevel,
       });
