@@ -27,6 +27,8 @@ export interface ImageBuildDeps {
   hostArch: Arch;
   /** Makes foreign-arch binaries runnable (binfmt + qemu); called before a foreign build. */
   ensureEmulation: (arch: Arch) => Promise<void>;
+  /** Installs missing host tools (Debian packages) before they are used. */
+  ensureTools: (packages: readonly string[]) => Promise<void>;
   say: (line: string) => void;
 }
 
@@ -48,6 +50,9 @@ export interface ImageBuildResult {
 }
 
 export const LABEL_PREFIX = 'org.xamal.';
+
+/** What building an image needs on the host besides Docker: debootstrap, and zstd for the rootfs cache. */
+export const HOST_TOOLS = ['debootstrap', 'zstd'] as const;
 
 /** Pure: the labels an image carries, from its probed facts and recipe. */
 export function imageLabels(facts: ImageFacts, plan: RecipePlan, tuple: string | undefined): Record<string, string> {
@@ -140,6 +145,7 @@ export async function buildImage(deps: ImageBuildDeps, req: ImageBuildRequest): 
   }
 
   const cacheFile = rootfsCachePath(deps.cacheDir, plan);
+  await deps.ensureTools(HOST_TOOLS);
   let rootfs: ImageBuildResult['rootfs'] = 'cached';
   if (req.noCache || !existsSync(cacheFile)) {
     await buildRootfs(deps, plan, cacheFile, timings);

@@ -4,6 +4,7 @@ import type { BuilderConfig } from '../config.ts';
 import { dockerEngine } from '../docker.ts';
 import { ensureEmulation } from '../emulation.ts';
 import type { ImageBuildDeps } from './build.ts';
+import { ensurePackages } from '../../core/services/index.ts';
 
 
 export function hostArch(): Arch {
@@ -24,6 +25,7 @@ export function imageBuildDeps(cfg: BuilderConfig, say: (line: string) => void):
     localLockPath: cfg.localLockPath,
     mirror: cfg.mirror,
     hostArch: host,
+    ensureTools: async (packages) => void (await ensurePackages(packages, say)),
     ensureEmulation: (arch) => ensureEmulation({ arch, hostArch: host, cacheDir: cfg.cacheDir, mirror: cfg.mirror, exec, say }),
     say,
   };

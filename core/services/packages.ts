@@ -33,7 +33,17 @@ function aptListsEmpty(): boolean {
  * Installs missing Debian packages (idempotent). Services are never started by the packages'
  * maintainer scripts: a policy-rc.d that denies starts is put in place for the install when none exists.
  */
-export async function ensurePackages(wanted: readonly string[], log: (line: string) => void = () => {}): Promise<string[]> {
+export function ensurePackages(wanted: readonly string[], log: (line: string) => void = () => {}): Promise<string[]> {
+  // One install at a time in this process; apt's own lock (waited on, below) covers other processes.
+  const next = queue.then(() => installMissing(wanted, log));
+  queue = next.catch(() => undefined);
+  return next;
+}
+
+let queue: Promise<unknown> = Promise.resolve();
+const LOCK_WAIT = ['-o', 'DPkg::Lock::Timeout=300'];
+
+async function installMissing(wanted: readonly string[], log: (line: string) => void): Promise<string[]> {
   const missing = await missingPackages(wanted);
   if (missing.length === 0) return [];
   if (process.getuid?.() !== 0) {
@@ -45,13 +55,13 @@ export async function ensurePackages(wanted: readonly string[], log: (line: stri
   try {
     if (aptListsEmpty()) {
       log('apt-get update');
-      await run('apt-get', ['update'], { env, maxBuffer: 64 << 20 });
+      await run('apt-get', [...LOCK_WAIT, 'update'], { env, maxBuffer: 64 << 20 });
     }
     log(`apt-get install ${missing.join(' ')}`);
-    const install = () => run('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { env, maxBuffer: 64 << 20 });
+    const install = () => run('apt-get', [...LOCK_WAIT, 'install', '-y', '--no-install-recommends', ...missing], { env, maxBuffer: 64 << 20 });
     await install().catch(async () => {
       // Stale package lists are the usual cause; refresh once and retry.
-      await run('apt-get', ['update'], { env, maxBuffer: 64 << 20 });
+      await run('apt-get', [...LOCK_WAIT, 'update'], { env, maxBuffer: 64 << 20 });
       return install();
     });
   } catch (err) {

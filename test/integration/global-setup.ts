@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type { TestProject } from 'vitest/node';
 import { builderConfig } from '../../builder/config.ts';
-import { buildImage } from '../../builder/images/build.ts';
+import { buildImage, HOST_TOOLS } from '../../builder/images/build.ts';
 import { hostArch, imageBuildDeps } from '../../builder/images/context.ts';
 import type { Arch } from '../../core/index.ts';
 import type { DebianSuite } from '../../images/distros.ts';
 import { ensurePackages, serviceEndpoints, servicesConfig, servicesDown, servicesUp, type ServiceEndpoints } from '../../core/services/index.ts';
 
 /** Debian packages integration tests need besides the services (mix for the example app). */
-const TEST_PACKAGES = ['elixir'];
+const TEST_PACKAGES = ['elixir', ...HOST_TOOLS];
 
 declare module 'vitest' {
   export interface ProvidedContext {
