@@ -1,5 +1,6 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import swagger from '@fastify/swagger';
+import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { createLogger } from '../core/index.ts';
 import { adminEntry, authenticate, type Scope, type TokenEntry } from './auth.ts';
 import { installErrorHandler } from './errors.ts';
@@ -59,6 +60,16 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.setSerializerCompiler(serializerCompiler);
   app.decorate('services', opts.services);
   installErrorHandler(app);
+  // OpenAPI generated from the same zod schemas that validate requests; served at /v1/openapi.json.
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'xamal farm API', version: '1' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
   const entries = [adminEntry(opts.token), ...(opts.tokens ?? [])];
   app.addHook('onRequest', async (req, reply) => {
     if (req.routeOptions.config?.public) return;
@@ -71,6 +82,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       return reply.code(403).send({ statusCode: 403, error: 'forbidden', message: `token ${entry.name} lacks the ${needed} scope` });
     }
   });
+  app.get('/v1/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
   await app.register(healthRoutes);
   await app.register(artifactRoutes);
   await app.register(resolveRoutes);
