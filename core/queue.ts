@@ -148,8 +148,6 @@ export function buildQueues(s: QueueSettings, arches: readonly Arch[]) {
   };
   return {
     enqueue: (input: BuildJobInput, arch: Arch) => enqueueBuild(queue(arch), input),
-    /** The ID a request would get, without enqueuing it. */
-    enqueueId: async (input: BuildJobInput) => buildJobId(BuildJobSchema.parse(input)),
     async status(id: string): Promise<BuildStatus | undefined> {
       const found = await find(id);
       if (!found) return undefined;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { formatTarget, XamalError, type Executor, type Issue } from '../../core/index.ts';
 import { storedArtifact } from '../../core/build/index.ts';
-import { BuildJobSchema, type BuildJobInput } from '../../core/build/job.ts';
+import { buildJobId, BuildJobSchema, type BuildJobInput } from '../../core/build/job.ts';
 import type { BuildQueues, BuildStatus } from '../../core/queue.ts';
 import type { ObjectStore } from '../../core/storage/store.ts';
 import { lookupBySelector, usableImages } from '../../images/catalog.ts';
@@ -77,7 +77,7 @@ export function buildService(deps: BuildServiceDeps) {
         }
         const stored = await storedArtifact(deps.store, job);
         if (stored) {
-          builds.push({ id: (await deps.queues.enqueueId(input)), tuple, status: 'done', manifestKey: stored.key });
+          builds.push({ id: buildJobId(job), tuple, status: 'done', manifestKey: stored.key });
           continue;
         }
         const { id } = await deps.queues.enqueue(input, job.target.arch);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { ARCHES, type Arch } from '../target/arch.ts';
-import { formatTarget, TargetTupleSchema, type Target } from '../target/tuple.ts';
+import type { Arch } from '../target/arch.ts';
+import { formatTarget, TargetTupleSchema } from '../target/tuple.ts';
 import { AppNameSchema, ReleaseNameSchema } from '../names.ts';
 
 /**
@@ -70,11 +70,5 @@ export function buildQueueName(arch: Arch): string {
   return `xamal-builds-${arch}`;
 }
 
-export const BUILD_QUEUES: readonly string[] = ARCHES.map(buildQueueName);
-
 export const BUILD_PHASES = ['queued', 'source', 'deps', 'compile', 'release', 'scan', 'upload', 'done'] as const;
 export type BuildPhase = (typeof BUILD_PHASES)[number];
-
-export function queueForTarget(t: Target): string {
-  return buildQueueName(t.arch);
-}

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { XamalError } from '../errors/index.ts';
 import { withFileLock } from '../fs-lock.ts';
@@ -172,8 +172,4 @@ export async function servicesStatus(c: ServicesConfig, names: readonly ServiceN
       return { name, running: !!rec, ready: rec ? await checkReady(spec.ready) : false, ...(rec ? { pid: rec.pid } : {}), log: logfile(c, name) };
     }),
   );
-}
-
-export async function readServiceLog(c: ServicesConfig, name: ServiceName): Promise<string> {
-  return readFile(logfile(c, name), 'utf8').catch(() => '');
 }

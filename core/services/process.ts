@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 
 /** A process we started, identified by pid *and* kernel start time so a recycled pid is never ours. */
 export interface PidRecord {
@@ -72,8 +72,4 @@ export async function terminate(rec: PidRecord, timeoutMs: number): Promise<'ter
   }
   for (let i = 0; i < 100 && isAlive(rec); i++) await sleep(50);
   return 'killed';
-}
-
-export async function removeFile(path: string): Promise<void> {
-  await rm(path, { force: true });
 }
