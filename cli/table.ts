@@ -57,6 +57,30 @@ export const COMMANDS: CommandEntry[] = [
     summary: 'Install (from Debian) and start/stop the local real services on loopback',
     load: async () => (await import('./commands/farm-services.ts')).default,
   },
+  {
+    words: ['init'],
+    usage: 'xamal init [-q]',
+    summary: 'Create config/deploy.yml, .xamal/secrets and sample hooks (.xamal/hooks/*.sample); never overwrites',
+    load: async () => (await import('./commands/init.ts')).default,
+  },
+  {
+    words: ['config'],
+    usage: 'xamal config [-d DESTINATION] [-c CONFIG_FILE] [--json] [-v|-q]',
+    summary: 'Print the resolved deploy configuration (destination merged, defaults filled, secrets redacted)',
+    load: async () => (await import('./commands/config.ts')).default,
+  },
+  {
+    words: ['docs'],
+    usage: 'xamal docs [SECTION]',
+    summary: 'List the sections of config/deploy.yml, or print one section\'s annotated example',
+    load: async () => (await import('./commands/docs.ts')).default,
+  },
+  {
+    words: ['secrets'],
+    usage: 'xamal secrets print [--reveal] | extract NAME [-d DESTINATION] [-c CONFIG_FILE] [--json]',
+    summary: 'Print the secrets (redacted unless --reveal), or one secret\'s value',
+    load: async () => (await import('./commands/secrets.ts')).default,
+  },
 ];
 
 /** The entry whose words prefix `argv`, longest first. */

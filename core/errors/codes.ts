@@ -16,6 +16,8 @@ export const ERROR_CODES = {
   build_failed: { exit: 9, http: 422 },
   /** Stopped on request. */
   cancelled: { exit: 10, http: 409 },
+  /** A user's deploy hook (.xamal/hooks/NAME) exited non-zero: the command stops there. */
+  hook_failed: { exit: 11, http: 500 },
   internal: { exit: 1, http: 500 },
 } as const satisfies Record<string, { exit: number; http: number }>;
 

@@ -1,0 +1,112 @@
+import { readFile } from 'node:fs/promises';
+import { extname, isAbsolute, join, resolve } from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
+import { ValidationError, XamalError, type Issue } from '../../core/index.ts';
+import { interpolate } from './interpolate.ts';
+import { configIssues } from './issues.ts';
+import { DeployFileSchema, DestinationNameSchema, type DeployConfig } from './schema.ts';
+
+export const DEFAULT_CONFIG_FILE = 'config/deploy.yml';
+
+export interface LoadOptions {
+  /** The project directory; relative paths (config file, hooks, secrets) are resolved from it. */
+  root: string;
+  /** `-c`: defaults to config/deploy.yml. */
+  configFile?: string;
+  /** `-d`: merges config/deploy.<destination>.yml over the base file. */
+  destination?: string;
+  /** The environment `<%= ENV["NAME"] %>` reads (passed in; only config.ts files read process.env). */
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+export interface LoadedConfig {
+  config: DeployConfig;
+  destination: string | undefined;
+  /** Files read, base first. */
+  files: string[];
+  root: string;
+}
+
+/** `config/deploy.yml` + `-d staging` → `config/deploy.staging.yml`. */
+export function destinationFile(configFile: string, destination: string): string {
+  const ext = extname(configFile);
+  return `${configFile.slice(0, configFile.length - ext.length)}.${destination}${ext}`;
+}
+
+type Plain = Record<string, unknown>;
+const isPlain = (v: unknown): v is Plain => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** Maps merge key by key; anything else (lists included) is replaced by the override, as in Kamal. */
+export function deepMerge(base: unknown, override: unknown): unknown {
+  if (!isPlain(base) || !isPlain(override)) return override;
+  const out: Plain = { ...base };
+  for (const [k, v] of Object.entries(override)) out[k] = Object.hasOwn(out, k) ? deepMerge(out[k], v) : v;
+  return out;
+}
+
+/** Reads, interpolates and parses one YAML file; problems are returned, not thrown. */
+async function readYaml(path: string, shown: string, env: LoadOptions['env']): Promise<{ value: unknown; issues: Issue[] }> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new XamalError('not_found', `configuration file not found: ${shown} (run \`xamal init\` to create one)`);
+    throw new XamalError('external', `cannot read ${shown}: ${(err as Error).message}`, { cause: err });
+  }
+  const interpolated = interpolate(text, env, shown);
+  const lines = new LineCounter();
+  const doc = parseDocument(interpolated.text, { merge: true, uniqueKeys: true, prettyErrors: false, lineCounter: lines });
+  const issues = [...interpolated.issues];
+  for (const e of doc.errors) {
+    const pos = lines.linePos(e.pos[0]);
+    issues.push({ path: pos ? `${shown}:${pos.line}:${pos.col}` : shown, message: e.message.split('\n')[0]! });
+  }
+  if (issues.length) return { value: undefined, issues };
+  const value = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  if (value !== null && value !== undefined && !isPlain(value)) return { value: undefined, issues: [{ path: shown, message: `expected a map at the top level, got ${Array.isArray(value) ? 'a list' : typeof value}` }] };
+  // Kamal convention: top-level keys starting with x- hold YAML anchors and are otherwise ignored.
+  const plain = { ...((value as Plain | null) ?? {}) };
+  for (const k of Object.keys(plain)) if (k.startsWith('x-')) delete plain[k];
+  return { value: plain, issues: [] };
+}
+
+/**
+ * Loads the deploy configuration: the base file, the destination's file deep-merged over it,
+ * `<%= ENV["NAME"] %>` filled in, then validated. Every problem (template, YAML, schema) is
+ * reported at once in one ValidationError, each line with its path.
+ */
+export async function loadDeployConfig(opts: LoadOptions): Promise<LoadedConfig> {
+  const configFile = opts.configFile ?? DEFAULT_CONFIG_FILE;
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(opts.root, p));
+  if (opts.destination !== undefined) {
+    const d = DestinationNameSchema.safeParse(opts.destination);
+    if (!d.success) throw new ValidationError([{ path: 'destination', message: `${d.error.issues[0]!.message}, got ${JSON.stringify(opts.destination)}` }]);
+  }
+  const files = [configFile, ...(opts.destination ? [destinationFile(configFile, opts.destination)] : [])];
+  const issues: Issue[] = [];
+  let merged: unknown = {};
+  for (const file of files) {
+    const r = await readYaml(abs(file), file, opts.env);
+    issues.push(...r.issues);
+    merged = deepMerge(merged, r.value ?? {});
+  }
+  if (issues.length) throw new ValidationError(issues, `invalid configuration (${files.join(' + ')})`);
+  const parsed = DeployFileSchema.safeParse(merged);
+  if (!parsed.success) throw new ValidationError(configIssues(parsed.error.issues, merged), `invalid configuration (${files.join(' + ')})`);
+  if (parsed.data.requireDestination && opts.destination === undefined) {
+    throw new ValidationError([{ path: 'require_destination', message: 'this configuration requires a destination: pass -d DESTINATION' }], `invalid configuration (${configFile})`);
+  }
+  return { config: parsed.data, destination: opts.destination, files, root: opts.root };
+}
+
+/** A path from the config (hooks_path, secrets_path) resolved against the project root. */
+export function projectPath(root: string, path: string): string {
+  return isAbsolute(path) ? path : join(root, path);
+}
+
+/** Validates a parsed value (e.g. a documented example) without reading files. */
+export function validateDeployConfig(value: unknown, heading = 'invalid configuration'): DeployConfig {
+  const parsed = DeployFileSchema.safeParse(value);
+  if (!parsed.success) throw new ValidationError(configIssues(parsed.error.issues, value), heading);
+  return parsed.data;
+}
