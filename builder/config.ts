@@ -4,7 +4,6 @@ import { parseOrThrow } from '../core/index.ts';
 import { serviceEndpoints, servicesConfig, type ServicesConfig } from '../core/services/index.ts';
 
 const EnvSchema = z.object({
-  XAMAL_DEBIAN_MIRROR: z.string().url('expected a URL like http://deb.debian.org/debian').default('http://deb.debian.org/debian'),
   XAMAL_REGISTRY: z.string().regex(/^[a-z0-9.-]+(?::\d+)?$/, 'expected host[:port]').optional(),
   XAMAL_DOCKER_SOCKET: z.string().min(1).optional(),
   XAMAL_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'expected redis://host:port').optional(),
@@ -39,7 +38,7 @@ export function builderConfig(env: NodeJS.ProcessEnv = process.env): BuilderConf
   const ep = serviceEndpoints(services);
   return {
     services,
-    mirror: e.XAMAL_DEBIAN_MIRROR,
+    mirror: services.debianMirror,
     registry: e.XAMAL_REGISTRY ?? ep.registry,
     dockerSocket: e.XAMAL_DOCKER_SOCKET ?? ep.dockerSocket,
     cacheDir: services.cacheDir,

@@ -5,6 +5,7 @@ import {
   dockerArchitecture,
   runPipelineToFile,
   spawnStreaming,
+  runChecked,
   XamalError,
   type Arch,
   type Executor,
@@ -90,13 +91,6 @@ async function timed<T>(timings: Record<string, number>, name: string, fn: () =>
   }
 }
 
-async function runOrThrow(exec: Executor, cmd: Parameters<Executor['run']>[0]): Promise<void> {
-  const r = await exec.run(cmd);
-  if (r.code !== 0) {
-    throw new XamalError('external', `${cmd.label ?? cmd.argv[0]} failed (exit ${r.code}):\n${(r.stderr || r.stdout).trim().split('\n').slice(-15).join('\n')}`);
-  }
-}
-
 /** debootstrap → slim → build user → tar | zstd into the cache (atomically). */
 async function buildRootfs(deps: ImageBuildDeps, plan: RecipePlan, cacheFile: string, timings: Record<string, number>): Promise<void> {
   await mkdir(join(deps.cacheDir, 'work'), { recursive: true });
@@ -105,10 +99,10 @@ async function buildRootfs(deps: ImageBuildDeps, plan: RecipePlan, cacheFile: st
   try {
     if (plan.foreign) await deps.ensureEmulation(plan.input.arch);
     deps.say(`${plan.input.suite}/${plan.input.arch}/${plan.input.flavour}: debootstrap (${plan.packages.join(', ')})`);
-    await timed(timings, 'debootstrap', () => runOrThrow(deps.exec, plan.debootstrap(root)));
+    await timed(timings, 'debootstrap', () => runChecked(deps.exec, plan.debootstrap(root)));
     if (plan.secondStage) {
       deps.say(`${plan.input.suite}/${plan.input.arch}: debootstrap second stage under emulation`);
-      await timed(timings, 'secondStage', () => runOrThrow(deps.exec, plan.secondStage!(root)));
+      await timed(timings, 'secondStage', () => runChecked(deps.exec, plan.secondStage!(root)));
     }
     for (const p of SLIM_PATHS) await rm(join(root, p), { recursive: true, force: true });
     for (const p of ['var/lib/apt/lists/partial', 'var/cache/apt/archives/partial', 'var/log']) await mkdir(join(root, p), { recursive: true });

@@ -17,6 +17,7 @@ const EnvSchema = z.object({
   XAMAL_S3_PORT: Port.default(14568),
   XAMAL_S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{2,62}$/, 'expected an S3 bucket name').default('xamal'),
   XAMAL_REGISTRY_PORT: Port.default(5000),
+  XAMAL_DEBIAN_MIRROR: z.string().url('expected a URL like http://deb.debian.org/debian').default('http://deb.debian.org/debian'),
 });
 
 /** Where the local real services keep their data, pids and logs, and the ports they use. */
@@ -30,6 +31,8 @@ export interface ServicesConfig {
   s3Port: number;
   s3Bucket: string;
   registryPort: number;
+  /** Debian mirror for debootstrap (builder images and test hosts). */
+  debianMirror: string;
 }
 
 export function servicesConfig(env: NodeJS.ProcessEnv = process.env): ServicesConfig {
@@ -45,6 +48,7 @@ export function servicesConfig(env: NodeJS.ProcessEnv = process.env): ServicesCo
     s3Port: e.XAMAL_S3_PORT,
     s3Bucket: e.XAMAL_S3_BUCKET,
     registryPort: e.XAMAL_REGISTRY_PORT,
+    debianMirror: e.XAMAL_DEBIAN_MIRROR,
   };
 }
 

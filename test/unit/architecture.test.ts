@@ -3,7 +3,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../core/services/config.ts';
 
-const PARTS = ['core', 'api', 'builder', 'deployer', 'images', 'cli'] as const;
+const PARTS = ['core', 'api', 'builder', 'deployer', 'images', 'cli', 'testhosts'] as const;
 
 function sourceFiles(dir: string): string[] {
   let out: string[] = [];
@@ -51,7 +51,9 @@ const ALLOWED: Record<(typeof PARTS)[number], string[]> = {
   builder: ['core', 'images'],
   api: ['core', 'images'],
   deployer: ['core'],
-  cli: ['core', 'api', 'builder', 'deployer', 'images'],
+  cli: ['core', 'api', 'builder', 'deployer', 'images', 'testhosts'],
+  // Test hosts and the load harness (tests, benchmarks, `xamal lab`): never the product's parts.
+  testhosts: ['core'],
 };
 
 /** External systems each reached through exactly one module. */
