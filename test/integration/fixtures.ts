@@ -10,12 +10,22 @@ export const git = (cwd: string, ...args: string[]) =>
     env: { PATH: process.env.PATH, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t', HOME: cwd },
   }).trim();
 
-/** A git repo holding examples/hello (plus `extra` files) at `dir`; returns its file:// URL and commit. */
-export async function helloRepo(dir: string, extra: Record<string, string> = {}): Promise<{ url: string; commit: string }> {
-  await cp(join(PROJECT_ROOT, 'examples/hello'), dir, { recursive: true, filter: (s) => !/\/(_build|deps)(\/|$)/.test(s) });
+/** A git repo holding examples/<name> (plus `extra` files) at `dir`; returns its file:// URL and commit. */
+export async function exampleRepo(name: string, dir: string, extra: Record<string, string> = {}): Promise<{ url: string; commit: string }> {
+  await cp(join(PROJECT_ROOT, 'examples', name), dir, { recursive: true, filter: (s) => !/\/(_build|deps)(\/|$)/.test(s) });
   for (const [path, text] of Object.entries(extra)) await writeFile(join(dir, path), text);
   git(dir, 'init', '-q', '-b', 'main');
   git(dir, 'add', '-A');
-  git(dir, 'commit', '-q', '-m', 'hello');
+  git(dir, 'commit', '-q', '-m', name);
   return { url: `file://${dir}`, commit: git(dir, 'rev-parse', 'HEAD') };
+}
+
+/** A git repo holding examples/hello (plus `extra` files) at `dir`; returns its file:// URL and commit. */
+export function helloRepo(dir: string, extra: Record<string, string> = {}): Promise<{ url: string; commit: string }> {
+  return exampleRepo('hello', dir, extra);
+}
+
+/** A git repo holding examples/crypto-hello (an app whose release needs the host's libcrypto). */
+export function cryptoHelloRepo(dir: string): Promise<{ url: string; commit: string }> {
+  return exampleRepo('crypto-hello', dir);
 }
