@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { openSync, closeSync } from 'node:fs';
-import { chmod, chown, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { closeSync, existsSync, openSync } from 'node:fs';
+import { chmod, chown, mkdir, readdir, readFile, readlink, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { runChecked, XamalError, type Command, type CommandResult, type Executor } from '../core/index.ts';
 import { withFileLock } from '../core/fs-lock.ts';
@@ -11,6 +11,7 @@ import {
   forwardRule,
   hostDownCommands,
   hostFiles,
+  hostCgroups,
   hostUpCommands,
   inNetns,
   LAB_NET_PREFIX,
@@ -78,6 +79,7 @@ interface LabState {
   owner: PidRecord;
   forwardRule: boolean;
   nspawn: Record<string, PidRecord>;
+  cgroups: Record<string, string[]>;
   /** Each container's PID 1 (nspawn's child): killing it ends the container's whole PID namespace. */
   leaders: Record<string, PidRecord>;
 }
@@ -115,8 +117,21 @@ async function keygen(exec: Executor, path: string, comment: string): Promise<{ 
   return { private: await readFile(path, 'utf8'), public: await readFile(`${path}.pub`, 'utf8') };
 }
 
-function startNspawn(h: LabHostPlan, tied: boolean): PidRecord {
-  const cmd = nspawnCommand(h, tied);
+/** cgroup hierarchies systemd uses on this machine: the unified one alone, or `name=systemd` + unified (hybrid). */
+function cgroupHierarchies(): string[] {
+  if (existsSync('/sys/fs/cgroup/cgroup.controllers')) return ['/sys/fs/cgroup'];
+  return ['/sys/fs/cgroup/systemd', '/sys/fs/cgroup/unified'].filter((d) => existsSync(join(d, 'cgroup.procs')));
+}
+
+/** Removes a cgroup and everything the guest's systemd created under it, deepest first. */
+async function removeCgroup(dir: string): Promise<void> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const e of entries) if (e.isDirectory()) await removeCgroup(join(dir, e.name));
+  await rmdir(dir).catch(() => undefined);
+}
+
+function startNspawn(h: LabHostPlan, tied: boolean, cgroups: string[]): PidRecord {
+  const cmd = nspawnCommand(h, tied, cgroups);
   const out = openSync(h.log, 'a');
   try {
     const [file, ...args] = cmd.argv as string[];
@@ -162,7 +177,20 @@ async function waitRunning(run: (cmd: Command) => Promise<CommandResult>, h: Lab
     last = r.stderr.trim();
     await sleep(100);
   }
-  throw new XamalError('timeout', `test host ${h.name} not running after ${timeoutMs} ms${last ? ` (${last})` : ''}`);
+  const jobs = await run({ argv: ['sh', '-c', 'systemctl is-system-running; systemctl list-jobs --no-legend --plain | head -20'], label: 'pending jobs', timeoutMs: 5_000 }).catch(() => undefined);
+  throw new XamalError('unavailable', `test host ${h.name} not running after ${timeoutMs} ms${last ? ` (${last})` : ''}${jobs ? `; state and pending jobs:\n${jobs.stdout.trim()}` : ''}`);
+}
+
+/** The processes of a container (those in the PID namespace of its init), for diagnostics. */
+async function guestProcesses(leader: number): Promise<string> {
+  const ns = await readlink(`/proc/${leader}/ns/pid`).catch(() => '');
+  const out: string[] = [];
+  for (const pid of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(pid) || !ns || (await readlink(`/proc/${pid}/ns/pid`).catch(() => '')) !== ns) continue;
+    const cmd = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).replace(/\0/g, ' ').trim();
+    out.push(cmd.slice(0, 80));
+  }
+  return out.join(' | ') || 'none';
 }
 
 /** Best-effort teardown of everything a state file records, in reverse order; returns what failed. */
@@ -172,7 +200,11 @@ async function teardown(exec: Executor, s: LabState): Promise<string[]> {
     Object.entries(s.nspawn).map(async ([name, rec]) => {
       // SIGTERM to nspawn = clean poweroff of the guest's systemd. A container whose nspawn is gone
       // (killed) keeps running: its PID 1 is killed, which ends every process in its namespace.
-      const how = await terminate(rec, 15_000);
+      const how = await terminate(rec, 15_000, async () => {
+        // Still running after the grace period: say what the guest is stuck on before it is killed.
+        const leader = s.leaders[name];
+        if (leader) problems.push(`${name} stuck powering off: ${await guestProcesses(leader.pid)}`);
+      });
       const leader = s.leaders[name];
       if (leader && isAlive(leader)) {
         try {
@@ -188,6 +220,10 @@ async function teardown(exec: Executor, s: LabState): Promise<string[]> {
   );
   for (const h of s.plan.hosts) {
     for (const cmd of hostDownCommands(h)) await exec.run(cmd).catch(() => undefined);
+    for (const dir of s.cgroups?.[h.name] ?? []) {
+      await removeCgroup(dir);
+      await rmdir(dirname(dir)).catch(() => undefined); // the shared parent, once no lab uses it
+    }
   }
   if (s.forwardRule) await exec.run(forwardRule(s.plan, '-D')).catch(() => undefined);
   for (const cmd of labDownCommands(s.plan)) await exec.run(cmd).catch(() => undefined);
@@ -235,7 +271,7 @@ export async function upLab(deps: LabDeps, opts: LabOptions): Promise<Lab> {
     const octet = Array.from({ length: 254 }, (_, i) => i + 1).find((o) => !used.has(o));
     if (octet === undefined) throw new XamalError('unavailable', `no free ${LAB_NET_PREFIX}.X.0/24 subnet for a test lab`);
     const plan = planLab({ id: randomBytes(2).toString('hex'), octet, suites: opts.suites, labsDir: deps.labsDir });
-    const s: LabState = { plan, owner, forwardRule: false, nspawn: {}, leaders: {} };
+    const s: LabState = { plan, owner, forwardRule: false, nspawn: {}, cgroups: {}, leaders: {} };
     await mkdir(plan.tmpfs, { recursive: true });
     await saveState(s);
     for (const cmd of labUpCommands(plan)) await runChecked(deps.exec, cmd);
@@ -272,8 +308,12 @@ export async function upLab(deps: LabDeps, opts: LabOptions): Promise<Lab> {
       }),
     );
     await writeFile(plan.knownHosts, plan.hosts.map((h) => `${h.address} ${keys.get(h.name)!.public.trim()}\n`).join(''));
+    const hierarchies = cgroupHierarchies();
     for (const h of plan.hosts) {
-      state.nspawn[h.name] = startNspawn(h, tied);
+      state.cgroups[h.name] = hostCgroups(h, hierarchies);
+      await saveState(state);
+      for (const dir of state.cgroups[h.name]!) await mkdir(dir, { recursive: true });
+      state.nspawn[h.name] = startNspawn(h, tied, state.cgroups[h.name]!);
       await writePidRecord(h.pidFile, state.nspawn[h.name]!);
     }
     await saveState(state);

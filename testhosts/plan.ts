@@ -255,9 +255,17 @@ export function hostUpCommands(p: LabPlan, h: LabHostPlan, lower: string): Comma
  * Boots the host: systemd as PID 1 inside nspawn, joined to its namespace. `tied`: the container
  * powers off when the process that started it dies (a crashed test leaves nothing running).
  */
-export function nspawnCommand(h: LabHostPlan, tied: boolean): Command {
+export function nspawnCommand(h: LabHostPlan, tied: boolean, cgroups: readonly string[]): Command {
   return {
     argv: [
+      // Into the host's own cgroups first: nspawn without a host systemd keeps the cgroup it starts
+      // in (`--keep-unit`), and two containers sharing one fight over it (boots and poweroffs hang).
+      'sh',
+      '-c',
+      'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1/cgroup.procs" || exit 1; shift; n=$((n-1)); done; exec "$@"',
+      'sh',
+      String(cgroups.length),
+      ...cgroups,
       ...(tied ? ['setpriv', '--pdeathsig', 'SIGTERM'] : []),
       'systemd-nspawn',
       '--quiet',
@@ -274,6 +282,11 @@ export function nspawnCommand(h: LabHostPlan, tied: boolean): Command {
     ],
     label: `boot ${h.name}`,
   };
+}
+
+/** Where a host's cgroups go: one per mounted hierarchy that systemd uses (legacy `name=systemd`, unified). */
+export function hostCgroups(h: Pick<LabHostPlan, 'name'>, hierarchies: readonly string[]): string[] {
+  return hierarchies.map((root) => join(root, 'xamal-lab', h.name));
 }
 
 /** Per-host files written into the overlay before boot (paths relative to the root). */

@@ -53,7 +53,7 @@ export async function readBarePid(path: string): Promise<number | undefined> {
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** SIGTERM, wait up to `timeoutMs`, then SIGKILL. Resolves once the process is gone. */
-export async function terminate(rec: PidRecord, timeoutMs: number): Promise<'terminated' | 'killed' | 'gone'> {
+export async function terminate(rec: PidRecord, timeoutMs: number, beforeKill?: () => Promise<void>): Promise<'terminated' | 'killed' | 'gone'> {
   if (!isAlive(rec)) return 'gone';
   try {
     process.kill(rec.pid, 'SIGTERM');
@@ -65,6 +65,7 @@ export async function terminate(rec: PidRecord, timeoutMs: number): Promise<'ter
     if (!isAlive(rec)) return 'terminated';
     await sleep(50);
   }
+  await beforeKill?.();
   try {
     process.kill(rec.pid, 'SIGKILL');
   } catch {

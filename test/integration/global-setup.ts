@@ -5,10 +5,11 @@ import { buildImage, HOST_TOOLS } from '../../builder/images/build.ts';
 import { hostArch, imageBuildDeps } from '../../builder/images/context.ts';
 import type { Arch } from '../../core/index.ts';
 import type { DebianSuite } from '../../images/distros.ts';
+import { ensureHostRootfs, HOST_SUITES, LAB_PACKAGES, labDeps, reapStaleLabs } from '../../testhosts/index.ts';
 import { ensurePackages, serviceEndpoints, servicesConfig, servicesDown, servicesUp, type ServiceEndpoints } from '../../core/services/index.ts';
 
-/** Debian packages integration tests need besides the services (mix for the example app). */
-const TEST_PACKAGES = ['elixir', ...HOST_TOOLS];
+/** Debian packages integration tests need besides the services (mix for the example app, test hosts). */
+const TEST_PACKAGES = ['elixir', ...HOST_TOOLS, ...LAB_PACKAGES];
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -30,7 +31,12 @@ async function prepareTestImages(say: (line: string) => void): Promise<void> {
   };
   const t0 = Date.now();
   const foreign: Arch = host === 'x86_64' ? 'aarch64' : 'x86_64';
-  await Promise.all([lane(host, ['bookworm', 'bullseye', 'trixie']), lane(foreign, ['bookworm'])]);
+  // A third lane builds the test hosts' roots (Debian 11/12/13 with systemd, sshd, Caddy).
+  const hostRoots = async () => {
+    const deps = labDeps(say);
+    for (const suite of HOST_SUITES) await ensureHostRootfs(deps, suite);
+  };
+  await Promise.all([lane(host, ['bookworm', 'bullseye', 'trixie']), lane(foreign, ['bookworm']), hostRoots()]);
   say(`test images ready in ${Math.round((Date.now() - t0) / 1000)} s`);
 }
 
@@ -42,11 +48,15 @@ export default async function setup(project: TestProject) {
   const config = servicesConfig();
   const say = (line: string) => process.stderr.write(`[services] ${line}\n`);
   await ensurePackages(TEST_PACKAGES, say);
+  // Test hosts left by a crashed run (owner process gone) are torn down first.
+  const reaped = await reapStaleLabs(labDeps());
+  if (reaped.length) say(`removed test labs left by a crashed run: ${reaped.join(', ')}`);
   const up = await servicesUp(config, undefined, say);
   await prepareTestImages(say);
   project.provide('services', serviceEndpoints(config));
   project.provide('runId', `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`);
   return async () => {
+    await reapStaleLabs(labDeps());
     if (up.started.length) await servicesDown(config, up.started, say);
   };
 }

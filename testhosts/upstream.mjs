@@ -1,0 +1,31 @@
+// A stand-in upstream for the load harness's own tests (the deployer's tests use real releases):
+// `node upstream.mjs PORT REVISION`. GET / answers at once, GET /slow?ms=N after N ms, both saying
+// which revision answered; GET /up is the health check. SIGUSR2: /up turns 503 (draining) so a proxy's
+// health check moves traffic away. SIGTERM: stop accepting, finish requests in flight, exit.
+import { createServer } from 'node:http';
+
+const [port, revision] = process.argv.slice(2);
+if (!port || !revision) {
+  process.stderr.write('usage: node upstream.mjs PORT REVISION\n');
+  process.exit(2);
+}
+let draining = false;
+const server = createServer((req, res) => {
+  const url = new URL(req.url ?? '/', 'http://upstream');
+  const answer = () => {
+    res.writeHead(200, { 'content-type': 'application/json', 'x-revision': revision });
+    res.end(JSON.stringify({ status: 'ok', revision }));
+  };
+  if (url.pathname === '/up' && draining) {
+    res.writeHead(503, { 'content-type': 'text/plain' });
+    res.end('draining\n');
+  } else if (url.pathname === '/slow') setTimeout(answer, Math.min(Number(url.searchParams.get('ms') ?? 500), 30_000));
+  else answer();
+});
+server.keepAliveTimeout = 30_000;
+server.listen(Number(port), '127.0.0.1', () => process.stdout.write(`listening ${port} ${revision}\n`));
+process.on('SIGUSR2', () => (draining = true));
+process.on('SIGTERM', () => {
+  server.close(() => process.exit(0));
+  server.closeIdleConnections();
+});
