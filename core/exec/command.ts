@@ -46,9 +46,16 @@ export function toShellLine(cmd: Command, { reveal }: { reveal: boolean }): stri
   const parts: string[] = [];
   if (cmd.cwd !== undefined) parts.push(`cd ${shellQuote(cmd.cwd)} &&`);
   const env = Object.entries(cmd.env ?? {});
-  if (env.length) parts.push('env', ...env.map(([k, v]) => `${envName(k)}=${word(v)}`));
+  // Prefix assignments, not `env K=V`: a value never becomes part of a process's argv (`ps` shows
+  // argv to every user; a process's environment only to its owner).
+  if (env.length) parts.push(...env.map(([k, v]) => `${envName(k)}=${word(v)}`));
   parts.push(...cmd.argv.map(word));
   return parts.join(' ');
+}
+
+/** True if any part of the command (argv, env, stdin) is a secret. */
+export function hasSensitive(cmd: Command): boolean {
+  return [...cmd.argv, ...Object.values(cmd.env ?? {}), ...(cmd.stdin !== undefined ? [cmd.stdin] : [])].some((a) => typeof a !== 'string');
 }
 
 /** What to show a person or a log: secrets redacted. */

@@ -156,7 +156,7 @@ describe('toShellLine and displayCommand', () => {
     const line = displayCommand(cmd);
     expect(line).not.toContain(secret);
     expect(line).not.toContain('p@ss');
-    expect(line).toBe(`cd '/srv/my app' && env XAMAL_TOKEN=${REDACTED} MODE='prod run' curl -H ${REDACTED} https://farm.example/v1/health`);
+    expect(line).toBe(`cd '/srv/my app' && XAMAL_TOKEN=${REDACTED} MODE='prod run' curl -H ${REDACTED} https://farm.example/v1/health`);
   });
 
   it('writes the secret out, quoted, when asked to reveal', () => {
@@ -183,7 +183,7 @@ describe('toShellLine and displayCommand', () => {
   });
 
   it.each(['XAMAL_TOKEN', '_private', 'lower_case1'])('accepts the environment variable name %s', (name) => {
-    expect(displayCommand(command(['true'], { env: { [name]: 'v' } }))).toBe(`env ${name}=v true`);
+    expect(displayCommand(command(['true'], { env: { [name]: 'v' } }))).toBe(`${name}=v true`);
   });
 });
 

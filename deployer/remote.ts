@@ -1,0 +1,83 @@
+import type { Command, CommandResult, Executor } from '../core/index.ts';
+
+/**
+ * What the deployer does to a host, as data, and the one interface that performs it. Builders in
+ * `deployer/commands/` return `Command`s (argv with `Sensitive` parts) and `CaddyRequest`s; flows run
+ * them through a `HostSession`: SSH in production (`deployer/ssh.ts`), recording in tests and for
+ * `--dry-run` (`RecordingSession`).
+ */
+
+/** A request to Caddy's admin API on the host's loopback (127.0.0.1:2019), reached through SSH. */
+export interface CaddyRequest {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** `/config/apps/http/servers/…`, `/id/<id>`, `/load`, `/reverse_proxy/upstreams`. */
+  path: string;
+  /** JSON body (serialised by the session). */
+  body?: unknown;
+  label?: string;
+}
+
+export interface CaddyResponse {
+  status: number;
+  body: string;
+}
+
+/** One host, one connection: commands, Caddy admin calls, file uploads. */
+export interface HostSession extends Executor {
+  /** The host as written in the config (name or address). */
+  readonly host: string;
+  run(cmd: Command): Promise<CommandResult>;
+  caddy(req: CaddyRequest): Promise<CaddyResponse>;
+  /** Copies a local file to `remotePath` (SFTP), mode 0644 unless given. */
+  upload(localPath: string, remotePath: string, mode?: number): Promise<void>;
+}
+
+/** Opens sessions to hosts; one pooled connection per host; `close` ends them all. */
+export interface SessionPool {
+  session(host: string): Promise<HostSession>;
+  close(): Promise<void>;
+}
+
+export type RecordedStep =
+  | { kind: 'run'; host: string; command: Command }
+  | { kind: 'caddy'; host: string; request: CaddyRequest }
+  | { kind: 'upload'; host: string; localPath: string; remotePath: string; mode: number };
+
+export type SessionResponder = (step: RecordedStep) => Partial<CommandResult> | CaddyResponse | undefined;
+
+/** Records every step instead of performing it (unit tests, `--dry-run`). Answers via `respond`. */
+export class RecordingSession implements HostSession {
+  constructor(
+    readonly host: string,
+    readonly steps: RecordedStep[] = [],
+    private readonly respond: SessionResponder = () => undefined,
+  ) {}
+
+  async run(command: Command): Promise<CommandResult> {
+    const step: RecordedStep = { kind: 'run', host: this.host, command };
+    this.steps.push(step);
+    const r = this.respond(step) as Partial<CommandResult> | undefined;
+    return { code: r?.code ?? 0, stdout: r?.stdout ?? '', stderr: r?.stderr ?? '' };
+  }
+
+  async caddy(request: CaddyRequest): Promise<CaddyResponse> {
+    const step: RecordedStep = { kind: 'caddy', host: this.host, request };
+    this.steps.push(step);
+    const r = this.respond(step) as CaddyResponse | undefined;
+    return { status: r?.status ?? 200, body: r?.body ?? '' };
+  }
+
+  async upload(localPath: string, remotePath: string, mode = 0o644): Promise<void> {
+    this.steps.push({ kind: 'upload', host: this.host, localPath, remotePath, mode });
+  }
+}
+
+/** A pool of recording sessions sharing one step log, in order. */
+export class RecordingPool implements SessionPool {
+  readonly steps: RecordedStep[] = [];
+  constructor(private readonly respond: SessionResponder = () => undefined) {}
+  async session(host: string): Promise<HostSession> {
+    return new RecordingSession(host, this.steps, this.respond);
+  }
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,392 @@
+import { createHash, createHmac } from 'node:crypto';
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { connect as netConnect, type Socket } from 'node:net';
+import { dirname, join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { Client, type AnyAuthMethod, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
+import { hasSensitive, revealArg, toShellLine, XamalError, type Command, type CommandResult, type Sensitive } from '../core/index.ts';
+import type { SshConfig } from './config/schema.ts';
+import type { CaddyRequest, CaddyResponse, HostSession, SessionPool } from './remote.ts';
+
+/**
+ * The one module that speaks SSH (ssh2). One pooled connection per host over a TCP no-delay socket
+ * (LAB.md: ~50 ms → 5–8 ms per command), keepalives, connect timeout, host keys verified against
+ * pinned fingerprints or known_hosts before anything runs, optional jump host, SFTP uploads, and
+ * Caddy's admin API reached through a forwarded channel to the host's loopback.
+ */
+
+export interface SshOptions {
+  user: string;
+  port: number;
+  /** Private key files. */
+  keys: string[];
+  /** Private keys given inline (deploy.yml `ssh.key_data`). */
+  keyData: Sensitive[];
+  /** ssh-agent socket (`SSH_AUTH_SOCK`). */
+  agent?: string;
+  /** Jump host (`ssh -J`). */
+  proxy?: { user?: string; host: string; port?: number };
+  connectTimeoutMs: number;
+  /** known_hosts file; default `~/.ssh/known_hosts`. */
+  knownHostsPath?: string;
+  /** host → `SHA256:…` pinned in deploy.yml: checked instead of known_hosts. */
+  hostKeys: Record<string, string>;
+  /** First contact: accept an unknown host's key and add it to known_hosts (explicit opt-in only). */
+  trustNewHosts: boolean;
+}
+
+export function sshOptionsFromConfig(ssh: SshConfig, env: { SSH_AUTH_SOCK?: string; HOME?: string }, trustNewHosts: boolean): SshOptions {
+  const home = env.HOME ?? '/root';
+  const expand = (p: string) => (p.startsWith('~/') ? join(home, p.slice(2)) : p);
+  const keys = ssh.keys.map(expand);
+  return {
+    user: ssh.user,
+    port: ssh.port,
+    keys,
+    keyData: ssh.keyData,
+    // Kamal's keys_only: only the keys given, never the agent.
+    ...(env.SSH_AUTH_SOCK && !ssh.keysOnly ? { agent: env.SSH_AUTH_SOCK } : {}),
+    ...(ssh.proxy ? { proxy: ssh.proxy } : {}),
+    connectTimeoutMs: ssh.connectTimeout * 1000,
+    knownHostsPath: expand(ssh.knownHosts ?? '~/.ssh/known_hosts'),
+    hostKeys: ssh.hostKeys,
+    trustNewHosts,
+  };
+}
+
+// --- host keys -------------------------------------------------------------------------------------
+
+/** `SHA256:<base64, no padding>` of a public key blob, as `ssh-keygen -lf` prints it. */
+export function fingerprint(blob: Buffer): string {
+  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
+
+/** The key type inside an SSH public key blob (`ssh-ed25519`, `ecdsa-sha2-nistp256`, …). */
+export function keyType(blob: Buffer): string {
+  const len = blob.readUInt32BE(0);
+  return blob.subarray(4, 4 + len).toString('latin1');
+}
+
+export interface KnownHostEntry {
+  marker?: 'revoked' | 'cert-authority';
+  type: string;
+  blob: Buffer;
+}
+
+/** known_hosts names a host as `host` (port 22) or `[host]:port`. */
+function hostToken(host: string, port: number): string {
+  return port === 22 ? host : `[${host}]:${port}`;
+}
+
+function globMatch(pattern: string, name: string): boolean {
+  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
+  return re.test(name);
+}
+
+function patternsMatch(field: string, token: string): boolean {
+  if (field.startsWith('|1|')) {
+    const [, , salt, hash] = field.split('|');
+    if (!salt || !hash) return false;
+    return createHmac('sha1', Buffer.from(salt, 'base64')).update(token).digest('base64') === hash;
+  }
+  let matched = false;
+  for (const p of field.split(',')) {
+    if (p.startsWith('!')) {
+      if (globMatch(p.slice(1), token)) return false;
+    } else if (globMatch(p, token)) matched = true;
+  }
+  return matched;
+}
+
+/** Pure: the known_hosts entries for `host:port` (hashed names, wildcards, negations, markers). */
+export function knownHostEntries(text: string, host: string, port: number): KnownHostEntry[] {
+  const token = hostToken(host, port);
+  const out: KnownHostEntry[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const fields = line.split(/\s+/);
+    let marker: KnownHostEntry['marker'];
+    if (fields[0] === '@revoked' || fields[0] === '@cert-authority') marker = fields.shift()!.slice(1) as KnownHostEntry['marker'];
+    const [patterns, type, b64] = fields;
+    if (!patterns || !type || !b64) continue;
+    if (!patternsMatch(patterns, token)) continue;
+    out.push({ ...(marker ? { marker } : {}), type, blob: Buffer.from(b64, 'base64') });
+  }
+  return out;
+}
+
+export type HostKeyVerdict = { ok: true; learn?: boolean } | { ok: false; reason: string };
+
+/**
+ * Pure: may we talk to `host` presenting `blob`? Pinned fingerprint first, else known_hosts; an
+ * unknown host only with `trustNewHosts` (then `learn`: add it); a changed or revoked key never.
+ */
+export function verifyHostKey(input: { host: string; port: number; blob: Buffer; pinned?: string; known: KnownHostEntry[]; trustNewHosts: boolean }): HostKeyVerdict {
+  const fp = fingerprint(input.blob);
+  const type = keyType(input.blob);
+  if (input.known.some((e) => e.marker === 'revoked' && e.blob.equals(input.blob))) return { ok: false, reason: `host key ${fp} of ${input.host} is marked @revoked in known_hosts` };
+  if (input.pinned !== undefined) {
+    const want = input.pinned.replace(/=+$/, '');
+    return fp === want ? { ok: true } : { ok: false, reason: `host key of ${input.host} CHANGED: it presents ${type} ${fp}, deploy.yml ssh.host_keys pins ${want}. Refusing to connect.` };
+  }
+  const plain = input.known.filter((e) => !e.marker);
+  if (plain.some((e) => e.blob.equals(input.blob))) return { ok: true };
+  if (plain.length > 0) {
+    return { ok: false, reason: `host key of ${input.host} CHANGED: it presents ${type} ${fp}, known_hosts has ${plain.map((e) => `${e.type} ${fingerprint(e.blob)}`).join(', ')}. Refusing to connect (someone may be intercepting; if the host was rebuilt, remove its old entry).` };
+  }
+  if (input.trustNewHosts) return { ok: true, learn: true };
+  return { ok: false, reason: `unknown host ${input.host}: it presents ${type} ${fp}. Check it out of band, then pin it (ssh.host_keys: {${input.host}: "${fp}"}) or run again with --trust-new-host-keys to add it to known_hosts.` };
+}
+
+// --- connections -----------------------------------------------------------------------------------
+
+const KEY_ALGOS_PREFERRED = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
+
+/** Host key algorithms to ask for: those known_hosts has for this host first (as OpenSSH does). */
+function hostKeyAlgorithms(known: KnownHostEntry[]): string[] | undefined {
+  const types = new Set(known.filter((e) => !e.marker).map((e) => e.type));
+  if (types.size === 0) return undefined;
+  const expand = (t: string) => (t === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [t]);
+  const first = [...types].flatMap(expand);
+  return [...first, ...KEY_ALGOS_PREFERRED.filter((a) => !first.includes(a))];
+}
+
+function readKnownHosts(path: string | undefined): string {
+  if (!path) return '';
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function authMethods(opts: SshOptions, username: string): AnyAuthMethod[] {
+  const methods: AnyAuthMethod[] = [];
+  for (const k of opts.keyData) methods.push({ type: 'publickey', username, key: k.reveal() });
+  for (const path of opts.keys) {
+    let key: string;
+    try {
+      key = readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new XamalError('usage', `ssh.keys: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+    methods.push({ type: 'publickey', username, key });
+  }
+  if (opts.agent) methods.push({ type: 'agent', username, agent: opts.agent });
+  if (methods.length === 0) throw new XamalError('usage', 'no SSH credentials: set ssh.keys or ssh.key_data in deploy.yml, or run an ssh-agent (SSH_AUTH_SOCK)');
+  return methods;
+}
+
+/** A TCP socket with no-delay, connected within the timeout. */
+function tcpConnect(host: string, port: number, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const sock = netConnect({ host, port, noDelay: true });
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new XamalError('unavailable', `${host}:${port}: no TCP connection after ${timeoutMs} ms`));
+    }, timeoutMs);
+    sock.once('connect', () => {
+      clearTimeout(timer);
+      resolve(sock);
+    });
+    sock.once('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(new XamalError('unavailable', `${host}:${port}: cannot connect (${e.code ?? e.message})`));
+    });
+  });
+}
+
+/** SSH handshake + auth over `sock`, host key checked first. */
+function handshake(opts: SshOptions, host: string, port: number, username: string, sock: Duplex): Promise<Client> {
+  const knownText = readKnownHosts(opts.knownHostsPath);
+  const known = knownHostEntries(knownText, host, port);
+  let refusal: string | undefined;
+  const client = new Client();
+  const algos = opts.hostKeys[host] === undefined ? hostKeyAlgorithms(known) : undefined;
+  const config: ConnectConfig = {
+    sock: sock as unknown as ConnectConfig['sock'],
+    username,
+    readyTimeout: opts.connectTimeoutMs,
+    keepaliveInterval: 15_000,
+    keepaliveCountMax: 3,
+    authHandler: authMethods(opts, username),
+    ...(algos ? { algorithms: { serverHostKey: algos as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] } } : {}),
+    hostVerifier: (blob: Buffer) => {
+      const pinned = opts.hostKeys[host];
+      const v = verifyHostKey({ host, port, blob, ...(pinned !== undefined ? { pinned } : {}), known, trustNewHosts: opts.trustNewHosts });
+      if (!v.ok) {
+        refusal = v.reason;
+        return false;
+      }
+      if (v.learn && opts.knownHostsPath) {
+        mkdirSync(dirname(opts.knownHostsPath), { recursive: true, mode: 0o700 });
+        appendFileSync(opts.knownHostsPath, `${hostToken(host, port)} ${keyType(blob)} ${blob.toString('base64')}\n`, { mode: 0o600 });
+      }
+      return true;
+    },
+  };
+  return new Promise((resolve, reject) => {
+    const fail = (err: Error & { level?: string }) => {
+      client.end();
+      if (refusal) reject(new XamalError('forbidden', refusal));
+      else if (err.level === 'client-authentication') reject(new XamalError('unauthorized', `${username}@${host}: authentication failed (tried ${authMethods(opts, username).map((m) => m.type).join(', ')})`));
+      else if (/Timed out/i.test(err.message)) reject(new XamalError('unavailable', `${host}: SSH handshake timed out after ${opts.connectTimeoutMs} ms`));
+      else reject(new XamalError('unavailable', `${host}: ${err.message}`));
+    };
+    client.once('ready', () => {
+      client.removeListener('error', fail);
+      client.on('error', () => {}); // later errors surface on the channel that hits them
+      resolve(client);
+    });
+    client.once('error', fail);
+    client.connect(config);
+  });
+}
+
+/** Runs a channel to completion: stdout, stderr, exit code (128+n for a signal). */
+function exec(client: Client, line: string, stdin: string | undefined, timeoutMs: number | undefined, label: string): Promise<CommandResult> {
+  return new Promise((resolve, reject) => {
+    client.exec(line, (err, ch: ClientChannel) => {
+      if (err) return reject(new XamalError('unavailable', `${label}: ${err.message}`));
+      const out: Buffer[] = [];
+      const errOut: Buffer[] = [];
+      let code: number | undefined;
+      let timer: NodeJS.Timeout | undefined;
+      if (timeoutMs) {
+        timer = setTimeout(() => {
+          ch.signal('KILL');
+          ch.close();
+          reject(new XamalError('external', `timed out after ${timeoutMs} ms: ${label}`));
+        }, timeoutMs);
+      }
+      ch.on('data', (b: Buffer) => out.push(b));
+      ch.stderr.on('data', (b: Buffer) => errOut.push(b));
+      ch.on('exit', (c: number | null, signal?: string) => {
+        code = c ?? (signal ? 128 + (SIGNALS[signal] ?? 15) : 255);
+      });
+      ch.on('close', () => {
+        clearTimeout(timer);
+        resolve({ code: code ?? 255, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errOut).toString('utf8') });
+      });
+      ch.end(stdin);
+    });
+  });
+}
+
+const SIGNALS: Record<string, number> = { HUP: 1, INT: 2, QUIT: 3, KILL: 9, PIPE: 13, TERM: 15 };
+
+/**
+ * Secrets never travel in the command line (sshd hands it to `sh -c`, visible in `ps`): such a
+ * command is sent base64-encoded as the first line of stdin and run by `eval`; its own stdin follows.
+ */
+const EVAL_FROM_STDIN = `sh -c 'IFS= read -r x && eval "$(printf %s "$x" | base64 -d)"'`;
+
+function remoteInvocation(cmd: Command): { line: string; stdin: string | undefined } {
+  const stdin = cmd.stdin === undefined ? undefined : revealArg(cmd.stdin);
+  const line = toShellLine(cmd, { reveal: true });
+  if (!hasSensitive(cmd)) return { line, stdin };
+  return { line: EVAL_FROM_STDIN, stdin: `${Buffer.from(line).toString('base64')}\n${stdin ?? ''}` };
+}
+
+class SshSession implements HostSession {
+  #sftp: Promise<SFTPWrapper> | undefined;
+
+  constructor(
+    readonly host: string,
+    private readonly client: Client,
+    private readonly onClose: () => void,
+  ) {
+    client.once('close', () => onClose());
+  }
+
+  run(cmd: Command): Promise<CommandResult> {
+    const { line, stdin } = remoteInvocation(cmd);
+    return exec(this.client, line, stdin, cmd.timeoutMs, `${this.host}: ${cmd.label ?? String(cmd.argv[0])}`);
+  }
+
+  /** One forwarded channel per call (Caddy restarts its admin server on each config load). */
+  caddy(req: CaddyRequest): Promise<CaddyResponse> {
+    const body = req.body === undefined ? undefined : JSON.stringify(req.body);
+    return new Promise((resolve, reject) => {
+      this.client.forwardOut('127.0.0.1', 0, '127.0.0.1', 2019, (err, stream) => {
+        if (err) return reject(new XamalError('unavailable', `${this.host}: Caddy admin API unreachable (127.0.0.1:2019): ${err.message}`));
+        const r = httpRequest(
+          {
+            createConnection: () => stream as unknown as Socket,
+            method: req.method,
+            path: req.path,
+            headers: { host: '127.0.0.1:2019', connection: 'close', ...(body !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {}) },
+          },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+            res.on('error', (e) => reject(new XamalError('external', `${this.host}: Caddy ${req.method} ${req.path}: ${e.message}`)));
+          },
+        );
+        r.on('error', (e) => reject(new XamalError('external', `${this.host}: Caddy ${req.method} ${req.path}: ${e.message}`)));
+        r.end(body);
+      });
+    });
+  }
+
+  upload(localPath: string, remotePath: string, mode = 0o644): Promise<void> {
+    this.#sftp ??= new Promise((resolve, reject) => this.client.sftp((err, sftp) => (err ? reject(new XamalError('unavailable', `${this.host}: SFTP: ${err.message}`)) : resolve(sftp))));
+    return this.#sftp.then(
+      (sftp) =>
+        new Promise<void>((resolve, reject) =>
+          sftp.fastPut(localPath, remotePath, { chunkSize: 262_144, concurrency: 16, mode }, (err) => (err ? reject(new XamalError('external', `${this.host}: upload to ${remotePath}: ${err.message}`)) : resolve())),
+        ),
+    );
+  }
+
+  end(): void {
+    this.client.end();
+  }
+}
+
+/** Connects to `host` directly or through the jump host, returning the authenticated client. */
+async function connectHost(opts: SshOptions, host: string, jump: () => Promise<Client>): Promise<Client> {
+  if (!opts.proxy) return handshake(opts, host, opts.port, opts.user, await tcpConnect(host, opts.port, opts.connectTimeoutMs));
+  const via = await jump();
+  const stream = await new Promise<ClientChannel>((resolve, reject) =>
+    via.forwardOut('127.0.0.1', 0, host, opts.port, (err, s) => (err ? reject(new XamalError('unavailable', `${host}: through jump host ${opts.proxy!.host}: ${err.message}`)) : resolve(s))),
+  );
+  return handshake(opts, host, opts.port, opts.user, stream);
+}
+
+/** One pooled connection per host; a closed connection is reopened on the next `session`. */
+export function sshPool(opts: SshOptions): SessionPool {
+  const sessions = new Map<string, Promise<SshSession>>();
+  let jumpClient: Promise<Client> | undefined;
+  const jump = () => {
+    const p = opts.proxy!;
+    jumpClient ??= (async () => {
+      const port = p.port ?? 22;
+      const c = await handshake(opts, p.host, port, p.user ?? opts.user, await tcpConnect(p.host, port, opts.connectTimeoutMs));
+      c.once('close', () => (jumpClient = undefined));
+      return c;
+    })();
+    jumpClient.catch(() => (jumpClient = undefined));
+    return jumpClient;
+  };
+  return {
+    session(host) {
+      let s = sessions.get(host);
+      if (!s) {
+        s = connectHost(opts, host, jump).then((client) => new SshSession(host, client, () => sessions.delete(host)));
+        s.catch(() => sessions.delete(host));
+        sessions.set(host, s);
+      }
+      return s;
+    },
+    async close() {
+      const all = [...sessions.values()];
+      sessions.clear();
+      for (const s of await Promise.allSettled(all)) if (s.status === 'fulfilled') s.value.end();
+      if (jumpClient) (await jumpClient.catch(() => undefined))?.end();
+    },
+  };
+}
