@@ -1,5 +1,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
+import { randomBytes } from 'node:crypto';
+import type { DownloadSettings } from './downloads.ts';
 import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { createLogger } from '../core/index.ts';
 import { adminEntry, authenticate, type Scope, type TokenEntry } from './auth.ts';
@@ -29,6 +31,7 @@ export interface AppServices {
 declare module 'fastify' {
   interface FastifyInstance {
     services: AppServices;
+    downloads: DownloadSettings;
   }
   interface FastifyContextConfig {
     /** Route needs no token. */
@@ -47,6 +50,8 @@ export interface AppOptions {
   logLevel?: string;
   /** Repositories whose releases start builds (POST /v1/hooks/github). */
   githubHooks?: GithubHooks;
+  /** Download links (default: presigned when the store can, 5 minutes, a per-process secret). */
+  downloads?: Partial<DownloadSettings>;
 }
 
 
@@ -55,10 +60,13 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: createLogger({ level: opts.logLevel ?? 'info', name: 'api' }) as FastifyBaseLogger,
     bodyLimit: 1 << 20,
+    // Signed download links carry their grant in the path.
+    maxParamLength: 2048,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.decorate('services', opts.services);
+  app.decorate('downloads', { secret: randomBytes(32).toString('hex'), ttlSeconds: 300, mode: 'presign', ...opts.downloads } satisfies DownloadSettings);
   installErrorHandler(app);
   // OpenAPI generated from the same zod schemas that validate requests; served at /v1/openapi.json.
   await app.register(swagger, {

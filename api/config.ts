@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseOrThrow } from '../core/index.ts';
 import { parseTokenEntries, type TokenEntry } from './auth.ts';
+import type { DownloadSettings } from './downloads.ts';
 
 const EnvSchema = z.object({
   XAMAL_FARM_TOKEN: z.string().min(16, 'expected at least 16 characters').optional(),
@@ -8,6 +9,10 @@ const EnvSchema = z.object({
   XAMAL_FARM_PORT: z.coerce.number().int().min(0).max(65535).default(7420),
   XAMAL_FARM_TOKENS: z.string().optional(),
   XAMAL_GITHUB_HOOKS_FILE: z.string().min(1).optional(),
+  XAMAL_FARM_URL_SECRET: z.string().min(32, 'expected at least 32 characters (shared by every API process of the farm)').optional(),
+  XAMAL_FARM_PUBLIC_URL: z.url({ protocol: /^https?$/, error: 'expected the http(s) URL servers reach the API at' }).optional(),
+  XAMAL_DOWNLOAD_TTL: z.coerce.number().int().min(10, 'expected seconds (10–86400)').max(86_400, 'expected seconds (10–86400)').default(300),
+  XAMAL_DOWNLOADS: z.enum(['presign', 'api'], { error: 'expected presign (S3 presigned URLs when the store can) or api (links the API serves)' }).default('presign'),
   XAMAL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -21,9 +26,20 @@ export interface FarmConfig {
   host: string;
   port: number;
   logLevel: string;
+  /** Download link settings; the secret is per process when XAMAL_FARM_URL_SECRET is unset. */
+  downloads: Partial<DownloadSettings>;
 }
 
 export function farmConfig(env: NodeJS.ProcessEnv = process.env): FarmConfig {
   const e = parseOrThrow(EnvSchema, env, 'invalid farm settings in the environment');
-  return { token: e.XAMAL_FARM_TOKEN, tokens: parseTokenEntries(e.XAMAL_FARM_TOKENS ?? ''), githubHooksFile: e.XAMAL_GITHUB_HOOKS_FILE, host: e.XAMAL_FARM_HOST, port: e.XAMAL_FARM_PORT, logLevel: e.XAMAL_LOG_LEVEL };
+  return { token: e.XAMAL_FARM_TOKEN, tokens: parseTokenEntries(e.XAMAL_FARM_TOKENS ?? ''), githubHooksFile: e.XAMAL_GITHUB_HOOKS_FILE, host: e.XAMAL_FARM_HOST,
+    port: e.XAMAL_FARM_PORT,
+    logLevel: e.XAMAL_LOG_LEVEL,
+    downloads: {
+      ttlSeconds: e.XAMAL_DOWNLOAD_TTL,
+      mode: e.XAMAL_DOWNLOADS,
+      ...(e.XAMAL_FARM_URL_SECRET ? { secret: e.XAMAL_FARM_URL_SECRET } : {}),
+      ...(e.XAMAL_FARM_PUBLIC_URL ? { publicUrl: e.XAMAL_FARM_PUBLIC_URL.replace(/\/+$/, '') } : {}),
+    },
+  };
 }

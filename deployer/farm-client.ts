@@ -8,6 +8,15 @@ export interface FarmClient {
   submit(body: unknown): Promise<{ status: number; body: SubmitBody }>;
   status(id: string): Promise<BuildStatusBody>;
   logs(id: string): Promise<string>;
+  /** The best artifact for a host (its fingerprint), and why every other candidate was not chosen. */
+  resolve(body: { app: string; version: string; host: unknown; selector?: unknown }): Promise<ResolveBody>;
+  /** A short-lived URL the host itself downloads the tarball from (the deployer stays out of the data path). */
+  downloadLink(app: string, version: string, tuple: string): Promise<{ url: string; sha256: string; expires: string }>;
+}
+
+export interface ResolveBody {
+  artifact: { tuple: string; manifestKey: string; sha256: string; glibcNeeded?: string };
+  others: { tuple: string; runs: boolean; reasons: { code: string; message: string }[] }[];
 }
 
 export interface SubmitBody {
@@ -27,7 +36,7 @@ export interface BuildStatusBody {
 
 export function farmClient(baseUrl: string, token: string, fetchImpl: typeof fetch = fetch): FarmClient {
   const base = baseUrl.replace(/\/+$/, '');
-  const call = async (method: string, path: string, body?: unknown): Promise<Response> => {
+  const call = async (method: string, path: string, body?: unknown, redirect: RequestRedirect = 'follow'): Promise<Response> => {
     let res: Response;
     try {
       res = await fetchImpl(`${base}${path}`, {
@@ -35,6 +44,7 @@ export function farmClient(baseUrl: string, token: string, fetchImpl: typeof fet
         headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         signal: AbortSignal.timeout(30_000),
+        redirect,
       });
     } catch (err) {
       throw new XamalError('unavailable', `farm ${base} did not answer: ${(err as Error).message}`, { cause: err });
@@ -61,6 +71,21 @@ export function farmClient(baseUrl: string, token: string, fetchImpl: typeof fet
       const res = await call('GET', `/v1/builds/${id}`);
       if (res.status === 404) throw new XamalError('not_found', `farm: no build ${id}`);
       return (await res.json()) as BuildStatusBody;
+    },
+    async resolve(body) {
+      const res = await call('POST', '/v1/resolve', body);
+      if (res.status === 404) {
+        const b = (await res.json()) as { message?: string };
+        throw new XamalError('not_found', `farm: ${b.message ?? 'no artifact fits this host'}`);
+      }
+      return (await res.json()) as ResolveBody;
+    },
+    async downloadLink(app, version, tuple) {
+      const res = await call('GET', `/v1/artifacts/${encodeURIComponent(app)}/${encodeURIComponent(version)}/${encodeURIComponent(tuple)}/download`, undefined, 'manual');
+      const url = res.headers.get('location');
+      const sha256 = res.headers.get('x-xamal-sha256');
+      if (res.status !== 302 || !url || !sha256) throw new XamalError(res.status === 404 ? 'not_found' : 'external', `farm: no download link for ${app} ${version} ${tuple} (HTTP ${res.status})`);
+      return { url: new URL(url, base).toString(), sha256, expires: res.headers.get('x-xamal-expires') ?? '' };
     },
     async logs(id) {
       const res = await call('GET', `/v1/builds/${id}/logs`);

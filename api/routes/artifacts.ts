@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { AppNameSchema, formatTarget, parseSelectorString, TargetTupleSchema } from '../../core/index.ts';
 import { CommitSchema } from '../../core/build/job.ts';
 import { ManifestSchema } from '../../core/build/manifest.ts';
+import { verifyDownload } from '../downloads.ts';
 
 const Params = z.object({ app: AppNameSchema, version: CommitSchema, tuple: TargetTupleSchema });
 
@@ -30,15 +31,28 @@ export const artifactRoutes: FastifyPluginAsyncZod = async (app) => {
     return app.services.artifacts.manifest({ app: name, version, target: tuple });
   });
 
+  /**
+   * 302 to a short-lived URL: the store's presigned one (S3) or one the API signs and serves itself.
+   * Servers pull from it directly; the deployer is never in the data path.
+   */
   app.get('/v1/artifacts/:app/:version/:tuple/download', { schema: { params: Params } }, async (req, reply) => {
     const { app: name, version, tuple } = req.params;
-    const { manifest, body } = await app.services.artifacts.tarball({ app: name, version, target: tuple });
-    const file = manifest.tarball.key.slice(manifest.tarball.key.lastIndexOf('/') + 1);
+    const base = app.downloads.publicUrl ?? `${req.protocol}://${req.host}`;
+    const link = await app.services.artifacts.downloadLink({ app: name, version, target: tuple }, app.downloads, base);
+    return reply.code(302).header('location', link.url).header('x-xamal-sha256', link.sha256).header('x-xamal-expires', link.expires).send();
+  });
+
+  app.get('/v1/downloads/:token', { config: { public: true }, schema: { params: z.object({ token: z.string().max(4096) }) } }, async (req, reply) => {
+    const verdict = verifyDownload(app.downloads.secret, req.params.token, Math.floor(Date.now() / 1000));
+    if (!verdict.ok) return reply.code(verdict.status).send({ statusCode: verdict.status, error: verdict.status === 410 ? 'gone' : 'forbidden', message: verdict.reason });
+    const { grant } = verdict;
+    const obj = await app.services.artifacts.open(grant.key);
     return reply
       .header('content-type', 'application/gzip')
-      .header('content-disposition', `attachment; filename="${file}"`)
-      .header('x-xamal-sha256', manifest.tarball.sha256)
-      .header('digest', `sha-256=${Buffer.from(manifest.tarball.sha256, 'hex').toString('base64')}`)
-      .send(body);
+      .header('content-length', obj.size)
+      .header('content-disposition', `attachment; filename="${grant.filename}"`)
+      .header('x-xamal-sha256', grant.sha256)
+      .header('digest', `sha-256=${Buffer.from(grant.sha256, 'hex').toString('base64')}`)
+      .send(obj.body);
   });
 };

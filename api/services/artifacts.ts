@@ -1,6 +1,8 @@
 import { artifactManifestKey, XamalError, type Target } from '../../core/index.ts';
 import { ManifestSchema, type Manifest } from '../../core/build/manifest.ts';
 import { findArtifacts } from '../../core/build/index.ts';
+import type { Readable } from 'node:stream';
+import { signDownload, type DownloadSettings } from '../downloads.ts';
 import type { ObjectStore } from '../../core/storage/store.ts';
 
 export interface ArtifactId {
@@ -19,11 +21,22 @@ export function artifactService(store: ObjectStore) {
   return {
     manifest,
     find: (app: string, version: string, filter: Parameters<typeof findArtifacts>[3]) => findArtifacts(store, app, version, filter),
-    async tarball(id: ArtifactId): Promise<{ manifest: Manifest; body: Buffer }> {
+    /** Where a server can GET the tarball for a while: presigned by the store, or signed by the API. */
+    async downloadLink(id: ArtifactId, d: DownloadSettings, apiBase: string): Promise<{ url: string; sha256: string; expires: string }> {
       const m = await manifest(id);
-      const body = await store.get(m.tarball.key);
-      if (!body) throw new XamalError('unavailable', `artifact ${m.tarball.key} is listed but its tarball is missing from the store`);
-      return { manifest: m, body };
+      if (!(await store.exists(m.tarball.key))) throw new XamalError('unavailable', `artifact ${m.tarball.key} is listed but its tarball is missing from the store`);
+      const exp = Math.floor(Date.now() / 1000) + d.ttlSeconds;
+      const expires = new Date(exp * 1000).toISOString();
+      if (d.mode === 'presign' && store.presignGet) return { url: await store.presignGet(m.tarball.key, d.ttlSeconds), sha256: m.tarball.sha256, expires };
+      const filename = m.tarball.key.slice(m.tarball.key.lastIndexOf('/') + 1);
+      const token = signDownload(d.secret, { key: m.tarball.key, sha256: m.tarball.sha256, filename, exp });
+      return { url: `${apiBase.replace(/\/+$/, '')}/v1/downloads/${token}`, sha256: m.tarball.sha256, expires };
+    },
+    /** A stored object as a stream (for links the API signed). */
+    async open(key: string): Promise<{ body: Readable; size: number }> {
+      const obj = await store.getStream(key);
+      if (!obj) throw new XamalError('not_found', `no object ${key} in the store (removed since the link was made?)`);
+      return obj;
     },
   };
 }

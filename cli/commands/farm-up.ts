@@ -122,6 +122,7 @@ const command: CliCommand = {
         ...(githubHooks ? { githubHooks } : {}),
         services: { health: healthService(checks), ...storeBackedServices(store), builds: buildService({ queues, store, locks, exec }) },
         logLevel: fc.logLevel,
+        downloads: fc.downloads,
       });
       const url = await listen(app, host, listenPort);
       io.out(`farm API: ${url} (GET ${url}/v1/health)`);

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { XamalError } from '../errors/index.ts';
@@ -34,6 +35,15 @@ export function localStore(root: string): ObjectStore & { pathOf(key: string): s
     async get(key) {
       try {
         return await readFile(pathOf(key));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw new XamalError('unavailable', `store: get ${key} failed: ${(err as Error).message}`, { cause: err });
+      }
+    },
+    async getStream(key) {
+      try {
+        const size = (await stat(pathOf(key))).size;
+        return { body: createReadStream(pathOf(key)), size };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
         throw new XamalError('unavailable', `store: get ${key} failed: ${(err as Error).message}`, { cause: err });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../../api/app.ts';
+import { signDownload } from '../../../api/downloads.ts';
 import { storeBackedServices } from '../../../api/services/store-backed.ts';
 import { healthService } from '../../../api/services/health.ts';
 import { artifactKey, artifactManifestKey, parseTargetOrThrow } from '../../../core/index.ts';
@@ -47,11 +48,35 @@ describe('artifact routes', () => {
     expect(res.json()).toMatchObject({ tuple: TUPLE, glibcNeeded: '2.34', tarball: { sha256 } });
   });
 
-  it('downloads the tarball with its sha256 in headers', async () => {
-    const res = await app.inject({ url: `/v1/artifacts/hello/${COMMIT}/${TUPLE}/download`, headers: AUTH });
-    expect(res.statusCode).toBe(200);
+  it('redirects a download to a short-lived link the API signed, which serves the tarball with its sha256 without a token', async () => {
+    const res = await app.inject({ url: `/v1/artifacts/hello/${COMMIT}/${TUPLE}/download`, headers: { ...AUTH, host: 'farm.test:7420' } });
+    expect(res.statusCode).toBe(302);
     expect(res.headers['x-xamal-sha256']).toBe(sha256);
-    expect(res.rawPayload.equals(body)).toBe(true);
+    const location = new URL(String(res.headers.location));
+    expect(location.origin).toBe('http://farm.test:7420');
+    expect(location.pathname).toMatch(/^\/v1\/downloads\/[\w-]+\.[\w-]+$/);
+    expect(Date.parse(String(res.headers['x-xamal-expires'])) - Date.now()).toBeGreaterThan(290_000);
+    const got = await app.inject({ url: location.pathname });
+    expect(got.statusCode).toBe(200);
+    expect(got.headers['x-xamal-sha256']).toBe(sha256);
+    expect(got.headers['content-length']).toBe(String(body.length));
+    expect(got.rawPayload.equals(body)).toBe(true);
+  });
+
+  it('refuses a download link that was tampered with (403) or has expired (410)', async () => {
+    const res = await app.inject({ url: `/v1/artifacts/hello/${COMMIT}/${TUPLE}/download`, headers: AUTH });
+    const path = new URL(String(res.headers.location)).pathname;
+    const [payload, sig] = path.slice('/v1/downloads/'.length).split('.');
+    const grant = JSON.parse(Buffer.from(payload!, 'base64url').toString());
+    const forged = Buffer.from(JSON.stringify({ ...grant, key: 'secrets/other' })).toString('base64url');
+    const tampered = await app.inject({ url: `/v1/downloads/${forged}.${sig}` });
+    expect(tampered.statusCode).toBe(403);
+    expect(tampered.json().message).toMatch(/signature/);
+    const expired = signDownload(app.downloads.secret, { ...grant, exp: Math.floor(Date.now() / 1000) - 1 });
+    const gone = await app.inject({ url: `/v1/downloads/${expired}` });
+    expect(gone.statusCode).toBe(410);
+    expect(gone.json().message).toMatch(/expired/);
+    expect((await app.inject({ url: '/v1/downloads/garbage' })).statusCode).toBe(403);
   });
 
   it('answers 404 for an artifact that was never built', async () => {
