@@ -167,7 +167,8 @@ export const CaddySchema = z
     host: HostSchema.optional(),
     hosts: z.array(HostSchema).default([]),
     app_port: PortSchema.default(4000),
-    ssl: z.boolean().default(true),
+    /** true: certificates from ACME (Let's Encrypt); "internal": Caddy's own CA (tests, private networks); false: plain HTTP. */
+    ssl: z.custom<boolean | 'internal'>((v) => v === true || v === false || v === 'internal', { error: 'expected true, false or "internal"' }).default(true),
   })
   .strict()
   .transform((c) => ({ hosts: [...new Set([...(c.host ? [c.host] : []), ...c.hosts])], appPort: c.app_port, ssl: c.ssl }));

@@ -81,7 +81,7 @@ describe('loading config/deploy.yml', () => {
     expect(err.message.split('\n')).toEqual([
       'invalid configuration (config/deploy.yml + config/deploy.prod.yml)',
       'ssh/port: expected number, got string',
-      'caddy/ssl: expected boolean, got string',
+      'caddy/ssl: expected true, false or "internal"',
       'bogus: unknown key',
     ]);
   });

@@ -27,6 +27,11 @@ describe('deploy.yml schema', () => {
     expect([c.hooksPath, c.secretsPath]).toEqual(['.xamal/hooks', '.xamal/secrets']);
   });
 
+  it('takes caddy.ssl as true, false or "internal" (Caddy\'s own CA) and nothing else', () => {
+    for (const ssl of [true, false, 'internal'] as const) expect(validateDeployConfig({ ...minimal, caddy: { ssl } }).caddy.ssl).toBe(ssl);
+    expect(problems({ ...minimal, caddy: { ssl: 'yes' } })).toEqual(['caddy/ssl: expected true, false or "internal"']);
+  });
+
   it('accepts every Kamal servers shape: list, role lists, role maps, and hosts with tags', () => {
     const c = validateDeployConfig({
       service: 'app',

@@ -1,0 +1,292 @@
+import { command, XamalError, type Command } from '../../core/index.ts';
+import type { DeployConfig } from '../config/schema.ts';
+import type { CaddyRequest } from '../remote.ts';
+import { slotPort, SLOTS, type AppLayout } from './layout.ts';
+
+/**
+ * Caddy, driven only through its admin API (never the Caddyfile): apps share one HTTPS server
+ * (`xamal`, :443; `xamal_http`, :80, for apps without TLS or host names) and each app owns one
+ * route, `@id: xamal-<app>`, and with `ssl: internal` one TLS policy, `@id: xamal-<app>-tls`.
+ * Other apps' routes and other servers are never touched.
+ *
+ * The route lists both slots of the primary role permanently, in order [blue, green], with the
+ * `first` policy and fast active health checks: a deploy switches by health (new slot healthy,
+ * old slot stopped gracefully) with no config change, i.e. no reload (LAB.md: 0 errors that way).
+ */
+
+export const HTTPS_SERVER = { name: 'xamal', listen: [':443'] } as const;
+export const HTTP_SERVER = { name: 'xamal_http', listen: [':80'] } as const;
+
+export const routeId = (app: string) => `xamal-${app}`;
+export const proxyId = (app: string) => `xamal-${app}-proxy`;
+export const maintenanceId = (app: string) => `xamal-${app}-maintenance`;
+export const tlsPolicyId = (app: string) => `xamal-${app}-tls`;
+
+/** What Caddy needs to know about one app. */
+export interface AppSite {
+  app: string;
+  hosts: string[];
+  ssl: boolean | 'internal';
+  /** Loopback ports of the primary role's slots, [blue, green]. */
+  ports: number[];
+  healthPath: string;
+}
+
+export function appSite(config: Pick<DeployConfig, 'caddy' | 'roles' | 'primaryRole' | 'healthCheck'>, layout: AppLayout): AppSite {
+  return {
+    app: layout.app,
+    hosts: config.caddy.hosts,
+    ssl: config.caddy.ssl,
+    ports: SLOTS.map((s) => slotPort(config, config.primaryRole, s)),
+    healthPath: config.healthCheck.path,
+  };
+}
+
+/** HTTPS when there are host names to get certificates for and ssl is not off. */
+export function serverFor(site: AppSite): { name: string; listen: readonly string[] } {
+  return site.ssl !== false && site.hosts.length > 0 ? HTTPS_SERVER : HTTP_SERVER;
+}
+
+export function proxyHandler(site: AppSite): Record<string, unknown> {
+  return {
+    '@id': proxyId(site.app),
+    handler: 'reverse_proxy',
+    upstreams: site.ports.map((p) => ({ dial: `127.0.0.1:${p}` })),
+    load_balancing: { selection_policy: { policy: 'first' }, try_duration: '5s', try_interval: '250ms' },
+    health_checks: {
+      active: { uri: site.healthPath, interval: '200ms', timeout: '1s' },
+      passive: { fail_duration: '1s' },
+    },
+  };
+}
+
+export const DEFAULT_MAINTENANCE_PAGE =
+  '<!doctype html><html><head><meta charset="utf-8"><title>Maintenance</title></head><body><h1>Down for maintenance</h1><p>Please try again in a few minutes.</p></body></html>\n';
+
+export function maintenanceHandler(app: string, html = DEFAULT_MAINTENANCE_PAGE): Record<string, unknown> {
+  return {
+    '@id': maintenanceId(app),
+    handler: 'static_response',
+    status_code: 503,
+    headers: { 'Content-Type': ['text/html; charset=utf-8'], 'Retry-After': ['60'], 'Cache-Control': ['no-store'] },
+    body: html,
+  };
+}
+
+/** The app's route; `handle` defaults to the proxy. */
+export function appRoute(site: AppSite, handle: unknown[] = [proxyHandler(site)]): Record<string, unknown> {
+  return {
+    '@id': routeId(site.app),
+    ...(site.hosts.length ? { match: [{ host: site.hosts }] } : {}),
+    handle,
+    terminal: true,
+  };
+}
+
+export function tlsPolicy(site: AppSite): Record<string, unknown> {
+  return { '@id': tlsPolicyId(site.app), subjects: site.hosts, issuers: [{ module: 'internal' }] };
+}
+
+// --- requests ------------------------------------------------------------------------------------
+
+export const configRequest = (): CaddyRequest => ({ method: 'GET', path: '/config/', label: 'read Caddy config' });
+export const routeRequest = (app: string): CaddyRequest => ({ method: 'GET', path: `/id/${routeId(app)}`, label: 'read app route' });
+export const upstreamsRequest = (): CaddyRequest => ({ method: 'GET', path: '/reverse_proxy/upstreams', label: 'read upstream health' });
+
+/** Serve a static 503 page for this app only (its route's handler, nothing else). */
+export function maintenanceRequest(app: string, html?: string): CaddyRequest {
+  return { method: 'PATCH', path: `/id/${routeId(app)}/handle`, body: [maintenanceHandler(app, html)], label: 'maintenance on' };
+}
+
+/** Back to the proxy after maintenance. */
+export function liveRequest(site: AppSite): CaddyRequest {
+  return { method: 'PATCH', path: `/id/${routeId(site.app)}/handle`, body: [proxyHandler(site)], label: 'maintenance off' };
+}
+
+// --- plan ----------------------------------------------------------------------------------------
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+type Path = (string | number)[];
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** JSON text with object keys sorted: equal values, equal text. */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (isObject(v)) return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(v[k])}`).join(',')}}`;
+  return JSON.stringify(v) ?? 'null';
+}
+
+/** The object tagged `@id: id` anywhere in the config, with its path. */
+export function findById(config: unknown, id: string, path: Path = []): { path: Path; value: Record<string, unknown> } | undefined {
+  if (Array.isArray(config)) {
+    for (let i = 0; i < config.length; i++) {
+      const f = findById(config[i], id, [...path, i]);
+      if (f) return f;
+    }
+  } else if (isObject(config)) {
+    if (config['@id'] === id) return { path, value: config };
+    for (const [k, v] of Object.entries(config)) {
+      const f = findById(v, id, [...path, k]);
+      if (f) return f;
+    }
+  }
+  return undefined;
+}
+
+const at = (config: unknown, path: Path): unknown => path.reduce<unknown>((v, k) => (isObject(v) || Array.isArray(v) ? (v as Record<string | number, unknown>)[k] : undefined), config);
+const configPath = (path: Path) => `/config/${path.map((p) => encodeURIComponent(String(p))).join('/')}`;
+
+/**
+ * Puts `value` at `path`, creating what is missing above it in one request: PUT at the first missing
+ * key (Caddy's PUT creates), or POST /config/ when there is no config at all.
+ */
+function create(config: unknown, path: Path, value: unknown, label: string): CaddyRequest {
+  if (!isObject(config)) return { method: 'POST', path: '/config/', body: nest(path, value), label };
+  let i = 0;
+  while (i < path.length - 1 && isObject(at(config, path.slice(0, i + 1)))) i++;
+  return { method: 'PUT', path: configPath(path.slice(0, i + 1)), body: nest(path.slice(i + 1), value), label };
+}
+
+const nest = (path: Path, value: unknown): unknown => path.reduceRight<unknown>((v, k) => ({ [k]: v }), value);
+
+function listenPorts(listen: unknown): string[] {
+  return (Array.isArray(listen) ? listen : []).map((a) => String(a).replace(/^[a-z0-9]+\//, '').replace(/^.*:/, ''));
+}
+
+export interface CaddyPlan {
+  requests: CaddyRequest[];
+  /** What the requests change, in words (empty: nothing to do). */
+  changes: string[];
+  warnings: string[];
+}
+
+/**
+ * The admin API requests that bring `current` (GET /config/) to serve `site`, touching only this
+ * app's route and TLS policy (and creating the shared server if it is missing). Nothing when equal.
+ */
+export function planCaddy(current: unknown, site: AppSite): CaddyPlan {
+  const plan: CaddyPlan = { requests: [], changes: [], warnings: [] };
+  const server = serverFor(site);
+  const serverPath: Path = ['apps', 'http', 'servers', server.name];
+  const existing = findById(current, routeId(site.app));
+
+  // Maintenance is a state of the route, not a difference: setup leaves it on.
+  let handle: unknown[] | undefined;
+  const curHandle = existing?.value.handle;
+  if (Array.isArray(curHandle) && isObject(curHandle[0]) && curHandle[0]['@id'] === maintenanceId(site.app)) {
+    handle = curHandle;
+    plan.warnings.push(`${site.app} is in maintenance mode: its route keeps serving the maintenance page`);
+  }
+  const route = appRoute(site, handle);
+  const inRightServer = existing !== undefined && canonicalJson(existing.path.slice(0, 4)) === canonicalJson(serverPath) && existing.path[4] === 'routes';
+
+  if (existing && inRightServer) {
+    if (canonicalJson(existing.value) !== canonicalJson(route)) {
+      plan.requests.push({ method: 'PATCH', path: `/id/${routeId(site.app)}`, body: route, label: 'update app route' });
+      plan.changes.push(`caddy route ${routeId(site.app)} updated`);
+    }
+  } else {
+    if (existing) {
+      plan.requests.push({ method: 'DELETE', path: `/id/${routeId(site.app)}`, label: 'move app route' });
+      plan.changes.push(`caddy route ${routeId(site.app)} removed from ${String(existing.path[3])}`);
+    }
+    const srv = at(current, serverPath);
+    if (!isObject(srv)) {
+      const servers = at(current, ['apps', 'http', 'servers']);
+      const port = listenPorts(server.listen)[0]!;
+      if (isObject(servers)) {
+        for (const [name, s] of Object.entries(servers)) {
+          if (isObject(s) && listenPorts(s.listen).includes(port)) {
+            throw new XamalError('conflict', `Caddy server ${JSON.stringify(name)} already listens on :${port}; xamal keeps its apps' routes in a server named ${JSON.stringify(server.name)} (move that server's routes there, or give it another port)`);
+          }
+        }
+      }
+      plan.requests.push(create(current, serverPath, { listen: [...server.listen], routes: [route] }, `create Caddy server ${server.name}`));
+      plan.changes.push(`caddy server ${server.name} created`, `caddy route ${routeId(site.app)} added`);
+    } else if (!Array.isArray(srv.routes)) {
+      plan.requests.push({ method: 'PUT', path: configPath([...serverPath, 'routes']), body: [route], label: 'add app route' });
+      plan.changes.push(`caddy route ${routeId(site.app)} added`);
+    } else {
+      // Routes with host matchers go first so no catch-all route (of any app) shadows them.
+      plan.requests.push(
+        site.hosts.length
+          ? { method: 'PUT', path: configPath([...serverPath, 'routes', 0]), body: route, label: 'add app route' }
+          : { method: 'POST', path: configPath([...serverPath, 'routes']), body: route, label: 'add app route' },
+      );
+      plan.changes.push(`caddy route ${routeId(site.app)} added`);
+    }
+  }
+
+  const policy = findById(current, tlsPolicyId(site.app));
+  const wantPolicy = site.ssl === 'internal' && site.hosts.length > 0;
+  if (wantPolicy) {
+    const desired = tlsPolicy(site);
+    if (policy) {
+      if (canonicalJson(policy.value) !== canonicalJson(desired)) {
+        plan.requests.push({ method: 'PATCH', path: `/id/${tlsPolicyId(site.app)}`, body: desired, label: 'update TLS policy' });
+        plan.changes.push(`caddy TLS policy ${tlsPolicyId(site.app)} updated`);
+      }
+    } else {
+      const policiesPath: Path = ['apps', 'tls', 'automation', 'policies'];
+      const afterFirst = plan.requests[0]?.method === 'POST' && plan.requests[0].path === '/config/' ? nestInto(plan.requests[0], policiesPath, desired) : false;
+      if (!afterFirst) {
+        // Policies with subjects go first: Caddy uses the first policy that matches a name.
+        plan.requests.push(Array.isArray(at(current, policiesPath)) ? { method: 'PUT', path: configPath([...policiesPath, 0]), body: desired, label: 'add TLS policy' } : create(current, policiesPath, [desired], 'add TLS policy'));
+      }
+      plan.changes.push(`caddy TLS policy ${tlsPolicyId(site.app)} added`);
+    }
+  } else if (policy) {
+    plan.requests.push({ method: 'DELETE', path: `/id/${tlsPolicyId(site.app)}`, label: 'remove TLS policy' });
+    plan.changes.push(`caddy TLS policy ${tlsPolicyId(site.app)} removed`);
+  }
+  return plan;
+}
+
+/** Adds `value` (as a one-element list) at `path` inside a POST /config/ body being built. */
+function nestInto(req: CaddyRequest, path: Path, value: unknown): boolean {
+  let node = req.body as Record<string, unknown>;
+  for (const k of path.slice(0, -1)) {
+    if (!isObject(node[k as string])) node[k as string] = {};
+    node = node[k as string] as Record<string, unknown>;
+  }
+  node[path[path.length - 1] as string] = [value];
+  return true;
+}
+
+/** Caddy's GET answer as JSON (`null` for an empty config or an empty body). */
+export function parseCaddyJson(body: string): Json {
+  const t = body.trim();
+  if (!t) return null;
+  try {
+    return JSON.parse(t) as Json;
+  } catch {
+    throw new XamalError('external', `Caddy answered with something that is not JSON: ${t.slice(0, 200)}`);
+  }
+}
+
+// --- the Caddy service on the host ---------------------------------------------------------------
+
+const CADDY_FACTS_SCRIPT =
+  'printf "bin=%s\\n" "$(command -v caddy)"; for u in caddy-api caddy; do printf "%s=%s/%s\\n" "$u" "$(systemctl is-enabled "$u.service" 2>/dev/null)" "$(systemctl is-active "$u.service" 2>/dev/null)"; done; exit 0';
+
+/** Is Caddy installed, and which of its units (caddy-api: admin API + --resume; caddy: Caddyfile) runs. */
+export function caddyFactsCommand(): Command {
+  return command(['sh', '-c', CADDY_FACTS_SCRIPT], { label: 'check Caddy' });
+}
+
+export interface CaddyFacts {
+  installed: boolean;
+  api: { enabled: boolean; active: boolean; exists: boolean };
+  caddyfile: { enabled: boolean; active: boolean };
+}
+
+export function parseCaddyFacts(stdout: string): CaddyFacts {
+  const kv = new Map(stdout.split('\n').flatMap((l) => (l.includes('=') ? [[l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()] as const] : [])));
+  const unit = (u: string) => {
+    const [enabled = '', active = ''] = (kv.get(u) ?? '/').split('/');
+    return { enabled: enabled === 'enabled', active: active === 'active', exists: enabled !== '' && enabled !== 'not-found' };
+  };
+  const api = unit('caddy-api');
+  const file = unit('caddy');
+  return { installed: (kv.get('bin') ?? '') !== '', api, caddyfile: { enabled: file.enabled, active: file.active } };
+}

@@ -1,0 +1,93 @@
+import { XamalError } from '../../core/index.ts';
+import type { DeployConfig } from '../config/schema.ts';
+
+/**
+ * Where an app lives on a host and which ports its slots listen on. Everything a flow needs to name
+ * a path, a unit or a port comes from here, so part 1 (setup) and part 2 (deploy) agree.
+ */
+
+/** Each role runs in two slots; a deploy boots the idle one and stops the other after the switch. */
+export const SLOTS = ['blue', 'green'] as const;
+export type Slot = (typeof SLOTS)[number];
+
+export const XAMAL_ROOT = '/opt/xamal';
+
+/** `<service>` or `<service>-<destination>`: the app's name in paths, units, Caddy ids. */
+export function appName(service: string, destination: string | undefined): string {
+  return destination ? `${service}-${destination}` : service;
+}
+
+export interface AppLayout {
+  /** `service[-dest]` */
+  app: string;
+  root: string;
+  releases: string;
+  slots: string;
+  current: string;
+  lock: string;
+  /** The holder's details, inside the lock directory. */
+  lockDetails: string;
+  audit: string;
+  tmp: string;
+}
+
+export function appLayout(service: string, destination: string | undefined): AppLayout {
+  const app = appName(service, destination);
+  const root = `${XAMAL_ROOT}/${app}`;
+  return {
+    app,
+    root,
+    releases: `${root}/releases`,
+    slots: `${root}/slots`,
+    current: `${root}/current`,
+    lock: `${root}/lock`,
+    lockDetails: `${root}/lock/details.json`,
+    audit: `${root}/audit.log`,
+    tmp: `${root}/tmp`,
+  };
+}
+
+/** A role's slot on a host: its directory (env file, `release` symlink) and RELEASE_TMP. */
+export interface SlotLayout {
+  role: string;
+  slot: Slot;
+  dir: string;
+  envFile: string;
+  /** Symlink to `releases/<version>` (set by a deploy). */
+  release: string;
+  tmp: string;
+  port: number;
+}
+
+export function releaseDir(layout: AppLayout, version: string): string {
+  return `${layout.releases}/${version}`;
+}
+
+/**
+ * A slot's port: `caddy.app_port + 2 × role index + slot` (roles in config order, blue 0, green 1).
+ * Every role and slot gets its own port, so two slots of two roles never collide on a host.
+ */
+export function slotPort(config: Pick<DeployConfig, 'roles' | 'caddy'>, role: string, slot: Slot): number {
+  const r = config.roles.findIndex((x) => x.name === role);
+  if (r < 0) throw new XamalError('not_found', `no role ${JSON.stringify(role)} (roles: ${config.roles.map((x) => x.name).join(', ')})`);
+  const port = config.caddy.appPort + 2 * r + SLOTS.indexOf(slot);
+  if (port > 65535) throw new XamalError('validation', `caddy.app_port ${config.caddy.appPort} leaves no room for role ${role}'s slots (port ${port} > 65535)`);
+  return port;
+}
+
+export function slotLayout(config: Pick<DeployConfig, 'roles' | 'caddy'>, layout: AppLayout, role: string, slot: Slot): SlotLayout {
+  const dir = `${layout.slots}/${role}-${slot}`;
+  return { role, slot, dir, envFile: `${dir}/env`, release: `${dir}/release`, tmp: `${layout.tmp}/${role}-${slot}`, port: slotPort(config, role, slot) };
+}
+
+/** The roles that run on `host`, in config order, with the host's tags in each. */
+export function rolesOnHost(config: Pick<DeployConfig, 'roles'>, host: string): { name: string; tags: string[] }[] {
+  return config.roles.flatMap((r) => r.hosts.filter((h) => h.host === host).map((h) => ({ name: r.name, tags: h.tags })));
+}
+
+/** The host the lock (and `release_command`) lives on: the first host of the primary role. */
+export function primaryHost(config: Pick<DeployConfig, 'roles' | 'primaryRole' | 'hosts'>): string {
+  const host = config.roles.find((r) => r.name === config.primaryRole)?.hosts[0]?.host ?? config.hosts[0];
+  if (!host) throw new XamalError('validation', 'no hosts configured');
+  return host;
+}

@@ -1,0 +1,97 @@
+import { command, PROBE_SCRIPT, sensitive, XamalError, type Command } from '../../core/index.ts';
+import { releaseDir, type AppLayout } from './layout.ts';
+
+/**
+ * Getting a release onto a host: the host's fingerprint (for the farm's resolver), the host pulling
+ * its artifact itself from a short-lived link (the deployer is not in the data path), or unpacking a
+ * file uploaded over SFTP (the fallback). The sha256 is checked on the host before anything is
+ * unpacked, and a release directory appears whole or not at all.
+ */
+
+const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** A version names a directory on every host: letters, digits, `. _ -` only. */
+export function checkVersion(version: string): string {
+  if (!VERSION_RE.test(version) || version.includes('..')) throw new XamalError('validation', `version: expected letters, digits, . _ - (a git SHA or a tag), got ${JSON.stringify(version)}`);
+  return version;
+}
+
+/** Runs the same probe as `xamal host probe` (one fixed script); parse with `parseProbeOutput`. */
+export function probeCommand(): Command {
+  return command(['sh', '-c', PROBE_SCRIPT], { label: 'fingerprint host', timeoutMs: 30_000 });
+}
+
+/** Exit codes of the pull script, turned into messages by `pullFailure`. */
+export const PULL_EXIT = { download: 21, checksum: 22, unpack: 23 } as const;
+
+// $1 release dir, $2 tmp dir, $3 expected sha256, $4 mode (url|file), $5 uploaded file (mode file).
+const PULL_SCRIPT = `set -u
+rel="$1"; tmp="$2"; sha="$3"
+if [ -f "$rel/.xamal-complete" ]; then echo present; exit 0; fi
+mkdir -p "$tmp" || exit ${PULL_EXIT.download}
+if [ "$4" = url ]; then
+  f="$tmp/$(basename "$rel").tar.gz"
+  rm -f "$f"
+  curl -fsS --retry 3 --retry-connrefused --connect-timeout 10 --max-time 900 -o "$f" "$XAMAL_DOWNLOAD_URL" || { rm -f "$f"; exit ${PULL_EXIT.download}; }
+else
+  f="$5"
+fi
+got=$(sha256sum "$f" | cut -d' ' -f1)
+if [ "$got" != "$sha" ]; then rm -f "$f"; echo "sha256 mismatch: expected $sha, got $got" >&2; exit ${PULL_EXIT.checksum}; fi
+p="$rel.partial"
+rm -rf "$p" && mkdir -p "$p" || exit ${PULL_EXIT.unpack}
+tar -xzf "$f" -C "$p" || { rm -rf "$p" "$f"; exit ${PULL_EXIT.unpack}; }
+touch "$p/.xamal-complete" && rm -rf "$rel" && mv "$p" "$rel" || { rm -rf "$p"; exit ${PULL_EXIT.unpack}; }
+rm -f "$f"
+echo pulled`;
+
+export interface PullRequest {
+  layout: AppLayout;
+  version: string;
+  sha256: string;
+}
+
+/** The host downloads the tarball from `url` (a secret: it travels in the environment, never argv). */
+export function pullReleaseCommand(req: PullRequest, url: string): Command {
+  return command(['sh', '-c', PULL_SCRIPT, 'sh', releaseDir(req.layout, checkVersion(req.version)), req.layout.tmp, checkSha(req.sha256), 'url'], {
+    env: { XAMAL_DOWNLOAD_URL: sensitive(url) },
+    label: `pull release ${req.version}`,
+    timeoutMs: 960_000,
+  });
+}
+
+/** Where the SFTP fallback puts the tarball before `unpackUploadedCommand` checks and unpacks it. */
+export function uploadPath(req: PullRequest): string {
+  return `${req.layout.tmp}/${checkVersion(req.version)}.upload.tar.gz`;
+}
+
+export function unpackUploadedCommand(req: PullRequest): Command {
+  return command(['sh', '-c', PULL_SCRIPT, 'sh', releaseDir(req.layout, checkVersion(req.version)), req.layout.tmp, checkSha(req.sha256), 'file', uploadPath(req)], {
+    label: `unpack uploaded release ${req.version}`,
+    timeoutMs: 300_000,
+  });
+}
+
+/** Is the release already on the host (complete)? Exit 0 = yes. */
+export function releasePresentCommand(layout: AppLayout, version: string): Command {
+  return command(['test', '-f', `${releaseDir(layout, checkVersion(version))}/.xamal-complete`], { label: `is ${version} present` });
+}
+
+function checkSha(sha: string): string {
+  if (!/^[0-9a-f]{64}$/.test(sha)) throw new XamalError('validation', `sha256: expected 64 hex characters, got ${JSON.stringify(sha)}`);
+  return sha;
+}
+
+/** Pure: a clear message for a failed pull, from its exit code and stderr. */
+export function pullFailure(host: string, version: string, r: { code: number; stderr: string }): XamalError {
+  const detail = r.stderr.trim().split('\n').slice(-3).join('; ');
+  const what =
+    r.code === PULL_EXIT.download
+      ? `download failed (${detail || 'no output'})${/Failure writing|No space|write/i.test(detail) ? ' — is the disk full?' : ''}`
+      : r.code === PULL_EXIT.checksum
+        ? `refused to unpack: ${detail}`
+        : r.code === PULL_EXIT.unpack
+          ? `unpack failed (${detail || 'no output'})${/No space|write/i.test(detail) ? ' — is the disk full?' : ''}`
+          : `exit ${r.code}: ${detail}`;
+  return new XamalError('external', `${host}: release ${version}: ${what}; the previous release is untouched`);
+}

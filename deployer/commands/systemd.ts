@@ -1,0 +1,88 @@
+import { command, type Command } from '../../core/index.ts';
+import type { DeployConfig } from '../config/schema.ts';
+import type { AppLayout } from './layout.ts';
+
+/**
+ * One systemd template unit per app and role, `xamal-<app>-<role>@.service`; the instance is the
+ * slot (`blue` or `green`). The unit reads everything slot-specific from the slot's directory, so
+ * it never changes between deploys.
+ */
+
+export const UNIT_DIR = '/etc/systemd/system';
+
+export function unitName(app: string, role: string): string {
+  return `xamal-${app}-${role}@.service`;
+}
+
+/** The running instance: `xamal-<app>-<role>@blue.service`. */
+export function unitInstance(app: string, role: string, slot: string): string {
+  return `xamal-${app}-${role}@${slot}.service`;
+}
+
+export function unitPath(app: string, role: string): string {
+  return `${UNIT_DIR}/${unitName(app, role)}`;
+}
+
+/**
+ * A word for a unit's ExecStart= in double quotes: systemd unescapes C escapes inside them, expands
+ * `$VAR` (kept literal as `$$`) and `%` specifiers (kept literal as `%%`). Not a shell quote: the
+ * shell gets the result as one argument of `/bin/sh -c`.
+ */
+export function systemdExecWord(word: string): string {
+  const escaped = word.replace(/[\\"]/g, (c) => `\\${c}`).replace(/\n/g, '\\n').replace(/\t/g, '\\t').replace(/\$/g, '$$$$').replace(/%/g, '%%');
+  return `"${escaped}"`;
+}
+
+export interface UnitOptions {
+  layout: AppLayout;
+  role: string;
+  /** The role's `cmd` (run with /bin/sh -c in the slot directory), or the release's `start`. */
+  cmd?: string | undefined;
+  releaseName: string;
+  user: string;
+  drainTimeout: number;
+}
+
+/** The unit file's text. Same inputs, same bytes: setup compares it with the host's copy. */
+export function unitFile(o: UnitOptions): string {
+  const slotDir = `${o.layout.slots}/${o.role}-%i`;
+  const exec = o.cmd === undefined ? `${slotDir}/release/bin/${o.releaseName} start` : `/bin/sh -c ${systemdExecWord(o.cmd)}`;
+  return [
+    `# Managed by xamal (${o.layout.app}, role ${o.role}); \`xamal setup\` rewrites it.`,
+    '[Unit]',
+    `Description=${o.layout.app} ${o.role} (%i slot)`,
+    'After=network-online.target',
+    'Wants=network-online.target',
+    '',
+    '[Service]',
+    'Type=exec',
+    `User=${o.user}`,
+    `WorkingDirectory=${slotDir}`,
+    `EnvironmentFile=${slotDir}/env`,
+    `ExecStart=${exec}`,
+    'KillSignal=SIGTERM',
+    `TimeoutStopSec=${Math.ceil(o.drainTimeout) + 5}`,
+    'Restart=on-failure',
+    'RestartSec=1',
+    `SyslogIdentifier=xamal-${o.layout.app}-${o.role}-%i`,
+    '',
+    '[Install]',
+    'WantedBy=multi-user.target',
+    '',
+  ].join('\n');
+}
+
+export function unitFileFor(config: Pick<DeployConfig, 'roles' | 'release' | 'ssh' | 'drainTimeout'>, layout: AppLayout, role: string): string {
+  const r = config.roles.find((x) => x.name === role);
+  return unitFile({ layout, role, cmd: r?.cmd, releaseName: config.release.name, user: config.ssh.user, drainTimeout: config.drainTimeout });
+}
+
+/** Root step. */
+export function daemonReloadCommand(): Command {
+  return command(['systemctl', 'daemon-reload'], { label: 'systemctl daemon-reload' });
+}
+
+/** Root step: `systemctl <verb> units…`. */
+export function systemctlCommand(verb: 'start' | 'stop' | 'restart' | 'enable' | 'disable', units: readonly string[], now = false): Command {
+  return command(['systemctl', verb, ...(now ? ['--now'] : []), '--', ...units], { label: `systemctl ${verb} ${units.join(' ')}` });
+}

@@ -1,0 +1,168 @@
+import { createHash } from 'node:crypto';
+import { XamalError, type Command, type Sensitive } from '../../core/index.ts';
+import { appSite, caddyFactsCommand, parseCaddyFacts } from '../commands/caddy.ts';
+import { envFile } from '../commands/env-file.ts';
+import { asRoot, fileStateCommand, mkdirCommand, ownedDirCommand, parseFileStates, writeFileCommand, chmodCommand } from '../commands/files.ts';
+import { rolesOnHost, slotLayout, SLOTS } from '../commands/layout.ts';
+import { aptInstallCommand, aptUpdateCommand, missingPackages, packageStatusCommand } from '../commands/packages.ts';
+import { daemonReloadCommand, systemctlCommand, unitFileFor, unitPath } from '../commands/systemd.ts';
+import type { HostSession } from '../remote.ts';
+import { releaseEnv } from '../secrets.ts';
+import { auditResult, recordAudit } from './audit.ts';
+import { ensureCaddySite } from './caddy.ts';
+import type { RemoteContext } from './context.ts';
+import { onHosts, type HostOutcome } from './parallel.ts';
+
+/**
+ * `xamal server bootstrap` and `xamal setup`, idempotent: each step first looks at the host and
+ * changes only what differs, so a second run changes nothing and reports so.
+ *
+ * bootstrap: the config's `packages`, and on hosts of the primary role Caddy (installed if missing,
+ * run as caddy-api.service so admin-API config survives restarts).
+ * setup: bootstrap, then the app: directories, one systemd template unit per role, one env file per
+ * role and slot (0600), and the app's Caddy route.
+ */
+
+export interface HostSetup {
+  changes: string[];
+  warnings: string[];
+}
+
+export interface SetupOptions {
+  /** Host-level steps only (`server bootstrap`). */
+  bootstrapOnly?: boolean;
+}
+
+const sha256 = (t: string | Sensitive) => createHash('sha256').update(typeof t === 'string' ? t : t.reveal()).digest('hex');
+
+async function run(session: HostSession, cmd: Command, what?: string): Promise<string> {
+  const r = await session.run(cmd);
+  if (r.code !== 0) {
+    throw new XamalError('external', `${what ?? cmd.label ?? String(cmd.argv[0])} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').slice(-5).join('\n')}`);
+  }
+  return r.stdout;
+}
+
+function servesHttp(ctx: RemoteContext, host: string): boolean {
+  return ctx.targets.roles.includes(ctx.config.primaryRole) && rolesOnHost(ctx.config, host).some((r) => r.name === ctx.config.primaryRole);
+}
+
+/** Packages and Caddy. */
+async function bootstrapHost(ctx: RemoteContext, s: HostSession, out: HostSetup): Promise<void> {
+  const user = ctx.config.ssh.user;
+  const root = (c: Command) => asRoot(c, user);
+  let updated = false;
+  const install = async (pkgs: string[]) => {
+    if (!updated) await run(s, root(aptUpdateCommand()));
+    updated = true;
+    await run(s, root(aptInstallCommand(pkgs)));
+  };
+  const packages = ctx.config.packages;
+  if (packages.length) {
+    const r = await s.run(packageStatusCommand(packages));
+    const missing = missingPackages(packages, r.stdout);
+    if (missing.length) {
+      await install(missing);
+      out.changes.push(`installed ${missing.join(' ')}`);
+    }
+  }
+  if (!servesHttp(ctx, s.host)) return;
+  const facts = parseCaddyFacts(await run(s, caddyFactsCommand()));
+  if (!facts.installed) {
+    try {
+      await install(['caddy']);
+    } catch (err) {
+      throw new XamalError('external', `${(err as Error).message}\n(Caddy is not packaged for this Debian release before 12: install it from Caddy's repository, https://caddyserver.com/docs/install#debian-ubuntu-raspbian, then run setup again)`);
+    }
+    // The package starts caddy.service (Caddyfile); xamal drives Caddy through its admin API.
+    await run(s, root(systemctlCommand('disable', ['caddy.service'], true)));
+    await run(s, root(systemctlCommand('enable', ['caddy-api.service'], true)));
+    out.changes.push('installed caddy (caddy-api.service)');
+  } else if (facts.api.active) {
+    if (!facts.api.enabled) {
+      await run(s, root(systemctlCommand('enable', ['caddy-api.service'])));
+      out.changes.push('enabled caddy-api.service');
+    }
+  } else if (facts.caddyfile.active) {
+    out.warnings.push(
+      'Caddy runs as caddy.service from /etc/caddy/Caddyfile: routes xamal adds through the admin API are lost when it restarts. Switch to caddy-api.service (systemctl disable --now caddy; systemctl enable --now caddy-api) after moving your Caddyfile sites to the API.',
+    );
+  } else if (facts.api.exists) {
+    await run(s, root(systemctlCommand('enable', ['caddy-api.service'], true)));
+    out.changes.push('started caddy-api.service');
+  } else {
+    throw new XamalError('external', 'Caddy is installed but neither caddy-api.service nor caddy.service exists or runs; start Caddy with its admin API on 127.0.0.1:2019');
+  }
+}
+
+/** Directories, units, env files, Caddy route. */
+async function setupApp(ctx: RemoteContext, s: HostSession, out: HostSetup): Promise<void> {
+  const { config, layout } = ctx;
+  const user = config.ssh.user;
+  const roles = rolesOnHost(config, s.host).filter((r) => ctx.targets.roles.includes(r.name));
+  const slots = roles.flatMap((r) => SLOTS.map((slot) => ({ onHost: r, ...slotLayout(config, layout, r.name, slot) })));
+  const dirs = [layout.releases, layout.slots, layout.tmp, ...slots.flatMap((x) => [x.dir, x.tmp])];
+  const units = [...new Set(roles.map((r) => r.name))].map((role) => ({ role, path: unitPath(layout.app, role), content: unitFileFor(config, layout, role) }));
+  const envs = slots.map((x) => ({ path: x.envFile, file: envFile(layout, x, releaseEnv(config, ctx.secrets, x.onHost.name, x.onHost.tags), ctx.secrets.get('RELEASE_COOKIE')) }));
+
+  const state = parseFileStates(await run(s, fileStateCommand([layout.root, ...dirs, ...units.map((u) => u.path), ...envs.map((e) => e.path)])));
+
+  const appDir = state.get(layout.root);
+  if (appDir?.type !== 'directory' || appDir.owner !== user) {
+    await run(s, asRoot(ownedDirCommand(layout.root, user), user));
+    out.changes.push(appDir ? `${layout.root} given to ${user}` : `created ${layout.root}`);
+  }
+  const missingDirs = dirs.filter((d) => state.get(d)?.type !== 'directory');
+  if (missingDirs.length) {
+    await run(s, mkdirCommand(missingDirs));
+    out.changes.push(...missingDirs.map((d) => `created ${d}`));
+  }
+
+  let reload = false;
+  for (const u of units) {
+    if (state.get(u.path)?.sha256 === sha256(u.content) && state.get(u.path)?.mode === 0o644) continue;
+    await run(s, asRoot(writeFileCommand(u.path, u.content, 0o644, `write ${u.path}`), user));
+    out.changes.push(`${state.has(u.path) ? 'updated' : 'wrote'} ${u.path}`);
+    reload = true;
+  }
+  if (reload) await run(s, asRoot(daemonReloadCommand(), user));
+
+  for (const e of envs) {
+    const st = state.get(e.path);
+    if (st?.sha256 === sha256(e.file.content)) {
+      if (st.mode !== 0o600) {
+        await run(s, chmodCommand(0o600, [e.path]));
+        out.changes.push(`${e.path} mode set to 0600`);
+      }
+      continue;
+    }
+    await run(s, writeFileCommand(e.path, e.file.content, 0o600, `write ${e.path}`));
+    out.changes.push(`${st ? 'updated' : 'wrote'} ${e.path}`);
+  }
+
+  if (servesHttp(ctx, s.host)) {
+    const caddy = await ensureCaddySite(s, appSite(config, layout));
+    out.changes.push(...caddy.changes);
+    out.warnings.push(...caddy.warnings);
+  }
+}
+
+export async function setupHost(ctx: RemoteContext, host: string, opts: SetupOptions = {}): Promise<HostSetup> {
+  const s = await ctx.pool.session(host);
+  const out: HostSetup = { changes: [], warnings: [] };
+  try {
+    await bootstrapHost(ctx, s, out);
+    if (!opts.bootstrapOnly) await setupApp(ctx, s, out);
+  } catch (err) {
+    await recordAudit(ctx, s, { result: auditResult(err) });
+    if (out.changes.length && err instanceof Error) err.message += `\n(changed before the failure: ${out.changes.join('; ')})`;
+    throw err;
+  }
+  await recordAudit(ctx, s, { result: out.changes.length ? `ok: ${out.changes.length} change(s)` : 'ok: nothing changed' });
+  return out;
+}
+
+/** Runs setup (or bootstrap) on every selected host in parallel; every host's outcome is returned. */
+export async function setup(ctx: RemoteContext, opts: SetupOptions = {}): Promise<HostOutcome<HostSetup>[]> {
+  return onHosts(ctx.targets.hosts, (host) => setupHost(ctx, host, opts), { concurrency: ctx.concurrency });
+}
