@@ -45,6 +45,8 @@ export interface LabHost {
 
 export interface Lab {
   id: string;
+  /** This machine's address on the lab bridge: what hosts reach it at (e.g. a farm API listening there). */
+  gateway: string;
   hosts: LabHost[];
   /** The client key every host's `deploy` and `root` accept. */
   privateKeyPath: string;
@@ -335,6 +337,7 @@ export async function upLab(deps: LabDeps, opts: LabOptions): Promise<Lab> {
     let downed = false;
     return {
       id: plan.id,
+      gateway: plan.gateway,
       hosts,
       privateKeyPath: plan.clientKey,
       knownHostsPath: plan.knownHosts,
