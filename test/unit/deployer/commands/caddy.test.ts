@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { validateDeployConfig } from '../../../../deployer/config/load.ts';
+import { appRoute, appSite, liveRequest, maintenanceRequest, planCaddy, type AppSite } from '../../../../deployer/commands/caddy.ts';
+import { appLayout } from '../../../../deployer/commands/layout.ts';
+import { baseConfig } from '../support/context.ts';
+
+const site = appSite(validateDeployConfig(baseConfig), appLayout('shop', undefined));
+const other: AppSite = { app: 'blog', hosts: ['blog.example.com'], ssl: true, ports: [5000, 5001], healthPath: '/health' };
+
+describe('Caddy route for an app', () => {
+  it('lists both slots of the primary role, first-available, with fast active and passive health checks', () => {
+    expect(appRoute(site)).toEqual({
+      '@id': 'xamal-shop',
+      match: [{ host: ['shop.example.com'] }],
+      handle: [
+        {
+          '@id': 'xamal-shop-proxy',
+          handler: 'reverse_proxy',
+          upstreams: [{ dial: '127.0.0.1:4000' }, { dial: '127.0.0.1:4001' }],
+          load_balancing: { selection_policy: { policy: 'first' }, try_duration: '5s', try_interval: '250ms' },
+          health_checks: { active: { uri: '/up', interval: '200ms', timeout: '1s' }, passive: { fail_duration: '1s' } },
+        },
+      ],
+      terminal: true,
+    });
+  });
+
+  it('on an empty Caddy: one POST /config/ with the xamal server, the route and the internal TLS policy', () => {
+    const plan = planCaddy(null, site);
+    expect(plan.requests).toEqual([
+      {
+        method: 'POST',
+        path: '/config/',
+        label: 'create Caddy server xamal',
+        body: {
+          apps: {
+            http: { servers: { xamal: { listen: [':443'], routes: [appRoute(site)] } } },
+            tls: { automation: { policies: [{ '@id': 'xamal-shop-tls', subjects: ['shop.example.com'], issuers: [{ module: 'internal' }] }] } },
+          },
+        },
+      },
+    ]);
+  });
+
+  it('creates only what is missing below existing config (PUT at the first missing key)', () => {
+    const plan = planCaddy({ admin: { listen: 'localhost:2019' }, apps: { pki: {} } }, { ...site, ssl: true });
+    expect(plan.requests.map((r) => [r.method, r.path])).toEqual([['PUT', '/config/apps/http']]);
+    expect(plan.requests[0]!.body).toEqual({ servers: { xamal: { listen: [':443'], routes: [appRoute({ ...site, ssl: true })] } } });
+  });
+
+  it("adds its route in front of other apps' routes, changes nothing when equal, PATCHes by @id when different", () => {
+    const withOther = { apps: { http: { servers: { xamal: { listen: [':443'], routes: [appRoute(other)] } } } } };
+    const add = planCaddy(withOther, { ...site, ssl: true });
+    expect(add.requests).toEqual([{ method: 'PUT', path: '/config/apps/http/servers/xamal/routes/0', body: appRoute({ ...site, ssl: true }), label: 'add app route' }]);
+    const both = { apps: { http: { servers: { xamal: { listen: [':443'], routes: [appRoute({ ...site, ssl: true }), appRoute(other)] } } } } };
+    expect(planCaddy(both, { ...site, ssl: true })).toEqual({ requests: [], changes: [], warnings: [] });
+    const changed = planCaddy(both, { ...site, ssl: true, healthPath: '/healthz' });
+    expect(changed.requests.map((r) => [r.method, r.path])).toEqual([['PATCH', '/id/xamal-shop']]);
+  });
+
+  it('keeps maintenance on across setup, and builds maintenance/live requests for this app only', () => {
+    const m = maintenanceRequest('shop');
+    expect(m).toMatchObject({ method: 'PATCH', path: '/id/xamal-shop/handle' });
+    expect((m.body as { status_code: number; handler: string }[])[0]).toMatchObject({ handler: 'static_response', status_code: 503 });
+    const inMaintenance = { apps: { http: { servers: { xamal: { listen: [':443'], routes: [appRoute({ ...site, ssl: true }, m.body as unknown[])] } } } } };
+    const plan = planCaddy(inMaintenance, { ...site, ssl: true });
+    expect(plan.requests).toEqual([]);
+    expect(plan.warnings).toEqual([expect.stringMatching(/maintenance/)]);
+    expect(liveRequest(site)).toEqual({ method: 'PATCH', path: '/id/xamal-shop/handle', body: appRoute(site).handle, label: 'maintenance off' });
+  });
+
+  it('serves apps without host names or with ssl: false from the :80 server, catch-alls appended last', () => {
+    const plain = { ...site, hosts: [] };
+    expect(planCaddy(null, plain).requests[0]!.body).toEqual({ apps: { http: { servers: { xamal_http: { listen: [':80'], routes: [appRoute(plain)] } } } } });
+    const existing = { apps: { http: { servers: { xamal_http: { listen: [':80'], routes: [{ '@id': 'x' }] } } } } };
+    expect(planCaddy(existing, plain).requests.map((r) => [r.method, r.path])).toEqual([['POST', '/config/apps/http/servers/xamal_http/routes']]);
+  });
+
+  it('moves its route when ssl changes and removes its TLS policy when ssl is no longer internal', () => {
+    const current = { apps: { http: { servers: { xamal: { listen: [':443'], routes: [appRoute(site)] } } }, tls: { automation: { policies: [{ '@id': 'xamal-shop-tls' }] } } } };
+    const plan = planCaddy(current, { ...site, ssl: false });
+    expect(plan.requests.map((r) => [r.method, r.path])).toEqual([
+      ['DELETE', '/id/xamal-shop'],
+      ['PUT', '/config/apps/http/servers/xamal_http'],
+      ['DELETE', '/id/xamal-shop-tls'],
+    ]);
+  });
+
+  it("refuses to create its server on a port another (not xamal's) server listens on", () => {
+    expect(() => planCaddy({ apps: { http: { servers: { srv0: { listen: [':443'] } } } } }, site)).toThrow(/server "srv0" already listens on :443/);
+  });
+});

@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { displayCommand, revealArg } from '../../../../core/index.ts';
+import { setup } from '../../../../deployer/flows/setup.ts';
+import type { RecordedStep } from '../../../../deployer/remote.ts';
+import { FakeHost, fakeHosts } from '../support/fake-host.ts';
+import { COOKIE, SECRET, testContext } from '../support/context.ts';
+
+const writes = (steps: RecordedStep[]) =>
+  steps.filter((s) => (s.kind === 'caddy' ? s.request.method !== 'GET' : s.kind === 'run' && !/^(inspect files|check packages|check Caddy|audit)$/.test(s.command.label ?? '')));
+
+function lab() {
+  const hosts = [new FakeHost('web1'), new FakeHost('web2'), new FakeHost('jobs1')];
+  return { hosts, byName: Object.fromEntries(hosts.map((h) => [h.name, h])) as Record<string, FakeHost> };
+}
+
+describe('setup', () => {
+  it('installs missing packages, creates directories, units and env files (0600), and adds the Caddy route; a second run changes nothing', async () => {
+    const { hosts, byName } = lab();
+    const first = testContext({ respond: fakeHosts(hosts) });
+    const out1 = await setup(first.ctx);
+    expect(out1.every((o) => o.ok)).toBe(true);
+    const web1 = out1[0]!.ok ? out1[0]!.value : undefined;
+    expect(web1?.changes).toEqual(
+      expect.arrayContaining([
+        'installed ffmpeg',
+        'created /opt/xamal/shop',
+        'created /opt/xamal/shop/slots/web-blue',
+        'wrote /etc/systemd/system/xamal-shop-web@.service',
+        'wrote /opt/xamal/shop/slots/web-green/env',
+        'caddy server xamal created',
+        'caddy route xamal-shop added',
+        'caddy TLS policy xamal-shop-tls added',
+      ]),
+    );
+    // Only the primary role's hosts get Caddy; jobs1 gets its own unit and slots.
+    expect(byName.jobs1!.caddy).toBeNull();
+    expect(byName.jobs1!.files.has('/etc/systemd/system/xamal-shop-jobs@.service')).toBe(true);
+    expect(byName.jobs1!.files.has('/etc/systemd/system/xamal-shop-web@.service')).toBe(false);
+    expect(byName.web1!.files.get('/opt/xamal/shop')).toMatchObject({ owner: 'deploy' });
+    expect(byName.web2!.files.get('/opt/xamal/shop/slots/web-blue/env')).toMatchObject({ mode: 0o600, owner: 'deploy' });
+    expect(byName.web2!.files.get('/opt/xamal/shop/slots/web-blue/env')!.content).toContain('REGION="eu"');
+    expect(byName.web1!.systemctl.map((a) => a.join(' '))).toEqual(['systemctl daemon-reload']);
+    // Unit files and the app directory's owner are root steps (sudo), env files are not.
+    const runs = first.pool.steps.filter((s): s is Extract<RecordedStep, { kind: 'run' }> => s.kind === 'run' && s.host === 'web1');
+    expect(runs.find((s) => s.command.label?.includes('xamal-shop-web@.service'))!.command.argv.slice(0, 2)).toEqual(['sudo', '-n']);
+    expect(runs.find((s) => s.command.label?.endsWith('/env'))!.command.argv[0]).toBe('sh');
+
+    const snapshot = hosts.map((h) => JSON.stringify({ files: [...h.files].filter(([p]) => !p.endsWith('audit.log')), caddy: h.caddy, packages: [...h.packages] }));
+    const second = testContext({ respond: fakeHosts(hosts) });
+    const out2 = await setup(second.ctx);
+    expect(out2.map((o) => (o.ok ? o.value.changes : o.error.message))).toEqual([[], [], []]);
+    expect(writes(second.pool.steps)).toEqual([]);
+    expect(hosts.map((h) => JSON.stringify({ files: [...h.files].filter(([p]) => !p.endsWith('audit.log')), caddy: h.caddy, packages: [...h.packages] }))).toEqual(snapshot);
+    // One audit line per run per host.
+    expect(byName.web1!.files.get('/opt/xamal/shop/audit.log')!.content!.trim().split('\n')).toHaveLength(2);
+  });
+
+  it("leaves another app's route (and other servers) alone", async () => {
+    const host = new FakeHost('web1');
+    const blog = { '@id': 'xamal-blog', match: [{ host: ['blog.example.com'] }], handle: [{ handler: 'static_response', body: 'blog' }], terminal: true };
+    host.caddy = { apps: { http: { servers: { xamal: { listen: [':443'], routes: [blog] }, admin_only: { listen: [':9000'], routes: [] } } } } };
+    const { ctx } = testContext({ respond: fakeHosts([host]), hosts: ['web1'] });
+    await setup(ctx);
+    const servers = (host.caddy as { apps: { http: { servers: Record<string, { routes: unknown[] }> } } }).apps.http.servers;
+    expect(servers.xamal!.routes.map((r) => (r as { '@id': string })['@id'])).toEqual(['xamal-shop', 'xamal-blog']);
+    expect(servers.xamal!.routes[1]).toEqual(blog);
+    expect(servers.admin_only).toEqual({ listen: [':9000'], routes: [] });
+  });
+
+  it('rewrites only what drifted: a changed env file, a wrong mode, a changed route', async () => {
+    const { hosts, byName } = lab();
+    await setup(testContext({ respond: fakeHosts(hosts) }).ctx);
+    byName.web1!.files.get('/opt/xamal/shop/slots/web-blue/env')!.content = 'X=1\n';
+    byName.web1!.files.get('/opt/xamal/shop/slots/web-green/env')!.mode = 0o644;
+    const routes = (byName.web1!.caddy as { apps: { http: { servers: { xamal: { routes: Record<string, unknown>[] } } } } }).apps.http.servers.xamal.routes;
+    routes[0]!.terminal = false;
+    const { ctx } = testContext({ respond: fakeHosts(hosts), hosts: ['web1'] });
+    const [out] = await setup(ctx);
+    expect(out!.ok && out!.value.changes).toEqual(['updated /opt/xamal/shop/slots/web-blue/env', '/opt/xamal/shop/slots/web-green/env mode set to 0600', 'caddy route xamal-shop updated']);
+  });
+
+  it('installs Caddy when it is missing and runs it as caddy-api.service; warns when it runs from a Caddyfile', async () => {
+    const bare = new FakeHost('web1');
+    bare.caddyBinary = false;
+    bare.units['caddy-api'] = { enabled: false, active: false, exists: false };
+    bare.units.caddy = { enabled: false, active: false, exists: false };
+    const [out] = await setup(testContext({ respond: fakeHosts([bare]), hosts: ['web1'] }).ctx, { bootstrapOnly: true });
+    expect(out!.ok && out!.value.changes).toEqual(['installed ffmpeg', 'installed caddy (caddy-api.service)']);
+    expect(bare.units).toMatchObject({ 'caddy-api': { enabled: true, active: true }, caddy: { enabled: false, active: false } });
+
+    const caddyfile = new FakeHost('web1');
+    caddyfile.units['caddy-api'] = { enabled: false, active: false, exists: true };
+    caddyfile.units.caddy = { enabled: true, active: true, exists: true };
+    const [out2] = await setup(testContext({ respond: fakeHosts([caddyfile]), hosts: ['web1'] }).ctx, { bootstrapOnly: true });
+    expect(out2!.ok && out2!.value.warnings).toEqual([expect.stringMatching(/Caddyfile: routes xamal adds through the admin API are lost when it restarts/)]);
+  });
+
+  it('never puts a secret in argv, and a dry run (recording, no answers) shows every command redacted', async () => {
+    const { ctx, pool } = testContext();
+    const out = await setup(ctx);
+    expect(out.every((o) => o.ok)).toBe(true);
+    const lines = pool.steps.map((s) => (s.kind === 'run' ? `${s.host}: ${displayCommand(s.command)}` : s.kind === 'caddy' ? `${s.host}: ${s.request.method} ${s.request.path} ${JSON.stringify(s.request.body ?? '')}` : ''));
+    const text = lines.join('\n');
+    for (const secret of [SECRET, COOKIE]) {
+      expect(text).not.toContain(secret);
+      for (const s of pool.steps) if (s.kind === 'run') expect(s.command.argv.map(revealArg).join(' ')).not.toContain(secret);
+    }
+    expect(text).toContain('web1: sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install');
+    expect(text).toContain('web1: POST /config/');
+    // Env files with secrets travel as Sensitive stdin.
+    const env = pool.steps.find((s) => s.kind === 'run' && s.command.label === 'write /opt/xamal/shop/slots/web-blue/env');
+    expect(env?.kind === 'run' && typeof env.command.stdin).toBe('object');
+  });
+
+  it('reports a failing host with what it changed before failing, without hiding the others', async () => {
+    const { hosts, byName } = lab();
+    byName.web2!.down = true;
+    const out = await setup(testContext({ respond: fakeHosts(hosts) }).ctx);
+    expect(out.map((o) => [o.host, o.ok])).toEqual([
+      ['web1', true],
+      ['web2', false],
+      ['jobs1', true],
+    ]);
+    expect(!out[1]!.ok && out[1]!.error.message).toMatch(/ECONNREFUSED/);
+  });
+});
