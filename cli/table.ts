@@ -10,6 +10,30 @@ export interface CommandEntry {
 
 export const COMMANDS: CommandEntry[] = [
   {
+    words: ['deploy'],
+    usage: 'xamal deploy [--version V] [-d DEST] [-h HOSTS] [-r ROLES] [--dry-run] [--json]',
+    summary: 'Deploy: each host pulls the artifact built for it from the farm, boots it on the idle slot, health-checks it; Caddy moves traffic with no reload',
+    load: async () => (await import('./commands/deploy.ts')).forVerb('deploy'),
+  },
+  {
+    words: ['redeploy'],
+    usage: 'xamal redeploy [--version V] …',
+    summary: 'Deploy again without setup (same as deploy: setup is never implied)',
+    load: async () => (await import('./commands/deploy.ts')).forVerb('redeploy'),
+  },
+  {
+    words: ['rollback'],
+    usage: 'xamal rollback [VERSION] …',
+    summary: 'Switch back to a retained release (default: the previous one) the same zero-downtime way',
+    load: async () => (await import('./commands/deploy.ts')).forVerb('rollback'),
+  },
+  {
+    words: ['prune'],
+    usage: 'xamal prune …',
+    summary: 'Remove old releases, keeping retain_releases and never the running or previous one',
+    load: async () => (await import('./commands/deploy.ts')).forVerb('prune'),
+  },
+  {
     words: ['build'],
     usage: 'xamal build --farm URL --app APP --git URL (--commit SHA|--ref REF) --target T … [--json]',
     summary: 'Ask the farm for release builds (CI): follows every target, prints tuples and download URLs; exit 9 if any fails',
@@ -80,6 +104,42 @@ export const COMMANDS: CommandEntry[] = [
     usage: 'xamal secrets print [--reveal] | extract NAME [-d DESTINATION] [-c CONFIG_FILE] [--json]',
     summary: 'Print the secrets (redacted unless --reveal), or one secret\'s value',
     load: async () => (await import('./commands/secrets.ts')).default,
+  },
+  {
+    words: ['setup'],
+    usage: 'xamal setup [-d DEST] [-c FILE] [--hosts H] [-r ROLES] [--dry-run] [--trust-new-host-keys] [--json]',
+    summary: "Prepare hosts (idempotent): packages, Caddy, /opt/xamal/<app> directories, systemd units, env files (0600), the app's Caddy route; prints what changed",
+    load: async () => (await import('./commands/setup.ts')).default,
+  },
+  {
+    words: ['server', 'bootstrap'],
+    usage: 'xamal server bootstrap [-d DEST] [-c FILE] [--hosts H] [-r ROLES] [--dry-run] [--json]',
+    summary: 'Host-level setup only: install missing packages and Caddy (run as caddy-api.service); idempotent',
+    load: async () => (await import('./commands/server.ts')).bootstrap,
+  },
+  {
+    words: ['server', 'exec'],
+    usage: 'xamal server exec [-d DEST] [--hosts H] [-r ROLES] [--dry-run] [--json] [--] CMD…',
+    summary: "Run a shell command on the hosts in parallel and print each host's output; exit non-zero if any host failed",
+    load: async () => (await import('./commands/server.ts')).exec,
+  },
+  {
+    words: ['lock'],
+    usage: 'xamal lock status | acquire -m MESSAGE [--lock-wait SECONDS] [--force] | release [-d DEST] [--json]',
+    summary: 'The deploy lock on the primary host: show the holder, take it (a busy lock names its holder; --force breaks a stale one), release it',
+    load: async () => (await import('./commands/lock.ts')).default,
+  },
+  {
+    words: ['caddy'],
+    usage: 'xamal caddy details [-d DEST] [--hosts H] [--json]',
+    summary: "Show this app's Caddy route and its upstreams' state on each host of the primary role",
+    load: async () => (await import('./commands/caddy.ts')).default,
+  },
+  {
+    words: ['audit'],
+    usage: 'xamal audit [-n LINES] [-d DEST] [--hosts H] [-r ROLES] [--json]',
+    summary: "Print the last lines of each host's audit log (time, performer, command, version, result)",
+    load: async () => (await import('./commands/audit.ts')).default,
   },
 ];
 

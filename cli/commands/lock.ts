@@ -1,0 +1,61 @@
+import { XamalError } from '../../core/index.ts';
+import { acquireLock, describeHolder, lockStatus, releaseLock } from '../../deployer/flows/lock.ts';
+import { parseFlags, usageError } from '../args.ts';
+import type { CliCommand } from '../io.ts';
+import { openRemote, printDryRun, REMOTE_FLAGS, REMOTE_FLAGS_USAGE } from '../remote.ts';
+
+const USAGE = `xamal lock status | acquire -m MESSAGE [--lock-wait SECONDS] [--force] | release  ${REMOTE_FLAGS_USAGE}`;
+
+const FLAGS = {
+  ...REMOTE_FLAGS,
+  message: { type: 'string', short: 'm' },
+  'lock-wait': { type: 'string' },
+  force: { type: 'boolean' },
+} as const;
+
+/** The deploy lock on the primary host: who holds it, take it (with a message), release it. */
+const command: CliCommand = {
+  async run(args, io) {
+    const { positionals, values } = parseFlags(args, FLAGS, USAGE);
+    const [action, ...rest] = positionals;
+    if (action !== 'status' && action !== 'acquire' && action !== 'release') throw usageError(action ? `unknown action ${JSON.stringify(action)}` : 'expected status, acquire or release', USAGE);
+    if (rest.length) throw usageError(`unexpected argument ${JSON.stringify(rest[0])}`, USAGE);
+    if (action === 'acquire' && !values.message) throw usageError('lock acquire needs a message (-m "why")', USAGE);
+    const wait = values['lock-wait'] === undefined ? undefined : Number(values['lock-wait']);
+    if (wait !== undefined && !(wait >= 0)) throw usageError(`--lock-wait expects seconds, got ${JSON.stringify(values['lock-wait'])}`, USAGE);
+
+    const remote = await openRemote(values, { command: `lock ${action}`, secrets: false });
+    try {
+      const { ctx } = remote;
+      if (action === 'status') {
+        const st = await lockStatus(ctx);
+        printDryRun(io, remote);
+        if (values.json) io.out(JSON.stringify(st.locked ? { locked: true, details: st.details ?? null, stale: st.stale ?? null } : { locked: false }, null, 2));
+        else io.out(st.locked ? `locked by ${describeHolder(st.details)}${st.stale ? `\nstale: ${st.stale} (xamal lock acquire --force breaks it)` : ''}` : 'not locked');
+        return 0;
+      }
+      if (action === 'acquire') {
+        const got = await acquireLock(ctx, { message: values.message, waitS: wait, force: values.force });
+        printDryRun(io, remote);
+        if (got.reused) io.out('lock held by the calling deploy (XAMAL_LOCK=true): reused');
+        else {
+          if (got.broke) io.err(`broke the stale lock of ${describeHolder(got.broke)}`);
+          if (values.json) io.out(JSON.stringify({ acquired: true, details: got.details }, null, 2));
+          else io.out(`acquired the deploy lock: ${describeHolder(got.details)}`);
+        }
+        return 0;
+      }
+      const released = await releaseLock(ctx);
+      printDryRun(io, remote);
+      if (values.json) io.out(JSON.stringify({ released }));
+      else io.out(released ? 'released the deploy lock' : 'not locked');
+      return 0;
+    } catch (err) {
+      if (err instanceof XamalError) printDryRun(io, remote);
+      throw err;
+    } finally {
+      await remote.close();
+    }
+  },
+};
+export default command;

@@ -1,0 +1,130 @@
+import { displayCommand, LocalExecutor } from '../core/index.ts';
+import { deployerEnv } from '../deployer/config.ts';
+import { loadDeployConfig } from '../deployer/config/load.ts';
+import { DEPLOY_FLAGS, type DeployFlags } from '../deployer/config/options.ts';
+import { remoteContext, type RemoteContext } from '../deployer/flows/context.ts';
+import { exitCodeForOutcomes, summary, type HostOutcome } from '../deployer/flows/parallel.ts';
+import { selectTargets, splitPatterns } from '../deployer/flows/targets.ts';
+import { localPerformer } from '../deployer/hooks.ts';
+import { RecordingPool, type RecordedStep, type SessionPool } from '../deployer/remote.ts';
+import { loadSecrets, Secrets } from '../deployer/secrets.ts';
+import type { Io } from './io.ts';
+
+/**
+ * What the commands that reach hosts share: their flags, opening the config, secrets and an SSH pool
+ * (or, with --dry-run, a recording pool whose steps are printed), and printing per-host outcomes.
+ */
+
+export const REMOTE_FLAGS = {
+  ...DEPLOY_FLAGS,
+  hosts: { type: 'string', short: 'h', multiple: true },
+  roles: { type: 'string', short: 'r', multiple: true },
+  'dry-run': { type: 'boolean' },
+  'trust-new-host-keys': { type: 'boolean' },
+} as const;
+
+export const REMOTE_FLAGS_USAGE = '[-d DESTINATION] [-c CONFIG_FILE] [--hosts|-h HOSTS] [-r ROLES] [--dry-run] [--trust-new-host-keys] [--json]';
+
+export interface RemoteFlags extends DeployFlags {
+  hosts?: string[] | undefined;
+  roles?: string[] | undefined;
+  'dry-run'?: boolean | undefined;
+  'trust-new-host-keys'?: boolean | undefined;
+}
+
+export interface Remote {
+  ctx: RemoteContext;
+  /** Set with --dry-run: the steps that would have run. */
+  recording: RecordingPool | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * Loads the config (-d, -c), selects hosts and roles (-h, -r), reads the secrets when the command
+ * needs them (or for redacting output), finds the performer, and opens the pool: SSH, or recording
+ * under --dry-run.
+ */
+export async function openRemote(values: RemoteFlags, opts: { command: string; secrets: boolean; say?: (line: string) => void }): Promise<Remote> {
+  const env = deployerEnv();
+  const root = process.cwd();
+  const loaded = await loadDeployConfig({ root, configFile: values['config-file'], destination: values.destination, env });
+  const { config, destination } = loaded;
+  const targets = selectTargets(config, { hosts: splitPatterns(values.hosts), roles: splitPatterns(values.roles) });
+  const local = new LocalExecutor(env);
+  const secrets = opts.secrets ? await loadSecrets({ root, secretsPath: config.secretsPath, destination, env, executor: local }) : Secrets.empty();
+  const performer = await localPerformer(local, env);
+  let pool: SessionPool;
+  let recording: RecordingPool | undefined;
+  if (values['dry-run']) {
+    recording = new RecordingPool();
+    pool = recording;
+  } else {
+    const { sshPool, sshOptionsFromConfig } = await import('../deployer/ssh.ts');
+    pool = sshPool(sshOptionsFromConfig(config.ssh, { ...(env.SSH_AUTH_SOCK ? { SSH_AUTH_SOCK: env.SSH_AUTH_SOCK } : {}), ...(env.HOME ? { HOME: env.HOME } : {}) }, values['trust-new-host-keys'] === true));
+  }
+  const ctx = remoteContext({ config, destination, pool, targets, performer, secrets, command: opts.command, env, ...(opts.say ? { say: opts.say } : {}) });
+  return { ctx, recording, close: () => pool.close() };
+}
+
+/** One line per recorded step, grouped by host (in order of first contact), secrets redacted. */
+export function dryRunLines(steps: readonly RecordedStep[]): string[] {
+  const hosts = [...new Set(steps.map((s) => s.host))];
+  return hosts.flatMap((h) => steps.filter((s) => s.host === h)).map((s) => {
+    if (s.kind === 'run') return `${s.host}: ${displayCommand(s.command)}${s.command.stdin !== undefined ? '  # with stdin' : ''}`;
+    if (s.kind === 'caddy') return `${s.host}: caddy ${s.request.method} ${s.request.path}${s.request.body !== undefined ? ` ${JSON.stringify(s.request.body)}` : ''}`;
+    return `${s.host}: upload ${s.localPath} → ${s.remotePath} (mode ${s.mode.toString(8)})`;
+  });
+}
+
+export function printDryRun(io: Io, remote: Remote): void {
+  if (!remote.recording) return;
+  io.err('dry run: nothing was done; these steps would run (answers assumed empty and successful):');
+  for (const line of dryRunLines(remote.recording.steps)) io.out(line);
+}
+
+/**
+ * Prints each host's outcome (`render` turns a value into lines) and a summary; returns the exit
+ * code: 0, or the failures' kind. `--json` prints one array of {host, ok, …}.
+ */
+export function reportOutcomes<T>(io: Io, remote: Remote, outcomes: readonly HostOutcome<T>[], opts: { json?: boolean | undefined; render: (value: T) => string[]; toJson?: (value: T) => unknown }): number {
+  const redact = (t: string) => remote.ctx.secrets.redact(t);
+  if (opts.json && !remote.recording) {
+    io.out(
+      JSON.stringify(
+        outcomes.map((o) => (o.ok ? { host: o.host, ok: true, ms: o.ms, ...((opts.toJson ? opts.toJson(o.value) : o.value) as object) } : { host: o.host, ok: false, ms: o.ms, error: redact(o.error.message) })),
+        null,
+        2,
+      ),
+    );
+  } else {
+    printDryRun(io, remote);
+    if (!remote.recording) {
+      for (const o of outcomes) {
+        if (o.ok) {
+          const lines = opts.render(o.value);
+          io.out(`${o.host}:${lines.length ? '' : ' ok'}`);
+          for (const l of lines) io.out(`  ${l}`);
+        } else {
+          io.out(`${o.host}: FAILED: ${redact(o.error.message).split('\n').join('\n  ')}`);
+        }
+      }
+    }
+    io.err(summary(outcomes));
+  }
+  return exitCodeForOutcomes(outcomes);
+}
+
+/**
+ * Splits `[flags…] CMD [ARGS…]` at the first word that is neither a flag nor a flag's value, so
+ * `xamal server exec -r web uname -m` runs `uname -m` (a `--` works too).
+ */
+export function splitAtCommand(args: readonly string[], flags: Record<string, { type: string; short?: string }>): { flags: string[]; rest: string[] } {
+  const takesValue = new Set(Object.entries(flags).flatMap(([long, f]) => (f.type === 'string' ? [`--${long}`, ...(f.short ? [`-${f.short}`] : [])] : [])));
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') return { flags: args.slice(0, i), rest: args.slice(i + 1) };
+    if (!a.startsWith('-')) return { flags: args.slice(0, i), rest: args.slice(i) };
+    if (takesValue.has(a)) i++;
+  }
+  return { flags: [...args], rest: [] };
+}

@@ -1,0 +1,80 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Io } from '../../../../cli/io.ts';
+import { main } from '../../../../cli/main.ts';
+import { splitAtCommand, REMOTE_FLAGS } from '../../../../cli/remote.ts';
+
+/** setup, server, lock, caddy and audit through the CLI with --dry-run (a recording pool: no host is contacted). */
+
+let root: string;
+const startDir = process.cwd();
+const SECRET = 'very-secret-db-password-42';
+
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'xamal-cli-remote-'));
+  process.chdir(root);
+  await mkdir(join(root, 'config'));
+  await mkdir(join(root, '.xamal'));
+  await writeFile(
+    join(root, 'config/deploy.yml'),
+    ['service: shop', 'servers:', '  web: [web1.example.com, web2.example.com]', '  jobs:', '    hosts: [jobs1.example.com]', '    cmd: bin/jobs', 'ssh:', '  user: deploy', 'caddy:', '  host: shop.example.com', 'env:', '  secret: [DB_PASSWORD]', ''].join('\n'),
+  );
+  await writeFile(join(root, '.xamal/secrets'), `DB_PASSWORD=${SECRET}\n`);
+});
+afterEach(async () => {
+  process.chdir(startDir);
+  await rm(root, { recursive: true, force: true });
+});
+
+async function run(...argv: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: Io = { out: (t) => void out.push(t), err: (t) => void err.push(t), interrupted: () => new Promise<string>(() => {}) };
+  const code = await main(argv, io, { debug: false });
+  return { code, stdout: out.join('\n'), stderr: err.join('\n') };
+}
+
+describe('remote commands with --dry-run', () => {
+  it('setup prints every step per host, secrets redacted, and contacts nobody', async () => {
+    const r = await run('setup', '--dry-run');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).not.toContain(SECRET);
+    const lines = r.stdout.split('\n');
+    const hostsInOrder = [...new Set(lines.map((l) => l.split(':')[0]))];
+    expect(hostsInOrder).toEqual(['web1.example.com', 'web2.example.com', 'jobs1.example.com']);
+    expect(lines).toContain("web1.example.com: sudo -n sh -c 'umask 077; t=\"$1.xamal-new\"; cat > \"$t\" && chmod \"$2\" \"$t\" && mv -f \"$t\" \"$1\"' sh /etc/systemd/system/xamal-shop-web@.service 0644  # with stdin");
+    expect(lines.some((l) => l.startsWith('web1.example.com: caddy POST /config/ {"apps":{"http":{"servers":{"xamal"'))).toBe(true);
+    expect(lines.some((l) => l.startsWith('jobs1.example.com: caddy'))).toBe(false);
+    expect(r.stderr).toMatch(/^dry run: nothing was done/);
+    expect(r.stderr).toContain('3 hosts: 3 ok');
+  });
+
+  it('server exec runs the words after the flags as the command, on the selected roles', async () => {
+    const r = await run('server', 'exec', '-r', 'jobs', '--dry-run', 'uname', '-m');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.split('\n')).toEqual(["jobs1.example.com: sh -c 'uname -m'", expect.stringMatching(/^jobs1.example.com: sh -c .*cat >> .*# with stdin$/)]);
+    expect((await run('server', 'exec', '--dry-run')).code).toBe(2);
+    expect(splitAtCommand(['-d', 'x', '--hosts', 'a', 'ls', '-la'], REMOTE_FLAGS)).toEqual({ flags: ['-d', 'x', '--hosts', 'a'], rest: ['ls', '-la'] });
+    expect(splitAtCommand(['--json', '--', '-x'], REMOTE_FLAGS)).toEqual({ flags: ['--json'], rest: ['-x'] });
+  });
+
+  it('lock acquire needs a message and works on the primary host only', async () => {
+    expect((await run('lock', 'acquire', '--dry-run')).code).toBe(2);
+    const r = await run('lock', 'acquire', '-m', 'maintenance window', '--dry-run');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/\nacquired the deploy lock: /);
+    expect(r.stdout).toMatch(/web1.example.com: sh -c .*mkdir -- .*# with stdin/);
+    expect(r.stdout).not.toContain('web2.example.com');
+    expect((await run('lock', 'status', '--dry-run')).stdout).toMatch(/\nlocked by/);
+  });
+
+  it('rejects an unknown host pattern naming the hosts, and unknown actions', async () => {
+    const r = await run('audit', '--hosts', 'db*', '--dry-run');
+    expect(r.code).toBe(4);
+    expect(r.stderr).toContain('no host matches "db*" (hosts: web1.example.com, web2.example.com, jobs1.example.com)');
+    expect((await run('caddy', 'nope')).code).toBe(2);
+    expect((await run('caddy', 'details', '--dry-run')).stdout).toContain('web1.example.com: caddy GET /id/xamal-shop');
+  });
+});
