@@ -10,6 +10,30 @@ export interface CommandEntry {
 
 export const COMMANDS: CommandEntry[] = [
   {
+    words: ['deploy'],
+    usage: 'xamal deploy [--version V] [-d DEST] [-h HOSTS] [-r ROLES] [--dry-run] [--json]',
+    summary: 'Deploy: each host pulls the artifact built for it from the farm, boots it on the idle slot, health-checks it; Caddy moves traffic with no reload',
+    load: async () => (await import('./commands/deploy.ts')).forVerb('deploy'),
+  },
+  {
+    words: ['redeploy'],
+    usage: 'xamal redeploy [--version V] …',
+    summary: 'Deploy again without setup (same as deploy: setup is never implied)',
+    load: async () => (await import('./commands/deploy.ts')).forVerb('redeploy'),
+  },
+  {
+    words: ['rollback'],
+    usage: 'xamal rollback [VERSION] …',
+    summary: 'Switch back to a retained release (default: the previous one) the same zero-downtime way',
+    load: async () => (await import('./commands/deploy.ts')).forVerb('rollback'),
+  },
+  {
+    words: ['prune'],
+    usage: 'xamal prune …',
+    summary: 'Remove old releases, keeping retain_releases and never the running or previous one',
+    load: async () => (await import('./commands/deploy.ts')).forVerb('prune'),
+  },
+  {
     words: ['build'],
     usage: 'xamal build --farm URL --app APP --git URL (--commit SHA|--ref REF) --target T … [--json]',
     summary: 'Ask the farm for release builds (CI): follows every target, prints tuples and download URLs; exit 9 if any fails',

@@ -56,6 +56,11 @@ export interface Lab {
   ssh(host: LabHost, cmd: Command, user?: string): Promise<CommandResult>;
   /** Runs a command on this machine inside the host's network namespace (its loopback). */
   netns(host: LabHost, cmd: Command): Promise<CommandResult>;
+  /**
+   * Makes `names` resolve to the host's loopback for commands run with `netns` (`ip netns exec`
+   * bind-mounts /etc/netns/<ns>/hosts over /etc/hosts): clients that take SNI from the URL (wrk).
+   */
+  aliasInNetns(host: LabHost, names: string[]): Promise<void>;
   /** Powers one host off (clean systemd shutdown) and waits for it; `down` still cleans up after it. */
   poweroff(host: LabHost): Promise<void>;
   down(): Promise<void>;
@@ -222,6 +227,7 @@ async function teardown(exec: Executor, s: LabState): Promise<string[]> {
   );
   for (const h of s.plan.hosts) {
     for (const cmd of hostDownCommands(h)) await exec.run(cmd).catch(() => undefined);
+    await rm(join('/etc/netns', h.netns), { recursive: true, force: true });
     for (const dir of s.cgroups?.[h.name] ?? []) {
       await removeCgroup(dir);
       await rmdir(dirname(dir)).catch(() => undefined); // the shared parent, once no lab uses it
@@ -343,6 +349,11 @@ export async function upLab(deps: LabDeps, opts: LabOptions): Promise<Lab> {
       knownHostsPath: plan.knownHosts,
       ssh,
       netns: (host, cmd) => deps.exec.run(inNetns(host, cmd)),
+      aliasInNetns: async (host, names) => {
+        const dir = join('/etc/netns', host.netns);
+        await mkdir(dir, { recursive: true });
+        await writeFile(join(dir, 'hosts'), `127.0.0.1 localhost ${names.join(' ')}\n`);
+      },
       poweroff: async (host) => {
         const rec = state.nspawn[host.name];
         if (rec) await terminate(rec, 20_000);

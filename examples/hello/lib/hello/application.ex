@@ -6,7 +6,8 @@ defmodule Hello.Application do
     * `BIND` - IP address to bind, e.g. `127.0.0.1` or `0.0.0.0` (default `127.0.0.1`)
     * `DRAIN_TIMEOUT_MS` - how long in-flight requests may take to finish
       on shutdown (default `15000`)
-    * `XAMAL_REVISION` - revision reported by `GET /up` (default `unknown`)
+    * `XAMAL_REVISION` - revision reported by `GET /up` (default: `XAMAL_VERSION`, which
+      `xamal deploy` sets to the deployed version, else `unknown`)
 
   Children are stopped in reverse order: the listener first (no new
   connections), then the connection supervisor (in-flight requests finish,
@@ -21,7 +22,7 @@ defmodule Hello.Application do
     bind = env("BIND", "127.0.0.1")
     ip = parse_ip!(bind)
     drain_timeout = int_env("DRAIN_TIMEOUT_MS", 15_000, 0, 86_400_000)
-    revision = env("XAMAL_REVISION", "unknown")
+    revision = env("XAMAL_REVISION", env("XAMAL_VERSION", "unknown"))
 
     Application.put_env(:hello, :revision, revision)
 

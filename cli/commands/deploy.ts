@@ -1,0 +1,164 @@
+import { LocalExecutor, XamalError, displayCommand, isXamalError, type HostFingerprint, type TargetSelector } from '../../core/index.ts';
+import { deployerEnv } from '../../deployer/config.ts';
+import { loadDeployConfig } from '../../deployer/config/load.ts';
+import { DEPLOY_FLAGS } from '../../deployer/config/options.ts';
+import { farmClient } from '../../deployer/farm-client.ts';
+import { remoteContext, type RemoteContext } from '../../deployer/flows/context.ts';
+import { deployFlow, previousVersion, pruneFlow, type ArtifactSource, type HostDeployRecord } from '../../deployer/flows/deploy.ts';
+import { withLock } from '../../deployer/flows/lock.ts';
+import { exitCodeForOutcomes, failed, summary } from '../../deployer/flows/parallel.ts';
+import { selectTargets, splitPatterns } from '../../deployer/flows/targets.ts';
+import { localPerformer, runHook, type HookDetails, type HookName } from '../../deployer/hooks.ts';
+import { RecordingPool, type RecordedStep, type SessionPool } from '../../deployer/remote.ts';
+import { loadSecrets } from '../../deployer/secrets.ts';
+import { parseFlags, usageError } from '../args.ts';
+import type { CliCommand, Io } from '../io.ts';
+
+const FLAGS = {
+  ...DEPLOY_FLAGS,
+  hosts: { type: 'string', short: 'h', multiple: true },
+  roles: { type: 'string', short: 'r', multiple: true },
+  version: { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  'trust-new-host-keys': { type: 'boolean' },
+  'lock-wait': { type: 'string' },
+} as const;
+
+const USAGE = 'xamal deploy|redeploy [--version V] | rollback [VERSION] | prune [-d DEST] [-c FILE] [-h HOSTS] [-r ROLES] [--dry-run] [--json] [--trust-new-host-keys] [--lock-wait S]';
+
+/** The app checkout's commit: the default version, as Kamal does. */
+async function gitVersion(exec: LocalExecutor): Promise<string> {
+  const r = await exec.run({ argv: ['git', 'rev-parse', 'HEAD'], timeoutMs: 10_000 });
+  if (r.code !== 0) throw new XamalError('usage', 'no --version given and this directory is not a git checkout (git rev-parse HEAD failed)');
+  return r.stdout.trim();
+}
+
+/** The farm as the deploy's artifact source: resolve by the host's fingerprint, then a short-lived link. */
+function farmArtifacts(ctx: RemoteContext, version: string): ArtifactSource | undefined {
+  const f = ctx.config.farm;
+  if (!f) return undefined;
+  const token = ctx.secrets.get(f.tokenSecret)?.reveal() ?? ctx.env[f.tokenSecret];
+  if (!token) throw new XamalError('usage', `farm: no token: set ${f.tokenSecret} in .xamal/secrets or the environment`);
+  const client = farmClient(f.url, token);
+  const app = ctx.config.release.name;
+  const selector = typeof f.target === 'object' ? (f.target as TargetSelector) : undefined;
+  return {
+    async resolve(_host: string, host: HostFingerprint) {
+      if (typeof f.target === 'string') return { tuple: f.target, sha256: (await client.downloadLink(app, version, f.target)).sha256 };
+      const a = await client.resolve({ app, version, host, ...(selector ? { selector } : {}) });
+      return { tuple: a.artifact.tuple, sha256: a.artifact.sha256 };
+    },
+    link: (tuple) => client.downloadLink(app, version, tuple),
+  };
+}
+
+/** Answers a dry run's questions as a fresh host would, so every command is shown. */
+function dryRunPool(): RecordingPool {
+  return new RecordingPool((step: RecordedStep) => {
+    if (step.kind !== 'run') return undefined;
+    const argv = step.command.argv.map(String);
+    if (argv[0] === 'test' && argv[1] === '-f') return { code: 0 };
+    return { code: 0, stdout: '' };
+  });
+}
+
+function printRecorded(io: Io, steps: readonly RecordedStep[]): void {
+  for (const s of steps) {
+    if (s.kind === 'run') io.out(`${s.host}: ${displayCommand(s.command)}`);
+    else if (s.kind === 'caddy') io.out(`${s.host}: caddy ${s.request.method} ${s.request.path}`);
+    else io.out(`${s.host}: upload ${s.localPath} → ${s.remotePath}`);
+  }
+}
+
+type Verb = 'deploy' | 'redeploy' | 'rollback' | 'prune';
+
+/** One module for the four verbs; the table loads it once per verb. */
+export function forVerb(verb: Verb): CliCommand {
+  return { run: (args, io) => command.run([verb, ...args], io) };
+}
+
+const command: CliCommand = {
+  async run(argv, io) {
+    const [verb, ...args] = argv;
+    const { positionals, values } = parseFlags(args, FLAGS, USAGE);
+    const env = deployerEnv();
+    const root = process.cwd();
+    const exec = new LocalExecutor(env as NodeJS.ProcessEnv);
+    const loaded = await loadDeployConfig({ root, configFile: values['config-file'], destination: values.destination, env });
+    const config = loaded.config;
+    const secrets = await loadSecrets({ root, secretsPath: config.secretsPath, destination: loaded.destination, env, executor: exec });
+    const performer = await localPerformer(exec, env);
+    const say = (l: string) => {
+      if (!values.quiet) io.err(secrets.redact(l));
+    };
+    const targets = selectTargets(config, { hosts: splitPatterns(values.hosts), roles: splitPatterns(values.roles) });
+    const dry = values['dry-run'] === true;
+    let pool: SessionPool;
+    if (dry) pool = dryRunPool();
+    else {
+      const { sshPool, sshOptionsFromConfig } = await import('../../deployer/ssh.ts');
+      pool = sshPool(sshOptionsFromConfig(config.ssh, env, values['trust-new-host-keys'] === true));
+    }
+    const ctx = remoteContext({ config, destination: loaded.destination, pool, targets, performer, secrets, command: verb!, env, say });
+    const t0 = Date.now();
+    try {
+      if (verb === 'prune') {
+        if (positionals.length) throw usageError(`unexpected argument ${JSON.stringify(positionals[0])}`, USAGE);
+        const out = await withLock(ctx, { message: 'prune' }, () => pruneFlow(ctx));
+        for (const o of out) io.out(o.ok ? `${o.host}: removed ${o.value.length ? o.value.join(' ') : 'nothing'}` : `${o.host}: FAILED ${secrets.redact(o.error.message)}`);
+        if (dry) printRecorded(io, (pool as RecordingPool).steps);
+        return exitCodeForOutcomes(out);
+      }
+      const rollback = verb === 'rollback';
+      if (positionals.length > (rollback ? 1 : 0)) throw usageError(`unexpected argument ${JSON.stringify(positionals.at(-1))}`, USAGE);
+      const version = rollback ? (positionals[0] ?? (await previousVersion(ctx, targets.hosts[0]!))) : (values.version ?? (await gitVersion(exec)));
+      const details = (extra: Partial<HookDetails> = {}): HookDetails => ({
+        service: config.service,
+        version,
+        hosts: targets.hosts,
+        roles: targets.roles,
+        destination: loaded.destination,
+        performer,
+        recordedAt: new Date(),
+        command: verb!,
+        ...extra,
+      });
+      const hook = (name: HookName, extra?: Partial<HookDetails>) => runHook(name, details(extra), { root, hooksPath: config.hooksPath, executor: exec, secrets, say });
+      if (!dry) await hook('pre-connect');
+      const lockWait = values['lock-wait'] !== undefined ? Number(values['lock-wait']) : undefined;
+      if (lockWait !== undefined && !(lockWait >= 0)) throw usageError('--lock-wait: expected seconds >= 0', USAGE);
+      const result = await withLock(ctx, { message: `${verb} ${version}`, version, ...(lockWait !== undefined ? { waitS: lockWait } : {}) }, async () => {
+        if (!dry) await hook('pre-deploy', { lock: true });
+        say(`${verb} ${version} to ${summaryOfTargets(targets.hosts)}`);
+        const artifacts = rollback || dry ? undefined : farmArtifacts(ctx, version);
+        return deployFlow(ctx, { version, rollback, ...(artifacts ? { artifacts } : {}) });
+      });
+      const bad = failed(result.outcomes);
+      if (!dry && bad.length === 0) await hook('post-deploy', { lock: false, runtime: (Date.now() - t0) / 1000 });
+      if (dry) printRecorded(io, (pool as RecordingPool).steps);
+      const records = result.outcomes.map((o) =>
+        o.ok ? { ...o.value, result: 'ok' as const, ms: o.ms } : { host: o.host, version, result: 'failed' as const, error: secrets.redact(o.error.message), ms: o.ms },
+      );
+      if (values.json) io.out(JSON.stringify({ command: verb, version, hosts: records }, null, 2));
+      else for (const r of records) io.out(r.result === 'ok' ? describeRecord(r as HostDeployRecord & { ms: number }) : `${r.host}: FAILED ${(r as { error: string }).error}`);
+      say(summary(result.outcomes));
+      return exitCodeForOutcomes(result.outcomes);
+    } catch (err) {
+      if (isXamalError(err)) throw new XamalError(err.code, secrets.redact(err.message), { cause: err });
+      throw err;
+    } finally {
+      await pool.close();
+    }
+  },
+};
+
+function summaryOfTargets(hosts: readonly string[]): string {
+  return hosts.length <= 3 ? hosts.join(', ') : `${hosts.length} hosts`;
+}
+
+function describeRecord(r: HostDeployRecord & { ms: number }): string {
+  const roles = r.roles.map((x) => `${x.role}→${x.live}`).join(' ');
+  return `${r.host}: ${r.version}${r.tuple ? ` (${r.tuple})` : ''} ${roles}${r.pulled ? ' pulled' : ''} in ${(r.ms / 1000).toFixed(1)} s`;
+}
+
+export default command;
