@@ -36,7 +36,8 @@ export async function main(argv: string[], io: Io = processIo(), { debug }: { de
     io.err(`xamal: unknown command "${argv.join(' ')}"\n\n${near}`);
     return 2;
   }
-  if (found.rest.includes('--help') || found.rest.includes('-h')) {
+  // After a command only --help: `-h` is Kamal's --hosts there.
+  if (found.rest.includes('--help')) {
     io.out(`usage: ${found.entry.usage}\n\n${found.entry.summary}`);
     return 0;
   }

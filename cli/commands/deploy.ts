@@ -1,30 +1,21 @@
-import { LocalExecutor, XamalError, displayCommand, isXamalError, type HostFingerprint, type TargetSelector } from '../../core/index.ts';
-import { deployerEnv } from '../../deployer/config.ts';
-import { loadDeployConfig } from '../../deployer/config/load.ts';
-import { DEPLOY_FLAGS } from '../../deployer/config/options.ts';
+import { LocalExecutor, XamalError, isXamalError, type HostFingerprint, type TargetSelector } from '../../core/index.ts';
 import { farmClient } from '../../deployer/farm-client.ts';
-import { remoteContext, type RemoteContext } from '../../deployer/flows/context.ts';
+import type { RemoteContext } from '../../deployer/flows/context.ts';
 import { deployFlow, previousVersion, pruneFlow, type ArtifactSource, type HostDeployRecord } from '../../deployer/flows/deploy.ts';
 import { withLock } from '../../deployer/flows/lock.ts';
 import { exitCodeForOutcomes, failed, summary } from '../../deployer/flows/parallel.ts';
-import { selectTargets, splitPatterns } from '../../deployer/flows/targets.ts';
 import { localPerformer, runHook, type HookDetails, type HookName } from '../../deployer/hooks.ts';
-import { RecordingPool, type RecordedStep, type SessionPool } from '../../deployer/remote.ts';
-import { loadSecrets } from '../../deployer/secrets.ts';
 import { parseFlags, usageError } from '../args.ts';
-import type { CliCommand, Io } from '../io.ts';
+import type { CliCommand } from '../io.ts';
+import { openRemote, printDryRun, REMOTE_FLAGS, REMOTE_FLAGS_USAGE } from '../remote.ts';
 
 const FLAGS = {
-  ...DEPLOY_FLAGS,
-  hosts: { type: 'string', short: 'h', multiple: true },
-  roles: { type: 'string', short: 'r', multiple: true },
+  ...REMOTE_FLAGS,
   version: { type: 'string' },
-  'dry-run': { type: 'boolean' },
-  'trust-new-host-keys': { type: 'boolean' },
   'lock-wait': { type: 'string' },
 } as const;
 
-const USAGE = 'xamal deploy|redeploy [--version V] | rollback [VERSION] | prune [-d DEST] [-c FILE] [-h HOSTS] [-r ROLES] [--dry-run] [--json] [--trust-new-host-keys] [--lock-wait S]';
+const USAGE = `xamal deploy|redeploy [--version V] | rollback [VERSION] | prune ${REMOTE_FLAGS_USAGE} [--lock-wait S]`;
 
 /** The app checkout's commit: the default version, as Kamal does. */
 async function gitVersion(exec: LocalExecutor): Promise<string> {
@@ -52,24 +43,6 @@ function farmArtifacts(ctx: RemoteContext, version: string): ArtifactSource | un
   };
 }
 
-/** Answers a dry run's questions as a fresh host would, so every command is shown. */
-function dryRunPool(): RecordingPool {
-  return new RecordingPool((step: RecordedStep) => {
-    if (step.kind !== 'run') return undefined;
-    const argv = step.command.argv.map(String);
-    if (argv[0] === 'test' && argv[1] === '-f') return { code: 0 };
-    return { code: 0, stdout: '' };
-  });
-}
-
-function printRecorded(io: Io, steps: readonly RecordedStep[]): void {
-  for (const s of steps) {
-    if (s.kind === 'run') io.out(`${s.host}: ${displayCommand(s.command)}`);
-    else if (s.kind === 'caddy') io.out(`${s.host}: caddy ${s.request.method} ${s.request.path}`);
-    else io.out(`${s.host}: upload ${s.localPath} → ${s.remotePath}`);
-  }
-}
-
 type Verb = 'deploy' | 'redeploy' | 'rollback' | 'prune';
 
 /** One module for the four verbs; the table loads it once per verb. */
@@ -81,32 +54,25 @@ const command: CliCommand = {
   async run(argv, io) {
     const [verb, ...args] = argv;
     const { positionals, values } = parseFlags(args, FLAGS, USAGE);
-    const env = deployerEnv();
+    let redact = (l: string) => l;
+    const say = (l: string) => {
+      if (!values.quiet) io.err(redact(l));
+    };
+    const remote = await openRemote(values, { command: verb!, secrets: true, say });
+    redact = (l) => remote.ctx.secrets.redact(l);
+    const { ctx } = remote;
+    const { config, secrets, targets, performer } = ctx;
+    const env = ctx.env;
     const root = process.cwd();
     const exec = new LocalExecutor(env as NodeJS.ProcessEnv);
-    const loaded = await loadDeployConfig({ root, configFile: values['config-file'], destination: values.destination, env });
-    const config = loaded.config;
-    const secrets = await loadSecrets({ root, secretsPath: config.secretsPath, destination: loaded.destination, env, executor: exec });
-    const performer = await localPerformer(exec, env);
-    const say = (l: string) => {
-      if (!values.quiet) io.err(secrets.redact(l));
-    };
-    const targets = selectTargets(config, { hosts: splitPatterns(values.hosts), roles: splitPatterns(values.roles) });
-    const dry = values['dry-run'] === true;
-    let pool: SessionPool;
-    if (dry) pool = dryRunPool();
-    else {
-      const { sshPool, sshOptionsFromConfig } = await import('../../deployer/ssh.ts');
-      pool = sshPool(sshOptionsFromConfig(config.ssh, env, values['trust-new-host-keys'] === true));
-    }
-    const ctx = remoteContext({ config, destination: loaded.destination, pool, targets, performer, secrets, command: verb!, env, say });
+    const dry = remote.recording !== undefined;
     const t0 = Date.now();
     try {
       if (verb === 'prune') {
         if (positionals.length) throw usageError(`unexpected argument ${JSON.stringify(positionals[0])}`, USAGE);
         const out = await withLock(ctx, { message: 'prune' }, () => pruneFlow(ctx));
         for (const o of out) io.out(o.ok ? `${o.host}: removed ${o.value.length ? o.value.join(' ') : 'nothing'}` : `${o.host}: FAILED ${secrets.redact(o.error.message)}`);
-        if (dry) printRecorded(io, (pool as RecordingPool).steps);
+        printDryRun(io, remote);
         return exitCodeForOutcomes(out);
       }
       const rollback = verb === 'rollback';
@@ -117,7 +83,7 @@ const command: CliCommand = {
         version,
         hosts: targets.hosts,
         roles: targets.roles,
-        destination: loaded.destination,
+        destination: ctx.destination,
         performer,
         recordedAt: new Date(),
         command: verb!,
@@ -135,7 +101,7 @@ const command: CliCommand = {
       });
       const bad = failed(result.outcomes);
       if (!dry && bad.length === 0) await hook('post-deploy', { lock: false, runtime: (Date.now() - t0) / 1000 });
-      if (dry) printRecorded(io, (pool as RecordingPool).steps);
+      printDryRun(io, remote);
       const records = result.outcomes.map((o) =>
         o.ok ? { ...o.value, result: 'ok' as const, ms: o.ms } : { host: o.host, version, result: 'failed' as const, error: secrets.redact(o.error.message), ms: o.ms },
       );
@@ -147,7 +113,7 @@ const command: CliCommand = {
       if (isXamalError(err)) throw new XamalError(err.code, secrets.redact(err.message), { cause: err });
       throw err;
     } finally {
-      await pool.close();
+      await remote.close();
     }
   },
 };

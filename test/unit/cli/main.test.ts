@@ -79,6 +79,12 @@ describe('xamal target parse', () => {
 });
 
 describe('xamal help', () => {
+  it('leaves -h after a command to the command (Kamal: -h is --hosts)', async () => {
+    const r = await run(['target', 'parse', '-h']);
+    expect(r.stdout).not.toMatch(/^usage:/);
+    expect(r.code).toBe(2);
+  });
+
   it.each([[[]], [['help']], [['--help']], [['-h']]])('prints every command for %j and exits 0', async (argv) => {
     const r = await run(argv);
     expect(r.code).toBe(0);
