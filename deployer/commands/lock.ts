@@ -2,9 +2,9 @@ import { command, type Command } from '../../core/index.ts';
 import type { AppLayout } from './layout.ts';
 
 /**
- * The deploy lock: a directory on the primary host, created with `mkdir` (atomic: exactly one of
- * two concurrent acquirers succeeds), the holder's details written inside from stdin in the same
- * round trip. Exit codes are the protocol: see `LOCK_EXIT`.
+ * The deploy lock: a directory on the primary host holding the holder's details, built aside and
+ * renamed into place (atomic: exactly one of two concurrent acquirers succeeds, and the loser always
+ * finds the details), in one round trip. Exit codes are the protocol: see `LOCK_EXIT`.
  */
 
 export const LOCK_EXIT = {
@@ -17,7 +17,11 @@ export const LOCK_EXIT = {
   changed: 5,
 } as const;
 
-const ACQUIRE = '[ -d "$1" ] || exit 4; mkdir -- "$1/lock" 2>/dev/null || { cat -- "$1/lock/details.json" 2>/dev/null; exit 3; }; cat > "$1/lock/details.json"';
+// The lock directory appears with its details already inside: built aside, then renamed into place
+// (rename(2) onto a non-empty directory fails), so a second acquirer always reads who holds it.
+const ACQUIRE =
+  '[ -d "$1" ] || exit 4; t="$1/lock.new.$$"; rm -rf -- "$t"; { mkdir -- "$t" && cat > "$t/details.json"; } || { rm -rf -- "$t"; exit 1; }; ' +
+  'mv -T -- "$t" "$1/lock" 2>/dev/null && exit 0; rm -rf -- "$t"; cat -- "$1/lock/details.json" 2>/dev/null; exit 3';
 
 /** Takes the lock with `details` (JSON text) on stdin, or prints the holder's details and exits 3. */
 export function acquireLockCommand(layout: AppLayout, details: string): Command {
@@ -31,7 +35,8 @@ export function lockStatusCommand(layout: AppLayout): Command {
   return command(['sh', '-c', STATUS, 'sh', layout.root], { label: 'lock status' });
 }
 
-const RELEASE = '[ -d "$1/lock" ] || exit 3; rm -f -- "$1/lock/details.json" && rmdir -- "$1/lock"';
+// Renamed away first, so the lock never exists empty (an acquirer would replace an empty one).
+const RELEASE = '[ -d "$1/lock" ] || exit 3; d="$1/lock.released.$$"; mv -T -- "$1/lock" "$d" && rm -rf -- "$d"';
 
 /** Removes the lock whoever holds it (exit 3 if there was none). */
 export function releaseLockCommand(layout: AppLayout): Command {

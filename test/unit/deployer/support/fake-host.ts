@@ -129,7 +129,7 @@ export class FakeHost {
     const root = args[0]!;
     const lock = `${root}/lock`;
     const details = `${lock}/details.json`;
-    if (text.includes('mkdir -- "$1/lock"')) {
+    if (text.includes('mv -T -- "$t" "$1/lock"')) {
       if (!this.files.has(root)) return { code: 4 };
       if (this.files.has(lock)) return { code: 3, stdout: this.files.get(details)?.content ?? '' };
       this.files.set(lock, { type: 'directory', mode: 0o755, owner });
@@ -141,7 +141,7 @@ export class FakeHost {
       if (!this.files.has(lock)) return { code: 3 };
       return { stdout: this.files.get(details)?.content ?? '' };
     }
-    if (text.includes('rmdir')) {
+    if (text.includes('lock.released')) {
       if (!this.files.has(lock)) return { code: 3 };
       this.files.delete(details);
       this.files.delete(lock);
