@@ -34,6 +34,12 @@ export const COMMANDS: CommandEntry[] = [
     load: async () => (await import('./commands/deploy.ts')).forVerb('prune'),
   },
   {
+    words: ['app'],
+    usage: 'xamal app details|versions|releases|logs|stop|start|exec CMD|maintenance|live …',
+    summary: 'The running app: live slot and version per host, releases kept, logs, stop/start, a command in the live release env, maintenance page',
+    load: async () => (await import('./commands/app.ts')).default,
+  },
+  {
     words: ['build'],
     usage: 'xamal build --farm URL --app APP --git URL (--commit SHA|--ref REF) --target T … [--json]',
     summary: 'Ask the farm for release builds (CI): follows every target, prints tuples and download URLs; exit 9 if any fails',

@@ -1,0 +1,115 @@
+import { XamalError, type Command } from '../../core/index.ts';
+import { appSite } from '../commands/caddy.ts';
+import { asRoot } from '../commands/files.ts';
+import { rolesOnHost, slotLayout, type Slot } from '../commands/layout.ts';
+import { checkVersion } from '../commands/release.ts';
+import { listReleasesCommand, parseSlotState, releaseCommandCommand, slotStateCommand, startSlotCommand, stopSlotCommand, unitLogCommand } from '../commands/slots.ts';
+import type { HostSession } from '../remote.ts';
+import { recordAudit } from './audit.ts';
+import { setMaintenance } from './caddy.ts';
+import type { RemoteContext } from './context.ts';
+import { onHosts, type HostOutcome } from './parallel.ts';
+
+/**
+ * `xamal app …`: what runs where, its logs, stopping and starting the live slot, commands in the
+ * live release's environment, the releases kept on each host, and maintenance mode.
+ */
+
+export interface RoleDetails {
+  role: string;
+  live: Slot | undefined;
+  running: Slot[];
+  version: string | undefined;
+}
+
+const base = (p: string | undefined) => (p ? p.slice(p.lastIndexOf('/') + 1) : undefined);
+
+async function must(s: HostSession, cmd: Command): Promise<string> {
+  const r = await s.run(cmd);
+  if (r.code !== 0) throw new XamalError('external', `${s.host}: ${cmd.label ?? String(cmd.argv[0])} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').slice(-5).join('\n')}`);
+  return r.stdout;
+}
+
+function selectedRoles(ctx: RemoteContext, host: string) {
+  return rolesOnHost(ctx.config, host).filter((r) => ctx.targets.roles.includes(r.name));
+}
+
+async function roleDetails(ctx: RemoteContext, s: HostSession, role: string): Promise<RoleDetails> {
+  const st = parseSlotState(await must(s, slotStateCommand(ctx.layout, role)));
+  const live = st.live;
+  return { role, live, running: (['blue', 'green'] as const).filter((x) => st.slots[x].active), version: base(live ? st.slots[live].release : undefined) };
+}
+
+export function appDetails(ctx: RemoteContext): Promise<HostOutcome<RoleDetails[]>[]> {
+  return onHosts(ctx.targets.hosts, async (h) => {
+    const s = await ctx.pool.session(h);
+    const out: RoleDetails[] = [];
+    for (const r of selectedRoles(ctx, h)) out.push(await roleDetails(ctx, s, r.name));
+    return out;
+  });
+}
+
+/** Stops or starts each role's live slot (systemd; stop is graceful). */
+export function appStopStart(ctx: RemoteContext, verb: 'stop' | 'start'): Promise<HostOutcome<string[]>[]> {
+  return onHosts(ctx.targets.hosts, async (h) => {
+    const s = await ctx.pool.session(h);
+    const done: string[] = [];
+    for (const r of selectedRoles(ctx, h)) {
+      const d = await roleDetails(ctx, s, r.name);
+      if (!d.live) throw new XamalError('not_found', `${h}: ${r.name} has never been deployed`);
+      const cmd = verb === 'stop' ? stopSlotCommand(ctx.layout.app, r.name, d.live, ctx.config.drainTimeout) : startSlotCommand(ctx.layout.app, r.name, d.live);
+      await must(s, asRoot(cmd, ctx.config.ssh.user));
+      done.push(`${r.name}-${d.live}`);
+    }
+    await recordAudit(ctx, s, { command: `app ${verb}`, result: 'ok' });
+    return done;
+  });
+}
+
+export function appLogs(ctx: RemoteContext, lines: number): Promise<HostOutcome<string>[]> {
+  return onHosts(ctx.targets.hosts, async (h) => {
+    const s = await ctx.pool.session(h);
+    const parts: string[] = [];
+    for (const r of selectedRoles(ctx, h)) {
+      const d = await roleDetails(ctx, s, r.name);
+      if (!d.live) continue;
+      const cmd = asRoot(unitLogCommand(ctx.layout.app, r.name, d.live, lines), ctx.config.ssh.user);
+      parts.push(ctx.secrets.redact(await must(s, cmd)));
+    }
+    return parts.join('\n');
+  });
+}
+
+/** Runs a shell command in each live slot's release directory with its environment. */
+export function appExec(ctx: RemoteContext, line: string): Promise<HostOutcome<string>[]> {
+  return onHosts(ctx.targets.hosts, async (h) => {
+    const s = await ctx.pool.session(h);
+    const outs: string[] = [];
+    for (const r of selectedRoles(ctx, h)) {
+      const d = await roleDetails(ctx, s, r.name);
+      if (!d.live || !d.version) throw new XamalError('not_found', `${h}: ${r.name} has never been deployed`);
+      const slot = slotLayout(ctx.config, ctx.layout, r.name, d.live);
+      const res = await s.run(releaseCommandCommand(ctx.layout, slot, checkVersion(d.version), line, ctx.config.deployTimeout * 4));
+      if (res.code !== 0) throw new XamalError('external', `${h}: exit ${res.code}: ${ctx.secrets.redact((res.stderr || res.stdout).trim())}`);
+      outs.push(ctx.secrets.redact(res.stdout));
+    }
+    await recordAudit(ctx, s, { command: 'app exec', result: 'ok' });
+    return outs.join('');
+  });
+}
+
+export function appReleases(ctx: RemoteContext): Promise<HostOutcome<string[]>[]> {
+  return onHosts(ctx.targets.hosts, async (h) => (await must(await ctx.pool.session(h), listReleasesCommand(ctx.layout))).split('\n').filter(Boolean));
+}
+
+/** Maintenance on (a 503 page for this app only) or off, on the hosts that serve it through Caddy. */
+export function appMaintenance(ctx: RemoteContext, on: boolean): Promise<HostOutcome<boolean>[]> {
+  const site = appSite(ctx.config, ctx.layout);
+  const hosts = ctx.targets.hosts.filter((h) => rolesOnHost(ctx.config, h).some((r) => r.name === ctx.config.primaryRole));
+  return onHosts(hosts, async (h) => {
+    const s = await ctx.pool.session(h);
+    await setMaintenance(s, site, on);
+    await recordAudit(ctx, s, { command: on ? 'app maintenance' : 'app live', result: 'ok' });
+    return on;
+  });
+}
