@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { request } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -144,9 +145,12 @@ describe('the farm API with real Redis, workers and store', () => {
     const out = JSON.parse(ok.stdout) as { builds: { tuple: string; state: string; download: string; sha256: string }[] };
     expect(out.builds.map((b) => b.tuple).sort()).toEqual([TUPLES.bookworm, TUPLES.trixie].sort());
     for (const b of out.builds) {
-      const res = await fetch(b.download, { headers: AUTH });
-      expect(res.status).toBe(200);
+      // 302 to a short-lived link (here S3 presigned), which serves bytes with the sha256 named.
+      const res = await fetch(b.download, { headers: AUTH, redirect: 'manual' });
+      expect(res.status).toBe(302);
       expect(res.headers.get('x-xamal-sha256')).toBe(b.sha256);
+      const blob = Buffer.from(await (await fetch(res.headers.get('location')!)).arrayBuffer());
+      expect(createHash('sha256').update(blob).digest('hex')).toBe(b.sha256);
     }
     const bad = await run(['--farm', url, '--app', 'hello', '--git', repoUrl, '--ref', 'main', '--target', 'linux-arm65-gnu2.36-debian12-otp25.2.3-elixir1.14.0']);
     expect(bad.code).toBe(2);
