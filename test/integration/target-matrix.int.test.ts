@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveService } from '../../api/services/resolve.ts';
 import { runBuild, type BuildDeps } from '../../builder/apply.ts';
+import { servicesConfig } from '../../core/services/config.ts';
 import { builderConfig } from '../../builder/config.ts';
 import { buildImage } from '../../builder/images/build.ts';
 import { hostArch, imageBuildDeps } from '../../builder/images/context.ts';
@@ -225,7 +226,8 @@ describe('target compatibility: the resolver’s verdict equals what really happ
       exec: new LocalExecutor(),
       store,
       locks: async () => [await readLock(c.localLockPath)],
-      cacheDir: join(tmp, 'cache'),
+      // Shared across runs, as a farm's cache is (keyed by image digest and lockfile).
+      cacheDir: join(servicesConfig().cacheDir, 'test-builds'),
       workRoot: join(tmp, 'work'),
       limits: DEFAULT_LIMITS,
       depsNetwork: 'host',
@@ -360,8 +362,11 @@ describe('target compatibility: the resolver’s verdict equals what really happ
     ]);
   });
 
-  it('builds both apps for the four platforms, and only crypto_hello needs the host libcrypto', () => {
+  it('builds both apps for the four platforms with the glibc floors LAB.md measured, and only crypto_hello needs the host libcrypto', () => {
     expect(artifacts).toHaveLength(APPS.length * PLATFORMS.length);
+    // The highest GLIBC symbol each suite's ERTS needs (this replaced build-targets.int.test.ts).
+    const FLOOR: Record<DebianSuite, string> = { bullseye: '2.29', bookworm: '2.34', trixie: '2.38' };
+    for (const a of artifacts) expect(a.manifest.glibcNeeded, `${a.app.app} ${a.manifest.tuple}`).toBe(FLOOR[a.platform.suite]);
     for (const a of artifacts) {
       const crypto = a.manifest.sonames.filter((s) => s.startsWith('libcrypto'));
       expect(crypto, `${a.app.app} ${a.manifest.tuple}`).toEqual(a.app.app === 'crypto_hello' ? [a.platform.suite === 'bullseye' ? 'libcrypto.so.1.1' : 'libcrypto.so.3'] : []);
