@@ -1,4 +1,5 @@
 import type { CliCommand } from './io.ts';
+import { ERROR_CODES } from '../core/index.ts';
 
 /** The command table: each command's words, a one-line summary, and a lazy loader. */
 export interface CommandEntry {
@@ -168,6 +169,17 @@ export function helpText(prefix: string[] = []): string {
     'Commands:',
     ...rows.map((r) => `  ${r.usage.padEnd(width)}  ${r.summary}`),
     '',
+    'Exit codes:',
+    '  0  success',
+    ...exitCodeRows().map(([exit, meaning]) => `  ${String(exit).padEnd(2)} ${meaning}`),
+    '',
     'Run `xamal help` for this list.',
   ].join('\n');
+}
+
+/** One row per exit code (from core's error table, the one place kinds map to codes), in order. */
+export function exitCodeRows(): [number, string][] {
+  const byExit = new Map<number, string[]>();
+  for (const { exit, meaning } of Object.values(ERROR_CODES)) byExit.set(exit, [...(byExit.get(exit) ?? []), meaning]);
+  return [...byExit.entries()].sort(([a], [b]) => a - b).map(([exit, meanings]) => [exit, meanings.join('; ')]);
 }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { XamalError } from '../../../core/errors/index.ts';
+import { ERROR_CODES, XamalError } from '../../../core/errors/index.ts';
 import type { Io } from '../../../cli/io.ts';
 import { main } from '../../../cli/main.ts';
 import { COMMANDS, type CommandEntry } from '../../../cli/table.ts';
@@ -91,6 +91,14 @@ describe('xamal help', () => {
     expect(r.stderr).toBe('');
     for (const c of COMMANDS) expect(r.stdout).toContain(c.usage);
     expect(r.stdout).toContain('Commands:');
+  });
+
+  it('documents every exit code the error table can produce, once each, with what it means', async () => {
+    const r = await run(['help']);
+    const section = r.stdout.split('Exit codes:\n')[1]!.split('\n\n')[0]!.split('\n');
+    const codes = section.map((l) => Number(/^\s+(\d+)\s/.exec(l)![1]));
+    expect(codes).toEqual([0, ...new Set(Object.values(ERROR_CODES).map((c) => c.exit))].sort((a, b) => a - b));
+    expect(section.find((l) => /^\s+5\s/.test(l))).toContain('lock');
   });
 
   it('narrows the list to a group with help WORD', async () => {
