@@ -1,7 +1,7 @@
 import { LocalExecutor, XamalError, isXamalError, type HostFingerprint, type TargetSelector } from '../../core/index.ts';
 import { farmClient } from '../../deployer/farm-client.ts';
 import type { RemoteContext } from '../../deployer/flows/context.ts';
-import { deployFlow, previousVersion, pruneFlow, type ArtifactSource, type HostDeployRecord } from '../../deployer/flows/deploy.ts';
+import { currentVersion, deployFlow, previousVersion, pruneFlow, type ArtifactSource, type HostDeployRecord } from '../../deployer/flows/deploy.ts';
 import { withLock } from '../../deployer/flows/lock.ts';
 import { exitCodeForOutcomes, failed, summary } from '../../deployer/flows/parallel.ts';
 import { localPerformer, runHook, type HookDetails, type HookName } from '../../deployer/hooks.ts';
@@ -43,7 +43,7 @@ function farmArtifacts(ctx: RemoteContext, version: string): ArtifactSource | un
   };
 }
 
-type Verb = 'deploy' | 'redeploy' | 'rollback' | 'prune';
+type Verb = 'deploy' | 'redeploy' | 'rollback' | 'prune' | 'boot';
 
 /** One module for the four verbs; the table loads it once per verb. */
 export function forVerb(verb: Verb): CliCommand {
@@ -58,7 +58,7 @@ const command: CliCommand = {
     const say = (l: string) => {
       if (!values.quiet) io.err(redact(l));
     };
-    const remote = await openRemote(values, { command: verb!, secrets: true, say });
+    const remote = await openRemote(values, { command: verb === 'boot' ? 'app boot' : verb!, secrets: true, say });
     redact = (l) => remote.ctx.secrets.redact(l);
     const { ctx } = remote;
     const { config, secrets, targets, performer } = ctx;
@@ -75,9 +75,15 @@ const command: CliCommand = {
         printDryRun(io, remote);
         return exitCodeForOutcomes(out);
       }
-      const rollback = verb === 'rollback';
-      if (positionals.length > (rollback ? 1 : 0)) throw usageError(`unexpected argument ${JSON.stringify(positionals.at(-1))}`, USAGE);
-      const version = rollback ? (positionals[0] ?? (await previousVersion(ctx, targets.hosts[0]!))) : (values.version ?? (await gitVersion(exec)));
+      // rollback and `app boot` boot a release the hosts already have: no farm, no release_command.
+      const rollback = verb === 'rollback' || verb === 'boot';
+      if (positionals.length > (verb === 'rollback' ? 1 : 0)) throw usageError(`unexpected argument ${JSON.stringify(positionals.at(-1))}`, USAGE);
+      const version =
+        verb === 'rollback'
+          ? (positionals[0] ?? (await previousVersion(ctx, targets.hosts[0]!)))
+          : verb === 'boot'
+            ? (values.version ?? (await currentVersion(ctx, targets.hosts[0]!)))
+            : (values.version ?? (await gitVersion(exec)));
       const details = (extra: Partial<HookDetails> = {}): HookDetails => ({
         service: config.service,
         version,
@@ -86,7 +92,7 @@ const command: CliCommand = {
         destination: ctx.destination,
         performer,
         recordedAt: new Date(),
-        command: verb!,
+        ...(verb === 'boot' ? { command: 'app', subcommand: 'boot' } : { command: verb! }),
         ...extra,
       });
       const hook = (name: HookName, extra?: Partial<HookDetails>) => runHook(name, details(extra), { root, hooksPath: config.hooksPath, executor: exec, secrets, say });

@@ -229,9 +229,22 @@ export async function pruneFlow(ctx: RemoteContext, retain = ctx.config.retainRe
 
 /** The version a rollback without an argument goes to: what the idle slot of the primary role points at. */
 export async function previousVersion(ctx: RemoteContext, host: string): Promise<string> {
-  const s = await ctx.pool.session(host);
-  const st = parseSlotState(await must(s, slotStateCommand(ctx.layout, ctx.config.primaryRole)));
+  const st = await primarySlotState(ctx, host);
   const prev = st.slots[idleSlot(st)].release;
   if (!prev) throw new XamalError('not_found', `${host}: no previous release to roll back to (give a version: xamal rollback VERSION)`);
-  return prev.slice(prev.lastIndexOf('/') + 1);
+  return versionOf(prev);
 }
+
+/** The version `app boot` boots again by default: what `current` points at on the primary host. */
+export async function currentVersion(ctx: RemoteContext, host: string): Promise<string> {
+  const cur = (await primarySlotState(ctx, host)).current;
+  if (!cur) throw new XamalError('not_found', `${host}: nothing deployed yet (xamal deploy first, or give --version)`);
+  return versionOf(cur);
+}
+
+async function primarySlotState(ctx: RemoteContext, host: string) {
+  const s = await ctx.pool.session(host);
+  return parseSlotState(await must(s, slotStateCommand(ctx.layout, ctx.config.primaryRole)));
+}
+
+const versionOf = (releasePath: string) => releasePath.slice(releasePath.lastIndexOf('/') + 1);

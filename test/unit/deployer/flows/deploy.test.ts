@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { displayCommand, revealArg, type HostFingerprint } from '../../../../core/index.ts';
-import { bootBatches, deployFlow, type ArtifactSource } from '../../../../deployer/flows/deploy.ts';
+import { bootBatches, currentVersion, deployFlow, previousVersion, type ArtifactSource } from '../../../../deployer/flows/deploy.ts';
 import type { RecordedStep } from '../../../../deployer/remote.ts';
 import { parseSlotState, idleSlot } from '../../../../deployer/commands/slots.ts';
 import { COOKIE, SECRET, testContext } from '../support/context.ts';
@@ -97,6 +97,21 @@ describe('deploy flow', () => {
   it('refuses a version that is not a safe directory name', async () => {
     const { ctx } = testContext({ command: 'deploy', respond: host() });
     await expect(deployFlow(ctx, { version: '../etc' })).rejects.toThrow(/version: expected/);
+  });
+});
+
+describe('which version rollback and app boot pick', () => {
+  it('app boot boots what current points at; rollback goes to the idle slot, and says so when there is none', async () => {
+    const { ctx } = testContext({ command: 'app boot', roles: ['web'], respond: host() });
+    expect(await currentVersion(ctx, 'web1')).toBe('old');
+    await expect(previousVersion(ctx, 'web1')).rejects.toMatchObject({ code: 'not_found', message: expect.stringContaining('no previous release') });
+  });
+
+  it('app boot of the current release neither pulls nor runs release_command, and boots it on the idle slot', async () => {
+    const { ctx, pool } = testContext({ command: 'app boot', roles: ['web'], respond: host({ present: true }) });
+    const { outcomes } = await deployFlow(ctx, { version: 'old', rollback: true });
+    expect(outcomes.map((o) => o.ok && o.value.roles)).toEqual([[{ role: 'web', live: 'green', stopped: 'blue' }], [{ role: 'web', live: 'green', stopped: 'blue' }]].map((r) => r.map((x) => expect.objectContaining(x))));
+    expect(labels(pool.steps).some((l) => l.startsWith('pull') || l === 'release_command')).toBe(false);
   });
 });
 
