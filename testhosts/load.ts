@@ -242,6 +242,8 @@ export interface WrkOptions {
   connections: number;
   threads?: number;
   headers?: Record<string, string>;
+  /** A Lua script file (`-s`), e.g. one that sets wrk.method and wrk.body for a POST. */
+  script?: string;
 }
 
 /** wrk bounded by its own duration and, in case it hangs, by `timeout`. */
@@ -254,6 +256,7 @@ export function wrkCommand(o: WrkOptions): Command {
       'timeout', '--kill-after=5', String(o.durationS + 15),
       'wrk', '--latency', '-t', String(threads), '-c', String(o.connections), '-d', `${o.durationS}s`,
       ...Object.entries(o.headers ?? {}).flatMap(([k, v]) => ['-H', `${k}: ${v}`]),
+      ...(o.script ? ['-s', o.script] : []),
       o.url,
     ],
     label: `wrk ${o.url}`,
@@ -268,7 +271,11 @@ export interface WrkResult {
   /** non-2xx plus every socket error. */
   failed: number;
   requestsPerSecond: number;
+  /** `--latency` percentiles in milliseconds (wrk prints 50, 75, 90 and 99). */
+  latencyMs: Partial<Record<'p50' | 'p75' | 'p90' | 'p99', number>>;
 }
+
+const UNIT_MS: Record<string, number> = { us: 1e-3, ms: 1, s: 1000, m: 60_000 };
 
 /** Pure: wrk's summary. Throws if the output has no request count (wrk did not run). */
 export function parseWrk(out: string): WrkResult {
@@ -283,5 +290,8 @@ export function parseWrk(out: string): WrkResult {
     socketErrors,
     failed: non2xx + socketErrors.connect + socketErrors.read + socketErrors.write + socketErrors.timeout,
     requestsPerSecond: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0),
+    latencyMs: Object.fromEntries(
+      [...out.matchAll(/^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s|m)\s*$/gm)].map((m) => [`p${m[1]}`, Number(m[2]) * UNIT_MS[m[3]!]!]),
+    ),
   };
 }

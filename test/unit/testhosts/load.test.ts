@@ -66,7 +66,22 @@ describe('load bounds', () => {
   Non-2xx or 3xx responses: 3277
 Requests/sec:   1077.61
 `;
-    expect(parseWrk(out)).toEqual({ requests: 3301, non2xx: 3277, socketErrors: { connect: 0, read: 2, write: 0, timeout: 1 }, failed: 3280, requestsPerSecond: 1077.61 });
+    expect(parseWrk(out)).toEqual({ requests: 3301, non2xx: 3277, socketErrors: { connect: 0, read: 2, write: 0, timeout: 1 }, failed: 3280, requestsPerSecond: 1077.61, latencyMs: {} });
     expect(() => parseWrk('unable to connect')).toThrow(/no request count/);
+  });
+
+  it('passes a Lua script to wrk and reads its latency percentiles in milliseconds', () => {
+    expect(wrkCommand({ url: 'http://127.0.0.1:7420/v1/resolve', durationS: 5, connections: 4, script: '/tmp/post.lua' }).argv.slice(-3)).toEqual(['-s', '/tmp/post.lua', 'http://127.0.0.1:7420/v1/resolve']);
+    const out = `Running 5s test @ http://127.0.0.1:7420/v1/resolve
+  1 threads and 4 connections
+  Latency Distribution
+     50%  635.91us
+     75%    1.20ms
+     90%    3.50ms
+     99%    1.02s
+  27000 requests in 5.00s, 9.10MB read
+Requests/sec:   5400.12
+`;
+    expect(parseWrk(out).latencyMs).toEqual({ p50: 0.63591, p75: 1.2, p90: 3.5, p99: 1020 });
   });
 });

@@ -1,0 +1,43 @@
+import { execFileSync } from 'node:child_process';
+import { cp, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { childEnv, PROJECT_ROOT } from '../core/services/config.ts';
+
+/**
+ * Git repositories holding the example apps, as the farm's sources in tests and benchmarks. HOME is
+ * the repo itself so no user git config applies; author and committer are fixed.
+ */
+export const git = (cwd: string, ...args: string[]) =>
+  execFileSync('git', args, {
+    cwd,
+    encoding: 'utf8',
+    env: { PATH: childEnv({}).PATH, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t', HOME: cwd },
+  }).trim();
+
+/** A git repo holding examples/<name> (plus `extra` files) at `dir`; returns its file:// URL and commit. */
+export async function exampleRepo(name: string, dir: string, extra: Record<string, string> = {}): Promise<{ url: string; commit: string }> {
+  await cp(join(PROJECT_ROOT, 'examples', name), dir, { recursive: true, filter: (s) => !/\/(_build|deps)(\/|$)/.test(s) });
+  for (const [path, text] of Object.entries(extra)) await writeFile(join(dir, path), text);
+  git(dir, 'init', '-q', '-b', 'main');
+  git(dir, 'add', '-A');
+  git(dir, 'commit', '-q', '-m', name);
+  return { url: `file://${dir}`, commit: git(dir, 'rev-parse', 'HEAD') };
+}
+
+/** A new commit in the repo at `dir` with `files` written (paths relative to the repo); returns its commit. */
+export async function commitFiles(dir: string, message: string, files: Record<string, string>): Promise<string> {
+  for (const [path, text] of Object.entries(files)) await writeFile(join(dir, path), text);
+  git(dir, 'add', '-A');
+  git(dir, 'commit', '-q', '-m', message);
+  return git(dir, 'rev-parse', 'HEAD');
+}
+
+/** A git repo holding examples/hello (plus `extra` files) at `dir`; returns its file:// URL and commit. */
+export function helloRepo(dir: string, extra: Record<string, string> = {}): Promise<{ url: string; commit: string }> {
+  return exampleRepo('hello', dir, extra);
+}
+
+/** A git repo holding examples/crypto-hello (an app whose release needs the host's libcrypto). */
+export function cryptoHelloRepo(dir: string): Promise<{ url: string; commit: string }> {
+  return exampleRepo('crypto-hello', dir);
+}
