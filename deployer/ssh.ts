@@ -248,7 +248,15 @@ function handshake(opts: SshOptions, host: string, port: number, username: strin
 /** Runs a channel to completion: stdout, stderr, exit code (128+n for a signal). */
 function exec(client: Client, line: string, stdin: string | undefined, timeoutMs: number | undefined, label: string): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    client.exec(line, (err, ch: ClientChannel) => {
+    const run = (cb: (err: Error | undefined, ch: ClientChannel) => void) => {
+      try {
+        client.exec(line, cb);
+      } catch (err) {
+        // ssh2 throws "Not connected" once the connection is gone.
+        reject(new XamalError('unavailable', `${label}: SSH connection lost; not run (${(err as Error).message})`));
+      }
+    };
+    run((err, ch: ClientChannel) => {
       if (err) return reject(new XamalError('unavailable', `${label}: ${err.message}`));
       const out: Buffer[] = [];
       const errOut: Buffer[] = [];
@@ -268,7 +276,9 @@ function exec(client: Client, line: string, stdin: string | undefined, timeoutMs
       });
       ch.on('close', () => {
         clearTimeout(timer);
-        resolve({ code: code ?? 255, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errOut).toString('utf8') });
+        // sshd always reports an exit status or signal; a channel closed without one is a lost connection.
+        if (code === undefined) return reject(new XamalError('unavailable', `${label}: SSH connection lost before it finished; its outcome on the host is unknown`));
+        resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errOut).toString('utf8') });
       });
       ch.end(stdin);
     });
@@ -292,13 +302,21 @@ function remoteInvocation(cmd: Command): { line: string; stdin: string | undefin
 
 class SshSession implements HostSession {
   #sftp: Promise<SFTPWrapper> | undefined;
+  #lost = false;
 
   constructor(
     readonly host: string,
     private readonly client: Client,
     private readonly onClose: () => void,
   ) {
-    client.once('close', () => onClose());
+    client.once('close', () => {
+      this.#lost = true;
+      onClose();
+    });
+  }
+
+  #connectionLost(what: string): XamalError {
+    return new XamalError('unavailable', `${this.host}: ${what}: SSH connection lost; not run`);
   }
 
   run(cmd: Command): Promise<CommandResult> {
@@ -309,6 +327,7 @@ class SshSession implements HostSession {
   /** One forwarded channel per call (Caddy restarts its admin server on each config load). */
   caddy(req: CaddyRequest): Promise<CaddyResponse> {
     const body = req.body === undefined ? undefined : JSON.stringify(req.body);
+    if (this.#lost) return Promise.reject(this.#connectionLost(`Caddy ${req.method} ${req.path}`));
     return new Promise((resolve, reject) => {
       this.client.forwardOut('127.0.0.1', 0, '127.0.0.1', 2019, (err, stream) => {
         if (err) return reject(new XamalError('unavailable', `${this.host}: Caddy admin API unreachable (127.0.0.1:2019): ${err.message}`));
@@ -333,6 +352,7 @@ class SshSession implements HostSession {
   }
 
   upload(localPath: string, remotePath: string, mode = 0o644): Promise<void> {
+    if (this.#lost) return Promise.reject(this.#connectionLost(`upload to ${remotePath}`));
     this.#sftp ??= new Promise((resolve, reject) => this.client.sftp((err, sftp) => (err ? reject(new XamalError('unavailable', `${this.host}: SFTP: ${err.message}`)) : resolve(sftp))));
     return this.#sftp.then(
       (sftp) =>

@@ -41,9 +41,14 @@ export function parseSlotState(stdout: string): SlotState {
   return { slots, current, live };
 }
 
-/** Pure: the slot a deploy boots into — never the live one. */
+/**
+ * Pure: the slot a deploy boots into — never the live one. The one running slot is live whatever
+ * the marker says (a deploy cut off after stopping the old slot leaves the marker behind: booting
+ * "into" the only running slot would take the app down); the marker decides when both or neither run.
+ */
 export function idleSlot(state: SlotState): Slot {
-  const live = state.live ?? SLOTS.find((s) => state.slots[s].active);
+  const running = SLOTS.filter((s) => state.slots[s].active);
+  const live = running.length === 1 ? running[0] : (state.live ?? running[0]);
   return live === 'blue' ? 'green' : 'blue';
 }
 

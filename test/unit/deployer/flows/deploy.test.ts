@@ -122,6 +122,13 @@ describe('slots and batches', () => {
     expect(idleSlot(parseSlotState('blue inactive -\ngreen inactive -\ncurrent -\nlive -\n'))).toBe('blue');
   });
 
+  it('takes the only running slot as live even when the marker names the other (a deploy cut off after stopping the old slot)', () => {
+    expect(idleSlot(parseSlotState('blue inactive /r/a\ngreen active /r/b\ncurrent /r/a\nlive blue\n'))).toBe('blue');
+    // Both running (cut off before the old one stopped) or neither (app stop): the marker decides.
+    expect(idleSlot(parseSlotState('blue active /r/a\ngreen active /r/b\ncurrent /r/a\nlive blue\n'))).toBe('green');
+    expect(idleSlot(parseSlotState('blue inactive /r/a\ngreen inactive /r/b\ncurrent /r/b\nlive green\n'))).toBe('blue');
+  });
+
   it('splits hosts by boot.limit as a count or a percentage', () => {
     const hosts = ['a', 'b', 'c', 'd', 'e'];
     expect(bootBatches(hosts, undefined)).toEqual([hosts]);
