@@ -6,6 +6,7 @@ import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, val
 import { createLogger } from '../core/index.ts';
 import { adminEntry, authenticate, type Scope, type TokenEntry } from './auth.ts';
 import { installErrorHandler } from './errors.ts';
+import { installRateLimit, type RateLimitSettings } from './rate-limit.ts';
 import { healthRoutes } from './routes/health.ts';
 import type { HealthService } from './services/health.ts';
 import type { ArtifactService } from './services/artifacts.ts';
@@ -52,6 +53,8 @@ export interface AppOptions {
   githubHooks?: GithubHooks;
   /** Download links (default: presigned when the store can, 5 minutes, a per-process secret). */
   downloads?: Partial<DownloadSettings>;
+  /** POST requests per token and window (the farm passes XAMAL_API_RATE_LIMIT, default 60/min); absent = no limit. */
+  rateLimit?: RateLimitSettings;
 }
 
 
@@ -79,9 +82,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     transformObject: jsonSchemaTransformObject,
   });
   const entries = [adminEntry(opts.token), ...(opts.tokens ?? [])];
+  app.decorateRequest('farmToken', undefined);
   app.addHook('onRequest', async (req, reply) => {
     if (req.routeOptions.config?.public) return;
     const entry = authenticate(req.headers.authorization, entries);
+    req.farmToken = entry;
     if (!entry) {
       return reply.code(401).send({ statusCode: 401, error: 'unauthorized', message: 'missing or wrong bearer token (Authorization: Bearer <token>)' });
     }
@@ -90,6 +95,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       return reply.code(403).send({ statusCode: 403, error: 'forbidden', message: `token ${entry.name} lacks the ${needed} scope` });
     }
   });
+  if (opts.rateLimit) await installRateLimit(app, opts.rateLimit);
   app.get('/v1/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
   await app.register(healthRoutes);
   await app.register(artifactRoutes);

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseOrThrow } from '../core/index.ts';
 import { parseTokenEntries, type TokenEntry } from './auth.ts';
 import type { DownloadSettings } from './downloads.ts';
+import type { RateLimitSettings } from './rate-limit.ts';
 
 const EnvSchema = z.object({
   XAMAL_FARM_TOKEN: z.string().min(16, 'expected at least 16 characters').optional(),
@@ -13,6 +14,10 @@ const EnvSchema = z.object({
   XAMAL_FARM_PUBLIC_URL: z.url({ protocol: /^https?$/, error: 'expected the http(s) URL servers reach the API at' }).optional(),
   XAMAL_DOWNLOAD_TTL: z.coerce.number().int().min(10, 'expected seconds (10–86400)').max(86_400, 'expected seconds (10–86400)').default(300),
   XAMAL_DOWNLOADS: z.enum(['presign', 'api'], { error: 'expected presign (S3 presigned URLs when the store can) or api (links the API serves)' }).default('presign'),
+  XAMAL_API_RATE_LIMIT: z
+    .string()
+    .regex(/^(off|0|\d+\/(\d+)?(s|min|h))$/, 'expected requests per window and token, like 60/min, 600/h, 20/10s, or off')
+    .default('60/min'),
   XAMAL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -28,6 +33,17 @@ export interface FarmConfig {
   logLevel: string;
   /** Download link settings; the secret is per process when XAMAL_FARM_URL_SECRET is unset. */
   downloads: Partial<DownloadSettings>;
+  /** POST requests per token and window (XAMAL_API_RATE_LIMIT, default 60/min; max 0 = off). */
+  rateLimit: Pick<RateLimitSettings, 'max' | 'windowMs'>;
+}
+
+const UNIT_MS = { s: 1000, min: 60_000, h: 3_600_000 } as const;
+
+/** `60/min` → 60 per 60 000 ms; `20/10s` → 20 per 10 000 ms; `off` or `0` → max 0. */
+export function parseRateLimit(text: string): Pick<RateLimitSettings, 'max' | 'windowMs'> {
+  const m = /^(\d+)\/(\d+)?(s|min|h)$/.exec(text);
+  if (!m) return { max: 0, windowMs: 60_000 };
+  return { max: Number(m[1]), windowMs: Number(m[2] ?? 1) * UNIT_MS[m[3] as keyof typeof UNIT_MS] };
 }
 
 export function farmConfig(env: NodeJS.ProcessEnv = process.env): FarmConfig {
@@ -35,6 +51,7 @@ export function farmConfig(env: NodeJS.ProcessEnv = process.env): FarmConfig {
   return { token: e.XAMAL_FARM_TOKEN, tokens: parseTokenEntries(e.XAMAL_FARM_TOKENS ?? ''), githubHooksFile: e.XAMAL_GITHUB_HOOKS_FILE, host: e.XAMAL_FARM_HOST,
     port: e.XAMAL_FARM_PORT,
     logLevel: e.XAMAL_LOG_LEVEL,
+    rateLimit: parseRateLimit(e.XAMAL_API_RATE_LIMIT),
     downloads: {
       ttlSeconds: e.XAMAL_DOWNLOAD_TTL,
       mode: e.XAMAL_DOWNLOADS,

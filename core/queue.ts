@@ -45,6 +45,16 @@ export function connectionOptions(s: QueueSettings, forWorker = false): RedisOpt
 export function buildQueue(s: QueueSettings, arch: Arch): Queue {
   return new Queue(buildQueueName(arch), { connection: connectionOptions(s), ...(s.prefix ? { prefix: s.prefix } : {}) });
 }
+/**
+ * A plain client on the queues' Redis for what the API shares across its processes (rate-limit
+ * counters). The caller closes it (`quit()`).
+ */
+export function redisClient(s: QueueSettings): Redis {
+  return new Redis({ ...connectionOptions(s), lazyConnect: false, enableOfflineQueue: true });
+}
+
+export type { Redis };
+
 
 export function buildQueueEvents(s: QueueSettings, arch: Arch): QueueEvents {
   return new QueueEvents(buildQueueName(arch), { connection: connectionOptions(s, true), ...(s.prefix ? { prefix: s.prefix } : {}) });
