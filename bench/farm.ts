@@ -1,0 +1,153 @@
+/**
+ * The farm as the benchmarks use it: the same pieces, wired the same way as the API integration test
+ * (test/integration/api-builds.int.test.ts) and `xamal farm up` — real Redis queues, a real build
+ * worker on the project's dockerd, the fastify app listening on loopback — with the embedded default
+ * store (files on disk) under a directory of the benchmark's own, and a queue prefix of its own.
+ * Plus the small helpers every benchmark prints with.
+ */
+import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../api/app.ts';
+import { listen } from '../api/server.ts';
+import { buildService } from '../api/services/builds.ts';
+import { healthService } from '../api/services/health.ts';
+import { storeBackedServices } from '../api/services/store-backed.ts';
+import { builderConfig } from '../builder/config.ts';
+import { dockerEngine } from '../builder/docker.ts';
+import { buildImage } from '../builder/images/build.ts';
+import { hostArch, imageBuildDeps } from '../builder/images/context.ts';
+import { DEFAULT_LIMITS } from '../builder/plan.ts';
+import { startBuildWorkers, type RunningWorkers } from '../builder/worker.ts';
+import { LocalExecutor, type Command } from '../core/index.ts';
+import { buildQueues, type BuildQueues } from '../core/queue.ts';
+import { serviceEndpoints, servicesUp } from '../core/services/index.ts';
+import { localStore } from '../core/storage/local.ts';
+import type { ObjectStore } from '../core/storage/store.ts';
+import { readLock, type LockEntry } from '../images/lock.ts';
+import type { DebianSuite } from '../images/distros.ts';
+
+export const TOKEN = 'bench-token-0123456789abcdef0123';
+export const AUTH = { authorization: `Bearer ${TOKEN}` };
+
+/** The x86_64 tuples of the three Debian builder images (README: "What the Debian suites really give"). */
+export const TUPLES: Record<'bullseye' | 'bookworm' | 'trixie', string> = {
+  bullseye: 'linux-x86_64-gnu2.31-debian11-otp23.2.6-elixir1.10.3',
+  bookworm: 'linux-x86_64-gnu2.36-debian12-otp25.2.3-elixir1.14.0',
+  trixie: 'linux-x86_64-gnu2.41-debian13-otp27.3.4.1-elixir1.18.3',
+};
+
+export const say = (line: string) => process.stderr.write(`${line}\n`);
+
+/** Brings up the services a farm needs (a no-op when they run) and makes sure the builder images exist. */
+export async function prepare(suites: readonly DebianSuite[]): Promise<Map<DebianSuite, LockEntry>> {
+  const cfg = builderConfig();
+  await servicesUp(cfg.services, ['redis', 'dockerd', 'registry'], say);
+  const images = imageBuildDeps(cfg, say);
+  const out = new Map<DebianSuite, LockEntry>();
+  for (const suite of suites) out.set(suite, (await buildImage(images, { suite, arch: hostArch(), flavour: 'builder' })).entry);
+  return out;
+}
+
+export interface BenchFarm {
+  url: string;
+  app: FastifyInstance;
+  store: ObjectStore;
+  queues: BuildQueues;
+  /** The worker's mix cache (deps/, _build): remove it for a cold build. */
+  cacheDir: string;
+  dockerSocket: string;
+  /** JSON request to the API over loopback; resolves with status and parsed body. */
+  call(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }>;
+  /** POST /v1/builds, then polls the manifests until every tuple's is visible; resolves with ms from the POST. */
+  build(app: string, repo: { url: string; commit: string }, tuples: readonly string[], timeoutMs?: number): Promise<number>;
+  clearCache(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A farm in this process: store and caches under `dir`, `concurrency` builds at once on one worker. */
+export async function startFarm(dir: string, concurrency: number): Promise<BenchFarm> {
+  const cfg = builderConfig();
+  const ep = serviceEndpoints(cfg.services);
+  const arch = hostArch();
+  const settings = { redisUrl: ep.redisUrl, prefix: `bench-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}` };
+  const store = localStore(join(dir, 'store'));
+  const cacheDir = join(dir, 'cache');
+  const locks = async () => [await readLock(cfg.localLockPath)];
+  const queues = buildQueues(settings, ['x86_64', 'aarch64']);
+  const workers: RunningWorkers = await startBuildWorkers(
+    settings,
+    [arch],
+    { docker: dockerEngine(ep.dockerSocket), exec: new LocalExecutor(), store, locks, cacheDir, workRoot: join(dir, 'work'), limits: DEFAULT_LIMITS, depsNetwork: 'host', hostArch: arch },
+    concurrency,
+  );
+  const app = await buildApp({
+    token: TOKEN,
+    logLevel: 'silent',
+    services: { health: healthService({}), ...storeBackedServices(store), builds: buildService({ queues, store, locks, exec: new LocalExecutor() }) },
+  });
+  const url = await listen(app, '127.0.0.1', 0);
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${url}${path}`, {
+      method,
+      headers: { ...AUTH, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? (JSON.parse(text) as unknown) : undefined };
+  };
+  return {
+    url,
+    app,
+    store,
+    queues,
+    cacheDir,
+    dockerSocket: ep.dockerSocket,
+    call,
+    async build(name, repo, tuples, timeoutMs = 900_000) {
+      const t0 = performance.now();
+      const res = await call('POST', '/v1/builds', { app: name, source: { git: repo.url, commit: repo.commit }, targets: [...tuples] });
+      if (res.status !== 202 && res.status !== 200) throw new Error(`POST /v1/builds answered ${res.status}: ${JSON.stringify(res.body)}`);
+      const builds = (res.body as { builds: { id: string; tuple: string }[] }).builds;
+      const pending = new Set(tuples);
+      while (pending.size) {
+        for (const t of [...pending]) if ((await call('GET', `/v1/artifacts/${name}/${repo.commit}/${t}`)).status === 200) pending.delete(t);
+        if (!pending.size) break;
+        for (const b of builds) {
+          const st = (await call('GET', `/v1/builds/${b.id}`)).body as { state?: string; failedReason?: string };
+          if (st?.state === 'failed') throw new Error(`build ${b.tuple} failed: ${st.failedReason}`);
+        }
+        if (performance.now() - t0 > timeoutMs) throw new Error(`builds not done after ${timeoutMs} ms: ${[...pending].join(', ')}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return performance.now() - t0;
+    },
+    clearCache: () => rm(cacheDir, { recursive: true, force: true }),
+    async close() {
+      await app.close();
+      await workers.close();
+      await queues.close();
+    },
+  };
+}
+
+/** `docker` (the engine's own CLI, from Debian's docker.io) against the project's dockerd. */
+export function dockerCli(socket: string, args: readonly string[], timeoutMs = 1_200_000): Command {
+  return { argv: ['/usr/bin/docker', '-H', `unix://${socket}`, ...args], timeoutMs, label: `docker ${args[0]}` };
+}
+
+const sorted = (xs: readonly number[]) => [...xs].sort((a, b) => a - b);
+export const median = (xs: readonly number[]) => {
+  const s = sorted(xs);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+/** Nearest-rank percentile. */
+export const percentile = (xs: readonly number[], p: number) => {
+  const s = sorted(xs);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+};
+/** `median | min–max` cells, each value through `fmt`. */
+export const cells = (xs: readonly number[], fmt: (x: number) => string) => `${fmt(median(xs))} | ${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))}`;
+export const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+export const ratio = (x: number) => x.toFixed(2);

@@ -1,0 +1,90 @@
+/**
+ * P4 — artifact lookup and resolve on loopback, against the API as its own process
+ * (bench/farm-api.ts: the app `xamal farm up` serves, embedded disk store, farm log level): wrk
+ * (testhosts/load.ts wrkCommand/parseWrk) with a Lua script POSTing /v1/resolve for this machine's
+ * real fingerprint (`xamal host probe`'s script, run here), and GET /v1/artifacts/<app>/<commit>/<tuple>
+ * (the manifest lookup). The store holds real artifacts: examples/hello built first through the
+ * farm for bullseye, bookworm and trixie x86_64, so each resolve weighs three candidates.
+ *
+ *   npx tsx bench/resolve.ts [--runs 5] [--duration 10] [--connections 8]
+ *
+ * The machine has 2 cores: wrk (one thread) and the API process share them. Prints markdown rows.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { LocalExecutor, parseProbeOutput, probeCommand } from '../core/index.ts';
+import { PROJECT_ROOT } from '../core/services/config.ts';
+import { helloRepo } from '../testhosts/example-repo.ts';
+import { parseWrk, wrkCommand, type WrkResult } from '../testhosts/load.ts';
+import { AUTH, cells, median, prepare, say, startFarm, TUPLES } from './farm.ts';
+
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, duration: { type: 'string', default: '10' }, connections: { type: 'string', default: '8' } } });
+const runs = Number(values.runs);
+const durationS = Number(values.duration);
+const connections = Number(values.connections);
+const exec = new LocalExecutor();
+
+await prepare(['bullseye', 'bookworm', 'trixie']);
+const tmp = await mkdtemp(join(tmpdir(), 'xamal-bench-p4-'));
+let api: ChildProcess | undefined;
+const results: Record<'resolve' | 'lookup', WrkResult[]> = { resolve: [], lookup: [] };
+try {
+  const farm = await startFarm(join(tmp, 'farm'), 2);
+  const repo = await helloRepo(join(tmp, 'repo'));
+  try {
+    say(`building hello for 3 targets: ${Math.round(await farm.build('hello', repo, Object.values(TUPLES)))} ms`);
+  } finally {
+    await farm.close();
+  }
+  const probe = await exec.run(probeCommand());
+  const host = parseProbeOutput(probe.stdout);
+  const body = JSON.stringify({ app: 'hello', version: repo.commit.slice(0, 7), host });
+
+  api = spawn(join(PROJECT_ROOT, 'node_modules/.bin/tsx'), [join(PROJECT_ROOT, 'bench/farm-api.ts'), '--store', join(tmp, 'farm', 'store')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let err = '';
+    api!.stderr!.on('data', (b: Buffer) => {
+      err += b.toString();
+      const m = /listening (http:\/\/\S+)/.exec(err);
+      if (m) resolve(m[1]!);
+    });
+    api!.once('exit', (code) => reject(new Error(`farm-api exited ${code}: ${err}`)));
+  });
+  const check = await fetch(`${url}/v1/resolve`, { method: 'POST', headers: { ...AUTH, 'content-type': 'application/json' }, body });
+  const picked = ((await check.json()) as { artifact?: { tuple: string } }).artifact?.tuple;
+  say(`API process at ${url}; resolve for this host (${host.distro} ${host.distroVersion}, glibc ${host.libcVersion}, ${host.libraries.length} libraries) → ${check.status} ${picked}`);
+  if (check.status !== 200) throw new Error('resolve did not answer 200');
+
+  const script = join(tmp, 'resolve.lua');
+  await writeFile(script, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\nwrk.headers["content-type"] = "application/json"\n`);
+  const targets = {
+    resolve: wrkCommand({ url: `${url}/v1/resolve`, durationS, connections, threads: 1, headers: AUTH, script }),
+    lookup: wrkCommand({ url: `${url}/v1/artifacts/hello/${repo.commit}/${picked}`, durationS, connections, threads: 1, headers: AUTH }),
+  };
+  for (let i = 0; i < runs; i++) {
+    for (const kind of ['resolve', 'lookup'] as const) {
+      const r = await exec.run(targets[kind]);
+      const w = parseWrk(r.stdout);
+      if (w.failed) throw new Error(`${kind}: ${w.failed} failed requests:\n${r.stdout}`);
+      results[kind].push(w);
+      say(`run ${i + 1} ${kind}: ${w.requestsPerSecond.toFixed(0)} req/s, p50 ${w.latencyMs.p50} ms, p99 ${w.latencyMs.p99} ms (${w.requests} requests)`);
+    }
+  }
+} finally {
+  api?.kill('SIGTERM');
+  await rm(tmp, { recursive: true, force: true });
+}
+const rps = (x: number) => x.toFixed(0);
+const ms = (x: number) => `${x.toFixed(2)} ms`;
+for (const kind of ['resolve', 'lookup'] as const) {
+  const rs = results[kind];
+  const what = kind === 'resolve' ? 'POST /v1/resolve (3 candidates)' : 'GET /v1/artifacts/hello/<commit>/<tuple>';
+  console.log(`| ${what}: req/s (${connections} connections, ${durationS} s) | ${cells(rs.map((w) => w.requestsPerSecond), rps)} |`);
+  console.log(`| ${what}: latency p99 | ${cells(rs.map((w) => w.latencyMs.p99 ?? NaN), ms)} |`);
+  console.log(`| ${what}: latency p50 | ${cells(rs.map((w) => w.latencyMs.p50 ?? NaN), ms)} |`);
+}
+say(`median requests per run: resolve ${median(results.resolve.map((w) => w.requests))}, lookup ${median(results.lookup.map((w) => w.requests))}`);
+process.exit(0);
