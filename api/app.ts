@@ -55,6 +55,8 @@ export interface AppOptions {
   downloads?: Partial<DownloadSettings>;
   /** POST requests per token and window (the farm passes XAMAL_API_RATE_LIMIT, default 60/min); absent = no limit. */
   rateLimit?: RateLimitSettings;
+  /** Most bytes one log response or stream carries (default 8 MiB; then a marker naming `?start=`). */
+  maxLogResponseBytes?: number;
 }
 
 
@@ -100,7 +102,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(healthRoutes);
   await app.register(artifactRoutes);
   await app.register(resolveRoutes);
-  if (opts.services.builds) await app.register(buildRoutes(opts.services.builds));
+  if (opts.services.builds) await app.register(buildRoutes(opts.services.builds, opts.maxLogResponseBytes ? { maxLogResponseBytes: opts.maxLogResponseBytes } : {}));
   if (opts.services.builds && opts.githubHooks) await app.register(githubRoutes(opts.githubHooks, opts.services.builds));
   if (opts.services.sourceStore) await app.register(sourceRoutes(opts.services.sourceStore));
   return app;

@@ -12,6 +12,7 @@ import type { LockFile } from '../images/lock.ts';
 import { BUILD_USER } from '../images/recipes/debian.ts';
 import type { ContainerResult, ContainerSpec, DockerEngine } from './docker.ts';
 import { scanRelease } from './elf.ts';
+import { cappedLog, type CappedLog } from './build-log.ts';
 import { ensurePinnedImage } from './images/ensure.ts';
 import { planBuild, SMOKE_MARKER, type BuildLimits } from './plan.ts';
 
@@ -27,7 +28,11 @@ export interface BuildDeps {
   depsNetwork: 'host' | 'none';
   /** This machine's arch: builds for any other run under qemu, whose rare crashes get one retry. */
   hostArch?: Arch;
+  /** A job's log is cut (with a marker line) beyond this many bytes (XAMAL_MAX_LOG_BYTES, default 4 MiB). */
+  maxLogBytes?: number;
 }
+
+export const DEFAULT_MAX_LOG_BYTES = 4 * 1024 * 1024;
 
 export interface BuildHooks {
   phase(phase: BuildPhase): Promise<void> | void;
@@ -40,8 +45,8 @@ export interface BuildOutcome {
   cached: boolean;
 }
 
-function fail(message: string, log: string[]): XamalError {
-  const tail = log.join('').trimEnd().split('\n').slice(-30).join('\n');
+function fail(message: string, log: CappedLog): XamalError {
+  const tail = log.tail(30);
   return new XamalError('build_failed', `${message}\n--- log tail ---\n${tail}`);
 }
 
@@ -112,10 +117,9 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
     await hooks.phase('done');
     return { manifest: stored.manifest, manifestKey: stored.key, cached: true };
   }
-  const log: string[] = [];
+  const log = cappedLog(deps.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES);
   const say = async (line: string) => {
-    log.push(`${line}\n`);
-    await hooks.log(line);
+    for (const l of log.add(line)) await hooks.log(l);
   };
   const locks = await deps.locks();
   const image = await imageForTarget(locks, job);
@@ -248,7 +252,7 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
       builtAt: new Date().toISOString(),
       jobId,
     };
-    await deps.store.put(plan.artifact.logKey, log.join(''), 'text/plain');
+    await deps.store.put(plan.artifact.logKey, log.text(), 'text/plain');
     // Last: the manifest makes the artifact visible.
     await deps.store.put(plan.artifact.manifestKey, JSON.stringify(manifest, null, 2), 'application/json');
     await hooks.phase('done');

@@ -10,6 +10,7 @@ const EnvSchema = z.object({
   XAMAL_QUEUE_PREFIX: z.string().regex(/^[a-z0-9-]{1,64}$/, 'expected lowercase letters, digits and dashes').default('xamal'),
   XAMAL_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   XAMAL_DEPS_NETWORK: z.enum(['host', 'none']).default('host'),
+  XAMAL_MAX_LOG_BYTES: z.coerce.number().int().min(4096, 'expected bytes, at least 4096').max(1 << 30, 'expected bytes, at most 1 GiB').default(4 * 1024 * 1024),
   XAMAL_WORKER_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(60_000),
 });
 
@@ -30,6 +31,8 @@ export interface BuilderConfig {
   workRoot: string;
   /** How long a job's lock lives without renewal: a dead worker's job is picked up after about this. */
   lockMs: number;
+  /** A build's log is cut, with a marker line, beyond this many bytes (XAMAL_MAX_LOG_BYTES, default 4 MiB). */
+  maxLogBytes: number;
 }
 
 export function builderConfig(env: NodeJS.ProcessEnv = process.env): BuilderConfig {
@@ -49,5 +52,6 @@ export function builderConfig(env: NodeJS.ProcessEnv = process.env): BuilderConf
     depsNetwork: e.XAMAL_DEPS_NETWORK,
     workRoot: join(services.stateDir, 'work'),
     lockMs: e.XAMAL_WORKER_LOCK_MS,
+    maxLogBytes: e.XAMAL_MAX_LOG_BYTES,
   };
 }

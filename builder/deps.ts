@@ -23,5 +23,6 @@ export async function buildDeps(cfg: BuilderConfig): Promise<BuildDeps> {
     limits: DEFAULT_LIMITS,
     depsNetwork: cfg.depsNetwork,
     hostArch: hostArch(),
+    maxLogBytes: cfg.maxLogBytes,
   };
 }

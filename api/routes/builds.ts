@@ -6,10 +6,31 @@ import type { BuildService } from '../services/builds.ts';
 const FOLLOW_POLL_MS = 250;
 const FOLLOW_MAX_MS = 3 * 3600_000;
 const FINISHED = new Set(['completed', 'failed']);
+/** Most log bytes one response (or one SSE stream) carries; workers cap a log at 4 MiB anyway. */
+export const DEFAULT_MAX_LOG_RESPONSE_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Takes lines while they fit in `budget` bytes; when one does not, returns how many were taken so
+ * the caller can say where to continue (`?start=`).
+ */
+export function takeWithin(lines: readonly string[], budget: number): { taken: string[]; bytes: number; cut: boolean } {
+  const taken: string[] = [];
+  let bytes = 0;
+  for (const l of lines) {
+    const n = Buffer.byteLength(l, 'utf8') + 1;
+    if (bytes + n > budget) return { taken, bytes, cut: true };
+    taken.push(l);
+    bytes += n;
+  }
+  return { taken, bytes, cut: false };
+}
+
+const cutMarker = (max: number, next: number) => `[xamal] log response cut at ${max} bytes; the rest: ?start=${next}`;
 
 export const buildRoutes =
-  (builds: BuildService): FastifyPluginAsyncZod =>
+  (builds: BuildService, opts: { maxLogResponseBytes?: number } = {}): FastifyPluginAsyncZod =>
   async (app) => {
+    const maxLog = opts.maxLogResponseBytes ?? DEFAULT_MAX_LOG_RESPONSE_BYTES;
     app.post('/v1/builds', { config: { scope: 'build' }, schema: { body: BuildRequestSchema } }, async (req, reply) => {
       const r = await builds.submit(req.body);
       if (r.builds.length === 0) {
@@ -42,7 +63,12 @@ export const buildRoutes =
       const first = await builds.logs(id, req.query.start ?? 0);
       if (!first) throw new XamalError('not_found', `no build ${id}`);
       const follow = req.query.follow === '1' || req.query.follow === 'true';
-      if (!follow) return reply.type('text/plain; charset=utf-8').send(first.lines.map((l) => `${l}\n`).join(''));
+      const start = req.query.start ?? 0;
+      if (!follow) {
+        const { taken, cut } = takeWithin(first.lines, maxLog);
+        const lines = cut ? [...taken, cutMarker(maxLog, start + taken.length)] : taken;
+        return reply.type('text/plain; charset=utf-8').send(lines.map((l) => `${l}\n`).join(''));
+      }
 
       // Server-Sent Events: every log line as it arrives, then an `end` event with the final state.
       reply.hijack();
@@ -50,20 +76,27 @@ export const buildRoutes =
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
       let closed = false;
       req.raw.on('close', () => (closed = true));
+      // At most maxLog bytes per stream: past that, one marker line, then only the end event.
+      let sent = 0;
+      let cut = false;
+      let next = start;
       const send = (lines: string[]) => {
-        for (const l of lines) res.write(`data: ${l.replace(/\r?\n/g, '\ndata: ')}\n\n`);
+        if (!cut) {
+          const t = takeWithin(lines, maxLog - sent);
+          sent += t.bytes;
+          const out = t.cut ? [...t.taken, cutMarker(maxLog, next + t.taken.length)] : t.taken;
+          cut = t.cut;
+          for (const l of out) res.write(`data: ${l.replace(/\r?\n/g, '\ndata: ')}\n\n`);
+        }
+        next += lines.length;
       };
-      let next = (req.query.start ?? 0) + first.lines.length;
       send(first.lines);
       const deadline = Date.now() + FOLLOW_MAX_MS;
       try {
         while (!closed && Date.now() < deadline) {
           const st = await builds.status(id);
           const more = await builds.logs(id, next);
-          if (more?.lines.length) {
-            send(more.lines);
-            next += more.lines.length;
-          }
+          if (more?.lines.length) send(more.lines);
           if (!st || FINISHED.has(st.state)) {
             res.write(`event: end\ndata: ${JSON.stringify({ state: st?.state ?? 'unknown', failedReason: st?.failedReason })}\n\n`);
             break;
