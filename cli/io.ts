@@ -1,9 +1,18 @@
+import { plainProgress, type Progress } from './progress.ts';
+
 /** What a command may touch of the outside world: its arguments and two output streams. */
 export interface Io {
   out(text: string): void;
   err(text: string): void;
   /** Resolves when the user asks to stop (Ctrl-C / SIGTERM); for long-running commands. */
   interrupted(): Promise<string>;
+  /** Live status lines on stderr (redrawn in place on a terminal); plain lines when absent. */
+  progress?(): Progress;
+}
+
+/** The command's progress display: the Io's own, else one plain stderr line per change. */
+export function progressFor(io: Io): Progress {
+  return io.progress?.() ?? plainProgress((line) => io.err(line));
 }
 
 /** A CLI command module: returns an exit code, never calls process.exit. */

@@ -1,12 +1,14 @@
 import { exitCodeFor, isXamalError } from '../core/index.ts';
 import { cliConfig } from './config.ts';
 import type { Io } from './io.ts';
+import { plainProgress, ttyProgress } from './progress.ts';
 import { findCommand, helpText } from './table.ts';
 
 function processIo(): Io {
   return {
     out: (t) => process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
     err: (t) => process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
+    progress: () => (process.stderr.isTTY ? ttyProgress((raw) => process.stderr.write(raw)) : plainProgress((line) => process.stderr.write(`${line}\n`))),
     interrupted: () =>
       new Promise((resolve) => {
         const on = (sig: string) => {

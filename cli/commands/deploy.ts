@@ -6,7 +6,7 @@ import { withLock } from '../../deployer/flows/lock.ts';
 import { exitCodeForOutcomes, failed, summary } from '../../deployer/flows/parallel.ts';
 import { localPerformer, runHook, type HookDetails, type HookName } from '../../deployer/hooks.ts';
 import { parseFlags, usageError } from '../args.ts';
-import type { CliCommand } from '../io.ts';
+import { progressFor, type CliCommand } from '../io.ts';
 import { openRemote, printDryRun, REMOTE_FLAGS, REMOTE_FLAGS_USAGE } from '../remote.ts';
 
 const FLAGS = {
@@ -62,6 +62,8 @@ const command: CliCommand = {
     redact = (l) => remote.ctx.secrets.redact(l);
     const { ctx } = remote;
     const { config, secrets, targets, performer } = ctx;
+    const progress = values.quiet ? undefined : progressFor(io);
+    if (progress) ctx.step = (host, step) => progress.update(host, `${host}: ${step}`);
     const env = ctx.env;
     const root = process.cwd();
     const exec = new LocalExecutor(env as NodeJS.ProcessEnv);
@@ -105,6 +107,7 @@ const command: CliCommand = {
         const artifacts = rollback || dry ? undefined : farmArtifacts(ctx, version);
         return deployFlow(ctx, { version, rollback, ...(artifacts ? { artifacts } : {}) });
       });
+      progress?.end();
       const bad = failed(result.outcomes);
       if (!dry && bad.length === 0) await hook('post-deploy', { lock: false, runtime: (Date.now() - t0) / 1000 });
       printDryRun(io, remote);

@@ -24,6 +24,8 @@ export interface RemoteContext {
   concurrency?: number;
   /** Progress lines (never secrets). */
   say?: (line: string) => void;
+  /** Where each host is in a long flow (`pull`, `web.boot`, …): the CLI's progress display. */
+  step?: (host: string, step: string) => void;
   clock: Clock;
   /** This machine and process: lock holders. */
   local: { host: string; pid: number; isAlive: (pid: number) => boolean };

@@ -64,7 +64,8 @@ async function must(s: HostSession, cmd: Command, what?: string): Promise<string
   return r.stdout;
 }
 
-async function timed<T>(d: Record<string, number>, name: string, fn: () => Promise<T>): Promise<T> {
+async function timed<T>(d: Record<string, number>, name: string, fn: () => Promise<T>, step?: () => void): Promise<T> {
+  step?.();
   const t0 = performance.now();
   try {
     return await fn();
@@ -88,7 +89,7 @@ async function stageRelease(ctx: RemoteContext, s: HostSession, opts: DeployOpti
   if (present) return;
   if (opts.rollback) throw new XamalError('not_found', `${s.host}: release ${opts.version} is not on this host (rollback only goes to a retained release; see xamal app releases)`);
   if (!opts.artifacts) throw new XamalError('usage', 'farm: not configured in deploy.yml (farm.url): there is no artifact to deploy');
-  const fp = await timed(rec.durationsMs, 'probe', async () => parseProbeOutput(await must(s, probeCommand())));
+  const fp = await timed(rec.durationsMs, 'probe', async () => parseProbeOutput(await must(s, probeCommand())), () => ctx.step?.(s.host, 'probe'));
   const chosen = await opts.artifacts.resolve(s.host, fp);
   rec.tuple = chosen.tuple;
   const link = await opts.artifacts.link(chosen.tuple);
@@ -96,7 +97,7 @@ async function stageRelease(ctx: RemoteContext, s: HostSession, opts: DeployOpti
   await timed(rec.durationsMs, 'pull', async () => {
     const r = await s.run(pullReleaseCommand({ layout: ctx.layout, version: opts.version, sha256: chosen.sha256 }, link.url));
     if (r.code !== 0) throw pullFailure(s.host, opts.version, r);
-  });
+  }, () => ctx.step?.(s.host, `pull ${chosen.tuple}`));
   rec.pulled = true;
 }
 
@@ -117,13 +118,14 @@ async function switchRole(ctx: RemoteContext, s: HostSession, role: { name: stri
   const slot = slotLayout(c, ctx.layout, role.name, idle);
   const d = rec.durationsMs;
   const key = (n: string) => `${role.name}.${n}`;
+  const step = (n: string) => () => ctx.step?.(s.host, `${role.name}-${idle} ${n}`);
 
   await must(s, linkReleaseCommand(ctx.layout, slot, opts.version));
   const env = envFile(ctx.layout, slot, slotEnv(ctx, role, opts.version), ctx.secrets.get('RELEASE_COOKIE'));
   await must(s, writeFileCommand(slot.envFile, env.content, 0o600, `write ${role.name}-${idle} env`));
-  await timed(d, key('boot'), () => must(s, root(startSlotCommand(ctx.layout.app, role.name, idle))));
+  await timed(d, key('boot'), () => must(s, root(startSlotCommand(ctx.layout.app, role.name, idle))), step('boot'));
   const unit = unitInstance(ctx.layout.app, role.name, idle);
-  const healthy = await timed(d, key('health'), () => s.run(healthCheckCommand(slot.port, c.healthCheck.path, c.healthCheck.interval, c.healthCheck.timeout, unit)));
+  const healthy = await timed(d, key('health'), () => s.run(healthCheckCommand(slot.port, c.healthCheck.path, c.healthCheck.interval, c.healthCheck.timeout, unit)), step('health check'));
   if (healthy.code !== 0) {
     const log = (await s.run(unitLogCommand(ctx.layout.app, role.name, idle))).stdout.trim().split('\n').slice(-8).join('\n');
     await s.run(root(stopSlotCommand(ctx.layout.app, role.name, idle, c.drainTimeout)));
@@ -133,11 +135,11 @@ async function switchRole(ctx: RemoteContext, s: HostSession, role: { name: stri
   if (liveRunning) {
     // The old slot stops gracefully: it closes its listener, finishes requests in flight; Caddy's
     // health checks and retries send everything to the new slot meanwhile (no config change).
-    await timed(d, key('stopOld'), () => must(s, root(stopSlotCommand(ctx.layout.app, role.name, live, c.drainTimeout))));
+    await timed(d, key('stopOld'), () => must(s, root(stopSlotCommand(ctx.layout.app, role.name, live, c.drainTimeout))), () => ctx.step?.(s.host, `${role.name}-${live} stop (drain)`));
   }
   if (behindCaddy && c.caddy.hosts.length > 0) {
     const site = appSite(c, ctx.layout);
-    const check = await timed(d, key('verify'), () => s.run(throughCaddyCommand({ hosts: site.hosts, https: serverFor(site).name === 'xamal' }, c.healthCheck.path, 10)));
+    const check = await timed(d, key('verify'), () => s.run(throughCaddyCommand({ hosts: site.hosts, https: serverFor(site).name === 'xamal' }, c.healthCheck.path, 10)), step('check through Caddy'));
     if (check.code !== 0) {
       // Switch back: the old slot again, the new one stopped.
       if (liveRunning) await s.run(root(startSlotCommand(ctx.layout.app, role.name, live)));
@@ -147,6 +149,7 @@ async function switchRole(ctx: RemoteContext, s: HostSession, role: { name: stri
   }
   await must(s, markLiveCommand(ctx.layout, role.name, idle, opts.version, behindCaddy || role.name === rolesOnHost(c, s.host)[0]?.name));
   rec.roles.push({ role: role.name, live: idle, ...(liveRunning ? { stopped: live } : {}) });
+  step('live')();
 }
 
 export interface DeployResult {

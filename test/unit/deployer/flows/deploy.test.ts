@@ -47,6 +47,16 @@ describe('deploy flow', () => {
     expect(outcomes[0]!.ok && outcomes[0]!.value).toMatchObject({ tuple: 'linux-x86_64-gnu2.36-debian12-otp25.2.3-elixir1.14.0', roles: [{ role: 'web', live: 'green', stopped: 'blue' }], pulled: true });
   });
 
+  it("reports each host's steps in order for the progress display", async () => {
+    const { ctx } = testContext({ command: 'deploy', roles: ['web'], respond: host() });
+    const steps: string[] = [];
+    ctx.step = (h, st) => {
+      if (h === 'web1') steps.push(st);
+    };
+    await deployFlow(ctx, { version: V, artifacts });
+    expect(steps).toEqual(['probe', 'pull linux-x86_64-gnu2.36-debian12-otp25.2.3-elixir1.14.0', 'web-green boot', 'web-green health check', 'web-blue stop (drain)', 'web-green check through Caddy', 'web-green live']);
+  });
+
   it('keeps the download link and secrets out of every argv, and shows them redacted', async () => {
     const { ctx, pool } = testContext({ command: 'deploy', roles: ['web'], respond: host() });
     await deployFlow(ctx, { version: V, artifacts });
