@@ -59,8 +59,17 @@ export interface SlotLayout {
   port: number;
 }
 
+const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** A version names a directory on every host: letters, digits, `. _ -` only. */
+export function checkVersion(version: string): string {
+  if (!VERSION_RE.test(version) || version.includes('..')) throw new XamalError('validation', `version: expected letters, digits, . _ - (a git SHA or a tag), got ${JSON.stringify(version)}`);
+  return version;
+}
+
+/** `releases/<version>`: the version is checked here, so no path built from it can leave `releases/`. */
 export function releaseDir(layout: AppLayout, version: string): string {
-  return `${layout.releases}/${version}`;
+  return `${layout.releases}/${checkVersion(version)}`;
 }
 
 /**

@@ -1,5 +1,7 @@
 import { command, PROBE_SCRIPT, sensitive, XamalError, type Command } from '../../core/index.ts';
-import { releaseDir, type AppLayout } from './layout.ts';
+import { checkVersion, releaseDir, type AppLayout } from './layout.ts';
+
+export { checkVersion };
 
 /**
  * Getting a release onto a host: the host's fingerprint (for the farm's resolver), the host pulling
@@ -7,14 +9,6 @@ import { releaseDir, type AppLayout } from './layout.ts';
  * file uploaded over SFTP (the fallback). The sha256 is checked on the host before anything is
  * unpacked, and a release directory appears whole or not at all.
  */
-
-const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-
-/** A version names a directory on every host: letters, digits, `. _ -` only. */
-export function checkVersion(version: string): string {
-  if (!VERSION_RE.test(version) || version.includes('..')) throw new XamalError('validation', `version: expected letters, digits, . _ - (a git SHA or a tag), got ${JSON.stringify(version)}`);
-  return version;
-}
 
 /** Runs the same probe as `xamal host probe` (one fixed script); parse with `parseProbeOutput`. */
 export function probeCommand(): Command {

@@ -62,7 +62,13 @@ async function readYaml(path: string, shown: string, env: LoadOptions['env']): P
     issues.push({ path: pos ? `${shown}:${pos.line}:${pos.col}` : shown, message: e.message.split('\n')[0]! });
   }
   if (issues.length) return { value: undefined, issues };
-  const value = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  } catch (err) {
+    // An alias to no anchor (`*x`) or an alias bomb is found only here, and thrown, not collected.
+    return { value: undefined, issues: [{ path: shown, message: `invalid YAML: ${(err as Error).message}` }] };
+  }
   if (value !== null && value !== undefined && !isPlain(value)) return { value: undefined, issues: [{ path: shown, message: `expected a map at the top level, got ${Array.isArray(value) ? 'a list' : typeof value}` }] };
   // Kamal convention: top-level keys starting with x- hold YAML anchors and are otherwise ignored.
   const plain = { ...((value as Plain | null) ?? {}) };
