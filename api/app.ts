@@ -7,6 +7,8 @@ import { createLogger } from '../core/index.ts';
 import { adminEntry, authenticate, type Scope, type TokenEntry } from './auth.ts';
 import { installErrorHandler } from './errors.ts';
 import { installRateLimit, type RateLimitSettings } from './rate-limit.ts';
+import { installMetrics, type MetricsSource } from './metrics.ts';
+import { BOARD_PATH, installBoard, installDocs, type BoardQueues } from './board.ts';
 import { healthRoutes } from './routes/health.ts';
 import type { HealthService } from './services/health.ts';
 import type { ArtifactService } from './services/artifacts.ts';
@@ -27,6 +29,8 @@ export interface AppServices {
   builds?: BuildService;
   /** Where uploaded source archives go (the artifact store). */
   sourceStore?: ObjectStore;
+  /** The build queues as operators see them: counts for /metrics, adapters for /admin/queues. */
+  queues?: MetricsSource & { boardAdapters(): BoardQueues };
 }
 
 declare module 'fastify' {
@@ -90,6 +94,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     const entry = authenticate(req.headers.authorization, entries);
     req.farmToken = entry;
     if (!entry) {
+      // Browsers get a login prompt for the board (token as the password).
+      if (req.url.startsWith(BOARD_PATH)) reply.header('www-authenticate', 'Basic realm="xamal farm admin", charset="UTF-8"');
       return reply.code(401).send({ statusCode: 401, error: 'unauthorized', message: 'missing or wrong bearer token (Authorization: Bearer <token>)' });
     }
     const needed = req.routeOptions.config?.scope ?? 'read';
@@ -98,6 +104,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     }
   });
   if (opts.rateLimit) await installRateLimit(app, opts.rateLimit);
+  installMetrics(app, opts.services.queues);
+  await installDocs(app);
+  if (opts.services.queues) await installBoard(app, opts.services.queues.boardAdapters());
   app.get('/v1/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
   await app.register(healthRoutes);
   await app.register(artifactRoutes);

@@ -48,11 +48,22 @@ export function parseTokenEntries(text: string): TokenEntry[] {
   return out;
 }
 
+/** The token a header carries: `Bearer <token>`, or HTTP Basic with the token as password (browsers, for /admin). */
+function presentedToken(header: string | undefined): string | undefined {
+  const bearer = /^bearer\s+(\S+)$/i.exec(header ?? '');
+  if (bearer) return bearer[1];
+  const basic = /^basic\s+([A-Za-z0-9+/=]+)$/i.exec(header ?? '');
+  if (!basic) return undefined;
+  const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
+  const password = decoded.slice(decoded.indexOf(':') + 1);
+  return decoded.includes(':') && password ? password : undefined;
+}
+
 /** The entry a bearer header belongs to, comparing hashes in constant time against every entry. */
 export function authenticate(header: string | undefined, entries: readonly TokenEntry[]): TokenEntry | undefined {
-  const m = /^bearer\s+(\S+)$/i.exec(header ?? '');
-  if (!m) return undefined;
-  const presented = hashToken(m[1]!);
+  const token = presentedToken(header);
+  if (!token) return undefined;
+  const presented = hashToken(token);
   let found: TokenEntry | undefined;
   for (const e of entries) if (timingSafeEqual(presented, e.sha256) && !found) found = e;
   return found;

@@ -15,7 +15,7 @@ import { buildDeps } from '../../builder/deps.ts';
 import { startBuildWorkers, type BuildResult } from '../../builder/worker.ts';
 import { LocalExecutor, parseProbeOutput, probeCommand, XamalError, type Executor } from '../../core/index.ts';
 import { sourceVersion } from '../../core/build/job.ts';
-import { buildQueue, buildQueueEvents, buildQueues, enqueueBuild, redisClient, type QueueSettings } from '../../core/queue.ts';
+import { buildQueue, buildQueueEvents, buildQueues, enqueueBuild, queueInspector, redisClient, type QueueSettings } from '../../core/queue.ts';
 import { buildService } from '../../api/services/builds.ts';
 import { readLock } from '../../images/lock.ts';
 import { COMMITTED_LOCK_PATH } from '../../images/catalog.ts';
@@ -116,6 +116,9 @@ const command: CliCommand = {
       closers.push(() => queues.close());
       // Rate-limit counters live in the shared Redis, so every API process of the farm counts together.
       const redis = redisClient(settings);
+      // GET /metrics and the /admin/queues board read the same platform queues.
+      const inspector = queueInspector(settings, ['x86_64', 'aarch64']);
+      closers.push(() => inspector.close());
       closers.push(async () => void (await redis.quit().catch(() => redis.disconnect())));
       const locks = async () => [await readLock(COMMITTED_LOCK_PATH), await readLock(bc.localLockPath)];
       const githubHooks = fc.githubHooksFile ? parseGithubHooks(JSON.parse(await readFile(fc.githubHooksFile, 'utf8'))) : undefined;
@@ -123,7 +126,7 @@ const command: CliCommand = {
         token,
         tokens: fc.tokens,
         ...(githubHooks ? { githubHooks } : {}),
-        services: { health: healthService(checks), ...storeBackedServices(store), builds: buildService({ queues, store, locks, exec }) },
+        services: { health: healthService(checks), ...storeBackedServices(store), builds: buildService({ queues, store, locks, exec }), queues: inspector },
         logLevel: fc.logLevel,
         downloads: fc.downloads,
         rateLimit: { ...fc.rateLimit, redis, prefix: bc.queuePrefix },

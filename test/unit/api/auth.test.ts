@@ -10,6 +10,7 @@ import { localStore } from '../../../core/storage/local.ts';
 const ADMIN = 'admin-token-0123456789abcdefghij';
 const READER = 'reader-token-0123456789abcdefghi';
 const BUILDER = 'builder-token-0123456789abcdefgh';
+const OPS = 'ops-token-0123456789abcdefghijklm';
 const C = 'a'.repeat(40);
 const T = 'linux-x86_64-gnu2.36-debian12-otp25.2.3-elixir1.14.0';
 const B = `b${'0'.repeat(32)}`;
@@ -22,9 +23,14 @@ const stubBuilds: BuildService = {
   cancel: async () => 'unknown',
   buildSet: async () => undefined,
 };
+const stubQueues = {
+  counts: async () => ({ x86_64: { waiting: 0, active: 0, delayed: 0, prioritized: 0, completed: 0, failed: 0, workers: 0 } }),
+  recentlyFinished: async () => [],
+  boardAdapters: () => [],
+};
 
 /** Every protected route, the scope it needs, and a request that passes validation. */
-const ROUTES: { scope: 'read' | 'build'; method: 'GET' | 'POST' | 'DELETE'; url: string; payload?: object; type?: string }[] = [
+const ROUTES: { scope: 'read' | 'build' | 'admin'; method: 'GET' | 'POST' | 'DELETE'; url: string; payload?: object; type?: string }[] = [
   { scope: 'read', method: 'GET', url: `/v1/artifacts/hello/${C}/${T}` },
   { scope: 'read', method: 'GET', url: `/v1/artifacts/hello/${C}/${T}/download` },
   { scope: 'read', method: 'POST', url: '/v1/resolve', payload: { app: 'hello', version: C, host: HOST } },
@@ -34,13 +40,20 @@ const ROUTES: { scope: 'read' | 'build'; method: 'GET' | 'POST' | 'DELETE'; url:
   { scope: 'build', method: 'POST', url: '/v1/builds', payload: { app: 'hello', source: { git: 'https://x/y.git', commit: C }, targets: [T] } },
   { scope: 'build', method: 'DELETE', url: `/v1/builds/${B}` },
   { scope: 'build', method: 'POST', url: '/v1/sources', payload: undefined, type: 'application/gzip' },
+  { scope: 'read', method: 'GET', url: '/metrics' },
+  { scope: 'admin', method: 'GET', url: '/admin/queues' },
+  { scope: 'admin', method: 'GET', url: '/admin/queues/api/queues' },
+  { scope: 'admin', method: 'GET', url: '/admin/queues/static/favicon-32x32.png' },
 ];
+
+/** Routes anyone may call (probes, the OpenAPI document and its UI). */
+const PUBLIC = ['/healthz', '/readyz', '/v1/health', '/v1/openapi.json', '/docs', '/docs/json'];
 
 describe('token scopes on every route', () => {
   let app: FastifyInstance;
   beforeAll(async () => {
-    const tokens = parseTokenEntries(`reader:read:${hashToken(READER).toString('hex')}; builder:build:${hashToken(BUILDER).toString('hex')}`);
-    app = await buildApp({ token: ADMIN, tokens, logLevel: 'silent', services: { health: healthService({}), ...storeBackedServices(localStore('/nonexistent-xamal-auth')), builds: stubBuilds } });
+    const tokens = parseTokenEntries(`reader:read:${hashToken(READER).toString('hex')}; builder:build:${hashToken(BUILDER).toString('hex')}; ops:admin:${hashToken(OPS).toString('hex')}`);
+    app = await buildApp({ token: ADMIN, tokens, logLevel: 'silent', services: { health: healthService({}), ...storeBackedServices(localStore('/nonexistent-xamal-auth')), builds: stubBuilds, queues: stubQueues } });
   });
   afterAll(async () => app.close());
 
@@ -52,19 +65,40 @@ describe('token scopes on every route', () => {
       ...(r.type ? { payload: Buffer.from('\x1f\x8b not really gzip but long enough') } : r.payload ? { payload: r.payload } : {}),
     });
 
+  const right = { read: READER, build: BUILDER, admin: OPS } as const;
+  const wrongToken = { read: BUILDER, build: READER, admin: BUILDER } as const;
   for (const r of ROUTES) {
-    it(`${r.method} ${r.url.split('/').slice(0, 3).join('/')}…: 401 without a token, 403 with the wrong scope, allowed with ${r.scope} and with admin`, async () => {
+    it(`${r.method} ${r.url.split('/').slice(0, 4).join('/')}…: 401 without a token, 403 with the wrong scope, allowed with ${r.scope} and with admin`, async () => {
       expect((await send(r)).statusCode).toBe(401);
-      const wrong = await send(r, r.scope === 'read' ? BUILDER : READER);
+      expect((await send(r, 'not-a-token-of-this-farm-at-all')).statusCode).toBe(401);
+      const wrong = await send(r, wrongToken[r.scope]);
       expect(wrong.statusCode).toBe(403);
       expect(wrong.json().message).toMatch(new RegExp(`lacks the ${r.scope} scope`));
-      for (const token of [r.scope === 'read' ? READER : BUILDER, ADMIN]) {
+      if (r.scope === 'admin') expect((await send(r, READER)).statusCode).toBe(403);
+      for (const token of [right[r.scope], ADMIN]) {
         const ok = await send(r, token);
         expect([401, 403]).not.toContain(ok.statusCode);
         expect(ok.statusCode).toBeLessThan(500);
       }
     });
   }
+
+  it('answers the public routes without a token', async () => {
+    for (const url of PUBLIC) expect((await app.inject({ url })).statusCode, url).toBeLessThan(400);
+  });
+
+  it('asks a browser for the admin token as HTTP Basic auth under /admin and accepts it there', async () => {
+    const denied = await app.inject({ url: '/admin/queues' });
+    expect(denied.statusCode).toBe(401);
+    expect(denied.headers['www-authenticate']).toMatch(/^Basic realm="xamal farm admin"/);
+    const basic = (token: string) => ({ authorization: `Basic ${Buffer.from(`anyone:${token}`).toString('base64')}` });
+    const page = await app.inject({ url: '/admin/queues', headers: basic(OPS) });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toMatch(/text\/html/);
+    expect((await app.inject({ url: '/admin/queues', headers: basic(READER) })).statusCode).toBe(403);
+    expect((await app.inject({ url: '/v1/builds/x', headers: { authorization: 'Basic !!!' } })).statusCode).toBe(401);
+    expect((await app.inject({ url: `/v1/build-sets/s${'0'.repeat(32)}` })).headers['www-authenticate']).toBeUndefined();
+  });
 
   it('reports every bad XAMAL_FARM_TOKENS entry at once, naming its position', () => {
     expect(() => parseTokenEntries('ci:build:zz; Bad Name:read:' + 'a'.repeat(64) + '; x:fly:' + 'a'.repeat(64))).toThrow(
