@@ -5,28 +5,50 @@ import { cliConfig } from '../config.ts';
 import type { CliCommand } from '../io.ts';
 
 const USAGE =
-  'xamal build --farm URL --app APP --git URL (--commit SHA | --ref REF) --target TUPLE|SELECTOR … [--mix-env prod] [--release NAME] [--json] [--timeout SECONDS]';
+  'xamal build --farm URL --app APP --git URL (--commit SHA | --ref REF) (--target TUPLE|SELECTOR … | --matrix KEY=V1,V2 …) [--mix-env prod] [--release NAME] [--json] [--timeout SECONDS]';
 const POLL_MS = 1_000;
+
+/** The flags `xamal build` accepts (node:util parseArgs options); CI examples are checked against them. */
+export const BUILD_OPTIONS = {
+  farm: { type: 'string' },
+  app: { type: 'string' },
+  git: { type: 'string' },
+  commit: { type: 'string' },
+  ref: { type: 'string' },
+  target: { type: 'string', multiple: true },
+  matrix: { type: 'string', multiple: true },
+  'mix-env': { type: 'string' },
+  release: { type: 'string' },
+  json: { type: 'boolean' },
+  timeout: { type: 'string' },
+} as const;
+
+/** Parses `xamal build`'s arguments; an unknown flag is a usage error naming it. */
+export const parseBuildFlags = (args: string[]) => parseFlags(args, BUILD_OPTIONS, USAGE);
+
+const MATRIX_KEYS = ['otp', 'elixir', 'distro', 'arch'] as const;
+
+/**
+ * `--matrix otp=25,27 --matrix arch=x86_64,aarch64` (or `otp=25,27;arch=x86_64`) → the request's
+ * `matrix`: every combination becomes a selector on the farm.
+ */
+export function matrixFromFlags(flags: readonly string[]): Partial<Record<(typeof MATRIX_KEYS)[number], string[]>> {
+  const out: Partial<Record<(typeof MATRIX_KEYS)[number], string[]>> = {};
+  for (const part of flags.flatMap((f) => f.split(';')).map((p) => p.trim()).filter(Boolean)) {
+    const [key = '', values = ''] = part.split('=', 2);
+    if (!(MATRIX_KEYS as readonly string[]).includes(key)) throw usageError(`--matrix ${part}: expected KEY=V1,V2 with KEY one of ${MATRIX_KEYS.join(', ')}`, USAGE);
+    const list = values.split(',').map((v) => v.trim()).filter(Boolean);
+    if (!list.length) throw usageError(`--matrix ${part}: expected at least one value after ${key}=`, USAGE);
+    const k = key as (typeof MATRIX_KEYS)[number];
+    out[k] = [...new Set([...(out[k] ?? []), ...list])];
+  }
+  return out;
+}
 
 /** The CI client: submit, follow every target to the end, print tuples and download URLs. */
 const command: CliCommand = {
   async run(args, io) {
-    const { values } = parseFlags(
-      args,
-      {
-        farm: { type: 'string' },
-        app: { type: 'string' },
-        git: { type: 'string' },
-        commit: { type: 'string' },
-        ref: { type: 'string' },
-        target: { type: 'string', multiple: true },
-        'mix-env': { type: 'string' },
-        release: { type: 'string' },
-        json: { type: 'boolean' },
-        timeout: { type: 'string' },
-      },
-      USAGE,
-    );
+    const { values } = parseBuildFlags(args);
     const cfg = cliConfig();
     const farm = values.farm ?? cfg.farmUrl;
     const missing = [
@@ -35,11 +57,13 @@ const command: CliCommand = {
       !values.app && '--app',
       !values.git && '--git',
       !values.commit && !values.ref && '--commit or --ref',
-      !values.target?.length && '--target',
+      !values.target?.length && !values.matrix?.length && '--target or --matrix',
     ].filter(Boolean);
     if (missing.length) throw usageError(`missing ${missing.join(', ')}`, USAGE);
+    if (values.target?.length && values.matrix?.length) throw usageError('give --target or --matrix, not both', USAGE);
     // A target is a tuple, or a selector written key=value,… (otp=27,arch=arm64).
-    const targets = values.target!.map((t) => (parseTarget(t).ok || !t.includes('=') ? t : parseSelectorString(t)));
+    const targets = values.target?.map((t) => (parseTarget(t).ok || !t.includes('=') ? t : parseSelectorString(t)));
+    const matrix = values.matrix?.length ? matrixFromFlags(values.matrix) : undefined;
     const timeoutMs = values.timeout ? Number(values.timeout) * 1000 : 3_600_000;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw usageError(`--timeout: expected seconds, got ${JSON.stringify(values.timeout)}`, USAGE);
 
@@ -47,7 +71,7 @@ const command: CliCommand = {
     const submitted = await client.submit({
       app: values.app,
       source: { git: values.git, ...(values.commit ? { commit: values.commit } : { ref: values.ref }) },
-      targets,
+      ...(targets ? { targets } : { matrix }),
       ...(values['mix-env'] ? { mixEnv: values['mix-env'] } : {}),
       ...(values.release ? { release: values.release } : {}),
     });
