@@ -67,7 +67,8 @@ export interface AppOptions {
 /** The farm API as an app (no listen): tests use `app.inject()`, server.ts listens. */
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    loggerInstance: createLogger({ level: opts.logLevel ?? 'info', name: 'api' }) as FastifyBaseLogger,
+    // A download link's path is its grant: logged as /v1/downloads/[REDACTED].
+    loggerInstance: createLogger({ level: opts.logLevel ?? 'info', name: 'api', redactPatterns: [[/(\/v1\/downloads\/)[^\s"?]+/g, '$1[REDACTED]']] }) as FastifyBaseLogger,
     bodyLimit: 1 << 20,
     // Signed download links carry their grant in the path.
     maxParamLength: 2048,

@@ -21,11 +21,23 @@ export const REDACT_PATHS = [
   '*.env',
 ];
 
+/**
+ * Secrets that arrive inside strings rather than named fields, scrubbed from every finished line:
+ * credentials in URLs (`https://user:pass@host`), and credential query parameters (`?token=`,
+ * S3 presigned `X-Amz-Signature=` / `X-Amz-Credential=`).
+ */
+export const REDACT_PATTERNS: readonly [RegExp, string][] = [
+  [/([a-z][a-z0-9+.-]*:\/\/)[^/\s:@"]*:[^/\s@"]+@/gi, '$1[REDACTED]@'],
+  [/([?&](?:token|access_token|secret|password|signature|sig|x-amz-signature|x-amz-credential|x-amz-security-token)=)[^&\s"#]+/gi, '$1[REDACTED]'],
+];
+
 export interface LoggerSettings {
   level?: string;
   name?: string;
   /** Where lines go; defaults to stderr so stdout stays clean for command output. */
   destination?: NodeJS.WritableStream;
+  /** More string patterns to scrub, e.g. a route whose path carries a grant. */
+  redactPatterns?: readonly [RegExp, string][];
 }
 
 /** The one way to make a logger: JSON lines, secrets redacted, events named in `msg`, data in fields. */
@@ -34,6 +46,9 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
     level: settings.level ?? 'info',
     redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
     base: settings.name ? { name: settings.name } : null,
+    hooks: {
+      streamWrite: (line) => [...REDACT_PATTERNS, ...(settings.redactPatterns ?? [])].reduce((out, [re, to]) => out.replace(re, to), line),
+    },
   };
   return pino(options, (settings.destination ?? process.stderr) as pino.DestinationStream);
 }
