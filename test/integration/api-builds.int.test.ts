@@ -15,7 +15,7 @@ import { hostArch } from '../../builder/images/context.ts';
 import { DEFAULT_LIMITS } from '../../builder/plan.ts';
 import { startBuildWorkers, type RunningWorkers } from '../../builder/worker.ts';
 import { LocalExecutor } from '../../core/index.ts';
-import { buildQueues, type BuildQueues } from '../../core/queue.ts';
+import { buildQueues, queueInspector, redisClient, type BuildQueues, type QueueInspector, type QueueSettings } from '../../core/queue.ts';
 import { s3Store } from '../../core/storage/s3.ts';
 import { readLock } from '../../images/lock.ts';
 import { helloRepo } from './fixtures.ts';
@@ -60,6 +60,8 @@ describe('the farm API with real Redis, workers and store', () => {
   let app: FastifyInstance;
   let url: string;
   let queues: BuildQueues;
+  let inspector: QueueInspector;
+  let settings: QueueSettings;
   let workers: RunningWorkers;
   let tmp: string;
   let repoUrl: string;
@@ -70,10 +72,11 @@ describe('the farm API with real Redis, workers and store', () => {
     repoUrl = (await helloRepo(join(tmp, 'repo'))).url;
     const ep = services();
     const cfg = builderConfig();
-    const settings = { redisUrl: ep.redisUrl, prefix: testPrefix('api') };
+    settings = { redisUrl: ep.redisUrl, prefix: testPrefix('api') };
     const store = s3Store({ ...ep.s3, prefix: `${testPrefix('api-s3')}/` });
     const locks = async () => [await readLock(cfg.localLockPath)];
     queues = buildQueues(settings, ['x86_64', 'aarch64']);
+    inspector = queueInspector(settings, ['x86_64', 'aarch64']);
     workers = await startBuildWorkers(
       settings,
       ['x86_64'],
@@ -83,7 +86,7 @@ describe('the farm API with real Redis, workers and store', () => {
     app = await buildApp({
       token: TOKEN,
       logLevel: 'silent',
-      services: { health: healthService({}), ...storeBackedServices(store), builds: buildService({ queues, store, locks, exec: new LocalExecutor() }) },
+      services: { health: healthService({}), ...storeBackedServices(store), builds: buildService({ queues, store, locks, exec: new LocalExecutor() }), queues: inspector },
     });
     url = await app.listen({ host: '127.0.0.1', port: 0 });
   });
@@ -92,6 +95,7 @@ describe('the farm API with real Redis, workers and store', () => {
     await app?.close();
     await workers?.close();
     await queues?.close();
+    await inspector?.close();
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 
@@ -129,6 +133,49 @@ describe('the farm API with real Redis, workers and store', () => {
     const again = await app.inject({ method: 'POST', url: '/v1/builds', headers: AUTH, payload: body });
     expect(again.statusCode).toBe(200);
     expect((again.json() as { builds: { status: string }[] }).builds.every((b) => b.status === 'done')).toBe(true);
+  });
+
+  it('GET /metrics counts the finished builds (durations, cache misses) from the real queues, and the admin board lists them', async () => {
+    const m = (await app.inject({ url: '/metrics', headers: AUTH })).body;
+    const value = (series: string) => Number(new RegExp(`^${series.replace(/[{}"=,]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(m)?.[1] ?? 'NaN');
+    expect(value('xamal_builds_finished_total{arch="x86_64",outcome="completed"}')).toBeGreaterThanOrEqual(3);
+    expect(value('xamal_build_duration_seconds_count{arch="x86_64",outcome="completed"}')).toBeGreaterThanOrEqual(3);
+    expect(value('xamal_build_duration_seconds_sum{arch="x86_64",outcome="completed"}')).toBeGreaterThan(1);
+    expect(value('xamal_build_cache_total{arch="x86_64",result="miss"}')).toBeGreaterThanOrEqual(3);
+    expect(value('xamal_queue_jobs{arch="x86_64",state="completed"}')).toBeGreaterThanOrEqual(3);
+    expect(value('xamal_queue_workers{arch="x86_64"}')).toBeGreaterThanOrEqual(1);
+    expect(value('xamal_http_requests_total{method="POST",route="/v1/builds",status="202"}')).toBeGreaterThanOrEqual(1);
+    const board = await app.inject({ url: '/admin/queues/api/queues', headers: AUTH });
+    expect(board.statusCode).toBe(200);
+    const names = (board.json() as { queues: { name: string; counts: Record<string, number> }[] }).queues.map((q) => q.name);
+    expect(names).toEqual(expect.arrayContaining(['xamal-builds-x86_64', 'xamal-builds-aarch64']));
+  });
+
+  it('two API processes on the same Redis share one token\'s POST budget; another token keeps its own', async () => {
+    const { hashToken, parseTokenEntries } = await import('../../api/auth.ts');
+    const CI = 'rate-limit-ci-token-0123456789ab';
+    const OTHER = 'rate-limit-other-token-012345678';
+    const tokens = parseTokenEntries(`ci:read:${hashToken(CI).toString('hex')}; other:read:${hashToken(OTHER).toString('hex')}`);
+    const redis = redisClient(settings);
+    const mk = () => buildApp({ token: TOKEN, tokens, logLevel: 'silent', rateLimit: { max: 3, windowMs: 60_000, redis, prefix: settings.prefix! }, services: { health: healthService({}), ...storeBackedServices(s3Store({ ...services().s3, prefix: `${testPrefix('rl')}/` })) } });
+    const [a, b] = [await mk(), await mk()];
+    try {
+      const post = (api: FastifyInstance, token: string) => api.inject({ method: 'POST', url: '/v1/resolve', headers: { authorization: `Bearer ${token}` }, payload: {} });
+      const codes = [await post(a, CI), await post(b, CI), await post(a, CI), await post(b, CI)].map((r) => r.statusCode);
+      expect(codes).toEqual([400, 400, 400, 429]);
+      const over = await post(a, CI);
+      expect(over.statusCode).toBe(429);
+      expect(Number(over.headers['retry-after'])).toBeGreaterThan(0);
+      expect((over.json() as { message: string }).message).toMatch(/token ci is over the rate limit of 3 POST requests per minute/);
+      expect((await post(b, OTHER)).statusCode).toBe(400);
+      const keys = await redis.keys(`${settings.prefix}:ratelimit:*`);
+      expect(keys.length).toBe(2);
+      expect(keys.join(' ')).not.toContain(CI);
+    } finally {
+      await a.close();
+      await b.close();
+      await redis.quit();
+    }
   });
 
   it('xamal build (the CI client) submits, follows and prints each tuple with a download URL that serves the sha256 it names', { timeout: 300_000 }, async () => {
