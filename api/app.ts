@@ -71,7 +71,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     loggerInstance: createLogger({ level: opts.logLevel ?? 'info', name: 'api', redactPatterns: [[/(\/v1\/downloads\/)[^\s"?]+/g, '$1[REDACTED]']] }) as FastifyBaseLogger,
     bodyLimit: 1 << 20,
     // Signed download links carry their grant in the path.
-    maxParamLength: 2048,
+    routerOptions: { maxParamLength: 2048 },
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
