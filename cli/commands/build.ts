@@ -1,8 +1,10 @@
 import { farmClient, type BuildStatusBody } from '../../deployer/farm-client.ts';
 import { parseSelectorString, parseTarget, XamalError } from '../../core/index.ts';
+import { BUILD_PHASES, type BuildPhase } from '../../core/build/job.ts';
 import { parseFlags, usageError } from '../args.ts';
 import { cliConfig } from '../config.ts';
-import type { CliCommand } from '../io.ts';
+import { progressFor, type CliCommand } from '../io.ts';
+import { progressBar } from '../progress.ts';
 
 const USAGE =
   'xamal build --farm URL --app APP --git URL (--commit SHA | --ref REF) (--target TUPLE|SELECTOR … | --matrix KEY=V1,V2 …) [--mix-env prod] [--release NAME] [--json] [--timeout SECONDS]';
@@ -77,20 +79,19 @@ const command: CliCommand = {
     });
     for (const u of submitted.body.unresolved) io.err(`unresolved ${JSON.stringify(u.target)}: ${u.reasons.join('; ')}`);
     const final = new Map<string, BuildStatusBody>();
-    const last = new Map<string, string>();
+    const progress = values.json ? undefined : progressFor(io);
     const deadline = Date.now() + timeoutMs;
     while (final.size < submitted.body.builds.length) {
       if (Date.now() > deadline) throw new XamalError('unavailable', `timed out after ${timeoutMs / 1000} s waiting for the farm`);
       for (const b of submitted.body.builds) {
         if (final.has(b.id)) continue;
         const st = await client.status(b.id);
-        const line = `${b.tuple}: ${st.state}${st.phase ? ` (${st.phase})` : ''}${st.waitingReason ? ` — ${st.waitingReason}` : ''}`;
-        if (!values.json && last.get(b.id) !== line) io.err(line);
-        last.set(b.id, line);
+        progress?.update(b.id, buildStatusLine(b.tuple, st));
         if (st.state === 'completed' || st.state === 'failed') final.set(b.id, st);
       }
       if (final.size < submitted.body.builds.length) await new Promise((r) => setTimeout(r, POLL_MS));
     }
+    progress?.end();
     const base = farm!.replace(/\/+$/, '');
     const rows = submitted.body.builds.map((b) => {
       const st = final.get(b.id)!;
@@ -108,3 +109,10 @@ const command: CliCommand = {
   },
 };
 export default command;
+
+/** One target's status line: a bar over the build phases, the state, and why it waits. */
+export function buildStatusLine(tuple: string, st: Pick<BuildStatusBody, 'state' | 'phase' | 'waitingReason'>): string {
+  const steps = BUILD_PHASES.length - 1;
+  const at = st.state === 'completed' ? steps : Math.max(0, BUILD_PHASES.indexOf((st.phase ?? 'queued') as BuildPhase));
+  return `${progressBar(at, steps)} ${tuple}: ${st.state}${st.phase && st.state !== 'completed' ? ` (${st.phase})` : ''}${st.waitingReason ? ` — ${st.waitingReason}` : ''}`;
+}

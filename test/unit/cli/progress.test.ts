@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { plainProgress, progressBar, progressFrame, ttyProgress } from '../../../cli/progress.ts';
+import { buildStatusLine } from '../../../cli/commands/build.ts';
 
 describe('progress display', () => {
   it('draws a bar proportional to the steps done, clamped to its width', () => {
@@ -30,5 +31,14 @@ describe('progress display', () => {
     for (const [k, l] of [['a', 'a: queued'], ['b', 'b: queued'], ['a', 'a: queued'], ['a', 'a: done']] as const) p.update(k, l);
     p.end();
     expect(lines).toEqual(['a: queued', 'b: queued', 'a: done']);
+  });
+});
+
+describe('xamal build status lines', () => {
+  const T = 'linux-x86_64-gnu2.36-debian12-otp25.2.3-elixir1.14.0';
+  it('fills the bar by build phase, full when completed, and says why a job waits', () => {
+    expect(buildStatusLine(T, { state: 'waiting', phase: undefined, waitingReason: 'no worker serves aarch64' })).toBe(`[................] ${T}: waiting — no worker serves aarch64`);
+    expect(buildStatusLine(T, { state: 'active', phase: 'compile', waitingReason: undefined })).toMatch(new RegExp(`^\\[#{7}\\.{9}\\] ${T}: active \\(compile\\)$`));
+    expect(buildStatusLine(T, { state: 'completed', phase: 'done', waitingReason: undefined })).toBe(`[################] ${T}: completed`);
   });
 });
