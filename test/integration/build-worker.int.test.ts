@@ -252,6 +252,31 @@ describe('build workers: a real mix release in a pinned image', () => {
     ).rejects.toThrow(/has sha256 [0-9a-f]{64}, expected f{64}/);
   });
 
+  it('caps a chatty build\'s log at XAMAL_MAX_LOG_BYTES with one marker line and still builds it; the stored log ends with the real last output', { timeout: 300_000 }, async () => {
+    const max = 16 * 1024;
+    // ~300 KB of compile-time output.
+    const src = await variant('chatty', {
+      'lib/chatty.ex': 'defmodule Hello.Chatty do\n  for i <- 1..3000, do: IO.puts("chatty compile line #{i} " <> String.duplicate("x", 70))\n  def ok, do: true\nend\n',
+    });
+    const job = { app: 'hello', source: { kind: 'git' as const, ...src }, target: parseTargetOrThrow(`linux-${arch}-gnu2.36-debian12-otp25.2.3-elixir1.14.0`), mixEnv: 'prod' };
+    const live: string[] = [];
+    const out = await runBuild({ ...deps, maxLogBytes: max }, job, { phase: () => {}, log: (l) => void live.push(l) });
+    expect(out.cached).toBe(false);
+    const markers = live.filter((l) => l.startsWith('[xamal] log truncated'));
+    expect(markers).toEqual([expect.stringContaining(`over its limit of ${max} bytes (XAMAL_MAX_LOG_BYTES)`)]);
+    expect(live.at(-1)).toBe(markers[0]);
+    expect(Buffer.byteLength(live.join('\n'))).toBeLessThanOrEqual(max + 300);
+    const stored = (await store.get(out.manifest.logKey))!.toString('utf8');
+    expect(Buffer.byteLength(stored)).toBeLessThan(max + 40 * 1024);
+    expect(stored).toMatch(/\[xamal\] log truncated: \d+ bytes dropped; the last \d+ bytes of output:/);
+    expect(stored).toContain('chatty compile line 1 ');
+    // The tail is the end of the build (the steps after compile), not the end of what was kept.
+    const tail = stored.slice(stored.lastIndexOf('bytes of output:'));
+    expect(tail).toContain('chatty compile line 3000 ');
+    expect(tail).toMatch(/==> scan: \d+ ELF files/);
+    expect(stored.slice(0, stored.indexOf('[xamal] log truncated'))).not.toContain('==> scan:');
+  });
+
   it('compiles with no network: a project that opens a socket at compile time fails even though the address answers on the host', { timeout: 300_000 }, async () => {
     const { createServer } = await import('node:net');
     const server = createServer((c) => c.end()).listen(0, '127.0.0.1');
