@@ -25,6 +25,7 @@ import { git, helloRepo } from './fixtures.ts';
 import { services, testPrefix } from './support.ts';
 
 const TOKEN = 'd'.repeat(40);
+const APP_SECRET = 'skb-4f1c9a-never-printed-anywhere';
 const exec = new LocalExecutor();
 
 /** Runs the real CLI in the project directory; resolves with exit code and output. */
@@ -57,6 +58,7 @@ describe('xamal deploy: prebuilt artifacts from the farm to Debian 11/12/13 host
       release: { name: 'hello' },
       health_check: { path: '/up', interval: 0.2, timeout: 60 },
       drain_timeout: 10,
+      env: { clear: { MIX_ENV: 'prod' }, secret: ['SECRET_KEY_BASE'] },
       farm: { url: `http://${lab.gateway}:${(api.server.address() as { port: number }).port}`, token: 'XAMAL_FARM_TOKEN' },
       ...extra,
     });
@@ -112,7 +114,7 @@ describe('xamal deploy: prebuilt artifacts from the farm to Debian 11/12/13 host
     await writeFile(join(project, 'config', 'broken.yml'), deployYml('hello', 4000, { health_check: { path: '/never', interval: 0.2, timeout: 3 } }));
     await writeFile(join(project, 'config', 'migrate.yml'), deployYml('hello', 4000, { release_command: 'echo migrating; exit 3' }));
     // secrets-common: read for every destination (secrets.<dest> would replace .xamal/secrets).
-    await writeFile(join(project, '.xamal', 'secrets-common'), `XAMAL_FARM_TOKEN=${TOKEN}\n`);
+    await writeFile(join(project, '.xamal', 'secrets-common'), `XAMAL_FARM_TOKEN=${TOKEN}\nSECRET_KEY_BASE=${APP_SECRET}\n`);
   }, 1_500_000);
 
   afterAll(async () => {
@@ -128,7 +130,16 @@ describe('xamal deploy: prebuilt artifacts from the farm to Debian 11/12/13 host
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const records = (JSON.parse(r.stdout) as { hosts: { host: string; tuple: string; result: string }[] }).hosts;
     expect(records.map((x) => [x.host, x.result, /-debian(\d+)-/.exec(x.tuple)![1]])).toEqual(lab.hosts.map((h) => [h.address, 'ok', h.release]));
-    expect(r.stdout).not.toContain(TOKEN);
+    expect(r.stdout + r.stderr + setup.stdout + setup.stderr).not.toContain(TOKEN);
+    expect(r.stdout + r.stderr + setup.stdout + setup.stderr).not.toContain(APP_SECRET);
+    // On the host: only in the slot's env file (0600); never in audit, journal or any process's argv.
+    const pattern = `${APP_SECRET.slice(0, -1)}[${APP_SECRET.slice(-1)}]`; // matches the secret, not this command line
+    for (const h of lab.hosts) {
+      const files = await lab.ssh(h, { argv: ['sh', '-c', `sudo -n grep -rl '${pattern}' /opt/xamal /var/log /tmp 2>/dev/null | sort; true`] });
+      expect(files.stdout.trim().split('\n')).toEqual(['/opt/xamal/hello/slots/web-blue/env', '/opt/xamal/hello/slots/web-green/env']);
+      const elsewhere = await lab.ssh(h, { argv: ['sh', '-c', `sudo -n journalctl --no-pager | grep -c '${pattern}'; ps -eo args | grep -c '${pattern}'; stat -c %a /opt/xamal/hello/slots/web-blue/env`] });
+      expect(elsewhere.stdout.trim().split('\n')).toEqual(['0', '0', '600']);
+    }
     for (const h of lab.hosts) {
       const ca = await lab.netns(h, { argv: ['curl', '-sS', 'http://127.0.0.1:2019/pki/ca/local'] });
       cas.set(h.name, (JSON.parse(ca.stdout) as { root_certificate: string }).root_certificate);
