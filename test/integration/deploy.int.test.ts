@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,12 +14,13 @@ import { buildImage } from '../../builder/images/build.ts';
 import { hostArch, imageBuildDeps } from '../../builder/images/context.ts';
 import { DEFAULT_LIMITS } from '../../builder/plan.ts';
 import { LocalExecutor, parseTargetOrThrow } from '../../core/index.ts';
-import { PROJECT_ROOT, servicesConfig } from '../../core/services/config.ts';
+import { servicesConfig } from '../../core/services/config.ts';
 import { s3Store } from '../../core/storage/s3.ts';
 import type { DebianSuite } from '../../images/distros.ts';
 import { readLock } from '../../images/lock.ts';
 import { labDeps, upLab, type Lab, type LabHost } from '../../testhosts/index.ts';
 import { loadReport, parseWrk, startLoad, wrkCommand } from '../../testhosts/load.ts';
+import { xamalCli } from '../../testkit/cli.ts';
 import { git, helloRepo } from './fixtures.ts';
 import { services, testPrefix } from './support.ts';
 
@@ -28,17 +28,8 @@ const TOKEN = 'd'.repeat(40);
 const APP_SECRET = 'skb-4f1c9a-never-printed-anywhere';
 const exec = new LocalExecutor();
 
-/** Runs the real CLI in the project directory; resolves with exit code and output. */
-function xamal(cwd: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'xamal.mjs'), ...args], { cwd, env: { PATH: process.env.PATH!, HOME: cwd, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
-  });
-}
+/** The real CLI in the project directory (testkit/cli.ts). */
+const xamal = xamalCli;
 
 describe('xamal deploy: prebuilt artifacts from the farm to Debian 11/12/13 hosts, switched by Caddy with no dropped request', () => {
   let lab: Lab;
@@ -99,7 +90,8 @@ describe('xamal deploy: prebuilt artifacts from the farm to Debian 11/12/13 host
       await runBuild(deps, { app: 'hello', source: { kind: 'git', url: src.url, commit }, target: parseTargetOrThrow(image.entry.tuple!), mixEnv: 'prod' }, { phase: () => {}, log: () => {} });
     };
     for (const suite of ['bullseye', 'bookworm', 'trixie'] as const) await build(suite, v1);
-    await build('bookworm', v2);
+    // v2 for every host: the dropped-connection test deploys it to all three.
+    for (const suite of ['bullseye', 'bookworm', 'trixie'] as const) await build(suite, v2);
 
     // The farm API on the lab bridge, as servers reach a real farm; links the API signs itself.
     api = await buildApp({ token: TOKEN, logLevel: 'silent', services: { health: healthService({}), ...storeBackedServices(store) }, downloads: { mode: 'api', ttlSeconds: 120 } });
@@ -217,5 +209,56 @@ describe('xamal deploy: prebuilt artifacts from the farm to Debian 11/12/13 host
     const loser = a.code === 0 ? b : a;
     expect(loser.stdout + loser.stderr).toMatch(/lock/i);
     expect(loser.stdout + loser.stderr).toMatch(/held by|holder|locked by/i);
+  });
+
+  it('an SSH connection dropped mid-deploy on one of 3 hosts: that host is reported failed, the others serve the new version, current never points at an unbooted release, Caddy never at a dead slot; deploying again converges', { timeout: 300_000 }, async () => {
+    const cut = lab.hosts[0]!; // also the primary: the lock lives there
+    const unit = 'xamal-hello-web';
+    // Requests through Caddy on every host all along: a dead slot behind Caddy would fail some.
+    const loads = lab.hosts.map((h) => startLoad({ target: { url: `https://${h.address}/up`, servername: 'hello.lab.test', ca: cas.get(h.name)! }, keepAliveClients: 1, closeClients: 1, maxRequests: 100_000, maxDurationMs: 240_000 }));
+    /** Each slot's unit state and release, and `current`, read as root over a connection of its own. */
+    const state = async (h: LabHost) => {
+      const r = await lab.ssh(h, { argv: ['sh', '-c', `for s in blue green; do echo "$s $(systemctl is-active ${unit}@$s.service) $(readlink /opt/xamal/hello/slots/web-$s/release)"; done; echo "current $(readlink /opt/xamal/hello/current)"`] }, 'root');
+      const lines = r.stdout.trim().split('\n').map((l) => l.split(' '));
+      const slots = lines.filter((l) => l[0] !== 'current').map(([slot, active, release]) => ({ slot, active: active === 'active', version: release?.split('/').pop() }));
+      return { slots, current: lines.find((l) => l[0] === 'current')?.[1]?.split('/').pop() };
+    };
+    /** current names a release a running slot booted, and Caddy answers with a running slot's version. */
+    const consistent = async (h: LabHost) => {
+      const st = await state(h);
+      const running = st.slots.filter((x) => x.active).map((x) => x.version);
+      expect(running, `${h.name}: ${JSON.stringify(st)}`).toContain(st.current);
+      const got = await through(h, 'hello');
+      expect(got.status, JSON.stringify(got)).toBe(200);
+      expect(running).toContain(got.version);
+      return { ...st, running, serving: got.version };
+    };
+    try {
+      // On the cut host, as root: once the idle slot's unit runs (the deploy boots and health-checks
+      // it), the deploy user's sshd sessions are killed — the deployer's connection drops for real.
+      const drop = `for s in blue green; do systemctl is-active -q "$1@$s.service" || idle=$s; done
+i=0; while ! systemctl is-active -q "$1@$idle.service"; do i=$((i+1)); [ $i -lt 2400 ] || exit 4; sleep 0.05; done
+pkill -KILL -u deploy '^sshd' && echo "dropped while $idle booted"`;
+      const watcher = lab.ssh(cut, { argv: ['sh', '-c', drop, 'sh', unit], timeoutMs: 180_000 }, 'root');
+      const first = await xamal(project, ['deploy', '--version', v2, '--json']);
+      expect((await watcher).stdout).toMatch(/dropped while (blue|green) booted/);
+      expect(first.code, first.stdout + first.stderr).not.toBe(0);
+      const records = (JSON.parse(first.stdout) as { hosts: { host: string; result: string; error?: string }[] }).hosts;
+      expect(records.map((r) => [r.host, r.result])).toEqual(lab.hosts.map((h) => [h.address, h === cut ? 'failed' : 'ok']));
+      expect(records[0]!.error).toMatch(/SSH connection lost/);
+      for (const h of lab.hosts) {
+        const st = await consistent(h);
+        if (h === cut) expect(st.current).toBe(v1);
+        else expect(st).toMatchObject({ current: v2, running: [v2], serving: v2 });
+      }
+      // The lock was released over a new connection: deploying again needs no --force.
+      const again = await xamal(project, ['deploy', '--version', v2, '--json']);
+      expect(again.code, again.stdout + again.stderr).toBe(0);
+      for (const h of lab.hosts) expect(await consistent(h)).toMatchObject({ current: v2, running: [v2], serving: v2 });
+    } finally {
+      const reports = await Promise.all(loads.map(async (l) => loadReport((await l.stop()).records)));
+      process.stderr.write(`[deploy] dropped connection: load through Caddy per host ${JSON.stringify(reports.map((r) => ({ total: r.total, failed: r.failed, errors: r.errors, non2xx: r.non2xx })))}\n`);
+      expect(reports.map((r) => r.failed)).toEqual([0, 0, 0]);
+    }
   });
 });
