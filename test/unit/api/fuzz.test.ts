@@ -31,7 +31,7 @@ describe('the API under malformed and hostile input', () => {
   });
   afterAll(async () => app.close());
 
-  it('answers 1,000 generated build bodies (random JSON and mutations of a valid one) without a single 5xx', async () => {
+  it('answers 1,000 generated build bodies (random JSON and mutations of a valid one) without a single 5xx', { timeout: 60_000 }, async () => {
     const mutated = fc.record({
       app: fc.oneof(fc.constant('hello'), fc.string(), fc.constant('../../etc'), fc.constant('a'.repeat(100))),
       source: fc.oneof(fc.constant(VALID.source), fc.jsonValue(), fc.record({ git: fc.string(), ref: fc.string() }), fc.record({ archive: fc.string(), sha256: fc.string() })),
@@ -52,7 +52,7 @@ describe('the API under malformed and hostile input', () => {
     expect(count).toBe(1000);
   });
 
-  it('answers random artifact paths and resolve bodies without a 5xx', async () => {
+  it('answers random artifact paths and resolve bodies without a 5xx', { timeout: 60_000 }, async () => {
     await fc.assert(
       fc.asyncProperty(fc.string(), fc.string(), fc.string(), fc.jsonValue(), async (a, v, t, body) => {
         const seg = (s: string) => encodeURIComponent(s) || 'x';
