@@ -31,6 +31,7 @@ const stubQueues = {
 
 /** Every protected route, the scope it needs, and a request that passes validation. */
 const ROUTES: { scope: 'read' | 'build' | 'admin'; method: 'GET' | 'POST' | 'DELETE'; url: string; payload?: object; type?: string }[] = [
+  { scope: 'read', method: 'GET', url: `/v1/artifacts?app=hello&version=${C}` },
   { scope: 'read', method: 'GET', url: `/v1/artifacts/hello/${C}/${T}` },
   { scope: 'read', method: 'GET', url: `/v1/artifacts/hello/${C}/${T}/download` },
   { scope: 'read', method: 'POST', url: '/v1/resolve', payload: { app: 'hello', version: C, host: HOST } },
@@ -48,12 +49,17 @@ const ROUTES: { scope: 'read' | 'build' | 'admin'; method: 'GET' | 'POST' | 'DEL
 
 /** Routes anyone may call (probes, the OpenAPI document and its UI). */
 const PUBLIC = ['/healthz', '/readyz', '/v1/health', '/v1/openapi.json', '/docs', '/docs/json'];
+/** Public routes that check something else instead of a token: a signed link, GitHub's HMAC. */
+const OWN_AUTH: { method: 'GET' | 'POST'; url: string; status: number }[] = [
+  { method: 'GET', url: '/v1/downloads/not-a-signed-link', status: 403 },
+  { method: 'POST', url: '/v1/hooks/github', status: 401 },
+];
 
 describe('token scopes on every route', () => {
   let app: FastifyInstance;
   beforeAll(async () => {
     const tokens = parseTokenEntries(`reader:read:${hashToken(READER).toString('hex')}; builder:build:${hashToken(BUILDER).toString('hex')}; ops:admin:${hashToken(OPS).toString('hex')}`);
-    app = await buildApp({ token: ADMIN, tokens, logLevel: 'silent', services: { health: healthService({}), ...storeBackedServices(localStore('/nonexistent-xamal-auth')), builds: stubBuilds, queues: stubQueues } });
+    app = await buildApp({ token: ADMIN, tokens, logLevel: 'silent', githubHooks: { repos: {} }, services: { health: healthService({}), ...storeBackedServices(localStore('/nonexistent-xamal-auth')), builds: stubBuilds, queues: stubQueues } });
   });
   afterAll(async () => app.close());
 
@@ -83,8 +89,23 @@ describe('token scopes on every route', () => {
     });
   }
 
-  it('answers the public routes without a token', async () => {
+  it('answers the public routes without a token; signed links and webhooks refuse on their own terms', async () => {
     for (const url of PUBLIC) expect((await app.inject({ url })).statusCode, url).toBeLessThan(400);
+    for (const r of OWN_AUTH) {
+      const res = await app.inject({ method: r.method, url: r.url, ...(r.method === 'POST' ? { payload: { zen: 'x' }, headers: { 'x-github-event': 'ping' } } : {}) });
+      expect(res.statusCode, r.url).toBe(r.status);
+    }
+  });
+
+  it('covers every route of the OpenAPI document (so a new route cannot skip this matrix)', async () => {
+    const doc = (await app.inject({ url: '/v1/openapi.json' })).json() as { paths: Record<string, Record<string, unknown>> };
+    const known = [...ROUTES, ...PUBLIC.map((url) => ({ method: 'GET', url })), ...OWN_AUTH];
+    const missing: string[] = [];
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      const re = new RegExp(`^${path.replace(/\{[^}]+\}/g, '[^/?]+')}(\\?.*)?$`);
+      for (const method of Object.keys(ops)) if (!known.some((k) => k.method === method.toUpperCase() && re.test(k.url))) missing.push(`${method.toUpperCase()} ${path}`);
+    }
+    expect(missing).toEqual([]);
   });
 
   it('asks a browser for the admin token as HTTP Basic auth under /admin and accepts it there', async () => {
