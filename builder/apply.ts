@@ -153,6 +153,10 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
     if (r.stderr) await say(r.stderr.trimEnd());
     if (r.cancelled) throw new XamalError('cancelled', `build cancelled during ${name}`);
     if (r.timedOut) throw fail(`${name} exceeded its time limit of ${spec.timeoutMs} ms`, log);
+    if (r.oomKilled) {
+      const mib = spec.memoryBytes ? `${Math.round(spec.memoryBytes / 1024 ** 2)} MiB` : 'the engine\'s';
+      throw fail(`${name} ran out of memory: the kernel killed it at its memory limit of ${mib} (exit code ${r.code})`, log);
+    }
     if (r.code !== 0) throw fail(`${name} failed with exit code ${r.code}`, log);
     return r;
   };

@@ -36,6 +36,8 @@ export interface ContainerResult {
   stderr: string;
   timedOut: boolean;
   cancelled?: boolean;
+  /** The kernel killed a process of the container at its memory limit (docker's State.OOMKilled). */
+  oomKilled?: boolean;
 }
 
 export interface ImageInfo {
@@ -200,6 +202,8 @@ export function dockerEngine(socketPath: string): DockerEngine {
             Tmpfs: spec.tmpfs,
             Init: spec.init,
             Memory: spec.memoryBytes,
+            // No swap on top of the limit: the limit is the memory the step gets.
+            ...(spec.memoryBytes ? { MemorySwap: spec.memoryBytes } : {}),
             NanoCpus: spec.nanoCpus,
             CapDrop: spec.capDrop,
             SecurityOpt: spec.securityOpt,
@@ -236,7 +240,15 @@ export function dockerEngine(socketPath: string): DockerEngine {
           clearTimeout(timer);
           signal?.removeEventListener('abort', onAbort);
           await Promise.race([ended, new Promise((r) => setTimeout(r, 2_000))]);
-          return { code: waited.StatusCode, stdout: Buffer.concat(outChunks).toString('utf8'), stderr: Buffer.concat(errChunks).toString('utf8'), timedOut, cancelled };
+          const state = (await container.inspect().catch(() => undefined))?.State;
+          return {
+            code: waited.StatusCode,
+            stdout: Buffer.concat(outChunks).toString('utf8'),
+            stderr: Buffer.concat(errChunks).toString('utf8'),
+            timedOut,
+            cancelled,
+            ...(state?.OOMKilled ? { oomKilled: true } : {}),
+          };
         } finally {
           await container.remove({ force: true, v: true }).catch(() => {});
         }
