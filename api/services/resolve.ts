@@ -1,5 +1,5 @@
 import { canRun, compareVersions, parseTargetOrThrow, XamalError, type HostFingerprint, type Rejection, type TargetSelector } from '../../core/index.ts';
-import { findArtifacts, type IndexedArtifact } from '../../core/build/index.ts';
+import { findArtifacts, manifestCache, type IndexedArtifact } from '../../core/build/index.ts';
 import type { ObjectStore } from '../../core/storage/store.ts';
 
 export interface ResolveRequest {
@@ -33,9 +33,11 @@ function better(x: [number, string, string, string], y: [number, string, string,
 
 /** Picks the artifact that fits a host, and says for every candidate why (not). Pure over the store. */
 export function resolveService(store: ObjectStore) {
+  // Every deploy resolves each host: parse each manifest once (the store is still listed each time).
+  const manifests = manifestCache();
   return {
     async resolve(req: ResolveRequest): Promise<ResolveAnswer> {
-      const candidates = await findArtifacts(store, req.app, req.version, req.selector ? { selector: req.selector } : {});
+      const candidates = await findArtifacts(store, req.app, req.version, req.selector ? { selector: req.selector } : {}, manifests);
       if (candidates.length === 0) {
         throw new XamalError('not_found', `no artifact of ${req.app} ${req.version}${req.selector ? ' matching the selector' : ''}`);
       }

@@ -28,13 +28,43 @@ export interface IndexedArtifact {
 
 const MANIFEST_KEY = /^artifacts\/([a-z][a-z0-9_]*)\/([^/]+)\/([^/]+)\/manifest\.json$/;
 
+/**
+ * Parsed manifests by key, for readers that look the same artifacts up again and again (resolve).
+ * A manifest is written once, last, and never rewritten, so its key names its content; callers
+ * still list the store on every lookup, and an entry whose key is no longer listed is dropped.
+ */
+export interface ManifestCache {
+  get(key: string): Manifest | undefined;
+  set(key: string, manifest: Manifest): void;
+  /** Forgets entries under `prefix` that are not in `listed`. */
+  retain(prefix: string, listed: ReadonlySet<string>): void;
+}
+
+export function manifestCache(max = 10_000): ManifestCache {
+  const entries = new Map<string, Manifest>();
+  return {
+    get: (key) => entries.get(key),
+    set(key, manifest) {
+      if (entries.size >= max) entries.delete(entries.keys().next().value!);
+      entries.set(key, manifest);
+    },
+    retain(prefix, listed) {
+      for (const key of entries.keys()) if (key.startsWith(prefix) && !listed.has(key)) entries.delete(key);
+    },
+  };
+}
+
 export async function findArtifacts(
   store: ObjectStore,
   app: string,
   version: string,
   filter: { tuple?: string; selector?: TargetSelector } = {},
+  cache?: ManifestCache,
 ): Promise<IndexedArtifact[]> {
-  const keys = (await store.list(`artifacts/${app}/`)).flatMap((key) => {
+  const prefix = `artifacts/${app}/`;
+  const listed = await store.list(prefix);
+  cache?.retain(prefix, new Set(listed));
+  const keys = listed.flatMap((key) => {
     const m = MANIFEST_KEY.exec(key);
     return m && m[1] === app ? [{ key, version: m[2]!, tuple: m[3]! }] : [];
   });
@@ -46,7 +76,13 @@ export async function findArtifacts(
     }
     return true;
   };
-  const read = async (key: string) => ManifestSchema.parse(JSON.parse((await store.get(key))!.toString('utf8')));
+  const read = async (key: string) => {
+    const hit = cache?.get(key);
+    if (hit) return hit;
+    const manifest = ManifestSchema.parse(JSON.parse((await store.get(key))!.toString('utf8')));
+    cache?.set(key, manifest);
+    return manifest;
+  };
 
   if (/^[0-9a-f]{7,40}$/.test(version)) {
     const versions = [...new Set(keys.filter((k) => k.version.startsWith(version)).map((k) => k.version))];
