@@ -41,6 +41,8 @@ export interface RunningWorkers {
 export async function startBuildWorkers(settings: QueueSettings, arches: readonly Arch[], deps: BuildDeps, concurrency: number, logger?: Logger): Promise<RunningWorkers> {
   const processor = buildProcessor(deps, logger);
   const workers = arches.map((arch) => createWorker(settings, arch, processor, concurrency));
+  // Redis going away is reported here (BullMQ reconnects by itself); unlistened, it goes to console.error.
+  for (const w of workers) w.on('error', (err) => logger?.warn({ err: err.message }, 'build queue connection error'));
   const cancels = await subscribeCancels(settings, (jobId) => {
     for (const w of workers) if (w.cancelJob(jobId, 'cancelled')) logger?.info({ jobId }, 'build cancel requested');
   });

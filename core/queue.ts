@@ -1,6 +1,7 @@
 import { Queue, QueueEvents, UnrecoverableError, Worker, type Job, type Processor } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { XamalError } from './errors/index.ts';
 import { buildJobId, BuildJobSchema, buildQueueName, type BuildJob, type BuildJobInput } from './build/job.ts';
 import type { Arch } from './target/arch.ts';
 
@@ -14,6 +15,8 @@ export interface QueueSettings {
   prefix?: string;
   /** Job lock lifetime for workers (default 60 s); a dead worker's job is retried after about this. */
   lockMs?: number;
+  /** How long the API waits on Redis before it answers 503 (default 5 s). */
+  timeoutMs?: number;
 }
 
 export type { Job };
@@ -43,9 +46,6 @@ export function connectionOptions(s: QueueSettings, forWorker = false): RedisOpt
   };
 }
 
-export function buildQueue(s: QueueSettings, arch: Arch): Queue {
-  return new Queue(buildQueueName(arch), { connection: connectionOptions(s), ...(s.prefix ? { prefix: s.prefix } : {}) });
-}
 /**
  * A plain client on the queues' Redis for what the API shares across its processes (rate-limit
  * counters). The caller closes it (`quit()`).
@@ -56,6 +56,14 @@ export function redisClient(s: QueueSettings): Redis {
 
 export type { Redis };
 
+/**
+ * A producer queue. `failFast` (the API's): no offline queue, so while Redis is down a call fails at
+ * once instead of waiting — and is never carried out later, after its caller was told 503.
+ */
+export function buildQueue(s: QueueSettings, arch: Arch, failFast = false): Queue {
+  const connection = { ...connectionOptions(s), ...(failFast ? { enableOfflineQueue: false } : {}) };
+  return new Queue(buildQueueName(arch), { connection, ...(s.prefix ? { prefix: s.prefix } : {}) });
+}
 
 export function buildQueueEvents(s: QueueSettings, arch: Arch): QueueEvents {
   return new QueueEvents(buildQueueName(arch), { connection: connectionOptions(s, true), ...(s.prefix ? { prefix: s.prefix } : {}) });
@@ -90,15 +98,17 @@ export type CancelOutcome = 'removed' | 'signalled' | 'finished' | 'unknown';
  * pub/sub), and the worker running it kills its container; a finished one is left as it is.
  */
 export async function cancelBuild(s: QueueSettings, arch: Arch, jobId: string): Promise<CancelOutcome> {
-  const queue = buildQueue(s, arch);
+  const queue = buildQueue(s, arch, true);
   try {
     const job = await queue.getJob(jobId);
     if (!job) return 'unknown';
     const state = await job.getState();
     if (state === 'completed' || state === 'failed') return 'finished';
     if (state === 'active') {
-      const pub = new Redis(connectionOptions(s));
+      const pub = new Redis({ ...connectionOptions(s), lazyConnect: true, enableOfflineQueue: false });
+      pub.on('error', () => {});
       try {
+        await pub.connect();
         await pub.publish(cancelChannel(s), jobId);
       } finally {
         pub.disconnect();
@@ -115,6 +125,8 @@ export async function cancelBuild(s: QueueSettings, arch: Arch, jobId: string): 
 /** Calls `onCancel(jobId)` for every cancel request published for these settings. */
 export async function subscribeCancels(s: QueueSettings, onCancel: (jobId: string) => void): Promise<{ close(): Promise<void> }> {
   const sub = new Redis(connectionOptions(s, true));
+  // ioredis reconnects (and resubscribes) by itself; without a listener each failed attempt is printed.
+  sub.on('error', () => {});
   await sub.subscribe(cancelChannel(s));
   sub.on('message', (_channel: string, jobId: string) => onCancel(jobId));
   return {
@@ -143,11 +155,42 @@ export interface BuildStatus {
  * What the API needs of the build queues: enqueue, status, logs and cancel, across the per-platform
  * queues (a job ID is unique across them: it hashes the target, which names the arch).
  */
+/** Errors of the Redis connection itself (not of a command): the queue is unreachable, not broken. */
+const CONNECTION_ERROR = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|EPIPE|Connection is closed|max retries per request|Stream isn't writeable|enableOfflineQueue|connect ETIMEDOUT/i;
+
+/**
+ * Runs one queue operation for the API within `timeoutMs`: an unreachable or silent Redis becomes
+ * `unavailable` (503) naming where Redis was expected, never a hang or a 500.
+ */
+export async function withRedis<T>(s: QueueSettings, what: string, fn: () => Promise<T>): Promise<T> {
+  const u = new URL(s.redisUrl);
+  const where = `Redis at ${u.hostname}:${u.port || 6379}`;
+  const ms = s.timeoutMs ?? 5_000;
+  let timer: NodeJS.Timeout | undefined;
+  const work = fn();
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new XamalError('unavailable', `build queue unavailable: ${where} did not answer ${what} within ${ms} ms; try again shortly`)), ms);
+  });
+  work.catch(() => {});
+  try {
+    return await Promise.race([work, late]);
+  } catch (err) {
+    if (err instanceof XamalError) throw err;
+    const e = err as Error;
+    if (e?.name === 'MaxRetriesPerRequestError' || CONNECTION_ERROR.test(e?.message ?? '')) {
+      throw new XamalError('unavailable', `build queue unavailable: ${where} is unreachable (${what}: ${e.message}); try again shortly`, { cause: err });
+    }
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export function buildQueues(s: QueueSettings, arches: readonly Arch[]) {
   const queues = new Map<Arch, Queue>();
   const queue = (arch: Arch) => {
     let q = queues.get(arch);
-    if (!q) queues.set(arch, (q = buildQueue(s, arch)));
+    if (!q) queues.set(arch, (q = buildQueue(s, arch, true)));
     return q;
   };
   const find = async (id: string): Promise<{ arch: Arch; job: Job } | undefined> => {
@@ -157,9 +200,21 @@ export function buildQueues(s: QueueSettings, arches: readonly Arch[]) {
     }
     return undefined;
   };
+  /**
+   * A BullMQ Queue created while Redis is down never recovers (its connection promise stays
+   * rejected): after a connection failure the cached queues are dropped and made again on next use.
+   */
+  const guarded = <T>(what: string, fn: () => Promise<T>): Promise<T> =>
+    withRedis(s, what, fn).catch((err: unknown) => {
+      if (err instanceof XamalError && err.code === 'unavailable') {
+        for (const q of queues.values()) void q.close().catch(() => {});
+        queues.clear();
+      }
+      throw err;
+    });
   return {
-    enqueue: (input: BuildJobInput, arch: Arch) => enqueueBuild(queue(arch), input),
-    async status(id: string): Promise<BuildStatus | undefined> {
+    enqueue: (input: BuildJobInput, arch: Arch) => guarded('enqueue', () => enqueueBuild(queue(arch), input)),
+    status: (id: string): Promise<BuildStatus | undefined> => guarded('status', async () => {
       const found = await find(id);
       if (!found) return undefined;
       const { job, arch } = found;
@@ -177,19 +232,19 @@ export function buildQueues(s: QueueSettings, arches: readonly Arch[]) {
         startedAt: job.processedOn ?? undefined,
         finishedAt: job.finishedOn ?? undefined,
       };
-    },
-    async logs(id: string, start = 0): Promise<{ lines: string[]; count: number } | undefined> {
+    }),
+    logs: (id: string, start = 0): Promise<{ lines: string[]; count: number } | undefined> => guarded('logs', async () => {
       const found = await find(id);
       if (!found) return undefined;
       const r = await queue(found.arch).getJobLogs(id, start, -1, true);
       return { lines: r.logs, count: r.count };
-    },
-    async cancel(id: string): Promise<CancelOutcome> {
+    }),
+    cancel: (id: string): Promise<CancelOutcome> => guarded('cancel', async () => {
       const found = await find(id);
       return found ? cancelBuild(s, found.arch, id) : 'unknown';
-    },
+    }),
     /** Jobs waiting per platform (and whether any worker is connected to serve them). */
-    async depth(): Promise<Record<string, { waiting: number; active: number; workers: number }>> {
+    depth: (): Promise<Record<string, { waiting: number; active: number; workers: number }>> => guarded('depth', async () => {
       const out: Record<string, { waiting: number; active: number; workers: number }> = {};
       for (const arch of arches) {
         const q = queue(arch);
@@ -197,7 +252,7 @@ export function buildQueues(s: QueueSettings, arches: readonly Arch[]) {
         out[arch] = { waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0) + (counts.delayed ?? 0), active: counts.active ?? 0, workers: (await q.getWorkers()).length };
       }
       return out;
-    },
+    }),
     async close() {
       await Promise.all([...queues.values()].map((q) => q.close()));
     },
