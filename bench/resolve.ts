@@ -11,7 +11,7 @@
  * The machine has 2 cores: wrk (one thread) and the API process share them. Prints markdown rows.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -31,6 +31,13 @@ await prepare(['bullseye', 'bookworm', 'trixie']);
 const tmp = await mkdtemp(join(tmpdir(), 'xamal-bench-p4-'));
 let api: ChildProcess | undefined;
 const results: Record<'resolve' | 'lookup', WrkResult[]> = { resolve: [], lookup: [] };
+const cpu: Record<'resolve' | 'lookup', number[]> = { resolve: [], lookup: [] };
+/** User + system CPU time of a process so far (/proc/<pid>/stat, clock ticks of 10 ms). */
+const cpuMs = async (pid: number) => {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+};
 try {
   const farm = await startFarm(join(tmp, 'farm'), 2);
   const repo = await helloRepo(join(tmp, 'repo'));
@@ -43,7 +50,8 @@ try {
   const host = parseProbeOutput(probe.stdout);
   const body = JSON.stringify({ app: 'hello', version: repo.commit.slice(0, 7), host });
 
-  api = spawn(join(PROJECT_ROOT, 'node_modules/.bin/tsx'), [join(PROJECT_ROOT, 'bench/farm-api.ts'), '--store', join(tmp, 'farm', 'store')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // node itself (not the tsx wrapper) so that api.pid is the API process whose CPU time is read.
+  api = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bench/farm-api.ts'), '--store', join(tmp, 'farm', 'store')], { cwd: PROJECT_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   const url = await new Promise<string>((resolve, reject) => {
     let err = '';
     api!.stderr!.on('data', (b: Buffer) => {
@@ -66,11 +74,14 @@ try {
   };
   for (let i = 0; i < runs; i++) {
     for (const kind of ['resolve', 'lookup'] as const) {
+      const c0 = await cpuMs(api.pid!);
       const r = await exec.run(targets[kind]);
       const w = parseWrk(r.stdout);
+      const perRequest = ((await cpuMs(api.pid!)) - c0) / w.requests;
       if (w.failed) throw new Error(`${kind}: ${w.failed} failed requests:\n${r.stdout}`);
       results[kind].push(w);
-      say(`run ${i + 1} ${kind}: ${w.requestsPerSecond.toFixed(0)} req/s, p50 ${w.latencyMs.p50} ms, p99 ${w.latencyMs.p99} ms (${w.requests} requests)`);
+      cpu[kind].push(perRequest);
+      say(`run ${i + 1} ${kind}: ${w.requestsPerSecond.toFixed(0)} req/s, p50 ${w.latencyMs.p50} ms, p99 ${w.latencyMs.p99} ms (${w.requests} requests), API CPU ${perRequest.toFixed(3)} ms per request`);
     }
   }
 } finally {
@@ -85,6 +96,7 @@ for (const kind of ['resolve', 'lookup'] as const) {
   console.log(`| ${what}: req/s (${connections} connections, ${durationS} s) | ${cells(rs.map((w) => w.requestsPerSecond), rps)} |`);
   console.log(`| ${what}: latency p99 | ${cells(rs.map((w) => w.latencyMs.p99 ?? NaN), ms)} |`);
   console.log(`| ${what}: latency p50 | ${cells(rs.map((w) => w.latencyMs.p50 ?? NaN), ms)} |`);
+  console.log(`| ${what}: API process CPU per request (the load-independent figure; 1 core = 1000 ms/s) | ${cells(cpu[kind], (x) => `${x.toFixed(3)} ms`)} |`);
 }
 say(`median requests per run: resolve ${median(results.resolve.map((w) => w.requests))}, lookup ${median(results.lookup.map((w) => w.requests))}`);
 process.exit(0);

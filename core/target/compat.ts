@@ -28,6 +28,14 @@ export interface CompatVerdict {
   reasons: Rejection[];
 }
 
+/** One Set per host fingerprint's library list (a resolve asks canRun once per candidate, ~500 sonames each). */
+const librarySets = new WeakMap<readonly string[], ReadonlySet<string>>();
+function librarySet(libraries: readonly string[]): ReadonlySet<string> {
+  let set = librarySets.get(libraries);
+  if (!set) librarySets.set(libraries, (set = new Set(libraries)));
+  return set;
+}
+
 /**
  * Pure: can this artifact run on this host? If not, every reason. A release bundling ERTS needs the
  * same os and arch, the same libc family, a host libc at least the artifact's floor (the ELF scan's,
@@ -48,7 +56,7 @@ export function canRun(artifact: ArtifactFacts, host: HostFingerprint, options: 
     }
   }
   if (host.libraries.length > 0) {
-    const have = new Set(host.libraries);
+    const have = librarySet(host.libraries);
     const missing = (artifact.sonames ?? []).filter((so) => !have.has(so));
     if (missing.length) reasons.push({ code: 'soname', message: `host lacks ${missing.join(', ')}` });
   }

@@ -52,9 +52,9 @@ export function proxyHandler(site: AppSite): Record<string, unknown> {
     '@id': proxyId(site.app),
     handler: 'reverse_proxy',
     upstreams: site.ports.map((p) => ({ dial: `127.0.0.1:${p}` })),
-    load_balancing: { selection_policy: { policy: 'first' }, try_duration: '5s', try_interval: '250ms' },
+    load_balancing: { selection_policy: { policy: 'first' }, try_duration: '5s', try_interval: '50ms' },
     health_checks: {
-      active: { uri: site.healthPath, interval: '200ms', timeout: '1s' },
+      active: { uri: site.healthPath, interval: '100ms', timeout: '1s' },
       passive: { fail_duration: '1s' },
     },
   };
