@@ -36,8 +36,8 @@ const BENCHES: Bench[] = [
   { id: 'testhosts', file: 'testhosts.ts', args: ['--runs', '3'], what: 'test hosts up/down', capS: 90 },
   { id: 'ssh', file: 'ssh.ts', args: ['--runs', '3'], what: 'SSH pooled vs new connection', capS: 90 },
   { id: 'p5', file: 'switch.ts', args: ['--switches', '20'], what: 'P5 Caddy switch under load', capS: 120 },
-  // The deployer's P6/P7 (another engineer's), when the file exists.
-  { id: 'deploy', file: 'deploy.ts', args: [], what: 'P6/P7 deploy fan-out and artifact transfer', capS: 300 },
+  { id: 'p6', file: 'deploy.ts', args: ['--runs', '2'], what: 'P6 deploy to 5 hosts ÷ 1 host', capS: 300 },
+  { id: 'p7', file: 'transfer.ts', args: ['--runs', '2', '--sizes', '6'], what: 'P7 artifact transfer: host pull vs SFTP', capS: 180 },
 ];
 const BUDGET_S = 20 * 60;
 
