@@ -1,5 +1,21 @@
 import { defineConfig } from 'vitest/config';
 
+const INTEGRATION = {
+  environment: 'node' as const,
+  globalSetup: ['test/integration/global-setup.ts'],
+  testTimeout: 120_000,
+  hookTimeout: 300_000,
+  fileParallelism: false,
+};
+
+/** Integration files that run on test hosts (the `hosts` project). */
+const HOSTS = [
+  'test/integration/deploy.int.test.ts',
+  'test/integration/deployer-*.int.test.ts',
+  'test/integration/testhosts.int.test.ts',
+  'test/integration/target-matrix.int.test.ts',
+];
+
 export default defineConfig({
   test: {
     projects: [
@@ -10,15 +26,23 @@ export default defineConfig({
           environment: 'node',
         },
       },
+      // Integration tests against the real services, in two projects that run side by side, each one
+      // file at a time: the farm's (builds, queue, store, engine faults) and the test hosts' (deployer,
+      // hosts, target matrix). Files of one project share no state with the other's: own queue and
+      // key prefixes, own test labs, own fault-injected instances. Shared setup in global-setup.ts.
       {
         test: {
           name: 'integration',
           include: ['test/integration/**/*.int.test.ts'],
-          environment: 'node',
-          globalSetup: ['test/integration/global-setup.ts'],
-          testTimeout: 120_000,
-          hookTimeout: 300_000,
-          fileParallelism: false,
+          exclude: HOSTS,
+          ...INTEGRATION,
+        },
+      },
+      {
+        test: {
+          name: 'hosts',
+          include: HOSTS,
+          ...INTEGRATION,
         },
       },
     ],

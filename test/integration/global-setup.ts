@@ -6,7 +6,7 @@ import { hostArch, imageBuildDeps } from '../../builder/images/context.ts';
 import type { Arch } from '../../core/index.ts';
 import type { DebianSuite } from '../../images/distros.ts';
 import { ensureHostRootfs, HOST_SUITES, LAB_PACKAGES, labDeps, reapStaleLabs } from '../../testhosts/index.ts';
-import { ensurePackages, serviceEndpoints, servicesConfig, servicesDown, servicesUp, type ServiceEndpoints } from '../../core/services/index.ts';
+import { ensurePackages, serviceEndpoints, servicesConfig, servicesDown, servicesUp, type ServiceEndpoints, type ServiceName } from '../../core/services/index.ts';
 
 /** Debian packages integration tests need besides the services (mix for the example app, test hosts). */
 const TEST_PACKAGES = ['elixir', ...HOST_TOOLS, ...LAB_PACKAGES];
@@ -40,23 +40,43 @@ async function prepareTestImages(say: (line: string) => void): Promise<void> {
   say(`test images ready in ${Math.round((Date.now() - t0) / 1000)} s`);
 }
 
+interface SharedRun {
+  /** Projects whose teardown has not run yet. */
+  users: number;
+  ready: Promise<{ services: ServiceEndpoints; runId: string; started: ServiceName[] }>;
+}
+
 /**
  * Brings the real services up once for the run (installing what is missing) and stops, at the end,
- * exactly those this run started — services a developer already had up stay up.
+ * exactly those this run started — services a developer already had up stay up. The integration
+ * projects (builds, hosts) run side by side and both name this file: the first call does the work,
+ * every call waits for it, and the last teardown stops the services (vitest runs every project's
+ * global setup in its own main process, so the state lives on globalThis).
  */
 export default async function setup(project: TestProject) {
   const config = servicesConfig();
   const say = (line: string) => process.stderr.write(`[services] ${line}\n`);
-  await ensurePackages(TEST_PACKAGES, say);
-  // Test hosts left by a crashed run (owner process gone) are torn down first.
-  const reaped = await reapStaleLabs(labDeps());
-  if (reaped.length) say(`removed test labs left by a crashed run: ${reaped.join(', ')}`);
-  const up = await servicesUp(config, undefined, say);
-  await prepareTestImages(say);
-  project.provide('services', serviceEndpoints(config));
-  project.provide('runId', `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`);
+  const g = globalThis as { __xamalIntegrationRun?: SharedRun };
+  const run = (g.__xamalIntegrationRun ??= {
+    users: 0,
+    ready: (async () => {
+      await ensurePackages(TEST_PACKAGES, say);
+      // Test hosts left by a crashed run (owner process gone) are torn down first.
+      const reaped = await reapStaleLabs(labDeps());
+      if (reaped.length) say(`removed test labs left by a crashed run: ${reaped.join(', ')}`);
+      const up = await servicesUp(config, undefined, say);
+      await prepareTestImages(say);
+      return { services: serviceEndpoints(config), runId: `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`, started: up.started };
+    })(),
+  });
+  run.users++;
+  const { services, runId, started } = await run.ready;
+  project.provide('services', services);
+  project.provide('runId', runId);
   return async () => {
+    if (--run.users > 0) return;
+    delete g.__xamalIntegrationRun;
     await reapStaleLabs(labDeps());
-    if (up.started.length) await servicesDown(config, up.started, say);
+    if (started.length) await servicesDown(config, started, say);
   };
 }
