@@ -257,7 +257,12 @@ function exec(client: Client, line: string, stdin: string | undefined, timeoutMs
       }
     };
     run((err, ch: ClientChannel) => {
-      if (err) return reject(new XamalError('unavailable', `${label}: ${err.message}`));
+      if (err) {
+        // A refused channel ("Unable to exec", "Channel open failure") is often the first sign of a
+        // connection being torn down: name it as lost when the connection closes right after.
+        void closesSoon(client, 2_000).then((gone) => reject(new XamalError('unavailable', gone ? `${label}: SSH connection lost; not run (${err.message})` : `${label}: ${err.message}`)));
+        return;
+      }
       const out: Buffer[] = [];
       const errOut: Buffer[] = [];
       let code: number | undefined;
@@ -282,6 +287,22 @@ function exec(client: Client, line: string, stdin: string | undefined, timeoutMs
       });
       ch.end(stdin);
     });
+  });
+}
+
+/** Whether the connection is closed, or closes within `ms`. */
+function closesSoon(client: Client, ms: number): Promise<boolean> {
+  const sock = (client as unknown as { _sock?: { destroyed?: boolean; writable?: boolean } })._sock;
+  if (!sock || sock.destroyed || sock.writable === false) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (gone: boolean) => {
+      clearTimeout(timer);
+      client.removeListener('close', onClose);
+      resolve(gone);
+    };
+    const onClose = () => done(true);
+    const timer = setTimeout(() => done(false), ms);
+    client.once('close', onClose);
   });
 }
 
