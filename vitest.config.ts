@@ -18,9 +18,6 @@ const HOSTS = [
 
 export default defineConfig({
   test: {
-    // Two workers in all (vitest's default is cores − 1, one here): the integration projects below
-    // are one file at a time each, so at most one farm file and one hosts file run together.
-    maxWorkers: 2,
     projects: [
       {
         test: {
