@@ -26,10 +26,12 @@ export default defineConfig({
           environment: 'node',
         },
       },
-      // Integration tests against the real services, in two projects that run side by side, each one
-      // file at a time: the farm's (builds, queue, store, engine faults) and the test hosts' (deployer,
-      // hosts, target matrix). Files of one project share no state with the other's: own queue and
-      // key prefixes, own test labs, own fault-injected instances. Shared setup in global-setup.ts.
+      // Integration tests against the real services, in two projects, each one file at a time: the
+      // farm's (builds, queue, store, engine faults) and the test hosts' (deployer, hosts, target
+      // matrix), so either group can be run alone (`--project hosts`). Files of one project share no
+      // state with the other's (own queue and key prefixes, own test labs, own fault-injected
+      // instances); one setup serves both (global-setup.ts). On this 2-core machine vitest runs them
+      // one after the other (one worker); with two workers they did not overlap either (measured).
       {
         test: {
           name: 'integration',
