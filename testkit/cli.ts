@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../core/services/config.ts';
+import { cliBaseEnv } from './config.ts';
 
 /**
  * Runs the real `xamal` CLI (bin/xamal.mjs, a fresh process) in a project directory whose HOME is
@@ -8,7 +9,7 @@ import { PROJECT_ROOT } from '../core/services/config.ts';
  */
 export function xamalCli(cwd: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'xamal.mjs'), ...args], { cwd, env: { PATH: process.env.PATH!, HOME: cwd, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'xamal.mjs'), ...args], { cwd, env: { ...cliBaseEnv(), HOME: cwd, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
