@@ -238,6 +238,7 @@ function handshake(opts: SshOptions, host: string, port: number, username: strin
     client.once('ready', () => {
       client.removeListener('error', fail);
       client.on('error', () => {}); // later errors surface on the channel that hits them
+      client.once('close', () => closedClients.add(client));
       resolve(client);
     });
     client.once('error', fail);
@@ -290,10 +291,12 @@ function exec(client: Client, line: string, stdin: string | undefined, timeoutMs
   });
 }
 
+/** Connections that have closed (ssh2's Client says so only by its 'close' event). */
+const closedClients = new WeakSet<Client>();
+
 /** Whether the connection is closed, or closes within `ms`. */
 function closesSoon(client: Client, ms: number): Promise<boolean> {
-  const sock = (client as unknown as { _sock?: { destroyed?: boolean; writable?: boolean } })._sock;
-  if (!sock || sock.destroyed || sock.writable === false) return Promise.resolve(true);
+  if (closedClients.has(client)) return Promise.resolve(true);
   return new Promise((resolve) => {
     const done = (gone: boolean) => {
       clearTimeout(timer);
