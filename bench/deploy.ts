@@ -23,6 +23,7 @@ import { commitFiles, helloRepo } from '../testhosts/example-repo.ts';
 import { labDeps, upLab, type LabHost } from '../testhosts/index.ts';
 import { xamalCli } from '../testkit/cli.ts';
 import { startTestFarm } from '../testkit/farm.ts';
+import { median } from './farm.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, hosts: { type: 'string', default: '5' } } });
 const runs = Number(values.runs);
@@ -121,22 +122,18 @@ try {
     }
   }
 
-  const med = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  };
   const sec = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
   const range = (xs: number[]) => `${sec(Math.min(...xs))}–${sec(Math.max(...xs))}`;
   const w1 = one.map((s) => s.wallMs);
   const wn = many.map((s) => s.wallMs);
   console.log(`| measure | 1 host | ${n} hosts |`);
   console.log('|---|---|---|');
-  console.log(`| \`xamal deploy\` wall time, median | ${sec(med(w1))} | ${sec(med(wn))} |`);
+  console.log(`| \`xamal deploy\` wall time, median | ${sec(median(w1))} | ${sec(median(wn))} |`);
   console.log(`| min–max | ${range(w1)} | ${range(wn)} |`);
   const names = [...new Set([...one, ...many].flatMap((s) => Object.keys(s.phases)))];
-  for (const p of names) console.log(`| ${p === 'host' ? 'per-host flow (slowest host)' : p} median | ${sec(med(one.map((s) => s.phases[p] ?? 0)))} | ${sec(med(many.map((s) => s.phases[p] ?? 0)))} |`);
-  console.log(`| \`xamal lock status\` (CLI start, config, one SSH connection and command), median of 3 | ${sec(med(base))} | |`);
-  console.log(`\nratio of medians (${n} hosts ÷ 1 host): ${(med(wn) / med(w1)).toFixed(2)} (runs: ${runs} each)`);
+  for (const p of names) console.log(`| ${p === 'host' ? 'per-host flow (slowest host)' : p} median | ${sec(median(one.map((s) => s.phases[p] ?? 0)))} | ${sec(median(many.map((s) => s.phases[p] ?? 0)))} |`);
+  console.log(`| \`xamal lock status\` (CLI start, config, one SSH connection and command), median of 3 | ${sec(median(base))} | |`);
+  console.log(`\nratio of medians (${n} hosts ÷ 1 host): ${(median(wn) / median(w1)).toFixed(2)} (runs: ${runs} each)`);
   await farm.close();
 } finally {
   await lab.down();

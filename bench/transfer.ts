@@ -26,6 +26,7 @@ import { pullFailure, pullReleaseCommand, unpackUploadedCommand, uploadPath } fr
 import { sshPool } from '../deployer/ssh.ts';
 import { labDeps, upLab } from '../testhosts/index.ts';
 import { startTestFarm } from '../testkit/farm.ts';
+import { median } from './farm.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, hosts: { type: 'string', default: '5' }, sizes: { type: 'string', default: '6,64' } } });
 const runs = Number(values.runs);
@@ -41,10 +42,6 @@ const pool = sshPool({ user: 'deploy', port: 22, keys: [lab.privateKeyPath], key
 const layout = appLayout('xfer', undefined);
 const TUPLE = 'linux-x86_64-gnu2.36-debian12-otp25.2.3-elixir1.14.0';
 
-const med = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 try {
   const farm = await startTestFarm({ services: serviceEndpoints(sc), prefix: `bench-xfer-${randomBytes(3).toString('hex')}`, host: lab.gateway, token: TOKEN, workDir: tmp, cacheDir: join(tmp, 'cache') });
@@ -116,7 +113,7 @@ try {
     }
     const rate = (ms: number[]) => {
       const r = ms.map((x) => total / (x / 1000));
-      return `${med(r).toFixed(0)} MB/s (${Math.min(...r).toFixed(0)}–${Math.max(...r).toFixed(0)}; ${(med(ms) / 1000).toFixed(2)} s)`;
+      return `${median(r).toFixed(0)} MB/s (${Math.min(...r).toFixed(0)}–${Math.max(...r).toFixed(0)}; ${(median(ms) / 1000).toFixed(2)} s)`;
     };
     rows.push(`| ${(body.length / 1e6).toFixed(1)} MB × ${n} hosts | host pull (farm link) | ${rate(res.pullXfer)} | ${rate(res.pullAll)} |`);
     rows.push(`| ${(body.length / 1e6).toFixed(1)} MB × ${n} hosts | SFTP upload from the deployer | ${rate(res.sftpXfer)} | ${rate(res.sftpAll)} |`);
