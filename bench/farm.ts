@@ -21,7 +21,7 @@ import { hostArch, imageBuildDeps } from '../builder/images/context.ts';
 import { DEFAULT_LIMITS } from '../builder/plan.ts';
 import { startBuildWorkers, type RunningWorkers } from '../builder/worker.ts';
 import { LocalExecutor, type Command } from '../core/index.ts';
-import { buildQueues, type BuildQueues } from '../core/queue.ts';
+import { artifactGeneration, buildQueues, type BuildQueues, type QueueSettings } from '../core/queue.ts';
 import { serviceEndpoints, servicesUp } from '../core/services/index.ts';
 import { localStore } from '../core/storage/local.ts';
 import type { ObjectStore } from '../core/storage/store.ts';
@@ -58,6 +58,8 @@ export interface BenchFarm {
   /** The worker's mix cache (deps/, _build): remove it for a cold build. */
   cacheDir: string;
   dockerSocket: string;
+  /** Redis and key prefix of this farm's queues (and artifact generation). */
+  settings: QueueSettings;
   /** JSON request to the API over loopback; resolves with status and parsed body. */
   call(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }>;
   /** POST /v1/builds, then polls the manifests until every tuple's is visible; resolves with ms from the POST. */
@@ -76,6 +78,7 @@ export async function startFarm(dir: string, concurrency: number): Promise<Bench
   const cacheDir = join(dir, 'cache');
   const locks = async () => [await readLock(cfg.localLockPath)];
   const queues = buildQueues(settings, ['x86_64', 'aarch64']);
+  const generation = artifactGeneration(settings);
   const workers: RunningWorkers = await startBuildWorkers(
     settings,
     [arch],
@@ -85,7 +88,7 @@ export async function startFarm(dir: string, concurrency: number): Promise<Bench
   const app = await buildApp({
     token: TOKEN,
     logLevel: 'silent',
-    services: { health: healthService({}), ...storeBackedServices(store), builds: buildService({ queues, store, locks, exec: new LocalExecutor() }) },
+    services: { health: healthService({}), ...storeBackedServices(store, generation), builds: buildService({ queues, store, locks, exec: new LocalExecutor() }) },
   });
   const url = await listen(app, '127.0.0.1', 0);
   const call = async (method: string, path: string, body?: unknown) => {
@@ -104,6 +107,7 @@ export async function startFarm(dir: string, concurrency: number): Promise<Bench
     queues,
     cacheDir,
     dockerSocket: ep.dockerSocket,
+    settings,
     call,
     async build(name, repo, tuples, timeoutMs = 900_000) {
       const t0 = performance.now();
@@ -128,6 +132,7 @@ export async function startFarm(dir: string, concurrency: number): Promise<Bench
       await app.close();
       await workers.close();
       await queues.close();
+      await generation.close();
     },
   };
 }

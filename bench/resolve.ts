@@ -6,7 +6,9 @@
  * (the manifest lookup). The store holds real artifacts: examples/hello built first through the
  * farm for bullseye, bookworm and trixie x86_64, so each resolve weighs three candidates.
  *
- *   npx tsx bench/resolve.ts [--runs 5] [--duration 10] [--connections 8]
+ *   npx tsx bench/resolve.ts [--runs 5] [--duration 10] [--connections 8] [--profile DIR]
+ *
+ * --profile DIR: the API process runs with `node --cpu-prof` and writes its profile into DIR on exit.
  *
  * The machine has 2 cores: wrk (one thread) and the API process share them. Prints markdown rows.
  */
@@ -21,7 +23,7 @@ import { helloRepo } from '../testhosts/example-repo.ts';
 import { parseWrk, wrkCommand, type WrkResult } from '../testhosts/load.ts';
 import { AUTH, cells, median, prepare, say, startFarm, TUPLES } from './farm.ts';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, duration: { type: 'string', default: '10' }, connections: { type: 'string', default: '8' } } });
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, duration: { type: 'string', default: '10' }, connections: { type: 'string', default: '8' }, profile: { type: 'string' } } });
 const runs = Number(values.runs);
 const durationS = Number(values.duration);
 const connections = Number(values.connections);
@@ -40,6 +42,7 @@ const cpuMs = async (pid: number) => {
 };
 try {
   const farm = await startFarm(join(tmp, 'farm'), 2);
+  const queues = farm.settings;
   const repo = await helloRepo(join(tmp, 'repo'));
   try {
     say(`building hello for 3 targets: ${Math.round(await farm.build('hello', repo, Object.values(TUPLES)))} ms`);
@@ -51,7 +54,7 @@ try {
   const body = JSON.stringify({ app: 'hello', version: repo.commit.slice(0, 7), host });
 
   // node itself (not the tsx wrapper) so that api.pid is the API process whose CPU time is read.
-  api = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bench/farm-api.ts'), '--store', join(tmp, 'farm', 'store')], { cwd: PROJECT_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  api = spawn(process.execPath, [...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : []), '--import', 'tsx', join(PROJECT_ROOT, 'bench/farm-api.ts'), '--store', join(tmp, 'farm', 'store'), '--redis', queues.redisUrl, ...(queues.prefix ? ['--prefix', queues.prefix] : [])], { cwd: PROJECT_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   const url = await new Promise<string>((resolve, reject) => {
     let err = '';
     api!.stderr!.on('data', (b: Buffer) => {
@@ -85,7 +88,11 @@ try {
     }
   }
 } finally {
-  api?.kill('SIGTERM');
+  if (api && api.exitCode === null) {
+    const exited = new Promise((resolve) => api!.once('exit', resolve));
+    api.kill('SIGTERM');
+    await exited;
+  }
   await rm(tmp, { recursive: true, force: true });
 }
 const rps = (x: number) => x.toFixed(0);

@@ -1,6 +1,6 @@
 import { formatIssues, isXamalError, issuesFromZod, type Arch, type ErrorCode, type Logger } from '../core/index.ts';
 import { BuildJobSchema } from '../core/build/job.ts';
-import { createWorker, subscribeCancels, UnrecoverableError, type Job, type QueueSettings } from '../core/queue.ts';
+import { artifactGeneration, createWorker, subscribeCancels, UnrecoverableError, type Job, type QueueSettings } from '../core/queue.ts';
 import { runBuild, type BuildDeps } from './apply.ts';
 
 /** Failures that another attempt cannot fix. */
@@ -13,8 +13,11 @@ export interface BuildResult {
   cached: boolean;
 }
 
-/** The BullMQ processor: validate the contract, run the build, classify failures. */
-export function buildProcessor(deps: BuildDeps, logger?: Logger) {
+/**
+ * The BullMQ processor: validate the contract, run the build, classify failures. `stored` runs after
+ * the artifact is in the store (built or found), before the job completes.
+ */
+export function buildProcessor(deps: BuildDeps, logger?: Logger, stored?: () => Promise<void>) {
   return async (job: Job, _token?: string, signal?: AbortSignal): Promise<BuildResult> => {
     const parsed = BuildJobSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`invalid build job: ${formatIssues(issuesFromZod(parsed.error))}`);
@@ -24,6 +27,7 @@ export function buildProcessor(deps: BuildDeps, logger?: Logger) {
         log: async (line) => void (await job.log(line)),
       }, signal);
       logger?.info({ jobId: job.id, tuple: out.manifest.tuple, cached: out.cached }, 'build finished');
+      await stored?.();
       return { manifestKey: out.manifestKey, tuple: out.manifest.tuple, sha256: out.manifest.tarball.sha256, cached: out.cached };
     } catch (err) {
       logger?.warn({ jobId: job.id, err: (err as Error).message }, 'build failed');
@@ -39,7 +43,11 @@ export interface RunningWorkers {
 
 /** Consumes the per-platform queues of the arches this machine can build; honours cancel requests. */
 export async function startBuildWorkers(settings: QueueSettings, arches: readonly Arch[], deps: BuildDeps, concurrency: number, logger?: Logger): Promise<RunningWorkers> {
-  const processor = buildProcessor(deps, logger);
+  // API processes keep artifact listings until this moves: moved after every artifact, also one found
+  // already stored (its first worker may have died between the manifest and the move).
+  const generation = artifactGeneration(settings);
+  const stored = () => generation.bump().catch((err: Error) => logger?.warn({ err: err.message }, 'artifact generation not moved (API listings refresh within 30 s)'));
+  const processor = buildProcessor(deps, logger, stored);
   const workers = arches.map((arch) => createWorker(settings, arch, processor, concurrency));
   // Redis going away is reported here (BullMQ reconnects by itself); unlistened, it goes to console.error.
   for (const w of workers) w.on('error', (err) => logger?.warn({ err: err.message }, 'build queue connection error'));
@@ -50,6 +58,7 @@ export async function startBuildWorkers(settings: QueueSettings, arches: readonl
     async close() {
       await cancels.close();
       await Promise.all(workers.map((w) => w.close()));
+      await generation.close();
     },
   };
 }

@@ -12,7 +12,7 @@ import { hostArch, imageBuildDeps } from '../builder/images/context.ts';
 import { DEFAULT_LIMITS } from '../builder/plan.ts';
 import { startBuildWorkers, type RunningWorkers } from '../builder/worker.ts';
 import { LocalExecutor, XamalError } from '../core/index.ts';
-import { buildQueues, type BuildQueues } from '../core/queue.ts';
+import { artifactGeneration, buildQueues, type BuildQueues } from '../core/queue.ts';
 import type { ServiceEndpoints } from '../core/services/index.ts';
 import { s3Store } from '../core/storage/s3.ts';
 import type { ObjectStore } from '../core/storage/store.ts';
@@ -59,12 +59,14 @@ export async function startTestFarm(opts: TestFarmOptions): Promise<TestFarm> {
   const locks = async () => [await readLock(cfg.localLockPath)];
   const exec = new LocalExecutor();
   const queues: BuildQueues = buildQueues(settings, [arch]);
+  const generation = artifactGeneration(settings);
   let workers: RunningWorkers | undefined;
   let api: FastifyInstance | undefined;
   const close = async () => {
     await api?.close();
     await workers?.close();
     await queues.close();
+    await generation.close();
   };
   try {
     workers = await startBuildWorkers(
@@ -76,7 +78,7 @@ export async function startTestFarm(opts: TestFarmOptions): Promise<TestFarm> {
     api = await buildApp({
       token: opts.token,
       logLevel: 'silent',
-      services: { health: healthService({}), ...storeBackedServices(store), builds: buildService({ queues, store, locks, exec }) },
+      services: { health: healthService({}), ...storeBackedServices(store, generation), builds: buildService({ queues, store, locks, exec }) },
       downloads: { mode: 'api', ttlSeconds: opts.linkTtlSeconds ?? 300 },
     });
     const url = await listen(api, opts.host, 0);

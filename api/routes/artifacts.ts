@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { AppNameSchema, formatTarget, parseSelectorString, TargetTupleSchema } from '../../core/index.ts';
 import { CommitSchema } from '../../core/build/job.ts';
-import { ManifestSchema } from '../../core/build/manifest.ts';
+import { ManifestSchema, type Manifest } from '../../core/build/manifest.ts';
 import { verifyDownload } from '../downloads.ts';
 
 const Params = z.object({ app: AppNameSchema, version: CommitSchema, tuple: TargetTupleSchema });
@@ -17,7 +17,7 @@ const ListQuery = z
   .strict();
 
 export const artifactRoutes: FastifyPluginAsyncZod = async (app) => {
-  app.get('/v1/artifacts', { schema: { querystring: ListQuery } }, async (req) => {
+  app.get('/v1/artifacts', { config: { accessLog: 'debug' }, schema: { querystring: ListQuery } }, async (req) => {
     const { app: name, version, tuple, selector } = req.query;
     const found = await app.services.artifacts.find(name, version, {
       ...(tuple ? { tuple: formatTarget(tuple) } : {}),
@@ -26,9 +26,11 @@ export const artifactRoutes: FastifyPluginAsyncZod = async (app) => {
     return { artifacts: found.map((a) => ({ tuple: a.manifest.tuple, version: a.manifest.version, releaseVersion: a.manifest.releaseVersion, builtAt: a.manifest.builtAt, sha256: a.manifest.tarball.sha256, manifestKey: a.key })) };
   });
 
-  app.get('/v1/artifacts/:app/:version/:tuple', { schema: { params: Params, response: { 200: ManifestSchema } } }, async (req) => {
+  // The manifest as the index validated it, serialised once per manifest: fastify sends a string with
+  // a JSON content type as it is (the response schema stays for the OpenAPI document).
+  app.get('/v1/artifacts/:app/:version/:tuple', { config: { accessLog: 'debug' }, schema: { params: Params, response: { 200: ManifestSchema } } }, async (req, reply) => {
     const { app: name, version, tuple } = req.params;
-    return app.services.artifacts.manifest({ app: name, version, target: tuple });
+    return reply.type('application/json; charset=utf-8').send((await app.services.artifacts.manifestJson({ app: name, version, target: tuple })) as unknown as Manifest);
   });
 
   /**

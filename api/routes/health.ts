@@ -8,10 +8,10 @@ export const HealthResponseSchema = z.object({
 
 export const healthRoutes: FastifyPluginAsyncZod = async (app) => {
   // Liveness: the process answers. Readiness (/readyz, and /v1/health): every dependency answers.
-  app.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok' }));
+  app.get('/healthz', { config: { public: true, accessLog: 'debug' } }, async () => ({ status: 'ok' }));
   for (const path of ['/readyz', '/v1/health']) app.get(
     path,
-    { config: { public: true }, schema: { response: { 200: HealthResponseSchema, 503: HealthResponseSchema } } },
+    { config: { public: true, accessLog: 'debug' }, schema: { response: { 200: HealthResponseSchema, 503: HealthResponseSchema } } },
     async (_req, reply) => {
       const report = await app.services.health.report();
       return reply.code(report.status === 'ok' ? 200 : 503).send(report);

@@ -1,6 +1,6 @@
 import { artifactManifestKey, XamalError, type Target } from '../../core/index.ts';
-import { ManifestSchema, type Manifest } from '../../core/build/manifest.ts';
-import { findArtifacts } from '../../core/build/index.ts';
+import type { Manifest } from '../../core/build/manifest.ts';
+import type { ArtifactIndex } from '../../core/build/index.ts';
 import type { Readable } from 'node:stream';
 import { signDownload, type DownloadSettings } from '../downloads.ts';
 import type { ObjectStore } from '../../core/storage/store.ts';
@@ -11,16 +11,24 @@ export interface ArtifactId {
   target: Target;
 }
 
-/** Reads artifacts from the store. An artifact exists only once its manifest does. */
-export function artifactService(store: ObjectStore) {
+/** Reads artifacts from the store through the index. An artifact exists only once its manifest does. */
+export function artifactService(store: ObjectStore, index: ArtifactIndex) {
   const manifest = async (id: ArtifactId): Promise<Manifest> => {
-    const raw = await store.get(artifactManifestKey(id));
-    if (!raw) throw new XamalError('not_found', `no artifact for ${id.app} ${id.version} on that target`);
-    return ManifestSchema.parse(JSON.parse(raw.toString('utf8')));
+    const found = await index.manifest(id.app, id.version, artifactManifestKey(id));
+    if (!found) throw new XamalError('not_found', `no artifact for ${id.app} ${id.version} on that target`);
+    return found;
   };
+  // Manifests never change under their key, and the index keeps one object per key: its JSON is kept with it.
+  const serialised = new WeakMap<Manifest, string>();
   return {
     manifest,
-    find: (app: string, version: string, filter: Parameters<typeof findArtifacts>[3]) => findArtifacts(store, app, version, filter),
+    async manifestJson(id: ArtifactId): Promise<string> {
+      const m = await manifest(id);
+      let json = serialised.get(m);
+      if (json === undefined) serialised.set(m, (json = JSON.stringify(m)));
+      return json;
+    },
+    find: (app: string, version: string, filter: Parameters<ArtifactIndex['find']>[2]) => index.find(app, version, filter),
     /** Where a server can GET the tarball for a while: presigned by the store, or signed by the API. */
     async downloadLink(id: ArtifactId, d: DownloadSettings, apiBase: string): Promise<{ url: string; sha256: string; expires: string }> {
       const m = await manifest(id);

@@ -1,6 +1,5 @@
 import { canRun, compareVersions, parseTargetOrThrow, XamalError, type HostFingerprint, type Rejection, type TargetSelector } from '../../core/index.ts';
-import { findArtifacts, manifestCache, type IndexedArtifact } from '../../core/build/index.ts';
-import type { ObjectStore } from '../../core/storage/store.ts';
+import type { ArtifactIndex, IndexedArtifact } from '../../core/build/index.ts';
 
 export interface ResolveRequest {
   app: string;
@@ -31,13 +30,11 @@ function better(x: [number, string, string, string], y: [number, string, string,
   return false;
 }
 
-/** Picks the artifact that fits a host, and says for every candidate why (not). Pure over the store. */
-export function resolveService(store: ObjectStore) {
-  // Every deploy resolves each host: parse each manifest once (the store is still listed each time).
-  const manifests = manifestCache();
+/** Picks the artifact that fits a host, and says for every candidate why (not). Pure over the index. */
+export function resolveService(index: ArtifactIndex) {
   return {
     async resolve(req: ResolveRequest): Promise<ResolveAnswer> {
-      const candidates = await findArtifacts(store, req.app, req.version, req.selector ? { selector: req.selector } : {}, manifests);
+      const candidates = await index.find(req.app, req.version, req.selector ? { selector: req.selector } : {});
       if (candidates.length === 0) {
         throw new XamalError('not_found', `no artifact of ${req.app} ${req.version}${req.selector ? ' matching the selector' : ''}`);
       }

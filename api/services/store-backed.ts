@@ -1,8 +1,13 @@
 import type { ObjectStore } from '../../core/storage/store.ts';
+import { artifactIndex, type IndexFreshness } from '../../core/build/index.ts';
 import { artifactService } from './artifacts.ts';
 import { resolveService } from './resolve.ts';
 
-/** The services that read only the artifact store. */
-export function storeBackedServices(store: ObjectStore) {
-  return { artifacts: artifactService(store), resolve: resolveService(store), sourceStore: store };
+/**
+ * The services that read only the artifact store, over one index. With `freshness` (the farm's
+ * Redis generation) lookups are answered from kept listings and manifests; without it each lists the store.
+ */
+export function storeBackedServices(store: ObjectStore, freshness?: IndexFreshness) {
+  const index = artifactIndex(store, freshness ? { freshness } : {});
+  return { artifacts: artifactService(store, index), resolve: resolveService(index), sourceStore: store };
 }

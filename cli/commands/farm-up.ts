@@ -15,7 +15,7 @@ import { buildDeps } from '../../builder/deps.ts';
 import { startBuildWorkers, type BuildResult } from '../../builder/worker.ts';
 import { LocalExecutor, parseProbeOutput, probeCommand, XamalError, type Executor } from '../../core/index.ts';
 import { sourceVersion } from '../../core/build/job.ts';
-import { buildQueue, buildQueueEvents, buildQueues, enqueueBuild, queueInspector, redisClient, type QueueSettings } from '../../core/queue.ts';
+import { artifactGeneration, buildQueue, buildQueueEvents, buildQueues, enqueueBuild, queueInspector, redisClient, type QueueSettings } from '../../core/queue.ts';
 import { buildService } from '../../api/services/builds.ts';
 import { readLock } from '../../images/lock.ts';
 import { COMMITTED_LOCK_PATH } from '../../images/catalog.ts';
@@ -120,13 +120,16 @@ const command: CliCommand = {
       const inspector = queueInspector(settings, ['x86_64', 'aarch64']);
       closers.push(() => inspector.close());
       closers.push(async () => void (await redis.quit().catch(() => redis.disconnect())));
+      // Workers move the artifact generation; while it stands still lookups use kept listings.
+      const generation = artifactGeneration(settings);
+      closers.push(() => generation.close());
       const locks = async () => [await readLock(COMMITTED_LOCK_PATH), await readLock(bc.localLockPath)];
       const githubHooks = fc.githubHooksFile ? parseGithubHooks(JSON.parse(await readFile(fc.githubHooksFile, 'utf8'))) : undefined;
       const app = await buildApp({
         token,
         tokens: fc.tokens,
         ...(githubHooks ? { githubHooks } : {}),
-        services: { health: healthService(checks), ...storeBackedServices(store), builds: buildService({ queues, store, locks, exec }), queues: inspector },
+        services: { health: healthService(checks), ...storeBackedServices(store, generation), builds: buildService({ queues, store, locks, exec }), queues: inspector },
         logLevel: fc.logLevel,
         downloads: fc.downloads,
         rateLimit: { ...fc.rateLimit, redis, prefix: bc.queuePrefix },

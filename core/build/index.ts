@@ -14,10 +14,9 @@ export async function storedArtifact(store: ObjectStore, job: BuildJob): Promise
   const manifest = ManifestSchema.parse(JSON.parse(raw.toString('utf8')));
   return manifest.mixEnv === job.mixEnv && manifest.release === (job.release ?? job.app) ? { key, manifest } : undefined;
 }
-
 /**
- * The artifact index, read straight from the store: an artifact is (app, version, tuple) and exists
- * once `artifacts/<app>/<version>/<tuple>/manifest.json` does. A version query is a commit SHA (full,
+ * The artifact index, read from the store: an artifact is (app, version, tuple) and exists once
+ * `artifacts/<app>/<version>/<tuple>/manifest.json` does. A version query is a commit SHA (full,
  * or a unique prefix of at least 7 hex characters, as `xamal deploy` uses) or a mix.exs release
  * version (then the newest build of it per tuple).
  */
@@ -27,81 +26,144 @@ export interface IndexedArtifact {
 }
 
 const MANIFEST_KEY = /^artifacts\/([a-z][a-z0-9_]*)\/([^/]+)\/([^/]+)\/manifest\.json$/;
+const SHA_QUERY = /^[0-9a-f]{7,40}$/;
+const RELEASE_QUERY = /^\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?(?:\+[0-9A-Za-z.]+)?$/;
 
 /**
- * Parsed manifests by key, for readers that look the same artifacts up again and again (resolve).
- * A manifest is written once, last, and never rewritten, so its key names its content; callers
- * still list the store on every lookup, and an entry whose key is no longer listed is dropped.
+ * Tells readers whether the store's artifacts changed: a value every writer moves after it stores a
+ * manifest (the farm's: a Redis counter the workers bump, shared by every API process). `undefined`
+ * = cannot tell right now (Redis away): the index then reads the store itself.
  */
-export interface ManifestCache {
-  get(key: string): Manifest | undefined;
-  set(key: string, manifest: Manifest): void;
-  /** Forgets entries under `prefix` that are not in `listed`. */
-  retain(prefix: string, listed: ReadonlySet<string>): void;
+export interface IndexFreshness {
+  generation(): Promise<string | undefined>;
 }
 
-export function manifestCache(max = 10_000): ManifestCache {
-  const entries = new Map<string, Manifest>();
-  return {
-    get: (key) => entries.get(key),
-    set(key, manifest) {
-      if (entries.size >= max) entries.delete(entries.keys().next().value!);
-      entries.set(key, manifest);
-    },
-    retain(prefix, listed) {
-      for (const key of entries.keys()) if (key.startsWith(prefix) && !listed.has(key)) entries.delete(key);
-    },
+export interface ArtifactIndexOptions {
+  /** Without it every lookup lists the store. */
+  freshness?: IndexFreshness;
+  /** A listing is re-read after this long even if the generation stands still (objects removed by hand). Default 30 s. */
+  maxAgeMs?: number;
+  /** Listings and manifests kept (default 10,000 each). */
+  max?: number;
+  now?: () => number;
+}
+
+export interface ArtifactIndex {
+  find(app: string, version: string, filter?: { tuple?: string; selector?: TargetSelector }): Promise<IndexedArtifact[]>;
+  /** The manifest at exactly this key, or undefined. */
+  manifest(app: string, version: string, key: string): Promise<Manifest | undefined>;
+}
+
+/** Drops the oldest entry once a Map holds `max`. */
+function bounded<V>(map: Map<string, V>, max: number, key: string, value: V): void {
+  if (map.size >= max && !map.has(key)) map.delete(map.keys().next().value!);
+  map.set(key, value);
+}
+
+/**
+ * Lookups over the store, cached while the generation stands still. A manifest is written once,
+ * last, and never rewritten, so a parsed one is kept by key; a listing is kept per prefix until the
+ * generation moves (a worker stored an artifact) or it is `maxAgeMs` old. A lookup that finds nothing
+ * in a kept listing reads the store again before it answers "none", so an artifact is visible as soon
+ * as its manifest is stored even if its writer could not move the generation.
+ */
+export function artifactIndex(store: ObjectStore, opts: ArtifactIndexOptions = {}): ArtifactIndex {
+  const max = opts.max ?? 10_000;
+  const maxAgeMs = opts.maxAgeMs ?? 30_000;
+  const now = opts.now ?? Date.now;
+  const manifests = new Map<string, Manifest>();
+  const listings = new Map<string, { keys: string[]; at: number }>();
+  let seen: string | undefined;
+
+  const readStore = async (prefix: string): Promise<string[]> => {
+    const keys = await store.list(prefix);
+    const present = new Set(keys);
+    for (const key of manifests.keys()) if (key.startsWith(prefix) && !present.has(key)) manifests.delete(key);
+    return keys;
   };
-}
-
-export async function findArtifacts(
-  store: ObjectStore,
-  app: string,
-  version: string,
-  filter: { tuple?: string; selector?: TargetSelector } = {},
-  cache?: ManifestCache,
-): Promise<IndexedArtifact[]> {
-  const prefix = `artifacts/${app}/`;
-  const listed = await store.list(prefix);
-  cache?.retain(prefix, new Set(listed));
-  const keys = listed.flatMap((key) => {
-    const m = MANIFEST_KEY.exec(key);
-    return m && m[1] === app ? [{ key, version: m[2]!, tuple: m[3]! }] : [];
-  });
-  const wanted = (tuple: string) => {
-    if (filter.tuple && tuple !== filter.tuple) return false;
-    if (filter.selector) {
-      const t = parseTarget(tuple);
-      return t.ok && matchesSelector(t.value, filter.selector);
+  /** The kept listing of `prefix` if the generation has not moved (refreshed once too old), else undefined. */
+  const kept = async (prefix: string): Promise<string[] | undefined> => {
+    const generation = opts.freshness ? await opts.freshness.generation().catch(() => undefined) : undefined;
+    if (generation === undefined) return undefined;
+    if (generation !== seen) {
+      listings.clear();
+      seen = generation;
     }
-    return true;
+    const hit = listings.get(prefix);
+    if (hit && now() - hit.at < maxAgeMs) return hit.keys;
+    const at = now();
+    const keys = await readStore(prefix);
+    // Kept under the generation read before listing: a manifest stored meanwhile moves it, and the next lookup lists again.
+    if (seen === generation) bounded(listings, max, prefix, { keys, at });
+    return keys;
   };
-  const read = async (key: string) => {
-    const hit = cache?.get(key);
+  const read = async (key: string): Promise<Manifest | undefined> => {
+    const hit = manifests.get(key);
     if (hit) return hit;
-    const manifest = ManifestSchema.parse(JSON.parse((await store.get(key))!.toString('utf8')));
-    cache?.set(key, manifest);
+    const raw = await store.get(key);
+    if (!raw) return undefined;
+    const manifest = ManifestSchema.parse(JSON.parse(raw.toString('utf8')));
+    bounded(manifests, max, key, manifest);
     return manifest;
   };
 
-  if (/^[0-9a-f]{7,40}$/.test(version)) {
-    const versions = [...new Set(keys.filter((k) => k.version.startsWith(version)).map((k) => k.version))];
-    if (versions.length > 1) {
-      throw new XamalError('conflict', `version ${version} is ambiguous for ${app}: matches ${versions.map((v) => v.slice(0, 12)).join(', ')}; give more characters`);
+  const select = async (app: string, version: string, filter: { tuple?: string; selector?: TargetSelector }, listed: string[]): Promise<IndexedArtifact[]> => {
+    const keys = listed.flatMap((key) => {
+      const m = MANIFEST_KEY.exec(key);
+      return m && m[1] === app ? [{ key, version: m[2]!, tuple: m[3]! }] : [];
+    });
+    const wanted = (tuple: string) => {
+      if (filter.tuple && tuple !== filter.tuple) return false;
+      if (filter.selector) {
+        const t = parseTarget(tuple);
+        return t.ok && matchesSelector(t.value, filter.selector);
+      }
+      return true;
+    };
+    const withManifests = async (hits: { key: string }[]) =>
+      (await Promise.all(hits.map(async (k) => ({ key: k.key, manifest: await read(k.key) })))).filter((a): a is IndexedArtifact => a.manifest !== undefined);
+
+    if (SHA_QUERY.test(version)) {
+      const versions = [...new Set(keys.filter((k) => k.version.startsWith(version)).map((k) => k.version))];
+      if (versions.length > 1) {
+        throw new XamalError('conflict', `version ${version} is ambiguous for ${app}: matches ${versions.map((v) => v.slice(0, 12)).join(', ')}; give more characters`);
+      }
+      if (versions.length === 1) return withManifests(keys.filter((k) => k.version === versions[0] && wanted(k.tuple)));
     }
-    if (versions.length === 1) {
-      const hits = keys.filter((k) => k.version === versions[0] && wanted(k.tuple));
-      return Promise.all(hits.map(async (k) => ({ key: k.key, manifest: await read(k.key) })));
+    if (RELEASE_QUERY.test(version)) {
+      const newest = new Map<string, IndexedArtifact>();
+      for (const a of (await withManifests(keys.filter((k) => wanted(k.tuple)))).filter((x) => x.manifest.releaseVersion === version)) {
+        const cur = newest.get(a.manifest.tuple);
+        if (!cur || a.manifest.builtAt > cur.manifest.builtAt) newest.set(a.manifest.tuple, a);
+      }
+      return [...newest.values()];
     }
-  }
-  if (/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?(?:\+[0-9A-Za-z.]+)?$/.test(version)) {
-    const all = await Promise.all(keys.filter((k) => wanted(k.tuple)).map(async (k) => ({ key: k.key, manifest: await read(k.key) })));
-    const newest = new Map<string, IndexedArtifact>();
-    for (const a of all.filter((x) => x.manifest.releaseVersion === version)) {
-      const cur = newest.get(a.manifest.tuple);
-      if (!cur || a.manifest.builtAt > cur.manifest.builtAt) newest.set(a.manifest.tuple, a);
-    }
-    return [...newest.values()];
-  }
-  return [];
+    return [];
+  };
+
+  return {
+    async find(app, version, filter = {}) {
+      // A commit (or its prefix) lists only its own keys; a release version needs every build of the app.
+      const prefix = SHA_QUERY.test(version) ? `artifacts/${app}/${version}` : `artifacts/${app}/`;
+      const listed = await kept(prefix);
+      const found = listed ? await select(app, version, filter, listed) : [];
+      if (found.length > 0) return found;
+      listings.delete(prefix);
+      return select(app, version, filter, await readStore(prefix));
+    },
+    async manifest(app, version, key) {
+      const prefix = `artifacts/${app}/${version}/`;
+      const listed = await kept(prefix);
+      if (listed?.includes(key)) return read(key);
+      // Not in a kept listing (or none kept): the store answers, and a stale listing goes.
+      listings.delete(prefix);
+      if (!listed) manifests.delete(key);
+      return read(key);
+    },
+  };
+}
+
+/** One lookup straight from the store (no cache). */
+export function findArtifacts(store: ObjectStore, app: string, version: string, filter: { tuple?: string; selector?: TargetSelector } = {}): Promise<IndexedArtifact[]> {
+  return artifactIndex(store).find(app, version, filter);
 }

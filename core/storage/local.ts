@@ -61,7 +61,12 @@ export function localStore(root: string): ObjectStore & { pathOf(key: string): s
     },
     async list(prefix) {
       const out: string[] = [];
-      const walk = async (dir: string) => {
+      // Walk only the deepest directory the prefix names, and in it only the entries that start with
+      // the rest (`artifacts/hello/abc1234` → the folders of artifacts/hello named abc1234…).
+      const cut = prefix.lastIndexOf('/');
+      const dirPart = cut >= 0 ? prefix.slice(0, cut) : '';
+      const first = prefix.slice(cut + 1);
+      const walk = async (dir: string, top: boolean) => {
         let entries;
         try {
           entries = await readdir(dir, { withFileTypes: true });
@@ -69,14 +74,13 @@ export function localStore(root: string): ObjectStore & { pathOf(key: string): s
           return;
         }
         for (const e of entries) {
+          if (top && !e.name.startsWith(first)) continue;
           const p = join(dir, e.name);
-          if (e.isDirectory()) await walk(p);
+          if (e.isDirectory()) await walk(p, false);
           else if (e.isFile() && !e.name.endsWith('.part')) out.push(relative(root, p).split(sep).join('/'));
         }
       };
-      // Walk only the deepest directory the prefix names (`artifacts/hello/` → that folder).
-      const dirPart = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
-      await walk(dirPart ? join(root, ...checkKey(dirPart).split('/')) : root);
+      await walk(dirPart ? join(root, ...checkKey(dirPart).split('/')) : root, true);
       return out.filter((k) => k.startsWith(prefix)).sort();
     },
   };

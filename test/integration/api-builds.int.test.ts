@@ -15,7 +15,7 @@ import { hostArch } from '../../builder/images/context.ts';
 import { DEFAULT_LIMITS } from '../../builder/plan.ts';
 import { startBuildWorkers, type RunningWorkers } from '../../builder/worker.ts';
 import { LocalExecutor } from '../../core/index.ts';
-import { buildQueues, queueInspector, redisClient, type BuildQueues, type QueueInspector, type QueueSettings } from '../../core/queue.ts';
+import { artifactGeneration, buildQueues, queueInspector, redisClient, type BuildQueues, type QueueInspector, type QueueSettings } from '../../core/queue.ts';
 import { s3Store } from '../../core/storage/s3.ts';
 import { readLock } from '../../images/lock.ts';
 import { helloRepo } from './fixtures.ts';
@@ -61,6 +61,7 @@ describe('the farm API with real Redis, workers and store', () => {
   let url: string;
   let queues: BuildQueues;
   let inspector: QueueInspector;
+  let generation: ReturnType<typeof artifactGeneration>;
   let settings: QueueSettings;
   let workers: RunningWorkers;
   let tmp: string;
@@ -77,6 +78,7 @@ describe('the farm API with real Redis, workers and store', () => {
     const locks = async () => [await readLock(cfg.localLockPath)];
     queues = buildQueues(settings, ['x86_64', 'aarch64']);
     inspector = queueInspector(settings, ['x86_64', 'aarch64']);
+    generation = artifactGeneration(settings);
     workers = await startBuildWorkers(
       settings,
       ['x86_64'],
@@ -86,7 +88,7 @@ describe('the farm API with real Redis, workers and store', () => {
     app = await buildApp({
       token: TOKEN,
       logLevel: 'silent',
-      services: { health: healthService({}), ...storeBackedServices(store), builds: buildService({ queues, store, locks, exec: new LocalExecutor() }), queues: inspector },
+      services: { health: healthService({}), ...storeBackedServices(store, generation), builds: buildService({ queues, store, locks, exec: new LocalExecutor() }), queues: inspector },
     });
     url = await app.listen({ host: '127.0.0.1', port: 0 });
   });
@@ -96,6 +98,7 @@ describe('the farm API with real Redis, workers and store', () => {
     await workers?.close();
     await queues?.close();
     await inspector?.close();
+    await generation?.close();
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveService } from '../../api/services/resolve.ts';
+import { artifactIndex } from '../../core/build/index.ts';
 import { runBuild, type BuildDeps } from '../../builder/apply.ts';
 import { servicesConfig } from '../../core/services/config.ts';
 import { builderConfig } from '../../builder/config.ts';
@@ -309,7 +310,7 @@ describe('target compatibility: the resolver’s verdict equals what really happ
     artifacts.sort((x, y) => APPS.indexOf(x.app) - APPS.indexOf(y.app) || PLATFORMS.indexOf(x.platform) - PLATFORMS.indexOf(y.platform));
 
     // Verdicts: the resolve service over the stored manifests, once per (app, host).
-    const resolver = resolveService(store);
+    const resolver = resolveService(artifactIndex(store));
     const verdicts = new Map<string, Verdict>();
     for (const s of sources) {
       for (const h of hosts) {

@@ -24,6 +24,9 @@ export function storeContract(name: string, make: () => Promise<ObjectStore>): v
     expect((await store.get('a/b/one.txt'))!.toString()).toBe('one');
     expect([...(await store.get('a/b/two.bin'))!]).toEqual([0, 1, 2, 255]);
     expect(await store.list('a/b/')).toEqual(['a/b/one.txt', 'a/b/two.bin']);
+    // A prefix may end inside a name: only the keys that start with it.
+    expect(await store.list('a/b/t')).toEqual(['a/b/two.bin']);
+    expect(await store.list('a/')).toEqual(['a/b/one.txt', 'a/b/two.bin', 'a/c/big.tar.gz']);
     expect(await store.exists('a/b/one.txt')).toBe(true);
     await store.delete('a/b/one.txt');
     expect(await store.exists('a/b/one.txt')).toBe(false);

@@ -1,0 +1,110 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { artifactIndex, type IndexFreshness } from '../../../core/build/index.ts';
+import type { Manifest } from '../../../core/build/manifest.ts';
+import { localStore } from '../../../core/storage/local.ts';
+import type { ObjectStore } from '../../../core/storage/store.ts';
+
+const T12 = 'linux-x86_64-gnu2.36-debian12-otp25.2.3-elixir1.14.0';
+const T13 = 'linux-x86_64-gnu2.41-debian13-otp27.3.4.1-elixir1.18.3';
+const C1 = `abc1234${'0'.repeat(33)}`;
+
+/** A real disk store that counts the calls that reach it. */
+function counted(store: ObjectStore) {
+  const calls = { list: 0, get: 0 };
+  const wrapped: ObjectStore = {
+    ...store,
+    list: (p) => (calls.list++, store.list(p)),
+    get: (k) => (calls.get++, store.get(k)),
+  };
+  return { store: wrapped, calls };
+}
+
+const manifestKey = (version: string, tuple: string) => `artifacts/demo/${version}/${tuple}/manifest.json`;
+async function put(store: ObjectStore, version: string, tuple: string): Promise<void> {
+  const m: Manifest = {
+    schema: 1, app: 'demo', release: 'demo', releaseVersion: '1.0.0', version, commit: version, tuple, mixEnv: 'prod',
+    tarball: { key: `artifacts/demo/${version}/${tuple}/demo.tar.gz`, sha256: 'a'.repeat(64), size: 1 },
+    image: { ref: 'r:t', digest: `sha256:${'b'.repeat(64)}` }, cacheKeys: { deps: 'd', build: 'b' }, sonames: [], timings: {},
+    logKey: 'logs/x', builtAt: '2026-01-01T00:00:00.000Z', jobId: 'b',
+  };
+  await store.put(manifestKey(version, tuple), JSON.stringify(m));
+}
+
+describe('artifact index', () => {
+  let dir: string;
+  let disk: ObjectStore;
+  let generation: string | undefined;
+  const freshness: IndexFreshness = { generation: async () => generation };
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'xamal-index-'));
+    disk = localStore(dir);
+    generation = '1';
+  });
+  afterEach(async () => rm(dir, { recursive: true, force: true }));
+
+  it('answers repeated lookups from kept listings and manifests while the generation stands still', async () => {
+    await put(disk, C1, T12);
+    const { store, calls } = counted(disk);
+    const index = artifactIndex(store, { freshness });
+    for (let i = 0; i < 5; i++) {
+      expect((await index.find('demo', 'abc1234')).map((a) => a.manifest.tuple)).toEqual([T12]);
+      expect((await index.manifest('demo', C1, manifestKey(C1, T12)))?.tuple).toBe(T12);
+    }
+    expect(calls).toEqual({ list: 2, get: 1 });
+  });
+
+  it('lists again once the generation moves, and sees the artifact stored meanwhile', async () => {
+    await put(disk, C1, T12);
+    const index = artifactIndex(disk, { freshness });
+    expect((await index.find('demo', C1)).map((a) => a.manifest.tuple)).toEqual([T12]);
+    await put(disk, C1, T13);
+    generation = '2';
+    expect((await index.find('demo', C1)).map((a) => a.manifest.tuple).sort()).toEqual([T12, T13]);
+  });
+
+  it('finds an artifact stored without a generation move: a miss reads the store before answering none', async () => {
+    const index = artifactIndex(disk, { freshness });
+    expect(await index.find('demo', C1)).toEqual([]);
+    expect(await index.manifest('demo', C1, manifestKey(C1, T13))).toBeUndefined();
+    await put(disk, C1, T13);
+    expect((await index.find('demo', C1)).map((a) => a.manifest.tuple)).toEqual([T13]);
+    expect((await index.manifest('demo', C1, manifestKey(C1, T13)))?.tuple).toBe(T13);
+  });
+
+  it('re-reads a listing older than maxAgeMs, so an artifact removed by hand disappears', async () => {
+    await put(disk, C1, T12);
+    await put(disk, C1, T13);
+    let clock = 0;
+    const index = artifactIndex(disk, { freshness, maxAgeMs: 1_000, now: () => clock });
+    expect(await index.find('demo', C1)).toHaveLength(2);
+    await disk.delete(manifestKey(C1, T13));
+    clock = 500;
+    expect(await index.find('demo', C1)).toHaveLength(2);
+    clock = 1_500;
+    expect((await index.find('demo', C1)).map((a) => a.manifest.tuple)).toEqual([T12]);
+  });
+
+  it('reads the store on every lookup when the generation is unknown (Redis away)', async () => {
+    await put(disk, C1, T12);
+    generation = undefined;
+    const { store, calls } = counted(disk);
+    const index = artifactIndex(store, { freshness });
+    for (let i = 0; i < 3; i++) expect(await index.find('demo', C1)).toHaveLength(1);
+    for (let i = 0; i < 3; i++) expect(await index.manifest('demo', C1, manifestKey(C1, T12))).toBeDefined();
+    expect(calls.list).toBe(3);
+    // find parses a listed manifest once (it never changes under its key); a manifest lookup reads the store each time.
+    expect(calls.get).toBe(1 + 3);
+  });
+
+  it('lists only the keys of the queried commit prefix, not every build of the app', async () => {
+    await put(disk, C1, T12);
+    await put(disk, `fff9999${'0'.repeat(33)}`, T12);
+    const seen: string[] = [];
+    const index = artifactIndex({ ...disk, list: (p) => (seen.push(p), disk.list(p)) });
+    expect(await index.find('demo', 'abc1234')).toHaveLength(1);
+    expect(seen).toEqual(['artifacts/demo/abc1234']);
+  });
+});
