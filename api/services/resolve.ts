@@ -1,4 +1,4 @@
-import { canRun, compareVersions, parseTargetOrThrow, XamalError, type HostFingerprint, type Rejection, type TargetSelector } from '../../core/index.ts';
+import { canRun, compareVersions, parseTargetOrThrow, XamalError, type HostFingerprint, type Rejection, type Target, type TargetSelector } from '../../core/index.ts';
 import type { ArtifactIndex, IndexedArtifact } from '../../core/build/index.ts';
 
 export interface ResolveRequest {
@@ -15,8 +15,7 @@ export interface ResolveAnswer {
 }
 
 /** Higher is better: same distro release, then the closest (highest) libc floor, then newest OTP/Elixir. */
-function rank(a: IndexedArtifact, host: HostFingerprint): [number, string, string, string] {
-  const t = parseTargetOrThrow(a.manifest.tuple);
+function rank(a: IndexedArtifact, t: Target, host: HostFingerprint): [number, string, string, string] {
   const same = t.distro === host.distro && t.distroVersion === host.distroVersion ? 1 : 0;
   return [same, a.manifest.glibcNeeded ?? t.libcVersion, t.otp, t.elixir];
 }
@@ -38,20 +37,20 @@ export function resolveService(index: ArtifactIndex) {
       if (candidates.length === 0) {
         throw new XamalError('not_found', `no artifact of ${req.app} ${req.version}${req.selector ? ' matching the selector' : ''}`);
       }
-      const verdicts = candidates.map((a) => ({
-        a,
-        v: canRun({ target: parseTargetOrThrow(a.manifest.tuple), libcNeeded: a.manifest.glibcNeeded, sonames: a.manifest.sonames }, req.host),
-      }));
-      let best: IndexedArtifact | undefined;
-      for (const { a, v } of verdicts) if (v.ok && (!best || better(rank(a, req.host), rank(best, req.host)))) best = a;
-      const others = verdicts.filter(({ a }) => a !== best).map(({ a, v }) => ({ tuple: a.manifest.tuple, runs: v.ok, reasons: v.reasons }));
+      const verdicts = candidates.map((a) => {
+        const target = parseTargetOrThrow(a.manifest.tuple);
+        return { a, v: canRun({ target, libcNeeded: a.manifest.glibcNeeded, sonames: a.manifest.sonames }, req.host), rank: rank(a, target, req.host) };
+      });
+      let best: (typeof verdicts)[number] | undefined;
+      for (const x of verdicts) if (x.v.ok && (!best || better(x.rank, best.rank))) best = x;
+      const others = verdicts.filter((x) => x !== best).map(({ a, v }) => ({ tuple: a.manifest.tuple, runs: v.ok, reasons: v.reasons }));
       if (!best) {
         throw new XamalError('not_found', `no artifact of ${req.app} ${req.version} runs on this host:\n${others.map((o) => `${o.tuple}: ${o.reasons.map((r) => `${r.code}: ${r.message}`).join('; ')}`).join('\n')}`, {
           details: { rejected: others },
         });
       }
-      const m = best.manifest;
-      return { artifact: { tuple: m.tuple, manifestKey: best.key, sha256: m.tarball.sha256, ...(m.glibcNeeded ? { glibcNeeded: m.glibcNeeded } : {}) }, others };
+      const m = best.a.manifest;
+      return { artifact: { tuple: m.tuple, manifestKey: best.a.key, sha256: m.tarball.sha256, ...(m.glibcNeeded ? { glibcNeeded: m.glibcNeeded } : {}) }, others };
     },
   };
 }
