@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import { randomBytes } from 'node:crypto';
 import type { DownloadSettings } from './downloads.ts';
@@ -69,14 +69,26 @@ export interface AppOptions {
 }
 
 
+/**
+ * One access line per request, when it completes (fastify writes two: received and completed).
+ * Answers below 400 go at the route's `accessLog` level; errors as fastify logs them.
+ */
+class AccessLog extends LogController {
+  override incomingRequest(): void {}
+  override requestCompleted(error: Error | null | undefined, req: FastifyRequest, reply: FastifyReply): void {
+    const line = { req: { method: req.method, url: req.url }, res: { statusCode: reply.statusCode }, ms: Math.round(reply.elapsedTime * 10) / 10 };
+    if (error) reply.log.error({ ...line, err: error }, 'request errored');
+    else reply.log[reply.statusCode < 400 ? (req.routeOptions.config?.accessLog ?? 'info') : 'info'](line, 'request');
+  }
+}
+
 /** The farm API as an app (no listen): tests use `app.inject()`, server.ts listens. */
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     // A download link's path is its grant: logged as /v1/downloads/[REDACTED].
     loggerInstance: createLogger({ level: opts.logLevel ?? 'info', name: 'api', redactPatterns: [[/(\/v1\/downloads\/)[^\s"?]+/g, '$1[REDACTED]']] }) as FastifyBaseLogger,
     bodyLimit: 1 << 20,
-    // One access line per request (the onResponse hook below) instead of fastify's two.
-    disableRequestLogging: true,
+    logController: new AccessLog(),
     // Signed download links carry their grant in the path.
     routerOptions: { maxParamLength: 2048 },
   }).withTypeProvider<ZodTypeProvider>();
@@ -85,10 +97,6 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.decorate('services', opts.services);
   app.decorate('downloads', { secret: randomBytes(32).toString('hex'), ttlSeconds: 300, mode: 'presign', ...opts.downloads } satisfies DownloadSettings);
   installErrorHandler(app);
-  app.addHook('onResponse', async (req, reply) => {
-    const level = reply.statusCode < 400 ? (req.routeOptions.config?.accessLog ?? 'info') : 'info';
-    req.log[level]({ req: { method: req.method, url: req.url }, res: { statusCode: reply.statusCode }, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
-  });
   // OpenAPI generated from the same zod schemas that validate requests; served at /v1/openapi.json.
   await app.register(swagger, {
     openapi: {

@@ -7,7 +7,11 @@
  * medians is taken within this one run. Per phase (probe, pull, boot, health, stop old, verify
  * through Caddy; the slowest host for N) from the deploy record, to see where time goes.
  *
- *   npx tsx bench/deploy.ts [--runs 5] [--hosts 5]
+ *   npx tsx bench/deploy.ts [--runs 5] [--hosts 5] [--host-cpus 0.3]
+ *
+ * --host-cpus C caps every test host at C cores (testhosts `cpus`: a cgroup CPU quota), like N small
+ * servers of their own: without it the N hosts share this machine's cores, and N releases booting
+ * at once wait for each other's CPU where N real servers would not.
  *
  * Runs as root (test hosts); needs the local services (`npx xamal farm services up`).
  */
@@ -25,7 +29,8 @@ import { xamalCli } from '../testkit/cli.ts';
 import { startTestFarm } from '../testkit/farm.ts';
 import { median } from './farm.ts';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, hosts: { type: 'string', default: '5' } } });
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, hosts: { type: 'string', default: '5' }, 'host-cpus': { type: 'string' } } });
+const hostCpus = values['host-cpus'] === undefined ? undefined : Number(values['host-cpus']);
 const runs = Number(values.runs);
 const n = Number(values.hosts);
 if (!(runs >= 1 && n >= 2 && n <= 10)) throw new Error('--runs ≥ 1, --hosts 2–10');
@@ -35,7 +40,8 @@ const sc = servicesConfig();
 await servicesUp(sc, ['redis', 'dockerd', 'registry', 's3'], say);
 const tmp = await mkdtemp(join(tmpdir(), 'xamal-bench-deploy-'));
 const TOKEN = randomBytes(20).toString('hex');
-const lab = await upLab(labDeps(), { suites: Array.from({ length: n }, () => 'bookworm' as const) });
+const lab = await upLab(labDeps(), { suites: Array.from({ length: n }, () => 'bookworm' as const), ...(hostCpus === undefined ? {} : { cpus: hostCpus }) });
+say(`${n} hosts up${hostCpus === undefined ? ' (no CPU cap)' : `, each capped at ${hostCpus} cores`}`);
 const layout = appLayout('hello', undefined);
 
 type Phases = Record<string, number>;
@@ -133,7 +139,7 @@ try {
   const names = [...new Set([...one, ...many].flatMap((s) => Object.keys(s.phases)))];
   for (const p of names) console.log(`| ${p === 'host' ? 'per-host flow (slowest host)' : p} median | ${sec(median(one.map((s) => s.phases[p] ?? 0)))} | ${sec(median(many.map((s) => s.phases[p] ?? 0)))} |`);
   console.log(`| \`xamal lock status\` (CLI start, config, one SSH connection and command), median of 3 | ${sec(median(base))} | |`);
-  console.log(`\nratio of medians (${n} hosts ÷ 1 host): ${(median(wn) / median(w1)).toFixed(2)} (runs: ${runs} each)`);
+  console.log(`\nratio of medians (${n} hosts ÷ 1 host): ${(median(wn) / median(w1)).toFixed(2)} (runs: ${runs} each; hosts ${hostCpus === undefined ? 'uncapped' : `capped at ${hostCpus} cores each`})`);
   await farm.close();
 } finally {
   await lab.down();

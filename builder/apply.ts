@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { isXamalError, compareVersions, formatTarget, XamalError, type Arch, type Executor, type Command } from '../core/index.ts';
 import { buildJobId, type BuildJob, type BuildPhase } from '../core/build/job.ts';
 import type { Manifest } from '../core/build/manifest.ts';
@@ -91,6 +91,30 @@ async function saveCache(exec: Executor, from: string, to: string, replace: bool
   } else {
     await rename(tmp, to).catch(async () => rm(tmp, { recursive: true, force: true }));
   }
+}
+
+/** What a successful deps step ran with (plan.cachePaths.depsFetched). */
+interface DepsFetched {
+  /** sha256 of the mix.exs the step ran with (the deps key already covers mix.lock and the image). */
+  mixExs: string;
+  /** Whether it left a deps/ directory (an app without dependencies has none). */
+  depsDir: boolean;
+}
+
+async function readDepsFetched(path: string): Promise<DepsFetched | undefined> {
+  try {
+    const v = JSON.parse(await readFile(path, 'utf8')) as Partial<DepsFetched>;
+    return typeof v.mixExs === 'string' && typeof v.depsDir === 'boolean' ? { mixExs: v.mixExs, depsDir: v.depsDir } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function writeDepsFetched(path: string, v: DepsFetched): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
+  await writeFile(tmp, JSON.stringify(v));
+  await rename(tmp, path);
 }
 
 /** The (pinned, probed) builder image whose tuple is the job's target. */
@@ -204,8 +228,17 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
     await sh(deps.exec, { argv: ['chown', '-R', `${BUILD_USER.uid}:${BUILD_USER.gid}`, workDir], label: 'chown workdir' });
 
     await hooks.phase('deps');
-    await runStep('deps', plan.steps.deps);
-    await saveCache(deps.exec, join(src, 'deps'), plan.cachePaths.deps, false);
+    // The same mix.lock, mix.exs and image as a deps step that succeeded: deps/ is what it fetched
+    // (restored from the cache above), so the step (a container, ~1 s even with nothing to fetch) is skipped.
+    const mixExs = await hashFiles(src, [join(src, 'mix.exs')]);
+    const fetched = await readDepsFetched(plan.cachePaths.depsFetched);
+    if (fetched?.mixExs === mixExs && (!fetched.depsDir || existsSync(join(src, 'deps')))) {
+      await say(`==> deps: skipped (fetched before with this mix.lock, mix.exs and image; cache ${plan.cacheKeys.deps})`);
+    } else {
+      await runStep('deps', plan.steps.deps);
+      await saveCache(deps.exec, join(src, 'deps'), plan.cachePaths.deps, false);
+      await writeDepsFetched(plan.cachePaths.depsFetched, { mixExs, depsDir: existsSync(join(src, 'deps')) });
+    }
     await hooks.phase('compile');
     const emulated = deps.hostArch !== undefined && deps.hostArch !== job.target.arch;
     try {

@@ -48,7 +48,11 @@ export interface BuildPlan {
   release: string;
   artifact: ArtifactRef & { tarballKey: string; sha256Key: string; manifestKey: string; logKey: string; fileName: string };
   cacheKeys: { deps: string; build: string };
-  cachePaths: { deps: string; build: string };
+  /**
+   * `depsFetched`: a marker the worker writes after a deps step succeeded for this deps key, holding
+   * the mix.exs it ran with (deps-fetched.ts): the next build with the same lock and mix.exs skips the step.
+   */
+  cachePaths: { deps: string; build: string; depsFetched: string };
   dirs: { src: string; out: string; home: string; releaseDir: string; tarball: string };
   steps: { deps: ContainerSpec; compile: ContainerSpec; smoke: ContainerSpec };
 }
@@ -120,7 +124,7 @@ export function planBuild(p: PlanInput): BuildPlan {
       fileName: `${job.app}-${version}-${tuple}.tar.gz`,
     },
     cacheKeys: { deps: depsKey, build: buildKey },
-    cachePaths: { deps: join(p.cacheDir, 'mix', depsKey), build: join(p.cacheDir, 'mix', buildKey) },
+    cachePaths: { deps: join(p.cacheDir, 'mix', depsKey), build: join(p.cacheDir, 'mix', buildKey), depsFetched: join(p.cacheDir, 'mix', `${depsKey}.fetched.json`) },
     dirs,
     steps: {
       deps: { ...common, cmd: ['mix', 'deps.get'], networkMode: p.depsNetwork, labels: { ...common.labels, 'org.xamal.step': 'deps' } },

@@ -78,6 +78,11 @@ export interface LabOptions {
   tied?: boolean;
   /** How long a host may take to reach `running` (default 60 s). */
   bootTimeoutMs?: number;
+  /**
+   * Most CPU each host may use, in cores (e.g. 0.3), like a small VM of its own: hosts then do not
+   * compete for this machine's cores beyond their share (benchmarks of fan-out). Default: no cap.
+   */
+  cpus?: number;
 }
 
 /** What a lab created, written before each step so a crashed run can be undone by `reapStaleLabs`. */
@@ -128,6 +133,29 @@ async function keygen(exec: Executor, path: string, comment: string): Promise<{ 
 function cgroupHierarchies(): string[] {
   if (existsSync('/sys/fs/cgroup/cgroup.controllers')) return ['/sys/fs/cgroup'];
   return ['/sys/fs/cgroup/systemd', '/sys/fs/cgroup/unified'].filter((d) => existsSync(join(d, 'cgroup.procs')));
+}
+
+/**
+ * The cgroup that caps a host's CPU at `cpus` cores (100 ms periods): the v1 `cpu` hierarchy's
+ * `cfs_quota_us`, or cgroup v2's `cpu.max` (then the cpu controller is enabled for xamal-lab).
+ */
+async function cpuCapCgroup(name: string, cpus: number): Promise<string> {
+  if (!(cpus > 0 && cpus <= 64)) throw new XamalError('validation', `cpus: expected a number of cores above 0, got ${cpus}`);
+  const quota = String(Math.max(1_000, Math.round(cpus * 100_000)));
+  if (existsSync('/sys/fs/cgroup/cgroup.controllers')) {
+    const parent = '/sys/fs/cgroup/xamal-lab';
+    await mkdir(join(parent, name), { recursive: true });
+    await writeFile('/sys/fs/cgroup/cgroup.subtree_control', '+cpu').catch(() => undefined);
+    await writeFile(join(parent, 'cgroup.subtree_control'), '+cpu');
+    await writeFile(join(parent, name, 'cpu.max'), `${quota} 100000`);
+    return join(parent, name);
+  }
+  const dir = join('/sys/fs/cgroup/cpu', 'xamal-lab', name);
+  if (!existsSync('/sys/fs/cgroup/cpu/cpu.cfs_quota_us')) throw new XamalError('unsupported', 'cpus: this machine has no cgroup cpu controller (neither /sys/fs/cgroup/cpu nor cgroup v2 cpu.max)');
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'cpu.cfs_period_us'), '100000');
+  await writeFile(join(dir, 'cpu.cfs_quota_us'), quota);
+  return dir;
 }
 
 /** Removes a cgroup and everything the guest's systemd created under it, deepest first. */
@@ -321,6 +349,12 @@ export async function upLab(deps: LabDeps, opts: LabOptions): Promise<Lab> {
       state.cgroups[h.name] = hostCgroups(h, hierarchies);
       await saveState(state);
       for (const dir of state.cgroups[h.name]!) await mkdir(dir, { recursive: true });
+      if (opts.cpus !== undefined) {
+        const cap = await cpuCapCgroup(h.name, opts.cpus);
+        // On cgroup v2 the cap is the host's unified cgroup itself; on v1 one more hierarchy to join.
+        if (!state.cgroups[h.name]!.includes(cap)) state.cgroups[h.name]!.push(cap);
+        await saveState(state);
+      }
       state.nspawn[h.name] = startNspawn(h, tied, state.cgroups[h.name]!);
       await writePidRecord(h.pidFile, state.nspawn[h.name]!);
     }
