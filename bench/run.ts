@@ -36,7 +36,7 @@ const BENCHES: Bench[] = [
   { id: 'testhosts', file: 'testhosts.ts', args: ['--runs', '3'], what: 'test hosts up/down', capS: 90 },
   { id: 'ssh', file: 'ssh.ts', args: ['--runs', '3'], what: 'SSH pooled vs new connection', capS: 90 },
   { id: 'p5', file: 'switch.ts', args: ['--switches', '20'], what: 'P5 Caddy switch under load', capS: 120 },
-  { id: 'p6', file: 'deploy.ts', args: ['--runs', '2'], what: 'P6 deploy to 5 hosts ÷ 1 host', capS: 300 },
+  { id: 'p6', file: 'deploy.ts', args: ['--runs', '2', '--host-cpus', '0.3'], what: 'P6 deploy to 5 hosts ÷ 1 host (hosts capped at 0.3 core each)', capS: 300 },
   { id: 'p7', file: 'transfer.ts', args: ['--runs', '2', '--sizes', '6'], what: 'P7 artifact transfer: host pull vs SFTP', capS: 180 },
 ];
 const BUDGET_S = 20 * 60;

@@ -71,7 +71,7 @@ describe('build workers: a real mix release in a pinned image', () => {
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 
-  it('builds examples/hello for bookworm through the queue; the tarball boots in a bookworm runtime and answers /up', { timeout: 600_000 }, async () => {
+  it('builds examples/hello for bookworm through the queue; the tarball boots in a bookworm runtime and answers /up; the next commit skips the deps step', { timeout: 600_000 }, async () => {
     const settings = { redisUrl: services().redisUrl, prefix: testPrefix('queue') };
     workers = await startBuildWorkers(settings, [arch], deps, 1);
     const queue = buildQueue(settings, arch);
@@ -115,6 +115,15 @@ describe('build workers: a real mix release in a pinned image', () => {
       expect(direct.cached).toBe(true);
       expect(direct.manifest.tarball.sha256).toBe(manifest.tarball.sha256);
       expect(docker.runs).toBe(before);
+
+      // The next commit (same mix.exs, no mix.lock, same image): deps were fetched for exactly these
+      // inputs, so only compile and smoke start containers.
+      const next = await variant('next', { 'lib/hello/extra.ex': 'defmodule Hello.Extra do\n  def x, do: 1\nend\n' });
+      const lines: string[] = [];
+      const warm = await runBuild(deps, { app: 'hello', source: { kind: 'git', url: next.url, commit: next.commit }, target: parseTargetOrThrow(tuple), mixEnv: 'prod' }, { phase: () => {}, log: (l) => void lines.push(l) });
+      expect(warm.cached).toBe(false);
+      expect(lines.join('\n')).toMatch(/==> deps: skipped \(fetched before with this mix\.lock, mix\.exs and image/);
+      expect(docker.runs - before).toBe(2);
     } finally {
       await events.close();
       await queue.close();

@@ -223,6 +223,27 @@ describe('test hosts teardown', () => {
     expect(residue).toEqual({ netns: [], links: [], mounts: [], processes: [], dir: false });
   });
 
+  it('caps a host at its `cpus` share: a busy loop inside it is throttled, and the cap goes with `down`', { timeout: 120_000 }, async () => {
+    const lab = await upLab(labDeps(), { suites: ['bookworm'], cpus: 0.2 });
+    const host = lab.hosts[0]!;
+    const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
+    const dir = v2 ? join('/sys/fs/cgroup/xamal-lab', host.name) : join('/sys/fs/cgroup/cpu/xamal-lab', host.name);
+    const throttled = async () => Number(/nr_throttled (\d+)/.exec(await readFile(join(dir, 'cpu.stat'), 'utf8'))?.[1] ?? NaN);
+    try {
+      expect((await readFile(join(dir, v2 ? 'cpu.max' : 'cpu.cfs_quota_us'), 'utf8')).trim().split(' ')[0]).toBe('20000');
+      const before = await throttled();
+      const t0 = Date.now();
+      // Two busy loops for 1 s of wall time: uncapped they would use 2 cores.
+      const r = await lab.ssh(host, { argv: ['sh', '-c', 'for i in 1 2; do timeout 1 sh -c "while :; do :; done" & done; wait'] });
+      expect(r.code).toBe(0);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(1_000);
+      expect((await throttled()) - before).toBeGreaterThan(3);
+    } finally {
+      await lab.down();
+    }
+    expect(existsSync(dir)).toBe(false);
+  });
+
   it('a lab whose owner died is powered off with it and reaped by the next run', { timeout: 120_000 }, async () => {
     const deps = labDeps();
     const script = `import { labDeps, upLab } from ${JSON.stringify(join(PROJECT_ROOT, 'testhosts', 'index.ts'))};
