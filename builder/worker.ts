@@ -4,7 +4,7 @@ import { artifactGeneration, createWorker, subscribeCancels, UnrecoverableError,
 import { runBuild, type BuildDeps } from './apply.ts';
 
 /** Failures that another attempt cannot fix. */
-const FINAL: readonly ErrorCode[] = ['validation', 'unsupported', 'build_failed', 'forbidden', 'usage', 'cancelled'];
+const FINAL: readonly ErrorCode[] = ['validation', 'unsupported', 'build_failed', 'forbidden', 'usage', 'cancelled', 'conflict'];
 
 export interface BuildResult {
   manifestKey: string;

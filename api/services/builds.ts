@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { formatTarget, XamalError, type Executor, type Issue } from '../../core/index.ts';
+import { formatTarget, isXamalError, XamalError, type Executor, type Issue } from '../../core/index.ts';
 import { storedArtifact } from '../../core/build/index.ts';
 import { buildJobId, BuildJobSchema, type BuildJobInput } from '../../core/build/job.ts';
 import type { BuildQueues, BuildStatus } from '../../core/queue.ts';
@@ -75,7 +75,15 @@ export function buildService(deps: BuildServiceDeps) {
           unresolved.push({ target: tuple, reasons: ['no pinned builder image has this tuple (see GET images with `xamal farm images list`)'] });
           continue;
         }
-        const stored = await storedArtifact(deps.store, job);
+        let stored;
+        try {
+          stored = await storedArtifact(deps.store, job);
+        } catch (err) {
+          // Another MIX_ENV or release already built under this key: refused for this target only.
+          if (!isXamalError(err) || err.code !== 'conflict') throw err;
+          unresolved.push({ target: tuple, reasons: [err.message] });
+          continue;
+        }
         if (stored) {
           builds.push({ id: buildJobId(job), tuple, status: 'done', manifestKey: stored.key });
           continue;

@@ -6,13 +6,22 @@ import { ManifestSchema, type Manifest } from './manifest.ts';
 import { artifactManifestKey } from '../artifact-key.ts';
 import { sourceVersion, type BuildJob } from './job.ts';
 
-/** The stored artifact of exactly this job (same app, source, target, MIX_ENV and release), if complete. */
+/**
+ * The stored artifact of exactly this job (same app, source, target, MIX_ENV and release), if
+ * complete. Artifacts are keyed by (app, version, target): when the key already holds a build with
+ * another MIX_ENV or release, this job would overwrite it, so it is refused (`conflict`) instead.
+ */
 export async function storedArtifact(store: ObjectStore, job: BuildJob): Promise<IndexedArtifact | undefined> {
   const key = artifactManifestKey({ app: job.app, version: sourceVersion(job.source), target: job.target });
   const raw = await store.get(key);
   if (!raw) return undefined;
   const manifest = ManifestSchema.parse(JSON.parse(raw.toString('utf8')));
-  return manifest.mixEnv === job.mixEnv && manifest.release === (job.release ?? job.app) ? { key, manifest } : undefined;
+  const release = job.release ?? job.app;
+  if (manifest.mixEnv === job.mixEnv && manifest.release === release) return { key, manifest };
+  throw new XamalError(
+    'conflict',
+    `${key.slice(0, key.lastIndexOf('/'))} already holds a build with MIX_ENV=${manifest.mixEnv} and release ${manifest.release}; artifacts are keyed by app, commit and target, so this build (MIX_ENV=${job.mixEnv}, release ${release}) would replace it: build it under another app name (e.g. ${job.app}_${job.mixEnv === manifest.mixEnv ? release : job.mixEnv})`,
+  );
 }
 /**
  * The artifact index, read from the store: an artifact is (app, version, tuple) and exists once

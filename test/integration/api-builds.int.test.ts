@@ -102,7 +102,7 @@ describe('the farm API with real Redis, workers and store', () => {
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 
-  it('builds a 3-target matrix from a branch name; logs follow live over SSE; the same request again answers 200 from the store', { timeout: 600_000 }, async () => {
+  it('builds a 3-target matrix from a branch name; logs follow live over SSE; the same request again answers 200 from the store; another MIX_ENV for the same keys is refused', { timeout: 600_000 }, async () => {
     const body = { app: 'hello', source: { git: repoUrl, ref: 'main' }, targets: [TUPLES.bullseye, TUPLES.bookworm, { otp: '27' }] };
     const res = await app.inject({ method: 'POST', url: '/v1/builds', headers: AUTH, payload: body });
     expect(res.statusCode, res.body).toBe(202);
@@ -136,6 +136,11 @@ describe('the farm API with real Redis, workers and store', () => {
     const again = await app.inject({ method: 'POST', url: '/v1/builds', headers: AUTH, payload: body });
     expect(again.statusCode).toBe(200);
     expect((again.json() as { builds: { status: string }[] }).builds.every((b) => b.status === 'done')).toBe(true);
+    // Artifacts are keyed by (app, commit, target): a staging build of the same commit would replace them.
+    const staging = await app.inject({ method: 'POST', url: '/v1/builds', headers: AUTH, payload: { ...body, mixEnv: 'staging' } });
+    expect(staging.statusCode).toBe(422);
+    expect(staging.body).toContain('already holds a build with MIX_ENV=prod and release hello');
+    expect(staging.body).toContain('hello_staging');
   });
 
   it('GET /metrics counts the finished builds (durations, cache misses) from the real queues, and the admin board lists them', async () => {

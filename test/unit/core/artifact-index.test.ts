@@ -2,7 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { artifactIndex, type IndexFreshness } from '../../../core/build/index.ts';
+import { artifactIndex, storedArtifact, type IndexFreshness } from '../../../core/build/index.ts';
+import { BuildJobSchema } from '../../../core/build/job.ts';
 import type { Manifest } from '../../../core/build/manifest.ts';
 import { localStore } from '../../../core/storage/local.ts';
 import type { ObjectStore } from '../../../core/storage/store.ts';
@@ -97,6 +98,15 @@ describe('artifact index', () => {
     expect(calls.list).toBe(3);
     // find parses a listed manifest once (it never changes under its key); a manifest lookup reads the store each time.
     expect(calls.get).toBe(1 + 3);
+  });
+
+  it('a stored artifact answers the identical job; the same key with another MIX_ENV or release is refused, not overwritten', async () => {
+    await put(disk, C1, T12);
+    const job = (over: Record<string, string>) => BuildJobSchema.parse({ app: 'demo', source: { kind: 'git', url: 'file:///x', commit: C1 }, target: T12, ...over });
+    expect((await storedArtifact(disk, job({})))?.manifest.tuple).toBe(T12);
+    await expect(storedArtifact(disk, job({ mixEnv: 'staging' }))).rejects.toMatchObject({ code: 'conflict', message: expect.stringContaining('already holds a build with MIX_ENV=prod and release demo') });
+    await expect(storedArtifact(disk, job({ release: 'admin' }))).rejects.toThrow(/build it under another app name \(e\.g\. demo_admin\)/);
+    expect(await storedArtifact(disk, job({ target: T13 }))).toBeUndefined();
   });
 
   it('lists only the keys of the queried commit prefix, not every build of the app', async () => {
