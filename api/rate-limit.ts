@@ -44,10 +44,12 @@ export function describeRateLimit(s: Pick<RateLimitSettings, 'max' | 'windowMs'>
 }
 
 /**
- * Counts POST requests per token, one budget across the POST routes (after authentication, before
- * the body is read), and answers 429 with `Retry-After` and a body naming the limit once a token is
- * over it. Public POST routes (the
- * GitHub webhook, which GitHub signs) are not counted. Redis errors let the request through: the
+ * Counts POST requests that start work (routes needing the `build` or `admin` scope: builds, source
+ * uploads) per token, one budget across them (after authentication, before the body is read), and
+ * answers 429 with `Retry-After` and a body naming the limit once a token is over it. Reads are not
+ * counted, including `POST /v1/resolve` (a read with a body: a deploy resolves once per host, and a
+ * fleet of more hosts than the budget must not be refused), nor public POST routes (the GitHub
+ * webhook, which GitHub signs). Redis errors let the request through: the
  * limit protects the farm, it must not take it down.
  */
 export async function installRateLimit(app: FastifyInstance, s: RateLimitSettings): Promise<void> {
@@ -55,7 +57,7 @@ export async function installRateLimit(app: FastifyInstance, s: RateLimitSetting
   await app.register(rateLimit, {
     // One budget per token across every POST route (per-route limits would multiply it).
     global: true,
-    allowList: (req) => req.method !== 'POST' || req.routeOptions.config?.public === true,
+    allowList: (req) => req.method !== 'POST' || req.routeOptions.config?.public === true || (req.routeOptions.config?.scope ?? 'read') === 'read',
     max: s.max,
     timeWindow: s.windowMs,
     hook: 'preParsing',

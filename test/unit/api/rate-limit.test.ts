@@ -52,14 +52,15 @@ describe('the per-token rate limit on POST routes', () => {
     expect(body.message).toContain('token ci is over the rate limit of 5 POST requests per minute');
     expect(body.message).toContain('XAMAL_API_RATE_LIMIT');
     expect(body.message).not.toContain(CI);
-    // The same token's POSTs to another route share its budget.
-    expect((await post(CI, '/v1/resolve')).statusCode).toBe(429);
+    // The same token's POSTs to another route that starts work share its budget.
+    expect((await app.inject({ method: 'POST', url: '/v1/sources', headers: { authorization: `Bearer ${CI}`, 'content-type': 'application/gzip' }, payload: Buffer.from('x') })).statusCode).toBe(429);
 
     expect((await post(OTHER)).statusCode).toBe(202);
   });
 
-  it('does not count reads, unauthenticated requests or the signed GitHub webhook', async () => {
+  it('does not count reads (also POST /v1/resolve: a deploy to more hosts than the budget resolves once per host), unauthenticated requests or the signed GitHub webhook', async () => {
     for (let i = 0; i < MAX + 2; i++) {
+      expect((await post(ADMIN, '/v1/resolve')).statusCode).not.toBe(429);
       expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
       expect((await app.inject({ method: 'GET', url: `/v1/builds/b${'0'.repeat(32)}`, headers: { authorization: `Bearer ${ADMIN}` } })).statusCode).toBe(404);
       expect((await app.inject({ method: 'POST', url: '/v1/builds', payload: BODY })).statusCode).toBe(401);
