@@ -1,32 +1,25 @@
 /**
- * The farm as the benchmarks use it: the same pieces, wired the same way as the API integration test
- * (test/integration/api-builds.int.test.ts) and `xamal farm up` — real Redis queues, a real build
- * worker on the project's dockerd, the fastify app listening on loopback — with the embedded default
- * store (files on disk) under a directory of the benchmark's own, and a queue prefix of its own.
+ * The farm as the benchmarks use it: testkit's `wireFarm` (the pieces `xamal farm up` wires: real
+ * Redis queues, a real build worker on the project's dockerd, the fastify app listening on loopback)
+ * with the embedded default store (files on disk) under a directory of the benchmark's own, and a
+ * queue prefix of its own.
  * Plus the small helpers every benchmark prints with.
  */
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../api/app.ts';
-import { listen } from '../api/server.ts';
-import { buildService } from '../api/services/builds.ts';
-import { healthService } from '../api/services/health.ts';
-import { storeBackedServices } from '../api/services/store-backed.ts';
 import { builderConfig } from '../builder/config.ts';
-import { dockerEngine } from '../builder/docker.ts';
 import { buildImage } from '../builder/images/build.ts';
 import { hostArch, imageBuildDeps } from '../builder/images/context.ts';
-import { DEFAULT_LIMITS } from '../builder/plan.ts';
-import { startBuildWorkers, type RunningWorkers } from '../builder/worker.ts';
-import { LocalExecutor, type Command } from '../core/index.ts';
-import { artifactGeneration, buildQueues, type BuildQueues, type QueueSettings } from '../core/queue.ts';
+import type { Command } from '../core/index.ts';
+import type { BuildQueues, QueueSettings } from '../core/queue.ts';
 import { serviceEndpoints, servicesUp } from '../core/services/index.ts';
 import { localStore } from '../core/storage/local.ts';
 import type { ObjectStore } from '../core/storage/store.ts';
-import { readLock, type LockEntry } from '../images/lock.ts';
 import type { DebianSuite } from '../images/distros.ts';
+import type { LockEntry } from '../images/lock.ts';
+import { wireFarm } from '../testkit/farm.ts';
 
 export const TOKEN = 'bench-token-0123456789abcdef0123';
 export const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -72,25 +65,11 @@ export interface BenchFarm {
 export async function startFarm(dir: string, concurrency: number): Promise<BenchFarm> {
   const cfg = builderConfig();
   const ep = serviceEndpoints(cfg.services);
-  const arch = hostArch();
   const settings = { redisUrl: ep.redisUrl, prefix: `bench-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}` };
   const store = localStore(join(dir, 'store'));
   const cacheDir = join(dir, 'cache');
-  const locks = async () => [await readLock(cfg.localLockPath)];
-  const queues = buildQueues(settings, ['x86_64', 'aarch64']);
-  const generation = artifactGeneration(settings);
-  const workers: RunningWorkers = await startBuildWorkers(
-    settings,
-    [arch],
-    { docker: dockerEngine(ep.dockerSocket), exec: new LocalExecutor(), store, locks, cacheDir, workRoot: join(dir, 'work'), limits: DEFAULT_LIMITS, depsNetwork: 'host', hostArch: arch },
-    concurrency,
-  );
-  const app = await buildApp({
-    token: TOKEN,
-    logLevel: 'silent',
-    services: { health: healthService({}), ...storeBackedServices(store, generation), builds: buildService({ queues, store, locks, exec: new LocalExecutor() }) },
-  });
-  const url = await listen(app, '127.0.0.1', 0);
+  const farm = await wireFarm({ settings, store, dockerSocket: ep.dockerSocket, cacheDir, workRoot: join(dir, 'work'), token: TOKEN, host: '127.0.0.1', concurrency, queueArches: ['x86_64', 'aarch64'] });
+  const { url, app, queues } = farm;
   const call = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${url}${path}`, {
       method,
@@ -128,12 +107,7 @@ export async function startFarm(dir: string, concurrency: number): Promise<Bench
       return performance.now() - t0;
     },
     clearCache: () => rm(cacheDir, { recursive: true, force: true }),
-    async close() {
-      await app.close();
-      await workers.close();
-      await queues.close();
-      await generation.close();
-    },
+    close: farm.close,
   };
 }
 

@@ -11,8 +11,9 @@ import { buildImage } from '../builder/images/build.ts';
 import { hostArch, imageBuildDeps } from '../builder/images/context.ts';
 import { DEFAULT_LIMITS } from '../builder/plan.ts';
 import { startBuildWorkers, type RunningWorkers } from '../builder/worker.ts';
-import { LocalExecutor, XamalError } from '../core/index.ts';
-import { artifactGeneration, buildQueues, type BuildQueues } from '../core/queue.ts';
+import { LocalExecutor, XamalError, type Arch } from '../core/index.ts';
+import type { DownloadSettings } from '../api/downloads.ts';
+import { artifactGeneration, buildQueues, type BuildQueues, type QueueSettings } from '../core/queue.ts';
 import type { ServiceEndpoints } from '../core/services/index.ts';
 import { s3Store } from '../core/storage/s3.ts';
 import type { ObjectStore } from '../core/storage/store.ts';
@@ -51,15 +52,43 @@ export interface TestFarmOptions {
   linkTtlSeconds?: number;
 }
 
-export async function startTestFarm(opts: TestFarmOptions): Promise<TestFarm> {
+/** How a farm in this process is wired: the same pieces as `xamal farm up`, on the given services. */
+export interface FarmWiring {
+  settings: QueueSettings;
+  store: ObjectStore;
+  dockerSocket: string;
+  /** Build cache (deps, _build). */
+  cacheDir: string;
+  /** Build work directories. */
+  workRoot: string;
+  token: string;
+  /** Address the API listens on (port chosen by the system). */
+  host: string;
+  /** Builds at once on the one worker (this machine's arch). */
+  concurrency: number;
+  downloads?: Partial<DownloadSettings>;
+  /** Platform queues the API enqueues to (default: this machine's arch). */
+  queueArches?: Arch[];
+}
+
+export interface WiredFarm {
+  url: string;
+  app: FastifyInstance;
+  queues: BuildQueues;
+  close(): Promise<void>;
+}
+
+/**
+ * A build worker for this machine's arch and the API over the same queues, store and artifact
+ * generation, listening on `host`. What tests' and benchmarks' farms share (testkit `startTestFarm`,
+ * bench/farm.ts `startFarm`).
+ */
+export async function wireFarm(w: FarmWiring): Promise<WiredFarm> {
   const arch = hostArch();
-  const cfg = { ...builderConfig(), dockerSocket: opts.services.dockerSocket, registry: opts.services.registry };
-  const settings = { redisUrl: opts.services.redisUrl, prefix: opts.prefix };
-  const store = s3Store({ ...opts.services.s3, prefix: `${opts.prefix}/` });
-  const locks = async () => [await readLock(cfg.localLockPath)];
+  const locks = async () => [await readLock(builderConfig().localLockPath)];
   const exec = new LocalExecutor();
-  const queues: BuildQueues = buildQueues(settings, [arch]);
-  const generation = artifactGeneration(settings);
+  const queues: BuildQueues = buildQueues(w.settings, w.queueArches ?? [arch]);
+  const generation = artifactGeneration(w.settings);
   let workers: RunningWorkers | undefined;
   let api: FastifyInstance | undefined;
   const close = async () => {
@@ -70,18 +99,42 @@ export async function startTestFarm(opts: TestFarmOptions): Promise<TestFarm> {
   };
   try {
     workers = await startBuildWorkers(
-      settings,
+      w.settings,
       [arch],
-      { docker: dockerEngine(opts.services.dockerSocket), exec, store, locks, cacheDir: opts.cacheDir, workRoot: join(opts.workDir, 'work'), limits: DEFAULT_LIMITS, depsNetwork: 'host', hostArch: arch },
-      2,
+      { docker: dockerEngine(w.dockerSocket), exec, store: w.store, locks, cacheDir: w.cacheDir, workRoot: w.workRoot, limits: DEFAULT_LIMITS, depsNetwork: 'host', hostArch: arch },
+      w.concurrency,
     );
     api = await buildApp({
-      token: opts.token,
+      token: w.token,
       logLevel: 'silent',
-      services: { health: healthService({}), ...storeBackedServices(store, generation), builds: buildService({ queues, store, locks, exec }) },
-      downloads: { mode: 'api', ttlSeconds: opts.linkTtlSeconds ?? 300 },
+      services: { health: healthService({}), ...storeBackedServices(w.store, generation), builds: buildService({ queues, store: w.store, locks, exec }) },
+      ...(w.downloads ? { downloads: w.downloads } : {}),
     });
-    const url = await listen(api, opts.host, 0);
+    const url = await listen(api, w.host, 0);
+    return { url, app: api, queues, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+export async function startTestFarm(opts: TestFarmOptions): Promise<TestFarm> {
+  const arch = hostArch();
+  const cfg = { ...builderConfig(), dockerSocket: opts.services.dockerSocket, registry: opts.services.registry };
+  const store = s3Store({ ...opts.services.s3, prefix: `${opts.prefix}/` });
+  const farm = await wireFarm({
+    settings: { redisUrl: opts.services.redisUrl, prefix: opts.prefix },
+    store,
+    dockerSocket: opts.services.dockerSocket,
+    cacheDir: opts.cacheDir,
+    workRoot: join(opts.workDir, 'work'),
+    token: opts.token,
+    host: opts.host,
+    concurrency: 2,
+    downloads: { mode: 'api', ttlSeconds: opts.linkTtlSeconds ?? 300 },
+  });
+  const { url, close } = farm;
+  try {
     const client = farmClient(url, opts.token);
     const images = imageBuildDeps(cfg, () => {});
     return {
