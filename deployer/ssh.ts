@@ -376,9 +376,11 @@ class SshSession implements HostSession {
   }
 
   /**
-   * SFTP `fastPut` with 1 MiB in flight (8 × 128 KiB): with 4 MiB (16 × 256 KiB, before) one 6 MiB
-   * upload in ten stalled 0.4–1.3 s against OpenSSH's 2 MiB channel window; with ≤ 1 MiB none did,
-   * at the same median (~50 ms per 6 MiB to a test host; BENCHMARKS P7).
+   * SFTP `fastPut` with 1 MiB in flight (8 × 128 KiB). Measured on a test host, 6 MiB uploads over
+   * one connection: with 4 MiB in flight (16 × 256 KiB, before) about one in ten stalled 0.4–1.3 s,
+   * and with 1.5–2 MiB the first took ~0.6 s (OpenSSH's channel window is 2 MiB); with 1 MiB none
+   * stalled, at the same median (~45 ms). The cost: at most 1 MiB per round trip (~20 MB/s to a host
+   * 50 ms away); hosts pulling from the farm (the default) do not go through here. BENCHMARKS P7.
    */
   upload(localPath: string, remotePath: string, mode = 0o644): Promise<void> {
     if (this.#lost) return Promise.reject(this.#connectionLost(`upload to ${remotePath}`));
