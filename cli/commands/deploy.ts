@@ -24,6 +24,15 @@ async function gitVersion(exec: LocalExecutor): Promise<string> {
   return r.stdout.trim();
 }
 
+/**
+ * What a resolve depends on in a fingerprint (not the host's name or kernel): hosts alike in these
+ * get the same answer, so a fleet of identical servers asks the farm once.
+ */
+export function resolveKey(host: HostFingerprint): string {
+  const { hostname: _h, kernel: _k, libraries, ...rest } = host;
+  return JSON.stringify({ ...rest, libraries: [...libraries].sort() });
+}
+
 /** The farm as the deploy's artifact source: resolve by the host's fingerprint, then a short-lived link. */
 function farmArtifacts(ctx: RemoteContext, version: string): ArtifactSource | undefined {
   const f = ctx.config.farm;
@@ -33,11 +42,22 @@ function farmArtifacts(ctx: RemoteContext, version: string): ArtifactSource | un
   const client = farmClient(f.url, token);
   const app = ctx.config.release.name;
   const selector = typeof f.target === 'object' ? (f.target as TargetSelector) : undefined;
+  const answers = new Map<string, Promise<{ tuple: string; sha256: string }>>();
   return {
-    async resolve(_host: string, host: HostFingerprint) {
-      if (typeof f.target === 'string') return { tuple: f.target, sha256: (await client.downloadLink(app, version, f.target)).sha256 };
-      const a = await client.resolve({ app, version, host, ...(selector ? { selector } : {}) });
-      return { tuple: a.artifact.tuple, sha256: a.artifact.sha256 };
+    resolve(_host: string, host: HostFingerprint) {
+      const key = typeof f.target === 'string' ? f.target : resolveKey(host);
+      let answer = answers.get(key);
+      if (!answer) {
+        answer = (async () => {
+          if (typeof f.target === 'string') return { tuple: f.target, sha256: (await client.downloadLink(app, version, f.target)).sha256 };
+          const a = await client.resolve({ app, version, host, ...(selector ? { selector } : {}) });
+          return { tuple: a.artifact.tuple, sha256: a.artifact.sha256 };
+        })();
+        // A failed answer is not kept: the next host asks again.
+        answer.catch(() => answers.delete(key));
+        answers.set(key, answer);
+      }
+      return answer;
     },
     link: (tuple) => client.downloadLink(app, version, tuple),
   };
