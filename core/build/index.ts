@@ -93,7 +93,12 @@ export function artifactIndex(store: ObjectStore, opts: ArtifactIndexOptions = {
   /** The kept listing of `prefix` if the generation has not moved (refreshed once too old), else undefined. */
   const kept = async (prefix: string): Promise<string[] | undefined> => {
     const generation = opts.freshness ? await opts.freshness.generation().catch(() => undefined) : undefined;
-    if (generation === undefined) return undefined;
+    if (generation === undefined) {
+      // Writers may have stored artifacts without moving the generation meanwhile: nothing kept is trusted again.
+      listings.clear();
+      seen = undefined;
+      return undefined;
+    }
     if (generation !== seen) {
       listings.clear();
       seen = generation;

@@ -109,6 +109,18 @@ describe('artifact index', () => {
     expect(await storedArtifact(disk, job({ target: T13 }))).toBeUndefined();
   });
 
+  it('trusts no kept listing after the generation was unknown (an artifact stored while Redis was away is seen)', async () => {
+    await put(disk, C1, T12);
+    const index = artifactIndex(disk, { freshness });
+    expect(await index.find('demo', C1)).toHaveLength(1);
+    generation = undefined;
+    await put(disk, C1, T13);
+    expect(await index.find('demo', C1)).toHaveLength(2);
+    // Back with the same value (the writer could not move it): the old listing is gone.
+    generation = '1';
+    expect(await index.find('demo', C1)).toHaveLength(2);
+  });
+
   it('lists only the keys of the queried commit prefix, not every build of the app', async () => {
     await put(disk, C1, T12);
     await put(disk, `fff9999${'0'.repeat(33)}`, T12);
