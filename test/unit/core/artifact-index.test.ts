@@ -115,8 +115,9 @@ describe('artifact index', () => {
     expect(await index.find('demo', C1)).toHaveLength(1);
     generation = undefined;
     await put(disk, C1, T13);
-    expect(await index.find('demo', C1)).toHaveLength(2);
-    // Back with the same value (the writer could not move it): the old listing is gone.
+    // A lookup of something else sees Redis away.
+    expect(await index.find('demo', `fff9999${'0'.repeat(33)}`)).toEqual([]);
+    // Back with the same value (the writer could not move it): the listing kept before is gone.
     generation = '1';
     expect(await index.find('demo', C1)).toHaveLength(2);
   });
