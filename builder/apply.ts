@@ -6,6 +6,7 @@ import { isXamalError, compareVersions, formatTarget, XamalError, type Arch, typ
 import { buildJobId, type BuildJob, type BuildPhase } from '../core/build/job.ts';
 import type { Manifest } from '../core/build/manifest.ts';
 import { storedArtifact } from '../core/build/index.ts';
+import { checkoutGitSource } from './source.ts';
 import type { ObjectStore } from '../core/storage/store.ts';
 import { usableImages } from '../images/catalog.ts';
 import type { LockFile } from '../images/lock.ts';
@@ -189,11 +190,8 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
     const src = join(workDir, 'src');
     await step('source', async () => {
       if (job.source.kind === 'git') {
-        await sh(deps.exec, { argv: ['git', 'clone', '--quiet', '--no-checkout', '--', job.source.url, src], label: 'git clone', timeoutMs: 600_000 });
-        await sh(deps.exec, { argv: ['git', '-C', src, '-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', job.source.commit], label: 'git checkout' });
-        const head = (await sh(deps.exec, { argv: ['git', '-C', src, 'rev-parse', 'HEAD'], label: 'git rev-parse' })).trim();
-        if (head !== job.source.commit) throw new XamalError('build_failed', `checked out ${head}, expected ${job.source.commit}`);
-        await rm(join(src, '.git'), { recursive: true, force: true });
+        const { fetched } = await checkoutGitSource(deps.exec, deps.cacheDir, job.source.url, job.source.commit, src);
+        await say(`source: ${job.source.commit} ${fetched ? 'fetched into' : 'already in'} the worker's mirror of ${job.source.url}`);
       } else {
         const archive = await deps.store.get(job.source.key);
         if (!archive) throw new XamalError('build_failed', `source archive ${job.source.key} is not in the store`);

@@ -1,0 +1,62 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { withFileLock } from '../core/fs-lock.ts';
+import { runChecked, XamalError, type Command, type Executor } from '../core/index.ts';
+
+/** Branches and tags, as a plain clone would have them (no pull-request or other refs). */
+const REFSPECS = ['+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*'] as const;
+
+/** The worker's bare mirror of a repository: one per URL, under the build cache. */
+export function mirrorPath(cacheDir: string, url: string): string {
+  return join(cacheDir, 'git', `${createHash('sha256').update(url).digest('hex').slice(0, 32)}.git`);
+}
+
+/** Pure: the git commands of a source checkout from the mirror, as data. */
+export const gitSteps = {
+  init: (mirror: string): Command => ({ argv: ['git', 'init', '--quiet', '--bare', mirror], label: 'git init mirror' }),
+  has: (mirror: string, commit: string): Command => ({ argv: ['git', '-C', mirror, 'cat-file', '-e', `${commit}^{commit}`], label: 'git has commit' }),
+  fetchRefs: (mirror: string, url: string): Command => ({ argv: ['git', '-C', mirror, 'fetch', '--quiet', '--force', '--', url, ...REFSPECS], label: 'git fetch', timeoutMs: 600_000 }),
+  fetchCommit: (mirror: string, url: string, commit: string): Command => ({ argv: ['git', '-C', mirror, 'fetch', '--quiet', '--', url, commit], label: 'git fetch commit', timeoutMs: 600_000 }),
+  clone: (mirror: string, dest: string): Command => ({ argv: ['git', 'clone', '--quiet', '--no-checkout', '--shared', '--', mirror, dest], label: 'git clone from mirror', timeoutMs: 600_000 }),
+  checkout: (dest: string, commit: string): Command => ({ argv: ['git', '-C', dest, '-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', commit], label: 'git checkout', timeoutMs: 600_000 }),
+  head: (dest: string): Command => ({ argv: ['git', '-C', dest, 'rev-parse', 'HEAD'], label: 'git rev-parse' }),
+};
+
+/**
+ * Checks `commit` of the repository at `url` out into `dest` (no .git left), through the worker's
+ * bare mirror of it: the first build of a repository fetches its branches and tags once, later
+ * builds fetch only what is new, and none when the mirror already has the commit. A commit on no
+ * branch or tag is fetched by its SHA where the server allows it. One build at a time per mirror
+ * (a file lock). Credentials never reach the mirror: URLs carry none (the job contract), and
+ * fetches name the URL instead of storing a remote.
+ */
+export async function checkoutGitSource(exec: Executor, cacheDir: string, url: string, commit: string, dest: string): Promise<{ fetched: boolean }> {
+  const mirror = mirrorPath(cacheDir, url);
+  await mkdir(dirname(mirror), { recursive: true });
+  return withFileLock(`${mirror}.lock`, `git mirror of ${url}`, async () => {
+    if (!existsSync(join(mirror, 'HEAD'))) {
+      await rm(mirror, { recursive: true, force: true });
+      await runChecked(exec, gitSteps.init(mirror));
+    }
+    const has = async () => (await exec.run(gitSteps.has(mirror, commit))).code === 0;
+    let fetched = false;
+    if (!(await has())) {
+      await runChecked(exec, gitSteps.fetchRefs(mirror, url));
+      fetched = true;
+      if (!(await has())) {
+        const r = await exec.run(gitSteps.fetchCommit(mirror, url, commit));
+        if (r.code !== 0 || !(await has())) {
+          throw new XamalError('build_failed', `commit ${commit} is on no branch or tag of ${url}, and the server does not serve it by SHA${r.code !== 0 ? ` (${r.stderr.trim().split('\n').at(-1)})` : ''}`);
+        }
+      }
+    }
+    await runChecked(exec, gitSteps.clone(mirror, dest));
+    await runChecked(exec, gitSteps.checkout(dest, commit));
+    const head = (await runChecked(exec, gitSteps.head(dest))).stdout.trim();
+    if (head !== commit) throw new XamalError('build_failed', `checked out ${head}, expected ${commit}`);
+    await rm(join(dest, '.git'), { recursive: true, force: true });
+    return { fetched };
+  });
+}

@@ -1,0 +1,57 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { checkoutGitSource, mirrorPath } from '../../../builder/source.ts';
+import { LocalExecutor } from '../../../core/index.ts';
+
+const git = (cwd: string, ...args: string[]) =>
+  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', '-c', 'init.defaultBranch=main', ...args], { cwd, encoding: 'utf8' }).trim();
+
+describe('git sources through the worker\'s mirror', () => {
+  let dir: string;
+  let origin: string;
+  let url: string;
+  const exec = new LocalExecutor();
+  const commitFile = async (text: string) => {
+    await writeFile(join(origin, 'mix.exs'), text);
+    git(origin, 'add', '-A');
+    git(origin, 'commit', '-q', '-m', text);
+    return git(origin, 'rev-parse', 'HEAD');
+  };
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'xamal-source-'));
+    origin = join(dir, 'origin');
+    execFileSync('mkdir', ['-p', origin]);
+    git(origin, 'init', '-q');
+    url = `file://${origin}`;
+  });
+  afterEach(async () => rm(dir, { recursive: true, force: true }));
+
+  it('fetches a repository once, then only what is new, and checks each commit out without .git', async () => {
+    const a = await commitFile('a');
+    const cache = join(dir, 'cache');
+    expect(await checkoutGitSource(exec, cache, url, a, join(dir, 'src1'))).toEqual({ fetched: true });
+    expect(await readFile(join(dir, 'src1', 'mix.exs'), 'utf8')).toBe('a');
+    expect(existsSync(join(dir, 'src1', '.git'))).toBe(false);
+    // The same commit again: no fetch at all.
+    expect(await checkoutGitSource(exec, cache, url, a, join(dir, 'src2'))).toEqual({ fetched: false });
+    const b = await commitFile('b');
+    expect(await checkoutGitSource(exec, cache, url, b, join(dir, 'src3'))).toEqual({ fetched: true });
+    expect(await readFile(join(dir, 'src3', 'mix.exs'), 'utf8')).toBe('b');
+    // The mirror keeps no remote (nothing about where it came from is stored but its objects).
+    expect(execFileSync('git', ['-C', mirrorPath(cache, url), 'remote'], { encoding: 'utf8' }).trim()).toBe('');
+  });
+
+  it('a commit on no branch or tag is fetched by its SHA (git protocol v2 serves it), and one the server lacks is refused with the reason', async () => {
+    await commitFile('a');
+    const tree = git(origin, 'rev-parse', 'HEAD^{tree}');
+    const dangling = git(origin, 'commit-tree', tree, '-m', 'on no branch');
+    const cache = join(dir, 'cache');
+    expect(await checkoutGitSource(exec, cache, url, dangling, join(dir, 'src1'))).toEqual({ fetched: true });
+    expect(await readFile(join(dir, 'src1', 'mix.exs'), 'utf8')).toBe('a');
+    await expect(checkoutGitSource(exec, cache, url, 'f'.repeat(40), join(dir, 'src2'))).rejects.toThrow(/commit f{40} is on no branch or tag of file:\/\/.*does not serve it by SHA/);
+  });
+});
