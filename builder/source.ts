@@ -16,9 +16,10 @@ export function mirrorPath(cacheDir: string, url: string): string {
 /** Pure: the git commands of a source checkout from the mirror, as data. */
 export const gitSteps = {
   init: (mirror: string): Command => ({ argv: ['git', 'init', '--quiet', '--bare', mirror], label: 'git init mirror' }),
-  has: (mirror: string, commit: string): Command => ({ argv: ['git', '-C', mirror, 'cat-file', '-e', `${commit}^{commit}`], label: 'git has commit' }),
-  fetchRefs: (mirror: string, url: string): Command => ({ argv: ['git', '-C', mirror, 'fetch', '--quiet', '--force', '--', url, ...REFSPECS], label: 'git fetch', timeoutMs: 600_000 }),
-  fetchCommit: (mirror: string, url: string, commit: string): Command => ({ argv: ['git', '-C', mirror, 'fetch', '--quiet', '--', url, commit], label: 'git fetch commit', timeoutMs: 600_000 }),
+  isRepo: (mirror: string): Command => ({ argv: ['git', `--git-dir=${mirror}`, 'rev-parse', '--is-bare-repository'], label: 'git mirror check' }),
+  has: (mirror: string, commit: string): Command => ({ argv: ['git', `--git-dir=${mirror}`, 'cat-file', '-e', `${commit}^{commit}`], label: 'git has commit' }),
+  fetchRefs: (mirror: string, url: string): Command => ({ argv: ['git', `--git-dir=${mirror}`, 'fetch', '--quiet', '--force', '--', url, ...REFSPECS], label: 'git fetch', timeoutMs: 600_000 }),
+  fetchCommit: (mirror: string, url: string, commit: string): Command => ({ argv: ['git', `--git-dir=${mirror}`, 'fetch', '--quiet', '--', url, commit], label: 'git fetch commit', timeoutMs: 600_000 }),
   clone: (mirror: string, dest: string): Command => ({ argv: ['git', 'clone', '--quiet', '--no-checkout', '--shared', '--', mirror, dest], label: 'git clone from mirror', timeoutMs: 600_000 }),
   checkout: (dest: string, commit: string): Command => ({ argv: ['git', '-C', dest, '-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', commit], label: 'git checkout', timeoutMs: 600_000 }),
   head: (dest: string): Command => ({ argv: ['git', '-C', dest, 'rev-parse', 'HEAD'], label: 'git rev-parse' }),
@@ -36,10 +37,12 @@ export async function checkoutGitSource(exec: Executor, cacheDir: string, url: s
   const mirror = mirrorPath(cacheDir, url);
   await mkdir(dirname(mirror), { recursive: true });
   return withFileLock(`${mirror}.lock`, `git mirror of ${url}`, async () => {
-    if (!existsSync(join(mirror, 'HEAD'))) {
+    const fresh = async () => {
       await rm(mirror, { recursive: true, force: true });
       await runChecked(exec, gitSteps.init(mirror));
-    }
+    };
+    // A mirror that is not a repository (e.g. a worker killed while making it) is made again.
+    if (!existsSync(join(mirror, 'HEAD')) || (await exec.run(gitSteps.isRepo(mirror))).stdout.trim() !== 'true') await fresh();
     const has = async () => (await exec.run(gitSteps.has(mirror, commit))).code === 0;
     let fetched = false;
     if (!(await has())) {

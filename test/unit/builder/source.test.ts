@@ -42,7 +42,17 @@ describe('git sources through the worker\'s mirror', () => {
     expect(await checkoutGitSource(exec, cache, url, b, join(dir, 'src3'))).toEqual({ fetched: true });
     expect(await readFile(join(dir, 'src3', 'mix.exs'), 'utf8')).toBe('b');
     // The mirror keeps no remote (nothing about where it came from is stored but its objects).
-    expect(execFileSync('git', ['-C', mirrorPath(cache, url), 'remote'], { encoding: 'utf8' }).trim()).toBe('');
+    expect(execFileSync('git', [`--git-dir=${mirrorPath(cache, url)}`, 'remote'], { encoding: 'utf8' }).trim()).toBe('');
+  });
+
+  it('a mirror left broken (e.g. by a worker killed mid-fetch) is made again', async () => {
+    const a = await commitFile('a');
+    const cache = join(dir, 'cache');
+    const mirror = mirrorPath(cache, url);
+    execFileSync('mkdir', ['-p', mirror]);
+    await writeFile(join(mirror, 'HEAD'), 'garbage');
+    expect(await checkoutGitSource(exec, cache, url, a, join(dir, 'src1'))).toEqual({ fetched: true });
+    expect(await readFile(join(dir, 'src1', 'mix.exs'), 'utf8')).toBe('a');
   });
 
   it('a commit on no branch or tag is fetched by its SHA (git protocol v2 serves it), and one the server lacks is refused with the reason', async () => {
