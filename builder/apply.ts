@@ -94,6 +94,14 @@ async function saveCache(exec: Executor, from: string, to: string, replace: bool
   }
 }
 
+/** Removes the work directories earlier attempts of this job left (a worker killed mid-build). */
+async function removeStaleWorkDirs(workRoot: string, jobId: string): Promise<void> {
+  await mkdir(workRoot, { recursive: true });
+  for (const stale of (await readdir(workRoot)).filter((d) => d.startsWith(`${jobId}-`))) {
+    await rm(join(workRoot, stale), { recursive: true, force: true });
+  }
+}
+
 /** What a successful deps step ran with (plan.cachePaths.depsFetched). */
 interface DepsFetched {
   /** sha256 of the mix.exs the step ran with (the deps key already covers mix.lock and the image). */
@@ -139,6 +147,8 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
   const jobId = buildJobId(job);
   const stored = await storedArtifact(deps.store, job);
   if (stored) {
+    // An earlier attempt killed after storing it (before removing its work directory) leaves that here.
+    await removeStaleWorkDirs(deps.workRoot, jobId);
     await hooks.log(`artifact already built: ${stored.key}`);
     await hooks.phase('done');
     return { manifest: stored.manifest, manifestKey: stored.key, cached: true };
@@ -156,10 +166,7 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
     await deps.docker.removeContainer(id);
     await say(`removed container ${id.slice(0, 12)} left by an earlier attempt`);
   }
-  await mkdir(deps.workRoot, { recursive: true });
-  for (const stale of (await readdir(deps.workRoot)).filter((d) => d.startsWith(`${jobId}-`))) {
-    await rm(join(deps.workRoot, stale), { recursive: true, force: true });
-  }
+  await removeStaleWorkDirs(deps.workRoot, jobId);
   const workDir = await mkdtemp(join(deps.workRoot, `${jobId}-`));
   const timings: Record<string, number> = {};
   const step = async <T>(name: string, fn: () => Promise<T>) => {
@@ -300,6 +307,8 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
     await deps.store.put(plan.artifact.logKey, log.text(), 'text/plain');
     // Last: the manifest makes the artifact visible.
     await deps.store.put(plan.artifact.manifestKey, JSON.stringify(manifest, null, 2), 'application/json');
+    // The work directory goes before `done` is reported (the finally below is for failures).
+    await rm(workDir, { recursive: true, force: true });
     await hooks.phase('done');
     return { manifest, manifestKey: plan.artifact.manifestKey, cached: false };
   } finally {
