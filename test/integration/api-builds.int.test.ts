@@ -163,12 +163,13 @@ describe('the farm API with real Redis, workers and store', () => {
     const { hashToken, parseTokenEntries } = await import('../../api/auth.ts');
     const CI = 'rate-limit-ci-token-0123456789ab';
     const OTHER = 'rate-limit-other-token-012345678';
-    const tokens = parseTokenEntries(`ci:read:${hashToken(CI).toString('hex')}; other:read:${hashToken(OTHER).toString('hex')}`);
+    const tokens = parseTokenEntries(`ci:build:${hashToken(CI).toString('hex')}; other:build:${hashToken(OTHER).toString('hex')}`);
     const redis = redisClient(settings);
     const mk = () => buildApp({ token: TOKEN, tokens, logLevel: 'silent', rateLimit: { max: 3, windowMs: 60_000, redis, prefix: settings.prefix! }, services: { health: healthService({}), ...storeBackedServices(s3Store({ ...services().s3, prefix: `${testPrefix('rl')}/` })) } });
     const [a, b] = [await mk(), await mk()];
     try {
-      const post = (api: FastifyInstance, token: string) => api.inject({ method: 'POST', url: '/v1/resolve', headers: { authorization: `Bearer ${token}` }, payload: {} });
+      // POST /v1/sources starts work (counted); a JSON body is refused with 400 after it is counted.
+      const post = (api: FastifyInstance, token: string) => api.inject({ method: 'POST', url: '/v1/sources', headers: { authorization: `Bearer ${token}` }, payload: {} });
       const codes = [await post(a, CI), await post(b, CI), await post(a, CI), await post(b, CI)].map((r) => r.statusCode);
       expect(codes).toEqual([400, 400, 400, 429]);
       const over = await post(a, CI);
