@@ -90,8 +90,11 @@ export function artifactIndex(store: ObjectStore, opts: ArtifactIndexOptions = {
     for (const key of manifests.keys()) if (key.startsWith(prefix) && !present.has(key)) manifests.delete(key);
     return keys;
   };
-  /** The kept listing of `prefix` if the generation has not moved (refreshed once too old), else undefined. */
-  const kept = async (prefix: string): Promise<string[] | undefined> => {
+  /**
+   * The listing of `prefix` under the current generation: kept (`cached`) or read now and kept; or
+   * undefined when the generation is unknown (the caller reads the store itself).
+   */
+  const kept = async (prefix: string): Promise<{ keys: string[]; cached: boolean } | undefined> => {
     const generation = opts.freshness ? await opts.freshness.generation().catch(() => undefined) : undefined;
     if (generation === undefined) {
       // Writers may have stored artifacts without moving the generation meanwhile: nothing kept is trusted again.
@@ -104,12 +107,12 @@ export function artifactIndex(store: ObjectStore, opts: ArtifactIndexOptions = {
       seen = generation;
     }
     const hit = listings.get(prefix);
-    if (hit && now() - hit.at < maxAgeMs) return hit.keys;
+    if (hit && now() - hit.at < maxAgeMs) return { keys: hit.keys, cached: true };
     const at = now();
     const keys = await readStore(prefix);
     // Kept under the generation read before listing: a manifest stored meanwhile moves it, and the next lookup lists again.
     if (seen === generation) bounded(listings, max, prefix, { keys, at });
-    return keys;
+    return { keys, cached: false };
   };
   const read = async (key: string): Promise<Manifest | undefined> => {
     const hit = manifests.get(key);
@@ -160,15 +163,18 @@ export function artifactIndex(store: ObjectStore, opts: ArtifactIndexOptions = {
       // A commit (or its prefix) lists only its own keys; a release version needs every build of the app.
       const prefix = SHA_QUERY.test(version) ? `artifacts/${app}/${version}` : `artifacts/${app}/`;
       const listed = await kept(prefix);
-      const found = listed ? await select(app, version, filter, listed) : [];
-      if (found.length > 0) return found;
+      if (!listed) return select(app, version, filter, await readStore(prefix));
+      const found = await select(app, version, filter, listed.keys);
+      if (found.length > 0 || !listed.cached) return found;
+      // Nothing in a kept listing: the store answers (an artifact stored without a generation move).
       listings.delete(prefix);
       return select(app, version, filter, await readStore(prefix));
     },
     async manifest(app, version, key) {
       const prefix = `artifacts/${app}/${version}/`;
       const listed = await kept(prefix);
-      if (listed?.includes(key)) return read(key);
+      if (listed?.keys.includes(key)) return read(key);
+      if (listed && !listed.cached) return undefined;
       // Not in a kept listing (or none kept): the store answers, and a stale listing goes.
       listings.delete(prefix);
       if (!listed) manifests.delete(key);
