@@ -42,7 +42,7 @@ const cpuMs = async (pid: number) => {
 };
 try {
   const farm = await startFarm(join(tmp, 'farm'), 2);
-  const queues = farm.settings;
+  const settings = farm.settings;
   const repo = await helloRepo(join(tmp, 'repo'));
   try {
     say(`building hello for 3 targets: ${Math.round(await farm.build('hello', repo, Object.values(TUPLES)))} ms`);
@@ -54,7 +54,7 @@ try {
   const body = JSON.stringify({ app: 'hello', version: repo.commit.slice(0, 7), host });
 
   // node itself (not the tsx wrapper) so that api.pid is the API process whose CPU time is read.
-  api = spawn(process.execPath, [...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : []), '--import', 'tsx', join(PROJECT_ROOT, 'bench/farm-api.ts'), '--store', join(tmp, 'farm', 'store'), '--redis', queues.redisUrl, ...(queues.prefix ? ['--prefix', queues.prefix] : [])], { cwd: PROJECT_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  api = spawn(process.execPath, [...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : []), '--import', 'tsx', join(PROJECT_ROOT, 'bench/farm-api.ts'), '--store', join(tmp, 'farm', 'store'), '--redis', settings.redisUrl, ...(settings.prefix ? ['--prefix', settings.prefix] : [])], { cwd: PROJECT_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   const url = await new Promise<string>((resolve, reject) => {
     let err = '';
     api!.stderr!.on('data', (b: Buffer) => {

@@ -50,7 +50,7 @@ export interface BuildPlan {
   cacheKeys: { deps: string; build: string };
   /**
    * `depsFetched`: a marker the worker writes after a deps step succeeded for this deps key, holding
-   * the mix.exs it ran with (deps-fetched.ts): the next build with the same lock and mix.exs skips the step.
+   * the mix.exs it ran with (builder/apply.ts): the next build with the same lock and mix.exs skips the step.
    */
   cachePaths: { deps: string; build: string; depsFetched: string };
   dirs: { src: string; out: string; home: string; releaseDir: string; tarball: string };

@@ -85,7 +85,8 @@ export interface WiredFarm {
  */
 export async function wireFarm(w: FarmWiring): Promise<WiredFarm> {
   const arch = hostArch();
-  const locks = async () => [await readLock(builderConfig().localLockPath)];
+  const lockPath = builderConfig().localLockPath;
+  const locks = async () => [await readLock(lockPath)];
   const exec = new LocalExecutor();
   const queues: BuildQueues = buildQueues(w.settings, w.queueArches ?? [arch]);
   const generation = artifactGeneration(w.settings);
