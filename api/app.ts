@@ -17,7 +17,7 @@ import { buildRoutes } from './routes/builds.ts';
 import { resolveRoutes } from './routes/resolve.ts';
 import { sourceRoutes } from './routes/sources.ts';
 import { githubRoutes, type GithubHooks } from './routes/github.ts';
-import type { ObjectStore } from '../core/storage/store.ts';
+import type { ObjectStore } from '../store/store.ts';
 import type { ResolveService } from './services/resolve.ts';
 import type { BuildService } from './services/builds.ts';
 

@@ -3,7 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { createBullBoard } from '@bull-board/api';
 import { FastifyAdapter } from '@bull-board/fastify';
 
-/** bull-board queue adapters (core/queue.ts `queueInspector().boardAdapters()`, the only bullmq importer). */
+/** bull-board queue adapters (queue/inspector.ts `queueInspector().boardAdapters()`). */
 export type BoardQueues = Parameters<typeof createBullBoard>[0]['queues'];
 
 export const BOARD_PATH = '/admin/queues';

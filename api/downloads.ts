@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { checkKey } from '../core/storage/key.ts';
+import { checkKey } from '../core/index.ts';
 
 /**
  * Short-lived download links the API signs itself (for stores that cannot presign, and for servers

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { FinishedBuild, QueueCounts } from '../core/queue.ts';
+import type { FinishedBuild, QueueCounts } from '../queue/index.ts';
 
-/** What /metrics reads from the build queues (core/queue.ts `queueInspector`). */
+/** What /metrics reads from the build queues (queue/inspector.ts `queueInspector`). */
 export interface MetricsSource {
   counts(): Promise<Record<string, QueueCounts>>;
   recentlyFinished(limit?: number): Promise<FinishedBuild[]>;

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
-import type { Redis } from 'ioredis';
+import type { Redis } from '../queue/index.ts';
 import type { TokenEntry } from './auth.ts';
 
 /** Requests a token may make to the POST routes per window. */

@@ -22,7 +22,7 @@ import { ensurePinnedImage } from '../builder/images/ensure.ts';
 import { hostArch } from '../builder/images/context.ts';
 import { DEFAULT_LIMITS, planBuild } from '../builder/plan.ts';
 import { LocalExecutor, type Command } from '../core/index.ts';
-import { buildJobId, BuildJobSchema } from '../core/build/job.ts';
+import { buildJobId, BuildJobSchema } from '../core/contracts/build-job.ts';
 import { readLock } from '../images/lock.ts';
 import { BUILD_USER } from '../images/recipes/debian.ts';
 import { commitFiles, git, helloRepo } from '../testhosts/example-repo.ts';

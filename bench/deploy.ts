@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { stringify } from 'yaml';
-import { serviceEndpoints, servicesConfig, servicesUp } from '../core/services/index.ts';
+import { serviceEndpoints, servicesConfig, servicesUp } from '../localservices/index.ts';
 import { appLayout } from '../deployer/commands/layout.ts';
 import { commitFiles, helloRepo } from '../testhosts/example-repo.ts';
 import { labDeps, upLab, type LabHost } from '../testhosts/index.ts';

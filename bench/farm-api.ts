@@ -13,8 +13,8 @@ import { farmConfig } from '../api/config.ts';
 import { listen } from '../api/server.ts';
 import { healthService } from '../api/services/health.ts';
 import { storeBackedServices } from '../api/services/store-backed.ts';
-import { localStore } from '../core/storage/local.ts';
-import { artifactGeneration } from '../core/queue.ts';
+import { localStore } from '../store/local.ts';
+import { artifactGeneration } from '../queue/index.ts';
 import { TOKEN } from './farm.ts';
 
 const { values } = parseArgs({ options: { store: { type: 'string' }, port: { type: 'string', default: '0' }, redis: { type: 'string' }, prefix: { type: 'string' } } });

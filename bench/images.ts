@@ -11,7 +11,7 @@ import { builderConfig } from '../builder/config.ts';
 import { buildImage } from '../builder/images/build.ts';
 import { imageBuildDeps } from '../builder/images/context.ts';
 import { normalizeArch, type Arch } from '../core/index.ts';
-import { servicesUp } from '../core/services/index.ts';
+import { servicesUp } from '../localservices/index.ts';
 import { isDebianSuite, type DebianSuite } from '../images/distros.ts';
 
 const { values } = parseArgs({

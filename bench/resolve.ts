@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LocalExecutor, parseProbeOutput, probeCommand } from '../core/index.ts';
-import { PROJECT_ROOT } from '../core/services/config.ts';
+import { PROJECT_ROOT } from '../localservices/config.ts';
 import { helloRepo } from '../testhosts/example-repo.ts';
 import { parseWrk, wrkCommand, type WrkResult } from '../testhosts/load.ts';
 import { AUTH, cells, median, prepare, say, startFarm, TUPLES } from './farm.ts';

@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { PROJECT_ROOT } from '../core/services/config.ts';
+import { PROJECT_ROOT } from '../localservices/config.ts';
 
 interface Bench {
   id: string;

@@ -12,7 +12,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { PROJECT_ROOT } from '../core/services/config.ts';
+import { PROJECT_ROOT } from '../localservices/config.ts';
 import { appLayout } from '../deployer/commands/layout.ts';
 import { ensureCaddySite } from '../deployer/flows/caddy.ts';
 import { sshPool } from '../deployer/ssh.ts';

@@ -7,7 +7,7 @@
  * Runs as root (namespaces, mounts, nspawn). Prints a markdown table row per measure.
  */
 import { parseArgs } from 'node:util';
-import { ensurePackages } from '../core/services/index.ts';
+import { ensurePackages } from '../localservices/index.ts';
 import { ensureHostRootfs, HOST_SUITES, LAB_PACKAGES, labDeps, upLab } from '../testhosts/index.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, hosts: { type: 'string', default: '5' } } });

@@ -1,6 +1,6 @@
 import { LocalExecutor } from '../core/index.ts';
-import { storeConfig } from '../core/storage/config.ts';
-import { openStore } from '../core/storage/open.ts';
+import { storeConfig } from '../store/config.ts';
+import { openStore } from '../store/open.ts';
 import { readLock } from '../images/lock.ts';
 import { COMMITTED_LOCK_PATH } from '../images/catalog.ts';
 import type { BuildDeps } from './apply.ts';

@@ -4,11 +4,12 @@ import {
   artifactKey,
   artifactManifestKey,
   artifactSha256Key,
+  buildLogKey,
   formatTarget,
   XamalError,
   type ArtifactRef,
 } from '../core/index.ts';
-import { sourceVersion, type BuildJob } from '../core/build/job.ts';
+import { sourceVersion, type BuildJob } from '../core/contracts/build-job.ts';
 import { BUILD_USER } from '../images/recipes/debian.ts';
 import type { ContainerSpec } from './docker.ts';
 
@@ -120,7 +121,7 @@ export function planBuild(p: PlanInput): BuildPlan {
       tarballKey: artifactKey(ref),
       sha256Key: artifactSha256Key(ref),
       manifestKey: artifactManifestKey(ref),
-      logKey: `logs/${p.jobId}.log`,
+      logKey: buildLogKey(p.jobId),
       fileName: `${job.app}-${version}-${tuple}.tar.gz`,
     },
     cacheKeys: { deps: depsKey, build: buildKey },

@@ -1,6 +1,6 @@
 import { formatIssues, isXamalError, issuesFromZod, type Arch, type ErrorCode, type Logger } from '../core/index.ts';
-import { BuildJobSchema } from '../core/build/job.ts';
-import { artifactGeneration, createWorker, subscribeCancels, UnrecoverableError, type Job, type QueueSettings } from '../core/queue.ts';
+import { BuildJobSchema } from '../core/contracts/build-job.ts';
+import { artifactGeneration, createWorker, subscribeCancels, UnrecoverableError, type Job, type QueueSettings } from '../queue/index.ts';
 import { runBuild, type BuildDeps } from './apply.ts';
 
 /** Failures that another attempt cannot fix. */

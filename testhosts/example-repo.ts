@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { cp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { childEnv, PROJECT_ROOT } from '../core/services/config.ts';
+import { childEnv, PROJECT_ROOT } from '../localservices/config.ts';
 
 /**
  * Git repositories holding the example apps, as the farm's sources in tests and benchmarks. HOME is

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../core/services/config.ts';
+import { PROJECT_ROOT } from '../localservices/config.ts';
 import { cliBaseEnv } from './config.ts';
 
 /**

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { AppNameSchema, formatTarget, parseSelectorString, TargetTupleSchema } from '../../core/index.ts';
-import { CommitSchema } from '../../core/build/job.ts';
-import { ManifestSchema, type Manifest } from '../../core/build/manifest.ts';
+import { CommitSchema } from '../../core/contracts/build-job.ts';
+import { ManifestSchema, type Manifest } from '../../core/contracts/manifest.ts';
 import { verifyDownload } from '../downloads.ts';
 
 const Params = z.object({ app: AppNameSchema, version: CommitSchema, tuple: TargetTupleSchema });

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { XamalError } from '../../core/index.ts';
-import type { ObjectStore } from '../../core/storage/store.ts';
+import { sourceKey, XamalError } from '../../core/index.ts';
+import type { ObjectStore } from '../../store/store.ts';
 
 export const MAX_SOURCE_BYTES = 200 * 1024 * 1024;
 
@@ -39,7 +39,7 @@ export const sourceRoutes =
         await pipeline(req.body as Readable, meter, createWriteStream(tmp));
         if (size < 18) throw new XamalError('validation', 'body: expected a gzip file, got too few bytes');
         const sha256 = hash.digest('hex');
-        const key = `sources/${sha256}.tar.gz`;
+        const key = sourceKey(sha256);
         if (!(await store.exists(key))) await store.putFile(key, tmp, 'application/gzip');
         return reply.code(201).send({ archive: key, sha256, size });
       } finally {

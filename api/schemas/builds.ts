@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { AppNameSchema, parseTarget, ReleaseNameSchema, TargetSelectorSchema, type Target, type TargetSelector } from '../../core/index.ts';
-import { CommitSchema, MixEnvSchema } from '../../core/build/job.ts';
+import { AppNameSchema, parseTarget, SOURCE_KEY, ReleaseNameSchema, TargetSelectorSchema, type Target, type TargetSelector } from '../../core/index.ts';
+import { CommitSchema, MixEnvSchema } from '../../core/contracts/build-job.ts';
 
 /** A git ref name as a client may send it (resolved to a commit by the API before any job exists). */
 const GitRef = z
@@ -22,7 +22,7 @@ const GitSource = z
 
 const ArchiveSource = z
   .object({
-    archive: z.string().regex(/^sources\/[0-9a-f]{64}\.tar\.gz$/, 'expected sources/<sha256>.tar.gz (from POST /v1/sources)'),
+    archive: z.string().regex(SOURCE_KEY, 'expected sources/<sha256>.tar.gz (from POST /v1/sources)'),
     sha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex characters'),
   })
   .strict();

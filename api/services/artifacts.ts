@@ -1,9 +1,9 @@
 import { artifactManifestKey, XamalError, type Target } from '../../core/index.ts';
-import type { Manifest } from '../../core/build/manifest.ts';
-import type { ArtifactIndex } from '../../core/build/index.ts';
+import type { Manifest } from '../../core/contracts/manifest.ts';
+import type { ArtifactIndex } from '../../store/artifact-index.ts';
 import type { Readable } from 'node:stream';
 import { signDownload, type DownloadSettings } from '../downloads.ts';
-import type { ObjectStore } from '../../core/storage/store.ts';
+import type { ObjectStore } from '../../store/store.ts';
 
 export interface ArtifactId {
   app: string;

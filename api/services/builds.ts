@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { formatTarget, isXamalError, XamalError, type Executor, type Issue } from '../../core/index.ts';
-import { storedArtifact } from '../../core/build/index.ts';
-import { buildJobId, BuildJobSchema, type BuildJobInput } from '../../core/build/job.ts';
-import type { BuildQueues, BuildStatus } from '../../core/queue.ts';
-import type { ObjectStore } from '../../core/storage/store.ts';
+import { buildSetKey, formatTarget, isXamalError, XamalError, type Executor, type Issue } from '../../core/index.ts';
+import { storedArtifact } from '../../store/artifact-index.ts';
+import { buildJobId, BuildJobSchema, type BuildJobInput } from '../../core/contracts/build-job.ts';
+import type { BuildQueues, BuildStatus } from '../../queue/index.ts';
+import type { ObjectStore } from '../../store/store.ts';
 import { lookupBySelector, usableImages } from '../../images/catalog.ts';
 import type { LockFile } from '../../images/lock.ts';
 import type { BuildRequest } from '../schemas/builds.ts';
@@ -94,13 +94,13 @@ export function buildService(deps: BuildServiceDeps) {
       }
       const buildSet = `s${createHash('sha256').update(builds.map((b) => b.id).sort().join(',')).digest('hex').slice(0, 32)}`;
       const result = { buildSet, builds, unresolved };
-      if (builds.length) await deps.store.put(`build-sets/${buildSet}.json`, JSON.stringify({ ...result, createdAt: new Date().toISOString() }), 'application/json');
+      if (builds.length) await deps.store.put(buildSetKey(buildSet), JSON.stringify({ ...result, createdAt: new Date().toISOString() }), 'application/json');
       return result;
     },
 
     /** A build set as submitted, with each build's current state. */
     async buildSet(id: string): Promise<(SubmitResult & { builds: (SubmittedBuild & { state: string })[] }) | undefined> {
-      const raw = await deps.store.get(`build-sets/${id}.json`);
+      const raw = await deps.store.get(buildSetKey(id));
       if (!raw) return undefined;
       const set = JSON.parse(raw.toString('utf8')) as SubmitResult;
       const builds = await Promise.all(

@@ -1,5 +1,5 @@
 import { canRun, compareVersions, parseTargetOrThrow, XamalError, type HostFingerprint, type Rejection, type Target, type TargetSelector } from '../../core/index.ts';
-import type { ArtifactIndex, IndexedArtifact } from '../../core/build/index.ts';
+import type { ArtifactIndex, IndexedArtifact } from '../../store/artifact-index.ts';
 
 export interface ResolveRequest {
   app: string;

@@ -1,5 +1,5 @@
-import type { ObjectStore } from '../../core/storage/store.ts';
-import { artifactIndex, type IndexFreshness } from '../../core/build/index.ts';
+import type { ObjectStore } from '../../store/store.ts';
+import { artifactIndex, type IndexFreshness } from '../../store/artifact-index.ts';
 import { artifactService } from './artifacts.ts';
 import { resolveService } from './resolve.ts';
 

@@ -10,7 +10,7 @@ import {
   type Arch,
   type Executor,
 } from '../../core/index.ts';
-import { withFileLock } from '../../core/fs-lock.ts';
+import { withFileLock } from '../../localservices/fs-lock.ts';
 import type { DebianSuite } from '../../images/distros.ts';
 import { IMAGE_PROBE_SCRIPT, parseImageProbe, tupleFromFacts, type ImageFacts } from '../../images/facts.ts';
 import { pinnedRef, readLock, upsertLock, writeLock, type LockEntry } from '../../images/lock.ts';

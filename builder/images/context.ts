@@ -4,7 +4,7 @@ import type { BuilderConfig } from '../config.ts';
 import { dockerEngine } from '../docker.ts';
 import { ensureEmulation } from '../emulation.ts';
 import type { ImageBuildDeps } from './build.ts';
-import { ensurePackages } from '../../core/services/index.ts';
+import { ensurePackages } from '../../localservices/index.ts';
 
 
 export function hostArch(): Arch {

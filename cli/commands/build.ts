@@ -1,6 +1,6 @@
 import { farmClient, type BuildStatusBody } from '../../deployer/farm-client.ts';
 import { parseSelectorString, parseTarget, XamalError } from '../../core/index.ts';
-import { BUILD_PHASES, type BuildPhase } from '../../core/build/job.ts';
+import { BUILD_PHASES, type BuildPhase } from '../../core/contracts/build-job.ts';
 import { parseFlags, usageError } from '../args.ts';
 import { cliConfig } from '../config.ts';
 import { progressFor, type CliCommand } from '../io.ts';

@@ -5,7 +5,7 @@ import { hostArch as thisArch, imageBuildDeps } from '../../builder/images/conte
 import { imageRows } from '../../builder/images/list.ts';
 import { pinHexpm, pinLocal, verifyLocks } from '../../builder/images/pin.ts';
 import { normalizeArch, type Arch } from '../../core/index.ts';
-import { servicesUp } from '../../core/services/index.ts';
+import { servicesUp } from '../../localservices/index.ts';
 import { COMMITTED_LOCK_PATH, readCatalog } from '../../images/catalog.ts';
 import { DEBIAN_SUITES, isDebianSuite } from '../../images/distros.ts';
 import { readLock, splitRef } from '../../images/lock.ts';

@@ -1,4 +1,4 @@
-import { resolveNames, servicesConfig, servicesDown, servicesStatus, servicesUp } from '../../core/services/index.ts';
+import { resolveNames, servicesConfig, servicesDown, servicesStatus, servicesUp } from '../../localservices/index.ts';
 import { parseFlags, usageError } from '../args.ts';
 import type { CliCommand } from '../io.ts';
 

@@ -13,17 +13,17 @@ import { buildImage } from '../../builder/images/build.ts';
 import { hostArch, imageBuildDeps } from '../../builder/images/context.ts';
 import { buildDeps } from '../../builder/deps.ts';
 import { startBuildWorkers, type BuildResult } from '../../builder/worker.ts';
-import { LocalExecutor, parseProbeOutput, probeCommand, XamalError, type Executor } from '../../core/index.ts';
-import { sourceVersion } from '../../core/build/job.ts';
-import { artifactGeneration, buildQueue, buildQueueEvents, buildQueues, enqueueBuild, queueInspector, redisClient, type QueueSettings } from '../../core/queue.ts';
+import { LocalExecutor, parseProbeOutput, PROBE_KEY, probeCommand, sourceKey, XamalError, type Executor } from '../../core/index.ts';
+import { sourceVersion } from '../../core/contracts/build-job.ts';
+import { artifactGeneration, buildQueue, buildQueueEvents, buildQueues, enqueueBuild, queueInspector, redisClient, type QueueSettings } from '../../queue/index.ts';
 import { buildService } from '../../api/services/builds.ts';
 import { readLock } from '../../images/lock.ts';
 import { COMMITTED_LOCK_PATH } from '../../images/catalog.ts';
-import { checkReady } from '../../core/services/ready.ts';
-import { PROJECT_ROOT, serviceSpec, servicesDown, servicesUp, type ServiceName, type ServicesConfig } from '../../core/services/index.ts';
-import { storeConfig } from '../../core/storage/config.ts';
-import { openStore } from '../../core/storage/open.ts';
-import type { ObjectStore } from '../../core/storage/store.ts';
+import { checkReady } from '../../localservices/ready.ts';
+import { PROJECT_ROOT, serviceSpec, servicesDown, servicesUp, type ServiceName, type ServicesConfig } from '../../localservices/index.ts';
+import { storeConfig } from '../../store/config.ts';
+import { openStore } from '../../store/open.ts';
+import type { ObjectStore } from '../../store/store.ts';
 import { CODENAMES, isDebianSuite, type DebianSuite } from '../../images/distros.ts';
 import { parseFlags } from '../args.ts';
 import type { CliCommand, Io } from '../io.ts';
@@ -70,7 +70,7 @@ async function buildExample(io: Io, exec: Executor, store: ObjectStore, settings
     if (tar.code !== 0) throw new XamalError('external', `could not pack examples/hello: ${tar.stderr}`);
     const bytes = await readFile(file);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
-    const key = `sources/${sha256}.tar.gz`;
+    const key = sourceKey(sha256);
     await store.put(key, bytes, 'application/gzip');
     const arch = hostArch();
     const queue = buildQueue(settings, arch);
@@ -109,7 +109,7 @@ const command: CliCommand = {
       const checks: Record<string, () => Promise<boolean>> = {
         ...Object.fromEntries(EMBEDDED.map((n) => [n, () => checkReady(serviceSpec(sc, n).ready)])),
         // Any answer (even "not there") proves the store is reachable; an error means it is not.
-        store: async () => (await store.exists('health/probe'), true),
+        store: async () => (await store.exists(PROBE_KEY), true),
       };
       const settings: QueueSettings = { redisUrl: bc.redisUrl, prefix: bc.queuePrefix };
       const queues = buildQueues(settings, ['x86_64', 'aarch64']);

@@ -15,8 +15,8 @@ import { hostArch } from '../../builder/images/context.ts';
 import { DEFAULT_LIMITS } from '../../builder/plan.ts';
 import { startBuildWorkers, type RunningWorkers } from '../../builder/worker.ts';
 import { LocalExecutor } from '../../core/index.ts';
-import { artifactGeneration, buildQueues, queueInspector, redisClient, type BuildQueues, type QueueInspector, type QueueSettings } from '../../core/queue.ts';
-import { s3Store } from '../../core/storage/s3.ts';
+import { artifactGeneration, buildQueues, queueInspector, redisClient, type BuildQueues, type QueueInspector, type QueueSettings } from '../../queue/index.ts';
+import { s3Store } from '../../store/s3.ts';
 import { readLock } from '../../images/lock.ts';
 import { helloRepo } from './fixtures.ts';
 import { services, testPrefix } from './support.ts';
@@ -189,7 +189,7 @@ describe('the farm API with real Redis, workers and store', () => {
 
   it('xamal build (the CI client) submits, follows and prints each tuple with a download URL that serves the sha256 it names', { timeout: 300_000 }, async () => {
     const { execFile } = await import('node:child_process');
-    const { PROJECT_ROOT } = await import('../../core/services/config.ts');
+    const { PROJECT_ROOT } = await import('../../localservices/config.ts');
     const run = (args: string[]) =>
       new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
         execFile(process.execPath, [join(PROJECT_ROOT, 'bin/xamal.mjs'), 'build', ...args], { env: { PATH: process.env.PATH, XAMAL_FARM_TOKEN: TOKEN } }, (err, stdout, stderr) =>

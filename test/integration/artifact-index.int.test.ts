@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactIndex } from '../../core/build/index.ts';
-import type { Manifest } from '../../core/build/manifest.ts';
-import { artifactGeneration } from '../../core/queue.ts';
-import { s3Store } from '../../core/storage/s3.ts';
-import type { ObjectStore } from '../../core/storage/store.ts';
+import { artifactIndex } from '../../store/artifact-index.ts';
+import type { Manifest } from '../../core/contracts/manifest.ts';
+import { artifactGeneration } from '../../queue/index.ts';
+import { s3Store } from '../../store/s3.ts';
+import type { ObjectStore } from '../../store/store.ts';
 import { services, testPrefix } from './support.ts';
 
 const T12 = 'linux-x86_64-gnu2.36-debian12-otp25.2.3-elixir1.14.0';

@@ -8,10 +8,10 @@ import { builderConfig } from '../../builder/config.ts';
 import { dockerEngine } from '../../builder/docker.ts';
 import { hostArch } from '../../builder/images/context.ts';
 import type { BuildResult } from '../../builder/worker.ts';
-import { ManifestSchema } from '../../core/build/manifest.ts';
-import { buildQueue, buildQueueEvents, enqueueBuild } from '../../core/queue.ts';
-import { PROJECT_ROOT } from '../../core/services/config.ts';
-import { s3Store } from '../../core/storage/s3.ts';
+import { ManifestSchema } from '../../core/contracts/manifest.ts';
+import { buildQueue, buildQueueEvents, enqueueBuild } from '../../queue/index.ts';
+import { PROJECT_ROOT } from '../../localservices/config.ts';
+import { s3Store } from '../../store/s3.ts';
 import { helloRepo } from './fixtures.ts';
 import { services, testPrefix } from './support.ts';
 

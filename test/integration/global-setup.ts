@@ -6,7 +6,7 @@ import { hostArch, imageBuildDeps } from '../../builder/images/context.ts';
 import type { Arch } from '../../core/index.ts';
 import type { DebianSuite } from '../../images/distros.ts';
 import { ensureHostRootfs, HOST_SUITES, LAB_PACKAGES, labDeps, reapStaleLabs } from '../../testhosts/index.ts';
-import { ensurePackages, serviceEndpoints, servicesConfig, servicesDown, servicesUp, type ServiceEndpoints, type ServiceName } from '../../core/services/index.ts';
+import { ensurePackages, serviceEndpoints, servicesConfig, servicesDown, servicesUp, type ServiceEndpoints, type ServiceName } from '../../localservices/index.ts';
 
 /** Debian packages integration tests need besides the services (mix for the example app, test hosts). */
 const TEST_PACKAGES = ['elixir', ...HOST_TOOLS, ...LAB_PACKAGES];

@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { dockerEngine } from '../../builder/docker.ts';
-import { s3Store } from '../../core/storage/s3.ts';
+import { s3Store } from '../../store/s3.ts';
 import { services, testPrefix } from './support.ts';
 
 function getJson(url: string): Promise<{ status: number; body: unknown }> {

@@ -1,5 +1,5 @@
 import { describe } from 'vitest';
-import { s3Store } from '../../core/storage/s3.ts';
+import { s3Store } from '../../store/s3.ts';
 import { storeContract } from '../support/store-contract.ts';
 import { services, testPrefix } from './support.ts';
 

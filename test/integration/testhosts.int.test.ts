@@ -4,8 +4,8 @@ import { readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalExecutor, type Command } from '../../core/index.ts';
-import { PROJECT_ROOT } from '../../core/services/config.ts';
-import { sleep } from '../../core/services/process.ts';
+import { PROJECT_ROOT } from '../../localservices/config.ts';
+import { sleep } from '../../localservices/process.ts';
 import { labDeps, publicKeyFingerprint, reapStaleLabs, upLab, type Lab, type LabHost } from '../../testhosts/index.ts';
 import { loadReport, parseWrk, startLoad, wrkCommand } from '../../testhosts/load.ts';
 

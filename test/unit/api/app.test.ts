@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../../api/app.ts';
 import { healthService, type HealthCheck } from '../../../api/services/health.ts';
 import { storeBackedServices } from '../../../api/services/store-backed.ts';
-import { localStore } from '../../../core/storage/local.ts';
+import { localStore } from '../../../store/local.ts';
 
 const TOKEN = 'x'.repeat(32);
 const AUTH = { authorization: `Bearer ${TOKEN}` };

@@ -9,8 +9,8 @@ import { signDownload } from '../../../api/downloads.ts';
 import { storeBackedServices } from '../../../api/services/store-backed.ts';
 import { healthService } from '../../../api/services/health.ts';
 import { artifactKey, artifactManifestKey, parseTargetOrThrow } from '../../../core/index.ts';
-import type { Manifest } from '../../../core/build/manifest.ts';
-import { localStore } from '../../../core/storage/local.ts';
+import type { Manifest } from '../../../core/contracts/manifest.ts';
+import { localStore } from '../../../store/local.ts';
 
 const TOKEN = 't'.repeat(32);
 const AUTH = { authorization: `Bearer ${TOKEN}` };

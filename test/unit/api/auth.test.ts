@@ -5,7 +5,7 @@ import { hashToken, parseTokenEntries } from '../../../api/auth.ts';
 import type { BuildService } from '../../../api/services/builds.ts';
 import { healthService } from '../../../api/services/health.ts';
 import { storeBackedServices } from '../../../api/services/store-backed.ts';
-import { localStore } from '../../../core/storage/local.ts';
+import { localStore } from '../../../store/local.ts';
 
 const ADMIN = 'admin-token-0123456789abcdefghij';
 const READER = 'reader-token-0123456789abcdefghi';

@@ -5,7 +5,7 @@ import { buildApp } from '../../../api/app.ts';
 import type { BuildService } from '../../../api/services/builds.ts';
 import { healthService } from '../../../api/services/health.ts';
 import { storeBackedServices } from '../../../api/services/store-backed.ts';
-import { localStore } from '../../../core/storage/local.ts';
+import { localStore } from '../../../store/local.ts';
 
 const TOKEN = 'f'.repeat(32);
 const AUTH = { authorization: `Bearer ${TOKEN}` };

@@ -7,7 +7,7 @@ import type { BuildRequest } from '../../../api/schemas/builds.ts';
 import type { BuildService } from '../../../api/services/builds.ts';
 import { healthService } from '../../../api/services/health.ts';
 import { storeBackedServices } from '../../../api/services/store-backed.ts';
-import { localStore } from '../../../core/storage/local.ts';
+import { localStore } from '../../../store/local.ts';
 
 const SECRET = 'webhook-secret-0123456789';
 const sign = (body: string, secret = SECRET) => `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;

@@ -11,7 +11,7 @@ import type { BuildService } from '../../../api/services/builds.ts';
 import { healthService } from '../../../api/services/health.ts';
 import { storeBackedServices } from '../../../api/services/store-backed.ts';
 import { createLogger } from '../../../core/index.ts';
-import { localStore } from '../../../core/storage/local.ts';
+import { localStore } from '../../../store/local.ts';
 
 /** Issue #10 item 11: tokens and secrets never appear in the API's logs (pino output captured and grepped). */
 

@@ -3,8 +3,8 @@ import { buildApp } from '../../../api/app.ts';
 import type { BuildService } from '../../../api/services/builds.ts';
 import { healthService } from '../../../api/services/health.ts';
 import { storeBackedServices } from '../../../api/services/store-backed.ts';
-import { localStore } from '../../../core/storage/local.ts';
-import type { BuildStatus } from '../../../core/queue.ts';
+import { localStore } from '../../../store/local.ts';
+import type { BuildStatus } from '../../../queue/index.ts';
 
 const TOKEN = 'l'.repeat(32);
 const B = `b${'0'.repeat(32)}`;

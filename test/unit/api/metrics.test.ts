@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { buildApp } from '../../../api/app.ts';
 import { healthService } from '../../../api/services/health.ts';
 import { storeBackedServices } from '../../../api/services/store-backed.ts';
-import { localStore } from '../../../core/storage/local.ts';
-import type { FinishedBuild, QueueCounts } from '../../../core/queue.ts';
+import { localStore } from '../../../store/local.ts';
+import type { FinishedBuild, QueueCounts } from '../../../queue/index.ts';
 
 const TOKEN = 'm'.repeat(32);
 const AUTH = { authorization: `Bearer ${TOKEN}` };

@@ -4,7 +4,7 @@ import { buildApp } from '../../../api/app.ts';
 import type { BuildService } from '../../../api/services/builds.ts';
 import { healthService } from '../../../api/services/health.ts';
 import { storeBackedServices } from '../../../api/services/store-backed.ts';
-import { localStore } from '../../../core/storage/local.ts';
+import { localStore } from '../../../store/local.ts';
 
 const stub: BuildService = {
   submit: async () => ({ buildSet: 's', builds: [], unresolved: [] }),

@@ -10,7 +10,7 @@ import { installErrorHandler } from '../../../api/errors.ts';
 import { sourceRoutes } from '../../../api/routes/sources.ts';
 import { healthService } from '../../../api/services/health.ts';
 import { storeBackedServices } from '../../../api/services/store-backed.ts';
-import { localStore } from '../../../core/storage/local.ts';
+import { localStore } from '../../../store/local.ts';
 
 const TOKEN = 's'.repeat(32);
 const AUTH = { authorization: `Bearer ${TOKEN}` };

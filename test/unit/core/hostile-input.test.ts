@@ -10,7 +10,7 @@ import { buildApp } from '../../../api/app.ts';
 import type { BuildService } from '../../../api/services/builds.ts';
 import { healthService } from '../../../api/services/health.ts';
 import { storeBackedServices } from '../../../api/services/store-backed.ts';
-import { BuildJobSchema, CommitSchema } from '../../../core/build/job.ts';
+import { BuildJobSchema, CommitSchema } from '../../../core/contracts/build-job.ts';
 import {
   AppNameSchema,
   parseSelectorString,
@@ -22,8 +22,8 @@ import {
   VersionNameSchema,
   XamalError,
 } from '../../../core/index.ts';
-import { localStore } from '../../../core/storage/local.ts';
-import type { ObjectStore } from '../../../core/storage/store.ts';
+import { localStore } from '../../../store/local.ts';
+import type { ObjectStore } from '../../../store/store.ts';
 import { appLayout, releaseDir } from '../../../deployer/commands/layout.ts';
 import { removeReleasesCommand } from '../../../deployer/commands/slots.ts';
 import { loadDeployConfig } from '../../../deployer/config/load.ts';

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { BuildRequestSchema } from '../../../api/schemas/builds.ts';
 import { matrixFromFlags, parseBuildFlags } from '../../../cli/commands/build.ts';
-import { PROJECT_ROOT } from '../../../core/services/config.ts';
+import { PROJECT_ROOT } from '../../../localservices/config.ts';
 
 interface Step {
   name?: string;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ValidationError, XamalError } from '../../../core/errors/index.ts';
-import { parseSelectorString } from '../../../core/target/selector.ts';
+import { parseSelectorString } from '../../../core/tuple/selector.ts';
 import {
   CATALOG_PATH,
   lookupBySelector,

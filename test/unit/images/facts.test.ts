@@ -3,8 +3,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../../core/errors/index.ts';
-import { normalizeArch } from '../../../core/target/arch.ts';
-import { parseTarget } from '../../../core/target/tuple.ts';
+import { normalizeArch } from '../../../core/tuple/arch.ts';
+import { parseTarget } from '../../../core/tuple/tuple.ts';
 import { IMAGE_PROBE_SCRIPT, parseImageProbe, targetFromFacts, tupleFromFacts, type ImageFacts } from '../../../images/facts.ts';
 
 // What IMAGE_PROBE_SCRIPT prints in the images measured in ../shared/LAB.md (bookworm's is this

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { imageLabels, finalTag } from '../../../builder/images/build.ts';
 import { binfmtRegistration } from '../../../builder/emulation.ts';
 import { ValidationError, XamalError } from '../../../core/errors/index.ts';
-import type { Arch } from '../../../core/target/arch.ts';
+import type { Arch } from '../../../core/tuple/arch.ts';
 import { DEBIAN_SUITES } from '../../../images/distros.ts';
 import type { ImageFacts } from '../../../images/facts.ts';
 import { buildUserEntries, FLAVOURS, recipePackages, recipePlan, rootfsCachePath, type Flavour, type RecipeInput } from '../../../images/recipes/debian.ts';

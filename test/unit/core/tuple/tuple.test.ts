@@ -8,7 +8,7 @@ import {
   TargetTupleSchema,
   TUPLE_MAX_LENGTH,
   type Target,
-} from '../../../../core/target/index.ts';
+} from '../../../../core/tuple/index.ts';
 
 type Case =
   | { name: string; input: unknown; ok: true; fields?: Partial<Target> }

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
-import { XamalError } from '../errors/index.ts';
-import { checkKey } from './key.ts';
+import { XamalError } from '../core/errors/index.ts';
+import { checkKey } from '../core/index.ts';
 import type { ObjectStore } from './store.ts';
 
 /**

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { XamalError } from '../errors/index.ts';
+import { XamalError } from '../core/errors/index.ts';
 import { childEnv } from './config.ts';
 
 const run = promisify(execFile);

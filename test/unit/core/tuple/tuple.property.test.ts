@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { basename } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ARCHES, DISTRO_LIBC, formatTarget, LIBCS, OSES, parseTarget, TUPLE_MAX_LENGTH, type Target } from '../../../../core/target/index.ts';
+import { ARCHES, DISTRO_LIBC, formatTarget, LIBCS, OSES, parseTarget, TUPLE_MAX_LENGTH, type Target } from '../../../../core/tuple/index.ts';
 
 const NUM_RUNS = 1000;
 

@@ -7,7 +7,7 @@ import {
   selectorMismatches,
   TargetSelectorSchema,
   type TargetSelectorInput,
-} from '../../../../core/target/index.ts';
+} from '../../../../core/tuple/index.ts';
 
 const deb12 = parseTargetOrThrow('linux-x86_64-gnu2.36-debian12-otp25.2.3-elixir1.14.0');
 const deb13 = parseTargetOrThrow('linux-x86_64-gnu2.41-debian13-otp27.3.4.1-elixir1.18.3');

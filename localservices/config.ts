@@ -3,10 +3,10 @@ import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { parseOrThrow } from '../errors/index.ts';
+import { parseOrThrow } from '../core/errors/index.ts';
 
 /** The checkout this file belongs to. */
-export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 const Port = z.coerce.number().int().min(1).max(65535);
 

@@ -2,11 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { artifactIndex, storedArtifact, type IndexFreshness } from '../../../core/build/index.ts';
-import { BuildJobSchema } from '../../../core/build/job.ts';
-import type { Manifest } from '../../../core/build/manifest.ts';
-import { localStore } from '../../../core/storage/local.ts';
-import type { ObjectStore } from '../../../core/storage/store.ts';
+import { artifactIndex, storedArtifact, type IndexFreshness } from '../../../store/artifact-index.ts';
+import { BuildJobSchema } from '../../../core/contracts/build-job.ts';
+import type { Manifest } from '../../../core/contracts/manifest.ts';
+import { localStore } from '../../../store/local.ts';
+import type { ObjectStore } from '../../../store/store.ts';
 
 const T12 = 'linux-x86_64-gnu2.36-debian12-otp25.2.3-elixir1.14.0';
 const T13 = 'linux-x86_64-gnu2.41-debian13-otp27.3.4.1-elixir1.18.3';

@@ -1,10 +1,10 @@
-import { XamalError } from '../errors/index.ts';
-import { matchesSelector, type TargetSelector } from '../target/selector.ts';
-import { parseTarget } from '../target/tuple.ts';
-import type { ObjectStore } from '../storage/store.ts';
-import { ManifestSchema, type Manifest } from './manifest.ts';
-import { artifactManifestKey } from '../artifact-key.ts';
-import { sourceVersion, type BuildJob } from './job.ts';
+import { XamalError } from '../core/errors/index.ts';
+import { matchesSelector, type TargetSelector } from '../core/tuple/selector.ts';
+import { parseTarget } from '../core/tuple/tuple.ts';
+import type { ObjectStore } from './store.ts';
+import { ManifestSchema, type Manifest } from '../core/contracts/manifest.ts';
+import { artifactManifestKey, artifactsPrefix, parseManifestKey } from '../core/store-keys.ts';
+import { sourceVersion, type BuildJob } from '../core/contracts/build-job.ts';
 
 /**
  * The stored artifact of exactly this job (same app, source, target, MIX_ENV and release), if
@@ -34,7 +34,6 @@ export interface IndexedArtifact {
   manifest: Manifest;
 }
 
-const MANIFEST_KEY = /^artifacts\/([a-z][a-z0-9_]*)\/([^/]+)\/([^/]+)\/manifest\.json$/;
 const SHA_QUERY = /^[0-9a-f]{7,40}$/;
 const RELEASE_QUERY = /^\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?(?:\+[0-9A-Za-z.]+)?$/;
 
@@ -126,8 +125,8 @@ export function artifactIndex(store: ObjectStore, opts: ArtifactIndexOptions = {
 
   const select = async (app: string, version: string, filter: { tuple?: string; selector?: TargetSelector }, listed: string[]): Promise<IndexedArtifact[]> => {
     const keys = listed.flatMap((key) => {
-      const m = MANIFEST_KEY.exec(key);
-      return m && m[1] === app ? [{ key, version: m[2]!, tuple: m[3]! }] : [];
+      const k = parseManifestKey(key);
+      return k && k.app === app ? [{ key, version: k.version, tuple: k.tuple }] : [];
     });
     const wanted = (tuple: string) => {
       if (filter.tuple && tuple !== filter.tuple) return false;
@@ -161,7 +160,7 @@ export function artifactIndex(store: ObjectStore, opts: ArtifactIndexOptions = {
   return {
     async find(app, version, filter = {}) {
       // A commit (or its prefix) lists only its own keys; a release version needs every build of the app.
-      const prefix = SHA_QUERY.test(version) ? `artifacts/${app}/${version}` : `artifacts/${app}/`;
+      const prefix = SHA_QUERY.test(version) ? artifactsPrefix(app, version, false) : artifactsPrefix(app);
       const listed = await kept(prefix);
       if (!listed) return select(app, version, filter, await readStore(prefix));
       const found = await select(app, version, filter, listed.keys);
@@ -171,7 +170,7 @@ export function artifactIndex(store: ObjectStore, opts: ArtifactIndexOptions = {
       return select(app, version, filter, await readStore(prefix));
     },
     async manifest(app, version, key) {
-      const prefix = `artifacts/${app}/${version}/`;
+      const prefix = artifactsPrefix(app, version);
       const listed = await kept(prefix);
       if (listed?.keys.includes(key)) return read(key);
       if (listed && !listed.cached) return undefined;

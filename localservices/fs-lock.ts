@@ -1,7 +1,7 @@
 import { mkdir, open, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { XamalError } from './errors/index.ts';
-import { isAlive, processStartTime, readPidRecord, sleep } from './services/process.ts';
+import { XamalError } from '../core/errors/index.ts';
+import { isAlive, processStartTime, readPidRecord, sleep } from './process.ts';
 
 /**
  * A cross-process mutex on a lock file holding the owner's pid and start time. A lock whose owner

@@ -1,7 +1,7 @@
 import type { Libc } from './tuple.ts';
 
 /**
- * Shared by the host probe (core/target/host.ts) and the image probe (images/facts.ts): the script
+ * Shared by the host probe (core/tuple/host.ts) and the image probe (images/facts.ts): the script
  * lines that read libc and os-release, and the parsers of their `@@section` output.
  */
 export const LIBC_AND_OS_PROBE_LINES = [

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { z } from 'zod';
-import { parseOrThrow } from '../errors/index.ts';
+import { parseOrThrow } from '../core/errors/index.ts';
 import type { S3Settings } from './s3.ts';
 
 const EnvSchema = z.object({

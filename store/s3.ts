@@ -5,8 +5,8 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { XamalError } from '../errors/index.ts';
-import { checkKey } from './key.ts';
+import { XamalError } from '../core/errors/index.ts';
+import { checkKey } from '../core/index.ts';
 import type { ObjectStore } from './store.ts';
 
 /** The only module that talks to S3. Everything else depends on ObjectStore. */

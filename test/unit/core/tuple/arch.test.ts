@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ARCHES, ARCH_TABLE, archFromDocker, dockerArchitecture, dockerPlatform, isArch, normalizeArch } from '../../../../core/target/arch.ts';
+import { ARCHES, ARCH_TABLE, archFromDocker, dockerArchitecture, dockerPlatform, isArch, normalizeArch } from '../../../../core/tuple/arch.ts';
 
 describe('normalizeArch', () => {
   it.each([

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { Arch } from '../target/arch.ts';
-import { formatTarget, TargetTupleSchema } from '../target/tuple.ts';
+import type { Arch } from '../tuple/arch.ts';
+import { formatTarget, TargetTupleSchema } from '../tuple/tuple.ts';
 import { AppNameSchema, ReleaseNameSchema } from '../names.ts';
+import { SOURCE_KEY } from '../store-keys.ts';
 
 /**
  * The build job: the contract between the API (which enqueues it) and the workers (which run it).
@@ -23,7 +24,7 @@ export const ArchiveSourceSchema = z
   .object({
     kind: z.literal('archive'),
     /** Store key of a source archive uploaded through the API. */
-    key: z.string().regex(/^sources\/[0-9a-f]{64}\.tar\.gz$/, 'expected sources/<sha256>.tar.gz'),
+    key: z.string().regex(SOURCE_KEY, 'expected sources/<sha256>.tar.gz'),
     sha256: z.string().regex(/^[0-9a-f]{64}$/),
     /** The commit the archive was made from, when known; else the archive's sha256 identifies it. */
     commit: CommitSchema.optional(),

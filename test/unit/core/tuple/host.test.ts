@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../../../core/errors/index.ts';
 import { LocalExecutor } from '../../../../core/exec/index.ts';
-import { HostFingerprintSchema, normalizeArch, parseProbeOutput, PROBE_SCRIPT, probeCommand } from '../../../../core/target/index.ts';
+import { HostFingerprintSchema, normalizeArch, parseProbeOutput, PROBE_SCRIPT, probeCommand } from '../../../../core/tuple/index.ts';
 
 /** Output of PROBE_SCRIPT on a Debian 12 (bookworm) x86_64 machine with i386 multiarch enabled. */
 const DEBIAN12_X86_64 = `@@uname

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compareVersions, isFullVersion, isVersion, tupleVersion, versionHasPrefix } from '../../../../core/target/version.ts';
+import { compareVersions, isFullVersion, isVersion, tupleVersion, versionHasPrefix } from '../../../../core/tuple/version.ts';
 
 describe('compareVersions', () => {
   it.each([

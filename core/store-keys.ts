@@ -1,0 +1,92 @@
+import { XamalError } from './errors/index.ts';
+import { formatTarget, type Target } from './tuple/index.ts';
+
+/**
+ * Every key the farm writes to its object store, built and parsed in this one module:
+ *
+ *   artifacts/<app>/<version>/<tuple>/<app>-<version>-<tuple>.tar.gz   the release tarball
+ *   artifacts/<app>/<version>/<tuple>/…tar.gz.sha256                    its checksum line
+ *   artifacts/<app>/<version>/<tuple>/manifest.json                     written last: the artifact exists
+ *   sources/<sha256>.tar.gz                                             an uploaded source archive
+ *   logs/<job id>.log                                                   a build's log
+ *   build-sets/<id>.json                                                what one POST /v1/builds asked for
+ *   health/probe                                                        never written: readiness probes ask for it
+ *
+ * Inputs are validated names (names.ts), a parsed tuple or hex digests, so every segment is free
+ * of `/`, `..` and spaces.
+ */
+export interface ArtifactRef {
+  app: string;
+  version: string;
+  target: Target;
+}
+
+/**
+ * Store keys are relative, slash-separated, made of safe characters, with no empty, `.` or `..`
+ * segment — so the local-disk store can never leave its root and S3 keys are predictable.
+ */
+export function checkKey(key: string): string {
+  const segments = key.split('/');
+  if (
+    key.length === 0 ||
+    key.length > 1024 ||
+    !/^[A-Za-z0-9._~+@=-]+(?:\/[A-Za-z0-9._~+@=-]+)*\/?$/.test(key) ||
+    segments.some((seg) => seg === '.' || seg === '..')
+  ) {
+    throw new XamalError('validation', `invalid store key ${JSON.stringify(key)}`);
+  }
+  return key;
+}
+
+/** The folder of every build of `app` (with `version`: of that version, or of commits starting with it when `exact` is false). */
+export function artifactsPrefix(app: string, version?: string, exact = true): string {
+  return version === undefined ? `artifacts/${app}/` : `artifacts/${app}/${version}${exact ? '/' : ''}`;
+}
+
+/** Where an artifact lives in the store. */
+export function artifactPrefix(ref: ArtifactRef): string {
+  return `artifacts/${ref.app}/${ref.version}/${formatTarget(ref.target)}`;
+}
+
+export function artifactFileName(ref: ArtifactRef): string {
+  return `${ref.app}-${ref.version}-${formatTarget(ref.target)}.tar.gz`;
+}
+
+export function artifactKey(ref: ArtifactRef): string {
+  return `${artifactPrefix(ref)}/${artifactFileName(ref)}`;
+}
+
+export function artifactSha256Key(ref: ArtifactRef): string {
+  return `${artifactKey(ref)}.sha256`;
+}
+
+/** Written last: its presence means the tarball and checksum are complete. */
+export function artifactManifestKey(ref: ArtifactRef): string {
+  return `${artifactPrefix(ref)}/manifest.json`;
+}
+
+const MANIFEST_KEY = /^artifacts\/([a-z][a-z0-9_]*)\/([^/]+)\/([^/]+)\/manifest\.json$/;
+
+/** The app, version and tuple a manifest key names, or undefined for any other key. */
+export function parseManifestKey(key: string): { app: string; version: string; tuple: string } | undefined {
+  const m = MANIFEST_KEY.exec(key);
+  return m ? { app: m[1]!, version: m[2]!, tuple: m[3]! } : undefined;
+}
+
+/** The pattern of a source archive's key (its sha256 names it). */
+export const SOURCE_KEY = /^sources\/[0-9a-f]{64}\.tar\.gz$/;
+
+export function sourceKey(sha256: string): string {
+  return `sources/${sha256}.tar.gz`;
+}
+
+export function buildLogKey(jobId: string): string {
+  return `logs/${jobId}.log`;
+}
+
+export function buildSetKey(id: string): string {
+  return `build-sets/${id}.json`;
+}
+
+/** The key readiness checks ask the store for (any answer proves the store is reachable). */
+export const PROBE_KEY = 'health/probe';

@@ -1,0 +1,99 @@
+import type { Job, Queue } from 'bullmq';
+import { XamalError, type Arch } from '../core/index.ts';
+import type { BuildJobInput } from '../core/contracts/build-job.ts';
+import { withRedis, type QueueSettings } from './connection.ts';
+import { cancelBuild, type CancelOutcome } from './cancel.ts';
+import { buildQueue, enqueueBuild } from './producer.ts';
+
+export interface BuildStatus {
+  id: string;
+  arch: Arch;
+  /** waiting | active | completed | failed | delayed | prioritized | waiting-children | unknown */
+  state: string;
+  phase: string | undefined;
+  attemptsMade: number;
+  failedReason: string | undefined;
+  result: unknown;
+  data: unknown;
+  createdAt: number;
+  startedAt: number | undefined;
+  finishedAt: number | undefined;
+}
+
+/**
+ * What the API needs of the build queues: enqueue, status, logs and cancel, across the per-platform
+ * queues (a job ID is unique across them: it hashes the target, which names the arch).
+ */
+export function buildQueues(s: QueueSettings, arches: readonly Arch[]) {
+  const queues = new Map<Arch, Queue>();
+  const queue = (arch: Arch) => {
+    let q = queues.get(arch);
+    if (!q) queues.set(arch, (q = buildQueue(s, arch, true)));
+    return q;
+  };
+  const find = async (id: string): Promise<{ arch: Arch; job: Job } | undefined> => {
+    for (const arch of arches) {
+      const job = await queue(arch).getJob(id);
+      if (job) return { arch, job };
+    }
+    return undefined;
+  };
+  /**
+   * A BullMQ Queue created while Redis is down never recovers (its connection promise stays
+   * rejected): after a connection failure the cached queues are dropped and made again on next use.
+   */
+  const guarded = <T>(what: string, fn: () => Promise<T>): Promise<T> =>
+    withRedis(s, what, fn).catch((err: unknown) => {
+      if (err instanceof XamalError && err.code === 'unavailable') {
+        for (const q of queues.values()) void q.close().catch(() => {});
+        queues.clear();
+      }
+      throw err;
+    });
+  return {
+    enqueue: (input: BuildJobInput, arch: Arch) => guarded('enqueue', () => enqueueBuild(queue(arch), input)),
+    status: (id: string): Promise<BuildStatus | undefined> => guarded('status', async () => {
+      const found = await find(id);
+      if (!found) return undefined;
+      const { job, arch } = found;
+      const progress = job.progress as { phase?: string } | number | undefined;
+      return {
+        id,
+        arch,
+        state: await job.getState(),
+        phase: typeof progress === 'object' && progress ? progress.phase : undefined,
+        attemptsMade: job.attemptsMade,
+        failedReason: job.failedReason || undefined,
+        result: job.returnvalue ?? undefined,
+        data: job.data,
+        createdAt: job.timestamp,
+        startedAt: job.processedOn ?? undefined,
+        finishedAt: job.finishedOn ?? undefined,
+      };
+    }),
+    logs: (id: string, start = 0): Promise<{ lines: string[]; count: number } | undefined> => guarded('logs', async () => {
+      const found = await find(id);
+      if (!found) return undefined;
+      const r = await queue(found.arch).getJobLogs(id, start, -1, true);
+      return { lines: r.logs, count: r.count };
+    }),
+    cancel: (id: string): Promise<CancelOutcome> => guarded('cancel', async () => {
+      const found = await find(id);
+      return found ? cancelBuild(s, found.arch, id) : 'unknown';
+    }),
+    /** Jobs waiting per platform (and whether any worker is connected to serve them). */
+    depth: (): Promise<Record<string, { waiting: number; active: number; workers: number }>> => guarded('depth', async () => {
+      const out: Record<string, { waiting: number; active: number; workers: number }> = {};
+      for (const arch of arches) {
+        const q = queue(arch);
+        const counts = await q.getJobCounts('waiting', 'active', 'prioritized', 'delayed');
+        out[arch] = { waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0) + (counts.delayed ?? 0), active: counts.active ?? 0, workers: (await q.getWorkers()).length };
+      }
+      return out;
+    }),
+    async close() {
+      await Promise.all([...queues.values()].map((q) => q.close()));
+    },
+  };
+}
+export type BuildQueues = ReturnType<typeof buildQueues>;
