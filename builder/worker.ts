@@ -1,7 +1,10 @@
-import { formatIssues, isXamalError, issuesFromZod, type Arch, type ErrorCode, type Logger } from '../core/index.ts';
+import { formatIssues, isXamalError, issuesFromZod, XamalError, type Arch, type ErrorCode, type Logger } from '../core/index.ts';
 import { BuildJobSchema } from '../core/contracts/build-job.ts';
 import { artifactGeneration, createWorker, subscribeCancels, UnrecoverableError, type Job, type QueueSettings } from '../queue/index.ts';
 import { runBuild, type BuildDeps } from './apply.ts';
+
+/** The abort reason of builds cancelled because their worker stops. */
+const SHUTDOWN = 'shutdown';
 
 /** Failures that another attempt cannot fix. */
 const FINAL: readonly ErrorCode[] = ['validation', 'unsupported', 'build_failed', 'forbidden', 'usage', 'cancelled', 'conflict'];
@@ -30,6 +33,11 @@ export function buildProcessor(deps: BuildDeps, logger?: Logger, stored?: () => 
       await stored?.();
       return { manifestKey: out.manifestKey, tuple: out.manifest.tuple, sha256: out.manifest.tarball.sha256, cached: out.cached };
     } catch (err) {
+      // A worker stopping mid-build cancels it: not the build's fault, so the job is retried.
+      if (signal?.aborted && signal.reason === SHUTDOWN) {
+        logger?.warn({ jobId: job.id }, 'build interrupted by shutdown');
+        throw new XamalError('unavailable', 'the worker shut down during this build; it is retried');
+      }
       logger?.warn({ jobId: job.id, err: (err as Error).message }, 'build failed');
       if (isXamalError(err) && FINAL.includes(err.code)) throw new UnrecoverableError(err.message);
       throw err;
@@ -38,7 +46,14 @@ export function buildProcessor(deps: BuildDeps, logger?: Logger, stored?: () => 
 }
 
 export interface RunningWorkers {
+  /** Stops taking jobs and waits for the builds in flight to finish. */
   close(): Promise<void>;
+  /**
+   * Stops now: builds in flight are cancelled (their containers killed) and the workers close without
+   * waiting for them; each job stays active in the queue until its lock expires, then another
+   * worker picks it up.
+   */
+  force(): Promise<void>;
 }
 
 /** Consumes the per-platform queues of the arches this machine can build; honours cancel requests. */
@@ -54,11 +69,16 @@ export async function startBuildWorkers(settings: QueueSettings, arches: readonl
   const cancels = await subscribeCancels(settings, (jobId) => {
     for (const w of workers) if (w.cancelJob(jobId, 'cancelled')) logger?.info({ jobId }, 'build cancel requested');
   });
+  const closeAll = async (force: boolean) => {
+    await cancels.close();
+    await Promise.all(workers.map((w) => w.close(force)));
+    await generation.close();
+  };
   return {
-    async close() {
-      await cancels.close();
-      await Promise.all(workers.map((w) => w.close()));
-      await generation.close();
+    close: () => closeAll(false),
+    async force() {
+      for (const w of workers) w.cancelAllJobs(SHUTDOWN);
+      await closeAll(true);
     },
   };
 }

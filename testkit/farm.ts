@@ -1,25 +1,18 @@
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../api/app.ts';
-import { listen } from '../api/server.ts';
-import { buildService } from '../api/services/builds.ts';
-import { healthService } from '../api/services/health.ts';
-import { storeBackedServices } from '../api/services/store-backed.ts';
+import type { DownloadSettings } from '../api/downloads.ts';
 import { builderConfig } from '../builder/config.ts';
-import { dockerEngine } from '../builder/docker.ts';
 import { buildImage } from '../builder/images/build.ts';
 import { hostArch, imageBuildDeps } from '../builder/images/context.ts';
-import { DEFAULT_LIMITS } from '../builder/plan.ts';
-import { startBuildWorkers, type RunningWorkers } from '../builder/worker.ts';
-import { LocalExecutor, XamalError, type Arch } from '../core/index.ts';
-import type { DownloadSettings } from '../api/downloads.ts';
-import { artifactGeneration, buildQueues, type BuildQueues, type QueueSettings } from '../queue/index.ts';
+import { XamalError, type Arch } from '../core/index.ts';
+import { farmClient, type FarmClient } from '../deployer/farm-client.ts';
+import { buildDeps, farmLockPaths } from '../farm/build-deps.ts';
+import { startFarm } from '../farm/farm.ts';
+import type { DebianSuite } from '../images/distros.ts';
 import type { ServiceEndpoints } from '../localservices/index.ts';
+import type { BuildQueues, QueueSettings } from '../queue/index.ts';
 import { s3Store } from '../store/s3.ts';
 import type { ObjectStore } from '../store/store.ts';
-import { farmClient, type FarmClient } from '../deployer/farm-client.ts';
-import type { DebianSuite } from '../images/distros.ts';
-import { readLock } from '../images/lock.ts';
 
 /**
  * A real farm for tests and benchmarks: the API (builds, resolve, download links it signs itself),
@@ -80,43 +73,26 @@ export interface WiredFarm {
 
 /**
  * A build worker for this machine's arch and the API over the same queues, store and artifact
- * generation, listening on `host`. What tests' and benchmarks' farms share (testkit `startTestFarm`,
- * bench/farm.ts `startFarm`).
+ * generation, listening on `host`: the farm's composition root (farm/farm.ts `startFarm`) with the
+ * test kit's defaults (silent log, short drain). What tests' and benchmarks' farms share (testkit
+ * `startTestFarm`, bench/farm.ts `startFarm`).
  */
 export async function wireFarm(w: FarmWiring): Promise<WiredFarm> {
   const arch = hostArch();
-  const lockPath = builderConfig().localLockPath;
-  const locks = async () => [await readLock(lockPath)];
-  const exec = new LocalExecutor();
-  const queues: BuildQueues = buildQueues(w.settings, w.queueArches ?? [arch]);
-  const generation = artifactGeneration(w.settings);
-  let workers: RunningWorkers | undefined;
-  let api: FastifyInstance | undefined;
-  const close = async () => {
-    await api?.close();
-    await workers?.close();
-    await queues.close();
-    await generation.close();
-  };
-  try {
-    workers = await startBuildWorkers(
-      w.settings,
-      [arch],
-      { docker: dockerEngine(w.dockerSocket), exec, store: w.store, locks, cacheDir: w.cacheDir, workRoot: w.workRoot, limits: DEFAULT_LIMITS, depsNetwork: 'host', hostArch: arch },
-      w.concurrency,
-    );
-    api = await buildApp({
-      token: w.token,
-      logLevel: 'silent',
-      services: { health: healthService({}), ...storeBackedServices(w.store, generation), builds: buildService({ queues, store: w.store, locks, exec }) },
-      ...(w.downloads ? { downloads: w.downloads } : {}),
-    });
-    const url = await listen(api, w.host, 0);
-    return { url, app: api, queues, close };
-  } catch (err) {
-    await close();
-    throw err;
-  }
+  const lockPaths = farmLockPaths(builderConfig());
+  const farm = await startFarm({
+    settings: w.settings,
+    store: w.store,
+    lockPaths,
+    drainMs: 10_000,
+    workers: {
+      arches: [arch],
+      concurrency: w.concurrency,
+      deps: buildDeps({ dockerSocket: w.dockerSocket, store: w.store, cacheDir: w.cacheDir, workRoot: w.workRoot, lockPaths }),
+    },
+    api: { host: w.host, port: 0, token: w.token, logLevel: 'silent', queueArches: w.queueArches ?? [arch], ...(w.downloads ? { downloads: w.downloads } : {}) },
+  });
+  return { url: farm.url!, app: farm.app!, queues: farm.queues!, close: async () => void (await farm.close()) };
 }
 
 export async function startTestFarm(opts: TestFarmOptions): Promise<TestFarm> {

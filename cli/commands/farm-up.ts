@@ -2,23 +2,18 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildApp } from '../../api/app.ts';
 import { farmConfig } from '../../api/config.ts';
-import { listen } from '../../api/server.ts';
 import { parseGithubHooks } from '../../api/routes/github.ts';
-import { storeBackedServices } from '../../api/services/store-backed.ts';
-import { healthService } from '../../api/services/health.ts';
 import { builderConfig } from '../../builder/config.ts';
 import { buildImage } from '../../builder/images/build.ts';
 import { hostArch, imageBuildDeps } from '../../builder/images/context.ts';
-import { buildDeps } from '../../builder/deps.ts';
-import { startBuildWorkers, type BuildResult } from '../../builder/worker.ts';
-import { LocalExecutor, parseProbeOutput, PROBE_KEY, probeCommand, sourceKey, XamalError, type Executor } from '../../core/index.ts';
+import type { BuildResult } from '../../builder/worker.ts';
+import { createLogger, LocalExecutor, parseProbeOutput, probeCommand, sourceKey, XamalError, type Executor } from '../../core/index.ts';
 import { sourceVersion } from '../../core/contracts/build-job.ts';
-import { artifactGeneration, buildQueue, buildQueueEvents, buildQueues, enqueueBuild, queueInspector, redisClient, type QueueSettings } from '../../queue/index.ts';
-import { buildService } from '../../api/services/builds.ts';
-import { readLock } from '../../images/lock.ts';
-import { COMMITTED_LOCK_PATH } from '../../images/catalog.ts';
+import { configuredBuildDeps, farmLockPaths } from '../../farm/build-deps.ts';
+import { shutdownConfig } from '../../farm/config.ts';
+import { startFarm, type Farm } from '../../farm/farm.ts';
+import { buildQueue, buildQueueEvents, enqueueBuild, type QueueSettings } from '../../queue/index.ts';
 import { checkReady } from '../../localservices/ready.ts';
 import { PROJECT_ROOT, serviceSpec, servicesDown, servicesUp, type ServiceName, type ServicesConfig } from '../../localservices/index.ts';
 import { storeConfig } from '../../store/config.ts';
@@ -94,52 +89,42 @@ const command: CliCommand = {
     const { values } = parseFlags(args, { host: { type: 'string' }, port: { type: 'string' }, 'no-example': { type: 'boolean' } }, USAGE);
     const fc = farmConfig();
     const bc = builderConfig();
+    const { drainMs } = shutdownConfig();
     const sc = bc.services;
-    const host = values.host ?? fc.host;
-    const listenPort = port(values.port, fc.port);
     const say = (l: string) => io.err(l);
     const exec = new LocalExecutor();
 
     const up = await servicesUp(sc, EMBEDDED, say);
-    let workers: { close(): Promise<void> } | undefined;
-    const closers: (() => Promise<void>)[] = [];
+    let farm: Farm | undefined;
     try {
       const { token, source, created } = await adminToken(fc.token, sc);
       const store = await openStore(storeConfig(sc.stateDir));
-      const checks: Record<string, () => Promise<boolean>> = {
-        ...Object.fromEntries(EMBEDDED.map((n) => [n, () => checkReady(serviceSpec(sc, n).ready)])),
-        // Any answer (even "not there") proves the store is reachable; an error means it is not.
-        store: async () => (await store.exists(PROBE_KEY), true),
-      };
-      const settings: QueueSettings = { redisUrl: bc.redisUrl, prefix: bc.queuePrefix };
-      const queues = buildQueues(settings, ['x86_64', 'aarch64']);
-      closers.push(() => queues.close());
-      // Rate-limit counters live in the shared Redis, so every API process of the farm counts together.
-      const redis = redisClient(settings);
-      // GET /metrics and the /admin/queues board read the same platform queues.
-      const inspector = queueInspector(settings, ['x86_64', 'aarch64']);
-      closers.push(() => inspector.close());
-      closers.push(async () => void (await redis.quit().catch(() => redis.disconnect())));
-      // Workers move the artifact generation; while it stands still lookups use kept listings.
-      const generation = artifactGeneration(settings);
-      closers.push(() => generation.close());
-      const locks = async () => [await readLock(COMMITTED_LOCK_PATH), await readLock(bc.localLockPath)];
+      const settings: QueueSettings = { redisUrl: bc.redisUrl, prefix: bc.queuePrefix, lockMs: bc.lockMs };
       const githubHooks = fc.githubHooksFile ? parseGithubHooks(JSON.parse(await readFile(fc.githubHooksFile, 'utf8'))) : undefined;
-      const app = await buildApp({
-        token,
-        tokens: fc.tokens,
-        ...(githubHooks ? { githubHooks } : {}),
-        services: { health: healthService(checks), ...storeBackedServices(store, generation), builds: buildService({ queues, store, locks, exec }), queues: inspector },
-        logLevel: fc.logLevel,
-        downloads: fc.downloads,
-        rateLimit: { ...fc.rateLimit, redis, prefix: bc.queuePrefix },
+      const arch = hostArch();
+      farm = await startFarm({
+        settings,
+        store,
+        lockPaths: farmLockPaths(bc),
+        drainMs,
+        logger: createLogger({ name: 'farm' }),
+        api: {
+          host: values.host ?? fc.host,
+          port: port(values.port, fc.port),
+          token,
+          tokens: fc.tokens,
+          ...(githubHooks ? { githubHooks } : {}),
+          logLevel: fc.logLevel,
+          downloads: fc.downloads,
+          rateLimit: fc.rateLimit,
+          queueArches: ['x86_64', 'aarch64'],
+          checks: Object.fromEntries(EMBEDDED.map((n) => [n, () => checkReady(serviceSpec(sc, n).ready)])),
+        },
+        workers: { arches: [arch], concurrency: bc.concurrency, deps: configuredBuildDeps(bc, store) },
       });
-      const url = await listen(app, host, listenPort);
+      const url = farm.url!;
       io.out(`farm API: ${url} (GET ${url}/v1/health)`);
       io.out(`admin token: ${created ? `${token} (new, stored in ${source})` : `from ${source}`}`);
-
-      const arch = hostArch();
-      workers = await startBuildWorkers(settings, [arch], { ...(await buildDeps(bc)), store }, bc.concurrency);
       io.out(`worker: building for ${arch}`);
 
       if (!values['no-example']) {
@@ -152,11 +137,10 @@ const command: CliCommand = {
       }
       io.out('serving; press Ctrl-C to stop');
       const sig = await io.interrupted();
-      io.err(`${sig}: stopping`);
-      await app.close();
+      io.err(`${sig}: stopping (builds in flight get ${drainMs} ms to finish)`);
     } finally {
-      await workers?.close();
-      for (const close of closers) await close();
+      const report = await farm?.close();
+      if (report && !report.clean) io.err(`stopped after ${report.ms} ms; forced: ${report.forced.join(', ')}`);
       if (up.started.length) await servicesDown(sc, up.started, say);
     }
     return 0;

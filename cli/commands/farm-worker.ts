@@ -1,8 +1,11 @@
 import { builderConfig } from '../../builder/config.ts';
-import { buildDeps } from '../../builder/deps.ts';
 import { hostArch } from '../../builder/images/context.ts';
-import { startBuildWorkers } from '../../builder/worker.ts';
 import { createLogger, normalizeArch, type Arch } from '../../core/index.ts';
+import { configuredBuildDeps, farmLockPaths } from '../../farm/build-deps.ts';
+import { shutdownConfig } from '../../farm/config.ts';
+import { startFarm } from '../../farm/farm.ts';
+import { storeConfig } from '../../store/config.ts';
+import { openStore } from '../../store/open.ts';
 import { parseFlags, usageError } from '../args.ts';
 import type { CliCommand } from '../io.ts';
 
@@ -23,11 +26,21 @@ const command: CliCommand = {
     const concurrency = values.concurrency === undefined ? cfg.concurrency : Number(values.concurrency);
     if (!Number.isInteger(concurrency) || concurrency < 1) throw usageError(`--concurrency: expected a positive integer, got ${JSON.stringify(values.concurrency)}`, USAGE);
     const logger = createLogger({ name: 'worker' });
-    const workers = await startBuildWorkers({ redisUrl: cfg.redisUrl, prefix: cfg.queuePrefix, lockMs: cfg.lockMs }, arches, await buildDeps(cfg), concurrency, logger);
+    const { drainMs } = shutdownConfig();
+    const store = await openStore(storeConfig(cfg.services.stateDir));
+    const farm = await startFarm({
+      settings: { redisUrl: cfg.redisUrl, prefix: cfg.queuePrefix, lockMs: cfg.lockMs },
+      store,
+      lockPaths: farmLockPaths(cfg),
+      drainMs,
+      logger,
+      workers: { arches, concurrency, deps: configuredBuildDeps(cfg, store) },
+    });
     io.out(`worker: ${arches.join(', ')} (concurrency ${concurrency}, queue prefix ${cfg.queuePrefix})`);
     const sig = await io.interrupted();
-    io.err(`${sig}: finishing current builds`);
-    await workers.close();
+    io.err(`${sig}: finishing current builds (at most ${drainMs} ms)`);
+    const report = await farm.close();
+    io.err(report.clean ? `stopped after ${report.ms} ms` : `stopped after ${report.ms} ms; forced: ${report.forced.join(', ')}`);
     return 0;
   },
 };

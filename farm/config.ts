@@ -1,0 +1,26 @@
+import { z } from 'zod';
+import { parseOrThrow } from '../core/index.ts';
+
+const EnvSchema = z.object({
+  XAMAL_DRAIN_MS: z.coerce
+    .number()
+    .int()
+    .min(0, 'expected milliseconds, 0 or more')
+    .max(3_600_000, 'expected milliseconds, at most 3600000 (1 h)')
+    .default(30_000),
+});
+
+/** How a farm process stops. */
+export interface ShutdownConfig {
+  /**
+   * After SIGTERM, how long builds in flight and open requests may take to finish (XAMAL_DRAIN_MS,
+   * default 30 s). Then builds still running are cancelled (their jobs go back to the queue when
+   * their lock expires) and the process exits, whatever state Redis, the store or the engine are in.
+   */
+  drainMs: number;
+}
+
+export function shutdownConfig(env: NodeJS.ProcessEnv = process.env): ShutdownConfig {
+  const e = parseOrThrow(EnvSchema, env, 'invalid farm settings in the environment');
+  return { drainMs: e.XAMAL_DRAIN_MS };
+}

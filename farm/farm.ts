@@ -1,0 +1,129 @@
+import { buildApp, type AppOptions } from '../api/app.ts';
+import { listen } from '../api/server.ts';
+
+/** The API's fastify instance (for in-process requests: `inject`). */
+type FastifyInstance = Awaited<ReturnType<typeof buildApp>>;
+import { buildService } from '../api/services/builds.ts';
+import { healthService, type HealthCheck } from '../api/services/health.ts';
+import { storeBackedServices } from '../api/services/store-backed.ts';
+import type { BuildDeps } from '../builder/apply.ts';
+import { startBuildWorkers } from '../builder/worker.ts';
+import { LocalExecutor, PROBE_KEY, XamalError, type Arch, type Logger } from '../core/index.ts';
+import { readLock } from '../images/lock.ts';
+import { artifactGeneration, buildQueues, queueInspector, redisClient, type BuildQueues, type QueueSettings } from '../queue/index.ts';
+import type { ObjectStore } from '../store/store.ts';
+import { shutdown, type Closable, type ShutdownReport } from './shutdown.ts';
+
+/** The farm's HTTP API, as one process serves it. */
+export interface FarmApiOptions extends Pick<AppOptions, 'token' | 'tokens' | 'githubHooks' | 'downloads' | 'logLevel'> {
+  host: string;
+  /** 0: the system picks one. */
+  port: number;
+  /** Platform queues the API enqueues to and reports on; none: a lookup-only API (no builds, no queues). */
+  queueArches: readonly Arch[];
+  /** POST requests per token and window, counted in the queues' Redis; absent = no limit. */
+  rateLimit?: { max: number; windowMs: number };
+  /** Readiness checks besides the store's (e.g. the embedded services'). */
+  checks?: Record<string, HealthCheck>;
+}
+
+/** Build workers, as one process runs them. */
+export interface FarmWorkerOptions {
+  arches: readonly Arch[];
+  /** Builds at once per platform queue. */
+  concurrency: number;
+  deps: BuildDeps;
+}
+
+export interface FarmOptions {
+  /** Redis and key prefix of the queues (needed by workers and by an API with queues). */
+  settings?: QueueSettings;
+  store: ObjectStore;
+  /** The image lock files the API matches build requests against. */
+  lockPaths: readonly string[];
+  api?: FarmApiOptions;
+  workers?: FarmWorkerOptions;
+  /** How long `close()` lets builds and requests in flight finish before it forces (farm/config.ts). */
+  drainMs: number;
+  logger?: Logger;
+}
+
+export interface Farm {
+  /** The API's base URL, when this process serves it. */
+  url: string | undefined;
+  app: FastifyInstance | undefined;
+  /** The API's view of the build queues, when it has one. */
+  queues: BuildQueues | undefined;
+  /** The one shutdown path: bounded by `drainMs` (+ a short force), whatever state Redis, the store or the engine are in. */
+  close(): Promise<ShutdownReport>;
+}
+
+/**
+ * The farm's one composition root: the API (store-backed lookups, builds over the platform queues,
+ * metrics and the queue board, rate limits shared in Redis) and/or build workers, over one store and
+ * one Redis. `xamal farm up`, `xamal farm worker`, the test kit and the benchmarks all start a farm
+ * through it; each part is optional, so any number of API and worker processes share one farm.
+ */
+export async function startFarm(o: FarmOptions): Promise<Farm> {
+  const parts: Closable[] = [];
+  const stop = (log?: (line: string) => void) => shutdown([...parts].reverse(), o.drainMs, log);
+  const farm: Farm = { url: undefined, app: undefined, queues: undefined, close: () => stop((line) => o.logger?.warn(line)) };
+  try {
+    if (o.workers) {
+      const settings = queueSettings(o, 'workers');
+      const workers = await startBuildWorkers(settings, o.workers.arches, o.workers.deps, o.workers.concurrency, o.logger);
+      parts.push({ name: 'build workers', close: () => workers.close(), force: () => workers.force() });
+    }
+    if (o.api) Object.assign(farm, await startApi(o, o.api, parts));
+    return farm;
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+function queueSettings(o: FarmOptions, who: string): QueueSettings {
+  if (!o.settings) throw new XamalError('usage', `farm: ${who} need the queues' Redis (settings.redisUrl)`);
+  return o.settings;
+}
+
+/** The API and what it holds, registered in `parts` in the order they must close (reversed). */
+async function startApi(o: FarmOptions, a: FarmApiOptions, parts: Closable[]): Promise<Pick<Farm, 'url' | 'app' | 'queues'>> {
+  const withQueues = a.queueArches.length > 0;
+  const settings = withQueues ? queueSettings(o, 'an API with build queues') : o.settings;
+  // Workers move the artifact generation; while it stands still lookups use kept listings.
+  const generation = settings ? artifactGeneration(settings) : undefined;
+  if (generation) parts.push({ name: 'artifact generation', close: () => generation.close() });
+  const locks = () => Promise.all(o.lockPaths.map((p) => readLock(p)));
+  let queues: BuildQueues | undefined;
+  let extra = {};
+  if (withQueues && settings) {
+    const q = buildQueues(settings, a.queueArches);
+    queues = q;
+    parts.push({ name: 'build queues', close: () => q.close() });
+    // GET /metrics and the /admin/queues board read the same platform queues.
+    const inspector = queueInspector(settings, a.queueArches);
+    parts.push({ name: 'queue inspector', close: () => inspector.close() });
+    extra = { builds: buildService({ queues: q, store: o.store, locks, exec: new LocalExecutor() }), queues: inspector };
+  }
+  // Rate-limit counters live in the shared Redis, so every API process of the farm counts together.
+  const redis = a.rateLimit && settings ? redisClient(settings) : undefined;
+  if (redis) parts.push({ name: 'rate-limit Redis', close: async () => void (await redis.quit()), force: async () => redis.disconnect() });
+  const checks: Record<string, HealthCheck> = {
+    ...a.checks,
+    // Any answer (even "not there") proves the store is reachable; an error means it is not.
+    store: async () => (await o.store.exists(PROBE_KEY), true),
+  };
+  const app = await buildApp({
+    token: a.token,
+    ...(a.tokens ? { tokens: a.tokens } : {}),
+    ...(a.githubHooks ? { githubHooks: a.githubHooks } : {}),
+    ...(a.downloads ? { downloads: a.downloads } : {}),
+    ...(a.logLevel ? { logLevel: a.logLevel } : {}),
+    ...(a.rateLimit ? { rateLimit: { ...a.rateLimit, ...(redis ? { redis } : {}), ...(settings?.prefix ? { prefix: settings.prefix } : {}) } } : {}),
+    services: { health: healthService(checks), ...storeBackedServices(o.store, generation), ...extra },
+  });
+  parts.push({ name: 'API', close: () => app.close() });
+  const url = await listen(app, a.host, a.port);
+  return { url, app, queues };
+}
