@@ -17,7 +17,7 @@ import { probeCommand, pullFailure, pullReleaseCommand, unpackUploadedCommand, u
 import { farmClient } from '../../deployer/farm-client.ts';
 import type { HostSession, SessionPool } from '../../deployer/remote.ts';
 import { sshPool } from '../../deployer/ssh.ts';
-import { labDeps, upLab, type Lab } from '../../testhosts/index.ts';
+import { labDeps, upLab, type Lab } from '../../testkit/hosts/index.ts';
 
 const TOKEN = 'p'.repeat(32);
 const COMMIT = 'c0ffee'.padEnd(40, '0');

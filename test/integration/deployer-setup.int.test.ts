@@ -12,7 +12,7 @@ import { appLayout } from '../../deployer/commands/layout.ts';
 import { validateDeployConfig } from '../../deployer/config/load.ts';
 import { setMaintenance } from '../../deployer/flows/caddy.ts';
 import { sshPool } from '../../deployer/ssh.ts';
-import { labDeps, upLab, type Lab, type LabHost } from '../../testhosts/index.ts';
+import { labDeps, upLab, type Lab, type LabHost } from '../../testkit/hosts/index.ts';
 
 /**
  * setup, lock and server exec through the real CLI (ssh2 pool, host keys pinned) against real test
@@ -133,7 +133,7 @@ describe('xamal setup, lock and server exec on real test hosts', () => {
     const h = lab.hosts[0]!;
     const upstreams: ChildProcess[] = [];
     const start = async (port: number, revision: string) => {
-      const child = spawn('ip', ['netns', 'exec', h.netns, process.execPath, join(PROJECT_ROOT, 'testhosts', 'upstream.mjs'), String(port), revision], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn('ip', ['netns', 'exec', h.netns, process.execPath, join(PROJECT_ROOT, 'testkit', 'hosts', 'upstream.mjs'), String(port), revision], { stdio: ['ignore', 'pipe', 'inherit'] });
       upstreams.push(child);
       await new Promise<void>((resolve, reject) => {
         child.once('error', reject);

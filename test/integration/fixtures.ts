@@ -1,2 +1,2 @@
-// The example-app repositories live in testhosts/ so benchmarks share them (bench/ never imports test/).
-export { cryptoHelloRepo, exampleRepo, git, helloRepo } from '../../testhosts/example-repo.ts';
+// The example-app repositories live in testkit/ so benchmarks share them (bench/ never imports test/).
+export { cryptoHelloRepo, exampleRepo, git, helloRepo } from '../../testkit/example-repo.ts';

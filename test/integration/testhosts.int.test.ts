@@ -6,11 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalExecutor, type Command } from '../../core/index.ts';
 import { PROJECT_ROOT } from '../../localservices/config.ts';
 import { sleep } from '../../localservices/process.ts';
-import { labDeps, publicKeyFingerprint, reapStaleLabs, upLab, type Lab, type LabHost } from '../../testhosts/index.ts';
-import { loadReport, parseWrk, startLoad, wrkCommand } from '../../testhosts/load.ts';
+import { labDeps, publicKeyFingerprint, reapStaleLabs, upLab, type Lab, type LabHost } from '../../testkit/hosts/index.ts';
+import { loadReport, parseWrk, startLoad, wrkCommand } from '../../testkit/hosts/load.ts';
 
 const exec = new LocalExecutor();
-const UPSTREAM = join(PROJECT_ROOT, 'testhosts', 'upstream.mjs');
+const UPSTREAM = join(PROJECT_ROOT, 'testkit', 'hosts', 'upstream.mjs');
 
 /** A Caddy site for the host (name and address both get a certificate from Caddy's internal CA). */
 function caddySite(h: LabHost, upstreams: string[], balanced: boolean) {
@@ -246,7 +246,7 @@ describe('test hosts teardown', () => {
 
   it('a lab whose owner died is powered off with it and reaped by the next run', { timeout: 120_000 }, async () => {
     const deps = labDeps();
-    const script = `import { labDeps, upLab } from ${JSON.stringify(join(PROJECT_ROOT, 'testhosts', 'index.ts'))};
+    const script = `import { labDeps, upLab } from ${JSON.stringify(join(PROJECT_ROOT, 'testkit', 'hosts', 'index.ts'))};
 const lab = await upLab(labDeps(), { suites: ['bookworm'] });
 process.stdout.write(lab.id + '\\n');
 setInterval(() => {}, 1000);`;

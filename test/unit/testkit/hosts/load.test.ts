@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadReport, parseWrk, startLoad, wrkCommand, type RequestRecord } from '../../../testhosts/load.ts';
+import { loadReport, parseWrk, startLoad, wrkCommand, type RequestRecord } from '../../../../testkit/hosts/load.ts';
 
 const rec = (start: number, end: number, patch: Partial<RequestRecord> = {}): RequestRecord => ({ client: 0, mode: 'keep-alive', start, end, reused: false, status: 200, version: 'v1', ...patch });
 

@@ -1,7 +1,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { performance } from 'node:perf_hooks';
-import type { Command } from '../core/index.ts';
+import type { Command } from '../../core/index.ts';
 
 /**
  * A bounded load generator for zero-downtime checks: clients that keep their connection alive and

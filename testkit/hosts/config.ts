@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import { LocalExecutor } from '../core/index.ts';
-import { servicesConfig } from '../localservices/index.ts';
+import { LocalExecutor } from '../../core/index.ts';
+import { servicesConfig } from '../../localservices/index.ts';
 import type { LabDeps } from './lab.ts';
 
 /** Where test labs keep their state (runDir: short paths, cleared by reboots) and cached roots. */

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { runChecked, type Executor } from '../core/index.ts';
-import { withFileLock } from '../localservices/fs-lock.ts';
+import { runChecked, type Executor } from '../../core/index.ts';
+import { withFileLock } from '../../localservices/fs-lock.ts';
 import { hostRootfsPlan, ROOTFS_REMOVE, rootfsFiles, suiteHasCaddyPackage, type HostSuite } from './plan.ts';
 
 export interface RootfsDeps {

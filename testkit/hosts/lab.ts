@@ -3,9 +3,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { chmod, chown, mkdir, readdir, readFile, readlink, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { runChecked, XamalError, type Command, type CommandResult, type Executor } from '../core/index.ts';
-import { withFileLock } from '../localservices/fs-lock.ts';
-import { isAlive, processStartTime, sleep, terminate, writePidRecord, type PidRecord } from '../localservices/process.ts';
+import { runChecked, XamalError, type Command, type CommandResult, type Executor } from '../../core/index.ts';
+import { withFileLock } from '../../localservices/fs-lock.ts';
+import { isAlive, processStartTime, sleep, terminate, writePidRecord, type PidRecord } from '../../localservices/process.ts';
 import {
   DEPLOY_USER,
   forwardRule,

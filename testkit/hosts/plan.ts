@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { toShellLine, type Command } from '../core/index.ts';
+import { toShellLine, type Command } from '../../core/index.ts';
 
 /**
  * Test hosts: Debian machines booted with real systemd under systemd-nspawn, each in its own network

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { displayCommand, sensitive } from '../../../core/index.ts';
-import { hostCgroups, hostRootfsPlan, hostUpCommands, nspawnCommand, planLab, sshCommand } from '../../../testhosts/plan.ts';
-import { publicKeyFingerprint } from '../../../testhosts/lab.ts';
+import { displayCommand, sensitive } from '../../../../core/index.ts';
+import { hostCgroups, hostRootfsPlan, hostUpCommands, nspawnCommand, planLab, sshCommand } from '../../../../testkit/hosts/plan.ts';
+import { publicKeyFingerprint } from '../../../../testkit/hosts/lab.ts';
 
 const plan = () => planLab({ id: 'ab12', octet: 7, suites: ['bullseye', 'bookworm', 'trixie'], labsDir: '/run/x/labs' });
 
