@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 const INTEGRATION = {
   environment: 'node' as const,
-  globalSetup: ['test/integration/global-setup.ts'],
+  globalSetup: ['testkit/global-setup.ts'],
   testTimeout: 120_000,
   hookTimeout: 300_000,
   fileParallelism: false,
@@ -30,7 +30,7 @@ export default defineConfig({
       // farm's (builds, queue, store, engine faults) and the test hosts' (deployer, hosts, target
       // matrix), so either group can be run alone (`--project hosts`). Files of one project share no
       // state with the other's (own queue and key prefixes, own test labs, own fault-injected
-      // instances); one setup serves both (global-setup.ts). On this 2-core machine vitest runs them
+      // instances); one setup serves both (testkit/global-setup.ts). On this 2-core machine vitest runs them
       // one after the other (one worker); with two workers they did not overlap either (measured).
       {
         test: {

@@ -18,8 +18,8 @@ import { LocalExecutor } from '../../core/index.ts';
 import { artifactGeneration, buildQueues, queueInspector, redisClient, type BuildQueues, type QueueInspector, type QueueSettings } from '../../queue/index.ts';
 import { s3Store } from '../../store/s3.ts';
 import { readLock } from '../../images/lock.ts';
-import { helloRepo } from './fixtures.ts';
-import { services, testPrefix } from './support.ts';
+import { helloRepo } from '../../testkit/example-repo.ts';
+import { services, testPrefix } from '../../testkit/integration.ts';
 
 const TOKEN = 'api-test-token-0123456789abcdef';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -222,7 +222,7 @@ describe('the farm API with real Redis, workers and store', () => {
       builds: { id: string }[];
     };
     expect(commit.builds).toHaveLength(1);
-    const version = (await import('./fixtures.ts')).git(join(tmp, 'repo'), 'rev-parse', 'HEAD').slice(0, 7);
+    const version = (await import('../../testkit/example-repo.ts')).git(join(tmp, 'repo'), 'rev-parse', 'HEAD').slice(0, 7);
     const res = await app.inject({ method: 'POST', url: '/v1/resolve', headers: AUTH, payload: { app: 'hello', version, host } });
     expect(res.statusCode, res.body).toBe(200);
     const body = res.json() as { artifact: { tuple: string }; others: { tuple: string; runs: boolean; reasons: { code: string; message: string }[] }[] };

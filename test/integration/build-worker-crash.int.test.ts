@@ -12,8 +12,8 @@ import { ManifestSchema } from '../../core/contracts/manifest.ts';
 import { buildQueue, buildQueueEvents, enqueueBuild } from '../../queue/index.ts';
 import { PROJECT_ROOT } from '../../localservices/config.ts';
 import { s3Store } from '../../store/s3.ts';
-import { helloRepo } from './fixtures.ts';
-import { services, testPrefix } from './support.ts';
+import { helloRepo } from '../../testkit/example-repo.ts';
+import { services, testPrefix } from '../../testkit/integration.ts';
 
 /** A real worker process (`xamal farm worker`) on this test's queue prefix and S3 prefix. */
 function workerProcess(queuePrefix: string, s3Prefix: string): ChildProcess {

@@ -17,8 +17,8 @@ import { buildQueue, buildQueueEvents, cancelBuild, enqueueBuild } from '../../q
 import { s3Store } from '../../store/s3.ts';
 import type { ObjectStore } from '../../store/store.ts';
 import { readLock, splitRef, type LockEntry } from '../../images/lock.ts';
-import { git, helloRepo } from './fixtures.ts';
-import { services, testPrefix } from './support.ts';
+import { git, helloRepo } from '../../testkit/example-repo.ts';
+import { services, testPrefix } from '../../testkit/integration.ts';
 
 /** A docker engine that counts the containers it starts (to prove cached builds start none). */
 function counting(engine: DockerEngine): DockerEngine & { runs: number } {

@@ -21,8 +21,8 @@ import { readLock } from '../../images/lock.ts';
 import { labDeps, upLab, type Lab, type LabHost } from '../../testkit/hosts/index.ts';
 import { loadReport, parseWrk, startLoad, wrkCommand } from '../../testkit/hosts/load.ts';
 import { xamalCli } from '../../testkit/cli.ts';
-import { git, helloRepo } from './fixtures.ts';
-import { services, testPrefix } from './support.ts';
+import { git, helloRepo } from '../../testkit/example-repo.ts';
+import { services, testPrefix } from '../../testkit/integration.ts';
 
 const TOKEN = 'd'.repeat(40);
 const APP_SECRET = 'skb-4f1c9a-never-printed-anywhere';

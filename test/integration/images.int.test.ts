@@ -9,7 +9,7 @@ import { pinLocal, verifyLocks } from '../../builder/images/pin.ts';
 import { parseTarget } from '../../core/index.ts';
 import { COMMITTED_LOCK_PATH, readCatalog } from '../../images/catalog.ts';
 import { readLock, requirePinned, splitRef } from '../../images/lock.ts';
-import { services } from './support.ts';
+import { services } from '../../testkit/integration.ts';
 
 function deps(): { cfg: BuilderConfig; deps: ImageBuildDeps } {
   const ep = services();

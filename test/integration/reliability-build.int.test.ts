@@ -16,8 +16,8 @@ import { buildQueue, buildQueueEvents, enqueueBuild, type QueueSettings } from '
 import { s3Store } from '../../store/s3.ts';
 import type { ObjectStore } from '../../store/store.ts';
 import { readLock } from '../../images/lock.ts';
-import { helloRepo } from './fixtures.ts';
-import { services, testPrefix } from './support.ts';
+import { helloRepo } from '../../testkit/example-repo.ts';
+import { services, testPrefix } from '../../testkit/integration.ts';
 
 /** Issue #10 items 12 (build isolation) and 3 (store unavailable during upload), on examples/hello. */
 

@@ -11,8 +11,8 @@ import { LocalExecutor } from '../../core/index.ts';
 import { buildQueue, buildQueueEvents, enqueueBuild } from '../../queue/index.ts';
 import { s3Store } from '../../store/s3.ts';
 import { readLock } from '../../images/lock.ts';
-import { helloRepo } from './fixtures.ts';
-import { services, testPrefix } from './support.ts';
+import { helloRepo } from '../../testkit/example-repo.ts';
+import { services, testPrefix } from '../../testkit/integration.ts';
 
 /**
  * Issue #10 item 4: dockerd restarted during a build. The test runs its own dockerd (own data root,

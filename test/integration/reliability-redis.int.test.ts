@@ -19,8 +19,8 @@ import { buildQueue, buildQueueEvents, buildQueues, enqueueBuild, type QueueSett
 import { serviceSpec, servicesConfig } from '../../localservices/index.ts';
 import { s3Store } from '../../store/s3.ts';
 import { readLock } from '../../images/lock.ts';
-import { helloRepo } from './fixtures.ts';
-import { services, testPrefix } from './support.ts';
+import { helloRepo } from '../../testkit/example-repo.ts';
+import { services, testPrefix } from '../../testkit/integration.ts';
 
 /** Issue #10 item 2: a Redis restart (AOF) with builds queued and running, on the test's own redis-server. */
 

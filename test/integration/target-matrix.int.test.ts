@@ -18,8 +18,8 @@ import { PROJECT_ROOT } from '../../localservices/config.ts';
 import { s3Store } from '../../store/s3.ts';
 import type { DebianSuite } from '../../images/distros.ts';
 import { pinnedRef, readLock } from '../../images/lock.ts';
-import { cryptoHelloRepo, helloRepo } from './fixtures.ts';
-import { services, testPrefix } from './support.ts';
+import { cryptoHelloRepo, helloRepo } from '../../testkit/example-repo.ts';
+import { services, testPrefix } from '../../testkit/integration.ts';
 
 /**
  * Issue #11: for every (artifact, host) pair of 2 apps × 4 build platforms × 4 run platforms, the

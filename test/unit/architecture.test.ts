@@ -54,7 +54,6 @@ function graph(): Map<string, { local: string[]; packages: string[]; source: str
   return g;
 }
 
-
 /**
  * Which parts each part may import (besides itself); `api/schemas` is the wire contract the deployer's
  * farm client shares. `farm` is the one composition root of the farm; `cli` wires commands.

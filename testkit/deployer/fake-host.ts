@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { revealArg, type CommandResult } from '../../../../core/index.ts';
-import type { CaddyResponse, RecordedStep, SessionResponder } from '../../../../deployer/remote.ts';
+import { revealArg, type CommandResult } from '../../core/index.ts';
+import type { CaddyResponse, RecordedStep, SessionResponder } from '../../deployer/remote.ts';
 
 /**
  * A simulated Debian host for flow tests: a file tree, packages, systemd units and a Caddy admin API

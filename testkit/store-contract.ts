@@ -2,9 +2,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { findArtifacts } from '../../store/artifact-index.ts';
-import type { Manifest } from '../../core/contracts/manifest.ts';
-import type { ObjectStore } from '../../store/store.ts';
+import { findArtifacts } from '../store/artifact-index.ts';
+import type { Manifest } from '../core/contracts/manifest.ts';
+import type { ObjectStore } from '../store/store.ts';
 
 /** The behaviour every ObjectStore must have; run against local disk (unit) and S3 (integration). */
 export function storeContract(name: string, make: () => Promise<ObjectStore>): void {

@@ -1,9 +1,9 @@
-import { sensitive } from '../../../../core/index.ts';
-import { validateDeployConfig } from '../../../../deployer/config/load.ts';
-import { remoteContext, type RemoteContext } from '../../../../deployer/flows/context.ts';
-import { selectTargets } from '../../../../deployer/flows/targets.ts';
-import { RecordingPool, type SessionResponder } from '../../../../deployer/remote.ts';
-import { Secrets } from '../../../../deployer/secrets.ts';
+import { sensitive } from '../../core/index.ts';
+import { validateDeployConfig } from '../../deployer/config/load.ts';
+import { remoteContext, type RemoteContext } from '../../deployer/flows/context.ts';
+import { selectTargets } from '../../deployer/flows/targets.ts';
+import { RecordingPool, type SessionResponder } from '../../deployer/remote.ts';
+import { Secrets } from '../../deployer/secrets.ts';
 
 export const SECRET = 'db-pa55word-never-shown';
 export const COOKIE = 'cookie-value-never-shown';

@@ -1,5 +1,5 @@
-import type { Arch } from '../../../core/tuple/arch.ts';
-import type { LockEntry, LockFile } from '../../../images/lock.ts';
+import type { Arch } from '../../core/tuple/arch.ts';
+import type { LockEntry, LockFile } from '../../images/lock.ts';
 
 /** Lock entries as `xamal farm images build` and `pin` write them, for the images measured in LAB.md. */
 
