@@ -49,7 +49,7 @@ interface SharedRun {
 /**
  * Brings the real services up once for the run (installing what is missing) and stops, at the end,
  * exactly those this run started — services a developer already had up stay up. Both integration
- * projects (integration, hosts) name this file: the first call does the work,
+ * projects (farm, hosts) name this file: the first call does the work,
  * every call waits for it, and the last teardown stops the services (vitest runs every project's
  * global setup in its own main process, so the state lives on globalThis).
  */

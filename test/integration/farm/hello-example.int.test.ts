@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 // Builds the examples/hello fixture with `mix release` and checks the behaviour
 // the deployer relies on: health check, keep-alive, graceful drain on SIGTERM.
 
-const EXAMPLE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../examples/hello');
+const EXAMPLE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../examples/hello');
 const BUILD_TIMEOUT_MS = 230_000;
 const UP_TIMEOUT_MS = 30_000;
 const REVISION = 'abc123';

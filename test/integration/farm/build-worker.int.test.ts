@@ -4,21 +4,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBuild, type BuildDeps } from '../../builder/apply.ts';
-import { builderConfig } from '../../builder/config.ts';
-import { dockerEngine, type DockerEngine } from '../../builder/docker.ts';
-import { buildImage } from '../../builder/images/build.ts';
-import { hostArch, imageBuildDeps } from '../../builder/images/context.ts';
-import { DEFAULT_LIMITS } from '../../builder/plan.ts';
-import { startBuildWorkers, type BuildResult, type RunningWorkers } from '../../builder/worker.ts';
-import { LocalExecutor, parseTargetOrThrow } from '../../core/index.ts';
-import { ManifestSchema } from '../../core/contracts/manifest.ts';
-import { buildQueue, buildQueueEvents, cancelBuild, enqueueBuild } from '../../queue/index.ts';
-import { s3Store } from '../../store/s3.ts';
-import type { ObjectStore } from '../../store/store.ts';
-import { readLock, splitRef, type LockEntry } from '../../images/lock.ts';
-import { git, helloRepo } from '../../testkit/example-repo.ts';
-import { services, testPrefix } from '../../testkit/integration.ts';
+import { runBuild, type BuildDeps } from '../../../builder/apply.ts';
+import { builderConfig } from '../../../builder/config.ts';
+import { dockerEngine, type DockerEngine } from '../../../builder/docker.ts';
+import { buildImage } from '../../../builder/images/build.ts';
+import { hostArch, imageBuildDeps } from '../../../builder/images/context.ts';
+import { DEFAULT_LIMITS } from '../../../builder/plan.ts';
+import { startBuildWorkers, type BuildResult, type RunningWorkers } from '../../../builder/worker.ts';
+import { LocalExecutor, parseTargetOrThrow } from '../../../core/index.ts';
+import { ManifestSchema } from '../../../core/contracts/manifest.ts';
+import { buildQueue, buildQueueEvents, cancelBuild, enqueueBuild } from '../../../queue/index.ts';
+import { s3Store } from '../../../store/s3.ts';
+import type { ObjectStore } from '../../../store/store.ts';
+import { readLock, splitRef, type LockEntry } from '../../../images/lock.ts';
+import { git, helloRepo } from '../../../testkit/example-repo.ts';
+import { services, testPrefix } from '../../../testkit/integration.ts';
 
 /** A docker engine that counts the containers it starts (to prove cached builds start none). */
 function counting(engine: DockerEngine): DockerEngine & { runs: number } {

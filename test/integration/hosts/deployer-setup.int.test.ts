@@ -3,16 +3,16 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Io } from '../../cli/io.ts';
-import { main } from '../../cli/main.ts';
-import { PROJECT_ROOT } from '../../localservices/config.ts';
-import { sleep } from '../../localservices/process.ts';
-import { appSite } from '../../deployer/commands/caddy.ts';
-import { appLayout } from '../../deployer/commands/layout.ts';
-import { validateDeployConfig } from '../../deployer/config/load.ts';
-import { setMaintenance } from '../../deployer/flows/caddy.ts';
-import { sshPool } from '../../deployer/ssh.ts';
-import { labDeps, upLab, type Lab, type LabHost } from '../../testkit/hosts/index.ts';
+import type { Io } from '../../../cli/io.ts';
+import { main } from '../../../cli/main.ts';
+import { PROJECT_ROOT } from '../../../localservices/config.ts';
+import { sleep } from '../../../localservices/process.ts';
+import { appSite } from '../../../deployer/commands/caddy.ts';
+import { appLayout } from '../../../deployer/commands/layout.ts';
+import { validateDeployConfig } from '../../../deployer/config/load.ts';
+import { setMaintenance } from '../../../deployer/flows/caddy.ts';
+import { sshPool } from '../../../deployer/ssh.ts';
+import { labDeps, upLab, type Lab, type LabHost } from '../../../testkit/hosts/index.ts';
 
 /**
  * setup, lock and server exec through the real CLI (ssh2 pool, host keys pinned) against real test

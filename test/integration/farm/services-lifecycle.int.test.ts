@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { servicesConfig, servicesDown, servicesStatus, servicesUp, type ServicesConfig } from '../../localservices/index.ts';
+import { servicesConfig, servicesDown, servicesStatus, servicesUp, type ServicesConfig } from '../../../localservices/index.ts';
 
 /** Every pid running with our state dir on its command line (what `down` must leave at zero). */
 function pidsMentioning(needle: string): number[] {

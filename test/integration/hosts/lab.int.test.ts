@@ -3,11 +3,11 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalExecutor, type Command } from '../../core/index.ts';
-import { PROJECT_ROOT } from '../../localservices/config.ts';
-import { sleep } from '../../localservices/process.ts';
-import { labDeps, publicKeyFingerprint, reapStaleLabs, upLab, type Lab, type LabHost } from '../../testkit/hosts/index.ts';
-import { loadReport, parseWrk, startLoad, wrkCommand } from '../../testkit/hosts/load.ts';
+import { LocalExecutor, type Command } from '../../../core/index.ts';
+import { PROJECT_ROOT } from '../../../localservices/config.ts';
+import { sleep } from '../../../localservices/process.ts';
+import { labDeps, publicKeyFingerprint, reapStaleLabs, upLab, type Lab, type LabHost } from '../../../testkit/hosts/index.ts';
+import { loadReport, parseWrk, startLoad, wrkCommand } from '../../../testkit/hosts/load.ts';
 
 const exec = new LocalExecutor();
 const UPSTREAM = join(PROJECT_ROOT, 'testkit', 'hosts', 'upstream.mjs');

@@ -4,20 +4,20 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BuildDeps } from '../../builder/apply.ts';
-import { builderConfig } from '../../builder/config.ts';
-import { dockerEngine } from '../../builder/docker.ts';
-import { buildImage } from '../../builder/images/build.ts';
-import { hostArch, imageBuildDeps } from '../../builder/images/context.ts';
-import { DEFAULT_LIMITS } from '../../builder/plan.ts';
-import { startBuildWorkers, type BuildResult, type RunningWorkers } from '../../builder/worker.ts';
-import { LocalExecutor } from '../../core/index.ts';
-import { buildQueue, buildQueueEvents, enqueueBuild, type QueueSettings } from '../../queue/index.ts';
-import { s3Store } from '../../store/s3.ts';
-import type { ObjectStore } from '../../store/store.ts';
-import { readLock } from '../../images/lock.ts';
-import { helloRepo } from '../../testkit/example-repo.ts';
-import { services, testPrefix } from '../../testkit/integration.ts';
+import type { BuildDeps } from '../../../builder/apply.ts';
+import { builderConfig } from '../../../builder/config.ts';
+import { dockerEngine } from '../../../builder/docker.ts';
+import { buildImage } from '../../../builder/images/build.ts';
+import { hostArch, imageBuildDeps } from '../../../builder/images/context.ts';
+import { DEFAULT_LIMITS } from '../../../builder/plan.ts';
+import { startBuildWorkers, type BuildResult, type RunningWorkers } from '../../../builder/worker.ts';
+import { LocalExecutor } from '../../../core/index.ts';
+import { buildQueue, buildQueueEvents, enqueueBuild, type QueueSettings } from '../../../queue/index.ts';
+import { s3Store } from '../../../store/s3.ts';
+import type { ObjectStore } from '../../../store/store.ts';
+import { readLock } from '../../../images/lock.ts';
+import { helloRepo } from '../../../testkit/example-repo.ts';
+import { services, testPrefix } from '../../../testkit/integration.ts';
 
 /** Issue #10 items 12 (build isolation) and 3 (store unavailable during upload), on examples/hello. */
 

@@ -3,10 +3,10 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalExecutor, sensitive, type XamalError } from '../../core/index.ts';
-import type { SessionPool } from '../../deployer/remote.ts';
-import { sshPool, type SshOptions } from '../../deployer/ssh.ts';
-import { labDeps, upLab, type Lab } from '../../testkit/hosts/index.ts';
+import { LocalExecutor, sensitive, type XamalError } from '../../../core/index.ts';
+import type { SessionPool } from '../../../deployer/remote.ts';
+import { sshPool, type SshOptions } from '../../../deployer/ssh.ts';
+import { labDeps, upLab, type Lab } from '../../../testkit/hosts/index.ts';
 
 describe('SSH executor against real test hosts (ssh2, pooled, host keys verified)', () => {
   let lab: Lab;

@@ -5,21 +5,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../api/app.ts';
-import { storeBackedServices } from '../../api/services/store-backed.ts';
-import { buildService } from '../../api/services/builds.ts';
-import { healthService } from '../../api/services/health.ts';
-import { builderConfig } from '../../builder/config.ts';
-import { dockerEngine } from '../../builder/docker.ts';
-import { hostArch } from '../../builder/images/context.ts';
-import { DEFAULT_LIMITS } from '../../builder/plan.ts';
-import { startBuildWorkers, type RunningWorkers } from '../../builder/worker.ts';
-import { LocalExecutor } from '../../core/index.ts';
-import { artifactGeneration, buildQueues, queueInspector, redisClient, type BuildQueues, type QueueInspector, type QueueSettings } from '../../queue/index.ts';
-import { s3Store } from '../../store/s3.ts';
-import { readLock } from '../../images/lock.ts';
-import { helloRepo } from '../../testkit/example-repo.ts';
-import { services, testPrefix } from '../../testkit/integration.ts';
+import { buildApp } from '../../../api/app.ts';
+import { storeBackedServices } from '../../../api/services/store-backed.ts';
+import { buildService } from '../../../api/services/builds.ts';
+import { healthService } from '../../../api/services/health.ts';
+import { builderConfig } from '../../../builder/config.ts';
+import { dockerEngine } from '../../../builder/docker.ts';
+import { hostArch } from '../../../builder/images/context.ts';
+import { DEFAULT_LIMITS } from '../../../builder/plan.ts';
+import { startBuildWorkers, type RunningWorkers } from '../../../builder/worker.ts';
+import { LocalExecutor } from '../../../core/index.ts';
+import { artifactGeneration, buildQueues, queueInspector, redisClient, type BuildQueues, type QueueInspector, type QueueSettings } from '../../../queue/index.ts';
+import { s3Store } from '../../../store/s3.ts';
+import { readLock } from '../../../images/lock.ts';
+import { helloRepo } from '../../../testkit/example-repo.ts';
+import { services, testPrefix } from '../../../testkit/integration.ts';
 
 const TOKEN = 'api-test-token-0123456789abcdef';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -160,7 +160,7 @@ describe('the farm API with real Redis, workers and store', () => {
   });
 
   it('two API processes on the same Redis share one token\'s POST budget; another token keeps its own', async () => {
-    const { hashToken, parseTokenEntries } = await import('../../api/auth.ts');
+    const { hashToken, parseTokenEntries } = await import('../../../api/auth.ts');
     const CI = 'rate-limit-ci-token-0123456789ab';
     const OTHER = 'rate-limit-other-token-012345678';
     const tokens = parseTokenEntries(`ci:build:${hashToken(CI).toString('hex')}; other:build:${hashToken(OTHER).toString('hex')}`);
@@ -189,7 +189,7 @@ describe('the farm API with real Redis, workers and store', () => {
 
   it('xamal build (the CI client) submits, follows and prints each tuple with a download URL that serves the sha256 it names', { timeout: 300_000 }, async () => {
     const { execFile } = await import('node:child_process');
-    const { PROJECT_ROOT } = await import('../../localservices/config.ts');
+    const { PROJECT_ROOT } = await import('../../../localservices/config.ts');
     const run = (args: string[]) =>
       new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
         execFile(process.execPath, [join(PROJECT_ROOT, 'bin/xamal.mjs'), 'build', ...args], { env: { PATH: process.env.PATH, XAMAL_FARM_TOKEN: TOKEN } }, (err, stdout, stderr) =>
@@ -222,7 +222,7 @@ describe('the farm API with real Redis, workers and store', () => {
       builds: { id: string }[];
     };
     expect(commit.builds).toHaveLength(1);
-    const version = (await import('../../testkit/example-repo.ts')).git(join(tmp, 'repo'), 'rev-parse', 'HEAD').slice(0, 7);
+    const version = (await import('../../../testkit/example-repo.ts')).git(join(tmp, 'repo'), 'rev-parse', 'HEAD').slice(0, 7);
     const res = await app.inject({ method: 'POST', url: '/v1/resolve', headers: AUTH, payload: { app: 'hello', version, host } });
     expect(res.statusCode, res.body).toBe(200);
     const body = res.json() as { artifact: { tuple: string }; others: { tuple: string; runs: boolean; reasons: { code: string; message: string }[] }[] };

@@ -4,22 +4,22 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveService } from '../../api/services/resolve.ts';
-import { artifactIndex } from '../../store/artifact-index.ts';
-import { runBuild, type BuildDeps } from '../../builder/apply.ts';
-import { servicesConfig } from '../../localservices/config.ts';
-import { builderConfig } from '../../builder/config.ts';
-import { buildImage } from '../../builder/images/build.ts';
-import { hostArch, imageBuildDeps } from '../../builder/images/context.ts';
-import { DEFAULT_LIMITS } from '../../builder/plan.ts';
-import { compareVersions, LocalExecutor, parseProbeOutput, parseTargetOrThrow, PROBE_SCRIPT, type Arch, type HostFingerprint, type Rejection } from '../../core/index.ts';
-import type { Manifest } from '../../core/contracts/manifest.ts';
-import { PROJECT_ROOT } from '../../localservices/config.ts';
-import { s3Store } from '../../store/s3.ts';
-import type { DebianSuite } from '../../images/distros.ts';
-import { pinnedRef, readLock } from '../../images/lock.ts';
-import { cryptoHelloRepo, helloRepo } from '../../testkit/example-repo.ts';
-import { services, testPrefix } from '../../testkit/integration.ts';
+import { resolveService } from '../../../api/services/resolve.ts';
+import { artifactIndex } from '../../../store/artifact-index.ts';
+import { runBuild, type BuildDeps } from '../../../builder/apply.ts';
+import { servicesConfig } from '../../../localservices/config.ts';
+import { builderConfig } from '../../../builder/config.ts';
+import { buildImage } from '../../../builder/images/build.ts';
+import { hostArch, imageBuildDeps } from '../../../builder/images/context.ts';
+import { DEFAULT_LIMITS } from '../../../builder/plan.ts';
+import { compareVersions, LocalExecutor, parseProbeOutput, parseTargetOrThrow, PROBE_SCRIPT, type Arch, type HostFingerprint, type Rejection } from '../../../core/index.ts';
+import type { Manifest } from '../../../core/contracts/manifest.ts';
+import { PROJECT_ROOT } from '../../../localservices/config.ts';
+import { s3Store } from '../../../store/s3.ts';
+import type { DebianSuite } from '../../../images/distros.ts';
+import { pinnedRef, readLock } from '../../../images/lock.ts';
+import { cryptoHelloRepo, helloRepo } from '../../../testkit/example-repo.ts';
+import { services, testPrefix } from '../../../testkit/integration.ts';
 
 /**
  * Issue #11: for every (artifact, host) pair of 2 apps × 4 build platforms × 4 run platforms, the

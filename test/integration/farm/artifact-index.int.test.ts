@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactIndex } from '../../store/artifact-index.ts';
-import type { Manifest } from '../../core/contracts/manifest.ts';
-import { artifactGeneration } from '../../queue/index.ts';
-import { s3Store } from '../../store/s3.ts';
-import type { ObjectStore } from '../../store/store.ts';
-import { services, testPrefix } from '../../testkit/integration.ts';
+import { artifactIndex } from '../../../store/artifact-index.ts';
+import type { Manifest } from '../../../core/contracts/manifest.ts';
+import { artifactGeneration } from '../../../queue/index.ts';
+import { s3Store } from '../../../store/s3.ts';
+import type { ObjectStore } from '../../../store/store.ts';
+import { services, testPrefix } from '../../../testkit/integration.ts';
 
 const T12 = 'linux-x86_64-gnu2.36-debian12-otp25.2.3-elixir1.14.0';
 const T13 = 'linux-x86_64-gnu2.41-debian13-otp27.3.4.1-elixir1.18.3';

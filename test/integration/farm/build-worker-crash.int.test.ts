@@ -4,16 +4,16 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { builderConfig } from '../../builder/config.ts';
-import { dockerEngine } from '../../builder/docker.ts';
-import { hostArch } from '../../builder/images/context.ts';
-import type { BuildResult } from '../../builder/worker.ts';
-import { ManifestSchema } from '../../core/contracts/manifest.ts';
-import { buildQueue, buildQueueEvents, enqueueBuild } from '../../queue/index.ts';
-import { PROJECT_ROOT } from '../../localservices/config.ts';
-import { s3Store } from '../../store/s3.ts';
-import { helloRepo } from '../../testkit/example-repo.ts';
-import { services, testPrefix } from '../../testkit/integration.ts';
+import { builderConfig } from '../../../builder/config.ts';
+import { dockerEngine } from '../../../builder/docker.ts';
+import { hostArch } from '../../../builder/images/context.ts';
+import type { BuildResult } from '../../../builder/worker.ts';
+import { ManifestSchema } from '../../../core/contracts/manifest.ts';
+import { buildQueue, buildQueueEvents, enqueueBuild } from '../../../queue/index.ts';
+import { PROJECT_ROOT } from '../../../localservices/config.ts';
+import { s3Store } from '../../../store/s3.ts';
+import { helloRepo } from '../../../testkit/example-repo.ts';
+import { services, testPrefix } from '../../../testkit/integration.ts';
 
 /** A real worker process (`xamal farm worker`) on this test's queue prefix and S3 prefix. */
 function workerProcess(queuePrefix: string, s3Prefix: string): ChildProcess {

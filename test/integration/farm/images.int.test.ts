@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { builderConfig, type BuilderConfig } from '../../builder/config.ts';
-import { dockerEngine } from '../../builder/docker.ts';
-import { buildImage, type ImageBuildDeps } from '../../builder/images/build.ts';
-import { hostArch, imageBuildDeps } from '../../builder/images/context.ts';
-import { ensurePinnedImage } from '../../builder/images/ensure.ts';
-import { imageRows } from '../../builder/images/list.ts';
-import { pinLocal, verifyLocks } from '../../builder/images/pin.ts';
-import { parseTarget } from '../../core/index.ts';
-import { COMMITTED_LOCK_PATH, readCatalog } from '../../images/catalog.ts';
-import { readLock, requirePinned, splitRef } from '../../images/lock.ts';
-import { services } from '../../testkit/integration.ts';
+import { builderConfig, type BuilderConfig } from '../../../builder/config.ts';
+import { dockerEngine } from '../../../builder/docker.ts';
+import { buildImage, type ImageBuildDeps } from '../../../builder/images/build.ts';
+import { hostArch, imageBuildDeps } from '../../../builder/images/context.ts';
+import { ensurePinnedImage } from '../../../builder/images/ensure.ts';
+import { imageRows } from '../../../builder/images/list.ts';
+import { pinLocal, verifyLocks } from '../../../builder/images/pin.ts';
+import { parseTarget } from '../../../core/index.ts';
+import { COMMITTED_LOCK_PATH, readCatalog } from '../../../images/catalog.ts';
+import { readLock, requirePinned, splitRef } from '../../../images/lock.ts';
+import { services } from '../../../testkit/integration.ts';
 
 function deps(): { cfg: BuilderConfig; deps: ImageBuildDeps } {
   const ep = services();

@@ -5,22 +5,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../api/app.ts';
-import { buildService } from '../../api/services/builds.ts';
-import { healthService } from '../../api/services/health.ts';
-import { storeBackedServices } from '../../api/services/store-backed.ts';
-import { builderConfig } from '../../builder/config.ts';
-import { dockerEngine } from '../../builder/docker.ts';
-import { hostArch } from '../../builder/images/context.ts';
-import { DEFAULT_LIMITS } from '../../builder/plan.ts';
-import { startBuildWorkers, type RunningWorkers } from '../../builder/worker.ts';
-import { LocalExecutor } from '../../core/index.ts';
-import { buildQueue, buildQueueEvents, buildQueues, enqueueBuild, type QueueSettings } from '../../queue/index.ts';
-import { serviceSpec, servicesConfig } from '../../localservices/index.ts';
-import { s3Store } from '../../store/s3.ts';
-import { readLock } from '../../images/lock.ts';
-import { helloRepo } from '../../testkit/example-repo.ts';
-import { services, testPrefix } from '../../testkit/integration.ts';
+import { buildApp } from '../../../api/app.ts';
+import { buildService } from '../../../api/services/builds.ts';
+import { healthService } from '../../../api/services/health.ts';
+import { storeBackedServices } from '../../../api/services/store-backed.ts';
+import { builderConfig } from '../../../builder/config.ts';
+import { dockerEngine } from '../../../builder/docker.ts';
+import { hostArch } from '../../../builder/images/context.ts';
+import { DEFAULT_LIMITS } from '../../../builder/plan.ts';
+import { startBuildWorkers, type RunningWorkers } from '../../../builder/worker.ts';
+import { LocalExecutor } from '../../../core/index.ts';
+import { buildQueue, buildQueueEvents, buildQueues, enqueueBuild, type QueueSettings } from '../../../queue/index.ts';
+import { serviceSpec, servicesConfig } from '../../../localservices/index.ts';
+import { s3Store } from '../../../store/s3.ts';
+import { readLock } from '../../../images/lock.ts';
+import { helloRepo } from '../../../testkit/example-repo.ts';
+import { services, testPrefix } from '../../../testkit/integration.ts';
 
 /** Issue #10 item 2: a Redis restart (AOF) with builds queued and running, on the test's own redis-server. */
 

@@ -2,17 +2,17 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { builderConfig } from '../../builder/config.ts';
-import { dockerEngine } from '../../builder/docker.ts';
-import { hostArch } from '../../builder/images/context.ts';
-import { DEFAULT_LIMITS } from '../../builder/plan.ts';
-import { startBuildWorkers, type BuildResult, type RunningWorkers } from '../../builder/worker.ts';
-import { LocalExecutor } from '../../core/index.ts';
-import { buildQueue, buildQueueEvents, enqueueBuild } from '../../queue/index.ts';
-import { s3Store } from '../../store/s3.ts';
-import { readLock } from '../../images/lock.ts';
-import { helloRepo } from '../../testkit/example-repo.ts';
-import { services, testPrefix } from '../../testkit/integration.ts';
+import { builderConfig } from '../../../builder/config.ts';
+import { dockerEngine } from '../../../builder/docker.ts';
+import { hostArch } from '../../../builder/images/context.ts';
+import { DEFAULT_LIMITS } from '../../../builder/plan.ts';
+import { startBuildWorkers, type BuildResult, type RunningWorkers } from '../../../builder/worker.ts';
+import { LocalExecutor } from '../../../core/index.ts';
+import { buildQueue, buildQueueEvents, enqueueBuild } from '../../../queue/index.ts';
+import { s3Store } from '../../../store/s3.ts';
+import { readLock } from '../../../images/lock.ts';
+import { helloRepo } from '../../../testkit/example-repo.ts';
+import { services, testPrefix } from '../../../testkit/integration.ts';
 
 /**
  * Issue #10 item 4: dockerd restarted during a build. The test runs its own dockerd (own data root,

@@ -1,9 +1,9 @@
 import { request } from 'node:http';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { dockerEngine } from '../../builder/docker.ts';
-import { s3Store } from '../../store/s3.ts';
-import { services, testPrefix } from '../../testkit/integration.ts';
+import { dockerEngine } from '../../../builder/docker.ts';
+import { s3Store } from '../../../store/s3.ts';
+import { services, testPrefix } from '../../../testkit/integration.ts';
 
 function getJson(url: string): Promise<{ status: number; body: unknown }> {
   return new Promise((resolve, reject) => {
