@@ -17,7 +17,7 @@ type Part = (typeof PARTS)[number];
 const partOf = (path: string) => path.split('/')[0]!;
 const isProduct = (path: string) => (PRODUCT as readonly string[]).includes(partOf(path));
 
-function sourceFiles(dir: string): string[] {
+function filesUnder(dir: string): string[] {
   let out: string[] = [];
   let entries: string[];
   try {
@@ -27,11 +27,13 @@ function sourceFiles(dir: string): string[] {
   }
   for (const e of entries) {
     const p = join(dir, e);
-    if (statSync(p).isDirectory()) out = out.concat(sourceFiles(p));
-    else if (p.endsWith('.ts')) out.push(p);
+    if (statSync(p).isDirectory()) out = out.concat(filesUnder(p));
+    else out.push(p);
   }
   return out;
 }
+
+const sourceFiles = (dir: string) => filesUnder(dir).filter((p) => p.endsWith('.ts'));
 
 const IMPORT_RE = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
 
@@ -91,6 +93,9 @@ const ONE_OWNER: Record<string, string> = {
 
 /** Source folders may not be named like build output: tools skip such folders by default. */
 const BUILD_OUTPUT_NAMES = ['build', 'target', 'dist', 'out', 'lib'];
+
+/** The integration test projects: vitest.config.ts has one per folder of test/integration/. */
+const INTEGRATION_PROJECTS = ['farm', 'hosts'];
 
 /** Longest product function, in lines (ARCHITECTURE.md). */
 const MAX_FUNCTION_LINES = 80;
@@ -202,5 +207,19 @@ describe('module boundaries', () => {
     };
     for (const f of g.keys()) visit(f);
     expect(cycles).toEqual([]);
+  });
+});
+
+describe('test layout', () => {
+  it('test/ holds only tests: support lives in testkit/, each integration test in a project folder', () => {
+    const misplaced = filesUnder(join(PROJECT_ROOT, 'test'))
+      .map((f) => relative(PROJECT_ROOT, f))
+      .filter((f) => !f.includes('/__snapshots__/'))
+      .filter((f) => {
+        if (f.startsWith('test/unit/')) return !f.endsWith('.test.ts') || f.endsWith('.int.test.ts');
+        const project = /^test\/integration\/([^/]+)\/.+\.int\.test\.ts$/.exec(f)?.[1];
+        return !project || !INTEGRATION_PROJECTS.includes(project);
+      });
+    expect(misplaced).toEqual([]);
   });
 });
