@@ -25,7 +25,7 @@ import { LocalExecutor, type Command } from '../core/index.ts';
 import { buildJobId, BuildJobSchema } from '../core/contracts/build-job.ts';
 import { readLock } from '../images/lock.ts';
 import { BUILD_USER } from '../images/recipes/debian.ts';
-import { commitFiles, git, helloRepo } from '../testhosts/example-repo.ts';
+import { commitFiles, git, helloRepo } from '../testkit/example-repo.ts';
 import { cells, dockerCli, prepare, ratio, say, secs, startFarm, TUPLES } from './farm.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });

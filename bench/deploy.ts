@@ -1,7 +1,7 @@
 /**
  * P6 (issues #8, #9) — deploy wall time to N hosts ÷ to 1 host, artifacts pulled by the hosts in
  * parallel. A real farm (API + BullMQ worker + S3 store, testkit/farm.ts) builds examples/hello;
- * N Debian 12 test hosts (testhosts/); the real CLI (`xamal setup`, then `xamal deploy --json`, a
+ * N Debian 12 test hosts (testkit/hosts/); the real CLI (`xamal setup`, then `xamal deploy --json`, a
  * fresh process each time, as a user runs it). Deploys to 1 host and to N hosts alternate (ABBA),
  * each one a version that host does not have yet (so every deploy pulls), and the ratio of the
  * medians is taken within this one run. Per phase (probe, pull, boot, health, stop old, verify
@@ -9,7 +9,7 @@
  *
  *   npx tsx bench/deploy.ts [--runs 5] [--hosts 5] [--host-cpus 0.3]
  *
- * --host-cpus C caps every test host at C cores (testhosts `cpus`: a cgroup CPU quota), like N small
+ * --host-cpus C caps every test host at C cores (test hosts' `cpus`: a cgroup CPU quota), like N small
  * servers of their own: without it the N hosts share this machine's cores, and N releases booting
  * at once wait for each other's CPU where N real servers would not.
  *
@@ -23,8 +23,8 @@ import { randomBytes } from 'node:crypto';
 import { stringify } from 'yaml';
 import { serviceEndpoints, servicesConfig, servicesUp } from '../localservices/index.ts';
 import { appLayout } from '../deployer/commands/layout.ts';
-import { commitFiles, helloRepo } from '../testhosts/example-repo.ts';
-import { labDeps, upLab, type LabHost } from '../testhosts/index.ts';
+import { commitFiles, helloRepo } from '../testkit/example-repo.ts';
+import { labDeps, upLab, type LabHost } from '../testkit/hosts/index.ts';
 import { xamalCli } from '../testkit/cli.ts';
 import { startTestFarm } from '../testkit/farm.ts';
 import { median } from './farm.ts';

@@ -13,7 +13,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { commitFiles, helloRepo } from '../testhosts/example-repo.ts';
+import { commitFiles, helloRepo } from '../testkit/example-repo.ts';
 import { cells, prepare, ratio, say, secs, startFarm, TUPLES } from './farm.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });

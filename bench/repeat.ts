@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LocalExecutor } from '../core/index.ts';
-import { helloRepo } from '../testhosts/example-repo.ts';
+import { helloRepo } from '../testkit/example-repo.ts';
 import { cells, dockerCli, median, percentile, prepare, say, startFarm, TUPLES } from './farm.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, requests: { type: 'string', default: '200' } } });

@@ -1,7 +1,7 @@
 /**
  * P4 — artifact lookup and resolve on loopback, against the API as its own process
  * (bench/farm-api.ts: the app `xamal farm up` serves, embedded disk store, farm log level): wrk
- * (testhosts/load.ts wrkCommand/parseWrk) with a Lua script POSTing /v1/resolve for this machine's
+ * (testkit/hosts/load.ts wrkCommand/parseWrk) with a Lua script POSTing /v1/resolve for this machine's
  * real fingerprint (`xamal host probe`'s script, run here), and GET /v1/artifacts/<app>/<commit>/<tuple>
  * (the manifest lookup). The store holds real artifacts: examples/hello built first through the
  * farm for bullseye, bookworm and trixie x86_64, so each resolve weighs three candidates.
@@ -19,8 +19,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LocalExecutor, parseProbeOutput, probeCommand } from '../core/index.ts';
 import { PROJECT_ROOT } from '../localservices/config.ts';
-import { helloRepo } from '../testhosts/example-repo.ts';
-import { parseWrk, wrkCommand, type WrkResult } from '../testhosts/load.ts';
+import { helloRepo } from '../testkit/example-repo.ts';
+import { parseWrk, wrkCommand, type WrkResult } from '../testkit/hosts/load.ts';
 import { AUTH, cells, median, prepare, say, startFarm, TUPLES } from './farm.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, duration: { type: 'string', default: '10' }, connections: { type: 'string', default: '8' }, profile: { type: 'string' } } });

@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { sshPool, type SshOptions } from '../deployer/ssh.ts';
-import { labDeps, upLab } from '../testhosts/index.ts';
+import { labDeps, upLab } from '../testkit/hosts/index.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, commands: { type: 'string', default: '100' } } });
 const runs = Number(values.runs);

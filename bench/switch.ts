@@ -4,7 +4,7 @@
  * deployer's own flow), the new slot started, and as soon as it answers on its port the old one
  * stopped gracefully. 20 switches back and forth on one test host; counts failed requests (harness
  * and wrk) and the switch latency: new slot healthy on its port → first response through Caddy
- * from the new version. The slots are stand-in upstreams (testhosts/upstream.mjs) so the figure is
+ * from the new version. The slots are stand-in upstreams (testkit/hosts/upstream.mjs) so the figure is
  * Caddy's, not a BEAM's boot time.
  *
  *   npx tsx bench/switch.ts [--switches 20]
@@ -16,8 +16,8 @@ import { PROJECT_ROOT } from '../localservices/config.ts';
 import { appLayout } from '../deployer/commands/layout.ts';
 import { ensureCaddySite } from '../deployer/flows/caddy.ts';
 import { sshPool } from '../deployer/ssh.ts';
-import { labDeps, upLab, type LabHost } from '../testhosts/index.ts';
-import { loadReport, parseWrk, startLoad, wrkCommand } from '../testhosts/load.ts';
+import { labDeps, upLab, type LabHost } from '../testkit/hosts/index.ts';
+import { loadReport, parseWrk, startLoad, wrkCommand } from '../testkit/hosts/load.ts';
 
 const { values } = parseArgs({ options: { switches: { type: 'string', default: '20' } } });
 const switches = Number(values.switches);
@@ -29,7 +29,7 @@ const site = { app: appLayout('bench', undefined).app, hosts: ['bench.lab.test']
 
 const start = (host: LabHost, port: number, rev: string) =>
   new Promise<ChildProcess>((resolve, reject) => {
-    const c = spawn('ip', ['netns', 'exec', host.netns, process.execPath, join(PROJECT_ROOT, 'testhosts', 'upstream.mjs'), String(port), rev], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const c = spawn('ip', ['netns', 'exec', host.netns, process.execPath, join(PROJECT_ROOT, 'testkit', 'hosts', 'upstream.mjs'), String(port), rev], { stdio: ['ignore', 'pipe', 'inherit'] });
     c.once('error', reject);
     c.stdout!.once('data', () => resolve(c));
   });

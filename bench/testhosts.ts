@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ensurePackages } from '../localservices/index.ts';
-import { ensureHostRootfs, HOST_SUITES, LAB_PACKAGES, labDeps, upLab } from '../testhosts/index.ts';
+import { ensureHostRootfs, HOST_SUITES, LAB_PACKAGES, labDeps, upLab } from '../testkit/hosts/index.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, hosts: { type: 'string', default: '5' } } });
 const runs = Number(values.runs);

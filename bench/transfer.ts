@@ -24,7 +24,7 @@ import { serviceEndpoints, servicesConfig, servicesUp } from '../localservices/i
 import { appLayout } from '../deployer/commands/layout.ts';
 import { pullFailure, pullReleaseCommand, unpackUploadedCommand, uploadPath } from '../deployer/commands/release.ts';
 import { sshPool } from '../deployer/ssh.ts';
-import { labDeps, upLab } from '../testhosts/index.ts';
+import { labDeps, upLab } from '../testkit/hosts/index.ts';
 import { startTestFarm } from '../testkit/farm.ts';
 import { median } from './farm.ts';
 

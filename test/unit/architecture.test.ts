@@ -5,10 +5,19 @@ import ts from 'typescript';
 import { PROJECT_ROOT } from '../../localservices/config.ts';
 
 /** The product's top-level folders (ARCHITECTURE.md lists the same, with what each holds). */
-const PARTS = ['core', 'queue', 'store', 'localservices', 'images', 'builder', 'api', 'deployer', 'farm', 'cli', 'testhosts'] as const;
+const PRODUCT = ['core', 'queue', 'store', 'localservices', 'images', 'builder', 'api', 'deployer', 'farm', 'cli'] as const;
+/**
+ * What only tests and benchmarks use: `testkit/` (every piece of test support: the test farm, the CLI
+ * runner, test hosts and the load harness, fixtures, fakes, the integration setup) and `bench/`. They
+ * may import any product part; no product part imports them.
+ */
+const TEST_SUPPORT = ['testkit', 'bench'] as const;
+const PARTS = [...PRODUCT, ...TEST_SUPPORT] as const;
 type Part = (typeof PARTS)[number];
+const partOf = (path: string) => path.split('/')[0]!;
+const isProduct = (path: string) => (PRODUCT as readonly string[]).includes(partOf(path));
 
-function sourceFiles(dir: string): string[] {
+function filesUnder(dir: string): string[] {
   let out: string[] = [];
   let entries: string[];
   try {
@@ -18,11 +27,13 @@ function sourceFiles(dir: string): string[] {
   }
   for (const e of entries) {
     const p = join(dir, e);
-    if (statSync(p).isDirectory()) out = out.concat(sourceFiles(p));
-    else if (p.endsWith('.ts')) out.push(p);
+    if (statSync(p).isDirectory()) out = out.concat(filesUnder(p));
+    else out.push(p);
   }
   return out;
 }
+
+const sourceFiles = (dir: string) => filesUnder(dir).filter((p) => p.endsWith('.ts'));
 
 const IMPORT_RE = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
 
@@ -45,8 +56,6 @@ function graph(): Map<string, { local: string[]; packages: string[]; source: str
   return g;
 }
 
-const partOf = (path: string) => path.split('/')[0]!;
-
 /**
  * Which parts each part may import (besides itself); `api/schemas` is the wire contract the deployer's
  * farm client shares. `farm` is the one composition root of the farm; `cli` wires commands.
@@ -61,9 +70,9 @@ const ALLOWED: Record<Part, string[]> = {
   api: ['core', 'images', 'queue', 'store'],
   deployer: ['core', 'api/schemas'],
   farm: ['core', 'api', 'builder', 'images', 'localservices', 'queue', 'store'],
-  cli: ['core', 'api', 'builder', 'deployer', 'farm', 'images', 'localservices', 'queue', 'store', 'testhosts'],
-  // Test hosts and the load harness (tests, benchmarks, `xamal lab`): never the product's parts.
-  testhosts: ['core', 'localservices'],
+  cli: ['core', 'api', 'builder', 'deployer', 'farm', 'images', 'localservices', 'queue', 'store'],
+  testkit: [...PRODUCT],
+  bench: [...PRODUCT, 'testkit'],
 };
 
 /** What `api/schemas` may import: it is shared with clients, so only the domain. */
@@ -84,6 +93,9 @@ const ONE_OWNER: Record<string, string> = {
 
 /** Source folders may not be named like build output: tools skip such folders by default. */
 const BUILD_OUTPUT_NAMES = ['build', 'target', 'dist', 'out', 'lib'];
+
+/** The integration test projects: vitest.config.ts has one per folder of test/integration/. */
+const INTEGRATION_PROJECTS = ['farm', 'hosts'];
 
 /** Longest product function, in lines (ARCHITECTURE.md). */
 const MAX_FUNCTION_LINES = 80;
@@ -139,9 +151,19 @@ describe('module boundaries', () => {
     expect(violations).toEqual([]);
   });
 
-  it('dockerode, the S3 client, ssh2, BullMQ and ioredis each have one owner', () => {
+  it('no product part imports test support (testkit/, bench/); test support may import any product part', () => {
+    const violations: string[] = [];
+    for (const [file, { local }] of g) {
+      if (!isProduct(file)) continue;
+      for (const target of local) if ((TEST_SUPPORT as readonly string[]).includes(partOf(target))) violations.push(`${file} -> ${target}`);
+    }
+    expect(violations).toEqual([]);
+  });
+
+  it('dockerode, the S3 client, ssh2, BullMQ and ioredis each have one owner in the product', () => {
     const violations: string[] = [];
     for (const [file, { packages }] of g) {
+      if (!isProduct(file)) continue;
       for (const pkg of packages) {
         const owner = Object.entries(ONE_OWNER)
           .filter(([name]) => pkg === name || pkg.startsWith(`${name}/`))
@@ -158,7 +180,7 @@ describe('module boundaries', () => {
   });
 
   it(`no product function is longer than ${MAX_FUNCTION_LINES} lines`, () => {
-    const long = [...g].flatMap(([file, { source }]) => (partOf(file) === 'testhosts' ? [] : longFunctions(file, source, MAX_FUNCTION_LINES)));
+    const long = [...g].flatMap(([file, { source }]) => (isProduct(file) ? longFunctions(file, source, MAX_FUNCTION_LINES) : []));
     expect(long.filter((l) => !STILL_LONG.some((k) => l.startsWith(k.split(' ')[0]!) && l.includes(` ${k.split(' ')[1]} (`)))).toEqual([]);
   });
 
@@ -185,5 +207,19 @@ describe('module boundaries', () => {
     };
     for (const f of g.keys()) visit(f);
     expect(cycles).toEqual([]);
+  });
+});
+
+describe('test layout', () => {
+  it('test/ holds only tests: support lives in testkit/, each integration test in a project folder', () => {
+    const misplaced = filesUnder(join(PROJECT_ROOT, 'test'))
+      .map((f) => relative(PROJECT_ROOT, f))
+      .filter((f) => !f.includes('/__snapshots__/'))
+      .filter((f) => {
+        if (f.startsWith('test/unit/')) return !f.endsWith('.test.ts') || f.endsWith('.int.test.ts');
+        const project = /^test\/integration\/([^/]+)\/.+\.int\.test\.ts$/.exec(f)?.[1];
+        return !project || !INTEGRATION_PROJECTS.includes(project);
+      });
+    expect(misplaced).toEqual([]);
   });
 });

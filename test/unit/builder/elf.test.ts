@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ElfError, isElf, maxGlibc, parseElf, scanRelease } from '../../../builder/elf.ts';
 import type { ElfInfo } from '../../../builder/elf.ts';
 import { compareVersions } from '../../../core/index.ts';
-import { buildElf, shField } from './elf-fixture.ts';
-import type { ElfSpec } from './elf-fixture.ts';
+import { buildElf, shField } from '../../../testkit/builder/elf-fixture.ts';
+import type { ElfSpec } from '../../../testkit/builder/elf-fixture.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Real files of this machine, and readelf as the reference

@@ -16,7 +16,7 @@ import {
 } from '../../../images/catalog.ts';
 import { parseHexpmRef } from '../../../images/hexpm-tag.ts';
 import { LockFileSchema, type LockFile } from '../../../images/lock.ts';
-import { COMMITTED_LOCK, digest, ENTRIES, HEXPM_REF, LOCAL_LOCK, TUPLES } from './fixtures.ts';
+import { COMMITTED_LOCK, digest, ENTRIES, HEXPM_REF, LOCAL_LOCK, TUPLES } from '../../../testkit/images/fixtures.ts';
 
 function issuesOf(json: unknown): { path: string; message: string }[] {
   try {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { imageRows, type ImageRow } from '../../../builder/images/list.ts';
 import { CATALOG_PATH, parseCatalog, type Catalog } from '../../../images/catalog.ts';
 import { emptyLock, type LockFile } from '../../../images/lock.ts';
-import { COMMITTED_LOCK, digest, ENTRIES, HEXPM_REF, LOCAL_LOCK, TUPLES } from './fixtures.ts';
+import { COMMITTED_LOCK, digest, ENTRIES, HEXPM_REF, LOCAL_LOCK, TUPLES } from '../../../testkit/images/fixtures.ts';
 
 const NO_CATALOG: Catalog = { images: [] };
 const OTHER_HEXPM = 'hexpm/elixir:1.18.4-erlang-27.3.4-debian-bookworm-20250520-slim';

@@ -16,7 +16,7 @@ import {
   type LockEntry,
   type LockFile,
 } from '../../../images/lock.ts';
-import { COMMITTED_LOCK, digest, ENTRIES, HEXPM_REF, LOCAL_LOCK, REGISTRY } from './fixtures.ts';
+import { COMMITTED_LOCK, digest, ENTRIES, HEXPM_REF, LOCAL_LOCK, REGISTRY } from '../../../testkit/images/fixtures.ts';
 
 /** The thrown error of `fn`, which must throw. */
 function thrown(fn: () => unknown): XamalError {

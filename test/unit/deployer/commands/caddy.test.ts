@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { validateDeployConfig } from '../../../../deployer/config/load.ts';
 import { appRoute, appSite, liveRequest, maintenanceRequest, planCaddy, type AppSite } from '../../../../deployer/commands/caddy.ts';
 import { appLayout } from '../../../../deployer/commands/layout.ts';
-import { baseConfig } from '../support/context.ts';
+import { baseConfig } from '../../../../testkit/deployer/context.ts';
 
 const site = appSite(validateDeployConfig(baseConfig), appLayout('shop', undefined));
 const other: AppSite = { app: 'blog', hosts: ['blog.example.com'], ssl: true, ports: [5000, 5001], healthPath: '/health' };

@@ -8,7 +8,7 @@ import { acquireLockCommand } from '../../../../deployer/commands/lock.ts';
 import { aptInstallCommand, missingPackages } from '../../../../deployer/commands/packages.ts';
 import { systemdExecWord, unitFileFor } from '../../../../deployer/commands/systemd.ts';
 import { releaseEnv } from '../../../../deployer/secrets.ts';
-import { baseConfig, COOKIE, SECRET, secrets } from '../support/context.ts';
+import { baseConfig, COOKIE, SECRET, secrets } from '../../../../testkit/deployer/context.ts';
 
 const config = validateDeployConfig(baseConfig);
 const layout = appLayout('shop', undefined);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { validateDeployConfig } from '../../../../deployer/config/load.ts';
 import { appLayout, primaryHost, rolesOnHost, slotLayout, slotPort } from '../../../../deployer/commands/layout.ts';
-import { baseConfig } from '../support/context.ts';
+import { baseConfig } from '../../../../testkit/deployer/context.ts';
 
 const config = validateDeployConfig(baseConfig);
 

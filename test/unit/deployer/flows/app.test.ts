@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { displayCommand } from '../../../../core/index.ts';
 import { appDetails, appExec, appMaintenance, appStopStart } from '../../../../deployer/flows/app.ts';
 import type { RecordedStep } from '../../../../deployer/remote.ts';
-import { testContext } from '../support/context.ts';
+import { testContext } from '../../../../testkit/deployer/context.ts';
 
 const live = (step: RecordedStep) => {
   if (step.kind === 'run' && (step.command.label ?? '').startsWith('slot state')) {

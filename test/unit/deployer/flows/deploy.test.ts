@@ -3,7 +3,7 @@ import { displayCommand, revealArg, type HostFingerprint } from '../../../../cor
 import { bootBatches, currentVersion, deployFlow, previousVersion, type ArtifactSource } from '../../../../deployer/flows/deploy.ts';
 import type { RecordedStep } from '../../../../deployer/remote.ts';
 import { parseSlotState, idleSlot } from '../../../../deployer/commands/slots.ts';
-import { COOKIE, SECRET, testContext } from '../support/context.ts';
+import { COOKIE, SECRET, testContext } from '../../../../testkit/deployer/context.ts';
 
 const V = 'a1b2c3d4e5f6';
 const SHA = 'f'.repeat(64);

@@ -5,8 +5,8 @@ import { execOnHosts } from '../../../../deployer/flows/exec.ts';
 import { exitCodeForOutcomes, onHosts, summary } from '../../../../deployer/flows/parallel.ts';
 import { selectTargets } from '../../../../deployer/flows/targets.ts';
 import { validateDeployConfig } from '../../../../deployer/config/load.ts';
-import { baseConfig, SECRET, testContext } from '../support/context.ts';
-import { FakeHost } from '../support/fake-host.ts';
+import { baseConfig, SECRET, testContext } from '../../../../testkit/deployer/context.ts';
+import { FakeHost } from '../../../../testkit/deployer/fake-host.ts';
 
 describe('parallel runner', () => {
   it('runs at most `concurrency` hosts at once and keeps every result and error in host order', async () => {

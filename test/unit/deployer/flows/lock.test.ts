@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { XamalError } from '../../../../core/index.ts';
 import { acquireLock, lockStatus, releaseLock, withLock } from '../../../../deployer/flows/lock.ts';
-import { FakeHost, fakeHosts } from '../support/fake-host.ts';
-import { testContext } from '../support/context.ts';
+import { FakeHost, fakeHosts } from '../../../../testkit/deployer/fake-host.ts';
+import { testContext } from '../../../../testkit/deployer/context.ts';
 
 function primary() {
   const h = new FakeHost('web1');

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { displayCommand, revealArg } from '../../../../core/index.ts';
 import { setup } from '../../../../deployer/flows/setup.ts';
 import type { RecordedStep } from '../../../../deployer/remote.ts';
-import { FakeHost, fakeHosts } from '../support/fake-host.ts';
-import { COOKIE, SECRET, testContext } from '../support/context.ts';
+import { FakeHost, fakeHosts } from '../../../../testkit/deployer/fake-host.ts';
+import { COOKIE, SECRET, testContext } from '../../../../testkit/deployer/context.ts';
 
 const writes = (steps: RecordedStep[]) =>
   steps.filter((s) => (s.kind === 'caddy' ? s.request.method !== 'GET' : s.kind === 'run' && !/^(inspect files|check packages|check Caddy|audit)$/.test(s.command.label ?? '')));

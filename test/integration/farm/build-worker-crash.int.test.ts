@@ -1,0 +1,150 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { builderConfig } from '../../../builder/config.ts';
+import { dockerEngine } from '../../../builder/docker.ts';
+import { hostArch } from '../../../builder/images/context.ts';
+import type { BuildResult } from '../../../builder/worker.ts';
+import { ManifestSchema } from '../../../core/contracts/manifest.ts';
+import { buildQueue, buildQueueEvents, enqueueBuild } from '../../../queue/index.ts';
+import { PROJECT_ROOT } from '../../../localservices/config.ts';
+import { s3Store } from '../../../store/s3.ts';
+import { helloRepo } from '../../../testkit/example-repo.ts';
+import { services, testPrefix } from '../../../testkit/integration.ts';
+
+/** A real worker process (`xamal farm worker`) on this test's queue prefix and S3 prefix. */
+function workerProcess(queuePrefix: string, s3Prefix: string): ChildProcess {
+  const s3 = services().s3;
+  return spawn(process.execPath, [join(PROJECT_ROOT, 'bin/xamal.mjs'), 'farm', 'worker'], {
+    cwd: PROJECT_ROOT,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: Object.fromEntries(Object.entries({
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      XAMAL_STATE_DIR: process.env.XAMAL_STATE_DIR,
+      XAMAL_CACHE_DIR: process.env.XAMAL_CACHE_DIR,
+      XAMAL_REGISTRY_PORT: process.env.XAMAL_REGISTRY_PORT,
+      XAMAL_REDIS_URL: services().redisUrl,
+      XAMAL_QUEUE_PREFIX: queuePrefix,
+      XAMAL_WORKER_LOCK_MS: '4000',
+      XAMAL_S3_BUCKET: s3.bucket,
+      XAMAL_S3_ENDPOINT: s3.endpoint,
+      XAMAL_S3_ACCESS_KEY_ID: s3.accessKeyId,
+      XAMAL_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+      XAMAL_S3_FORCE_PATH_STYLE: '1',
+      XAMAL_S3_PREFIX: s3Prefix,
+      XAMAL_LOG_LEVEL: 'warn',
+    }).filter(([, v]) => v !== undefined)),
+  });
+}
+
+const exited = (p: ChildProcess) => new Promise<void>((r) => (p.exitCode !== null || p.signalCode !== null ? r() : p.once('exit', () => r())));
+
+describe('a worker killed mid-build', () => {
+  const procs: ChildProcess[] = [];
+  afterAll(async () => {
+    for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+    await Promise.all(procs.map(exited));
+  });
+
+  it('10 workers SIGKILLed in a row at random phases: all 13 builds complete, every manifest has its complete tarball, no container or work dir is left', { timeout: 600_000 }, async () => {
+    const arch = hostArch();
+    const dir = await mkdtemp(join(tmpdir(), 'xamal-crash10-'));
+    const KILLS = 10;
+    const queuePrefix = testPrefix('crash10-q');
+    const s3Prefix = `${testPrefix('crash10-s3')}/`;
+    const store = s3Store({ ...services().s3, prefix: s3Prefix });
+    const settings = { redisUrl: services().redisUrl, prefix: queuePrefix };
+    const queue = buildQueue(settings, arch);
+    const events = buildQueueEvents(settings, arch);
+    const docker = dockerEngine(services().dockerSocket);
+    const t0 = Date.now();
+    try {
+      await events.waitUntilReady();
+      const tuple = `linux-${arch}-gnu2.36-debian12-otp25.2.3-elixir1.14.0`;
+      const ids: string[] = [];
+      // More jobs than kills: a job may finish before a kill lands (warm builds take a few seconds).
+      for (let i = 0; i < KILLS + 3; i++) {
+        const src = await helloRepo(join(dir, `r${i}`), { [`lib/crash${i}.ex`]: `defmodule Hello.Crash${i} do\nend\n` });
+        ids.push((await enqueueBuild(queue, { app: 'hello', source: { kind: 'git', ...src }, target: tuple })).id);
+      }
+      // One worker at a time (concurrency 1): the job it reports progress on is the one it runs. Each
+      // job is killed at most once (BullMQ fails a job that stalls more than twice), a random 0-3 s
+      // after a progress event — and only if, when the timer fires, that job is still the one running
+      // (not done, no other job reported since, still active in the queue); else the next event re-arms.
+      const phase = new Map<string, string>();
+      const killedAt: string[] = [];
+      let latest: string | undefined;
+      let current: ChildProcess | undefined;
+      let armed: { jobId: string; timer: NodeJS.Timeout } | undefined;
+      let onKill: (() => void) | undefined;
+      events.on('progress', ({ jobId, data }) => {
+        phase.set(jobId, (data as { phase?: string }).phase ?? '?');
+        latest = jobId;
+        if (armed || !current || killedAt.length >= KILLS || killedAt.some((k) => k.startsWith(`${jobId} `))) return;
+        const victim = current;
+        armed = {
+          jobId,
+          timer: setTimeout(() => {
+            void (async () => {
+              const state = await (await queue.getJob(jobId))?.getState();
+              if (victim === current && latest === jobId && phase.get(jobId) !== 'done' && state === 'active') {
+                killedAt.push(`${jobId} ${phase.get(jobId)}`);
+                victim.kill('SIGKILL');
+                onKill?.();
+              }
+              armed = undefined;
+            })();
+          }, Math.random() * 3_000),
+        };
+      });
+      while (killedAt.length < KILLS && Date.now() - t0 < 300_000) {
+        current = workerProcess(queuePrefix, s3Prefix);
+        procs.push(current);
+        const proc = current;
+        await new Promise<void>((resolve) => {
+          onKill = resolve;
+          proc.once('exit', () => resolve());
+        });
+        await exited(proc);
+        current = undefined;
+      }
+      expect(killedAt).toHaveLength(KILLS);
+      const last = workerProcess(queuePrefix, s3Prefix);
+      procs.push(last);
+      const results = await Promise.all(ids.map(async (id) => ((await (await queue.getJob(id))!.waitUntilFinished(events, 480_000)) as BuildResult)));
+      last.kill('SIGTERM');
+      await exited(last);
+      expect(last.exitCode).toBe(0);
+
+      // Every manifest in the store names a tarball that is there, whole (its sha256).
+      const manifests = (await store.list('artifacts/hello/')).filter((k) => k.endsWith('/manifest.json'));
+      let complete = 0;
+      for (const key of manifests) {
+        const m = ManifestSchema.parse(JSON.parse((await store.get(key))!.toString('utf8')));
+        const tarball = await store.get(m.tarball.key);
+        if (tarball && createHash('sha256').update(tarball).digest('hex') === m.tarball.sha256) complete++;
+      }
+      const orphans = (await Promise.all(ids.map((id) => docker.containersWithLabel('org.xamal.job', id)))).flat();
+      const workRoot = builderConfig().workRoot;
+      const leftDirs = (await readdir(workRoot).catch(() => [] as string[])).filter((d) => ids.some((id) => d.startsWith(`${id}-`)));
+      const phases = killedAt.map((k) => k.split(' ')[1]).reduce<Record<string, number>>((acc, p) => ((acc[p!] = (acc[p!] ?? 0) + 1), acc), {});
+      console.log(
+        `reliability: worker SIGKILL x${killedAt.length} (phases ${JSON.stringify(phases)}) → ${results.length}/${ids.length} complete, ` +
+          `${manifests.length - complete} manifests without a complete artifact, ${orphans.length} orphan containers, ${leftDirs.length} work dirs left, ${Math.round((Date.now() - t0) / 1000)} s`,
+      );
+      expect(results.map((r) => r.tuple)).toEqual(ids.map(() => tuple));
+      expect(manifests).toHaveLength(ids.length);
+      expect(complete).toBe(manifests.length);
+      expect(orphans).toEqual([]);
+      expect(leftDirs).toEqual([]);
+    } finally {
+      await events.close();
+      await queue.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

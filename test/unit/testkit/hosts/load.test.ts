@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { loadReport, parseWrk, startLoad, wrkCommand, type RequestRecord } from '../../../../testkit/hosts/load.ts';
+
+const rec = (start: number, end: number, patch: Partial<RequestRecord> = {}): RequestRecord => ({ client: 0, mode: 'keep-alive', start, end, reused: false, status: 200, version: 'v1', ...patch });
+
+describe('load report', () => {
+  it('counts non-2xx and connection errors as failures, by kind and by client mode', () => {
+    const r = loadReport([
+      rec(0, 1),
+      rec(1, 2, { status: 502 }),
+      rec(2, 3, { status: undefined, error: 'ECONNRESET', mode: 'close' }),
+      rec(3, 4, { mode: 'close', reused: false }),
+      rec(4, 5, { reused: true }),
+    ]);
+    expect(r).toMatchObject({ total: 5, ok: 3, failed: 2, non2xx: { '502': 1 }, errors: { ECONNRESET: 1 } });
+    expect(r.byMode).toEqual({ 'keep-alive': { total: 3, failed: 1, reusedSockets: 1 }, close: { total: 2, failed: 1, reusedSockets: 0 } });
+  });
+
+  it('measures switch latency from the mark to the first response of the new version, and counts stale answers after it', () => {
+    const records = [
+      rec(90, 95),
+      rec(100, 105), // sent after the switch, old version, before the new one first answered: not stale
+      rec(101, 130, { version: 'v2' }), // first new-version response ends at 130
+      rec(131, 133, { version: 'v1' }), // sent after the new version answered: stale
+      rec(134, 136, { version: 'v2' }),
+    ];
+    const r = loadReport(records, [{ label: 'switch', at: 100, to: 'v2' }]);
+    expect(r.switches).toEqual([{ label: 'switch', to: 'v2', latencyMs: 30, stale: 1 }]);
+    expect(r.versions).toEqual({ v1: 3, v2: 2 });
+  });
+
+  it('reports no latency when the new version never answered', () => {
+    expect(loadReport([rec(100, 101)], [{ label: 's', at: 50, to: 'v9' }]).switches[0]).toEqual({ label: 's', to: 'v9', stale: 0 });
+  });
+});
+
+describe('load bounds', () => {
+  it('refuses to send load anywhere but loopback or a test lab', () => {
+    expect(() => startLoad({ target: { url: 'https://example.com/' }, keepAliveClients: 1, closeClients: 0, maxRequests: 1, maxDurationMs: 1 })).toThrow(/loopback or test-lab/);
+    expect(() => wrkCommand({ url: 'http://8.8.8.8/', durationS: 1, connections: 1 })).toThrow(/loopback or test-lab/);
+  });
+
+  it('stops by itself at its request count', async () => {
+    const { createServer } = await import('node:http');
+    const server = createServer((_q, res) => res.end('{"revision":"r1"}'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const run = startLoad({ target: { url: `http://127.0.0.1:${port}/` }, keepAliveClients: 2, closeClients: 2, maxRequests: 40, maxDurationMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 300));
+    const { records } = await run.stop();
+    server.close();
+    expect(records).toHaveLength(40);
+    const report = loadReport(records);
+    expect(report.failed).toBe(0);
+    expect(report.versions).toEqual({ r1: 40 });
+    expect(report.byMode['keep-alive'].reusedSockets).toBeGreaterThan(0);
+    expect(report.byMode.close.reusedSockets).toBe(0);
+  });
+
+  it('bounds wrk by its duration and by timeout, and reads its summary', () => {
+    expect(wrkCommand({ url: 'https://10.213.1.11/', durationS: 3, connections: 8, threads: 2 }).argv.slice(0, 4)).toEqual(['timeout', '--kill-after=5', '18', 'wrk']);
+    const out = `Running 3s test @ https://10.213.1.11/
+  2 threads and 8 connections
+  3301 requests in 3.06s, 1.02MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 3277
+Requests/sec:   1077.61
+`;
+    expect(parseWrk(out)).toEqual({ requests: 3301, non2xx: 3277, socketErrors: { connect: 0, read: 2, write: 0, timeout: 1 }, failed: 3280, requestsPerSecond: 1077.61, latencyMs: {} });
+    expect(() => parseWrk('unable to connect')).toThrow(/no request count/);
+  });
+
+  it('passes a Lua script to wrk and reads its latency percentiles in milliseconds', () => {
+    expect(wrkCommand({ url: 'http://127.0.0.1:7420/v1/resolve', durationS: 5, connections: 4, script: '/tmp/post.lua' }).argv.slice(-3)).toEqual(['-s', '/tmp/post.lua', 'http://127.0.0.1:7420/v1/resolve']);
+    const out = `Running 5s test @ http://127.0.0.1:7420/v1/resolve
+  1 threads and 4 connections
+  Latency Distribution
+     50%  635.91us
+     75%    1.20ms
+     90%    3.50ms
+     99%    1.02s
+  27000 requests in 5.00s, 9.10MB read
+Requests/sec:   5400.12
+`;
+    expect(parseWrk(out).latencyMs).toEqual({ p50: 0.63591, p75: 1.2, p90: 3.5, p99: 1020 });
+  });
+});

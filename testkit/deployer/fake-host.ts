@@ -1,0 +1,250 @@
+import { createHash } from 'node:crypto';
+import { revealArg, type CommandResult } from '../../core/index.ts';
+import type { CaddyResponse, RecordedStep, SessionResponder } from '../../deployer/remote.ts';
+
+/**
+ * A simulated Debian host for flow tests: a file tree, packages, systemd units and a Caddy admin API
+ * with enough of Caddy's semantics (GET/POST/PUT/PATCH/DELETE on /config paths and /id/<id>) to
+ * check that a flow's requests leave the config it meant to. Answers the commands our builders make.
+ */
+export interface FakeFile {
+  type: 'directory' | 'file';
+  mode: number;
+  owner: string;
+  content?: string;
+}
+
+export class FakeHost {
+  files = new Map<string, FakeFile>();
+  packages = new Set<string>(['systemd', 'sudo']);
+  caddyBinary = true;
+  units = { 'caddy-api': { enabled: true, active: true, exists: true }, caddy: { enabled: false, active: false, exists: true } };
+  caddy: unknown = null;
+  /** Every `systemctl …` argv run as root. */
+  systemctl: string[][] = [];
+  down = false;
+
+  constructor(readonly name: string, readonly user = 'deploy') {
+    for (const d of ['/opt', '/etc', '/etc/systemd', '/etc/systemd/system']) this.files.set(d, { type: 'directory', mode: 0o755, owner: 'root' });
+  }
+
+  respond(step: RecordedStep): Partial<CommandResult> | CaddyResponse | undefined {
+    if (this.down) throw new Error(`${this.name}: connect ECONNREFUSED`);
+    if (step.kind === 'caddy') return this.caddyApi(step.request.method, step.request.path, step.request.body);
+    if (step.kind !== 'run') return undefined;
+    let argv = step.command.argv.map(revealArg);
+    let owner = this.user;
+    if (argv[0] === 'sudo') {
+      argv = argv.slice(2);
+      owner = 'root';
+      if (argv[0] === 'env') argv = argv.slice(1).filter((a) => !/^[A-Z_]+=/.test(a));
+    }
+    const stdin = step.command.stdin === undefined ? '' : revealArg(step.command.stdin);
+    return this.exec(argv, stdin, owner);
+  }
+
+  private exec(argv: string[], stdin: string, owner: string): Partial<CommandResult> {
+    const [cmd, ...args] = argv;
+    if (cmd === 'sh' && args[0] === '-c') return this.script(args[1]!, args.slice(3), stdin, owner);
+    if (cmd === 'mkdir') {
+      for (const p of args.filter((a) => a.startsWith('/'))) this.mkdirp(p, owner);
+      return {};
+    }
+    if (cmd === 'chmod') {
+      const mode = parseInt(args[0]!, 8);
+      for (const p of args.slice(2)) this.files.get(p)!.mode = mode;
+      return {};
+    }
+    if (cmd === 'dpkg-query') {
+      const pkgs = args.slice(args.indexOf('--') + 1);
+      return { code: pkgs.every((p) => this.packages.has(p)) ? 0 : 1, stdout: pkgs.filter((p) => this.packages.has(p)).map((p) => `${p} installed\n`).join('') };
+    }
+    if (cmd === 'apt-get') {
+      if (args[0] === 'install') for (const p of args.slice(args.indexOf('--') + 1)) this.packages.add(p);
+      if (args.includes('caddy')) {
+        this.caddyBinary = true;
+        this.units.caddy = { enabled: true, active: true, exists: true };
+        this.units['caddy-api'] = { enabled: false, active: false, exists: true };
+      }
+      return {};
+    }
+    if (cmd === 'systemctl') {
+      this.systemctl.push(argv);
+      const verb = args[0];
+      const now = args.includes('--now');
+      for (const u of args.slice(args.indexOf('--') + 1)) {
+        const k = u.replace(/\.service$/, '') as keyof FakeHost['units'];
+        if (!(k in this.units)) continue;
+        if (verb === 'enable') Object.assign(this.units[k], { enabled: true, ...(now ? { active: true } : {}) });
+        if (verb === 'disable') Object.assign(this.units[k], { enabled: false, ...(now ? { active: false } : {}) });
+      }
+      return {};
+    }
+    return { code: 127, stderr: `fake host: unknown command ${argv.join(' ')}` };
+  }
+
+  private mkdirp(path: string, owner: string) {
+    const parts = path.split('/').filter(Boolean);
+    for (let i = 1; i <= parts.length; i++) {
+      const p = `/${parts.slice(0, i).join('/')}`;
+      if (!this.files.has(p)) this.files.set(p, { type: 'directory', mode: 0o755, owner });
+    }
+  }
+
+  private parent(p: string) {
+    return p.slice(0, p.lastIndexOf('/')) || '/';
+  }
+
+  /** Our fixed scripts, recognised by their text. */
+  private script(text: string, args: string[], stdin: string, owner: string): Partial<CommandResult> {
+    const sha = (t: string) => createHash('sha256').update(t).digest('hex');
+    if (text.startsWith('stat -c')) {
+      const stats: string[] = [];
+      const sums: string[] = [];
+      for (const p of args) {
+        const f = this.files.get(p);
+        if (!f) continue;
+        stats.push(`${f.type === 'directory' ? 'directory' : 'regular file'}|${f.mode.toString(8)}|${f.owner}|${p}`);
+        if (f.type === 'file') sums.push(`${sha(f.content ?? '')}  ${p}`);
+      }
+      return { stdout: `${stats.join('\n')}\n--\n${sums.join('\n')}\n` };
+    }
+    if (text.includes('.xamal-new')) {
+      const [path, mode] = args as [string, string];
+      if (this.files.get(this.parent(path))?.type !== 'directory') return { code: 1, stderr: `${path}: No such file or directory` };
+      if (path.startsWith('/etc/') && owner !== 'root') return { code: 1, stderr: `${path}: Permission denied` };
+      this.files.set(path, { type: 'file', mode: parseInt(mode, 8), owner, content: stdin });
+      return {};
+    }
+    if (text.startsWith('mkdir -p -- "$1" && chown')) {
+      if (owner !== 'root') return { code: 1, stderr: 'Permission denied' };
+      this.mkdirp(args[0]!, 'root');
+      this.files.get(args[0]!)!.owner = args[1]!;
+      return {};
+    }
+    if (text.startsWith('printf "bin=')) {
+      const u = (k: keyof FakeHost['units']) => `${k}=${this.units[k].exists ? (this.units[k].enabled ? 'enabled' : 'disabled') : ''}/${this.units[k].active ? 'active' : 'inactive'}`;
+      return { stdout: `bin=${this.caddyBinary ? '/usr/bin/caddy' : ''}\n${u('caddy-api')}\n${u('caddy')}\n` };
+    }
+    const root = args[0]!;
+    const lock = `${root}/lock`;
+    const details = `${lock}/details.json`;
+    if (text.includes('mv -T -- "$t" "$1/lock"')) {
+      if (!this.files.has(root)) return { code: 4 };
+      if (this.files.has(lock)) return { code: 3, stdout: this.files.get(details)?.content ?? '' };
+      this.files.set(lock, { type: 'directory', mode: 0o755, owner });
+      this.files.set(details, { type: 'file', mode: 0o644, owner, content: stdin });
+      return {};
+    }
+    if (text.includes('[ -d "$1/lock" ] || exit 3; cat')) {
+      if (!this.files.has(root)) return { code: 4 };
+      if (!this.files.has(lock)) return { code: 3 };
+      return { stdout: this.files.get(details)?.content ?? '' };
+    }
+    if (text.includes('lock.released')) {
+      if (!this.files.has(lock)) return { code: 3 };
+      this.files.delete(details);
+      this.files.delete(lock);
+      return {};
+    }
+    if (text.startsWith('cmp -s')) {
+      if (this.files.get(details)?.content !== stdin) return { code: 5 };
+      this.files.delete(details);
+      this.files.delete(lock);
+      return {};
+    }
+    if (text.includes('cat >> "$2"')) {
+      if (!this.files.has(root)) return {};
+      const f = this.files.get(args[1]!) ?? { type: 'file' as const, mode: 0o600, owner, content: '' };
+      f.content = (f.content ?? '') + stdin;
+      this.files.set(args[1]!, f);
+      return {};
+    }
+    if (text.includes('tail -n')) {
+      const f = this.files.get(args[0]!);
+      return { stdout: f ? (f.content ?? '').split('\n').filter(Boolean).slice(-Number(args[1])).join('\n') + '\n' : '' };
+    }
+    return { code: 127, stderr: `fake host: unknown script ${text}` };
+  }
+
+  // --- Caddy -----------------------------------------------------------------------------------
+
+  private caddyApi(method: string, path: string, body: unknown): CaddyResponse {
+    const clone = <T>(v: T): T => (v === undefined ? v : (JSON.parse(JSON.stringify(v)) as T));
+    const ok = (b: unknown = undefined): CaddyResponse => ({ status: 200, body: b === undefined ? '' : `${JSON.stringify(b)}\n` });
+    const fail = (status: number, msg: string): CaddyResponse => ({ status, body: JSON.stringify({ error: msg }) });
+    let keys: string[];
+    if (path.startsWith('/id/')) {
+      const [id, ...rest] = path.slice(4).split('/');
+      const found = findPath(this.caddy, id!);
+      if (!found) return fail(404, `unknown object ID '${id}'`);
+      keys = [...found, ...rest];
+    } else if (path.startsWith('/config/')) {
+      keys = path.slice('/config/'.length).split('/').filter(Boolean).map(decodeURIComponent);
+    } else if (path === '/reverse_proxy/upstreams') {
+      return ok([]);
+    } else return fail(404, 'not found');
+
+    if (keys.length === 0) {
+      if (method === 'GET') return ok(this.caddy);
+      if (method === 'POST') {
+        this.caddy = clone(body);
+        return ok();
+      }
+      return fail(400, `unsupported ${method} on root`);
+    }
+    const parentKeys = keys.slice(0, -1);
+    const last = keys[keys.length - 1]!;
+    const parent = parentKeys.reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), this.caddy);
+    if (!parent || typeof parent !== 'object') return method === 'GET' ? fail(400, `invalid traversal path at: ${parentKeys.join('/')}`) : fail(400, `invalid traversal path at: ${parentKeys.join('/')}`);
+    const container = parent as Record<string, unknown> & unknown[];
+    const exists = Array.isArray(parent) ? Number(last) < parent.length : Object.hasOwn(parent, last);
+    switch (method) {
+      case 'GET':
+        return ok(exists ? container[last as never] : null);
+      case 'PUT':
+        if (Array.isArray(parent)) parent.splice(Number(last), 0, clone(body));
+        else if (exists) return fail(409, `key already exists: ${last}`);
+        else container[last as never] = clone(body) as never;
+        return ok();
+      case 'POST': {
+        const cur = container[last as never] as unknown;
+        if (Array.isArray(cur)) cur.push(clone(body));
+        else container[last as never] = clone(body) as never;
+        return ok();
+      }
+      case 'PATCH':
+        if (!exists) return fail(404, `key does not exist: ${last}`);
+        container[last as never] = clone(body) as never;
+        return ok();
+      case 'DELETE':
+        if (!exists) return fail(404, `key does not exist: ${last}`);
+        if (Array.isArray(parent)) parent.splice(Number(last), 1);
+        else delete container[last as never];
+        return ok();
+    }
+    return fail(405, method);
+  }
+}
+
+function findPath(v: unknown, id: string, path: string[] = []): string[] | undefined {
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const f = findPath(v[i], id, [...path, String(i)]);
+      if (f) return f;
+    }
+  } else if (v && typeof v === 'object') {
+    if ((v as Record<string, unknown>)['@id'] === id) return path;
+    for (const [k, x] of Object.entries(v)) {
+      const f = findPath(x, id, [...path, k]);
+      if (f) return f;
+    }
+  }
+  return undefined;
+}
+
+/** A responder over several fake hosts (by name). */
+export function fakeHosts(hosts: FakeHost[]): SessionResponder {
+  const byName = new Map(hosts.map((h) => [h.name, h]));
+  return (step) => byName.get(step.host)?.respond(step);
+}

@@ -1,0 +1,82 @@
+import { randomBytes } from 'node:crypto';
+import type { TestProject } from 'vitest/node';
+import { builderConfig } from '../builder/config.ts';
+import { buildImage, HOST_TOOLS } from '../builder/images/build.ts';
+import { hostArch, imageBuildDeps } from '../builder/images/context.ts';
+import type { Arch } from '../core/index.ts';
+import type { DebianSuite } from '../images/distros.ts';
+import { ensureHostRootfs, HOST_SUITES, LAB_PACKAGES, labDeps, reapStaleLabs } from './hosts/index.ts';
+import { ensurePackages, serviceEndpoints, servicesConfig, servicesDown, servicesUp, type ServiceEndpoints, type ServiceName } from '../localservices/index.ts';
+
+/** Debian packages integration tests need besides the services (mix for the example app, test hosts). */
+const TEST_PACKAGES = ['elixir', ...HOST_TOOLS, ...LAB_PACKAGES];
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    services: ServiceEndpoints;
+    runId: string;
+  }
+}
+
+/**
+ * The builder and runtime images the suite uses, prepared once per run (from the rootfs cache when
+ * warm), in two lanes: native x86_64 builds and emulated aarch64 builds run side by side.
+ */
+async function prepareTestImages(say: (line: string) => void): Promise<void> {
+  const cfg = builderConfig();
+  const deps = imageBuildDeps(cfg, say);
+  const host = hostArch();
+  const lane = async (arch: Arch, suites: DebianSuite[]) => {
+    for (const suite of suites) for (const flavour of ['builder', 'runtime'] as const) await buildImage(deps, { suite, arch, flavour });
+  };
+  const t0 = Date.now();
+  const foreign: Arch = host === 'x86_64' ? 'aarch64' : 'x86_64';
+  // A third lane builds the test hosts' roots (Debian 11/12/13 with systemd, sshd, Caddy).
+  const hostRoots = async () => {
+    const deps = labDeps(say);
+    for (const suite of HOST_SUITES) await ensureHostRootfs(deps, suite);
+  };
+  await Promise.all([lane(host, ['bookworm', 'bullseye', 'trixie']), lane(foreign, ['bookworm']), hostRoots()]);
+  say(`test images ready in ${Math.round((Date.now() - t0) / 1000)} s`);
+}
+
+interface SharedRun {
+  /** Projects whose teardown has not run yet. */
+  users: number;
+  ready: Promise<{ services: ServiceEndpoints; runId: string; started: ServiceName[] }>;
+}
+
+/**
+ * Brings the real services up once for the run (installing what is missing) and stops, at the end,
+ * exactly those this run started — services a developer already had up stay up. Both integration
+ * projects (farm, hosts) name this file: the first call does the work,
+ * every call waits for it, and the last teardown stops the services (vitest runs every project's
+ * global setup in its own main process, so the state lives on globalThis).
+ */
+export default async function setup(project: TestProject) {
+  const config = servicesConfig();
+  const say = (line: string) => process.stderr.write(`[services] ${line}\n`);
+  const g = globalThis as { __xamalIntegrationRun?: SharedRun };
+  const run = (g.__xamalIntegrationRun ??= {
+    users: 0,
+    ready: (async () => {
+      await ensurePackages(TEST_PACKAGES, say);
+      // Test hosts left by a crashed run (owner process gone) are torn down first.
+      const reaped = await reapStaleLabs(labDeps());
+      if (reaped.length) say(`removed test labs left by a crashed run: ${reaped.join(', ')}`);
+      const up = await servicesUp(config, undefined, say);
+      await prepareTestImages(say);
+      return { services: serviceEndpoints(config), runId: `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`, started: up.started };
+    })(),
+  });
+  run.users++;
+  const { services, runId, started } = await run.ready;
+  project.provide('services', services);
+  project.provide('runId', runId);
+  return async () => {
+    if (--run.users > 0) return;
+    delete g.__xamalIntegrationRun;
+    await reapStaleLabs(labDeps());
+    if (started.length) await servicesDown(config, started, say);
+  };
+}
