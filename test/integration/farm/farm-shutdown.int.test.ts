@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../../localservices/config.ts';
 import { cliBaseEnv } from '../../../testkit/config.ts';
 import { startOwnRedis, type OwnRedis } from '../../../testkit/redis.ts';
-import { testPrefix } from '../support.ts';
+import { testPrefix } from '../../../testkit/integration.ts';
 
 const DRAIN_MS = 4_000;
 /** Node's own exit after the command returns (bin/xamal.mjs gives connections 0.5 s). */
