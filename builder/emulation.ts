@@ -6,7 +6,7 @@ import { qemuArch, XamalError, type Arch, type Executor } from '../core/index.ts
 /**
  * Foreign-arch builds run under qemu-user through binfmt_misc with the F flag (the interpreter is
  * opened at registration, so images need no qemu inside). Debian bookworm's qemu 7.2 crashes OTP's
- * JIT (LAB.md), so xamal uses trixie's statically linked qemu-user (10.x), fetched as a .deb from
+ * JIT (FACTS.md#emulation), so xamal uses trixie's statically linked qemu-user (10.x), fetched as a .deb from
  * the Debian mirror and kept in the cache directory.
  */
 export const QEMU_SUITE = 'trixie';

@@ -11,7 +11,7 @@ import type { CaddyRequest, CaddyResponse, HostSession, SessionPool } from './re
 
 /**
  * The one module that speaks SSH (ssh2). One pooled connection per host over a TCP no-delay socket
- * (LAB.md: ~50 ms → 5–8 ms per command), keepalives, connect timeout, host keys verified against
+ * (FACTS.md#ssh: ~50 ms → 5–8 ms per command), keepalives, connect timeout, host keys verified against
  * pinned fingerprints or known_hosts before anything runs, optional jump host, SFTP uploads, and
  * Caddy's admin API reached through a forwarded channel to the host's loopback.
  */

@@ -11,7 +11,7 @@ import { slotPort, SLOTS, type AppLayout } from './layout.ts';
  *
  * The route lists both slots of the primary role permanently, in order [blue, green], with the
  * `first` policy and fast active health checks: a deploy switches by health (new slot healthy,
- * old slot stopped gracefully) with no config change, i.e. no reload (LAB.md: 0 errors that way).
+ * old slot stopped gracefully) with no config change, i.e. no reload (FACTS.md#caddy: 0 errors that way).
  */
 
 export const HTTPS_SERVER = { name: 'xamal', listen: [':443'] } as const;

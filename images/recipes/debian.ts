@@ -9,7 +9,7 @@ export type Flavour = (typeof FLAVOURS)[number];
 /** Bump when the recipe changes in a way that must invalidate cached rootfs tarballs. */
 export const RECIPE_VERSION = 1;
 
-/** The OpenSSL runtime library each suite ships (bookworm's minbase has none; see LAB.md). */
+/** The OpenSSL runtime library each suite ships (bookworm's minbase has none; FACTS.md#builder-images). */
 const LIBSSL: Record<DebianSuite, string> = { bullseye: 'libssl1.1', bookworm: 'libssl3', trixie: 'libssl3t64' };
 
 /**

@@ -4,18 +4,28 @@ import { describe, expect, it } from 'vitest';
 import ts from 'typescript';
 import { PROJECT_ROOT } from '../../localservices/config.ts';
 
-/** The product's top-level folders (ARCHITECTURE.md lists the same, with what each holds). */
-const PRODUCT = ['core', 'queue', 'store', 'localservices', 'images', 'builder', 'api', 'deployer', 'farm', 'cli'] as const;
+/** The rows of the markdown table under `## heading` in ARCHITECTURE.md, as arrays of cells (backticks dropped). */
+function architectureTable(heading: string): string[][] {
+  const text = readFileSync(join(PROJECT_ROOT, 'ARCHITECTURE.md'), 'utf8');
+  const section = text.split(/^## /m).find((s) => s.startsWith(`${heading}\n`));
+  if (!section) throw new Error(`ARCHITECTURE.md has no section "## ${heading}"`);
+  const rows = section.split('\n').filter((l) => l.startsWith('|')).slice(2);
+  return rows.map((r) => r.split('|').slice(1, -1).map((c) => c.trim().replace(/`/g, '')));
+}
+
+/** Folder → what it may import, as ARCHITECTURE.md's "Folders" table says. */
+const FOLDERS = new Map(architectureTable('Folders').map(([folder, , may]) => [folder!, may === '—' ? [] : may!.split(',').map((m) => m.trim())]));
 /**
  * What only tests and benchmarks use: `testkit/` (every piece of test support: the test farm, the CLI
  * runner, test hosts and the load harness, fixtures, fakes, the integration setup) and `bench/`. They
  * may import any product part; no product part imports them.
  */
-const TEST_SUPPORT = ['testkit', 'bench'] as const;
-const PARTS = [...PRODUCT, ...TEST_SUPPORT] as const;
-type Part = (typeof PARTS)[number];
+const TEST_SUPPORT = ['testkit', 'bench'];
+const PARTS = [...FOLDERS.keys()].filter((f) => !f.includes('/'));
+/** The product's top-level folders. */
+const PRODUCT = PARTS.filter((p) => !TEST_SUPPORT.includes(p));
 const partOf = (path: string) => path.split('/')[0]!;
-const isProduct = (path: string) => (PRODUCT as readonly string[]).includes(partOf(path));
+const isProduct = (path: string) => PRODUCT.includes(partOf(path));
 
 function filesUnder(dir: string): string[] {
   let out: string[] = [];
@@ -56,40 +66,8 @@ function graph(): Map<string, { local: string[]; packages: string[]; source: str
   return g;
 }
 
-/**
- * Which parts each part may import (besides itself); `api/schemas` is the wire contract the deployer's
- * farm client shares. `farm` is the one composition root of the farm; `cli` wires commands.
- */
-const ALLOWED: Record<Part, string[]> = {
-  core: [],
-  queue: ['core'],
-  store: ['core'],
-  localservices: ['core'],
-  images: ['core', 'localservices'],
-  builder: ['core', 'images', 'localservices', 'queue', 'store'],
-  api: ['core', 'images', 'queue', 'store'],
-  deployer: ['core', 'api/schemas'],
-  farm: ['core', 'api', 'builder', 'images', 'localservices', 'queue', 'store'],
-  cli: ['core', 'api', 'builder', 'deployer', 'farm', 'images', 'localservices', 'queue', 'store'],
-  testkit: [...PRODUCT],
-  bench: [...PRODUCT, 'testkit'],
-};
-
-/** What `api/schemas` may import: it is shared with clients, so only the domain. */
-const SCHEMAS_MAY_IMPORT = ['core'];
-
-/** External systems each reached through one module (or one folder, ending in `/`). */
-const ONE_OWNER: Record<string, string> = {
-  dockerode: 'builder/docker.ts',
-  '@aws-sdk/client-s3': 'store/s3.ts',
-  '@aws-sdk/lib-storage': 'store/s3.ts',
-  ssh2: 'deployer/ssh.ts',
-  bullmq: 'queue/',
-  ioredis: 'queue/',
-  // bull-board's BullMQ adapter imports bullmq at runtime: it is created next to the queues.
-  '@bull-board/api/bullMQAdapter': 'queue/inspector.ts',
-  fastify: 'api/',
-};
+/** Package → the one module (or folder, ending in `/`) that may import it: ARCHITECTURE.md's table. */
+const ONE_OWNER: Record<string, string> = Object.fromEntries(architectureTable('External systems, each through one owner').map(([pkg, owner]) => [pkg!, owner!]));
 
 /** Source folders may not be named like build output: tools skip such folders by default. */
 const BUILD_OUTPUT_NAMES = ['build', 'target', 'dist', 'out', 'lib'];
@@ -114,11 +92,13 @@ const STILL_LONG = [
 ];
 
 const owns = (owner: string, file: string) => (owner.endsWith('/') ? file.startsWith(owner) : file === owner);
+/** The most specific row of the Folders table for a file (`api/schemas` before `api`). */
+const folderOf = (file: string) => [...FOLDERS.keys()].filter((f) => file.startsWith(`${f}/`)).sort((a, b) => b.length - a.length)[0];
 const allowed = (from: string, to: string) => {
-  const fromPart = partOf(from) as Part;
-  if (from.startsWith('api/schemas/')) return to.startsWith('api/schemas/') || SCHEMAS_MAY_IMPORT.includes(partOf(to));
-  if (partOf(to) === fromPart) return true;
-  return ALLOWED[fromPart].some((a) => to === a || to.startsWith(`${a}/`));
+  const folder = folderOf(from);
+  if (!folder) return false;
+  if (to.startsWith(`${folder}/`)) return true;
+  return FOLDERS.get(folder)!.some((a) => to === a || to.startsWith(`${a}/`));
 };
 
 /** Functions of `source` longer than `max` lines, as `name:line (n lines)`. */
@@ -221,5 +201,32 @@ describe('test layout', () => {
         return !project || !INTEGRATION_PROJECTS.includes(project);
       });
     expect(misplaced).toEqual([]);
+  });
+});
+
+describe('ARCHITECTURE.md and FACTS.md', () => {
+  it('the Folders table names every top-level source folder, and each names a folder that exists', () => {
+    const notSource = ['test', 'scripts', 'examples', 'node_modules', 'bin'];
+    const candidates = readdirSync(PROJECT_ROOT).filter((d) => !d.startsWith('.') && !notSource.includes(d) && statSync(join(PROJECT_ROOT, d)).isDirectory());
+    expect(candidates.filter((d) => sourceFiles(join(PROJECT_ROOT, d)).length > 0).sort()).toEqual([...PARTS].sort());
+    for (const folder of FOLDERS.keys()) expect(statSync(join(PROJECT_ROOT, folder)).isDirectory(), folder).toBe(true);
+  });
+
+  it('every FACTS.md section that code or docs cite exists, and nothing cites a file outside the repository', () => {
+    const facts = readFileSync(join(PROJECT_ROOT, 'FACTS.md'), 'utf8');
+    const sections = new Set([...facts.matchAll(/^## (\S+)$/gm)].map((m) => m[1]));
+    const texts = [...PARTS, 'test', 'scripts']
+      .flatMap((d) => filesUnder(join(PROJECT_ROOT, d)))
+      .filter((f) => /\.(ts|mjs|md)$/.test(f))
+      .concat(['README.md', 'ARCHITECTURE.md', 'BENCHMARKS.md'].map((f) => join(PROJECT_ROOT, f)));
+    const missing: string[] = [];
+    const outside: string[] = [];
+    for (const file of texts) {
+      const text = readFileSync(file, 'utf8');
+      for (const m of text.matchAll(/FACTS\.md#([a-z0-9-]+)/g)) if (!sections.has(m[1]!)) missing.push(`${relative(PROJECT_ROOT, file)}: FACTS.md#${m[1]}`);
+      if (/\bLAB\.md\b|\.\.\/shared\//.test(text)) outside.push(relative(PROJECT_ROOT, file));
+    }
+    expect(missing).toEqual([]);
+    expect(outside).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
 import type { Arch } from '../../core/tuple/arch.ts';
 import type { LockEntry, LockFile } from '../../images/lock.ts';
 
-/** Lock entries as `xamal farm images build` and `pin` write them, for the images measured in LAB.md. */
+/** Lock entries as `xamal farm images build` and `pin` write them, for the images measured in FACTS.md#builder-images. */
 
 export const REGISTRY = '127.0.0.1:5000';
 export const RESOLVED_AT = '2025-06-01T12:00:00.000Z';

@@ -28,7 +28,7 @@ function caddySite(h: LabHost, upstreams: string[], balanced: boolean) {
                   {
                     handler: 'reverse_proxy',
                     upstreams: upstreams.map((dial) => ({ dial })),
-                    // Balanced: LAB.md's no-reload switch (both slots listed, `first`, active health
+                    // Balanced: the no-reload switch (FACTS.md#caddy) (both slots listed, `first`, active health
                     // checks, retries). Otherwise a plain proxy that answers 502 as soon as its upstream is gone.
                     ...(balanced
                       ? {

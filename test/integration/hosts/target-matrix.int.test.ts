@@ -363,7 +363,7 @@ describe('target compatibility: the resolver’s verdict equals what really happ
     ]);
   });
 
-  it('builds both apps for the four platforms with the glibc floors LAB.md measured, and only crypto_hello needs the host libcrypto', () => {
+  it('builds both apps for the four platforms with the glibc floors FACTS.md measured, and only crypto_hello needs the host libcrypto', () => {
     expect(artifacts).toHaveLength(APPS.length * PLATFORMS.length);
     // The highest GLIBC symbol each suite's ERTS needs (this replaced build-targets.int.test.ts).
     const FLOOR: Record<DebianSuite, string> = { bullseye: '2.29', bookworm: '2.34', trixie: '2.38' };

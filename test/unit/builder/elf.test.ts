@@ -124,7 +124,7 @@ describe('what the installed OTP needs from the host', () => {
     expect(Object.keys(info.versionsNeeded)).toContain('libc.so.6');
   });
 
-  it.skipIf(!existsSync(REAL.beam) || !/erts-13\.1\.5$/.test(dirname(dirname(REAL.beam))))('bookworm ERTS 13.1.5 beam.smp needs exactly GLIBC 2.34, as LAB.md measured', () => {
+  it.skipIf(!existsSync(REAL.beam) || !/erts-13\.1\.5$/.test(dirname(dirname(REAL.beam))))('bookworm ERTS 13.1.5 beam.smp needs exactly GLIBC 2.34, as FACTS.md#where-a-release-runs says', () => {
     expect(maxGlibc([parseElf(readFileSync(REAL.beam))])).toBe('2.34');
   });
 

@@ -7,7 +7,7 @@ import { normalizeArch } from '../../../core/tuple/arch.ts';
 import { parseTarget } from '../../../core/tuple/tuple.ts';
 import { IMAGE_PROBE_SCRIPT, parseImageProbe, targetFromFacts, tupleFromFacts, type ImageFacts } from '../../../images/facts.ts';
 
-// What IMAGE_PROBE_SCRIPT prints in the images measured in ../shared/LAB.md (bookworm's is this
+// What IMAGE_PROBE_SCRIPT prints in the images measured in FACTS.md#builder-images (bookworm's is this
 // machine's own output; the others differ where those distros do).
 
 const BULLSEYE = `@@arch

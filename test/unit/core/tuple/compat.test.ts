@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { canRun, parseTargetOrThrow, type ArtifactFacts, type HostFingerprint, type RejectCode } from '../../../../core/tuple/index.ts';
 
-// Artifacts as measured in ../shared/LAB.md ("Where a release runs"): the tuple carries the builder
+// Artifacts as measured in FACTS.md#where-a-release-runs: the tuple carries the builder
 // image's glibc, the ELF scan found a lower floor actually needed, and these sonames.
 const built: Record<'debian11' | 'debian12' | 'debian13', ArtifactFacts> = {
   debian11: {
