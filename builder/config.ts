@@ -21,7 +21,7 @@ export interface BuilderConfig {
   registry: string;
   dockerSocket: string;
   cacheDir: string;
-  /** Digests of images built on this machine: farm state, never committed. */
+  /** Digests of images built on this machine, beside the registry that holds them: never committed. */
   localLockPath: string;
   redisUrl: string;
   queuePrefix: string;
@@ -45,7 +45,7 @@ export function builderConfig(env: NodeJS.ProcessEnv = process.env): BuilderConf
     registry: e.XAMAL_REGISTRY ?? ep.registry,
     dockerSocket: e.XAMAL_DOCKER_SOCKET ?? ep.dockerSocket,
     cacheDir: services.cacheDir,
-    localLockPath: join(services.stateDir, 'images', 'local.lock.json'),
+    localLockPath: join(services.engineDir, 'images.lock.json'),
     redisUrl: e.XAMAL_REDIS_URL ?? ep.redisUrl,
     queuePrefix: e.XAMAL_QUEUE_PREFIX,
     concurrency: e.XAMAL_WORKER_CONCURRENCY,

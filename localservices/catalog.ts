@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { ServicesConfig } from './config.ts';
-import { serviceEndpoints } from './endpoints.ts';
+import { serviceEndpoints, type ServiceEndpoints } from './endpoints.ts';
 
 export const SERVICE_NAMES = ['redis', 'dockerd', 's3', 'registry'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
@@ -37,104 +37,87 @@ function resolveS3rver(): string {
   return createRequire(import.meta.url).resolve('s3rver/bin/s3rver.js');
 }
 
+/** What every spec shares unless it says otherwise. */
+const DEFAULTS: Pick<ServiceSpec, 'files' | 'readyTimeoutMs' | 'stopTimeoutMs' | 'childPidfiles'> = { files: [], readyTimeoutMs: 15_000, stopTimeoutMs: 10_000, childPidfiles: [] };
+
+/** One spec per service: data, no I/O. */
+const SPECS: Record<ServiceName, (c: ServicesConfig, dir: string, ep: ServiceEndpoints) => ServiceSpec> = {
+  redis: (c, dir) => ({
+    ...DEFAULTS,
+    name: 'redis',
+    packages: ['redis-server'],
+    argv: [
+      'redis-server',
+      '--bind', '127.0.0.1',
+      '--port', String(c.redisPort),
+      '--dir', dir,
+      '--appendonly', 'yes',
+      '--appendfsync', 'everysec',
+      '--save', '',
+      '--daemonize', 'no',
+      '--protected-mode', 'yes',
+      // BullMQ requires that Redis never evicts keys.
+      '--maxmemory-policy', 'noeviction',
+    ],
+    dirs: [dir],
+    port: c.redisPort,
+    ready: { kind: 'redis-ping', port: c.redisPort },
+    stopTimeoutMs: 15_000,
+  }),
+  dockerd: (c, dir, ep) => {
+    const execRoot = join(c.runDir, 'docker-exec');
+    // The data root lives in the engine directory (outside the checkout): images survive fresh clones.
+    const dataRoot = join(c.engineDir, 'docker');
+    return {
+      ...DEFAULTS,
+      name: 'dockerd',
+      packages: ['docker.io'],
+      argv: [
+        'dockerd',
+        '--data-root', dataRoot,
+        '--exec-root', execRoot,
+        '-H', `unix://${ep.dockerSocket}`,
+        '--pidfile', join(c.runDir, 'dockerd.pid'),
+        '--bridge=none',
+        '--iptables=false',
+        '--ip-masq=false',
+        '--insecure-registry', ep.registry,
+      ],
+      dirs: [dir, dataRoot, c.runDir],
+      ready: { kind: 'http', url: 'http://docker/_ping', socketPath: ep.dockerSocket, expect: (s, b) => s === 200 && b.trim() === 'OK' },
+      readyTimeoutMs: 60_000,
+      stopTimeoutMs: 30_000,
+      childPidfiles: [join(execRoot, 'containerd', 'containerd.pid')],
+    };
+  },
+  s3: (c, dir, ep) => ({
+    ...DEFAULTS,
+    name: 's3',
+    packages: [],
+    argv: [process.execPath, resolveS3rver(), '--address', '127.0.0.1', '--port', String(c.s3Port), '--directory', dir, '--configure-bucket', c.s3Bucket, '--silent'],
+    dirs: [dir],
+    port: c.s3Port,
+    // GetBucketLocation: proves the bucket exists (s3rver 3.7 answers 500 to a truncated listing).
+    ready: { kind: 'http', url: `${ep.s3.endpoint}/${c.s3Bucket}?location`, expect: (s) => s === 200 },
+  }),
+  registry: (c, dir, ep) => {
+    const config = join(dir, 'config.yml');
+    // Storage beside the engine's data root and the local image lock, which pins digests in it.
+    const data = join(c.engineDir, 'registry');
+    const yml = ['version: 0.1', 'log:', '  level: warn', 'storage:', '  filesystem:', `    rootdirectory: ${data}`, '  delete:', '    enabled: true', 'http:', `  addr: ${ep.registry}`, ''];
+    return {
+      ...DEFAULTS,
+      name: 'registry',
+      packages: ['docker-registry'],
+      argv: ['docker-registry', 'serve', config],
+      dirs: [dir, data],
+      files: [{ path: config, content: yml.join('\n') }],
+      port: c.registryPort,
+      ready: { kind: 'http', url: `http://${ep.registry}/v2/`, expect: (s) => s === 200 },
+    };
+  },
+};
+
 export function serviceSpec(c: ServicesConfig, name: ServiceName): ServiceSpec {
-  const dir = serviceDir(c, name);
-  const ep = serviceEndpoints(c);
-  switch (name) {
-    case 'redis':
-      return {
-        name,
-        packages: ['redis-server'],
-        argv: [
-          'redis-server',
-          '--bind', '127.0.0.1',
-          '--port', String(c.redisPort),
-          '--dir', dir,
-          '--appendonly', 'yes',
-          '--appendfsync', 'everysec',
-          '--save', '',
-          '--daemonize', 'no',
-          '--protected-mode', 'yes',
-          // BullMQ requires that Redis never evicts keys.
-          '--maxmemory-policy', 'noeviction',
-        ],
-        dirs: [dir],
-        files: [],
-        port: c.redisPort,
-        ready: { kind: 'redis-ping', port: c.redisPort },
-        readyTimeoutMs: 15_000,
-        stopTimeoutMs: 15_000,
-        childPidfiles: [],
-      };
-    case 'dockerd': {
-      const execRoot = join(c.runDir, 'docker-exec');
-      return {
-        name,
-        packages: ['docker.io'],
-        argv: [
-          'dockerd',
-          '--data-root', join(dir, 'data'),
-          '--exec-root', execRoot,
-          '-H', `unix://${ep.dockerSocket}`,
-          '--pidfile', join(c.runDir, 'dockerd.pid'),
-          '--bridge=none',
-          '--iptables=false',
-          '--ip-masq=false',
-          '--insecure-registry', ep.registry,
-        ],
-        dirs: [dir, join(dir, 'data'), c.runDir],
-        files: [],
-        ready: { kind: 'http', url: 'http://docker/_ping', socketPath: ep.dockerSocket, expect: (s, b) => s === 200 && b.trim() === 'OK' },
-        readyTimeoutMs: 60_000,
-        stopTimeoutMs: 30_000,
-        childPidfiles: [join(execRoot, 'containerd', 'containerd.pid')],
-      };
-    }
-    case 's3':
-      return {
-        name,
-        packages: [],
-        argv: [process.execPath, resolveS3rver(), '--address', '127.0.0.1', '--port', String(c.s3Port), '--directory', dir, '--configure-bucket', c.s3Bucket, '--silent'],
-        dirs: [dir],
-        files: [],
-        port: c.s3Port,
-        // GetBucketLocation: proves the bucket exists (s3rver 3.7 answers 500 to a truncated listing).
-        ready: { kind: 'http', url: `${ep.s3.endpoint}/${c.s3Bucket}?location`, expect: (s) => s === 200 },
-        readyTimeoutMs: 15_000,
-        stopTimeoutMs: 10_000,
-        childPidfiles: [],
-      };
-    case 'registry': {
-      const config = join(dir, 'config.yml');
-      return {
-        name,
-        packages: ['docker-registry'],
-        argv: ['docker-registry', 'serve', config],
-        dirs: [dir, join(dir, 'data')],
-        files: [
-          {
-            path: config,
-            content: [
-              'version: 0.1',
-              'log:',
-              '  level: warn',
-              'storage:',
-              '  filesystem:',
-              `    rootdirectory: ${join(dir, 'data')}`,
-              '  delete:',
-              '    enabled: true',
-              'http:',
-              `  addr: ${ep.registry}`,
-              '',
-            ].join('\n'),
-          },
-        ],
-        port: c.registryPort,
-        ready: { kind: 'http', url: `http://${ep.registry}/v2/`, expect: (s) => s === 200 },
-        readyTimeoutMs: 15_000,
-        stopTimeoutMs: 10_000,
-        childPidfiles: [],
-      };
-    }
-  }
+  return SPECS[name](c, serviceDir(c, name), serviceEndpoints(c));
 }

@@ -13,6 +13,7 @@ const Port = z.coerce.number().int().min(1).max(65535);
 const EnvSchema = z.object({
   XAMAL_STATE_DIR: z.string().min(1).optional(),
   XAMAL_CACHE_DIR: z.string().min(1).optional(),
+  XAMAL_ENGINE_DIR: z.string().min(1).optional(),
   XAMAL_REDIS_PORT: Port.default(16379),
   XAMAL_S3_PORT: Port.default(14568),
   XAMAL_S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{2,62}$/, 'expected an S3 bucket name').default('xamal'),
@@ -25,6 +26,12 @@ export interface ServicesConfig {
   stateDir: string;
   /** Built images and rootfs tarballs, reused across runs (outlives `down`). */
   cacheDir: string;
+  /**
+   * The Docker engine's data root, the local registry's storage and the lock of the images built
+   * here, which must stay together (the lock pins digests in that registry): outside the checkout by
+   * default (`<cacheDir>/engine`), so a fresh clone on the same machine finds its builder images.
+   */
+  engineDir: string;
   /** Short directory for unix sockets and docker's exec root (socket paths are limited to 107 bytes). */
   runDir: string;
   redisPort: number;
@@ -39,10 +46,12 @@ export function servicesConfig(env: NodeJS.ProcessEnv = process.env): ServicesCo
   const e = parseOrThrow(EnvSchema, env, 'invalid service settings in the environment');
   const stateDir = resolve(e.XAMAL_STATE_DIR ?? join(PROJECT_ROOT, '.state'));
   const hash = createHash('sha256').update(stateDir).digest('hex').slice(0, 10);
+  // Outside the checkout by default, so fresh clones on one machine share built rootfs tarballs.
+  const cacheDir = resolve(e.XAMAL_CACHE_DIR ?? join(homedir(), '.cache', 'xamal'));
   return {
     stateDir,
-    // Outside the checkout by default, so fresh clones on one machine share built rootfs tarballs.
-    cacheDir: resolve(e.XAMAL_CACHE_DIR ?? join(homedir(), '.cache', 'xamal')),
+    cacheDir,
+    engineDir: resolve(e.XAMAL_ENGINE_DIR ?? join(cacheDir, 'engine')),
     runDir: join(tmpdir(), `xamal-${hash}`),
     redisPort: e.XAMAL_REDIS_PORT,
     s3Port: e.XAMAL_S3_PORT,

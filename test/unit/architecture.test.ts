@@ -81,7 +81,6 @@ const MAX_FUNCTION_LINES = 80;
 const STILL_LONG = [
   'store/artifact-index.ts artifactIndex',
   'store/s3.ts s3Store',
-  'localservices/catalog.ts serviceSpec',
   'builder/apply.ts runBuild',
   'builder/docker.ts dockerEngine',
   'builder/elf.ts parseElf',

@@ -34,6 +34,8 @@ describe('the service harness lifecycle (own state dir and ports)', () => {
     stateDir = await mkdtemp(join(tmpdir(), 'xamal-lifecycle-'));
     config = servicesConfig({
       XAMAL_STATE_DIR: stateDir,
+      // Its own engine: the run's dockerd holds the default data root.
+      XAMAL_ENGINE_DIR: join(stateDir, 'engine'),
       XAMAL_REDIS_PORT: '26379',
       XAMAL_S3_PORT: '24568',
       XAMAL_REGISTRY_PORT: '25000',
