@@ -68,6 +68,43 @@ function bounded<V>(map: Map<string, V>, max: number, key: string, value: V): vo
   map.set(key, value);
 }
 
+type ArtifactFilter = { tuple?: string; selector?: TargetSelector };
+
+/** The artifacts of `app` among `listed` keys that answer a version query (see ArtifactIndex), manifests read through `read`. */
+async function selectArtifacts(app: string, version: string, filter: ArtifactFilter, listed: string[], read: (key: string) => Promise<Manifest | undefined>): Promise<IndexedArtifact[]> {
+  const keys = listed.flatMap((key) => {
+    const k = parseManifestKey(key);
+    return k && k.app === app ? [{ key, version: k.version, tuple: k.tuple }] : [];
+  });
+  const wanted = (tuple: string) => {
+    if (filter.tuple && tuple !== filter.tuple) return false;
+    if (filter.selector) {
+      const t = parseTarget(tuple);
+      return t.ok && matchesSelector(t.value, filter.selector);
+    }
+    return true;
+  };
+  const withManifests = async (hits: { key: string }[]) =>
+    (await Promise.all(hits.map(async (k) => ({ key: k.key, manifest: await read(k.key) })))).filter((a): a is IndexedArtifact => a.manifest !== undefined);
+
+  if (SHA_QUERY.test(version)) {
+    const versions = [...new Set(keys.filter((k) => k.version.startsWith(version)).map((k) => k.version))];
+    if (versions.length > 1) {
+      throw new XamalError('conflict', `version ${version} is ambiguous for ${app}: matches ${versions.map((v) => v.slice(0, 12)).join(', ')}; give more characters`);
+    }
+    if (versions.length === 1) return withManifests(keys.filter((k) => k.version === versions[0] && wanted(k.tuple)));
+  }
+  if (RELEASE_QUERY.test(version)) {
+    const newest = new Map<string, IndexedArtifact>();
+    for (const a of (await withManifests(keys.filter((k) => wanted(k.tuple)))).filter((x) => x.manifest.releaseVersion === version)) {
+      const cur = newest.get(a.manifest.tuple);
+      if (!cur || a.manifest.builtAt > cur.manifest.builtAt) newest.set(a.manifest.tuple, a);
+    }
+    return [...newest.values()];
+  }
+  return [];
+}
+
 /**
  * Lookups over the store, cached while the generation stands still. A manifest is written once,
  * last, and never rewritten, so a parsed one is kept by key; a listing is kept per prefix until the
@@ -123,39 +160,7 @@ export function artifactIndex(store: ObjectStore, opts: ArtifactIndexOptions = {
     return manifest;
   };
 
-  const select = async (app: string, version: string, filter: { tuple?: string; selector?: TargetSelector }, listed: string[]): Promise<IndexedArtifact[]> => {
-    const keys = listed.flatMap((key) => {
-      const k = parseManifestKey(key);
-      return k && k.app === app ? [{ key, version: k.version, tuple: k.tuple }] : [];
-    });
-    const wanted = (tuple: string) => {
-      if (filter.tuple && tuple !== filter.tuple) return false;
-      if (filter.selector) {
-        const t = parseTarget(tuple);
-        return t.ok && matchesSelector(t.value, filter.selector);
-      }
-      return true;
-    };
-    const withManifests = async (hits: { key: string }[]) =>
-      (await Promise.all(hits.map(async (k) => ({ key: k.key, manifest: await read(k.key) })))).filter((a): a is IndexedArtifact => a.manifest !== undefined);
-
-    if (SHA_QUERY.test(version)) {
-      const versions = [...new Set(keys.filter((k) => k.version.startsWith(version)).map((k) => k.version))];
-      if (versions.length > 1) {
-        throw new XamalError('conflict', `version ${version} is ambiguous for ${app}: matches ${versions.map((v) => v.slice(0, 12)).join(', ')}; give more characters`);
-      }
-      if (versions.length === 1) return withManifests(keys.filter((k) => k.version === versions[0] && wanted(k.tuple)));
-    }
-    if (RELEASE_QUERY.test(version)) {
-      const newest = new Map<string, IndexedArtifact>();
-      for (const a of (await withManifests(keys.filter((k) => wanted(k.tuple)))).filter((x) => x.manifest.releaseVersion === version)) {
-        const cur = newest.get(a.manifest.tuple);
-        if (!cur || a.manifest.builtAt > cur.manifest.builtAt) newest.set(a.manifest.tuple, a);
-      }
-      return [...newest.values()];
-    }
-    return [];
-  };
+  const select = (app: string, version: string, filter: ArtifactFilter, listed: string[]) => selectArtifacts(app, version, filter, listed, read);
 
   return {
     async find(app, version, filter = {}) {

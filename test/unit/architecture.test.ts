@@ -79,7 +79,6 @@ const INTEGRATION_PROJECTS = ['farm', 'hosts'];
 const MAX_FUNCTION_LINES = 80;
 /** Functions still over the limit, being split (issue 17): this list only shrinks. */
 const STILL_LONG = [
-  'store/artifact-index.ts artifactIndex',
   'store/s3.ts s3Store',
   'builder/apply.ts runBuild',
   'builder/docker.ts dockerEngine',
