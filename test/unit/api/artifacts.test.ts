@@ -72,7 +72,7 @@ describe('artifact routes', () => {
     const tampered = await app.inject({ url: `/v1/downloads/${forged}.${sig}` });
     expect(tampered.statusCode).toBe(403);
     expect(tampered.json().message).toMatch(/signature/);
-    const expired = signDownload(app.downloads.secret, { ...grant, exp: Math.floor(Date.now() / 1000) - 1 });
+    const expired = signDownload(app.settings.downloads.secret, { ...grant, exp: Math.floor(Date.now() / 1000) - 1 });
     const gone = await app.inject({ url: `/v1/downloads/${expired}` });
     expect(gone.statusCode).toBe(410);
     expect(gone.json().message).toMatch(/expired/);
