@@ -68,7 +68,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.decorate('services', opts.services);
   app.decorate('settings', {
     downloads: { secret: randomBytes(32).toString('hex'), ttlSeconds: 300, mode: 'presign', ...opts.downloads } satisfies DownloadSettings,
-    maxLogResponseBytes: opts.maxLogResponseBytes ?? DEFAULT_MAX_LOG_RESPONSE_BYTES,
+    maxLogResponseBytes: opts.maxLogResponseBytes || DEFAULT_MAX_LOG_RESPONSE_BYTES,
     maxSourceBytes: opts.maxSourceBytes ?? MAX_SOURCE_BYTES,
     ...(opts.githubHooks ? { githubHooks: opts.githubHooks } : {}),
   } satisfies AppSettings);
@@ -102,7 +102,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   if (opts.rateLimit) await installRateLimit(app, opts.rateLimit);
   installMetrics(app);
   await installDocs(app);
-  if (opts.services.queues) await installBoard(app, opts.services.queues.boardAdapters());
+  await installBoard(app);
   app.get('/v1/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
   // Every route plugin reads app.services and app.settings; those needing an optional service exist only with it.
   await app.register(healthRoutes);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AppNameSchema, TargetTupleSchema } from '../../core/index.ts';
 import { CommitSchema } from '../../core/contracts/build-job.ts';
+import { Sha256Schema } from './sources.ts';
 
 /** A version as lookups take it: a commit SHA, a unique prefix of one, or a mix.exs version. */
 export const ArtifactVersionSchema = z
@@ -31,7 +32,7 @@ export const DownloadTokenParamsSchema = z.object({ token: z.string().max(4096) 
 /** A short-lived URL a server downloads a tarball from, the tarball's sha256, and when the URL expires (ISO time). */
 export const DownloadLinkSchema = z.object({
   url: z.string().min(1, 'expected a URL'),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex characters'),
+  sha256: Sha256Schema,
   expires: z.string(),
 });
 export type DownloadLink = z.infer<typeof DownloadLinkSchema>;

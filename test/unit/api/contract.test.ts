@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,16 +9,16 @@ import { BuildStatusSchema, SubmitResultSchema, type BuildStatus, type SubmitRes
 import type { BuildService } from '../../../api/services/builds.ts';
 import { healthService } from '../../../api/services/health.ts';
 import { storeBackedServices } from '../../../api/services/store-backed.ts';
-import { artifactKey, artifactManifestKey, parseTargetOrThrow } from '../../../core/index.ts';
-import type { Manifest } from '../../../core/contracts/manifest.ts';
 import { farmClient, type FarmClient } from '../../../deployer/farm-client.ts';
 import { localStore } from '../../../store/local.ts';
+import { putArtifact } from './support/artifact.ts';
 
 const TOKEN = 'k'.repeat(32);
 const B = `b${'1'.repeat(32)}`;
 const C = 'a'.repeat(40);
 const T = 'linux-x86_64-gnu2.36-debian12-otp25.2.3-elixir1.14.0';
-const SHA = 'f'.repeat(64);
+const TARBALL = Buffer.from('tar');
+const SHA = createHash('sha256').update(TARBALL).digest('hex');
 
 /** Every field a build status can carry, so a field the route's schema drops shows up missing. */
 const STATUS: BuildStatus = {
@@ -57,14 +58,7 @@ describe('the farm client reads what the API routes answer, through the same sch
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'xamal-contract-'));
     const store = localStore(dir);
-    const ref = { app: 'hello', version: C, target: parseTargetOrThrow(T) };
-    const manifest: Manifest = {
-      schema: 1, app: 'hello', release: 'hello', releaseVersion: '0.1.0', version: C, commit: C, tuple: T, mixEnv: 'prod',
-      tarball: { key: artifactKey(ref), sha256: SHA, size: 3 }, image: { ref: 'r:t', digest: `sha256:${'b'.repeat(64)}` }, cacheKeys: { deps: 'd', build: 'b' },
-      sonames: [], timings: {}, logKey: 'logs/x.log', builtAt: new Date().toISOString(), jobId: B,
-    };
-    await store.put(artifactKey(ref), Buffer.from('tar'));
-    await store.put(artifactManifestKey(ref), JSON.stringify(manifest));
+    await putArtifact(store, { app: 'hello', version: C, tuple: T, body: TARBALL });
     app = await buildApp({ token: TOKEN, logLevel: 'silent', services: { health: healthService({}), ...storeBackedServices(store), builds } });
     client = farmClient('http://farm.test', TOKEN, viaInject(app));
   });
