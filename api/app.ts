@@ -4,52 +4,21 @@ import { randomBytes } from 'node:crypto';
 import type { DownloadSettings } from './downloads.ts';
 import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { createLogger } from '../core/index.ts';
-import { adminEntry, authenticate, type Scope, type TokenEntry } from './auth.ts';
-import { installErrorHandler } from './errors.ts';
+import { adminEntry, authenticate, type TokenEntry } from './auth.ts';
+import type { AppServices, AppSettings } from './decorations.ts';
+import { installErrorHandler, refuse } from './errors.ts';
 import { installRateLimit, type RateLimitSettings } from './rate-limit.ts';
-import { installMetrics, type MetricsSource } from './metrics.ts';
-import { BOARD_PATH, installBoard, installDocs, type BoardQueues } from './board.ts';
+import { installMetrics } from './metrics.ts';
+import { BOARD_PATH, installBoard, installDocs } from './board.ts';
 import { healthRoutes } from './routes/health.ts';
-import type { HealthService } from './services/health.ts';
-import type { ArtifactService } from './services/artifacts.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
-import { buildRoutes } from './routes/builds.ts';
+import { buildRoutes, DEFAULT_MAX_LOG_RESPONSE_BYTES } from './routes/builds.ts';
 import { resolveRoutes } from './routes/resolve.ts';
-import { sourceRoutes } from './routes/sources.ts';
-import { githubRoutes, type GithubHooks } from './routes/github.ts';
-import type { ObjectStore } from '../store/store.ts';
-import type { ResolveService } from './services/resolve.ts';
-import type { BuildService } from './services/builds.ts';
+import { MAX_SOURCE_BYTES, sourceRoutes } from './routes/sources.ts';
+import { githubRoutes } from './routes/github.ts';
+import type { GithubHooks } from './schemas/github.ts';
 
-export interface AppServices {
-  health: HealthService;
-  artifacts: ArtifactService;
-  resolve: ResolveService;
-  /** Present when the API can reach the build queues. */
-  builds?: BuildService;
-  /** Where uploaded source archives go (the artifact store). */
-  sourceStore?: ObjectStore;
-  /** The build queues as operators see them: counts for /metrics, adapters for /admin/queues. */
-  queues?: MetricsSource & { boardAdapters(): BoardQueues };
-}
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    services: AppServices;
-    downloads: DownloadSettings;
-  }
-  interface FastifyContextConfig {
-    /** Route needs no token. */
-    public?: boolean;
-    /** Scope a token needs for this route (default read). */
-    scope?: Scope;
-    /**
-     * Level of the access line for answers below 400 (default info): hot read-only lookups and
-     * probes use debug, so a busy farm's log holds its builds, deploys' resolves and every error.
-     */
-    accessLog?: 'debug' | 'info';
-  }
-}
+export type { AppServices } from './decorations.ts';
 
 export interface AppOptions {
   /** The admin token: every scope. */
@@ -66,6 +35,8 @@ export interface AppOptions {
   rateLimit?: RateLimitSettings;
   /** Most bytes one log response or stream carries (default 8 MiB; then a marker naming `?start=`). */
   maxLogResponseBytes?: number;
+  /** Largest source archive POST /v1/sources takes (default 200 MiB). */
+  maxSourceBytes?: number;
 }
 
 
@@ -95,7 +66,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.decorate('services', opts.services);
-  app.decorate('downloads', { secret: randomBytes(32).toString('hex'), ttlSeconds: 300, mode: 'presign', ...opts.downloads } satisfies DownloadSettings);
+  app.decorate('settings', {
+    downloads: { secret: randomBytes(32).toString('hex'), ttlSeconds: 300, mode: 'presign', ...opts.downloads } satisfies DownloadSettings,
+    maxLogResponseBytes: opts.maxLogResponseBytes || DEFAULT_MAX_LOG_RESPONSE_BYTES,
+    maxSourceBytes: opts.maxSourceBytes ?? MAX_SOURCE_BYTES,
+    ...(opts.githubHooks ? { githubHooks: opts.githubHooks } : {}),
+  } satisfies AppSettings);
   installErrorHandler(app);
   // OpenAPI generated from the same zod schemas that validate requests; served at /v1/openapi.json.
   await app.register(swagger, {
@@ -116,23 +92,24 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     if (!entry) {
       // Browsers get a login prompt for the board (token as the password).
       if (req.url.startsWith(BOARD_PATH)) reply.header('www-authenticate', 'Basic realm="xamal farm admin", charset="UTF-8"');
-      return reply.code(401).send({ statusCode: 401, error: 'unauthorized', message: 'missing or wrong bearer token (Authorization: Bearer <token>)' });
+      return refuse(reply, 401, 'unauthorized', 'missing or wrong bearer token (Authorization: Bearer <token>)');
     }
     const needed = req.routeOptions.config?.scope ?? 'read';
     if (!entry.scopes.includes(needed) && !entry.scopes.includes('admin')) {
-      return reply.code(403).send({ statusCode: 403, error: 'forbidden', message: `token ${entry.name} lacks the ${needed} scope` });
+      return refuse(reply, 403, 'forbidden', `token ${entry.name} lacks the ${needed} scope`);
     }
   });
   if (opts.rateLimit) await installRateLimit(app, opts.rateLimit);
-  installMetrics(app, opts.services.queues);
+  installMetrics(app);
   await installDocs(app);
-  if (opts.services.queues) await installBoard(app, opts.services.queues.boardAdapters());
+  await installBoard(app);
   app.get('/v1/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
+  // Every route plugin reads app.services and app.settings; those needing an optional service exist only with it.
   await app.register(healthRoutes);
   await app.register(artifactRoutes);
   await app.register(resolveRoutes);
-  if (opts.services.builds) await app.register(buildRoutes(opts.services.builds, opts.maxLogResponseBytes ? { maxLogResponseBytes: opts.maxLogResponseBytes } : {}));
-  if (opts.services.builds && opts.githubHooks) await app.register(githubRoutes(opts.githubHooks, opts.services.builds));
-  if (opts.services.sourceStore) await app.register(sourceRoutes(opts.services.sourceStore));
+  if (opts.services.builds) await app.register(buildRoutes);
+  if (opts.services.builds && opts.githubHooks) await app.register(githubRoutes);
+  if (opts.services.sourceStore) await app.register(sourceRoutes);
   return app;
 }

@@ -12,9 +12,11 @@ export const DOCS_PATH = '/docs';
 /**
  * The build queues' dashboard (bull-board) at /admin/queues: every page, asset and board API call
  * needs the `admin` scope. Browsers can send the token as HTTP Basic auth (any user name, the token
- * as password): the API asks for it on a 401 under /admin.
+ * as password): the API asks for it on a 401 under /admin. Absent without `app.services.queues`.
  */
-export async function installBoard(app: FastifyInstance, queues: BoardQueues): Promise<void> {
+export async function installBoard(app: FastifyInstance): Promise<void> {
+  const queues = app.services.queues?.boardAdapters();
+  if (!queues) return;
   await app.register(async (scope) => {
     scope.addHook('onRoute', (route) => {
       route.config = { ...route.config, scope: 'admin' };

@@ -1,12 +1,17 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { formatIssues, httpStatusFor, isXamalError, ValidationError } from '../core/index.ts';
+import { formatIssues, httpStatusFor, isXamalError, ValidationError, XamalError } from '../core/index.ts';
+import type { ErrorBody } from './schemas/errors.ts';
 
-export interface ErrorBody {
-  statusCode: number;
-  error: string;
-  message: string;
-  issues?: { path: string; message: string }[];
+/** An error answer sent before or instead of a handler (auth, signed links, webhooks), shaped like the handler's. */
+export function refuse(reply: FastifyReply, statusCode: number, error: string, message: string): FastifyReply {
+  return reply.code(statusCode).send({ statusCode, error, message } satisfies ErrorBody);
+}
+
+/** The value, or a 404 saying what is missing. */
+export function found<T>(value: T | undefined, missing: string): T {
+  if (value === undefined) throw new XamalError('not_found', missing);
+  return value;
 }
 
 /**
@@ -39,6 +44,6 @@ export function installErrorHandler(app: FastifyInstance): void {
     return reply.code(body.statusCode).send(body);
   });
   app.setNotFoundHandler((req, reply) => {
-    reply.code(404).send({ statusCode: 404, error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` });
+    refuse(reply, 404, 'not_found', `no route ${req.method} ${req.url.split('?')[0]}`);
   });
 }

@@ -20,9 +20,11 @@ const DURATION_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 720
  * platform queues' job counts and workers, and — from the jobs the queues still hold — build
  * durations, outcomes and artifact-cache hits. Queue-derived series are read from the shared Redis,
  * so every API process reports the same builds: aggregate them with `max`, not `sum`.
- * `GET /metrics` needs the `read` scope (give Prometheus a read-only token).
+ * `GET /metrics` needs the `read` scope (give Prometheus a read-only token). The queues are
+ * `app.services.queues`; without them only the HTTP and process series answer.
  */
-export function installMetrics(app: FastifyInstance, source: MetricsSource | undefined): Registry {
+export function installMetrics(app: FastifyInstance): Registry {
+  const source = app.services.queues;
   const register = new Registry();
   collectDefaultMetrics({ register, prefix: 'xamal_api_' });
   const requests = new Counter({ name: 'xamal_http_requests_total', help: 'HTTP requests answered, by method, route pattern and status', labelNames: ['method', 'route', 'status'] as const, registers: [register] });

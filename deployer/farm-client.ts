@@ -1,37 +1,40 @@
-import { XamalError } from '../core/index.ts';
+import type { z } from 'zod';
+import { formatIssues, issuesFromZod, XamalError } from '../core/index.ts';
+import { DOWNLOAD_LINK_HEADERS, DownloadLinkSchema, type DownloadLink } from '../api/schemas/artifacts.ts';
+import { BuildStatusSchema, SubmitResultSchema, type BuildRequestInput, type BuildStatus, type SubmitResult } from '../api/schemas/builds.ts';
+import { ErrorBodySchema } from '../api/schemas/errors.ts';
+import { ResolveAnswerSchema, type ResolveAnswer, type ResolveRequestInput } from '../api/schemas/resolve.ts';
 
 /**
- * The farm over HTTP, for CI (`xamal build`) and the deployer. It imports nothing of the API: the
- * wire format is JSON as documented in the README.
+ * The farm over HTTP, for CI (`xamal build`) and the deployer. Requests and answers are typed by the
+ * API's own schemas (api/schemas), and answers are parsed with them: a farm that answers otherwise
+ * (another version, a proxy's page) is an error naming each field that does not fit.
  */
 export interface FarmClient {
-  submit(body: unknown): Promise<{ status: number; body: SubmitBody }>;
-  status(id: string): Promise<BuildStatusBody>;
+  submit(body: BuildRequestInput): Promise<{ status: number; body: SubmitResult }>;
+  status(id: string): Promise<BuildStatus>;
   logs(id: string): Promise<string>;
   /** The best artifact for a host (its fingerprint), and why every other candidate was not chosen. */
-  resolve(body: { app: string; version: string; host: unknown; selector?: unknown }): Promise<ResolveBody>;
+  resolve(body: ResolveRequestInput): Promise<ResolveAnswer>;
   /** A short-lived URL the host itself downloads the tarball from (the deployer stays out of the data path). */
-  downloadLink(app: string, version: string, tuple: string): Promise<{ url: string; sha256: string; expires: string }>;
+  downloadLink(app: string, version: string, tuple: string): Promise<DownloadLink>;
 }
 
-export interface ResolveBody {
-  artifact: { tuple: string; manifestKey: string; sha256: string; glibcNeeded?: string };
-  others: { tuple: string; runs: boolean; reasons: { code: string; message: string }[] }[];
+/** `value` as `schema` reads it, or an error listing every field of the farm's answer that does not fit. */
+function fitting<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new XamalError('external', `farm: ${what}: the answer does not fit the farm API's schema:\n${formatIssues(issuesFromZod(r.error))}`);
+  return r.data;
 }
 
-export interface SubmitBody {
-  buildSet: string;
-  builds: { id: string; tuple: string; status: string; manifestKey?: string }[];
-  unresolved: { target: unknown; reasons: string[] }[];
-}
-
-export interface BuildStatusBody {
-  id: string;
-  state: string;
-  phase?: string;
-  failedReason?: string;
-  waitingReason?: string;
-  result?: { manifestKey: string; tuple: string; sha256: string; cached: boolean };
+/** The message of an error answer: the API error body's `message`, else the text as it came. */
+function errorMessage(text: string): string {
+  try {
+    const body = ErrorBodySchema.pick({ message: true }).safeParse(JSON.parse(text));
+    return body.success ? body.data.message : text;
+  } catch {
+    return text;
+  }
 }
 
 export function farmClient(baseUrl: string, token: string, fetchImpl: typeof fetch = fetch): FarmClient {
@@ -50,42 +53,35 @@ export function farmClient(baseUrl: string, token: string, fetchImpl: typeof fet
       throw new XamalError('unavailable', `farm ${base} did not answer: ${(err as Error).message}`, { cause: err });
     }
     if (res.status >= 400 && res.status !== 404) {
-      const text = await res.text();
-      let message = text;
-      try {
-        message = (JSON.parse(text) as { message?: string }).message ?? text;
-      } catch {
-        /* not JSON */
-      }
       const code = res.status === 401 ? 'unauthorized' : res.status === 403 ? 'forbidden' : res.status < 500 ? 'validation' : 'external';
-      throw new XamalError(code, `farm: ${method} ${path}: ${res.status}: ${message}`);
+      throw new XamalError(code, `farm: ${method} ${path}: ${res.status}: ${errorMessage(await res.text())}`);
     }
     return res;
   };
+  /** A JSON answer read with its schema; a 404 is not_found with the farm's message. */
+  const json = async <S extends z.ZodType>(method: string, path: string, schema: S, body?: unknown): Promise<{ status: number; body: z.output<S> }> => {
+    const res = await call(method, path, body);
+    const text = await res.text();
+    if (res.status === 404) throw new XamalError('not_found', `farm: ${errorMessage(text) || `nothing at ${method} ${path}`}`);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new XamalError('external', `farm: ${method} ${path}: expected a JSON answer, got ${JSON.stringify(text.slice(0, 200))}`);
+    }
+    return { status: res.status, body: fitting(schema, parsed, `${method} ${path}`) };
+  };
   return {
-    async submit(body) {
-      const res = await call('POST', '/v1/builds', body);
-      return { status: res.status, body: (await res.json()) as SubmitBody };
-    },
-    async status(id) {
-      const res = await call('GET', `/v1/builds/${id}`);
-      if (res.status === 404) throw new XamalError('not_found', `farm: no build ${id}`);
-      return (await res.json()) as BuildStatusBody;
-    },
-    async resolve(body) {
-      const res = await call('POST', '/v1/resolve', body);
-      if (res.status === 404) {
-        const b = (await res.json()) as { message?: string };
-        throw new XamalError('not_found', `farm: ${b.message ?? 'no artifact fits this host'}`);
-      }
-      return (await res.json()) as ResolveBody;
-    },
+    submit: (body) => json('POST', '/v1/builds', SubmitResultSchema, body),
+    status: async (id) => (await json('GET', `/v1/builds/${id}`, BuildStatusSchema)).body,
+    resolve: async (body) => (await json('POST', '/v1/resolve', ResolveAnswerSchema, body)).body,
     async downloadLink(app, version, tuple) {
-      const res = await call('GET', `/v1/artifacts/${encodeURIComponent(app)}/${encodeURIComponent(version)}/${encodeURIComponent(tuple)}/download`, undefined, 'manual');
-      const url = res.headers.get('location');
-      const sha256 = res.headers.get('x-xamal-sha256');
-      if (res.status !== 302 || !url || !sha256) throw new XamalError(res.status === 404 ? 'not_found' : 'external', `farm: no download link for ${app} ${version} ${tuple} (HTTP ${res.status})`);
-      return { url: new URL(url, base).toString(), sha256, expires: res.headers.get('x-xamal-expires') ?? '' };
+      const path = `/v1/artifacts/${encodeURIComponent(app)}/${encodeURIComponent(version)}/${encodeURIComponent(tuple)}/download`;
+      const res = await call('GET', path, undefined, 'manual');
+      if (res.status !== 302) throw new XamalError(res.status === 404 ? 'not_found' : 'external', `farm: no download link for ${app} ${version} ${tuple} (HTTP ${res.status})`);
+      const header = (field: keyof DownloadLink) => res.headers.get(DOWNLOAD_LINK_HEADERS[field]) ?? undefined;
+      const link = fitting(DownloadLinkSchema, { url: header('url'), sha256: header('sha256'), expires: header('expires') ?? '' }, `GET ${path} (headers ${Object.values(DOWNLOAD_LINK_HEADERS).join(', ')})`);
+      return { ...link, url: new URL(link.url, base).toString() };
     },
     async logs(id) {
       const res = await call('GET', `/v1/builds/${id}/logs`);

@@ -1,25 +1,16 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
-import { AppNameSchema, formatTarget, parseSelectorString, TargetTupleSchema } from '../../core/index.ts';
-import { CommitSchema } from '../../core/contracts/build-job.ts';
+import { formatTarget, parseSelectorString } from '../../core/index.ts';
 import { ManifestSchema, type Manifest } from '../../core/contracts/manifest.ts';
 import { verifyDownload } from '../downloads.ts';
-
-const Params = z.object({ app: AppNameSchema, version: CommitSchema, tuple: TargetTupleSchema });
-
-const ListQuery = z
-  .object({
-    app: AppNameSchema,
-    version: z.string().regex(/^(?:[0-9a-f]{7,40}|\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?(?:\+[0-9A-Za-z.]+)?)$/, 'expected a commit SHA (or a unique prefix of ≥ 7) or a mix.exs version'),
-    tuple: TargetTupleSchema.optional(),
-    selector: z.string().max(300).optional(),
-  })
-  .strict();
+import { refuse } from '../errors.ts';
+import { ArtifactListQuerySchema, ArtifactListSchema, ArtifactParamsSchema, DOWNLOAD_LINK_HEADERS, DownloadTokenParamsSchema, type DownloadLink } from '../schemas/artifacts.ts';
 
 export const artifactRoutes: FastifyPluginAsyncZod = async (app) => {
-  app.get('/v1/artifacts', { config: { accessLog: 'debug' }, schema: { querystring: ListQuery } }, async (req) => {
+  const { artifacts } = app.services;
+  const { downloads } = app.settings;
+  app.get('/v1/artifacts', { config: { accessLog: 'debug' }, schema: { querystring: ArtifactListQuerySchema, response: { 200: ArtifactListSchema } } }, async (req) => {
     const { app: name, version, tuple, selector } = req.query;
-    const found = await app.services.artifacts.find(name, version, {
+    const found = await artifacts.find(name, version, {
       ...(tuple ? { tuple: formatTarget(tuple) } : {}),
       ...(selector ? { selector: parseSelectorString(selector) } : {}),
     });
@@ -28,27 +19,27 @@ export const artifactRoutes: FastifyPluginAsyncZod = async (app) => {
 
   // The manifest as the index validated it, serialised once per manifest: fastify sends a string with
   // a JSON content type as it is (the response schema stays for the OpenAPI document).
-  app.get('/v1/artifacts/:app/:version/:tuple', { config: { accessLog: 'debug' }, schema: { params: Params, response: { 200: ManifestSchema } } }, async (req, reply) => {
+  app.get('/v1/artifacts/:app/:version/:tuple', { config: { accessLog: 'debug' }, schema: { params: ArtifactParamsSchema, response: { 200: ManifestSchema } } }, async (req, reply) => {
     const { app: name, version, tuple } = req.params;
-    return reply.type('application/json; charset=utf-8').send((await app.services.artifacts.manifestJson({ app: name, version, target: tuple })) as unknown as Manifest);
+    return reply.type('application/json; charset=utf-8').send((await artifacts.manifestJson({ app: name, version, target: tuple })) as unknown as Manifest);
   });
 
   /**
    * 302 to a short-lived URL: the store's presigned one (S3) or one the API signs and serves itself.
    * Servers pull from it directly; the deployer is never in the data path.
    */
-  app.get('/v1/artifacts/:app/:version/:tuple/download', { schema: { params: Params } }, async (req, reply) => {
+  app.get('/v1/artifacts/:app/:version/:tuple/download', { schema: { params: ArtifactParamsSchema } }, async (req, reply) => {
     const { app: name, version, tuple } = req.params;
-    const base = app.downloads.publicUrl ?? `${req.protocol}://${req.host}`;
-    const link = await app.services.artifacts.downloadLink({ app: name, version, target: tuple }, app.downloads, base);
-    return reply.code(302).header('location', link.url).header('x-xamal-sha256', link.sha256).header('x-xamal-expires', link.expires).send();
+    const link = await artifacts.downloadLink({ app: name, version, target: tuple }, downloads, downloads.publicUrl ?? `${req.protocol}://${req.host}`);
+    for (const [field, header] of Object.entries(DOWNLOAD_LINK_HEADERS)) reply.header(header, link[field as keyof DownloadLink]);
+    return reply.code(302).send();
   });
 
-  app.get('/v1/downloads/:token', { config: { public: true }, schema: { params: z.object({ token: z.string().max(4096) }) } }, async (req, reply) => {
-    const verdict = verifyDownload(app.downloads.secret, req.params.token, Math.floor(Date.now() / 1000));
-    if (!verdict.ok) return reply.code(verdict.status).send({ statusCode: verdict.status, error: verdict.status === 410 ? 'gone' : 'forbidden', message: verdict.reason });
+  app.get('/v1/downloads/:token', { config: { public: true }, schema: { params: DownloadTokenParamsSchema } }, async (req, reply) => {
+    const verdict = verifyDownload(downloads.secret, req.params.token, Math.floor(Date.now() / 1000));
+    if (!verdict.ok) return refuse(reply, verdict.status, verdict.status === 410 ? 'gone' : 'forbidden', verdict.reason);
     const { grant } = verdict;
-    const obj = await app.services.artifacts.open(grant.key);
+    const obj = await artifacts.open(grant.key);
     return reply
       .header('content-type', 'application/gzip')
       .header('content-length', obj.size)

@@ -1,6 +1,20 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { FastifyBaseLogger } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { XamalError } from '../../core/index.ts';
-import { BuildIdParams, BuildRequestSchema, BuildSetParams, LogsQuery } from '../schemas/builds.ts';
+import { required } from '../decorations.ts';
+import { found } from '../errors.ts';
+import {
+  BuildIdParamsSchema,
+  BuildRequestSchema,
+  BuildSetParamsSchema,
+  BuildSetSchema,
+  BuildStatusSchema,
+  CancelResultSchema,
+  LogsQuerySchema,
+  SubmitResultSchema,
+  type LogStreamEnd,
+} from '../schemas/builds.ts';
 import type { BuildService } from '../services/builds.ts';
 
 const FOLLOW_POLL_MS = 250;
@@ -25,89 +39,99 @@ export function takeWithin(lines: readonly string[], budget: number): { taken: s
   return { taken, bytes, cut: false };
 }
 
-const cutMarker = (max: number, next: number) => `[xamal] log response cut at ${max} bytes; the rest: ?start=${next}`;
+/** The lines of `lines` (the first at `start`) that fit in `budget` bytes, then, if some did not, a marker naming where the rest starts. */
+function linesWithin(lines: readonly string[], budget: number, max: number, start: number): { out: string[]; bytes: number; cut: boolean } {
+  const { taken, bytes, cut } = takeWithin(lines, budget);
+  return { out: cut ? [...taken, `[xamal] log response cut at ${max} bytes; the rest: ?start=${start + taken.length}`] : taken, bytes, cut };
+}
 
-export const buildRoutes =
-  (builds: BuildService, opts: { maxLogResponseBytes?: number } = {}): FastifyPluginAsyncZod =>
-  async (app) => {
-    const maxLog = opts.maxLogResponseBytes ?? DEFAULT_MAX_LOG_RESPONSE_BYTES;
-    app.post('/v1/builds', { config: { scope: 'build' }, schema: { body: BuildRequestSchema } }, async (req, reply) => {
-      const r = await builds.submit(req.body);
-      if (r.builds.length === 0) {
-        throw new XamalError('unsupported', `no target can be built:\n${r.unresolved.map((u) => `${JSON.stringify(u.target)}: ${u.reasons.join('; ') || 'no builder image'}`).join('\n')}`);
-      }
-      return reply.code(r.builds.every((b) => b.status === 'done') && r.unresolved.length === 0 ? 200 : 202).send(r);
-    });
+interface LogStream {
+  builds: BuildService;
+  id: string;
+  /** Where the lines already read start, and the lines. */
+  start: number;
+  first: string[];
+  maxLog: number;
+  req: IncomingMessage;
+  res: ServerResponse;
+  log: FastifyBaseLogger;
+}
 
-    app.get('/v1/build-sets/:id', { schema: { params: BuildSetParams } }, async (req) => {
-      const set = await builds.buildSet(req.params.id);
-      if (!set) throw new XamalError('not_found', `no build set ${req.params.id}`);
-      return set;
-    });
-
-    app.get('/v1/builds/:id', { schema: { params: BuildIdParams } }, async (req) => {
-      const st = await builds.status(req.params.id);
-      if (!st) throw new XamalError('not_found', `no build ${req.params.id}`);
-      const { data: _data, ...rest } = st;
-      return rest;
-    });
-
-    app.delete('/v1/builds/:id', { config: { scope: 'build' }, schema: { params: BuildIdParams } }, async (req) => {
-      const outcome = await builds.cancel(req.params.id);
-      if (outcome === 'unknown') throw new XamalError('not_found', `no build ${req.params.id}`);
-      return { id: req.params.id, outcome };
-    });
-
-    app.get('/v1/builds/:id/logs', { schema: { params: BuildIdParams, querystring: LogsQuery } }, async (req, reply) => {
-      const { id } = req.params;
-      const first = await builds.logs(id, req.query.start ?? 0);
-      if (!first) throw new XamalError('not_found', `no build ${id}`);
-      const follow = req.query.follow === '1' || req.query.follow === 'true';
-      const start = req.query.start ?? 0;
-      if (!follow) {
-        const { taken, cut } = takeWithin(first.lines, maxLog);
-        const lines = cut ? [...taken, cutMarker(maxLog, start + taken.length)] : taken;
-        return reply.type('text/plain; charset=utf-8').send(lines.map((l) => `${l}\n`).join(''));
-      }
-
-      // Server-Sent Events: every log line as it arrives, then an `end` event with the final state.
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-      let closed = false;
-      req.raw.on('close', () => (closed = true));
-      // At most maxLog bytes per stream: past that, one marker line, then only the end event.
-      let sent = 0;
-      let cut = false;
-      let next = start;
-      const send = (lines: string[]) => {
-        if (!cut) {
-          const t = takeWithin(lines, maxLog - sent);
-          sent += t.bytes;
-          const out = t.cut ? [...t.taken, cutMarker(maxLog, next + t.taken.length)] : t.taken;
-          cut = t.cut;
-          for (const l of out) res.write(`data: ${l.replace(/\r?\n/g, '\ndata: ')}\n\n`);
-        }
-        next += lines.length;
-      };
-      send(first.lines);
-      const deadline = Date.now() + FOLLOW_MAX_MS;
-      try {
-        while (!closed && Date.now() < deadline) {
-          const st = await builds.status(id);
-          const more = await builds.logs(id, next);
-          if (more?.lines.length) send(more.lines);
-          if (!st || FINISHED.has(st.state)) {
-            res.write(`event: end\ndata: ${JSON.stringify({ state: st?.state ?? 'unknown', failedReason: st?.failedReason })}\n\n`);
-            break;
-          }
-          await new Promise((r) => setTimeout(r, FOLLOW_POLL_MS));
-        }
-      } catch (err) {
-        req.log.warn({ err: (err as Error).message }, 'log follow stopped');
-        res.write(`event: error\ndata: ${JSON.stringify({ message: 'log stream interrupted' })}\n\n`);
-      } finally {
-        res.end();
-      }
-    });
+/** Server-Sent Events: every log line as it arrives, then an `end` event with the final state. */
+async function followLogs({ builds, id, start, first, maxLog, req, res, log }: LogStream): Promise<void> {
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+  let closed = false;
+  req.on('close', () => (closed = true));
+  // At most maxLog bytes per stream: past that, one marker line, then only the end event.
+  let sent = 0;
+  let cut = false;
+  let next = start;
+  const send = (lines: string[]) => {
+    if (!cut) {
+      const t = linesWithin(lines, maxLog - sent, maxLog, next);
+      sent += t.bytes;
+      cut = t.cut;
+      for (const l of t.out) res.write(`data: ${l.replace(/\r?\n/g, '\ndata: ')}\n\n`);
+    }
+    next += lines.length;
   };
+  send(first);
+  const deadline = Date.now() + FOLLOW_MAX_MS;
+  try {
+    while (!closed && Date.now() < deadline) {
+      const st = await builds.status(id);
+      const more = await builds.logs(id, next);
+      if (more?.lines.length) send(more.lines);
+      if (!st || FINISHED.has(st.state)) {
+        const end: LogStreamEnd = { state: st?.state ?? 'unknown', failedReason: st?.failedReason };
+        res.write(`event: end\ndata: ${JSON.stringify(end)}\n\n`);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, FOLLOW_POLL_MS));
+    }
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'log follow stopped');
+    res.write(`event: error\ndata: ${JSON.stringify({ message: 'log stream interrupted' })}\n\n`);
+  } finally {
+    res.end();
+  }
+}
+
+export const buildRoutes: FastifyPluginAsyncZod = async (app) => {
+  const builds = required(app.services, 'builds');
+  const maxLog = app.settings.maxLogResponseBytes;
+  const submitted = { 200: SubmitResultSchema, 202: SubmitResultSchema };
+  app.post('/v1/builds', { config: { scope: 'build' }, schema: { body: BuildRequestSchema, response: submitted } }, async (req, reply) => {
+    const r = await builds.submit(req.body);
+    if (r.builds.length === 0) {
+      throw new XamalError('unsupported', `no target can be built:\n${r.unresolved.map((u) => `${JSON.stringify(u.target)}: ${u.reasons.join('; ') || 'no builder image'}`).join('\n')}`);
+    }
+    return reply.code(r.builds.every((b) => b.status === 'done') && r.unresolved.length === 0 ? 200 : 202).send(r);
+  });
+
+  app.get('/v1/build-sets/:id', { schema: { params: BuildSetParamsSchema, response: { 200: BuildSetSchema } } }, async (req) =>
+    found(await builds.buildSet(req.params.id), `no build set ${req.params.id}`),
+  );
+
+  app.get('/v1/builds/:id', { schema: { params: BuildIdParamsSchema, response: { 200: BuildStatusSchema } } }, async (req) =>
+    found(await builds.status(req.params.id), `no build ${req.params.id}`),
+  );
+
+  app.delete('/v1/builds/:id', { config: { scope: 'build' }, schema: { params: BuildIdParamsSchema, response: { 200: CancelResultSchema } } }, async (req) => {
+    const outcome = await builds.cancel(req.params.id);
+    if (outcome === 'unknown') throw new XamalError('not_found', `no build ${req.params.id}`);
+    return { id: req.params.id, outcome };
+  });
+
+  app.get('/v1/builds/:id/logs', { schema: { params: BuildIdParamsSchema, querystring: LogsQuerySchema } }, async (req, reply) => {
+    const { id } = req.params;
+    const start = req.query.start ?? 0;
+    const first = found(await builds.logs(id, start), `no build ${id}`);
+    if (req.query.follow === '1' || req.query.follow === 'true') {
+      reply.hijack();
+      return followLogs({ builds, id, start, first: first.lines, maxLog, req: req.raw, res: reply.raw, log: req.log });
+    }
+    const { out } = linesWithin(first.lines, maxLog, maxLog, start);
+    return reply.type('text/plain; charset=utf-8').send(out.map((l) => `${l}\n`).join(''));
+  });
+};

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { AppNameSchema, parseTarget, SOURCE_KEY, ReleaseNameSchema, TargetSelectorSchema, type Target, type TargetSelector } from '../../core/index.ts';
+import { AppNameSchema, parseTarget, ReleaseNameSchema, TargetSelectorSchema, type Target, type TargetSelector } from '../../core/index.ts';
 import { CommitSchema, MixEnvSchema } from '../../core/contracts/build-job.ts';
+import { SourceArchiveSchema } from './sources.ts';
 
 /** A git ref name as a client may send it (resolved to a commit by the API before any job exists). */
 const GitRef = z
@@ -19,13 +20,6 @@ const GitSource = z
   })
   .strict()
   .refine((s) => (s.commit === undefined) !== (s.ref === undefined), { message: 'expected exactly one of commit or ref' });
-
-const ArchiveSource = z
-  .object({
-    archive: z.string().regex(SOURCE_KEY, 'expected sources/<sha256>.tar.gz (from POST /v1/sources)'),
-    sha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex characters'),
-  })
-  .strict();
 
 export type TargetSpec = { kind: 'tuple'; target: Target; raw: string } | { kind: 'selector'; selector: TargetSelector };
 
@@ -61,7 +55,7 @@ export type Matrix = z.output<typeof MatrixSchema>;
 export const BuildRequestSchema = z
   .object({
     app: AppNameSchema,
-    source: z.union([GitSource, ArchiveSource], { error: 'expected {git, commit|ref} or {archive, sha256}' }),
+    source: z.union([GitSource, SourceArchiveSchema], { error: 'expected {git, commit|ref} or {archive, sha256}' }),
     targets: z.array(TargetSpecSchema).min(1, 'expected at least one target').max(MAX_TARGETS, `expected at most ${MAX_TARGETS} targets`).optional(),
     matrix: MatrixSchema.optional(),
     mixEnv: MixEnvSchema.optional(),
@@ -70,12 +64,68 @@ export const BuildRequestSchema = z
   .strict()
   .refine((r) => (r.targets === undefined) !== (r.matrix === undefined), { message: 'expected exactly one of targets or matrix', path: ['targets'] });
 export type BuildRequest = z.output<typeof BuildRequestSchema>;
+export type BuildRequestInput = z.input<typeof BuildRequestSchema>;
 
-export const BuildIdParams = z.object({ id: z.string().regex(/^b[0-9a-f]{32}$/, 'expected a build id like b0123…') }).strict();
-export const BuildSetParams = z.object({ id: z.string().regex(/^s[0-9a-f]{32}$/, 'expected a build set id like s0123…') }).strict();
-export const LogsQuery = z
+export const BuildIdParamsSchema = z.object({ id: z.string().regex(/^b[0-9a-f]{32}$/, 'expected a build id like b0123…') }).strict();
+export const BuildSetParamsSchema = z.object({ id: z.string().regex(/^s[0-9a-f]{32}$/, 'expected a build set id like s0123…') }).strict();
+export const LogsQuerySchema = z
   .object({
     follow: z.enum(['0', '1', 'true', 'false']).optional(),
     start: z.coerce.number().int().min(0).max(1_000_000).optional(),
   })
   .strict();
+
+export const SubmittedBuildSchema = z.object({
+  id: z.string(),
+  tuple: z.string(),
+  /** `done` when the artifact was already built, else the job's state (`queued`, `waiting`, …). */
+  status: z.string(),
+  manifestKey: z.string().optional(),
+});
+export type SubmittedBuild = z.infer<typeof SubmittedBuildSchema>;
+
+/** `POST /v1/builds` (200 when every target was already built, else 202). */
+export const SubmitResultSchema = z.object({
+  buildSet: z.string(),
+  builds: z.array(SubmittedBuildSchema),
+  /** Targets no pinned builder image serves, with why: reported, never silently dropped. */
+  unresolved: z.array(z.object({ target: z.unknown(), reasons: z.array(z.string()) })),
+});
+export type SubmitResult = z.infer<typeof SubmitResultSchema>;
+
+/** `GET /v1/build-sets/:id`: a build set as submitted, with each build's current state. */
+export const BuildSetSchema = SubmitResultSchema.extend({
+  builds: z.array(SubmittedBuildSchema.extend({ state: z.string(), failedReason: z.string().optional() })),
+  createdAt: z.string().optional(),
+});
+export type BuildSet = z.infer<typeof BuildSetSchema>;
+
+/** What a completed build job returns (the worker's result). */
+export const BuildResultSchema = z.object({ manifestKey: z.string(), tuple: z.string(), sha256: z.string(), cached: z.boolean() });
+export type BuildResult = z.infer<typeof BuildResultSchema>;
+
+/** `GET /v1/builds/:id`. */
+export const BuildStatusSchema = z.object({
+  id: z.string(),
+  arch: z.string(),
+  /** waiting | active | completed | failed | delayed | prioritized | waiting-children | unknown */
+  state: z.string(),
+  phase: z.string().optional(),
+  attemptsMade: z.number().int(),
+  failedReason: z.string().optional(),
+  result: BuildResultSchema.optional(),
+  createdAt: z.number(),
+  startedAt: z.number().optional(),
+  finishedAt: z.number().optional(),
+  /** For a waiting job: why it waits (e.g. no worker serves its platform). */
+  waitingReason: z.string().optional(),
+});
+export type BuildStatus = z.infer<typeof BuildStatusSchema>;
+
+/** `DELETE /v1/builds/:id`: a queued job is removed, a running one signalled, a finished one left. */
+export const CancelResultSchema = z.object({ id: z.string(), outcome: z.enum(['removed', 'signalled', 'finished']) });
+export type CancelResult = z.infer<typeof CancelResultSchema>;
+
+/** The last event (`end`) of `GET /v1/builds/:id/logs?follow=1`, a stream of log lines (text/event-stream). */
+export const LogStreamEndSchema = z.object({ state: z.string(), failedReason: z.string().optional() });
+export type LogStreamEnd = z.infer<typeof LogStreamEndSchema>;

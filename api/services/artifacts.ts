@@ -3,6 +3,7 @@ import type { Manifest } from '../../core/contracts/manifest.ts';
 import type { ArtifactIndex } from '../../store/artifact-index.ts';
 import type { Readable } from 'node:stream';
 import { signDownload, type DownloadSettings } from '../downloads.ts';
+import type { DownloadLink } from '../schemas/artifacts.ts';
 import type { ObjectStore } from '../../store/store.ts';
 
 export interface ArtifactId {
@@ -30,7 +31,7 @@ export function artifactService(store: ObjectStore, index: ArtifactIndex) {
     },
     find: (app: string, version: string, filter: Parameters<ArtifactIndex['find']>[2]) => index.find(app, version, filter),
     /** Where a server can GET the tarball for a while: presigned by the store, or signed by the API. */
-    async downloadLink(id: ArtifactId, d: DownloadSettings, apiBase: string): Promise<{ url: string; sha256: string; expires: string }> {
+    async downloadLink(id: ArtifactId, d: DownloadSettings, apiBase: string): Promise<DownloadLink> {
       const m = await manifest(id);
       if (!(await store.exists(m.tarball.key))) throw new XamalError('unavailable', `artifact ${m.tarball.key} is listed but its tarball is missing from the store`);
       const exp = Math.floor(Date.now() / 1000) + d.ttlSeconds;

@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import { buildSetKey, formatTarget, isXamalError, XamalError, type Executor, type Issue } from '../../core/index.ts';
 import { storedArtifact } from '../../store/artifact-index.ts';
 import { buildJobId, BuildJobSchema, type BuildJobInput } from '../../core/contracts/build-job.ts';
-import type { BuildQueues, BuildStatus } from '../../queue/index.ts';
+import type { BuildQueues, BuildStatus as QueuedStatus } from '../../queue/index.ts';
 import type { ObjectStore } from '../../store/store.ts';
-import { lookupBySelector, usableImages } from '../../images/catalog.ts';
+import { lookupBySelector, usableImages, type CatalogImage } from '../../images/catalog.ts';
 import type { LockFile } from '../../images/lock.ts';
-import type { BuildRequest } from '../schemas/builds.ts';
+import type { BuildRequest, BuildResult, BuildSet, BuildStatus, SubmitResult, SubmittedBuild, TargetSpec } from '../schemas/builds.ts';
 import { expandMatrix } from './matrix.ts';
 
 export interface BuildServiceDeps {
@@ -17,19 +17,7 @@ export interface BuildServiceDeps {
   exec: Executor;
 }
 
-export interface SubmittedBuild {
-  id: string;
-  tuple: string;
-  status: 'done' | 'queued' | string;
-  manifestKey?: string;
-}
-
-export interface SubmitResult {
-  buildSet: string;
-  builds: SubmittedBuild[];
-  /** Targets no pinned builder image serves, with why: reported, never silently dropped. */
-  unresolved: { target: unknown; reasons: string[] }[];
-}
+type Unresolved = SubmitResult['unresolved'][number];
 
 async function resolveRef(exec: Executor, url: string, ref: string): Promise<string> {
   const r = await exec.run({ argv: ['git', 'ls-remote', '--', url, ref], timeoutMs: 30_000, label: 'git ls-remote' });
@@ -41,56 +29,73 @@ async function resolveRef(exec: Executor, url: string, ref: string): Promise<str
   return pick[0];
 }
 
+/** The job's source: a git commit (a branch or tag resolved now, once) or an uploaded archive. */
+async function jobSource(exec: Executor, source: BuildRequest['source']): Promise<BuildJobInput['source']> {
+  return 'git' in source
+    ? { kind: 'git', url: source.git, commit: source.commit ?? (await resolveRef(exec, source.git, source.ref!)) }
+    : { kind: 'archive', key: source.archive, sha256: source.sha256 };
+}
+
+/** The tuples a request names, as tuples or selectors (the pinned builder images choose), and the targets none serves. */
+function requestedTuples(req: BuildRequest, images: readonly CatalogImage[]): { tuples: Set<string>; unresolved: Unresolved[] } {
+  const tuples = new Set<string>();
+  const unresolved: Unresolved[] = [];
+  const specs: TargetSpec[] = [...(req.targets ?? [])];
+  if (req.matrix) {
+    const expanded = expandMatrix(req.matrix);
+    specs.push(...expanded.selectors.map((selector) => ({ kind: 'selector' as const, selector })));
+    for (const r of expanded.refused) unresolved.push({ target: r.combination, reasons: [r.reason] });
+  }
+  for (const spec of specs) {
+    if (spec.kind === 'tuple') {
+      tuples.add(formatTarget(spec.target));
+      continue;
+    }
+    const found = lookupBySelector(images, spec.selector);
+    if (found.matches[0]?.tuple) tuples.add(found.matches[0].tuple);
+    else unresolved.push({ target: spec.selector, reasons: found.rejected.map((r) => `${r.image.tuple ?? r.image.ref}: ${r.reasons.map((x: Issue) => `${x.path} ${x.message}`).join('; ')}`) });
+  }
+  return { tuples, unresolved };
+}
+
+/** One tuple's build: already stored (done), else enqueued; or why it cannot be built. */
+async function submitTuple(deps: BuildServiceDeps, images: readonly CatalogImage[], input: BuildJobInput): Promise<SubmittedBuild | Unresolved> {
+  const tuple = input.target;
+  const job = BuildJobSchema.parse(input);
+  if (!images.some((i) => i.flavour === 'builder' && i.tuple === tuple)) {
+    return { target: tuple, reasons: ['no pinned builder image has this tuple (see GET images with `xamal farm images list`)'] };
+  }
+  let stored;
+  try {
+    stored = await storedArtifact(deps.store, job);
+  } catch (err) {
+    // Another MIX_ENV or release already built under this key: refused for this target only.
+    if (!isXamalError(err) || err.code !== 'conflict') throw err;
+    return { target: tuple, reasons: [err.message] };
+  }
+  if (stored) return { id: buildJobId(job), tuple, status: 'done', manifestKey: stored.key };
+  const { id } = await deps.queues.enqueue(input, job.target.arch);
+  const st = await deps.queues.status(id);
+  return { id, tuple, status: st?.state === 'completed' ? 'done' : (st?.state ?? 'queued') };
+}
+
+/** A job's status as the API answers it: without the job's input, with the worker's result. */
+function answeredStatus({ data: _data, result, ...st }: QueuedStatus): BuildStatus {
+  return { ...st, ...(result ? { result: result as BuildResult } : {}) };
+}
+
 export function buildService(deps: BuildServiceDeps) {
   return {
     async submit(req: BuildRequest): Promise<SubmitResult> {
-      const source: BuildJobInput['source'] =
-        'git' in req.source
-          ? { kind: 'git', url: req.source.git, commit: req.source.commit ?? (await resolveRef(deps.exec, req.source.git, req.source.ref!)) }
-          : { kind: 'archive', key: req.source.archive, sha256: req.source.sha256 };
+      const source = await jobSource(deps.exec, req.source);
       const images = usableImages(await deps.locks());
-      const tuples = new Set<string>();
-      const unresolved: SubmitResult['unresolved'] = [];
-      const specs = req.targets ?? [];
-      if (req.matrix) {
-        const expanded = expandMatrix(req.matrix);
-        specs.push(...expanded.selectors.map((selector) => ({ kind: 'selector' as const, selector })));
-        for (const r of expanded.refused) unresolved.push({ target: r.combination, reasons: [r.reason] });
-      }
-      for (const spec of specs) {
-        if (spec.kind === 'tuple') {
-          tuples.add(formatTarget(spec.target));
-          continue;
-        }
-        const found = lookupBySelector(images, spec.selector);
-        if (found.matches[0]?.tuple) tuples.add(found.matches[0].tuple);
-        else unresolved.push({ target: spec.selector, reasons: found.rejected.map((r) => `${r.image.tuple ?? r.image.ref}: ${r.reasons.map((x: Issue) => `${x.path} ${x.message}`).join('; ')}`) });
-      }
+      const { tuples, unresolved } = requestedTuples(req, images);
       const builds: SubmittedBuild[] = [];
       for (const tuple of tuples) {
         const input: BuildJobInput = { app: req.app, source, target: tuple, ...(req.mixEnv ? { mixEnv: req.mixEnv } : {}), ...(req.release ? { release: req.release } : {}) };
-        const job = BuildJobSchema.parse(input);
-        const served = images.some((i) => i.flavour === 'builder' && i.tuple === tuple);
-        if (!served) {
-          unresolved.push({ target: tuple, reasons: ['no pinned builder image has this tuple (see GET images with `xamal farm images list`)'] });
-          continue;
-        }
-        let stored;
-        try {
-          stored = await storedArtifact(deps.store, job);
-        } catch (err) {
-          // Another MIX_ENV or release already built under this key: refused for this target only.
-          if (!isXamalError(err) || err.code !== 'conflict') throw err;
-          unresolved.push({ target: tuple, reasons: [err.message] });
-          continue;
-        }
-        if (stored) {
-          builds.push({ id: buildJobId(job), tuple, status: 'done', manifestKey: stored.key });
-          continue;
-        }
-        const { id } = await deps.queues.enqueue(input, job.target.arch);
-        const st = await deps.queues.status(id);
-        builds.push({ id, tuple, status: st?.state === 'completed' ? 'done' : (st?.state ?? 'queued') });
+        const r = await submitTuple(deps, images, input);
+        if ('reasons' in r) unresolved.push(r);
+        else builds.push(r);
       }
       const buildSet = `s${createHash('sha256').update(builds.map((b) => b.id).sort().join(',')).digest('hex').slice(0, 32)}`;
       const result = { buildSet, builds, unresolved };
@@ -99,7 +104,7 @@ export function buildService(deps: BuildServiceDeps) {
     },
 
     /** A build set as submitted, with each build's current state. */
-    async buildSet(id: string): Promise<(SubmitResult & { builds: (SubmittedBuild & { state: string })[] }) | undefined> {
+    async buildSet(id: string): Promise<BuildSet | undefined> {
       const raw = await deps.store.get(buildSetKey(id));
       if (!raw) return undefined;
       const set = JSON.parse(raw.toString('utf8')) as SubmitResult;
@@ -113,11 +118,12 @@ export function buildService(deps: BuildServiceDeps) {
     },
 
     /** Status plus, for a waiting job, why it waits (e.g. no worker serves its platform). */
-    async status(id: string): Promise<(BuildStatus & { waitingReason?: string }) | undefined> {
-      const st = await deps.queues.status(id);
-      if (!st) return undefined;
+    async status(id: string): Promise<BuildStatus | undefined> {
+      const queued = await deps.queues.status(id);
+      if (!queued) return undefined;
+      const st = answeredStatus(queued);
       if (st.state === 'waiting' || st.state === 'prioritized') {
-        const depth = (await deps.queues.depth())[st.arch];
+        const depth = (await deps.queues.depth())[queued.arch];
         if (depth && depth.workers === 0) return { ...st, waitingReason: `no worker serves ${st.arch} (start one with \`xamal farm worker --arch ${st.arch}\`)` };
         return { ...st, waitingReason: `${depth?.waiting ?? 0} build(s) waiting for ${depth?.workers ?? 0} ${st.arch} worker(s)` };
       }

@@ -1,10 +1,8 @@
+import type { HealthReport } from '../schemas/health.ts';
+
 /** A named dependency check; the farm wires real ones (Redis PING, Docker _ping, the store). */
 export type HealthCheck = () => Promise<boolean>;
 
-export interface HealthReport {
-  status: 'ok' | 'degraded';
-  checks: Record<string, 'up' | 'down'>;
-}
 
 export function healthService(checks: Record<string, HealthCheck>) {
   return {

@@ -1,18 +1,6 @@
-import { canRun, compareVersions, parseTargetOrThrow, XamalError, type HostFingerprint, type Rejection, type Target, type TargetSelector } from '../../core/index.ts';
+import { canRun, compareVersions, parseTargetOrThrow, XamalError, type HostFingerprint, type Target } from '../../core/index.ts';
 import type { ArtifactIndex, IndexedArtifact } from '../../store/artifact-index.ts';
-
-export interface ResolveRequest {
-  app: string;
-  version: string;
-  host: HostFingerprint;
-  selector?: TargetSelector;
-}
-
-export interface ResolveAnswer {
-  artifact: { tuple: string; manifestKey: string; sha256: string; glibcNeeded?: string };
-  /** Every other candidate and why it was not chosen (or `runs` when it would run but ranks lower). */
-  others: { tuple: string; runs: boolean; reasons: Rejection[] }[];
-}
+import type { ResolveAnswer, ResolveRequest } from '../schemas/resolve.ts';
 
 /** Higher is better: same distro release, then the closest (highest) libc floor, then newest OTP/Elixir. */
 function rank(a: IndexedArtifact, t: Target, host: HostFingerprint): [number, string, string, string] {
@@ -32,7 +20,8 @@ function better(x: [number, string, string, string], y: [number, string, string,
 /** Picks the artifact that fits a host, and says for every candidate why (not). Pure over the index. */
 export function resolveService(index: ArtifactIndex) {
   return {
-    async resolve(req: ResolveRequest): Promise<ResolveAnswer> {
+    /** The wire answer, each reason's code typed as core names it. */
+    async resolve(req: ResolveRequest) {
       const candidates = await index.find(req.app, req.version, req.selector ? { selector: req.selector } : {});
       if (candidates.length === 0) {
         throw new XamalError('not_found', `no artifact of ${req.app} ${req.version}${req.selector ? ' matching the selector' : ''}`);
@@ -50,7 +39,7 @@ export function resolveService(index: ArtifactIndex) {
         });
       }
       const m = best.a.manifest;
-      return { artifact: { tuple: m.tuple, manifestKey: best.a.key, sha256: m.tarball.sha256, ...(m.glibcNeeded ? { glibcNeeded: m.glibcNeeded } : {}) }, others };
+      return { artifact: { tuple: m.tuple, manifestKey: best.a.key, sha256: m.tarball.sha256, ...(m.glibcNeeded ? { glibcNeeded: m.glibcNeeded } : {}) }, others } satisfies ResolveAnswer;
     },
   };
 }

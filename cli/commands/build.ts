@@ -1,4 +1,5 @@
-import { farmClient, type BuildStatusBody } from '../../deployer/farm-client.ts';
+import { farmClient } from '../../deployer/farm-client.ts';
+import type { BuildStatus } from '../../api/schemas/builds.ts';
 import { parseSelectorString, parseTarget, XamalError } from '../../core/index.ts';
 import { BUILD_PHASES, type BuildPhase } from '../../core/contracts/build-job.ts';
 import { parseFlags, usageError } from '../args.ts';
@@ -71,14 +72,14 @@ const command: CliCommand = {
 
     const client = farmClient(farm!, cfg.farmToken!);
     const submitted = await client.submit({
-      app: values.app,
-      source: { git: values.git, ...(values.commit ? { commit: values.commit } : { ref: values.ref }) },
+      app: values.app!,
+      source: { git: values.git!, ...(values.commit ? { commit: values.commit } : { ref: values.ref }) },
       ...(targets ? { targets } : { matrix }),
       ...(values['mix-env'] ? { mixEnv: values['mix-env'] } : {}),
       ...(values.release ? { release: values.release } : {}),
     });
     for (const u of submitted.body.unresolved) io.err(`unresolved ${JSON.stringify(u.target)}: ${u.reasons.join('; ')}`);
-    const final = new Map<string, BuildStatusBody>();
+    const final = new Map<string, BuildStatus>();
     const progress = values.json ? undefined : progressFor(io);
     const deadline = Date.now() + timeoutMs;
     while (final.size < submitted.body.builds.length) {
@@ -111,7 +112,7 @@ const command: CliCommand = {
 export default command;
 
 /** One target's status line: a bar over the build phases, the state, and why it waits. */
-export function buildStatusLine(tuple: string, st: Pick<BuildStatusBody, 'state' | 'phase' | 'waitingReason'>): string {
+export function buildStatusLine(tuple: string, st: Pick<BuildStatus, 'state' | 'phase' | 'waitingReason'>): string {
   const steps = BUILD_PHASES.length - 1;
   const at = st.state === 'completed' ? steps : Math.max(0, BUILD_PHASES.indexOf((st.phase ?? 'queued') as BuildPhase));
   return `${progressBar(at, steps)} ${tuple}: ${st.state}${st.phase && st.state !== 'completed' ? ` (${st.phase})` : ''}${st.waitingReason ? ` — ${st.waitingReason}` : ''}`;

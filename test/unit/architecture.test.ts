@@ -85,8 +85,6 @@ const STILL_LONG = [
   'builder/elf.ts parseElf',
   'builder/images/build.ts buildImage',
   'builder/plan.ts planBuild',
-  'api/routes/builds.ts (anonymous)',
-  'api/services/builds.ts buildService',
 ];
 
 const owns = (owner: string, file: string) => (owner.endsWith('/') ? file.startsWith(owner) : file === owner);

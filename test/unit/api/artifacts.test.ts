@@ -8,9 +8,8 @@ import { buildApp } from '../../../api/app.ts';
 import { signDownload } from '../../../api/downloads.ts';
 import { storeBackedServices } from '../../../api/services/store-backed.ts';
 import { healthService } from '../../../api/services/health.ts';
-import { artifactKey, artifactManifestKey, parseTargetOrThrow } from '../../../core/index.ts';
-import type { Manifest } from '../../../core/contracts/manifest.ts';
 import { localStore } from '../../../store/local.ts';
+import { putArtifact } from './support/artifact.ts';
 
 const TOKEN = 't'.repeat(32);
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -26,15 +25,7 @@ describe('artifact routes', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'xamal-art-'));
     const store = localStore(dir);
-    const ref = { app: 'hello', version: COMMIT, target: parseTargetOrThrow(TUPLE) };
-    const manifest: Manifest = {
-      schema: 1, app: 'hello', release: 'hello', releaseVersion: '0.1.0', version: COMMIT, commit: COMMIT, tuple: TUPLE, mixEnv: 'prod',
-      tarball: { key: artifactKey(ref), sha256, size: body.length },
-      image: { ref: 'r:t', digest: `sha256:${'b'.repeat(64)}` }, cacheKeys: { deps: 'd', build: 'b' }, glibcNeeded: '2.34',
-      sonames: ['libc.so.6'], timings: {}, logKey: 'logs/x.log', builtAt: new Date().toISOString(), jobId: 'bx',
-    };
-    await store.put(artifactKey(ref), body);
-    await store.put(artifactManifestKey(ref), JSON.stringify(manifest));
+    await putArtifact(store, { app: 'hello', version: COMMIT, tuple: TUPLE, body }, { glibcNeeded: '2.34', sonames: ['libc.so.6'] });
     app = await buildApp({ token: TOKEN, services: { health: healthService({}), ...storeBackedServices(store) }, logLevel: 'silent' });
   });
   afterAll(async () => {
@@ -72,7 +63,7 @@ describe('artifact routes', () => {
     const tampered = await app.inject({ url: `/v1/downloads/${forged}.${sig}` });
     expect(tampered.statusCode).toBe(403);
     expect(tampered.json().message).toMatch(/signature/);
-    const expired = signDownload(app.downloads.secret, { ...grant, exp: Math.floor(Date.now() / 1000) - 1 });
+    const expired = signDownload(app.settings.downloads.secret, { ...grant, exp: Math.floor(Date.now() / 1000) - 1 });
     const gone = await app.inject({ url: `/v1/downloads/${expired}` });
     expect(gone.statusCode).toBe(410);
     expect(gone.json().message).toMatch(/expired/);

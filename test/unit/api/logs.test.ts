@@ -4,13 +4,13 @@ import type { BuildService } from '../../../api/services/builds.ts';
 import { healthService } from '../../../api/services/health.ts';
 import { storeBackedServices } from '../../../api/services/store-backed.ts';
 import { localStore } from '../../../store/local.ts';
-import type { BuildStatus } from '../../../queue/index.ts';
+import type { BuildStatus } from '../../../api/schemas/builds.ts';
 
 const TOKEN = 'l'.repeat(32);
 const B = `b${'0'.repeat(32)}`;
 const LINES = Array.from({ length: 1000 }, (_, i) => `line ${i} ${'y'.repeat(90)}`);
 
-const done: BuildStatus = { id: B, arch: 'x86_64', state: 'completed', phase: 'done', attemptsMade: 1, failedReason: undefined, result: {}, data: {}, createdAt: 0, startedAt: 0, finishedAt: 0 };
+const done: BuildStatus = { id: B, arch: 'x86_64', state: 'completed', phase: 'done', attemptsMade: 1, createdAt: 0, startedAt: 0, finishedAt: 0 };
 const builds: BuildService = {
   submit: async () => ({ buildSet: 's', builds: [], unresolved: [] }),
   status: async () => done,

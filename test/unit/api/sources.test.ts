@@ -3,11 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../../api/app.ts';
-import { installErrorHandler } from '../../../api/errors.ts';
-import { sourceRoutes } from '../../../api/routes/sources.ts';
 import { healthService } from '../../../api/services/health.ts';
 import { storeBackedServices } from '../../../api/services/store-backed.ts';
 import { localStore } from '../../../store/local.ts';
@@ -40,10 +37,8 @@ describe('POST /v1/sources', () => {
 
   it('refuses an archive over the size limit with 400 and keeps nothing of it', async () => {
     const store = localStore(join(dir, 'small'));
-    const app = Fastify();
-    installErrorHandler(app);
-    await app.register(sourceRoutes(store, 1000));
-    const res = await app.inject({ method: 'POST', url: '/v1/sources', headers: { 'content-type': 'application/gzip' }, payload: Buffer.alloc(5000, 1) });
+    const app = await buildApp({ token: TOKEN, logLevel: 'silent', maxSourceBytes: 1000, services: { health: healthService({}), ...storeBackedServices(store) } });
+    const res = await app.inject({ method: 'POST', url: '/v1/sources', headers: { ...AUTH, 'content-type': 'application/gzip' }, payload: Buffer.alloc(5000, 1) });
     expect(res.statusCode).toBe(400);
     expect(res.json().message).toMatch(/at most 1000 bytes/);
     expect(await store.list('sources/')).toEqual([]);

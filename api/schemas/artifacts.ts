@@ -1,0 +1,41 @@
+import { z } from 'zod';
+import { AppNameSchema, TargetTupleSchema } from '../../core/index.ts';
+import { CommitSchema } from '../../core/contracts/build-job.ts';
+import { Sha256Schema } from './sources.ts';
+
+/** A version as lookups take it: a commit SHA, a unique prefix of one, or a mix.exs version. */
+export const ArtifactVersionSchema = z
+  .string()
+  .regex(/^(?:[0-9a-f]{7,40}|\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?(?:\+[0-9A-Za-z.]+)?)$/, 'expected a commit SHA (or a unique prefix of ≥ 7) or a mix.exs version');
+
+export const ArtifactParamsSchema = z.object({ app: AppNameSchema, version: CommitSchema, tuple: TargetTupleSchema });
+
+export const ArtifactListQuerySchema = z
+  .object({
+    app: AppNameSchema,
+    version: ArtifactVersionSchema,
+    tuple: TargetTupleSchema.optional(),
+    selector: z.string().max(300).optional(),
+  })
+  .strict();
+
+/** `GET /v1/artifacts`: the artifacts of a version, one line each. */
+export const ArtifactListSchema = z.object({
+  artifacts: z.array(
+    z.object({ tuple: z.string(), version: z.string(), releaseVersion: z.string(), builtAt: z.string(), sha256: z.string(), manifestKey: z.string() }),
+  ),
+});
+export type ArtifactList = z.infer<typeof ArtifactListSchema>;
+
+export const DownloadTokenParamsSchema = z.object({ token: z.string().max(4096) });
+
+/** A short-lived URL a server downloads a tarball from, the tarball's sha256, and when the URL expires (ISO time). */
+export const DownloadLinkSchema = z.object({
+  url: z.string().min(1, 'expected a URL'),
+  sha256: Sha256Schema,
+  expires: z.string(),
+});
+export type DownloadLink = z.infer<typeof DownloadLinkSchema>;
+
+/** `GET /v1/artifacts/:app/:version/:tuple/download` answers 302 and carries the link in these headers. */
+export const DOWNLOAD_LINK_HEADERS = { url: 'location', sha256: 'x-xamal-sha256', expires: 'x-xamal-expires' } as const satisfies Record<keyof DownloadLink, string>;

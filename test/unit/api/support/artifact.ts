@@ -1,0 +1,19 @@
+import { createHash } from 'node:crypto';
+import { artifactKey, artifactManifestKey, parseTargetOrThrow } from '../../../../core/index.ts';
+import type { Manifest } from '../../../../core/contracts/manifest.ts';
+import type { ObjectStore } from '../../../../store/store.ts';
+
+/** Stores a tarball and then its manifest, as a finished build does; returns the manifest. */
+export async function putArtifact(store: ObjectStore, a: { app: string; version: string; tuple: string; body: Buffer }, extra: Partial<Manifest> = {}): Promise<Manifest> {
+  const ref = { app: a.app, version: a.version, target: parseTargetOrThrow(a.tuple) };
+  const manifest: Manifest = {
+    schema: 1, app: a.app, release: a.app, releaseVersion: '0.1.0', version: a.version, commit: a.version, tuple: a.tuple, mixEnv: 'prod',
+    tarball: { key: artifactKey(ref), sha256: createHash('sha256').update(a.body).digest('hex'), size: a.body.length },
+    image: { ref: 'r:t', digest: `sha256:${'b'.repeat(64)}` }, cacheKeys: { deps: 'd', build: 'b' },
+    sonames: [], timings: {}, logKey: 'logs/x.log', builtAt: new Date().toISOString(), jobId: 'bx',
+    ...extra,
+  };
+  await store.put(artifactKey(ref), a.body);
+  await store.put(artifactManifestKey(ref), JSON.stringify(manifest));
+  return manifest;
+}
