@@ -9,7 +9,7 @@ import { signDownload } from '../../../api/downloads.ts';
 import { storeBackedServices } from '../../../api/services/store-backed.ts';
 import { healthService } from '../../../api/services/health.ts';
 import { localStore } from '../../../store/local.ts';
-import { putArtifact } from './support/artifact.ts';
+import { putArtifact } from '../../../testkit/api/artifact.ts';
 
 const TOKEN = 't'.repeat(32);
 const AUTH = { authorization: `Bearer ${TOKEN}` };

@@ -11,7 +11,7 @@ import { healthService } from '../../../api/services/health.ts';
 import { storeBackedServices } from '../../../api/services/store-backed.ts';
 import { farmClient, type FarmClient } from '../../../deployer/farm-client.ts';
 import { localStore } from '../../../store/local.ts';
-import { putArtifact } from './support/artifact.ts';
+import { putArtifact } from '../../../testkit/api/artifact.ts';
 
 const TOKEN = 'k'.repeat(32);
 const B = `b${'1'.repeat(32)}`;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { artifactKey, artifactManifestKey, parseTargetOrThrow } from '../../../../core/index.ts';
-import type { Manifest } from '../../../../core/contracts/manifest.ts';
-import type { ObjectStore } from '../../../../store/store.ts';
+import { artifactKey, artifactManifestKey, parseTargetOrThrow } from '../../core/index.ts';
+import type { Manifest } from '../../core/contracts/manifest.ts';
+import type { ObjectStore } from '../../store/store.ts';
 
 /** Stores a tarball and then its manifest, as a finished build does; returns the manifest. */
 export async function putArtifact(store: ObjectStore, a: { app: string; version: string; tuple: string; body: Buffer }, extra: Partial<Manifest> = {}): Promise<Manifest> {
