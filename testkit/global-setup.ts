@@ -40,6 +40,22 @@ async function prepareTestImages(say: (line: string) => void): Promise<void> {
   say(`test images ready in ${Math.round((Date.now() - t0) / 1000)} s`);
 }
 
+/**
+ * What integration tests need before any runs: Debian packages, no test labs left by a crashed run,
+ * the real services up, the builder and runtime images and the test hosts' roots. Idempotent: a
+ * second call (another vitest process of the same run, testkit/suite.ts) finds everything ready
+ * and starts nothing. Resolves with the services this call started.
+ */
+export async function prepareIntegrationRun(say: (line: string) => void): Promise<{ started: ServiceName[] }> {
+  await ensurePackages(TEST_PACKAGES, say);
+  // Test hosts left by a crashed run (owner process gone) are torn down first.
+  const reaped = await reapStaleLabs(labDeps());
+  if (reaped.length) say(`removed test labs left by a crashed run: ${reaped.join(', ')}`);
+  const up = await servicesUp(servicesConfig(), undefined, say);
+  await prepareTestImages(say);
+  return { started: up.started };
+}
+
 interface SharedRun {
   /** Projects whose teardown has not run yet. */
   users: number;
@@ -60,13 +76,8 @@ export default async function setup(project: TestProject) {
   const run = (g.__xamalIntegrationRun ??= {
     users: 0,
     ready: (async () => {
-      await ensurePackages(TEST_PACKAGES, say);
-      // Test hosts left by a crashed run (owner process gone) are torn down first.
-      const reaped = await reapStaleLabs(labDeps());
-      if (reaped.length) say(`removed test labs left by a crashed run: ${reaped.join(', ')}`);
-      const up = await servicesUp(config, undefined, say);
-      await prepareTestImages(say);
-      return { services: serviceEndpoints(config), runId: `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`, started: up.started };
+      const { started } = await prepareIntegrationRun(say);
+      return { services: serviceEndpoints(config), runId: `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`, started };
     })(),
   });
   run.users++;
