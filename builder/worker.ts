@@ -1,5 +1,5 @@
 import { formatIssues, isXamalError, issuesFromZod, XamalError, type Arch, type ErrorCode, type Logger } from '../core/index.ts';
-import { BuildJobSchema } from '../core/contracts/build-job.ts';
+import { BuildJobSchema, type BuildResult } from '../core/contracts/build-job.ts';
 import { artifactGeneration, createWorker, subscribeCancels, UnrecoverableError, type Job, type QueueSettings } from '../queue/index.ts';
 import { runBuild, type BuildDeps } from './apply.ts';
 
@@ -9,12 +9,7 @@ const SHUTDOWN = 'shutdown';
 /** Failures that another attempt cannot fix. */
 const FINAL: readonly ErrorCode[] = ['validation', 'unsupported', 'build_failed', 'forbidden', 'usage', 'cancelled', 'conflict'];
 
-export interface BuildResult {
-  manifestKey: string;
-  tuple: string;
-  sha256: string;
-  cached: boolean;
-}
+export type { BuildResult };
 
 /**
  * The BullMQ processor: validate the contract, run the build, classify failures. `stored` runs after

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { AppNameSchema, parseTarget, ReleaseNameSchema, TargetSelectorSchema, type Target, type TargetSelector } from '../../core/index.ts';
-import { CommitSchema, MixEnvSchema } from '../../core/contracts/build-job.ts';
+import { BuildResultSchema, CommitSchema, MixEnvSchema, type BuildResult } from '../../core/contracts/build-job.ts';
 import { SourceArchiveSchema } from './sources.ts';
 
 /** A git ref name as a client may send it (resolved to a commit by the API before any job exists). */
@@ -101,8 +101,7 @@ export const BuildSetSchema = SubmitResultSchema.extend({
 export type BuildSet = z.infer<typeof BuildSetSchema>;
 
 /** What a completed build job returns (the worker's result). */
-export const BuildResultSchema = z.object({ manifestKey: z.string(), tuple: z.string(), sha256: z.string(), cached: z.boolean() });
-export type BuildResult = z.infer<typeof BuildResultSchema>;
+export { BuildResultSchema, type BuildResult };
 
 /** `GET /v1/builds/:id`. */
 export const BuildStatusSchema = z.object({

@@ -73,3 +73,14 @@ export function buildQueueName(arch: Arch): string {
 
 export const BUILD_PHASES = ['queued', 'source', 'deps', 'compile', 'release', 'scan', 'upload', 'done'] as const;
 export type BuildPhase = (typeof BUILD_PHASES)[number];
+
+/** What a worker answers for a finished job (the job's return value): the contract the API reports as `result`. */
+export const BuildResultSchema = z
+  .object({
+    manifestKey: z.string(),
+    tuple: z.string(),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    /** The artifact was already stored: no container ran. */
+    cached: z.boolean(),
+  });
+export type BuildResult = z.output<typeof BuildResultSchema>;
