@@ -1,6 +1,6 @@
 import { open, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { compareVersions } from '../core/index.ts';
+import { compareVersions, NUMERIC_VERSION } from '../core/index.ts';
 
 /**
  * A small ELF reader: just what the release scan needs — DT_NEEDED sonames, DT_SONAME, and the
@@ -123,9 +123,14 @@ export function parseElf(buf: Buffer): ElfInfo {
   return { bits, littleEndian: le, machine, soname, needed, versionsNeeded };
 }
 
+const GLIBC_NAME = new RegExp(`^GLIBC_(${NUMERIC_VERSION})$`);
+
+/** `GLIBC_2.34` → `2.34`; undefined for any other version name. */
+const glibcVersion = (name: string) => GLIBC_NAME.exec(name)?.[1];
+
 function compareVersionNames(a: string, b: string): number {
-  const va = /^GLIBC_(\d+(?:\.\d+)*)$/.exec(a)?.[1];
-  const vb = /^GLIBC_(\d+(?:\.\d+)*)$/.exec(b)?.[1];
+  const va = glibcVersion(a);
+  const vb = glibcVersion(b);
   return va && vb ? compareVersions(va, vb) : a.localeCompare(b);
 }
 
@@ -135,7 +140,7 @@ export function maxGlibc(infos: readonly ElfInfo[]): string | undefined {
   for (const info of infos) {
     for (const names of Object.values(info.versionsNeeded)) {
       for (const n of names) {
-        const v = /^GLIBC_(\d+(?:\.\d+)*)$/.exec(n)?.[1];
+        const v = glibcVersion(n);
         if (v && (max === undefined || compareVersions(v, max) > 0)) max = v;
       }
     }

@@ -6,6 +6,7 @@ import {
   runPipelineToFile,
   spawnStreaming,
   runChecked,
+  timed,
   XamalError,
   type Arch,
   type Executor,
@@ -80,15 +81,6 @@ export function imageLabels(facts: ImageFacts, plan: RecipePlan, tuple: string |
 export function finalTag(facts: ImageFacts, flavour: Flavour): string {
   const tag = flavour === 'builder' ? tupleFromFacts(facts) : `${facts.distro}${facts.distroVersion}-${facts.arch}`;
   return tag.replace(/~/g, '_').replace(/\+/g, '__');
-}
-
-async function timed<T>(timings: Record<string, number>, name: string, fn: () => Promise<T>): Promise<T> {
-  const t0 = performance.now();
-  try {
-    return await fn();
-  } finally {
-    timings[name] = Math.round(performance.now() - t0);
-  }
 }
 
 /** debootstrap → slim → build user → tar | zstd into the cache (atomically). */
