@@ -73,7 +73,8 @@ async function rawBuild(url: string, commit: string, dir: string): Promise<numbe
     job,
     jobId: `raw-${buildJobId(job)}`,
     image: { ref: image.ref, pinned, digest: image.digest },
-    source: { lockHash: '', configHash: '' },
+    source: { lockHash: '', configHash: '', mixExs: '', hasDeps: false },
+    cache: { deps: false, build: false },
     workDir: dir,
     cacheDir: join(dir, 'unused-cache'),
     limits: DEFAULT_LIMITS,
@@ -84,8 +85,8 @@ async function rawBuild(url: string, commit: string, dir: string): Promise<numbe
   for (const d of [plan.dirs.out, plan.dirs.home]) await mkdir(d, { recursive: true });
   await run({ argv: ['chown', '-R', `${BUILD_USER.uid}:${BUILD_USER.gid}`, dir], label: 'chown' });
   const t0 = performance.now();
-  await run(dockerCli(farm.dockerSocket, dockerRunArgs(plan.steps.deps)));
-  await run(dockerCli(farm.dockerSocket, dockerRunArgs(plan.steps.compile)));
+  await run(dockerCli(farm.dockerSocket, dockerRunArgs(plan.containers.deps)));
+  await run(dockerCli(farm.dockerSocket, dockerRunArgs(plan.containers.compile)));
   const ms = performance.now() - t0;
   await rm(dir, { recursive: true, force: true });
   return ms;
