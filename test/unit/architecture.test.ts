@@ -92,11 +92,6 @@ const STILL_LONG = [
   'store/artifact-index.ts artifactIndex',
   'store/s3.ts s3Store',
   'localservices/catalog.ts serviceSpec',
-  'builder/apply.ts runBuild',
-  'builder/docker.ts dockerEngine',
-  'builder/elf.ts parseElf',
-  'builder/images/build.ts buildImage',
-  'builder/plan.ts planBuild',
   'api/routes/builds.ts (anonymous)',
   'api/services/builds.ts buildService',
 ];
