@@ -150,13 +150,14 @@ async function inspectImage(e: Engine, ref: string): Promise<ImageInfo | undefin
   }
 }
 
-async function removeImage(e: Engine, ref: string): Promise<boolean> {
+/** Runs a removal: true once done, false when the object was already gone (404). */
+async function removal(e: Engine, what: string, remove: () => Promise<unknown>): Promise<boolean> {
   try {
-    await e.docker.getImage(ref).remove({ force: false, noprune: false });
+    await remove();
     return true;
   } catch (err) {
     if (notFound(err)) return false;
-    throw engineError(`remove ${ref}`, e.socketPath, err);
+    throw engineError(what, e.socketPath, err);
   }
 }
 
@@ -250,16 +251,6 @@ async function runContainer(docker: Docker, spec: ContainerSpec, signal?: AbortS
   }
 }
 
-async function removeContainer(e: Engine, id: string): Promise<boolean> {
-  try {
-    await e.docker.getContainer(id).remove({ force: true, v: true });
-    return true;
-  } catch (err) {
-    if (notFound(err)) return false;
-    throw engineError(`remove container ${id}`, e.socketPath, err);
-  }
-}
-
 export function dockerEngine(socketPath: string): DockerEngine {
   const docker = new Docker({ socketPath });
   const e: Engine = { docker, socketPath };
@@ -275,10 +266,10 @@ export function dockerEngine(socketPath: string): DockerEngine {
     push: (repo, tag) => wrap(e, `push ${repo}:${tag}`, () => push(docker, repo, tag)),
     pull: (ref) => wrap(e, `pull ${ref}`, async () => void (await follow(docker, await docker.pull(ref)))),
     inspectImage: (ref) => inspectImage(e, ref),
-    removeImage: (ref) => removeImage(e, ref),
+    removeImage: (ref) => removal(e, `remove ${ref}`, () => docker.getImage(ref).remove({ force: false, noprune: false })),
     distribution: (ref) => wrap(e, `resolve ${ref}`, () => distribution(docker, ref)),
     run: (spec, signal) => wrap(e, `run ${spec.image}`, () => runContainer(docker, spec, signal)),
-    removeContainer: (id) => removeContainer(e, id),
+    removeContainer: (id) => removal(e, `remove container ${id}`, () => docker.getContainer(id).remove({ force: true, v: true })),
     containersWithLabel: (label, value) =>
       wrap(e, 'list containers', async () => (await docker.listContainers({ all: true, filters: { label: [`${label}=${value}`] } })).map((c) => c.Id)),
   };
