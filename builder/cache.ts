@@ -93,8 +93,16 @@ export async function writeDepsMarker(path: string, marker: DepsMarker): Promise
   await rename(tmp, path);
 }
 
+/** What the cache holds for a job's keys. */
+export interface CacheFacts {
+  deps: boolean;
+  build: boolean;
+  /** Left by an earlier successful deps step with the same deps key. */
+  depsMarker?: DepsMarker;
+}
+
 /** What the cache holds under a plan's cache paths (builder/plan.ts `cacheLayout`). */
-export async function readCacheFacts(paths: { deps: string; build: string; depsFetched: string }): Promise<{ deps: boolean; build: boolean; depsMarker?: DepsMarker }> {
+export async function readCacheFacts(paths: { deps: string; build: string; depsFetched: string }): Promise<CacheFacts> {
   const depsMarker = await readDepsMarker(paths.depsFetched);
   return { deps: existsSync(paths.deps), build: existsSync(paths.build), ...(depsMarker ? { depsMarker } : {}) };
 }

@@ -14,7 +14,7 @@ import {
 import { sourceVersion, type BuildJob, type BuildPhase } from '../core/contracts/build-job.ts';
 import type { Manifest } from '../core/contracts/manifest.ts';
 import { BUILD_USER } from '../images/recipes/debian.ts';
-import type { DepsMarker } from './cache.ts';
+import type { CacheFacts, SourceHashes } from './cache.ts';
 import type { ContainerSpec } from './docker.ts';
 
 /** Limits every build container runs under. */
@@ -29,24 +29,10 @@ export const DEFAULT_LIMITS: BuildLimits = { cpus: 2, memoryBytes: 4 * 1024 ** 3
 
 export const SMOKE_MARKER = 'xamal-smoke-ok';
 
-/** What the plan needs to know of the unpacked source (builder/cache.ts `sourceHashes` reads it). */
-export interface SourceFacts {
-  /** sha256 of mix.lock (or of the empty string when there is none). */
-  lockHash: string;
-  /** sha256 over the compile-time config files (config/config.exs, config/<env>.exs, …). */
-  configHash: string;
-  /** sha256 of mix.exs alone (what the deps marker records). */
-  mixExs: string;
+/** What the plan needs to know of the unpacked source. */
+export interface SourceFacts extends SourceHashes {
   /** The source itself has a deps/ directory. */
   hasDeps: boolean;
-}
-
-/** What the build cache holds for this job's keys (builder/cache.ts `readCacheFacts`). */
-export interface CacheFacts {
-  deps: boolean;
-  build: boolean;
-  /** Left by an earlier successful deps step with the same deps key. */
-  depsMarker?: DepsMarker;
 }
 
 export interface CacheInput {
