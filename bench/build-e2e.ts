@@ -21,7 +21,7 @@ import { dockerEngine, type ContainerSpec } from '../builder/docker.ts';
 import { ensurePinnedImage } from '../builder/images/ensure.ts';
 import { hostArch } from '../builder/images/context.ts';
 import { DEFAULT_LIMITS, planBuild } from '../builder/plan.ts';
-import { LocalExecutor, type Command } from '../core/index.ts';
+import { LocalExecutor, runChecked, type Command } from '../core/index.ts';
 import { buildJobId, BuildJobSchema } from '../core/contracts/build-job.ts';
 import { readLock } from '../images/lock.ts';
 import { BUILD_USER } from '../images/recipes/debian.ts';
@@ -57,11 +57,7 @@ const cfg = builderConfig();
 const exec = new LocalExecutor();
 const tmp = await mkdtemp(join(tmpdir(), 'xamal-bench-p1-'));
 const farm = await startFarm(join(tmp, 'farm'), 1);
-const run = async (cmd: Command) => {
-  const r = await exec.run(cmd);
-  if (r.code !== 0) throw new Error(`${cmd.label ?? cmd.argv[0]} failed (${r.code}): ${(r.stderr || r.stdout).slice(-2000)}`);
-  return r.stdout;
-};
+const run = async (cmd: Command) => (await runChecked(exec, cmd)).stdout;
 
 /** The raw build of `commit`: a fresh checkout (untimed), then the plan's deps and compile containers (timed). */
 async function rawBuild(url: string, commit: string, dir: string): Promise<number> {
@@ -73,7 +69,8 @@ async function rawBuild(url: string, commit: string, dir: string): Promise<numbe
     job,
     jobId: `raw-${buildJobId(job)}`,
     image: { ref: image.ref, pinned, digest: image.digest },
-    source: { lockHash: '', configHash: '' },
+    source: { lockHash: '', configHash: '', mixExs: '', hasDeps: false },
+    cache: { deps: false, build: false },
     workDir: dir,
     cacheDir: join(dir, 'unused-cache'),
     limits: DEFAULT_LIMITS,
@@ -84,8 +81,8 @@ async function rawBuild(url: string, commit: string, dir: string): Promise<numbe
   for (const d of [plan.dirs.out, plan.dirs.home]) await mkdir(d, { recursive: true });
   await run({ argv: ['chown', '-R', `${BUILD_USER.uid}:${BUILD_USER.gid}`, dir], label: 'chown' });
   const t0 = performance.now();
-  await run(dockerCli(farm.dockerSocket, dockerRunArgs(plan.steps.deps)));
-  await run(dockerCli(farm.dockerSocket, dockerRunArgs(plan.steps.compile)));
+  await run(dockerCli(farm.dockerSocket, dockerRunArgs(plan.containers.deps)));
+  await run(dockerCli(farm.dockerSocket, dockerRunArgs(plan.containers.compile)));
   const ms = performance.now() - t0;
   await rm(dir, { recursive: true, force: true });
   return ms;

@@ -1,21 +1,22 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join, relative } from 'node:path';
-import { isXamalError, compareVersions, formatTarget, XamalError, type Arch, type Executor, type Command } from '../core/index.ts';
+import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { formatTarget, isXamalError, runChecked, timed, XamalError, type Arch, type Executor } from '../core/index.ts';
 import { buildJobId, type BuildJob, type BuildPhase } from '../core/contracts/build-job.ts';
 import type { Manifest } from '../core/contracts/manifest.ts';
 import { storedArtifact } from '../store/artifact-index.ts';
-import { checkoutGitSource } from './source.ts';
 import type { ObjectStore } from '../store/store.ts';
 import { usableImages } from '../images/catalog.ts';
 import type { LockFile } from '../images/lock.ts';
-import { BUILD_USER } from '../images/recipes/debian.ts';
-import type { ContainerResult, ContainerSpec, DockerEngine } from './docker.ts';
-import { scanRelease } from './elf.ts';
 import { cappedLog, type CappedLog } from './build-log.ts';
+import { readCacheFacts, restoreCache, saveCache, sourceHashes, writeDepsMarker } from './cache.ts';
+import { checkScan, containerFailure, NO_START_ERL, releaseVersionOf, scanSummary } from './checks.ts';
+import type { DockerEngine } from './docker.ts';
+import { scanRelease, type ReleaseScan } from './elf.ts';
 import { ensurePinnedImage } from './images/ensure.ts';
-import { planBuild, SMOKE_MARKER, type BuildLimits } from './plan.ts';
+import { assembleManifest, cacheLayout, planBuild, type BuildLimits, type BuildPlan, type BuildStep, type PlanInput } from './plan.ts';
+import { prepareSource } from './source.ts';
 
 export interface BuildDeps {
   docker: DockerEngine;
@@ -46,15 +47,38 @@ export interface BuildOutcome {
   cached: boolean;
 }
 
-function fail(message: string, log: CappedLog): XamalError {
-  const tail = log.tail(30);
-  return new XamalError('build_failed', `${message}\n--- log tail ---\n${tail}`);
+/** The pinned builder image whose tuple is the job's target. */
+export async function imageForTarget(locks: LockFile[], job: BuildJob) {
+  const tuple = formatTarget(job.target);
+  const images = usableImages(locks).filter((i) => i.flavour === 'builder');
+  const match = images.find((i) => i.tuple === tuple && i.arch === job.target.arch);
+  if (!match) {
+    const have = images.map((i) => i.tuple).filter(Boolean);
+    throw new XamalError('unsupported', `no pinned builder image for ${tuple}${have.length ? `; pinned: ${[...new Set(have)].join(', ')}` : ''}`);
+  }
+  return match;
 }
 
-async function sh(exec: Executor, cmd: Command): Promise<string> {
-  const r = await exec.run(cmd);
-  if (r.code !== 0) throw new XamalError('external', `${cmd.label ?? cmd.argv[0]} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').slice(-8).join('\n')}`);
-  return r.stdout;
+/** One job's run: what the steps use and what they learn. */
+interface Run {
+  deps: BuildDeps;
+  hooks: BuildHooks;
+  signal: AbortSignal | undefined;
+  plan: BuildPlan;
+  log: CappedLog;
+  say: (line: string) => Promise<void>;
+  timings: Record<string, number>;
+  learnt: { scan?: ReleaseScan; tarball?: { sha256: string; size: number }; releaseVersion?: string; manifest?: Manifest };
+}
+
+function fail(message: string, log: CappedLog): XamalError {
+  return new XamalError('build_failed', `${message}\n--- log tail ---\n${log.tail(30)}`);
+}
+
+/** A value an earlier step of the plan learnt (the planner orders the steps so it is there). */
+function learnt<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new XamalError('internal', `build plan: ${what} is used before a step learnt it`);
+  return value;
 }
 
 async function sha256File(path: string): Promise<{ sha256: string; size: number }> {
@@ -67,33 +91,6 @@ async function sha256File(path: string): Promise<{ sha256: string; size: number 
   return { sha256: h.digest('hex'), size };
 }
 
-/** sha256 over files' paths relative to `root` and contents (absolute paths differ per job's work directory). */
-async function hashFiles(root: string, paths: string[]): Promise<string> {
-  const h = createHash('sha256');
-  for (const p of paths.sort()) {
-    h.update(relative(root, p));
-    h.update(await readFile(p).catch(() => Buffer.alloc(0)));
-  }
-  return h.digest('hex');
-}
-
-/** Copies `from` into `to` only when `to` does not exist yet (first writer wins; atomic rename). */
-async function saveCache(exec: Executor, from: string, to: string, replace: boolean): Promise<void> {
-  if (!existsSync(from)) return;
-  if (existsSync(to) && !replace) return;
-  await mkdir(join(to, '..'), { recursive: true });
-  const tmp = `${to}.${process.pid}.${Date.now()}.tmp`;
-  await sh(exec, { argv: ['cp', '-a', from, tmp], label: 'save cache' });
-  if (existsSync(to)) {
-    const old = `${to}.${process.pid}.${Date.now()}.old`;
-    await rename(to, old).catch(() => {});
-    await rename(tmp, to);
-    await rm(old, { recursive: true, force: true });
-  } else {
-    await rename(tmp, to).catch(async () => rm(tmp, { recursive: true, force: true }));
-  }
-}
-
 /** Removes the work directories earlier attempts of this job left (a worker killed mid-build). */
 async function removeStaleWorkDirs(workRoot: string, jobId: string): Promise<void> {
   await mkdir(workRoot, { recursive: true });
@@ -102,46 +99,123 @@ async function removeStaleWorkDirs(workRoot: string, jobId: string): Promise<voi
   }
 }
 
-/** What a successful deps step ran with (plan.cachePaths.depsFetched). */
-interface DepsFetched {
-  /** sha256 of the mix.exs the step ran with (the deps key already covers mix.lock and the image). */
-  mixExs: string;
-  /** Whether it left a deps/ directory (an app without dependencies has none). */
-  depsDir: boolean;
+/** Runs a container step; a failed one throws (`cancelled`, or `build_failed` with the log's tail). */
+async function runContainer(r: Run, step: Extract<BuildStep, { kind: 'container' }>): Promise<void> {
+  const { name, spec } = step;
+  await r.say(`==> ${name}: ${spec.cmd.join(' ')} (network ${spec.networkMode})`);
+  if (r.signal?.aborted) throw new XamalError('cancelled', `build cancelled before ${name}`);
+  const result = await timed(r.timings, name, () => r.deps.docker.run(spec, r.signal));
+  if (result.stdout) await r.say(result.stdout.trimEnd());
+  if (result.stderr) await r.say(result.stderr.trimEnd());
+  const failure = containerFailure(step, result);
+  if (failure?.code === 'cancelled') throw new XamalError('cancelled', failure.message);
+  if (failure) throw fail(failure.message, r.log);
 }
 
-async function readDepsFetched(path: string): Promise<DepsFetched | undefined> {
+/** A container step, run once more after a build failure when the plan says so (emulation). */
+async function runContainerStep(r: Run, step: Extract<BuildStep, { kind: 'container' }>): Promise<void> {
   try {
-    const v = JSON.parse(await readFile(path, 'utf8')) as Partial<DepsFetched>;
-    return typeof v.mixExs === 'string' && typeof v.depsDir === 'boolean' ? { mixExs: v.mixExs, depsDir: v.depsDir } : undefined;
-  } catch {
-    return undefined;
+    await runContainer(r, step);
+  } catch (err) {
+    if (!step.retryOnce || !isXamalError(err) || err.code !== 'build_failed' || r.signal?.aborted) throw err;
+    await r.say(`==> ${step.name} failed under emulation; retrying once`);
+    await runContainer(r, { ...step, name: `${step.name} (retry)` });
   }
 }
 
-async function writeDepsFetched(path: string, v: DepsFetched): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
-  await writeFile(tmp, JSON.stringify(v));
-  await rename(tmp, path);
+/** Branches side by side, each in order; the first failed one (in plan order) fails the step, after all have settled. */
+async function runParallel(r: Run, branches: BuildStep[][]): Promise<void> {
+  const settled = await Promise.allSettled(branches.map((steps) => runSteps(r, steps)));
+  for (const s of settled) if (s.status === 'rejected') throw s.reason;
 }
 
-/** The (pinned, probed) builder image whose tuple is the job's target. */
-export async function imageForTarget(locks: LockFile[], job: BuildJob) {
-  const tuple = formatTarget(job.target);
-  const images = usableImages(locks).filter((i) => i.flavour === 'builder');
-  const match = images.find((i) => i.tuple === tuple && i.arch === job.target.arch);
-  if (!match) {
-    const have = images.map((i) => i.tuple).filter(Boolean);
-    throw new XamalError('unsupported', `no pinned builder image for ${tuple}${have.length ? `; pinned: ${[...new Set(have)].join(', ')}` : ''}`);
+async function publish(r: Run, step: Extract<BuildStep, { kind: 'publish' }>): Promise<void> {
+  const { learnt: l } = r;
+  const manifest = assembleManifest(r.plan, {
+    releaseVersion: learnt(l.releaseVersion, 'the release version'),
+    scan: learnt(l.scan, 'the scan'),
+    tarball: learnt(l.tarball, 'the tarball'),
+    timings: r.timings,
+    builtAt: new Date().toISOString(),
+  });
+  await r.deps.store.put(step.logKey, r.log.text(), 'text/plain');
+  // Last: the manifest makes the artifact visible.
+  await r.deps.store.put(step.manifestKey, JSON.stringify(manifest, null, 2), 'application/json');
+  l.manifest = manifest;
+}
+
+type StepOf<K extends BuildStep['kind']> = Extract<BuildStep, { kind: K }>;
+
+/** How each kind of step is carried out. */
+const STEPS: { [K in BuildStep['kind']]: (r: Run, step: StepOf<K>) => Promise<void> } = {
+  phase: async (r, s) => void (await r.hooks.phase(s.phase)),
+  mkdir: async (_r, s) => {
+    for (const p of s.paths) await mkdir(p, { recursive: true });
+  },
+  'restore-cache': async (r, s) => {
+    await r.say(`cache hit: ${s.what} from ${s.from}`);
+    await restoreCache(r.deps.exec, s.from, s.into, `restore ${s.what}`);
+  },
+  command: async (r, s) => void (await runChecked(r.deps.exec, s.command)),
+  skip: (r, s) => r.say(s.message),
+  container: runContainerStep,
+  'save-cache': (r, s) => saveCache(r.deps.exec, s.from, s.to, s.replace),
+  'write-deps-marker': (_r, s) => writeDepsMarker(s.path, { mixExs: s.mixExs, depsDir: existsSync(s.depsDir) }),
+  parallel: (r, s) => runParallel(r, s.branches),
+  scan: async (r, s) => {
+    r.learnt.scan = await timed(r.timings, 'scan', () => scanRelease(s.dir));
+  },
+  tar: async (r, s) => {
+    await timed(r.timings, 'tar', () => runChecked(r.deps.exec, s.command));
+    r.learnt.tarball = await sha256File(s.tarball);
+  },
+  'check-scan': async (r, s) => {
+    const scan = learnt(r.learnt.scan, 'the scan');
+    await r.say(scanSummary(scan));
+    const refused = checkScan(s, scan);
+    if (refused) throw fail(refused, r.log);
+  },
+  'read-release-version': async (r, s) => {
+    const version = releaseVersionOf(await readFile(s.file, 'utf8').catch(() => ''));
+    if (!version) throw fail(NO_START_ERL, r.log);
+    r.learnt.releaseVersion = version;
+  },
+  upload: (r, s) =>
+    timed(r.timings, 'upload', async () => {
+      await r.deps.store.putFile(s.key, s.file, 'application/gzip');
+      await r.deps.store.put(s.sha256Key, `${learnt(r.learnt.tarball, 'the tarball').sha256}  ${s.fileName}\n`, 'text/plain');
+    }),
+  publish,
+  remove: (_r, s) => rm(s.path, { recursive: true, force: true }),
+};
+
+async function runSteps(r: Run, steps: BuildStep[]): Promise<void> {
+  for (const step of steps) await (STEPS[step.kind] as (r: Run, s: BuildStep) => Promise<void>)(r, step);
+}
+
+/** Facts of the unpacked source and the cache, then the plan. */
+async function planJob(input: Omit<PlanInput, 'source' | 'cache'>): Promise<BuildPlan> {
+  const src = join(input.workDir, 'src');
+  if (!existsSync(join(src, 'mix.exs'))) throw new XamalError('build_failed', 'the source has no mix.exs at its root');
+  const hashes = await sourceHashes(src);
+  const source = { ...hashes, hasDeps: existsSync(join(src, 'deps')) };
+  const cache = await readCacheFacts(cacheLayout({ ...input, source }).paths);
+  return planBuild({ ...input, source, cache });
+}
+
+/** Removes what earlier attempts of this job left: containers (a worker that died mid-build), then work directories. */
+async function removeLeftovers(deps: BuildDeps, jobId: string, say: (line: string) => Promise<void>): Promise<void> {
+  for (const id of await deps.docker.containersWithLabel('org.xamal.job', jobId)) {
+    await deps.docker.removeContainer(id);
+    await say(`removed container ${id.slice(0, 12)} left by an earlier attempt`);
   }
-  return match;
+  await removeStaleWorkDirs(deps.workRoot, jobId);
 }
 
 /**
  * Runs one build job: source, deps (network as configured), compile + release (no network), smoke
- * test, ELF scan, upload — manifest last. Compile errors are `build_failed` (final); engine, store
- * and network problems are other codes (retried by the worker).
+ * test, ELF scan, upload — manifest last — as builder/plan.ts plans it. Compile errors are
+ * `build_failed` (final); engine, store and network problems are other codes (retried by the worker).
  */
 export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks, signal?: AbortSignal): Promise<BuildOutcome> {
   const jobId = buildJobId(job);
@@ -158,159 +232,22 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
     for (const l of log.add(line)) await hooks.log(l);
   };
   const locks = await deps.locks();
-  const image = await imageForTarget(locks, job);
-  const ensured = await ensurePinnedImage(deps.docker, locks, image.ref, job.target.arch, image.digest);
-
-  // A previous attempt whose worker died may have left its containers running: they go first.
-  for (const id of await deps.docker.containersWithLabel('org.xamal.job', jobId)) {
-    await deps.docker.removeContainer(id);
-    await say(`removed container ${id.slice(0, 12)} left by an earlier attempt`);
-  }
-  await removeStaleWorkDirs(deps.workRoot, jobId);
+  const { ref, digest } = await imageForTarget(locks, job);
+  const { pinned } = await ensurePinnedImage(deps.docker, locks, ref, job.target.arch, digest);
+  await removeLeftovers(deps, jobId, say);
   const workDir = await mkdtemp(join(deps.workRoot, `${jobId}-`));
   const timings: Record<string, number> = {};
-  const step = async <T>(name: string, fn: () => Promise<T>) => {
-    const t0 = performance.now();
-    try {
-      return await fn();
-    } finally {
-      timings[name] = Math.round(performance.now() - t0);
-    }
-  };
-  const runStep = async (name: string, spec: ContainerSpec): Promise<ContainerResult> => {
-    await say(`==> ${name}: ${spec.cmd.join(' ')} (network ${spec.networkMode})`);
-    if (signal?.aborted) throw new XamalError('cancelled', `build cancelled before ${name}`);
-    const r = await step(name, () => deps.docker.run(spec, signal));
-    if (r.stdout) await say(r.stdout.trimEnd());
-    if (r.stderr) await say(r.stderr.trimEnd());
-    if (r.cancelled) throw new XamalError('cancelled', `build cancelled during ${name}`);
-    if (r.timedOut) throw fail(`${name} exceeded its time limit of ${spec.timeoutMs} ms`, log);
-    if (r.oomKilled) {
-      const mib = spec.memoryBytes ? `${Math.round(spec.memoryBytes / 1024 ** 2)} MiB` : 'the engine\'s';
-      throw fail(`${name} ran out of memory: the kernel killed it at its memory limit of ${mib} (exit code ${r.code})`, log);
-    }
-    if (r.code !== 0) throw fail(`${name} failed with exit code ${r.code}`, log);
-    return r;
-  };
   try {
     await hooks.phase('source');
-    const src = join(workDir, 'src');
-    await step('source', async () => {
-      if (job.source.kind === 'git') {
-        const { fetched } = await checkoutGitSource(deps.exec, deps.cacheDir, job.source.url, job.source.commit, src);
-        await say(`source: ${job.source.commit} ${fetched ? 'fetched into' : 'already in'} the worker's mirror of ${job.source.url}`);
-      } else {
-        const archive = await deps.store.get(job.source.key);
-        if (!archive) throw new XamalError('build_failed', `source archive ${job.source.key} is not in the store`);
-        const got = createHash('sha256').update(archive).digest('hex');
-        if (got !== job.source.sha256) throw new XamalError('build_failed', `source archive ${job.source.key} has sha256 ${got}, expected ${job.source.sha256}`);
-        await mkdir(src, { recursive: true });
-        const file = join(workDir, 'source.tar.gz');
-        await writeFile(file, archive);
-        await sh(deps.exec, { argv: ['tar', '--no-same-owner', '--no-same-permissions', '-xzf', file, '-C', src], label: 'unpack source' });
-      }
+    await timed(timings, 'source', async () => {
+      const line = await prepareSource(deps, job.source, workDir);
+      if (line) await say(line);
     });
-    if (!existsSync(join(src, 'mix.exs'))) throw new XamalError('build_failed', 'the source has no mix.exs at its root');
-    const configDir = join(src, 'config');
-    const configFiles = existsSync(configDir) ? (await readdir(configDir)).filter((f) => f.endsWith('.exs') && f !== 'runtime.exs').map((f) => join(configDir, f)) : [];
-    const plan = planBuild({
-      job,
-      jobId,
-      image: { ref: image.ref, pinned: ensured.pinned, digest: image.digest },
-      source: { lockHash: await hashFiles(src, [join(src, 'mix.lock')]), configHash: await hashFiles(src, [join(src, 'mix.exs'), ...configFiles]) },
-      workDir,
-      cacheDir: deps.cacheDir,
-      limits: deps.limits,
-      depsNetwork: deps.depsNetwork,
-    });
-    for (const d of [plan.dirs.out, plan.dirs.home]) await mkdir(d, { recursive: true });
-    for (const [cache, into] of [[plan.cachePaths.deps, 'deps'], [plan.cachePaths.build, '_build']] as const) {
-      if (existsSync(cache)) {
-        await say(`cache hit: ${into} from ${cache}`);
-        await sh(deps.exec, { argv: ['cp', '-a', cache, join(src, into)], label: `restore ${into}` });
-      }
-    }
-    await sh(deps.exec, { argv: ['chown', '-R', `${BUILD_USER.uid}:${BUILD_USER.gid}`, workDir], label: 'chown workdir' });
-
-    await hooks.phase('deps');
-    // The same mix.lock, mix.exs and image as a deps step that succeeded: deps/ is what it fetched
-    // (restored from the cache above), so the step (a container, ~1 s even with nothing to fetch) is skipped.
-    const mixExs = await hashFiles(src, [join(src, 'mix.exs')]);
-    const fetched = await readDepsFetched(plan.cachePaths.depsFetched);
-    if (fetched?.mixExs === mixExs && (!fetched.depsDir || existsSync(join(src, 'deps')))) {
-      await say(`==> deps: skipped (fetched before with this mix.lock, mix.exs and image; cache ${plan.cacheKeys.deps})`);
-    } else {
-      await runStep('deps', plan.steps.deps);
-      await saveCache(deps.exec, join(src, 'deps'), plan.cachePaths.deps, false);
-      await writeDepsFetched(plan.cachePaths.depsFetched, { mixExs, depsDir: existsSync(join(src, 'deps')) });
-    }
-    await hooks.phase('compile');
-    const emulated = deps.hostArch !== undefined && deps.hostArch !== job.target.arch;
-    try {
-      await runStep('compile', plan.steps.compile);
-    } catch (err) {
-      // qemu-user very rarely crashes a BEAM (LAB.md: 1 in 27); an emulated build gets one more try.
-      if (!emulated || !isXamalError(err) || err.code !== 'build_failed' || signal?.aborted) throw err;
-      await say('==> compile failed under emulation; retrying once');
-      await runStep('compile (retry)', plan.steps.compile);
-    }
-    // The smoke test only reads the release (mounted read-only), so the _build cache, the ELF scan
-    // and the tarball are made while it runs (BENCHMARKS.md P1: it was ~1.5–3 s in series); nothing
-    // is uploaded unless it passes.
-    await hooks.phase('release');
-    const packing = (async () => {
-      await saveCache(deps.exec, join(src, '_build'), plan.cachePaths.build, true);
-      const scan = await step('scan', () => scanRelease(plan.dirs.releaseDir));
-      // gzip -1: 3–5x faster than tar's default -6 here, for a tarball ~7 % larger.
-      await step('tar', () => sh(deps.exec, { argv: ['tar', '--numeric-owner', '--owner=0', '--group=0', '-C', plan.dirs.releaseDir, '--use-compress-program=gzip -1', '-cf', plan.dirs.tarball, '.'], label: 'tar release' }));
-      return { scan, ...(await sha256File(plan.dirs.tarball)) };
-    })();
-    const [smoked, packed] = await Promise.allSettled([runStep('smoke', plan.steps.smoke), packing]);
-    if (smoked.status === 'rejected') throw smoked.reason;
-    if (!smoked.value.stdout.includes(SMOKE_MARKER)) throw fail('the release did not answer `eval` in its own image', log);
-    if (packed.status === 'rejected') throw packed.reason;
-    const { scan, sha256, size } = packed.value;
-
-    await hooks.phase('scan');
-    await say(`==> scan: ${scan.elfFiles.length} ELF files, glibc needed ${scan.glibcNeeded ?? 'none'}, sonames ${scan.sonames.join(' ')}`);
-    if (job.target.libc === 'gnu' && scan.glibcNeeded && compareVersions(scan.glibcNeeded, job.target.libcVersion) > 0) {
-      throw fail(`the release needs glibc ${scan.glibcNeeded}, above its target's floor ${job.target.libcVersion}`, log);
-    }
-    const startErl = (await readFile(join(plan.dirs.releaseDir, 'releases', 'start_erl.data'), 'utf8').catch(() => '')).trim().split(/\s+/);
-    const releaseVersion = startErl[1];
-    if (!releaseVersion) throw fail('the release has no releases/start_erl.data', log);
-
-    await hooks.phase('upload');
-    await step('upload', async () => {
-      await deps.store.putFile(plan.artifact.tarballKey, plan.dirs.tarball, 'application/gzip');
-      await deps.store.put(plan.artifact.sha256Key, `${sha256}  ${plan.artifact.fileName}\n`, 'text/plain');
-    });
-    const manifest: Manifest = {
-      schema: 1,
-      app: job.app,
-      release: plan.release,
-      releaseVersion,
-      version: plan.artifact.version,
-      ...(job.source.commit ? { commit: job.source.commit } : {}),
-      tuple: formatTarget(job.target),
-      mixEnv: job.mixEnv,
-      tarball: { key: plan.artifact.tarballKey, sha256, size },
-      image: { ref: image.ref, digest: image.digest },
-      cacheKeys: plan.cacheKeys,
-      ...(scan.glibcNeeded ? { glibcNeeded: scan.glibcNeeded } : {}),
-      sonames: scan.sonames,
-      timings,
-      logKey: plan.artifact.logKey,
-      builtAt: new Date().toISOString(),
-      jobId,
-    };
-    await deps.store.put(plan.artifact.logKey, log.text(), 'text/plain');
-    // Last: the manifest makes the artifact visible.
-    await deps.store.put(plan.artifact.manifestKey, JSON.stringify(manifest, null, 2), 'application/json');
-    // The work directory goes before `done` is reported (the finally below is for failures).
-    await rm(workDir, { recursive: true, force: true });
-    await hooks.phase('done');
-    return { manifest, manifestKey: plan.artifact.manifestKey, cached: false };
+    const { cacheDir, limits, depsNetwork, hostArch } = deps;
+    const plan = await planJob({ job, jobId, image: { ref, pinned, digest }, workDir, cacheDir, limits, depsNetwork, hostArch });
+    const run: Run = { deps, hooks, signal, plan, log, say, timings, learnt: {} };
+    await runSteps(run, plan.steps);
+    return { manifest: learnt(run.learnt.manifest, 'the manifest'), manifestKey: plan.artifact.manifestKey, cached: false };
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }

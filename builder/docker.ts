@@ -78,196 +78,199 @@ function engineError(what: string, socketPath: string, err: unknown): XamalError
   return new XamalError(down ? 'unavailable' : 'external', down ? `docker engine at ${socketPath} is not running (${what})` : `docker: ${what}: ${msg}`, { cause: err });
 }
 
+/** The engine client and where it listens (for error messages). */
+interface Engine {
+  docker: Docker;
+  socketPath: string;
+}
+
+const notFound = (err: unknown) => (err as { statusCode?: number }).statusCode === 404;
+
+/** Runs `fn`; an engine failure becomes an XamalError saying what was being done. */
+async function wrap<T>(e: Engine, what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof XamalError) throw err;
+    throw engineError(what, e.socketPath, err);
+  }
+}
+
+/** Follows a progress stream to its end; a `{error}` line rejects. Resolves with every JSON line. */
+function follow(docker: Docker, stream: NodeJS.ReadableStream): Promise<Record<string, unknown>[]> {
+  return new Promise<Record<string, unknown>[]>((resolve, reject) => {
+    const lines: Record<string, unknown>[] = [];
+    docker.modem.followProgress(
+      stream,
+      (err: Error | null) => (err ? reject(err) : resolve(lines)),
+      (ev: Record<string, unknown>) => lines.push(ev),
+    );
+  });
+}
+
+async function ping(docker: Docker): Promise<boolean> {
+  try {
+    return String(await docker.ping()) === 'OK';
+  } catch {
+    return false;
+  }
+}
+
+async function importTarball(docker: Docker, tar: Readable, repo: string, tag: string, changes: readonly string[]): Promise<string> {
+  const stream = await docker.importImage(tar, { repo, tag, changes: [...changes] });
+  const lines = await follow(docker, stream);
+  const id = lines.map((l) => l.status).find((s): s is string => typeof s === 'string' && /^sha256:[0-9a-f]{64}$/.test(s));
+  if (!id) throw new XamalError('external', `docker import of ${repo}:${tag} reported no image ID`);
+  return id;
+}
+
+async function push(docker: Docker, repo: string, tag: string): Promise<string> {
+  const stream = await docker.getImage(`${repo}:${tag}`).push({ tag });
+  const lines = await follow(docker, stream);
+  const digest = lines.map((l) => (l.aux as { Digest?: string } | undefined)?.Digest).find((d): d is string => typeof d === 'string');
+  if (!digest) throw new XamalError('external', `push of ${repo}:${tag} reported no digest`);
+  return digest;
+}
+
+async function inspectImage(e: Engine, ref: string): Promise<ImageInfo | undefined> {
+  try {
+    const i = await e.docker.getImage(ref).inspect();
+    return {
+      id: i.Id,
+      architecture: i.Architecture,
+      variant: (i as { Variant?: string }).Variant,
+      os: i.Os,
+      repoDigests: i.RepoDigests ?? [],
+      repoTags: i.RepoTags ?? [],
+      labels: i.Config?.Labels ?? {},
+    };
+  } catch (err) {
+    if (notFound(err)) return undefined;
+    throw engineError(`inspect ${ref}`, e.socketPath, err);
+  }
+}
+
+/** Runs a removal: true once done, false when the object was already gone (404). */
+async function removal(e: Engine, what: string, remove: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await remove();
+    return true;
+  } catch (err) {
+    if (notFound(err)) return false;
+    throw engineError(what, e.socketPath, err);
+  }
+}
+
+async function distribution(docker: Docker, ref: string): ReturnType<DockerEngine['distribution']> {
+  const d = await docker.getImage(ref).distribution();
+  return {
+    digest: d.Descriptor.digest,
+    mediaType: d.Descriptor.mediaType,
+    platforms: (d.Platforms ?? []).map((p) => ({ architecture: p.architecture, os: p.os, ...(p.variant ? { variant: p.variant } : {}) })),
+  };
+}
+
+/** Pure: the engine's create options for a ContainerSpec. */
+export function containerOptions(spec: ContainerSpec): Docker.ContainerCreateOptions {
+  return {
+    Image: spec.image,
+    Cmd: spec.cmd,
+    User: spec.user,
+    Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
+    WorkingDir: spec.workdir,
+    Labels: spec.labels,
+    AttachStdout: true,
+    AttachStderr: true,
+    Tty: false,
+    OpenStdin: false,
+    HostConfig: {
+      NetworkMode: spec.networkMode,
+      Binds: spec.binds,
+      ReadonlyRootfs: spec.readOnly,
+      Tmpfs: spec.tmpfs,
+      Init: spec.init,
+      Memory: spec.memoryBytes,
+      // No swap on top of the limit: the limit is the memory the step gets.
+      ...(spec.memoryBytes ? { MemorySwap: spec.memoryBytes } : {}),
+      NanoCpus: spec.nanoCpus,
+      CapDrop: spec.capDrop,
+      SecurityOpt: spec.securityOpt,
+      AutoRemove: false,
+    },
+    ...(spec.name ? { name: spec.name } : {}),
+  };
+}
+
+/** Collects a container's stdout and stderr; attached before start so no output is lost. */
+async function attachOutput(container: Docker.Container) {
+  const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+  const out = new PassThrough();
+  const err = new PassThrough();
+  const outChunks: Buffer[] = [];
+  const errChunks: Buffer[] = [];
+  out.on('data', (b: Buffer) => outChunks.push(b));
+  err.on('data', (b: Buffer) => errChunks.push(b));
+  container.modem.demuxStream(stream, out, err);
+  const ended = new Promise<void>((r) => stream.on('end', () => r()));
+  return { ended, stdout: () => Buffer.concat(outChunks).toString('utf8'), stderr: () => Buffer.concat(errChunks).toString('utf8') };
+}
+
+/** Waits for a started container, killing it at its time limit or when `signal` aborts. */
+async function waitWithLimits(container: Docker.Container, spec: ContainerSpec, signal?: AbortSignal) {
+  let timedOut = false;
+  let cancelled = false;
+  const timer = spec.timeoutMs
+    ? setTimeout(() => {
+        timedOut = true;
+        container.kill().catch(() => {});
+      }, spec.timeoutMs)
+    : undefined;
+  const onAbort = () => {
+    cancelled = true;
+    container.kill().catch(() => {});
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const waited = (await container.wait()) as { StatusCode: number };
+  clearTimeout(timer);
+  signal?.removeEventListener('abort', onAbort);
+  return { code: waited.StatusCode, timedOut, cancelled };
+}
+
+async function runContainer(docker: Docker, spec: ContainerSpec, signal?: AbortSignal): Promise<ContainerResult> {
+  if (signal?.aborted) return { code: 137, stdout: '', stderr: '', timedOut: false, cancelled: true };
+  const container = await docker.createContainer(containerOptions(spec));
+  try {
+    const output = await attachOutput(container);
+    await container.start();
+    const { code, timedOut, cancelled } = await waitWithLimits(container, spec, signal);
+    await Promise.race([output.ended, new Promise((r) => setTimeout(r, 2_000))]);
+    const state = (await container.inspect().catch(() => undefined))?.State;
+    return { code, stdout: output.stdout(), stderr: output.stderr(), timedOut, cancelled, ...(state?.OOMKilled ? { oomKilled: true } : {}) };
+  } finally {
+    await container.remove({ force: true, v: true }).catch(() => {});
+  }
+}
+
 export function dockerEngine(socketPath: string): DockerEngine {
   const docker = new Docker({ socketPath });
-
-  /** Follows a progress stream to its end; a `{error}` line rejects. Resolves with every JSON line. */
-  const follow = (stream: NodeJS.ReadableStream) =>
-    new Promise<Record<string, unknown>[]>((resolve, reject) => {
-      const lines: Record<string, unknown>[] = [];
-      docker.modem.followProgress(
-        stream,
-        (err: Error | null) => (err ? reject(err) : resolve(lines)),
-        (ev: Record<string, unknown>) => lines.push(ev),
-      );
-    });
-
-  const wrap = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof XamalError) throw err;
-      throw engineError(what, socketPath, err);
-    }
-  };
-
+  const e: Engine = { docker, socketPath };
   return {
     version: () =>
-      wrap('version', async () => {
+      wrap(e, 'version', async () => {
         const v = await docker.version();
         return { version: v.Version, apiVersion: v.ApiVersion, os: v.Os, arch: v.Arch };
       }),
-
-    async ping() {
-      try {
-        return String(await docker.ping()) === 'OK';
-      } catch {
-        return false;
-      }
-    },
-
-    importTarball: (tar, repo, tag, changes) =>
-      wrap(`import ${repo}:${tag}`, async () => {
-        const stream = await docker.importImage(tar, { repo, tag, changes: [...changes] });
-        const lines = await follow(stream);
-        const id = lines.map((l) => l.status).find((s): s is string => typeof s === 'string' && /^sha256:[0-9a-f]{64}$/.test(s));
-        if (!id) throw new XamalError('external', `docker import of ${repo}:${tag} reported no image ID`);
-        return id;
-      }),
-
-    tag: (source, repo, tag) => wrap(`tag ${source}`, async () => void (await docker.getImage(source).tag({ repo, tag }))),
-
-    push: (repo, tag) =>
-      wrap(`push ${repo}:${tag}`, async () => {
-        const stream = await docker.getImage(`${repo}:${tag}`).push({ tag });
-        const lines = await follow(stream);
-        const digest = lines
-          .map((l) => (l.aux as { Digest?: string } | undefined)?.Digest)
-          .find((d): d is string => typeof d === 'string');
-        if (!digest) throw new XamalError('external', `push of ${repo}:${tag} reported no digest`);
-        return digest;
-      }),
-
-    pull: (ref) =>
-      wrap(`pull ${ref}`, async () => {
-        await follow(await docker.pull(ref));
-      }),
-
-    async inspectImage(ref) {
-      try {
-        const i = await docker.getImage(ref).inspect();
-        return {
-          id: i.Id,
-          architecture: i.Architecture,
-          variant: (i as { Variant?: string }).Variant,
-          os: i.Os,
-          repoDigests: i.RepoDigests ?? [],
-          repoTags: i.RepoTags ?? [],
-          labels: i.Config?.Labels ?? {},
-        };
-      } catch (err) {
-        if ((err as { statusCode?: number }).statusCode === 404) return undefined;
-        throw engineError(`inspect ${ref}`, socketPath, err);
-      }
-    },
-
-    async removeImage(ref) {
-      try {
-        await docker.getImage(ref).remove({ force: false, noprune: false });
-        return true;
-      } catch (err) {
-        if ((err as { statusCode?: number }).statusCode === 404) return false;
-        throw engineError(`remove ${ref}`, socketPath, err);
-      }
-    },
-
-    distribution: (ref) =>
-      wrap(`resolve ${ref}`, async () => {
-        const d = await docker.getImage(ref).distribution();
-        return {
-          digest: d.Descriptor.digest,
-          mediaType: d.Descriptor.mediaType,
-          platforms: (d.Platforms ?? []).map((p) => ({ architecture: p.architecture, os: p.os, ...(p.variant ? { variant: p.variant } : {}) })),
-        };
-      }),
-
-    run: (spec, signal) =>
-      wrap(`run ${spec.image}`, async () => {
-        if (signal?.aborted) return { code: 137, stdout: '', stderr: '', timedOut: false, cancelled: true };
-        const container = await docker.createContainer({
-          Image: spec.image,
-          Cmd: spec.cmd,
-          User: spec.user,
-          Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
-          WorkingDir: spec.workdir,
-          Labels: spec.labels,
-          AttachStdout: true,
-          AttachStderr: true,
-          Tty: false,
-          OpenStdin: false,
-          HostConfig: {
-            NetworkMode: spec.networkMode,
-            Binds: spec.binds,
-            ReadonlyRootfs: spec.readOnly,
-            Tmpfs: spec.tmpfs,
-            Init: spec.init,
-            Memory: spec.memoryBytes,
-            // No swap on top of the limit: the limit is the memory the step gets.
-            ...(spec.memoryBytes ? { MemorySwap: spec.memoryBytes } : {}),
-            NanoCpus: spec.nanoCpus,
-            CapDrop: spec.capDrop,
-            SecurityOpt: spec.securityOpt,
-            AutoRemove: false,
-          },
-          ...(spec.name ? { name: spec.name } : {}),
-        });
-        try {
-          // Attach before start so no output is lost.
-          const stream = await container.attach({ stream: true, stdout: true, stderr: true });
-          const out = new PassThrough();
-          const err = new PassThrough();
-          const outChunks: Buffer[] = [];
-          const errChunks: Buffer[] = [];
-          out.on('data', (b: Buffer) => outChunks.push(b));
-          err.on('data', (b: Buffer) => errChunks.push(b));
-          container.modem.demuxStream(stream, out, err);
-          const ended = new Promise<void>((r) => stream.on('end', () => r()));
-          await container.start();
-          let timedOut = false;
-          let cancelled = false;
-          const timer = spec.timeoutMs
-            ? setTimeout(() => {
-                timedOut = true;
-                container.kill().catch(() => {});
-              }, spec.timeoutMs)
-            : undefined;
-          const onAbort = () => {
-            cancelled = true;
-            container.kill().catch(() => {});
-          };
-          signal?.addEventListener('abort', onAbort, { once: true });
-          const waited = (await container.wait()) as { StatusCode: number };
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', onAbort);
-          await Promise.race([ended, new Promise((r) => setTimeout(r, 2_000))]);
-          const state = (await container.inspect().catch(() => undefined))?.State;
-          return {
-            code: waited.StatusCode,
-            stdout: Buffer.concat(outChunks).toString('utf8'),
-            stderr: Buffer.concat(errChunks).toString('utf8'),
-            timedOut,
-            cancelled,
-            ...(state?.OOMKilled ? { oomKilled: true } : {}),
-          };
-        } finally {
-          await container.remove({ force: true, v: true }).catch(() => {});
-        }
-      }),
-
-    async removeContainer(id) {
-      try {
-        await docker.getContainer(id).remove({ force: true, v: true });
-        return true;
-      } catch (err) {
-        if ((err as { statusCode?: number }).statusCode === 404) return false;
-        throw engineError(`remove container ${id}`, socketPath, err);
-      }
-    },
-
+    ping: () => ping(docker),
+    importTarball: (tar, repo, tag, changes) => wrap(e, `import ${repo}:${tag}`, () => importTarball(docker, tar, repo, tag, changes)),
+    tag: (source, repo, tag) => wrap(e, `tag ${source}`, async () => void (await docker.getImage(source).tag({ repo, tag }))),
+    push: (repo, tag) => wrap(e, `push ${repo}:${tag}`, () => push(docker, repo, tag)),
+    pull: (ref) => wrap(e, `pull ${ref}`, async () => void (await follow(docker, await docker.pull(ref)))),
+    inspectImage: (ref) => inspectImage(e, ref),
+    removeImage: (ref) => removal(e, `remove ${ref}`, () => docker.getImage(ref).remove({ force: false, noprune: false })),
+    distribution: (ref) => wrap(e, `resolve ${ref}`, () => distribution(docker, ref)),
+    run: (spec, signal) => wrap(e, `run ${spec.image}`, () => runContainer(docker, spec, signal)),
+    removeContainer: (id) => removal(e, `remove container ${id}`, () => docker.getContainer(id).remove({ force: true, v: true })),
     containersWithLabel: (label, value) =>
-      wrap('list containers', async () => {
-        const list = await docker.listContainers({ all: true, filters: { label: [`${label}=${value}`] } });
-        return list.map((c) => c.Id);
-      }),
+      wrap(e, 'list containers', async () => (await docker.listContainers({ all: true, filters: { label: [`${label}=${value}`] } })).map((c) => c.Id)),
   };
 }

@@ -1,6 +1,6 @@
 import { open, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { compareVersions } from '../core/index.ts';
+import { compareVersions, NUMERIC_VERSION } from '../core/index.ts';
 
 /**
  * A small ELF reader: just what the release scan needs — DT_NEEDED sonames, DT_SONAME, and the
@@ -29,15 +29,24 @@ export function isElf(buf: Buffer): boolean {
   return buf.length >= 4 && buf[0] === 0x7f && buf[1] === 0x45 && buf[2] === 0x4c && buf[3] === 0x46;
 }
 
-export function parseElf(buf: Buffer): ElfInfo {
-  if (!isElf(buf) || buf.length < 52) throw new ElfError('not an ELF file');
-  const bits = buf[4] === 2 ? 64 : buf[4] === 1 ? 32 : 0;
-  const le = buf[5] === 1 ? true : buf[5] === 2 ? false : undefined;
-  if (!bits || le === undefined) throw new ElfError('unknown ELF class or byte order');
+/** Bounds-checked reads of one ELF file, in its class and byte order. */
+interface Reader {
+  buf: Buffer;
+  bits: 32 | 64;
+  le: boolean;
+  check(off: number, len: number): void;
+  u16(off: number): number;
+  u32(off: number): number;
+  /** A 64-bit value as a number; refuses one above 2^53. */
+  u64(off: number): number;
+  /** An address-sized value (u32 or u64). */
+  word(off: number): number;
+}
+
+function reader(buf: Buffer, bits: 32 | 64, le: boolean): Reader {
   const check = (off: number, len: number) => {
     if (off < 0 || len < 0 || off + len > buf.length) throw new ElfError(`truncated ELF (needs bytes ${off}..${off + len}, has ${buf.length})`);
   };
-  const u16 = (o: number) => (check(o, 2), le ? buf.readUInt16LE(o) : buf.readUInt16BE(o));
   const u32 = (o: number) => (check(o, 4), le ? buf.readUInt32LE(o) : buf.readUInt32BE(o));
   const u64 = (o: number) => {
     check(o, 8);
@@ -45,51 +54,65 @@ export function parseElf(buf: Buffer): ElfInfo {
     if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new ElfError('offset out of range');
     return Number(v);
   };
-  const word = bits === 64 ? u64 : u32;
-  const machine = u16(18);
-  const shoff = bits === 64 ? u64(0x28) : u32(0x20);
-  const shentsize = u16(bits === 64 ? 0x3a : 0x2e);
-  const shnum = u16(bits === 64 ? 0x3c : 0x30);
-  if (shoff === 0 || shnum === 0) return { bits, littleEndian: le, machine, soname: undefined, needed: [], versionsNeeded: {} };
-  if (shentsize < (bits === 64 ? 64 : 40)) throw new ElfError('bad section header size');
+  return { buf, bits, le, check, u16: (o) => (check(o, 2), le ? buf.readUInt16LE(o) : buf.readUInt16BE(o)), u32, u64, word: bits === 64 ? u64 : u32 };
+}
 
-  const sections = Array.from({ length: shnum }, (_, i) => {
+interface Section {
+  type: number;
+  offset: number;
+  size: number;
+  link: number;
+  info: number;
+}
+
+function sectionHeaders(r: Reader, shoff: number, shentsize: number, shnum: number): Section[] {
+  return Array.from({ length: shnum }, (_, i) => {
     const o = shoff + i * shentsize;
-    return bits === 64
-      ? { type: u32(o + 4), offset: u64(o + 24), size: u64(o + 32), link: u32(o + 40), info: u32(o + 44) }
-      : { type: u32(o + 4), offset: u32(o + 16), size: u32(o + 20), link: u32(o + 24), info: u32(o + 28) };
+    return r.bits === 64
+      ? { type: r.u32(o + 4), offset: r.u64(o + 24), size: r.u64(o + 32), link: r.u32(o + 40), info: r.u32(o + 44) }
+      : { type: r.u32(o + 4), offset: r.u32(o + 16), size: r.u32(o + 20), link: r.u32(o + 24), info: r.u32(o + 28) };
   });
-  const str = (sectionIndex: number, off: number): string => {
-    const s = sections[sectionIndex];
-    if (!s) throw new ElfError('string table index out of range');
-    // The string and its NUL must lie inside the string table, not just somewhere in the file.
-    if (off >= s.size) throw new ElfError('string offset out of range');
-    const start = s.offset + off;
-    check(start, 1);
-    const limit = Math.min(s.offset + s.size, buf.length);
-    const end = buf.subarray(0, limit).indexOf(0, start);
-    if (end < 0) throw new ElfError('unterminated string');
-    return buf.toString('latin1', start, end);
-  };
+}
 
+/** The NUL-terminated string at `off` in string table `sectionIndex`. */
+function stringAt(r: Reader, sections: Section[], sectionIndex: number, off: number): string {
+  const s = sections[sectionIndex];
+  if (!s) throw new ElfError('string table index out of range');
+  // The string and its NUL must lie inside the string table, not just somewhere in the file.
+  if (off >= s.size) throw new ElfError('string offset out of range');
+  const start = s.offset + off;
+  r.check(start, 1);
+  const limit = Math.min(s.offset + s.size, r.buf.length);
+  const end = r.buf.subarray(0, limit).indexOf(0, start);
+  if (end < 0) throw new ElfError('unterminated string');
+  return r.buf.toString('latin1', start, end);
+}
+
+/** DT_NEEDED and DT_SONAME of every dynamic section. */
+function dynamicEntries(r: Reader, sections: Section[]): { needed: string[]; soname: string | undefined } {
   const needed: string[] = [];
   let soname: string | undefined;
+  const { buf, bits, le } = r;
   for (const s of sections.filter((x) => x.type === SHT_DYNAMIC)) {
     const entsize = bits === 64 ? 16 : 8;
-    check(s.offset, s.size);
+    r.check(s.offset, s.size);
     for (let o = s.offset; o + entsize <= s.offset + s.size; o += entsize) {
       // d_tag is read whole (not through `word`, which refuses values above 2^53) and d_val only for
       // the tags we use: an unrelated entry holding a high address must not make the file unreadable.
-      const tag = bits === 64 ? (le ? buf.readBigUInt64LE(o) : buf.readBigUInt64BE(o)) : BigInt(u32(o));
+      const tag = bits === 64 ? (le ? buf.readBigUInt64LE(o) : buf.readBigUInt64BE(o)) : BigInt(r.u32(o));
       if (tag === DT_NULL) break;
-      if (tag === DT_NEEDED) needed.push(str(s.link, word(o + entsize / 2)));
-      else if (tag === DT_SONAME) soname = str(s.link, word(o + entsize / 2));
+      if (tag === DT_NEEDED) needed.push(stringAt(r, sections, s.link, r.word(o + entsize / 2)));
+      else if (tag === DT_SONAME) soname = stringAt(r, sections, s.link, r.word(o + entsize / 2));
     }
   }
+  return { needed, soname };
+}
 
+/** The version names required from each library, from every .gnu.version_r section. */
+function versionNeeds(r: Reader, sections: Section[]): Record<string, string[]> {
   const versionsNeeded: Record<string, string[]> = {};
   for (const s of sections.filter((x) => x.type === SHT_GNU_VERNEED)) {
-    check(s.offset, s.size);
+    r.check(s.offset, s.size);
     // Every Verneed and Vernaux entry is 16 bytes and must lie inside the section; entries do not
     // overlap, so a section of n bytes holds at most n/16 of them. Counting them bounds the walk:
     // overlapping vn_next/vna_next chains would otherwise cost O(n²) (or, with a huge vn_cnt, hang).
@@ -102,16 +125,16 @@ export function parseElf(buf: Buffer): ElfInfo {
     let o = s.offset;
     for (let i = 0; i < s.info; i++) {
       entry(o);
-      const cnt = u16(o + 2);
-      const file = str(s.link, u32(o + 4));
-      const aux = u32(o + 8);
-      const next = u32(o + 12);
+      const cnt = r.u16(o + 2);
+      const file = stringAt(r, sections, s.link, r.u32(o + 4));
+      const aux = r.u32(o + 8);
+      const next = r.u32(o + 12);
       const names = (versionsNeeded[file] ??= []);
       let a = o + aux;
       for (let j = 0; j < cnt; j++) {
         entry(a);
-        names.push(str(s.link, u32(a + 8)));
-        const an = u32(a + 12);
+        names.push(stringAt(r, sections, s.link, r.u32(a + 8)));
+        const an = r.u32(a + 12);
         if (an === 0) break;
         a += an;
       }
@@ -120,12 +143,34 @@ export function parseElf(buf: Buffer): ElfInfo {
     }
   }
   for (const k of Object.keys(versionsNeeded)) versionsNeeded[k] = [...new Set(versionsNeeded[k])].sort(compareVersionNames);
-  return { bits, littleEndian: le, machine, soname, needed, versionsNeeded };
+  return versionsNeeded;
 }
 
+export function parseElf(buf: Buffer): ElfInfo {
+  if (!isElf(buf) || buf.length < 52) throw new ElfError('not an ELF file');
+  const bits = buf[4] === 2 ? 64 : buf[4] === 1 ? 32 : 0;
+  const le = buf[5] === 1 ? true : buf[5] === 2 ? false : undefined;
+  if (!bits || le === undefined) throw new ElfError('unknown ELF class or byte order');
+  const r = reader(buf, bits, le);
+  const machine = r.u16(18);
+  const shoff = bits === 64 ? r.u64(0x28) : r.u32(0x20);
+  const shentsize = r.u16(bits === 64 ? 0x3a : 0x2e);
+  const shnum = r.u16(bits === 64 ? 0x3c : 0x30);
+  if (shoff === 0 || shnum === 0) return { bits, littleEndian: le, machine, soname: undefined, needed: [], versionsNeeded: {} };
+  if (shentsize < (bits === 64 ? 64 : 40)) throw new ElfError('bad section header size');
+  const sections = sectionHeaders(r, shoff, shentsize, shnum);
+  const { needed, soname } = dynamicEntries(r, sections);
+  return { bits, littleEndian: le, machine, soname, needed, versionsNeeded: versionNeeds(r, sections) };
+}
+
+const GLIBC_NAME = new RegExp(`^GLIBC_(${NUMERIC_VERSION})$`);
+
+/** `GLIBC_2.34` → `2.34`; undefined for any other version name. */
+const glibcVersion = (name: string) => GLIBC_NAME.exec(name)?.[1];
+
 function compareVersionNames(a: string, b: string): number {
-  const va = /^GLIBC_(\d+(?:\.\d+)*)$/.exec(a)?.[1];
-  const vb = /^GLIBC_(\d+(?:\.\d+)*)$/.exec(b)?.[1];
+  const va = glibcVersion(a);
+  const vb = glibcVersion(b);
   return va && vb ? compareVersions(va, vb) : a.localeCompare(b);
 }
 
@@ -135,7 +180,7 @@ export function maxGlibc(infos: readonly ElfInfo[]): string | undefined {
   for (const info of infos) {
     for (const names of Object.values(info.versionsNeeded)) {
       for (const n of names) {
-        const v = /^GLIBC_(\d+(?:\.\d+)*)$/.exec(n)?.[1];
+        const v = glibcVersion(n);
         if (v && (max === undefined || compareVersions(v, max) > 0)) max = v;
       }
     }

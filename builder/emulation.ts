@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { qemuArch, XamalError, type Arch, type Executor } from '../core/index.ts';
+import { qemuArch, runChecked, XamalError, type Arch, type Command, type Executor } from '../core/index.ts';
 
 /**
  * Foreign-arch builds run under qemu-user through binfmt_misc with the F flag (the interpreter is
@@ -50,10 +50,8 @@ export interface EmulationDeps {
   say: (line: string) => void;
 }
 
-async function run(exec: Executor, argv: string[], label: string, cwd?: string): Promise<void> {
-  const r = await exec.run({ argv, label, timeoutMs: 600_000, ...(cwd ? { cwd } : {}) });
-  if (r.code !== 0) throw new XamalError('external', `${label} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').slice(-6).join('\n')}`);
-}
+/** A setup command, as data (downloads get ten minutes). */
+const setupCommand = (argv: string[], label: string, cwd?: string): Command => ({ argv, label, timeoutMs: 600_000, ...(cwd ? { cwd } : {}) });
 
 /** Downloads and unpacks trixie's qemu-user once; returns the unpacked root. */
 async function qemuRoot(d: EmulationDeps): Promise<string> {
@@ -73,14 +71,14 @@ async function qemuRoot(d: EmulationDeps): Promise<string> {
     '-o', 'Debug::NoLocking=true',
     '-o', 'APT::Sandbox::User=root',
   ];
-  await run(d.exec, ['apt-get', ...opts, 'update'], `apt-get update (${QEMU_SUITE})`);
+  await runChecked(d.exec, setupCommand(['apt-get', ...opts, 'update'], `apt-get update (${QEMU_SUITE})`));
   const dl = join(apt, 'dl');
-  await run(d.exec, ['apt-get', ...opts, 'download', 'qemu-user'], 'apt-get download qemu-user', dl);
+  await runChecked(d.exec, setupCommand(['apt-get', ...opts, 'download', 'qemu-user'], 'apt-get download qemu-user', dl));
   const deb = readdirSync(dl).find((f) => f.startsWith('qemu-user_') && f.endsWith('.deb'));
   if (!deb) throw new XamalError('external', 'qemu-user .deb not found after download');
   const tmp = `${root}.${process.pid}.tmp`;
   await rm(tmp, { recursive: true, force: true });
-  await run(d.exec, ['dpkg-deb', '-x', join(dl, deb), tmp], 'unpack qemu-user');
+  await runChecked(d.exec, setupCommand(['dpkg-deb', '-x', join(dl, deb), tmp], 'unpack qemu-user'));
   await rm(root, { recursive: true, force: true });
   await rename(tmp, root);
   await rm(dl, { recursive: true, force: true });
@@ -93,7 +91,7 @@ export async function ensureEmulation(d: EmulationDeps): Promise<void> {
   const root = await qemuRoot(d);
   const interpreter = join(root, 'usr/libexec/qemu-binfmt', `${qemuArch(d.arch)}-binfmt-P`);
   if (!existsSync(join(BINFMT, 'register'))) {
-    await run(d.exec, ['mount', '-t', 'binfmt_misc', 'binfmt_misc', BINFMT], 'mount binfmt_misc');
+    await runChecked(d.exec, setupCommand(['mount', '-t', 'binfmt_misc', 'binfmt_misc', BINFMT], 'mount binfmt_misc'));
   }
   const { name, line } = binfmtRegistration(d.arch, interpreter);
   const entry = join(BINFMT, name);

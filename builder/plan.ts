@@ -7,10 +7,14 @@ import {
   buildLogKey,
   formatTarget,
   XamalError,
+  type Arch,
   type ArtifactRef,
+  type Command,
 } from '../core/index.ts';
-import { sourceVersion, type BuildJob } from '../core/contracts/build-job.ts';
+import { sourceVersion, type BuildJob, type BuildPhase } from '../core/contracts/build-job.ts';
+import type { Manifest } from '../core/contracts/manifest.ts';
 import { BUILD_USER } from '../images/recipes/debian.ts';
+import type { CacheFacts, SourceHashes } from './cache.ts';
 import type { ContainerSpec } from './docker.ts';
 
 /** Limits every build container runs under. */
@@ -23,39 +27,80 @@ export interface BuildLimits {
 
 export const DEFAULT_LIMITS: BuildLimits = { cpus: 2, memoryBytes: 4 * 1024 ** 3, stepTimeoutMs: 20 * 60_000 };
 
-export interface SourceFacts {
-  /** sha256 of mix.lock (or of the empty string when there is none). */
-  lockHash: string;
-  /** sha256 over the compile-time config files (config/config.exs, config/<env>.exs, …). */
-  configHash: string;
+export const SMOKE_MARKER = 'xamal-smoke-ok';
+
+/** What the plan needs to know of the unpacked source. */
+export interface SourceFacts extends SourceHashes {
+  /** The source itself has a deps/ directory. */
+  hasDeps: boolean;
 }
 
-export interface PlanInput {
+export interface CacheInput {
   job: BuildJob;
-  jobId: string;
   /** `repo@sha256:…` of the pinned builder image, and its digest. */
   image: { ref: string; pinned: string; digest: string };
+  source: Pick<SourceFacts, 'lockHash' | 'configHash'>;
+  cacheDir: string;
+}
+
+export interface PlanInput extends CacheInput {
   source: SourceFacts;
+  jobId: string;
   /** Per-job scratch directory on the worker. */
   workDir: string;
-  cacheDir: string;
   limits: BuildLimits;
   /** Network for the deps step only (`host` to reach git/hex servers; `none` to forbid). */
   depsNetwork: 'host' | 'none';
+  /** This machine's arch: a build for another one runs under qemu. */
+  hostArch?: Arch;
+  cache: CacheFacts;
+}
+
+/** One thing the applier does (builder/apply.ts), as data. */
+export type BuildStep =
+  | { kind: 'phase'; phase: BuildPhase }
+  | { kind: 'mkdir'; paths: string[] }
+  | { kind: 'restore-cache'; what: 'deps' | '_build'; from: string; into: string }
+  | { kind: 'command'; command: Command }
+  | { kind: 'skip'; message: string }
+  /** A container run; `retryOnce: 'emulation'` runs it once more after a build failure; `expect` is output it must print. */
+  | { kind: 'container'; name: string; spec: ContainerSpec; retryOnce?: 'emulation'; expect?: { stdout: string; failure: string } }
+  | { kind: 'save-cache'; from: string; to: string; replace: boolean }
+  /** Records that deps ran with this mix.exs, and whether it left `depsDir`. */
+  | { kind: 'write-deps-marker'; path: string; mixExs: string; depsDir: string }
+  /** Branches run side by side, each in order; the first failed branch (in this order) fails the step. */
+  | { kind: 'parallel'; branches: BuildStep[][] }
+  | { kind: 'scan'; dir: string }
+  | { kind: 'tar'; command: Command; tarball: string }
+  /** Logs the scan; refuses a release needing a glibc above `glibcFloor`. */
+  | { kind: 'check-scan'; glibcFloor?: string }
+  | { kind: 'read-release-version'; file: string }
+  | { kind: 'upload'; file: string; key: string; sha256Key: string; fileName: string }
+  /** Stores the log, then the manifest (which makes the artifact visible). */
+  | { kind: 'publish'; logKey: string; manifestKey: string }
+  | { kind: 'remove'; path: string };
+
+export interface CacheLayout {
+  keys: { deps: string; build: string };
+  /**
+   * `depsFetched`: a marker the worker writes after a deps step succeeded for this deps key, holding
+   * the mix.exs it ran with (builder/cache.ts): the next build with the same lock and mix.exs skips the step.
+   */
+  paths: { deps: string; build: string; depsFetched: string };
 }
 
 export interface BuildPlan {
+  job: BuildJob;
   jobId: string;
+  image: { ref: string; digest: string };
   release: string;
   artifact: ArtifactRef & { tarballKey: string; sha256Key: string; manifestKey: string; logKey: string; fileName: string };
-  cacheKeys: { deps: string; build: string };
-  /**
-   * `depsFetched`: a marker the worker writes after a deps step succeeded for this deps key, holding
-   * the mix.exs it ran with (builder/apply.ts): the next build with the same lock and mix.exs skips the step.
-   */
-  cachePaths: { deps: string; build: string; depsFetched: string };
+  cacheKeys: CacheLayout['keys'];
+  cachePaths: CacheLayout['paths'];
   dirs: { src: string; out: string; home: string; releaseDir: string; tarball: string };
-  steps: { deps: ContainerSpec; compile: ContainerSpec; smoke: ContainerSpec };
+  containers: { deps: ContainerSpec; compile: ContainerSpec; smoke: ContainerSpec };
+  /** Everything the build does after its source is in place, in order. */
+  steps: BuildStep[];
 }
 
 const hash = (...parts: string[]) => createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 32);
@@ -63,43 +108,35 @@ const hash = (...parts: string[]) => createHash('sha256').update(parts.join('\0'
 /** Where things are inside build containers. */
 const C = { src: '/build/src', out: '/build/out', home: '/build/home' } as const;
 
+const releaseOf = (job: BuildJob) => job.release ?? job.app;
+
 /**
- * Pure: everything a build will do, as data — image, container specs, cache keys, artifact keys,
- * limits. The applier only carries it out.
+ * Pure: the cache keys and paths of a job. deps/ depends only on the lockfile; _build also on the
+ * image (ERTS/compiler), env and config. Neither is ever shared across targets: the image digest pins
+ * the target.
  */
-export function planBuild(p: PlanInput): BuildPlan {
+export function cacheLayout(p: CacheInput): CacheLayout {
   const { job } = p;
-  if (job.target.os !== 'linux') {
-    throw new XamalError('unsupported', `target os ${job.target.os}: the farm builds linux targets only (${formatTarget(job.target)})`);
-  }
-  const release = job.release ?? job.app;
-  const version = sourceVersion(job.source);
-  const ref: ArtifactRef = { app: job.app, version, target: job.target };
-  const tuple = formatTarget(job.target);
-  // deps/ depends only on the lockfile; _build also on the image (ERTS/compiler), env and config.
-  // Neither is ever shared across targets: the image digest pins the target.
-  const depsKey = `deps-${hash(p.image.digest, p.source.lockHash)}`;
-  const buildKey = `build-${hash(p.image.digest, job.mixEnv, p.source.lockHash, p.source.configHash, job.app, release)}`;
-  const dirs = {
-    src: join(p.workDir, 'src'),
-    out: join(p.workDir, 'out'),
-    home: join(p.workDir, 'home'),
-    releaseDir: join(p.workDir, 'out', release),
-    tarball: join(p.workDir, `${job.app}-${version}-${tuple}.tar.gz`),
-  };
-  const user = `${BUILD_USER.uid}:${BUILD_USER.gid}`;
+  const deps = `deps-${hash(p.image.digest, p.source.lockHash)}`;
+  const build = `build-${hash(p.image.digest, job.mixEnv, p.source.lockHash, p.source.configHash, job.app, releaseOf(job))}`;
+  const dir = join(p.cacheDir, 'mix');
+  return { keys: { deps, build }, paths: { deps: join(dir, deps), build: join(dir, build), depsFetched: join(dir, `${deps}.fetched.json`) } };
+}
+
+/** Pure: the deps, compile and smoke containers. */
+function containerSpecs(p: PlanInput, dirs: BuildPlan['dirs'], release: string): BuildPlan['containers'] {
   const env = {
     HOME: C.home,
     MIX_HOME: `${C.home}/.mix`,
     HEX_HOME: `${C.home}/.hex`,
-    MIX_ENV: job.mixEnv,
+    MIX_ENV: p.job.mixEnv,
     LANG: 'C.UTF-8',
     LC_ALL: 'C.UTF-8',
     ERL_AFLAGS: '+sbwt none +sbwtdcpu none +sbwtdio none',
   };
   const common = {
     image: p.image.pinned,
-    user,
+    user: `${BUILD_USER.uid}:${BUILD_USER.gid}`,
     env,
     workdir: C.src,
     binds: [`${dirs.src}:${C.src}`, `${dirs.out}:${C.out}`, `${dirs.home}:${C.home}`],
@@ -113,41 +150,155 @@ export function planBuild(p: PlanInput): BuildPlan {
     timeoutMs: p.limits.stepTimeoutMs,
     labels: { 'org.xamal.job': p.jobId },
   } satisfies Omit<ContainerSpec, 'cmd' | 'networkMode'>;
+  const labels = (step: string) => ({ ...common.labels, 'org.xamal.step': step });
   return {
-    jobId: p.jobId,
-    release,
-    artifact: {
-      ...ref,
-      tarballKey: artifactKey(ref),
-      sha256Key: artifactSha256Key(ref),
-      manifestKey: artifactManifestKey(ref),
-      logKey: buildLogKey(p.jobId),
-      fileName: `${job.app}-${version}-${tuple}.tar.gz`,
-    },
-    cacheKeys: { deps: depsKey, build: buildKey },
-    cachePaths: { deps: join(p.cacheDir, 'mix', depsKey), build: join(p.cacheDir, 'mix', buildKey), depsFetched: join(p.cacheDir, 'mix', `${depsKey}.fetched.json`) },
-    dirs,
-    steps: {
-      deps: { ...common, cmd: ['mix', 'deps.get'], networkMode: p.depsNetwork, labels: { ...common.labels, 'org.xamal.step': 'deps' } },
-      // Compile and release with no network at all; --overwrite because without a TTY mix would
-      // otherwise answer its own "Overwrite?" prompt with EOF and keep the old release (LAB.md).
-      compile: {
-        ...common,
-        cmd: ['mix', 'release', release, '--overwrite', '--path', `${C.out}/${release}`],
-        networkMode: 'none',
-        labels: { ...common.labels, 'org.xamal.step': 'compile' },
-      },
-      smoke: {
-        ...common,
-        cmd: [`${C.out}/${release}/bin/${release}`, 'eval', 'IO.puts("xamal-smoke-ok")'],
-        env: { ...env, RELEASE_DISTRIBUTION: 'none', RELEASE_TMP: '/tmp' },
-        networkMode: 'none',
-        workdir: C.out,
-        binds: [`${dirs.out}:${C.out}:ro`, `${dirs.home}:${C.home}`],
-        labels: { ...common.labels, 'org.xamal.step': 'smoke' },
-      },
+    deps: { ...common, cmd: ['mix', 'deps.get'], networkMode: p.depsNetwork, labels: labels('deps') },
+    // Compile and release with no network at all; --overwrite because without a TTY mix would
+    // otherwise answer its own "Overwrite?" prompt with EOF and keep the old release (FACTS.md#mix-release).
+    compile: { ...common, cmd: ['mix', 'release', release, '--overwrite', '--path', `${C.out}/${release}`], networkMode: 'none', labels: labels('compile') },
+    smoke: {
+      ...common,
+      cmd: [`${C.out}/${release}/bin/${release}`, 'eval', `IO.puts("${SMOKE_MARKER}")`],
+      env: { ...env, RELEASE_DISTRIBUTION: 'none', RELEASE_TMP: '/tmp' },
+      networkMode: 'none',
+      workdir: C.out,
+      binds: [`${dirs.out}:${C.out}:ro`, `${dirs.home}:${C.home}`],
+      labels: labels('smoke'),
     },
   };
 }
 
-export const SMOKE_MARKER = 'xamal-smoke-ok';
+/**
+ * Pure: restore what the cache has, then deps — skipped when a deps step that succeeded ran with the
+ * same mix.lock, mix.exs and image (deps/ is then what it fetched, restored from the cache or in the
+ * source; the step is a container, ~1 s even with nothing to fetch).
+ */
+function prepareAndDeps(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep[] {
+  const { dirs, cachePaths } = plan;
+  const depsDir = join(dirs.src, 'deps');
+  const steps: BuildStep[] = [{ kind: 'mkdir', paths: [dirs.out, dirs.home] }];
+  if (p.cache.deps) steps.push({ kind: 'restore-cache', what: 'deps', from: cachePaths.deps, into: depsDir });
+  if (p.cache.build) steps.push({ kind: 'restore-cache', what: '_build', from: cachePaths.build, into: join(dirs.src, '_build') });
+  steps.push({ kind: 'command', command: { argv: ['chown', '-R', `${BUILD_USER.uid}:${BUILD_USER.gid}`, p.workDir], label: 'chown workdir' } }, { kind: 'phase', phase: 'deps' });
+  const marker = p.cache.depsMarker;
+  if (marker && marker.mixExs === p.source.mixExs && (!marker.depsDir || p.cache.deps || p.source.hasDeps)) {
+    return [...steps, { kind: 'skip', message: `==> deps: skipped (fetched before with this mix.lock, mix.exs and image; cache ${plan.cacheKeys.deps})` }];
+  }
+  return [
+    ...steps,
+    { kind: 'container', name: 'deps', spec: plan.containers.deps },
+    { kind: 'save-cache', from: depsDir, to: cachePaths.deps, replace: false },
+    { kind: 'write-deps-marker', path: cachePaths.depsFetched, mixExs: p.source.mixExs, depsDir },
+  ];
+}
+
+/**
+ * Pure: compile (retried once under emulation: qemu-user very rarely crashes a BEAM, FACTS.md#emulation: 1 in
+ * 27), then the smoke test. It only reads the release (mounted read-only), so the _build cache, the
+ * ELF scan and the tarball are made while it runs (BENCHMARKS.md P1: ~1.5–3 s in series); nothing
+ * is uploaded unless it passes.
+ */
+function compileAndRelease(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep[] {
+  const { dirs } = plan;
+  const emulated = p.hostArch !== undefined && p.hostArch !== p.job.target.arch;
+  // gzip -1: 3–5x faster than tar's default -6 here, for a tarball ~7 % larger.
+  const tar: Command = { argv: ['tar', '--numeric-owner', '--owner=0', '--group=0', '-C', dirs.releaseDir, '--use-compress-program=gzip -1', '-cf', dirs.tarball, '.'], label: 'tar release' };
+  const smoke: BuildStep = { kind: 'container', name: 'smoke', spec: plan.containers.smoke, expect: { stdout: SMOKE_MARKER, failure: 'the release did not answer `eval` in its own image' } };
+  return [
+    { kind: 'phase', phase: 'compile' },
+    { kind: 'container', name: 'compile', spec: plan.containers.compile, ...(emulated ? { retryOnce: 'emulation' } : {}) },
+    { kind: 'phase', phase: 'release' },
+    {
+      kind: 'parallel',
+      branches: [
+        [smoke],
+        [{ kind: 'save-cache', from: join(dirs.src, '_build'), to: plan.cachePaths.build, replace: true }, { kind: 'scan', dir: dirs.releaseDir }, { kind: 'tar', command: tar, tarball: dirs.tarball }],
+      ],
+    },
+  ];
+}
+
+/** Pure: check the scan and the release, upload, manifest last, then clean up. */
+function checkAndUpload(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep[] {
+  const { artifact, dirs } = plan;
+  return [
+    { kind: 'phase', phase: 'scan' },
+    { kind: 'check-scan', ...(p.job.target.libc === 'gnu' ? { glibcFloor: p.job.target.libcVersion } : {}) },
+    { kind: 'read-release-version', file: join(dirs.releaseDir, 'releases', 'start_erl.data') },
+    { kind: 'phase', phase: 'upload' },
+    { kind: 'upload', file: dirs.tarball, key: artifact.tarballKey, sha256Key: artifact.sha256Key, fileName: artifact.fileName },
+    { kind: 'publish', logKey: artifact.logKey, manifestKey: artifact.manifestKey },
+    // The work directory goes before `done` is reported.
+    { kind: 'remove', path: p.workDir },
+    { kind: 'phase', phase: 'done' },
+  ];
+}
+
+/**
+ * Pure: everything a build does once its source is in place, as data — image, container specs,
+ * cache keys, artifact keys, limits, and the ordered steps with every decision taken (deps skipped
+ * or run, caches restored and saved, compile retried, checks). The applier only carries it out.
+ */
+export function planBuild(p: PlanInput): BuildPlan {
+  const { job } = p;
+  if (job.target.os !== 'linux') {
+    throw new XamalError('unsupported', `target os ${job.target.os}: the farm builds linux targets only (${formatTarget(job.target)})`);
+  }
+  const release = releaseOf(job);
+  const version = sourceVersion(job.source);
+  const ref: ArtifactRef = { app: job.app, version, target: job.target };
+  const fileName = `${job.app}-${version}-${formatTarget(job.target)}.tar.gz`;
+  const dirs = {
+    src: join(p.workDir, 'src'),
+    out: join(p.workDir, 'out'),
+    home: join(p.workDir, 'home'),
+    releaseDir: join(p.workDir, 'out', release),
+    tarball: join(p.workDir, fileName),
+  };
+  const layout = cacheLayout(p);
+  const plan = {
+    job,
+    jobId: p.jobId,
+    image: { ref: p.image.ref, digest: p.image.digest },
+    release,
+    artifact: { ...ref, tarballKey: artifactKey(ref), sha256Key: artifactSha256Key(ref), manifestKey: artifactManifestKey(ref), logKey: buildLogKey(p.jobId), fileName },
+    cacheKeys: layout.keys,
+    cachePaths: layout.paths,
+    dirs,
+    containers: containerSpecs(p, dirs, release),
+  };
+  return { ...plan, steps: [...prepareAndDeps(p, plan), ...compileAndRelease(p, plan), ...checkAndUpload(p, plan)] };
+}
+
+/** What the build learnt that the plan could not know. */
+export interface BuiltRelease {
+  releaseVersion: string;
+  scan: { glibcNeeded: string | undefined; sonames: string[] };
+  tarball: { sha256: string; size: number };
+  timings: Record<string, number>;
+  builtAt: string;
+}
+
+/** Pure: the artifact's manifest.json. */
+export function assembleManifest(plan: BuildPlan, built: BuiltRelease): Manifest {
+  const { job, artifact } = plan;
+  return {
+    schema: 1,
+    app: job.app,
+    release: plan.release,
+    releaseVersion: built.releaseVersion,
+    version: artifact.version,
+    ...(job.source.commit ? { commit: job.source.commit } : {}),
+    tuple: formatTarget(job.target),
+    mixEnv: job.mixEnv,
+    tarball: { key: artifact.tarballKey, sha256: built.tarball.sha256, size: built.tarball.size },
+    image: plan.image,
+    cacheKeys: plan.cacheKeys,
+    ...(built.scan.glibcNeeded ? { glibcNeeded: built.scan.glibcNeeded } : {}),
+    sonames: built.scan.sonames,
+    timings: built.timings,
+    logKey: artifact.logKey,
+    builtAt: built.builtAt,
+    jobId: plan.jobId,
+  };
+}

@@ -1,9 +1,16 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { withFileLock } from '../localservices/fs-lock.ts';
 import { runChecked, XamalError, type Command, type Executor } from '../core/index.ts';
+import type { BuildSource } from '../core/contracts/build-job.ts';
+import type { ObjectStore } from '../store/store.ts';
+
+/**
+ * A job's source, made ready in its work directory: a git commit through the worker's mirror of
+ * the repository, or an archive uploaded through the API, from the store.
+ */
 
 /** Branches and tags, as a plain clone would have them (no pull-request or other refs). */
 const REFSPECS = ['+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*'] as const;
@@ -62,4 +69,40 @@ export async function checkoutGitSource(exec: Executor, cacheDir: string, url: s
     await rm(join(dest, '.git'), { recursive: true, force: true });
     return { fetched };
   });
+}
+
+type ArchiveSource = Extract<BuildSource, { kind: 'archive' }>;
+
+/** Pure: the command that unpacks a source archive (owner and modes are the build user's, not the archive's). */
+export const unpackCommand = (file: string, dest: string): Command => ({
+  argv: ['tar', '--no-same-owner', '--no-same-permissions', '-xzf', file, '-C', dest],
+  label: 'unpack source',
+});
+
+/** Fetches a source archive from the store, checks its sha256, and unpacks it into `dest` (through `file`). */
+export async function unpackArchiveSource(exec: Executor, store: ObjectStore, source: ArchiveSource, dest: string, file: string): Promise<void> {
+  const archive = await store.get(source.key);
+  if (!archive) throw new XamalError('build_failed', `source archive ${source.key} is not in the store`);
+  const got = createHash('sha256').update(archive).digest('hex');
+  if (got !== source.sha256) throw new XamalError('build_failed', `source archive ${source.key} has sha256 ${got}, expected ${source.sha256}`);
+  await mkdir(dest, { recursive: true });
+  await writeFile(file, archive);
+  await runChecked(exec, unpackCommand(file, dest));
+}
+
+export interface SourceDeps {
+  exec: Executor;
+  store: ObjectStore;
+  cacheDir: string;
+}
+
+/**
+ * Puts the job's source into `<workDir>/src`; resolves with a line for the build log, if there is
+ * one to say.
+ */
+export async function prepareSource(d: SourceDeps, source: BuildSource, workDir: string): Promise<string | undefined> {
+  const dest = join(workDir, 'src');
+  if (source.kind === 'archive') return void (await unpackArchiveSource(d.exec, d.store, source, dest, join(workDir, 'source.tar.gz')));
+  const { fetched } = await checkoutGitSource(d.exec, d.cacheDir, source.url, source.commit, dest);
+  return `source: ${source.commit} ${fetched ? 'fetched into' : 'already in'} the worker's mirror of ${source.url}`;
 }

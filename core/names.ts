@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { RELEASE_VERSION } from './tuple/version.ts';
 
 /**
  * Names that end up in object keys, paths and shell words. Each is checked against a narrow
@@ -12,7 +13,7 @@ export const AppNameSchema = z
 export const VersionNameSchema = z
   .string()
   .regex(
-    /^(?:[0-9a-f]{7,40}|\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?(?:\+[0-9A-Za-z.]+)?)$/,
+    new RegExp(`^(?:[0-9a-f]{7,40}|${RELEASE_VERSION})$`),
     'expected a commit SHA (7-40 lowercase hex) or a version like 1.2.3',
   );
 

@@ -1,6 +1,7 @@
 import { XamalError } from '../core/errors/index.ts';
 import { matchesSelector, type TargetSelector } from '../core/tuple/selector.ts';
 import { parseTarget } from '../core/tuple/tuple.ts';
+import { RELEASE_VERSION_RE } from '../core/tuple/version.ts';
 import type { ObjectStore } from './store.ts';
 import { ManifestSchema, type Manifest } from '../core/contracts/manifest.ts';
 import { artifactManifestKey, artifactsPrefix, parseManifestKey } from '../core/store-keys.ts';
@@ -35,7 +36,6 @@ export interface IndexedArtifact {
 }
 
 const SHA_QUERY = /^[0-9a-f]{7,40}$/;
-const RELEASE_QUERY = /^\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?(?:\+[0-9A-Za-z.]+)?$/;
 
 /**
  * Tells readers whether the store's artifacts changed: a value every writer moves after it stores a
@@ -94,7 +94,7 @@ async function selectArtifacts(app: string, version: string, filter: ArtifactFil
     }
     if (versions.length === 1) return withManifests(keys.filter((k) => k.version === versions[0] && wanted(k.tuple)));
   }
-  if (RELEASE_QUERY.test(version)) {
+  if (RELEASE_VERSION_RE.test(version)) {
     const newest = new Map<string, IndexedArtifact>();
     for (const a of (await withManifests(keys.filter((k) => wanted(k.tuple)))).filter((x) => x.manifest.releaseVersion === version)) {
       const cur = newest.get(a.manifest.tuple);

@@ -6,6 +6,7 @@ import {
   runPipelineToFile,
   spawnStreaming,
   runChecked,
+  timed,
   XamalError,
   type Arch,
   type Executor,
@@ -82,15 +83,6 @@ export function finalTag(facts: ImageFacts, flavour: Flavour): string {
   return tag.replace(/~/g, '_').replace(/\+/g, '__');
 }
 
-async function timed<T>(timings: Record<string, number>, name: string, fn: () => Promise<T>): Promise<T> {
-  const t0 = performance.now();
-  try {
-    return await fn();
-  } finally {
-    timings[name] = Math.round(performance.now() - t0);
-  }
-}
-
 /** debootstrap → slim → build user → tar | zstd into the cache (atomically). */
 async function buildRootfs(deps: ImageBuildDeps, plan: RecipePlan, cacheFile: string, timings: Record<string, number>): Promise<void> {
   await mkdir(join(deps.cacheDir, 'work'), { recursive: true });
@@ -121,6 +113,74 @@ async function buildRootfs(deps: ImageBuildDeps, plan: RecipePlan, cacheFile: st
   }
 }
 
+/** The tag part of the recipe's staging tag. */
+const stagingTag = (plan: RecipePlan) => plan.stagingTag.slice(plan.stagingTag.indexOf(':') + 1);
+
+const sameRecipe = (e: LockEntry, req: ImageBuildRequest) => e.recipe?.suite === req.suite && e.recipe.arch === req.arch && e.recipe.flavour === req.flavour;
+
+/** The locked image of this recipe when it is current and the engine has (or can pull) it. */
+async function currentImage(deps: ImageBuildDeps, req: ImageBuildRequest, plan: RecipePlan, timings: Record<string, number>): Promise<LockEntry | undefined> {
+  const lock = await readLock(deps.localLockPath);
+  const current = lock.images.find((e) => sameRecipe(e, req));
+  if (!current || current.recipe?.key !== plan.cacheKey || req.force) return undefined;
+  const ref = pinnedRef(current, req.arch);
+  if (!(await deps.docker.inspectImage(ref))) await timed(timings, 'pull', () => deps.docker.pull(ref));
+  return (await deps.docker.inspectImage(ref)) ? current : undefined;
+}
+
+/** `docker import` of the cached rootfs under the staging tag, then the probe run in it. */
+async function importAndProbe(deps: ImageBuildDeps, req: ImageBuildRequest, plan: RecipePlan, cacheFile: string, timings: Record<string, number>): Promise<ImageFacts> {
+  const what = `${req.suite}/${req.arch}/${req.flavour}`;
+  const repo = `${deps.registry}/${REPOSITORY[req.flavour]}`;
+  const imageId = await timed(timings, 'import', async () => {
+    const unzstd = spawnStreaming(plan.decompress(cacheFile));
+    const [id] = await Promise.all([deps.docker.importTarball(unzstd.stdout, repo, stagingTag(plan), plan.changes), unzstd.done]);
+    return id;
+  });
+  if (plan.foreign) await deps.ensureEmulation(req.arch);
+  const probe = await timed(timings, 'probe', () =>
+    deps.docker.run({ image: imageId, cmd: ['/bin/sh', '-c', IMAGE_PROBE_SCRIPT], networkMode: 'none', timeoutMs: 300_000 }),
+  );
+  if (probe.code !== 0) throw new XamalError('external', `${what}: probe exited ${probe.code}: ${probe.stderr.trim()}`);
+  const facts = parseImageProbe(probe.stdout);
+  if (facts.arch !== req.arch) throw new XamalError('external', `${what}: the image runs as ${facts.arch}, expected ${req.arch} (is emulation set up?)`);
+  return facts;
+}
+
+/**
+ * Pushes the staging image and rewrites its config in the registry (platform, probed labels) under
+ * the final tag, without re-uploading layers; resolves with the new manifest's digest.
+ */
+async function publishImage(deps: ImageBuildDeps, req: ImageBuildRequest, plan: RecipePlan, labels: Record<string, string>, tag: string): Promise<string> {
+  const repoPath = REPOSITORY[req.flavour];
+  await deps.docker.push(`${deps.registry}/${repoPath}`, stagingTag(plan));
+  const { manifest } = await getManifest(deps.registry, repoPath, stagingTag(plan));
+  const config = JSON.parse((await getBlob(deps.registry, repoPath, manifest.config.digest)).toString('utf8')) as Record<string, unknown> & {
+    config?: Record<string, unknown>;
+  };
+  const platform = dockerArchitecture(req.arch);
+  const next = {
+    ...config,
+    architecture: platform.architecture,
+    ...(platform.variant ? { variant: platform.variant } : {}),
+    os: 'linux',
+    config: { ...(config.config ?? {}), Labels: labels },
+  };
+  if (!platform.variant) delete (next as { variant?: string }).variant;
+  const configBytes = Buffer.from(JSON.stringify(next));
+  const configDigest = await putBlob(deps.registry, repoPath, configBytes);
+  return putManifest(deps.registry, repoPath, tag, { ...manifest, config: { ...manifest.config, digest: configDigest, size: configBytes.length } });
+}
+
+/** Records the entry in the machine's lock, replacing this recipe's old one. */
+async function recordInLock(deps: ImageBuildDeps, req: ImageBuildRequest, entry: LockEntry): Promise<void> {
+  // Read-modify-write under a file lock: builds in other processes write the same lock.
+  await withFileLock(`${deps.localLockPath}.lock`, 'the local image lock', async () => {
+    const fresh = await readLock(deps.localLockPath);
+    await writeLock(deps.localLockPath, upsertLock({ ...fresh, images: fresh.images.filter((e) => !sameRecipe(e, req)) }, entry));
+  });
+}
+
 /**
  * Builds (or confirms) one image from a Debian suite: rootfs from cache or debootstrap, `docker
  * import`, probe by running it, rewrite its config in the registry with the right platform and the
@@ -130,13 +190,8 @@ export async function buildImage(deps: ImageBuildDeps, req: ImageBuildRequest): 
   const timings: Record<string, number> = {};
   const plan = recipePlan({ suite: req.suite, arch: req.arch, flavour: req.flavour, mirror: deps.mirror, hostArch: deps.hostArch });
   const what = `${req.suite}/${req.arch}/${req.flavour}`;
-  const lock = await readLock(deps.localLockPath);
-  const current = lock.images.find((e) => e.recipe?.suite === req.suite && e.recipe.arch === req.arch && e.recipe.flavour === req.flavour);
-  if (current && current.recipe?.key === plan.cacheKey && !req.force) {
-    const ref = pinnedRef(current, req.arch);
-    if (!(await deps.docker.inspectImage(ref))) await timed(timings, 'pull', () => deps.docker.pull(ref));
-    if (await deps.docker.inspectImage(ref)) return { entry: current, rootfs: 'cached', image: 'current', timings };
-  }
+  const current = await currentImage(deps, req, plan, timings);
+  if (current) return { entry: current, rootfs: 'cached', image: 'current', timings };
 
   const cacheFile = rootfsCachePath(deps.cacheDir, plan);
   await deps.ensureTools(HOST_TOOLS);
@@ -148,51 +203,19 @@ export async function buildImage(deps: ImageBuildDeps, req: ImageBuildRequest): 
     deps.say(`${what}: rootfs from cache ${cacheFile}`);
   }
 
-  const repo = `${deps.registry}/${REPOSITORY[req.flavour]}`;
-  const staging = plan.stagingTag.slice(plan.stagingTag.indexOf(':') + 1);
-  const imageId = await timed(timings, 'import', async () => {
-    const unzstd = spawnStreaming(plan.decompress(cacheFile));
-    const [id] = await Promise.all([deps.docker.importTarball(unzstd.stdout, repo, staging, plan.changes), unzstd.done]);
-    return id;
-  });
-  if (plan.foreign) await deps.ensureEmulation(req.arch);
-  const probe = await timed(timings, 'probe', () =>
-    deps.docker.run({ image: imageId, cmd: ['/bin/sh', '-c', IMAGE_PROBE_SCRIPT], networkMode: 'none', timeoutMs: 300_000 }),
-  );
-  if (probe.code !== 0) throw new XamalError('external', `${what}: probe exited ${probe.code}: ${probe.stderr.trim()}`);
-  const facts = parseImageProbe(probe.stdout);
-  if (facts.arch !== req.arch) throw new XamalError('external', `${what}: the image runs as ${facts.arch}, expected ${req.arch} (is emulation set up?)`);
+  const facts = await importAndProbe(deps, req, plan, cacheFile, timings);
   const tuple = req.flavour === 'builder' ? tupleFromFacts(facts) : undefined;
   const tag = finalTag(facts, req.flavour);
+  const digest = await timed(timings, 'publish', () => publishImage(deps, req, plan, imageLabels(facts, plan, tuple), tag));
 
-  const digest = await timed(timings, 'publish', async () => {
-    await deps.docker.push(repo, staging);
-    const repoPath = REPOSITORY[req.flavour];
-    const { manifest } = await getManifest(deps.registry, repoPath, staging);
-    const config = JSON.parse((await getBlob(deps.registry, repoPath, manifest.config.digest)).toString('utf8')) as Record<string, unknown> & {
-      config?: Record<string, unknown>;
-    };
-    const platform = dockerArchitecture(req.arch);
-    const next = {
-      ...config,
-      architecture: platform.architecture,
-      ...(platform.variant ? { variant: platform.variant } : {}),
-      os: 'linux',
-      config: { ...(config.config ?? {}), Labels: imageLabels(facts, plan, tuple) },
-    };
-    if (!platform.variant) delete (next as { variant?: string }).variant;
-    const configBytes = Buffer.from(JSON.stringify(next));
-    const configDigest = await putBlob(deps.registry, repoPath, configBytes);
-    return putManifest(deps.registry, repoPath, tag, { ...manifest, config: { ...manifest.config, digest: configDigest, size: configBytes.length } });
-  });
-
+  const repo = `${deps.registry}/${REPOSITORY[req.flavour]}`;
   const pinned = `${repo}@${digest}`;
   await timed(timings, 'pull', () => deps.docker.pull(pinned));
   const info = await deps.docker.inspectImage(pinned);
   if (!info || info.architecture !== dockerArchitecture(req.arch).architecture) {
     throw new XamalError('external', `${what}: pulled ${pinned} but it reports architecture ${info?.architecture ?? 'none'}`);
   }
-  await deps.docker.removeImage(`${repo}:${staging}`);
+  await deps.docker.removeImage(`${repo}:${stagingTag(plan)}`);
 
   const entry: LockEntry = {
     ref: `${repo}:${tag}`,
@@ -205,12 +228,7 @@ export async function buildImage(deps: ImageBuildDeps, req: ImageBuildRequest): 
     ...(tuple ? { tuple } : {}),
     recipe: { suite: req.suite, arch: req.arch, flavour: req.flavour, key: plan.cacheKey },
   };
-  // Read-modify-write under a file lock: builds in other processes write the same lock.
-  await withFileLock(`${deps.localLockPath}.lock`, 'the local image lock', async () => {
-    const fresh = await readLock(deps.localLockPath);
-    const withoutOld = { ...fresh, images: fresh.images.filter((e) => !(e.recipe?.suite === req.suite && e.recipe.arch === req.arch && e.recipe.flavour === req.flavour)) };
-    await writeLock(deps.localLockPath, upsertLock(withoutOld, entry));
-  });
+  await recordInLock(deps, req, entry);
   deps.say(`${what}: ${entry.ref} @ ${digest}${tuple ? ` (${tuple})` : ''}`);
   return { entry, rootfs, image: 'built', timings };
 }

@@ -13,11 +13,19 @@ export interface Executor {
   run(cmd: Command): Promise<CommandResult>;
 }
 
-/** Runs `cmd` and throws, with the label and the last lines of its output, unless it exits 0. */
-export async function runChecked(exec: Executor, cmd: Command): Promise<CommandResult> {
+/** What a command is called in messages: its label, else its program. */
+export function commandName(cmd: Command): string {
+  return cmd.label ?? String(cmd.argv[0]);
+}
+
+/**
+ * Runs `cmd` and throws unless it exits 0: `<what> failed (exit N):` and the last lines of its
+ * stderr (or stdout when stderr is empty). `what` defaults to the command's name.
+ */
+export async function runChecked(exec: Executor, cmd: Command, what: string = commandName(cmd)): Promise<CommandResult> {
   const r = await exec.run(cmd);
   if (r.code !== 0) {
-    throw new XamalError('external', `${cmd.label ?? String(cmd.argv[0])} failed (exit ${r.code}):\n${(r.stderr || r.stdout).trim().split('\n').slice(-15).join('\n')}`);
+    throw new XamalError('external', `${what} failed (exit ${r.code}):\n${(r.stderr || r.stdout).trim().split('\n').slice(-15).join('\n')}`);
   }
   return r;
 }

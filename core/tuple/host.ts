@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ValidationError, type Issue } from '../errors/index.ts';
 import { ARCHES, normalizeArch, type Arch } from './arch.ts';
 import { LIBCS, OSES } from './tuple.ts';
+import { NUMERIC_VERSION_RE } from './version.ts';
 import type { Command } from '../exec/command.ts';
 import { LIBC_AND_OS_PROBE_LINES, parseOsRelease, probeSections, readLibc } from './probe-output.ts';
 
@@ -14,7 +15,7 @@ export const HostFingerprintSchema = z
     os: z.enum(OSES),
     arch: z.enum(ARCHES as [Arch, ...Arch[]]),
     libc: z.enum(LIBCS),
-    libcVersion: z.string().regex(/^\d+(?:\.\d+)*$/, 'expected a version like 2.36'),
+    libcVersion: z.string().regex(NUMERIC_VERSION_RE, 'expected a version like 2.36'),
     distro: z.string().regex(/^[a-z0-9._-]+$/, 'expected an os-release ID like debian'),
     distroVersion: z.string().regex(/^[0-9.]*$/, 'expected an os-release VERSION_ID like 12 (empty when unknown)'),
     distroCodename: z.string().optional(),

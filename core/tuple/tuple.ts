@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ValidationError, type Issue } from '../errors/index.ts';
 import { ARCHES, isArch, normalizeArch, type Arch } from './arch.ts';
-import { isFullVersion } from './version.ts';
+import { isFullVersion, NUMERIC_VERSION_RE } from './version.ts';
 
 /**
  * A target tuple names exactly what a release was built for:
@@ -33,7 +33,6 @@ export const TUPLE_EXAMPLE = 'linux-x86_64-gnu2.36-debian12-otp25.2.3-elixir1.14
 export const TUPLE_GRAMMAR = '<os>-<arch>-<libc><floor>-<distro><release>-otp<otp>-elixir<elixir>[+<qualifier>…]';
 export const TUPLE_MAX_LENGTH = 160;
 
-const LIBC_VERSION_RE = /^\d+(?:\.\d+)*$/;
 const DISTRO_RE = /^([a-z]+)(.*)$/;
 const DISTRO_RELEASE_RE = /^\d{1,4}(?:\.\d{1,4})*$/;
 const QUALIFIER_RE = /^[a-z0-9][a-z0-9.~]*$/;
@@ -44,7 +43,7 @@ export const TargetSchema = z
     os: z.enum(OSES),
     arch: z.enum(ARCHES as [Arch, ...Arch[]]),
     libc: z.enum(LIBCS),
-    libcVersion: z.string().regex(LIBC_VERSION_RE, 'expected a version like 2.36'),
+    libcVersion: z.string().regex(NUMERIC_VERSION_RE, 'expected a version like 2.36'),
     distro: z.string().regex(DISTRO_NAME_RE, 'expected a lowercase distro name like debian'),
     distroVersion: z.string().regex(DISTRO_RELEASE_RE, 'expected a release number like 12 or 24.04'),
     otp: z.string().refine(isFullVersion, 'expected a full OTP version like 27.3.4 (pre-releases as 27.0~rc1)'),
@@ -99,7 +98,7 @@ export function parseTarget(input: unknown): ParseResult<Target> {
   } else {
     libc = libcMatch[1] as Libc;
     libcVersion = libcMatch[2] ?? '';
-    if (!LIBC_VERSION_RE.test(libcVersion)) {
+    if (!NUMERIC_VERSION_RE.test(libcVersion)) {
       add('libc', `expected a numeric libc floor after ${quote(libc)} (${libc}${libc === 'gnu' ? '2.36' : '1.2'}), got ${quote(libcField)}`);
     }
   }

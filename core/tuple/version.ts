@@ -1,8 +1,16 @@
+/** Dot-separated numbers (2.36, 27.3.4): libc and glibc symbol versions. Unanchored, for composing. */
+export const NUMERIC_VERSION = String.raw`\d+(?:\.\d+)*`;
+export const NUMERIC_VERSION_RE = new RegExp(`^${NUMERIC_VERSION}$`);
+
+/** A mix.exs release version (SemVer: 1.2.3, 1.2.3-rc.1+build.5). Unanchored, for composing. */
+export const RELEASE_VERSION = String.raw`\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?(?:\+[0-9A-Za-z.]+)?`;
+export const RELEASE_VERSION_RE = new RegExp(`^${RELEASE_VERSION}$`);
+
 /**
  * Versions as they appear in tuples: dot-separated numeric components, optionally followed by a
  * pre-release after `~` (27.0~rc1), which sorts before the release, as in Debian.
  */
-export const VERSION_RE = /^\d+(?:\.\d+)*(?:~[a-z0-9]+(?:\.[a-z0-9]+)*)?$/;
+export const VERSION_RE = new RegExp(String.raw`^${NUMERIC_VERSION}(?:~[a-z0-9]+(?:\.[a-z0-9]+)*)?$`);
 
 export function isVersion(value: string): boolean {
   return VERSION_RE.test(value);

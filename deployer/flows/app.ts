@@ -1,4 +1,4 @@
-import { XamalError, type Command } from '../../core/index.ts';
+import { commandName, runChecked, XamalError, type Command } from '../../core/index.ts';
 import { appSite } from '../commands/caddy.ts';
 import { asRoot } from '../commands/files.ts';
 import { rolesOnHost, slotLayout, type Slot } from '../commands/layout.ts';
@@ -24,11 +24,8 @@ export interface RoleDetails {
 
 const base = (p: string | undefined) => (p ? p.slice(p.lastIndexOf('/') + 1) : undefined);
 
-async function must(s: HostSession, cmd: Command): Promise<string> {
-  const r = await s.run(cmd);
-  if (r.code !== 0) throw new XamalError('external', `${s.host}: ${cmd.label ?? String(cmd.argv[0])} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').slice(-5).join('\n')}`);
-  return r.stdout;
-}
+/** A command's stdout; one that fails throws, naming the host, with its output's last lines. */
+const must = async (s: HostSession, cmd: Command): Promise<string> => (await runChecked(s, cmd, `${s.host}: ${commandName(cmd)}`)).stdout;
 
 function selectedRoles(ctx: RemoteContext, host: string) {
   return rolesOnHost(ctx.config, host).filter((r) => ctx.targets.roles.includes(r.name));

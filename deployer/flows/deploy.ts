@@ -1,4 +1,4 @@
-import { parseProbeOutput, XamalError, type Command, type HostFingerprint } from '../../core/index.ts';
+import { commandName, parseProbeOutput, runChecked, XamalError, type Command, type HostFingerprint } from '../../core/index.ts';
 import { appSite, serverFor } from '../commands/caddy.ts';
 import { envFile } from '../commands/env-file.ts';
 import { asRoot, writeFileCommand } from '../commands/files.ts';
@@ -58,11 +58,8 @@ export interface HostDeployRecord {
   durationsMs: Record<string, number>;
 }
 
-async function must(s: HostSession, cmd: Command, what?: string): Promise<string> {
-  const r = await s.run(cmd);
-  if (r.code !== 0) throw new XamalError('external', `${s.host}: ${what ?? cmd.label ?? String(cmd.argv[0])} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').slice(-5).join('\n')}`);
-  return r.stdout;
-}
+/** A command's stdout; one that fails throws, naming the host, with its output's last lines. */
+const must = async (s: HostSession, cmd: Command): Promise<string> => (await runChecked(s, cmd, `${s.host}: ${commandName(cmd)}`)).stdout;
 
 async function timed<T>(d: Record<string, number>, name: string, fn: () => Promise<T>, step?: () => void): Promise<T> {
   step?.();

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { XamalError, type Command, type Sensitive } from '../../core/index.ts';
+import { runChecked, XamalError, type Command, type Sensitive } from '../../core/index.ts';
 import { appSite, caddyFactsCommand, parseCaddyFacts } from '../commands/caddy.ts';
 import { envFile } from '../commands/env-file.ts';
 import { asRoot, fileStateCommand, mkdirCommand, ownedDirCommand, parseFileStates, writeFileCommand, chmodCommand } from '../commands/files.ts';
@@ -35,13 +35,8 @@ export interface SetupOptions {
 
 const sha256 = (t: string | Sensitive) => createHash('sha256').update(typeof t === 'string' ? t : t.reveal()).digest('hex');
 
-async function run(session: HostSession, cmd: Command, what?: string): Promise<string> {
-  const r = await session.run(cmd);
-  if (r.code !== 0) {
-    throw new XamalError('external', `${what ?? cmd.label ?? String(cmd.argv[0])} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').slice(-5).join('\n')}`);
-  }
-  return r.stdout;
-}
+/** A command's stdout; one that fails throws with its output's last lines. */
+const run = async (session: HostSession, cmd: Command): Promise<string> => (await runChecked(session, cmd)).stdout;
 
 function servesHttp(ctx: RemoteContext, host: string): boolean {
   return ctx.targets.roles.includes(ctx.config.primaryRole) && rolesOnHost(ctx.config, host).some((r) => r.name === ctx.config.primaryRole);

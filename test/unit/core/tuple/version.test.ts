@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compareVersions, isFullVersion, isVersion, tupleVersion, versionHasPrefix } from '../../../../core/tuple/version.ts';
+import { compareVersions, isFullVersion, isVersion, NUMERIC_VERSION_RE, RELEASE_VERSION_RE, tupleVersion, versionHasPrefix, VERSION_RE } from '../../../../core/tuple/version.ts';
 
 describe('compareVersions', () => {
   it.each([
@@ -88,5 +88,15 @@ describe('isVersion and isFullVersion', () => {
   it.each(['', '27.', '.27', '27..1', '27.0-rc1', '27.0~', '27.0~RC1', 'v27.0', '27.x'])('refuse %j', (v) => {
     expect(isVersion(v)).toBe(false);
     expect(isFullVersion(v)).toBe(false);
+  });
+});
+
+describe('the shared version patterns', () => {
+  it('a release version is SemVer as mix.exs writes it; a numeric version is dot-separated numbers', () => {
+    for (const v of ['1.2.3', '1.2.3-rc.1', '1.2.3-rc.1+build.5', '10.20.30+x']) expect(RELEASE_VERSION_RE.test(v), v).toBe(true);
+    for (const v of ['1.2', '1.2.3.4', 'v1.2.3', '1.2.3-', '1.2.3 ']) expect(RELEASE_VERSION_RE.test(v), v).toBe(false);
+    for (const v of ['2', '2.36', '27.3.4.1']) expect(NUMERIC_VERSION_RE.test(v), v).toBe(true);
+    for (const v of ['2.', '.2', '2.36~rc1', 'x2']) expect(NUMERIC_VERSION_RE.test(v), v).toBe(false);
+    expect(VERSION_RE.source).toBe(String.raw`^\d+(?:\.\d+)*(?:~[a-z0-9]+(?:\.[a-z0-9]+)*)?$`);
   });
 });

@@ -1,0 +1,108 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
+import { z } from 'zod';
+import { runChecked, type Executor } from '../core/index.ts';
+
+/**
+ * The worker's build cache: deps/ and _build directories under keys the plan computes
+ * (builder/plan.ts), and the marker a successful deps step leaves.
+ */
+
+/** sha256 over files' paths relative to `root` and contents (absolute paths differ per job's work directory). */
+export async function hashFiles(root: string, paths: string[]): Promise<string> {
+  const h = createHash('sha256');
+  for (const p of paths.sort()) {
+    h.update(relative(root, p));
+    h.update(await readFile(p).catch(() => Buffer.alloc(0)));
+  }
+  return h.digest('hex');
+}
+
+/** What the cache keys and the deps marker are made of, read from an unpacked source. */
+export interface SourceHashes {
+  /** sha256 of mix.lock (of nothing when there is none). */
+  lockHash: string;
+  /** sha256 over mix.exs and the compile-time config files (config/*.exs but runtime.exs). */
+  configHash: string;
+  /** sha256 of mix.exs alone. */
+  mixExs: string;
+}
+
+export async function sourceHashes(src: string): Promise<SourceHashes> {
+  const configDir = join(src, 'config');
+  const configFiles = existsSync(configDir) ? (await readdir(configDir)).filter((f) => f.endsWith('.exs') && f !== 'runtime.exs').map((f) => join(configDir, f)) : [];
+  return {
+    lockHash: await hashFiles(src, [join(src, 'mix.lock')]),
+    configHash: await hashFiles(src, [join(src, 'mix.exs'), ...configFiles]),
+    mixExs: await hashFiles(src, [join(src, 'mix.exs')]),
+  };
+}
+
+/** Copies a cached directory into the source tree (`cp -a`). */
+export async function restoreCache(exec: Executor, from: string, into: string, label: string): Promise<void> {
+  await runChecked(exec, { argv: ['cp', '-a', from, into], label });
+}
+
+/**
+ * Copies `from` to `to` through a temporary copy and a rename, so readers never see half a cache.
+ * Without `replace` the first writer wins (an existing `to` stays); with it `to` is replaced.
+ * Nothing to copy (no `from`) is no error.
+ */
+export async function saveCache(exec: Executor, from: string, to: string, replace: boolean): Promise<void> {
+  if (!existsSync(from)) return;
+  if (existsSync(to) && !replace) return;
+  await mkdir(join(to, '..'), { recursive: true });
+  const tmp = `${to}.${process.pid}.${Date.now()}.tmp`;
+  await runChecked(exec, { argv: ['cp', '-a', from, tmp], label: 'save cache' });
+  if (existsSync(to)) {
+    const old = `${to}.${process.pid}.${Date.now()}.old`;
+    await rename(to, old).catch(() => {});
+    await rename(tmp, to);
+    await rm(old, { recursive: true, force: true });
+  } else {
+    await rename(tmp, to).catch(async () => rm(tmp, { recursive: true, force: true }));
+  }
+}
+
+/** What a successful deps step ran with (the plan's `cachePaths.depsFetched`). */
+export const DepsMarkerSchema = z.object({
+  /** sha256 of the mix.exs the step ran with (the deps key already covers mix.lock and the image). */
+  mixExs: z.string(),
+  /** Whether it left a deps/ directory (an app without dependencies has none). */
+  depsDir: z.boolean(),
+});
+export type DepsMarker = z.output<typeof DepsMarkerSchema>;
+
+/** The marker at `path`, or undefined when there is none or it is unreadable. */
+export async function readDepsMarker(path: string): Promise<DepsMarker | undefined> {
+  try {
+    const parsed = DepsMarkerSchema.safeParse(JSON.parse(await readFile(path, 'utf8')));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Writes the marker atomically (temporary file and rename). */
+export async function writeDepsMarker(path: string, marker: DepsMarker): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
+  await writeFile(tmp, JSON.stringify(marker));
+  await rename(tmp, path);
+}
+
+/** What the cache holds for a job's keys. */
+export interface CacheFacts {
+  deps: boolean;
+  build: boolean;
+  /** Left by an earlier successful deps step with the same deps key. */
+  depsMarker?: DepsMarker;
+}
+
+/** What the cache holds under a plan's cache paths (builder/plan.ts `cacheLayout`). */
+export async function readCacheFacts(paths: { deps: string; build: string; depsFetched: string }): Promise<CacheFacts> {
+  const depsMarker = await readDepsMarker(paths.depsFetched);
+  return { deps: existsSync(paths.deps), build: existsSync(paths.build), ...(depsMarker ? { depsMarker } : {}) };
+}

@@ -1,0 +1,51 @@
+import { compareVersions } from '../core/index.ts';
+import type { ContainerResult } from './docker.ts';
+import type { ReleaseScan } from './elf.ts';
+import type { BuildStep } from './plan.ts';
+
+/**
+ * Pure checks of what a build step found, which the plan could not know beforehand. Each returns why
+ * the build fails, or undefined.
+ */
+
+type ContainerStep = Extract<BuildStep, { kind: 'container' }>;
+
+export interface StepFailure {
+  /** `cancelled` (asked for) or `build_failed` (the build's own fault: final, with the log's tail). */
+  code: 'cancelled' | 'build_failed';
+  message: string;
+}
+
+/** Why a finished container step failed (cancelled, over its time or memory limit, non-zero exit, output missing). */
+export function containerFailure(step: ContainerStep, r: ContainerResult): StepFailure | undefined {
+  const { name, spec } = step;
+  if (r.cancelled) return { code: 'cancelled', message: `build cancelled during ${name}` };
+  if (r.timedOut) return { code: 'build_failed', message: `${name} exceeded its time limit of ${spec.timeoutMs} ms` };
+  if (r.oomKilled) {
+    const mib = spec.memoryBytes ? `${Math.round(spec.memoryBytes / 1024 ** 2)} MiB` : 'the engine\'s';
+    return { code: 'build_failed', message: `${name} ran out of memory: the kernel killed it at its memory limit of ${mib} (exit code ${r.code})` };
+  }
+  if (r.code !== 0) return { code: 'build_failed', message: `${name} failed with exit code ${r.code}` };
+  if (step.expect && !r.stdout.includes(step.expect.stdout)) return { code: 'build_failed', message: step.expect.failure };
+  return undefined;
+}
+
+/** The build log's line for a release scan. */
+export function scanSummary(scan: ReleaseScan): string {
+  return `==> scan: ${scan.elfFiles.length} ELF files, glibc needed ${scan.glibcNeeded ?? 'none'}, sonames ${scan.sonames.join(' ')}`;
+}
+
+/** Refuses a release that needs a newer glibc than its target's floor. */
+export function checkScan(step: Extract<BuildStep, { kind: 'check-scan' }>, scan: Pick<ReleaseScan, 'glibcNeeded'>): string | undefined {
+  if (step.glibcFloor && scan.glibcNeeded && compareVersions(scan.glibcNeeded, step.glibcFloor) > 0) {
+    return `the release needs glibc ${scan.glibcNeeded}, above its target's floor ${step.glibcFloor}`;
+  }
+  return undefined;
+}
+
+/** The release version in releases/start_erl.data (`<erts version> <release version>`), or undefined. */
+export function releaseVersionOf(startErl: string): string | undefined {
+  return startErl.trim().split(/\s+/)[1] || undefined;
+}
+
+export const NO_START_ERL = 'the release has no releases/start_erl.data';

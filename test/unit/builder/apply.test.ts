@@ -1,0 +1,214 @@
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runBuild, type BuildDeps } from '../../../builder/apply.ts';
+import type { ContainerResult, ContainerSpec, DockerEngine } from '../../../builder/docker.ts';
+import { DEFAULT_LIMITS } from '../../../builder/plan.ts';
+import { BuildJobSchema, type BuildPhase } from '../../../core/contracts/build-job.ts';
+import { isXamalError, LocalExecutor, type Arch } from '../../../core/index.ts';
+import type { LockFile } from '../../../images/lock.ts';
+import { localStore } from '../../../store/local.ts';
+import { buildElf } from '../../../testkit/builder/elf-fixture.ts';
+
+/**
+ * runBuild end to end without an engine: a fake DockerEngine whose containers write what `mix
+ * deps.get`, `mix release` and the smoke test would, a store on disk, real cp/tar/chown.
+ */
+const X86 = 'linux-x86_64-gnu2.36-debian12-otp27.3.4-elixir1.18.3';
+const DIGEST = `sha256:${'d'.repeat(64)}`;
+const PINNED = `xamal/builder@${DIGEST}`;
+const C1 = '1'.repeat(40);
+const C2 = '2'.repeat(40);
+const LOCK: LockFile = {
+  version: 1,
+  images: [{ ref: 'xamal/builder:t', digest: DIGEST, platforms: [{ arch: 'x86_64', digest: DIGEST }], resolvedAt: '2025-01-01T00:00:00.000Z', source: 'registry', flavour: 'builder', tuple: X86 }],
+};
+
+type Script = Partial<Record<string, Partial<ContainerResult>[]>>;
+
+/** Containers by their step label; `script` gives results per step, one per run (then success). */
+function fakeDocker(script: Script, glibc = 'GLIBC_2.34') {
+  const runs: string[] = [];
+  const host = (spec: ContainerSpec, path: string) => spec.binds!.map((b) => b.split(':')).find(([, c]) => c === path)![0]!;
+  const effects: Record<string, (spec: ContainerSpec) => Promise<string>> = {
+    deps: async (spec) => {
+      await mkdir(join(host(spec, '/build/src'), 'deps', 'jason'), { recursive: true });
+      await writeFile(join(host(spec, '/build/src'), 'deps', 'jason', 'mix.exs'), 'jason');
+      return 'fetched jason';
+    },
+    compile: async (spec) => {
+      const rel = join(host(spec, '/build/out'), 'hello');
+      await mkdir(join(rel, 'releases'), { recursive: true });
+      await mkdir(join(rel, 'bin'), { recursive: true });
+      await writeFile(join(rel, 'releases', 'start_erl.data'), '15.2.7 0.1.0\n');
+      await writeFile(join(rel, 'bin', 'beam.smp'), buildElf({ bits: 64, littleEndian: true, needed: ['libc.so.6', 'libtinfo.so.6'], verneed: [{ file: 'libc.so.6', names: ['GLIBC_2.2.5', glibc] }] }).buf);
+      await mkdir(join(host(spec, '/build/src'), '_build', 'prod'), { recursive: true });
+      await writeFile(join(host(spec, '/build/src'), '_build', 'prod', 'hello.app'), 'app');
+      return 'Release created';
+    },
+    smoke: async () => 'xamal-smoke-ok',
+  };
+  const docker: Partial<DockerEngine> = {
+    inspectImage: async () => ({ id: 'sha256:img', architecture: 'amd64', variant: undefined, os: 'linux', repoDigests: [PINNED], repoTags: [], labels: {} }),
+    containersWithLabel: async () => [],
+    removeContainer: async () => true,
+    run: async (spec) => {
+      const step = spec.labels!['org.xamal.step']!;
+      runs.push(step);
+      const scripted = script[step]?.shift();
+      const stdout = scripted && scripted.code ? '' : await effects[step]!(spec);
+      return { code: 0, stdout: `${stdout}\n`, stderr: '', timedOut: false, ...scripted };
+    },
+  };
+  return { docker: docker as DockerEngine, runs };
+}
+
+describe('runBuild carries the plan out', () => {
+  let dir: string;
+  let archive: { key: string; sha256: string };
+  const store = () => localStore(join(dir, 'store'));
+  const job = (commit: string) => BuildJobSchema.parse({ app: 'hello', source: { kind: 'archive', ...archive, commit }, target: X86 });
+
+  function deps(docker: DockerEngine, hostArch: Arch = 'x86_64'): BuildDeps {
+    return { docker, exec: new LocalExecutor(), store: store(), locks: async () => [LOCK], cacheDir: join(dir, 'cache'), workRoot: join(dir, 'work'), limits: DEFAULT_LIMITS, depsNetwork: 'none', hostArch };
+  }
+
+  async function build(d: BuildDeps, commit: string) {
+    const phases: BuildPhase[] = [];
+    const lines: string[] = [];
+    try {
+      const out = await runBuild(d, job(commit), { phase: (p) => void phases.push(p), log: (l) => void lines.push(l) });
+      return { out, phases, lines, err: undefined };
+    } catch (err) {
+      return { out: undefined, phases, lines, err: err as Error };
+    }
+  }
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'xamal-apply-'));
+    const src = join(dir, 'source');
+    await mkdir(join(src, 'config'), { recursive: true });
+    await writeFile(join(src, 'mix.exs'), 'defmodule Hello.MixProject do end');
+    await writeFile(join(src, 'mix.lock'), '%{"jason": {}}');
+    await writeFile(join(src, 'config', 'config.exs'), 'import Config');
+    execFileSync('tar', ['-czf', join(dir, 'source.tar.gz'), '-C', src, '.']);
+    const bytes = await readFile(join(dir, 'source.tar.gz'));
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    archive = { key: `sources/${sha256}.tar.gz`, sha256 };
+    await store().put(archive.key, bytes);
+  });
+  afterEach(async () => rm(dir, { recursive: true, force: true }));
+
+  it('a first build: phases in order, each step logged, caches and deps marker saved, manifest last, work directory gone', async () => {
+    const { docker, runs } = fakeDocker({});
+    const { out, phases, lines, err } = await build(deps(docker), C1);
+    expect(err).toBeUndefined();
+    expect(phases).toEqual(['source', 'deps', 'compile', 'release', 'scan', 'upload', 'done']);
+    expect(runs).toEqual(['deps', 'compile', 'smoke']);
+    const m = out!.manifest;
+    expect(lines).toEqual([
+      '==> deps: mix deps.get (network none)',
+      'fetched jason',
+      `==> compile: mix release hello --overwrite --path /build/out/hello (network none)`,
+      'Release created',
+      '==> smoke: /build/out/hello/bin/hello eval IO.puts("xamal-smoke-ok") (network none)',
+      'xamal-smoke-ok',
+      '==> scan: 1 ELF files, glibc needed 2.34, sonames libc.so.6 libtinfo.so.6',
+    ]);
+    expect(Object.keys(m.timings).sort()).toEqual(['compile', 'deps', 'scan', 'smoke', 'source', 'tar', 'upload']);
+    expect(Object.keys(m.timings).slice(0, 3)).toEqual(['source', 'deps', 'compile']);
+    expect(Object.keys(m.timings).at(-1)).toBe('upload');
+    expect(m).toMatchObject({ schema: 1, app: 'hello', release: 'hello', releaseVersion: '0.1.0', version: C1, commit: C1, tuple: X86, mixEnv: 'prod', glibcNeeded: '2.34', sonames: ['libc.so.6', 'libtinfo.so.6'], image: { ref: 'xamal/builder:t', digest: DIGEST } });
+    expect(out!.cached).toBe(false);
+    expect(out!.manifestKey).toBe(`artifacts/hello/${C1}/${X86}/manifest.json`);
+    const s = store();
+    expect(JSON.parse((await s.get(out!.manifestKey))!.toString())).toEqual(m);
+    expect((await s.get(m.tarball.key))!.length).toBe(m.tarball.size);
+    expect((await s.get(`${m.tarball.key}.sha256`))?.toString()).toBe(`${m.tarball.sha256}  hello-${C1}-${X86}.tar.gz\n`);
+    expect((await s.get(m.logKey))!.toString()).toBe(`${lines.join('\n')}\n`);
+    const tarList = execFileSync('tar', ['-tzf', s.pathOf(m.tarball.key)], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
+    expect(tarList).toEqual(['./', './bin/', './bin/beam.smp', './releases/', './releases/start_erl.data']);
+    const mix = join(dir, 'cache', 'mix');
+    expect((await readdir(mix)).sort()).toEqual([m.cacheKeys.build, m.cacheKeys.deps, `${m.cacheKeys.deps}.fetched.json`].sort());
+    expect(JSON.parse(await readFile(join(mix, `${m.cacheKeys.deps}.fetched.json`), 'utf8'))).toEqual({ mixExs: expect.stringMatching(/^[0-9a-f]{64}$/), depsDir: true });
+    expect(existsSync(join(mix, m.cacheKeys.deps, 'jason', 'mix.exs'))).toBe(true);
+    expect(existsSync(join(mix, m.cacheKeys.build, 'prod', 'hello.app'))).toBe(true);
+    expect(await readdir(join(dir, 'work'))).toEqual([]);
+  });
+
+  it('a second build of the same lock and mix.exs restores both caches and skips deps', async () => {
+    const first = await build(deps(fakeDocker({}).docker), C1);
+    const { docker, runs } = fakeDocker({});
+    const { out, lines, err } = await build(deps(docker), C2);
+    expect(err).toBeUndefined();
+    expect(runs).toEqual(['compile', 'smoke']);
+    const keys = first.out!.manifest.cacheKeys;
+    const mix = join(dir, 'cache', 'mix');
+    expect(lines.slice(0, 3)).toEqual([
+      `cache hit: deps from ${join(mix, keys.deps)}`,
+      `cache hit: _build from ${join(mix, keys.build)}`,
+      `==> deps: skipped (fetched before with this mix.lock, mix.exs and image; cache ${keys.deps})`,
+    ]);
+    expect(out!.manifest.cacheKeys).toEqual(keys);
+    expect(Object.keys(out!.manifest.timings)).not.toContain('deps');
+  });
+
+  it('an artifact already in the store is answered at once', async () => {
+    const first = await build(deps(fakeDocker({}).docker), C1);
+    const { docker, runs } = fakeDocker({});
+    const again = await build(deps(docker), C1);
+    expect(runs).toEqual([]);
+    expect(again.phases).toEqual(['done']);
+    expect(again.lines).toEqual([`artifact already built: ${first.out!.manifestKey}`]);
+    expect(again.out).toEqual({ manifest: first.out!.manifest, manifestKey: first.out!.manifestKey, cached: true });
+  });
+
+  it('an emulated build retries a failed compile once; a native one fails with the log tail', async () => {
+    const emulated = fakeDocker({ compile: [{ code: 139, stderr: 'qemu: uncaught target signal 11\n' }] });
+    const r = await build(deps(emulated.docker, 'aarch64'), C1);
+    expect(r.err).toBeUndefined();
+    expect(emulated.runs).toEqual(['deps', 'compile', 'compile', 'smoke']);
+    expect(r.lines).toContain('==> compile failed under emulation; retrying once');
+    expect(r.lines).toContain('==> compile (retry): mix release hello --overwrite --path /build/out/hello (network none)');
+    expect(Object.keys(r.out!.manifest.timings)).toContain('compile (retry)');
+
+    const native = fakeDocker({ compile: [{ code: 1, stderr: '** (CompileError) lib/hello.ex:1\n' }] });
+    const n = await build(deps(native.docker), C2);
+    expect(native.runs).toEqual(['compile']);
+    expect(isXamalError(n.err) && n.err.code).toBe('build_failed');
+    expect(n.err!.message).toBe('compile failed with exit code 1\n--- log tail ---\n' + n.lines.join('\n'));
+    expect(n.phases).toEqual(['source', 'deps', 'compile']);
+    expect(await readdir(join(dir, 'work'))).toEqual([]);
+  });
+
+  it('a release needing a newer glibc than its target is refused after the scan, and nothing is uploaded', async () => {
+    const { docker } = fakeDocker({}, 'GLIBC_2.38');
+    const r = await build(deps(docker), C1);
+    expect(isXamalError(r.err) && r.err.code).toBe('build_failed');
+    expect(r.err!.message.split('\n')[0]).toBe("the release needs glibc 2.38, above its target's floor 2.36");
+    expect(r.phases.at(-1)).toBe('scan');
+    expect(await store().list('artifacts/')).toEqual([]);
+  });
+
+  it('a smoke test that does not answer fails the build, after the _build cache was saved beside it', async () => {
+    const { docker } = fakeDocker({ smoke: [{ stdout: 'something else\n' }] });
+    const r = await build(deps(docker), C1);
+    expect(r.err!.message.split('\n')[0]).toBe('the release did not answer `eval` in its own image');
+    expect(r.phases.at(-1)).toBe('release');
+    expect((await readdir(join(dir, 'cache', 'mix'))).some((k) => k.startsWith('build-'))).toBe(true);
+  });
+
+  it('a source archive whose checksum differs is refused before anything runs', async () => {
+    const { docker, runs } = fakeDocker({});
+    await store().put(archive.key, 'tampered');
+    const r = await build(deps(docker), C1);
+    expect(isXamalError(r.err) && r.err.code).toBe('build_failed');
+    expect(r.err!.message).toMatch(new RegExp(`^source archive ${archive.key} has sha256 [0-9a-f]{64}, expected ${archive.sha256}$`));
+    expect(runs).toEqual([]);
+    expect(r.phases).toEqual(['source']);
+  });
+});

@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { containerOptions } from '../../../builder/docker.ts';
+
+describe('containerOptions', () => {
+  it('turns a spec into the engine\'s create options: env as K=V, the memory limit without swap, output attached, no TTY', () => {
+    const o = containerOptions({
+      image: 'img@sha256:1',
+      cmd: ['mix', 'deps.get'],
+      user: '1000:1000',
+      env: { MIX_ENV: 'prod', LANG: 'C.UTF-8' },
+      workdir: '/build/src',
+      networkMode: 'none',
+      binds: ['/w/src:/build/src'],
+      readOnly: true,
+      memoryBytes: 1024,
+      nanoCpus: 2e9,
+      capDrop: ['ALL'],
+      labels: { 'org.xamal.job': 'b1' },
+    });
+    expect(o).toMatchObject({ Image: 'img@sha256:1', Cmd: ['mix', 'deps.get'], User: '1000:1000', Env: ['MIX_ENV=prod', 'LANG=C.UTF-8'], WorkingDir: '/build/src', Labels: { 'org.xamal.job': 'b1' }, AttachStdout: true, AttachStderr: true, Tty: false, OpenStdin: false });
+    expect(o.HostConfig).toMatchObject({ NetworkMode: 'none', Binds: ['/w/src:/build/src'], ReadonlyRootfs: true, Memory: 1024, MemorySwap: 1024, NanoCpus: 2e9, CapDrop: ['ALL'], AutoRemove: false });
+    expect('name' in o).toBe(false);
+  });
+
+  it('sets no swap limit without a memory limit, and a name only when given', () => {
+    const o = containerOptions({ image: 'i', cmd: ['true'], networkMode: 'host', name: 'probe-1' });
+    expect(o.HostConfig && 'MemorySwap' in o.HostConfig).toBe(false);
+    expect(o.Env).toEqual([]);
+    expect(o.name).toBe('probe-1');
+  });
+});

@@ -1,0 +1,238 @@
+import { describe, expect, it } from 'vitest';
+import { BuildJobSchema, type BuildJobInput } from '../../../core/contracts/build-job.ts';
+import { ManifestSchema } from '../../../core/contracts/manifest.ts';
+import { isXamalError } from '../../../core/index.ts';
+import { checkScan, containerFailure, releaseVersionOf, scanSummary } from '../../../builder/checks.ts';
+import { assembleManifest, cacheLayout, DEFAULT_LIMITS, planBuild, SMOKE_MARKER, type BuildPlan, type BuildStep, type PlanInput } from '../../../builder/plan.ts';
+
+const COMMIT = 'c'.repeat(40);
+const X86 = 'linux-x86_64-gnu2.36-debian12-otp27.3.4-elixir1.18.3';
+const ARM = 'linux-aarch64-gnu2.36-debian12-otp27.3.4-elixir1.18.3';
+const DIGEST = `sha256:${'d'.repeat(64)}`;
+
+const job = (over: Partial<BuildJobInput> = {}) => BuildJobSchema.parse({ app: 'hello', source: { kind: 'git', url: 'file:///repo', commit: COMMIT }, target: X86, ...over });
+
+function input(over: Partial<PlanInput> = {}): PlanInput {
+  return {
+    job: job(),
+    jobId: 'bjob',
+    image: { ref: 'xamal/builder:tag', pinned: `xamal/builder@${DIGEST}`, digest: DIGEST },
+    source: { lockHash: 'lock', configHash: 'config', mixExs: 'mixexs', hasDeps: false },
+    workDir: '/work/bjob-1',
+    cacheDir: '/cache',
+    limits: DEFAULT_LIMITS,
+    depsNetwork: 'host',
+    hostArch: 'x86_64',
+    cache: { deps: false, build: false },
+    ...over,
+  };
+}
+
+const kinds = (steps: BuildStep[]) => steps.map((s) => (s.kind === 'container' ? `container:${s.name}` : s.kind === 'phase' ? `phase:${s.phase}` : s.kind));
+const find = <K extends BuildStep['kind']>(steps: BuildStep[], kind: K) => steps.filter((s): s is Extract<BuildStep, { kind: K }> => s.kind === kind);
+const parallel = (plan: BuildPlan) => find(plan.steps, 'parallel')[0]!;
+const container = (plan: BuildPlan, name: string) => [...plan.steps, ...parallel(plan).branches.flat()].find((s) => s.kind === 'container' && s.name === name) as Extract<BuildStep, { kind: 'container' }> | undefined;
+/** The deps marker an earlier successful deps step left for this lock, mix.exs and image. */
+const marker = (over: Partial<{ mixExs: string; depsDir: boolean }> = {}) => ({ mixExs: 'mixexs', depsDir: true, ...over });
+
+describe('planBuild: the steps of a build', () => {
+  it('a first build restores nothing, runs deps, saves its cache and marker, then compile, smoke beside packing, checks, upload, manifest', () => {
+    const plan = planBuild(input());
+    expect(kinds(plan.steps)).toEqual([
+      'mkdir', 'command', 'phase:deps', 'container:deps', 'save-cache', 'write-deps-marker',
+      'phase:compile', 'container:compile', 'phase:release', 'parallel',
+      'phase:scan', 'check-scan', 'read-release-version', 'phase:upload', 'upload', 'publish', 'remove', 'phase:done',
+    ]);
+    expect(parallel(plan).branches.map(kinds)).toEqual([['container:smoke'], ['save-cache', 'scan', 'tar']]);
+    expect(find(plan.steps, 'mkdir')[0]!.paths).toEqual(['/work/bjob-1/out', '/work/bjob-1/home']);
+    expect(find(plan.steps, 'command')[0]!.command).toEqual({ argv: ['chown', '-R', '1000:1000', '/work/bjob-1'], label: 'chown workdir' });
+  });
+
+  it('a build whose mix.lock, mix.exs and image match a successful deps step skips deps (its deps/ restored from the cache)', () => {
+    const plan = planBuild(input({ cache: { deps: true, build: false, depsMarker: marker() } }));
+    expect(kinds(plan.steps).slice(0, 5)).toEqual(['mkdir', 'restore-cache', 'command', 'phase:deps', 'skip']);
+    expect(find(plan.steps, 'skip')[0]!.message).toBe(`==> deps: skipped (fetched before with this mix.lock, mix.exs and image; cache ${plan.cacheKeys.deps})`);
+    expect(container(plan, 'deps')).toBeUndefined();
+    expect(find(plan.steps, 'write-deps-marker')).toEqual([]);
+  });
+
+  it('deps runs again when mix.exs changed since the marker, or its deps/ is neither cached nor in the source', () => {
+    expect(container(planBuild(input({ cache: { deps: true, build: false, depsMarker: marker({ mixExs: 'other' }) } })), 'deps')).toBeDefined();
+    expect(container(planBuild(input({ cache: { deps: false, build: false, depsMarker: marker() } })), 'deps')).toBeDefined();
+    expect(container(planBuild(input({ cache: { deps: false, build: false } })), 'deps')).toBeDefined();
+    // deps/ in the source itself, or an app whose deps step left none, needs no cache.
+    const inSource = input({ source: { ...input().source, hasDeps: true }, cache: { deps: false, build: false, depsMarker: marker() } });
+    expect(container(planBuild(inSource), 'deps')).toBeUndefined();
+    expect(container(planBuild(input({ cache: { deps: false, build: false, depsMarker: marker({ depsDir: false }) } })), 'deps')).toBeUndefined();
+  });
+
+  it('a cached deps/ and _build are restored, in that order, before deps runs', () => {
+    const plan = planBuild(input({ cache: { deps: true, build: true } }));
+    const restores = find(plan.steps, 'restore-cache');
+    expect(restores).toEqual([
+      { kind: 'restore-cache', what: 'deps', from: plan.cachePaths.deps, into: '/work/bjob-1/src/deps' },
+      { kind: 'restore-cache', what: '_build', from: plan.cachePaths.build, into: '/work/bjob-1/src/_build' },
+    ]);
+    expect(plan.steps.indexOf(restores[1]!)).toBeLessThan(plan.steps.findIndex((s) => s.kind === 'container'));
+  });
+
+  it('deps cache is saved first-writer-wins and _build replaced; the marker records mix.exs and where deps/ goes', () => {
+    const plan = planBuild(input());
+    const saves = [...find(plan.steps, 'save-cache'), ...find(parallel(plan).branches.flat(), 'save-cache')];
+    expect(saves).toEqual([
+      { kind: 'save-cache', from: '/work/bjob-1/src/deps', to: plan.cachePaths.deps, replace: false },
+      { kind: 'save-cache', from: '/work/bjob-1/src/_build', to: plan.cachePaths.build, replace: true },
+    ]);
+    expect(find(plan.steps, 'write-deps-marker')).toEqual([
+      { kind: 'write-deps-marker', path: `/cache/mix/${plan.cacheKeys.deps}.fetched.json`, mixExs: 'mixexs', depsDir: '/work/bjob-1/src/deps' },
+    ]);
+  });
+
+  it('an emulated build retries compile once; a native one does not; deps and smoke never', () => {
+    const emulated = planBuild(input({ job: job({ target: ARM }), hostArch: 'x86_64' }));
+    expect(container(emulated, 'compile')!.retryOnce).toBe('emulation');
+    expect(container(emulated, 'deps')!.retryOnce).toBeUndefined();
+    expect(container(emulated, 'smoke')!.retryOnce).toBeUndefined();
+    expect(container(planBuild(input()), 'compile')!.retryOnce).toBeUndefined();
+    // No host arch known: nothing is taken for emulated.
+    expect(container(planBuild(input({ job: job({ target: ARM }), hostArch: undefined })), 'compile')!.retryOnce).toBeUndefined();
+  });
+
+  it('compile and smoke run without network, deps with the configured one', () => {
+    for (const depsNetwork of ['host', 'none'] as const) {
+      const plan = planBuild(input({ depsNetwork }));
+      expect(plan.containers.deps.networkMode).toBe(depsNetwork);
+      expect(plan.containers.compile.networkMode).toBe('none');
+      expect(plan.containers.smoke.networkMode).toBe('none');
+    }
+  });
+
+  it('smoke must print the marker, reads the release read-only, and runs as the build user under the limits', () => {
+    const plan = planBuild(input());
+    expect(container(plan, 'smoke')!.expect).toEqual({ stdout: SMOKE_MARKER, failure: 'the release did not answer `eval` in its own image' });
+    expect(plan.containers.smoke.cmd).toEqual(['/build/out/hello/bin/hello', 'eval', `IO.puts("${SMOKE_MARKER}")`]);
+    expect(plan.containers.smoke.binds).toEqual(['/work/bjob-1/out:/build/out:ro', '/work/bjob-1/home:/build/home']);
+    expect(plan.containers.compile.cmd).toEqual(['mix', 'release', 'hello', '--overwrite', '--path', '/build/out/hello']);
+    for (const spec of Object.values(plan.containers)) {
+      expect(spec).toMatchObject({ image: `xamal/builder@${DIGEST}`, user: '1000:1000', readOnly: true, capDrop: ['ALL'], memoryBytes: DEFAULT_LIMITS.memoryBytes, timeoutMs: DEFAULT_LIMITS.stepTimeoutMs });
+      expect(spec.labels?.['org.xamal.job']).toBe('bjob');
+    }
+  });
+
+  it('the glibc check carries the target floor for gnu targets and none for musl', () => {
+    expect(find(planBuild(input()).steps, 'check-scan')).toEqual([{ kind: 'check-scan', glibcFloor: '2.36' }]);
+    const musl = planBuild(input({ job: job({ target: 'linux-x86_64-musl1.2.5-alpine3.21-otp27.3.4-elixir1.18.3' }) }));
+    expect(find(musl.steps, 'check-scan')).toEqual([{ kind: 'check-scan' }]);
+  });
+
+  it('uploads the tarball and its checksum, then publishes log and manifest, then removes the work directory', () => {
+    const plan = planBuild(input());
+    expect(find(plan.steps, 'upload')).toEqual([{ kind: 'upload', file: plan.dirs.tarball, key: plan.artifact.tarballKey, sha256Key: plan.artifact.sha256Key, fileName: plan.artifact.fileName }]);
+    expect(find(plan.steps, 'publish')).toEqual([{ kind: 'publish', logKey: 'logs/bjob.log', manifestKey: plan.artifact.manifestKey }]);
+    expect(find(plan.steps, 'remove')).toEqual([{ kind: 'remove', path: '/work/bjob-1' }]);
+    expect(plan.artifact.fileName).toBe(`hello-${COMMIT}-${X86}.tar.gz`);
+    expect(find(plan.steps, 'read-release-version')[0]!.file).toBe('/work/bjob-1/out/hello/releases/start_erl.data');
+  });
+
+  it('a non-linux target is refused as unsupported', () => {
+    const darwin = job({ target: 'darwin-aarch64-gnu2.36-debian12-otp27.3.4-elixir1.18.3' });
+    let err: unknown;
+    try {
+      planBuild(input({ job: darwin }));
+    } catch (e) {
+      err = e;
+    }
+    expect(isXamalError(err) && err.code).toBe('unsupported');
+    expect((err as Error).message).toMatch(/target os darwin: the farm builds linux targets only/);
+  });
+});
+
+describe('cacheLayout', () => {
+  it('deps keys follow the lock and image only; _build keys also env, config and release; both live under <cache>/mix', () => {
+    const base = cacheLayout(input());
+    expect(base.paths).toEqual({ deps: `/cache/mix/${base.keys.deps}`, build: `/cache/mix/${base.keys.build}`, depsFetched: `/cache/mix/${base.keys.deps}.fetched.json` });
+    const config = cacheLayout(input({ source: { ...input().source, configHash: 'other' } }));
+    expect(config.keys.deps).toBe(base.keys.deps);
+    expect(config.keys.build).not.toBe(base.keys.build);
+    const lock = cacheLayout(input({ source: { ...input().source, lockHash: 'other' } }));
+    expect(lock.keys.deps).not.toBe(base.keys.deps);
+    const image = cacheLayout(input({ image: { ...input().image, digest: `sha256:${'e'.repeat(64)}` } }));
+    expect(image.keys.deps).not.toBe(base.keys.deps);
+    expect(cacheLayout(input({ job: job({ mixEnv: 'dev' }) })).keys.build).not.toBe(base.keys.build);
+    expect(planBuild(input()).cacheKeys).toEqual(base.keys);
+  });
+});
+
+describe('checks of what a step found', () => {
+  const step = { kind: 'container', name: 'compile', spec: { ...planBuild(input()).containers.compile, memoryBytes: 512 * 1024 ** 2, timeoutMs: 1000 } } as const;
+  const ok = { code: 0, stdout: '', stderr: '', timedOut: false };
+
+  it('a container step fails on cancel, time limit, memory limit, exit code, and missing expected output, in that order', () => {
+    expect(containerFailure(step, ok)).toBeUndefined();
+    expect(containerFailure(step, { ...ok, code: 137, cancelled: true, timedOut: true })).toEqual({ code: 'cancelled', message: 'build cancelled during compile' });
+    expect(containerFailure(step, { ...ok, code: 137, timedOut: true, oomKilled: true })).toEqual({ code: 'build_failed', message: 'compile exceeded its time limit of 1000 ms' });
+    expect(containerFailure(step, { ...ok, code: 137, oomKilled: true })).toEqual({
+      code: 'build_failed',
+      message: 'compile ran out of memory: the kernel killed it at its memory limit of 512 MiB (exit code 137)',
+    });
+    expect(containerFailure(step, { ...ok, code: 2 })).toEqual({ code: 'build_failed', message: 'compile failed with exit code 2' });
+    const smoke = { ...step, name: 'smoke', expect: { stdout: SMOKE_MARKER, failure: 'no answer' } };
+    expect(containerFailure(smoke, { ...ok, stdout: 'hello\n' })).toEqual({ code: 'build_failed', message: 'no answer' });
+    expect(containerFailure(smoke, { ...ok, stdout: `${SMOKE_MARKER}\n` })).toBeUndefined();
+  });
+
+  it('the glibc check refuses a release needing more than the target\'s floor, and allows up to it', () => {
+    expect(checkScan({ kind: 'check-scan', glibcFloor: '2.36' }, { glibcNeeded: '2.38' })).toBe("the release needs glibc 2.38, above its target's floor 2.36");
+    expect(checkScan({ kind: 'check-scan', glibcFloor: '2.36' }, { glibcNeeded: '2.36' })).toBeUndefined();
+    expect(checkScan({ kind: 'check-scan', glibcFloor: '2.36' }, { glibcNeeded: undefined })).toBeUndefined();
+    expect(checkScan({ kind: 'check-scan' }, { glibcNeeded: '2.99' })).toBeUndefined();
+  });
+
+  it('the scan is logged with its ELF count, glibc and sonames', () => {
+    expect(scanSummary({ elfFiles: ['a', 'b'], glibcNeeded: '2.34', sonames: ['libc.so.6', 'libm.so.6'], unreadable: [] })).toBe('==> scan: 2 ELF files, glibc needed 2.34, sonames libc.so.6 libm.so.6');
+    expect(scanSummary({ elfFiles: [], glibcNeeded: undefined, sonames: [], unreadable: [] })).toBe('==> scan: 0 ELF files, glibc needed none, sonames ');
+  });
+
+  it('the release version is the second word of start_erl.data', () => {
+    expect(releaseVersionOf('15.2.7 0.1.0\n')).toBe('0.1.0');
+    expect(releaseVersionOf('15.2.7\n')).toBeUndefined();
+    expect(releaseVersionOf('')).toBeUndefined();
+  });
+});
+
+describe('assembleManifest', () => {
+  const built = { releaseVersion: '0.1.0', scan: { glibcNeeded: '2.34', sonames: ['libc.so.6'] }, tarball: { sha256: 'f'.repeat(64), size: 42 }, timings: { deps: 1 }, builtAt: '2025-01-01T00:00:00.000Z' };
+
+  it('holds the plan\'s keys and image, the job\'s commit, and what the build learnt; it passes the manifest schema', () => {
+    const plan = planBuild(input());
+    const m = assembleManifest(plan, built);
+    expect(ManifestSchema.parse(m)).toEqual(m);
+    expect(m).toEqual({
+      schema: 1,
+      app: 'hello',
+      release: 'hello',
+      releaseVersion: '0.1.0',
+      version: COMMIT,
+      commit: COMMIT,
+      tuple: X86,
+      mixEnv: 'prod',
+      tarball: { key: plan.artifact.tarballKey, sha256: 'f'.repeat(64), size: 42 },
+      image: { ref: 'xamal/builder:tag', digest: DIGEST },
+      cacheKeys: plan.cacheKeys,
+      glibcNeeded: '2.34',
+      sonames: ['libc.so.6'],
+      timings: { deps: 1 },
+      logKey: 'logs/bjob.log',
+      builtAt: '2025-01-01T00:00:00.000Z',
+      jobId: 'bjob',
+    });
+  });
+
+  it('leaves out glibcNeeded for a musl release and commit for an archive without one', () => {
+    const archive = job({ source: { kind: 'archive', key: `sources/${'a'.repeat(64)}.tar.gz`, sha256: 'a'.repeat(64) } });
+    const m = assembleManifest(planBuild(input({ job: archive })), { ...built, scan: { glibcNeeded: undefined, sonames: [] } });
+    expect('glibcNeeded' in m).toBe(false);
+    expect('commit' in m).toBe(false);
+    expect(m.version).toBe('a'.repeat(40));
+  });
+});
