@@ -1,17 +1,23 @@
 import { execFileSync } from 'node:child_process';
 import { cp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { childEnv, PROJECT_ROOT } from '../localservices/config.ts';
+import { childEnv, PROJECT_ROOT, servicesConfig } from '../localservices/config.ts';
+import { localStore } from '../store/local.ts';
+import type { ObjectStore } from '../store/store.ts';
 
 /**
  * Git repositories holding the example apps, as the farm's sources in tests and benchmarks. HOME is
- * the repo itself so no user git config applies; author and committer are fixed.
+ * the repo itself so no user git config applies; author, committer and their dates are fixed, so the
+ * same files give the same commit in every run (and an artifact store kept across runs, like
+ * `testArtifactStore`, already holds its builds).
  */
+const FIXED_DATE = '2026-01-01T00:00:00Z';
+
 export const git = (cwd: string, ...args: string[]) =>
   execFileSync('git', args, {
     cwd,
     encoding: 'utf8',
-    env: { PATH: childEnv({}).PATH, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t', HOME: cwd },
+    env: { PATH: childEnv({}).PATH, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t', GIT_AUTHOR_DATE: FIXED_DATE, GIT_COMMITTER_DATE: FIXED_DATE, HOME: cwd },
   }).trim();
 
 /** A git repo holding examples/<name> (plus `extra` files) at `dir`; returns its file:// URL and commit. */
@@ -40,4 +46,15 @@ export function helloRepo(dir: string, extra: Record<string, string> = {}): Prom
 /** A git repo holding examples/crypto-hello (an app whose release needs the host's libcrypto). */
 export function cryptoHelloRepo(dir: string): Promise<{ url: string; commit: string }> {
   return exampleRepo('crypto-hello', dir);
+}
+
+/**
+ * An artifact store kept across runs (under the cache directory), for tests whose subject is not the
+ * build itself (deploys, the target matrix): with fixed commits, a warm run finds every artifact
+ * already built and the farm skips the build (its own idempotency: same app, commit, target, MIX_ENV
+ * and release). Builds are proven fresh in every run by the build-worker tests, which use stores of
+ * their own.
+ */
+export function testArtifactStore(name: string): ObjectStore {
+  return localStore(join(servicesConfig().cacheDir, 'test-artifacts', name));
 }

@@ -15,14 +15,13 @@ import { hostArch, imageBuildDeps } from '../../../builder/images/context.ts';
 import { DEFAULT_LIMITS } from '../../../builder/plan.ts';
 import { LocalExecutor, parseTargetOrThrow } from '../../../core/index.ts';
 import { servicesConfig } from '../../../localservices/config.ts';
-import { s3Store } from '../../../store/s3.ts';
 import type { DebianSuite } from '../../../images/distros.ts';
 import { readLock } from '../../../images/lock.ts';
 import { labDeps, upLab, type Lab, type LabHost } from '../../../testkit/hosts/index.ts';
 import { loadReport, parseWrk, startLoad, wrkCommand } from '../../../testkit/hosts/load.ts';
 import { xamalCli } from '../../../testkit/cli.ts';
-import { git, helloRepo } from '../../../testkit/example-repo.ts';
-import { services, testPrefix } from '../../../testkit/integration.ts';
+import { git, helloRepo, testArtifactStore } from '../../../testkit/example-repo.ts';
+import { services } from '../../../testkit/integration.ts';
 
 const TOKEN = 'd'.repeat(40);
 const APP_SECRET = 'skb-4f1c9a-never-printed-anywhere';
@@ -64,7 +63,8 @@ describe('xamal deploy: prebuilt artifacts from the farm to Debian 11/12/13 host
     tmp = await mkdtemp(join(tmpdir(), 'xamal-deploy-'));
     lab = await upLab(labDeps(), { suites: ['bullseye', 'bookworm', 'trixie'] });
     const cfg = { ...builderConfig(), dockerSocket: services().dockerSocket, registry: services().registry };
-    const store = s3Store({ ...services().s3, prefix: `${testPrefix('deploy')}/` });
+    // Kept across runs: fixed commits make a warm run find its artifacts built (testkit/example-repo.ts).
+    const store = testArtifactStore('deploy');
     const deps: BuildDeps = {
       docker: imageBuildDeps(cfg, () => {}).docker,
       exec,

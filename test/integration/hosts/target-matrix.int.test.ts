@@ -15,11 +15,10 @@ import { DEFAULT_LIMITS } from '../../../builder/plan.ts';
 import { compareVersions, LocalExecutor, parseProbeOutput, parseTargetOrThrow, PROBE_SCRIPT, type Arch, type HostFingerprint, type Rejection } from '../../../core/index.ts';
 import type { Manifest } from '../../../core/contracts/manifest.ts';
 import { PROJECT_ROOT } from '../../../localservices/config.ts';
-import { s3Store } from '../../../store/s3.ts';
 import type { DebianSuite } from '../../../images/distros.ts';
 import { pinnedRef, readLock } from '../../../images/lock.ts';
-import { cryptoHelloRepo, helloRepo } from '../../../testkit/example-repo.ts';
-import { services, testPrefix } from '../../../testkit/integration.ts';
+import { cryptoHelloRepo, helloRepo, testArtifactStore } from '../../../testkit/example-repo.ts';
+import { services } from '../../../testkit/integration.ts';
 
 /**
  * Issue #11: for every (artifact, host) pair of 2 apps × 4 build platforms × 4 run platforms, the
@@ -221,7 +220,8 @@ describe('target compatibility: the resolver’s verdict equals what really happ
     const t0 = Date.now();
     tmp = await mkdtemp(join(tmpdir(), 'xamal-matrix-'));
     const c = cfg();
-    const store = s3Store({ ...services().s3, prefix: `${testPrefix('target-matrix')}/` });
+    // Kept across runs: fixed commits make a warm run find its artifacts built (testkit/example-repo.ts).
+    const store = testArtifactStore('target-matrix');
     deps = {
       docker: imageBuildDeps(c, () => {}).docker,
       exec: new LocalExecutor(),
