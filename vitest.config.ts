@@ -29,6 +29,9 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
+          // The suite runs unit tests beside the hosts project's BEAM boots (testkit/suite.ts): a
+          // property test that takes 1 s alone took over 5 s there.
+          testTimeout: 30_000,
         },
       },
       integration('farm'),
