@@ -8,15 +8,14 @@ import { buildApp } from '../../../api/app.ts';
 import { listen } from '../../../api/server.ts';
 import { healthService } from '../../../api/services/health.ts';
 import { storeBackedServices } from '../../../api/services/store-backed.ts';
+import { buildDeps } from '../../../farm/build-deps.ts';
 import { runBuild, type BuildDeps } from '../../../builder/apply.ts';
 import { builderConfig } from '../../../builder/config.ts';
 import { buildImage } from '../../../builder/images/build.ts';
-import { hostArch, imageBuildDeps } from '../../../builder/images/context.ts';
-import { DEFAULT_LIMITS } from '../../../builder/plan.ts';
-import { LocalExecutor, parseTargetOrThrow } from '../../../core/index.ts';
+import { imageBuildDeps } from '../../../builder/images/context.ts';
+import { parseTargetOrThrow } from '../../../core/index.ts';
 import { servicesConfig } from '../../../localservices/config.ts';
 import type { DebianSuite } from '../../../images/distros.ts';
-import { readLock } from '../../../images/lock.ts';
 import { labDeps, upLab, type Lab, type LabHost } from '../../../testkit/hosts/index.ts';
 import { loadReport, parseWrk, startLoad, wrkCommand } from '../../../testkit/hosts/load.ts';
 import { xamalCli } from '../../../testkit/cli.ts';
@@ -25,7 +24,6 @@ import { services } from '../../../testkit/integration.ts';
 
 const TOKEN = 'd'.repeat(40);
 const APP_SECRET = 'skb-4f1c9a-never-printed-anywhere';
-const exec = new LocalExecutor();
 
 /** The real CLI in the project directory (testkit/cli.ts). */
 const xamal = xamalCli;
@@ -65,18 +63,14 @@ describe('xamal deploy: prebuilt artifacts from the farm to Debian 11/12/13 host
     const cfg = { ...builderConfig(), dockerSocket: services().dockerSocket, registry: services().registry };
     // Kept across runs: fixed commits make a warm run find its artifacts built (testkit/example-repo.ts).
     const store = testArtifactStore('deploy');
-    const deps: BuildDeps = {
-      docker: imageBuildDeps(cfg, () => {}).docker,
-      exec,
+    const deps: BuildDeps = buildDeps({
+      dockerSocket: services().dockerSocket,
       store,
-      locks: async () => [await readLock(cfg.localLockPath)],
-      // Shared across runs like a farm's cache (keyed by image digest and lockfile).
+      lockPaths: [cfg.localLockPath],
+      // Shared across runs, as a farm's cache is (keyed by image digest and lockfile).
       cacheDir: join(servicesConfig().cacheDir, 'test-builds'),
       workRoot: join(tmp, 'work'),
-      limits: DEFAULT_LIMITS,
-      depsNetwork: 'host',
-      hostArch: hostArch(),
-    };
+    });
     const repo = join(tmp, 'repo');
     const src = await helloRepo(repo);
     v1 = src.commit;

@@ -6,17 +6,17 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveService } from '../../../api/services/resolve.ts';
 import { artifactIndex } from '../../../store/artifact-index.ts';
+import { buildDeps } from '../../../farm/build-deps.ts';
 import { runBuild, type BuildDeps } from '../../../builder/apply.ts';
 import { servicesConfig } from '../../../localservices/config.ts';
 import { builderConfig } from '../../../builder/config.ts';
 import { buildImage } from '../../../builder/images/build.ts';
-import { hostArch, imageBuildDeps } from '../../../builder/images/context.ts';
-import { DEFAULT_LIMITS } from '../../../builder/plan.ts';
-import { compareVersions, LocalExecutor, parseProbeOutput, parseTargetOrThrow, PROBE_SCRIPT, type Arch, type HostFingerprint, type Rejection } from '../../../core/index.ts';
+import { imageBuildDeps } from '../../../builder/images/context.ts';
+import { compareVersions, parseProbeOutput, parseTargetOrThrow, PROBE_SCRIPT, type Arch, type HostFingerprint, type Rejection } from '../../../core/index.ts';
 import type { Manifest } from '../../../core/contracts/manifest.ts';
 import { PROJECT_ROOT } from '../../../localservices/config.ts';
 import type { DebianSuite } from '../../../images/distros.ts';
-import { pinnedRef, readLock } from '../../../images/lock.ts';
+import { pinnedRef } from '../../../images/lock.ts';
 import { cryptoHelloRepo, helloRepo, testArtifactStore } from '../../../testkit/example-repo.ts';
 import { services } from '../../../testkit/integration.ts';
 
@@ -222,18 +222,14 @@ describe('target compatibility: the resolver’s verdict equals what really happ
     const c = cfg();
     // Kept across runs: fixed commits make a warm run find its artifacts built (testkit/example-repo.ts).
     const store = testArtifactStore('target-matrix');
-    deps = {
-      docker: imageBuildDeps(c, () => {}).docker,
-      exec: new LocalExecutor(),
+    deps = buildDeps({
+      dockerSocket: services().dockerSocket,
       store,
-      locks: async () => [await readLock(c.localLockPath)],
+      lockPaths: [c.localLockPath],
       // Shared across runs, as a farm's cache is (keyed by image digest and lockfile).
       cacheDir: join(servicesConfig().cacheDir, 'test-builds'),
       workRoot: join(tmp, 'work'),
-      limits: DEFAULT_LIMITS,
-      depsNetwork: 'host',
-      hostArch: hostArch(),
-    };
+    });
     const images = imageBuildDeps(c, (l) => process.stderr.write(`[images] ${l}\n`));
 
     // Hosts: each runtime image, fingerprinted by running the real probe script inside it.
