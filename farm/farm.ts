@@ -65,14 +65,16 @@ export interface Farm {
  * through it; each part is optional, so any number of API and worker processes share one farm.
  */
 export async function startFarm(o: FarmOptions): Promise<Farm> {
-  const parts: Closable[] = [];
-  const stop = (log?: (line: string) => void) => shutdown([...parts].reverse(), o.drainMs, log);
+  // Closed in this order: the API (nothing new arrives), the workers (builds in flight finish), then
+  // the connections the API held — so a dead Redis delays only the last, never the builds' drain.
+  const parts: Parts = { api: [], workers: [], connections: [] };
+  const stop = (log?: (line: string) => void) => shutdown([...parts.api, ...parts.workers, ...parts.connections], o.drainMs, log);
   const farm: Farm = { url: undefined, app: undefined, queues: undefined, close: () => stop((line) => o.logger?.warn(line)) };
   try {
     if (o.workers) {
       const settings = queueSettings(o, 'workers');
       const workers = await startBuildWorkers(settings, o.workers.arches, o.workers.deps, o.workers.concurrency, o.logger);
-      parts.push({ name: 'build workers', close: () => workers.close(), force: () => workers.force() });
+      parts.workers.push({ name: 'build workers', close: () => workers.close(), force: () => workers.force() });
     }
     if (o.api) Object.assign(farm, await startApi(o, o.api, parts));
     return farm;
@@ -87,28 +89,34 @@ function queueSettings(o: FarmOptions, who: string): QueueSettings {
   return o.settings;
 }
 
-/** The API and what it holds, registered in `parts` in the order they must close (reversed). */
-async function startApi(o: FarmOptions, a: FarmApiOptions, parts: Closable[]): Promise<Pick<Farm, 'url' | 'app' | 'queues'>> {
+interface Parts {
+  api: Closable[];
+  workers: Closable[];
+  connections: Closable[];
+}
+
+/** The API and the connections it holds, registered in `parts`. */
+async function startApi(o: FarmOptions, a: FarmApiOptions, parts: Parts): Promise<Pick<Farm, 'url' | 'app' | 'queues'>> {
   const withQueues = a.queueArches.length > 0;
   const settings = withQueues ? queueSettings(o, 'an API with build queues') : o.settings;
   // Workers move the artifact generation; while it stands still lookups use kept listings.
   const generation = settings ? artifactGeneration(settings) : undefined;
-  if (generation) parts.push({ name: 'artifact generation', close: () => generation.close() });
+  if (generation) parts.connections.push({ name: 'artifact generation', close: () => generation.close() });
   const locks = () => Promise.all(o.lockPaths.map((p) => readLock(p)));
   let queues: BuildQueues | undefined;
   let extra = {};
   if (withQueues && settings) {
     const q = buildQueues(settings, a.queueArches);
     queues = q;
-    parts.push({ name: 'build queues', close: () => q.close() });
+    parts.connections.push({ name: 'build queues', close: () => q.close() });
     // GET /metrics and the /admin/queues board read the same platform queues.
     const inspector = queueInspector(settings, a.queueArches);
-    parts.push({ name: 'queue inspector', close: () => inspector.close() });
+    parts.connections.push({ name: 'queue inspector', close: () => inspector.close() });
     extra = { builds: buildService({ queues: q, store: o.store, locks, exec: new LocalExecutor() }), queues: inspector };
   }
   // Rate-limit counters live in the shared Redis, so every API process of the farm counts together.
   const redis = a.rateLimit && settings ? redisClient(settings) : undefined;
-  if (redis) parts.push({ name: 'rate-limit Redis', close: async () => void (await redis.quit()), force: async () => redis.disconnect() });
+  if (redis) parts.connections.push({ name: 'rate-limit Redis', close: async () => void (await redis.quit()), force: async () => redis.disconnect() });
   const checks: Record<string, HealthCheck> = {
     ...a.checks,
     // Any answer (even "not there") proves the store is reachable; an error means it is not.
@@ -123,7 +131,7 @@ async function startApi(o: FarmOptions, a: FarmApiOptions, parts: Closable[]): P
     ...(a.rateLimit ? { rateLimit: { ...a.rateLimit, ...(redis ? { redis } : {}), ...(settings?.prefix ? { prefix: settings.prefix } : {}) } } : {}),
     services: { health: healthService(checks), ...storeBackedServices(o.store, generation), ...extra },
   });
-  parts.push({ name: 'API', close: () => app.close() });
+  parts.api.push({ name: 'API', close: () => app.close() });
   const url = await listen(app, a.host, a.port);
   return { url, app, queues };
 }
