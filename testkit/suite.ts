@@ -20,14 +20,20 @@ const LANES = [
   { name: 'hosts', projects: ['hosts'] },
   { name: 'farm', projects: ['unit', 'farm'] },
 ] as const;
+type Lane = { name: string; argv: string[] };
+const vitestLane = (l: (typeof LANES)[number]): Lane => ({
+  name: l.name,
+  argv: ['vitest', 'run', ...l.projects.flatMap((p) => ['--project', p]), '--reporter=default', '--reporter=json', `--outputFile.json=${report(l.name)}`],
+});
+/** The typecheck runs beside the tests (one core for ~25 s while the lanes start); its failure fails the run. */
+const TYPES: Lane = { name: 'types', argv: ['tsc', '--noEmit'] };
 
 const say = (line: string) => process.stderr.write(`[services] ${line}\n`);
 const report = (lane: string) => join(PROJECT_ROOT, '.state', `test-results-${lane}.json`);
 
-/** Runs one lane's vitest, each output line prefixed with the lane; resolves with its exit code. */
-function runLane(lane: (typeof LANES)[number]): Promise<number> {
-  const args = ['vitest', 'run', ...lane.projects.flatMap((p) => ['--project', p]), '--reporter=default', '--reporter=json', `--outputFile.json=${report(lane.name)}`];
-  const child = spawn('npx', args, { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs one lane (`npx <argv>`), each output line prefixed with the lane; resolves with its exit code. */
+function runLane(lane: Lane): Promise<number> {
+  const child = spawn('npx', lane.argv, { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   for (const [stream, out] of [[child.stdout, process.stdout], [child.stderr, process.stderr]] as const) {
     createInterface({ input: stream }).on('line', (line) => out.write(`[${lane.name}] ${line}\n`));
   }
@@ -45,8 +51,8 @@ interface Counts {
 }
 const FIELDS: (keyof Counts)[] = ['numPassedTests', 'numFailedTests', 'numPendingTests', 'numTotalTests', 'numFailedTestSuites', 'numPassedTestSuites', 'numTotalTestSuites'];
 
-/** The lanes' reports added up (a lane without a report counts as one failed suite). */
-async function mergeReports(): Promise<Counts & { success: boolean; lanes: Record<string, Partial<Counts> | 'missing'> }> {
+/** The lanes' reports added up (a lane without a report, or a failed typecheck, counts as one failed suite). */
+async function mergeReports(typesOk: boolean): Promise<Counts & { success: boolean; lanes: Record<string, Partial<Counts> | 'missing'> }> {
   const total = Object.fromEntries(FIELDS.map((f) => [f, 0])) as unknown as Counts;
   const lanes: Record<string, Partial<Counts> | 'missing'> = {};
   for (const lane of LANES) {
@@ -55,18 +61,20 @@ async function mergeReports(): Promise<Counts & { success: boolean; lanes: Recor
     if (!r) total.numFailedTestSuites += 1;
     for (const f of FIELDS) total[f] += r?.[f] ?? 0;
   }
+  if (!typesOk) total.numFailedTestSuites += 1;
   return { ...total, success: total.numFailedTests === 0 && total.numFailedTestSuites === 0, lanes };
 }
 
 const t0 = Date.now();
+const types = runLane(TYPES);
 const { started } = await prepareIntegrationRun(say);
 let codes: number[] = [];
 try {
-  codes = await Promise.all(LANES.map(runLane));
+  codes = await Promise.all([...LANES.map((l) => runLane(vitestLane(l))), types]);
 } finally {
-  const merged = await mergeReports();
+  const merged = await mergeReports(codes.at(-1) === 0);
   await writeFile(join(PROJECT_ROOT, '.state', 'test-results.json'), JSON.stringify(merged, null, 2));
   if (started.length) await servicesDown(servicesConfig(), started, say);
-  process.stderr.write(`suite: ${Math.round((Date.now() - t0) / 1000)} s (lanes ${LANES.map((l, i) => `${l.name} exit ${codes[i] ?? '?'}`).join(', ')})\n`);
+  process.stderr.write(`suite: ${Math.round((Date.now() - t0) / 1000)} s (lanes ${[...LANES, TYPES].map((l, i) => `${l.name} exit ${codes[i] ?? '?'}`).join(', ')})\n`);
 }
 process.exitCode = codes.every((c) => c === 0) ? 0 : 1;
