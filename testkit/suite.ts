@@ -1,10 +1,10 @@
 /**
- * The whole test suite as two vitest processes side by side — `unit` + `farm`, and `hosts` — after
- * the services, images and test-host roots are prepared once for both (each process's global setup
- * then finds them ready and starts nothing). vitest itself runs the files of projects that allow one
- * file at a time strictly one after another, across projects (one group), so on this 2-core machine
- * the hosts project (BEAM boots, waits on health checks) would otherwise wait for the farm project's
- * builds. Each process writes its JSON report; this merges them into .state/test-results.json for
+ * The whole test suite as vitest processes side by side: `unit` and the typecheck at once, `hosts`
+ * and `farm` once the services, images and test-host roots are prepared for both (each process's
+ * global setup then finds them ready and starts nothing). In one process vitest runs the files of
+ * projects that allow one file at a time strictly one after another, across projects (one group), so
+ * on this 2-core machine the hosts project (BEAM boots, waits on health checks) would otherwise wait
+ * for the farm project's builds. Each process writes its JSON report; this merges them into .state/test-results.json for
  * .ci/run's summary line and stops the services it started.
  *
  *   npx tsx testkit/suite.ts
@@ -16,20 +16,38 @@ import { createInterface } from 'node:readline';
 import { PROJECT_ROOT, servicesConfig, servicesDown } from '../localservices/index.ts';
 import { prepareIntegrationRun } from './global-setup.ts';
 
-const LANES = [
-  { name: 'hosts', projects: ['hosts'] },
-  { name: 'farm', projects: ['unit', 'farm'] },
-] as const;
-type Lane = { name: string; argv: string[] };
-const vitestLane = (l: (typeof LANES)[number]): Lane => ({
-  name: l.name,
-  argv: ['vitest', 'run', ...l.projects.flatMap((p) => ['--project', p]), '--reporter=default', '--reporter=json', `--outputFile.json=${report(l.name)}`],
-});
-/** The typecheck runs beside the tests (one core for ~25 s while the lanes start); its failure fails the run. */
-const TYPES: Lane = { name: 'types', argv: ['tsc', '--noEmit'] };
+interface Lane {
+  name: string;
+  /** `npx` arguments. */
+  argv: string[];
+  /** Needs the services, images and test-host roots (started after they are prepared). */
+  integration: boolean;
+  /** Writes a vitest JSON report (counted in the summary). */
+  vitest: boolean;
+}
 
+const vitest = (name: string, projects: string[], integration: boolean): Lane => ({
+  name,
+  argv: ['vitest', 'run', ...projects.flatMap((p) => ['--project', p]), '--reporter=default', '--reporter=json', `--outputFile.json=${report(name)}`],
+  integration,
+  vitest: true,
+});
+
+/**
+ * Unit tests and the typecheck need nothing prepared: they start at once (on a fresh machine they
+ * run while the images are made). The two integration projects start once the services are up.
+ */
+const LANES: Lane[] = [
+  vitest('unit', ['unit'], false),
+  { name: 'types', argv: ['tsc', '--noEmit'], integration: false, vitest: false },
+  vitest('hosts', ['hosts'], true),
+  vitest('farm', ['farm'], true),
+];
+
+function report(lane: string): string {
+  return join(PROJECT_ROOT, '.state', `test-results-${lane}.json`);
+}
 const say = (line: string) => process.stderr.write(`[services] ${line}\n`);
-const report = (lane: string) => join(PROJECT_ROOT, '.state', `test-results-${lane}.json`);
 
 /** Runs one lane (`npx <argv>`), each output line prefixed with the lane; resolves with its exit code. */
 function runLane(lane: Lane): Promise<number> {
@@ -51,30 +69,36 @@ interface Counts {
 }
 const FIELDS: (keyof Counts)[] = ['numPassedTests', 'numFailedTests', 'numPendingTests', 'numTotalTests', 'numFailedTestSuites', 'numPassedTestSuites', 'numTotalTestSuites'];
 
-/** The lanes' reports added up (a lane without a report, or a failed typecheck, counts as one failed suite). */
-async function mergeReports(typesOk: boolean): Promise<Counts & { success: boolean; lanes: Record<string, Partial<Counts> | 'missing'> }> {
+/** The lanes' reports added up (a missing report, or a lane other than vitest that failed, counts as one failed suite). */
+async function mergeReports(codes: (number | undefined)[]): Promise<Counts & { success: boolean; lanes: Record<string, Partial<Counts> | 'missing'> }> {
   const total = Object.fromEntries(FIELDS.map((f) => [f, 0])) as unknown as Counts;
   const lanes: Record<string, Partial<Counts> | 'missing'> = {};
-  for (const lane of LANES) {
+  for (const [i, lane] of LANES.entries()) {
+    if (!lane.vitest) {
+      if (codes[i] !== 0) total.numFailedTestSuites += 1;
+      continue;
+    }
     const r = await readFile(report(lane.name), 'utf8').then((t) => JSON.parse(t) as Partial<Counts>, () => undefined);
     lanes[lane.name] = r ?? 'missing';
     if (!r) total.numFailedTestSuites += 1;
     for (const f of FIELDS) total[f] += r?.[f] ?? 0;
   }
-  if (!typesOk) total.numFailedTestSuites += 1;
   return { ...total, success: total.numFailedTests === 0 && total.numFailedTestSuites === 0, lanes };
 }
 
 const t0 = Date.now();
-const types = runLane(TYPES);
-const { started } = await prepareIntegrationRun(say);
-let codes: number[] = [];
+const codes: (number | undefined)[] = LANES.map(() => undefined);
+const run = (i: number) => runLane(LANES[i]!).then((code) => (codes[i] = code));
+const early = LANES.flatMap((l, i) => (l.integration ? [] : [run(i)]));
+let started: Awaited<ReturnType<typeof prepareIntegrationRun>>['started'] = [];
 try {
-  codes = await Promise.all([...LANES.map((l) => runLane(vitestLane(l))), types]);
+  ({ started } = await prepareIntegrationRun(say));
+  await Promise.all([...early, ...LANES.flatMap((l, i) => (l.integration ? [run(i)] : []))]);
 } finally {
-  const merged = await mergeReports(codes.at(-1) === 0);
+  await Promise.allSettled(early);
+  const merged = await mergeReports(codes);
   await writeFile(join(PROJECT_ROOT, '.state', 'test-results.json'), JSON.stringify(merged, null, 2));
   if (started.length) await servicesDown(servicesConfig(), started, say);
-  process.stderr.write(`suite: ${Math.round((Date.now() - t0) / 1000)} s (lanes ${[...LANES, TYPES].map((l, i) => `${l.name} exit ${codes[i] ?? '?'}`).join(', ')})\n`);
+  process.stderr.write(`suite: ${Math.round((Date.now() - t0) / 1000)} s (${LANES.map((l, i) => `${l.name} exit ${codes[i] ?? 'not run'}`).join(', ')})\n`);
 }
 process.exitCode = codes.every((c) => c === 0) ? 0 : 1;
