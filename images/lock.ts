@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
-import { ArchSchema, XamalError, issuesFromZod, ValidationError, type Arch } from '../core/index.ts';
+import { ArchSchema, XamalError, issuesFromZod, readTextIfPresent, ValidationError, type Arch } from '../core/index.ts';
 import { ImageFactsSchema } from './facts.ts';
 
 export const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
@@ -37,13 +37,8 @@ export function emptyLock(): LockFile {
 }
 
 export async function readLock(path: string): Promise<LockFile> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyLock();
-    throw err;
-  }
+  const text = await readTextIfPresent(path);
+  if (text === undefined) return emptyLock();
   let json: unknown;
   try {
     json = JSON.parse(text);

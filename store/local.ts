@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { XamalError } from '../core/errors/index.ts';
-import { checkKey } from '../core/index.ts';
+import { checkKey, isMissingFile } from '../core/index.ts';
 import type { ObjectStore } from './store.ts';
 
 /**
@@ -36,7 +36,7 @@ export function localStore(root: string): ObjectStore & { pathOf(key: string): s
       try {
         return await readFile(pathOf(key));
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        if (isMissingFile(err)) return undefined;
         throw new XamalError('unavailable', `store: get ${key} failed: ${(err as Error).message}`, { cause: err });
       }
     },
@@ -45,7 +45,7 @@ export function localStore(root: string): ObjectStore & { pathOf(key: string): s
         const size = (await stat(pathOf(key))).size;
         return { body: createReadStream(pathOf(key)), size };
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        if (isMissingFile(err)) return undefined;
         throw new XamalError('unavailable', `store: get ${key} failed: ${(err as Error).message}`, { cause: err });
       }
     },
