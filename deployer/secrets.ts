@@ -125,12 +125,8 @@ function expandable(value: string, at: () => string, issues: Issue[]): ValuePart
   let i = 0;
   while (i < value.length) {
     const c = value[i]!;
-    if (c === '\u0000' && value[i + 1] === '$') {
-      text += '$';
-      i += 2;
-      continue;
-    }
-    if (c === '\\' && value[i + 1] === '$') {
+    // ESCAPED_DOLLAR (from double quotes) or `\$`: a literal `$`.
+    if ((c === '\u0000' || c === '\\') && value[i + 1] === '$') {
       text += '$';
       i += 2;
       continue;
