@@ -2,6 +2,21 @@ import { z } from 'zod';
 import { ArchSchema, LIBCS, TargetSchema, ValidationError, formatTarget, isFullVersion, issuesFromZod, type Issue, type Target } from '../core/index.ts';
 import { normalizeArch, probeScript, probeSections, readLibcAndRelease } from '../core/index.ts';
 
+/**
+ * Runs inside the image with /bin/sh. No interpolation: the same bytes for every image. Looks in
+ * Debian's and hexpm's (/usr/local) install locations.
+ */
+export const IMAGE_PROBE_SCRIPT = probeScript(
+  ['echo @@arch; uname -m'],
+  [
+    'echo @@otp; for r in /usr/local/lib/erlang /usr/lib/erlang; do for f in "$r"/releases/*/OTP_VERSION; do [ -f "$f" ] && { cat "$f"; break 2; }; done; done',
+    'echo @@erts; for r in /usr/local/lib/erlang /usr/lib/erlang; do for d in "$r"/erts-*; do [ -d "$d" ] && { basename "$d"; break 2; }; done; done',
+    'echo @@elixir; for f in /usr/local/lib/elixir/lib/elixir/ebin/elixir.app /usr/lib/elixir/lib/elixir/ebin/elixir.app; do [ -f "$f" ] && { grep -o \'{vsn,"[^"]*"}\' "$f"; break; }; done',
+    'echo @@crypto-nif; for f in /usr/local/lib/erlang/lib/crypto-*/priv/lib/crypto.so /usr/lib/erlang/lib/crypto-*/priv/lib/crypto.so; do [ -f "$f" ] && { ldd "$f" 2>/dev/null | grep -o "libcrypto\\.so[.0-9]*" | head -n 1; break; }; done',
+    'echo @@libcrypto; ls /usr/lib/*-linux-gnu/ /lib/*-linux-gnu/ /usr/lib/ /lib/ 2>/dev/null | grep -E "^libcrypto\\.so\\.[0-9.]+$" | sort -u',
+  ],
+);
+
 /** What probing an image (running it) found. The tuple of a builder image comes only from these. */
 export const ImageFactsSchema = z
   .object({
@@ -20,21 +35,6 @@ export const ImageFactsSchema = z
   })
   .strict();
 export type ImageFacts = z.output<typeof ImageFactsSchema>;
-
-/**
- * Runs inside the image with /bin/sh. No interpolation: the same bytes for every image. Looks in
- * Debian's and hexpm's (/usr/local) install locations.
- */
-export const IMAGE_PROBE_SCRIPT = probeScript(
-  ['echo @@arch; uname -m'],
-  [
-    'echo @@otp; for r in /usr/local/lib/erlang /usr/lib/erlang; do for f in "$r"/releases/*/OTP_VERSION; do [ -f "$f" ] && { cat "$f"; break 2; }; done; done',
-    'echo @@erts; for r in /usr/local/lib/erlang /usr/lib/erlang; do for d in "$r"/erts-*; do [ -d "$d" ] && { basename "$d"; break 2; }; done; done',
-    'echo @@elixir; for f in /usr/local/lib/elixir/lib/elixir/ebin/elixir.app /usr/lib/elixir/lib/elixir/ebin/elixir.app; do [ -f "$f" ] && { grep -o \'{vsn,"[^"]*"}\' "$f"; break; }; done',
-    'echo @@crypto-nif; for f in /usr/local/lib/erlang/lib/crypto-*/priv/lib/crypto.so /usr/lib/erlang/lib/crypto-*/priv/lib/crypto.so; do [ -f "$f" ] && { ldd "$f" 2>/dev/null | grep -o "libcrypto\\.so[.0-9]*" | head -n 1; break; }; done',
-    'echo @@libcrypto; ls /usr/lib/*-linux-gnu/ /lib/*-linux-gnu/ /usr/lib/ /lib/ 2>/dev/null | grep -E "^libcrypto\\.so\\.[0-9.]+$" | sort -u',
-  ],
-);
 
 /** Pure: the probe's output → facts, or every fact it could not read. */
 export function parseImageProbe(text: string): ImageFacts {
