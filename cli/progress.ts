@@ -26,31 +26,30 @@ export interface Progress {
   end(): void;
 }
 
+/** An `update` that keeps each key's line (keys in first-seen order) and calls `changed` only when one changes. */
+function onChange(changed: (lines: ReadonlyMap<string, string>, line: string) => void): Progress['update'] {
+  const lines = new Map<string, string>();
+  return (key, line) => {
+    if (lines.get(key) === line) return;
+    lines.set(key, line);
+    changed(lines, line);
+  };
+}
+
 /** Plain lines: each key's line printed when it changes. */
 export function plainProgress(write: (line: string) => void): Progress {
-  const last = new Map<string, string>();
-  return {
-    update(key, line) {
-      if (last.get(key) === line) return;
-      last.set(key, line);
-      write(line);
-    },
-    end() {},
-  };
+  return { update: onChange((_, line) => write(line)), end() {} };
 }
 
 /** A terminal: the whole block redrawn in place on each change. */
 export function ttyProgress(write: (raw: string) => void): Progress {
-  const lines = new Map<string, string>();
   let drawn = 0;
   return {
-    update(key, line) {
-      if (lines.get(key) === line) return;
-      lines.set(key, line);
+    update: onChange((lines) => {
       const frame = [...lines.values()];
       write(progressFrame(frame, drawn));
       drawn = frame.length;
-    },
+    }),
     end() {
       drawn = 0;
     },

@@ -66,6 +66,16 @@ export async function openRemote(values: RemoteFlags, opts: { command: string; s
   return { ctx, recording, close: () => pool.close() };
 }
 
+/** Opens the remote (as openRemote), runs `fn` with it, and closes it whatever happens. */
+export async function withRemote<T>(values: RemoteFlags, opts: Parameters<typeof openRemote>[1], fn: (remote: Remote) => Promise<T>): Promise<T> {
+  const remote = await openRemote(values, opts);
+  try {
+    return await fn(remote);
+  } finally {
+    await remote.close();
+  }
+}
+
 /** One line per recorded step, grouped by host (in order of first contact), secrets redacted. */
 export function dryRunLines(steps: readonly RecordedStep[]): string[] {
   const hosts = [...new Set(steps.map((s) => s.host))];

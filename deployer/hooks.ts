@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { command, XamalError, type Arg, type Command, type Executor } from '../core/index.ts';
+import { command, isMissingFile, XamalError, type Arg, type Command, type Executor } from '../core/index.ts';
 import type { Secrets } from './secrets.ts';
 
 /**
@@ -94,7 +94,7 @@ export async function runHook(name: HookName, details: HookDetails, opts: HookOp
     if (!st.isFile()) throw new XamalError('hook_failed', `hook ${name}: ${shown} is not a file`);
     if ((st.mode & 0o111) === 0) throw new XamalError('hook_failed', `hook ${name}: ${shown} is not executable (chmod +x ${shown})`);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { ran: false };
+    if (isMissingFile(err)) return { ran: false };
     throw err;
   }
   const scrub = (t: string) => (opts.secrets ? opts.secrets.redact(t) : t);

@@ -75,7 +75,8 @@ export class RecordingSession implements HostSession {
 /** A pool of recording sessions sharing one step log, in order. */
 export class RecordingPool implements SessionPool {
   readonly steps: RecordedStep[] = [];
-  constructor(private readonly respond: SessionResponder = () => undefined) {}
+  /** `respond` answers for every session (RecordingSession's default when absent). */
+  constructor(private readonly respond?: SessionResponder) {}
   async session(host: string): Promise<HostSession> {
     return new RecordingSession(host, this.steps, this.respond);
   }

@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { command, REDACTED, sensitive, ValidationError, XamalError, type Executor, type Issue, type Sensitive } from '../core/index.ts';
+import { command, readUserFile, REDACTED, sensitive, ValidationError, XamalError, type Executor, type Issue, type Sensitive } from '../core/index.ts';
 import type { DeployConfig } from './config/schema.ts';
 
 /**
@@ -126,12 +125,8 @@ function expandable(value: string, at: () => string, issues: Issue[]): ValuePart
   let i = 0;
   while (i < value.length) {
     const c = value[i]!;
-    if (c === '\u0000' && value[i + 1] === '$') {
-      text += '$';
-      i += 2;
-      continue;
-    }
-    if (c === '\\' && value[i + 1] === '$') {
+    // ESCAPED_DOLLAR (from double quotes) or `\$`: a literal `$`.
+    if ((c === '\u0000' || c === '\\') && value[i + 1] === '$') {
       text += '$';
       i += 2;
       continue;
@@ -261,13 +256,8 @@ export async function loadSecrets(opts: LoadSecretsOptions): Promise<Secrets> {
   const issues: Issue[] = [];
   const resolved = (p: string) => (isAbsolute(p) ? p : join(opts.root, p));
   for (const file of secretsFiles(opts.secretsPath, opts.destination)) {
-    let text: string;
-    try {
-      text = await readFile(resolved(file), 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw new XamalError('external', `cannot read ${file}: ${(err as Error).message}`, { cause: err });
-    }
+    const text = await readUserFile(resolved(file), file);
+    if (text === undefined) continue;
     read.push(file);
     const parsed = parseDotenv(text, file);
     issues.push(...parsed.issues);

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import {
-  ARCHES,
+  ArchSchema,
   compareVersions,
   issuesFromZod,
   parseTarget,
@@ -23,7 +23,7 @@ import { FLAVOURS } from './recipes/debian.ts';
  * The catalog: which images the farm may build in. Hexpm entries are tags only (their digests come
  * from `xamal farm images pin`); recipe entries are built here from Debian suites.
  */
-const ArchList = z.array(z.enum(ARCHES as [Arch, ...Arch[]])).min(1);
+const ArchList = z.array(ArchSchema).min(1);
 
 export const CatalogEntrySchema = z.discriminatedUnion('source', [
   z

@@ -1,12 +1,27 @@
 import { z } from 'zod';
-import { ARCHES, LIBCS, TargetSchema, ValidationError, formatTarget, isFullVersion, issuesFromZod, type Arch, type Issue, type Target } from '../core/index.ts';
-import { LIBC_AND_OS_PROBE_LINES, normalizeArch, parseOsRelease, probeSections, readLibc } from '../core/index.ts';
+import { ArchSchema, LIBCS, TargetSchema, ValidationError, formatTarget, isFullVersion, issuesFromZod, type Issue, type Target } from '../core/index.ts';
+import { normalizeArch, probeScript, probeSections, readLibcAndRelease } from '../core/index.ts';
+
+/**
+ * Runs inside the image with /bin/sh. No interpolation: the same bytes for every image. Looks in
+ * Debian's and hexpm's (/usr/local) install locations.
+ */
+export const IMAGE_PROBE_SCRIPT = probeScript(
+  ['echo @@arch; uname -m'],
+  [
+    'echo @@otp; for r in /usr/local/lib/erlang /usr/lib/erlang; do for f in "$r"/releases/*/OTP_VERSION; do [ -f "$f" ] && { cat "$f"; break 2; }; done; done',
+    'echo @@erts; for r in /usr/local/lib/erlang /usr/lib/erlang; do for d in "$r"/erts-*; do [ -d "$d" ] && { basename "$d"; break 2; }; done; done',
+    'echo @@elixir; for f in /usr/local/lib/elixir/lib/elixir/ebin/elixir.app /usr/lib/elixir/lib/elixir/ebin/elixir.app; do [ -f "$f" ] && { grep -o \'{vsn,"[^"]*"}\' "$f"; break; }; done',
+    'echo @@crypto-nif; for f in /usr/local/lib/erlang/lib/crypto-*/priv/lib/crypto.so /usr/lib/erlang/lib/crypto-*/priv/lib/crypto.so; do [ -f "$f" ] && { ldd "$f" 2>/dev/null | grep -o "libcrypto\\.so[.0-9]*" | head -n 1; break; }; done',
+    'echo @@libcrypto; ls /usr/lib/*-linux-gnu/ /lib/*-linux-gnu/ /usr/lib/ /lib/ 2>/dev/null | grep -E "^libcrypto\\.so\\.[0-9.]+$" | sort -u',
+  ],
+);
 
 /** What probing an image (running it) found. The tuple of a builder image comes only from these. */
 export const ImageFactsSchema = z
   .object({
     os: z.literal('linux'),
-    arch: z.enum(ARCHES as [Arch, ...Arch[]]),
+    arch: ArchSchema,
     libc: z.enum(LIBCS),
     libcVersion: z.string().regex(/^\d+(?:\.\d+)+$/),
     distro: z.string().regex(/^[a-z]+$/),
@@ -21,21 +36,6 @@ export const ImageFactsSchema = z
   .strict();
 export type ImageFacts = z.output<typeof ImageFactsSchema>;
 
-/**
- * Runs inside the image with /bin/sh. No interpolation: the same bytes for every image. Looks in
- * Debian's and hexpm's (/usr/local) install locations.
- */
-export const IMAGE_PROBE_SCRIPT = [
-  'echo @@arch; uname -m',
-  ...LIBC_AND_OS_PROBE_LINES,
-  'echo @@otp; for r in /usr/local/lib/erlang /usr/lib/erlang; do for f in "$r"/releases/*/OTP_VERSION; do [ -f "$f" ] && { cat "$f"; break 2; }; done; done',
-  'echo @@erts; for r in /usr/local/lib/erlang /usr/lib/erlang; do for d in "$r"/erts-*; do [ -d "$d" ] && { basename "$d"; break 2; }; done; done',
-  'echo @@elixir; for f in /usr/local/lib/elixir/lib/elixir/ebin/elixir.app /usr/lib/elixir/lib/elixir/ebin/elixir.app; do [ -f "$f" ] && { grep -o \'{vsn,"[^"]*"}\' "$f"; break; }; done',
-  'echo @@crypto-nif; for f in /usr/local/lib/erlang/lib/crypto-*/priv/lib/crypto.so /usr/lib/erlang/lib/crypto-*/priv/lib/crypto.so; do [ -f "$f" ] && { ldd "$f" 2>/dev/null | grep -o "libcrypto\\.so[.0-9]*" | head -n 1; break; }; done',
-  'echo @@libcrypto; ls /usr/lib/*-linux-gnu/ /lib/*-linux-gnu/ /usr/lib/ /lib/ 2>/dev/null | grep -E "^libcrypto\\.so\\.[0-9.]+$" | sort -u',
-  'echo @@end',
-].join('\n');
-
 /** Pure: the probe's output → facts, or every fact it could not read. */
 export function parseImageProbe(text: string): ImageFacts {
   const s = probeSections(text);
@@ -43,13 +43,8 @@ export function parseImageProbe(text: string): ImageFacts {
   const issues: Issue[] = [];
   const arch = normalizeArch(first('arch') ?? '');
   if (!arch) issues.push({ path: 'arch', message: `unknown machine ${JSON.stringify(first('arch') ?? '')}` });
-  const lc = readLibc(s);
-  const libc = lc?.libc;
-  const libcVersion = lc?.version;
-  if (!libc || !libcVersion) issues.push({ path: 'libc', message: 'could not read the libc family and version' });
-  const rel = parseOsRelease(s.get('os-release') ?? []);
+  const { libc, libcVersion, release: rel } = readLibcAndRelease(s, issues);
   const distro = rel.ID;
-  if (!distro) issues.push({ path: 'distro', message: 'no ID in /etc/os-release' });
   // Debian testing/sid have no VERSION_ID; alpine's is 3.21.3 (tuples carry major.minor).
   let distroVersion: string | undefined = rel.VERSION_ID;
   if (distro === 'alpine' && distroVersion) distroVersion = distroVersion.split('.').slice(0, 2).join('.');

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
-import { ARCHES, XamalError, issuesFromZod, ValidationError, type Arch } from '../core/index.ts';
+import { ArchSchema, XamalError, issuesFromZod, readTextIfPresent, ValidationError, type Arch } from '../core/index.ts';
 import { ImageFactsSchema } from './facts.ts';
 
 export const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
@@ -15,7 +15,7 @@ export const LockEntrySchema = z
     /** What the tag resolved to: an index (multi-arch) digest or a single manifest's. */
     digest: Digest,
     /** Per-platform manifest digests (Docker 20.10 cannot pull one index digest for two platforms). */
-    platforms: z.array(z.object({ arch: z.enum(ARCHES as [Arch, ...Arch[]]), digest: Digest.optional() }).strict()).min(1),
+    platforms: z.array(z.object({ arch: ArchSchema, digest: Digest.optional() }).strict()).min(1),
     resolvedAt: z.string().datetime(),
     source: z.enum(['hexpm', 'recipe', 'registry']),
     flavour: z.enum(['builder', 'runtime']).default('builder'),
@@ -24,7 +24,7 @@ export const LockEntrySchema = z
     /** The probed target tuple of a builder image. */
     tuple: z.string().optional(),
     /** For images built here: which recipe, and its content key (a changed recipe means rebuild). */
-    recipe: z.object({ suite: z.string(), arch: z.enum(ARCHES as [Arch, ...Arch[]]), flavour: z.enum(['builder', 'runtime']), key: z.string() }).strict().optional(),
+    recipe: z.object({ suite: z.string(), arch: ArchSchema, flavour: z.enum(['builder', 'runtime']), key: z.string() }).strict().optional(),
   })
   .strict();
 export type LockEntry = z.output<typeof LockEntrySchema>;
@@ -37,13 +37,8 @@ export function emptyLock(): LockFile {
 }
 
 export async function readLock(path: string): Promise<LockFile> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyLock();
-    throw err;
-  }
+  const text = await readTextIfPresent(path);
+  if (text === undefined) return emptyLock();
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -2,9 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
-import { XamalError } from '../core/errors/index.ts';
-import { checkKey } from '../core/index.ts';
-import type { ObjectStore } from './store.ts';
+import { checkKey, isMissingFile } from '../core/index.ts';
+import { storeError, storeOp, type ObjectStore } from './store.ts';
 
 /**
  * The embedded default store: objects as files under one root. Writes go to a temp file in the same
@@ -21,9 +20,11 @@ export function localStore(root: string): ObjectStore & { pathOf(key: string): s
       await rename(tmp, dest);
     } catch (err) {
       await rm(tmp, { force: true });
-      throw new XamalError('unavailable', `store: put ${key} failed: ${(err as Error).message}`, { cause: err });
+      throw storeError('put', key, err);
     }
   };
+  /** One `get` of the object's file: undefined when there is none. */
+  const read = <T>(key: string, run: (path: string) => Promise<T>) => storeOp('get', key, () => run(pathOf(key)), { is: isMissingFile, value: undefined });
   return {
     pathOf,
     put: (key, body) => atomic(key, (tmp) => writeFile(tmp, body)),
@@ -32,23 +33,12 @@ export function localStore(root: string): ObjectStore & { pathOf(key: string): s
         await copyFile(path, tmp);
         if ((await stat(tmp)).size !== (await stat(path)).size) throw new Error('short copy');
       }),
-    async get(key) {
-      try {
-        return await readFile(pathOf(key));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-        throw new XamalError('unavailable', `store: get ${key} failed: ${(err as Error).message}`, { cause: err });
-      }
-    },
-    async getStream(key) {
-      try {
-        const size = (await stat(pathOf(key))).size;
-        return { body: createReadStream(pathOf(key)), size };
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-        throw new XamalError('unavailable', `store: get ${key} failed: ${(err as Error).message}`, { cause: err });
-      }
-    },
+    get: (key) => read(key, (path) => readFile(path)),
+    getStream: (key) =>
+      read(key, async (path) => {
+        const size = (await stat(path)).size;
+        return { body: createReadStream(path), size };
+      }),
     async exists(key) {
       try {
         return (await stat(pathOf(key))).isFile();

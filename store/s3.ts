@@ -1,13 +1,12 @@
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, type GetObjectCommandOutput, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Upload } from '@aws-sdk/lib-storage';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { XamalError } from '../core/errors/index.ts';
 import { checkKey } from '../core/index.ts';
-import type { ObjectStore } from './store.ts';
+import { storeOp, type ObjectStore } from './store.ts';
 
 /** The only module that talks to S3. Everything else depends on ObjectStore. */
 export interface S3Settings {
@@ -56,10 +55,6 @@ function isNotFound(err: unknown): boolean {
   return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
 }
 
-function storeError(op: string, key: string, err: unknown): XamalError {
-  return new XamalError('unavailable', `store: ${op} ${key} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
-}
-
 export function s3Store(s: S3Settings): ObjectStore {
   const client = new S3Client({
     region: s.region,
@@ -70,17 +65,16 @@ export function s3Store(s: S3Settings): ObjectStore {
   // The SDK's own SigV4 signer, as @aws-sdk/s3-request-presigner uses it (S3: no double path escaping).
   const signer = new SignatureV4({ credentials: { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey }, region: s.region, service: 's3', sha256: Sha256, uriEscapePath: false });
   const full = (key: string) => `${s.prefix ?? ''}${checkKey(key)}`;
+  /** GetObject and `read` its response, as one `get`: undefined when there is no such object. */
+  const getObject = <T>(key: string, read: (r: GetObjectCommandOutput) => T | Promise<T>) =>
+    storeOp('get', key, async () => read(await client.send(new GetObjectCommand({ Bucket: s.bucket, Key: full(key) }))), { is: isNotFound, value: undefined });
   return {
     async put(key, body, contentType) {
-      try {
-        await client.send(new PutObjectCommand({ Bucket: s.bucket, Key: full(key), Body: body, ContentType: contentType }));
-      } catch (err) {
-        throw storeError('put', key, err);
-      }
+      await storeOp('put', key, () => client.send(new PutObjectCommand({ Bucket: s.bucket, Key: full(key), Body: body, ContentType: contentType })));
     },
     async putFile(key, path, contentType) {
       const size = (await stat(path)).size;
-      try {
+      await storeOp('put', key, async () => {
         const upload = new Upload({
           client,
           params: { Bucket: s.bucket, Key: full(key), Body: createReadStream(path), ContentType: contentType },
@@ -90,28 +84,10 @@ export function s3Store(s: S3Settings): ObjectStore {
         await upload.done();
         const head = await client.send(new HeadObjectCommand({ Bucket: s.bucket, Key: full(key) }));
         if (head.ContentLength !== size) throw new Error(`stored ${head.ContentLength} bytes, expected ${size}`);
-      } catch (err) {
-        throw storeError('put', key, err);
-      }
+      });
     },
-    async get(key) {
-      try {
-        const r = await client.send(new GetObjectCommand({ Bucket: s.bucket, Key: full(key) }));
-        return Buffer.from(await r.Body!.transformToByteArray());
-      } catch (err) {
-        if (isNotFound(err)) return undefined;
-        throw storeError('get', key, err);
-      }
-    },
-    async getStream(key) {
-      try {
-        const r = await client.send(new GetObjectCommand({ Bucket: s.bucket, Key: full(key) }));
-        return { body: r.Body as Readable, size: r.ContentLength ?? 0 };
-      } catch (err) {
-        if (isNotFound(err)) return undefined;
-        throw storeError('get', key, err);
-      }
-    },
+    get: (key) => getObject(key, async (r) => Buffer.from(await r.Body!.transformToByteArray())),
+    getStream: (key) => getObject(key, (r) => ({ body: r.Body as Readable, size: r.ContentLength ?? 0 })),
     async presignGet(key, ttlSeconds) {
       const url = new URL(s.endpoint ?? `https://s3.${s.region}.amazonaws.com`);
       const path = `/${encodeURIComponent(full(key)).replace(/%2F/g, '/')}`;
@@ -129,35 +105,29 @@ export function s3Store(s: S3Settings): ObjectStore {
       const q = new URLSearchParams(signed.query as Record<string, string>).toString();
       return `${signed.protocol}//${signed.hostname}${signed.port ? `:${signed.port}` : ''}${signed.path}?${q}`;
     },
-    async exists(key) {
-      try {
-        await client.send(new HeadObjectCommand({ Bucket: s.bucket, Key: full(key) }));
-        return true;
-      } catch (err) {
-        if (isNotFound(err)) return false;
-        throw storeError('head', key, err);
-      }
-    },
+    exists: (key) =>
+      storeOp(
+        'head',
+        key,
+        async () => {
+          await client.send(new HeadObjectCommand({ Bucket: s.bucket, Key: full(key) }));
+          return true;
+        },
+        { is: isNotFound, value: false },
+      ),
     async delete(key) {
-      try {
-        await client.send(new DeleteObjectCommand({ Bucket: s.bucket, Key: full(key) }));
-      } catch (err) {
-        throw storeError('delete', key, err);
-      }
+      await storeOp('delete', key, () => client.send(new DeleteObjectCommand({ Bucket: s.bucket, Key: full(key) })));
     },
-    async list(prefix) {
-      const keys: string[] = [];
-      let token: string | undefined;
-      try {
+    list: (prefix) =>
+      storeOp('list', prefix, async () => {
+        const keys: string[] = [];
+        let token: string | undefined;
         do {
           const r = await client.send(new ListObjectsV2Command({ Bucket: s.bucket, Prefix: full(prefix), ContinuationToken: token }));
           for (const o of r.Contents ?? []) if (o.Key) keys.push(o.Key.slice((s.prefix ?? '').length));
           token = r.IsTruncated ? r.NextContinuationToken : undefined;
         } while (token);
-      } catch (err) {
-        throw storeError('list', prefix, err);
-      }
-      return keys;
-    },
+        return keys;
+      }),
   };
 }

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { XamalError } from '../core/errors/index.ts';
 
 /** What the farm needs from an object store; S3 (s3.ts) and local disk (local.ts) implement it. */
 export interface ObjectStore {
@@ -13,4 +14,25 @@ export interface ObjectStore {
   exists(key: string): Promise<boolean>;
   delete(key: string): Promise<void>;
   list(prefix: string): Promise<string[]>;
+}
+
+/** The error of a failed store operation: `unavailable`, naming the operation and the key. */
+export function storeError(op: string, key: string, err: unknown): XamalError {
+  return new XamalError('unavailable', `store: ${op} ${key} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+}
+
+/** A failure that means the object is not there, and what the operation gives then. */
+export interface IfMissing<M> {
+  is: (err: unknown) => boolean;
+  value: M;
+}
+
+/** Runs one store operation: `ifMissing.value` when the object is not there, any other failure as a storeError. */
+export async function storeOp<T, M = never>(op: string, key: string, run: () => Promise<T>, ifMissing?: IfMissing<M>): Promise<T | M> {
+  try {
+    return await run();
+  } catch (err) {
+    if (ifMissing?.is(err)) return ifMissing.value;
+    throw storeError(op, key, err);
+  }
 }

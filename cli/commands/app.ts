@@ -1,9 +1,9 @@
 import { appDetails, appExec, appLogs, appMaintenance, appReleases, appStopStart } from '../../deployer/flows/app.ts';
 import { withLock } from '../../deployer/flows/lock.ts';
 import { forVerb } from './deploy.ts';
-import { parseFlags, usageError } from '../args.ts';
+import { actionError, noExtraArgs, parseFlags, usageError } from '../args.ts';
 import type { CliCommand } from '../io.ts';
-import { openRemote, REMOTE_FLAGS, REMOTE_FLAGS_USAGE, reportOutcomes } from '../remote.ts';
+import { REMOTE_FLAGS, REMOTE_FLAGS_USAGE, reportOutcomes, withRemote } from '../remote.ts';
 
 const FLAGS = { ...REMOTE_FLAGS, lines: { type: 'string', short: 'n' } } as const;
 const USAGE = `xamal app boot [--version V]|details|versions|releases|logs [-n N]|stop|start|exec CMD|maintenance|live ${REMOTE_FLAGS_USAGE}`;
@@ -16,12 +16,12 @@ const command: CliCommand = {
     const { positionals, values } = parseFlags(args, FLAGS, USAGE);
     const [action, ...rest] = positionals;
     const needsArg = action === 'exec';
-    if (!action) throw usageError('expected an action', USAGE);
-    if (needsArg ? rest.length === 0 : rest.length > 0) throw usageError(needsArg ? 'exec: expected a command' : `unexpected argument ${JSON.stringify(rest[0])}`, USAGE);
-    const remote = await openRemote(values, { command: `app ${action}`, secrets: true, say: (l) => io.err(l) });
-    const { ctx } = remote;
-    const json = values.json;
-    try {
+    if (!action) throw actionError(action, USAGE);
+    if (needsArg && rest.length === 0) throw usageError('exec: expected a command', USAGE);
+    if (!needsArg) noExtraArgs(rest, USAGE);
+    return withRemote(values, { command: `app ${action}`, secrets: true, say: (l) => io.err(l) }, async (remote) => {
+      const { ctx } = remote;
+      const json = values.json;
       switch (action) {
         case 'details':
         case 'versions':
@@ -50,11 +50,9 @@ const command: CliCommand = {
             render: (on) => [on ? 'maintenance page on (503)' : 'live'],
           });
         default:
-          throw usageError(`unknown action ${JSON.stringify(action)}`, USAGE);
+          throw actionError(action, USAGE);
       }
-    } finally {
-      await remote.close();
-    }
+    });
   },
 };
 export default command;

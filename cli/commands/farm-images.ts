@@ -10,8 +10,8 @@ import { COMMITTED_LOCK_PATH, readCatalog } from '../../images/catalog.ts';
 import { DEBIAN_SUITES, isDebianSuite } from '../../images/distros.ts';
 import { readLock, splitRef } from '../../images/lock.ts';
 import { FLAVOURS, type Flavour } from '../../images/recipes/debian.ts';
-import { parseFlags, usageError } from '../args.ts';
-import type { CliCommand, Io } from '../io.ts';
+import { actionError, flagCommand, usageError } from '../args.ts';
+import type { Io } from '../io.ts';
 
 const USAGE = [
   'xamal farm images build <bullseye|bookworm|trixie|all> [--arch x86_64|aarch64] [--flavour builder|runtime|all] [--force] [--no-cache] [--json]',
@@ -19,6 +19,16 @@ const USAGE = [
   '       xamal farm images pin [--hexpm] [--local]',
   '       xamal farm images verify [--json]',
 ].join('\n');
+
+const FLAGS = {
+  arch: { type: 'string' },
+  flavour: { type: 'string' },
+  force: { type: 'boolean' },
+  'no-cache': { type: 'boolean' },
+  json: { type: 'boolean' },
+  hexpm: { type: 'boolean' },
+  local: { type: 'boolean' },
+} as const;
 
 async function context(io: Io) {
   const cfg = builderConfig();
@@ -34,71 +44,55 @@ function archFlag(value: string | undefined, hostArch: Arch): Arch {
   return a;
 }
 
-const command: CliCommand = {
-  async run(args, io) {
-    const { positionals, values } = parseFlags(
-      args,
-      {
-        arch: { type: 'string' },
-        flavour: { type: 'string' },
-        force: { type: 'boolean' },
-        'no-cache': { type: 'boolean' },
-        json: { type: 'boolean' },
-        hexpm: { type: 'boolean' },
-        local: { type: 'boolean' },
-      },
-      USAGE,
-    );
-    const [action, ...rest] = positionals;
-    switch (action) {
-      case 'build': {
-        const [suiteArg] = rest;
-        if (!suiteArg || rest.length > 1) throw usageError('expected one suite (or all)', USAGE);
-        if (suiteArg !== 'all' && !isDebianSuite(suiteArg)) throw usageError(`suite: expected one of ${DEBIAN_SUITES.join(', ')}, all; got ${JSON.stringify(suiteArg)}`, USAGE);
-        const flavourArg = values.flavour ?? 'builder';
-        if (flavourArg !== 'all' && !(FLAVOURS as readonly string[]).includes(flavourArg)) throw usageError(`--flavour: expected builder, runtime or all; got ${JSON.stringify(flavourArg)}`, USAGE);
-        const { cfg, docker, hostArch } = await context(io);
-        const arch = archFlag(values.arch, hostArch);
-        const suites = suiteArg === 'all' ? [...DEBIAN_SUITES] : [suiteArg as (typeof DEBIAN_SUITES)[number]];
-        const flavours: Flavour[] = flavourArg === 'all' ? [...FLAVOURS] : [flavourArg as Flavour];
-        const deps = { ...imageBuildDeps(cfg, (l) => io.err(l)), docker };
-        const results = [];
-        for (const suite of suites) for (const flavour of flavours) results.push(await buildImage(deps, { suite, arch, flavour, force: values.force, noCache: values['no-cache'] }));
-        if (values.json) io.out(JSON.stringify(results.map((r) => ({ ...r.entry, rootfs: r.rootfs, image: r.image, timings: r.timings })), null, 2));
-        else for (const r of results) io.out(`${r.entry.tuple ?? r.entry.ref}  ${splitRef(r.entry.ref).repository}@${r.entry.digest}  (rootfs ${r.rootfs}, image ${r.image})`);
-        return 0;
-      }
-      case 'list': {
-        const cfg = builderConfig();
-        const rows = imageRows(await readCatalog(), await readLock(COMMITTED_LOCK_PATH), await readLock(cfg.localLockPath));
-        if (values.json) io.out(JSON.stringify(rows, null, 2));
-        else for (const r of rows) io.out(`${r.status.padEnd(10)} ${r.flavour.padEnd(8)} ${r.platform.padEnd(15)} ${r.tuple ?? '-'}  ${r.digest ? `${splitRef(r.ref).repository}@${r.digest}` : r.ref}  [${r.origin}]`);
-        return 0;
-      }
-      case 'pin': {
-        const { cfg, docker } = await context(io);
-        const both = !values.hexpm && !values.local;
-        const say = (l: string) => io.err(l);
-        if (values.local || both) {
-          const entries = await pinLocal({ docker, say }, cfg.localLockPath);
-          io.out(`local: ${entries.length} image(s) pinned in ${cfg.localLockPath}`);
-        }
-        if (values.hexpm || both) {
-          const entries = await pinHexpm({ docker, say }, await readCatalog(), COMMITTED_LOCK_PATH);
-          io.out(`hexpm: ${entries.length} image(s) pinned in ${COMMITTED_LOCK_PATH}`);
-        }
-        return 0;
-      }
-      case 'verify': {
-        const { cfg, docker } = await context(io);
-        const rows = await verifyLocks({ docker, say: (l) => io.err(l) }, [await readLock(COMMITTED_LOCK_PATH), await readLock(cfg.localLockPath)]);
-        if (values.json) io.out(JSON.stringify(rows, null, 2));
-        else for (const r of rows) io.out(`${r.ok ? 'ok      ' : 'MISMATCH'} ${r.ref}  locked ${r.locked}  registry ${r.actual ?? `(${r.error})`}`);
-        return rows.every((r) => r.ok) ? 0 : 5;
-      }
-      default:
-        throw usageError(action ? `unknown action ${JSON.stringify(action)}` : 'expected an action', USAGE);
+export default flagCommand(USAGE, FLAGS, async ({ positionals, values }, io) => {
+  const [action, ...rest] = positionals;
+  switch (action) {
+    case 'build': {
+      const [suiteArg] = rest;
+      if (!suiteArg || rest.length > 1) throw usageError('expected one suite (or all)', USAGE);
+      if (suiteArg !== 'all' && !isDebianSuite(suiteArg)) throw usageError(`suite: expected one of ${DEBIAN_SUITES.join(', ')}, all; got ${JSON.stringify(suiteArg)}`, USAGE);
+      const flavourArg = values.flavour ?? 'builder';
+      if (flavourArg !== 'all' && !(FLAVOURS as readonly string[]).includes(flavourArg)) throw usageError(`--flavour: expected builder, runtime or all; got ${JSON.stringify(flavourArg)}`, USAGE);
+      const { cfg, docker, hostArch } = await context(io);
+      const arch = archFlag(values.arch, hostArch);
+      const suites = suiteArg === 'all' ? [...DEBIAN_SUITES] : [suiteArg as (typeof DEBIAN_SUITES)[number]];
+      const flavours: Flavour[] = flavourArg === 'all' ? [...FLAVOURS] : [flavourArg as Flavour];
+      const deps = { ...imageBuildDeps(cfg, (l) => io.err(l)), docker };
+      const results = [];
+      for (const suite of suites) for (const flavour of flavours) results.push(await buildImage(deps, { suite, arch, flavour, force: values.force, noCache: values['no-cache'] }));
+      if (values.json) io.out(JSON.stringify(results.map((r) => ({ ...r.entry, rootfs: r.rootfs, image: r.image, timings: r.timings })), null, 2));
+      else for (const r of results) io.out(`${r.entry.tuple ?? r.entry.ref}  ${splitRef(r.entry.ref).repository}@${r.entry.digest}  (rootfs ${r.rootfs}, image ${r.image})`);
+      return 0;
     }
-  },
-};
-export default command;
+    case 'list': {
+      const cfg = builderConfig();
+      const rows = imageRows(await readCatalog(), await readLock(COMMITTED_LOCK_PATH), await readLock(cfg.localLockPath));
+      if (values.json) io.out(JSON.stringify(rows, null, 2));
+      else for (const r of rows) io.out(`${r.status.padEnd(10)} ${r.flavour.padEnd(8)} ${r.platform.padEnd(15)} ${r.tuple ?? '-'}  ${r.digest ? `${splitRef(r.ref).repository}@${r.digest}` : r.ref}  [${r.origin}]`);
+      return 0;
+    }
+    case 'pin': {
+      const { cfg, docker } = await context(io);
+      const both = !values.hexpm && !values.local;
+      const say = (l: string) => io.err(l);
+      if (values.local || both) {
+        const entries = await pinLocal({ docker, say }, cfg.localLockPath);
+        io.out(`local: ${entries.length} image(s) pinned in ${cfg.localLockPath}`);
+      }
+      if (values.hexpm || both) {
+        const entries = await pinHexpm({ docker, say }, await readCatalog(), COMMITTED_LOCK_PATH);
+        io.out(`hexpm: ${entries.length} image(s) pinned in ${COMMITTED_LOCK_PATH}`);
+      }
+      return 0;
+    }
+    case 'verify': {
+      const { cfg, docker } = await context(io);
+      const rows = await verifyLocks({ docker, say: (l) => io.err(l) }, [await readLock(COMMITTED_LOCK_PATH), await readLock(cfg.localLockPath)]);
+      if (values.json) io.out(JSON.stringify(rows, null, 2));
+      else for (const r of rows) io.out(`${r.ok ? 'ok      ' : 'MISMATCH'} ${r.ref}  locked ${r.locked}  registry ${r.actual ?? `(${r.error})`}`);
+      return rows.every((r) => r.ok) ? 0 : 5;
+    }
+    default:
+      throw actionError(action, USAGE);
+  }
+});

@@ -1,23 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { hashToken, SCOPES, type Scope } from '../../api/auth.ts';
-import { parseFlags, usageError } from '../args.ts';
-import type { CliCommand } from '../io.ts';
+import { flagCommand, usageError } from '../args.ts';
 
 const USAGE = 'xamal farm token new --name NAME --scopes read,build[,admin]';
 
 /** Makes a token: prints it once, and the hashed entry to add to XAMAL_FARM_TOKENS. */
-const command: CliCommand = {
-  async run(args, io) {
-    const { positionals, values } = parseFlags(args, { name: { type: 'string' }, scopes: { type: 'string' } }, USAGE);
-    if (positionals[0] !== 'new' || positionals.length !== 1) throw usageError('expected `new`', USAGE);
-    if (!values.name || !/^[a-z0-9][a-z0-9_-]{0,31}$/.test(values.name)) throw usageError(`--name: expected a name like ci, got ${JSON.stringify(values.name ?? '')}`, USAGE);
-    const scopes = (values.scopes ?? 'read').split(',').map((s) => s.trim());
-    const bad = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
-    if (bad.length) throw usageError(`--scopes: expected ${SCOPES.join(', ')}, got ${bad.join(', ')}`, USAGE);
-    const token = randomBytes(24).toString('base64url');
-    io.out(`token (shown once): ${token}`);
-    io.out(`add to XAMAL_FARM_TOKENS: ${values.name}:${(scopes as Scope[]).join('+')}:${hashToken(token).toString('hex')}`);
-    return 0;
-  },
-};
-export default command;
+export default flagCommand(USAGE, { name: { type: 'string' }, scopes: { type: 'string' } }, async ({ positionals, values }, io) => {
+  if (positionals[0] !== 'new' || positionals.length !== 1) throw usageError('expected `new`', USAGE);
+  if (!values.name || !/^[a-z0-9][a-z0-9_-]{0,31}$/.test(values.name)) throw usageError(`--name: expected a name like ci, got ${JSON.stringify(values.name ?? '')}`, USAGE);
+  const scopes = (values.scopes ?? 'read').split(',').map((s) => s.trim());
+  const bad = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
+  if (bad.length) throw usageError(`--scopes: expected ${SCOPES.join(', ')}, got ${bad.join(', ')}`, USAGE);
+  const token = randomBytes(24).toString('base64url');
+  io.out(`token (shown once): ${token}`);
+  io.out(`add to XAMAL_FARM_TOKENS: ${values.name}:${(scopes as Scope[]).join('+')}:${hashToken(token).toString('hex')}`);
+  return 0;
+});

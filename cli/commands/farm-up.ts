@@ -20,8 +20,8 @@ import { storeConfig } from '../../store/config.ts';
 import { openStore } from '../../store/open.ts';
 import type { ObjectStore } from '../../store/store.ts';
 import { CODENAMES, isDebianSuite, type DebianSuite } from '../../images/distros.ts';
-import { parseFlags } from '../args.ts';
-import type { CliCommand, Io } from '../io.ts';
+import { flagCommand } from '../args.ts';
+import type { Io } from '../io.ts';
 
 const USAGE = 'xamal farm up [--host 127.0.0.1] [--port 7420] [--no-example]';
 /** What the farm needs on embedded defaults; artifacts stay on local disk unless S3 is configured. */
@@ -84,66 +84,62 @@ async function buildExample(io: Io, exec: Executor, store: ObjectStore, settings
   }
 }
 
-const command: CliCommand = {
-  async run(args, io) {
-    const { values } = parseFlags(args, { host: { type: 'string' }, port: { type: 'string' }, 'no-example': { type: 'boolean' } }, USAGE);
-    const fc = farmConfig();
-    const bc = builderConfig();
-    const { drainMs } = shutdownConfig();
-    const sc = bc.services;
-    const say = (l: string) => io.err(l);
-    const exec = new LocalExecutor();
+export default flagCommand(USAGE, { host: { type: 'string' }, port: { type: 'string' }, 'no-example': { type: 'boolean' } }, async ({ values }, io) => {
+  const fc = farmConfig();
+  const bc = builderConfig();
+  const { drainMs } = shutdownConfig();
+  const sc = bc.services;
+  const say = (l: string) => io.err(l);
+  const exec = new LocalExecutor();
 
-    const up = await servicesUp(sc, EMBEDDED, say);
-    let farm: Farm | undefined;
-    try {
-      const { token, source, created } = await adminToken(fc.token, sc);
-      const store = await openStore(storeConfig(sc.stateDir));
-      const settings: QueueSettings = { redisUrl: bc.redisUrl, prefix: bc.queuePrefix, lockMs: bc.lockMs };
-      const githubHooks = fc.githubHooksFile ? parseGithubHooks(JSON.parse(await readFile(fc.githubHooksFile, 'utf8'))) : undefined;
-      const arch = hostArch();
-      farm = await startFarm({
-        settings,
-        store,
-        lockPaths: farmLockPaths(bc),
-        drainMs,
-        logger: createLogger({ name: 'farm' }),
-        api: {
-          host: values.host ?? fc.host,
-          port: port(values.port, fc.port),
-          token,
-          tokens: fc.tokens,
-          ...(githubHooks ? { githubHooks } : {}),
-          logLevel: fc.logLevel,
-          downloads: fc.downloads,
-          rateLimit: fc.rateLimit,
-          queueArches: ['x86_64', 'aarch64'],
-          checks: Object.fromEntries(EMBEDDED.map((n) => [n, () => checkReady(serviceSpec(sc, n).ready)])),
-        },
-        workers: { arches: [arch], concurrency: bc.concurrency, deps: configuredBuildDeps(bc, store) },
-      });
-      const url = farm.url!;
-      io.out(`farm API: ${url} (GET ${url}/v1/health)`);
-      io.out(`admin token: ${created ? `${token} (new, stored in ${source})` : `from ${source}`}`);
-      io.out(`worker: building for ${arch}`);
+  const up = await servicesUp(sc, EMBEDDED, say);
+  let farm: Farm | undefined;
+  try {
+    const { token, source, created } = await adminToken(fc.token, sc);
+    const store = await openStore(storeConfig(sc.stateDir));
+    const settings: QueueSettings = { redisUrl: bc.redisUrl, prefix: bc.queuePrefix, lockMs: bc.lockMs };
+    const githubHooks = fc.githubHooksFile ? parseGithubHooks(JSON.parse(await readFile(fc.githubHooksFile, 'utf8'))) : undefined;
+    const arch = hostArch();
+    farm = await startFarm({
+      settings,
+      store,
+      lockPaths: farmLockPaths(bc),
+      drainMs,
+      logger: createLogger({ name: 'farm' }),
+      api: {
+        host: values.host ?? fc.host,
+        port: port(values.port, fc.port),
+        token,
+        tokens: fc.tokens,
+        ...(githubHooks ? { githubHooks } : {}),
+        logLevel: fc.logLevel,
+        downloads: fc.downloads,
+        rateLimit: fc.rateLimit,
+        queueArches: ['x86_64', 'aarch64'],
+        checks: Object.fromEntries(EMBEDDED.map((n) => [n, () => checkReady(serviceSpec(sc, n).ready)])),
+      },
+      workers: { arches: [arch], concurrency: bc.concurrency, deps: configuredBuildDeps(bc, store) },
+    });
+    const url = farm.url!;
+    io.out(`farm API: ${url} (GET ${url}/v1/health)`);
+    io.out(`admin token: ${created ? `${token} (new, stored in ${source})` : `from ${source}`}`);
+    io.out(`worker: building for ${arch}`);
 
-      if (!values['no-example']) {
-        const suite = await localSuite(exec);
-        io.out(`preparing the ${suite} builder image for ${arch} (first time: debootstrap, about a minute) …`);
-        const image = await buildImage(imageBuildDeps(bc, say), { suite, arch, flavour: 'builder' });
-        const { path, result } = await buildExample(io, exec, store, settings, image.entry.tuple!);
-        io.out(`built: ${result.tuple}${result.cached ? ' (already built)' : ''}`);
-        io.out(`download: ${url}${path}  (Authorization: Bearer <admin token>; sha256 ${result.sha256})`);
-      }
-      io.out('serving; press Ctrl-C to stop');
-      const sig = await io.interrupted();
-      io.err(`${sig}: stopping (builds in flight get ${drainMs} ms to finish)`);
-    } finally {
-      const report = await farm?.close();
-      if (report && !report.clean) io.err(`stopped after ${report.ms} ms; forced: ${report.forced.join(', ')}`);
-      if (up.started.length) await servicesDown(sc, up.started, say);
+    if (!values['no-example']) {
+      const suite = await localSuite(exec);
+      io.out(`preparing the ${suite} builder image for ${arch} (first time: debootstrap, about a minute) …`);
+      const image = await buildImage(imageBuildDeps(bc, say), { suite, arch, flavour: 'builder' });
+      const { path, result } = await buildExample(io, exec, store, settings, image.entry.tuple!);
+      io.out(`built: ${result.tuple}${result.cached ? ' (already built)' : ''}`);
+      io.out(`download: ${url}${path}  (Authorization: Bearer <admin token>; sha256 ${result.sha256})`);
     }
-    return 0;
-  },
-};
-export default command;
+    io.out('serving; press Ctrl-C to stop');
+    const sig = await io.interrupted();
+    io.err(`${sig}: stopping (builds in flight get ${drainMs} ms to finish)`);
+  } finally {
+    const report = await farm?.close();
+    if (report && !report.clean) io.err(`stopped after ${report.ms} ms; forced: ${report.forced.join(', ')}`);
+    if (up.started.length) await servicesDown(sc, up.started, say);
+  }
+  return 0;
+});

@@ -6,42 +6,37 @@ import { shutdownConfig } from '../../farm/config.ts';
 import { startFarm } from '../../farm/farm.ts';
 import { storeConfig } from '../../store/config.ts';
 import { openStore } from '../../store/open.ts';
-import { parseFlags, usageError } from '../args.ts';
-import type { CliCommand } from '../io.ts';
+import { flagCommand, usageError } from '../args.ts';
 
 const USAGE = 'xamal farm worker [--arch x86_64,aarch64] [--concurrency N]';
 
 /** A build worker process: consumes the queues of the given arches until Ctrl-C / SIGTERM. */
-const command: CliCommand = {
-  async run(args, io) {
-    const { values } = parseFlags(args, { arch: { type: 'string' }, concurrency: { type: 'string' } }, USAGE);
-    const cfg = builderConfig();
-    const arches: Arch[] = values.arch
-      ? values.arch.split(',').map((a) => {
-          const n = normalizeArch(a);
-          if (!n) throw usageError(`--arch: unknown arch ${JSON.stringify(a)}`, USAGE);
-          return n;
-        })
-      : [hostArch()];
-    const concurrency = values.concurrency === undefined ? cfg.concurrency : Number(values.concurrency);
-    if (!Number.isInteger(concurrency) || concurrency < 1) throw usageError(`--concurrency: expected a positive integer, got ${JSON.stringify(values.concurrency)}`, USAGE);
-    const logger = createLogger({ name: 'worker' });
-    const { drainMs } = shutdownConfig();
-    const store = await openStore(storeConfig(cfg.services.stateDir));
-    const farm = await startFarm({
-      settings: { redisUrl: cfg.redisUrl, prefix: cfg.queuePrefix, lockMs: cfg.lockMs },
-      store,
-      lockPaths: farmLockPaths(cfg),
-      drainMs,
-      logger,
-      workers: { arches, concurrency, deps: configuredBuildDeps(cfg, store) },
-    });
-    io.out(`worker: ${arches.join(', ')} (concurrency ${concurrency}, queue prefix ${cfg.queuePrefix})`);
-    const sig = await io.interrupted();
-    io.err(`${sig}: finishing current builds (at most ${drainMs} ms)`);
-    const report = await farm.close();
-    io.err(report.clean ? `stopped after ${report.ms} ms` : `stopped after ${report.ms} ms; forced: ${report.forced.join(', ')}`);
-    return 0;
-  },
-};
-export default command;
+export default flagCommand(USAGE, { arch: { type: 'string' }, concurrency: { type: 'string' } }, async ({ values }, io) => {
+  const cfg = builderConfig();
+  const arches: Arch[] = values.arch
+    ? values.arch.split(',').map((a) => {
+        const n = normalizeArch(a);
+        if (!n) throw usageError(`--arch: unknown arch ${JSON.stringify(a)}`, USAGE);
+        return n;
+      })
+    : [hostArch()];
+  const concurrency = values.concurrency === undefined ? cfg.concurrency : Number(values.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw usageError(`--concurrency: expected a positive integer, got ${JSON.stringify(values.concurrency)}`, USAGE);
+  const logger = createLogger({ name: 'worker' });
+  const { drainMs } = shutdownConfig();
+  const store = await openStore(storeConfig(cfg.services.stateDir));
+  const farm = await startFarm({
+    settings: { redisUrl: cfg.redisUrl, prefix: cfg.queuePrefix, lockMs: cfg.lockMs },
+    store,
+    lockPaths: farmLockPaths(cfg),
+    drainMs,
+    logger,
+    workers: { arches, concurrency, deps: configuredBuildDeps(cfg, store) },
+  });
+  io.out(`worker: ${arches.join(', ')} (concurrency ${concurrency}, queue prefix ${cfg.queuePrefix})`);
+  const sig = await io.interrupted();
+  io.err(`${sig}: finishing current builds (at most ${drainMs} ms)`);
+  const report = await farm.close();
+  io.err(report.clean ? `stopped after ${report.ms} ms` : `stopped after ${report.ms} ms; forced: ${report.forced.join(', ')}`);
+  return 0;
+});

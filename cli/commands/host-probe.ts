@@ -1,14 +1,9 @@
 import { LocalExecutor, parseProbeOutput, probeCommand, XamalError } from '../../core/index.ts';
-import { parseFlags } from '../args.ts';
-import type { CliCommand } from '../io.ts';
+import { flagCommand } from '../args.ts';
 
-const command: CliCommand = {
-  async run(args, io) {
-    parseFlags(args, {}, 'xamal host probe');
-    const res = await new LocalExecutor().run(probeCommand());
-    if (res.code !== 0) throw new XamalError('external', `host probe exited ${res.code}: ${res.stderr.trim()}`);
-    io.out(JSON.stringify(parseProbeOutput(res.stdout), null, 2));
-    return 0;
-  },
-};
-export default command;
+export default flagCommand('xamal host probe', {}, async (_flags, io) => {
+  const res = await new LocalExecutor().run(probeCommand());
+  if (res.code !== 0) throw new XamalError('external', `host probe exited ${res.code}: ${res.stderr.trim()}`);
+  io.out(JSON.stringify(parseProbeOutput(res.stdout), null, 2));
+  return 0;
+});

@@ -1,8 +1,7 @@
 import { XamalError } from '../../core/index.ts';
 import { acquireLock, describeHolder, lockStatus, releaseLock } from '../../deployer/flows/lock.ts';
-import { parseFlags, usageError } from '../args.ts';
-import type { CliCommand } from '../io.ts';
-import { openRemote, printDryRun, REMOTE_FLAGS, REMOTE_FLAGS_USAGE } from '../remote.ts';
+import { flagCommand, onlyAction, usageError } from '../args.ts';
+import { printDryRun, REMOTE_FLAGS, REMOTE_FLAGS_USAGE, withRemote } from '../remote.ts';
 
 const USAGE = `xamal lock status | acquire -m MESSAGE [--lock-wait SECONDS] [--force] | release  ${REMOTE_FLAGS_USAGE}`;
 
@@ -14,17 +13,13 @@ const FLAGS = {
 } as const;
 
 /** The deploy lock on the primary host: who holds it, take it (with a message), release it. */
-const command: CliCommand = {
-  async run(args, io) {
-    const { positionals, values } = parseFlags(args, FLAGS, USAGE);
-    const [action, ...rest] = positionals;
-    if (action !== 'status' && action !== 'acquire' && action !== 'release') throw usageError(action ? `unknown action ${JSON.stringify(action)}` : 'expected status, acquire or release', USAGE);
-    if (rest.length) throw usageError(`unexpected argument ${JSON.stringify(rest[0])}`, USAGE);
-    if (action === 'acquire' && !values.message) throw usageError('lock acquire needs a message (-m "why")', USAGE);
-    const wait = values['lock-wait'] === undefined ? undefined : Number(values['lock-wait']);
-    if (wait !== undefined && !(wait >= 0)) throw usageError(`--lock-wait expects seconds, got ${JSON.stringify(values['lock-wait'])}`, USAGE);
+export default flagCommand(USAGE, FLAGS, async ({ positionals, values }, io) => {
+  const action = onlyAction(positionals, ['status', 'acquire', 'release'], USAGE);
+  if (action === 'acquire' && !values.message) throw usageError('lock acquire needs a message (-m "why")', USAGE);
+  const wait = values['lock-wait'] === undefined ? undefined : Number(values['lock-wait']);
+  if (wait !== undefined && !(wait >= 0)) throw usageError(`--lock-wait expects seconds, got ${JSON.stringify(values['lock-wait'])}`, USAGE);
 
-    const remote = await openRemote(values, { command: `lock ${action}`, secrets: false });
+  return withRemote(values, { command: `lock ${action}`, secrets: false }, async (remote) => {
     try {
       const { ctx } = remote;
       if (action === 'status') {
@@ -53,9 +48,6 @@ const command: CliCommand = {
     } catch (err) {
       if (err instanceof XamalError) printDryRun(io, remote);
       throw err;
-    } finally {
-      await remote.close();
     }
-  },
-};
-export default command;
+  });
+});

@@ -1,26 +1,13 @@
 import { execOnHosts, HostCommandError } from '../../deployer/flows/exec.ts';
-import { setup } from '../../deployer/flows/setup.ts';
 import { parseFlags, usageError } from '../args.ts';
 import type { CliCommand } from '../io.ts';
-import { openRemote, REMOTE_FLAGS, REMOTE_FLAGS_USAGE, reportOutcomes, splitAtCommand } from '../remote.ts';
-import { setupLines } from './setup.ts';
+import { REMOTE_FLAGS, REMOTE_FLAGS_USAGE, reportOutcomes, splitAtCommand, withRemote } from '../remote.ts';
+import { setupCommand } from './setup.ts';
 
-const BOOTSTRAP_USAGE = `xamal server bootstrap ${REMOTE_FLAGS_USAGE}`;
 const EXEC_USAGE = `xamal server exec ${REMOTE_FLAGS_USAGE} [--] CMD…`;
 
 /** `xamal server bootstrap`: the host-level part of setup (packages, Caddy). */
-export const bootstrap: CliCommand = {
-  async run(args, io) {
-    const { positionals, values } = parseFlags(args, REMOTE_FLAGS, BOOTSTRAP_USAGE);
-    if (positionals.length) throw usageError(`unexpected argument ${JSON.stringify(positionals[0])}`, BOOTSTRAP_USAGE);
-    const remote = await openRemote(values, { command: 'server bootstrap', secrets: false, say: (l) => io.err(l) });
-    try {
-      return reportOutcomes(io, remote, await setup(remote.ctx, { bootstrapOnly: true }), { json: values.json, render: setupLines });
-    } finally {
-      await remote.close();
-    }
-  },
-};
+export const bootstrap: CliCommand = setupCommand('server bootstrap');
 
 /** `xamal server exec CMD…`: the command on every selected host in parallel; non-zero exit if any host failed. */
 export const exec: CliCommand = {
@@ -30,8 +17,7 @@ export const exec: CliCommand = {
     const words = [...positionals, ...split.rest];
     if (!words.length) throw usageError('expected a command to run', EXEC_USAGE);
     const line = words.join(' ');
-    const remote = await openRemote(values, { command: 'server exec', secrets: true, say: (l) => io.err(l) });
-    try {
+    return withRemote(values, { command: 'server exec', secrets: true, say: (l) => io.err(l) }, async (remote) => {
       const outcomes = await execOnHosts(remote.ctx, line);
       if (!values.json && !remote.recording) {
         // Failed hosts' output is shown too: it is usually the reason.
@@ -41,9 +27,7 @@ export const exec: CliCommand = {
         json: values.json,
         render: (r) => `${r.stdout}${r.stderr}`.trimEnd().split('\n').filter((l, i, a) => a.length > 1 || l !== ''),
       });
-    } finally {
-      await remote.close();
-    }
+    });
   },
 };
 

@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 /**
  * The one table of CPU architectures: canonical names (as `uname -m` prints them on Linux), the
  * aliases other ecosystems use, Docker platform strings, Debian's and qemu's names. Everything that
@@ -12,6 +14,8 @@ export const ARCH_TABLE = [
 
 export type Arch = (typeof ARCH_TABLE)[number]['arch'];
 export const ARCHES: readonly Arch[] = ARCH_TABLE.map((a) => a.arch);
+/** A canonical arch name, as every schema takes it. */
+export const ArchSchema = z.enum(ARCHES as [Arch, ...Arch[]]);
 
 export function isArch(value: string): value is Arch {
   return (ARCHES as readonly string[]).includes(value);

@@ -1,10 +1,9 @@
 import { z } from 'zod';
 import { ValidationError, type Issue } from '../errors/index.ts';
 import { ARCHES, normalizeArch, type Arch } from './arch.ts';
-import { LIBCS, OSES } from './tuple.ts';
-import { NUMERIC_VERSION_RE } from './version.ts';
+import { OSES, PLATFORM_FIELDS } from './tuple.ts';
 import type { Command } from '../exec/command.ts';
-import { LIBC_AND_OS_PROBE_LINES, parseOsRelease, probeSections, readLibc } from './probe-output.ts';
+import { probeScript, probeSections, readLibcAndRelease } from './probe-output.ts';
 
 /**
  * What a host can run: the facts `xamal host probe` reads off a machine (locally or over SSH).
@@ -12,10 +11,7 @@ import { LIBC_AND_OS_PROBE_LINES, parseOsRelease, probeSections, readLibc } from
  */
 export const HostFingerprintSchema = z
   .object({
-    os: z.enum(OSES),
-    arch: z.enum(ARCHES as [Arch, ...Arch[]]),
-    libc: z.enum(LIBCS),
-    libcVersion: z.string().regex(NUMERIC_VERSION_RE, 'expected a version like 2.36'),
+    ...PLATFORM_FIELDS,
     distro: z.string().regex(/^[a-z0-9._-]+$/, 'expected an os-release ID like debian'),
     distroVersion: z.string().regex(/^[0-9.]*$/, 'expected an os-release VERSION_ID like 12 (empty when unknown)'),
     distroCodename: z.string().optional(),
@@ -30,13 +26,13 @@ export type HostFingerprint = z.output<typeof HostFingerprintSchema>;
  * The probe is one fixed POSIX sh script (no interpolation), so the same bytes run locally and over
  * SSH. Sections are marked with `@@name` lines.
  */
-export const PROBE_SCRIPT = [
-  'echo @@uname; uname -s; uname -m; uname -r; uname -n',
-  ...LIBC_AND_OS_PROBE_LINES,
-  'echo @@ldconfig; { /sbin/ldconfig -p 2>/dev/null || ldconfig -p 2>/dev/null; } | tail -n +2 || true',
-  'echo @@libs; for d in /lib /usr/lib /lib64 /usr/lib64 /usr/local/lib; do ls -1 "$d" 2>/dev/null; done || true',
-  'echo @@end',
-].join('\n');
+export const PROBE_SCRIPT = probeScript(
+  ['echo @@uname; uname -s; uname -m; uname -r; uname -n'],
+  [
+    'echo @@ldconfig; { /sbin/ldconfig -p 2>/dev/null || ldconfig -p 2>/dev/null; } | tail -n +2 || true',
+    'echo @@libs; for d in /lib /usr/lib /lib64 /usr/lib64 /usr/local/lib; do ls -1 "$d" 2>/dev/null; done || true',
+  ],
+);
 
 /** ldconfig tags libraries with their ABI; keep the ones for this host's arch. */
 const LDCONFIG_ARCH_TAG: Partial<Record<Arch, RegExp>> = {
@@ -55,14 +51,8 @@ export function parseProbeOutput(text: string): HostFingerprint {
   const arch = normalizeArch(machine);
   if (!arch) issues.push({ path: 'arch', message: `unknown machine ${JSON.stringify(machine)}; expected one of ${ARCHES.join(', ')}` });
 
-  const lc = readLibc(s);
-  const libc = lc?.libc;
-  const libcVersion = lc?.version ?? '';
-  if (!libc || !libcVersion) issues.push({ path: 'libc', message: 'could not read the libc family and version (getconf GNU_LIBC_VERSION, ldd --version)' });
-
-  const rel = parseOsRelease(s.get('os-release') ?? []);
+  const { libc, libcVersion, release: rel } = readLibcAndRelease(s, issues, ' (getconf GNU_LIBC_VERSION, ldd --version)');
   const distro = (rel.ID ?? '').toLowerCase();
-  if (!distro) issues.push({ path: 'distro', message: 'no ID in /etc/os-release' });
   const distroVersion = /^[0-9.]+$/.test(rel.VERSION_ID ?? '') ? rel.VERSION_ID! : '';
 
   const libraries = new Set<string>();

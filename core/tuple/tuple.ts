@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ValidationError, type Issue } from '../errors/index.ts';
-import { ARCHES, isArch, normalizeArch, type Arch } from './arch.ts';
+import { ARCHES, ArchSchema, isArch, normalizeArch, type Arch } from './arch.ts';
 import { isFullVersion, NUMERIC_VERSION_RE } from './version.ts';
 
 /**
@@ -38,12 +38,17 @@ const DISTRO_RELEASE_RE = /^\d{1,4}(?:\.\d{1,4})*$/;
 const QUALIFIER_RE = /^[a-z0-9][a-z0-9.~]*$/;
 const DISTRO_NAME_RE = /^[a-z]+$/;
 
+/** The platform fields a target tuple and a host fingerprint share. */
+export const PLATFORM_FIELDS = {
+  os: z.enum(OSES),
+  arch: ArchSchema,
+  libc: z.enum(LIBCS),
+  libcVersion: z.string().regex(NUMERIC_VERSION_RE, 'expected a version like 2.36'),
+};
+
 export const TargetSchema = z
   .object({
-    os: z.enum(OSES),
-    arch: z.enum(ARCHES as [Arch, ...Arch[]]),
-    libc: z.enum(LIBCS),
-    libcVersion: z.string().regex(NUMERIC_VERSION_RE, 'expected a version like 2.36'),
+    ...PLATFORM_FIELDS,
     distro: z.string().regex(DISTRO_NAME_RE, 'expected a lowercase distro name like debian'),
     distroVersion: z.string().regex(DISTRO_RELEASE_RE, 'expected a release number like 12 or 24.04'),
     otp: z.string().refine(isFullVersion, 'expected a full OTP version like 27.3.4 (pre-releases as 27.0~rc1)'),

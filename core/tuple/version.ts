@@ -36,33 +36,29 @@ function compareDigits(x: string, y: string): number {
   return a === b ? 0 : a < b ? -1 : 1;
 }
 
-/** One component, as runs of digits (by value) and other characters (by code unit): rc2 < rc10. */
-function compareComponent(x: string, y: string): number {
-  const rx = x.match(/\d+|\D+/g) ?? [];
-  const ry = y.match(/\d+|\D+/g) ?? [];
-  const n = Math.max(rx.length, ry.length);
-  for (let i = 0; i < n; i++) {
-    const a = rx[i];
-    const b = ry[i];
-    if (a === undefined) return -1;
-    if (b === undefined) return 1;
-    const c = /^\d/.test(a) && /^\d/.test(b) ? compareDigits(a, b) : a === b ? 0 : a < b ? -1 : 1;
-    if (c !== 0) return c;
-  }
-  return 0;
-}
-
-function compareParts(a: string[], b: string[]): number {
+/** Element by element with `cmp`; a list that runs out first is lower. */
+function compareLists(a: readonly string[], b: readonly string[], cmp: (x: string, y: string) => number): number {
   const n = Math.max(a.length, b.length);
   for (let i = 0; i < n; i++) {
     const x = a[i];
     const y = b[i];
     if (x === undefined) return -1;
     if (y === undefined) return 1;
-    const c = compareComponent(x, y);
+    const c = cmp(x, y);
     if (c !== 0) return c;
   }
   return 0;
+}
+
+/** One component, as runs of digits (by value) and other characters (by code unit): rc2 < rc10. */
+function compareComponent(x: string, y: string): number {
+  return compareLists(x.match(/\d+|\D+/g) ?? [], y.match(/\d+|\D+/g) ?? [], (a, b) =>
+    /^\d/.test(a) && /^\d/.test(b) ? compareDigits(a, b) : a === b ? 0 : a < b ? -1 : 1,
+  );
+}
+
+function compareParts(a: string[], b: string[]): number {
+  return compareLists(a, b, compareComponent);
 }
 
 /** Total order: numeric per component, missing components count as lower (2.3 < 2.3.1), `~pre` below release. */

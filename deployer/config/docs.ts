@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { XamalError } from '../../core/index.ts';
+import { isMissingFile, XamalError } from '../../core/index.ts';
 import { interpolate } from './interpolate.ts';
 import { deepMerge, validateDeployConfig } from './load.ts';
 import type { DeployConfig } from './schema.ts';
@@ -31,7 +31,7 @@ export function docText(section: string): string {
   try {
     return readFileSync(`${EXAMPLES_DIR}${section}.yml`, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw unknownSection(section);
+    if (isMissingFile(err)) throw unknownSection(section);
     throw err;
   }
 }

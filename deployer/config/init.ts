@@ -1,6 +1,6 @@
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { XamalError } from '../../core/index.ts';
+import { isMissingFile, XamalError } from '../../core/index.ts';
 import { HOOK_NAMES, type HookName } from '../hooks.ts';
 
 /** `xamal init`: the files it writes (a plan, pure), then writing them (refusing to overwrite). */
@@ -86,7 +86,7 @@ async function exists(path: string): Promise<boolean> {
     await stat(path);
     return true;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    if (isMissingFile(err)) return false;
     throw err;
   }
 }

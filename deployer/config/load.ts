@@ -1,7 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { extname, isAbsolute, join, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
-import { ValidationError, XamalError, type Issue } from '../../core/index.ts';
+import { readUserFile, ValidationError, XamalError, type Issue } from '../../core/index.ts';
 import { interpolate } from './interpolate.ts';
 import { configIssues } from './issues.ts';
 import { DeployFileSchema, DestinationNameSchema, type DeployConfig } from './schema.ts';
@@ -46,13 +45,8 @@ export function deepMerge(base: unknown, override: unknown): unknown {
 
 /** Reads, interpolates and parses one YAML file; problems are returned, not thrown. */
 async function readYaml(path: string, shown: string, env: LoadOptions['env']): Promise<{ value: unknown; issues: Issue[] }> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new XamalError('not_found', `configuration file not found: ${shown} (run \`xamal init\` to create one)`);
-    throw new XamalError('external', `cannot read ${shown}: ${(err as Error).message}`, { cause: err });
-  }
+  const text = await readUserFile(path, shown);
+  if (text === undefined) throw new XamalError('not_found', `configuration file not found: ${shown} (run \`xamal init\` to create one)`);
   const interpolated = interpolate(text, env, shown);
   const lines = new LineCounter();
   const doc = parseDocument(interpolated.text, { merge: true, uniqueKeys: true, prettyErrors: false, lineCounter: lines });

@@ -8,7 +8,7 @@ import type { HostSession } from '../remote.ts';
 import { recordAudit } from './audit.ts';
 import { setMaintenance } from './caddy.ts';
 import type { RemoteContext } from './context.ts';
-import { onHosts, type HostOutcome } from './parallel.ts';
+import { onSessions, type HostOutcome } from './parallel.ts';
 
 /**
  * `xamal app …`: what runs where, its logs, stopping and starting the live slot, commands in the
@@ -37,76 +37,71 @@ async function roleDetails(ctx: RemoteContext, s: HostSession, role: string): Pr
   return { role, live, running: (['blue', 'green'] as const).filter((x) => st.slots[x].active), version: base(live ? st.slots[live].release : undefined) };
 }
 
+/** `fn` on each selected role of the host, in order, each with its details read just before. */
+async function eachRole<T>(ctx: RemoteContext, s: HostSession, host: string, fn: (d: RoleDetails) => Promise<T>): Promise<T[]> {
+  const out: T[] = [];
+  for (const r of selectedRoles(ctx, host)) out.push(await fn(await roleDetails(ctx, s, r.name)));
+  return out;
+}
+
 export function appDetails(ctx: RemoteContext): Promise<HostOutcome<RoleDetails[]>[]> {
-  return onHosts(ctx.targets.hosts, async (h) => {
-    const s = await ctx.pool.session(h);
-    const out: RoleDetails[] = [];
-    for (const r of selectedRoles(ctx, h)) out.push(await roleDetails(ctx, s, r.name));
-    return out;
-  });
+  return onSessions(ctx, (s, h) => eachRole(ctx, s, h, async (d) => d));
 }
 
 /** Stops or starts each role's live slot (systemd; stop is graceful). */
 export function appStopStart(ctx: RemoteContext, verb: 'stop' | 'start'): Promise<HostOutcome<string[]>[]> {
-  return onHosts(ctx.targets.hosts, async (h) => {
-    const s = await ctx.pool.session(h);
-    const done: string[] = [];
-    for (const r of selectedRoles(ctx, h)) {
-      const d = await roleDetails(ctx, s, r.name);
-      if (!d.live) throw new XamalError('not_found', `${h}: ${r.name} has never been deployed`);
-      const cmd = verb === 'stop' ? stopSlotCommand(ctx.layout.app, r.name, d.live, ctx.config.drainTimeout) : startSlotCommand(ctx.layout.app, r.name, d.live);
+  return onSessions(ctx, async (s, h) => {
+    const done = await eachRole(ctx, s, h, async (d) => {
+      if (!d.live) throw new XamalError('not_found', `${h}: ${d.role} has never been deployed`);
+      const cmd = verb === 'stop' ? stopSlotCommand(ctx.layout.app, d.role, d.live, ctx.config.drainTimeout) : startSlotCommand(ctx.layout.app, d.role, d.live);
       await must(s, asRoot(cmd, ctx.config.ssh.user));
-      done.push(`${r.name}-${d.live}`);
-    }
+      return `${d.role}-${d.live}`;
+    });
     await recordAudit(ctx, s, { command: `app ${verb}`, result: 'ok' });
     return done;
   });
 }
 
 export function appLogs(ctx: RemoteContext, lines: number): Promise<HostOutcome<string>[]> {
-  return onHosts(ctx.targets.hosts, async (h) => {
-    const s = await ctx.pool.session(h);
-    const parts: string[] = [];
-    for (const r of selectedRoles(ctx, h)) {
-      const d = await roleDetails(ctx, s, r.name);
-      if (!d.live) continue;
-      const cmd = asRoot(unitLogCommand(ctx.layout.app, r.name, d.live, lines), ctx.config.ssh.user);
-      parts.push(ctx.secrets.redact(await must(s, cmd)));
-    }
-    return parts.join('\n');
+  return onSessions(ctx, async (s, h) => {
+    const parts = await eachRole(ctx, s, h, async (d) => {
+      if (!d.live) return undefined;
+      return ctx.secrets.redact(await must(s, asRoot(unitLogCommand(ctx.layout.app, d.role, d.live, lines), ctx.config.ssh.user)));
+    });
+    return parts.filter((p) => p !== undefined).join('\n');
   });
 }
 
 /** Runs a shell command in each live slot's release directory with its environment. */
 export function appExec(ctx: RemoteContext, line: string): Promise<HostOutcome<string>[]> {
-  return onHosts(ctx.targets.hosts, async (h) => {
-    const s = await ctx.pool.session(h);
-    const outs: string[] = [];
-    for (const r of selectedRoles(ctx, h)) {
-      const d = await roleDetails(ctx, s, r.name);
-      if (!d.live || !d.version) throw new XamalError('not_found', `${h}: ${r.name} has never been deployed`);
-      const slot = slotLayout(ctx.config, ctx.layout, r.name, d.live);
+  return onSessions(ctx, async (s, h) => {
+    const outs = await eachRole(ctx, s, h, async (d) => {
+      if (!d.live || !d.version) throw new XamalError('not_found', `${h}: ${d.role} has never been deployed`);
+      const slot = slotLayout(ctx.config, ctx.layout, d.role, d.live);
       const res = await s.run(releaseCommandCommand(ctx.layout, slot, checkVersion(d.version), line, ctx.config.deployTimeout * 4));
       if (res.code !== 0) throw new XamalError('external', `${h}: exit ${res.code}: ${ctx.secrets.redact((res.stderr || res.stdout).trim())}`);
-      outs.push(ctx.secrets.redact(res.stdout));
-    }
+      return ctx.secrets.redact(res.stdout);
+    });
     await recordAudit(ctx, s, { command: 'app exec', result: 'ok' });
     return outs.join('');
   });
 }
 
 export function appReleases(ctx: RemoteContext): Promise<HostOutcome<string[]>[]> {
-  return onHosts(ctx.targets.hosts, async (h) => (await must(await ctx.pool.session(h), listReleasesCommand(ctx.layout))).split('\n').filter(Boolean));
+  return onSessions(ctx, async (s) => (await must(s, listReleasesCommand(ctx.layout))).split('\n').filter(Boolean));
 }
 
 /** Maintenance on (a 503 page for this app only) or off, on the hosts that serve it through Caddy. */
 export function appMaintenance(ctx: RemoteContext, on: boolean): Promise<HostOutcome<boolean>[]> {
   const site = appSite(ctx.config, ctx.layout);
   const hosts = ctx.targets.hosts.filter((h) => rolesOnHost(ctx.config, h).some((r) => r.name === ctx.config.primaryRole));
-  return onHosts(hosts, async (h) => {
-    const s = await ctx.pool.session(h);
-    await setMaintenance(s, site, on);
-    await recordAudit(ctx, s, { command: on ? 'app maintenance' : 'app live', result: 'ok' });
-    return on;
-  });
+  return onSessions(
+    ctx,
+    async (s) => {
+      await setMaintenance(s, site, on);
+      await recordAudit(ctx, s, { command: on ? 'app maintenance' : 'app live', result: 'ok' });
+      return on;
+    },
+    hosts,
+  );
 }

@@ -1,7 +1,7 @@
 import { appendAuditCommand, parseAuditLog, readAuditCommand, type AuditEntry } from '../commands/audit.ts';
 import type { HostSession } from '../remote.ts';
 import type { RemoteContext } from './context.ts';
-import { onHosts, type HostOutcome } from './parallel.ts';
+import { onSessions, type HostOutcome } from './parallel.ts';
 
 /**
  * Appends one audit line on the host, secrets redacted. Best effort: a failed audit write is
@@ -34,14 +34,9 @@ export type AuditLog = ReturnType<typeof parseAuditLog>;
 
 /** The last `lines` entries of each selected host's audit log. */
 export async function readAudit(ctx: RemoteContext, lines = 50): Promise<HostOutcome<AuditLog>[]> {
-  return onHosts(
-    ctx.targets.hosts,
-    async (host) => {
-      const s = await ctx.pool.session(host);
-      const res = await s.run(readAuditCommand(ctx.layout, lines));
-      if (res.code !== 0) throw new Error(`reading ${ctx.layout.audit} failed (exit ${res.code}): ${ctx.secrets.redact(res.stderr.trim())}`);
-      return parseAuditLog(ctx.secrets.redact(res.stdout));
-    },
-    { concurrency: ctx.concurrency },
-  );
+  return onSessions(ctx, async (s) => {
+    const res = await s.run(readAuditCommand(ctx.layout, lines));
+    if (res.code !== 0) throw new Error(`reading ${ctx.layout.audit} failed (exit ${res.code}): ${ctx.secrets.redact(res.stderr.trim())}`);
+    return parseAuditLog(ctx.secrets.redact(res.stdout));
+  });
 }

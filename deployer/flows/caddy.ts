@@ -2,7 +2,7 @@ import { XamalError } from '../../core/index.ts';
 import { appSite, configRequest, liveRequest, maintenanceRequest, parseCaddyJson, planCaddy, routeRequest, upstreamsRequest, type AppSite } from '../commands/caddy.ts';
 import type { CaddyRequest, CaddyResponse, HostSession } from '../remote.ts';
 import type { RemoteContext } from './context.ts';
-import { onHosts, type HostOutcome } from './parallel.ts';
+import { onSessions, type HostOutcome } from './parallel.ts';
 
 /** Caddy through its admin API: one request at a time, any non-2xx answer is an error with its body. */
 export async function caddyCall(session: HostSession, req: CaddyRequest): Promise<CaddyResponse> {
@@ -39,10 +39,9 @@ export async function caddyDetails(ctx: RemoteContext): Promise<HostOutcome<Cadd
   const dials = new Set(site.ports.map((p) => `127.0.0.1:${p}`));
   const primary = ctx.config.roles.find((r) => r.name === ctx.config.primaryRole);
   const hosts = ctx.targets.hosts.filter((h) => primary?.hosts.some((x) => x.host === h));
-  return onHosts(
-    hosts,
-    async (host) => {
-      const s = await ctx.pool.session(host);
+  return onSessions(
+    ctx,
+    async (s) => {
       const route = await s.caddy(routeRequest(site.app));
       const ups = await caddyCall(s, upstreamsRequest());
       const all = parseCaddyJson(ups.body);
@@ -51,6 +50,6 @@ export async function caddyDetails(ctx: RemoteContext): Promise<HostOutcome<Cadd
         upstreams: (Array.isArray(all) ? (all as CaddyDetails['upstreams']) : []).filter((u) => dials.has(u.address)),
       };
     },
-    { concurrency: ctx.concurrency },
+    hosts,
   );
 }

@@ -24,7 +24,7 @@ import type { HostSession } from '../remote.ts';
 import { releaseEnv } from '../secrets.ts';
 import { auditResult, recordAudit } from './audit.ts';
 import type { RemoteContext } from './context.ts';
-import { failed, onHosts, type HostOutcome } from './parallel.ts';
+import { failed, onSessions, type HostOutcome } from './parallel.ts';
 
 /**
  * A deploy, host by host (in `boot.limit` batches): the artifact that fits the host (its fingerprint
@@ -161,7 +161,7 @@ export async function deployFlow(ctx: RemoteContext, opts: DeployOptions): Promi
   const records = new Map<string, HostDeployRecord>(hosts.map((h) => [h, { host: h, version: opts.version, roles: [], pulled: false, durationsMs: {} }]));
 
   // 1. Every host gets the release first (in parallel): nothing boots until all have it.
-  const staged = await onHosts(hosts, async (h) => stageRelease(ctx, await ctx.pool.session(h), opts, records.get(h)!), ctx.concurrency !== undefined ? { concurrency: ctx.concurrency } : {});
+  const staged = await onSessions(ctx, (s, h) => stageRelease(ctx, s, opts, records.get(h)!), hosts);
   const stageFailures = failed(staged);
   if (stageFailures.length) {
     throw new XamalError('external', `release ${opts.version} could not be staged; nothing was switched:\n${stageFailures.map((f) => `${f.host}: ${f.error.message}`).join('\n')}`);
@@ -189,10 +189,9 @@ export async function deployFlow(ctx: RemoteContext, opts: DeployOptions): Promi
   const outcomes: HostOutcome<HostDeployRecord>[] = [];
   const batches = bootBatches(hosts, c.boot.limit);
   for (const [i, batch] of batches.entries()) {
-    const done = await onHosts(
-      batch,
-      async (h) => {
-        const s = await ctx.pool.session(h);
+    const done = await onSessions(
+      ctx,
+      async (s, h) => {
         const rec = records.get(h)!;
         try {
           for (const role of rolesOnHost(c, h).filter((r) => ctx.targets.roles.includes(r.name))) await switchRole(ctx, s, role, opts, rec);
@@ -203,7 +202,7 @@ export async function deployFlow(ctx: RemoteContext, opts: DeployOptions): Promi
         }
         return rec;
       },
-      ctx.concurrency !== undefined ? { concurrency: ctx.concurrency } : {},
+      batch,
     );
     outcomes.push(...done);
     if (c.boot.wait && i < batches.length - 1) await ctx.clock.sleep(c.boot.wait * 1000);
@@ -213,8 +212,7 @@ export async function deployFlow(ctx: RemoteContext, opts: DeployOptions): Promi
 
 /** Keeps `retain` releases per host, never the one a slot points at (running or previous). */
 export async function pruneFlow(ctx: RemoteContext, retain = ctx.config.retainReleases): Promise<HostOutcome<string[]>[]> {
-  return onHosts(ctx.targets.hosts, async (h) => {
-    const s = await ctx.pool.session(h);
+  return onSessions(ctx, async (s, h) => {
     const all = (await must(s, listReleasesCommand(ctx.layout))).split('\n').filter(Boolean);
     const keep = new Set(all.slice(0, retain));
     for (const role of rolesOnHost(ctx.config, h)) {

@@ -2,7 +2,7 @@ import { XamalError } from '../../core/index.ts';
 import { userShellCommand } from '../commands/exec.ts';
 import { auditResult, recordAudit } from './audit.ts';
 import type { RemoteContext } from './context.ts';
-import { onHosts, type HostOutcome } from './parallel.ts';
+import { onSessions, type HostOutcome } from './parallel.ts';
 
 export interface ExecResult {
   code: number;
@@ -26,16 +26,11 @@ export class HostCommandError extends XamalError {
  */
 export async function execOnHosts(ctx: RemoteContext, line: string): Promise<HostOutcome<ExecResult>[]> {
   const redact = (t: string) => ctx.secrets.redact(t);
-  return onHosts(
-    ctx.targets.hosts,
-    async (host) => {
-      const s = await ctx.pool.session(host);
-      const r = await s.run(userShellCommand(line));
-      const result = { code: r.code, stdout: redact(r.stdout), stderr: redact(r.stderr) };
-      await recordAudit(ctx, s, { command: `server exec ${line}`, result: r.code === 0 ? 'ok' : auditResult(new Error(`exit ${r.code}`)) });
-      if (r.code !== 0) throw new HostCommandError(host, result);
-      return result;
-    },
-    { concurrency: ctx.concurrency },
-  );
+  return onSessions(ctx, async (s, host) => {
+    const r = await s.run(userShellCommand(line));
+    const result = { code: r.code, stdout: redact(r.stdout), stderr: redact(r.stderr) };
+    await recordAudit(ctx, s, { command: `server exec ${line}`, result: r.code === 0 ? 'ok' : auditResult(new Error(`exit ${r.code}`)) });
+    if (r.code !== 0) throw new HostCommandError(host, result);
+    return result;
+  });
 }

@@ -1,4 +1,6 @@
 import { exitCodeFor, isXamalError } from '../../core/index.ts';
+import type { HostSession } from '../remote.ts';
+import type { RemoteContext } from './context.ts';
 
 /**
  * Runs one function per host with a concurrency cap and collects every host's result or error:
@@ -27,6 +29,11 @@ export async function onHosts<T>(hosts: readonly string[], fn: (host: string) =>
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, hosts.length)) }, worker));
   return out;
+}
+
+/** `fn` with a session on each of `hosts` (default: the selected ones), at the context's concurrency. */
+export function onSessions<T>(ctx: RemoteContext, fn: (session: HostSession, host: string) => Promise<T>, hosts: readonly string[] = ctx.targets.hosts): Promise<HostOutcome<T>[]> {
+  return onHosts(hosts, async (host) => fn(await ctx.pool.session(host), host), { concurrency: ctx.concurrency });
 }
 
 export function failed<T>(outcomes: readonly HostOutcome<T>[]): Extract<HostOutcome<T>, { ok: false }>[] {

@@ -1,10 +1,11 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Io } from '../../../../cli/io.ts';
 import { main } from '../../../../cli/main.ts';
-import { splitAtCommand, REMOTE_FLAGS } from '../../../../cli/remote.ts';
+import { splitAtCommand, REMOTE_FLAGS, withRemote } from '../../../../cli/remote.ts';
+import { RecordingPool } from '../../../../deployer/remote.ts';
 
 /** setup, server, lock, caddy and audit through the CLI with --dry-run (a recording pool: no host is contacted). */
 
@@ -76,5 +77,24 @@ describe('remote commands with --dry-run', () => {
     expect(r.stderr).toContain('no host matches "db*" (hosts: web1.example.com, web2.example.com, jobs1.example.com)');
     expect((await run('caddy', 'nope')).code).toBe(2);
     expect((await run('caddy', 'details', '--dry-run')).stdout).toContain('web1.example.com: caddy GET /id/xamal-shop');
+  });
+});
+
+describe('withRemote', () => {
+  it("gives the opened remote to the function, returns its result, and closes the pool after it, even when it throws", async () => {
+    const close = vi.spyOn(RecordingPool.prototype, 'close');
+    try {
+      const got = await withRemote({ 'dry-run': true }, { command: 'test', secrets: false }, async (remote) => {
+        expect(remote.recording).toBeInstanceOf(RecordingPool);
+        expect(close).not.toHaveBeenCalled();
+        return remote.ctx.targets.hosts;
+      });
+      expect(got).toEqual(['web1.example.com', 'web2.example.com', 'jobs1.example.com']);
+      expect(close).toHaveBeenCalledTimes(1);
+      await expect(withRemote({ 'dry-run': true }, { command: 'test', secrets: false }, async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+      expect(close).toHaveBeenCalledTimes(2);
+    } finally {
+      close.mockRestore();
+    }
   });
 });

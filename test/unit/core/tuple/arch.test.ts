@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ARCHES, ARCH_TABLE, archFromDocker, dockerArchitecture, dockerPlatform, isArch, normalizeArch } from '../../../../core/tuple/arch.ts';
+import { ARCHES, ARCH_TABLE, ArchSchema, archFromDocker, dockerArchitecture, dockerPlatform, isArch, normalizeArch } from '../../../../core/tuple/arch.ts';
 
 describe('normalizeArch', () => {
   it.each([
@@ -97,5 +97,12 @@ describe('dockerArchitecture', () => {
     expect(d).toEqual({ architecture: 'arm64', variant: 'v8' });
     d.architecture = 'mutated';
     expect(dockerArchitecture('aarch64').architecture).toBe('arm64');
+  });
+});
+
+describe('ArchSchema', () => {
+  it('takes every canonical arch and refuses an alias', () => {
+    for (const a of ARCHES) expect(ArchSchema.parse(a)).toBe(a);
+    expect(ArchSchema.safeParse('amd64').success).toBe(false);
   });
 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { exitCodeFor, XamalError } from '../../../../core/index.ts';
 import { readAudit } from '../../../../deployer/flows/audit.ts';
 import { execOnHosts } from '../../../../deployer/flows/exec.ts';
-import { exitCodeForOutcomes, onHosts, summary } from '../../../../deployer/flows/parallel.ts';
+import { exitCodeForOutcomes, onHosts, onSessions, summary } from '../../../../deployer/flows/parallel.ts';
 import { selectTargets } from '../../../../deployer/flows/targets.ts';
 import { validateDeployConfig } from '../../../../deployer/config/load.ts';
 import { baseConfig, SECRET, testContext } from '../../../../testkit/deployer/context.ts';
@@ -31,6 +31,28 @@ describe('parallel runner', () => {
     expect(summary(out)).toBe('25 hosts: 24 ok, 1 failed (h7)');
     expect(exitCodeForOutcomes(out)).toBe(exitCodeFor('unavailable'));
     expect(exitCodeForOutcomes(out.filter((o) => o.ok))).toBe(0);
+  });
+});
+
+describe('onSessions', () => {
+  it("gives each selected host's session to the function, in host order, or only the hosts given", async () => {
+    const { ctx } = testContext();
+    const seen = await onSessions(ctx, async (s, host) => `${s.host}=${host}`);
+    expect(seen.map((o) => (o.ok ? o.value : o.error.message))).toEqual(['web1=web1', 'web2=web2', 'jobs1=jobs1']);
+    expect((await onSessions(ctx, async (s) => s.host, ['jobs1'])).map((o) => o.host)).toEqual(['jobs1']);
+  });
+
+  it("keeps to the context's concurrency", async () => {
+    const { ctx } = testContext();
+    let running = 0;
+    let peak = 0;
+    await onSessions({ ...ctx, concurrency: 1 }, async () => {
+      running++;
+      peak = Math.max(peak, running);
+      await new Promise((r) => setTimeout(r, 2));
+      running--;
+    });
+    expect(peak).toBe(1);
   });
 });
 

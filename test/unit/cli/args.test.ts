@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { actionError, flagCommand, noExtraArgs, onlyAction, takeAction } from '../../../cli/args.ts';
+import type { Io } from '../../../cli/io.ts';
+import { XamalError } from '../../../core/index.ts';
+
+const USAGE = 'xamal thing ACTION';
+const io = { out: () => {}, err: () => {}, interrupted: () => new Promise<string>(() => {}) } satisfies Io;
+
+function usageMessage(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(XamalError);
+    expect((err as XamalError).code).toBe('usage');
+    return (err as XamalError).message;
+  }
+  throw new Error('expected a usage error');
+}
+
+describe('flagCommand', () => {
+  it('hands run the parsed flags and positionals, and returns its exit code', async () => {
+    const cmd = flagCommand(USAGE, { json: { type: 'boolean' }, name: { type: 'string', short: 'n' } }, async ({ positionals, values }) => {
+      expect(positionals).toEqual(['a', 'b']);
+      expect(values).toEqual({ json: true, name: 'x' });
+      return 7;
+    });
+    expect(await cmd.run(['a', '--json', '-n', 'x', 'b'], io)).toBe(7);
+  });
+
+  it('rejects an unknown flag with a usage error naming it, without running', async () => {
+    let ran = false;
+    const cmd = flagCommand(USAGE, {}, async () => {
+      ran = true;
+      return 0;
+    });
+    await expect(cmd.run(['--nope'], io)).rejects.toThrow(/'--nope'[^\n]*\nusage: xamal thing ACTION$/);
+    expect(ran).toBe(false);
+  });
+});
+
+describe('action words', () => {
+  it('noExtraArgs refuses the first word left over, and passes none', () => {
+    expect(usageMessage(() => noExtraArgs(['x', 'y'], USAGE))).toBe(`unexpected argument "x"\nusage: ${USAGE}`);
+    expect(() => noExtraArgs([], USAGE)).not.toThrow();
+  });
+
+  it('actionError names an unknown action, or what was expected when there is none', () => {
+    expect(actionError('bogus', USAGE).message).toBe(`unknown action "bogus"\nusage: ${USAGE}`);
+    expect(actionError(undefined, USAGE).message).toBe(`expected an action\nusage: ${USAGE}`);
+    expect(actionError(undefined, USAGE, 'print or extract').message).toBe(`expected print or extract\nusage: ${USAGE}`);
+  });
+
+  it('takeAction gives the action and the rest, and lists the actions when it is missing', () => {
+    expect(takeAction(['extract', 'NAME'], ['print', 'extract'], USAGE)).toEqual(['extract', ['NAME']]);
+    expect(usageMessage(() => takeAction([], ['status', 'acquire', 'release'], USAGE))).toBe(`expected status, acquire or release\nusage: ${USAGE}`);
+    expect(usageMessage(() => takeAction([], ['details'], USAGE))).toBe(`expected details\nusage: ${USAGE}`);
+    expect(usageMessage(() => takeAction(['bogus'], ['details'], USAGE))).toBe(`unknown action "bogus"\nusage: ${USAGE}`);
+  });
+
+  it('onlyAction also refuses words after the action', () => {
+    expect(onlyAction(['status'], ['status', 'release'], USAGE)).toBe('status');
+    expect(usageMessage(() => onlyAction(['status', 'now'], ['status', 'release'], USAGE))).toBe(`unexpected argument "now"\nusage: ${USAGE}`);
+  });
+});
