@@ -1,6 +1,6 @@
 import { PassThrough, type Readable } from 'node:stream';
 import Docker from 'dockerode';
-import { XamalError } from '../core/index.ts';
+import { deadline, XamalError } from '../core/index.ts';
 
 /**
  * The only module that imports dockerode. Everything else describes what it wants as data
@@ -217,23 +217,17 @@ async function attachOutput(container: Docker.Container) {
 
 /** Waits for a started container, killing it at its time limit or when `signal` aborts. */
 async function waitWithLimits(container: Docker.Container, spec: ContainerSpec, signal?: AbortSignal) {
-  let timedOut = false;
   let cancelled = false;
-  const timer = spec.timeoutMs
-    ? setTimeout(() => {
-        timedOut = true;
-        container.kill().catch(() => {});
-      }, spec.timeoutMs)
-    : undefined;
+  const limit = deadline(spec.timeoutMs, () => void container.kill().catch(() => {}));
   const onAbort = () => {
     cancelled = true;
     container.kill().catch(() => {});
   };
   signal?.addEventListener('abort', onAbort, { once: true });
   const waited = (await container.wait()) as { StatusCode: number };
-  clearTimeout(timer);
+  limit.clear();
   signal?.removeEventListener('abort', onAbort);
-  return { code: waited.StatusCode, timedOut, cancelled };
+  return { code: waited.StatusCode, timedOut: limit.expired(), cancelled };
 }
 
 async function runContainer(docker: Docker, spec: ContainerSpec, signal?: AbortSignal): Promise<ContainerResult> {

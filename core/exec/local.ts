@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { XamalError } from '../errors/index.ts';
 import { displayCommand, revealArgv, type Command } from './command.ts';
+import { deadline } from './deadline.ts';
 import type { CommandResult, Executor } from './executor.ts';
 import { revealArg } from './sensitive.ts';
 
@@ -20,30 +21,26 @@ export class LocalExecutor implements Executor {
       const child = spawn(file, args, { cwd: cmd.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
-      let timedOut = false;
-      const timer = cmd.timeoutMs
-        ? setTimeout(() => {
-            timedOut = true;
-            child.kill('SIGKILL');
-            // A grandchild (`sh -c 'sleep 99'`) may still hold our pipes open, and 'close' waits for
-            // them; stop reading so the timeout is honoured when the child itself has exited.
-            child.stdout.destroy();
-            child.stderr.destroy();
-          }, cmd.timeoutMs)
-        : undefined;
+      const limit = deadline(cmd.timeoutMs, () => {
+        child.kill('SIGKILL');
+        // A grandchild (`sh -c 'sleep 99'`) may still hold our pipes open, and 'close' waits for
+        // them; stop reading so the timeout is honoured when the child itself has exited.
+        child.stdout.destroy();
+        child.stderr.destroy();
+      });
       // A child that exits without reading its stdin makes our write fail with EPIPE; its exit code
       // (resolved below) is the answer, so the write error must not crash the process.
       child.stdin.on('error', () => {});
       child.stdout.on('data', (b: Buffer) => out.push(b));
       child.stderr.on('data', (b: Buffer) => err.push(b));
       child.on('error', (e: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
+        limit.clear();
         const what = e.code === 'ENOENT' ? `command not found: ${file}` : `could not run ${displayCommand(cmd)}: ${e.message}`;
         reject(new XamalError('external', what, { cause: e }));
       });
       child.on('close', (code, signal) => {
-        clearTimeout(timer);
-        if (timedOut) {
+        limit.clear();
+        if (limit.expired()) {
           reject(new XamalError('external', `timed out after ${cmd.timeoutMs} ms: ${displayCommand(cmd)}`));
           return;
         }

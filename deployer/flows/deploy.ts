@@ -1,4 +1,5 @@
 import { commandName, parseProbeOutput, runChecked, XamalError, type Command, type HostFingerprint } from '../../core/index.ts';
+import { timed as timedInto } from '../../core/timing.ts';
 import { appSite, serverFor } from '../commands/caddy.ts';
 import { envFile } from '../commands/env-file.ts';
 import { asRoot, writeFileCommand } from '../commands/files.ts';
@@ -61,14 +62,10 @@ export interface HostDeployRecord {
 /** A command's stdout; one that fails throws, naming the host, with its output's last lines. */
 const must = async (s: HostSession, cmd: Command): Promise<string> => (await runChecked(s, cmd, `${s.host}: ${commandName(cmd)}`)).stdout;
 
-async function timed<T>(d: Record<string, number>, name: string, fn: () => Promise<T>, step?: () => void): Promise<T> {
+/** Reports `step` (the progress line), then runs `fn` timed into `d[name]`. */
+function timed<T>(d: Record<string, number>, name: string, fn: () => Promise<T>, step?: () => void): Promise<T> {
   step?.();
-  const t0 = performance.now();
-  try {
-    return await fn();
-  } finally {
-    d[name] = Math.round(performance.now() - t0);
-  }
+  return timedInto(d, name, fn);
 }
 
 /** Batches of hosts per `boot.limit` (a count or a percentage); all at once when unset. */
