@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +17,7 @@ import type { ObjectStore } from '../../../store/store.ts';
 import { readLock } from '../../../images/lock.ts';
 import { helloRepo } from '../../../testkit/example-repo.ts';
 import { services, testPrefix } from '../../../testkit/integration.ts';
+import { freePort } from '../../../testkit/redis.ts';
 
 /** Issue #10 items 12 (build isolation) and 3 (store unavailable during upload), on examples/hello. */
 
@@ -51,14 +51,6 @@ const HOG = `defmodule Hello.MemoryHog do
   def ok, do: true
 end
 `;
-
-async function freePort(): Promise<number> {
-  const probe = createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => probe.once('listening', r));
-  const port = (probe.address() as { port: number }).port;
-  await new Promise((r) => probe.close(r));
-  return port;
-}
 
 /** This test's own s3rver (the shared one is never stopped), on a fixed port and directory so it can come back. */
 class OwnS3 {

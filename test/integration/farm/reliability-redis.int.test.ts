@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -21,16 +21,9 @@ import { s3Store } from '../../../store/s3.ts';
 import { readLock } from '../../../images/lock.ts';
 import { helloRepo } from '../../../testkit/example-repo.ts';
 import { services, testPrefix } from '../../../testkit/integration.ts';
+import { freePort } from '../../../testkit/redis.ts';
 
 /** Issue #10 item 2: a Redis restart (AOF) with builds queued and running, on the test's own redis-server. */
-
-async function freePort(): Promise<number> {
-  const probe = createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => probe.once('listening', r));
-  const port = (probe.address() as { port: number }).port;
-  await new Promise((r) => probe.close(r));
-  return port;
-}
 
 const TOKEN = 'reliability-token-0123456789abcdef';
 
