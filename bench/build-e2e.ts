@@ -26,7 +26,7 @@ import { buildJobId, BuildJobSchema } from '../core/contracts/build-job.ts';
 import { readLock } from '../images/lock.ts';
 import { BUILD_USER } from '../images/recipes/debian.ts';
 import { commitFiles, git, helloRepo } from '../testkit/example-repo.ts';
-import { cells, dockerCli, prepare, ratio, say, secs, startFarm, TUPLES } from './farm.ts';
+import { cells, dockerCli, prepare, ratio, say, secs, startBenchFarm, TUPLES } from './farm.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
 const runs = Number(values.runs);
@@ -56,7 +56,7 @@ await prepare(['bookworm']);
 const cfg = builderConfig();
 const exec = new LocalExecutor();
 const tmp = await mkdtemp(join(tmpdir(), 'xamal-bench-p1-'));
-const farm = await startFarm(join(tmp, 'farm'), 1);
+const farm = await startBenchFarm(join(tmp, 'farm'), 1);
 const run = async (cmd: Command) => (await runChecked(exec, cmd)).stdout;
 
 /** The raw build of `commit`: a fresh checkout (untimed), then the plan's deps and compile containers (timed). */

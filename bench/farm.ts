@@ -62,7 +62,7 @@ export interface BenchFarm {
 }
 
 /** A farm in this process: store and caches under `dir`, `concurrency` builds at once on one worker. */
-export async function startFarm(dir: string, concurrency: number): Promise<BenchFarm> {
+export async function startBenchFarm(dir: string, concurrency: number): Promise<BenchFarm> {
   const cfg = builderConfig();
   const ep = serviceEndpoints(cfg.services);
   const settings = { redisUrl: ep.redisUrl, prefix: `bench-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}` };

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { commitFiles, helloRepo } from '../testkit/example-repo.ts';
-import { cells, prepare, ratio, say, secs, startFarm, TUPLES } from './farm.ts';
+import { cells, prepare, ratio, say, secs, startBenchFarm, TUPLES } from './farm.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
 const runs = Number(values.runs);
@@ -22,7 +22,7 @@ const MODULE = 'lib/hello/gen/m030.ex';
 
 await prepare(['bookworm']);
 const tmp = await mkdtemp(join(tmpdir(), 'xamal-bench-p2-'));
-const farm = await startFarm(join(tmp, 'farm'), 1);
+const farm = await startBenchFarm(join(tmp, 'farm'), 1);
 const cold: number[] = [];
 const warm: number[] = [];
 const ratios: number[] = [];

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LocalExecutor } from '../core/index.ts';
 import { helloRepo } from '../testkit/example-repo.ts';
-import { cells, dockerCli, median, percentile, prepare, say, startFarm, TUPLES } from './farm.ts';
+import { cells, dockerCli, median, percentile, prepare, say, startBenchFarm, TUPLES } from './farm.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, requests: { type: 'string', default: '200' } } });
 const runs = Number(values.runs);
@@ -25,7 +25,7 @@ const exec = new LocalExecutor();
 
 await prepare(['bookworm']);
 const tmp = await mkdtemp(join(tmpdir(), 'xamal-bench-p3-'));
-const farm = await startFarm(join(tmp, 'farm'), 1);
+const farm = await startBenchFarm(join(tmp, 'farm'), 1);
 
 /** Container starts dockerd recorded for this job between two instants (epoch ms). */
 async function containerStarts(jobId: string, fromMs: number, toMs: number): Promise<number> {

@@ -21,7 +21,7 @@ import { LocalExecutor, parseProbeOutput, probeCommand } from '../core/index.ts'
 import { PROJECT_ROOT } from '../localservices/config.ts';
 import { helloRepo } from '../testkit/example-repo.ts';
 import { parseWrk, wrkCommand, type WrkResult } from '../testkit/hosts/load.ts';
-import { AUTH, cells, median, prepare, say, startFarm, TUPLES } from './farm.ts';
+import { AUTH, cells, median, prepare, say, startBenchFarm, TUPLES } from './farm.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, duration: { type: 'string', default: '10' }, connections: { type: 'string', default: '8' }, profile: { type: 'string' } } });
 const runs = Number(values.runs);
@@ -41,7 +41,7 @@ const cpuMs = async (pid: number) => {
   return (Number(f[11]) + Number(f[12])) * 10;
 };
 try {
-  const farm = await startFarm(join(tmp, 'farm'), 2);
+  const farm = await startBenchFarm(join(tmp, 'farm'), 2);
   const settings = farm.settings;
   const repo = await helloRepo(join(tmp, 'repo'));
   try {
