@@ -75,7 +75,7 @@ export interface WiredFarm {
  * A build worker for this machine's arch and the API over the same queues, store and artifact
  * generation, listening on `host`: the farm's composition root (farm/farm.ts `startFarm`) with the
  * test kit's defaults (silent log, short drain). What tests' and benchmarks' farms share (testkit
- * `startTestFarm`, bench/farm.ts `startFarm`).
+ * `startTestFarm`, bench/farm.ts `startBenchFarm`).
  */
 export async function wireFarm(w: FarmWiring): Promise<WiredFarm> {
   const arch = hostArch();
