@@ -1,5 +1,5 @@
 import { formatIssues, isXamalError, issuesFromZod, XamalError, type Arch, type ErrorCode, type Logger } from '../core/index.ts';
-import { BuildJobSchema, type BuildResult } from '../core/contracts/build-job.ts';
+import { buildJobId, BuildJobSchema, type BuildResult } from '../core/contracts/build-job.ts';
 import { artifactGeneration, createWorker, subscribeCancels, UnrecoverableError, type Job, type QueueSettings } from '../queue/index.ts';
 import { runBuild, type BuildDeps } from './apply.ts';
 
@@ -12,13 +12,20 @@ const FINAL: readonly ErrorCode[] = ['validation', 'unsupported', 'build_failed'
 export type { BuildResult };
 
 /**
- * The BullMQ processor: validate the contract, run the build, classify failures. `stored` runs after
+ * The BullMQ processor: validate the contract and the job's integrity, run the build, classify failures. `stored` runs after
  * the artifact is in the store (built or found), before the job completes.
  */
 export function buildProcessor(deps: BuildDeps, logger?: Logger, stored?: () => Promise<void>) {
   return async (job: Job, _token?: string, signal?: AbortSignal): Promise<BuildResult> => {
     const parsed = BuildJobSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`invalid build job: ${formatIssues(issuesFromZod(parsed.error))}`);
+    // A job's ID is the hash of its data (enqueueBuild): data changed in Redis after it was enqueued
+    // (another app's job rewritten, a target swapped) no longer matches, and is never built.
+    const expected = buildJobId(parsed.data);
+    if (job.id !== expected) {
+      logger?.error({ jobId: job.id, expected }, 'build job refused: its data does not match its ID');
+      throw new UnrecoverableError(`build job ${job.id} refused: its data hashes to ${expected}, so it was changed after it was enqueued`);
+    }
     try {
       const out = await runBuild(deps, parsed.data, {
         phase: (phase) => job.updateProgress({ phase }),
