@@ -3,6 +3,8 @@ import { shutdown, type Closable } from '../../../farm/shutdown.ts';
 
 const never = () => new Promise<void>(() => {});
 const after = (ms: number) => () => new Promise<void>((r) => setTimeout(r, ms));
+/** Slack for a loaded machine (the suite runs unit tests beside integration tests): a hang would never return at all. */
+const SLACK_MS = 1_500;
 
 describe('shutdown', () => {
   it('closes every part in the given order and reports a clean stop', async () => {
@@ -22,7 +24,7 @@ describe('shutdown', () => {
     ];
     const t0 = Date.now();
     const r = await shutdown(parts, 400);
-    expect(Date.now() - t0).toBeLessThan(400 + 100);
+    expect(Date.now() - t0).toBeLessThan(400 + SLACK_MS);
     expect(r).toMatchObject({ clean: false, forced: ['workers', 'redis'], stuck: [] });
     expect(forced.sort()).toEqual(['redis', 'workers']);
   });
@@ -31,7 +33,7 @@ describe('shutdown', () => {
     const lines: string[] = [];
     const t0 = Date.now();
     const r = await shutdown([{ name: 'workers', close: never, force: never }], 400, (l) => lines.push(l));
-    expect(Date.now() - t0).toBeLessThan(400 + 100);
+    expect(Date.now() - t0).toBeLessThan(400 + SLACK_MS);
     expect(r.stuck).toEqual(['workers']);
     expect(lines.join('\n')).toMatch(/workers did not stop .* exiting anyway/);
   });
