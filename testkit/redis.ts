@@ -23,9 +23,12 @@ const accepts = (port: number) =>
 export interface OwnRedis {
   url: string;
   port: number;
-  process: ChildProcess;
   /** SIGKILL: Redis is gone at once, as after a crash or a network cut. */
   kill(): void;
+  /** SIGTERM (Redis writes its AOF and exits); resolves once it has exited. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port and directory; resolves once it listens. */
+  restart(): Promise<void>;
 }
 
 /** A redis-server of a test's own (the farm's flags: AOF, noeviction) on a free port, data under `dir`; up when this resolves. */
@@ -33,15 +36,26 @@ export async function startOwnRedis(dir: string): Promise<OwnRedis> {
   const port = await freePort();
   const spec = serviceSpec({ ...servicesConfig(), redisPort: port, stateDir: dir }, 'redis');
   await mkdir(join(dir, 'redis'), { recursive: true });
-  const child = spawn(spec.argv[0]!, spec.argv.slice(1), { stdio: 'ignore' });
-  for (let i = 0; i < 100 && !(await accepts(port)); i++) await new Promise((r) => setTimeout(r, 100));
-  if (!(await accepts(port))) throw new Error(`redis-server did not listen on 127.0.0.1:${port} within 10 s`);
+  let child: ChildProcess;
+  const running = () => child.exitCode === null && child.signalCode === null;
+  const start = async () => {
+    child = spawn(spec.argv[0]!, spec.argv.slice(1), { stdio: 'ignore' });
+    for (let i = 0; i < 100 && !(await accepts(port)); i++) await new Promise((r) => setTimeout(r, 100));
+    if (!(await accepts(port))) throw new Error(`redis-server did not listen on 127.0.0.1:${port} within 10 s`);
+  };
+  await start();
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
-    process: child,
     kill: () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (running()) child.kill('SIGKILL');
     },
+    async stop() {
+      if (!running()) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+    restart: start,
   };
 }

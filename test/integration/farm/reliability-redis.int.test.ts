@@ -1,6 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { connect } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -16,12 +14,11 @@ import { DEFAULT_LIMITS } from '../../../builder/plan.ts';
 import { startBuildWorkers, type RunningWorkers } from '../../../builder/worker.ts';
 import { LocalExecutor } from '../../../core/index.ts';
 import { buildQueue, buildQueueEvents, buildQueues, enqueueBuild, type QueueSettings } from '../../../queue/index.ts';
-import { serviceSpec, servicesConfig } from '../../../localservices/index.ts';
 import { s3Store } from '../../../store/s3.ts';
 import { readLock } from '../../../images/lock.ts';
 import { helloRepo } from '../../../testkit/example-repo.ts';
 import { services, testPrefix } from '../../../testkit/integration.ts';
-import { freePort } from '../../../testkit/redis.ts';
+import { startOwnRedis, type OwnRedis } from '../../../testkit/redis.ts';
 
 /** Issue #10 item 2: a Redis restart (AOF) with builds queued and running, on the test's own redis-server. */
 
@@ -29,13 +26,13 @@ const TOKEN = 'reliability-token-0123456789abcdef';
 
 describe('a Redis restart with builds queued and running', () => {
   let tmp: string | undefined;
-  let redis: ChildProcess | undefined;
+  let redis: OwnRedis | undefined;
   let workers: RunningWorkers | undefined;
   let app: FastifyInstance | undefined;
   afterAll(async () => {
     await app?.close();
     await workers?.close();
-    if (redis && redis.exitCode === null && redis.signalCode === null) redis.kill('SIGTERM');
+    await redis?.stop();
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 
@@ -43,26 +40,10 @@ describe('a Redis restart with builds queued and running', () => {
     const arch = hostArch();
     const tuple = `linux-${arch}-gnu2.36-debian12-otp25.2.3-elixir1.14.0`;
     tmp = await mkdtemp(join(tmpdir(), 'xamal-redis-'));
-    const port = await freePort();
     // The farm's own redis flags (AOF, noeviction), on this test's port and directory.
-    const spec = serviceSpec({ ...servicesConfig(), redisPort: port, stateDir: tmp }, 'redis');
-    await mkdir(join(tmp, 'redis'), { recursive: true });
-    const startRedis = async () => {
-      const p = spawn(spec.argv[0]!, spec.argv.slice(1), { stdio: 'ignore' });
-      for (let i = 0; i < 100; i++) {
-        const up = await new Promise<boolean>((r) => {
-          const s = connect(port, '127.0.0.1');
-          s.once('connect', () => (s.end(), r(true)));
-          s.once('error', () => r(false));
-        });
-        if (up) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      return p;
-    };
-    redis = await startRedis();
+    redis = await startOwnRedis(tmp);
 
-    const settings: QueueSettings = { redisUrl: `redis://127.0.0.1:${port}`, prefix: testPrefix('redis-q'), timeoutMs: 5_000 };
+    const settings: QueueSettings = { redisUrl: redis.url, prefix: testPrefix('redis-q'), timeoutMs: 5_000 };
     const cfg = builderConfig();
     const store = s3Store({ ...services().s3, prefix: `${testPrefix('redis-s3')}/` });
     const locks = async () => [await readLock(cfg.localLockPath)];
@@ -96,9 +77,7 @@ describe('a Redis restart with builds queued and running', () => {
     await queue.close();
 
     // Restart: SIGTERM (Redis writes its AOF and exits), a few seconds down, then the same directory again.
-    const stopped = new Promise((r) => redis!.once('exit', r));
-    redis.kill('SIGTERM');
-    await stopped;
+    await redis.stop();
     const downAnswers: { status: number; ms: number; message: string }[] = [];
     for (const id of [ids[0]!, ids[2]!]) {
       const t0 = Date.now();
@@ -110,7 +89,7 @@ describe('a Redis restart with builds queued and running', () => {
     const cancel = await app.inject({ method: 'DELETE', url: `/v1/builds/${ids[2]}`, headers: { authorization: `Bearer ${TOKEN}` } });
     downAnswers.push({ status: cancel.statusCode, ms: Date.now() - t1, message: cancel.json().message });
     await new Promise((r) => setTimeout(r, 2_000));
-    redis = await startRedis();
+    await redis.restart();
 
     // Nothing restarted but Redis: the API and the worker find it again by themselves.
     const deadline = Date.now() + 300_000;
@@ -131,7 +110,7 @@ describe('a Redis restart with builds queued and running', () => {
     );
     for (const a of downAnswers) {
       expect(a.status).toBe(503);
-      expect(a.message).toMatch(new RegExp(`build queue unavailable: Redis at 127\\.0\\.0\\.1:${port}`));
+      expect(a.message).toMatch(new RegExp(`build queue unavailable: Redis at 127\\.0\\.0\\.1:${redis.port}`));
       expect(a.ms).toBeLessThan(6_000);
     }
     expect(Object.fromEntries(states)).toEqual(Object.fromEntries(ids.map((id) => [id, 'completed'])));
