@@ -1,5 +1,4 @@
-import { commandName, parseProbeOutput, runChecked, XamalError, type Command, type HostFingerprint } from '../../core/index.ts';
-import { timed as timedInto } from '../../core/timing.ts';
+import { commandName, parseProbeOutput, runChecked, timed as timedInto, XamalError, type Command, type HostFingerprint } from '../../core/index.ts';
 import { appSite, serverFor } from '../commands/caddy.ts';
 import { envFile } from '../commands/env-file.ts';
 import { asRoot, writeFileCommand } from '../commands/files.ts';
