@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ArchSchema, LIBCS, TargetSchema, ValidationError, formatTarget, isFullVersion, issuesFromZod, type Issue, type Target } from '../core/index.ts';
+import { DISTRO_FIELDS, DISTRO_RELEASE_RE, PLATFORM_FIELDS, TargetSchema, ValidationError, formatTarget, isFullVersion, issuesFromZod, type Issue, type Target } from '../core/index.ts';
 import { normalizeArch, probeScript, probeSections, readLibcAndRelease } from '../core/index.ts';
 
 /**
@@ -20,12 +20,9 @@ export const IMAGE_PROBE_SCRIPT = probeScript(
 /** What probing an image (running it) found. The tuple of a builder image comes only from these. */
 export const ImageFactsSchema = z
   .object({
+    ...PLATFORM_FIELDS,
     os: z.literal('linux'),
-    arch: ArchSchema,
-    libc: z.enum(LIBCS),
-    libcVersion: z.string().regex(/^\d+(?:\.\d+)+$/),
-    distro: z.string().regex(/^[a-z]+$/),
-    distroVersion: z.string().regex(/^\d{1,4}(?:\.\d{1,4})*$/),
+    ...DISTRO_FIELDS,
     /** Full OTP version from OTP_VERSION (absent in runtime images). */
     otp: z.string().optional(),
     erts: z.string().optional(),
@@ -48,7 +45,7 @@ export function parseImageProbe(text: string): ImageFacts {
   // Debian testing/sid have no VERSION_ID; alpine's is 3.21.3 (tuples carry major.minor).
   let distroVersion: string | undefined = rel.VERSION_ID;
   if (distro === 'alpine' && distroVersion) distroVersion = distroVersion.split('.').slice(0, 2).join('.');
-  if (!distroVersion || !/^\d{1,4}(?:\.\d{1,4})*$/.test(distroVersion)) {
+  if (!distroVersion || !DISTRO_RELEASE_RE.test(distroVersion)) {
     issues.push({ path: 'distroVersion', message: `no usable VERSION_ID in /etc/os-release (${JSON.stringify(rel.VERSION_ID ?? '')})` });
   }
   const otp = first('otp');

@@ -34,7 +34,8 @@ export const TUPLE_GRAMMAR = '<os>-<arch>-<libc><floor>-<distro><release>-otp<ot
 export const TUPLE_MAX_LENGTH = 160;
 
 const DISTRO_RE = /^([a-z]+)(.*)$/;
-const DISTRO_RELEASE_RE = /^\d{1,4}(?:\.\d{1,4})*$/;
+/** A distro's release number as tuples carry it: 12, 24.04, 3.21. */
+export const DISTRO_RELEASE_RE = /^\d{1,4}(?:\.\d{1,4})*$/;
 const QUALIFIER_RE = /^[a-z0-9][a-z0-9.~]*$/;
 const DISTRO_NAME_RE = /^[a-z]+$/;
 
@@ -46,11 +47,16 @@ export const PLATFORM_FIELDS = {
   libcVersion: z.string().regex(NUMERIC_VERSION_RE, 'expected a version like 2.36'),
 };
 
+/** The distro fields a target tuple and a builder image's facts share. */
+export const DISTRO_FIELDS = {
+  distro: z.string().regex(DISTRO_NAME_RE, 'expected a lowercase distro name like debian'),
+  distroVersion: z.string().regex(DISTRO_RELEASE_RE, 'expected a release number like 12 or 24.04'),
+};
+
 export const TargetSchema = z
   .object({
     ...PLATFORM_FIELDS,
-    distro: z.string().regex(DISTRO_NAME_RE, 'expected a lowercase distro name like debian'),
-    distroVersion: z.string().regex(DISTRO_RELEASE_RE, 'expected a release number like 12 or 24.04'),
+    ...DISTRO_FIELDS,
     otp: z.string().refine(isFullVersion, 'expected a full OTP version like 27.3.4 (pre-releases as 27.0~rc1)'),
     elixir: z.string().refine(isFullVersion, 'expected a full Elixir version like 1.18.3 (pre-releases as 1.19.0~rc.0)'),
     qualifiers: z.array(z.string().regex(QUALIFIER_RE, 'expected lowercase [a-z0-9.~]')).default([]),
