@@ -74,7 +74,7 @@ async function rawBuild(url: string, commit: string, dir: string): Promise<numbe
     workDir: dir,
     cacheDir: join(dir, 'unused-cache'),
     limits: DEFAULT_LIMITS,
-    depsNetwork: 'host',
+    depsNetwork: 'none',
   });
   git(tmp, 'clone', '--quiet', url, plan.dirs.src);
   git(plan.dirs.src, '-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', commit);

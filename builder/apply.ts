@@ -12,10 +12,11 @@ import type { LockFile } from '../images/lock.ts';
 import { cappedLog, type CappedLog } from './build-log.ts';
 import { readCacheFacts, restoreCache, saveCache, sourceHashes, writeDepsMarker } from './cache.ts';
 import { checkScan, containerFailure, NO_START_ERL, releaseVersionOf, scanSummary } from './checks.ts';
-import type { DockerEngine } from './docker.ts';
+import type { ContainerResult, ContainerSpec, DockerEngine } from './docker.ts';
 import { scanRelease, type ReleaseScan } from './elf.ts';
 import { ensurePinnedImage } from './images/ensure.ts';
-import { assembleManifest, cacheLayout, planBuild, type BuildLimits, type BuildPlan, type BuildStep, type PlanInput } from './plan.ts';
+import type { EgressProxy } from './egress.ts';
+import { assembleManifest, cacheLayout, planBuild, type BuildLimits, type DepsNetwork, type BuildPlan, type BuildStep, type PlanInput } from './plan.ts';
 import { prepareSource } from './source.ts';
 
 export interface BuildDeps {
@@ -27,7 +28,9 @@ export interface BuildDeps {
   /** Parent of per-job scratch directories. */
   workRoot: string;
   limits: BuildLimits;
-  depsNetwork: 'host' | 'none';
+  depsNetwork: DepsNetwork;
+  /** The way out for steps planned with network `egress` (builder/egress.ts). */
+  egress?: EgressProxy;
   /** This machine's arch: builds for any other run under qemu, whose rare crashes get one retry. */
   hostArch?: Arch;
   /** A job's log is cut (with a marker line) beyond this many bytes (XAMAL_MAX_LOG_BYTES, default 4 MiB). */
@@ -99,12 +102,34 @@ async function removeStaleWorkDirs(workRoot: string, jobId: string): Promise<voi
   }
 }
 
+/**
+ * A step with network `egress`: a sidecar (same image, `sleep`, network none) holds a fresh network
+ * namespace, the egress proxy listens on its loopback, and the step joins that namespace.
+ */
+async function runWithEgress(r: Run, spec: ContainerSpec): Promise<ContainerResult> {
+  const egress = r.deps.egress;
+  if (!egress) throw new XamalError('internal', 'a step needs the egress proxy but the worker has none (farm/build-deps.ts)');
+  const { timeoutMs: _t, ...rest } = spec;
+  const sidecar = { ...rest, cmd: ['sleep', 'infinity'], networkMode: 'none' as const, env: {}, labels: { ...spec.labels, 'org.xamal.step': 'egress' } };
+  const { id, pid } = await r.deps.docker.startDetached(sidecar);
+  try {
+    const way = await egress.join(pid);
+    try {
+      return await r.deps.docker.run({ ...spec, networkMode: `container:${id}` }, r.signal);
+    } finally {
+      way.stop();
+    }
+  } finally {
+    await r.deps.docker.removeContainer(id).catch(() => false);
+  }
+}
+
 /** Runs a container step; a failed one throws (`cancelled`, or `build_failed` with the log's tail). */
 async function runContainer(r: Run, step: Extract<BuildStep, { kind: 'container' }>): Promise<void> {
   const { name, spec } = step;
   await r.say(`==> ${name}: ${spec.cmd.join(' ')} (network ${spec.networkMode})`);
   if (r.signal?.aborted) throw new XamalError('cancelled', `build cancelled before ${name}`);
-  const result = await timed(r.timings, name, () => r.deps.docker.run(spec, r.signal));
+  const result = await timed(r.timings, name, () => (spec.networkMode === 'egress' ? runWithEgress(r, spec) : r.deps.docker.run(spec, r.signal)));
   if (result.stdout) await r.say(result.stdout.trimEnd());
   if (result.stderr) await r.say(result.stderr.trimEnd());
   const failure = containerFailure(step, result);

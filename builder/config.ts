@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { parseOrThrow } from '../core/index.ts';
+import { DEFAULT_DEPS_ALLOW, parseAllowList, type AllowEntry } from './egress.ts';
+import type { DepsNetwork } from './plan.ts';
 import { serviceEndpoints, servicesConfig, type ServicesConfig } from '../localservices/index.ts';
 
 const EnvSchema = z.object({
@@ -9,7 +11,8 @@ const EnvSchema = z.object({
   XAMAL_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'expected redis://host:port').optional(),
   XAMAL_QUEUE_PREFIX: z.string().regex(/^[a-z0-9-]{1,64}$/, 'expected lowercase letters, digits and dashes').default('xamal'),
   XAMAL_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
-  XAMAL_DEPS_NETWORK: z.enum(['host', 'none']).default('host'),
+  XAMAL_DEPS_NETWORK: z.enum(['egress', 'none'], { message: 'expected egress (through the allow-listed proxy) or none' }).default('egress'),
+  XAMAL_DEPS_ALLOW: z.string().max(4096).default(DEFAULT_DEPS_ALLOW),
   XAMAL_MAX_LOG_BYTES: z.coerce.number().int().min(4096, 'expected bytes, at least 4096').max(1 << 30, 'expected bytes, at most 1 GiB').default(4 * 1024 * 1024),
   XAMAL_WORKER_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(60_000),
 });
@@ -26,7 +29,9 @@ export interface BuilderConfig {
   redisUrl: string;
   queuePrefix: string;
   concurrency: number;
-  depsNetwork: 'host' | 'none';
+  depsNetwork: DepsNetwork;
+  /** The only hosts the deps step reaches, through the egress proxy (XAMAL_DEPS_ALLOW). */
+  depsAllow: AllowEntry[];
   /** Per-job scratch directories. */
   workRoot: string;
   /** How long a job's lock lives without renewal: a dead worker's job is picked up after about this. */
@@ -50,6 +55,7 @@ export function builderConfig(env: NodeJS.ProcessEnv = process.env): BuilderConf
     queuePrefix: e.XAMAL_QUEUE_PREFIX,
     concurrency: e.XAMAL_WORKER_CONCURRENCY,
     depsNetwork: e.XAMAL_DEPS_NETWORK,
+    depsAllow: parseAllowList(e.XAMAL_DEPS_ALLOW),
     workRoot: join(services.stateDir, 'work'),
     lockMs: e.XAMAL_WORKER_LOCK_MS,
     maxLogBytes: e.XAMAL_MAX_LOG_BYTES,

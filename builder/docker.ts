@@ -14,8 +14,12 @@ export interface ContainerSpec {
   user?: string;
   env?: Record<string, string>;
   workdir?: string;
-  /** `none` (no network at all) unless a step needs the network. */
-  networkMode: 'none' | 'host';
+  /**
+   * `none`: no network at all. `egress`: a namespace of its own whose only way out is the farm's
+   * egress proxy (builder/egress.ts; the applier turns it into `container:<id>` of a sidecar holding
+   * that namespace). `container:<id>`: the network namespace of another container.
+   */
+  networkMode: 'none' | 'egress' | `container:${string}`;
   binds?: string[];
   readOnly?: boolean;
   tmpfs?: Record<string, string>;
@@ -65,6 +69,8 @@ export interface DockerEngine {
   distribution(ref: string): Promise<{ digest: string; mediaType: string; platforms: { architecture: string; variant?: string; os: string }[] }>;
   /** Runs a container to completion; aborting `signal` kills it (the result then has `cancelled`). */
   run(spec: ContainerSpec, signal?: AbortSignal): Promise<ContainerResult>;
+  /** Starts a container and returns at once: its ID and the host PID of its first process. */
+  startDetached(spec: ContainerSpec): Promise<{ id: string; pid: number }>;
   /** IDs of containers (running or not) carrying this label=value. */
   containersWithLabel(label: string, value: string): Promise<string[]>;
   /** Kills and removes a container (with its anonymous volumes); false if it was already gone. */
@@ -231,6 +237,7 @@ async function waitWithLimits(container: Docker.Container, spec: ContainerSpec, 
 }
 
 async function runContainer(docker: Docker, spec: ContainerSpec, signal?: AbortSignal): Promise<ContainerResult> {
+  if (spec.networkMode === 'egress') throw new XamalError('internal', 'a container with network `egress` runs beside an egress sidecar (builder/apply.ts)');
   if (signal?.aborted) return { code: 137, stdout: '', stderr: '', timedOut: false, cancelled: true };
   const container = await docker.createContainer(containerOptions(spec));
   try {
@@ -242,6 +249,21 @@ async function runContainer(docker: Docker, spec: ContainerSpec, signal?: AbortS
     return { code, stdout: output.stdout(), stderr: output.stderr(), timedOut, cancelled, ...(state?.OOMKilled ? { oomKilled: true } : {}) };
   } finally {
     await container.remove({ force: true, v: true }).catch(() => {});
+  }
+}
+
+/** Creates and starts a container without waiting for it; its ID and the host PID of its first process. */
+async function startDetached(docker: Docker, spec: ContainerSpec): Promise<{ id: string; pid: number }> {
+  if (spec.networkMode === 'egress') throw new XamalError('internal', 'a detached container cannot have network `egress`');
+  const container = await docker.createContainer({ ...containerOptions(spec), AttachStdout: false, AttachStderr: false });
+  try {
+    await container.start();
+    const pid = (await container.inspect()).State.Pid;
+    if (!pid) throw new XamalError('external', `container ${container.id.slice(0, 12)} exited at once`);
+    return { id: container.id, pid };
+  } catch (err) {
+    await container.remove({ force: true, v: true }).catch(() => {});
+    throw err;
   }
 }
 
@@ -263,6 +285,7 @@ export function dockerEngine(socketPath: string): DockerEngine {
     removeImage: (ref) => removal(e, `remove ${ref}`, () => docker.getImage(ref).remove({ force: false, noprune: false })),
     distribution: (ref) => wrap(e, `resolve ${ref}`, () => distribution(docker, ref)),
     run: (spec, signal) => wrap(e, `run ${spec.image}`, () => runContainer(docker, spec, signal)),
+    startDetached: (spec) => wrap(e, `start ${spec.image}`, () => startDetached(docker, spec)),
     removeContainer: (id) => removal(e, `remove container ${id}`, () => docker.getContainer(id).remove({ force: true, v: true })),
     containersWithLabel: (label, value) =>
       wrap(e, 'list containers', async () => (await docker.listContainers({ all: true, filters: { label: [`${label}=${value}`] } })).map((c) => c.Id)),

@@ -16,6 +16,10 @@ import type { Manifest } from '../core/contracts/manifest.ts';
 import { BUILD_USER } from '../images/recipes/debian.ts';
 import type { CacheFacts, SourceHashes } from './cache.ts';
 import type { ContainerSpec } from './docker.ts';
+import { proxyEnv } from './egress.ts';
+
+/** The deps step's network: through the egress proxy (builder/egress.ts), or none at all. */
+export type DepsNetwork = 'egress' | 'none';
 
 /** Limits every build container runs under. */
 export interface BuildLimits {
@@ -49,8 +53,8 @@ export interface PlanInput extends CacheInput {
   /** Per-job scratch directory on the worker. */
   workDir: string;
   limits: BuildLimits;
-  /** Network for the deps step only (`host` to reach git/hex servers; `none` to forbid). */
-  depsNetwork: 'host' | 'none';
+  /** Network for the deps step only: `egress` reaches the allowed hosts through the farm's proxy; `none` forbids. */
+  depsNetwork: DepsNetwork;
   /** This machine's arch: a build for another one runs under qemu. */
   hostArch?: Arch;
   cache: CacheFacts;
@@ -152,7 +156,13 @@ function containerSpecs(p: PlanInput, dirs: BuildPlan['dirs'], release: string):
   } satisfies Omit<ContainerSpec, 'cmd' | 'networkMode'>;
   const labels = (step: string) => ({ ...common.labels, 'org.xamal.step': step });
   return {
-    deps: { ...common, cmd: ['mix', 'deps.get'], networkMode: p.depsNetwork, labels: labels('deps') },
+    deps: {
+      ...common,
+      cmd: ['mix', 'deps.get'],
+      networkMode: p.depsNetwork,
+      ...(p.depsNetwork === 'egress' ? { env: { ...env, ...proxyEnv() } } : {}),
+      labels: labels('deps'),
+    },
     // Compile and release with no network at all; --overwrite because without a TTY mix would
     // otherwise answer its own "Overwrite?" prompt with EOF and keep the old release (FACTS.md#mix-release).
     compile: { ...common, cmd: ['mix', 'release', release, '--overwrite', '--path', `${C.out}/${release}`], networkMode: 'none', labels: labels('compile') },

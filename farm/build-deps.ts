@@ -1,12 +1,15 @@
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BuildDeps } from '../builder/apply.ts';
 import type { BuilderConfig } from '../builder/config.ts';
 import { dockerEngine } from '../builder/docker.ts';
 import { hostArch } from '../builder/images/context.ts';
-import { DEFAULT_LIMITS, type BuildLimits } from '../builder/plan.ts';
+import { DEFAULT_DEPS_ALLOW, EGRESS_PACKAGES, egressProxy, parseAllowList, type AllowEntry } from '../builder/egress.ts';
+import { DEFAULT_LIMITS, type BuildLimits, type DepsNetwork } from '../builder/plan.ts';
 import { LocalExecutor } from '../core/index.ts';
 import { COMMITTED_LOCK_PATH } from '../images/catalog.ts';
 import { readLock } from '../images/lock.ts';
+import { ensurePackages } from '../localservices/index.ts';
 import type { ObjectStore } from '../store/store.ts';
 
 /** What a build worker runs on: the engine, the store, the image locks and the worker's own directories. */
@@ -19,10 +22,17 @@ export interface BuildDepsOptions {
   workRoot: string;
   /** The image lock files whose pinned builder images builds may use (default: the committed lock). */
   lockPaths: readonly string[];
-  depsNetwork?: 'host' | 'none';
+  /** The deps step's network (default `egress`, through the proxy to the hosts of `depsAllow`). */
+  depsNetwork?: DepsNetwork;
+  /** Hosts the deps step may reach (default DEFAULT_DEPS_ALLOW). */
+  depsAllow?: readonly AllowEntry[];
+  /** The egress proxy's directory (short: it holds a unix socket); default a fresh one under the system tmp. */
+  egressDir?: string;
   limits?: BuildLimits;
   maxLogBytes?: number;
 }
+
+let proxies = 0;
 
 /** The one place a build worker's dependencies are made (`xamal farm up`, `xamal farm worker`, test kit, benchmarks). */
 export function buildDeps(o: BuildDepsOptions): BuildDeps {
@@ -34,7 +44,8 @@ export function buildDeps(o: BuildDepsOptions): BuildDeps {
     cacheDir: o.cacheDir,
     workRoot: o.workRoot,
     limits: o.limits ?? DEFAULT_LIMITS,
-    depsNetwork: o.depsNetwork ?? 'host',
+    depsNetwork: o.depsNetwork ?? 'egress',
+    egress: egressProxy({ dir: o.egressDir ?? join(tmpdir(), `xamal-egress-${process.pid}-${++proxies}`), allow: o.depsAllow ?? parseAllowList(DEFAULT_DEPS_ALLOW) }),
     hostArch: hostArch(),
     ...(o.maxLogBytes !== undefined ? { maxLogBytes: o.maxLogBytes } : {}),
   };
@@ -54,6 +65,13 @@ export function configuredBuildDeps(cfg: BuilderConfig, store: ObjectStore): Bui
     workRoot: cfg.workRoot,
     lockPaths: farmLockPaths(cfg),
     depsNetwork: cfg.depsNetwork,
+    depsAllow: cfg.depsAllow,
+    egressDir: join(cfg.services.runDir, `egress-${process.pid}`),
     maxLogBytes: cfg.maxLogBytes,
   });
+}
+
+/** Installs what the egress proxy runs on (tinyproxy, socat, nsenter) when the deps step uses it. */
+export async function ensureEgressTools(cfg: Pick<BuilderConfig, 'depsNetwork'>, say: (line: string) => void = () => {}): Promise<void> {
+  if (cfg.depsNetwork === 'egress') await ensurePackages(EGRESS_PACKAGES, say);
 }

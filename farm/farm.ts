@@ -75,6 +75,8 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
       const settings = queueSettings(o, 'workers');
       const workers = await startBuildWorkers(settings, o.workers.arches, o.workers.deps, o.workers.concurrency, o.logger);
       parts.workers.push({ name: 'build workers', close: () => workers.close(), force: () => workers.force() });
+      const egress = o.workers.deps.egress;
+      if (egress) parts.workers.push({ name: 'egress proxy', close: () => egress.stop() });
     }
     if (o.api) Object.assign(farm, await startApi(o, o.api, parts));
     return farm;

@@ -2,12 +2,13 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { ServicesConfig } from './config.ts';
 import { serviceEndpoints, type ServiceEndpoints } from './endpoints.ts';
+import { redisPassword } from './secrets.ts';
 
 export const SERVICE_NAMES = ['redis', 'dockerd', 's3', 'registry'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 export type ReadyCheck =
-  | { kind: 'redis-ping'; port: number }
+  | { kind: 'redis-ping'; port: number; password?: string }
   | { kind: 'http'; url: string; socketPath?: string; expect: (status: number, body: string) => boolean };
 
 /** Everything needed to install, start, check and stop one service — data, no I/O. */
@@ -18,8 +19,8 @@ export interface ServiceSpec {
   argv: string[];
   /** Directories created before start. */
   dirs: string[];
-  /** Files written before start (configs). */
-  files: { path: string; content: string }[];
+  /** Files written before start (configs); `mode` 0600 for those holding secrets. */
+  files: { path: string; content: string; mode?: number }[];
   /** TCP port it binds on 127.0.0.1, checked for a squatter before start. */
   port?: number;
   ready: ReadyCheck;
@@ -46,8 +47,11 @@ const SPECS: Record<ServiceName, (c: ServicesConfig, dir: string, ep: ServiceEnd
     ...DEFAULTS,
     name: 'redis',
     packages: ['redis-server'],
+    // The password is in the config file (mode 0600), never on the command line where `ps` shows it.
+    files: [{ path: join(dir, 'redis.conf'), content: `requirepass ${redisPassword(c)}\n`, mode: 0o600 }],
     argv: [
       'redis-server',
+      join(dir, 'redis.conf'),
       '--bind', '127.0.0.1',
       '--port', String(c.redisPort),
       '--dir', dir,
@@ -61,7 +65,7 @@ const SPECS: Record<ServiceName, (c: ServicesConfig, dir: string, ep: ServiceEnd
     ],
     dirs: [dir],
     port: c.redisPort,
-    ready: { kind: 'redis-ping', port: c.redisPort },
+    ready: { kind: 'redis-ping', port: c.redisPort, password: redisPassword(c) },
     stopTimeoutMs: 15_000,
   }),
   dockerd: (c, dir, ep) => {

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import type { ServicesConfig } from './config.ts';
+import { redisPassword } from './secrets.ts';
 
-/** How clients reach the local services (pure; the same for tests, scripts and the farm). */
+/** How clients reach the local services (the same for tests, scripts and the farm); makes the Redis password on first use. */
 export interface ServiceEndpoints {
   redisUrl: string;
   dockerSocket: string;
@@ -11,7 +12,8 @@ export interface ServiceEndpoints {
 
 export function serviceEndpoints(c: ServicesConfig): ServiceEndpoints {
   return {
-    redisUrl: `redis://127.0.0.1:${c.redisPort}`,
+    // The password travels in the URL the farm's clients read from config (queue/connection.ts).
+    redisUrl: `redis://:${redisPassword(c)}@127.0.0.1:${c.redisPort}`,
     dockerSocket: join(c.runDir, 'docker.sock'),
     // s3rver accepts any signature; these are its documented credentials.
     s3: {

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { XamalError } from '../core/errors/index.ts';
 import { withFileLock } from './fs-lock.ts';
@@ -65,7 +65,10 @@ async function start(c: ServicesConfig, spec: ServiceSpec, say: Say): Promise<vo
     );
   }
   for (const d of spec.dirs) await mkdir(d, { recursive: true });
-  for (const f of spec.files) await writeFile(f.path, f.content);
+  for (const f of spec.files) {
+    await writeFile(f.path, f.content, { mode: f.mode ?? 0o644 });
+    await chmod(f.path, f.mode ?? 0o644);
+  }
   await mkdir(join(c.stateDir, 'run'), { recursive: true });
   await mkdir(join(c.stateDir, 'logs'), { recursive: true });
   const log = logfile(c, spec.name);

@@ -13,12 +13,16 @@ export function checkReady(check: ReadyCheck, timeoutMs = 2_000): Promise<boolea
     if (check.kind === 'redis-ping') {
       const sock = connect({ host: '127.0.0.1', port: check.port });
       let buf = '';
-      sock.on('connect', () => sock.write('*1\r\n$4\r\nPING\r\n'));
+      const pw = check.password;
+      const auth = pw ? `*2\r\n$4\r\nAUTH\r\n$${Buffer.byteLength(pw)}\r\n${pw}\r\n` : '';
+      const replies = pw ? 2 : 1;
+      sock.on('connect', () => sock.write(`${auth}*1\r\n$4\r\nPING\r\n`));
       sock.on('data', (d) => {
         buf += d.toString();
-        if (buf.includes('\r\n')) {
+        const lines = buf.split('\r\n');
+        if (lines.length > replies) {
           sock.destroy();
-          done(buf.startsWith('+PONG'));
+          done(lines.slice(0, replies).join(' ') === (pw ? '+OK +PONG' : '+PONG'));
         }
       });
       sock.on('error', () => done(false));

@@ -6,6 +6,7 @@ import { buildImage } from '../builder/images/build.ts';
 import { hostArch, imageBuildDeps } from '../builder/images/context.ts';
 import { XamalError, type Arch } from '../core/index.ts';
 import { farmClient, type FarmClient } from '../deployer/farm-client.ts';
+import type { AllowEntry } from '../builder/egress.ts';
 import { buildDeps, farmLockPaths } from '../farm/build-deps.ts';
 import { startFarm } from '../farm/farm.ts';
 import type { DebianSuite } from '../images/distros.ts';
@@ -62,6 +63,8 @@ export interface FarmWiring {
   downloads?: Partial<DownloadSettings>;
   /** Platform queues the API enqueues to (default: this machine's arch). */
   queueArches?: Arch[];
+  /** Hosts the deps step may reach through the egress proxy (default: the product's default list). */
+  depsAllow?: AllowEntry[];
 }
 
 export interface WiredFarm {
@@ -88,7 +91,7 @@ export async function wireFarm(w: FarmWiring): Promise<WiredFarm> {
     workers: {
       arches: [arch],
       concurrency: w.concurrency,
-      deps: buildDeps({ dockerSocket: w.dockerSocket, store: w.store, cacheDir: w.cacheDir, workRoot: w.workRoot, lockPaths }),
+      deps: buildDeps({ dockerSocket: w.dockerSocket, store: w.store, cacheDir: w.cacheDir, workRoot: w.workRoot, lockPaths, ...(w.depsAllow ? { depsAllow: w.depsAllow } : {}) }),
     },
     api: { host: w.host, port: 0, token: w.token, logLevel: 'silent', queueArches: w.queueArches ?? [arch], ...(w.downloads ? { downloads: w.downloads } : {}) },
   });

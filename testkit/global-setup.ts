@@ -3,13 +3,14 @@ import type { TestProject } from 'vitest/node';
 import { builderConfig } from '../builder/config.ts';
 import { buildImage, HOST_TOOLS } from '../builder/images/build.ts';
 import { hostArch, imageBuildDeps } from '../builder/images/context.ts';
+import { EGRESS_PACKAGES } from '../builder/egress.ts';
 import type { Arch } from '../core/index.ts';
 import type { DebianSuite } from '../images/distros.ts';
 import { ensureHostRootfs, HOST_SUITES, LAB_PACKAGES, labDeps, reapStaleLabs } from './hosts/index.ts';
 import { ensurePackages, serviceEndpoints, servicesConfig, servicesDown, servicesUp, type ServiceEndpoints, type ServiceName } from '../localservices/index.ts';
 
 /** Debian packages integration tests need besides the services (mix for the example app, test hosts). */
-const TEST_PACKAGES = ['elixir', ...HOST_TOOLS, ...LAB_PACKAGES];
+const TEST_PACKAGES = ['elixir', ...HOST_TOOLS, ...LAB_PACKAGES, ...EGRESS_PACKAGES];
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -10,7 +10,7 @@ import { hostArch, imageBuildDeps } from '../../builder/images/context.ts';
 import type { BuildResult } from '../../builder/worker.ts';
 import { createLogger, LocalExecutor, parseProbeOutput, probeCommand, sourceKey, XamalError, type Executor } from '../../core/index.ts';
 import { sourceVersion } from '../../core/contracts/build-job.ts';
-import { configuredBuildDeps, farmLockPaths } from '../../farm/build-deps.ts';
+import { configuredBuildDeps, ensureEgressTools, farmLockPaths } from '../../farm/build-deps.ts';
 import { shutdownConfig } from '../../farm/config.ts';
 import { startFarm, type Farm } from '../../farm/farm.ts';
 import { buildQueue, buildQueueEvents, enqueueBuild, type QueueSettings } from '../../queue/index.ts';
@@ -96,6 +96,7 @@ export default flagCommand(USAGE, { host: { type: 'string' }, port: { type: 'str
   let farm: Farm | undefined;
   try {
     const { token, source, created } = await adminToken(fc.token, sc);
+    await ensureEgressTools(bc, say);
     const store = await openStore(storeConfig(sc.stateDir));
     const settings: QueueSettings = { redisUrl: bc.redisUrl, prefix: bc.queuePrefix, lockMs: bc.lockMs };
     const githubHooks = fc.githubHooksFile ? parseGithubHooks(JSON.parse(await readFile(fc.githubHooksFile, 'utf8'))) : undefined;

@@ -1,7 +1,7 @@
 import { builderConfig } from '../../builder/config.ts';
 import { hostArch } from '../../builder/images/context.ts';
 import { createLogger, normalizeArch, type Arch } from '../../core/index.ts';
-import { configuredBuildDeps, farmLockPaths } from '../../farm/build-deps.ts';
+import { configuredBuildDeps, ensureEgressTools, farmLockPaths } from '../../farm/build-deps.ts';
 import { shutdownConfig } from '../../farm/config.ts';
 import { startFarm } from '../../farm/farm.ts';
 import { storeConfig } from '../../store/config.ts';
@@ -24,6 +24,7 @@ export default flagCommand(USAGE, { arch: { type: 'string' }, concurrency: { typ
   if (!Number.isInteger(concurrency) || concurrency < 1) throw usageError(`--concurrency: expected a positive integer, got ${JSON.stringify(values.concurrency)}`, USAGE);
   const logger = createLogger({ name: 'worker' });
   const { drainMs } = shutdownConfig();
+  await ensureEgressTools(cfg, (l) => io.err(l));
   const store = await openStore(storeConfig(cfg.services.stateDir));
   const farm = await startFarm({
     settings: { redisUrl: cfg.redisUrl, prefix: cfg.queuePrefix, lockMs: cfg.lockMs },

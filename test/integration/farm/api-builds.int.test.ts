@@ -82,7 +82,7 @@ describe('the farm API with real Redis, workers and store', () => {
     workers = await startBuildWorkers(
       settings,
       ['x86_64'],
-      { docker: dockerEngine(ep.dockerSocket), exec: new LocalExecutor(), store, locks, cacheDir: join(tmp, 'cache'), workRoot: join(tmp, 'work'), limits: DEFAULT_LIMITS, depsNetwork: 'host', hostArch: arch },
+      { docker: dockerEngine(ep.dockerSocket), exec: new LocalExecutor(), store, locks, cacheDir: join(tmp, 'cache'), workRoot: join(tmp, 'work'), limits: DEFAULT_LIMITS, depsNetwork: 'none', hostArch: arch },
       2,
     );
     app = await buildApp({

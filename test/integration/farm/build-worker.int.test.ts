@@ -62,7 +62,7 @@ describe('build workers: a real mix release in a pinned image', () => {
       cacheDir: join(tmp, 'cache'),
       workRoot: join(tmp, 'work'),
       limits: DEFAULT_LIMITS,
-      depsNetwork: 'host',
+      depsNetwork: 'none',
     };
   }, 1_800_000);
 

@@ -101,7 +101,7 @@ describe('reliability of builds (issue #10)', () => {
       locks: async () => [await readLock(cfg.localLockPath)],
       cacheDir: join(tmp, 'cache'),
       workRoot: join(tmp, 'work'),
-      depsNetwork: 'host',
+      depsNetwork: 'none',
     };
   }, 1_800_000);
 

@@ -59,7 +59,7 @@ describe('a dockerd restart during a build', () => {
     workers = await startBuildWorkers(
       settings,
       [arch],
-      { docker, exec: new LocalExecutor(), store, locks: async () => [await readLock(cfg.localLockPath)], cacheDir: join(dir, 'cache'), workRoot: join(dir, 'work'), limits: DEFAULT_LIMITS, depsNetwork: 'host' },
+      { docker, exec: new LocalExecutor(), store, locks: async () => [await readLock(cfg.localLockPath)], cacheDir: join(dir, 'cache'), workRoot: join(dir, 'work'), limits: DEFAULT_LIMITS, depsNetwork: 'none' },
       1,
     );
     const queue = buildQueue(settings, arch);

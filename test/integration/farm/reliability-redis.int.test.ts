@@ -69,7 +69,7 @@ describe('a Redis restart with builds queued and running', () => {
     workers = await startBuildWorkers(
       settings,
       [arch],
-      { docker: dockerEngine(services().dockerSocket), exec: new LocalExecutor(), store, locks, cacheDir: join(tmp, 'cache'), workRoot: join(tmp, 'work'), limits: DEFAULT_LIMITS, depsNetwork: 'host' },
+      { docker: dockerEngine(services().dockerSocket), exec: new LocalExecutor(), store, locks, cacheDir: join(tmp, 'cache'), workRoot: join(tmp, 'work'), limits: DEFAULT_LIMITS, depsNetwork: 'none' },
       1,
     );
     await compiling;

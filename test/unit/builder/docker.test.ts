@@ -23,7 +23,7 @@ describe('containerOptions', () => {
   });
 
   it('sets no swap limit without a memory limit, and a name only when given', () => {
-    const o = containerOptions({ image: 'i', cmd: ['true'], networkMode: 'host', name: 'probe-1' });
+    const o = containerOptions({ image: 'i', cmd: ['true'], networkMode: 'container:abc', name: 'probe-1' });
     expect(o.HostConfig && 'MemorySwap' in o.HostConfig).toBe(false);
     expect(o.Env).toEqual([]);
     expect(o.name).toBe('probe-1');

@@ -21,7 +21,7 @@ function input(over: Partial<PlanInput> = {}): PlanInput {
     workDir: '/work/bjob-1',
     cacheDir: '/cache',
     limits: DEFAULT_LIMITS,
-    depsNetwork: 'host',
+    depsNetwork: 'egress',
     hostArch: 'x86_64',
     cache: { deps: false, build: false },
     ...over,
@@ -99,12 +99,20 @@ describe('planBuild: the steps of a build', () => {
   });
 
   it('compile and smoke run without network, deps with the configured one', () => {
-    for (const depsNetwork of ['host', 'none'] as const) {
+    for (const depsNetwork of ['egress', 'none'] as const) {
       const plan = planBuild(input({ depsNetwork }));
       expect(plan.containers.deps.networkMode).toBe(depsNetwork);
       expect(plan.containers.compile.networkMode).toBe('none');
       expect(plan.containers.smoke.networkMode).toBe('none');
     }
+  });
+
+  it('sends only the deps step through the egress proxy: its proxy variables point at the loopback port, the other steps have none', () => {
+    const plan = planBuild(input({ depsNetwork: 'egress' }));
+    expect(plan.containers.deps.env).toMatchObject({ http_proxy: 'http://127.0.0.1:3128', https_proxy: 'http://127.0.0.1:3128', HEX_HTTP_PROXY: 'http://127.0.0.1:3128', MIX_ENV: 'prod' });
+    expect(plan.containers.compile.env).not.toHaveProperty('http_proxy');
+    expect(plan.containers.smoke.env).not.toHaveProperty('https_proxy');
+    expect(planBuild(input({ depsNetwork: 'none' })).containers.deps.env).not.toHaveProperty('http_proxy');
   });
 
   it('smoke must print the marker, reads the release read-only, and runs as the build user under the limits', () => {
