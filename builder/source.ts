@@ -79,7 +79,27 @@ export const unpackCommand = (file: string, dest: string): Command => ({
   label: 'unpack source',
 });
 
-/** Fetches a source archive from the store, checks its sha256, and unpacks it into `dest` (through `file`). */
+/** Pure: reads the commit ID `git archive` records in a tarball's pax header (git's own reader). */
+export const archiveCommitCommand = (file: string): Command => ({
+  argv: ['sh', '-c', 'gzip -dc -- "$1" | git get-tar-commit-id', 'sh', file],
+  label: 'read the archive\'s commit id',
+});
+
+/** An archive that claims a commit must be `git archive` of that commit (its header records it). */
+async function checkArchiveCommit(exec: Executor, source: ArchiveSource, file: string): Promise<void> {
+  if (!source.commit) return;
+  const r = await exec.run(archiveCommitCommand(file));
+  const recorded = r.code === 0 ? r.stdout.trim() : '';
+  if (recorded === source.commit) return;
+  throw new XamalError(
+    'build_failed',
+    recorded
+      ? `source archive ${source.key} claims commit ${source.commit} but was made from ${recorded}`
+      : `source archive ${source.key} claims commit ${source.commit} but records none (make it with \`git archive --format=tar.gz ${source.commit}\`)`,
+  );
+}
+
+/** Fetches a source archive from the store, checks its sha256 and the commit it claims, and unpacks it into `dest` (through `file`). */
 export async function unpackArchiveSource(exec: Executor, store: ObjectStore, source: ArchiveSource, dest: string, file: string): Promise<void> {
   const archive = await store.get(source.key);
   if (!archive) throw new XamalError('build_failed', `source archive ${source.key} is not in the store`);
@@ -87,6 +107,7 @@ export async function unpackArchiveSource(exec: Executor, store: ObjectStore, so
   if (got !== source.sha256) throw new XamalError('build_failed', `source archive ${source.key} has sha256 ${got}, expected ${source.sha256}`);
   await mkdir(dest, { recursive: true });
   await writeFile(file, archive);
+  await checkArchiveCommit(exec, source, file);
   await runChecked(exec, unpackCommand(file, dest));
 }
 

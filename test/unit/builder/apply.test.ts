@@ -13,6 +13,7 @@ import { isXamalError, LocalExecutor, type Arch } from '../../../core/index.ts';
 import type { LockFile } from '../../../images/lock.ts';
 import { localStore } from '../../../store/local.ts';
 import { buildElf } from '../../../testkit/builder/elf-fixture.ts';
+import { commitFiles, git } from '../../../testkit/example-repo.ts';
 
 /**
  * runBuild end to end without an engine: a fake DockerEngine whose containers write what `mix
@@ -21,8 +22,9 @@ import { buildElf } from '../../../testkit/builder/elf-fixture.ts';
 const X86 = 'linux-x86_64-gnu2.36-debian12-otp27.3.4-elixir1.18.3';
 const DIGEST = `sha256:${'d'.repeat(64)}`;
 const PINNED = `xamal/builder@${DIGEST}`;
-const C1 = '1'.repeat(40);
-const C2 = '2'.repeat(40);
+/** Two commits of the test source (fixed dates: the same IDs in every run), set in beforeEach. */
+let C1 = '';
+let C2 = '';
 const LOCK: LockFile = {
   version: 1,
   images: [{ ref: 'xamal/builder:t', digest: DIGEST, platforms: [{ arch: 'x86_64', digest: DIGEST }], resolvedAt: '2025-01-01T00:00:00.000Z', source: 'registry', flavour: 'builder', tuple: X86 }],
@@ -69,9 +71,9 @@ function fakeDocker(script: Script, glibc = 'GLIBC_2.34') {
 
 describe('runBuild carries the plan out', () => {
   let dir: string;
-  let archive: { key: string; sha256: string };
+  const archives = new Map<string, { key: string; sha256: string }>();
   const store = () => localStore(join(dir, 'store'));
-  const job = (commit: string) => BuildJobSchema.parse({ app: 'hello', source: { kind: 'archive', ...archive, commit }, target: X86 });
+  const job = (commit: string) => BuildJobSchema.parse({ app: 'hello', source: { kind: 'archive', ...archives.get(commit)!, commit }, target: X86 });
 
   function deps(docker: DockerEngine, hostArch: Arch = 'x86_64'): BuildDeps {
     return { docker, exec: new LocalExecutor(), store: store(), locks: async () => [LOCK], cacheDir: join(dir, 'cache'), workRoot: join(dir, 'work'), limits: DEFAULT_LIMITS, depsNetwork: 'none', hostArch };
@@ -95,11 +97,16 @@ describe('runBuild carries the plan out', () => {
     await writeFile(join(src, 'mix.exs'), 'defmodule Hello.MixProject do end');
     await writeFile(join(src, 'mix.lock'), '%{"jason": {}}');
     await writeFile(join(src, 'config', 'config.exs'), 'import Config');
-    execFileSync('tar', ['-czf', join(dir, 'source.tar.gz'), '-C', src, '.']);
-    const bytes = await readFile(join(dir, 'source.tar.gz'));
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
-    archive = { key: `sources/${sha256}.tar.gz`, sha256 };
-    await store().put(archive.key, bytes);
+    git(src, 'init', '-q', '-b', 'main');
+    C1 = await commitFiles(src, 'one', {});
+    C2 = await commitFiles(src, 'two', { 'NOTES.md': 'two\n' });
+    // As a client makes them: `git archive` records the commit in the tarball's header.
+    for (const commit of [C1, C2]) {
+      const bytes = execFileSync('git', ['-C', src, 'archive', '--format=tar.gz', commit]);
+      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      archives.set(commit, { key: `sources/${sha256}.tar.gz`, sha256 });
+      await store().put(`sources/${sha256}.tar.gz`, bytes);
+    }
   });
   afterEach(async () => rm(dir, { recursive: true, force: true }));
 
@@ -204,11 +211,28 @@ describe('runBuild carries the plan out', () => {
 
   it('a source archive whose checksum differs is refused before anything runs', async () => {
     const { docker, runs } = fakeDocker({});
+    const archive = archives.get(C1)!;
     await store().put(archive.key, 'tampered');
     const r = await build(deps(docker), C1);
     expect(isXamalError(r.err) && r.err.code).toBe('build_failed');
     expect(r.err!.message).toMatch(new RegExp(`^source archive ${archive.key} has sha256 [0-9a-f]{64}, expected ${archive.sha256}$`));
     expect(runs).toEqual([]);
     expect(r.phases).toEqual(['source']);
+  });
+
+  it('an archive that claims another commit than the one it was made from, or one it does not record, is refused before anything runs', async () => {
+    const { docker, runs } = fakeDocker({});
+    // C2's archive filed as C1's: the header says C2.
+    archives.set(C1, archives.get(C2)!);
+    const swapped = await build(deps(docker), C1);
+    expect(swapped.err!.message).toBe(`source archive ${archives.get(C2)!.key} claims commit ${C1} but was made from ${C2}`);
+    // A plain tar records no commit.
+    const plain = execFileSync('tar', ['-czf', '-', '-C', join(dir, 'source'), '--exclude=.git', '.']);
+    const sha256 = createHash('sha256').update(plain).digest('hex');
+    await store().put(`sources/${sha256}.tar.gz`, plain);
+    archives.set(C2, { key: `sources/${sha256}.tar.gz`, sha256 });
+    const unrecorded = await build(deps(docker), C2);
+    expect(unrecorded.err!.message).toMatch(new RegExp(`^source archive sources/${sha256}.tar.gz claims commit ${C2} but records none`));
+    expect(runs).toEqual([]);
   });
 });
