@@ -10,7 +10,12 @@ import { ensureHostRootfs, HOST_SUITES, LAB_PACKAGES, labDeps, reapStaleLabs } f
 import { ensurePackages, serviceEndpoints, servicesConfig, servicesDown, servicesUp, type ServiceEndpoints, type ServiceName } from '../localservices/index.ts';
 
 /** Debian packages integration tests need besides the services (mix for the example app, test hosts). */
-const TEST_PACKAGES = ['elixir', ...HOST_TOOLS, ...LAB_PACKAGES, ...EGRESS_PACKAGES];
+const TEST_PACKAGES = ['elixir', 'binutils', ...HOST_TOOLS, ...LAB_PACKAGES, ...EGRESS_PACKAGES];
+
+/** Installs the Debian packages tests use (unit tests too: readelf, the host's ERTS); idempotent. */
+export async function ensureTestPackages(say: (line: string) => void): Promise<void> {
+  await ensurePackages(TEST_PACKAGES, say);
+}
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -48,7 +53,7 @@ async function prepareTestImages(say: (line: string) => void): Promise<void> {
  * and starts nothing. Resolves with the services this call started.
  */
 export async function prepareIntegrationRun(say: (line: string) => void): Promise<{ started: ServiceName[] }> {
-  await ensurePackages(TEST_PACKAGES, say);
+  await ensureTestPackages(say);
   // Test hosts left by a crashed run (owner process gone) are torn down first.
   const reaped = await reapStaleLabs(labDeps());
   if (reaped.length) say(`removed test labs left by a crashed run: ${reaped.join(', ')}`);

@@ -14,7 +14,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { PROJECT_ROOT, servicesConfig, servicesDown } from '../localservices/index.ts';
-import { prepareIntegrationRun } from './global-setup.ts';
+import { ensureTestPackages, prepareIntegrationRun } from './global-setup.ts';
 
 interface Lane {
   name: string;
@@ -34,7 +34,7 @@ const vitest = (name: string, projects: string[], integration: boolean): Lane =>
 });
 
 /**
- * Unit tests and the typecheck need nothing prepared: they start at once (on a fresh machine they
+ * Unit tests and the typecheck need only the Debian packages: they start at once after (on a fresh machine they
  * run while the images are made). The two integration projects start once the services are up.
  */
 const LANES: Lane[] = [
@@ -89,6 +89,9 @@ async function mergeReports(codes: (number | undefined)[]): Promise<Counts & { s
 const t0 = Date.now();
 const codes: (number | undefined)[] = LANES.map(() => undefined);
 const run = (i: number) => runLane(LANES[i]!).then((code) => (codes[i] = code));
+// The Debian packages first (seconds; none when installed): unit tests compare against real tools
+// (readelf, the host's ERTS), which would otherwise be missing while a fresh machine's unit lane runs.
+await ensureTestPackages(say);
 const early = LANES.flatMap((l, i) => (l.integration ? [] : [run(i)]));
 let started: Awaited<ReturnType<typeof prepareIntegrationRun>>['started'] = [];
 try {
