@@ -25,8 +25,29 @@ export function containerFailure(step: ContainerStep, r: ContainerResult): StepF
     const mib = spec.memoryBytes ? `${Math.round(spec.memoryBytes / 1024 ** 2)} MiB` : 'the engine\'s';
     return { code: 'build_failed', message: `${name} ran out of memory: the kernel killed it at its memory limit of ${mib} (exit code ${r.code})` };
   }
-  if (r.code !== 0) return { code: 'build_failed', message: `${name} failed with exit code ${r.code}` };
+  if (r.code !== 0) {
+    const why = spec.networkMode === 'egress' ? egressDiagnosis(`${r.stdout}\n${r.stderr}`) : undefined;
+    return { code: 'build_failed', message: `${name} failed with exit code ${r.code}${why ? `: ${why}` : ''}` };
+  }
   if (step.expect && !r.stdout.includes(step.expect.stdout)) return { code: 'build_failed', message: step.expect.failure };
+  return undefined;
+}
+
+/** A git URL that does not go through an HTTP proxy: `git://`, `ssh://`, or scp-like `user@host:path`. */
+const UNPROXIED_GIT = /^(?:git:\/\/|ssh:\/\/|git\+ssh:\/\/|[\w.-]+@[\w.-]+:)/;
+
+/**
+ * Pure: why a step behind the egress proxy failed, from its output — a git dependency over a
+ * protocol the proxy does not carry, or a URL the proxy refused — naming the URL; else undefined.
+ */
+export function egressDiagnosis(output: string): string | undefined {
+  for (const m of output.matchAll(/^\* Getting (\S+) \((\S+)/gm)) {
+    if (UNPROXIED_GIT.test(m[2]!)) {
+      return `git dependency ${m[1]} (${m[2]}) cannot be fetched: the deps step reaches the network only through the farm's HTTP(S) egress proxy, which git:// and ssh do not use; use an https:// URL whose host is in XAMAL_DEPS_ALLOW`;
+    }
+  }
+  const refused = /unable to access '([^']+)': (?:The requested URL returned error: 403|.*CONNECT tunnel failed, response 403)/.exec(output);
+  if (refused) return `the egress proxy refused ${refused[1]}: its host is not in XAMAL_DEPS_ALLOW`;
   return undefined;
 }
 

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
-import { serviceSpec, servicesConfig } from '../localservices/index.ts';
+import { serviceEndpoints, serviceSpec, servicesConfig } from '../localservices/index.ts';
 
 /** A TCP port nobody listens on right now (loopback). */
 export async function freePort(): Promise<number> {
@@ -31,11 +31,13 @@ export interface OwnRedis {
   restart(): Promise<void>;
 }
 
-/** A redis-server of a test's own (the farm's flags: AOF, noeviction) on a free port, data under `dir`; up when this resolves. */
+/** A redis-server of a test's own (the farm's flags and config: AOF, noeviction, a password) on a free port, data under `dir`; up when this resolves. */
 export async function startOwnRedis(dir: string): Promise<OwnRedis> {
   const port = await freePort();
-  const spec = serviceSpec({ ...servicesConfig(), redisPort: port, stateDir: dir }, 'redis');
+  const config = { ...servicesConfig(), redisPort: port, stateDir: dir };
+  const spec = serviceSpec(config, 'redis');
   await mkdir(join(dir, 'redis'), { recursive: true });
+  for (const f of spec.files) await writeFile(f.path, f.content, { mode: f.mode ?? 0o644 });
   let child: ChildProcess;
   const running = () => child.exitCode === null && child.signalCode === null;
   const start = async () => {
@@ -45,7 +47,7 @@ export async function startOwnRedis(dir: string): Promise<OwnRedis> {
   };
   await start();
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: serviceEndpoints(config).redisUrl,
     port,
     kill: () => {
       if (running()) child.kill('SIGKILL');

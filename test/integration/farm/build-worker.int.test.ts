@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBuild, type BuildDeps } from '../../../builder/apply.ts';
 import { builderConfig } from '../../../builder/config.ts';
 import { dockerEngine, type DockerEngine } from '../../../builder/docker.ts';
+import { egressProxy } from '../../../builder/egress.ts';
 import { buildImage } from '../../../builder/images/build.ts';
 import { hostArch, imageBuildDeps } from '../../../builder/images/context.ts';
 import { DEFAULT_LIMITS } from '../../../builder/plan.ts';
@@ -62,12 +63,14 @@ describe('build workers: a real mix release in a pinned image', () => {
       cacheDir: join(tmp, 'cache'),
       workRoot: join(tmp, 'work'),
       limits: DEFAULT_LIMITS,
-      depsNetwork: 'none',
+      depsNetwork: 'egress',
+      egress: egressProxy({ dir: join(tmp, 'egress'), allow: [] }),
     };
   }, 1_800_000);
 
   afterAll(async () => {
     await workers?.close();
+    await deps?.egress?.stop();
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 
@@ -161,7 +164,7 @@ describe('build workers: a real mix release in a pinned image', () => {
     }
   });
 
-  it('fetches a git dependency from a git daemon in the deps step, then compiles it with no network', { timeout: 300_000 }, async () => {
+  it('refuses a git dependency over git:// (a git daemon on this machine) with an error naming its URL: the deps step reaches nothing but the egress proxy', { timeout: 300_000 }, async () => {
     const { spawn } = await import('node:child_process');
     const { createServer } = await import('node:net');
     // The dependency: a tiny Mix project in a bare repo served by `git daemon` on loopback.
@@ -194,12 +197,12 @@ describe('build workers: a real mix release in a pinned image', () => {
       const src = await variant('gitdep', { 'mix.exs': mixExs, 'lib/uses_greet.ex': 'defmodule Hello.UsesGreet do\n  def hi, do: Greet.hi()\nend\n' });
       const job = { app: 'hello', source: { kind: 'git' as const, ...src }, target: parseTargetOrThrow(`linux-${arch}-gnu2.36-debian12-otp25.2.3-elixir1.14.0`), mixEnv: 'prod' };
       const lines: string[] = [];
-      const out = await runBuild(deps, job, { phase: () => {}, log: (l) => void lines.push(l) });
-      expect(out.cached).toBe(false);
-      expect(lines.join('\n')).toMatch(/==> deps: mix deps.get \(network host\)[\s\S]*greet[\s\S]*==> compile: .*\(network none\)/);
-      const tarball = (await store.get(out.manifest.tarball.key))!;
-      const listing = execFileSync('tar', ['-tzf', '-'], { input: tarball, maxBuffer: 64 << 20 }).toString();
-      expect(listing).toMatch(/lib\/greet-0\.1\.0\/ebin\/Elixir\.Greet\.beam/);
+      const err = await runBuild(deps, job, { phase: () => {}, log: (l) => void lines.push(l) }).then(() => undefined, (e: Error) => e);
+      expect(lines.join('\n')).toMatch(/==> deps: mix deps.get \(network egress\)/);
+      expect(err?.message.split('\n')[0]).toBe(
+        `deps failed with exit code 1: git dependency greet (git://127.0.0.1:${port}/greet.git) cannot be fetched: the deps step reaches the network only through the farm's HTTP(S) egress proxy, which git:// and ssh do not use; use an https:// URL whose host is in XAMAL_DEPS_ALLOW`,
+      );
+      expect(await store.list(`artifacts/hello/${src.commit}/`)).toEqual([]);
     } finally {
       daemon.kill();
     }
