@@ -70,7 +70,10 @@ function headerReader() {
   const global: Record<string, string> = {};
   let ended = false;
   const header = (h: Buffer): TarEntry | undefined => {
-    if (h.every((x) => x === 0)) return void (ended = true);
+    if (h.every((x) => x === 0)) {
+      ended = true;
+      return undefined;
+    }
     if (!checksumOk(h)) throw new Error('bad tar header checksum');
     const type = h[156] === 0 ? '0' : String.fromCharCode(h[156] as number);
     const size = numeric(h, 124, 12);

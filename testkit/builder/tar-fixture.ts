@@ -10,6 +10,8 @@ export interface FixtureEntry {
   type?: string;
   linkpath?: string;
   mode?: number;
+  /** Owner and group as stored (numbers); 0 by default. */
+  uid?: number;
   data?: string;
 }
 
@@ -19,8 +21,8 @@ function header(e: FixtureEntry, size: number): Buffer {
   const h = Buffer.alloc(512);
   h.write(e.path, 0, 100, 'utf8');
   h.write(octal(e.mode ?? 0o644, 8), 100, 'latin1');
-  h.write(octal(0, 8), 108, 'latin1');
-  h.write(octal(0, 8), 116, 'latin1');
+  h.write(octal(e.uid ?? 0, 8), 108, 'latin1');
+  h.write(octal(e.uid ?? 0, 8), 116, 'latin1');
   h.write(octal(size, 12), 124, 'latin1');
   h.write(octal(0, 12), 136, 'latin1');
   h.write(' '.repeat(8), 148, 'latin1');

@@ -1,10 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, rm, stat, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { archiveProblems, tarGzEntries, type TarEntry } from '../../../builder/archive-entries.ts';
+import { unpackArchiveSource } from '../../../builder/source.ts';
+import { LocalExecutor } from '../../../core/index.ts';
+import { localStore } from '../../../store/local.ts';
 import { commitFiles, git } from '../../../testkit/example-repo.ts';
 import { tarGzOf } from '../../../testkit/builder/tar-fixture.ts';
 
@@ -51,6 +55,26 @@ describe('reading a source archive\'s entries without unpacking it', () => {
   it('hand-made entries read back exactly as written (the fixture the attack tests use)', async () => {
     const bytes = tarGzOf([{ path: '../x', data: 'a' }, { path: '/abs' }, { path: 'l', type: '2', linkpath: '/etc' }, { path: 'dev', type: '3' }]);
     expect((await tarGzEntries(bytes)).map((e) => [e.path, e.type, e.linkpath])).toEqual([['../x', '0', ''], ['/abs', '0', ''], ['l', '2', '/etc'], ['dev', '3', '']]);
+  });
+});
+
+describe('unpacking a source archive as root', () => {
+  it('keeps neither the setuid/setgid bits nor the owners the archive records', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'xamal-unpack-'));
+    try {
+      const bytes = tarGzOf([{ path: 'mix.exs', data: 'x' }, { path: 'bin/', type: '5', mode: 0o2777, uid: 4321 }, { path: 'bin/suid', mode: 0o4755, uid: 4321, data: '#!/bin/sh\n' }]);
+      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      const store = localStore(join(dir, 'store'));
+      await store.put(`sources/${sha256}.tar.gz`, bytes);
+      await unpackArchiveSource(new LocalExecutor(), store, { kind: 'archive', key: `sources/${sha256}.tar.gz`, sha256 }, join(dir, 'src'), join(dir, 'source.tar.gz'));
+      for (const path of ['bin', 'bin/suid']) {
+        const st = await stat(join(dir, 'src', path));
+        expect(st.mode & 0o7000, path).toBe(0);
+        expect([st.uid, st.gid], path).toEqual([process.getuid!(), process.getgid!()]);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
