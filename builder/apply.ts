@@ -200,9 +200,13 @@ const STEPS: { [K in BuildStep['kind']]: (r: Run, step: StepOf<K>) => Promise<vo
   'save-cache': (r, s) => saveCache(r.deps.exec, s.from, s.to, s.replace),
   'write-deps-marker': (_r, s) => writeDepsMarker(s.path, { mixExs: s.mixExs, depsDir: existsSync(s.depsDir) }),
   parallel: (r, s) => runParallel(r, s.branches),
-  'check-tree': async (_r, s) => {
-    await refuseUnlessRealDirectory(s.base, s.dir, s.what);
-    await refuseUnsafeTree(s.dir, s.what);
+  'check-tree': async (r, s) => {
+    try {
+      await refuseUnlessRealDirectory(s.base, s.dir, s.what);
+      await refuseUnsafeTree(s.dir, s.what);
+    } catch (err) {
+      throw isXamalError(err) && err.code === 'build_failed' ? fail(err.message, r.log) : err;
+    }
   },
   scan: async (r, s) => {
     r.learnt.scan = await timed(r.timings, 'scan', () => scanRelease(s.dir));

@@ -6,7 +6,9 @@ import { posix } from 'node:path';
  * The entries of a source archive (`.tar.gz`), read from their headers without unpacking anything,
  * and the rules an archive must follow before `tar` may unpack it as root: every entry a file,
  * directory or link, named inside the target directory, no link leading out of it, nothing written
- * through a link. Reads ustar, pax (`path`, `linkpath`) and GNU long names; file contents are skipped.
+ * through a link. Reads ustar, pax (`path`, `linkpath`, `size`) and GNU long names; file contents
+ * are skipped. GNU tar refuses some of these itself, not devices (FACTS.md#tar-extract); this check
+ * does not depend on it.
  */
 
 export interface TarEntry {

@@ -97,7 +97,7 @@ export async function refuseUnsafeTree(root: string, what: string): Promise<void
  */
 export async function refuseUnlessRealDirectory(base: string, dir: string, shown: string): Promise<void> {
   const rel = relative(base, dir);
-  if (rel.startsWith('..') || isAbsolute(rel)) throw new XamalError('internal', `${dir} is not inside ${base}`);
+  if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) throw new XamalError('internal', `${dir} is not inside ${base}`);
   let at = base;
   for (const c of components(rel.split(sep).join('/'))) {
     at = join(at, c);

@@ -132,7 +132,7 @@ export function asBuildUser(command: Command): Command {
 
 /**
  * Pure: packs the release as the build user, from the work directory (its cwd, entered before
- * privileges drop, so no path above it needs to be readable by that user). No setuid/setgid bits and
+ * privileges drop, so no path above it needs to be readable by that user; FACTS.md#tar-extract). No setuid/setgid bits and
  * no group/other write bits are stored; owners are stored as 0:0 so that a host unpacking as root
  * without --no-same-owner (deployer/commands/release.ts today) gets root-owned files no other user
  * may change, never files owned by whoever has the build user's uid there.

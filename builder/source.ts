@@ -75,7 +75,10 @@ export async function checkoutGitSource(exec: Executor, cacheDir: string, url: s
 
 type ArchiveSource = Extract<BuildSource, { kind: 'archive' }>;
 
-/** Pure: the command that unpacks a source archive (owner and modes are the build user's, not the archive's). */
+/**
+ * Pure: the command that unpacks a source archive: no owners and no setuid/setgid bits from the
+ * archive (FACTS.md#tar-extract); its entries were checked before (builder/archive-entries.ts).
+ */
 export const unpackCommand = (file: string, dest: string): Command => ({
   argv: ['tar', '--no-same-owner', '--no-same-permissions', '-xzf', file, '-C', dest],
   label: 'unpack source',
