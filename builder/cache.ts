@@ -59,6 +59,7 @@ export async function sourceHashes(src: string): Promise<SourceHashes> {
  * its parent is a link: a committed `deps -> /elsewhere` would take the copy out of the work tree.
  */
 export async function restoreCache(exec: Executor, from: string, into: string, label: string): Promise<void> {
+  if (!(await lstat(from)).isDirectory()) throw new XamalError('build_failed', `${label}: the cache entry ${from} is not a directory; it is not restored`);
   for (const path of [dirname(into), into]) {
     const st = await lstat(path).catch(() => undefined);
     if (st?.isSymbolicLink()) throw new XamalError('build_failed', `${label}: ${path} is a link (-> ${await readlink(path)}); the cache is never restored through one`);
@@ -69,10 +70,13 @@ export async function restoreCache(exec: Executor, from: string, into: string, l
 /**
  * Copies `from` to `to` through a temporary copy and a rename, so readers never see half a cache.
  * Without `replace` the first writer wins (an existing `to` stays); with it `to` is replaced.
- * Nothing to copy (no `from`) is no error.
+ * Nothing to copy (no `from`) is no error; a `from` that is a link or no directory is refused.
  */
 export async function saveCache(exec: Executor, from: string, to: string, replace: boolean): Promise<void> {
-  if (!existsSync(from)) return;
+  const st = await lstat(from).catch(() => undefined);
+  if (!st) return;
+  // A step running the build's code may have made deps or _build a link: never cached, so never restored.
+  if (!st.isDirectory()) throw new XamalError('build_failed', `save cache: ${from} is ${st.isSymbolicLink() ? `a link (-> ${await readlink(from)})` : 'not a directory'}; it is not cached`);
   if (existsSync(to) && !replace) return;
   await mkdir(join(to, '..'), { recursive: true });
   const tmp = `${to}.${process.pid}.${Date.now()}.tmp`;
