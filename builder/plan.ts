@@ -132,10 +132,10 @@ export function asBuildUser(command: Command): Command {
 
 /**
  * Pure: packs the release as the build user, from the work directory (its cwd, entered before
- * privileges drop, so no path above it needs to be readable by that user; FACTS.md#tar-extract). No setuid/setgid bits and
- * no group/other write bits are stored; owners are stored as 0:0 so that a host unpacking as root
- * without --no-same-owner (deployer/commands/release.ts today) gets root-owned files no other user
- * may change, never files owned by whoever has the build user's uid there.
+ * privileges drop, so no directory above it needs to be passable by that user; FACTS.md#tar-extract).
+ * No setuid/setgid and no group/other write bits are stored. Owners are stored as 0:0, so a host
+ * unpacking as root without --no-same-owner (deployer/commands/release.ts today) gets root-owned
+ * files no other user may change, never files owned by whoever has the build user's uid there.
  */
 export function tarCommand(workDir: string, releaseDir: string, tarball: string): Command {
   // gzip -1: 3–5x faster than tar's default -6 here, for a tarball ~7 % larger.
