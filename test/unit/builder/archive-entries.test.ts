@@ -4,6 +4,7 @@ import { mkdir, mkdtemp, rm, stat, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { archiveProblems, tarGzEntries, type TarEntry } from '../../../builder/archive-entries.ts';
 import { unpackArchiveSource } from '../../../builder/source.ts';
@@ -50,6 +51,20 @@ describe('reading a source archive\'s entries without unpacking it', () => {
     const corrupt = Buffer.from(raw);
     corrupt[0] = 0x41;
     await expect(tarGzEntries(gzipSync(corrupt))).rejects.toThrow('bad tar header checksum');
+  });
+
+  it('300 archives with random bytes changed each read to entries or a refusal, never a hang or another kind of failure', async () => {
+    const raw = gunzipSync(tarGzOf([{ path: 'mix.exs', data: 'x' }, { path: 'l', type: '2', linkpath: 'mix.exs' }, { path: 'lib/', type: '5' }]));
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(fc.nat(raw.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }), async (edits) => {
+        const bytes = Buffer.from(raw);
+        for (const [at, value] of edits) bytes[at] = value;
+        const r = await tarGzEntries(gzipSync(bytes)).then((e) => e, (e: unknown) => e);
+        expect(Array.isArray(r) || r instanceof Error).toBe(true);
+        if (Array.isArray(r)) archiveProblems(r);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('hand-made entries read back exactly as written (the fixture the attack tests use)', async () => {
