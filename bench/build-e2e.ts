@@ -69,7 +69,7 @@ async function rawBuild(url: string, commit: string, dir: string): Promise<numbe
     job,
     jobId: `raw-${buildJobId(job)}`,
     image: { ref: image.ref, pinned, digest: image.digest },
-    source: { lockHash: '', configHash: '', mixExs: '', hasDeps: false },
+    source: { lockHash: '', configHash: '', mixExs: '', hasDeps: false, linkedDirs: [] },
     cache: { deps: false, build: false },
     workDir: dir,
     cacheDir: join(dir, 'unused-cache'),

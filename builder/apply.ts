@@ -1,17 +1,18 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { constants, existsSync, lstatSync } from 'node:fs';
+import { mkdir, mkdtemp, open, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { formatTarget, isXamalError, runChecked, timed, XamalError, type Arch, type Executor } from '../core/index.ts';
+import { formatTarget, isXamalError, readCappedFile, runChecked, timed, XamalError, type Arch, type Executor } from '../core/index.ts';
 import { buildJobId, type BuildJob, type BuildPhase } from '../core/contracts/build-job.ts';
-import type { Manifest } from '../core/contracts/manifest.ts';
+import { PublishedManifestSchema, type Manifest } from '../core/contracts/manifest.ts';
 import { storedArtifact } from '../store/artifact-index.ts';
 import type { ObjectStore } from '../store/store.ts';
 import { usableImages } from '../images/catalog.ts';
 import type { LockFile } from '../images/lock.ts';
 import { cappedLog, type CappedLog } from './build-log.ts';
 import { readCacheFacts, restoreCache, saveCache, sourceHashes, writeDepsMarker } from './cache.ts';
-import { checkScan, containerFailure, NO_START_ERL, releaseVersionOf, scanSummary } from './checks.ts';
+import { BAD_START_ERL, checkScan, containerFailure, NO_START_ERL, releaseVersionOf, scanSummary } from './checks.ts';
+import { refuseUnlessRealDirectory, refuseUnsafeTree } from './links.ts';
 import type { ContainerResult, ContainerSpec, DockerEngine } from './docker.ts';
 import { scanRelease, type ReleaseScan } from './elf.ts';
 import { ensurePinnedImage } from './images/ensure.ts';
@@ -87,7 +88,8 @@ function learnt<T>(value: T | undefined, what: string): T {
 async function sha256File(path: string): Promise<{ sha256: string; size: number }> {
   const h = createHash('sha256');
   let size = 0;
-  for await (const chunk of createReadStream(path)) {
+  const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  for await (const chunk of fh.createReadStream()) {
     h.update(chunk as Buffer);
     size += (chunk as Buffer).length;
   }
@@ -154,15 +156,26 @@ async function runParallel(r: Run, branches: BuildStep[][]): Promise<void> {
   for (const s of settled) if (s.status === 'rejected') throw s.reason;
 }
 
+/** The manifest as its schema parses it: a string the build produced (a soname, a version) that it refuses fails the build. */
+function checkedManifest(manifest: Manifest, log: CappedLog): Manifest {
+  const parsed = PublishedManifestSchema.safeParse(manifest);
+  if (parsed.success) return parsed.data;
+  const where = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+  throw fail(`the manifest is invalid, nothing was published:\n${where.join('\n')}`, log);
+}
+
 async function publish(r: Run, step: Extract<BuildStep, { kind: 'publish' }>): Promise<void> {
   const { learnt: l } = r;
-  const manifest = assembleManifest(r.plan, {
-    releaseVersion: learnt(l.releaseVersion, 'the release version'),
-    scan: learnt(l.scan, 'the scan'),
-    tarball: learnt(l.tarball, 'the tarball'),
-    timings: r.timings,
-    builtAt: new Date().toISOString(),
-  });
+  const manifest = checkedManifest(
+    assembleManifest(r.plan, {
+      releaseVersion: learnt(l.releaseVersion, 'the release version'),
+      scan: learnt(l.scan, 'the scan'),
+      tarball: learnt(l.tarball, 'the tarball'),
+      timings: r.timings,
+      builtAt: new Date().toISOString(),
+    }),
+    r.log,
+  );
   await r.deps.store.put(step.logKey, r.log.text(), 'text/plain');
   // Last: the manifest makes the artifact visible.
   await r.deps.store.put(step.manifestKey, JSON.stringify(manifest, null, 2), 'application/json');
@@ -187,6 +200,14 @@ const STEPS: { [K in BuildStep['kind']]: (r: Run, step: StepOf<K>) => Promise<vo
   'save-cache': (r, s) => saveCache(r.deps.exec, s.from, s.to, s.replace),
   'write-deps-marker': (_r, s) => writeDepsMarker(s.path, { mixExs: s.mixExs, depsDir: existsSync(s.depsDir) }),
   parallel: (r, s) => runParallel(r, s.branches),
+  'check-tree': async (r, s) => {
+    try {
+      await refuseUnlessRealDirectory(s.base, s.dir, s.what);
+      await refuseUnsafeTree(s.dir, s.what);
+    } catch (err) {
+      throw isXamalError(err) && err.code === 'build_failed' ? fail(err.message, r.log) : err;
+    }
+  },
   scan: async (r, s) => {
     r.learnt.scan = await timed(r.timings, 'scan', () => scanRelease(s.dir));
   },
@@ -201,8 +222,11 @@ const STEPS: { [K in BuildStep['kind']]: (r: Run, step: StepOf<K>) => Promise<vo
     if (refused) throw fail(refused, r.log);
   },
   'read-release-version': async (r, s) => {
-    const version = releaseVersionOf(await readFile(s.file, 'utf8').catch(() => ''));
-    if (!version) throw fail(NO_START_ERL, r.log);
+    const read = await readCappedFile(s.file, s.maxBytes);
+    if (read.kind === 'missing') throw fail(NO_START_ERL, r.log);
+    if (read.kind === 'refused') throw fail(`release: releases/start_erl.data ${read.why}; it is read only as a regular file of at most ${s.maxBytes} bytes`, r.log);
+    const version = releaseVersionOf(read.data.toString('utf8'));
+    if (!version) throw fail(BAD_START_ERL, r.log);
     r.learnt.releaseVersion = version;
   },
   upload: (r, s) =>
@@ -223,7 +247,8 @@ async function planJob(input: Omit<PlanInput, 'source' | 'cache'>): Promise<Buil
   const src = join(input.workDir, 'src');
   if (!existsSync(join(src, 'mix.exs'))) throw new XamalError('build_failed', 'the source has no mix.exs at its root');
   const hashes = await sourceHashes(src);
-  const source = { ...hashes, hasDeps: existsSync(join(src, 'deps')) };
+  const linkedDirs = (['deps', '_build'] as const).filter((d) => lstatSync(join(src, d), { throwIfNoEntry: false })?.isSymbolicLink());
+  const source = { ...hashes, hasDeps: existsSync(join(src, 'deps')), linkedDirs };
   const cache = await readCacheFacts(cacheLayout({ ...input, source }).paths);
   return planBuild({ ...input, source, cache });
 }

@@ -1,21 +1,35 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, readlink, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { z } from 'zod';
-import { runChecked, type Executor } from '../core/index.ts';
+import { readCappedFile, runChecked, XamalError, type Executor } from '../core/index.ts';
 
 /**
  * The worker's build cache: deps/ and _build directories under keys the plan computes
  * (builder/plan.ts), and the marker a successful deps step leaves.
  */
 
+/** mix.lock, mix.exs and each compile-time config file are read up to this size (larger ones are refused). */
+export const MAX_SOURCE_FILE_BYTES = 1024 * 1024;
+
+/**
+ * A source file's bytes (empty when there is none), read with a size cap and never through a link
+ * or from a device or FIFO (`core/files.ts` readCappedFile): anything else is refused, naming it.
+ */
+export async function readSourceFile(root: string, path: string, maxBytes = MAX_SOURCE_FILE_BYTES): Promise<Buffer> {
+  const r = await readCappedFile(path, maxBytes);
+  if (r.kind === 'read') return r.data;
+  if (r.kind === 'missing') return Buffer.alloc(0);
+  throw new XamalError('build_failed', `source: ${relative(root, path)} ${r.why}; it is read only as a regular file of at most ${maxBytes} bytes`);
+}
+
 /** sha256 over files' paths relative to `root` and contents (absolute paths differ per job's work directory). */
 export async function hashFiles(root: string, paths: string[]): Promise<string> {
   const h = createHash('sha256');
   for (const p of paths.sort()) {
     h.update(relative(root, p));
-    h.update(await readFile(p).catch(() => Buffer.alloc(0)));
+    h.update(await readSourceFile(root, p));
   }
   return h.digest('hex');
 }
@@ -40,18 +54,29 @@ export async function sourceHashes(src: string): Promise<SourceHashes> {
   };
 }
 
-/** Copies a cached directory into the source tree (`cp -a`). */
+/**
+ * Copies a cached directory into the source tree (`cp -a`). Refused (`build_failed`) when `into` or
+ * its parent is a link: a committed `deps -> /elsewhere` would take the copy out of the work tree.
+ */
 export async function restoreCache(exec: Executor, from: string, into: string, label: string): Promise<void> {
-  await runChecked(exec, { argv: ['cp', '-a', from, into], label });
+  if (!(await lstat(from)).isDirectory()) throw new XamalError('build_failed', `${label}: the cache entry ${from} is not a directory; it is not restored`);
+  for (const path of [dirname(into), into]) {
+    const st = await lstat(path).catch(() => undefined);
+    if (st?.isSymbolicLink()) throw new XamalError('build_failed', `${label}: ${path} is a link (-> ${await readlink(path)}); the cache is never restored through one`);
+  }
+  await runChecked(exec, { argv: ['cp', '-a', '--', from, into], label });
 }
 
 /**
  * Copies `from` to `to` through a temporary copy and a rename, so readers never see half a cache.
  * Without `replace` the first writer wins (an existing `to` stays); with it `to` is replaced.
- * Nothing to copy (no `from`) is no error.
+ * Nothing to copy (no `from`) is no error; a `from` that is a link or no directory is refused.
  */
 export async function saveCache(exec: Executor, from: string, to: string, replace: boolean): Promise<void> {
-  if (!existsSync(from)) return;
+  const st = await lstat(from).catch(() => undefined);
+  if (!st) return;
+  // A step running the build's code may have made deps or _build a link: never cached, so never restored.
+  if (!st.isDirectory()) throw new XamalError('build_failed', `save cache: ${from} is ${st.isSymbolicLink() ? `a link (-> ${await readlink(from)})` : 'not a directory'}; it is not cached`);
   if (existsSync(to) && !replace) return;
   await mkdir(join(to, '..'), { recursive: true });
   const tmp = `${to}.${process.pid}.${Date.now()}.tmp`;

@@ -1,4 +1,4 @@
-import { compareVersions } from '../core/index.ts';
+import { compareVersions, NUMERIC_VERSION, RELEASE_VERSION } from '../core/index.ts';
 import type { ContainerResult } from './docker.ts';
 import type { ReleaseScan } from './elf.ts';
 import type { BuildStep } from './plan.ts';
@@ -64,9 +64,18 @@ export function checkScan(step: Extract<BuildStep, { kind: 'check-scan' }>, scan
   return undefined;
 }
 
-/** The release version in releases/start_erl.data (`<erts version> <release version>`), or undefined. */
+/** A release version as the manifest may carry it: SemVer (`1.2.3`, `1.2.3-rc.1+build.5`), at most 64 characters. */
+const RELEASE_VERSION_MAX = 64;
+const START_ERL = new RegExp(`^(${NUMERIC_VERSION}) (${RELEASE_VERSION})\n?$`);
+
+/**
+ * The release version in releases/start_erl.data, which holds exactly `<erts version> <release
+ * version>` (a newline may follow); undefined for anything else.
+ */
 export function releaseVersionOf(startErl: string): string | undefined {
-  return startErl.trim().split(/\s+/)[1] || undefined;
+  const version = START_ERL.exec(startErl)?.[2];
+  return version !== undefined && version.length <= RELEASE_VERSION_MAX ? version : undefined;
 }
 
 export const NO_START_ERL = 'the release has no releases/start_erl.data';
+export const BAD_START_ERL = 'releases/start_erl.data does not hold `<erts version> <release version>` (e.g. `15.2.7 1.2.3`, the version SemVer)';

@@ -1,3 +1,4 @@
+import { constants } from 'node:fs';
 import { open, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { compareVersions, NUMERIC_VERSION } from '../core/index.ts';
@@ -206,24 +207,35 @@ async function* walk(dir: string): AsyncGenerator<string> {
   }
 }
 
-/** Scans every regular ELF file under `dir` (an unpacked release). */
+/** An ELF file larger than this is listed as unreadable, not read. */
+export const MAX_ELF_BYTES = 1024 ** 3;
+
+/** Scans every regular ELF file under `dir` (an unpacked release), following no links. */
 export async function scanRelease(dir: string): Promise<ReleaseScan> {
   const infos: ElfInfo[] = [];
   const elfFiles: string[] = [];
   const unreadable: ReleaseScan['unreadable'] = [];
   const shipped = new Set<string>();
   for await (const file of walk(dir)) {
-    const fh = await open(file, 'r');
+    // Never through a link, never a FIFO or device (the walk yields regular files; this holds even
+    // if one was swapped since), and never a file too large to hold.
+    const fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    const rel = relative(dir, file);
     let buf: Buffer;
     try {
+      const st = await fh.stat();
+      if (!st.isFile()) continue;
       const head = Buffer.alloc(4);
       await fh.read(head, 0, 4, 0);
       if (!isElf(head)) continue;
+      if (st.size > MAX_ELF_BYTES) {
+        unreadable.push({ file: rel, error: `larger than ${MAX_ELF_BYTES} bytes` });
+        continue;
+      }
       buf = await fh.readFile();
     } finally {
       await fh.close();
     }
-    const rel = relative(dir, file);
     try {
       const info = parseElf(buf);
       infos.push(info);

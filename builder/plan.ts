@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import {
   artifactKey,
   artifactManifestKey,
@@ -37,6 +37,8 @@ export const SMOKE_MARKER = 'xamal-smoke-ok';
 export interface SourceFacts extends SourceHashes {
   /** The source itself has a deps/ directory. */
   hasDeps: boolean;
+  /** Which of deps and _build the source has as symbolic links (the cache is never restored through one). */
+  linkedDirs: ('deps' | '_build')[];
 }
 
 export interface CacheInput {
@@ -74,11 +76,17 @@ export type BuildStep =
   | { kind: 'write-deps-marker'; path: string; mixExs: string; depsDir: string }
   /** Branches run side by side, each in order; the first failed branch (in this order) fails the step. */
   | { kind: 'parallel'; branches: BuildStep[][] }
+  /**
+   * Refuses a `dir` that is not a real directory reached from `base` through real directories, or
+   * that holds links leading out of it or special files (builder/links.ts); `what` names it in errors.
+   */
+  | { kind: 'check-tree'; base: string; dir: string; what: string }
   | { kind: 'scan'; dir: string }
   | { kind: 'tar'; command: Command; tarball: string }
   /** Logs the scan; refuses a release needing a glibc above `glibcFloor`. */
   | { kind: 'check-scan'; glibcFloor?: string }
-  | { kind: 'read-release-version'; file: string }
+  /** Reads the release version from start_erl.data: at most `maxBytes`, never through a link, validated. */
+  | { kind: 'read-release-version'; file: string; maxBytes: number }
   | { kind: 'upload'; file: string; key: string; sha256Key: string; fileName: string }
   /** Stores the log, then the manifest (which makes the artifact visible). */
   | { kind: 'publish'; logKey: string; manifestKey: string }
@@ -113,6 +121,27 @@ const hash = (...parts: string[]) => createHash('sha256').update(parts.join('\0'
 const C = { src: '/build/src', out: '/build/out', home: '/build/home' } as const;
 
 const releaseOf = (job: BuildJob) => job.release ?? job.app;
+
+/** releases/start_erl.data is `<erts version> <release version>`: a few bytes; larger is refused. */
+export const MAX_START_ERL_BYTES = 4096;
+
+/** Pure: `command` run as the build user (uid/gid, no supplementary groups) instead of the worker's root. */
+export function asBuildUser(command: Command): Command {
+  return { ...command, argv: ['setpriv', `--reuid=${BUILD_USER.uid}`, `--regid=${BUILD_USER.gid}`, '--clear-groups', '--', ...command.argv] };
+}
+
+/**
+ * Pure: packs the release as the build user, from the work directory (its cwd, entered before
+ * privileges drop, so no directory above it needs to be passable by that user; FACTS.md#tar-extract).
+ * No setuid/setgid and no group/other write bits are stored. Owners are stored as 0:0, so a host
+ * unpacking as root without --no-same-owner (deployer/commands/release.ts today) gets root-owned
+ * files no other user may change, never files owned by whoever has the build user's uid there.
+ */
+export function tarCommand(workDir: string, releaseDir: string, tarball: string): Command {
+  // gzip -1: 3–5x faster than tar's default -6 here, for a tarball ~7 % larger.
+  const argv = ['tar', '--numeric-owner', '--owner=0', '--group=0', '--mode=go-w,a-s', '-C', relative(workDir, releaseDir), '--use-compress-program=gzip -1', '-cf', relative(workDir, tarball), '.'];
+  return asBuildUser({ argv, cwd: workDir, label: 'tar release' });
+}
 
 /**
  * Pure: the cache keys and paths of a job. deps/ depends only on the lockfile; _build also on the
@@ -211,13 +240,14 @@ function prepareAndDeps(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep
 function compileAndRelease(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep[] {
   const { dirs } = plan;
   const emulated = p.hostArch !== undefined && p.hostArch !== p.job.target.arch;
-  // gzip -1: 3–5x faster than tar's default -6 here, for a tarball ~7 % larger.
-  const tar: Command = { argv: ['tar', '--numeric-owner', '--owner=0', '--group=0', '-C', dirs.releaseDir, '--use-compress-program=gzip -1', '-cf', dirs.tarball, '.'], label: 'tar release' };
+  const tar = tarCommand(p.workDir, dirs.releaseDir, dirs.tarball);
   const smoke: BuildStep = { kind: 'container', name: 'smoke', spec: plan.containers.smoke, expect: { stdout: SMOKE_MARKER, failure: 'the release did not answer `eval` in its own image' } };
   return [
     { kind: 'phase', phase: 'compile' },
     { kind: 'container', name: 'compile', spec: plan.containers.compile, ...(emulated ? { retryOnce: 'emulation' } : {}) },
     { kind: 'phase', phase: 'release' },
+    // Before the scan and tar read it as root: out/<release> a real directory, no link out of it.
+    { kind: 'check-tree', base: p.workDir, dir: dirs.releaseDir, what: 'release' },
     {
       kind: 'parallel',
       branches: [
@@ -234,7 +264,7 @@ function checkAndUpload(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep
   return [
     { kind: 'phase', phase: 'scan' },
     { kind: 'check-scan', ...(p.job.target.libc === 'gnu' ? { glibcFloor: p.job.target.libcVersion } : {}) },
-    { kind: 'read-release-version', file: join(dirs.releaseDir, 'releases', 'start_erl.data') },
+    { kind: 'read-release-version', file: join(dirs.releaseDir, 'releases', 'start_erl.data'), maxBytes: MAX_START_ERL_BYTES },
     { kind: 'phase', phase: 'upload' },
     { kind: 'upload', file: dirs.tarball, key: artifact.tarballKey, sha256Key: artifact.sha256Key, fileName: artifact.fileName },
     { kind: 'publish', logKey: artifact.logKey, manifestKey: artifact.manifestKey },
@@ -254,6 +284,8 @@ export function planBuild(p: PlanInput): BuildPlan {
   if (job.target.os !== 'linux') {
     throw new XamalError('unsupported', `target os ${job.target.os}: the farm builds linux targets only (${formatTarget(job.target)})`);
   }
+  const linked = p.source.linkedDirs[0];
+  if (linked) throw new XamalError('build_failed', `source: ${linked} is a symbolic link; deps and _build must be directories (the cache is never restored through a link)`);
   const release = releaseOf(job);
   const version = sourceVersion(job.source);
   const ref: ArtifactRef = { app: job.app, version, target: job.target };

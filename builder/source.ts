@@ -6,6 +6,8 @@ import { withFileLock } from '../localservices/fs-lock.ts';
 import { runChecked, XamalError, type Command, type Executor } from '../core/index.ts';
 import type { BuildSource } from '../core/contracts/build-job.ts';
 import type { ObjectStore } from '../store/store.ts';
+import { archiveProblems, tarGzEntries } from './archive-entries.ts';
+import { refuseUnsafeTree } from './links.ts';
 
 /**
  * A job's source, made ready in its work directory: a git commit through the worker's mirror of
@@ -73,7 +75,10 @@ export async function checkoutGitSource(exec: Executor, cacheDir: string, url: s
 
 type ArchiveSource = Extract<BuildSource, { kind: 'archive' }>;
 
-/** Pure: the command that unpacks a source archive (owner and modes are the build user's, not the archive's). */
+/**
+ * Pure: the command that unpacks a source archive: no owners and no setuid/setgid bits from the
+ * archive (FACTS.md#tar-extract); its entries were checked before (builder/archive-entries.ts).
+ */
 export const unpackCommand = (file: string, dest: string): Command => ({
   argv: ['tar', '--no-same-owner', '--no-same-permissions', '-xzf', file, '-C', dest],
   label: 'unpack source',
@@ -108,7 +113,22 @@ export async function unpackArchiveSource(exec: Executor, store: ObjectStore, so
   await mkdir(dest, { recursive: true });
   await writeFile(file, archive);
   await checkArchiveCommit(exec, source, file);
+  await refuseUnsafeArchive(source, archive);
   await runChecked(exec, unpackCommand(file, dest));
+}
+
+/** Refuses (naming the entries) an archive `tar` must not unpack as root: see builder/archive-entries.ts. */
+async function refuseUnsafeArchive(source: ArchiveSource, archive: Buffer): Promise<void> {
+  let problems: string[];
+  try {
+    problems = archiveProblems(await tarGzEntries(archive));
+  } catch (err) {
+    throw new XamalError('build_failed', `source archive ${source.key} is not a readable .tar.gz: ${(err as Error).message}`);
+  }
+  if (problems.length === 0) return;
+  const shown = problems.slice(0, 5).map((p) => `source archive: ${p}`);
+  if (problems.length > 5) shown.push(`… and ${problems.length - 5} more`);
+  throw new XamalError('build_failed', shown.join('\n'));
 }
 
 export interface SourceDeps {
@@ -118,12 +138,19 @@ export interface SourceDeps {
 }
 
 /**
- * Puts the job's source into `<workDir>/src`; resolves with a line for the build log, if there is
+ * Puts the job's source into `<workDir>/src` and refuses a tree with links leading out of it or
+ * special files (builder/links.ts); resolves with a line for the build log, if there is
  * one to say.
  */
 export async function prepareSource(d: SourceDeps, source: BuildSource, workDir: string): Promise<string | undefined> {
   const dest = join(workDir, 'src');
-  if (source.kind === 'archive') return void (await unpackArchiveSource(d.exec, d.store, source, dest, join(workDir, 'source.tar.gz')));
+  if (source.kind === 'archive') {
+    await unpackArchiveSource(d.exec, d.store, source, dest, join(workDir, 'source.tar.gz'));
+    await refuseUnsafeTree(dest, 'source');
+    return undefined;
+  }
   const { fetched } = await checkoutGitSource(d.exec, d.cacheDir, source.url, source.commit, dest);
+  // Before anything reads the tree: a committed `deps -> /elsewhere` is refused here.
+  await refuseUnsafeTree(dest, 'source');
   return `source: ${source.commit} ${fetched ? 'fetched into' : 'already in'} the worker's mirror of ${source.url}`;
 }

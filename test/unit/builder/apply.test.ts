@@ -6,13 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runBuild, type BuildDeps } from '../../../builder/apply.ts';
-import type { ContainerResult, ContainerSpec, DockerEngine } from '../../../builder/docker.ts';
+import type { DockerEngine } from '../../../builder/docker.ts';
 import { DEFAULT_LIMITS } from '../../../builder/plan.ts';
 import { BuildJobSchema, type BuildPhase } from '../../../core/contracts/build-job.ts';
 import { isXamalError, LocalExecutor, type Arch } from '../../../core/index.ts';
 import type { LockFile } from '../../../images/lock.ts';
 import { localStore } from '../../../store/local.ts';
-import { buildElf } from '../../../testkit/builder/elf-fixture.ts';
+import { FAKE_DIGEST, fakeDocker } from '../../../testkit/builder/fake-docker.ts';
 import { commitFiles, git } from '../../../testkit/example-repo.ts';
 
 /**
@@ -20,8 +20,7 @@ import { commitFiles, git } from '../../../testkit/example-repo.ts';
  * deps.get`, `mix release` and the smoke test would, a store on disk, real cp/tar/chown.
  */
 const X86 = 'linux-x86_64-gnu2.36-debian12-otp27.3.4-elixir1.18.3';
-const DIGEST = `sha256:${'d'.repeat(64)}`;
-const PINNED = `xamal/builder@${DIGEST}`;
+const DIGEST = FAKE_DIGEST;
 /** Two commits of the test source (fixed dates: the same IDs in every run), set in beforeEach. */
 let C1 = '';
 let C2 = '';
@@ -29,45 +28,6 @@ const LOCK: LockFile = {
   version: 1,
   images: [{ ref: 'xamal/builder:t', digest: DIGEST, platforms: [{ arch: 'x86_64', digest: DIGEST }], resolvedAt: '2025-01-01T00:00:00.000Z', source: 'registry', flavour: 'builder', tuple: X86 }],
 };
-
-type Script = Partial<Record<string, Partial<ContainerResult>[]>>;
-
-/** Containers by their step label; `script` gives results per step, one per run (then success). */
-function fakeDocker(script: Script, glibc = 'GLIBC_2.34') {
-  const runs: string[] = [];
-  const host = (spec: ContainerSpec, path: string) => spec.binds!.map((b) => b.split(':')).find(([, c]) => c === path)![0]!;
-  const effects: Record<string, (spec: ContainerSpec) => Promise<string>> = {
-    deps: async (spec) => {
-      await mkdir(join(host(spec, '/build/src'), 'deps', 'jason'), { recursive: true });
-      await writeFile(join(host(spec, '/build/src'), 'deps', 'jason', 'mix.exs'), 'jason');
-      return 'fetched jason';
-    },
-    compile: async (spec) => {
-      const rel = join(host(spec, '/build/out'), 'hello');
-      await mkdir(join(rel, 'releases'), { recursive: true });
-      await mkdir(join(rel, 'bin'), { recursive: true });
-      await writeFile(join(rel, 'releases', 'start_erl.data'), '15.2.7 0.1.0\n');
-      await writeFile(join(rel, 'bin', 'beam.smp'), buildElf({ bits: 64, littleEndian: true, needed: ['libc.so.6', 'libtinfo.so.6'], verneed: [{ file: 'libc.so.6', names: ['GLIBC_2.2.5', glibc] }] }).buf);
-      await mkdir(join(host(spec, '/build/src'), '_build', 'prod'), { recursive: true });
-      await writeFile(join(host(spec, '/build/src'), '_build', 'prod', 'hello.app'), 'app');
-      return 'Release created';
-    },
-    smoke: async () => 'xamal-smoke-ok',
-  };
-  const docker: Partial<DockerEngine> = {
-    inspectImage: async () => ({ id: 'sha256:img', architecture: 'amd64', variant: undefined, os: 'linux', repoDigests: [PINNED], repoTags: [], labels: {} }),
-    containersWithLabel: async () => [],
-    removeContainer: async () => true,
-    run: async (spec) => {
-      const step = spec.labels!['org.xamal.step']!;
-      runs.push(step);
-      const scripted = script[step]?.shift();
-      const stdout = scripted && scripted.code ? '' : await effects[step]!(spec);
-      return { code: 0, stdout: `${stdout}\n`, stderr: '', timedOut: false, ...scripted };
-    },
-  };
-  return { docker: docker as DockerEngine, runs };
-}
 
 describe('runBuild carries the plan out', () => {
   let dir: string;

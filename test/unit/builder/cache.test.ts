@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -54,6 +54,22 @@ describe('the build cache', () => {
     await put(join(dir, 'a', 'f'), 'x');
     await expect(saveCache(failing, join(dir, 'a'), join(dir, 'cache', 'c'), false)).rejects.toThrow(/save cache failed \(exit 1\):\ncp: no space left on device/);
     await expect(restoreCache(failing, join(dir, 'a'), join(dir, 'b'), 'restore _build')).rejects.toThrow(/^restore _build failed \(exit 1\)/);
+  });
+
+  it('never copies through a link: a link as the restore destination or its parent, a cache entry that is a link, a deps/_build that became one', async () => {
+    const rec = new RecordingExecutor();
+    await put(join(dir, 'cache', 'deps-1', 'jason', 'mix.exs'), 'jason');
+    await mkdir(join(dir, 'elsewhere'));
+    await mkdir(join(dir, 'src'));
+    await symlink(join(dir, 'elsewhere'), join(dir, 'src', 'deps'));
+    await symlink(join(dir, 'elsewhere'), join(dir, 'linked-src'));
+    await expect(restoreCache(rec, join(dir, 'cache', 'deps-1'), join(dir, 'src', 'deps'), 'restore deps')).rejects.toThrow(`restore deps: ${join(dir, 'src', 'deps')} is a link (-> ${join(dir, 'elsewhere')}); the cache is never restored through one`);
+    await expect(restoreCache(rec, join(dir, 'cache', 'deps-1'), join(dir, 'linked-src', 'deps'), 'restore deps')).rejects.toThrow(`restore deps: ${join(dir, 'linked-src')} is a link`);
+    await symlink(join(dir, 'elsewhere'), join(dir, 'cache', 'deps-2'));
+    await expect(restoreCache(rec, join(dir, 'cache', 'deps-2'), join(dir, 'src2', 'deps'), 'restore deps')).rejects.toThrow(`restore deps: the cache entry ${join(dir, 'cache', 'deps-2')} is not a directory; it is not restored`);
+    await expect(saveCache(rec, join(dir, 'src', 'deps'), join(dir, 'cache', 'deps-3'), false)).rejects.toThrow(`save cache: ${join(dir, 'src', 'deps')} is a link (-> ${join(dir, 'elsewhere')}); it is not cached`);
+    expect(rec.commands).toEqual([]);
+    expect(await readdir(join(dir, 'elsewhere'))).toEqual([]);
   });
 
   it('the deps marker round-trips; a missing, corrupt or incomplete one reads as none', async () => {

@@ -17,7 +17,7 @@ function input(over: Partial<PlanInput> = {}): PlanInput {
     job: job(),
     jobId: 'bjob',
     image: { ref: 'xamal/builder:tag', pinned: `xamal/builder@${DIGEST}`, digest: DIGEST },
-    source: { lockHash: 'lock', configHash: 'config', mixExs: 'mixexs', hasDeps: false },
+    source: { lockHash: 'lock', configHash: 'config', mixExs: 'mixexs', hasDeps: false, linkedDirs: [] },
     workDir: '/work/bjob-1',
     cacheDir: '/cache',
     limits: DEFAULT_LIMITS,
@@ -40,7 +40,7 @@ describe('planBuild: the steps of a build', () => {
     const plan = planBuild(input());
     expect(kinds(plan.steps)).toEqual([
       'mkdir', 'command', 'phase:deps', 'container:deps', 'save-cache', 'write-deps-marker',
-      'phase:compile', 'container:compile', 'phase:release', 'parallel',
+      'phase:compile', 'container:compile', 'phase:release', 'check-tree', 'parallel',
       'phase:scan', 'check-scan', 'read-release-version', 'phase:upload', 'upload', 'publish', 'remove', 'phase:done',
     ]);
     expect(parallel(plan).branches.map(kinds)).toEqual([['container:smoke'], ['save-cache', 'scan', 'tar']]);
@@ -142,6 +142,27 @@ describe('planBuild: the steps of a build', () => {
     expect(find(plan.steps, 'read-release-version')[0]!.file).toBe('/work/bjob-1/out/hello/releases/start_erl.data');
   });
 
+  it('the release is checked as a real directory with no link out of it before it is scanned or packed', () => {
+    const plan = planBuild(input());
+    expect(find(plan.steps, 'check-tree')).toEqual([{ kind: 'check-tree', base: '/work/bjob-1', dir: '/work/bjob-1/out/hello', what: 'release' }]);
+    expect(find(plan.steps, 'read-release-version')[0]!.maxBytes).toBe(4096);
+  });
+
+  it('the release is packed as the build user, from the work directory, with no setuid, setgid or group/other write bits', () => {
+    const tar = find(parallel(planBuild(input())).branches[1]!, 'tar')[0]!;
+    expect(tar.command.cwd).toBe('/work/bjob-1');
+    expect(tar.command.argv).toEqual([
+      'setpriv', '--reuid=1000', '--regid=1000', '--clear-groups', '--',
+      'tar', '--numeric-owner', '--owner=0', '--group=0', '--mode=go-w,a-s', '-C', 'out/hello', '--use-compress-program=gzip -1', '-cf', `hello-${COMMIT}-${X86}.tar.gz`, '.',
+    ]);
+  });
+
+  it('a source whose deps or _build is a symbolic link is refused before anything is restored into it', () => {
+    for (const linked of ['deps', '_build'] as const) {
+      expect(() => planBuild(input({ source: { ...input().source, linkedDirs: [linked] } }))).toThrow(`source: ${linked} is a symbolic link; deps and _build must be directories`);
+    }
+  });
+
   it('a non-linux target is refused as unsupported', () => {
     const darwin = job({ target: 'darwin-aarch64-gnu2.36-debian12-otp27.3.4-elixir1.18.3' });
     let err: unknown;
@@ -201,10 +222,12 @@ describe('checks of what a step found', () => {
     expect(scanSummary({ elfFiles: [], glibcNeeded: undefined, sonames: [], unreadable: [] })).toBe('==> scan: 0 ELF files, glibc needed none, sonames ');
   });
 
-  it('the release version is the second word of start_erl.data', () => {
+  it('the release version is the second word of start_erl.data, a SemVer version after an ERTS version', () => {
     expect(releaseVersionOf('15.2.7 0.1.0\n')).toBe('0.1.0');
-    expect(releaseVersionOf('15.2.7\n')).toBeUndefined();
-    expect(releaseVersionOf('')).toBeUndefined();
+    expect(releaseVersionOf('15.2.7 1.2.3-rc.1+build.5')).toBe('1.2.3-rc.1+build.5');
+    for (const bad of ['15.2.7\n', '', '15.2.7 0.1.0 extra', '15.2.7 ../../etc', '15.2.7 1.0.0\nroot:x:0:0', 'x 1.0.0', '15.2.7 1.0', ` 15.2.7 1.0.0`, `15.2.7 1.0.0-${'a'.repeat(64)}`]) {
+      expect(releaseVersionOf(bad), JSON.stringify(bad)).toBeUndefined();
+    }
   });
 });
 

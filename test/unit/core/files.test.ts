@@ -1,8 +1,9 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isMissingFile, readTextIfPresent, readUserFile } from '../../../core/files.ts';
+import { isMissingFile, readCappedFile, readTextIfPresent, readUserFile } from '../../../core/files.ts';
 import { XamalError } from '../../../core/errors/index.ts';
 
 let dir: string;
@@ -43,5 +44,27 @@ describe('readUserFile', () => {
     const err = await readUserFile(dir, 'config/').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(XamalError);
     expect(err).toMatchObject({ code: 'external', message: expect.stringMatching(/^cannot read config\/: EISDIR/) });
+  });
+});
+
+describe('readCappedFile', () => {
+  it('reads a regular file up to the cap, and tells a missing one apart', async () => {
+    await writeFile(join(dir, 'four'), 'abcd');
+    expect(await readCappedFile(join(dir, 'four'), 4)).toEqual({ kind: 'read', data: Buffer.from('abcd') });
+    expect(await readCappedFile(join(dir, 'nope'), 4)).toEqual({ kind: 'missing' });
+  });
+
+  it('refuses unread a larger file, a link (even to a file it would read), a device, a FIFO and a directory', async () => {
+    await writeFile(join(dir, 'five'), 'abcde');
+    await symlink(join(dir, 'a.txt'), join(dir, 'link'));
+    await symlink('/dev/zero', join(dir, 'zero'));
+    execFileSync('mkfifo', [join(dir, 'fifo')]);
+    expect(await readCappedFile(join(dir, 'five'), 4)).toEqual({ kind: 'refused', why: 'is larger than 4 bytes' });
+    expect(await readCappedFile(join(dir, 'link'), 100)).toEqual({ kind: 'refused', why: 'is a symbolic link' });
+    expect(await readCappedFile(join(dir, 'zero'), 100)).toEqual({ kind: 'refused', why: 'is a symbolic link' });
+    expect(await readCappedFile('/dev/zero', 100)).toEqual({ kind: 'refused', why: 'is a device' });
+    // No writer: a plain open would block here for ever.
+    expect(await readCappedFile(join(dir, 'fifo'), 100)).toEqual({ kind: 'refused', why: 'is a FIFO' });
+    expect(await readCappedFile(dir, 100)).toEqual({ kind: 'refused', why: 'is a directory' });
   });
 });
