@@ -317,7 +317,8 @@ const SIGNALS: Record<string, number> = { HUP: 1, INT: 2, QUIT: 3, KILL: 9, PIPE
  */
 const EVAL_FROM_STDIN = `sh -c 'IFS= read -r x && eval "$(printf %s "$x" | base64 -d)"'`;
 
-function remoteInvocation(cmd: Command): { line: string; stdin: string | undefined } {
+/** What sshd is asked to run and what goes to its stdin; a command with a secret travels whole in stdin. */
+export function remoteInvocation(cmd: Command): { line: string; stdin: string | undefined } {
   const stdin = cmd.stdin === undefined ? undefined : revealArg(cmd.stdin);
   const line = toShellLine(cmd, { reveal: true });
   if (!hasSensitive(cmd)) return { line, stdin };

@@ -11,12 +11,16 @@ export interface FakeFile {
   type: 'directory' | 'file';
   mode: number;
   owner: string;
+  /** The owner's group unless set. */
+  group?: string;
   content?: string;
 }
 
 export class FakeHost {
   files = new Map<string, FakeFile>();
   packages = new Set<string>(['systemd', 'sudo']);
+  /** System users (useradd). */
+  users = new Set<string>(['root']);
   caddyBinary = true;
   units = { 'caddy-api': { enabled: true, active: true, exists: true }, caddy: { enabled: false, active: false, exists: true } };
   caddy: unknown = null;
@@ -25,6 +29,7 @@ export class FakeHost {
   down = false;
 
   constructor(readonly name: string, readonly user = 'deploy') {
+    this.users.add(user);
     for (const d of ['/opt', '/etc', '/etc/systemd', '/etc/systemd/system']) this.files.set(d, { type: 'directory', mode: 0o755, owner: 'root' });
   }
 
@@ -54,6 +59,18 @@ export class FakeHost {
       const mode = parseInt(args[0]!, 8);
       for (const p of args.slice(2)) this.files.get(p)!.mode = mode;
       return {};
+    }
+    if (cmd === 'getent' && args[0] === 'passwd') return this.users.has(args[1]!) ? { stdout: `${args[1]}:x:999:999::/nonexistent:/usr/sbin/nologin\n` } : { code: 2 };
+    if (cmd === 'useradd') {
+      if (owner !== 'root') return { code: 1, stderr: 'useradd: Permission denied.' };
+      const name = args[args.length - 1]!;
+      if (this.users.has(name)) return { code: 9, stderr: `useradd: user '${name}' already exists` };
+      this.users.add(name);
+      return {};
+    }
+    if (cmd === 'runuser') {
+      if (owner !== 'root') return { code: 1, stderr: 'runuser: may not be used by non-root users' };
+      return this.exec(args.slice(args.indexOf('--') + 1), stdin, args[1]!);
     }
     if (cmd === 'dpkg-query') {
       const pkgs = args.slice(args.indexOf('--') + 1);
@@ -104,22 +121,26 @@ export class FakeHost {
       for (const p of args) {
         const f = this.files.get(p);
         if (!f) continue;
-        stats.push(`${f.type === 'directory' ? 'directory' : 'regular file'}|${f.mode.toString(8)}|${f.owner}|${p}`);
+        stats.push(`${f.type === 'directory' ? 'directory' : 'regular file'}|${f.mode.toString(8)}|${f.owner}|${f.group ?? f.owner}|${p}`);
         if (f.type === 'file') sums.push(`${sha(f.content ?? '')}  ${p}`);
       }
       return { stdout: `${stats.join('\n')}\n--\n${sums.join('\n')}\n` };
     }
     if (text.includes('.xamal-new')) {
-      const [path, mode] = args as [string, string];
+      const [path, mode, chown] = args as [string, string, string | undefined];
       if (this.files.get(this.parent(path))?.type !== 'directory') return { code: 1, stderr: `${path}: No such file or directory` };
       if (path.startsWith('/etc/') && owner !== 'root') return { code: 1, stderr: `${path}: Permission denied` };
-      this.files.set(path, { type: 'file', mode: parseInt(mode, 8), owner, content: stdin });
+      if (chown && owner !== 'root') return { code: 1, stderr: `chown: changing ownership of '${path}': Operation not permitted` };
+      const [user, group] = chown ? chown.split(':') : [owner, undefined];
+      if (group && !this.users.has(group)) return { code: 1, stderr: `chown: invalid group: '${chown}'` };
+      this.files.set(path, { type: 'file', mode: parseInt(mode, 8), owner: user!, ...(group ? { group } : {}), content: stdin });
       return {};
     }
     if (text.startsWith('mkdir -p -- "$1" && chown')) {
       if (owner !== 'root') return { code: 1, stderr: 'Permission denied' };
+      if (!this.users.has(args[1]!)) return { code: 1, stderr: `chown: invalid user: '${args[1]}:'` };
       this.mkdirp(args[0]!, 'root');
-      this.files.get(args[0]!)!.owner = args[1]!;
+      Object.assign(this.files.get(args[0]!)!, { owner: args[1]!, mode: parseInt(args[2]!, 8) });
       return {};
     }
     if (text.startsWith('printf "bin=')) {

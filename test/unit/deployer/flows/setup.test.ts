@@ -6,7 +6,7 @@ import { FakeHost, fakeHosts } from '../../../../testkit/deployer/fake-host.ts';
 import { COOKIE, SECRET, testContext } from '../../../../testkit/deployer/context.ts';
 
 const writes = (steps: RecordedStep[]) =>
-  steps.filter((s) => (s.kind === 'caddy' ? s.request.method !== 'GET' : s.kind === 'run' && !/^(inspect files|check packages|check Caddy|audit)$/.test(s.command.label ?? '')));
+  steps.filter((s) => (s.kind === 'caddy' ? s.request.method !== 'GET' : s.kind === 'run' && !/^(inspect files|check packages|check Caddy|check user .*|audit)$/.test(s.command.label ?? '')));
 
 function lab() {
   const hosts = [new FakeHost('web1'), new FakeHost('web2'), new FakeHost('jobs1')];
@@ -14,7 +14,7 @@ function lab() {
 }
 
 describe('setup', () => {
-  it('installs missing packages, creates directories, units and env files (0600), and adds the Caddy route; a second run changes nothing', async () => {
+  it("installs missing packages, creates the app's user, directories, units and env files (0440, the app's group), and adds the Caddy route; a second run changes nothing", async () => {
     const { hosts, byName } = lab();
     const first = testContext({ respond: fakeHosts(hosts) });
     const out1 = await setup(first.ctx);
@@ -23,7 +23,9 @@ describe('setup', () => {
     expect(web1?.changes).toEqual(
       expect.arrayContaining([
         'installed ffmpeg',
+        'created user xamal-shop',
         'created /opt/xamal/shop',
+        'created /opt/xamal/shop/tmp/web-blue',
         'created /opt/xamal/shop/slots/web-blue',
         'wrote /etc/systemd/system/xamal-shop-web@.service',
         'wrote /opt/xamal/shop/slots/web-green/env',
@@ -37,13 +39,17 @@ describe('setup', () => {
     expect(byName.jobs1!.files.has('/etc/systemd/system/xamal-shop-jobs@.service')).toBe(true);
     expect(byName.jobs1!.files.has('/etc/systemd/system/xamal-shop-web@.service')).toBe(false);
     expect(byName.web1!.files.get('/opt/xamal/shop')).toMatchObject({ owner: 'deploy' });
-    expect(byName.web2!.files.get('/opt/xamal/shop/slots/web-blue/env')).toMatchObject({ mode: 0o600, owner: 'deploy' });
+    expect(byName.web2!.users.has('xamal-shop')).toBe(true);
+    expect(byName.web2!.files.get('/opt/xamal/shop/slots/web-blue/env')).toMatchObject({ mode: 0o440, owner: 'deploy', group: 'xamal-shop' });
+    // RELEASE_TMP is the one place the app writes: its own, 0700.
+    expect(byName.web2!.files.get('/opt/xamal/shop/tmp/web-blue')).toMatchObject({ owner: 'xamal-shop', mode: 0o700 });
     expect(byName.web2!.files.get('/opt/xamal/shop/slots/web-blue/env')!.content).toContain('REGION="eu"');
     expect(byName.web1!.systemctl.map((a) => a.join(' '))).toEqual(['systemctl daemon-reload']);
-    // Unit files and the app directory's owner are root steps (sudo), env files are not.
+    // Unit files, the app's user, the app directory's owner and env files (their group) are root steps (sudo).
     const runs = first.pool.steps.filter((s): s is Extract<RecordedStep, { kind: 'run' }> => s.kind === 'run' && s.host === 'web1');
     expect(runs.find((s) => s.command.label?.includes('xamal-shop-web@.service'))!.command.argv.slice(0, 2)).toEqual(['sudo', '-n']);
-    expect(runs.find((s) => s.command.label?.endsWith('/env'))!.command.argv[0]).toBe('sh');
+    expect(runs.find((s) => s.command.label?.endsWith('/env'))!.command.argv.slice(0, 3)).toEqual(['sudo', '-n', 'sh']);
+    expect(runs.find((s) => s.command.label === 'create user xamal-shop')!.command.argv.slice(0, 3)).toEqual(['sudo', '-n', 'useradd']);
 
     const snapshot = hosts.map((h) => JSON.stringify({ files: [...h.files].filter(([p]) => !p.endsWith('audit.log')), caddy: h.caddy, packages: [...h.packages] }));
     const second = testContext({ respond: fakeHosts(hosts) });
@@ -76,7 +82,7 @@ describe('setup', () => {
     routes[0]!.terminal = false;
     const { ctx } = testContext({ respond: fakeHosts(hosts), hosts: ['web1'] });
     const [out] = await setup(ctx);
-    expect(out!.ok && out!.value.changes).toEqual(['updated /opt/xamal/shop/slots/web-blue/env', '/opt/xamal/shop/slots/web-green/env mode set to 0600', 'caddy route xamal-shop updated']);
+    expect(out!.ok && out!.value.changes).toEqual(['updated /opt/xamal/shop/slots/web-blue/env', '/opt/xamal/shop/slots/web-green/env permissions set to 0440 deploy:xamal-shop', 'caddy route xamal-shop updated']);
   });
 
   it('installs Caddy when it is missing and runs it as caddy-api.service; warns when it runs from a Caddyfile', async () => {
