@@ -1,13 +1,29 @@
 import { createHash } from 'node:crypto';
 import { runChecked, XamalError, type Command, type Sensitive } from '../../core/index.ts';
-import { appSite, caddyFactsCommand, parseCaddyFacts } from '../commands/caddy.ts';
+import { dirname } from 'node:path';
+import {
+  appSite,
+  CADDY_ADMIN_LISTEN,
+  CADDY_ADMIN_SOCKET,
+  CADDY_BOOT_CONFIG,
+  CADDY_DROP_IN,
+  caddyAdminCommand,
+  caddyBootConfig,
+  caddyDropIn,
+  caddyFactsCommand,
+  caddySocketCommand,
+  parseCaddyAdminOutput,
+  parseCaddyFacts,
+  parseCaddyJson,
+  type CaddyFacts,
+} from '../commands/caddy.ts';
 import { appUserExistsCommand, createAppUserCommand } from '../commands/app-user.ts';
 import { ENV_FILE_MODE, envFile, writeEnvFileCommand } from '../commands/env-file.ts';
 import { asRoot, fileStateCommand, mkdirCommand, ownedDirCommand, parseFileStates, writeFileCommand, type FileState } from '../commands/files.ts';
 import { rolesOnHost, slotLayout, SLOTS, type SlotLayout } from '../commands/layout.ts';
 import { aptInstallCommand, aptUpdateCommand, missingPackages, packageStatusCommand } from '../commands/packages.ts';
 import { daemonReloadCommand, systemctlCommand, unitFileFor, unitPath } from '../commands/systemd.ts';
-import type { HostSession } from '../remote.ts';
+import type { CaddyRequest, HostSession } from '../remote.ts';
 import { releaseEnv } from '../secrets.ts';
 import { auditResult, recordAudit } from './audit.ts';
 import { ensureCaddySite } from './caddy.ts';
@@ -19,7 +35,7 @@ import { onHosts, type HostOutcome } from './parallel.ts';
  * changes only what differs, so a second run changes nothing and reports so.
  *
  * bootstrap: the config's `packages`, and on hosts of the primary role Caddy (installed if missing,
- * run as caddy-api.service so admin-API config survives restarts).
+ * run as caddy-api.service so admin-API config survives restarts, its admin API on a unix socket).
  * setup: bootstrap, then the app: its system user, directories, one systemd template unit per role
  * (sandboxed, run as that user), one env file per role and slot (0440, group the app's), and the
  * app's Caddy route.
@@ -64,7 +80,12 @@ async function bootstrapHost(ctx: RemoteContext, s: HostSession, out: HostSetup)
     }
   }
   if (!servesHttp(ctx, s.host)) return;
-  const facts = parseCaddyFacts(await run(s, caddyFactsCommand()));
+  const facts = parseCaddyFacts(await run(s, root(caddyFactsCommand())));
+  if (await ensureCaddyApi(s, facts, root, install, out)) await ensureCaddyAdminSocket(s, facts, root, out);
+}
+
+/** Caddy installed and run as caddy-api.service; false when it runs from a Caddyfile (a warning). */
+async function ensureCaddyApi(s: HostSession, facts: CaddyFacts, root: (c: Command) => Command, install: (pkgs: string[]) => Promise<void>, out: HostSetup): Promise<boolean> {
   if (!facts.installed) {
     try {
       await install(['caddy']);
@@ -82,14 +103,45 @@ async function bootstrapHost(ctx: RemoteContext, s: HostSession, out: HostSetup)
     }
   } else if (facts.caddyfile.active) {
     out.warnings.push(
-      'Caddy runs as caddy.service from /etc/caddy/Caddyfile: routes xamal adds through the admin API are lost when it restarts. Switch to caddy-api.service (systemctl disable --now caddy; systemctl enable --now caddy-api) after moving your Caddyfile sites to the API.',
+      `Caddy runs as caddy.service from /etc/caddy/Caddyfile: routes xamal adds through the admin API are lost when it restarts, and xamal reaches the admin API only on ${CADDY_ADMIN_SOCKET} (caddy-api.service). Switch to caddy-api.service (systemctl disable --now caddy; systemctl enable --now caddy-api) after moving your Caddyfile sites to the API, then run setup again.`,
     );
+    return false;
   } else if (facts.api.exists) {
     await run(s, root(systemctlCommand('enable', ['caddy-api.service'], true)));
     out.changes.push('started caddy-api.service');
   } else {
-    throw new XamalError('external', 'Caddy is installed but neither caddy-api.service nor caddy.service exists or runs; start Caddy with its admin API on 127.0.0.1:2019');
+    throw new XamalError('external', 'Caddy is installed but neither caddy-api.service nor caddy.service exists or runs; install Caddy\'s caddy-api.service, then run setup again');
   }
+  return true;
+}
+
+/**
+ * The admin API on a unix socket only root opens: caddy-api's drop-in and boot config (written and
+ * Caddy restarted once, when they differ), then, if Caddy resumed an autosave still listening on
+ * 127.0.0.1:2019, the API itself moved to the socket (one request on the old address, merged with
+ * the rest of its `admin` settings; Caddy answers before it closes the old listener).
+ */
+async function ensureCaddyAdminSocket(s: HostSession, facts: CaddyFacts, root: (c: Command) => Command, out: HostSetup): Promise<void> {
+  let onSocket = facts.adminSocket;
+  if (facts.dropIn !== sha256(caddyDropIn()) || facts.bootConfig !== sha256(caddyBootConfig())) {
+    await run(s, root(mkdirCommand([dirname(CADDY_DROP_IN), dirname(CADDY_BOOT_CONFIG)])));
+    await run(s, root(writeFileCommand(CADDY_BOOT_CONFIG, caddyBootConfig(), 0o644)));
+    await run(s, root(writeFileCommand(CADDY_DROP_IN, caddyDropIn(), 0o644)));
+    await run(s, root(daemonReloadCommand()));
+    await run(s, root(systemctlCommand('restart', ['caddy-api.service'])));
+    out.changes.push(`wrote ${CADDY_DROP_IN} (caddy-api.service restarted)`);
+    onSocket = (await s.run(root(caddySocketCommand()))).code === 0;
+  }
+  if (onSocket) return;
+  const tcp = async (req: CaddyRequest) => {
+    const r = parseCaddyAdminOutput(await run(s, root(caddyAdminCommand(req, 'tcp'))));
+    if (r.status < 200 || r.status >= 300) throw new XamalError('external', `${s.host}: moving Caddy's admin API to ${CADDY_ADMIN_SOCKET}: ${req.method} ${req.path} answered ${r.status}: ${r.body.trim().slice(0, 300)}`);
+    return r.body;
+  };
+  const admin = parseCaddyJson(await tcp({ method: 'GET', path: '/config/admin', label: 'read admin settings' }));
+  const merged = { ...(admin !== null && typeof admin === 'object' && !Array.isArray(admin) ? admin : {}), listen: CADDY_ADMIN_LISTEN };
+  await tcp({ method: 'POST', path: '/config/admin', body: merged, label: 'move admin API to its socket' });
+  out.changes.push(`Caddy admin API moved from 127.0.0.1:2019 to ${CADDY_ADMIN_SOCKET}`);
 }
 
 type SlotOnHost = SlotLayout & { onHost: { name: string; tags: string[] } };

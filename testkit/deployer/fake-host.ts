@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { revealArg, type CommandResult } from '../../core/index.ts';
+import { CADDY_ADMIN_LISTEN, CADDY_ADMIN_SOCKET, CADDY_BOOT_CONFIG, CADDY_DROP_IN, CADDY_TCP_ADMIN } from '../../deployer/commands/caddy.ts';
 import type { CaddyResponse, RecordedStep, SessionResponder } from '../../deployer/remote.ts';
 
 /**
@@ -24,6 +25,8 @@ export class FakeHost {
   caddyBinary = true;
   units = { 'caddy-api': { enabled: true, active: true, exists: true }, caddy: { enabled: false, active: false, exists: true } };
   caddy: unknown = null;
+  /** Where Caddy's admin API listens: 127.0.0.1:2019 (a fresh package) or the unix socket. */
+  caddyAdmin: 'tcp' | 'socket' = 'tcp';
   /** Every `systemctl …` argv run as root. */
   systemctl: string[][] = [];
   down = false;
@@ -35,7 +38,10 @@ export class FakeHost {
 
   respond(step: RecordedStep): Partial<CommandResult> | CaddyResponse | undefined {
     if (this.down) throw new Error(`${this.name}: connect ECONNREFUSED`);
-    if (step.kind === 'caddy') return this.caddyApi(step.request.method, step.request.path, step.request.body);
+    if (step.kind === 'caddy') {
+      if (this.caddyAdmin !== 'socket') throw new Error(`${this.name}: Caddy admin API unreachable (${CADDY_ADMIN_SOCKET}): No such file or directory`);
+      return this.caddyApi(step.request.method, step.request.path, step.request.body);
+    }
     if (step.kind !== 'run') return undefined;
     let argv = step.command.argv.map(revealArg);
     let owner = this.user;
@@ -72,6 +78,8 @@ export class FakeHost {
       if (owner !== 'root') return { code: 1, stderr: 'runuser: may not be used by non-root users' };
       return this.exec(args.slice(args.indexOf('--') + 1), stdin, args[1]!);
     }
+    if (cmd === 'test' && args[0] === '-S') return { code: args[1] === CADDY_ADMIN_SOCKET && this.caddyAdmin === 'socket' && owner === 'root' ? 0 : 1 };
+    if (cmd === 'curl') return this.curl(args, stdin, owner);
     if (cmd === 'dpkg-query') {
       const pkgs = args.slice(args.indexOf('--') + 1);
       return { code: pkgs.every((p) => this.packages.has(p)) ? 0 : 1, stdout: pkgs.filter((p) => this.packages.has(p)).map((p) => `${p} installed\n`).join('') };
@@ -94,6 +102,7 @@ export class FakeHost {
         if (!(k in this.units)) continue;
         if (verb === 'enable') Object.assign(this.units[k], { enabled: true, ...(now ? { active: true } : {}) });
         if (verb === 'disable') Object.assign(this.units[k], { enabled: false, ...(now ? { active: false } : {}) });
+        if (verb === 'restart' && k === 'caddy-api') this.restartCaddy();
       }
       return {};
     }
@@ -145,7 +154,9 @@ export class FakeHost {
     }
     if (text.startsWith('printf "bin=')) {
       const u = (k: keyof FakeHost['units']) => `${k}=${this.units[k].exists ? (this.units[k].enabled ? 'enabled' : 'disabled') : ''}/${this.units[k].active ? 'active' : 'inactive'}`;
-      return { stdout: `bin=${this.caddyBinary ? '/usr/bin/caddy' : ''}\n${u('caddy-api')}\n${u('caddy')}\n` };
+      const sum = (p: string) => (this.files.get(p)?.content === undefined ? '' : sha(this.files.get(p)!.content!));
+      const socket = this.caddyAdmin === 'socket' && owner === 'root' ? 'yes' : '';
+      return { stdout: `bin=${this.caddyBinary ? '/usr/bin/caddy' : ''}\n${u('caddy-api')}\n${u('caddy')}\ndropin=${sum(CADDY_DROP_IN)}\nboot=${sum(CADDY_BOOT_CONFIG)}\nsocket=${socket}\n` };
     }
     const root = args[0]!;
     const lock = `${root}/lock`;
@@ -190,7 +201,35 @@ export class FakeHost {
 
   // --- Caddy -----------------------------------------------------------------------------------
 
+  /** caddy-api restarted: the autosave's admin address, else (no autosave) the boot config's with the drop-in. */
+  private restartCaddy() {
+    if (this.caddy === null && this.files.has(CADDY_DROP_IN) && this.files.has(CADDY_BOOT_CONFIG)) this.caddy = { admin: { listen: CADDY_ADMIN_LISTEN } };
+    this.caddyAdmin = this.adminListen();
+  }
+
+  private adminListen(): 'tcp' | 'socket' {
+    const admin = (this.caddy as { admin?: { listen?: string } } | null)?.admin;
+    return admin?.listen === CADDY_ADMIN_LISTEN ? 'socket' : 'tcp';
+  }
+
+  /** `curl … -X M [--data-binary @-] -w '\n%{http_code}' URL`: the admin API on its TCP address. */
+  private curl(args: string[], stdin: string, owner: string): Partial<CommandResult> {
+    const url = args[args.length - 1]!;
+    if (args.includes('--unix-socket')) return { code: 2, stderr: 'fake host: socket calls are caddy steps' };
+    if (!url.startsWith(CADDY_TCP_ADMIN) || this.caddyAdmin !== 'tcp') return { code: 7, stderr: `curl: (7) Failed to connect to ${url}` };
+    if (owner !== 'root') return { code: 1, stderr: 'fake host: the admin API is called as root' };
+    const method = args[args.indexOf('-X') + 1]!;
+    const r = this.caddyApi(method, url.slice(CADDY_TCP_ADMIN.length), stdin ? JSON.parse(stdin) : undefined);
+    return { stdout: `${r.body}\n${r.status}` };
+  }
+
   private caddyApi(method: string, path: string, body: unknown): CaddyResponse {
+    const r = this.caddyRequest(method, path, body);
+    if (method !== 'GET' && r.status === 200) this.caddyAdmin = this.adminListen();
+    return r;
+  }
+
+  private caddyRequest(method: string, path: string, body: unknown): CaddyResponse {
     const clone = <T>(v: T): T => (v === undefined ? v : (JSON.parse(JSON.stringify(v)) as T));
     const ok = (b: unknown = undefined): CaddyResponse => ({ status: 200, body: b === undefined ? '' : `${JSON.stringify(b)}\n` });
     const fail = (status: number, msg: string): CaddyResponse => ({ status, body: JSON.stringify({ error: msg }) });

@@ -44,7 +44,10 @@ describe('setup', () => {
     // RELEASE_TMP is the one place the app writes: its own, 0700.
     expect(byName.web2!.files.get('/opt/xamal/shop/tmp/web-blue')).toMatchObject({ owner: 'xamal-shop', mode: 0o700 });
     expect(byName.web2!.files.get('/opt/xamal/shop/slots/web-blue/env')!.content).toContain('REGION="eu"');
-    expect(byName.web1!.systemctl.map((a) => a.join(' '))).toEqual(['systemctl daemon-reload']);
+    // Caddy's drop-in (its admin API on a unix socket) restarts it once; then the app's units.
+    expect(byName.web1!.systemctl.map((a) => a.join(' '))).toEqual(['systemctl daemon-reload', 'systemctl restart -- caddy-api.service', 'systemctl daemon-reload']);
+    expect(byName.web1!.caddyAdmin).toBe('socket');
+    expect(byName.jobs1!.systemctl.map((a) => a.join(' '))).toEqual(['systemctl daemon-reload']);
     // Unit files, the app's user, the app directory's owner and env files (their group) are root steps (sudo).
     const runs = first.pool.steps.filter((s): s is Extract<RecordedStep, { kind: 'run' }> => s.kind === 'run' && s.host === 'web1');
     expect(runs.find((s) => s.command.label?.includes('xamal-shop-web@.service'))!.command.argv.slice(0, 2)).toEqual(['sudo', '-n']);
@@ -91,14 +94,39 @@ describe('setup', () => {
     bare.units['caddy-api'] = { enabled: false, active: false, exists: false };
     bare.units.caddy = { enabled: false, active: false, exists: false };
     const [out] = await setup(testContext({ respond: fakeHosts([bare]), hosts: ['web1'] }).ctx, { bootstrapOnly: true });
-    expect(out!.ok && out!.value.changes).toEqual(['installed ffmpeg', 'installed caddy (caddy-api.service)']);
+    expect(out!.ok && out!.value.changes).toEqual(['installed ffmpeg', 'installed caddy (caddy-api.service)', 'wrote /etc/systemd/system/caddy-api.service.d/xamal-admin.conf (caddy-api.service restarted)']);
+    expect(bare.caddyAdmin).toBe('socket');
     expect(bare.units).toMatchObject({ 'caddy-api': { enabled: true, active: true }, caddy: { enabled: false, active: false } });
 
     const caddyfile = new FakeHost('web1');
     caddyfile.units['caddy-api'] = { enabled: false, active: false, exists: true };
     caddyfile.units.caddy = { enabled: true, active: true, exists: true };
     const [out2] = await setup(testContext({ respond: fakeHosts([caddyfile]), hosts: ['web1'] }).ctx, { bootstrapOnly: true });
-    expect(out2!.ok && out2!.value.warnings).toEqual([expect.stringMatching(/Caddyfile: routes xamal adds through the admin API are lost when it restarts/)]);
+    expect(out2!.ok && out2!.value.warnings).toEqual([expect.stringMatching(/Caddyfile: routes xamal adds through the admin API are lost when it restarts.*only on \/run\/caddy\/admin.sock/)]);
+  });
+
+  it("moves Caddy's admin API off 127.0.0.1:2019 onto its unix socket, keeping its other admin settings; a second run restarts nothing", async () => {
+    const host = new FakeHost('web1');
+    // A Caddy that resumes an autosave from before: admin API on TCP, origins set, another server.
+    host.caddy = { admin: { origins: ['127.0.0.1:2019'] }, apps: { http: { servers: { other: { listen: [':8080'], routes: [] } } } } };
+    const first = testContext({ respond: fakeHosts([host]), hosts: ['web1'] });
+    const [out] = await setup(first.ctx);
+    expect(out!.ok && out!.value.changes).toEqual(
+      expect.arrayContaining(['wrote /etc/systemd/system/caddy-api.service.d/xamal-admin.conf (caddy-api.service restarted)', 'Caddy admin API moved from 127.0.0.1:2019 to /run/caddy/admin.sock', 'caddy route xamal-shop added']),
+    );
+    expect(host.caddyAdmin).toBe('socket');
+    expect((host.caddy as { admin: unknown }).admin).toEqual({ origins: ['127.0.0.1:2019'], listen: 'unix//run/caddy/admin.sock' });
+    // Only the move itself went to the TCP address, as root; everything else is on the socket.
+    const tcp = first.pool.steps.filter((s) => s.kind === 'run' && s.command.argv.includes('curl')).map((s) => s.kind === 'run' && s.command.argv.slice(-1)[0]);
+    expect(tcp).toEqual(['http://127.0.0.1:2019/config/admin', 'http://127.0.0.1:2019/config/admin']);
+    expect(host.files.get('/etc/systemd/system/caddy-api.service.d/xamal-admin.conf')!.content).toContain('RuntimeDirectoryMode=0700\nUMask=0077\n');
+    expect(host.files.get('/etc/caddy/xamal-admin.json')!.content).toBe('{"admin":{"listen":"unix//run/caddy/admin.sock"}}\n');
+
+    host.systemctl = [];
+    const second = testContext({ respond: fakeHosts([host]), hosts: ['web1'] });
+    const [again] = await setup(second.ctx);
+    expect(again!.ok && again!.value.changes).toEqual([]);
+    expect(host.systemctl).toEqual([]);
   });
 
   it('never puts a secret in argv, and a dry run (recording, no answers) shows every command redacted', async () => {
