@@ -47,7 +47,8 @@ export interface UnitOptions {
  * no privileges to gain, a read-only system (`/opt/xamal` included: releases are only read), no
  * homes, a private /tmp and /dev, the kernel's knobs and modules out of reach, no capabilities.
  * The one writable place is the slot's RELEASE_TMP (runtime config, crash dump). Not set:
- * MemoryDenyWriteExecute (the BEAM's JIT maps code writable then executable).
+ * MemoryDenyWriteExecute (the BEAM's JIT maps code writable then executable), and, until measured on
+ * the test hosts, SystemCallFilter, ProtectProc/ProcSubset (os_mon reads /proc) and PrivateUsers.
  */
 export function hardeningLines(layout: AppLayout, slotTmp: string): string[] {
   return [
@@ -59,6 +60,7 @@ export function hardeningLines(layout: AppLayout, slotTmp: string): string[] {
     'ProtectHome=yes',
     'PrivateTmp=yes',
     'PrivateDevices=yes',
+    'PrivateMounts=yes',
     `ReadWritePaths=${slotTmp}`,
     'ProtectKernelTunables=yes',
     'ProtectKernelModules=yes',
@@ -70,6 +72,8 @@ export function hardeningLines(layout: AppLayout, slotTmp: string): string[] {
     'RestrictRealtime=yes',
     'RestrictNamespaces=yes',
     'LockPersonality=yes',
+    // Sockets a release uses: TCP/UDP, local (erl_child_setup, epmd clients), netlink (getifaddrs).
+    'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK',
     'CapabilityBoundingSet=',
     'AmbientCapabilities=',
     'SystemCallArchitectures=native',

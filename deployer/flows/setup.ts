@@ -116,6 +116,17 @@ async function ensureCaddyApi(s: HostSession, facts: CaddyFacts, root: (c: Comma
 }
 
 /**
+ * Caddy's admin API onto its unix socket on a host already running caddy-api.service (what setup
+ * does after installing Caddy); returns the changes. For tools that drive Caddy without a deploy.yml.
+ */
+export async function ensureCaddyAdmin(s: HostSession, sshUser: string): Promise<string[]> {
+  const root = (c: Command) => asRoot(c, sshUser);
+  const out: HostSetup = { changes: [], warnings: [] };
+  await ensureCaddyAdminSocket(s, parseCaddyFacts(await run(s, root(caddyFactsCommand()))), root, out);
+  return out.changes;
+}
+
+/**
  * The admin API on a unix socket only root opens: caddy-api's drop-in and boot config (written and
  * Caddy restarted once, when they differ), then, if Caddy resumed an autosave still listening on
  * 127.0.0.1:2019, the API itself moved to the socket (one request on the old address, merged with
