@@ -148,8 +148,8 @@ describe('hardened hosts: own user and sandbox per app, no link in argv, Caddy a
     for (const c of counts) {
       expect(c.samples).toBeGreaterThan(20);
       expect(c.hits, c.host).toEqual([]);
-      // Any curl caught pulling reads its URL from stdin.
-      for (const line of c.curls.filter((l) => l.includes('-o '))) expect(line).toContain('--config -');
+      // Any curl caught pulling (writing the release tarball) reads its URL from stdin.
+      for (const line of c.curls.filter((l) => l.includes('.tar.gz'))) expect(line).toContain('--config -');
     }
   });
 
