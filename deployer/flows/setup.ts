@@ -129,8 +129,8 @@ export async function ensureCaddyAdmin(s: HostSession, sshUser: string): Promise
 /**
  * The admin API on a unix socket only root opens: caddy-api's drop-in and boot config (written and
  * Caddy restarted once, when they differ), then, if Caddy resumed an autosave still listening on
- * 127.0.0.1:2019, the API itself moved to the socket (one request on the old address, merged with
- * the rest of its `admin` settings; Caddy answers before it closes the old listener).
+ * 127.0.0.1:2019, the API itself moved to the socket (one GET and one POST on the old address, the
+ * rest of its `admin` settings kept; Caddy answers before it closes the old listener).
  */
 async function ensureCaddyAdminSocket(s: HostSession, facts: CaddyFacts, root: (c: Command) => Command, out: HostSetup): Promise<void> {
   let onSocket = facts.adminSocket;
@@ -149,9 +149,15 @@ async function ensureCaddyAdminSocket(s: HostSession, facts: CaddyFacts, root: (
     if (r.status < 200 || r.status >= 300) throw new XamalError('external', `${s.host}: moving Caddy's admin API to ${CADDY_ADMIN_SOCKET}: ${req.method} ${req.path} answered ${r.status}: ${r.body.trim().slice(0, 300)}`);
     return r.body;
   };
-  const admin = parseCaddyJson(await tcp({ method: 'GET', path: '/config/admin', label: 'read admin settings' }));
-  const merged = { ...(admin !== null && typeof admin === 'object' && !Array.isArray(admin) ? admin : {}), listen: CADDY_ADMIN_LISTEN };
-  await tcp({ method: 'POST', path: '/config/admin', body: merged, label: 'move admin API to its socket' });
+  const config = parseCaddyJson(await tcp({ method: 'GET', path: '/config/', label: 'read Caddy config' }));
+  const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+  // An empty Caddy has no key to POST under: the whole config is the admin section then.
+  if (isObject(config)) {
+    const admin = { ...(isObject(config.admin) ? config.admin : {}), listen: CADDY_ADMIN_LISTEN };
+    await tcp({ method: 'POST', path: '/config/admin', body: admin, label: 'move admin API to its socket' });
+  } else {
+    await tcp({ method: 'POST', path: '/config/', body: { admin: { listen: CADDY_ADMIN_LISTEN } }, label: 'move admin API to its socket' });
+  }
   out.changes.push(`Caddy admin API moved from 127.0.0.1:2019 to ${CADDY_ADMIN_SOCKET}`);
 }
 

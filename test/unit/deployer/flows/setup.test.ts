@@ -118,7 +118,7 @@ describe('setup', () => {
     expect((host.caddy as { admin: unknown }).admin).toEqual({ origins: ['127.0.0.1:2019'], listen: 'unix//run/caddy/admin.sock' });
     // Only the move itself went to the TCP address, as root; everything else is on the socket.
     const tcp = first.pool.steps.filter((s) => s.kind === 'run' && s.command.argv.includes('curl')).map((s) => s.kind === 'run' && s.command.argv.slice(-1)[0]);
-    expect(tcp).toEqual(['http://127.0.0.1:2019/config/admin', 'http://127.0.0.1:2019/config/admin']);
+    expect(tcp).toEqual(['http://127.0.0.1:2019/config/', 'http://127.0.0.1:2019/config/admin']);
     expect(host.files.get('/etc/systemd/system/caddy-api.service.d/xamal-admin.conf')!.content).toContain('RuntimeDirectoryMode=0700\nUMask=0077\n');
     expect(host.files.get('/etc/caddy/xamal-admin.json')!.content).toBe('{"admin":{"listen":"unix//run/caddy/admin.sock"}}\n');
 
@@ -127,6 +127,19 @@ describe('setup', () => {
     const [again] = await setup(second.ctx);
     expect(again!.ok && again!.value.changes).toEqual([]);
     expect(host.systemctl).toEqual([]);
+  });
+
+  it('moves the admin API of a Caddy that resumed an empty config (nothing to POST under) with one POST /config/', async () => {
+    const host = new FakeHost('web1');
+    // caddy-api.service already carries the drop-in, but Caddy came back on TCP with no config.
+    const first = testContext({ respond: fakeHosts([host]), hosts: ['web1'] });
+    await setup(first.ctx, { bootstrapOnly: true });
+    host.caddy = null;
+    host.caddyAdmin = 'tcp';
+    const [out] = await setup(testContext({ respond: fakeHosts([host]), hosts: ['web1'] }).ctx, { bootstrapOnly: true });
+    expect(out!.ok && out!.value.changes).toEqual(['Caddy admin API moved from 127.0.0.1:2019 to /run/caddy/admin.sock']);
+    expect(host.caddy).toEqual({ admin: { listen: 'unix//run/caddy/admin.sock' } });
+    expect(host.caddyAdmin).toBe('socket');
   });
 
   it('never puts a secret in argv, and a dry run (recording, no answers) shows every command redacted', async () => {
