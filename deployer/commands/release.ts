@@ -20,8 +20,9 @@ export const PULL_EXIT = { download: 21, checksum: 22, unpack: 23 } as const;
 
 // $1 release dir, $2 tmp dir, $3 expected sha256, $4 mode (url|file), $5 uploaded file (mode file).
 // Mode url: curl reads its URL from stdin (`--config -`), never from argv, where `ps` shows it to
-// every user. Unpacked files are the SSH user's (never the archive's owners), with the umask's modes
-// and no setuid/setgid bit or group/other write: the app's user reads the release, nobody changes it.
+// every user. Unpacked files are the SSH user's (never the archive's owners), with no setuid/setgid
+// bit and no group/other write, and readable by all (the app runs as its own user, not the owner;
+// a file the archive has 0600 would stop it booting): the app reads its release, nobody changes it.
 const PULL_SCRIPT = `set -u
 umask 022
 rel="$1"; tmp="$2"; sha="$3"
@@ -39,7 +40,7 @@ if [ "$got" != "$sha" ]; then rm -f "$f"; echo "sha256 mismatch: expected $sha, 
 p="$rel.partial"
 rm -rf "$p" && mkdir -p "$p" || exit ${PULL_EXIT.unpack}
 tar --no-same-owner --no-same-permissions -xzf "$f" -C "$p" || { rm -rf "$p" "$f"; exit ${PULL_EXIT.unpack}; }
-chmod -R u-s,g-s,go-w -- "$p" || { rm -rf "$p" "$f"; exit ${PULL_EXIT.unpack}; }
+chmod -R u-s,g-s,go-w,a+rX -- "$p" || { rm -rf "$p" "$f"; exit ${PULL_EXIT.unpack}; }
 touch "$p/.xamal-complete" && rm -rf "$rel" && mv "$p" "$rel" || { rm -rf "$p"; exit ${PULL_EXIT.unpack}; }
 rm -f "$f"
 echo pulled`;

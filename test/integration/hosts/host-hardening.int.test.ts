@@ -170,10 +170,10 @@ describe('hardened hosts: own user and sandbox per app, no link in argv, Caddy a
       const users = all.stdout.trim().split('\n').filter(Boolean);
       expect(users.length).toBeGreaterThan(0);
       expect(new Set(users)).toEqual(new Set([APP_USER]));
-      // Release files: the deploy user's, no setuid/setgid, no group/other write; the app cannot write there.
+      // Release files: the deploy user's, no setuid/setgid, no group/other write, all readable; the app cannot write there.
       const rel = `/opt/xamal/hello/releases/${v1}`;
-      const files = await lab.ssh(h, { argv: ['sh', '-c', 'find "$1" ! -user deploy | wc -l; find "$1" -perm /6022 ! -type l | wc -l', 'sh', rel] }, 'root');
-      expect(files.stdout.trim().split('\n')).toEqual(['0', '0']);
+      const files = await lab.ssh(h, { argv: ['sh', '-c', 'find "$1" ! -user deploy | wc -l; find "$1" -perm /6022 ! -type l | wc -l; find "$1" ! -perm -o=r ! -type l | wc -l', 'sh', rel] }, 'root');
+      expect(files.stdout.trim().split('\n')).toEqual(['0', '0', '0']);
       const write = await lab.ssh(h, { argv: ['runuser', '-u', APP_USER, '--', 'sh', '-c', 'touch "$1/x" 2>/dev/null; echo $?; touch "$2/x" && rm "$2/x"; echo $?', 'sh', rel, `/opt/xamal/hello/tmp/web-${live}`] }, 'root');
       expect(write.stdout.trim().split('\n')).toEqual(['1', '0']);
       rows.push(`debian${h.release}: ${users.length} process(es) as ${APP_USER}`);

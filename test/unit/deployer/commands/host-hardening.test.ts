@@ -123,11 +123,11 @@ describe('pulling a release', () => {
     expect(() => curlUrlConfig('https://farm.example/x\noutput = "/etc/passwd"')).toThrow(/download URL: contains a line break/);
   });
 
-  it("unpacks keeping no owner, no archived modes and no setuid/setgid or group/other write, under umask 022", () => {
+  it('unpacks keeping no owner and no archived modes: no setuid/setgid, no group/other write, readable by the app user (umask 022)', () => {
     for (const cmd of [pull, unpackUploadedCommand({ layout, version: 'v1', sha256: SHA })]) {
       const script = String(cmd.argv[2]);
       expect(script).toContain('tar --no-same-owner --no-same-permissions -xzf "$f" -C "$p"');
-      expect(script).toContain('chmod -R u-s,g-s,go-w -- "$p"');
+      expect(script).toContain('chmod -R u-s,g-s,go-w,a+rX -- "$p"');
       expect(script.split('\n')[1]).toBe('umask 022');
     }
   });
