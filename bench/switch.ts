@@ -16,7 +16,8 @@ import { PROJECT_ROOT } from '../localservices/config.ts';
 import { appLayout } from '../deployer/commands/layout.ts';
 import { ensureCaddySite } from '../deployer/flows/caddy.ts';
 import { sshPool } from '../deployer/ssh.ts';
-import { labDeps, upLab, type LabHost } from '../testkit/hosts/index.ts';
+import { ensureCaddyAdmin } from '../deployer/flows/setup.ts';
+import { caddyRootCa, labDeps, upLab, type LabHost } from '../testkit/hosts/index.ts';
 import { loadReport, parseWrk, startLoad, wrkCommand } from '../testkit/hosts/load.ts';
 
 const { values } = parseArgs({ options: { switches: { type: 'string', default: '20' } } });
@@ -37,8 +38,9 @@ const stop = (c: ChildProcess) => new Promise<void>((r) => (c.once('exit', () =>
 
 try {
   const s = await pool.session(h.address);
+  await ensureCaddyAdmin(s, 'deploy');
   await ensureCaddySite(s, site);
-  const ca = (JSON.parse((await lab.netns(h, { argv: ['curl', '-sS', 'http://127.0.0.1:2019/pki/ca/local'] })).stdout) as { root_certificate: string }).root_certificate;
+  const ca = await caddyRootCa(lab, h);
   await lab.aliasInNetns(h, ['bench.lab.test']);
   let live = await start(h, PORTS[0]!, 'r0');
   let liveIdx = 0;

@@ -7,7 +7,7 @@ import type { Command, CommandResult, Executor } from '../core/index.ts';
  * `--dry-run` (`RecordingSession`).
  */
 
-/** A request to Caddy's admin API on the host's loopback (127.0.0.1:2019), reached through SSH. */
+/** A request to Caddy's admin API on the host (its root-only unix socket, `commands/caddy.ts`), made through SSH. */
 export interface CaddyRequest {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** `/config/apps/http/servers/…`, `/id/<id>`, `/load`, `/reverse_proxy/upstreams`. */

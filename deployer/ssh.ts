@@ -1,11 +1,12 @@
 import { createHash, createHmac } from 'node:crypto';
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { connect as netConnect, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { Client, type AnyAuthMethod, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import { hasSensitive, revealArg, toShellLine, XamalError, type Command, type CommandResult, type Sensitive } from '../core/index.ts';
+import { CADDY_ADMIN_SOCKET, caddyAdminCommand, parseCaddyAdminOutput } from './commands/caddy.ts';
+import { asRoot } from './commands/files.ts';
 import type { SshConfig } from './config/schema.ts';
 import type { CaddyRequest, CaddyResponse, HostSession, SessionPool } from './remote.ts';
 
@@ -13,7 +14,7 @@ import type { CaddyRequest, CaddyResponse, HostSession, SessionPool } from './re
  * The one module that speaks SSH (ssh2). One pooled connection per host over a TCP no-delay socket
  * (FACTS.md#ssh: ~50 ms → 5–8 ms per command), keepalives, connect timeout, host keys verified against
  * pinned fingerprints or known_hosts before anything runs, optional jump host, SFTP uploads, and
- * Caddy's admin API reached through a forwarded channel to the host's loopback.
+ * Caddy's admin API reached on its unix socket with curl on the host.
  */
 
 export interface SshOptions {
@@ -317,7 +318,8 @@ const SIGNALS: Record<string, number> = { HUP: 1, INT: 2, QUIT: 3, KILL: 9, PIPE
  */
 const EVAL_FROM_STDIN = `sh -c 'IFS= read -r x && eval "$(printf %s "$x" | base64 -d)"'`;
 
-function remoteInvocation(cmd: Command): { line: string; stdin: string | undefined } {
+/** What sshd is asked to run and what goes to its stdin; a command with a secret travels whole in stdin. */
+export function remoteInvocation(cmd: Command): { line: string; stdin: string | undefined } {
   const stdin = cmd.stdin === undefined ? undefined : revealArg(cmd.stdin);
   const line = toShellLine(cmd, { reveal: true });
   if (!hasSensitive(cmd)) return { line, stdin };
@@ -331,6 +333,7 @@ class SshSession implements HostSession {
   constructor(
     readonly host: string,
     private readonly client: Client,
+    private readonly user: string,
     private readonly onClose: () => void,
   ) {
     client.once('close', () => {
@@ -348,31 +351,17 @@ class SshSession implements HostSession {
     return exec(this.client, line, stdin, cmd.timeoutMs, `${this.host}: ${cmd.label ?? String(cmd.argv[0])}`);
   }
 
-  /** One forwarded channel per call (Caddy restarts its admin server on each config load). */
-  caddy(req: CaddyRequest): Promise<CaddyResponse> {
-    const body = req.body === undefined ? undefined : JSON.stringify(req.body);
-    if (this.#lost) return Promise.reject(this.#connectionLost(`Caddy ${req.method} ${req.path}`));
-    return new Promise((resolve, reject) => {
-      this.client.forwardOut('127.0.0.1', 0, '127.0.0.1', 2019, (err, stream) => {
-        if (err) return reject(new XamalError('unavailable', `${this.host}: Caddy admin API unreachable (127.0.0.1:2019): ${err.message}`));
-        const r = httpRequest(
-          {
-            createConnection: () => stream as unknown as Socket,
-            method: req.method,
-            path: req.path,
-            headers: { host: '127.0.0.1:2019', connection: 'close', ...(body !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {}) },
-          },
-          (res) => {
-            const chunks: Buffer[] = [];
-            res.on('data', (c: Buffer) => chunks.push(c));
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-            res.on('error', (e) => reject(new XamalError('external', `${this.host}: Caddy ${req.method} ${req.path}: ${e.message}`)));
-          },
-        );
-        r.on('error', (e) => reject(new XamalError('external', `${this.host}: Caddy ${req.method} ${req.path}: ${e.message}`)));
-        r.end(body);
-      });
-    });
+  /**
+   * Caddy's admin API is a unix socket only root can open: each call is curl on the host (as root:
+   * `sudo -n` for another SSH user), the body on stdin, over the pooled connection — one exec, the
+   * cost of the forwarded TCP channel it replaces. A deploy's switch makes no call at all.
+   */
+  async caddy(req: CaddyRequest): Promise<CaddyResponse> {
+    const r = await this.run(asRoot(caddyAdminCommand(req), this.user));
+    if (r.code !== 0) {
+      throw new XamalError('unavailable', `${this.host}: Caddy admin API unreachable (${CADDY_ADMIN_SOCKET}; \`xamal server bootstrap\` moves it there): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join('; ')}`);
+    }
+    return parseCaddyAdminOutput(r.stdout);
   }
 
   /**
@@ -427,7 +416,7 @@ export function sshPool(opts: SshOptions): SessionPool {
     session(host) {
       let s = sessions.get(host);
       if (!s) {
-        s = connectHost(opts, host, jump).then((client) => new SshSession(host, client, () => sessions.delete(host)));
+        s = connectHost(opts, host, jump).then((client) => new SshSession(host, client, opts.user, () => sessions.delete(host)));
         s.catch(() => sessions.delete(host));
         sessions.set(host, s);
       }

@@ -141,7 +141,8 @@ const configPath = (path: Path) => `/config/${path.map((p) => encodeURIComponent
  * key (Caddy's PUT creates), or POST /config/ when there is no config at all.
  */
 function create(config: unknown, path: Path, value: unknown, label: string): CaddyRequest {
-  if (!isObject(config)) return { method: 'POST', path: '/config/', body: nest(path, value), label };
+  // A POST /config/ replaces everything, the admin listener too: it keeps the unix socket.
+  if (!isObject(config)) return { method: 'POST', path: '/config/', body: { admin: { listen: CADDY_ADMIN_LISTEN }, ...(nest(path, value) as Record<string, unknown>) }, label };
   let i = 0;
   while (i < path.length - 1 && isObject(at(config, path.slice(0, i + 1)))) i++;
   return { method: 'PUT', path: configPath(path.slice(0, i + 1)), body: nest(path.slice(i + 1), value), label };
@@ -228,8 +229,10 @@ export function planCaddy(current: unknown, site: AppSite): CaddyPlan {
       }
     } else {
       const policiesPath: Path = ['apps', 'tls', 'automation', 'policies'];
-      const afterFirst = plan.requests[0]?.method === 'POST' && plan.requests[0].path === '/config/' ? nestInto(plan.requests[0], policiesPath, desired) : false;
-      if (!afterFirst) {
+      // A request of this plan creating a key above the policies (`/config/`, `/config/apps`) carries them.
+      const creating = plan.requests.find((r) => (r.method === 'POST' || r.method === 'PUT') && r.label?.startsWith('create Caddy server'));
+      const nested = creating ? nestInto(creating, policiesPath, desired) : false;
+      if (!nested) {
         // Policies with subjects go first: Caddy uses the first policy that matches a name.
         plan.requests.push(Array.isArray(at(current, policiesPath)) ? { method: 'PUT', path: configPath([...policiesPath, 0]), body: desired, label: 'add TLS policy' } : create(current, policiesPath, [desired], 'add TLS policy'));
       }
@@ -242,10 +245,15 @@ export function planCaddy(current: unknown, site: AppSite): CaddyPlan {
   return plan;
 }
 
-/** Adds `value` (as a one-element list) at `path` inside a POST /config/ body being built. */
+/**
+ * Adds `value` (as a one-element list) at `path` inside the body of `req`, a request creating the
+ * key it names (`POST /config/` or `PUT /config/<key>`), when `path` lies under that key.
+ */
 function nestInto(req: CaddyRequest, path: Path, value: unknown): boolean {
+  const at = req.path === '/config/' ? [] : req.path.slice('/config/'.length).split('/').map(decodeURIComponent);
+  if (at.length >= path.length || at.some((k, i) => String(path[i]) !== k)) return false;
   let node = req.body as Record<string, unknown>;
-  for (const k of path.slice(0, -1)) {
+  for (const k of path.slice(at.length, -1)) {
     if (!isObject(node[k as string])) node[k as string] = {};
     node = node[k as string] as Record<string, unknown>;
   }
@@ -266,18 +274,93 @@ export function parseCaddyJson(body: string): Json {
 
 // --- the Caddy service on the host ---------------------------------------------------------------
 
-const CADDY_FACTS_SCRIPT =
-  'printf "bin=%s\\n" "$(command -v caddy)"; for u in caddy-api caddy; do printf "%s=%s/%s\\n" "$u" "$(systemctl is-enabled "$u.service" 2>/dev/null)" "$(systemctl is-active "$u.service" 2>/dev/null)"; done; exit 0';
+/**
+ * Caddy's admin API listens on a unix socket only root can open (FACTS.md#caddy): the socket's
+ * directory is systemd's RuntimeDirectory for caddy-api (0700, the caddy user's) and the socket is
+ * made under UMask 0077. Never 127.0.0.1:2019, where every local user (every app) could rewrite it.
+ */
+export const CADDY_ADMIN_SOCKET = '/run/caddy/admin.sock';
+export const CADDY_ADMIN_LISTEN = `unix/${CADDY_ADMIN_SOCKET}`;
+/** Where Debian's (and Caddy's own) packages listen until xamal moves the API. */
+export const CADDY_TCP_ADMIN = 'http://127.0.0.1:2019';
+export const CADDY_DROP_IN = '/etc/systemd/system/caddy-api.service.d/xamal-admin.conf';
+/** The config caddy-api starts from when it has no autosave to resume: only the admin socket. */
+export const CADDY_BOOT_CONFIG = '/etc/caddy/xamal-admin.json';
 
-/** Is Caddy installed, and which of its units (caddy-api: admin API + --resume; caddy: Caddyfile) runs. */
+export function caddyBootConfig(): string {
+  return `${JSON.stringify({ admin: { listen: CADDY_ADMIN_LISTEN } })}\n`;
+}
+
+/**
+ * A drop-in for caddy-api.service: the socket's directory, a umask that keeps the socket root's
+ * and caddy's, and `--config` naming the socket for a start with no autosave (`--resume` prefers
+ * the autosave, which keeps the admin address the API last set).
+ */
+export function caddyDropIn(): string {
+  return [
+    '# Managed by xamal: the admin API on a unix socket only root can open.',
+    '[Service]',
+    'RuntimeDirectory=caddy',
+    'RuntimeDirectoryMode=0700',
+    'UMask=0077',
+    'ExecStart=',
+    `ExecStart=/usr/bin/caddy run --environ --resume --config ${CADDY_BOOT_CONFIG}`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * Root step: one admin API request with curl on the host, over the socket (default) or the old TCP
+ * address (only to move the API off it). The body travels on stdin; the status is the last line.
+ * Over the socket the Host header is empty: Caddy 2.6 allows only that there (FACTS.md#caddy).
+ */
+export function caddyAdminCommand(req: CaddyRequest, via: 'socket' | 'tcp' = 'socket'): Command {
+  const body = req.body === undefined ? undefined : JSON.stringify(req.body);
+  const target = via === 'socket' ? ['--unix-socket', CADDY_ADMIN_SOCKET, '-H', 'Host;', `http://localhost${req.path}`] : [`${CADDY_TCP_ADMIN}${req.path}`];
+  return command(
+    ['curl', '-sS', '--max-time', '30', '-X', req.method, ...(body !== undefined ? ['-H', 'Content-Type: application/json', '--data-binary', '@-'] : []), '-w', '\n%{http_code}', ...target],
+    { ...(body !== undefined ? { stdin: body } : {}), label: `Caddy ${req.method} ${req.path}${req.label ? ` (${req.label})` : ''}`, timeoutMs: 35_000 },
+  );
+}
+
+/** Pure: `caddyAdminCommand`'s output as a response (the status is the line curl appends). */
+export function parseCaddyAdminOutput(stdout: string): { status: number; body: string } {
+  const i = stdout.lastIndexOf('\n');
+  const status = Number(stdout.slice(i + 1).trim());
+  if (i < 0 || !Number.isInteger(status)) throw new XamalError('external', `Caddy admin API: no HTTP status in curl's output: ${stdout.slice(-200)}`);
+  return { status, body: stdout.slice(0, i) };
+}
+
+const CADDY_FACTS_SCRIPT = [
+  'printf "bin=%s\\n" "$(command -v caddy)"',
+  'for u in caddy-api caddy; do printf "%s=%s/%s\\n" "$u" "$(systemctl is-enabled "$u.service" 2>/dev/null)" "$(systemctl is-active "$u.service" 2>/dev/null)"; done',
+  'printf "dropin=%s\\n" "$(sha256sum "$1" 2>/dev/null | cut -c1-64)"',
+  'printf "boot=%s\\n" "$(sha256sum "$2" 2>/dev/null | cut -c1-64)"',
+  'printf "socket=%s\\n" "$(test -S "$3" && echo yes)"',
+  'exit 0',
+].join('; ');
+
+/**
+ * Root step (the socket's directory is caddy's, 0700): is Caddy installed, which of its units
+ * (caddy-api: admin API + --resume; caddy: Caddyfile) runs, and is the admin API on the socket.
+ */
 export function caddyFactsCommand(): Command {
-  return command(['sh', '-c', CADDY_FACTS_SCRIPT], { label: 'check Caddy' });
+  return command(['sh', '-c', CADDY_FACTS_SCRIPT, 'sh', CADDY_DROP_IN, CADDY_BOOT_CONFIG, CADDY_ADMIN_SOCKET], { label: 'check Caddy' });
+}
+
+/** Root step: is the admin socket there (exit 0)? */
+export function caddySocketCommand(): Command {
+  return command(['test', '-S', CADDY_ADMIN_SOCKET], { label: 'check Caddy admin socket' });
 }
 
 export interface CaddyFacts {
   installed: boolean;
   api: { enabled: boolean; active: boolean; exists: boolean };
   caddyfile: { enabled: boolean; active: boolean };
+  /** sha256 of the drop-in and of the boot config ('' when missing). */
+  dropIn: string;
+  bootConfig: string;
+  adminSocket: boolean;
 }
 
 export function parseCaddyFacts(stdout: string): CaddyFacts {
@@ -288,5 +371,12 @@ export function parseCaddyFacts(stdout: string): CaddyFacts {
   };
   const api = unit('caddy-api');
   const file = unit('caddy');
-  return { installed: (kv.get('bin') ?? '') !== '', api, caddyfile: { enabled: file.enabled, active: file.active } };
+  return {
+    installed: (kv.get('bin') ?? '') !== '',
+    api,
+    caddyfile: { enabled: file.enabled, active: file.active },
+    dropIn: kv.get('dropin') ?? '',
+    bootConfig: kv.get('boot') ?? '',
+    adminSocket: kv.get('socket') === 'yes',
+  };
 }

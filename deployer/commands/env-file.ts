@@ -1,5 +1,6 @@
-import { REDACTED, sensitive, type Sensitive } from '../../core/index.ts';
+import { REDACTED, sensitive, type Command, type Sensitive } from '../../core/index.ts';
 import type { ReleaseEnv } from '../secrets.ts';
+import { asRoot, writeFileCommand } from './files.ts';
 import type { AppLayout, SlotLayout } from './layout.ts';
 
 /**
@@ -40,4 +41,15 @@ export function envFile(layout: AppLayout, slot: SlotLayout, env: ReleaseEnv, co
   const text = (reveal: boolean) => header + entries.map(([k, v]) => `${k}=${typeof v === 'string' ? envValue(v) : reveal ? envValue(v.reveal()) : REDACTED}\n`).join('');
   const secret = entries.some(([, v]) => typeof v !== 'string');
   return { content: secret ? sensitive(text(true)) : text(true), shown: text(false) };
+}
+
+/**
+ * Env files are read by systemd (as root) and by `release_command` / `app exec` (as the app's user):
+ * owner the SSH user, group the app's, mode 0440 — no one else, and not even the app can change it.
+ */
+export const ENV_FILE_MODE = 0o440;
+
+/** Root step (the group is the app's): writes a slot's env file through stdin. */
+export function writeEnvFileCommand(layout: AppLayout, slot: SlotLayout, file: EnvFile, sshUser: string, label = `write ${slot.envFile}`): Command {
+  return asRoot(writeFileCommand(slot.envFile, file.content, ENV_FILE_MODE, label, `${sshUser}:${layout.user}`), sshUser);
 }

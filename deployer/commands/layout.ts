@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { XamalError } from '../../core/index.ts';
 import type { DeployConfig } from '../config/schema.ts';
 
@@ -17,9 +18,27 @@ export function appName(service: string, destination: string | undefined): strin
   return destination ? `${service}-${destination}` : service;
 }
 
+/** useradd refuses names longer than this. */
+export const MAX_USER_NAME = 32;
+
+/**
+ * The system user an app runs as on every host: `xamal-<app>` in lower case. A name that would be
+ * too long, or that lower case changed (`Shop` and `shop` must not share a user), ends in 6 hex
+ * characters of the app name's sha256, within useradd's 32 characters.
+ */
+export function appUser(app: string): string {
+  const lower = app.toLowerCase();
+  const plain = `xamal-${lower}`;
+  if (lower === app && plain.length <= MAX_USER_NAME) return plain;
+  const hash = createHash('sha256').update(app).digest('hex').slice(0, 6);
+  return `xamal-${lower.slice(0, MAX_USER_NAME - 'xamal-'.length - 7).replace(/[-_]+$/, '')}-${hash}`;
+}
+
 export interface AppLayout {
   /** `service[-dest]` */
   app: string;
+  /** The system user (and group) the app's processes run as: never root, never the SSH user. */
+  user: string;
   root: string;
   releases: string;
   slots: string;
@@ -36,6 +55,7 @@ export function appLayout(service: string, destination: string | undefined): App
   const root = `${XAMAL_ROOT}/${app}`;
   return {
     app,
+    user: appUser(app),
     root,
     releases: `${root}/releases`,
     slots: `${root}/slots`,

@@ -19,14 +19,19 @@ export function probeCommand(): Command {
 export const PULL_EXIT = { download: 21, checksum: 22, unpack: 23 } as const;
 
 // $1 release dir, $2 tmp dir, $3 expected sha256, $4 mode (url|file), $5 uploaded file (mode file).
+// Mode url: curl reads its URL from stdin (`--config -`), never from argv, where `ps` shows it to
+// every user. Unpacked files are the SSH user's (never the archive's owners), with no setuid/setgid
+// bit and no group/other write, and readable by all (the app runs as its own user, not the owner;
+// a file the archive has 0600 would stop it booting): the app reads its release, nobody changes it.
 const PULL_SCRIPT = `set -u
+umask 022
 rel="$1"; tmp="$2"; sha="$3"
 if [ -f "$rel/.xamal-complete" ]; then echo present; exit 0; fi
 mkdir -p "$tmp" || exit ${PULL_EXIT.download}
 if [ "$4" = url ]; then
   f="$tmp/$(basename "$rel").tar.gz"
   rm -f "$f"
-  curl -fsS --retry 3 --retry-connrefused --connect-timeout 10 --max-time 900 -o "$f" "$XAMAL_DOWNLOAD_URL" || { rm -f "$f"; exit ${PULL_EXIT.download}; }
+  curl -fsS --retry 3 --retry-connrefused --connect-timeout 10 --max-time 900 -o "$f" --config - || { rm -f "$f"; exit ${PULL_EXIT.download}; }
 else
   f="$5"
 fi
@@ -34,10 +39,20 @@ got=$(sha256sum "$f" | cut -d' ' -f1)
 if [ "$got" != "$sha" ]; then rm -f "$f"; echo "sha256 mismatch: expected $sha, got $got" >&2; exit ${PULL_EXIT.checksum}; fi
 p="$rel.partial"
 rm -rf "$p" && mkdir -p "$p" || exit ${PULL_EXIT.unpack}
-tar -xzf "$f" -C "$p" || { rm -rf "$p" "$f"; exit ${PULL_EXIT.unpack}; }
+tar --no-same-owner --no-same-permissions -xzf "$f" -C "$p" || { rm -rf "$p" "$f"; exit ${PULL_EXIT.unpack}; }
+chmod -R u-s,g-s,go-w,a+rX -- "$p" || { rm -rf "$p" "$f"; exit ${PULL_EXIT.unpack}; }
 touch "$p/.xamal-complete" && rm -rf "$rel" && mv "$p" "$rel" || { rm -rf "$p"; exit ${PULL_EXIT.unpack}; }
 rm -f "$f"
 echo pulled`;
+
+/**
+ * curl's config text naming `url` (a double-quoted value: backslash and quote escaped). A URL with a
+ * line break or NUL is refused: it could smuggle a second option into the config.
+ */
+export function curlUrlConfig(url: string): string {
+  if (/[\r\n\0]/.test(url)) throw new XamalError('validation', 'download URL: contains a line break or NUL');
+  return `url = "${url.replace(/[\\"]/g, (c) => `\\${c}`)}"\n`;
+}
 
 export interface PullRequest {
   layout: AppLayout;
@@ -45,10 +60,10 @@ export interface PullRequest {
   sha256: string;
 }
 
-/** The host downloads the tarball from `url` (a secret: it travels in the environment, never argv). */
+/** The host downloads the tarball from `url` (a secret: it reaches curl on stdin, never argv or env). */
 export function pullReleaseCommand(req: PullRequest, url: string): Command {
   return command(['sh', '-c', PULL_SCRIPT, 'sh', releaseDir(req.layout, checkVersion(req.version)), req.layout.tmp, checkSha(req.sha256), 'url'], {
-    env: { XAMAL_DOWNLOAD_URL: sensitive(url) },
+    stdin: sensitive(curlUrlConfig(url)),
     label: `pull release ${req.version}`,
     timeoutMs: 960_000,
   });

@@ -121,9 +121,14 @@ export function unitLogCommand(app: string, role: string, slot: Slot, lines = 20
   return command(['journalctl', '-u', unitInstance(app, role, slot), '-n', String(lines), '--no-pager', '-o', 'cat'], { label: `logs of ${role}-${slot}` });
 }
 
-/** `release_command` on the primary host: the new release dir, the idle slot's env, a shell. */
+/**
+ * Root step: `release_command` (and `app exec`) as the app's user, never root: the release dir, the
+ * slot's env (readable by the app's group), a shell. `runuser` drops to the user before anything of
+ * the app runs.
+ */
 export function releaseCommandCommand(layout: AppLayout, slot: SlotLayout, version: string, userCommand: string, timeoutS: number): Command {
-  return command(['sh', '-c', 'set -a && . "$1" && set +a && cd "$2" && exec /bin/sh -c "$3"', 'sh', slot.envFile, releaseDir(layout, version), userCommand], {
+  const script = 'set -a && . "$1" && set +a && cd "$2" && exec /bin/sh -c "$3"';
+  return command(['runuser', '-u', layout.user, '--', 'sh', '-c', script, 'sh', slot.envFile, releaseDir(layout, version), userCommand], {
     label: 'release_command',
     timeoutMs: timeoutS * 1000,
   });

@@ -78,7 +78,7 @@ export function appExec(ctx: RemoteContext, line: string): Promise<HostOutcome<s
     const outs = await eachRole(ctx, s, h, async (d) => {
       if (!d.live || !d.version) throw new XamalError('not_found', `${h}: ${d.role} has never been deployed`);
       const slot = slotLayout(ctx.config, ctx.layout, d.role, d.live);
-      const res = await s.run(releaseCommandCommand(ctx.layout, slot, checkVersion(d.version), line, ctx.config.deployTimeout * 4));
+      const res = await s.run(asRoot(releaseCommandCommand(ctx.layout, slot, checkVersion(d.version), line, ctx.config.deployTimeout * 4), ctx.config.ssh.user));
       if (res.code !== 0) throw new XamalError('external', `${h}: exit ${res.code}: ${ctx.secrets.redact((res.stderr || res.stdout).trim())}`);
       return ctx.secrets.redact(res.stdout);
     });

@@ -1,7 +1,7 @@
 import { commandName, parseProbeOutput, runChecked, timed as timedInto, XamalError, type Command, type HostFingerprint } from '../../core/index.ts';
 import { appSite, serverFor } from '../commands/caddy.ts';
-import { envFile } from '../commands/env-file.ts';
-import { asRoot, writeFileCommand } from '../commands/files.ts';
+import { envFile, writeEnvFileCommand } from '../commands/env-file.ts';
+import { asRoot } from '../commands/files.ts';
 import { rolesOnHost, slotLayout, type Slot } from '../commands/layout.ts';
 import { checkVersion, probeCommand, pullFailure, pullReleaseCommand, releasePresentCommand } from '../commands/release.ts';
 import {
@@ -115,7 +115,7 @@ async function switchRole(ctx: RemoteContext, s: HostSession, role: { name: stri
 
   await must(s, linkReleaseCommand(ctx.layout, slot, opts.version));
   const env = envFile(ctx.layout, slot, slotEnv(ctx, role, opts.version), ctx.secrets.get('RELEASE_COOKIE'));
-  await must(s, writeFileCommand(slot.envFile, env.content, 0o600, `write ${role.name}-${idle} env`));
+  await must(s, writeEnvFileCommand(ctx.layout, slot, env, c.ssh.user, `write ${role.name}-${idle} env`));
   await timed(d, key('boot'), () => must(s, root(startSlotCommand(ctx.layout.app, role.name, idle))), step('boot'));
   const unit = unitInstance(ctx.layout.app, role.name, idle);
   const healthy = await timed(d, key('health'), () => s.run(healthCheckCommand(slot.port, c.healthCheck.path, c.healthCheck.interval, c.healthCheck.timeout, unit)), step('health check'));
@@ -172,9 +172,9 @@ export async function deployFlow(ctx: RemoteContext, opts: DeployOptions): Promi
       const slot = slotLayout(c, ctx.layout, c.primaryRole, idleSlot(state));
       await must(s, linkReleaseCommand(ctx.layout, slot, opts.version));
       const env = envFile(ctx.layout, slot, slotEnv(ctx, { name: c.primaryRole, tags: primary.tags }, opts.version), ctx.secrets.get('RELEASE_COOKIE'));
-      await must(s, writeFileCommand(slot.envFile, env.content, 0o600));
+      await must(s, writeEnvFileCommand(ctx.layout, slot, env, c.ssh.user));
       ctx.say?.(`${primary.host}: release_command`);
-      const r = await s.run(releaseCommandCommand(ctx.layout, slot, opts.version, c.releaseCommand, c.deployTimeout * 4));
+      const r = await s.run(asRoot(releaseCommandCommand(ctx.layout, slot, opts.version, c.releaseCommand, c.deployTimeout * 4), c.ssh.user));
       if (r.code !== 0) {
         throw new XamalError('external', `release_command failed on ${primary.host} (exit ${r.code}); nothing was switched:\n${ctx.secrets.redact((r.stderr || r.stdout).trim().split('\n').slice(-10).join('\n'))}`);
       }

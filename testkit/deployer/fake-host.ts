@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { revealArg, type CommandResult } from '../../core/index.ts';
+import { CADDY_ADMIN_LISTEN, CADDY_ADMIN_SOCKET, CADDY_BOOT_CONFIG, CADDY_DROP_IN, CADDY_TCP_ADMIN } from '../../deployer/commands/caddy.ts';
 import type { CaddyResponse, RecordedStep, SessionResponder } from '../../deployer/remote.ts';
 
 /**
@@ -11,26 +12,36 @@ export interface FakeFile {
   type: 'directory' | 'file';
   mode: number;
   owner: string;
+  /** The owner's group unless set. */
+  group?: string;
   content?: string;
 }
 
 export class FakeHost {
   files = new Map<string, FakeFile>();
   packages = new Set<string>(['systemd', 'sudo']);
+  /** System users (useradd). */
+  users = new Set<string>(['root']);
   caddyBinary = true;
   units = { 'caddy-api': { enabled: true, active: true, exists: true }, caddy: { enabled: false, active: false, exists: true } };
   caddy: unknown = null;
+  /** Where Caddy's admin API listens: 127.0.0.1:2019 (a fresh package) or the unix socket. */
+  caddyAdmin: 'tcp' | 'socket' = 'tcp';
   /** Every `systemctl …` argv run as root. */
   systemctl: string[][] = [];
   down = false;
 
   constructor(readonly name: string, readonly user = 'deploy') {
+    this.users.add(user);
     for (const d of ['/opt', '/etc', '/etc/systemd', '/etc/systemd/system']) this.files.set(d, { type: 'directory', mode: 0o755, owner: 'root' });
   }
 
   respond(step: RecordedStep): Partial<CommandResult> | CaddyResponse | undefined {
     if (this.down) throw new Error(`${this.name}: connect ECONNREFUSED`);
-    if (step.kind === 'caddy') return this.caddyApi(step.request.method, step.request.path, step.request.body);
+    if (step.kind === 'caddy') {
+      if (this.caddyAdmin !== 'socket') throw new Error(`${this.name}: Caddy admin API unreachable (${CADDY_ADMIN_SOCKET}): No such file or directory`);
+      return this.caddyApi(step.request.method, step.request.path, step.request.body);
+    }
     if (step.kind !== 'run') return undefined;
     let argv = step.command.argv.map(revealArg);
     let owner = this.user;
@@ -55,6 +66,20 @@ export class FakeHost {
       for (const p of args.slice(2)) this.files.get(p)!.mode = mode;
       return {};
     }
+    if (cmd === 'getent' && args[0] === 'passwd') return this.users.has(args[1]!) ? { stdout: `${args[1]}:x:999:999::/nonexistent:/usr/sbin/nologin\n` } : { code: 2 };
+    if (cmd === 'useradd') {
+      if (owner !== 'root') return { code: 1, stderr: 'useradd: Permission denied.' };
+      const name = args[args.length - 1]!;
+      if (this.users.has(name)) return { code: 9, stderr: `useradd: user '${name}' already exists` };
+      this.users.add(name);
+      return {};
+    }
+    if (cmd === 'runuser') {
+      if (owner !== 'root') return { code: 1, stderr: 'runuser: may not be used by non-root users' };
+      return this.exec(args.slice(args.indexOf('--') + 1), stdin, args[1]!);
+    }
+    if (cmd === 'test' && args[0] === '-S') return { code: args[1] === CADDY_ADMIN_SOCKET && this.caddyAdmin === 'socket' && owner === 'root' ? 0 : 1 };
+    if (cmd === 'curl') return this.curl(args, stdin, owner);
     if (cmd === 'dpkg-query') {
       const pkgs = args.slice(args.indexOf('--') + 1);
       return { code: pkgs.every((p) => this.packages.has(p)) ? 0 : 1, stdout: pkgs.filter((p) => this.packages.has(p)).map((p) => `${p} installed\n`).join('') };
@@ -77,6 +102,7 @@ export class FakeHost {
         if (!(k in this.units)) continue;
         if (verb === 'enable') Object.assign(this.units[k], { enabled: true, ...(now ? { active: true } : {}) });
         if (verb === 'disable') Object.assign(this.units[k], { enabled: false, ...(now ? { active: false } : {}) });
+        if (verb === 'restart' && k === 'caddy-api') this.restartCaddy();
       }
       return {};
     }
@@ -104,27 +130,33 @@ export class FakeHost {
       for (const p of args) {
         const f = this.files.get(p);
         if (!f) continue;
-        stats.push(`${f.type === 'directory' ? 'directory' : 'regular file'}|${f.mode.toString(8)}|${f.owner}|${p}`);
+        stats.push(`${f.type === 'directory' ? 'directory' : 'regular file'}|${f.mode.toString(8)}|${f.owner}|${f.group ?? f.owner}|${p}`);
         if (f.type === 'file') sums.push(`${sha(f.content ?? '')}  ${p}`);
       }
       return { stdout: `${stats.join('\n')}\n--\n${sums.join('\n')}\n` };
     }
     if (text.includes('.xamal-new')) {
-      const [path, mode] = args as [string, string];
+      const [path, mode, chown] = args as [string, string, string | undefined];
       if (this.files.get(this.parent(path))?.type !== 'directory') return { code: 1, stderr: `${path}: No such file or directory` };
       if (path.startsWith('/etc/') && owner !== 'root') return { code: 1, stderr: `${path}: Permission denied` };
-      this.files.set(path, { type: 'file', mode: parseInt(mode, 8), owner, content: stdin });
+      if (chown && owner !== 'root') return { code: 1, stderr: `chown: changing ownership of '${path}': Operation not permitted` };
+      const [user, group] = chown ? chown.split(':') : [owner, undefined];
+      if (group && !this.users.has(group)) return { code: 1, stderr: `chown: invalid group: '${chown}'` };
+      this.files.set(path, { type: 'file', mode: parseInt(mode, 8), owner: user!, ...(group ? { group } : {}), content: stdin });
       return {};
     }
     if (text.startsWith('mkdir -p -- "$1" && chown')) {
       if (owner !== 'root') return { code: 1, stderr: 'Permission denied' };
+      if (!this.users.has(args[1]!)) return { code: 1, stderr: `chown: invalid user: '${args[1]}:'` };
       this.mkdirp(args[0]!, 'root');
-      this.files.get(args[0]!)!.owner = args[1]!;
+      Object.assign(this.files.get(args[0]!)!, { owner: args[1]!, mode: parseInt(args[2]!, 8) });
       return {};
     }
     if (text.startsWith('printf "bin=')) {
       const u = (k: keyof FakeHost['units']) => `${k}=${this.units[k].exists ? (this.units[k].enabled ? 'enabled' : 'disabled') : ''}/${this.units[k].active ? 'active' : 'inactive'}`;
-      return { stdout: `bin=${this.caddyBinary ? '/usr/bin/caddy' : ''}\n${u('caddy-api')}\n${u('caddy')}\n` };
+      const sum = (p: string) => (this.files.get(p)?.content === undefined ? '' : sha(this.files.get(p)!.content!));
+      const socket = this.caddyAdmin === 'socket' && owner === 'root' ? 'yes' : '';
+      return { stdout: `bin=${this.caddyBinary ? '/usr/bin/caddy' : ''}\n${u('caddy-api')}\n${u('caddy')}\ndropin=${sum(CADDY_DROP_IN)}\nboot=${sum(CADDY_BOOT_CONFIG)}\nsocket=${socket}\n` };
     }
     const root = args[0]!;
     const lock = `${root}/lock`;
@@ -169,7 +201,35 @@ export class FakeHost {
 
   // --- Caddy -----------------------------------------------------------------------------------
 
+  /** caddy-api restarted: the autosave's admin address, else (no autosave) the boot config's with the drop-in. */
+  private restartCaddy() {
+    if (this.caddy === null && this.files.has(CADDY_DROP_IN) && this.files.has(CADDY_BOOT_CONFIG)) this.caddy = { admin: { listen: CADDY_ADMIN_LISTEN } };
+    this.caddyAdmin = this.adminListen();
+  }
+
+  private adminListen(): 'tcp' | 'socket' {
+    const admin = (this.caddy as { admin?: { listen?: string } } | null)?.admin;
+    return admin?.listen === CADDY_ADMIN_LISTEN ? 'socket' : 'tcp';
+  }
+
+  /** `curl … -X M [--data-binary @-] -w '\n%{http_code}' URL`: the admin API on its TCP address. */
+  private curl(args: string[], stdin: string, owner: string): Partial<CommandResult> {
+    const url = args[args.length - 1]!;
+    if (args.includes('--unix-socket')) return { code: 2, stderr: 'fake host: socket calls are caddy steps' };
+    if (!url.startsWith(CADDY_TCP_ADMIN) || this.caddyAdmin !== 'tcp') return { code: 7, stderr: `curl: (7) Failed to connect to ${url}` };
+    if (owner !== 'root') return { code: 1, stderr: 'fake host: the admin API is called as root' };
+    const method = args[args.indexOf('-X') + 1]!;
+    const r = this.caddyApi(method, url.slice(CADDY_TCP_ADMIN.length), stdin ? JSON.parse(stdin) : undefined);
+    return { stdout: `${r.body}\n${r.status}` };
+  }
+
   private caddyApi(method: string, path: string, body: unknown): CaddyResponse {
+    const r = this.caddyRequest(method, path, body);
+    if (method !== 'GET' && r.status === 200) this.caddyAdmin = this.adminListen();
+    return r;
+  }
+
+  private caddyRequest(method: string, path: string, body: unknown): CaddyResponse {
     const clone = <T>(v: T): T => (v === undefined ? v : (JSON.parse(JSON.stringify(v)) as T));
     const ok = (b: unknown = undefined): CaddyResponse => ({ status: 200, body: b === undefined ? '' : `${JSON.stringify(b)}\n` });
     const fail = (status: number, msg: string): CaddyResponse => ({ status, body: JSON.stringify({ error: msg }) });

@@ -16,7 +16,7 @@ import { imageBuildDeps } from '../../../builder/images/context.ts';
 import { parseTargetOrThrow } from '../../../core/index.ts';
 import { servicesConfig } from '../../../localservices/config.ts';
 import type { DebianSuite } from '../../../images/distros.ts';
-import { labDeps, upLab, type Lab, type LabHost } from '../../../testkit/hosts/index.ts';
+import { caddyRootCa, labDeps, upLab, type Lab, type LabHost } from '../../../testkit/hosts/index.ts';
 import { loadReport, parseWrk, startLoad, wrkCommand } from '../../../testkit/hosts/load.ts';
 import { xamalCli } from '../../../testkit/cli.ts';
 import { git, helloRepo, testArtifactStore } from '../../../testkit/example-repo.ts';
@@ -118,17 +118,16 @@ describe('xamal deploy: prebuilt artifacts from the farm to Debian 11/12/13 host
     expect(records.map((x) => [x.host, x.result, /-debian(\d+)-/.exec(x.tuple)![1]])).toEqual(lab.hosts.map((h) => [h.address, 'ok', h.release]));
     expect(r.stdout + r.stderr + setup.stdout + setup.stderr).not.toContain(TOKEN);
     expect(r.stdout + r.stderr + setup.stdout + setup.stderr).not.toContain(APP_SECRET);
-    // On the host: only in the slot's env file (0600); never in audit, journal or any process's argv.
+    // On the host: only in the slot's env file (0440, the app's group); never in audit, journal or any process's argv.
     const pattern = `${APP_SECRET.slice(0, -1)}[${APP_SECRET.slice(-1)}]`; // matches the secret, not this command line
     for (const h of lab.hosts) {
       const files = await lab.ssh(h, { argv: ['sh', '-c', `sudo -n grep -rl '${pattern}' /opt/xamal /var/log /tmp 2>/dev/null | sort; true`] });
       expect(files.stdout.trim().split('\n')).toEqual(['/opt/xamal/hello/slots/web-blue/env', '/opt/xamal/hello/slots/web-green/env']);
       const elsewhere = await lab.ssh(h, { argv: ['sh', '-c', `sudo -n journalctl --no-pager | grep -c '${pattern}'; ps -eo args | grep -c '${pattern}'; stat -c %a /opt/xamal/hello/slots/web-blue/env`] });
-      expect(elsewhere.stdout.trim().split('\n')).toEqual(['0', '0', '600']);
+      expect(elsewhere.stdout.trim().split('\n')).toEqual(['0', '0', '440']);
     }
     for (const h of lab.hosts) {
-      const ca = await lab.netns(h, { argv: ['curl', '-sS', 'http://127.0.0.1:2019/pki/ca/local'] });
-      cas.set(h.name, (JSON.parse(ca.stdout) as { root_certificate: string }).root_certificate);
+      cas.set(h.name, await caddyRootCa(lab, h));
       const got = await through(h, 'hello');
       expect(got.status, JSON.stringify(got)).toBe(200);
       expect(got.version).toBe(v1);

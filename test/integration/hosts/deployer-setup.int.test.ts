@@ -12,7 +12,7 @@ import { appLayout } from '../../../deployer/commands/layout.ts';
 import { validateDeployConfig } from '../../../deployer/config/load.ts';
 import { setMaintenance } from '../../../deployer/flows/caddy.ts';
 import { sshPool } from '../../../deployer/ssh.ts';
-import { labDeps, upLab, type Lab, type LabHost } from '../../../testkit/hosts/index.ts';
+import { caddyAdminGet, labDeps, upLab, type Lab, type LabHost } from '../../../testkit/hosts/index.ts';
 
 /**
  * setup, lock and server exec through the real CLI (ssh2 pool, host keys pinned) against real test
@@ -77,7 +77,7 @@ describe('xamal setup, lock and server exec on real test hosts', () => {
         'sudo -n find /opt/xamal /etc/systemd/system -path "*xamal*" ! -name audit.log -printf "%p %m %u %y\\n" 2>/dev/null | sort; sudo -n find /opt/xamal /etc/systemd/system -path "*xamal*" -type f ! -name audit.log -exec sha256sum {} + 2>/dev/null | sort',
       ],
     });
-    const caddy = await lab.netns(h, { argv: ['curl', '-sS', '--max-time', '5', 'http://127.0.0.1:2019/config/'] });
+    const caddy = await caddyAdminGet(lab, h, '/config/');
     expect(caddy.code, caddy.stderr).toBe(0);
     return { files: files.stdout, caddy: JSON.parse(caddy.stdout) };
   }
@@ -122,10 +122,11 @@ describe('xamal setup, lock and server exec on real test hosts', () => {
     for (const [i, h] of lab.hosts.entries()) {
       const routes = (after1[i]!.caddy as { apps: { http: { servers: { xamal: { routes: { '@id': string }[] } } } } }).apps.http.servers.xamal.routes.map((r) => r['@id']);
       expect(routes.sort()).toEqual(['xamal-blog', 'xamal-shop']);
-      // systemd loads the template; the env file is 0600 and holds the secret (and only there).
-      const unit = await lab.ssh(h, { argv: ['sh', '-c', 'systemctl show -p LoadState,Type,User xamal-shop-web@green.service; stat -c %a /opt/xamal/shop/slots/web-green/env; grep -c DB_PASSWORD= /opt/xamal/shop/slots/web-green/env; grep -c "$0" /opt/xamal/shop/audit.log || true', SECRET] });
+      // systemd loads the template (run as the app's own user); the env file is 0440, the deploy
+      // user's with the app's group, and holds the secret (and only there).
+      const unit = await lab.ssh(h, { argv: ['sh', '-c', 'systemctl show -p LoadState,Type,User xamal-shop-web@green.service; stat -c "%a %U:%G" /opt/xamal/shop/slots/web-green/env; grep -c DB_PASSWORD= /opt/xamal/shop/slots/web-green/env; grep -c "$0" /opt/xamal/shop/audit.log || true', SECRET] });
       const lines = unit.stdout.trim().split('\n');
-      expect([...lines.slice(0, 3).sort(), ...lines.slice(3)]).toEqual(['LoadState=loaded', 'Type=exec', 'User=deploy', '600', '1', '0']);
+      expect([...lines.slice(0, 3).sort(), ...lines.slice(3)]).toEqual(['LoadState=loaded', 'Type=exec', 'User=xamal-shop', '440 deploy:xamal-shop', '1', '0']);
     }
   });
 

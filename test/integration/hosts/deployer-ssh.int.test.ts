@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalExecutor, sensitive, type XamalError } from '../../../core/index.ts';
 import type { SessionPool } from '../../../deployer/remote.ts';
+import { ensureCaddyAdmin } from '../../../deployer/flows/setup.ts';
 import { sshPool, type SshOptions } from '../../../deployer/ssh.ts';
 import { labDeps, upLab, type Lab } from '../../../testkit/hosts/index.ts';
 
@@ -128,7 +129,7 @@ describe('SSH executor against real test hosts (ssh2, pooled, host keys verified
     expect(out[1]).toBe('stdin-passes');
   });
 
-  it('uploads a file over SFTP intact, and reaches Caddy admin API on the host loopback through the connection', async () => {
+  it("uploads a file over SFTP intact, moves Caddy's admin API onto its root-only unix socket, and reaches it there through the connection", async () => {
     const h = lab.hosts[3]!;
     const s = await pool().session(h.address);
     const local = join(tmp, 'blob');
@@ -138,9 +139,12 @@ describe('SSH executor against real test hosts (ssh2, pooled, host keys verified
     const sum = await s.run({ argv: ['sh', '-c', 'sha256sum /tmp/blob; stat -c %a /tmp/blob'] });
     expect(sum.stdout.trim().split('\n')).toEqual([`${createHash('sha256').update(data).digest('hex')}  /tmp/blob`, '600']);
 
+    // A fresh host's Caddy listens on 127.0.0.1:2019; the deployer's bootstrap step moves it.
+    expect(await ensureCaddyAdmin(s, 'deploy')).toContain('wrote /etc/systemd/system/caddy-api.service.d/xamal-admin.conf (caddy-api.service restarted)');
+    expect(await ensureCaddyAdmin(s, 'deploy')).toEqual([]);
     const config = await s.caddy({ method: 'GET', path: '/config/' });
     expect(config.status).toBe(200);
-    const put = await s.caddy({ method: 'POST', path: '/config/', body: { apps: { http: { servers: { probe: { listen: [':8081'], routes: [] } } } } } });
+    const put = await s.caddy({ method: 'POST', path: '/config/', body: { admin: { listen: 'unix//run/caddy/admin.sock' }, apps: { http: { servers: { probe: { listen: [':8081'], routes: [] } } } } } });
     expect(put.status).toBe(200);
     expect(JSON.parse((await s.caddy({ method: 'GET', path: '/config/apps/http/servers/probe/listen' })).body)).toEqual([':8081']);
   });

@@ -45,8 +45,12 @@ describe('remote commands with --dry-run', () => {
     const lines = r.stdout.split('\n');
     const hostsInOrder = [...new Set(lines.map((l) => l.split(':')[0]))];
     expect(hostsInOrder).toEqual(['web1.example.com', 'web2.example.com', 'jobs1.example.com']);
-    expect(lines).toContain("web1.example.com: sudo -n sh -c 'umask 077; t=\"$1.xamal-new\"; cat > \"$t\" && chmod \"$2\" \"$t\" && mv -f \"$t\" \"$1\"' sh /etc/systemd/system/xamal-shop-web@.service 0644  # with stdin");
-    expect(lines.some((l) => l.startsWith('web1.example.com: caddy POST /config/ {"apps":{"http":{"servers":{"xamal"'))).toBe(true);
+    expect(lines).toContain(
+      "web1.example.com: sudo -n sh -c 'umask 077; t=\"$1.xamal-new\"; cat > \"$t\" && { [ -z \"$3\" ] || chown -- \"$3\" \"$t\"; } && chmod \"$2\" \"$t\" && mv -f \"$t\" \"$1\"' sh /etc/systemd/system/xamal-shop-web@.service 0644  # with stdin",
+    );
+    expect(lines.some((l) => l.startsWith('web1.example.com: caddy POST /config/ {"admin":{"listen":"unix//run/caddy/admin.sock"},"apps":{"http":{"servers":{"xamal"'))).toBe(true);
+    // Caddy's admin API moves to its root-only socket (drop-in, one restart).
+    expect(lines.some((l) => l.startsWith('web1.example.com: sudo -n systemctl restart -- caddy-api.service'))).toBe(true);
     expect(lines.some((l) => l.startsWith('jobs1.example.com: caddy'))).toBe(false);
     expect(r.stderr).toMatch(/^dry run: nothing was done/);
     expect(r.stderr).toContain('3 hosts: 3 ok');

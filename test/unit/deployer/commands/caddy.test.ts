@@ -1,6 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { validateDeployConfig } from '../../../../deployer/config/load.ts';
-import { appRoute, appSite, liveRequest, maintenanceRequest, planCaddy, type AppSite } from '../../../../deployer/commands/caddy.ts';
+import { displayCommand } from '../../../../core/index.ts';
+import {
+  appRoute,
+  appSite,
+  caddyAdminCommand,
+  caddyBootConfig,
+  caddyDropIn,
+  liveRequest,
+  maintenanceRequest,
+  parseCaddyAdminOutput,
+  parseCaddyFacts,
+  planCaddy,
+  type AppSite,
+} from '../../../../deployer/commands/caddy.ts';
 import { appLayout } from '../../../../deployer/commands/layout.ts';
 import { baseConfig } from '../../../../testkit/deployer/context.ts';
 
@@ -25,7 +38,7 @@ describe('Caddy route for an app', () => {
     });
   });
 
-  it('on an empty Caddy: one POST /config/ with the xamal server, the route and the internal TLS policy', () => {
+  it('on an empty Caddy: one POST /config/ with the xamal server, the route and the internal TLS policy, keeping the admin API on its socket', () => {
     const plan = planCaddy(null, site);
     expect(plan.requests).toEqual([
       {
@@ -33,6 +46,7 @@ describe('Caddy route for an app', () => {
         path: '/config/',
         label: 'create Caddy server xamal',
         body: {
+          admin: { listen: 'unix//run/caddy/admin.sock' },
           apps: {
             http: { servers: { xamal: { listen: [':443'], routes: [appRoute(site)] } } },
             tls: { automation: { policies: [{ '@id': 'xamal-shop-tls', subjects: ['shop.example.com'], issuers: [{ module: 'internal' }] }] } },
@@ -40,6 +54,15 @@ describe('Caddy route for an app', () => {
         },
       },
     ]);
+  });
+
+  it('on a Caddy holding only its admin settings: one PUT /config/apps carrying the server, the route and the TLS policy', () => {
+    const plan = planCaddy({ admin: { listen: 'unix//run/caddy/admin.sock' } }, site);
+    expect(plan.requests.map((r) => [r.method, r.path])).toEqual([['PUT', '/config/apps']]);
+    expect(plan.requests[0]!.body).toEqual({
+      http: { servers: { xamal: { listen: [':443'], routes: [appRoute(site)] } } },
+      tls: { automation: { policies: [{ '@id': 'xamal-shop-tls', subjects: ['shop.example.com'], issuers: [{ module: 'internal' }] }] } },
+    });
   });
 
   it('creates only what is missing below existing config (PUT at the first missing key)', () => {
@@ -71,7 +94,7 @@ describe('Caddy route for an app', () => {
 
   it('serves apps without host names or with ssl: false from the :80 server, catch-alls appended last', () => {
     const plain = { ...site, hosts: [] };
-    expect(planCaddy(null, plain).requests[0]!.body).toEqual({ apps: { http: { servers: { xamal_http: { listen: [':80'], routes: [appRoute(plain)] } } } } });
+    expect(planCaddy(null, plain).requests[0]!.body).toEqual({ admin: { listen: 'unix//run/caddy/admin.sock' }, apps: { http: { servers: { xamal_http: { listen: [':80'], routes: [appRoute(plain)] } } } } });
     const existing = { apps: { http: { servers: { xamal_http: { listen: [':80'], routes: [{ '@id': 'x' }] } } } } };
     expect(planCaddy(existing, plain).requests.map((r) => [r.method, r.path])).toEqual([['POST', '/config/apps/http/servers/xamal_http/routes']]);
   });
@@ -88,5 +111,45 @@ describe('Caddy route for an app', () => {
 
   it("refuses to create its server on a port another (not xamal's) server listens on", () => {
     expect(() => planCaddy({ apps: { http: { servers: { srv0: { listen: [':443'] } } } } }, site)).toThrow(/server "srv0" already listens on :443/);
+  });
+});
+
+describe("Caddy's admin API on a unix socket", () => {
+  it('is called with curl on the host over the socket, with an empty Host header (what Caddy 2.6 allows there) and the body on stdin', () => {
+    const cmd = caddyAdminCommand({ method: 'PATCH', path: '/id/xamal-shop', body: { a: 1 }, label: 'update app route' });
+    expect(displayCommand(cmd)).toBe(
+      "curl -sS --max-time 30 -X PATCH -H 'Content-Type: application/json' --data-binary @- -w '\n%{http_code}' --unix-socket /run/caddy/admin.sock -H 'Host;' http://localhost/id/xamal-shop",
+    );
+    expect(cmd.stdin).toBe('{"a":1}');
+    expect(caddyAdminCommand({ method: 'GET', path: '/config/admin' }, 'tcp').argv.slice(-1)).toEqual(['http://127.0.0.1:2019/config/admin']);
+    expect(caddyAdminCommand({ method: 'GET', path: '/config/' }).stdin).toBeUndefined();
+  });
+
+  it("reads the status from the line curl appends, and refuses output without one", () => {
+    expect(parseCaddyAdminOutput('{"apps":{}}\n\n200')).toEqual({ status: 200, body: '{"apps":{}}\n' });
+    expect(parseCaddyAdminOutput('\n404')).toEqual({ status: 404, body: '' });
+    expect(() => parseCaddyAdminOutput('')).toThrow(/no HTTP status/);
+  });
+
+  it("is set up by a drop-in for caddy-api: a root-only socket directory and umask, and a boot config naming the socket", () => {
+    expect(caddyDropIn()).toBe(
+      [
+        '# Managed by xamal: the admin API on a unix socket only root can open.',
+        '[Service]',
+        'RuntimeDirectory=caddy',
+        'RuntimeDirectoryMode=0700',
+        'UMask=0077',
+        'ExecStart=',
+        'ExecStart=/usr/bin/caddy run --environ --resume --config /etc/caddy/xamal-admin.json',
+        '',
+      ].join('\n'),
+    );
+    expect(JSON.parse(caddyBootConfig())).toEqual({ admin: { listen: 'unix//run/caddy/admin.sock' } });
+  });
+
+  it('reads whether the socket, the drop-in and the boot config are in place from the facts', () => {
+    const f = parseCaddyFacts(`bin=/usr/bin/caddy\ncaddy-api=enabled/active\ncaddy=disabled/inactive\ndropin=${'a'.repeat(64)}\nboot=\nsocket=yes\n`);
+    expect(f).toMatchObject({ installed: true, dropIn: 'a'.repeat(64), bootConfig: '', adminSocket: true, api: { enabled: true, active: true } });
+    expect(parseCaddyFacts('bin=\nsocket=\n').adminSocket).toBe(false);
   });
 });

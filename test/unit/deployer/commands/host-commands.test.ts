@@ -28,13 +28,13 @@ describe('host commands', () => {
     expect(JSON.stringify(acquireLockCommand(layout, '{"holder":"Ada"}').argv)).not.toContain('Ada');
   });
 
-  it('parses file states (type, mode, owner, sha256) and leaves missing paths out', () => {
+  it('parses file states (type, mode, owner, group, sha256) and leaves missing paths out', () => {
     const states = parseFileStates(
-      ['directory|755|deploy|/opt/xamal/shop', 'regular file|600|deploy|/opt/xamal/shop/slots/web-blue/env', '--', `${'a'.repeat(64)}  /opt/xamal/shop/slots/web-blue/env`, ''].join('\n'),
+      ['directory|755|deploy|deploy|/opt/xamal/shop', 'regular file|440|deploy|xamal-shop|/opt/xamal/shop/slots/web-blue/env', '--', `${'a'.repeat(64)}  /opt/xamal/shop/slots/web-blue/env`, ''].join('\n'),
     );
     expect(Object.fromEntries(states)).toEqual({
-      '/opt/xamal/shop': { type: 'directory', mode: 0o755, owner: 'deploy' },
-      '/opt/xamal/shop/slots/web-blue/env': { type: 'file', mode: 0o600, owner: 'deploy', sha256: 'a'.repeat(64) },
+      '/opt/xamal/shop': { type: 'directory', mode: 0o755, owner: 'deploy', group: 'deploy' },
+      '/opt/xamal/shop/slots/web-blue/env': { type: 'file', mode: 0o440, owner: 'deploy', group: 'xamal-shop', sha256: 'a'.repeat(64) },
     });
   });
 
@@ -47,7 +47,7 @@ describe('host commands', () => {
     expect(web).toContain('ExecStart=/opt/xamal/shop/slots/web-%i/release/bin/shop start\n');
     expect(web).toContain('EnvironmentFile=/opt/xamal/shop/slots/web-%i/env\n');
     expect(web).toContain('WorkingDirectory=/opt/xamal/shop/slots/web-%i\n');
-    expect(web).toMatch(/Type=exec\nUser=deploy\n/);
+    expect(web).toContain('User=xamal-shop\nGroup=xamal-shop\n');
     expect(web).toMatch(/KillSignal=SIGTERM\nTimeoutStopSec=35\nRestart=on-failure\n/);
     expect(unitFileFor(config, layout, 'jobs')).toContain('ExecStart=/bin/sh -c "release/bin/shop eval \\"Shop.Jobs.run()\\" && echo $$PORT 100%%"\n');
     expect(systemdExecWord('a\\b\nc')).toBe('"a\\\\b\\nc"');

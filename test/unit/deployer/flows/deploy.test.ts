@@ -67,7 +67,13 @@ describe('deploy flow', () => {
       expect(argv).not.toContain(SECRET);
       expect(argv).not.toContain(COOKIE);
       expect(displayCommand(s.command)).not.toContain('SIGNED-LINK-TOKEN');
+      // Not in the environment either: a process's environment is in /proc for its owner.
+      expect(Object.values(s.command.env ?? {}).map(revealArg).join(' ')).not.toContain('SIGNED-LINK-TOKEN');
     }
+    // curl gets the link on stdin (`--config -`), and only there.
+    const pull = pool.steps.find((s) => s.kind === 'run' && (s.command.label ?? '').startsWith('pull release'));
+    expect(pull?.kind === 'run' && typeof pull.command.stdin).toBe('object');
+    expect(pull?.kind === 'run' && revealArg(pull.command.stdin!)).toBe('url = "http://farm:7420/v1/downloads/SIGNED-LINK-TOKEN"\n');
     const envWrite = pool.steps.find((s) => s.kind === 'run' && (s.command.label ?? '').startsWith('write web-green env'));
     expect(envWrite?.kind === 'run' && revealArg(envWrite.command.stdin!)).toContain(`XAMAL_VERSION="${V}"`);
   });

@@ -6,7 +6,7 @@ import { FakeHost, fakeHosts } from '../../../../testkit/deployer/fake-host.ts';
 import { COOKIE, SECRET, testContext } from '../../../../testkit/deployer/context.ts';
 
 const writes = (steps: RecordedStep[]) =>
-  steps.filter((s) => (s.kind === 'caddy' ? s.request.method !== 'GET' : s.kind === 'run' && !/^(inspect files|check packages|check Caddy|audit)$/.test(s.command.label ?? '')));
+  steps.filter((s) => (s.kind === 'caddy' ? s.request.method !== 'GET' : s.kind === 'run' && !/^(inspect files|check packages|check Caddy|check user .*|audit)$/.test(s.command.label ?? '')));
 
 function lab() {
   const hosts = [new FakeHost('web1'), new FakeHost('web2'), new FakeHost('jobs1')];
@@ -14,7 +14,7 @@ function lab() {
 }
 
 describe('setup', () => {
-  it('installs missing packages, creates directories, units and env files (0600), and adds the Caddy route; a second run changes nothing', async () => {
+  it("installs missing packages, creates the app's user, directories, units and env files (0440, the app's group), and adds the Caddy route; a second run changes nothing", async () => {
     const { hosts, byName } = lab();
     const first = testContext({ respond: fakeHosts(hosts) });
     const out1 = await setup(first.ctx);
@@ -23,7 +23,9 @@ describe('setup', () => {
     expect(web1?.changes).toEqual(
       expect.arrayContaining([
         'installed ffmpeg',
+        'created user xamal-shop',
         'created /opt/xamal/shop',
+        'created /opt/xamal/shop/tmp/web-blue',
         'created /opt/xamal/shop/slots/web-blue',
         'wrote /etc/systemd/system/xamal-shop-web@.service',
         'wrote /opt/xamal/shop/slots/web-green/env',
@@ -37,13 +39,20 @@ describe('setup', () => {
     expect(byName.jobs1!.files.has('/etc/systemd/system/xamal-shop-jobs@.service')).toBe(true);
     expect(byName.jobs1!.files.has('/etc/systemd/system/xamal-shop-web@.service')).toBe(false);
     expect(byName.web1!.files.get('/opt/xamal/shop')).toMatchObject({ owner: 'deploy' });
-    expect(byName.web2!.files.get('/opt/xamal/shop/slots/web-blue/env')).toMatchObject({ mode: 0o600, owner: 'deploy' });
+    expect(byName.web2!.users.has('xamal-shop')).toBe(true);
+    expect(byName.web2!.files.get('/opt/xamal/shop/slots/web-blue/env')).toMatchObject({ mode: 0o440, owner: 'deploy', group: 'xamal-shop' });
+    // RELEASE_TMP is the one place the app writes: its own, 0700.
+    expect(byName.web2!.files.get('/opt/xamal/shop/tmp/web-blue')).toMatchObject({ owner: 'xamal-shop', mode: 0o700 });
     expect(byName.web2!.files.get('/opt/xamal/shop/slots/web-blue/env')!.content).toContain('REGION="eu"');
-    expect(byName.web1!.systemctl.map((a) => a.join(' '))).toEqual(['systemctl daemon-reload']);
-    // Unit files and the app directory's owner are root steps (sudo), env files are not.
+    // Caddy's drop-in (its admin API on a unix socket) restarts it once; then the app's units.
+    expect(byName.web1!.systemctl.map((a) => a.join(' '))).toEqual(['systemctl daemon-reload', 'systemctl restart -- caddy-api.service', 'systemctl daemon-reload']);
+    expect(byName.web1!.caddyAdmin).toBe('socket');
+    expect(byName.jobs1!.systemctl.map((a) => a.join(' '))).toEqual(['systemctl daemon-reload']);
+    // Unit files, the app's user, the app directory's owner and env files (their group) are root steps (sudo).
     const runs = first.pool.steps.filter((s): s is Extract<RecordedStep, { kind: 'run' }> => s.kind === 'run' && s.host === 'web1');
     expect(runs.find((s) => s.command.label?.includes('xamal-shop-web@.service'))!.command.argv.slice(0, 2)).toEqual(['sudo', '-n']);
-    expect(runs.find((s) => s.command.label?.endsWith('/env'))!.command.argv[0]).toBe('sh');
+    expect(runs.find((s) => s.command.label?.endsWith('/env'))!.command.argv.slice(0, 3)).toEqual(['sudo', '-n', 'sh']);
+    expect(runs.find((s) => s.command.label === 'create user xamal-shop')!.command.argv.slice(0, 3)).toEqual(['sudo', '-n', 'useradd']);
 
     const snapshot = hosts.map((h) => JSON.stringify({ files: [...h.files].filter(([p]) => !p.endsWith('audit.log')), caddy: h.caddy, packages: [...h.packages] }));
     const second = testContext({ respond: fakeHosts(hosts) });
@@ -76,7 +85,7 @@ describe('setup', () => {
     routes[0]!.terminal = false;
     const { ctx } = testContext({ respond: fakeHosts(hosts), hosts: ['web1'] });
     const [out] = await setup(ctx);
-    expect(out!.ok && out!.value.changes).toEqual(['updated /opt/xamal/shop/slots/web-blue/env', '/opt/xamal/shop/slots/web-green/env mode set to 0600', 'caddy route xamal-shop updated']);
+    expect(out!.ok && out!.value.changes).toEqual(['updated /opt/xamal/shop/slots/web-blue/env', '/opt/xamal/shop/slots/web-green/env permissions set to 0440 deploy:xamal-shop', 'caddy route xamal-shop updated']);
   });
 
   it('installs Caddy when it is missing and runs it as caddy-api.service; warns when it runs from a Caddyfile', async () => {
@@ -85,14 +94,52 @@ describe('setup', () => {
     bare.units['caddy-api'] = { enabled: false, active: false, exists: false };
     bare.units.caddy = { enabled: false, active: false, exists: false };
     const [out] = await setup(testContext({ respond: fakeHosts([bare]), hosts: ['web1'] }).ctx, { bootstrapOnly: true });
-    expect(out!.ok && out!.value.changes).toEqual(['installed ffmpeg', 'installed caddy (caddy-api.service)']);
+    expect(out!.ok && out!.value.changes).toEqual(['installed ffmpeg', 'installed caddy (caddy-api.service)', 'wrote /etc/systemd/system/caddy-api.service.d/xamal-admin.conf (caddy-api.service restarted)']);
+    expect(bare.caddyAdmin).toBe('socket');
     expect(bare.units).toMatchObject({ 'caddy-api': { enabled: true, active: true }, caddy: { enabled: false, active: false } });
 
     const caddyfile = new FakeHost('web1');
     caddyfile.units['caddy-api'] = { enabled: false, active: false, exists: true };
     caddyfile.units.caddy = { enabled: true, active: true, exists: true };
     const [out2] = await setup(testContext({ respond: fakeHosts([caddyfile]), hosts: ['web1'] }).ctx, { bootstrapOnly: true });
-    expect(out2!.ok && out2!.value.warnings).toEqual([expect.stringMatching(/Caddyfile: routes xamal adds through the admin API are lost when it restarts/)]);
+    expect(out2!.ok && out2!.value.warnings).toEqual([expect.stringMatching(/Caddyfile: routes xamal adds through the admin API are lost when it restarts.*only on \/run\/caddy\/admin.sock/)]);
+  });
+
+  it("moves Caddy's admin API off 127.0.0.1:2019 onto its unix socket, keeping its other admin settings; a second run restarts nothing", async () => {
+    const host = new FakeHost('web1');
+    // A Caddy that resumes an autosave from before: admin API on TCP, origins set, another server.
+    host.caddy = { admin: { origins: ['127.0.0.1:2019'] }, apps: { http: { servers: { other: { listen: [':8080'], routes: [] } } } } };
+    const first = testContext({ respond: fakeHosts([host]), hosts: ['web1'] });
+    const [out] = await setup(first.ctx);
+    expect(out!.ok && out!.value.changes).toEqual(
+      expect.arrayContaining(['wrote /etc/systemd/system/caddy-api.service.d/xamal-admin.conf (caddy-api.service restarted)', 'Caddy admin API moved from 127.0.0.1:2019 to /run/caddy/admin.sock', 'caddy route xamal-shop added']),
+    );
+    expect(host.caddyAdmin).toBe('socket');
+    expect((host.caddy as { admin: unknown }).admin).toEqual({ origins: ['127.0.0.1:2019'], listen: 'unix//run/caddy/admin.sock' });
+    // Only the move itself went to the TCP address, as root; everything else is on the socket.
+    const tcp = first.pool.steps.filter((s) => s.kind === 'run' && s.command.argv.includes('curl')).map((s) => s.kind === 'run' && s.command.argv.slice(-1)[0]);
+    expect(tcp).toEqual(['http://127.0.0.1:2019/config/', 'http://127.0.0.1:2019/config/admin']);
+    expect(host.files.get('/etc/systemd/system/caddy-api.service.d/xamal-admin.conf')!.content).toContain('RuntimeDirectoryMode=0700\nUMask=0077\n');
+    expect(host.files.get('/etc/caddy/xamal-admin.json')!.content).toBe('{"admin":{"listen":"unix//run/caddy/admin.sock"}}\n');
+
+    host.systemctl = [];
+    const second = testContext({ respond: fakeHosts([host]), hosts: ['web1'] });
+    const [again] = await setup(second.ctx);
+    expect(again!.ok && again!.value.changes).toEqual([]);
+    expect(host.systemctl).toEqual([]);
+  });
+
+  it('moves the admin API of a Caddy that resumed an empty config (nothing to POST under) with one POST /config/', async () => {
+    const host = new FakeHost('web1');
+    // caddy-api.service already carries the drop-in, but Caddy came back on TCP with no config.
+    const first = testContext({ respond: fakeHosts([host]), hosts: ['web1'] });
+    await setup(first.ctx, { bootstrapOnly: true });
+    host.caddy = null;
+    host.caddyAdmin = 'tcp';
+    const [out] = await setup(testContext({ respond: fakeHosts([host]), hosts: ['web1'] }).ctx, { bootstrapOnly: true });
+    expect(out!.ok && out!.value.changes).toEqual(['Caddy admin API moved from 127.0.0.1:2019 to /run/caddy/admin.sock']);
+    expect(host.caddy).toEqual({ admin: { listen: 'unix//run/caddy/admin.sock' } });
+    expect(host.caddyAdmin).toBe('socket');
   });
 
   it('never puts a secret in argv, and a dry run (recording, no answers) shows every command redacted', async () => {
