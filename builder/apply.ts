@@ -269,7 +269,8 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
       if (line) await say(line);
     });
     const { cacheDir, limits, depsNetwork, hostArch } = deps;
-    const plan = await planJob({ job, jobId, image: { ref, pinned, digest }, workDir, cacheDir, limits, depsNetwork, hostArch });
+    const keptOutputBytes = deps.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES;
+    const plan = await planJob({ job, jobId, image: { ref, pinned, digest }, workDir, cacheDir, limits, keptOutputBytes, depsNetwork, hostArch });
     const run: Run = { deps, hooks, signal, plan, log, say, timings, learnt: {} };
     await runSteps(run, plan.steps);
     return { manifest: learnt(run.learnt.manifest, 'the manifest'), manifestKey: plan.artifact.manifestKey, cached: false };

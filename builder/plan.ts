@@ -27,9 +27,25 @@ export interface BuildLimits {
   memoryBytes: number;
   /** Wall clock per step. */
   stepTimeoutMs: number;
+  /** Processes and threads per step container (XAMAL_BUILD_PIDS_LIMIT): a fork bomb stops there. */
+  pids: number;
+  /** A step printing more than this (stdout and stderr together) is killed (XAMAL_MAX_STEP_OUTPUT_BYTES). */
+  maxOutputBytes: number;
+  /** The build's work directory (source, deps, _build, release, tarball) may not grow past this (XAMAL_MAX_BUILD_DISK_BYTES). */
+  diskBytes: number;
 }
 
-export const DEFAULT_LIMITS: BuildLimits = { cpus: 2, memoryBytes: 4 * 1024 ** 3, stepTimeoutMs: 20 * 60_000 };
+export const DEFAULT_LIMITS: BuildLimits = {
+  cpus: 2,
+  memoryBytes: 4 * 1024 ** 3,
+  stepTimeoutMs: 20 * 60_000,
+  pids: 512,
+  maxOutputBytes: 64 * 1024 ** 2,
+  diskBytes: 8 * 1024 ** 3,
+};
+
+/** Bytes of a step's output kept in memory when the plan input does not say (the build log's default cap). */
+export const DEFAULT_KEPT_OUTPUT_BYTES = 4 * 1024 * 1024;
 
 export const SMOKE_MARKER = 'xamal-smoke-ok';
 
@@ -53,6 +69,8 @@ export interface PlanInput extends CacheInput {
   /** Per-job scratch directory on the worker. */
   workDir: string;
   limits: BuildLimits;
+  /** Bytes of each step's output the worker keeps in memory (its log keeps no more; default DEFAULT_KEPT_OUTPUT_BYTES). */
+  keptOutputBytes?: number;
   /** Network for the deps step only: `egress` reaches the allowed hosts through the farm's proxy; `none` forbids. */
   depsNetwork: DepsNetwork;
   /** This machine's arch: a build for another one runs under qemu. */
@@ -151,6 +169,8 @@ function containerSpecs(p: PlanInput, dirs: BuildPlan['dirs'], release: string):
     nanoCpus: Math.round(p.limits.cpus * 1e9),
     capDrop: ['ALL'],
     securityOpt: ['no-new-privileges'],
+    pidsLimit: p.limits.pids,
+    output: { maxBytes: p.limits.maxOutputBytes, keepBytes: Math.min(p.limits.maxOutputBytes, p.keptOutputBytes ?? DEFAULT_KEPT_OUTPUT_BYTES) },
     timeoutMs: p.limits.stepTimeoutMs,
     labels: { 'org.xamal.job': p.jobId },
   } satisfies Omit<ContainerSpec, 'cmd' | 'networkMode'>;
