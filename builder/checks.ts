@@ -18,7 +18,7 @@ export interface StepFailure {
 }
 
 /** Why a finished container step failed (cancelled, over its output, time or memory limit, non-zero exit, output missing). */
-export function containerFailure(step: ContainerStep, r: ContainerResult): StepFailure | undefined {
+export function containerFailure(step: Pick<ContainerStep, 'name' | 'spec' | 'expect'>, r: ContainerResult): StepFailure | undefined {
   const { name, spec } = step;
   if (r.cancelled) return { code: 'cancelled', message: `build cancelled during ${name}` };
   if (r.outputExceeded) {
@@ -36,6 +36,11 @@ export function containerFailure(step: ContainerStep, r: ContainerResult): StepF
   }
   if (step.expect && !r.stdout.includes(step.expect.stdout)) return { code: 'build_failed', message: step.expect.failure };
   return undefined;
+}
+
+/** Why a step whose work directory grew past the plan's disk limit failed. */
+export function diskFailure(step: Pick<ContainerStep, 'name' | 'disk'>, bytes: number): string {
+  return `step ${step.name} filled its work directory past ${describeBytes(step.disk.maxBytes)} (${describeBytes(bytes)} found); killed (XAMAL_MAX_BUILD_DISK_BYTES)`;
 }
 
 /** A git URL that does not go through an HTTP proxy: `git://`, `ssh://`, or scp-like `user@host:path`. */

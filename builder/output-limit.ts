@@ -104,11 +104,10 @@ export function limitedOutput(limit: OutputLimit, onExceeded: () => void): Limit
   };
 }
 
-/** `64 MiB`, `512 KiB`, `100 bytes`: a limit as people read it. */
+/** `64 MiB`, `512 KiB`, `70.4 MiB`, `100 bytes`: a size as people read it, in its largest unit. */
 export function describeBytes(n: number): string {
   for (const [unit, size] of [['GiB', 1024 ** 3], ['MiB', 1024 ** 2], ['KiB', 1024]] as const) {
-    if (n >= size && n % size === 0) return `${n / size} ${unit}`;
+    if (n >= size) return `${n % size === 0 ? n / size : (n / size).toFixed(1)} ${unit}`;
   }
-  if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
   return `${n} bytes`;
 }

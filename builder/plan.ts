@@ -15,6 +15,7 @@ import { sourceVersion, type BuildJob, type BuildPhase } from '../core/contracts
 import type { Manifest } from '../core/contracts/manifest.ts';
 import { BUILD_USER } from '../images/recipes/debian.ts';
 import type { CacheFacts, SourceHashes } from './cache.ts';
+import type { DiskLimit } from './disk.ts';
 import type { ContainerSpec } from './docker.ts';
 import { proxyEnv } from './egress.ts';
 
@@ -43,6 +44,9 @@ export const DEFAULT_LIMITS: BuildLimits = {
   maxOutputBytes: 64 * 1024 ** 2,
   diskBytes: 8 * 1024 ** 3,
 };
+
+/** How often a running step's work directory is measured against BuildLimits.diskBytes. */
+export const DISK_CHECK_MS = 5_000;
 
 /** Bytes of a step's output kept in memory when the plan input does not say (the build log's default cap). */
 export const DEFAULT_KEPT_OUTPUT_BYTES = 4 * 1024 * 1024;
@@ -85,8 +89,12 @@ export type BuildStep =
   | { kind: 'restore-cache'; what: 'deps' | '_build'; from: string; into: string }
   | { kind: 'command'; command: Command }
   | { kind: 'skip'; message: string }
-  /** A container run; `retryOnce: 'emulation'` runs it once more after a build failure; `expect` is output it must print. */
-  | { kind: 'container'; name: string; spec: ContainerSpec; retryOnce?: 'emulation'; expect?: { stdout: string; failure: string } }
+  /**
+   * A container run; `retryOnce: 'emulation'` runs it once more after a build failure; `expect` is
+   * output it must print; `disk`: the work directory is measured while it runs and after, and the
+   * step killed and failed once it is past the limit.
+   */
+  | { kind: 'container'; name: string; spec: ContainerSpec; disk: DiskLimit; retryOnce?: 'emulation'; expect?: { stdout: string; failure: string } }
   | { kind: 'save-cache'; from: string; to: string; replace: boolean }
   /** Records that deps ran with this mix.exs, and whether it left `depsDir`. */
   | { kind: 'write-deps-marker'; path: string; mixExs: string; depsDir: string }
@@ -144,6 +152,9 @@ export function cacheLayout(p: CacheInput): CacheLayout {
   const dir = join(p.cacheDir, 'mix');
   return { keys: { deps, build }, paths: { deps: join(dir, deps), build: join(dir, build), depsFetched: join(dir, `${deps}.fetched.json`) } };
 }
+
+/** Pure: how a step's disk use is bounded: the whole work directory (source, deps, _build, release, home). */
+const diskLimit = (p: PlanInput): DiskLimit => ({ dir: p.workDir, maxBytes: p.limits.diskBytes, everyMs: DISK_CHECK_MS });
 
 /** Pure: the deps, compile and smoke containers. */
 function containerSpecs(p: PlanInput, dirs: BuildPlan['dirs'], release: string): BuildPlan['containers'] {
@@ -216,7 +227,7 @@ function prepareAndDeps(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep
   }
   return [
     ...steps,
-    { kind: 'container', name: 'deps', spec: plan.containers.deps },
+    { kind: 'container', name: 'deps', spec: plan.containers.deps, disk: diskLimit(p) },
     { kind: 'save-cache', from: depsDir, to: cachePaths.deps, replace: false },
     { kind: 'write-deps-marker', path: cachePaths.depsFetched, mixExs: p.source.mixExs, depsDir },
   ];
@@ -233,10 +244,10 @@ function compileAndRelease(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildS
   const emulated = p.hostArch !== undefined && p.hostArch !== p.job.target.arch;
   // gzip -1: 3–5x faster than tar's default -6 here, for a tarball ~7 % larger.
   const tar: Command = { argv: ['tar', '--numeric-owner', '--owner=0', '--group=0', '-C', dirs.releaseDir, '--use-compress-program=gzip -1', '-cf', dirs.tarball, '.'], label: 'tar release' };
-  const smoke: BuildStep = { kind: 'container', name: 'smoke', spec: plan.containers.smoke, expect: { stdout: SMOKE_MARKER, failure: 'the release did not answer `eval` in its own image' } };
+  const smoke: BuildStep = { kind: 'container', name: 'smoke', spec: plan.containers.smoke, disk: diskLimit(p), expect: { stdout: SMOKE_MARKER, failure: 'the release did not answer `eval` in its own image' } };
   return [
     { kind: 'phase', phase: 'compile' },
-    { kind: 'container', name: 'compile', spec: plan.containers.compile, ...(emulated ? { retryOnce: 'emulation' } : {}) },
+    { kind: 'container', name: 'compile', spec: plan.containers.compile, disk: diskLimit(p), ...(emulated ? { retryOnce: 'emulation' } : {}) },
     { kind: 'phase', phase: 'release' },
     {
       kind: 'parallel',

@@ -64,12 +64,13 @@ describe('a step\'s output as it streams', () => {
   });
 
   it('names a limit in the unit people read', () => {
-    expect([describeBytes(64 * 1024 ** 2), describeBytes(1024 ** 3), describeBytes(512 * 1024), describeBytes(100), describeBytes(1.5 * 1024 ** 2 + 1)]).toEqual([
+    expect([describeBytes(64 * 1024 ** 2), describeBytes(1024 ** 3), describeBytes(512 * 1024), describeBytes(100), describeBytes(1.5 * 1024 ** 2 + 1), describeBytes(8 * 1024 ** 3 + 12345)]).toEqual([
       '64 MiB',
       '1 GiB',
       '512 KiB',
       '100 bytes',
       '1.5 MiB',
+      '8.0 GiB',
     ]);
   });
 });

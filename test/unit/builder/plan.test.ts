@@ -3,7 +3,7 @@ import { BuildJobSchema, type BuildJobInput } from '../../../core/contracts/buil
 import { ManifestSchema } from '../../../core/contracts/manifest.ts';
 import { isXamalError } from '../../../core/index.ts';
 import { checkScan, containerFailure, releaseVersionOf, scanSummary } from '../../../builder/checks.ts';
-import { assembleManifest, cacheLayout, DEFAULT_LIMITS, planBuild, SMOKE_MARKER, type BuildPlan, type BuildStep, type PlanInput } from '../../../builder/plan.ts';
+import { assembleManifest, cacheLayout, DEFAULT_LIMITS, DISK_CHECK_MS, planBuild, SMOKE_MARKER, type BuildPlan, type BuildStep, type PlanInput } from '../../../builder/plan.ts';
 
 const COMMIT = 'c'.repeat(40);
 const X86 = 'linux-x86_64-gnu2.36-debian12-otp27.3.4-elixir1.18.3';
@@ -123,6 +123,13 @@ describe('planBuild: the steps of a build', () => {
     }
     expect(planBuild(input()).containers.compile).toMatchObject({ pidsLimit: 512, output: { maxBytes: 64 * 1024 ** 2, keepBytes: 4 * 1024 ** 2 } });
     expect(planBuild(input({ limits: { ...DEFAULT_LIMITS, maxOutputBytes: 65_536 } })).containers.deps.output).toEqual({ maxBytes: 65_536, keepBytes: 65_536 });
+  });
+
+  it('deps, compile and smoke each measure the whole work directory against the disk limit while they run', () => {
+    const plan = planBuild(input({ limits: { ...DEFAULT_LIMITS, diskBytes: 1024 ** 3 } }));
+    for (const name of ['deps', 'compile', 'smoke']) {
+      expect(container(plan, name)!.disk).toEqual({ dir: '/work/bjob-1', maxBytes: 1024 ** 3, everyMs: DISK_CHECK_MS });
+    }
   });
 
   it('smoke must print the marker, reads the release read-only, and runs as the build user under the limits', () => {
