@@ -8,6 +8,7 @@ import { adminEntry, authenticate, type TokenEntry } from './auth.ts';
 import type { AppServices, AppSettings } from './decorations.ts';
 import { installErrorHandler, refuse } from './errors.ts';
 import { installRateLimit, type RateLimitSettings } from './rate-limit.ts';
+import { DEFAULT_MAX_STREAMS_PER_TOKEN } from './stream-limit.ts';
 import { installMetrics } from './metrics.ts';
 import { BOARD_PATH, installBoard, installDocs } from './board.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -37,6 +38,8 @@ export interface AppOptions {
   maxLogResponseBytes?: number;
   /** Largest source archive POST /v1/sources takes (default 200 MiB). */
   maxSourceBytes?: number;
+  /** Log streams one token may hold open at once, counted per API process (XAMAL_API_MAX_STREAMS_PER_TOKEN, default 8). */
+  maxStreamsPerToken?: number;
 }
 
 
@@ -70,6 +73,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     downloads: { secret: randomBytes(32).toString('hex'), ttlSeconds: 300, mode: 'presign', ...opts.downloads } satisfies DownloadSettings,
     maxLogResponseBytes: opts.maxLogResponseBytes || DEFAULT_MAX_LOG_RESPONSE_BYTES,
     maxSourceBytes: opts.maxSourceBytes ?? MAX_SOURCE_BYTES,
+    maxStreamsPerToken: opts.maxStreamsPerToken ?? DEFAULT_MAX_STREAMS_PER_TOKEN,
     ...(opts.githubHooks ? { githubHooks: opts.githubHooks } : {}),
   } satisfies AppSettings);
   installErrorHandler(app);

@@ -18,6 +18,7 @@ const EnvSchema = z.object({
     .string()
     .regex(/^(off|0|\d+\/(\d+)?(s|min|h))$/, 'expected requests per window and token, like 60/min, 600/h, 20/10s, or off')
     .default('60/min'),
+  XAMAL_API_MAX_STREAMS_PER_TOKEN: z.coerce.number().int().min(1, 'expected a number of streams, at least 1').max(10_000).default(8),
   XAMAL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -35,6 +36,8 @@ export interface FarmConfig {
   downloads: Partial<DownloadSettings>;
   /** POST requests per token and window (XAMAL_API_RATE_LIMIT, default 60/min; max 0 = off). */
   rateLimit: Pick<RateLimitSettings, 'max' | 'windowMs'>;
+  /** Log streams (`GET /v1/builds/:id/logs?follow=1`) one token may hold open at once per API process (XAMAL_API_MAX_STREAMS_PER_TOKEN, default 8). */
+  maxStreamsPerToken: number;
 }
 
 const UNIT_MS = { s: 1000, min: 60_000, h: 3_600_000 } as const;
@@ -52,6 +55,7 @@ export function farmConfig(env: NodeJS.ProcessEnv = process.env): FarmConfig {
     port: e.XAMAL_FARM_PORT,
     logLevel: e.XAMAL_LOG_LEVEL,
     rateLimit: parseRateLimit(e.XAMAL_API_RATE_LIMIT),
+    maxStreamsPerToken: e.XAMAL_API_MAX_STREAMS_PER_TOKEN,
     downloads: {
       ttlSeconds: e.XAMAL_DOWNLOAD_TTL,
       mode: e.XAMAL_DOWNLOADS,

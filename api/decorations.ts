@@ -32,6 +32,8 @@ export interface AppSettings {
   maxLogResponseBytes: number;
   /** Largest source archive POST /v1/sources takes. */
   maxSourceBytes: number;
+  /** Log streams (`?follow=1`) one token may hold open at once in this process. */
+  maxStreamsPerToken: number;
 }
 
 declare module 'fastify' {

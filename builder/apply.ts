@@ -11,7 +11,8 @@ import { usableImages } from '../images/catalog.ts';
 import type { LockFile } from '../images/lock.ts';
 import { cappedLog, type CappedLog } from './build-log.ts';
 import { readCacheFacts, restoreCache, saveCache, sourceHashes, writeDepsMarker } from './cache.ts';
-import { BAD_START_ERL, checkScan, containerFailure, NO_START_ERL, releaseVersionOf, scanSummary } from './checks.ts';
+import { BAD_START_ERL, checkScan, containerFailure, diskFailure, NO_START_ERL, releaseVersionOf, scanSummary } from './checks.ts';
+import { watchDisk } from './disk.ts';
 import { refuseUnlessRealDirectory, refuseUnsafeTree } from './links.ts';
 import type { ContainerResult, ContainerSpec, DockerEngine } from './docker.ts';
 import { scanRelease, type ReleaseScan } from './elf.ts';
@@ -108,16 +109,16 @@ async function removeStaleWorkDirs(workRoot: string, jobId: string): Promise<voi
  * A step with network `egress`: a sidecar (same image, `sleep`, network none) holds a fresh network
  * namespace, the egress proxy listens on its loopback, and the step joins that namespace.
  */
-async function runWithEgress(r: Run, spec: ContainerSpec): Promise<ContainerResult> {
+async function runWithEgress(r: Run, spec: ContainerSpec, signal: AbortSignal): Promise<ContainerResult> {
   const egress = r.deps.egress;
   if (!egress) throw new XamalError('internal', 'a step needs the egress proxy but the worker has none (farm/build-deps.ts)');
-  const { timeoutMs: _t, ...rest } = spec;
+  const { timeoutMs: _t, output: _o, ...rest } = spec;
   const sidecar = { ...rest, cmd: ['sleep', 'infinity'], networkMode: 'none' as const, env: {}, labels: { ...spec.labels, 'org.xamal.step': 'egress' } };
   const { id, pid } = await r.deps.docker.startDetached(sidecar);
   try {
     const way = await egress.join(pid);
     try {
-      return await r.deps.docker.run({ ...spec, networkMode: `container:${id}` }, r.signal);
+      return await r.deps.docker.run({ ...spec, networkMode: `container:${id}` }, signal);
     } finally {
       way.stop();
     }
@@ -126,14 +127,35 @@ async function runWithEgress(r: Run, spec: ContainerSpec): Promise<ContainerResu
   }
 }
 
+/**
+ * Runs a step's container while its work directory is measured: past the plan's disk limit the
+ * container is killed. Resolves with the result and, when the limit was passed, the bytes found.
+ */
+async function runMeasured(r: Run, step: Extract<BuildStep, { kind: 'container' }>): Promise<{ result: ContainerResult; diskBytes?: number }> {
+  const { spec } = step;
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  r.signal?.addEventListener('abort', onAbort, { once: true });
+  const watch = watchDisk(step.disk, () => stop.abort());
+  try {
+    const result = await (spec.networkMode === 'egress' ? runWithEgress(r, spec, stop.signal) : r.deps.docker.run(spec, stop.signal));
+    const diskBytes = await watch.stop();
+    return { result, ...(diskBytes !== undefined ? { diskBytes } : {}) };
+  } finally {
+    await watch.stop().catch(() => undefined);
+    r.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
 /** Runs a container step; a failed one throws (`cancelled`, or `build_failed` with the log's tail). */
 async function runContainer(r: Run, step: Extract<BuildStep, { kind: 'container' }>): Promise<void> {
   const { name, spec } = step;
   await r.say(`==> ${name}: ${spec.cmd.join(' ')} (network ${spec.networkMode})`);
   if (r.signal?.aborted) throw new XamalError('cancelled', `build cancelled before ${name}`);
-  const result = await timed(r.timings, name, () => (spec.networkMode === 'egress' ? runWithEgress(r, spec) : r.deps.docker.run(spec, r.signal)));
+  const { result, diskBytes } = await timed(r.timings, name, () => runMeasured(r, step));
   if (result.stdout) await r.say(result.stdout.trimEnd());
   if (result.stderr) await r.say(result.stderr.trimEnd());
+  if (diskBytes !== undefined && !r.signal?.aborted) throw fail(diskFailure(step, diskBytes), r.log);
   const failure = containerFailure(step, result);
   if (failure?.code === 'cancelled') throw new XamalError('cancelled', failure.message);
   if (failure) throw fail(failure.message, r.log);
@@ -294,7 +316,8 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
       if (line) await say(line);
     });
     const { cacheDir, limits, depsNetwork, hostArch } = deps;
-    const plan = await planJob({ job, jobId, image: { ref, pinned, digest }, workDir, cacheDir, limits, depsNetwork, hostArch });
+    const keptOutputBytes = deps.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES;
+    const plan = await planJob({ job, jobId, image: { ref, pinned, digest }, workDir, cacheDir, limits, keptOutputBytes, depsNetwork, hostArch });
     const run: Run = { deps, hooks, signal, plan, log, say, timings, learnt: {} };
     await runSteps(run, plan.steps);
     return { manifest: learnt(run.learnt.manifest, 'the manifest'), manifestKey: plan.artifact.manifestKey, cached: false };

@@ -1,6 +1,7 @@
 import { compareVersions, NUMERIC_VERSION, RELEASE_VERSION } from '../core/index.ts';
 import type { ContainerResult } from './docker.ts';
 import type { ReleaseScan } from './elf.ts';
+import { describeBytes } from './output-limit.ts';
 import type { BuildStep } from './plan.ts';
 
 /**
@@ -16,10 +17,14 @@ export interface StepFailure {
   message: string;
 }
 
-/** Why a finished container step failed (cancelled, over its time or memory limit, non-zero exit, output missing). */
-export function containerFailure(step: ContainerStep, r: ContainerResult): StepFailure | undefined {
+/** Why a finished container step failed (cancelled, over its output, time or memory limit, non-zero exit, output missing). */
+export function containerFailure(step: Pick<ContainerStep, 'name' | 'spec' | 'expect'>, r: ContainerResult): StepFailure | undefined {
   const { name, spec } = step;
   if (r.cancelled) return { code: 'cancelled', message: `build cancelled during ${name}` };
+  if (r.outputExceeded) {
+    const cap = spec.output ? describeBytes(spec.output.maxBytes) : 'its limit';
+    return { code: 'build_failed', message: `step ${name} printed more than ${cap} of output; killed (XAMAL_MAX_STEP_OUTPUT_BYTES)` };
+  }
   if (r.timedOut) return { code: 'build_failed', message: `${name} exceeded its time limit of ${spec.timeoutMs} ms` };
   if (r.oomKilled) {
     const mib = spec.memoryBytes ? `${Math.round(spec.memoryBytes / 1024 ** 2)} MiB` : 'the engine\'s';
@@ -31,6 +36,11 @@ export function containerFailure(step: ContainerStep, r: ContainerResult): StepF
   }
   if (step.expect && !r.stdout.includes(step.expect.stdout)) return { code: 'build_failed', message: step.expect.failure };
   return undefined;
+}
+
+/** Why a step whose work directory grew past the plan's disk limit failed. */
+export function diskFailure(step: Pick<ContainerStep, 'name' | 'disk'>, bytes: number): string {
+  return `step ${step.name} filled its work directory past ${describeBytes(step.disk.maxBytes)} (${describeBytes(bytes)} found); killed (XAMAL_MAX_BUILD_DISK_BYTES)`;
 }
 
 /** A git URL that does not go through an HTTP proxy: `git://`, `ssh://`, or scp-like `user@host:path`. */

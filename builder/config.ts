@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { parseOrThrow } from '../core/index.ts';
 import { DEFAULT_DEPS_ALLOW, parseAllowList, type AllowEntry } from './egress.ts';
-import type { DepsNetwork } from './plan.ts';
+import { DEFAULT_LIMITS, type BuildLimits, type DepsNetwork } from './plan.ts';
 import { serviceEndpoints, servicesConfig, type ServicesConfig } from '../localservices/index.ts';
 
 const EnvSchema = z.object({
@@ -14,6 +14,9 @@ const EnvSchema = z.object({
   XAMAL_DEPS_NETWORK: z.enum(['egress', 'none'], { message: 'expected egress (through the allow-listed proxy) or none' }).default('egress'),
   XAMAL_DEPS_ALLOW: z.string().max(4096).default(DEFAULT_DEPS_ALLOW),
   XAMAL_MAX_LOG_BYTES: z.coerce.number().int().min(4096, 'expected bytes, at least 4096').max(1 << 30, 'expected bytes, at most 1 GiB').default(4 * 1024 * 1024),
+  XAMAL_MAX_STEP_OUTPUT_BYTES: z.coerce.number().int().min(65_536, 'expected bytes, at least 65536').max(2 ** 40, 'expected bytes, at most 1 TiB').default(DEFAULT_LIMITS.maxOutputBytes),
+  XAMAL_BUILD_PIDS_LIMIT: z.coerce.number().int().min(32, 'expected a number of processes, at least 32').max(1 << 22).default(DEFAULT_LIMITS.pids),
+  XAMAL_MAX_BUILD_DISK_BYTES: z.coerce.number().int().min(1 << 26, 'expected bytes, at least 64 MiB').max(2 ** 50).default(DEFAULT_LIMITS.diskBytes),
   XAMAL_WORKER_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(60_000),
 });
 
@@ -38,6 +41,12 @@ export interface BuilderConfig {
   lockMs: number;
   /** A build's log is cut, with a marker line, beyond this many bytes (XAMAL_MAX_LOG_BYTES, default 4 MiB). */
   maxLogBytes: number;
+  /**
+   * What every build container runs under: DEFAULT_LIMITS with the step output cap
+   * (XAMAL_MAX_STEP_OUTPUT_BYTES, default 64 MiB), processes per step (XAMAL_BUILD_PIDS_LIMIT, default
+   * 512) and the work directory's size (XAMAL_MAX_BUILD_DISK_BYTES, default 8 GiB).
+   */
+  limits: BuildLimits;
 }
 
 export function builderConfig(env: NodeJS.ProcessEnv = process.env): BuilderConfig {
@@ -59,5 +68,6 @@ export function builderConfig(env: NodeJS.ProcessEnv = process.env): BuilderConf
     workRoot: join(services.stateDir, 'work'),
     lockMs: e.XAMAL_WORKER_LOCK_MS,
     maxLogBytes: e.XAMAL_MAX_LOG_BYTES,
+    limits: { ...DEFAULT_LIMITS, maxOutputBytes: e.XAMAL_MAX_STEP_OUTPUT_BYTES, pids: e.XAMAL_BUILD_PIDS_LIMIT, diskBytes: e.XAMAL_MAX_BUILD_DISK_BYTES },
   };
 }

@@ -1,6 +1,7 @@
 import { PassThrough, type Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { deadline, XamalError } from '../core/index.ts';
+import { limitedOutput, type OutputLimit } from './output-limit.ts';
 
 /**
  * The only module that imports dockerode. Everything else describes what it wants as data
@@ -29,6 +30,13 @@ export interface ContainerSpec {
   nanoCpus?: number;
   capDrop?: string[];
   securityOpt?: string[];
+  /** Most processes (and threads) the container may hold at once: a fork bomb hits it, not the machine. */
+  pidsLimit?: number;
+  /**
+   * Kill the container once its output passes `maxBytes`; keep only `keepBytes` of its start (and
+   * a tail) in memory. Without it: never killed for output, DEFAULT_OUTPUT_LIMIT.keepBytes kept.
+   */
+  output?: OutputLimit;
   /** Kill the container after this long. */
   timeoutMs?: number;
   name?: string;
@@ -42,7 +50,12 @@ export interface ContainerResult {
   cancelled?: boolean;
   /** The kernel killed a process of the container at its memory limit (docker's State.OOMKilled). */
   oomKilled?: boolean;
+  /** Killed because its output passed the spec's `output.maxBytes`. */
+  outputExceeded?: boolean;
 }
+
+/** For containers whose spec sets no output limit: nothing is killed, a bounded head is kept. */
+export const DEFAULT_OUTPUT_LIMIT: OutputLimit = { maxBytes: Number.POSITIVE_INFINITY, keepBytes: 8 * 1024 * 1024 };
 
 export interface ImageInfo {
   id: string;
@@ -201,24 +214,27 @@ export function containerOptions(spec: ContainerSpec): Docker.ContainerCreateOpt
       NanoCpus: spec.nanoCpus,
       CapDrop: spec.capDrop,
       SecurityOpt: spec.securityOpt,
+      ...(spec.pidsLimit ? { PidsLimit: spec.pidsLimit } : {}),
       AutoRemove: false,
     },
     ...(spec.name ? { name: spec.name } : {}),
   };
 }
 
-/** Collects a container's stdout and stderr; attached before start so no output is lost. */
-async function attachOutput(container: Docker.Container) {
+/**
+ * Follows a container's stdout and stderr (attached before start so no output is lost), keeping a
+ * bounded part of them; past the spec's output limit the container is killed.
+ */
+async function attachOutput(container: Docker.Container, limit: OutputLimit) {
   const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+  const kept = limitedOutput(limit, () => void container.kill().catch(() => {}));
   const out = new PassThrough();
   const err = new PassThrough();
-  const outChunks: Buffer[] = [];
-  const errChunks: Buffer[] = [];
-  out.on('data', (b: Buffer) => outChunks.push(b));
-  err.on('data', (b: Buffer) => errChunks.push(b));
+  out.on('data', (b: Buffer) => kept.add('stdout', b));
+  err.on('data', (b: Buffer) => kept.add('stderr', b));
   container.modem.demuxStream(stream, out, err);
   const ended = new Promise<void>((r) => stream.on('end', () => r()));
-  return { ended, stdout: () => Buffer.concat(outChunks).toString('utf8'), stderr: () => Buffer.concat(errChunks).toString('utf8') };
+  return { ended, kept };
 }
 
 /** Waits for a started container, killing it at its time limit or when `signal` aborts. */
@@ -241,12 +257,20 @@ async function runContainer(docker: Docker, spec: ContainerSpec, signal?: AbortS
   if (signal?.aborted) return { code: 137, stdout: '', stderr: '', timedOut: false, cancelled: true };
   const container = await docker.createContainer(containerOptions(spec));
   try {
-    const output = await attachOutput(container);
+    const { ended, kept } = await attachOutput(container, spec.output ?? DEFAULT_OUTPUT_LIMIT);
     await container.start();
     const { code, timedOut, cancelled } = await waitWithLimits(container, spec, signal);
-    await Promise.race([output.ended, new Promise((r) => setTimeout(r, 2_000))]);
+    await Promise.race([ended, new Promise((r) => setTimeout(r, 2_000))]);
     const state = (await container.inspect().catch(() => undefined))?.State;
-    return { code, stdout: output.stdout(), stderr: output.stderr(), timedOut, cancelled, ...(state?.OOMKilled ? { oomKilled: true } : {}) };
+    return {
+      code,
+      stdout: kept.text('stdout'),
+      stderr: kept.text('stderr'),
+      timedOut,
+      cancelled,
+      ...(state?.OOMKilled ? { oomKilled: true } : {}),
+      ...(kept.exceeded ? { outputExceeded: true } : {}),
+    };
   } finally {
     await container.remove({ force: true, v: true }).catch(() => {});
   }

@@ -15,6 +15,7 @@ import { sourceVersion, type BuildJob, type BuildPhase } from '../core/contracts
 import type { Manifest } from '../core/contracts/manifest.ts';
 import { BUILD_USER } from '../images/recipes/debian.ts';
 import type { CacheFacts, SourceHashes } from './cache.ts';
+import type { DiskLimit } from './disk.ts';
 import type { ContainerSpec } from './docker.ts';
 import { proxyEnv } from './egress.ts';
 
@@ -27,9 +28,28 @@ export interface BuildLimits {
   memoryBytes: number;
   /** Wall clock per step. */
   stepTimeoutMs: number;
+  /** Processes and threads per step container (XAMAL_BUILD_PIDS_LIMIT): a fork bomb stops there. */
+  pids: number;
+  /** A step printing more than this (stdout and stderr together) is killed (XAMAL_MAX_STEP_OUTPUT_BYTES). */
+  maxOutputBytes: number;
+  /** The build's work directory (source, deps, _build, release, tarball) may not grow past this (XAMAL_MAX_BUILD_DISK_BYTES). */
+  diskBytes: number;
 }
 
-export const DEFAULT_LIMITS: BuildLimits = { cpus: 2, memoryBytes: 4 * 1024 ** 3, stepTimeoutMs: 20 * 60_000 };
+export const DEFAULT_LIMITS: BuildLimits = {
+  cpus: 2,
+  memoryBytes: 4 * 1024 ** 3,
+  stepTimeoutMs: 20 * 60_000,
+  pids: 512,
+  maxOutputBytes: 64 * 1024 ** 2,
+  diskBytes: 8 * 1024 ** 3,
+};
+
+/** How often a running step's work directory is measured against BuildLimits.diskBytes. */
+export const DISK_CHECK_MS = 5_000;
+
+/** Bytes of a step's output kept in memory when the plan input does not say (the build log's default cap). */
+export const DEFAULT_KEPT_OUTPUT_BYTES = 4 * 1024 * 1024;
 
 export const SMOKE_MARKER = 'xamal-smoke-ok';
 
@@ -55,6 +75,8 @@ export interface PlanInput extends CacheInput {
   /** Per-job scratch directory on the worker. */
   workDir: string;
   limits: BuildLimits;
+  /** Bytes of each step's output the worker keeps in memory (its log keeps no more; default DEFAULT_KEPT_OUTPUT_BYTES). */
+  keptOutputBytes?: number;
   /** Network for the deps step only: `egress` reaches the allowed hosts through the farm's proxy; `none` forbids. */
   depsNetwork: DepsNetwork;
   /** This machine's arch: a build for another one runs under qemu. */
@@ -69,8 +91,12 @@ export type BuildStep =
   | { kind: 'restore-cache'; what: 'deps' | '_build'; from: string; into: string }
   | { kind: 'command'; command: Command }
   | { kind: 'skip'; message: string }
-  /** A container run; `retryOnce: 'emulation'` runs it once more after a build failure; `expect` is output it must print. */
-  | { kind: 'container'; name: string; spec: ContainerSpec; retryOnce?: 'emulation'; expect?: { stdout: string; failure: string } }
+  /**
+   * A container run; `retryOnce: 'emulation'` runs it once more after a build failure; `expect` is
+   * output it must print; `disk`: the work directory is measured while it runs and after, and the
+   * step killed and failed once it is past the limit.
+   */
+  | { kind: 'container'; name: string; spec: ContainerSpec; disk: DiskLimit; retryOnce?: 'emulation'; expect?: { stdout: string; failure: string } }
   | { kind: 'save-cache'; from: string; to: string; replace: boolean }
   /** Records that deps ran with this mix.exs, and whether it left `depsDir`. */
   | { kind: 'write-deps-marker'; path: string; mixExs: string; depsDir: string }
@@ -156,6 +182,9 @@ export function cacheLayout(p: CacheInput): CacheLayout {
   return { keys: { deps, build }, paths: { deps: join(dir, deps), build: join(dir, build), depsFetched: join(dir, `${deps}.fetched.json`) } };
 }
 
+/** Pure: how a step's disk use is bounded: the whole work directory (source, deps, _build, release, home). */
+const diskLimit = (p: PlanInput): DiskLimit => ({ dir: p.workDir, maxBytes: p.limits.diskBytes, everyMs: DISK_CHECK_MS });
+
 /** Pure: the deps, compile and smoke containers. */
 function containerSpecs(p: PlanInput, dirs: BuildPlan['dirs'], release: string): BuildPlan['containers'] {
   const env = {
@@ -180,6 +209,8 @@ function containerSpecs(p: PlanInput, dirs: BuildPlan['dirs'], release: string):
     nanoCpus: Math.round(p.limits.cpus * 1e9),
     capDrop: ['ALL'],
     securityOpt: ['no-new-privileges'],
+    pidsLimit: p.limits.pids,
+    output: { maxBytes: p.limits.maxOutputBytes, keepBytes: Math.min(p.limits.maxOutputBytes, p.keptOutputBytes ?? DEFAULT_KEPT_OUTPUT_BYTES) },
     timeoutMs: p.limits.stepTimeoutMs,
     labels: { 'org.xamal.job': p.jobId },
   } satisfies Omit<ContainerSpec, 'cmd' | 'networkMode'>;
@@ -225,7 +256,7 @@ function prepareAndDeps(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep
   }
   return [
     ...steps,
-    { kind: 'container', name: 'deps', spec: plan.containers.deps },
+    { kind: 'container', name: 'deps', spec: plan.containers.deps, disk: diskLimit(p) },
     { kind: 'save-cache', from: depsDir, to: cachePaths.deps, replace: false },
     { kind: 'write-deps-marker', path: cachePaths.depsFetched, mixExs: p.source.mixExs, depsDir },
   ];
@@ -241,10 +272,10 @@ function compileAndRelease(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildS
   const { dirs } = plan;
   const emulated = p.hostArch !== undefined && p.hostArch !== p.job.target.arch;
   const tar = tarCommand(p.workDir, dirs.releaseDir, dirs.tarball);
-  const smoke: BuildStep = { kind: 'container', name: 'smoke', spec: plan.containers.smoke, expect: { stdout: SMOKE_MARKER, failure: 'the release did not answer `eval` in its own image' } };
+  const smoke: BuildStep = { kind: 'container', name: 'smoke', spec: plan.containers.smoke, disk: diskLimit(p), expect: { stdout: SMOKE_MARKER, failure: 'the release did not answer `eval` in its own image' } };
   return [
     { kind: 'phase', phase: 'compile' },
-    { kind: 'container', name: 'compile', spec: plan.containers.compile, ...(emulated ? { retryOnce: 'emulation' } : {}) },
+    { kind: 'container', name: 'compile', spec: plan.containers.compile, disk: diskLimit(p), ...(emulated ? { retryOnce: 'emulation' } : {}) },
     { kind: 'phase', phase: 'release' },
     // Before the scan and tar read it as root: out/<release> a real directory, no link out of it.
     { kind: 'check-tree', base: p.workDir, dir: dirs.releaseDir, what: 'release' },

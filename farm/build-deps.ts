@@ -68,6 +68,7 @@ export function configuredBuildDeps(cfg: BuilderConfig, store: ObjectStore): Bui
     depsAllow: cfg.depsAllow,
     egressDir: join(cfg.services.runDir, `egress-${process.pid}`),
     maxLogBytes: cfg.maxLogBytes,
+    limits: cfg.limits,
   });
 }
 

@@ -15,7 +15,7 @@ import type { ObjectStore } from '../store/store.ts';
 import { shutdown, type Closable, type ShutdownReport } from './shutdown.ts';
 
 /** The farm's HTTP API, as one process serves it. */
-export interface FarmApiOptions extends Pick<AppOptions, 'token' | 'tokens' | 'githubHooks' | 'downloads' | 'logLevel'> {
+export interface FarmApiOptions extends Pick<AppOptions, 'token' | 'tokens' | 'githubHooks' | 'downloads' | 'logLevel' | 'maxStreamsPerToken'> {
   host: string;
   /** 0: the system picks one. */
   port: number;
@@ -130,6 +130,7 @@ async function startApi(o: FarmOptions, a: FarmApiOptions, parts: Parts): Promis
     ...(a.githubHooks ? { githubHooks: a.githubHooks } : {}),
     ...(a.downloads ? { downloads: a.downloads } : {}),
     ...(a.logLevel ? { logLevel: a.logLevel } : {}),
+    ...(a.maxStreamsPerToken ? { maxStreamsPerToken: a.maxStreamsPerToken } : {}),
     ...(a.rateLimit ? { rateLimit: { ...a.rateLimit, ...(redis ? { redis } : {}), ...(settings?.prefix ? { prefix: settings.prefix } : {}) } } : {}),
     services: { health: healthService(checks), ...storeBackedServices(o.store, generation), ...extra },
   });

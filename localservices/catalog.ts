@@ -38,6 +38,14 @@ function resolveS3rver(): string {
   return createRequire(import.meta.url).resolve('s3rver/bin/s3rver.js');
 }
 
+/**
+ * The embedded Redis's memory: bounded (XAMAL_REDIS_MAXMEMORY), and past the bound writes are refused
+ * rather than keys evicted, which BullMQ requires (an evicted job or lock corrupts a queue).
+ */
+export function redisMemoryConf(c: Pick<ServicesConfig, 'redisMaxMemory'>): string {
+  return `maxmemory ${c.redisMaxMemory}\nmaxmemory-policy noeviction\n`;
+}
+
 /** What every spec shares unless it says otherwise. */
 const DEFAULTS: Pick<ServiceSpec, 'files' | 'readyTimeoutMs' | 'stopTimeoutMs' | 'childPidfiles'> = { files: [], readyTimeoutMs: 15_000, stopTimeoutMs: 10_000, childPidfiles: [] };
 
@@ -48,7 +56,7 @@ const SPECS: Record<ServiceName, (c: ServicesConfig, dir: string, ep: ServiceEnd
     name: 'redis',
     packages: ['redis-server'],
     // The password is in the config file (mode 0600), never on the command line where `ps` shows it.
-    files: [{ path: join(dir, 'redis.conf'), content: `requirepass ${redisPassword(c)}\n`, mode: 0o600 }],
+    files: [{ path: join(dir, 'redis.conf'), content: `requirepass ${redisPassword(c)}\n${redisMemoryConf(c)}`, mode: 0o600 }],
     argv: [
       'redis-server',
       join(dir, 'redis.conf'),
@@ -60,8 +68,6 @@ const SPECS: Record<ServiceName, (c: ServicesConfig, dir: string, ep: ServiceEnd
       '--save', '',
       '--daemonize', 'no',
       '--protected-mode', 'yes',
-      // BullMQ requires that Redis never evicts keys.
-      '--maxmemory-policy', 'noeviction',
     ],
     dirs: [dir],
     port: c.redisPort,

@@ -18,6 +18,7 @@ const EnvSchema = z.object({
   XAMAL_S3_PORT: Port.default(14568),
   XAMAL_S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{2,62}$/, 'expected an S3 bucket name').default('xamal'),
   XAMAL_REGISTRY_PORT: Port.default(5000),
+  XAMAL_REDIS_MAXMEMORY: z.string().regex(/^[1-9]\d*(?:kb|mb|gb)$/i, 'expected a size like 256mb or 2gb').default('256mb'),
   XAMAL_DEBIAN_MIRROR: z.string().url('expected a URL like http://deb.debian.org/debian').default('http://deb.debian.org/debian'),
 });
 
@@ -35,6 +36,8 @@ export interface ServicesConfig {
   /** Short directory for unix sockets and docker's exec root (socket paths are limited to 107 bytes). */
   runDir: string;
   redisPort: number;
+  /** The embedded Redis's memory limit (XAMAL_REDIS_MAXMEMORY, redis units: 256mb); past it writes are refused, never keys evicted. */
+  redisMaxMemory: string;
   s3Port: number;
   s3Bucket: string;
   registryPort: number;
@@ -54,6 +57,7 @@ export function servicesConfig(env: NodeJS.ProcessEnv = process.env): ServicesCo
     engineDir: resolve(e.XAMAL_ENGINE_DIR ?? join(cacheDir, 'engine')),
     runDir: join(tmpdir(), `xamal-${hash}`),
     redisPort: e.XAMAL_REDIS_PORT,
+    redisMaxMemory: e.XAMAL_REDIS_MAXMEMORY.toLowerCase(),
     s3Port: e.XAMAL_S3_PORT,
     s3Bucket: e.XAMAL_S3_BUCKET,
     registryPort: e.XAMAL_REGISTRY_PORT,

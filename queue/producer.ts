@@ -3,12 +3,16 @@ import { buildJobId, BuildJobSchema, buildQueueName, type BuildJob, type BuildJo
 import type { Arch } from '../core/index.ts';
 import { connectionOptions, type QueueSettings } from './connection.ts';
 
-/** Infrastructure failures are retried with exponential backoff; build failures are final. */
+/**
+ * Infrastructure failures are retried with exponential backoff; build failures are final. Finished
+ * jobs (each with its live log, up to XAMAL_MAX_LOG_BYTES) are kept for a while and to a count, so
+ * Redis stays within its maxmemory: the stored log in the object store outlives them.
+ */
 export const BUILD_JOB_OPTIONS = {
   attempts: 3,
   backoff: { type: 'exponential', delay: 2_000 },
   removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
-  removeOnFail: { age: 30 * 24 * 3600 },
+  removeOnFail: { age: 30 * 24 * 3600, count: 1_000 },
 } as const;
 
 

@@ -3,7 +3,9 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { XamalError } from '../../core/index.ts';
 import { required } from '../decorations.ts';
-import { found } from '../errors.ts';
+import { found, refuse } from '../errors.ts';
+import { rateLimitKey } from '../rate-limit.ts';
+import { streamLimit } from '../stream-limit.ts';
 import {
   BuildIdParamsSchema,
   BuildRequestSchema,
@@ -100,6 +102,7 @@ async function followLogs({ builds, id, start, first, maxLog, req, res, log }: L
 export const buildRoutes: FastifyPluginAsyncZod = async (app) => {
   const builds = required(app.services, 'builds');
   const maxLog = app.settings.maxLogResponseBytes;
+  const streams = streamLimit(app.settings.maxStreamsPerToken);
   const submitted = { 200: SubmitResultSchema, 202: SubmitResultSchema };
   app.post('/v1/builds', { config: { scope: 'build' }, schema: { body: BuildRequestSchema, response: submitted } }, async (req, reply) => {
     const r = await builds.submit(req.body);
@@ -128,8 +131,18 @@ export const buildRoutes: FastifyPluginAsyncZod = async (app) => {
     const start = req.query.start ?? 0;
     const first = found(await builds.logs(id, start), `no build ${id}`);
     if (req.query.follow === '1' || req.query.follow === 'true') {
+      const close = streams.open(rateLimitKey(req));
+      if (!close) {
+        const who = req.farmToken ? `token ${req.farmToken.name}` : `client ${req.ip}`;
+        const message = `${who} has ${streams.max} log streams open, the most one token may hold on this API process (XAMAL_API_MAX_STREAMS_PER_TOKEN); close one and retry`;
+        return refuse(reply.header('retry-after', '5'), 429, 'too_many_streams', message);
+      }
       reply.hijack();
-      return followLogs({ builds, id, start, first: first.lines, maxLog, req: req.raw, res: reply.raw, log: req.log });
+      try {
+        return await followLogs({ builds, id, start, first: first.lines, maxLog, req: req.raw, res: reply.raw, log: req.log });
+      } finally {
+        close();
+      }
     }
     const { out } = linesWithin(first.lines, maxLog, maxLog, start);
     return reply.type('text/plain; charset=utf-8').send(out.map((l) => `${l}\n`).join(''));

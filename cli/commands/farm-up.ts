@@ -116,6 +116,7 @@ export default flagCommand(USAGE, { host: { type: 'string' }, port: { type: 'str
         logLevel: fc.logLevel,
         downloads: fc.downloads,
         rateLimit: fc.rateLimit,
+        maxStreamsPerToken: fc.maxStreamsPerToken,
         queueArches: ['x86_64', 'aarch64'],
         checks: Object.fromEntries(EMBEDDED.map((n) => [n, () => checkReady(serviceSpec(sc, n).ready)])),
       },

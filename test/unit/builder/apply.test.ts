@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -194,5 +194,26 @@ describe('runBuild carries the plan out', () => {
     const unrecorded = await build(deps(docker), C2);
     expect(unrecorded.err!.message).toMatch(new RegExp(`^source archive sources/${sha256}.tar.gz claims commit ${C2} but records none`));
     expect(runs).toEqual([]);
+  });
+
+  it('a step that leaves its work directory past the disk limit fails the build naming the limit, and nothing is uploaded', async () => {
+    const { docker, runs } = fakeDocker({});
+    const run = docker.run.bind(docker);
+    docker.run = async (spec, signal) => {
+      if (spec.labels!['org.xamal.step'] === 'compile') {
+        const out = spec.binds!.map((b) => b.split(':')).find(([, c]) => c === '/build/out')![0]!;
+        const big = await open(join(out, 'big'), 'w');
+        await big.truncate(70 * 1024 ** 2);
+        await big.close();
+      }
+      return run(spec, signal);
+    };
+    const d = { ...deps(docker), limits: { ...DEFAULT_LIMITS, diskBytes: 64 * 1024 ** 2 } };
+    const { err, phases } = await build(d, C1);
+    expect(isXamalError(err) && err.code).toBe('build_failed');
+    expect(err!.message).toMatch(/^step compile filled its work directory past 64 MiB \(70\.\d MiB found\); killed \(XAMAL_MAX_BUILD_DISK_BYTES\)/);
+    expect(runs).toEqual(['deps', 'compile']);
+    expect(phases).not.toContain('upload');
+    expect(await store().list('artifacts/')).toEqual([]);
   });
 });

@@ -28,4 +28,10 @@ describe('containerOptions', () => {
     expect(o.Env).toEqual([]);
     expect(o.name).toBe('probe-1');
   });
+
+  it('caps the container\'s processes with PidsLimit when the spec has one, and only then', () => {
+    expect(containerOptions({ image: 'i', cmd: ['true'], networkMode: 'none', pidsLimit: 512 }).HostConfig?.PidsLimit).toBe(512);
+    const o = containerOptions({ image: 'i', cmd: ['true'], networkMode: 'none' });
+    expect(o.HostConfig && 'PidsLimit' in o.HostConfig).toBe(false);
+  });
 });

@@ -3,7 +3,7 @@ import { BuildJobSchema, type BuildJobInput } from '../../../core/contracts/buil
 import { ManifestSchema } from '../../../core/contracts/manifest.ts';
 import { isXamalError } from '../../../core/index.ts';
 import { checkScan, containerFailure, releaseVersionOf, scanSummary } from '../../../builder/checks.ts';
-import { assembleManifest, cacheLayout, DEFAULT_LIMITS, planBuild, SMOKE_MARKER, type BuildPlan, type BuildStep, type PlanInput } from '../../../builder/plan.ts';
+import { assembleManifest, cacheLayout, DEFAULT_LIMITS, DISK_CHECK_MS, planBuild, SMOKE_MARKER, type BuildPlan, type BuildStep, type PlanInput } from '../../../builder/plan.ts';
 
 const COMMIT = 'c'.repeat(40);
 const X86 = 'linux-x86_64-gnu2.36-debian12-otp27.3.4-elixir1.18.3';
@@ -115,6 +115,23 @@ describe('planBuild: the steps of a build', () => {
     expect(planBuild(input({ depsNetwork: 'none' })).containers.deps.env).not.toHaveProperty('http_proxy');
   });
 
+  it('every step container carries the process limit and the output cap, keeping no more output than the log would', () => {
+    const limits = { ...DEFAULT_LIMITS, pids: 256, maxOutputBytes: 32 * 1024 ** 2 };
+    const plan = planBuild(input({ limits, keptOutputBytes: 1024 ** 2 }));
+    for (const spec of Object.values(plan.containers)) {
+      expect(spec).toMatchObject({ pidsLimit: 256, output: { maxBytes: 32 * 1024 ** 2, keepBytes: 1024 ** 2 } });
+    }
+    expect(planBuild(input()).containers.compile).toMatchObject({ pidsLimit: 512, output: { maxBytes: 64 * 1024 ** 2, keepBytes: 4 * 1024 ** 2 } });
+    expect(planBuild(input({ limits: { ...DEFAULT_LIMITS, maxOutputBytes: 65_536 } })).containers.deps.output).toEqual({ maxBytes: 65_536, keepBytes: 65_536 });
+  });
+
+  it('deps, compile and smoke each measure the whole work directory against the disk limit while they run', () => {
+    const plan = planBuild(input({ limits: { ...DEFAULT_LIMITS, diskBytes: 1024 ** 3 } }));
+    for (const name of ['deps', 'compile', 'smoke']) {
+      expect(container(plan, name)!.disk).toEqual({ dir: '/work/bjob-1', maxBytes: 1024 ** 3, everyMs: DISK_CHECK_MS });
+    }
+  });
+
   it('smoke must print the marker, reads the release read-only, and runs as the build user under the limits', () => {
     const plan = planBuild(input());
     expect(container(plan, 'smoke')!.expect).toEqual({ stdout: SMOKE_MARKER, failure: 'the release did not answer `eval` in its own image' });
@@ -205,6 +222,10 @@ describe('checks of what a step found', () => {
       message: 'compile ran out of memory: the kernel killed it at its memory limit of 512 MiB (exit code 137)',
     });
     expect(containerFailure(step, { ...ok, code: 2 })).toEqual({ code: 'build_failed', message: 'compile failed with exit code 2' });
+    expect(containerFailure({ ...step, spec: { ...step.spec, output: { maxBytes: 64 * 1024 ** 2, keepBytes: 1 } } }, { ...ok, code: 137, outputExceeded: true })).toEqual({
+      code: 'build_failed',
+      message: 'step compile printed more than 64 MiB of output; killed (XAMAL_MAX_STEP_OUTPUT_BYTES)',
+    });
     const smoke = { ...step, name: 'smoke', expect: { stdout: SMOKE_MARKER, failure: 'no answer' } };
     expect(containerFailure(smoke, { ...ok, stdout: 'hello\n' })).toEqual({ code: 'build_failed', message: 'no answer' });
     expect(containerFailure(smoke, { ...ok, stdout: `${SMOKE_MARKER}\n` })).toBeUndefined();

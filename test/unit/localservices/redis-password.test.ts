@@ -33,7 +33,7 @@ describe('the embedded Redis requires a password', () => {
     const spec = serviceSpec(c, 'redis');
     const pw = redisPassword(c);
     expect(spec.argv.join(' ')).not.toContain(pw);
-    expect(spec.files).toEqual([{ path: spec.argv[1], content: `requirepass ${pw}\n`, mode: 0o600 }]);
+    expect(spec.files).toEqual([{ path: spec.argv[1], content: `requirepass ${pw}\nmaxmemory 256mb\nmaxmemory-policy noeviction\n`, mode: 0o600 }]);
     expect(spec.ready).toEqual({ kind: 'redis-ping', port: c.redisPort, password: pw });
   });
 
