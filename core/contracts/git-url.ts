@@ -83,8 +83,8 @@ function policyProblem(p: Parsed, policy: GitUrlPolicy): string | undefined {
  * repeats the URL (it may hold a token).
  */
 export function gitUrlProblem(url: string, policy: GitUrlPolicy): string | undefined {
-  if (/[\s\p{Cc}]/u.test(url)) return 'expected a git URL without spaces or control characters';
   if (url.startsWith('-')) return 'a URL starting with "-" is refused (git would read it as an option)';
+  if (/[\s\p{Cc}]/u.test(url)) return 'expected a git URL without spaces or control characters';
   const p = parse(url);
   if (typeof p === 'string') return p;
   return shapeProblem(p) ?? policyProblem(p, policy);

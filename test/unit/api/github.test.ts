@@ -9,6 +9,8 @@ import { healthService } from '../../../api/services/health.ts';
 import { storeBackedServices } from '../../../api/services/store-backed.ts';
 import { localStore } from '../../../store/local.ts';
 import { XamalError } from '../../../core/index.ts';
+import { deliveryLedger } from '../../../queue/index.ts';
+import { fakeLedgerRedis } from '../../../testkit/fake-redis.ts';
 
 const SECRET = 'webhook-secret-0123456789';
 const sign = (body: string, secret = SECRET) => `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
@@ -151,5 +153,39 @@ describe('POST /v1/hooks/github', () => {
     expect(bad.statusCode).toBe(400);
     expect((bad.json() as { message: string }).message).toMatch(/^after: /);
     expect(submitted.length).toBe(n);
+  });
+});
+
+describe('POST /v1/hooks/github on several API processes sharing one Redis', () => {
+  it('submits a delivery once whichever process each copy of it reaches, and the replay answers 200', async () => {
+    const { redis } = fakeLedgerRedis();
+    const submitted: BuildRequest[] = [];
+    const builds: BuildService = {
+      submit: async (r) => (submitted.push(r), { buildSet: 's1', builds: [], unresolved: [] }),
+      status: async () => undefined,
+      logs: async () => undefined,
+      cancel: async () => 'unknown',
+      buildSet: async () => undefined,
+    };
+    const githubHooks = parseGithubHooks({ repos: { 'acme/hello': { secret: SECRET, app: 'hello', git: 'https://github.com/acme/hello.git', matrix: { otp: ['27'] } } } });
+    const settings = { redisUrl: 'redis://127.0.0.1:6379', prefix: 'gh' };
+    const apps = await Promise.all(
+      [1, 2, 3].map(() =>
+        buildApp({ token: 't'.repeat(32), logLevel: 'silent', githubHooks, services: { health: healthService({}), ...storeBackedServices(localStore('/nonexistent-xamal-gh')), builds, deliveries: deliveryLedger(settings, redis, 3600) } }),
+      ),
+    );
+    try {
+      const body = JSON.stringify({ action: 'published', release: { tag_name: 'v5' }, repository: { full_name: 'acme/hello' } });
+      const id = randomUUID();
+      const statuses = await Promise.all(
+        [...apps, ...apps].map((app) =>
+          app.inject({ method: 'POST', url: '/v1/hooks/github', headers: { 'content-type': 'application/json', 'x-github-event': 'release', 'x-github-delivery': id, 'x-hub-signature-256': sign(body) }, payload: body }).then((r) => r.statusCode),
+        ),
+      );
+      expect(statuses.sort()).toEqual([200, 200, 200, 200, 200, 202]);
+      expect(submitted).toHaveLength(1);
+    } finally {
+      await Promise.all(apps.map((a) => a.close()));
+    }
   });
 });
