@@ -26,13 +26,17 @@ export function parseGithubHooks(json: unknown): GithubHooks {
 export const GithubRepositoryRefSchema = z.looseObject({ repository: z.looseObject({ full_name: z.string().max(256) }) });
 
 /** The fields of a signed `release` or `push` event xamal reads; every other field is GitHub's business. */
-export const GithubEventPayloadSchema = z.looseObject({
-  action: z.string().max(64, 'expected an action like published').optional(),
-  ref: z.string().max(1024, 'expected a ref like refs/tags/v1.2.0').optional(),
-  after: z.string().max(64, 'expected a 40-character commit SHA').optional(),
-  deleted: z.boolean().optional(),
-  release: z.looseObject({ tag_name: z.string().max(1024).optional() }).nullish(),
-});
+const text = (max: number, expected: string) => z.string({ error: expected }).max(max, expected);
+export const GithubEventPayloadSchema = z.looseObject(
+  {
+    action: text(64, 'expected an action like published').optional(),
+    ref: text(1024, 'expected a ref like refs/tags/v1.2.0').optional(),
+    after: text(64, 'expected a 40-character commit SHA').optional(),
+    deleted: z.boolean({ error: 'expected true or false' }).optional(),
+    release: z.looseObject({ tag_name: text(1024, 'expected a tag name like v1.2.0').optional() }, { error: 'expected the release object GitHub sends' }).nullish(),
+  },
+  { error: 'expected the JSON object GitHub sends' },
+);
 export type GithubEventPayload = z.output<typeof GithubEventPayloadSchema>;
 
 /** `X-GitHub-Delivery`: the GUID GitHub gives each delivery (a redelivery keeps it). */
