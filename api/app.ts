@@ -21,6 +21,9 @@ import type { GithubHooks } from './schemas/github.ts';
 
 export type { AppServices } from './decorations.ts';
 
+/** Webhook delivery ids are remembered a week by default (XAMAL_GITHUB_DELIVERY_TTL). */
+export const DEFAULT_DELIVERY_TTL_SECONDS = 7 * 86_400;
+
 export interface AppOptions {
   /** The admin token: every scope. */
   token: string;
@@ -30,6 +33,8 @@ export interface AppOptions {
   logLevel?: string;
   /** Repositories whose releases start builds (POST /v1/hooks/github). */
   githubHooks?: GithubHooks;
+  /** How long a webhook delivery id is remembered when no shared ledger is given (s, default 7 days). */
+  githubDeliveryTtlSeconds?: number;
   /** Download links (default: presigned when the store can, 5 minutes, a per-process secret). */
   downloads?: Partial<DownloadSettings>;
   /** POST requests per token and window (the farm passes XAMAL_API_RATE_LIMIT, default 60/min); absent = no limit. */
@@ -74,6 +79,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     maxLogResponseBytes: opts.maxLogResponseBytes || DEFAULT_MAX_LOG_RESPONSE_BYTES,
     maxSourceBytes: opts.maxSourceBytes ?? MAX_SOURCE_BYTES,
     maxStreamsPerToken: opts.maxStreamsPerToken ?? DEFAULT_MAX_STREAMS_PER_TOKEN,
+    githubDeliveryTtlSeconds: opts.githubDeliveryTtlSeconds ?? DEFAULT_DELIVERY_TTL_SECONDS,
     ...(opts.githubHooks ? { githubHooks: opts.githubHooks } : {}),
   } satisfies AppSettings);
   installErrorHandler(app);

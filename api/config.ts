@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseOrThrow } from '../core/index.ts';
+import type { GitUrlPolicy } from '../core/contracts/git-url.ts';
 import { parseTokenEntries, type TokenEntry } from './auth.ts';
 import type { DownloadSettings } from './downloads.ts';
 import type { RateLimitSettings } from './rate-limit.ts';
@@ -19,6 +20,14 @@ const EnvSchema = z.object({
     .regex(/^(off|0|\d+\/(\d+)?(s|min|h))$/, 'expected requests per window and token, like 60/min, 600/h, 20/10s, or off')
     .default('60/min'),
   XAMAL_API_MAX_STREAMS_PER_TOKEN: z.coerce.number().int().min(1, 'expected a number of streams, at least 1').max(10_000).default(8),
+  XAMAL_GIT_ALLOW_LOCAL: z.enum(['0', '1', 'true', 'false'], { error: 'expected 1 (build from file:// URLs and paths on the farm\'s disks) or 0' }).default('0'),
+  XAMAL_GIT_ALLOW_HTTP: z.enum(['0', '1', 'true', 'false'], { error: 'expected 1 (fetch sources over unencrypted http:// and git://) or 0' }).default('0'),
+  XAMAL_GITHUB_DELIVERY_TTL: z.coerce
+    .number()
+    .int()
+    .min(60, 'expected seconds (60–7776000)')
+    .max(7_776_000, 'expected seconds (60–7776000)')
+    .default(7 * 86_400),
   XAMAL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -29,6 +38,10 @@ export interface FarmConfig {
   tokens: TokenEntry[];
   /** JSON file with per-repository webhook secrets and matrices (POST /v1/hooks/github). */
   githubHooksFile: string | undefined;
+  /** How long a webhook delivery id is remembered, so a replay of it submits nothing (s, default 7 days). */
+  githubDeliveryTtlSeconds: number;
+  /** Which git URLs builds may name: https and ssh, plus file:// / paths and http:// / git:// when allowed. */
+  gitUrls: GitUrlPolicy;
   host: string;
   port: number;
   logLevel: string;
@@ -49,9 +62,13 @@ export function parseRateLimit(text: string): Pick<RateLimitSettings, 'max' | 'w
   return { max: Number(m[1]), windowMs: Number(m[2] ?? 1) * UNIT_MS[m[3] as keyof typeof UNIT_MS] };
 }
 
+const on = (flag: string): boolean => flag === '1' || flag === 'true';
+
 export function farmConfig(env: NodeJS.ProcessEnv = process.env): FarmConfig {
   const e = parseOrThrow(EnvSchema, env, 'invalid farm settings in the environment');
   return { token: e.XAMAL_FARM_TOKEN, tokens: parseTokenEntries(e.XAMAL_FARM_TOKENS ?? ''), githubHooksFile: e.XAMAL_GITHUB_HOOKS_FILE, host: e.XAMAL_FARM_HOST,
+    githubDeliveryTtlSeconds: e.XAMAL_GITHUB_DELIVERY_TTL,
+    gitUrls: { allowLocal: on(e.XAMAL_GIT_ALLOW_LOCAL), allowHttp: on(e.XAMAL_GIT_ALLOW_HTTP) },
     port: e.XAMAL_FARM_PORT,
     logLevel: e.XAMAL_LOG_LEVEL,
     rateLimit: parseRateLimit(e.XAMAL_API_RATE_LIMIT),

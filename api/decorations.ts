@@ -7,6 +7,7 @@ import type { MetricsSource } from './metrics.ts';
 import type { GithubHooks } from './schemas/github.ts';
 import type { ArtifactService } from './services/artifacts.ts';
 import type { BuildService } from './services/builds.ts';
+import type { DeliveryLedger } from './services/deliveries.ts';
 import type { HealthService } from './services/health.ts';
 import type { ResolveService } from './services/resolve.ts';
 
@@ -19,6 +20,8 @@ export interface AppServices {
   builds?: BuildService;
   /** Where uploaded source archives go (the artifact store). */
   sourceStore?: ObjectStore;
+  /** Webhook deliveries already taken, shared by the farm's API processes (default: this process's memory). */
+  deliveries?: DeliveryLedger;
   /** The build queues as operators see them: counts for /metrics, adapters for /admin/queues. */
   queues?: MetricsSource & { boardAdapters(): BoardQueues };
 }
@@ -28,6 +31,8 @@ export interface AppSettings {
   downloads: DownloadSettings;
   /** Repositories whose releases start builds (POST /v1/hooks/github). */
   githubHooks?: GithubHooks;
+  /** How long a webhook delivery id is remembered (s). */
+  githubDeliveryTtlSeconds: number;
   /** Most bytes one log response or stream carries. */
   maxLogResponseBytes: number;
   /** Largest source archive POST /v1/sources takes. */

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { withFileLock } from '../localservices/fs-lock.ts';
 import { runChecked, XamalError, type Command, type Executor } from '../core/index.ts';
 import type { BuildSource } from '../core/contracts/build-job.ts';
+import { GIT_REMOTE_ENV, gitUrlForDisplay, unreadableRemote } from '../core/contracts/git-url.ts';
 import type { ObjectStore } from '../store/store.ts';
 import { archiveProblems, tarGzEntries } from './archive-entries.ts';
 import { refuseUnsafeTree } from './links.ts';
@@ -27,12 +28,29 @@ export const gitSteps = {
   init: (mirror: string): Command => ({ argv: ['git', 'init', '--quiet', '--bare', mirror], label: 'git init mirror' }),
   isRepo: (mirror: string): Command => ({ argv: ['git', `--git-dir=${mirror}`, 'rev-parse', '--is-bare-repository'], label: 'git mirror check' }),
   has: (mirror: string, commit: string): Command => ({ argv: ['git', `--git-dir=${mirror}`, 'cat-file', '-e', `${commit}^{commit}`], label: 'git has commit' }),
-  fetchRefs: (mirror: string, url: string): Command => ({ argv: ['git', `--git-dir=${mirror}`, 'fetch', '--quiet', '--force', '--', url, ...REFSPECS], label: 'git fetch', timeoutMs: 600_000 }),
-  fetchCommit: (mirror: string, url: string, commit: string): Command => ({ argv: ['git', `--git-dir=${mirror}`, 'fetch', '--quiet', '--', url, commit], label: 'git fetch commit', timeoutMs: 600_000 }),
+  fetchRefs: (mirror: string, url: string): Command => ({ argv: ['git', `--git-dir=${mirror}`, 'fetch', '--quiet', '--force', '--', url, ...REFSPECS], env: GIT_REMOTE_ENV, label: 'git fetch', timeoutMs: 600_000 }),
+  fetchCommit: (mirror: string, url: string, commit: string): Command => ({ argv: ['git', `--git-dir=${mirror}`, 'fetch', '--quiet', '--', url, commit], env: GIT_REMOTE_ENV, label: 'git fetch commit', timeoutMs: 600_000 }),
   clone: (mirror: string, dest: string): Command => ({ argv: ['git', 'clone', '--quiet', '--no-checkout', '--shared', '--', mirror, dest], label: 'git clone from mirror', timeoutMs: 600_000 }),
   checkout: (dest: string, commit: string): Command => ({ argv: ['git', '-C', dest, '-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', commit], label: 'git checkout', timeoutMs: 600_000 }),
   head: (dest: string): Command => ({ argv: ['git', '-C', dest, 'rev-parse', 'HEAD'], label: 'git rev-parse' }),
 };
+
+/**
+ * Fetches the branches and tags of `url` into the mirror. A remote git cannot read fails with one
+ * answer whatever the cause (the job's error is shown to every read token: no port scanner); git's
+ * own words travel as the error's cause, which the worker logs (builder/worker.ts).
+ */
+async function fetchRefs(exec: Executor, mirror: string, url: string): Promise<void> {
+  let detail: string;
+  try {
+    const r = await exec.run(gitSteps.fetchRefs(mirror, url));
+    if (r.code === 0) return;
+    detail = `git fetch failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-5).join(' ')}`;
+  } catch (err) {
+    detail = (err as Error).message;
+  }
+  throw new XamalError('external', unreadableRemote(url), { cause: new Error(detail) });
+}
 
 /**
  * Checks `commit` of the repository at `url` out into `dest` (no .git left), through the worker's
@@ -55,12 +73,12 @@ export async function checkoutGitSource(exec: Executor, cacheDir: string, url: s
     const has = async () => (await exec.run(gitSteps.has(mirror, commit))).code === 0;
     let fetched = false;
     if (!(await has())) {
-      await runChecked(exec, gitSteps.fetchRefs(mirror, url));
+      await fetchRefs(exec, mirror, url);
       fetched = true;
       if (!(await has())) {
         const r = await exec.run(gitSteps.fetchCommit(mirror, url, commit));
         if (r.code !== 0 || !(await has())) {
-          throw new XamalError('build_failed', `commit ${commit} is on no branch or tag of ${url}, and the server does not serve it by SHA${r.code !== 0 ? ` (${r.stderr.trim().split('\n').at(-1)})` : ''}`);
+          throw new XamalError('build_failed', `commit ${commit} is on no branch or tag of ${gitUrlForDisplay(url)}, and the server does not serve it by SHA${r.code !== 0 ? ` (${r.stderr.trim().split('\n').at(-1)})` : ''}`);
         }
       }
     }

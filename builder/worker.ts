@@ -40,7 +40,8 @@ export function buildProcessor(deps: BuildDeps, logger?: Logger, stored?: () => 
         logger?.warn({ jobId: job.id }, 'build interrupted by shutdown');
         throw new XamalError('unavailable', 'the worker shut down during this build; it is retried');
       }
-      logger?.warn({ jobId: job.id, err: (err as Error).message }, 'build failed');
+      const cause = (err as Error).cause;
+      logger?.warn({ jobId: job.id, err: (err as Error).message, ...(cause instanceof Error ? { cause: cause.message } : {}) }, 'build failed');
       if (isXamalError(err) && FINAL.includes(err.code)) throw new UnrecoverableError(err.message);
       throw err;
     }

@@ -1,4 +1,4 @@
-import { buildApp, type AppOptions } from '../api/app.ts';
+import { buildApp, DEFAULT_DELIVERY_TTL_SECONDS, type AppOptions } from '../api/app.ts';
 import { listen } from '../api/server.ts';
 
 /** The API's fastify instance (for in-process requests: `inject`). */
@@ -10,12 +10,13 @@ import type { BuildDeps } from '../builder/apply.ts';
 import { startBuildWorkers } from '../builder/worker.ts';
 import { LocalExecutor, PROBE_KEY, XamalError, type Arch, type Logger } from '../core/index.ts';
 import { readLock } from '../images/lock.ts';
-import { artifactGeneration, buildQueues, queueInspector, redisClient, type BuildQueues, type QueueSettings } from '../queue/index.ts';
+import { REMOTE_GIT_ONLY, type GitUrlPolicy } from '../core/contracts/git-url.ts';
+import { artifactGeneration, buildQueues, deliveryLedger, queueInspector, redisClient, type BuildQueues, type QueueSettings } from '../queue/index.ts';
 import type { ObjectStore } from '../store/store.ts';
 import { shutdown, type Closable, type ShutdownReport } from './shutdown.ts';
 
 /** The farm's HTTP API, as one process serves it. */
-export interface FarmApiOptions extends Pick<AppOptions, 'token' | 'tokens' | 'githubHooks' | 'downloads' | 'logLevel' | 'maxStreamsPerToken'> {
+export interface FarmApiOptions extends Pick<AppOptions, 'token' | 'tokens' | 'githubHooks' | 'githubDeliveryTtlSeconds' | 'downloads' | 'logLevel' | 'maxStreamsPerToken'> {
   host: string;
   /** 0: the system picks one. */
   port: number;
@@ -23,6 +24,8 @@ export interface FarmApiOptions extends Pick<AppOptions, 'token' | 'tokens' | 'g
   queueArches: readonly Arch[];
   /** POST requests per token and window, counted in the queues' Redis; absent = no limit. */
   rateLimit?: { max: number; windowMs: number };
+  /** Which git URLs builds may name (default: https and ssh only; api/config.ts XAMAL_GIT_ALLOW_LOCAL, XAMAL_GIT_ALLOW_HTTP). */
+  gitUrls?: GitUrlPolicy;
   /** Readiness checks besides the store's (e.g. the embedded services'). */
   checks?: Record<string, HealthCheck>;
 }
@@ -114,11 +117,13 @@ async function startApi(o: FarmOptions, a: FarmApiOptions, parts: Parts): Promis
     // GET /metrics and the /admin/queues board read the same platform queues.
     const inspector = queueInspector(settings, a.queueArches);
     parts.connections.push({ name: 'queue inspector', close: () => inspector.close() });
-    extra = { builds: buildService({ queues: q, store: o.store, locks, exec: new LocalExecutor() }), queues: inspector };
+    const builds = buildService({ queues: q, store: o.store, locks, exec: new LocalExecutor(), gitUrls: a.gitUrls ?? REMOTE_GIT_ONLY, ...(o.logger ? { logger: o.logger } : {}) });
+    extra = { builds, queues: inspector };
   }
-  // Rate-limit counters live in the shared Redis, so every API process of the farm counts together.
-  const redis = a.rateLimit && settings ? redisClient(settings) : undefined;
-  if (redis) parts.connections.push({ name: 'rate-limit Redis', close: async () => void (await redis.quit()), force: async () => redis.disconnect() });
+  // Rate-limit counters and webhook deliveries live in the shared Redis, so every API process of the farm sees them.
+  const redis = (a.rateLimit || a.githubHooks) && settings ? redisClient(settings) : undefined;
+  if (redis) parts.connections.push({ name: 'API Redis', close: async () => void (await redis.quit()), force: async () => redis.disconnect() });
+  if (redis && settings && a.githubHooks) extra = { ...extra, deliveries: deliveryLedger(settings, redis, a.githubDeliveryTtlSeconds ?? DEFAULT_DELIVERY_TTL_SECONDS) };
   const checks: Record<string, HealthCheck> = {
     ...a.checks,
     // Any answer (even "not there") proves the store is reachable; an error means it is not.
@@ -128,6 +133,7 @@ async function startApi(o: FarmOptions, a: FarmApiOptions, parts: Parts): Promis
     token: a.token,
     ...(a.tokens ? { tokens: a.tokens } : {}),
     ...(a.githubHooks ? { githubHooks: a.githubHooks } : {}),
+    ...(a.githubDeliveryTtlSeconds ? { githubDeliveryTtlSeconds: a.githubDeliveryTtlSeconds } : {}),
     ...(a.downloads ? { downloads: a.downloads } : {}),
     ...(a.logLevel ? { logLevel: a.logLevel } : {}),
     ...(a.maxStreamsPerToken ? { maxStreamsPerToken: a.maxStreamsPerToken } : {}),

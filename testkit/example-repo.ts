@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { childEnv, PROJECT_ROOT, servicesConfig } from '../localservices/config.ts';
 import { localStore } from '../store/local.ts';
 import type { ObjectStore } from '../store/store.ts';
+import type { GitUrlPolicy } from '../core/contracts/git-url.ts';
 
 /**
  * Git repositories holding the example apps, as the farm's sources in tests and benchmarks. HOME is
@@ -12,6 +13,12 @@ import type { ObjectStore } from '../store/store.ts';
  * `testArtifactStore`, already holds its builds).
  */
 const FIXED_DATE = '2026-01-01T00:00:00Z';
+
+/**
+ * The git URL policy a farm needs to build these repositories (their URLs are file://): what
+ * XAMAL_GIT_ALLOW_LOCAL=1 gives `xamal farm up`. The test kit's farms (testkit/farm.ts) use it.
+ */
+export const LOCAL_SOURCES: GitUrlPolicy = { allowLocal: true, allowHttp: false };
 
 export const git = (cwd: string, ...args: string[]) =>
   execFileSync('git', args, {

@@ -9,6 +9,7 @@ import { farmClient, type FarmClient } from '../deployer/farm-client.ts';
 import type { AllowEntry } from '../builder/egress.ts';
 import { buildDeps, farmLockPaths } from '../farm/build-deps.ts';
 import { startFarm } from '../farm/farm.ts';
+import { LOCAL_SOURCES } from './example-repo.ts';
 import type { DebianSuite } from '../images/distros.ts';
 import type { ServiceEndpoints } from '../localservices/index.ts';
 import type { BuildQueues, QueueSettings } from '../queue/index.ts';
@@ -93,7 +94,8 @@ export async function wireFarm(w: FarmWiring): Promise<WiredFarm> {
       concurrency: w.concurrency,
       deps: buildDeps({ dockerSocket: w.dockerSocket, store: w.store, cacheDir: w.cacheDir, workRoot: w.workRoot, lockPaths, ...(w.depsAllow ? { depsAllow: w.depsAllow } : {}) }),
     },
-    api: { host: w.host, port: 0, token: w.token, logLevel: 'silent', queueArches: w.queueArches ?? [arch], ...(w.downloads ? { downloads: w.downloads } : {}) },
+    // Tests and benchmarks build from file:// repositories they make (testkit/example-repo.ts).
+    api: { host: w.host, port: 0, token: w.token, logLevel: 'silent', queueArches: w.queueArches ?? [arch], gitUrls: LOCAL_SOURCES, ...(w.downloads ? { downloads: w.downloads } : {}) },
   });
   return { url: farm.url!, app: farm.app!, queues: farm.queues!, close: async () => void (await farm.close()) };
 }

@@ -1,22 +1,19 @@
 import { z } from 'zod';
 import { AppNameSchema, parseTarget, ReleaseNameSchema, TargetSelectorSchema, type Target, type TargetSelector } from '../../core/index.ts';
-import { BuildResultSchema, CommitSchema, MixEnvSchema, type BuildResult } from '../../core/contracts/build-job.ts';
+import { BuildResultSchema, CommitSchema, GitUrlSchema, MixEnvSchema, type BuildResult } from '../../core/contracts/build-job.ts';
 import { SourceArchiveSchema } from './sources.ts';
 
 /** A git ref name as a client may send it (resolved to a commit by the API before any job exists). */
-const GitRef = z
+export const GitRefSchema = z
   .string()
   .regex(/^(?!-)(?!.*\.\.)[A-Za-z0-9._\/-]{1,200}$/, 'expected a branch or tag name like main or v1.2.3');
 
 const GitSource = z
   .object({
-    git: z
-      .string()
-      .min(1)
-      .max(2048)
-      .regex(/^(?:https?|ssh|git|file):\/\/[^\s]+$|^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+$/, 'expected a git URL (https://, ssh://, git://, file:// or user@host:path)'),
+    /** https:// or ssh by default; file:// and http:// only where the farm allows them (api/config.ts). */
+    git: GitUrlSchema,
     commit: CommitSchema.optional(),
-    ref: GitRef.optional(),
+    ref: GitRefSchema.optional(),
   })
   .strict()
   .refine((s) => (s.commit === undefined) !== (s.ref === undefined), { message: 'expected exactly one of commit or ref' });

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { buildSetKey, formatTarget, isXamalError, XamalError, type Executor, type Issue } from '../../core/index.ts';
+import { buildSetKey, formatTarget, isXamalError, ValidationError, XamalError, type Command, type Executor, type Issue, type Logger } from '../../core/index.ts';
+import { GIT_REMOTE_ENV, gitUrlForDisplay, gitUrlProblem, unreadableRemote, type GitUrlPolicy } from '../../core/contracts/git-url.ts';
 import { storedArtifact } from '../../store/artifact-index.ts';
 import { buildJobId, BuildJobSchema, type BuildJobInput } from '../../core/contracts/build-job.ts';
 import type { BuildQueues, BuildStatus as QueuedStatus } from '../../queue/index.ts';
@@ -15,25 +16,50 @@ export interface BuildServiceDeps {
   locks: () => Promise<LockFile[]>;
   /** Runs `git ls-remote` (branch/tag → commit, once, before any job exists). */
   exec: Executor;
+  /** Which git URLs builds may name (api/config.ts: https and ssh unless XAMAL_GIT_ALLOW_LOCAL / _HTTP). */
+  gitUrls: GitUrlPolicy;
+  /** Where git's own words about a remote it could not read go (never to the client). */
+  logger?: Logger;
 }
 
 type Unresolved = SubmitResult['unresolved'][number];
 
-async function resolveRef(exec: Executor, url: string, ref: string): Promise<string> {
-  const r = await exec.run({ argv: ['git', 'ls-remote', '--', url, ref], timeoutMs: 30_000, label: 'git ls-remote' });
-  if (r.code !== 0) throw new XamalError('validation', `source/ref: could not read ${url}: ${r.stderr.trim().split('\n').slice(-2).join(' ')}`);
+/** Pure: `git ls-remote` of `ref` at `url`, never waiting on a prompt for credentials (FACTS.md#git-remote). */
+export const lsRemoteCommand = (url: string, ref: string): Command => ({
+  argv: ['git', 'ls-remote', '--', url, ref],
+  env: GIT_REMOTE_ENV,
+  timeoutMs: 30_000,
+  label: 'git ls-remote',
+});
+
+/** The one answer for a remote git could not read (timed out included); git's own words go to the server log only. */
+function unreadable(url: string, detail: string, logger: Logger | undefined): XamalError {
+  logger?.warn({ url: gitUrlForDisplay(url), detail }, 'git ls-remote failed');
+  return new ValidationError([{ path: 'source/git', message: unreadableRemote(url) }]);
+}
+
+async function resolveRef(exec: Executor, url: string, ref: string, logger?: Logger): Promise<string> {
+  let r;
+  try {
+    r = await exec.run(lsRemoteCommand(url, ref));
+  } catch (err) {
+    throw unreadable(url, (err as Error).message, logger);
+  }
+  if (r.code !== 0) throw unreadable(url, r.stderr.trim().split('\n').slice(-5).join(' '), logger);
   const lines = r.stdout.trim().split('\n').filter(Boolean).map((l) => l.split('\t'));
   const exact = lines.filter(([, name]) => name === ref || name === `refs/heads/${ref}` || name === `refs/tags/${ref}` || name === `refs/tags/${ref}^{}`);
   const pick = exact.find(([, n]) => n?.endsWith('^{}')) ?? exact[0];
-  if (!pick?.[0] || !/^[0-9a-f]{40}$/.test(pick[0])) throw new XamalError('validation', `source/ref: ${JSON.stringify(ref)} is not a branch or tag of ${url}`);
+  if (!pick?.[0] || !/^[0-9a-f]{40}$/.test(pick[0])) throw new XamalError('validation', `source/ref: ${JSON.stringify(ref)} is not a branch or tag of ${gitUrlForDisplay(url)}`);
   return pick[0];
 }
 
 /** The job's source: a git commit (a branch or tag resolved now, once) or an uploaded archive. */
-async function jobSource(exec: Executor, source: BuildRequest['source']): Promise<BuildJobInput['source']> {
-  return 'git' in source
-    ? { kind: 'git', url: source.git, commit: source.commit ?? (await resolveRef(exec, source.git, source.ref!)) }
-    : { kind: 'archive', key: source.archive, sha256: source.sha256 };
+async function jobSource(deps: BuildServiceDeps, source: BuildRequest['source']): Promise<BuildJobInput['source']> {
+  if (!('git' in source)) return { kind: 'archive', key: source.archive, sha256: source.sha256 };
+  // The request schema checked the URL's shape; which transports this farm fetches is decided here.
+  const problem = gitUrlProblem(source.git, deps.gitUrls);
+  if (problem) throw new ValidationError([{ path: 'source/git', message: problem }]);
+  return { kind: 'git', url: source.git, commit: source.commit ?? (await resolveRef(deps.exec, source.git, source.ref!, deps.logger)) };
 }
 
 /** The tuples a request names, as tuples or selectors (the pinned builder images choose), and the targets none serves. */
@@ -87,7 +113,7 @@ function answeredStatus({ data: _data, result, ...st }: QueuedStatus): BuildStat
 export function buildService(deps: BuildServiceDeps) {
   return {
     async submit(req: BuildRequest): Promise<SubmitResult> {
-      const source = await jobSource(deps.exec, req.source);
+      const source = await jobSource(deps, req.source);
       const images = usableImages(await deps.locks());
       const { tuples, unresolved } = requestedTuples(req, images);
       const builds: SubmittedBuild[] = [];

@@ -4,6 +4,7 @@ import type { Arch } from '../tuple/arch.ts';
 import { formatTarget, TargetTupleSchema } from '../tuple/tuple.ts';
 import { AppNameSchema, ReleaseNameSchema } from '../names.ts';
 import { SOURCE_KEY } from '../store-keys.ts';
+import { ANY_GIT_TRANSPORT, gitUrlProblem } from './git-url.ts';
 
 /**
  * The build job: the contract between the API (which enqueues it) and the workers (which run it).
@@ -11,11 +12,24 @@ import { SOURCE_KEY } from '../store-keys.ts';
  */
 export const CommitSchema = z.string().regex(/^[0-9a-f]{40}$/, 'expected a full 40-character lowercase commit SHA');
 
+/** A git URL git cannot mistake for an option, without credentials, on a known transport. */
+export const GitUrlSchema = z
+  .string()
+  .min(1)
+  .max(2048)
+  .superRefine((url, ctx) => {
+    const problem = gitUrlProblem(url, ANY_GIT_TRANSPORT);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
 export const GitSourceSchema = z
   .object({
     kind: z.literal('git'),
-    /** Clone URL (`file://` in tests, https/ssh in production). Never contains credentials: those come from worker config. */
-    url: z.string().min(1).max(2048).refine((u) => !/\s/.test(u) && !u.startsWith('-'), 'expected a git URL without spaces or a leading dash'),
+    /**
+     * Clone URL (`file://` in tests, https/ssh in production; which transports a farm accepts is its
+     * API's policy, core/contracts/git-url.ts). Never contains credentials: those come from worker config.
+     */
+    url: GitUrlSchema,
     commit: CommitSchema,
   })
   .strict();

@@ -18,7 +18,7 @@ import { LocalExecutor } from '../../../core/index.ts';
 import { artifactGeneration, buildQueues, queueInspector, redisClient, type BuildQueues, type QueueInspector, type QueueSettings } from '../../../queue/index.ts';
 import { s3Store } from '../../../store/s3.ts';
 import { readLock } from '../../../images/lock.ts';
-import { helloRepo } from '../../../testkit/example-repo.ts';
+import { helloRepo, LOCAL_SOURCES } from '../../../testkit/example-repo.ts';
 import { services, testPrefix } from '../../../testkit/integration.ts';
 
 const TOKEN = 'api-test-token-0123456789abcdef';
@@ -88,7 +88,7 @@ describe('the farm API with real Redis, workers and store', () => {
     app = await buildApp({
       token: TOKEN,
       logLevel: 'silent',
-      services: { health: healthService({}), ...storeBackedServices(store, generation), builds: buildService({ queues, store, locks, exec: new LocalExecutor() }), queues: inspector },
+      services: { health: healthService({}), ...storeBackedServices(store, generation), builds: buildService({ queues, store, locks, exec: new LocalExecutor(), gitUrls: LOCAL_SOURCES }), queues: inspector },
     });
     url = await app.listen({ host: '127.0.0.1', port: 0 });
   });

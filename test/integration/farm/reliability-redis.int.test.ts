@@ -16,7 +16,7 @@ import { LocalExecutor } from '../../../core/index.ts';
 import { buildQueue, buildQueueEvents, buildQueues, enqueueBuild, type QueueSettings } from '../../../queue/index.ts';
 import { s3Store } from '../../../store/s3.ts';
 import { readLock } from '../../../images/lock.ts';
-import { helloRepo } from '../../../testkit/example-repo.ts';
+import { helloRepo, LOCAL_SOURCES } from '../../../testkit/example-repo.ts';
 import { services, testPrefix } from '../../../testkit/integration.ts';
 import { startOwnRedis, type OwnRedis } from '../../../testkit/redis.ts';
 
@@ -48,7 +48,7 @@ describe('a Redis restart with builds queued and running', () => {
     const store = s3Store({ ...services().s3, prefix: `${testPrefix('redis-s3')}/` });
     const locks = async () => [await readLock(cfg.localLockPath)];
     const queues = buildQueues(settings, [arch]);
-    app = await buildApp({ token: TOKEN, logLevel: 'silent', services: { health: healthService({}), ...storeBackedServices(store), builds: buildService({ queues, store, locks, exec: new LocalExecutor() }) } });
+    app = await buildApp({ token: TOKEN, logLevel: 'silent', services: { health: healthService({}), ...storeBackedServices(store), builds: buildService({ queues, store, locks, exec: new LocalExecutor(), gitUrls: LOCAL_SOURCES }) } });
     const get = (id: string) => app!.inject({ method: 'GET', url: `/v1/builds/${id}`, headers: { authorization: `Bearer ${TOKEN}` } });
 
     const queue = buildQueue(settings, arch);

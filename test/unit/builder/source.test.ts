@@ -64,4 +64,14 @@ describe('git sources through the worker\'s mirror', () => {
     expect(await readFile(join(dir, 'src1', 'mix.exs'), 'utf8')).toBe('a');
     await expect(checkoutGitSource(exec, cache, url, 'f'.repeat(40), join(dir, 'src2'))).rejects.toThrow(/commit f{40} is on no branch or tag of file:\/\/.*does not serve it by SHA/);
   });
+
+  it('a remote git cannot read fails the build with one generic reason; git\'s own words travel only as the cause (for the worker\'s log)', async () => {
+    const cache = join(dir, 'cache');
+    for (const missing of [`file://${join(dir, 'no-such-repo')}`, 'https://127.0.0.1:1/x.git']) {
+      const err = (await checkoutGitSource(exec, cache, missing, 'a'.repeat(40), join(dir, 'src')).catch((e: unknown) => e)) as Error & { code: string };
+      expect(err.message).toBe(`could not read the repository at ${missing}: unreachable or not found`);
+      expect(err.code).toBe('external');
+      expect((err.cause as Error).message).toMatch(/^git fetch failed \(exit 128\): .*(does not appear to be a git repository|Failed to connect to 127\.0\.0\.1 port 1)/);
+    }
+  });
 });
