@@ -290,7 +290,7 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
   try {
     await hooks.phase('source');
     await timed(timings, 'source', async () => {
-      const line = await prepareSource(deps, job.source, workDir);
+      const line = await prepareSource(deps, job.app, job.source, workDir);
       if (line) await say(line);
     });
     const { cacheDir, limits, depsNetwork, hostArch } = deps;

@@ -99,7 +99,7 @@ describe('runBuild carries the plan out', () => {
     expect((await s.get(m.logKey))!.toString()).toBe(`${lines.join('\n')}\n`);
     const tarList = execFileSync('tar', ['-tzf', s.pathOf(m.tarball.key)], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
     expect(tarList).toEqual(['./', './bin/', './bin/beam.smp', './releases/', './releases/start_erl.data']);
-    const mix = join(dir, 'cache', 'mix');
+    const mix = join(dir, 'cache', 'mix', 'hello');
     expect((await readdir(mix)).sort()).toEqual([m.cacheKeys.build, m.cacheKeys.deps, `${m.cacheKeys.deps}.fetched.json`].sort());
     expect(JSON.parse(await readFile(join(mix, `${m.cacheKeys.deps}.fetched.json`), 'utf8'))).toEqual({ mixExs: expect.stringMatching(/^[0-9a-f]{64}$/), depsDir: true });
     expect(existsSync(join(mix, m.cacheKeys.deps, 'jason', 'mix.exs'))).toBe(true);
@@ -114,7 +114,7 @@ describe('runBuild carries the plan out', () => {
     expect(err).toBeUndefined();
     expect(runs).toEqual(['compile', 'smoke']);
     const keys = first.out!.manifest.cacheKeys;
-    const mix = join(dir, 'cache', 'mix');
+    const mix = join(dir, 'cache', 'mix', 'hello');
     expect(lines.slice(0, 3)).toEqual([
       `cache hit: deps from ${join(mix, keys.deps)}`,
       `cache hit: _build from ${join(mix, keys.build)}`,
@@ -166,7 +166,7 @@ describe('runBuild carries the plan out', () => {
     const r = await build(deps(docker), C1);
     expect(r.err!.message.split('\n')[0]).toBe('the release did not answer `eval` in its own image');
     expect(r.phases.at(-1)).toBe('release');
-    expect((await readdir(join(dir, 'cache', 'mix'))).some((k) => k.startsWith('build-'))).toBe(true);
+    expect((await readdir(join(dir, 'cache', 'mix', 'hello'))).some((k) => k.startsWith('build-'))).toBe(true);
   });
 
   it('a source archive whose checksum differs is refused before anything runs', async () => {
