@@ -58,6 +58,6 @@ export const githubRoutes: FastifyPluginAsyncZod = async (app) => {
     const source = sourceOf(event, payload, hook.git);
     if (!source) return reply.code(202).send({ ignored: `event ${String(event)} ${payload.action ?? payload.ref ?? ''}`.trim() });
     const request = BuildRequestSchema.parse({ app: hook.app, source, ...(hook.matrix ? { matrix: hook.matrix } : { targets: hook.targets }) });
-    return reply.code(202).send(await builds.submit(request));
+    return reply.code(202).send(await builds.submit(request, { kind: 'webhook', repository: repo! }));
   });
 };
