@@ -151,8 +151,12 @@ export interface CacheFacts {
   depsMarker?: DepsMarker;
 }
 
-/** What the cache holds under a plan's cache paths (builder/plan.ts `cacheLayout`). */
+/**
+ * What the cache holds under a plan's cache paths (builder/plan.ts `cacheLayout`), each looked up
+ * under its entry's lock: eviction (builder/eviction.ts) removes an entry under the same lock.
+ */
 export async function readCacheFacts(paths: { deps: string; build: string; depsFetched: string }): Promise<CacheFacts> {
-  const depsMarker = await readDepsMarker(paths.depsFetched);
-  return { deps: existsSync(paths.deps), build: existsSync(paths.build), ...(depsMarker ? { depsMarker } : {}) };
+  const deps = await withEntryLock(paths.deps, async () => ({ present: existsSync(paths.deps), marker: await readDepsMarker(paths.depsFetched) }));
+  const build = await withEntryLock(paths.build, async () => existsSync(paths.build));
+  return { deps: deps.present, build, ...(deps.marker ? { depsMarker: deps.marker } : {}) };
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { parseOrThrow } from '../core/index.ts';
 import { DEFAULT_DEPS_ALLOW, parseAllowList, type AllowEntry } from './egress.ts';
 import type { DepsNetwork } from './plan.ts';
+import { DEFAULT_EVICTION, type EvictionPolicy } from './eviction.ts';
 import { serviceEndpoints, servicesConfig, type ServicesConfig } from '../localservices/index.ts';
 
 const EnvSchema = z.object({
@@ -14,6 +15,8 @@ const EnvSchema = z.object({
   XAMAL_DEPS_NETWORK: z.enum(['egress', 'none'], { message: 'expected egress (through the allow-listed proxy) or none' }).default('egress'),
   XAMAL_DEPS_ALLOW: z.string().max(4096).default(DEFAULT_DEPS_ALLOW),
   XAMAL_MAX_LOG_BYTES: z.coerce.number().int().min(4096, 'expected bytes, at least 4096').max(1 << 30, 'expected bytes, at most 1 GiB').default(4 * 1024 * 1024),
+  XAMAL_CACHE_MAX_BYTES: z.coerce.number().int().min(1024 ** 2, 'expected bytes, at least 1 MiB').default(DEFAULT_EVICTION.maxBytes),
+  XAMAL_CACHE_MAX_AGE_DAYS: z.coerce.number().min(0.01, 'expected days, more than 0').max(3650, 'expected days, at most 3650').default(DEFAULT_EVICTION.maxAgeMs / 86_400_000),
   XAMAL_WORKER_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(60_000),
 });
 
@@ -38,6 +41,8 @@ export interface BuilderConfig {
   lockMs: number;
   /** A build's log is cut, with a marker line, beyond this many bytes (XAMAL_MAX_LOG_BYTES, default 4 MiB). */
   maxLogBytes: number;
+  /** The build cache is kept within XAMAL_CACHE_MAX_BYTES (default 20 GiB) and XAMAL_CACHE_MAX_AGE_DAYS of no use (default 30). */
+  cacheEviction: EvictionPolicy;
 }
 
 export function builderConfig(env: NodeJS.ProcessEnv = process.env): BuilderConfig {
@@ -59,5 +64,6 @@ export function builderConfig(env: NodeJS.ProcessEnv = process.env): BuilderConf
     workRoot: join(services.stateDir, 'work'),
     lockMs: e.XAMAL_WORKER_LOCK_MS,
     maxLogBytes: e.XAMAL_MAX_LOG_BYTES,
+    cacheEviction: { maxBytes: e.XAMAL_CACHE_MAX_BYTES, maxAgeMs: Math.round(e.XAMAL_CACHE_MAX_AGE_DAYS * 86_400_000) },
   };
 }

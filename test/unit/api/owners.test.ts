@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../../api/app.ts';
+import { farmConfig } from '../../../api/config.ts';
 import { hashToken, parseTokenEntries } from '../../../api/auth.ts';
 import { checkMayBuild, checkMayCancel, registryProblems, repositoryKey, type Caller } from '../../../api/owners.ts';
 import { parseGithubHooks } from '../../../api/routes/github.ts';
@@ -181,5 +182,12 @@ describe('POST /v1/builds and DELETE /v1/builds/:id with an app registry', () =>
     expect((await cancel(CI, id)).json()).toEqual({ id, outcome: 'removed' });
     expect((await cancel(ADMIN, id)).statusCode).toBe(200);
     expect((await cancel(OTHER, `b${'f'.repeat(32)}`)).statusCode).toBe(404);
+  });
+});
+
+describe('XAMAL_APPS_FILE', () => {
+  it('is read as the path of the app registry; unset, the farm is open', () => {
+    expect(farmConfig({}).appsFile).toBeUndefined();
+    expect(farmConfig({ XAMAL_APPS_FILE: '/etc/xamal/apps.json' }).appsFile).toBe('/etc/xamal/apps.json');
   });
 });
