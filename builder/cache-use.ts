@@ -45,7 +45,8 @@ export function cacheKeeper(cacheDir: string, policy: EvictionPolicy = DEFAULT_E
   let writes = Promise.resolve();
   const write = () => {
     const entries = [...held.keys()];
-    writes = writes.then(async () => {
+    // A failed write (reported to its caller) does not stop the later ones.
+    writes = writes.catch(() => {}).then(async () => {
       await mkdir(join(cacheDir, 'in-use'), { recursive: true });
       const tmp = `${file}.tmp`;
       await writeFile(tmp, JSON.stringify({ pid: process.pid, startTime: processStartTime(process.pid), argv: [], entries }));

@@ -107,6 +107,22 @@ describe('runBuild carries the plan out', () => {
     expect(await readdir(join(dir, 'work'))).toEqual([]);
   });
 
+  it('holds its own deps and _build entries in the cache keeper from before it looks them up until it is done, then releases them', async () => {
+    const events: string[] = [];
+    const cacheKeeper = {
+      hold: async (paths: readonly string[]) => {
+        events.push(`hold ${paths.map((p) => p.slice(join(dir, 'cache').length + 1)).join(' ')}`);
+        return async () => void events.push('release');
+      },
+      sweep: async () => {},
+    };
+    const { docker } = fakeDocker({});
+    const { out, err } = await build({ ...deps(docker), cacheKeeper }, C1);
+    expect(err).toBeUndefined();
+    const keys = out!.manifest.cacheKeys;
+    expect(events).toEqual([`hold mix/hello/${keys.deps} mix/hello/${keys.build}`, 'release']);
+  });
+
   it('a second build of the same lock and mix.exs restores both caches and skips deps', async () => {
     const first = await build(deps(fakeDocker({}).docker), C1);
     const { docker, runs } = fakeDocker({});
