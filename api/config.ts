@@ -11,6 +11,7 @@ const EnvSchema = z.object({
   XAMAL_FARM_PORT: z.coerce.number().int().min(0).max(65535).default(7420),
   XAMAL_FARM_TOKENS: z.string().optional(),
   XAMAL_GITHUB_HOOKS_FILE: z.string().min(1).optional(),
+  XAMAL_APPS_FILE: z.string().min(1).optional(),
   XAMAL_FARM_URL_SECRET: z.string().min(32, 'expected at least 32 characters (shared by every API process of the farm)').optional(),
   XAMAL_FARM_PUBLIC_URL: z.url({ protocol: /^https?$/, error: 'expected the http(s) URL servers reach the API at' }).optional(),
   XAMAL_DOWNLOAD_TTL: z.coerce.number().int().min(10, 'expected seconds (10–86400)').max(86_400, 'expected seconds (10–86400)').default(300),
@@ -42,6 +43,8 @@ export interface FarmConfig {
   githubDeliveryTtlSeconds: number;
   /** Which git URLs builds may name: https and ssh, plus file:// / paths and http:// / git:// when allowed. */
   gitUrls: GitUrlPolicy;
+  /** JSON file registering each app to its repositories and the tokens allowed to build and cancel it (api/owners.ts); unset: open farm. */
+  appsFile: string | undefined;
   host: string;
   port: number;
   logLevel: string;
@@ -66,7 +69,7 @@ const on = (flag: string): boolean => flag === '1' || flag === 'true';
 
 export function farmConfig(env: NodeJS.ProcessEnv = process.env): FarmConfig {
   const e = parseOrThrow(EnvSchema, env, 'invalid farm settings in the environment');
-  return { token: e.XAMAL_FARM_TOKEN, tokens: parseTokenEntries(e.XAMAL_FARM_TOKENS ?? ''), githubHooksFile: e.XAMAL_GITHUB_HOOKS_FILE, host: e.XAMAL_FARM_HOST,
+  return { token: e.XAMAL_FARM_TOKEN, tokens: parseTokenEntries(e.XAMAL_FARM_TOKENS ?? ''), githubHooksFile: e.XAMAL_GITHUB_HOOKS_FILE, appsFile: e.XAMAL_APPS_FILE, host: e.XAMAL_FARM_HOST,
     githubDeliveryTtlSeconds: e.XAMAL_GITHUB_DELIVERY_TTL,
     gitUrls: { allowLocal: on(e.XAMAL_GIT_ALLOW_LOCAL), allowHttp: on(e.XAMAL_GIT_ALLOW_HTTP) },
     port: e.XAMAL_FARM_PORT,

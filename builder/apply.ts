@@ -19,7 +19,8 @@ import { scanRelease, type ReleaseScan } from './elf.ts';
 import { ensurePinnedImage } from './images/ensure.ts';
 import type { EgressProxy } from './egress.ts';
 import { assembleManifest, cacheLayout, planBuild, type BuildLimits, type DepsNetwork, type BuildPlan, type BuildStep, type PlanInput } from './plan.ts';
-import { prepareSource } from './source.ts';
+import { mirrorPath, prepareSource } from './source.ts';
+import type { CacheKeeper } from './cache-use.ts';
 
 export interface BuildDeps {
   docker: DockerEngine;
@@ -37,6 +38,8 @@ export interface BuildDeps {
   hostArch?: Arch;
   /** A job's log is cut (with a marker line) beyond this many bytes (XAMAL_MAX_LOG_BYTES, default 4 MiB). */
   maxLogBytes?: number;
+  /** Marks the cache entries a build uses, so eviction leaves them (builder/cache-use.ts), and sweeps the cache after each build. */
+  cacheKeeper?: CacheKeeper;
 }
 
 export const DEFAULT_MAX_LOG_BYTES = 4 * 1024 * 1024;
@@ -264,14 +267,16 @@ async function runSteps(r: Run, steps: BuildStep[]): Promise<void> {
   for (const step of steps) await (STEPS[step.kind] as (r: Run, s: BuildStep) => Promise<void>)(r, step);
 }
 
-/** Facts of the unpacked source and the cache, then the plan. */
-async function planJob(input: Omit<PlanInput, 'source' | 'cache'>): Promise<BuildPlan> {
+/** Facts of the unpacked source and the cache (its entries held first, `hold`), then the plan. */
+async function planJob(input: Omit<PlanInput, 'source' | 'cache'>, hold: (paths: string[]) => Promise<void>): Promise<BuildPlan> {
   const src = join(input.workDir, 'src');
   if (!existsSync(join(src, 'mix.exs'))) throw new XamalError('build_failed', 'the source has no mix.exs at its root');
   const hashes = await sourceHashes(src);
   const linkedDirs = (['deps', '_build'] as const).filter((d) => lstatSync(join(src, d), { throwIfNoEntry: false })?.isSymbolicLink());
   const source = { ...hashes, hasDeps: existsSync(join(src, 'deps')), linkedDirs };
-  const cache = await readCacheFacts(cacheLayout({ ...input, source }).paths);
+  const { paths } = cacheLayout({ ...input, source });
+  await hold([paths.deps, paths.build]);
+  const cache = await readCacheFacts(paths);
   return planBuild({ ...input, source, cache });
 }
 
@@ -309,19 +314,23 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
   await removeLeftovers(deps, jobId, say);
   const workDir = await mkdtemp(join(deps.workRoot, `${jobId}-`));
   const timings: Record<string, number> = {};
+  const releases: (() => Promise<void>)[] = [];
+  const hold = async (paths: string[]) => void (deps.cacheKeeper && releases.push(await deps.cacheKeeper.hold(paths)));
   try {
+    if (job.source.kind === 'git') await hold([mirrorPath(deps.cacheDir, job.app, job.source.url)]);
     await hooks.phase('source');
     await timed(timings, 'source', async () => {
-      const line = await prepareSource(deps, job.source, workDir);
+      const line = await prepareSource(deps, job.app, job.source, workDir);
       if (line) await say(line);
     });
     const { cacheDir, limits, depsNetwork, hostArch } = deps;
     const keptOutputBytes = deps.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES;
-    const plan = await planJob({ job, jobId, image: { ref, pinned, digest }, workDir, cacheDir, limits, keptOutputBytes, depsNetwork, hostArch });
+    const plan = await planJob({ job, jobId, image: { ref, pinned, digest }, workDir, cacheDir, limits, keptOutputBytes, depsNetwork, hostArch }, hold);
     const run: Run = { deps, hooks, signal, plan, log, say, timings, learnt: {} };
     await runSteps(run, plan.steps);
     return { manifest: learnt(run.learnt.manifest, 'the manifest'), manifestKey: plan.artifact.manifestKey, cached: false };
   } finally {
     await rm(workDir, { recursive: true, force: true });
+    for (const release of releases) await release();
   }
 }

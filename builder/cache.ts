@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, readdir, readFile, readlink, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, readlink, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { z } from 'zod';
 import { readCappedFile, runChecked, XamalError, type Executor } from '../core/index.ts';
+import { withFileLock } from '../localservices/fs-lock.ts';
 
 /**
  * The worker's build cache: deps/ and _build directories under keys the plan computes
@@ -55,22 +56,39 @@ export async function sourceHashes(src: string): Promise<SourceHashes> {
 }
 
 /**
+ * One cache entry's lock (`<entry>.lock`, across worker processes): a restore copies the entry whole
+ * while holding it, and a save swaps a new copy in only while holding it, so a reader never copies
+ * half of one version and half of another, nor finds the entry gone mid-copy.
+ */
+const withEntryLock = <T>(entry: string, fn: () => Promise<T>) => withFileLock(`${entry}.lock`, `cache entry ${entry}`, fn);
+
+/** Marks a cache entry (a directory) as used now: eviction (builder/eviction.ts) goes by this time. */
+export async function touchEntry(entry: string): Promise<void> {
+  const now = new Date();
+  await utimes(entry, now, now).catch(() => {});
+}
+
+/**
  * Copies a cached directory into the source tree (`cp -a`). Refused (`build_failed`) when `into` or
  * its parent is a link: a committed `deps -> /elsewhere` would take the copy out of the work tree.
  */
 export async function restoreCache(exec: Executor, from: string, into: string, label: string): Promise<void> {
-  if (!(await lstat(from)).isDirectory()) throw new XamalError('build_failed', `${label}: the cache entry ${from} is not a directory; it is not restored`);
   for (const path of [dirname(into), into]) {
     const st = await lstat(path).catch(() => undefined);
     if (st?.isSymbolicLink()) throw new XamalError('build_failed', `${label}: ${path} is a link (-> ${await readlink(path)}); the cache is never restored through one`);
   }
-  await runChecked(exec, { argv: ['cp', '-a', '--', from, into], label });
+  await withEntryLock(from, async () => {
+    if (!(await lstat(from)).isDirectory()) throw new XamalError('build_failed', `${label}: the cache entry ${from} is not a directory; it is not restored`);
+    await touchEntry(from);
+    await runChecked(exec, { argv: ['cp', '-a', '--', from, into], label });
+  });
 }
 
 /**
  * Copies `from` to `to` through a temporary copy and a rename, so readers never see half a cache.
- * Without `replace` the first writer wins (an existing `to` stays); with it `to` is replaced.
- * Nothing to copy (no `from`) is no error; a `from` that is a link or no directory is refused.
+ * Without `replace` the first writer wins (an existing `to` stays); with it `to` is replaced, the
+ * swap done under the entry's lock so no restore of `to` is in progress. Nothing to copy (no `from`)
+ * is no error; a `from` that is a link or no directory is refused.
  */
 export async function saveCache(exec: Executor, from: string, to: string, replace: boolean): Promise<void> {
   const st = await lstat(from).catch(() => undefined);
@@ -78,17 +96,24 @@ export async function saveCache(exec: Executor, from: string, to: string, replac
   // A step running the build's code may have made deps or _build a link: never cached, so never restored.
   if (!st.isDirectory()) throw new XamalError('build_failed', `save cache: ${from} is ${st.isSymbolicLink() ? `a link (-> ${await readlink(from)})` : 'not a directory'}; it is not cached`);
   if (existsSync(to) && !replace) return;
-  await mkdir(join(to, '..'), { recursive: true });
+  await mkdir(dirname(to), { recursive: true });
   const tmp = `${to}.${process.pid}.${Date.now()}.tmp`;
-  await runChecked(exec, { argv: ['cp', '-a', from, tmp], label: 'save cache' });
-  if (existsSync(to)) {
-    const old = `${to}.${process.pid}.${Date.now()}.old`;
-    await rename(to, old).catch(() => {});
-    await rename(tmp, to);
-    await rm(old, { recursive: true, force: true });
-  } else {
-    await rename(tmp, to).catch(async () => rm(tmp, { recursive: true, force: true }));
+  try {
+    await runChecked(exec, { argv: ['cp', '-a', from, tmp], label: 'save cache' });
+    await withEntryLock(to, () => swapIn(tmp, to, replace));
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/** Moves the complete copy `tmp` to `to` (replacing it only with `replace`); the caller holds `to`'s lock. */
+async function swapIn(tmp: string, to: string, replace: boolean): Promise<void> {
+  if (!existsSync(to)) return rename(tmp, to);
+  if (!replace) return;
+  const old = `${to}.${process.pid}.${Date.now()}.old`;
+  await rename(to, old);
+  await rename(tmp, to);
+  await rm(old, { recursive: true, force: true });
 }
 
 /** What a successful deps step ran with (the plan's `cachePaths.depsFetched`). */
@@ -126,8 +151,12 @@ export interface CacheFacts {
   depsMarker?: DepsMarker;
 }
 
-/** What the cache holds under a plan's cache paths (builder/plan.ts `cacheLayout`). */
+/**
+ * What the cache holds under a plan's cache paths (builder/plan.ts `cacheLayout`), each looked up
+ * under its entry's lock: eviction (builder/eviction.ts) removes an entry under the same lock.
+ */
 export async function readCacheFacts(paths: { deps: string; build: string; depsFetched: string }): Promise<CacheFacts> {
-  const depsMarker = await readDepsMarker(paths.depsFetched);
-  return { deps: existsSync(paths.deps), build: existsSync(paths.build), ...(depsMarker ? { depsMarker } : {}) };
+  const deps = await withEntryLock(paths.deps, async () => ({ present: existsSync(paths.deps), marker: await readDepsMarker(paths.depsFetched) }));
+  const build = await withEntryLock(paths.build, async () => existsSync(paths.build));
+  return { deps: deps.present, build, ...(deps.marker ? { depsMarker: deps.marker } : {}) };
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { parseOrThrow } from '../core/index.ts';
 import { DEFAULT_DEPS_ALLOW, parseAllowList, type AllowEntry } from './egress.ts';
 import { DEFAULT_LIMITS, type BuildLimits, type DepsNetwork } from './plan.ts';
+import { DEFAULT_EVICTION, type EvictionPolicy } from './eviction.ts';
 import { serviceEndpoints, servicesConfig, type ServicesConfig } from '../localservices/index.ts';
 
 const EnvSchema = z.object({
@@ -17,6 +18,8 @@ const EnvSchema = z.object({
   XAMAL_MAX_STEP_OUTPUT_BYTES: z.coerce.number().int().min(65_536, 'expected bytes, at least 65536').max(2 ** 40, 'expected bytes, at most 1 TiB').default(DEFAULT_LIMITS.maxOutputBytes),
   XAMAL_BUILD_PIDS_LIMIT: z.coerce.number().int().min(32, 'expected a number of processes, at least 32').max(1 << 22).default(DEFAULT_LIMITS.pids),
   XAMAL_MAX_BUILD_DISK_BYTES: z.coerce.number().int().min(1 << 26, 'expected bytes, at least 64 MiB').max(2 ** 50).default(DEFAULT_LIMITS.diskBytes),
+  XAMAL_CACHE_MAX_BYTES: z.coerce.number().int().min(1024 ** 2, 'expected bytes, at least 1 MiB').default(DEFAULT_EVICTION.maxBytes),
+  XAMAL_CACHE_MAX_AGE_DAYS: z.coerce.number().min(0.01, 'expected days, more than 0').max(3650, 'expected days, at most 3650').default(DEFAULT_EVICTION.maxAgeMs / 86_400_000),
   XAMAL_WORKER_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(60_000),
 });
 
@@ -47,6 +50,8 @@ export interface BuilderConfig {
    * 512) and the work directory's size (XAMAL_MAX_BUILD_DISK_BYTES, default 8 GiB).
    */
   limits: BuildLimits;
+  /** The build cache is kept within XAMAL_CACHE_MAX_BYTES (default 20 GiB) and XAMAL_CACHE_MAX_AGE_DAYS of no use (default 30). */
+  cacheEviction: EvictionPolicy;
 }
 
 export function builderConfig(env: NodeJS.ProcessEnv = process.env): BuilderConfig {
@@ -69,5 +74,6 @@ export function builderConfig(env: NodeJS.ProcessEnv = process.env): BuilderConf
     lockMs: e.XAMAL_WORKER_LOCK_MS,
     maxLogBytes: e.XAMAL_MAX_LOG_BYTES,
     limits: { ...DEFAULT_LIMITS, maxOutputBytes: e.XAMAL_MAX_STEP_OUTPUT_BYTES, pids: e.XAMAL_BUILD_PIDS_LIMIT, diskBytes: e.XAMAL_MAX_BUILD_DISK_BYTES },
+    cacheEviction: { maxBytes: e.XAMAL_CACHE_MAX_BYTES, maxAgeMs: Math.round(e.XAMAL_CACHE_MAX_AGE_DAYS * 86_400_000) },
   };
 }

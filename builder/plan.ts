@@ -170,15 +170,16 @@ export function tarCommand(workDir: string, releaseDir: string, tarball: string)
 }
 
 /**
- * Pure: the cache keys and paths of a job. deps/ depends only on the lockfile; _build also on the
- * image (ERTS/compiler), env and config. Neither is ever shared across targets: the image digest pins
- * the target.
+ * Pure: the cache keys and paths of a job. Every key names the app and the image digest (which pins
+ * the target), so two apps never share an entry, even with identical lockfiles: a step running one
+ * app's code writes only caches that app reads. deps/ further depends on the lockfile; _build also
+ * on env, config and release. Entries live under `<cache>/mix/<app>/` (evicted by builder/eviction.ts).
  */
 export function cacheLayout(p: CacheInput): CacheLayout {
   const { job } = p;
-  const deps = `deps-${hash(p.image.digest, p.source.lockHash)}`;
-  const build = `build-${hash(p.image.digest, job.mixEnv, p.source.lockHash, p.source.configHash, job.app, releaseOf(job))}`;
-  const dir = join(p.cacheDir, 'mix');
+  const deps = `deps-${hash('deps', job.app, p.image.digest, p.source.lockHash)}`;
+  const build = `build-${hash('build', job.app, p.image.digest, job.mixEnv, p.source.lockHash, p.source.configHash, releaseOf(job))}`;
+  const dir = join(p.cacheDir, 'mix', job.app);
   return { keys: { deps, build }, paths: { deps: join(dir, deps), build: join(dir, build), depsFetched: join(dir, `${deps}.fetched.json`) } };
 }
 

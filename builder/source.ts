@@ -9,6 +9,7 @@ import { GIT_REMOTE_ENV, gitUrlForDisplay, unreadableRemote } from '../core/cont
 import type { ObjectStore } from '../store/store.ts';
 import { archiveProblems, tarGzEntries } from './archive-entries.ts';
 import { refuseUnsafeTree } from './links.ts';
+import { touchEntry } from './cache.ts';
 
 /**
  * A job's source, made ready in its work directory: a git commit through the worker's mirror of
@@ -18,9 +19,12 @@ import { refuseUnsafeTree } from './links.ts';
 /** Branches and tags, as a plain clone would have them (no pull-request or other refs). */
 const REFSPECS = ['+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*'] as const;
 
-/** The worker's bare mirror of a repository: one per URL, under the build cache. */
-export function mirrorPath(cacheDir: string, url: string): string {
-  return join(cacheDir, 'git', `${createHash('sha256').update(url).digest('hex').slice(0, 32)}.git`);
+/**
+ * The worker's bare mirror of a repository: one per app and URL, under the build cache
+ * (`<cache>/git/<app>/`), so no app's build ever reads objects another app's build fetched.
+ */
+export function mirrorPath(cacheDir: string, app: string, url: string): string {
+  return join(cacheDir, 'git', app, `${createHash('sha256').update(url).digest('hex').slice(0, 32)}.git`);
 }
 
 /** Pure: the git commands of a source checkout from the mirror, as data. */
@@ -60,10 +64,10 @@ async function fetchRefs(exec: Executor, mirror: string, url: string): Promise<v
  * (a file lock). Credentials never reach the mirror: URLs carry none (the job contract), and
  * fetches name the URL instead of storing a remote.
  */
-export async function checkoutGitSource(exec: Executor, cacheDir: string, url: string, commit: string, dest: string): Promise<{ fetched: boolean }> {
-  const mirror = mirrorPath(cacheDir, url);
+export async function checkoutGitSource(exec: Executor, mirror: string, url: string, commit: string, dest: string): Promise<{ fetched: boolean }> {
   await mkdir(dirname(mirror), { recursive: true });
   return withFileLock(`${mirror}.lock`, `git mirror of ${url}`, async () => {
+    await touchEntry(mirror);
     const fresh = async () => {
       await rm(mirror, { recursive: true, force: true });
       await runChecked(exec, gitSteps.init(mirror));
@@ -160,14 +164,14 @@ export interface SourceDeps {
  * special files (builder/links.ts); resolves with a line for the build log, if there is
  * one to say.
  */
-export async function prepareSource(d: SourceDeps, source: BuildSource, workDir: string): Promise<string | undefined> {
+export async function prepareSource(d: SourceDeps, app: string, source: BuildSource, workDir: string): Promise<string | undefined> {
   const dest = join(workDir, 'src');
   if (source.kind === 'archive') {
     await unpackArchiveSource(d.exec, d.store, source, dest, join(workDir, 'source.tar.gz'));
     await refuseUnsafeTree(dest, 'source');
     return undefined;
   }
-  const { fetched } = await checkoutGitSource(d.exec, d.cacheDir, source.url, source.commit, dest);
+  const { fetched } = await checkoutGitSource(d.exec, mirrorPath(d.cacheDir, app, source.url), source.url, source.commit, dest);
   // Before anything reads the tree: a committed `deps -> /elsewhere` is refused here.
   await refuseUnsafeTree(dest, 'source');
   return `source: ${source.commit} ${fetched ? 'fetched into' : 'already in'} the worker's mirror of ${source.url}`;

@@ -44,6 +44,9 @@ export function buildProcessor(deps: BuildDeps, logger?: Logger, stored?: () => 
       logger?.warn({ jobId: job.id, err: (err as Error).message, ...(cause instanceof Error ? { cause: cause.message } : {}) }, 'build failed');
       if (isXamalError(err) && FINAL.includes(err.code)) throw new UnrecoverableError(err.message);
       throw err;
+    } finally {
+      // After each build the cache goes back within its size and age limits, without holding up the job.
+      void deps.cacheKeeper?.sweep(logger);
     }
   };
 }
@@ -66,6 +69,8 @@ export async function startBuildWorkers(settings: QueueSettings, arches: readonl
   const generation = artifactGeneration(settings);
   const stored = () => generation.bump().catch((err: Error) => logger?.warn({ err: err.message }, 'artifact generation not moved (API listings refresh within 30 s)'));
   const processor = buildProcessor(deps, logger, stored);
+  // Entries left unused or over the limit while no worker ran go now, without delaying the start.
+  void deps.cacheKeeper?.sweep(logger);
   const workers = arches.map((arch) => createWorker(settings, arch, processor, concurrency));
   // Redis going away is reported here (BullMQ reconnects by itself); unlistened, it goes to console.error.
   for (const w of workers) w.on('error', (err) => logger?.warn({ err: err.message }, 'build queue connection error'));

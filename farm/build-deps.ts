@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import type { BuildDeps } from '../builder/apply.ts';
 import type { BuilderConfig } from '../builder/config.ts';
 import { dockerEngine } from '../builder/docker.ts';
+import { cacheKeeper } from '../builder/cache-use.ts';
+import { DEFAULT_EVICTION, type EvictionPolicy } from '../builder/eviction.ts';
 import { hostArch } from '../builder/images/context.ts';
 import { DEFAULT_DEPS_ALLOW, EGRESS_PACKAGES, egressProxy, parseAllowList, type AllowEntry } from '../builder/egress.ts';
 import { DEFAULT_LIMITS, type BuildLimits, type DepsNetwork } from '../builder/plan.ts';
@@ -30,6 +32,8 @@ export interface BuildDepsOptions {
   egressDir?: string;
   limits?: BuildLimits;
   maxLogBytes?: number;
+  /** Size and age limits of the build cache (default 20 GiB, 30 days); entries running builds use are never evicted. */
+  cacheEviction?: EvictionPolicy;
 }
 
 let proxies = 0;
@@ -48,6 +52,7 @@ export function buildDeps(o: BuildDepsOptions): BuildDeps {
     egress: egressProxy({ dir: o.egressDir ?? join(tmpdir(), `xamal-egress-${process.pid}-${++proxies}`), allow: o.depsAllow ?? parseAllowList(DEFAULT_DEPS_ALLOW) }),
     hostArch: hostArch(),
     ...(o.maxLogBytes !== undefined ? { maxLogBytes: o.maxLogBytes } : {}),
+    cacheKeeper: cacheKeeper(o.cacheDir, o.cacheEviction ?? DEFAULT_EVICTION),
   };
 }
 
@@ -69,6 +74,7 @@ export function configuredBuildDeps(cfg: BuilderConfig, store: ObjectStore): Bui
     egressDir: join(cfg.services.runDir, `egress-${process.pid}`),
     maxLogBytes: cfg.maxLogBytes,
     limits: cfg.limits,
+    cacheEviction: cfg.cacheEviction,
   });
 }
 

@@ -4,11 +4,13 @@ import { listen } from '../api/server.ts';
 /** The API's fastify instance (for in-process requests: `inject`). */
 type FastifyInstance = Awaited<ReturnType<typeof buildApp>>;
 import { buildService } from '../api/services/builds.ts';
+import { registryProblems } from '../api/owners.ts';
+import type { AppRegistry } from '../api/schemas/apps.ts';
 import { healthService, type HealthCheck } from '../api/services/health.ts';
 import { storeBackedServices } from '../api/services/store-backed.ts';
 import type { BuildDeps } from '../builder/apply.ts';
 import { startBuildWorkers } from '../builder/worker.ts';
-import { LocalExecutor, PROBE_KEY, XamalError, type Arch, type Logger } from '../core/index.ts';
+import { LocalExecutor, PROBE_KEY, ValidationError, XamalError, type Arch, type Logger } from '../core/index.ts';
 import { readLock } from '../images/lock.ts';
 import { REMOTE_GIT_ONLY, type GitUrlPolicy } from '../core/contracts/git-url.ts';
 import { artifactGeneration, buildQueues, deliveryLedger, queueInspector, redisClient, type BuildQueues, type QueueSettings } from '../queue/index.ts';
@@ -17,6 +19,8 @@ import { shutdown, type Closable, type ShutdownReport } from './shutdown.ts';
 
 /** The farm's HTTP API, as one process serves it. */
 export interface FarmApiOptions extends Pick<AppOptions, 'token' | 'tokens' | 'githubHooks' | 'githubDeliveryTtlSeconds' | 'downloads' | 'logLevel' | 'maxStreamsPerToken'> {
+  /** Apps and their owners (XAMAL_APPS_FILE); absent: every build token builds and cancels every app. */
+  apps?: AppRegistry;
   host: string;
   /** 0: the system picks one. */
   port: number;
@@ -102,6 +106,10 @@ interface Parts {
 
 /** The API and the connections it holds, registered in `parts`. */
 async function startApi(o: FarmOptions, a: FarmApiOptions, parts: Parts): Promise<Pick<Farm, 'url' | 'app' | 'queues'>> {
+  if (a.apps) {
+    const problems = registryProblems(a.apps, ['admin', ...(a.tokens ?? []).map((t) => t.name)], a.githubHooks);
+    if (problems.length) throw new ValidationError(problems, 'the app registry disagrees with the other settings');
+  }
   const withQueues = a.queueArches.length > 0;
   const settings = withQueues ? queueSettings(o, 'an API with build queues') : o.settings;
   // Workers move the artifact generation; while it stands still lookups use kept listings.
@@ -117,7 +125,7 @@ async function startApi(o: FarmOptions, a: FarmApiOptions, parts: Parts): Promis
     // GET /metrics and the /admin/queues board read the same platform queues.
     const inspector = queueInspector(settings, a.queueArches);
     parts.connections.push({ name: 'queue inspector', close: () => inspector.close() });
-    const builds = buildService({ queues: q, store: o.store, locks, exec: new LocalExecutor(), gitUrls: a.gitUrls ?? REMOTE_GIT_ONLY, ...(o.logger ? { logger: o.logger } : {}) });
+    const builds = buildService({ queues: q, store: o.store, locks, exec: new LocalExecutor(), gitUrls: a.gitUrls ?? REMOTE_GIT_ONLY, ...(o.logger ? { logger: o.logger } : {}), ...(a.apps ? { apps: a.apps } : {}) });
     extra = { builds, queues: inspector };
   }
   // Rate-limit counters and webhook deliveries live in the shared Redis, so every API process of the farm sees them.

@@ -18,6 +18,8 @@ import {
   type LogStreamEnd,
 } from '../schemas/builds.ts';
 import type { BuildService } from '../services/builds.ts';
+import type { TokenEntry } from '../auth.ts';
+import type { Caller } from '../owners.ts';
 
 const FOLLOW_POLL_MS = 250;
 const FOLLOW_MAX_MS = 3 * 3600_000;
@@ -99,13 +101,19 @@ async function followLogs({ builds, id, start, first, maxLog, req, res, log }: L
   }
 }
 
+/** The caller of a route that needs a token (the onRequest hook refused any request without one). */
+function tokenCaller(token: TokenEntry | undefined): Caller {
+  if (!token) throw new XamalError('unauthorized', 'missing or wrong bearer token (Authorization: Bearer <token>)');
+  return { kind: 'token', token };
+}
+
 export const buildRoutes: FastifyPluginAsyncZod = async (app) => {
   const builds = required(app.services, 'builds');
   const maxLog = app.settings.maxLogResponseBytes;
   const streams = streamLimit(app.settings.maxStreamsPerToken);
   const submitted = { 200: SubmitResultSchema, 202: SubmitResultSchema };
   app.post('/v1/builds', { config: { scope: 'build' }, schema: { body: BuildRequestSchema, response: submitted } }, async (req, reply) => {
-    const r = await builds.submit(req.body);
+    const r = await builds.submit(req.body, tokenCaller(req.farmToken));
     if (r.builds.length === 0) {
       throw new XamalError('unsupported', `no target can be built:\n${r.unresolved.map((u) => `${JSON.stringify(u.target)}: ${u.reasons.join('; ') || 'no builder image'}`).join('\n')}`);
     }
@@ -121,7 +129,7 @@ export const buildRoutes: FastifyPluginAsyncZod = async (app) => {
   );
 
   app.delete('/v1/builds/:id', { config: { scope: 'build' }, schema: { params: BuildIdParamsSchema, response: { 200: CancelResultSchema } } }, async (req) => {
-    const outcome = await builds.cancel(req.params.id);
+    const outcome = await builds.cancel(req.params.id, tokenCaller(req.farmToken));
     if (outcome === 'unknown') throw new XamalError('not_found', `no build ${req.params.id}`);
     return { id: req.params.id, outcome };
   });

@@ -48,9 +48,10 @@ function checked<S extends z.ZodType>(schema: S, value: unknown, where: readonly
 }
 
 /** A repository's hook, looked up among the configured ones only (never a prototype's `constructor`). */
-function hookFor(hooks: ReadonlyMap<string, Hook>, payload: unknown): Hook | undefined {
+function hookFor(hooks: ReadonlyMap<string, Hook>, payload: unknown): (Hook & { repository: string }) | undefined {
   const r = GithubRepositoryRefSchema.safeParse(payload);
-  return r.success ? hooks.get(r.data.repository.full_name) : undefined;
+  const hook = r.success ? hooks.get(r.data.repository.full_name) : undefined;
+  return hook && r.success ? { ...hook, repository: r.data.repository.full_name } : undefined;
 }
 
 type Source = BuildRequest['source'];
@@ -100,7 +101,7 @@ export const githubRoutes: FastifyPluginAsyncZod = async (app) => {
       const source = sourceOf(event, p, hook.git);
       if (!source) return reply.code(202).send({ ignored: ignored(event, p) });
       const request = checked(BuildRequestSchema, { app: hook.app, source, ...(hook.matrix ? { matrix: hook.matrix } : { targets: hook.targets }) }, [], 'the build this repository\'s webhook settings describe is invalid');
-      return reply.code(202).send(await builds.submit(request));
+      return reply.code(202).send(await builds.submit(request, { kind: 'webhook', repository: hook.repository }));
     } catch (err) {
       // Not handled: a redelivery of it (same id) is taken again.
       await deliveries.release(delivery).catch(() => {});

@@ -9,6 +9,8 @@ import { lookupBySelector, usableImages, type CatalogImage } from '../../images/
 import type { LockFile } from '../../images/lock.ts';
 import type { BuildRequest, BuildResult, BuildSet, BuildStatus, SubmitResult, SubmittedBuild, TargetSpec } from '../schemas/builds.ts';
 import { expandMatrix } from './matrix.ts';
+import { checkMayBuild, checkMayCancel, type Caller } from '../owners.ts';
+import type { AppRegistry } from '../schemas/apps.ts';
 
 export interface BuildServiceDeps {
   queues: BuildQueues;
@@ -20,6 +22,8 @@ export interface BuildServiceDeps {
   gitUrls: GitUrlPolicy;
   /** Where git's own words about a remote it could not read go (never to the client). */
   logger?: Logger;
+  /** Apps and their owners (XAMAL_APPS_FILE); absent: every build token builds and cancels every app. */
+  apps?: AppRegistry;
 }
 
 type Unresolved = SubmitResult['unresolved'][number];
@@ -112,7 +116,9 @@ function answeredStatus({ data: _data, result, ...st }: QueuedStatus): BuildStat
 
 export function buildService(deps: BuildServiceDeps) {
   return {
-    async submit(req: BuildRequest): Promise<SubmitResult> {
+    /** Refused (403) before anything is resolved when the caller may not build the app from this source (api/owners.ts). */
+    async submit(req: BuildRequest, caller: Caller): Promise<SubmitResult> {
+      checkMayBuild(deps.apps, req.app, 'git' in req.source ? { git: req.source.git } : { archive: req.source.archive }, caller);
       const source = await jobSource(deps, req.source);
       const images = usableImages(await deps.locks());
       const { tuples, unresolved } = requestedTuples(req, images);
@@ -157,7 +163,16 @@ export function buildService(deps: BuildServiceDeps) {
     },
 
     logs: (id: string, start?: number) => deps.queues.logs(id, start),
-    cancel: (id: string) => deps.queues.cancel(id),
+    /** Refused (403) when the caller may not cancel builds of the job's app; `unknown` when there is no such job. */
+    async cancel(id: string, caller: Caller) {
+      if (deps.apps) {
+        const queued = await deps.queues.status(id);
+        if (!queued) return 'unknown' as const;
+        const parsed = BuildJobSchema.safeParse(queued.data);
+        checkMayCancel(deps.apps, parsed.success ? parsed.data.app : undefined, caller);
+      }
+      return deps.queues.cancel(id);
+    },
   };
 }
 export type BuildService = ReturnType<typeof buildService>;

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { farmConfig } from '../../api/config.ts';
 import { parseGithubHooks } from '../../api/routes/github.ts';
+import { parseAppRegistry } from '../../api/schemas/apps.ts';
 import { builderConfig } from '../../builder/config.ts';
 import { buildImage } from '../../builder/images/build.ts';
 import { hostArch, imageBuildDeps } from '../../builder/images/context.ts';
@@ -100,6 +101,8 @@ export default flagCommand(USAGE, { host: { type: 'string' }, port: { type: 'str
     const store = await openStore(storeConfig(sc.stateDir));
     const settings: QueueSettings = { redisUrl: bc.redisUrl, prefix: bc.queuePrefix, lockMs: bc.lockMs };
     const githubHooks = fc.githubHooksFile ? parseGithubHooks(JSON.parse(await readFile(fc.githubHooksFile, 'utf8'))) : undefined;
+    const apps = fc.appsFile ? parseAppRegistry(JSON.parse(await readFile(fc.appsFile, 'utf8'))) : undefined;
+    if (!apps) say('no XAMAL_APPS_FILE: every build token may build and cancel every app, from any repository (README: Apps have owners)');
     const arch = hostArch();
     farm = await startFarm({
       settings,
@@ -114,6 +117,7 @@ export default flagCommand(USAGE, { host: { type: 'string' }, port: { type: 'str
         tokens: fc.tokens,
         ...(githubHooks ? { githubHooks, githubDeliveryTtlSeconds: fc.githubDeliveryTtlSeconds } : {}),
         gitUrls: fc.gitUrls,
+        ...(apps ? { apps } : {}),
         logLevel: fc.logLevel,
         downloads: fc.downloads,
         rateLimit: fc.rateLimit,

@@ -99,12 +99,28 @@ describe('runBuild carries the plan out', () => {
     expect((await s.get(m.logKey))!.toString()).toBe(`${lines.join('\n')}\n`);
     const tarList = execFileSync('tar', ['-tzf', s.pathOf(m.tarball.key)], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
     expect(tarList).toEqual(['./', './bin/', './bin/beam.smp', './releases/', './releases/start_erl.data']);
-    const mix = join(dir, 'cache', 'mix');
+    const mix = join(dir, 'cache', 'mix', 'hello');
     expect((await readdir(mix)).sort()).toEqual([m.cacheKeys.build, m.cacheKeys.deps, `${m.cacheKeys.deps}.fetched.json`].sort());
     expect(JSON.parse(await readFile(join(mix, `${m.cacheKeys.deps}.fetched.json`), 'utf8'))).toEqual({ mixExs: expect.stringMatching(/^[0-9a-f]{64}$/), depsDir: true });
     expect(existsSync(join(mix, m.cacheKeys.deps, 'jason', 'mix.exs'))).toBe(true);
     expect(existsSync(join(mix, m.cacheKeys.build, 'prod', 'hello.app'))).toBe(true);
     expect(await readdir(join(dir, 'work'))).toEqual([]);
+  });
+
+  it('holds its own deps and _build entries in the cache keeper from before it looks them up until it is done, then releases them', async () => {
+    const events: string[] = [];
+    const cacheKeeper = {
+      hold: async (paths: readonly string[]) => {
+        events.push(`hold ${paths.map((p) => p.slice(join(dir, 'cache').length + 1)).join(' ')}`);
+        return async () => void events.push('release');
+      },
+      sweep: async () => {},
+    };
+    const { docker } = fakeDocker({});
+    const { out, err } = await build({ ...deps(docker), cacheKeeper }, C1);
+    expect(err).toBeUndefined();
+    const keys = out!.manifest.cacheKeys;
+    expect(events).toEqual([`hold mix/hello/${keys.deps} mix/hello/${keys.build}`, 'release']);
   });
 
   it('a second build of the same lock and mix.exs restores both caches and skips deps', async () => {
@@ -114,7 +130,7 @@ describe('runBuild carries the plan out', () => {
     expect(err).toBeUndefined();
     expect(runs).toEqual(['compile', 'smoke']);
     const keys = first.out!.manifest.cacheKeys;
-    const mix = join(dir, 'cache', 'mix');
+    const mix = join(dir, 'cache', 'mix', 'hello');
     expect(lines.slice(0, 3)).toEqual([
       `cache hit: deps from ${join(mix, keys.deps)}`,
       `cache hit: _build from ${join(mix, keys.build)}`,
@@ -166,7 +182,7 @@ describe('runBuild carries the plan out', () => {
     const r = await build(deps(docker), C1);
     expect(r.err!.message.split('\n')[0]).toBe('the release did not answer `eval` in its own image');
     expect(r.phases.at(-1)).toBe('release');
-    expect((await readdir(join(dir, 'cache', 'mix'))).some((k) => k.startsWith('build-'))).toBe(true);
+    expect((await readdir(join(dir, 'cache', 'mix', 'hello'))).some((k) => k.startsWith('build-'))).toBe(true);
   });
 
   it('a source archive whose checksum differs is refused before anything runs', async () => {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hashFiles, readCacheFacts, readDepsMarker, restoreCache, saveCache, sourceHashes, writeDepsMarker } from '../../../builder/cache.ts';
 import { LocalExecutor, RecordingExecutor } from '../../../core/index.ts';
+import { withFileLock } from '../../../localservices/fs-lock.ts';
 
 describe('the build cache', () => {
   let dir: string;
@@ -38,6 +39,28 @@ describe('the build cache', () => {
     await saveCache(exec, join(dir, 'b'), to, false);
     expect(await readFile(join(to, 'f'), 'utf8')).toBe('first');
     await saveCache(exec, join(dir, 'b'), to, true);
+    expect(await readFile(join(to, 'f'), 'utf8')).toBe('second');
+    expect(await readdir(join(dir, 'cache'))).toEqual(['c']);
+  });
+
+  it('a _build save waits for a restore of the same entry in progress, so the restore copies one whole version', async () => {
+    const to = join(dir, 'cache', 'c');
+    await put(join(dir, 'a', 'f'), 'first');
+    await put(join(dir, 'b', 'f'), 'second');
+    await saveCache(exec, join(dir, 'a'), to, false);
+    let saved = false;
+    let seenDuringRestore = '';
+    let save: Promise<unknown> = Promise.resolve();
+    // A restore in progress holds the entry's lock (here: held by hand while the save starts).
+    await withFileLock(`${to}.lock`, 'test restore', async () => {
+      save = saveCache(exec, join(dir, 'b'), to, true).then(() => (saved = true));
+      await new Promise((r) => setTimeout(r, 400));
+      seenDuringRestore = await readFile(join(to, 'f'), 'utf8');
+      expect(saved).toBe(false);
+    });
+    await save;
+    expect(seenDuringRestore).toBe('first');
+    expect(saved).toBe(true);
     expect(await readFile(join(to, 'f'), 'utf8')).toBe('second');
     expect(await readdir(join(dir, 'cache'))).toEqual(['c']);
   });

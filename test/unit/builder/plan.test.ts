@@ -84,7 +84,7 @@ describe('planBuild: the steps of a build', () => {
       { kind: 'save-cache', from: '/work/bjob-1/src/_build', to: plan.cachePaths.build, replace: true },
     ]);
     expect(find(plan.steps, 'write-deps-marker')).toEqual([
-      { kind: 'write-deps-marker', path: `/cache/mix/${plan.cacheKeys.deps}.fetched.json`, mixExs: 'mixexs', depsDir: '/work/bjob-1/src/deps' },
+      { kind: 'write-deps-marker', path: `/cache/mix/hello/${plan.cacheKeys.deps}.fetched.json`, mixExs: 'mixexs', depsDir: '/work/bjob-1/src/deps' },
     ]);
   });
 
@@ -194,9 +194,9 @@ describe('planBuild: the steps of a build', () => {
 });
 
 describe('cacheLayout', () => {
-  it('deps keys follow the lock and image only; _build keys also env, config and release; both live under <cache>/mix', () => {
+  it('deps keys follow the app, lock and image; _build keys also env, config and release; both live under <cache>/mix/<app>', () => {
     const base = cacheLayout(input());
-    expect(base.paths).toEqual({ deps: `/cache/mix/${base.keys.deps}`, build: `/cache/mix/${base.keys.build}`, depsFetched: `/cache/mix/${base.keys.deps}.fetched.json` });
+    expect(base.paths).toEqual({ deps: `/cache/mix/hello/${base.keys.deps}`, build: `/cache/mix/hello/${base.keys.build}`, depsFetched: `/cache/mix/hello/${base.keys.deps}.fetched.json` });
     const config = cacheLayout(input({ source: { ...input().source, configHash: 'other' } }));
     expect(config.keys.deps).toBe(base.keys.deps);
     expect(config.keys.build).not.toBe(base.keys.build);
@@ -204,8 +204,27 @@ describe('cacheLayout', () => {
     expect(lock.keys.deps).not.toBe(base.keys.deps);
     const image = cacheLayout(input({ image: { ...input().image, digest: `sha256:${'e'.repeat(64)}` } }));
     expect(image.keys.deps).not.toBe(base.keys.deps);
+    expect(image.keys.build).not.toBe(base.keys.build);
     expect(cacheLayout(input({ job: job({ mixEnv: 'dev' }) })).keys.build).not.toBe(base.keys.build);
     expect(planBuild(input()).cacheKeys).toEqual(base.keys);
+  });
+
+  it('two apps with identical lockfiles, config, image and release name share no key, no path and no deps marker', () => {
+    const hello = cacheLayout(input({ job: job({ app: 'hello', release: 'web' }) }));
+    const other = cacheLayout(input({ job: job({ app: 'other', release: 'web' }) }));
+    expect(other.keys.deps).not.toBe(hello.keys.deps);
+    expect(other.keys.build).not.toBe(hello.keys.build);
+    for (const k of ['deps', 'build', 'depsFetched'] as const) {
+      expect(other.paths[k].startsWith('/cache/mix/other/')).toBe(true);
+      expect(hello.paths[k].startsWith('/cache/mix/hello/')).toBe(true);
+    }
+  });
+
+  it('a build plan restores and saves only its own app\'s entries', () => {
+    const plan = planBuild(input({ job: job({ app: 'other' }), cache: { deps: true, build: true } }));
+    const touched = [...find(plan.steps, 'restore-cache').map((s) => s.from), ...[...find(plan.steps, 'save-cache'), ...find(parallel(plan).branches.flat(), 'save-cache')].map((s) => s.to)];
+    expect(touched.length).toBe(4);
+    for (const path of touched) expect(path.startsWith('/cache/mix/other/')).toBe(true);
   });
 });
 

@@ -125,7 +125,7 @@ describe('symlink attacks on the worker: refused with a named error, nothing out
     const workDir = join(dir, 'work', 'git-case');
     await mkdir(workDir, { recursive: true });
     const source = { kind: 'git' as const, url: `file://${r.path}`, commit: r.commit };
-    const err = await prepareSource({ exec, store: store(), cacheDir: join(dir, 'cache') }, source, workDir).then(() => undefined, (e: unknown) => e as Error);
+    const err = await prepareSource({ exec, store: store(), cacheDir: join(dir, 'cache') }, 'hello', source, workDir).then(() => undefined, (e: unknown) => e as Error);
     await expectRefused('git deps link', { err }, `source: deps -> ${elsewhere} points outside the source tree`);
     await untouched();
   });
@@ -133,13 +133,13 @@ describe('symlink attacks on the worker: refused with a named error, nothing out
   it('an archive with a committed deps -> /elsewhere, after a build left the same lock\'s deps in the cache', async () => {
     const good = await build(gitArchive(await repo('good')));
     expect(good.err).toBeUndefined();
-    expect((await readdir(join(dir, 'cache', 'mix'))).some((k) => k.startsWith('deps-') && !k.endsWith('.json'))).toBe(true);
+    expect((await readdir(join(dir, 'cache', 'mix', 'hello'))).some((k) => k.startsWith('deps-') && !k.endsWith('.json'))).toBe(true);
     await expectRefused('archive deps link + cache hit', await build(gitArchive(await repo('deps-link', { deps: elsewhere }))), `source archive: deps -> ${elsewhere} points outside the source tree`);
     // The restore itself also refuses a link as its destination.
     const src = join(dir, 'work', 'restore-case', 'src');
     await mkdir(src, { recursive: true });
     await symlink(elsewhere, join(src, 'deps'));
-    const cached = join(dir, 'cache', 'mix', (await readdir(join(dir, 'cache', 'mix'))).find((k) => k.startsWith('deps-') && !k.endsWith('.json'))!);
+    const cached = join(dir, 'cache', 'mix', (await readdir(join(dir, 'cache', 'mix', 'hello'))).find((k) => k.startsWith('deps-') && !k.endsWith('.json'))!);
     const err = await restoreCache(exec, cached, join(src, 'deps'), 'restore deps').then(() => undefined, (e: unknown) => e as Error);
     await expectRefused('restore into a link', { err }, `restore deps: ${join(src, 'deps')} is a link (-> ${elsewhere}); the cache is never restored through one`);
     await untouched();

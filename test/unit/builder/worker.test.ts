@@ -39,4 +39,11 @@ describe('the build processor', () => {
   it('refuses data that is not a build job, naming the field', async () => {
     await expect(buildProcessor(unreachableDeps)(fakeJob(id, { ...INPUT, app: 'Not An App' }))).rejects.toThrow(/invalid build job: .*app/);
   });
+
+  it('sweeps the build cache after a build, also one that failed', async () => {
+    let sweeps = 0;
+    const deps = { ...unreachableDeps, cacheKeeper: { hold: async () => async () => {}, sweep: async () => void sweeps++ } } as BuildDeps;
+    await expect(buildProcessor(deps)(fakeJob(id, INPUT))).rejects.toThrow('build started');
+    expect(sweeps).toBe(1);
+  });
 });

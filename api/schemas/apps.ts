@@ -1,0 +1,36 @@
+import { z } from 'zod';
+import { AppNameSchema, issuesFromZod, ValidationError } from '../../core/index.ts';
+
+/** A token's name as XAMAL_FARM_TOKENS names it (`admin` is the admin token). */
+const TokenNameSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'expected a token name from XAMAL_FARM_TOKENS, like ci');
+
+/** A repository an app builds from: the git URL a build request names (compared without a trailing `/` or `.git`). */
+const RepositorySchema = z.string().min(1).max(2048).regex(/^\S+$/, 'expected a git URL');
+
+/**
+ * One app's owners: the repositories its builds come from and the tokens allowed to build and cancel
+ * it (tokens with the admin scope always are). `archives`: whether those tokens may also build it
+ * from an uploaded archive, which no repository vouches for (default false).
+ */
+export const AppOwnersSchema = z
+  .object({
+    repositories: z.array(RepositorySchema).max(32).default([]),
+    tokens: z.array(TokenNameSchema).max(64).default([]),
+    archives: z.boolean().default(false),
+  })
+  .strict()
+  .refine((a) => a.repositories.length > 0 || a.archives, { message: 'expected at least one repository, or archives: true', path: ['repositories'] });
+export type AppOwners = z.output<typeof AppOwnersSchema>;
+
+/** XAMAL_APPS_FILE: `{"apps": {"hello": {"repositories": ["https://…/hello.git"], "tokens": ["ci"]}}}`. */
+export const AppsFileSchema = z
+  .object({ apps: z.record(AppNameSchema, AppOwnersSchema) })
+  .strict();
+export type AppRegistry = z.output<typeof AppsFileSchema>;
+
+/** The registry in an apps file's JSON; every problem reported at once with its path. */
+export function parseAppRegistry(json: unknown): AppRegistry {
+  const r = AppsFileSchema.safeParse(json);
+  if (!r.success) throw new ValidationError(issuesFromZod(r.error), 'invalid app registry (XAMAL_APPS_FILE)');
+  return r.data;
+}
