@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { constants, existsSync, lstatSync } from 'node:fs';
 import { mkdir, mkdtemp, open, readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { formatTarget, isXamalError, readCappedFile, runChecked, timed, XamalError, type Arch, type Executor } from '../core/index.ts';
 import { buildJobId, type BuildJob, type BuildPhase } from '../core/contracts/build-job.ts';
 import { PublishedManifestSchema, type Manifest } from '../core/contracts/manifest.ts';
@@ -226,6 +226,11 @@ const STEPS: { [K in BuildStep['kind']]: (r: Run, step: StepOf<K>) => Promise<vo
   'write-deps-marker': (_r, s) => writeDepsMarker(s.path, { mixExs: s.mixExs, depsDir: existsSync(s.depsDir) }),
   parallel: (r, s) => runParallel(r, s.branches),
   'check-tree': async (r, s) => {
+    // Nothing there at all after a step that exited 0: mix release always writes it, so the step was
+    // stopped from outside (a dockerd shutting down sends SIGTERM, which a BEAM answers with exit 0).
+    if (!lstatSync(s.dir, { throwIfNoEntry: false })) {
+      throw new XamalError('external', `${s.what}: ${relative(s.base, s.dir)} does not exist although the step exited 0 (stopped from outside, e.g. by the engine); the build is retried`);
+    }
     try {
       await refuseUnlessRealDirectory(s.base, s.dir, s.what);
       await refuseUnsafeTree(s.dir, s.what);

@@ -261,7 +261,12 @@ async function runContainer(docker: Docker, spec: ContainerSpec, signal?: AbortS
     await container.start();
     const { code, timedOut, cancelled } = await waitWithLimits(container, spec, signal);
     await Promise.race([ended, new Promise((r) => setTimeout(r, 2_000))]);
-    const state = (await container.inspect().catch(() => undefined))?.State;
+    // An engine that went away meanwhile is an engine error (retried), not the step's result: a
+    // dockerd stopping sends SIGTERM, which a BEAM answers by exiting 0 with its work undone.
+    const state = (await container.inspect().catch((err: unknown) => {
+      if (notFound(err)) return undefined;
+      throw err;
+    }))?.State;
     return {
       code,
       stdout: kept.text('stdout'),

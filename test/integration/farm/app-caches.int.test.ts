@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -64,7 +65,7 @@ end
 function fileHashes(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
   const lines = execFileSync('find', [dir, '-type', 'f'], { encoding: 'utf8' }).split('\n').filter(Boolean);
-  for (const f of lines) out[relative(dir, f)] = createHash('sha256').update(execFileSync('cat', [f])).digest('hex');
+  for (const f of lines) out[relative(dir, f)] = createHash('sha256').update(readFileSync(f)).digest('hex');
   return out;
 }
 
