@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { parseOrThrow } from '../core/index.ts';
-import { DEFAULT_DEPS_ALLOW, parseAllowList, type AllowEntry } from './egress.ts';
-import { DEFAULT_LIMITS, type BuildLimits, type DepsNetwork } from './plan.ts';
+import { DEFAULT_DEPS_ALLOW, parseAllowList } from './egress.ts';
+import { DEFAULT_LIMITS, type BuildLimits } from './plan.ts';
 import { DEFAULT_EVICTION, type EvictionPolicy } from './eviction.ts';
 import { serviceEndpoints, servicesConfig, type ServicesConfig } from '../localservices/index.ts';
 
@@ -23,40 +23,13 @@ const EnvSchema = z.object({
   XAMAL_WORKER_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(60_000),
 });
 
-/** Where the builder finds Docker, the registry it pushes to, its caches and the local image lock. */
-export interface BuilderConfig {
-  services: ServicesConfig;
-  mirror: string;
-  registry: string;
-  dockerSocket: string;
-  cacheDir: string;
-  /** Digests of images built on this machine, beside the registry that holds them: never committed. */
-  localLockPath: string;
-  redisUrl: string;
-  queuePrefix: string;
-  concurrency: number;
-  depsNetwork: DepsNetwork;
-  /** The only hosts the deps step reaches, through the egress proxy (XAMAL_DEPS_ALLOW). */
-  depsAllow: AllowEntry[];
-  /** Per-job scratch directories. */
-  workRoot: string;
-  /** How long a job's lock lives without renewal: a dead worker's job is picked up after about this. */
-  lockMs: number;
-  /** A build's log is cut, with a marker line, beyond this many bytes (XAMAL_MAX_LOG_BYTES, default 4 MiB). */
-  maxLogBytes: number;
-  /**
-   * What every build container runs under: DEFAULT_LIMITS with the step output cap
-   * (XAMAL_MAX_STEP_OUTPUT_BYTES, default 64 MiB), processes per step (XAMAL_BUILD_PIDS_LIMIT, default
-   * 512) and the work directory's size (XAMAL_MAX_BUILD_DISK_BYTES, default 8 GiB).
-   */
-  limits: BuildLimits;
-  /** The build cache is kept within XAMAL_CACHE_MAX_BYTES (default 20 GiB) and XAMAL_CACHE_MAX_AGE_DAYS of no use (default 30). */
-  cacheEviction: EvictionPolicy;
-}
-
-export function builderConfig(env: NodeJS.ProcessEnv = process.env): BuilderConfig {
+/**
+ * Where the builder finds Docker, the registry it pushes to, its caches and the local image lock,
+ * and what builds run under. The type is this function's result (BuilderConfig): one declaration.
+ */
+export function builderConfig(env: NodeJS.ProcessEnv = process.env) {
   const e = parseOrThrow(EnvSchema, env, 'invalid builder settings in the environment');
-  const services = servicesConfig(env);
+  const services: ServicesConfig = servicesConfig(env);
   const ep = serviceEndpoints(services);
   return {
     services,
@@ -64,16 +37,29 @@ export function builderConfig(env: NodeJS.ProcessEnv = process.env): BuilderConf
     registry: e.XAMAL_REGISTRY ?? ep.registry,
     dockerSocket: e.XAMAL_DOCKER_SOCKET ?? ep.dockerSocket,
     cacheDir: services.cacheDir,
+    /** Digests of images built on this machine, beside the registry that holds them: never committed. */
     localLockPath: join(services.engineDir, 'images.lock.json'),
     redisUrl: e.XAMAL_REDIS_URL ?? ep.redisUrl,
     queuePrefix: e.XAMAL_QUEUE_PREFIX,
     concurrency: e.XAMAL_WORKER_CONCURRENCY,
     depsNetwork: e.XAMAL_DEPS_NETWORK,
+    /** The only hosts the deps step reaches, through the egress proxy (XAMAL_DEPS_ALLOW). */
     depsAllow: parseAllowList(e.XAMAL_DEPS_ALLOW),
+    /** Per-job scratch directories. */
     workRoot: join(services.stateDir, 'work'),
+    /** How long a job's lock lives without renewal: a dead worker's job is picked up after about this. */
     lockMs: e.XAMAL_WORKER_LOCK_MS,
+    /** A build's log is cut, with a marker line, beyond this many bytes (XAMAL_MAX_LOG_BYTES, default 4 MiB). */
     maxLogBytes: e.XAMAL_MAX_LOG_BYTES,
-    limits: { ...DEFAULT_LIMITS, maxOutputBytes: e.XAMAL_MAX_STEP_OUTPUT_BYTES, pids: e.XAMAL_BUILD_PIDS_LIMIT, diskBytes: e.XAMAL_MAX_BUILD_DISK_BYTES },
-    cacheEviction: { maxBytes: e.XAMAL_CACHE_MAX_BYTES, maxAgeMs: Math.round(e.XAMAL_CACHE_MAX_AGE_DAYS * 86_400_000) },
+    /**
+     * What every build container runs under: DEFAULT_LIMITS with the step output cap
+     * (XAMAL_MAX_STEP_OUTPUT_BYTES, default 64 MiB), processes per step (XAMAL_BUILD_PIDS_LIMIT, default
+     * 512) and the work directory's size (XAMAL_MAX_BUILD_DISK_BYTES, default 8 GiB).
+     */
+    limits: { ...DEFAULT_LIMITS, maxOutputBytes: e.XAMAL_MAX_STEP_OUTPUT_BYTES, pids: e.XAMAL_BUILD_PIDS_LIMIT, diskBytes: e.XAMAL_MAX_BUILD_DISK_BYTES } satisfies BuildLimits,
+    /** The build cache is kept within XAMAL_CACHE_MAX_BYTES (default 20 GiB) and XAMAL_CACHE_MAX_AGE_DAYS of no use (default 30). */
+    cacheEviction: { maxBytes: e.XAMAL_CACHE_MAX_BYTES, maxAgeMs: Math.round(e.XAMAL_CACHE_MAX_AGE_DAYS * 86_400_000) } satisfies EvictionPolicy,
   };
 }
+
+export type BuilderConfig = ReturnType<typeof builderConfig>;

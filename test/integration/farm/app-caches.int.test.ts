@@ -1,24 +1,19 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BuildDeps } from '../../../builder/apply.ts';
-import { builderConfig } from '../../../builder/config.ts';
-import { dockerEngine } from '../../../builder/docker.ts';
-import { buildImage } from '../../../builder/images/build.ts';
-import { hostArch, imageBuildDeps } from '../../../builder/images/context.ts';
+import { hostArch } from '../../../builder/images/context.ts';
 import { DEFAULT_LIMITS } from '../../../builder/plan.ts';
 import { startBuildWorkers, type BuildResult, type RunningWorkers } from '../../../builder/worker.ts';
 import type { BuildJobInput } from '../../../core/contracts/build-job.ts';
-import { LocalExecutor } from '../../../core/index.ts';
-import { readLock } from '../../../images/lock.ts';
 import { buildQueue, buildQueueEvents, enqueueBuild, type QueueSettings } from '../../../queue/index.ts';
 import { s3Store } from '../../../store/s3.ts';
 import { commitFiles, helloRepo } from '../../../testkit/example-repo.ts';
 import { services, testPrefix } from '../../../testkit/integration.ts';
+import { workerBase } from '../../../testkit/builder/worker-base.ts';
 
 /**
  * Issue 18 item 4 against the real engine: two apps built from examples/hello with the same mix.lock.
@@ -86,18 +81,7 @@ describe('per-app build caches on a real build (issue 18)', () => {
   let workers: RunningWorkers | undefined;
 
   beforeAll(async () => {
-    const ep = services();
-    const cfg = { ...builderConfig(), dockerSocket: ep.dockerSocket, registry: ep.registry };
-    await buildImage(imageBuildDeps(cfg, (l) => process.stderr.write(`[images] ${l}\n`)), { suite: 'bookworm', arch, flavour: 'builder' });
-    tmp = await mkdtemp(join(tmpdir(), 'xamal-app-caches-int-'));
-    base = {
-      docker: dockerEngine(ep.dockerSocket),
-      exec: new LocalExecutor(),
-      locks: async () => [await readLock(cfg.localLockPath)],
-      cacheDir: join(tmp, 'cache'),
-      workRoot: join(tmp, 'work'),
-      depsNetwork: 'none',
-    };
+    ({ tmp, base } = await workerBase('app-caches-int'));
   }, 1_800_000);
 
   afterAll(async () => {

@@ -1,22 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BuildDeps } from '../../../builder/apply.ts';
-import { builderConfig } from '../../../builder/config.ts';
-import { dockerEngine } from '../../../builder/docker.ts';
-import { buildImage } from '../../../builder/images/build.ts';
-import { hostArch, imageBuildDeps } from '../../../builder/images/context.ts';
+import { hostArch } from '../../../builder/images/context.ts';
 import { DEFAULT_LIMITS } from '../../../builder/plan.ts';
 import { startBuildWorkers, type BuildResult, type RunningWorkers } from '../../../builder/worker.ts';
-import { LocalExecutor } from '../../../core/index.ts';
 import { buildQueue, buildQueueEvents, enqueueBuild, type QueueSettings } from '../../../queue/index.ts';
 import { s3Store } from '../../../store/s3.ts';
 import type { ObjectStore } from '../../../store/store.ts';
-import { readLock } from '../../../images/lock.ts';
 import { helloRepo } from '../../../testkit/example-repo.ts';
 import { services, testPrefix } from '../../../testkit/integration.ts';
+import { workerBase } from '../../../testkit/builder/worker-base.ts';
 import { freePort } from '../../../testkit/redis.ts';
 
 /** Issue #10 items 12 (build isolation) and 3 (store unavailable during upload), on examples/hello. */
@@ -89,20 +84,9 @@ describe('reliability of builds (issue #10)', () => {
   let s3: OwnS3 | undefined;
 
   beforeAll(async () => {
-    const ep = services();
-    const cfg = { ...builderConfig(), dockerSocket: ep.dockerSocket, registry: ep.registry };
-    await buildImage(imageBuildDeps(cfg, (l) => process.stderr.write(`[images] ${l}\n`)), { suite: 'bookworm', arch, flavour: 'builder' });
-    tmp = await mkdtemp(join(tmpdir(), 'xamal-rel-'));
+    ({ tmp, base } = await workerBase('rel'));
     repoDir = join(tmp, 'repos');
     await mkdir(repoDir, { recursive: true });
-    base = {
-      docker: dockerEngine(ep.dockerSocket),
-      exec: new LocalExecutor(),
-      locks: async () => [await readLock(cfg.localLockPath)],
-      cacheDir: join(tmp, 'cache'),
-      workRoot: join(tmp, 'work'),
-      depsNetwork: 'none',
-    };
   }, 1_800_000);
 
   afterAll(async () => {

@@ -1,22 +1,17 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BuildDeps } from '../../../builder/apply.ts';
-import { builderConfig } from '../../../builder/config.ts';
-import { dockerEngine } from '../../../builder/docker.ts';
-import { buildImage } from '../../../builder/images/build.ts';
-import { hostArch, imageBuildDeps } from '../../../builder/images/context.ts';
+import { hostArch } from '../../../builder/images/context.ts';
 import { DEFAULT_LIMITS, type BuildLimits } from '../../../builder/plan.ts';
 import { startBuildWorkers, type BuildResult, type RunningWorkers } from '../../../builder/worker.ts';
-import { LocalExecutor } from '../../../core/index.ts';
-import { readLock } from '../../../images/lock.ts';
 import { buildQueue, buildQueueEvents, enqueueBuild, type QueueSettings } from '../../../queue/index.ts';
 import { s3Store } from '../../../store/s3.ts';
 import { helloRepo } from '../../../testkit/example-repo.ts';
 import { services, testPrefix } from '../../../testkit/integration.ts';
+import { workerBase } from '../../../testkit/builder/worker-base.ts';
 
 /** Issue #18 item 6 (limits): a build that prints without end, and a fork bomb, on examples/hello. */
 
@@ -72,20 +67,9 @@ describe('limits on what a build may use (issue #18)', () => {
   let running: RunningWorkers[] = [];
 
   beforeAll(async () => {
-    const ep = services();
-    const cfg = { ...builderConfig(), dockerSocket: ep.dockerSocket, registry: ep.registry };
-    await buildImage(imageBuildDeps(cfg, (l) => process.stderr.write(`[images] ${l}\n`)), { suite: 'bookworm', arch, flavour: 'builder' });
-    tmp = await mkdtemp(join(tmpdir(), 'xamal-limits-'));
+    ({ tmp, base } = await workerBase('limits'));
     repoDir = join(tmp, 'repos');
     await mkdir(repoDir, { recursive: true });
-    base = {
-      docker: dockerEngine(ep.dockerSocket),
-      exec: new LocalExecutor(),
-      locks: async () => [await readLock(cfg.localLockPath)],
-      cacheDir: join(tmp, 'cache'),
-      workRoot: join(tmp, 'work'),
-      depsNetwork: 'none',
-    };
   }, 1_800_000);
 
   afterAll(async () => {

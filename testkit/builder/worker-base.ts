@@ -1,0 +1,35 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BuildDeps } from '../../builder/apply.ts';
+import { builderConfig } from '../../builder/config.ts';
+import { dockerEngine } from '../../builder/docker.ts';
+import { buildImage } from '../../builder/images/build.ts';
+import { hostArch, imageBuildDeps } from '../../builder/images/context.ts';
+import { LocalExecutor } from '../../core/index.ts';
+import { readLock } from '../../images/lock.ts';
+import { services } from '../integration.ts';
+
+/** What a test's build worker runs on, but for the store and limits each test picks. */
+export type WorkerBase = Omit<BuildDeps, 'store' | 'limits'>;
+
+/**
+ * For integration tests that run builds in their own worker: this machine's bookworm builder image
+ * (built once, cached), a fresh temporary directory (`xamal-<tag>-…`, the caller removes it) and the
+ * worker's engine, locks, cache and work directories in it; the deps step has no network.
+ */
+export async function workerBase(tag: string): Promise<{ tmp: string; base: WorkerBase }> {
+  const ep = services();
+  const cfg = { ...builderConfig(), dockerSocket: ep.dockerSocket, registry: ep.registry };
+  await buildImage(imageBuildDeps(cfg, (l) => process.stderr.write(`[images] ${l}\n`)), { suite: 'bookworm', arch: hostArch(), flavour: 'builder' });
+  const tmp = await mkdtemp(join(tmpdir(), `xamal-${tag}-`));
+  const base: WorkerBase = {
+    docker: dockerEngine(ep.dockerSocket),
+    exec: new LocalExecutor(),
+    locks: async () => [await readLock(cfg.localLockPath)],
+    cacheDir: join(tmp, 'cache'),
+    workRoot: join(tmp, 'work'),
+    depsNetwork: 'none',
+  };
+  return { tmp, base };
+}
