@@ -65,3 +65,33 @@ export function cryptoHelloRepo(dir: string): Promise<{ url: string; commit: str
 export function testArtifactStore(name: string): ObjectStore {
   return localStore(join(servicesConfig().cacheDir, 'test-artifacts', name));
 }
+
+/**
+ * examples/hello's mix.exs with a release step run after `:assemble`: `step` is Elixir with `release`
+ * bound (it must not rebind it); `prelude` runs whenever Mix evaluates the file.
+ */
+export function helloMixExsWithReleaseStep(step: string, prelude = ''): string {
+  return `${prelude}
+defmodule Hello.MixProject do
+  use Mix.Project
+
+  def project do
+    [
+      app: :hello,
+      version: "0.1.0",
+      elixir: "~> 1.10",
+      start_permanent: Mix.env() == :prod,
+      deps: [],
+      releases: [hello: [include_erts: true, include_executables_for: [:unix], steps: [:assemble, &__MODULE__.after_assemble/1]]]
+    ]
+  end
+
+  def application, do: [extra_applications: [:logger], mod: {Hello.Application, []}]
+
+  def after_assemble(release) do
+    ${step}
+    release
+  end
+end
+`;
+}

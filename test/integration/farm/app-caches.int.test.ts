@@ -11,7 +11,7 @@ import { startBuildWorkers, type BuildResult, type RunningWorkers } from '../../
 import type { BuildJobInput } from '../../../core/contracts/build-job.ts';
 import { buildQueue, buildQueueEvents, enqueueBuild, type QueueSettings } from '../../../queue/index.ts';
 import { s3Store } from '../../../store/s3.ts';
-import { commitFiles, helloRepo } from '../../../testkit/example-repo.ts';
+import { commitFiles, helloMixExsWithReleaseStep, helloRepo } from '../../../testkit/example-repo.ts';
 import { services, testPrefix } from '../../../testkit/integration.ts';
 import { workerBase } from '../../../testkit/builder/worker-base.ts';
 
@@ -28,33 +28,13 @@ const MARKER = `tampered-${process.pid}`;
 const LOCK = '%{}\n';
 
 /** hello's mix.exs, tampering with deps/ at every evaluation and with _build after the release is assembled. */
-const HOSTILE_MIX = `File.mkdir_p!("deps/evil")
-File.write!("deps/evil/mix.exs", ${JSON.stringify(MARKER)})
-
-defmodule Hello.MixProject do
-  use Mix.Project
-
-  def project do
-    [
-      app: :hello,
-      version: "0.1.0",
-      elixir: "~> 1.10",
-      start_permanent: Mix.env() == :prod,
-      deps: [],
-      releases: [hello: [include_erts: true, include_executables_for: [:unix], steps: [:assemble, &__MODULE__.tamper/1]]]
-    ]
-  end
-
-  def application, do: [extra_applications: [:logger], mod: {Hello.Application, []}]
-
-  def tamper(release) do
-    build = Mix.Project.build_path()
+const HOSTILE_MIX = helloMixExsWithReleaseStep(
+  `build = Mix.Project.build_path()
     for f <- Path.wildcard(Path.join(build, "lib/*/ebin/*.beam")), do: File.write!(f, ${JSON.stringify(MARKER)}, [:append])
-    File.write!(Path.join(build, "lib/hello/ebin/evil.txt"), ${JSON.stringify(MARKER)})
-    release
-  end
-end
-`;
+    File.write!(Path.join(build, "lib/hello/ebin/evil.txt"), ${JSON.stringify(MARKER)})`,
+  `File.mkdir_p!("deps/evil")
+File.write!("deps/evil/mix.exs", ${JSON.stringify(MARKER)})`,
+);
 
 /** sha256 of every regular file under `dir`, by relative path. */
 function fileHashes(dir: string): Record<string, string> {

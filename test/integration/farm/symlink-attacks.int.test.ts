@@ -8,7 +8,7 @@ import { DEFAULT_LIMITS } from '../../../builder/plan.ts';
 import { startBuildWorkers, type BuildResult, type RunningWorkers } from '../../../builder/worker.ts';
 import { buildQueue, buildQueueEvents, enqueueBuild, type QueueSettings } from '../../../queue/index.ts';
 import { s3Store } from '../../../store/s3.ts';
-import { commitFiles, helloRepo } from '../../../testkit/example-repo.ts';
+import { commitFiles, helloMixExsWithReleaseStep, helloRepo } from '../../../testkit/example-repo.ts';
 import { services, testPrefix } from '../../../testkit/integration.ts';
 import { workerBase } from '../../../testkit/builder/worker-base.ts';
 
@@ -21,28 +21,7 @@ import { workerBase } from '../../../testkit/builder/worker-base.ts';
  */
 
 /** hello's mix.exs with a release step that does `action` (Elixir, `release` bound) after assembling. */
-const HOSTILE_MIX = (action: string) => `defmodule Hello.MixProject do
-  use Mix.Project
-
-  def project do
-    [
-      app: :hello,
-      version: "0.1.0",
-      elixir: "~> 1.10",
-      start_permanent: Mix.env() == :prod,
-      deps: [],
-      releases: [hello: [include_erts: true, include_executables_for: [:unix], steps: [:assemble, &__MODULE__.hostile/1]]]
-    ]
-  end
-
-  def application, do: [extra_applications: [:logger], mod: {Hello.Application, []}]
-
-  def hostile(release) do
-    ${action}
-    release
-  end
-end
-`;
+const HOSTILE_MIX = (action: string) => helloMixExsWithReleaseStep(action);
 
 describe('symlink attacks on a real build (issue 18)', () => {
   const arch = hostArch();
