@@ -26,27 +26,22 @@ interface Lane {
   vitest: boolean;
 }
 
-const vitest = (name: string, projects: string[], integration: boolean, files: string[] = []): Lane => ({
+const vitest = (name: string, projects: string[], integration: boolean): Lane => ({
   name,
-  argv: ['vitest', 'run', ...projects.flatMap((p) => ['--project', p]), ...files, '--reporter=default', '--reporter=json', `--outputFile.json=${report(name)}`],
+  argv: ['vitest', 'run', ...projects.flatMap((p) => ['--project', p]), '--reporter=default', '--reporter=json', `--outputFile.json=${report(name)}`],
   integration,
   vitest: true,
 });
 
-/** The farm project's longest files (BENCHMARKS.md, suite wall time), run in a lane of their own. */
-const FARM_HEAVY = ['test/integration/farm/build-worker-crash.int.test.ts', 'test/integration/farm/reliability-build.int.test.ts', 'test/integration/farm/reliability-limits.int.test.ts'];
-
 /**
  * Unit tests and the typecheck need only the Debian packages: they start at once after (on a fresh machine they
- * run while the images are made). The integration lanes start once the services are up: hosts, and the
- * farm project in two halves (its heaviest files, and the rest), each one file at a time.
+ * run while the images are made). The two integration projects start once the services are up.
  */
 const LANES: Lane[] = [
   vitest('unit', ['unit'], false),
   { name: 'types', argv: ['tsc', '--noEmit'], integration: false, vitest: false },
   vitest('hosts', ['hosts'], true),
-  vitest('farm-heavy', ['farm'], true, FARM_HEAVY),
-  vitest('farm', ['farm'], true, FARM_HEAVY.map((f) => `--exclude=${f}`)),
+  vitest('farm', ['farm'], true),
 ];
 
 function report(lane: string): string {
