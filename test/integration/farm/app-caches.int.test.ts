@@ -4,7 +4,6 @@ import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BuildDeps } from '../../../builder/apply.ts';
 import { hostArch } from '../../../builder/images/context.ts';
 import { DEFAULT_LIMITS } from '../../../builder/plan.ts';
 import { startBuildWorkers, type BuildResult, type RunningWorkers } from '../../../builder/worker.ts';
@@ -13,7 +12,7 @@ import { buildQueue, buildQueueEvents, enqueueBuild, type QueueSettings } from '
 import { s3Store } from '../../../store/s3.ts';
 import { commitFiles, helloMixExsWithReleaseStep, helloRepo } from '../../../testkit/example-repo.ts';
 import { services, testPrefix } from '../../../testkit/integration.ts';
-import { workerBase } from '../../../testkit/builder/worker-base.ts';
+import { workerBase, type WorkerBase } from '../../../testkit/builder/worker-base.ts';
 
 /**
  * Issue 18 item 4 against the real engine: two apps built from examples/hello with the same mix.lock.
@@ -57,7 +56,7 @@ describe('per-app build caches on a real build (issue 18)', () => {
   const arch = hostArch();
   const tuple = `linux-${arch}-gnu2.36-debian12-otp25.2.3-elixir1.14.0`;
   let tmp: string;
-  let base: Omit<BuildDeps, 'store' | 'limits'>;
+  let base: WorkerBase;
   let workers: RunningWorkers | undefined;
 
   beforeAll(async () => {

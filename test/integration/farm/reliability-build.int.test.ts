@@ -2,7 +2,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BuildDeps } from '../../../builder/apply.ts';
 import { hostArch } from '../../../builder/images/context.ts';
 import { DEFAULT_LIMITS } from '../../../builder/plan.ts';
 import { startBuildWorkers, type BuildResult, type RunningWorkers } from '../../../builder/worker.ts';
@@ -11,7 +10,7 @@ import { s3Store } from '../../../store/s3.ts';
 import type { ObjectStore } from '../../../store/store.ts';
 import { helloRepo } from '../../../testkit/example-repo.ts';
 import { services, testPrefix } from '../../../testkit/integration.ts';
-import { workerBase } from '../../../testkit/builder/worker-base.ts';
+import { workerBase, type WorkerBase } from '../../../testkit/builder/worker-base.ts';
 import { freePort } from '../../../testkit/redis.ts';
 
 /** Issue #10 items 12 (build isolation) and 3 (store unavailable during upload), on examples/hello. */
@@ -79,7 +78,7 @@ describe('reliability of builds (issue #10)', () => {
   const tuple = `linux-${arch}-gnu2.36-debian12-otp25.2.3-elixir1.14.0`;
   let tmp: string;
   let repoDir: string;
-  let base: Omit<BuildDeps, 'store' | 'limits'>;
+  let base: WorkerBase;
   let running: RunningWorkers[] = [];
   let s3: OwnS3 | undefined;
 

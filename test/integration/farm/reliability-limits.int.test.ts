@@ -3,7 +3,6 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BuildDeps } from '../../../builder/apply.ts';
 import { hostArch } from '../../../builder/images/context.ts';
 import { DEFAULT_LIMITS, type BuildLimits } from '../../../builder/plan.ts';
 import { startBuildWorkers, type BuildResult, type RunningWorkers } from '../../../builder/worker.ts';
@@ -11,7 +10,7 @@ import { buildQueue, buildQueueEvents, enqueueBuild, type QueueSettings } from '
 import { s3Store } from '../../../store/s3.ts';
 import { helloRepo } from '../../../testkit/example-repo.ts';
 import { services, testPrefix } from '../../../testkit/integration.ts';
-import { workerBase } from '../../../testkit/builder/worker-base.ts';
+import { workerBase, type WorkerBase } from '../../../testkit/builder/worker-base.ts';
 
 /** Issue #18 item 6 (limits): a build that prints without end, and a fork bomb, on examples/hello. */
 
@@ -63,7 +62,7 @@ describe('limits on what a build may use (issue #18)', () => {
   const tuple = `linux-${arch}-gnu2.36-debian12-otp25.2.3-elixir1.14.0`;
   let tmp: string;
   let repoDir: string;
-  let base: Omit<BuildDeps, 'store' | 'limits'>;
+  let base: WorkerBase;
   let running: RunningWorkers[] = [];
 
   beforeAll(async () => {

@@ -2,7 +2,6 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BuildDeps } from '../../../builder/apply.ts';
 import { hostArch } from '../../../builder/images/context.ts';
 import { DEFAULT_LIMITS } from '../../../builder/plan.ts';
 import { startBuildWorkers, type BuildResult, type RunningWorkers } from '../../../builder/worker.ts';
@@ -10,7 +9,7 @@ import { buildQueue, buildQueueEvents, enqueueBuild, type QueueSettings } from '
 import { s3Store } from '../../../store/s3.ts';
 import { commitFiles, helloMixExsWithReleaseStep, helloRepo } from '../../../testkit/example-repo.ts';
 import { services, testPrefix } from '../../../testkit/integration.ts';
-import { workerBase } from '../../../testkit/builder/worker-base.ts';
+import { workerBase, type WorkerBase } from '../../../testkit/builder/worker-base.ts';
 
 /**
  * Issue 18 item 5 against the real engine, on examples/hello: a release step in mix.exs (it runs in
@@ -30,7 +29,7 @@ describe('symlink attacks on a real build (issue 18)', () => {
   let tmp: string;
   let secret: string;
   let elsewhere: string;
-  let base: Omit<BuildDeps, 'store' | 'limits'>;
+  let base: WorkerBase;
   let workers: RunningWorkers | undefined;
 
   beforeAll(async () => {
