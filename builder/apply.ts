@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { constants, existsSync, lstatSync } from 'node:fs';
 import { mkdir, mkdtemp, open, readdir, rm } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { formatTarget, isXamalError, readCappedFile, runChecked, timed, XamalError, type Arch, type Executor } from '../core/index.ts';
+import { formatTarget, isXamalError, runChecked, timed, XamalError, type Arch, type CappedRead, type Executor } from '../core/index.ts';
 import { buildJobId, type BuildJob, type BuildPhase } from '../core/contracts/build-job.ts';
 import { PublishedManifestSchema, type Manifest } from '../core/contracts/manifest.ts';
 import { storedArtifact } from '../store/artifact-index.ts';
@@ -15,7 +15,7 @@ import { BAD_START_ERL, checkScan, containerFailure, diskFailure, NO_START_ERL, 
 import { watchDisk } from './disk.ts';
 import { refuseUnlessRealDirectory, refuseUnsafeTree } from './links.ts';
 import type { ContainerResult, ContainerSpec, DockerEngine } from './docker.ts';
-import { scanRelease, type ReleaseScan } from './elf.ts';
+import { scanReleaseTarball, type ReleaseScan } from './elf.ts';
 import { ensurePinnedImage } from './images/ensure.ts';
 import type { EgressProxy } from './egress.ts';
 import { assembleManifest, cacheLayout, planBuild, type BuildLimits, type DepsNetwork, type BuildPlan, type BuildStep, type PlanInput } from './plan.ts';
@@ -76,7 +76,7 @@ interface Run {
   log: CappedLog;
   say: (line: string) => Promise<void>;
   timings: Record<string, number>;
-  learnt: { scan?: ReleaseScan; tarball?: { sha256: string; size: number }; releaseVersion?: string; manifest?: Manifest };
+  learnt: { scan?: ReleaseScan; startErl?: CappedRead; tarball?: { sha256: string; size: number }; releaseVersion?: string; manifest?: Manifest };
 }
 
 function fail(message: string, log: CappedLog): XamalError {
@@ -239,7 +239,9 @@ const STEPS: { [K in BuildStep['kind']]: (r: Run, step: StepOf<K>) => Promise<vo
     }
   },
   scan: async (r, s) => {
-    r.learnt.scan = await timed(r.timings, 'scan', () => scanRelease(s.dir));
+    const { scan, wanted } = await timed(r.timings, 'scan', () => scanReleaseTarball(s.tarball, s.wanted));
+    r.learnt.scan = scan;
+    r.learnt.startErl = wanted;
   },
   tar: async (r, s) => {
     await timed(r.timings, 'tar', () => runChecked(r.deps.exec, s.command));
@@ -252,7 +254,7 @@ const STEPS: { [K in BuildStep['kind']]: (r: Run, step: StepOf<K>) => Promise<vo
     if (refused) throw fail(refused, r.log);
   },
   'read-release-version': async (r, s) => {
-    const read = await readCappedFile(s.file, s.maxBytes);
+    const read = learnt(r.learnt.startErl, 'start_erl.data');
     if (read.kind === 'missing') throw fail(NO_START_ERL, r.log);
     if (read.kind === 'refused') throw fail(`release: releases/start_erl.data ${read.why}; it is read only as a regular file of at most ${s.maxBytes} bytes`, r.log);
     const version = releaseVersionOf(read.data.toString('utf8'));

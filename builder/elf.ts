@@ -1,7 +1,10 @@
 import { constants } from 'node:fs';
-import { open, readdir } from 'node:fs/promises';
-import { join, relative } from 'node:path';
-import { compareVersions, NUMERIC_VERSION } from '../core/index.ts';
+import { open } from 'node:fs/promises';
+import { posix } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { extract } from 'tar-stream';
+import { compareVersions, NUMERIC_VERSION, type CappedRead } from '../core/index.ts';
 
 /**
  * A small ELF reader: just what the release scan needs — DT_NEEDED sonames, DT_SONAME, and the
@@ -199,55 +202,94 @@ export interface ReleaseScan {
   unreadable: { file: string; error: string }[];
 }
 
-async function* walk(dir: string): AsyncGenerator<string> {
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) yield* walk(p);
-    else if (e.isFile()) yield p;
-  }
+/** An ELF file larger than this is listed as unreadable, not read (beam.smp is tens of MiB). */
+export const MAX_ELF_BYTES = 256 * 1024 ** 2;
+
+/** A file of the release the scan also hands back (releases/start_erl.data), read up to `maxBytes`. */
+export interface WantedFile {
+  path: string;
+  maxBytes: number;
 }
 
-/** An ELF file larger than this is listed as unreadable, not read. */
-export const MAX_ELF_BYTES = 1024 ** 3;
+/**
+ * Consumes one tar entry (the archive reader needs each drained): its bytes when `keep(its first four
+ * bytes)` says so and it has at most `max`, `'too large'` when kept but longer, else undefined.
+ */
+async function entryBytes(entry: AsyncIterable<unknown>, max: number, keep: (head: Buffer) => boolean): Promise<Buffer | 'too large' | undefined> {
+  const chunks: Buffer[] = [];
+  let have = 0;
+  let kept: boolean | undefined;
+  let dropped = false;
+  for await (const data of entry) {
+    const chunk = data as Buffer;
+    have += chunk.length;
+    if (dropped) continue;
+    chunks.push(chunk);
+    if (kept === undefined && have >= 4) kept = keep(Buffer.concat(chunks).subarray(0, 4));
+    if (kept === false || have > max) {
+      dropped = true;
+      chunks.length = 0;
+    }
+  }
+  kept ??= keep(Buffer.concat(chunks));
+  if (!kept) return undefined;
+  return have > max ? 'too large' : Buffer.concat(chunks);
+}
 
-/** Scans every regular ELF file under `dir` (an unpacked release), following no links. */
-export async function scanRelease(dir: string): Promise<ReleaseScan> {
-  const infos: ElfInfo[] = [];
+/**
+ * Scans the release as it ships: every regular ELF file in its tarball, which the build user packed
+ * (builder/plan.ts tarCommand). The worker reads only that archive's bytes (opened without following
+ * a link), never a path of the build's output: a link, FIFO or device there is an entry, never
+ * followed or read. Also hands back `wanted` (a regular file, capped), or why it is not there.
+ */
+export async function scanReleaseTarball(tarball: string, wanted: WantedFile): Promise<{ scan: ReleaseScan; wanted: CappedRead }> {
+  const infos = new Map<string, ElfInfo>();
   const elfFiles: string[] = [];
   const unreadable: ReleaseScan['unreadable'] = [];
   const shipped = new Set<string>();
-  for await (const file of walk(dir)) {
-    // Never through a link, never a FIFO or device (the walk yields regular files; this holds even
-    // if one was swapped since), and never a file too large to hold.
-    const fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    const rel = relative(dir, file);
-    let buf: Buffer;
-    try {
-      const st = await fh.stat();
-      if (!st.isFile()) continue;
-      const head = Buffer.alloc(4);
-      await fh.read(head, 0, 4, 0);
-      if (!isElf(head)) continue;
-      if (st.size > MAX_ELF_BYTES) {
-        unreadable.push({ file: rel, error: `larger than ${MAX_ELF_BYTES} bytes` });
-        continue;
+  let found: CappedRead = { kind: 'missing' };
+  const ex = extract();
+  const file = await open(tarball, constants.O_RDONLY | constants.O_NOFOLLOW);
+  const done = pipeline(file.createReadStream(), createGunzip(), ex);
+  done.catch(() => undefined); // its failure ends the loop below, and is thrown after it
+  for await (const entry of ex) {
+    const h = entry.header;
+    const path = posix.normalize(h.name).replace(/^(\.\/)+|\/$/g, '');
+    if (h.type === 'link') {
+      // A hard link to a file packed before it: the same bytes under another name.
+      if (infos.has(posix.normalize(h.linkname ?? '').replace(/^(\.\/)+/, ''))) {
+        elfFiles.push(path);
+        shipped.add(posix.basename(path));
       }
-      buf = await fh.readFile();
-    } finally {
-      await fh.close();
+    }
+    if (path === wanted.path) {
+      const bytes = await entryBytes(entry, wanted.maxBytes, () => h.type === 'file');
+      if (h.type !== 'file') found = { kind: 'refused', why: `is a ${h.type ?? 'special entry'}, not a regular file` };
+      else found = bytes instanceof Buffer ? { kind: 'read', data: bytes } : { kind: 'refused', why: `is larger than ${wanted.maxBytes} bytes` };
+      continue;
+    }
+    if (h.type !== 'file') {
+      await entryBytes(entry, 0, () => false);
+      continue;
+    }
+    const bytes = await entryBytes(entry, MAX_ELF_BYTES, isElf);
+    if (bytes === undefined) continue;
+    if (bytes === 'too large') {
+      unreadable.push({ file: path, error: `larger than ${MAX_ELF_BYTES} bytes` });
+      continue;
     }
     try {
-      const info = parseElf(buf);
-      infos.push(info);
-      elfFiles.push(rel);
-      shipped.add(file.slice(file.lastIndexOf('/') + 1));
+      const info = parseElf(bytes);
+      infos.set(path, info);
+      elfFiles.push(path);
+      shipped.add(posix.basename(path));
       if (info.soname) shipped.add(info.soname);
     } catch (err) {
-      unreadable.push({ file: rel, error: (err as Error).message });
+      unreadable.push({ file: path, error: (err as Error).message });
     }
   }
-  const sonames = [...new Set(infos.flatMap((i) => i.needed))].filter((s) => !shipped.has(s)).sort();
+  await done;
+  const sonames = [...new Set([...infos.values()].flatMap((i) => i.needed))].filter((s) => !shipped.has(s)).sort();
   unreadable.sort((x, y) => (x.file < y.file ? -1 : x.file > y.file ? 1 : 0));
-  return { elfFiles: elfFiles.sort(), glibcNeeded: maxGlibc(infos), sonames, unreadable };
+  return { scan: { elfFiles: elfFiles.sort(), glibcNeeded: maxGlibc([...infos.values()]), sonames, unreadable }, wanted: found };
 }
-

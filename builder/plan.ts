@@ -13,9 +13,10 @@ import {
 } from '../core/index.ts';
 import { sourceVersion, type BuildJob, type BuildPhase } from '../core/contracts/build-job.ts';
 import type { Manifest } from '../core/contracts/manifest.ts';
-import { BUILD_USER } from '../images/recipes/debian.ts';
+import { asBuildUser, BUILD_USER } from './build-user.ts';
 import type { CacheFacts, SourceHashes } from './cache.ts';
 import type { DiskLimit } from './disk.ts';
+import type { WantedFile } from './elf.ts';
 import type { ContainerSpec } from './docker.ts';
 import { proxyEnv } from './egress.ts';
 
@@ -107,12 +108,13 @@ export type BuildStep =
    * that holds links leading out of it or special files (builder/links.ts); `what` names it in errors.
    */
   | { kind: 'check-tree'; base: string; dir: string; what: string }
-  | { kind: 'scan'; dir: string }
   | { kind: 'tar'; command: Command; tarball: string }
+  /** Scans the packed release (builder/elf.ts) and keeps `wanted` (start_erl.data) from it. */
+  | { kind: 'scan'; tarball: string; wanted: WantedFile }
   /** Logs the scan; refuses a release needing a glibc above `glibcFloor`. */
   | { kind: 'check-scan'; glibcFloor?: string }
-  /** Reads the release version from start_erl.data: at most `maxBytes`, never through a link, validated. */
-  | { kind: 'read-release-version'; file: string; maxBytes: number }
+  /** The release version from the start_erl.data the scan kept (a regular file of at most `maxBytes`), validated. */
+  | { kind: 'read-release-version'; maxBytes: number }
   | { kind: 'upload'; file: string; key: string; sha256Key: string; fileName: string }
   /** Stores the log, then the manifest (which makes the artifact visible). */
   | { kind: 'publish'; logKey: string; manifestKey: string }
@@ -150,11 +152,7 @@ const releaseOf = (job: BuildJob) => job.release ?? job.app;
 
 /** releases/start_erl.data is `<erts version> <release version>`: a few bytes; larger is refused. */
 export const MAX_START_ERL_BYTES = 4096;
-
-/** Pure: `command` run as the build user (uid/gid, no supplementary groups) instead of the worker's root. */
-export function asBuildUser(command: Command): Command {
-  return { ...command, argv: ['setpriv', `--reuid=${BUILD_USER.uid}`, `--regid=${BUILD_USER.gid}`, '--clear-groups', '--', ...command.argv] };
-}
+const START_ERL: WantedFile = { path: 'releases/start_erl.data', maxBytes: MAX_START_ERL_BYTES };
 
 /**
  * Pure: packs the release as the build user, from the work directory (its cwd, entered before
@@ -278,13 +276,13 @@ function compileAndRelease(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildS
     { kind: 'phase', phase: 'compile' },
     { kind: 'container', name: 'compile', spec: plan.containers.compile, disk: diskLimit(p), ...(emulated ? { retryOnce: 'emulation' } : {}) },
     { kind: 'phase', phase: 'release' },
-    // Before the scan and tar read it as root: out/<release> a real directory, no link out of it.
+    // Before tar packs it: out/<release> a real directory, no link out of it, no special file.
     { kind: 'check-tree', base: p.workDir, dir: dirs.releaseDir, what: 'release' },
     {
       kind: 'parallel',
       branches: [
         [smoke],
-        [{ kind: 'save-cache', from: join(dirs.src, '_build'), to: plan.cachePaths.build, replace: true }, { kind: 'scan', dir: dirs.releaseDir }, { kind: 'tar', command: tar, tarball: dirs.tarball }],
+        [{ kind: 'save-cache', from: join(dirs.src, '_build'), to: plan.cachePaths.build, replace: true }, { kind: 'tar', command: tar, tarball: dirs.tarball }, { kind: 'scan', tarball: dirs.tarball, wanted: START_ERL }],
       ],
     },
   ];
@@ -296,7 +294,7 @@ function checkAndUpload(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep
   return [
     { kind: 'phase', phase: 'scan' },
     { kind: 'check-scan', ...(p.job.target.libc === 'gnu' ? { glibcFloor: p.job.target.libcVersion } : {}) },
-    { kind: 'read-release-version', file: join(dirs.releaseDir, 'releases', 'start_erl.data'), maxBytes: MAX_START_ERL_BYTES },
+    { kind: 'read-release-version', maxBytes: START_ERL.maxBytes },
     { kind: 'phase', phase: 'upload' },
     { kind: 'upload', file: dirs.tarball, key: artifact.tarballKey, sha256Key: artifact.sha256Key, fileName: artifact.fileName },
     { kind: 'publish', logKey: artifact.logKey, manifestKey: artifact.manifestKey },

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { chown, mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
 import { withFileLock } from '../localservices/fs-lock.ts';
 import { runChecked, XamalError, type Command, type Executor } from '../core/index.ts';
 import type { BuildSource } from '../core/contracts/build-job.ts';
@@ -10,6 +10,7 @@ import type { ObjectStore } from '../store/store.ts';
 import { archiveProblems, tarGzEntries } from './archive-entries.ts';
 import { refuseUnsafeTree } from './links.ts';
 import { touchEntry } from './cache.ts';
+import { asBuildUser, BUILD_USER } from './build-user.ts';
 
 /**
  * A job's source, made ready in its work directory: a git commit through the worker's mirror of
@@ -98,13 +99,12 @@ export async function checkoutGitSource(exec: Executor, mirror: string, url: str
 type ArchiveSource = Extract<BuildSource, { kind: 'archive' }>;
 
 /**
- * Pure: the command that unpacks a source archive: no owners and no setuid/setgid bits from the
+ * Pure: the command that unpacks a source archive, as the build user (not the worker's root), into
+ * `dest` (the build user's), from the work directory: no owners and no setuid/setgid bits from the
  * archive (FACTS.md#tar-extract); its entries were checked before (builder/archive-entries.ts).
  */
-export const unpackCommand = (file: string, dest: string): Command => ({
-  argv: ['tar', '--no-same-owner', '--no-same-permissions', '-xzf', file, '-C', dest],
-  label: 'unpack source',
-});
+export const unpackCommand = (workDir: string, file: string, dest: string): Command =>
+  asBuildUser({ argv: ['tar', '--no-same-owner', '--no-same-permissions', '-xzf', relative(workDir, file), '-C', relative(workDir, dest)], cwd: workDir, label: 'unpack source' });
 
 /** Pure: reads the commit ID `git archive` records in a tarball's pax header (git's own reader). */
 export const archiveCommitCommand = (file: string): Command => ({
@@ -126,17 +126,24 @@ async function checkArchiveCommit(exec: Executor, source: ArchiveSource, file: s
   );
 }
 
-/** Fetches a source archive from the store, checks its sha256 and the commit it claims, and unpacks it into `dest` (through `file`). */
-export async function unpackArchiveSource(exec: Executor, store: ObjectStore, source: ArchiveSource, dest: string, file: string): Promise<void> {
+/**
+ * Fetches a source archive from the store into `<workDir>/source.tar.gz`, checks its sha256 and the
+ * commit it claims, and unpacks it into `<workDir>/src` as the build user.
+ */
+export async function unpackArchiveSource(exec: Executor, store: ObjectStore, source: ArchiveSource, workDir: string): Promise<void> {
   const archive = await store.get(source.key);
   if (!archive) throw new XamalError('build_failed', `source archive ${source.key} is not in the store`);
   const got = createHash('sha256').update(archive).digest('hex');
   if (got !== source.sha256) throw new XamalError('build_failed', `source archive ${source.key} has sha256 ${got}, expected ${source.sha256}`);
+  const dest = join(workDir, 'src');
+  const file = join(workDir, 'source.tar.gz');
   await mkdir(dest, { recursive: true });
-  await writeFile(file, archive);
+  // The build user's from here on (the plan hands it the whole work directory before deps anyway).
+  for (const path of [workDir, dest]) await chown(path, BUILD_USER.uid, BUILD_USER.gid);
+  await writeFile(file, archive, { mode: 0o644 });
   await checkArchiveCommit(exec, source, file);
   await refuseUnsafeArchive(source, archive);
-  await runChecked(exec, unpackCommand(file, dest));
+  await runChecked(exec, unpackCommand(workDir, file, dest));
 }
 
 /** Refuses (naming the entries) an archive `tar` must not unpack as root: see builder/archive-entries.ts. */
@@ -167,7 +174,7 @@ export interface SourceDeps {
 export async function prepareSource(d: SourceDeps, app: string, source: BuildSource, workDir: string): Promise<string | undefined> {
   const dest = join(workDir, 'src');
   if (source.kind === 'archive') {
-    await unpackArchiveSource(d.exec, d.store, source, dest, join(workDir, 'source.tar.gz'));
+    await unpackArchiveSource(d.exec, d.store, source, workDir);
     await refuseUnsafeTree(dest, 'source');
     return undefined;
   }

@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ElfError, isElf, maxGlibc, parseElf, scanRelease } from '../../../builder/elf.ts';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ElfError, isElf, maxGlibc, parseElf, scanReleaseTarball } from '../../../builder/elf.ts';
 import type { ElfInfo } from '../../../builder/elf.ts';
 import { compareVersions } from '../../../core/index.ts';
 import { buildElf, shField } from '../../../testkit/builder/elf-fixture.ts';
@@ -500,10 +500,24 @@ describe('parseElf under fuzzing', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// scanRelease
+// scanReleaseTarball
 // ---------------------------------------------------------------------------------------------
 
-describe('scanRelease on an unpacked release', () => {
+const START_ERL = { path: 'releases/start_erl.data', maxBytes: 64 };
+
+/** Packs `dir` the way the build does (`tar -C dir … .`), then scans the tarball. */
+async function packAndScan(dir: string) {
+  const tarball = join(mkdtempSync(join(tmpdir(), 'xamal-tgz-')), 'release.tar.gz');
+  execFileSync('tar', ['-C', dir, '-czf', tarball, '.']);
+  try {
+    return await scanReleaseTarball(tarball, START_ERL);
+  } finally {
+    rmSync(dirname(tarball), { recursive: true, force: true });
+  }
+}
+const scanRelease = async (dir: string) => (await packAndScan(dir)).scan;
+
+describe('scanReleaseTarball on a packed release', () => {
   const needFiles = [REAL.libcrypto, REAL.beam, REAL.cryptoNif, REAL.ls, REAL.libz];
   const canRun = hasReadelf && needFiles.every((f) => existsSync(f));
   let root = '';
@@ -614,5 +628,61 @@ describe('scanRelease on an unpacked release', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('scanReleaseTarball reads the packed entries, never the paths they name', () => {
+  let dir = '';
+  let outside = '';
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'xamal-entries-'));
+    outside = mkdtempSync(join(tmpdir(), 'xamal-canary-'));
+    mkdirSync(join(dir, 'releases'));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(outside, { recursive: true, force: true });
+  });
+
+  it('hands back start_erl.data when it is a regular file within its cap', async () => {
+    writeFileSync(join(dir, 'releases/start_erl.data'), '13.1.5 0.1.0\n');
+    expect((await packAndScan(dir)).wanted).toEqual({ kind: 'read', data: Buffer.from('13.1.5 0.1.0\n') });
+  });
+
+  it('refuses start_erl.data that is a link (to a canary outside), larger than its cap, a FIFO, or missing, naming why', async () => {
+    writeFileSync(join(outside, 'canary'), 'secret 1.0\n');
+    symlinkSync(join(outside, 'canary'), join(dir, 'releases/start_erl.data'));
+    expect((await packAndScan(dir)).wanted).toEqual({ kind: 'refused', why: 'is a symlink, not a regular file' });
+    rmSync(join(dir, 'releases/start_erl.data'));
+    writeFileSync(join(dir, 'releases/start_erl.data'), 'x'.repeat(65));
+    expect((await packAndScan(dir)).wanted).toEqual({ kind: 'refused', why: 'is larger than 64 bytes' });
+    rmSync(join(dir, 'releases/start_erl.data'));
+    execFileSync('mkfifo', [join(dir, 'releases/start_erl.data')]);
+    expect((await packAndScan(dir)).wanted).toEqual({ kind: 'refused', why: 'is a fifo, not a regular file' });
+    rmSync(join(dir, 'releases/start_erl.data'));
+    expect((await packAndScan(dir)).wanted).toEqual({ kind: 'missing' });
+  });
+
+  it('lists a hard link to an ELF file under its own name too, and skips FIFOs without blocking', async () => {
+    writeFileSync(join(dir, 'a.so'), buildElf(sample(64, true)).buf);
+    linkSync(join(dir, 'a.so'), join(dir, 'b.so'));
+    execFileSync('mkfifo', [join(dir, 'pipe')]);
+    const scan = (await packAndScan(dir)).scan;
+    expect(scan.elfFiles).toEqual(['a.so', 'b.so']);
+    expect(scan.sonames).toEqual(['libc.so.6', 'libfoo.so.1']);
+  });
+
+  it('refuses a tarball path that is itself a symbolic link (ELOOP), reading nothing through it', async () => {
+    writeFileSync(join(outside, 'real.tar.gz'), Buffer.alloc(0));
+    symlinkSync(join(outside, 'real.tar.gz'), join(dir, 'release.tar.gz'));
+    await expect(scanReleaseTarball(join(dir, 'release.tar.gz'), START_ERL)).rejects.toThrow(/ELOOP/);
+  });
+
+  it('throws on a truncated tarball instead of reporting a partial scan', async () => {
+    writeFileSync(join(dir, 'a.so'), buildElf(sample(64, true)).buf);
+    const tarball = join(outside, 'cut.tar.gz');
+    execFileSync('tar', ['-C', dir, '-czf', tarball, '.']);
+    writeFileSync(tarball, readFileSync(tarball).subarray(0, 100));
+    await expect(scanReleaseTarball(tarball, START_ERL)).rejects.toThrow();
   });
 });

@@ -43,7 +43,7 @@ describe('planBuild: the steps of a build', () => {
       'phase:compile', 'container:compile', 'phase:release', 'check-tree', 'parallel',
       'phase:scan', 'check-scan', 'read-release-version', 'phase:upload', 'upload', 'publish', 'remove', 'phase:done',
     ]);
-    expect(parallel(plan).branches.map(kinds)).toEqual([['container:smoke'], ['save-cache', 'scan', 'tar']]);
+    expect(parallel(plan).branches.map(kinds)).toEqual([['container:smoke'], ['save-cache', 'tar', 'scan']]);
     expect(find(plan.steps, 'mkdir')[0]!.paths).toEqual(['/work/bjob-1/out', '/work/bjob-1/home']);
     expect(find(plan.steps, 'command')[0]!.command).toEqual({ argv: ['chown', '-R', '1000:1000', '/work/bjob-1'], label: 'chown workdir' });
   });
@@ -156,7 +156,7 @@ describe('planBuild: the steps of a build', () => {
     expect(find(plan.steps, 'publish')).toEqual([{ kind: 'publish', logKey: 'logs/bjob.log', manifestKey: plan.artifact.manifestKey }]);
     expect(find(plan.steps, 'remove')).toEqual([{ kind: 'remove', path: '/work/bjob-1' }]);
     expect(plan.artifact.fileName).toBe(`hello-${COMMIT}-${X86}.tar.gz`);
-    expect(find(plan.steps, 'read-release-version')[0]!.file).toBe('/work/bjob-1/out/hello/releases/start_erl.data');
+    expect(find(parallel(plan).branches[1]!, 'scan')).toEqual([{ kind: 'scan', tarball: plan.dirs.tarball, wanted: { path: 'releases/start_erl.data', maxBytes: 4096 } }]);
   });
 
   it('the release is checked as a real directory with no link out of it before it is scanned or packed', () => {
