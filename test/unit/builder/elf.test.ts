@@ -508,14 +508,19 @@ const START_ERL = { path: 'releases/start_erl.data', maxBytes: 64 };
 /** Packs `dir` the way the build does (`tar -C dir … .`), then scans the tarball. */
 async function packAndScan(dir: string) {
   const tarball = join(mkdtempSync(join(tmpdir(), 'xamal-tgz-')), 'release.tar.gz');
-  execFileSync('tar', ['-C', dir, '-czf', tarball, '.']);
+  execFileSync('tar', ['-C', dir, '--use-compress-program=gzip -1', '-cf', tarball, '.']);
   try {
     return await scanReleaseTarball(tarball, START_ERL);
   } finally {
     rmSync(dirname(tarball), { recursive: true, force: true });
   }
 }
-const scanRelease = async (dir: string) => (await packAndScan(dir)).scan;
+/** Each directory is packed and scanned once (beam.smp and libcrypto make a large tarball). */
+const scans = new Map<string, Promise<Awaited<ReturnType<typeof packAndScan>>>>();
+const scanRelease = async (dir: string) => {
+  if (!scans.has(dir)) scans.set(dir, packAndScan(dir));
+  return (await scans.get(dir)!).scan;
+};
 
 describe('scanReleaseTarball on a packed release', () => {
   const needFiles = [REAL.libcrypto, REAL.beam, REAL.cryptoNif, REAL.ls, REAL.libz];

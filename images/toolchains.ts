@@ -1,0 +1,136 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { compareVersions, issuesFromZod, ValidationError, type Arch, type Issue } from '../core/index.ts';
+import type { DebianSuite } from './distros.ts';
+
+/**
+ * The toolchain catalog (`images/toolchains.json`): every OTP and Elixir source the farm may
+ * compile, pinned by sha256, and the rules that say which combinations can be built where —
+ * checked before anything is built, so a request, the catalog and `xamal farm images list` all give
+ * the same answer and the same reason.
+ */
+
+const SHA256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected a sha256 in hex');
+const ORIGIN = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'expected an origin name like debian');
+
+export const ToolchainSourceSchema = z
+  .object({
+    /** A name the farm maps to a base URL (`XAMAL_TOOLCHAIN_ORIGINS`). */
+    origin: ORIGIN,
+    /** The file under the origin's base URL: relative, no `..`. */
+    path: z.string().regex(/^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[A-Za-z0-9._+~\/-]+$/, 'expected a relative path like pool/main/e/erlang/erlang_27.3.4.1+dfsg.orig.tar.xz'),
+    sha256: SHA256,
+    bytes: z.number().int().positive(),
+  })
+  .strict();
+export type ToolchainSource = z.output<typeof ToolchainSourceSchema>;
+
+const VERSION = z.string().regex(/^\d+(?:\.\d+){1,4}$/, 'expected a release version like 27.3.4.1');
+const EntrySchema = z.object({ version: VERSION, source: ToolchainSourceSchema }).strict();
+
+export const ToolchainCatalogSchema = z
+  .object({
+    $comment: z.string().optional(),
+    otp: z.array(EntrySchema),
+    elixir: z.array(EntrySchema),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    for (const kind of ['otp', 'elixir'] as const) {
+      const seen = new Set<string>();
+      c[kind].forEach((e, i) => {
+        if (seen.has(e.version)) ctx.addIssue({ code: 'custom', path: [kind, i, 'version'], message: `${e.version} is listed twice` });
+        seen.add(e.version);
+      });
+    }
+  });
+export type ToolchainCatalog = z.output<typeof ToolchainCatalogSchema>;
+
+export const TOOLCHAINS_PATH = join(import.meta.dirname, 'toolchains.json');
+
+export function parseToolchainCatalog(json: unknown, source = 'toolchain catalog'): ToolchainCatalog {
+  const r = ToolchainCatalogSchema.safeParse(json);
+  if (!r.success) throw new ValidationError(issuesFromZod(r.error), `${source}: invalid toolchain catalog`);
+  return r.data;
+}
+
+/** The committed catalog (read once: it ships with the code). */
+export function readToolchainCatalog(path = TOOLCHAINS_PATH): ToolchainCatalog {
+  return parseToolchainCatalog(JSON.parse(readFileSync(path, 'utf8')), path);
+}
+
+/** Pure: where a source is fetched from, given the farm's origins (name → base URL). */
+export function sourceUrl(source: ToolchainSource, origins: Readonly<Record<string, string>>): string {
+  const base = Object.hasOwn(origins, source.origin) ? origins[source.origin] : undefined;
+  if (base === undefined) {
+    throw new ValidationError([{ path: 'origin', message: `no base URL for origin ${JSON.stringify(source.origin)}; set XAMAL_TOOLCHAIN_ORIGINS (known: ${Object.keys(origins).join(', ') || 'none'})` }], 'toolchain source');
+  }
+  return `${base.replace(/\/+$/, '')}/${source.path}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compatibility, as data
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Which OTP majors each Elixir minor runs on (Elixir's compatibility table); `from` raises the top
+ * for later patch releases of that minor.
+ */
+export const ELIXIR_OTP: readonly { elixir: string; otp: [number, number]; from?: { patch: string; otpMax: number } }[] = [
+  { elixir: '1.10', otp: [21, 22], from: { patch: '1.10.3', otpMax: 23 } },
+  { elixir: '1.11', otp: [21, 23], from: { patch: '1.11.4', otpMax: 24 } },
+  { elixir: '1.12', otp: [22, 24] },
+  { elixir: '1.13', otp: [22, 24], from: { patch: '1.13.4', otpMax: 25 } },
+  { elixir: '1.14', otp: [23, 25], from: { patch: '1.14.5', otpMax: 26 } },
+  { elixir: '1.15', otp: [24, 26] },
+  { elixir: '1.16', otp: [24, 26] },
+  { elixir: '1.17', otp: [25, 27] },
+  { elixir: '1.18', otp: [25, 27], from: { patch: '1.18.4', otpMax: 28 } },
+  { elixir: '1.19', otp: [26, 28] },
+  { elixir: '1.20', otp: [27, 29] },
+];
+
+/** The OpenSSL each suite ships: OTP's crypto needs 24.2 or later to build against OpenSSL 3. */
+export const SUITE_OPENSSL: Readonly<Record<DebianSuite, { openssl: string; major: number }>> = {
+  bullseye: { openssl: '1.1.1', major: 1 },
+  bookworm: { openssl: '3.0', major: 3 },
+  trixie: { openssl: '3.5', major: 3 },
+};
+export const OTP_FOR_OPENSSL3 = '24.2';
+
+/** Building from source under qemu takes hours: only on a worker of that arch. */
+export interface BuildPlace {
+  arch: Arch;
+  hostArch: Arch;
+}
+
+const major = (v: string) => Number(v.split('.')[0]);
+
+/** Pure: why Elixir `elixir` cannot run on OTP `otp` (none when it can). */
+export function elixirOtpProblem(elixir: string, otp: string): string | undefined {
+  const minor = elixir.split('.').slice(0, 2).join('.');
+  const rule = ELIXIR_OTP.find((r) => r.elixir === minor);
+  if (!rule) return `Elixir ${elixir} is not in the compatibility table (known: ${ELIXIR_OTP[0]!.elixir}–${ELIXIR_OTP.at(-1)!.elixir})`;
+  const top = rule.from && compareVersions(elixir, rule.from.patch) >= 0 ? rule.from.otpMax : rule.otp[1];
+  const m = major(otp);
+  if (m < rule.otp[0] || m > top) return `Elixir ${elixir} runs on OTP ${rule.otp[0]}–${top}, not OTP ${otp}`;
+  return undefined;
+}
+
+/** Pure: every reason OTP `otp` + Elixir `elixir` cannot be built on `suite` at `place` from `catalog` (empty: it can). */
+export function toolchainProblems(catalog: ToolchainCatalog, suite: DebianSuite, otp: string, elixir: string, place: BuildPlace): Issue[] {
+  const issues: Issue[] = [];
+  if (!catalog.otp.some((e) => e.version === otp)) issues.push({ path: 'otp', message: `OTP ${otp} has no pinned source (pinned: ${catalog.otp.map((e) => e.version).join(', ')})` });
+  if (!catalog.elixir.some((e) => e.version === elixir)) issues.push({ path: 'elixir', message: `Elixir ${elixir} has no pinned source (pinned: ${catalog.elixir.map((e) => e.version).join(', ')})` });
+  const pair = elixirOtpProblem(elixir, otp);
+  if (pair) issues.push({ path: 'elixir', message: pair });
+  const ssl = SUITE_OPENSSL[suite];
+  if (ssl.major >= 3 && compareVersions(otp, OTP_FOR_OPENSSL3) < 0) {
+    issues.push({ path: 'otp', message: `${suite} ships OpenSSL ${ssl.openssl}; OTP's crypto builds against OpenSSL 3 from ${OTP_FOR_OPENSSL3}, not ${otp}` });
+  }
+  if (place.arch !== place.hostArch) {
+    issues.push({ path: 'arch', message: `compiling OTP for ${place.arch} under emulation on a ${place.hostArch} worker takes hours: it needs a native ${place.arch} worker (Debian-packaged ${place.arch} images still build under emulation)` });
+  }
+  return issues;
+}
