@@ -18,60 +18,44 @@ import { ensureTestPackages, prepareIntegrationRun } from './global-setup.ts';
 
 interface Lane {
   name: string;
-  /** `npx` arguments of each run, one after the other (a run that fails does not stop the next). */
-  runs: string[][];
+  /** `npx` arguments. */
+  argv: string[];
   /** Needs the services, images and test-host roots (started after they are prepared). */
   integration: boolean;
-  /** Each run writes a vitest JSON report (counted in the summary). */
+  /** Writes a vitest JSON report (counted in the summary). */
   vitest: boolean;
 }
 
-/** One vitest run of `projects`, its JSON report named by `lane` and the run's index. */
-const vitestRun = (lane: string, index: number, projects: string[], filters: string[] = []): string[] => [
-  'vitest', 'run', ...projects.flatMap((p) => ['--project', p]), ...filters, '--reporter=default', '--reporter=json', `--outputFile.json=${report(lane, index)}`,
-];
-
-/**
- * Farm files that run in the hosts lane once the hosts project is done: the hosts project finishes
- * ~230 s before the farm project (measured, BENCHMARKS.md "Test suite wall time"), so these move
- * that share of the farm's work onto the core the hosts lane frees. Files of one project share no
- * state, and several farm processes may build at once (as several workers do), so they need no order.
- */
-const FARM_IN_HOSTS_LANE = ['test/integration/farm/reliability-build.int.test.ts', 'test/integration/farm/egress.int.test.ts'];
+const vitest = (name: string, projects: string[], integration: boolean): Lane => ({
+  name,
+  argv: ['vitest', 'run', ...projects.flatMap((p) => ['--project', p]), '--reporter=default', '--reporter=json', `--outputFile.json=${report(name)}`],
+  integration,
+  vitest: true,
+});
 
 /**
  * Unit tests and the typecheck need only the Debian packages: they start at once after (on a fresh machine they
- * run while the images are made). The two integration lanes start once the services are up.
+ * run while the images are made). The two integration projects start once the services are up.
  */
 const LANES: Lane[] = [
-  { name: 'unit', runs: [vitestRun('unit', 0, ['unit'])], integration: false, vitest: true },
-  { name: 'types', runs: [['tsc', '--noEmit']], integration: false, vitest: false },
-  { name: 'hosts', runs: [vitestRun('hosts', 0, ['hosts']), vitestRun('hosts', 1, ['farm'], FARM_IN_HOSTS_LANE)], integration: true, vitest: true },
-  { name: 'farm', runs: [vitestRun('farm', 0, ['farm'], FARM_IN_HOSTS_LANE.flatMap((f) => ['--exclude', f]))], integration: true, vitest: true },
+  vitest('unit', ['unit'], false),
+  { name: 'types', argv: ['tsc', '--noEmit'], integration: false, vitest: false },
+  vitest('hosts', ['hosts'], true),
+  vitest('farm', ['farm'], true),
 ];
 
-function report(lane: string, index: number): string {
-  return join(PROJECT_ROOT, '.state', `test-results-${lane}-${index}.json`);
+function report(lane: string): string {
+  return join(PROJECT_ROOT, '.state', `test-results-${lane}.json`);
 }
 const say = (line: string) => process.stderr.write(`[services] ${line}\n`);
 
-/** Runs one `npx <argv>`, each output line prefixed with the lane; resolves with its exit code. */
-function runOne(lane: Lane, argv: string[]): Promise<number> {
-  const child = spawn('npx', argv, { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs one lane (`npx <argv>`), each output line prefixed with the lane; resolves with its exit code. */
+function runLane(lane: Lane): Promise<number> {
+  const child = spawn('npx', lane.argv, { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   for (const [stream, out] of [[child.stdout, process.stdout], [child.stderr, process.stderr]] as const) {
     createInterface({ input: stream }).on('line', (line) => out.write(`[${lane.name}] ${line}\n`));
   }
   return new Promise((resolve) => child.on('close', (code) => resolve(code ?? 1)));
-}
-
-/** Runs a lane's runs one after the other; resolves with the first non-zero exit code, else 0. */
-async function runLane(lane: Lane): Promise<number> {
-  let worst = 0;
-  for (const argv of lane.runs) {
-    const code = await runOne(lane, argv);
-    if (worst === 0) worst = code;
-  }
-  return worst;
 }
 
 interface Counts {
@@ -94,12 +78,10 @@ async function mergeReports(codes: (number | undefined)[]): Promise<Counts & { s
       if (codes[i] !== 0) total.numFailedTestSuites += 1;
       continue;
     }
-    for (const index of lane.runs.keys()) {
-      const r = await readFile(report(lane.name, index), 'utf8').then((t) => JSON.parse(t) as Partial<Counts>, () => undefined);
-      lanes[`${lane.name}-${index}`] = r ?? 'missing';
-      if (!r) total.numFailedTestSuites += 1;
-      for (const f of FIELDS) total[f] += r?.[f] ?? 0;
-    }
+    const r = await readFile(report(lane.name), 'utf8').then((t) => JSON.parse(t) as Partial<Counts>, () => undefined);
+    lanes[lane.name] = r ?? 'missing';
+    if (!r) total.numFailedTestSuites += 1;
+    for (const f of FIELDS) total[f] += r?.[f] ?? 0;
   }
   return { ...total, success: total.numFailedTests === 0 && total.numFailedTestSuites === 0, lanes };
 }
