@@ -4,6 +4,7 @@ import { parseOrThrow } from '../core/index.ts';
 import { DEFAULT_DEPS_ALLOW, parseAllowList } from './egress.ts';
 import { DEFAULT_LIMITS, type BuildLimits } from './plan.ts';
 import { DEFAULT_EVICTION, type EvictionPolicy } from './eviction.ts';
+import { parseOrigins } from '../images/toolchains.ts';
 import { serviceEndpoints, servicesConfig, type ServicesConfig } from '../localservices/index.ts';
 
 const EnvSchema = z.object({
@@ -21,6 +22,7 @@ const EnvSchema = z.object({
   XAMAL_CACHE_MAX_BYTES: z.coerce.number().int().min(1024 ** 2, 'expected bytes, at least 1 MiB').default(DEFAULT_EVICTION.maxBytes),
   XAMAL_CACHE_MAX_AGE_DAYS: z.coerce.number().min(0.01, 'expected days, more than 0').max(3650, 'expected days, at most 3650').default(DEFAULT_EVICTION.maxAgeMs / 86_400_000),
   XAMAL_WORKER_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(60_000),
+  XAMAL_TOOLCHAIN_ORIGINS: z.string().max(4096).optional(),
 });
 
 /**
@@ -34,6 +36,8 @@ export function builderConfig(env: NodeJS.ProcessEnv = process.env) {
   return {
     services,
     mirror: services.debianMirror,
+    /** Base URL of each toolchain source origin: `debian` is the Debian mirror unless XAMAL_TOOLCHAIN_ORIGINS says otherwise. */
+    toolchainOrigins: parseOrigins(e.XAMAL_TOOLCHAIN_ORIGINS, { debian: services.debianMirror }),
     registry: e.XAMAL_REGISTRY ?? ep.registry,
     dockerSocket: e.XAMAL_DOCKER_SOCKET ?? ep.dockerSocket,
     cacheDir: services.cacheDir,

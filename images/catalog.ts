@@ -49,6 +49,16 @@ export const CatalogEntrySchema = z.discriminatedUnion('source', [
       flavours: z.array(z.enum(FLAVOURS)).min(1).default(['builder', 'runtime']),
     })
     .strict(),
+  /** A builder image of a Debian suite with OTP and Elixir compiled from source (images/toolchains.json). */
+  z
+    .object({
+      source: z.literal('toolchain'),
+      suite: z.enum(DEBIAN_SUITES),
+      otp: z.string().regex(/^\d+(?:\.\d+){1,4}$/, 'expected an OTP release like 27.3.4.1'),
+      elixir: z.string().regex(/^\d+\.\d+\.\d+$/, 'expected an Elixir release like 1.18.3'),
+      arches: ArchList,
+    })
+    .strict(),
 ]);
 export type CatalogEntry = z.output<typeof CatalogEntrySchema>;
 

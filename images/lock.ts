@@ -24,7 +24,17 @@ export const LockEntrySchema = z
     /** The probed target tuple of a builder image. */
     tuple: z.string().optional(),
     /** For images built here: which recipe, and its content key (a changed recipe means rebuild). */
-    recipe: z.object({ suite: z.string(), arch: ArchSchema, flavour: z.enum(['builder', 'runtime']), key: z.string() }).strict().optional(),
+    recipe: z
+      .object({
+        suite: z.string(),
+        arch: ArchSchema,
+        flavour: z.enum(['builder', 'runtime']),
+        key: z.string(),
+        /** OTP and Elixir compiled from source (images/toolchains.json) instead of the suite's packages. */
+        toolchain: z.object({ otp: z.string(), elixir: z.string() }).strict().optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type LockEntry = z.output<typeof LockEntrySchema>;

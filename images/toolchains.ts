@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -133,4 +134,91 @@ export function toolchainProblems(catalog: ToolchainCatalog, suite: DebianSuite,
     issues.push({ path: 'arch', message: `compiling OTP for ${place.arch} under emulation on a ${place.hostArch} worker takes hours: it needs a native ${place.arch} worker (Debian-packaged ${place.arch} images still build under emulation)` });
   }
   return issues;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The build, as data
+// ---------------------------------------------------------------------------------------------
+
+/** Bump when the toolchain build changes in a way that must invalidate cached OTP, Elixir and images. */
+export const TOOLCHAIN_RECIPE_VERSION = 1;
+
+/**
+ * configure flags, as hexpm/bob builds OTP: crypto and ssl against the distro's OpenSSL (`--with-ssl`),
+ * the JIT where configure supports it (its default), and without wx, ODBC, Java or the GUI tools.
+ */
+export const OTP_CONFIGURE = ['--prefix=/usr/local', '--with-ssl', '--without-javac', '--without-wx', '--without-odbc', '--without-debugger', '--without-observer', '--without-et'] as const;
+
+/** Where the sources and the install land inside the compile containers. */
+export const TOOLCHAIN_PATHS = { source: '/sources/source.tar.xz', out: '/out', otp: '/usr/local/lib/erlang' } as const;
+
+/**
+ * Runs in the toolchain base as root with no network (the source was fetched and checked by the
+ * worker): unpack, configure, compile, install into /out, then drop what a release never needs
+ * (man pages, object files, C sources, examples) and strip the binaries, as hexpm's images do.
+ */
+export const OTP_BUILD_SCRIPT = [
+  'set -eu',
+  'mkdir -p /tmp/otp && cd /tmp/otp',
+  `tar -xJf ${TOOLCHAIN_PATHS.source} --strip-components=1`,
+  '[ -x ./configure ] || ./otp_build autoconf',
+  `./configure ${OTP_CONFIGURE.join(' ')}`,
+  'make -j"$(nproc)"',
+  `make DESTDIR=${TOOLCHAIN_PATHS.out} install`,
+  `find ${TOOLCHAIN_PATHS.out}/usr/local/lib/erlang -depth -type d \\( -name man -o -name obj -o -name c_src -o -name emacs -o -name info -o -name examples \\) -exec rm -rf {} +`,
+  `find ${TOOLCHAIN_PATHS.out}/usr/local/lib/erlang -type f \\( -perm -u+x -o -name "*.so" \\) -exec strip --strip-unneeded {} + 2>/dev/null || true`,
+].join('\n');
+
+/** Runs in the toolchain base with the OTP install mounted at its prefix: compile Elixir, install into /out. */
+export const ELIXIR_BUILD_SCRIPT = [
+  'set -eu',
+  `export PATH=${TOOLCHAIN_PATHS.otp}/bin:$PATH LANG=C.UTF-8 LC_ALL=C.UTF-8`,
+  'mkdir -p /tmp/elixir && cd /tmp/elixir',
+  `tar -xJf ${TOOLCHAIN_PATHS.source} --strip-components=1`,
+  'make compile',
+  `make PREFIX=/usr/local DESTDIR=${TOOLCHAIN_PATHS.out} install`,
+].join('\n');
+
+const key = (parts: unknown) => createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 16);
+
+export interface ToolchainKeys {
+  /** OTP: its source, the base it compiles on (suite, arch, packages), the flags and the script. */
+  otp: string;
+  /** Elixir: its source and the OTP major it is compiled with (one build per major, as hexpm does). */
+  elixir: string;
+  /** The builder image's rootfs: the base, OTP and Elixir. */
+  image: string;
+}
+
+/** Pure: the content keys of a toolchain build, from its inputs. */
+export function toolchainKeys(baseKey: string, otp: ToolchainCatalog['otp'][number], elixir: ToolchainCatalog['elixir'][number]): ToolchainKeys {
+  const otpKey = key({ v: TOOLCHAIN_RECIPE_VERSION, base: baseKey, sha256: otp.source.sha256, flags: OTP_CONFIGURE, script: OTP_BUILD_SCRIPT });
+  const elixirKey = key({ v: TOOLCHAIN_RECIPE_VERSION, sha256: elixir.source.sha256, otpMajor: major(otp.version), script: ELIXIR_BUILD_SCRIPT });
+  return { otp: otpKey, elixir: elixirKey, image: key({ base: baseKey, otp: otpKey, elixir: elixirKey }) };
+}
+
+/** Pure: the catalog entries of a combination, or every reason it cannot be built (as a ValidationError). */
+export function toolchainEntries(catalog: ToolchainCatalog, suite: DebianSuite, otp: string, elixir: string, place: BuildPlace) {
+  const problems = toolchainProblems(catalog, suite, otp, elixir, place);
+  if (problems.length) throw new ValidationError(problems, `OTP ${otp} with Elixir ${elixir} cannot be built on ${suite} ${place.arch}`);
+  return { otp: catalog.otp.find((e) => e.version === otp)!, elixir: catalog.elixir.find((e) => e.version === elixir)! };
+}
+
+/**
+ * Pure: `XAMAL_TOOLCHAIN_ORIGINS` (`name=url,name=url`) over the defaults (`debian` is the farm's
+ * Debian mirror), naming the entry that is wrong.
+ */
+export function parseOrigins(text: string | undefined, defaults: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = { ...defaults };
+  const issues: Issue[] = [];
+  for (const [i, part] of (text ?? '').split(',').map((p) => p.trim()).filter(Boolean).entries()) {
+    const eq = part.indexOf('=');
+    const name = part.slice(0, eq);
+    const url = part.slice(eq + 1);
+    if (eq < 0 || !ORIGIN.safeParse(name).success) issues.push({ path: `XAMAL_TOOLCHAIN_ORIGINS[${i}]`, message: `expected name=url like debian=http://mirror.example/debian, got ${JSON.stringify(part)}` });
+    else if (!/^https?:\/\/[^\s/]+/.test(url)) issues.push({ path: `XAMAL_TOOLCHAIN_ORIGINS[${i}]`, message: `expected an http(s) URL for ${name}, got ${JSON.stringify(url)}` });
+    else out[name] = url;
+  }
+  if (issues.length) throw new ValidationError(issues, 'invalid toolchain origins');
+  return out;
 }

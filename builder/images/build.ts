@@ -1,38 +1,16 @@
 import { existsSync } from 'node:fs';
-import { appendFile, chown, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import {
-  dockerArchitecture,
-  runPipelineToFile,
-  spawnStreaming,
-  runChecked,
-  timed,
-  XamalError,
-  type Arch,
-  type Executor,
-} from '../../core/index.ts';
+import { dockerArchitecture, spawnStreaming, timed, ValidationError, XamalError, type Arch } from '../../core/index.ts';
 import { withFileLock } from '../../localservices/fs-lock.ts';
 import type { DebianSuite } from '../../images/distros.ts';
 import { IMAGE_PROBE_SCRIPT, parseImageProbe, tupleFromFacts, type ImageFacts } from '../../images/facts.ts';
 import { pinnedRef, readLock, upsertLock, writeLock, type LockEntry } from '../../images/lock.ts';
-import { buildUserEntries, BUILD_USER, recipePlan, REPOSITORY, rootfsCachePath, SLIM_PATHS, type Flavour, type RecipePlan } from '../../images/recipes/debian.ts';
-import type { DockerEngine } from '../docker.ts';
+import { recipePlan, REPOSITORY, rootfsCachePath, toolchainImagePlan, type Flavour, type RecipePlan } from '../../images/recipes/debian.ts';
+import { buildRootfs, type ImageBuildDeps } from './rootfs.ts';
+import { buildToolchainRootfs, type ToolchainBuild } from './toolchain.ts';
+import { readToolchainCatalog, toolchainEntries, toolchainKeys } from '../../images/toolchains.ts';
 import { getBlob, getManifest, putBlob, putManifest } from '../registry.ts';
 
-export interface ImageBuildDeps {
-  docker: DockerEngine;
-  exec: Executor;
-  registry: string;
-  cacheDir: string;
-  localLockPath: string;
-  mirror: string;
-  hostArch: Arch;
-  /** Makes foreign-arch binaries runnable (binfmt + qemu); called before a foreign build. */
-  ensureEmulation: (arch: Arch) => Promise<void>;
-  /** Installs missing host tools (Debian packages) before they are used. */
-  ensureTools: (packages: readonly string[]) => Promise<void>;
-  say: (line: string) => void;
-}
+export type { ImageBuildDeps };
 
 export interface ImageBuildRequest {
   suite: DebianSuite;
@@ -42,6 +20,8 @@ export interface ImageBuildRequest {
   force?: boolean;
   /** Also ignore the cached rootfs (debootstrap again). */
   noCache?: boolean;
+  /** A builder with OTP and Elixir compiled from source (images/toolchains.json) instead of the suite's. */
+  toolchain?: { otp: string; elixir: string };
 }
 
 export interface ImageBuildResult {
@@ -83,40 +63,25 @@ export function finalTag(facts: ImageFacts, flavour: Flavour): string {
   return tag.replace(/~/g, '_').replace(/\+/g, '__');
 }
 
-/** debootstrap → slim → build user → tar | zstd into the cache (atomically). */
-async function buildRootfs(deps: ImageBuildDeps, plan: RecipePlan, cacheFile: string, timings: Record<string, number>): Promise<void> {
-  await mkdir(join(deps.cacheDir, 'work'), { recursive: true });
-  const work = await mkdtemp(join(deps.cacheDir, 'work', `${plan.input.suite}-${plan.input.arch}-`));
-  const root = join(work, 'rootfs');
-  try {
-    if (plan.foreign) await deps.ensureEmulation(plan.input.arch);
-    deps.say(`${plan.input.suite}/${plan.input.arch}/${plan.input.flavour}: debootstrap (${plan.packages.join(', ')})`);
-    await timed(timings, 'debootstrap', () => runChecked(deps.exec, plan.debootstrap(root)));
-    if (plan.secondStage) {
-      deps.say(`${plan.input.suite}/${plan.input.arch}: debootstrap second stage under emulation`);
-      await timed(timings, 'secondStage', () => runChecked(deps.exec, plan.secondStage!(root)));
-    }
-    for (const p of SLIM_PATHS) await rm(join(root, p), { recursive: true, force: true });
-    for (const p of ['var/lib/apt/lists/partial', 'var/cache/apt/archives/partial', 'var/log']) await mkdir(join(root, p), { recursive: true });
-    const u = buildUserEntries();
-    await appendFile(join(root, 'etc/passwd'), u.passwd);
-    await appendFile(join(root, 'etc/group'), u.group);
-    await appendFile(join(root, 'etc/shadow'), u.shadow);
-    await mkdir(join(root, BUILD_USER.home.slice(1)), { recursive: true });
-    await chown(join(root, BUILD_USER.home.slice(1)), BUILD_USER.uid, BUILD_USER.gid);
-    await mkdir(dirname(cacheFile), { recursive: true });
-    const tmp = `${cacheFile}.${process.pid}.tmp`;
-    await timed(timings, 'tar', () => runPipelineToFile([plan.tar(root), plan.compress], tmp));
-    await rename(tmp, cacheFile);
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
-}
-
 /** The tag part of the recipe's staging tag. */
 const stagingTag = (plan: RecipePlan) => plan.stagingTag.slice(plan.stagingTag.indexOf(':') + 1);
 
-const sameRecipe = (e: LockEntry, req: ImageBuildRequest) => e.recipe?.suite === req.suite && e.recipe.arch === req.arch && e.recipe.flavour === req.flavour;
+const sameRecipe = (e: LockEntry, req: ImageBuildRequest) =>
+  e.recipe?.suite === req.suite && e.recipe.arch === req.arch && e.recipe.flavour === req.flavour && e.recipe.toolchain?.otp === req.toolchain?.otp && e.recipe.toolchain?.elixir === req.toolchain?.elixir;
+
+/** Pure but for reading the committed toolchain catalog: the image's plan, and its toolchain build when it has one. */
+function planFor(deps: ImageBuildDeps, req: ImageBuildRequest): { plan: RecipePlan; toolchain?: ToolchainBuild } {
+  const recipe = { suite: req.suite, arch: req.arch, mirror: deps.mirror, hostArch: deps.hostArch };
+  if (!req.toolchain) return { plan: recipePlan({ ...recipe, flavour: req.flavour }) };
+  if (req.flavour !== 'builder') throw new ValidationError([{ path: 'flavour', message: 'OTP and Elixir from source make builder images; runtime images stay distro-only' }], 'image request');
+  const entries = toolchainEntries(readToolchainCatalog(), req.suite, req.toolchain.otp, req.toolchain.elixir, { arch: req.arch, hostArch: deps.hostArch });
+  const base = recipePlan({ ...recipe, flavour: 'toolchain-base' });
+  const keys = toolchainKeys(base.cacheKey, entries.otp, entries.elixir);
+  return { plan: toolchainImagePlan(base, req.toolchain, keys.image), toolchain: { suite: req.suite, arch: req.arch, ...entries, keys } };
+}
+
+/** How an image is named in progress lines. */
+const describe = (req: ImageBuildRequest) => `${req.suite}/${req.arch}/${req.flavour}${req.toolchain ? ` (OTP ${req.toolchain.otp}, Elixir ${req.toolchain.elixir} from source)` : ''}`;
 
 /** The locked image of this recipe when it is current and the engine has (or can pull) it. */
 async function currentImage(deps: ImageBuildDeps, req: ImageBuildRequest, plan: RecipePlan, timings: Record<string, number>): Promise<LockEntry | undefined> {
@@ -130,7 +95,7 @@ async function currentImage(deps: ImageBuildDeps, req: ImageBuildRequest, plan: 
 
 /** `docker import` of the cached rootfs under the staging tag, then the probe run in it. */
 async function importAndProbe(deps: ImageBuildDeps, req: ImageBuildRequest, plan: RecipePlan, cacheFile: string, timings: Record<string, number>): Promise<ImageFacts> {
-  const what = `${req.suite}/${req.arch}/${req.flavour}`;
+  const what = describe(req);
   const repo = `${deps.registry}/${REPOSITORY[req.flavour]}`;
   const imageId = await timed(timings, 'import', async () => {
     const unzstd = spawnStreaming(plan.decompress(cacheFile));
@@ -188,8 +153,8 @@ async function recordInLock(deps: ImageBuildDeps, req: ImageBuildRequest, entry:
  */
 export async function buildImage(deps: ImageBuildDeps, req: ImageBuildRequest): Promise<ImageBuildResult> {
   const timings: Record<string, number> = {};
-  const plan = recipePlan({ suite: req.suite, arch: req.arch, flavour: req.flavour, mirror: deps.mirror, hostArch: deps.hostArch });
-  const what = `${req.suite}/${req.arch}/${req.flavour}`;
+  const { plan, toolchain } = planFor(deps, req);
+  const what = describe(req);
   const current = await currentImage(deps, req, plan, timings);
   if (current) return { entry: current, rootfs: 'cached', image: 'current', timings };
 
@@ -197,7 +162,7 @@ export async function buildImage(deps: ImageBuildDeps, req: ImageBuildRequest): 
   await deps.ensureTools(HOST_TOOLS);
   let rootfs: ImageBuildResult['rootfs'] = 'cached';
   if (req.noCache || !existsSync(cacheFile)) {
-    await buildRootfs(deps, plan, cacheFile, timings);
+    await (toolchain ? buildToolchainRootfs(deps, toolchain, plan, cacheFile, timings) : buildRootfs(deps, plan, cacheFile, timings));
     rootfs = 'built';
   } else {
     deps.say(`${what}: rootfs from cache ${cacheFile}`);
@@ -226,7 +191,7 @@ export async function buildImage(deps: ImageBuildDeps, req: ImageBuildRequest): 
     flavour: req.flavour,
     facts,
     ...(tuple ? { tuple } : {}),
-    recipe: { suite: req.suite, arch: req.arch, flavour: req.flavour, key: plan.cacheKey },
+    recipe: { suite: req.suite, arch: req.arch, flavour: req.flavour, key: plan.cacheKey, ...(req.toolchain ? { toolchain: req.toolchain } : {}) },
   };
   await recordInLock(deps, req, entry);
   deps.say(`${what}: ${entry.ref} @ ${digest}${tuple ? ` (${tuple})` : ''}`);

@@ -24,6 +24,7 @@ export function imageBuildDeps(cfg: BuilderConfig, say: (line: string) => void):
     cacheDir: cfg.cacheDir,
     localLockPath: cfg.localLockPath,
     mirror: cfg.mirror,
+    toolchainOrigins: cfg.toolchainOrigins,
     hostArch: host,
     ensureTools: async (packages) => void (await ensurePackages(packages, say)),
     ensureEmulation: (arch) => ensureEmulation({ arch, hostArch: host, cacheDir: cfg.cacheDir, mirror: cfg.mirror, exec, say }),

@@ -2,6 +2,11 @@ import { dockerPlatform, type Arch } from '../../core/index.ts';
 import type { Catalog } from '../../images/catalog.ts';
 import { platformTuple, suiteDistro } from '../../images/catalog.ts';
 import type { LockFile } from '../../images/lock.ts';
+import { toolchainProblems, type ToolchainCatalog } from '../../images/toolchains.ts';
+
+/** Where an image built here comes from: the suite's packages, or OTP and Elixir from source on it. */
+const recipeOrigin = (suite: string, toolchain: { otp: string; elixir: string } | undefined) =>
+  `recipe debian ${suite} (${suiteDistro(suite)})${toolchain ? `, OTP ${toolchain.otp} + Elixir ${toolchain.elixir} from source` : ''}`;
 
 export interface ImageRow {
   tuple: string | null;
@@ -13,11 +18,16 @@ export interface ImageRow {
   source: 'hexpm' | 'recipe' | 'registry';
   /** Where it came from: the hexpm tag or the recipe (`debian bookworm`). */
   origin: string;
-  status: 'ready' | 'not built' | 'not pinned';
+  status: 'ready' | 'not built' | 'not pinned' | 'cannot build';
+  /** Why it cannot be built (status `cannot build`). */
+  why?: string;
 }
 
-/** Pure: every image the farm can use (locked) and every catalog entry still missing a digest. */
-export function imageRows(catalog: Catalog, committed: LockFile, local: LockFile): ImageRow[] {
+/**
+ * Pure: every image the farm can use (locked) and every catalog entry still missing a digest — for
+ * one from source, whether this machine (`hostArch`) can build it and, when not, why.
+ */
+export function imageRows(catalog: Catalog, committed: LockFile, local: LockFile, toolchains: ToolchainCatalog, hostArch: Arch): ImageRow[] {
   const rows: ImageRow[] = [];
   for (const e of [...committed.images, ...local.images]) {
     for (const p of e.platforms) {
@@ -29,7 +39,7 @@ export function imageRows(catalog: Catalog, committed: LockFile, local: LockFile
         platform: dockerPlatform(p.arch),
         flavour: e.flavour,
         source: e.source,
-        origin: e.recipe ? `recipe debian ${e.recipe.suite} (${suiteDistro(e.recipe.suite)})` : `${e.source} ${e.ref}`,
+        origin: e.recipe ? recipeOrigin(e.recipe.suite, e.recipe.toolchain) : `${e.source} ${e.ref}`,
         status: 'ready',
       });
     }
@@ -41,12 +51,21 @@ export function imageRows(catalog: Catalog, committed: LockFile, local: LockFile
           rows.push({ tuple: null, ref: c.ref, digest: null, arch, platform: dockerPlatform(arch), flavour: 'builder', source: 'hexpm', origin: `hexpm ${c.ref}`, status: 'not pinned' });
         }
       }
+    } else if (c.source === 'toolchain') {
+      for (const arch of c.arches) {
+        const built = local.images.some((e) => e.recipe?.suite === c.suite && e.recipe.arch === arch && e.recipe.toolchain?.otp === c.otp && e.recipe.toolchain.elixir === c.elixir);
+        if (built) continue;
+        const problems = toolchainProblems(toolchains, c.suite, c.otp, c.elixir, { arch, hostArch });
+        const origin = recipeOrigin(c.suite, c);
+        const ref = `(from source ${c.suite} ${arch} otp${c.otp} elixir${c.elixir})`;
+        rows.push({ tuple: null, ref, digest: null, arch, platform: dockerPlatform(arch), flavour: 'builder', source: 'recipe', origin, status: problems.length ? 'cannot build' : 'not built', ...(problems.length ? { why: problems.map((p) => p.message).join('; ') } : {}) });
+      }
     } else {
       for (const arch of c.arches) {
         for (const flavour of c.flavours) {
-          const built = local.images.some((e) => e.recipe?.suite === c.suite && e.recipe.arch === arch && e.recipe.flavour === flavour);
+          const built = local.images.some((e) => e.recipe?.suite === c.suite && e.recipe.arch === arch && e.recipe.flavour === flavour && !e.recipe.toolchain);
           if (!built) {
-            rows.push({ tuple: null, ref: `(recipe ${c.suite} ${arch} ${flavour})`, digest: null, arch, platform: dockerPlatform(arch), flavour, source: 'recipe', origin: `recipe debian ${c.suite} (${suiteDistro(c.suite)})`, status: 'not built' });
+            rows.push({ tuple: null, ref: `(recipe ${c.suite} ${arch} ${flavour})`, digest: null, arch, platform: dockerPlatform(arch), flavour, source: 'recipe', origin: recipeOrigin(c.suite, undefined), status: 'not built' });
           }
         }
       }

@@ -9,12 +9,13 @@ import { servicesUp } from '../../localservices/index.ts';
 import { COMMITTED_LOCK_PATH, readCatalog } from '../../images/catalog.ts';
 import { DEBIAN_SUITES, isDebianSuite } from '../../images/distros.ts';
 import { readLock, splitRef } from '../../images/lock.ts';
+import { readToolchainCatalog } from '../../images/toolchains.ts';
 import { FLAVOURS, type Flavour } from '../../images/recipes/debian.ts';
 import { actionError, flagCommand, usageError } from '../args.ts';
 import type { Io } from '../io.ts';
 
 const USAGE = [
-  'xamal farm images build <bullseye|bookworm|trixie|all> [--arch x86_64|aarch64] [--flavour builder|runtime|all] [--force] [--no-cache] [--json]',
+  'xamal farm images build <bullseye|bookworm|trixie|all> [--arch x86_64|aarch64] [--flavour builder|runtime|all] [--otp <version> --elixir <version>] [--force] [--no-cache] [--json]',
   '       xamal farm images list [--json]',
   '       xamal farm images pin [--hexpm] [--local]',
   '       xamal farm images verify [--json]',
@@ -23,6 +24,8 @@ const USAGE = [
 const FLAGS = {
   arch: { type: 'string' },
   flavour: { type: 'string' },
+  otp: { type: 'string' },
+  elixir: { type: 'string' },
   force: { type: 'boolean' },
   'no-cache': { type: 'boolean' },
   json: { type: 'boolean' },
@@ -44,6 +47,14 @@ function archFlag(value: string | undefined, hostArch: Arch): Arch {
   return a;
 }
 
+/** `--otp` and `--elixir` together: a builder with both compiled from source (images/toolchains.json). */
+function toolchainFlags(otp: string | undefined, elixir: string | undefined, flavour: string): { otp: string; elixir: string } | undefined {
+  if (otp === undefined && elixir === undefined) return undefined;
+  if (otp === undefined || elixir === undefined) throw usageError(`${otp === undefined ? '--otp' : '--elixir'}: expected with ${otp === undefined ? '--elixir' : '--otp'} (OTP and Elixir are compiled together)`, USAGE);
+  if (flavour !== 'builder') throw usageError('--flavour: OTP and Elixir from source make builder images only', USAGE);
+  return { otp, elixir };
+}
+
 export default flagCommand(USAGE, FLAGS, async ({ positionals, values }, io) => {
   const [action, ...rest] = positionals;
   switch (action) {
@@ -57,18 +68,19 @@ export default flagCommand(USAGE, FLAGS, async ({ positionals, values }, io) => 
       const arch = archFlag(values.arch, hostArch);
       const suites = suiteArg === 'all' ? [...DEBIAN_SUITES] : [suiteArg as (typeof DEBIAN_SUITES)[number]];
       const flavours: Flavour[] = flavourArg === 'all' ? [...FLAVOURS] : [flavourArg as Flavour];
+      const toolchain = toolchainFlags(values.otp, values.elixir, flavourArg);
       const deps = { ...imageBuildDeps(cfg, (l) => io.err(l)), docker };
       const results = [];
-      for (const suite of suites) for (const flavour of flavours) results.push(await buildImage(deps, { suite, arch, flavour, force: values.force, noCache: values['no-cache'] }));
+      for (const suite of suites) for (const flavour of flavours) results.push(await buildImage(deps, { suite, arch, flavour, force: values.force, noCache: values['no-cache'], ...(toolchain ? { toolchain } : {}) }));
       if (values.json) io.out(JSON.stringify(results.map((r) => ({ ...r.entry, rootfs: r.rootfs, image: r.image, timings: r.timings })), null, 2));
       else for (const r of results) io.out(`${r.entry.tuple ?? r.entry.ref}  ${splitRef(r.entry.ref).repository}@${r.entry.digest}  (rootfs ${r.rootfs}, image ${r.image})`);
       return 0;
     }
     case 'list': {
       const cfg = builderConfig();
-      const rows = imageRows(await readCatalog(), await readLock(COMMITTED_LOCK_PATH), await readLock(cfg.localLockPath));
+      const rows = imageRows(await readCatalog(), await readLock(COMMITTED_LOCK_PATH), await readLock(cfg.localLockPath), readToolchainCatalog(), thisArch());
       if (values.json) io.out(JSON.stringify(rows, null, 2));
-      else for (const r of rows) io.out(`${r.status.padEnd(10)} ${r.flavour.padEnd(8)} ${r.platform.padEnd(15)} ${r.tuple ?? '-'}  ${r.digest ? `${splitRef(r.ref).repository}@${r.digest}` : r.ref}  [${r.origin}]`);
+      else for (const r of rows) io.out(`${r.status.padEnd(12)} ${r.flavour.padEnd(8)} ${r.platform.padEnd(15)} ${r.tuple ?? '-'}  ${r.digest ? `${splitRef(r.ref).repository}@${r.digest}` : r.ref}  [${r.origin}]${r.why ? `: ${r.why}` : ''}`);
       return 0;
     }
     case 'pin': {

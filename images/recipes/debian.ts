@@ -5,6 +5,8 @@ import type { DebianSuite } from '../distros.ts';
 
 export const FLAVOURS = ['builder', 'runtime'] as const;
 export type Flavour = (typeof FLAVOURS)[number];
+/** A rootfs the recipes make: an image flavour, or the base OTP and Elixir are compiled on (builder/images/toolchain.ts). */
+export type RootfsKind = Flavour | 'toolchain-base';
 
 /** Bump when the recipe changes in a way that must invalidate cached rootfs tarballs. */
 export const RECIPE_VERSION = 1;
@@ -15,9 +17,13 @@ const LIBSSL: Record<DebianSuite, string> = { bullseye: 'libssl1.1', bookworm: '
 /**
  * Packages on top of minbase. Builder: Erlang/Elixir from the suite, git (git deps) and CA
  * certificates. Runtime: only what a release bundling ERTS needs from a server (libssl for :crypto).
+ * Toolchain base: what compiling OTP and Elixir from source needs (C and C++ compilers, make,
+ * autoconf, OpenSSL and ncurses headers, xz for the sources), and what a builder image made from it
+ * keeps for the app's own build (git, CA certificates; the compilers serve C NIFs).
  */
-export function recipePackages(suite: DebianSuite, flavour: Flavour): string[] {
-  return flavour === 'builder'
+export function recipePackages(suite: DebianSuite, kind: RootfsKind): string[] {
+  if (kind === 'toolchain-base') return ['gcc', 'g++', 'make', 'autoconf', 'libc6-dev', 'libncurses-dev', 'libssl-dev', LIBSSL[suite], 'git', 'ca-certificates', 'xz-utils'];
+  return kind === 'builder'
     ? ['elixir', 'erlang-crypto', 'erlang-public-key', 'erlang-ssl', 'erlang-inets', 'erlang-dev', 'git', 'ca-certificates', LIBSSL[suite]]
     : [LIBSSL[suite], 'ca-certificates', 'curl'];
 }
@@ -31,7 +37,7 @@ export const BUILD_USER = { name: 'build', uid: 1000, gid: 1000, home: '/home/bu
 export interface RecipeInput {
   suite: DebianSuite;
   arch: Arch;
-  flavour: Flavour;
+  flavour: RootfsKind;
   /** Debian mirror URL for debootstrap. */
   mirror: string;
   /** This machine's arch: anything else is built with --foreign + a second stage under qemu. */
@@ -58,7 +64,7 @@ export interface RecipePlan {
   stagingTag: string;
 }
 
-export const REPOSITORY: Record<Flavour, string> = { builder: 'xamal/builder', runtime: 'xamal/runtime' };
+export const REPOSITORY: Record<RootfsKind, string> = { builder: 'xamal/builder', runtime: 'xamal/runtime', 'toolchain-base': 'xamal/toolchain-base' };
 
 /** Pure: everything needed to build one image, as data. */
 export function recipePlan(input: RecipeInput): RecipePlan {
@@ -107,4 +113,21 @@ export function buildUserEntries(): { passwd: string; group: string; shadow: str
 
 export function rootfsCachePath(cacheDir: string, plan: RecipePlan): string {
   return join(cacheDir, 'rootfs', plan.cacheFile);
+}
+
+/**
+ * Pure: the plan of a builder image whose OTP and Elixir are compiled from source: the toolchain
+ * base's rootfs with both installs added (builder/images/toolchain.ts), cached and staged under
+ * names of its own; `imageKey` is its content key (images/toolchains.ts toolchainKeys).
+ */
+export function toolchainImagePlan(base: RecipePlan, toolchain: { otp: string; elixir: string }, imageKey: string): RecipePlan {
+  const { suite, arch } = base.input;
+  const name = `otp${toolchain.otp}-elixir${toolchain.elixir}`;
+  return {
+    ...base,
+    input: { ...base.input, flavour: 'builder' },
+    cacheKey: imageKey,
+    cacheFile: `${suite}-${arch}-builder-${name}-${imageKey}.tar.zst`,
+    stagingTag: `${REPOSITORY.builder}:staging-${suite}-${arch}-${name}`,
+  };
 }

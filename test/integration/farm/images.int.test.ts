@@ -8,6 +8,7 @@ import { imageRows } from '../../../builder/images/list.ts';
 import { pinLocal, verifyLocks } from '../../../builder/images/pin.ts';
 import { parseTarget } from '../../../core/index.ts';
 import { COMMITTED_LOCK_PATH, readCatalog } from '../../../images/catalog.ts';
+import { readToolchainCatalog } from '../../../images/toolchains.ts';
 import { readLock, requirePinned, splitRef } from '../../../images/lock.ts';
 import { services } from '../../../testkit/integration.ts';
 
@@ -79,7 +80,7 @@ describe('builder images built from Debian suites', () => {
         const info = await d.docker.inspectImage(`${splitRef(r.entry.ref).repository}@${r.entry.digest}`);
         expect(info?.architecture).toBe(w.arch === 'x86_64' ? 'amd64' : 'arm64');
       }
-      const rows = imageRows(await readCatalog(), await readLock(COMMITTED_LOCK_PATH), await readLock(cfg.localLockPath));
+      const rows = imageRows(await readCatalog(), await readLock(COMMITTED_LOCK_PATH), await readLock(cfg.localLockPath), readToolchainCatalog(), hostArch());
       const ready = rows.filter((row) => row.status === 'ready' && row.flavour === 'builder' && row.source === 'recipe');
       for (const w of wanted) {
         const row = ready.find((x) => x.arch === w.arch && x.origin.includes(w.suite));

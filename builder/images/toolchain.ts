@@ -1,0 +1,153 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { spawnStreaming, timed, XamalError } from '../../core/index.ts';
+import { recipePlan, rootfsCachePath, type RecipePlan } from '../../images/recipes/debian.ts';
+import { ELIXIR_BUILD_SCRIPT, OTP_BUILD_SCRIPT, sourceUrl, TOOLCHAIN_PATHS, type ToolchainKeys, type ToolchainSource } from '../../images/toolchains.ts';
+import type { ContainerSpec } from '../docker.ts';
+import { buildRootfs, packDir, unpackInto, type ImageBuildDeps } from './rootfs.ts';
+
+/**
+ * OTP and Elixir compiled from source on a Debian base, the way hexpm/bob builds its images: the
+ * sources fetched through the farm's origins and checked against their pinned sha256, OTP compiled
+ * and installed in a container of the toolchain base (no network), Elixir compiled with that OTP,
+ * each install packed and cached by its content key; the builder image's rootfs is the base with
+ * both added. Everything is cached under `<cache>/toolchains/`, keyed by its inputs.
+ */
+
+export interface ToolchainBuild {
+  suite: RecipePlan['input']['suite'];
+  arch: RecipePlan['input']['arch'];
+  otp: { version: string; source: ToolchainSource };
+  elixir: { version: string; source: ToolchainSource };
+  keys: ToolchainKeys;
+}
+
+const dir = (deps: ImageBuildDeps, ...parts: string[]) => join(deps.cacheDir, 'toolchains', ...parts);
+
+/** A source file in the cache, downloaded once: streamed to a temporary file while hashed, kept only if its sha256 and size match the pin. */
+export async function fetchSource(deps: ImageBuildDeps, source: ToolchainSource): Promise<string> {
+  const file = dir(deps, 'sources', `${source.sha256}-${basename(source.path)}`);
+  if (existsSync(file)) return file;
+  const url = sourceUrl(source, deps.toolchainOrigins);
+  await mkdir(dir(deps, 'sources'), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    const res = await fetch(url, { redirect: 'follow' });
+    if (!res.ok || !res.body) throw new XamalError('external', `toolchain source ${url}: HTTP ${res.status}`);
+    const hash = createHash('sha256');
+    let bytes = 0;
+    const count = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        bytes += chunk.length;
+        if (bytes > source.bytes) return cb(new XamalError('external', `toolchain source ${url}: larger than its pinned ${source.bytes} bytes`));
+        hash.update(chunk);
+        cb(null, chunk);
+      },
+    });
+    await pipeline(Readable.fromWeb(res.body as never), count, createWriteStream(tmp));
+    const got = hash.digest('hex');
+    if (got !== source.sha256 || bytes !== source.bytes) {
+      throw new XamalError('external', `toolchain source ${url}: sha256 ${got} (${bytes} bytes), pinned ${source.sha256} (${source.bytes} bytes); refused`);
+    }
+    await rename(tmp, file);
+    return file;
+  } catch (err) {
+    await rm(tmp, { force: true });
+    if (err instanceof XamalError) throw err;
+    throw new XamalError('external', `toolchain source ${url}: ${(err as Error).message}`);
+  }
+}
+
+/** The toolchain base as a local image (imported from its cached rootfs once), for the compile containers. */
+async function baseImage(deps: ImageBuildDeps, base: RecipePlan, timings: Record<string, number>): Promise<string> {
+  const rootfs = rootfsCachePath(deps.cacheDir, base);
+  if (!existsSync(rootfs)) await buildRootfs(deps, base, rootfs, timings);
+  const ref = `${base.stagingTag.split(':')[0]}:${base.input.suite}-${base.input.arch}-${base.cacheKey}`;
+  if (await deps.docker.inspectImage(ref)) return ref;
+  const unzstd = spawnStreaming(base.decompress(rootfs));
+  const [repo, tag] = [ref.slice(0, ref.lastIndexOf(':')), ref.slice(ref.lastIndexOf(':') + 1)];
+  await timed(timings, 'import-base', async () => void (await Promise.all([deps.docker.importTarball(unzstd.stdout, repo, tag, base.changes), unzstd.done])));
+  return ref;
+}
+
+/** Runs one compile in the base (root, no network, its own /out), then packs /out into the cache file. */
+async function compileAndPack(deps: ImageBuildDeps, base: RecipePlan, image: string, what: string, spec: { script: string; source: string; binds?: string[] }, cacheFile: string): Promise<void> {
+  await mkdir(dir(deps, 'work'), { recursive: true });
+  const work = await mkdtemp(join(dir(deps, 'work'), `${what.replace(/[^A-Za-z0-9.-]/g, '-')}-`));
+  try {
+    const out = join(work, 'out');
+    await mkdir(out);
+    const run: ContainerSpec = {
+      image,
+      cmd: ['/bin/sh', '-c', spec.script],
+      networkMode: 'none',
+      binds: [`${spec.source}:${TOOLCHAIN_PATHS.source}:ro`, `${out}:${TOOLCHAIN_PATHS.out}`, ...(spec.binds ?? [])],
+      env: { LANG: 'C.UTF-8' },
+      timeoutMs: 4 * 3_600_000,
+      labels: { 'org.xamal.toolchain': what },
+    };
+    const r = await deps.docker.run(run);
+    if (r.code !== 0) {
+      const tail = `${r.stdout}\n${r.stderr}`.trim().split('\n').slice(-30).join('\n');
+      throw new XamalError('external', `${what}: ${r.timedOut ? 'timed out' : `exited ${r.code}`}\n${tail}`);
+    }
+    await packDir(base, out, cacheFile);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** OTP's install, from the cache or compiled now. */
+async function otpInstall(deps: ImageBuildDeps, t: ToolchainBuild, base: RecipePlan, timings: Record<string, number>): Promise<string> {
+  const file = dir(deps, `otp-${t.otp.version}-${t.suite}-${t.arch}-${t.keys.otp}.tar.zst`);
+  if (existsSync(file)) return file;
+  const source = await timed(timings, 'fetch-otp', () => fetchSource(deps, t.otp.source));
+  const image = await baseImage(deps, base, timings);
+  deps.say(`toolchain ${t.suite}/${t.arch}: compiling OTP ${t.otp.version} (configure, make -j, install; tens of minutes)`);
+  await timed(timings, 'otp', () => compileAndPack(deps, base, image, `otp-${t.otp.version}`, { script: OTP_BUILD_SCRIPT, source }, file));
+  return file;
+}
+
+/** Elixir's install (one per Elixir version and OTP major), from the cache or compiled now with this OTP. */
+async function elixirInstall(deps: ImageBuildDeps, t: ToolchainBuild, base: RecipePlan, otpFile: string, timings: Record<string, number>): Promise<string> {
+  const file = dir(deps, `elixir-${t.elixir.version}-otp${t.otp.version.split('.')[0]}-${t.keys.elixir}.tar.zst`);
+  if (existsSync(file)) return file;
+  const source = await timed(timings, 'fetch-elixir', () => fetchSource(deps, t.elixir.source));
+  const image = await baseImage(deps, base, timings);
+  const otpDir = await mkdtemp(join(dir(deps, 'work'), 'otp-'));
+  try {
+    await unpackInto(deps.exec, otpFile, otpDir);
+    deps.say(`toolchain ${t.suite}/${t.arch}: compiling Elixir ${t.elixir.version} with OTP ${t.otp.version}`);
+    const otpBind = `${join(otpDir, TOOLCHAIN_PATHS.otp)}:${TOOLCHAIN_PATHS.otp}:ro`;
+    await timed(timings, 'elixir', () => compileAndPack(deps, base, image, `elixir-${t.elixir.version}`, { script: ELIXIR_BUILD_SCRIPT, source, binds: [otpBind] }, file));
+  } finally {
+    await rm(otpDir, { recursive: true, force: true });
+  }
+  return file;
+}
+
+/** The plan of the toolchain base rootfs for a build. */
+export function toolchainBase(deps: ImageBuildDeps, t: Pick<ToolchainBuild, 'suite' | 'arch'>): RecipePlan {
+  return recipePlan({ suite: t.suite, arch: t.arch, flavour: 'toolchain-base', mirror: deps.mirror, hostArch: deps.hostArch });
+}
+
+/** The builder image's rootfs: the toolchain base with OTP and Elixir installed, packed into `cacheFile`. */
+export async function buildToolchainRootfs(deps: ImageBuildDeps, t: ToolchainBuild, plan: RecipePlan, cacheFile: string, timings: Record<string, number>): Promise<void> {
+  const base = toolchainBase(deps, t);
+  const otpFile = await otpInstall(deps, t, base, timings);
+  const elixirFile = await elixirInstall(deps, t, base, otpFile, timings);
+  await mkdir(dir(deps, 'work'), { recursive: true });
+  const work = await mkdtemp(join(dir(deps, 'work'), 'image-'));
+  try {
+    await timed(timings, 'compose', async () => {
+      for (const f of [rootfsCachePath(deps.cacheDir, base), otpFile, elixirFile]) await unpackInto(deps.exec, f, work);
+      await packDir(plan, work, cacheFile);
+    });
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import { ValidationError } from '../../../core/index.ts';
+import { recipePlan, toolchainImagePlan } from '../../../images/recipes/debian.ts';
+import {
+  ELIXIR_BUILD_SCRIPT,
+  elixirOtpProblem,
+  OTP_BUILD_SCRIPT,
+  OTP_CONFIGURE,
+  parseOrigins,
+  parseToolchainCatalog,
+  readToolchainCatalog,
+  sourceUrl,
+  toolchainEntries,
+  toolchainKeys,
+  toolchainProblems,
+} from '../../../images/toolchains.ts';
+
+const catalog = readToolchainCatalog();
+const X86 = { arch: 'x86_64', hostArch: 'x86_64' } as const;
+const entry = (version: string, sha: string) => ({ version, source: { origin: 'debian', path: `pool/x/${version}.tar.xz`, sha256: sha.repeat(64), bytes: 10 } });
+
+describe('the committed toolchain catalog', () => {
+  it('pins the OTP and Elixir sources Debian carries, each by a distinct sha256 and a relative path', () => {
+    expect(catalog.otp.map((e) => e.version)).toEqual(['23.2.6', '25.2.3', '27.3.4.1', '29.1.2']);
+    expect(catalog.elixir.map((e) => e.version)).toEqual(['1.10.3', '1.14.0', '1.18.3', '1.20.4']);
+    const shas = [...catalog.otp, ...catalog.elixir].map((e) => e.source.sha256);
+    expect(new Set(shas).size).toBe(8);
+    expect(sourceUrl(catalog.otp[2]!.source, { debian: 'http://deb.debian.org/debian/' })).toBe('http://deb.debian.org/debian/pool/main/e/erlang/erlang_27.3.4.1+dfsg.orig.tar.xz');
+  });
+
+  it('refuses a catalog with a version twice, a path leaving its origin, or a bad sha256, naming each field', () => {
+    const bad = {
+      otp: [entry('27.3.4.1', 'a'), entry('27.3.4.1', 'b')],
+      elixir: [{ version: '1.18.3', source: { origin: 'debian', path: '../../etc/passwd', sha256: 'xyz', bytes: 1 } }],
+    };
+    const err = (() => {
+      try {
+        parseToolchainCatalog(bad);
+      } catch (e) {
+        return e as ValidationError;
+      }
+    })();
+    expect(err).toBeInstanceOf(ValidationError);
+    expect(err!.issues.map((i) => i.path).sort()).toEqual(['elixir/0/source/path', 'elixir/0/source/sha256', 'otp/1/version']);
+  });
+});
+
+describe('toolchain origins (XAMAL_TOOLCHAIN_ORIGINS)', () => {
+  it('keeps the defaults, overrides and adds names, and names a bad entry by its index', () => {
+    expect(parseOrigins(undefined, { debian: 'http://m/debian' })).toEqual({ debian: 'http://m/debian' });
+    expect(parseOrigins('debian=http://127.0.0.1:8080/mirror, github=https://github.com', { debian: 'http://m/debian' })).toEqual({
+      debian: 'http://127.0.0.1:8080/mirror',
+      github: 'https://github.com',
+    });
+    expect(() => parseOrigins('debian=ftp://x,=http://y', {})).toThrow(ValidationError);
+    try {
+      parseOrigins('ok=http://a,nonsense', {});
+    } catch (e) {
+      expect((e as ValidationError).issues).toEqual([{ path: 'XAMAL_TOOLCHAIN_ORIGINS[1]', message: 'expected name=url like debian=http://mirror.example/debian, got "nonsense"' }]);
+    }
+  });
+
+  it('says which setting to change for a source whose origin has no base URL', () => {
+    expect(() => sourceUrl({ ...catalog.otp[0]!.source, origin: 'github' }, { debian: 'http://m' })).toThrow(/no base URL for origin "github"; set XAMAL_TOOLCHAIN_ORIGINS \(known: debian\)/);
+  });
+});
+
+describe('compatibility, checked before anything is built', () => {
+  it('knows which OTP each Elixir runs on, patch releases that widen it included', () => {
+    expect(elixirOtpProblem('1.14.0', '25.2.3')).toBeUndefined();
+    expect(elixirOtpProblem('1.14.0', '26.0')).toBe('Elixir 1.14.0 runs on OTP 23–25, not OTP 26.0');
+    expect(elixirOtpProblem('1.14.5', '26.0')).toBeUndefined();
+    expect(elixirOtpProblem('1.18.3', '27.3.4.1')).toBeUndefined();
+    expect(elixirOtpProblem('1.18.3', '29.1.2')).toBe('Elixir 1.18.3 runs on OTP 25–27, not OTP 29.1.2');
+    expect(elixirOtpProblem('1.10.3', '23.2.6')).toBeUndefined();
+    expect(elixirOtpProblem('1.20.4', '29.1.2')).toBeUndefined();
+    expect(elixirOtpProblem('1.9.4', '22.3')).toMatch(/^Elixir 1.9.4 is not in the compatibility table/);
+  });
+
+  it('builds OTP 27 + Elixir 1.18 on bookworm and OTP 25 + Elixir 1.14 on trixie; refuses OTP 23 on OpenSSL 3, unpinned versions and a foreign arch, with every reason', () => {
+    expect(toolchainProblems(catalog, 'bookworm', '27.3.4.1', '1.18.3', X86)).toEqual([]);
+    expect(toolchainProblems(catalog, 'trixie', '25.2.3', '1.14.0', X86)).toEqual([]);
+    expect(toolchainProblems(catalog, 'bullseye', '23.2.6', '1.10.3', X86)).toEqual([]);
+    expect(toolchainProblems(catalog, 'bookworm', '23.2.6', '1.14.0', X86).map((i) => i.message)).toEqual([
+      "bookworm ships OpenSSL 3.0; OTP's crypto builds against OpenSSL 3 from 24.2, not 23.2.6",
+    ]);
+    expect(toolchainProblems(catalog, 'bookworm', '26.2.5', '1.18.3', { arch: 'aarch64', hostArch: 'x86_64' }).map((i) => i.path)).toEqual(['otp', 'arch']);
+    expect(() => toolchainEntries(catalog, 'bookworm', '27.3.4.1', '1.14.0', X86)).toThrow(/cannot be built on bookworm x86_64/);
+    expect(toolchainEntries(catalog, 'bookworm', '27.3.4.1', '1.18.3', X86).otp.version).toBe('27.3.4.1');
+  });
+});
+
+describe('toolchain build plan', () => {
+  const base = recipePlan({ suite: 'bookworm', arch: 'x86_64', flavour: 'toolchain-base', mirror: 'http://m', hostArch: 'x86_64' });
+
+  it('keys OTP by its source and base, Elixir by its source and OTP major, the image by both', () => {
+    const k = toolchainKeys(base.cacheKey, entry('27.3.4.1', 'a'), entry('1.18.3', 'c'));
+    expect(toolchainKeys(base.cacheKey, entry('27.3.4.1', 'a'), entry('1.18.3', 'c'))).toEqual(k);
+    const patch = toolchainKeys(base.cacheKey, entry('27.3.4.2', 'b'), entry('1.18.3', 'c'));
+    expect(patch.otp).not.toBe(k.otp);
+    expect(patch.elixir).toBe(k.elixir); // one Elixir build per OTP major
+    expect(patch.image).not.toBe(k.image);
+    expect(toolchainKeys(base.cacheKey, entry('28.0', 'b'), entry('1.18.3', 'c')).elixir).not.toBe(k.elixir);
+    const trixie = recipePlan({ suite: 'trixie', arch: 'x86_64', flavour: 'toolchain-base', mirror: 'http://m', hostArch: 'x86_64' });
+    expect(toolchainKeys(trixie.cacheKey, entry('27.3.4.1', 'a'), entry('1.18.3', 'c')).otp).not.toBe(k.otp);
+  });
+
+  it('compiles from the pinned file with no download, with bob-style flags, and names the image by its versions', () => {
+    for (const script of [OTP_BUILD_SCRIPT, ELIXIR_BUILD_SCRIPT]) expect(script).not.toMatch(/\b(curl|wget|git clone|https?:)/);
+    expect(OTP_BUILD_SCRIPT).toContain(`./configure ${OTP_CONFIGURE.join(' ')}`);
+    expect(OTP_CONFIGURE).toEqual(expect.arrayContaining(['--with-ssl', '--without-wx', '--without-odbc', '--without-javac']));
+    expect(base.packages).toEqual(expect.arrayContaining(['gcc', 'g++', 'make', 'libssl-dev', 'libncurses-dev', 'git']));
+    const plan = toolchainImagePlan(base, { otp: '27.3.4.1', elixir: '1.18.3' }, 'abc123');
+    expect(plan.input.flavour).toBe('builder');
+    expect(plan.cacheFile).toBe('bookworm-x86_64-builder-otp27.3.4.1-elixir1.18.3-abc123.tar.zst');
+    expect(plan.stagingTag).toBe('xamal/builder:staging-bookworm-x86_64-otp27.3.4.1-elixir1.18.3');
+  });
+});
