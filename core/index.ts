@@ -6,3 +6,4 @@ export * from './files.ts';
 export * from './store-keys.ts';
 export { timed } from './timing.ts';
 export { createLogger, REDACT_PATHS, type Logger, type LoggerSettings } from './logger.ts';
+export * from './project-versions.ts';

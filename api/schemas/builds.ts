@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AppNameSchema, parseTarget, ReleaseNameSchema, TargetSelectorSchema, type Target, type TargetSelector } from '../../core/index.ts';
+import { AppNameSchema, parseElixirRequirement, parseTarget, ReleaseNameSchema, TargetSelectorSchema, type Target, type TargetSelector } from '../../core/index.ts';
 import { BuildResultSchema, CommitSchema, GitUrlSchema, MixEnvSchema, type BuildResult } from '../../core/contracts/build-job.ts';
 import { SourceArchiveSchema } from './sources.ts';
 
@@ -57,6 +57,19 @@ export const BuildRequestSchema = z
     matrix: MatrixSchema.optional(),
     mixEnv: MixEnvSchema.optional(),
     release: ReleaseNameSchema.optional(),
+    /** The project's `elixir:` requirement (mix.exs): a target whose Elixir does not satisfy it is refused before building. */
+    elixirRequirement: z
+      .string()
+      .max(200)
+      .refine((t) => {
+        try {
+          parseElixirRequirement(t);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'expected an Elixir requirement like "~> 1.15" or ">= 1.14.0 and < 1.18.0"')
+      .optional(),
   })
   .strict()
   .refine((r) => (r.targets === undefined) !== (r.matrix === undefined), { message: 'expected exactly one of targets or matrix', path: ['targets'] });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { buildSetKey, formatTarget, isXamalError, ValidationError, XamalError, type Command, type Executor, type Issue, type Logger } from '../../core/index.ts';
+import { buildSetKey, formatTarget, isXamalError, parseElixirRequirement, parseTarget, ValidationError, XamalError, type Command, type ElixirRequirement, type Executor, type Issue, type Logger } from '../../core/index.ts';
 import { GIT_REMOTE_ENV, gitUrlForDisplay, gitUrlProblem, unreadableRemote, type GitUrlPolicy } from '../../core/contracts/git-url.ts';
 import { storedArtifact } from '../../store/artifact-index.ts';
 import { buildJobId, BuildJobSchema, type BuildJobInput } from '../../core/contracts/build-job.ts';
@@ -66,10 +66,21 @@ async function jobSource(deps: BuildServiceDeps, source: BuildRequest['source'])
   return { kind: 'git', url: source.git, commit: source.commit ?? (await resolveRef(deps.exec, source.git, source.ref!, deps.logger)) };
 }
 
-/** The tuples a request names, as tuples or selectors (the pinned builder images choose), and the targets none serves. */
+/** Why a tuple's Elixir does not satisfy the project's requirement (none when it does, or there is none). */
+function requirementProblem(tuple: string, requirement: ElixirRequirement | undefined): string | undefined {
+  const parsed = parseTarget(tuple);
+  if (!requirement || !parsed.ok || requirement.allows(parsed.value.elixir)) return undefined;
+  return `${tuple}: Elixir ${parsed.value.elixir} does not satisfy the project's requirement ${JSON.stringify(requirement.text)} (mix.exs)`;
+}
+
+/**
+ * The tuples a request names, as tuples or selectors (the pinned builder images choose: the newest
+ * whose Elixir satisfies the project's requirement), and the targets none serves, with why.
+ */
 function requestedTuples(req: BuildRequest, images: readonly CatalogImage[]): { tuples: Set<string>; unresolved: Unresolved[] } {
   const tuples = new Set<string>();
   const unresolved: Unresolved[] = [];
+  const requirement = req.elixirRequirement === undefined ? undefined : parseElixirRequirement(req.elixirRequirement);
   const specs: TargetSpec[] = [...(req.targets ?? [])];
   if (req.matrix) {
     const expanded = expandMatrix(req.matrix);
@@ -78,12 +89,22 @@ function requestedTuples(req: BuildRequest, images: readonly CatalogImage[]): { 
   }
   for (const spec of specs) {
     if (spec.kind === 'tuple') {
-      tuples.add(formatTarget(spec.target));
+      const tuple = formatTarget(spec.target);
+      const problem = requirementProblem(tuple, requirement);
+      if (problem) unresolved.push({ target: tuple, reasons: [problem] });
+      else tuples.add(tuple);
       continue;
     }
     const found = lookupBySelector(images, spec.selector);
-    if (found.matches[0]?.tuple) tuples.add(found.matches[0].tuple);
-    else unresolved.push({ target: spec.selector, reasons: found.rejected.map((r) => `${r.image.tuple ?? r.image.ref}: ${r.reasons.map((x: Issue) => `${x.path} ${x.message}`).join('; ')}`) });
+    const fits = found.matches.find((m) => m.tuple && !requirementProblem(m.tuple, requirement));
+    if (fits?.tuple) tuples.add(fits.tuple);
+    else {
+      const reasons = [
+        ...found.matches.flatMap((m) => (m.tuple ? [requirementProblem(m.tuple, requirement)!] : [])),
+        ...found.rejected.map((r) => `${r.image.tuple ?? r.image.ref}: ${r.reasons.map((x: Issue) => `${x.path} ${x.message}`).join('; ')}`),
+      ];
+      unresolved.push({ target: spec.selector, reasons });
+    }
   }
   return { tuples, unresolved };
 }

@@ -1,6 +1,7 @@
 import { farmClient } from '../../deployer/farm-client.ts';
 import type { BuildStatus } from '../../api/schemas/builds.ts';
-import { parseSelectorString, parseTarget, XamalError } from '../../core/index.ts';
+import { join } from 'node:path';
+import { mixElixirRequirement, parseSelectorString, parseTarget, parseToolVersions, readTextIfPresent, XamalError, type TargetSelectorInput, type ToolVersions } from '../../core/index.ts';
 import { BUILD_PHASES, type BuildPhase } from '../../core/contracts/build-job.ts';
 import { parseFlags, usageError } from '../args.ts';
 import { cliConfig } from '../config.ts';
@@ -8,7 +9,9 @@ import { progressFor, type CliCommand } from '../io.ts';
 import { progressBar } from '../progress.ts';
 
 const USAGE =
-  'xamal build --farm URL --app APP --git URL (--commit SHA | --ref REF) (--target TUPLE|SELECTOR … | --matrix KEY=V1,V2 …) [--mix-env prod] [--release NAME] [--json] [--timeout SECONDS]';
+  'xamal build --farm URL --app APP --git URL (--commit SHA | --ref REF) [--target TUPLE|SELECTOR … | --matrix KEY=V1,V2 …] [--project DIR] [--mix-env prod] [--release NAME] [--json] [--timeout SECONDS]\n' +
+  '  without --target or --matrix: the erlang and elixir lines of DIR/.tool-versions (DIR: --project, else the current directory);\n' +
+  "  the elixir: requirement in DIR/mix.exs is sent along, and the farm refuses targets whose Elixir does not satisfy it";
 const POLL_MS = 1_000;
 
 /** The flags `xamal build` accepts (node:util parseArgs options); CI examples are checked against them. */
@@ -24,6 +27,7 @@ export const BUILD_OPTIONS = {
   release: { type: 'string' },
   json: { type: 'boolean' },
   timeout: { type: 'string' },
+  project: { type: 'string' },
 } as const;
 
 /** Parses `xamal build`'s arguments; an unknown flag is a usage error naming it. */
@@ -48,6 +52,20 @@ export function matrixFromFlags(flags: readonly string[]): Partial<Record<(typeo
   return out;
 }
 
+/** The project's `.tool-versions` and `mix.exs` requirement (either may be absent). */
+async function readProject(dir: string): Promise<{ tools: ToolVersions; requirement?: string }> {
+  const tools = await readTextIfPresent(join(dir, '.tool-versions'));
+  const mix = await readTextIfPresent(join(dir, 'mix.exs'));
+  const requirement = mix === undefined ? undefined : mixElixirRequirement(mix);
+  return { tools: tools === undefined ? {} : parseToolVersions(tools, join(dir, '.tool-versions')), ...(requirement ? { requirement } : {}) };
+}
+
+/** Pure: the selector `.tool-versions` names (OTP and Elixir as given), or none when it names neither. */
+export function projectSelector(tools: ToolVersions): TargetSelectorInput | undefined {
+  if (!tools.erlang && !tools.elixir) return undefined;
+  return { ...(tools.erlang ? { otp: tools.erlang } : {}), ...(tools.elixir ? { elixir: tools.elixir } : {}) };
+}
+
 /** The CI client: submit, follow every target to the end, print tuples and download URLs. */
 const command: CliCommand = {
   async run(args, io) {
@@ -60,12 +78,18 @@ const command: CliCommand = {
       !values.app && '--app',
       !values.git && '--git',
       !values.commit && !values.ref && '--commit or --ref',
-      !values.target?.length && !values.matrix?.length && '--target or --matrix',
     ].filter(Boolean);
+    const project = await readProject(values.project ?? process.cwd());
+    const fromProject = projectSelector(project.tools);
+    if (!values.target?.length && !values.matrix?.length && !fromProject) missing.push('--target or --matrix (or a .tool-versions with erlang and elixir lines)');
     if (missing.length) throw usageError(`missing ${missing.join(', ')}`, USAGE);
     if (values.target?.length && values.matrix?.length) throw usageError('give --target or --matrix, not both', USAGE);
     // A target is a tuple, or a selector written key=value,… (otp=27,arch=arm64).
-    const targets = values.target?.map((t) => (parseTarget(t).ok || !t.includes('=') ? t : parseSelectorString(t)));
+    let targets: (string | TargetSelectorInput)[] | undefined = values.target?.map((t) => (parseTarget(t).ok || !t.includes('=') ? t : parseSelectorString(t)));
+    if (!targets && !values.matrix?.length && fromProject) {
+      targets = [fromProject];
+      io.err(`targets from .tool-versions: ${Object.entries(fromProject).map(([k, v]) => `${k}=${v}`).join(', ')}`);
+    }
     const matrix = values.matrix?.length ? matrixFromFlags(values.matrix) : undefined;
     const timeoutMs = values.timeout ? Number(values.timeout) * 1000 : 3_600_000;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw usageError(`--timeout: expected seconds, got ${JSON.stringify(values.timeout)}`, USAGE);
@@ -77,6 +101,7 @@ const command: CliCommand = {
       ...(targets ? { targets } : { matrix }),
       ...(values['mix-env'] ? { mixEnv: values['mix-env'] } : {}),
       ...(values.release ? { release: values.release } : {}),
+      ...(project.requirement ? { elixirRequirement: project.requirement } : {}),
     });
     for (const u of submitted.body.unresolved) io.err(`unresolved ${JSON.stringify(u.target)}: ${u.reasons.join('; ')}`);
     const final = new Map<string, BuildStatus>();

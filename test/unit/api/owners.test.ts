@@ -13,12 +13,12 @@ import { parseAppRegistry } from '../../../api/schemas/apps.ts';
 import { buildService } from '../../../api/services/builds.ts';
 import { healthService } from '../../../api/services/health.ts';
 import { storeBackedServices } from '../../../api/services/store-backed.ts';
-import { buildJobId, BuildJobSchema, type BuildJobInput } from '../../../core/contracts/build-job.ts';
+import { buildJobId, BuildJobSchema } from '../../../core/contracts/build-job.ts';
 import { RecordingExecutor } from '../../../core/index.ts';
 import type { LockFile } from '../../../images/lock.ts';
-import type { BuildQueues, BuildStatus } from '../../../queue/index.ts';
 import { localStore } from '../../../store/local.ts';
 import { FAKE_DIGEST } from '../../../testkit/builder/fake-docker.ts';
+import { memoryQueues } from '../../../testkit/api/memory-queues.ts';
 
 const X86 = 'linux-x86_64-gnu2.36-debian12-otp27.3.4-elixir1.18.3';
 const COMMIT = 'c'.repeat(40);
@@ -112,29 +112,6 @@ describe('app owners: who may build and cancel an app (api/owners.ts)', () => {
     );
   });
 });
-
-/** Build queues in memory: enough of BuildQueues for submit, status and cancel. */
-function memoryQueues() {
-  const jobs = new Map<string, BuildJobInput>();
-  const cancelled: string[] = [];
-  const queues: BuildQueues = {
-    enqueue: async (input) => {
-      const job = BuildJobSchema.parse(input);
-      jobs.set(buildJobId(job), input);
-      return { id: buildJobId(job), job };
-    },
-    status: async (id) => {
-      const data = jobs.get(id);
-      if (!data) return undefined;
-      return { id, arch: 'x86_64', state: 'waiting', phase: undefined, attemptsMade: 0, failedReason: undefined, result: undefined, data, createdAt: 0, startedAt: undefined, finishedAt: undefined } satisfies BuildStatus;
-    },
-    logs: async () => undefined,
-    cancel: async (id) => (jobs.has(id) ? (cancelled.push(id), 'removed') : 'unknown'),
-    depth: async () => ({ x86_64: { waiting: 0, active: 0, workers: 1 } }),
-    close: async () => {},
-  };
-  return { queues, cancelled };
-}
 
 describe('POST /v1/builds and DELETE /v1/builds/:id with an app registry', () => {
   let app: FastifyInstance;

@@ -1,0 +1,69 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { buildApp } from '../../../../api/app.ts';
+import type { BuildRequest, BuildStatus, SubmitResult } from '../../../../api/schemas/builds.ts';
+import type { BuildService } from '../../../../api/services/builds.ts';
+import { healthService } from '../../../../api/services/health.ts';
+import { storeBackedServices } from '../../../../api/services/store-backed.ts';
+import build from '../../../../cli/commands/build.ts';
+import type { Io } from '../../../../cli/io.ts';
+import { localStore } from '../../../../store/local.ts';
+
+const TOKEN = 'admin-token-0123456789abcdefghij';
+const T = 'linux-x86_64-gnu2.36-debian12-otp27.3.4.1-elixir1.18.3';
+const B = `b${'1'.repeat(32)}`;
+const DONE: BuildStatus = { id: B, arch: 'x86_64', state: 'completed', phase: 'done', attemptsMade: 1, createdAt: 1, result: { manifestKey: `artifacts/hello/${'c'.repeat(40)}/${T}/manifest.json`, tuple: T, sha256: 'a'.repeat(64), cached: false } };
+
+describe('xamal build takes its targets from .tool-versions and sends mix.exs\'s elixir: requirement', () => {
+  let app: FastifyInstance;
+  let dir: string;
+  let farm = '';
+  const received: BuildRequest[] = [];
+  const builds: BuildService = {
+    submit: async (req) => (received.push(req), { buildSet: `s${'2'.repeat(32)}`, builds: [{ id: B, tuple: T, status: 'done' }], unresolved: [] } satisfies SubmitResult),
+    status: async () => DONE,
+    logs: async () => undefined,
+    cancel: async () => 'unknown',
+    buildSet: async () => undefined,
+  };
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'xamal-build-project-'));
+    app = await buildApp({ token: TOKEN, logLevel: 'silent', services: { health: healthService({}), ...storeBackedServices(localStore(join(dir, 'store'))), builds } });
+    farm = await app.listen({ host: '127.0.0.1', port: 0 });
+  });
+  // The unit project restores stubbed variables after each test.
+  beforeEach(() => void vi.stubEnv('XAMAL_FARM_TOKEN', TOKEN));
+  afterAll(async () => {
+    await app.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const run = async (args: string[]) => {
+    const err: string[] = [];
+    const io: Io = { out: () => {}, err: (t) => void err.push(t), interrupted: () => new Promise(() => {}) };
+    const code = await build.run(['--farm', farm, '--app', 'hello', '--git', 'https://github.com/acme/hello.git', '--commit', 'c'.repeat(40), '--json', ...args], io);
+    return { code, err: err.join('\n') };
+  };
+
+  it('without --target or --matrix: one selector of the erlang and elixir lines, and the requirement beside it', async () => {
+    const project = join(dir, 'app');
+    await mkdir(project);
+    await writeFile(join(project, '.tool-versions'), 'erlang 27.3.4.1\nelixir 1.18.3-otp-27\n');
+    await writeFile(join(project, 'mix.exs'), 'defmodule Hello.MixProject do\n  def project, do: [app: :hello, elixir: "~> 1.15"]\nend\n');
+    const r = await run(['--project', project]);
+    expect(r.code).toBe(0);
+    expect(r.err).toContain('targets from .tool-versions: otp=27.3.4.1, elixir=1.18.3');
+    expect(received.at(-1)).toMatchObject({ targets: [{ kind: 'selector', selector: { otp: '27.3.4.1', elixir: '1.18.3' } }], elixirRequirement: '~> 1.15' });
+  });
+
+  it('explicit targets win over .tool-versions; with neither, the usage error names all three ways', async () => {
+    const project = join(dir, 'app');
+    expect((await run(['--project', project, '--target', T])).code).toBe(0);
+    expect(received.at(-1)!.targets).toEqual([expect.objectContaining({ kind: 'tuple', raw: T })]);
+    const empty = await mkdtemp(join(dir, 'empty-'));
+    await expect(run(['--project', empty])).rejects.toThrow(/missing --target or --matrix \(or a \.tool-versions with erlang and elixir lines\)/);
+  });
+});

@@ -1,0 +1,26 @@
+import { buildJobId, BuildJobSchema, type BuildJobInput } from '../../core/contracts/build-job.ts';
+import type { BuildQueues, BuildStatus } from '../../queue/index.ts';
+
+/** Build queues in memory: enough of BuildQueues for submit, status and cancel. */
+export function memoryQueues() {
+  const jobs = new Map<string, BuildJobInput>();
+  const cancelled: string[] = [];
+  const queues: BuildQueues = {
+    enqueue: async (input) => {
+      const job = BuildJobSchema.parse(input);
+      jobs.set(buildJobId(job), input);
+      return { id: buildJobId(job), job };
+    },
+    status: async (id) => {
+      const data = jobs.get(id);
+      if (!data) return undefined;
+      return { id, arch: 'x86_64', state: 'waiting', phase: undefined, attemptsMade: 0, failedReason: undefined, result: undefined, data, createdAt: 0, startedAt: undefined, finishedAt: undefined } satisfies BuildStatus;
+    },
+    logs: async () => undefined,
+    cancel: async (id) => (jobs.has(id) ? (cancelled.push(id), 'removed') : 'unknown'),
+    depth: async () => ({ x86_64: { waiting: 0, active: 0, workers: 1 } }),
+    close: async () => {},
+  };
+  return { queues, cancelled };
+}
+
