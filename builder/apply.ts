@@ -17,6 +17,7 @@ import { refuseUnlessRealDirectory, refuseUnsafeTree } from './links.ts';
 import type { ContainerResult, ContainerSpec, DockerEngine } from './docker.ts';
 import { scanReleaseTarball, type ReleaseScan } from './elf.ts';
 import { ensurePinnedImage } from './images/ensure.ts';
+import type { ImagePreparer } from './images/prepare.ts';
 import type { EgressProxy } from './egress.ts';
 import { assembleManifest, cacheLayout, planBuild, type BuildLimits, type DepsNetwork, type BuildPlan, type BuildStep, type PlanInput } from './plan.ts';
 import { mirrorPath, prepareSource } from './source.ts';
@@ -40,6 +41,8 @@ export interface BuildDeps {
   maxLogBytes?: number;
   /** Marks the cache entries a build uses, so eviction leaves them (builder/cache-use.ts), and sweeps the cache after each build. */
   cacheKeeper?: CacheKeeper;
+  /** Prepares a builder the catalog names but no lock holds yet (builder/images/prepare.ts); absent: such a job fails. */
+  prepareImage?: ImagePreparer;
 }
 
 export const DEFAULT_MAX_LOG_BYTES = 4 * 1024 * 1024;
@@ -56,10 +59,16 @@ export interface BuildOutcome {
 }
 
 /** The pinned builder image whose tuple is the job's target. */
+/** The pinned builder image of the job's tuple, if a lock holds one. */
+function findImage(locks: LockFile[], job: BuildJob) {
+  const tuple = formatTarget(job.target);
+  return usableImages(locks).find((i) => i.flavour === 'builder' && i.tuple === tuple && i.arch === job.target.arch);
+}
+
 export async function imageForTarget(locks: LockFile[], job: BuildJob) {
   const tuple = formatTarget(job.target);
   const images = usableImages(locks).filter((i) => i.flavour === 'builder');
-  const match = images.find((i) => i.tuple === tuple && i.arch === job.target.arch);
+  const match = findImage(locks, job);
   if (!match) {
     const have = images.map((i) => i.tuple).filter(Boolean);
     throw new XamalError('unsupported', `no pinned builder image for ${tuple}${have.length ? `; pinned: ${[...new Set(have)].join(', ')}` : ''}`);
@@ -315,7 +324,12 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
   const say = async (line: string) => {
     for (const l of log.add(line)) await hooks.log(l);
   };
-  const locks = await deps.locks();
+  let locks = await deps.locks();
+  if (deps.prepareImage && !findImage(locks, job)) {
+    await hooks.phase('image');
+    await deps.prepareImage(job.target, locks, say);
+    locks = await deps.locks();
+  }
   const { ref, digest } = await imageForTarget(locks, job);
   const { pinned } = await ensurePinnedImage(deps.docker, locks, ref, job.target.arch, digest);
   await removeLeftovers(deps, jobId, say);

@@ -5,11 +5,13 @@ import type { BuilderConfig } from '../builder/config.ts';
 import { dockerEngine } from '../builder/docker.ts';
 import { cacheKeeper } from '../builder/cache-use.ts';
 import { DEFAULT_EVICTION, type EvictionPolicy } from '../builder/eviction.ts';
-import { hostArch } from '../builder/images/context.ts';
+import { hostArch, imageBuildDeps } from '../builder/images/context.ts';
+import { imagePreparer, type ImagePreparer } from '../builder/images/prepare.ts';
 import { DEFAULT_DEPS_ALLOW, EGRESS_PACKAGES, egressProxy, parseAllowList, type AllowEntry } from '../builder/egress.ts';
 import { DEFAULT_LIMITS, type BuildLimits, type DepsNetwork } from '../builder/plan.ts';
 import { LocalExecutor } from '../core/index.ts';
-import { COMMITTED_LOCK_PATH } from '../images/catalog.ts';
+import { COMMITTED_LOCK_PATH, readCatalog } from '../images/catalog.ts';
+import { readToolchainCatalog } from '../images/toolchains.ts';
 import { readLock } from '../images/lock.ts';
 import { ensurePackages } from '../localservices/index.ts';
 import type { ObjectStore } from '../store/store.ts';
@@ -34,6 +36,8 @@ export interface BuildDepsOptions {
   maxLogBytes?: number;
   /** Size and age limits of the build cache (default 20 GiB, 30 days); entries running builds use are never evicted. */
   cacheEviction?: EvictionPolicy;
+  /** Prepares a builder the catalog names but no lock holds yet, before the job builds (absent: such a job fails). */
+  prepareImage?: ImagePreparer;
 }
 
 let proxies = 0;
@@ -53,6 +57,7 @@ export function buildDeps(o: BuildDepsOptions): BuildDeps {
     hostArch: hostArch(),
     ...(o.maxLogBytes !== undefined ? { maxLogBytes: o.maxLogBytes } : {}),
     cacheKeeper: cacheKeeper(o.cacheDir, o.cacheEviction ?? DEFAULT_EVICTION),
+    ...(o.prepareImage ? { prepareImage: o.prepareImage } : {}),
   };
 }
 
@@ -75,6 +80,8 @@ export function configuredBuildDeps(cfg: BuilderConfig, store: ObjectStore): Bui
     maxLogBytes: cfg.maxLogBytes,
     limits: cfg.limits,
     cacheEviction: cfg.cacheEviction,
+    // The images this machine builds (xamal farm images build), prepared on demand into its local lock.
+    prepareImage: imagePreparer(imageBuildDeps(cfg, () => {}), () => readCatalog(), readToolchainCatalog()),
   });
 }
 

@@ -3,7 +3,7 @@ import { listen } from '../api/server.ts';
 
 /** The API's fastify instance (for in-process requests: `inject`). */
 type FastifyInstance = Awaited<ReturnType<typeof buildApp>>;
-import { buildService } from '../api/services/builds.ts';
+import { buildService, type BuildServiceDeps } from '../api/services/builds.ts';
 import { registryProblems } from '../api/owners.ts';
 import type { AppRegistry } from '../api/schemas/apps.ts';
 import { healthService, type HealthCheck } from '../api/services/health.ts';
@@ -32,6 +32,8 @@ export interface FarmApiOptions extends Pick<AppOptions, 'token' | 'tokens' | 'g
   gitUrls?: GitUrlPolicy;
   /** Readiness checks besides the store's (e.g. the embedded services'). */
   checks?: Record<string, HealthCheck>;
+  /** Builders the catalog names that no lock holds yet: accepted, and prepared by the worker first (images/preparable.ts). */
+  preparable?: BuildServiceDeps['preparable'];
 }
 
 /** Build workers, as one process runs them. */
@@ -125,7 +127,7 @@ async function startApi(o: FarmOptions, a: FarmApiOptions, parts: Parts): Promis
     // GET /metrics and the /admin/queues board read the same platform queues.
     const inspector = queueInspector(settings, a.queueArches);
     parts.connections.push({ name: 'queue inspector', close: () => inspector.close() });
-    const builds = buildService({ queues: q, store: o.store, locks, exec: new LocalExecutor(), gitUrls: a.gitUrls ?? REMOTE_GIT_ONLY, ...(o.logger ? { logger: o.logger } : {}), ...(a.apps ? { apps: a.apps } : {}) });
+    const builds = buildService({ queues: q, store: o.store, locks, exec: new LocalExecutor(), gitUrls: a.gitUrls ?? REMOTE_GIT_ONLY, ...(o.logger ? { logger: o.logger } : {}), ...(a.apps ? { apps: a.apps } : {}), ...(a.preparable ? { preparable: a.preparable } : {}) });
     extra = { builds, queues: inspector };
   }
   // Rate-limit counters and webhook deliveries live in the shared Redis, so every API process of the farm sees them.

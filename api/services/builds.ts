@@ -7,6 +7,7 @@ import type { BuildQueues, BuildStatus as QueuedStatus } from '../../queue/index
 import type { ObjectStore } from '../../store/store.ts';
 import { lookupBySelector, usableImages, type CatalogImage } from '../../images/catalog.ts';
 import type { LockFile } from '../../images/lock.ts';
+import type { PreparableImage } from '../../images/preparable.ts';
 import type { BuildRequest, BuildResult, BuildSet, BuildStatus, SubmitResult, SubmittedBuild, TargetSpec } from '../schemas/builds.ts';
 import { expandMatrix } from './matrix.ts';
 import { checkMayBuild, checkMayCancel, type Caller } from '../owners.ts';
@@ -24,7 +25,22 @@ export interface BuildServiceDeps {
   logger?: Logger;
   /** Apps and their owners (XAMAL_APPS_FILE); absent: every build token builds and cancels every app. */
   apps?: AppRegistry;
+  /**
+   * Builder images the catalog names that no lock holds yet (images/preparable.ts): their tuples are
+   * accepted and the worker prepares the image first. Absent: only pinned images build.
+   */
+  preparable?: (locks: readonly LockFile[]) => PreparableImage[];
 }
+
+/** A preparable image as the selectors see it: a builder with its predicted tuple, no digest yet. */
+const onDemand = (p: PreparableImage): CatalogImage => ({
+  ref: `(prepared on demand: ${p.request.suite}${p.request.toolchain ? ` with OTP ${p.request.toolchain.otp} and Elixir ${p.request.toolchain.elixir} from source` : ''})`,
+  digest: '',
+  arch: p.arch,
+  tuple: p.tuple,
+  source: 'recipe',
+  flavour: 'builder',
+});
 
 type Unresolved = SubmitResult['unresolved'][number];
 
@@ -77,7 +93,7 @@ function requirementProblem(tuple: string, requirement: ElixirRequirement | unde
  * The tuples a request names, as tuples or selectors (the pinned builder images choose: the newest
  * whose Elixir satisfies the project's requirement), and the targets none serves, with why.
  */
-function requestedTuples(req: BuildRequest, images: readonly CatalogImage[]): { tuples: Set<string>; unresolved: Unresolved[] } {
+function requestedTuples(req: BuildRequest, images: readonly CatalogImage[], refused: readonly PreparableImage[] = []): { tuples: Set<string>; unresolved: Unresolved[] } {
   const tuples = new Set<string>();
   const unresolved: Unresolved[] = [];
   const requirement = req.elixirRequirement === undefined ? undefined : parseElixirRequirement(req.elixirRequirement);
@@ -102,6 +118,8 @@ function requestedTuples(req: BuildRequest, images: readonly CatalogImage[]): { 
       const reasons = [
         ...found.matches.flatMap((m) => (m.tuple ? [requirementProblem(m.tuple, requirement)!] : [])),
         ...found.rejected.map((r) => `${r.image.tuple ?? r.image.ref}: ${r.reasons.map((x: Issue) => `${x.path} ${x.message}`).join('; ')}`),
+        // Builders the catalog names for this selector that this farm cannot prepare (e.g. from source under emulation).
+        ...refused.filter((p) => lookupBySelector([onDemand(p)], spec.selector).matches.length > 0).map((p) => `${p.tuple}: cannot be prepared here: ${p.problems.map((x) => x.message).join('; ')}`),
       ];
       unresolved.push({ target: spec.selector, reasons });
     }
@@ -110,11 +128,12 @@ function requestedTuples(req: BuildRequest, images: readonly CatalogImage[]): { 
 }
 
 /** One tuple's build: already stored (done), else enqueued; or why it cannot be built. */
-async function submitTuple(deps: BuildServiceDeps, images: readonly CatalogImage[], input: BuildJobInput): Promise<SubmittedBuild | Unresolved> {
+async function submitTuple(deps: BuildServiceDeps, images: readonly CatalogImage[], refused: readonly PreparableImage[], input: BuildJobInput): Promise<SubmittedBuild | Unresolved> {
   const tuple = input.target;
   const job = BuildJobSchema.parse(input);
   if (!images.some((i) => i.flavour === 'builder' && i.tuple === tuple)) {
-    return { target: tuple, reasons: ['no pinned builder image has this tuple (see GET images with `xamal farm images list`)'] };
+    const why = refused.find((p) => p.tuple === tuple)?.problems.map((p) => p.message).join('; ');
+    return { target: tuple, reasons: [why ? `the catalog names this builder, but this farm cannot prepare it: ${why}` : 'no pinned builder image has this tuple, and the catalog names none to prepare (see `xamal farm images list`)'] };
   }
   let stored;
   try {
@@ -141,12 +160,15 @@ export function buildService(deps: BuildServiceDeps) {
     async submit(req: BuildRequest, caller: Caller): Promise<SubmitResult> {
       checkMayBuild(deps.apps, req.app, 'git' in req.source ? { git: req.source.git } : { archive: req.source.archive }, caller);
       const source = await jobSource(deps, req.source);
-      const images = usableImages(await deps.locks());
-      const { tuples, unresolved } = requestedTuples(req, images);
+      const locks = await deps.locks();
+      const preparable = deps.preparable?.(locks) ?? [];
+      const images = [...usableImages(locks), ...preparable.filter((p) => p.problems.length === 0).map(onDemand)];
+      const refused = preparable.filter((p) => p.problems.length > 0);
+      const { tuples, unresolved } = requestedTuples(req, images, refused);
       const builds: SubmittedBuild[] = [];
       for (const tuple of tuples) {
         const input: BuildJobInput = { app: req.app, source, target: tuple, ...(req.mixEnv ? { mixEnv: req.mixEnv } : {}), ...(req.release ? { release: req.release } : {}) };
-        const r = await submitTuple(deps, images, input);
+        const r = await submitTuple(deps, images, refused, input);
         if ('reasons' in r) unresolved.push(r);
         else builds.push(r);
       }

@@ -21,6 +21,9 @@ import { storeConfig } from '../../store/config.ts';
 import { openStore } from '../../store/open.ts';
 import type { ObjectStore } from '../../store/store.ts';
 import { CODENAMES, isDebianSuite, type DebianSuite } from '../../images/distros.ts';
+import { readCatalog } from '../../images/catalog.ts';
+import { preparableOn } from '../../images/preparable.ts';
+import { readToolchainCatalog } from '../../images/toolchains.ts';
 import { flagCommand } from '../args.ts';
 import type { Io } from '../io.ts';
 
@@ -124,6 +127,8 @@ export default flagCommand(USAGE, { host: { type: 'string' }, port: { type: 'str
         maxStreamsPerToken: fc.maxStreamsPerToken,
         queueArches: ['x86_64', 'aarch64'],
         checks: Object.fromEntries(EMBEDDED.map((n) => [n, () => checkReady(serviceSpec(sc, n).ready)])),
+        // A request for this machine's builder while it is still being prepared is queued, not refused.
+        preparable: preparableOn(await readCatalog(), readToolchainCatalog(), arch),
       },
       workers: { arches: [arch], concurrency: bc.concurrency, deps: configuredBuildDeps(bc, store) },
     });

@@ -85,7 +85,8 @@ export function buildQueueName(arch: Arch): string {
   return `xamal-builds-${arch}`;
 }
 
-export const BUILD_PHASES = ['queued', 'source', 'deps', 'compile', 'release', 'scan', 'upload', 'done'] as const;
+/** `image`: the builder the target needs is prepared first (only when no lock holds it yet). */
+export const BUILD_PHASES = ['queued', 'image', 'source', 'deps', 'compile', 'release', 'scan', 'upload', 'done'] as const;
 export type BuildPhase = (typeof BUILD_PHASES)[number];
 
 /** What a worker answers for a finished job (the job's return value): the contract the API reports as `result`. */

@@ -232,4 +232,34 @@ describe('runBuild carries the plan out', () => {
     expect(phases).not.toContain('upload');
     expect(await store().list('artifacts/')).toEqual([]);
   });
+
+  it('a builder no lock holds yet is prepared first (phase image, its lines in the log), then the job builds in it; a preparation that fails fails the job with its reason', async () => {
+    const { docker } = fakeDocker({});
+    const locks: typeof LOCK[] = [];
+    const prepared: string[] = [];
+    const d: BuildDeps = {
+      ...deps(docker),
+      locks: async () => [...locks],
+      prepareImage: async (target, held, say) => {
+        prepared.push(`${target.otp} ${held.length}`);
+        await say('image: compiling OTP (fake)');
+        locks.push(LOCK);
+      },
+    };
+    const failing: BuildDeps = { ...deps(docker), locks: async () => [], prepareImage: async () => Promise.reject(new Error('no native aarch64 worker')) };
+    const r = await build(failing, C1);
+    expect(r.err?.message).toBe('no native aarch64 worker');
+    expect(r.phases).toEqual(['image']);
+
+    const { out, phases, lines, err } = await build(d, C1);
+    expect(err).toBeUndefined();
+    expect(out?.manifest.tuple).toBe(X86);
+    expect(phases.slice(0, 2)).toEqual(['image', 'source']);
+    expect(prepared).toEqual(['27.3.4 0']);
+    expect(lines).toContain('image: compiling OTP (fake)');
+    // Prepared once: the next job finds it in the lock.
+    await build(d, C2);
+    expect(prepared).toHaveLength(1);
+
+  });
 });
