@@ -63,6 +63,9 @@ export function finalTag(facts: ImageFacts, flavour: Flavour): string {
   return tag.replace(/~/g, '_').replace(/\+/g, '__');
 }
 
+/** The registry repository of a flavour: `xamal/builder`, or under the deps' own namespace (a test's, so its tags move nobody else's). */
+const repositoryOf = (deps: ImageBuildDeps, flavour: Flavour) => (deps.namespace ? REPOSITORY[flavour].replace(/^xamal\//, `${deps.namespace}/`) : REPOSITORY[flavour]);
+
 /** The tag part of the recipe's staging tag. */
 const stagingTag = (plan: RecipePlan) => plan.stagingTag.slice(plan.stagingTag.indexOf(':') + 1);
 
@@ -96,7 +99,7 @@ async function currentImage(deps: ImageBuildDeps, req: ImageBuildRequest, plan: 
 /** `docker import` of the cached rootfs under the staging tag, then the probe run in it. */
 async function importAndProbe(deps: ImageBuildDeps, req: ImageBuildRequest, plan: RecipePlan, cacheFile: string, timings: Record<string, number>): Promise<ImageFacts> {
   const what = describe(req);
-  const repo = `${deps.registry}/${REPOSITORY[req.flavour]}`;
+  const repo = `${deps.registry}/${repositoryOf(deps, req.flavour)}`;
   const imageId = await timed(timings, 'import', async () => {
     const unzstd = spawnStreaming(plan.decompress(cacheFile));
     const [id] = await Promise.all([deps.docker.importTarball(unzstd.stdout, repo, stagingTag(plan), plan.changes), unzstd.done]);
@@ -117,7 +120,7 @@ async function importAndProbe(deps: ImageBuildDeps, req: ImageBuildRequest, plan
  * the final tag, without re-uploading layers; resolves with the new manifest's digest.
  */
 async function publishImage(deps: ImageBuildDeps, req: ImageBuildRequest, plan: RecipePlan, labels: Record<string, string>, tag: string): Promise<string> {
-  const repoPath = REPOSITORY[req.flavour];
+  const repoPath = repositoryOf(deps, req.flavour);
   await deps.docker.push(`${deps.registry}/${repoPath}`, stagingTag(plan));
   const { manifest } = await getManifest(deps.registry, repoPath, stagingTag(plan));
   const config = JSON.parse((await getBlob(deps.registry, repoPath, manifest.config.digest)).toString('utf8')) as Record<string, unknown> & {
@@ -173,7 +176,7 @@ export async function buildImage(deps: ImageBuildDeps, req: ImageBuildRequest): 
   const tag = finalTag(facts, req.flavour);
   const digest = await timed(timings, 'publish', () => publishImage(deps, req, plan, imageLabels(facts, plan, tuple), tag));
 
-  const repo = `${deps.registry}/${REPOSITORY[req.flavour]}`;
+  const repo = `${deps.registry}/${repositoryOf(deps, req.flavour)}`;
   const pinned = `${repo}@${digest}`;
   await timed(timings, 'pull', () => deps.docker.pull(pinned));
   const info = await deps.docker.inspectImage(pinned);

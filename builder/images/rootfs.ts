@@ -17,6 +17,8 @@ export interface ImageBuildDeps {
   ensureEmulation: (arch: Arch) => Promise<void>;
   /** Installs missing host tools (Debian packages) before they are used. */
   ensureTools: (packages: readonly string[]) => Promise<void>;
+  /** Registry namespace instead of `xamal` (tests: their tags move no one else's). */
+  namespace?: string;
   /** Base URL of each toolchain source origin (XAMAL_TOOLCHAIN_ORIGINS; images/toolchains.json). */
   toolchainOrigins: Readonly<Record<string, string>>;
   say: (line: string) => void;
