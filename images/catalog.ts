@@ -4,7 +4,7 @@ import { z } from 'zod';
 import {
   ArchSchema,
   compareVersions,
-  issuesFromZod,
+  parseOrThrow,
   parseTarget,
   selectorMismatches,
   ValidationError,
@@ -69,9 +69,7 @@ export const CATALOG_PATH = join(import.meta.dirname, 'catalog.json');
 export const COMMITTED_LOCK_PATH = join(import.meta.dirname, 'images.lock.json');
 
 export function parseCatalog(json: unknown, source = 'catalog'): Catalog {
-  const r = CatalogSchema.safeParse(json);
-  if (!r.success) throw new ValidationError(issuesFromZod(r.error), `${source}: invalid image catalog`);
-  return r.data;
+  return parseOrThrow(CatalogSchema, json, `${source}: invalid image catalog`);
 }
 
 export async function readCatalog(path = CATALOG_PATH): Promise<Catalog> {

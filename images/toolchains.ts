@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { compareVersions, issuesFromZod, ValidationError, type Arch, type Issue } from '../core/index.ts';
+import { compareVersions, parseOrThrow, ValidationError, type Arch, type Issue } from '../core/index.ts';
 import type { DebianSuite } from './distros.ts';
 
 /**
@@ -51,9 +51,7 @@ export type ToolchainCatalog = z.output<typeof ToolchainCatalogSchema>;
 export const TOOLCHAINS_PATH = join(import.meta.dirname, 'toolchains.json');
 
 export function parseToolchainCatalog(json: unknown, source = 'toolchain catalog'): ToolchainCatalog {
-  const r = ToolchainCatalogSchema.safeParse(json);
-  if (!r.success) throw new ValidationError(issuesFromZod(r.error), `${source}: invalid toolchain catalog`);
-  return r.data;
+  return parseOrThrow(ToolchainCatalogSchema, json, `${source}: invalid toolchain catalog`);
 }
 
 /** The committed catalog (read once: it ships with the code). */
