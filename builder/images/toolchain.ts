@@ -37,6 +37,8 @@ export async function fetchSource(deps: ImageBuildDeps, source: ToolchainSource)
   const tmp = `${file}.${process.pid}.tmp`;
   try {
     const res = await fetch(url, { redirect: 'follow' });
+    // A 4xx will not change by retrying (the origin lacks the file): final, naming the setting to change.
+    if (res.status >= 400 && res.status < 500) throw new XamalError('unsupported', `toolchain source ${url}: HTTP ${res.status}; point XAMAL_TOOLCHAIN_ORIGINS (${source.origin}) at a mirror that has it`);
     if (!res.ok || !res.body) throw new XamalError('external', `toolchain source ${url}: HTTP ${res.status}`);
     const hash = createHash('sha256');
     let bytes = 0;
