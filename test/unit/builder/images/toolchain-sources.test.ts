@@ -53,7 +53,7 @@ describe('toolchain sources are downloaded through the configured origin and kep
   });
 
   it('fails at once (not retried) on a 4xx, naming the URL and the setting to change; an unknown origin names the setting too', async () => {
-    const err = await fetchSource(deps, source({ path: 'pool/gone.tar.xz', sha256: 'd'.repeat(64) })).catch((e: Error & { code?: string }) => e);
+    const err = (await fetchSource(deps, source({ path: 'pool/gone.tar.xz', sha256: 'd'.repeat(64) })).then(() => undefined, (e: unknown) => e)) as Error & { code?: string };
     expect(err.code).toBe('unsupported');
     expect(err.message).toMatch(/toolchain source http:\/\/127\.0\.0\.1:\d+\/mirror\/pool\/gone\.tar\.xz: HTTP 404; point XAMAL_TOOLCHAIN_ORIGINS \(debian\) at a mirror that has it/);
     await expect(fetchSource(deps, source({ origin: 'github', sha256: 'c'.repeat(64) }))).rejects.toThrow(/no base URL for origin "github"; set XAMAL_TOOLCHAIN_ORIGINS/);
