@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readLock, type LockFile } from '../images/lock.ts';
 import { inject } from 'vitest';
 
 /** A prefix no other test (or run) shares, for queue names and S3 keys: `t-<run>-<name>-<rand>`. */
@@ -9,4 +10,14 @@ export function testPrefix(name: string): string {
 
 export function services() {
   return inject('services');
+}
+
+/**
+ * The machine's image lock as the suite's images are in it: without builders compiled from source by
+ * hand on this machine (`xamal farm images build --otp …`), which selectors would otherwise prefer
+ * (they pick the newest OTP), so tests that resolve selectors see what a fresh machine has.
+ */
+export async function suiteImageLocks(lockPath: string): Promise<LockFile[]> {
+  const lock = await readLock(lockPath);
+  return [{ ...lock, images: lock.images.filter((e) => !e.recipe?.toolchain) }];
 }

@@ -17,9 +17,8 @@ import { startBuildWorkers, type RunningWorkers } from '../../../builder/worker.
 import { LocalExecutor } from '../../../core/index.ts';
 import { artifactGeneration, buildQueues, queueInspector, redisClient, type BuildQueues, type QueueInspector, type QueueSettings } from '../../../queue/index.ts';
 import { s3Store } from '../../../store/s3.ts';
-import { readLock } from '../../../images/lock.ts';
 import { helloRepo, LOCAL_SOURCES } from '../../../testkit/example-repo.ts';
-import { services, testPrefix } from '../../../testkit/integration.ts';
+import { services, suiteImageLocks, testPrefix } from '../../../testkit/integration.ts';
 
 const TOKEN = 'api-test-token-0123456789abcdef';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -75,7 +74,7 @@ describe('the farm API with real Redis, workers and store', () => {
     const cfg = builderConfig();
     settings = { redisUrl: ep.redisUrl, prefix: testPrefix('api') };
     const store = s3Store({ ...ep.s3, prefix: `${testPrefix('api-s3')}/` });
-    const locks = async () => [await readLock(cfg.localLockPath)];
+    const locks = () => suiteImageLocks(cfg.localLockPath);
     queues = buildQueues(settings, ['x86_64', 'aarch64']);
     inspector = queueInspector(settings, ['x86_64', 'aarch64']);
     generation = artifactGeneration(settings);
