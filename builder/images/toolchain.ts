@@ -5,7 +5,7 @@ import { basename, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { spawnStreaming, timed, XamalError } from '../../core/index.ts';
-import { recipePlan, rootfsCachePath, type RecipePlan } from '../../images/recipes/debian.ts';
+import { recipePlan, REPOSITORY, rootfsCachePath, type RecipePlan } from '../../images/recipes/debian.ts';
 import { ELIXIR_BUILD_SCRIPT, OTP_BUILD_SCRIPT, sourceUrl, TOOLCHAIN_PATHS, type ToolchainKeys, type ToolchainSource } from '../../images/toolchains.ts';
 import type { ContainerSpec } from '../docker.ts';
 import { buildRootfs, packDir, unpackInto, type ImageBuildDeps } from './rootfs.ts';
@@ -68,10 +68,11 @@ export async function fetchSource(deps: ImageBuildDeps, source: ToolchainSource)
 async function baseImage(deps: ImageBuildDeps, base: RecipePlan, timings: Record<string, number>): Promise<string> {
   const rootfs = rootfsCachePath(deps.cacheDir, base);
   if (!existsSync(rootfs)) await buildRootfs(deps, base, rootfs, timings);
-  const ref = `${base.stagingTag.split(':')[0]}:${base.input.suite}-${base.input.arch}-${base.cacheKey}`;
+  const repo = REPOSITORY['toolchain-base'];
+  const tag = `${base.input.suite}-${base.input.arch}-${base.cacheKey}`;
+  const ref = `${repo}:${tag}`;
   if (await deps.docker.inspectImage(ref)) return ref;
   const unzstd = spawnStreaming(base.decompress(rootfs));
-  const [repo, tag] = [ref.slice(0, ref.lastIndexOf(':')), ref.slice(ref.lastIndexOf(':') + 1)];
   await timed(timings, 'import-base', async () => void (await Promise.all([deps.docker.importTarball(unzstd.stdout, repo, tag, base.changes), unzstd.done])));
   return ref;
 }
