@@ -15,16 +15,15 @@
  *
  * Runs as root (test hosts); needs the local services (`npx xamal farm services up`).
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { stringify } from 'yaml';
 import { serviceEndpoints, servicesConfig, servicesUp } from '../localservices/index.ts';
 import { appLayout } from '../deployer/commands/layout.ts';
 import { commitFiles, helloRepo } from '../testkit/example-repo.ts';
-import { labDeps, upLab, type LabHost } from '../testkit/hosts/index.ts';
+import { labDeployYml, labDeps, labProject, upLab, type LabHost } from '../testkit/hosts/index.ts';
 import { xamalCli } from '../testkit/cli.ts';
 import { startTestFarm } from '../testkit/farm.ts';
 import { median } from './farm.ts';
@@ -64,22 +63,10 @@ try {
   say(`farm up and ${versions.length} versions built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
   const project = join(tmp, 'project');
-  await mkdir(join(project, 'config'), { recursive: true });
-  await mkdir(join(project, '.xamal'), { recursive: true });
-  await writeFile(
-    join(project, 'config', 'deploy.yml'),
-    stringify({
-      service: 'hello',
-      servers: { web: { hosts: lab.hosts.map((h) => h.address) } },
-      ssh: { user: 'deploy', keys: [lab.privateKeyPath], known_hosts: lab.knownHostsPath, connect_timeout: 5 },
-      caddy: { hosts: ['hello.lab.test'], ssl: 'internal', app_port: 4000 },
-      release: { name: 'hello' },
-      health_check: { path: '/up', interval: 0.2, timeout: 60 },
-      drain_timeout: 10,
-      farm: { url: farm.url, token: 'XAMAL_FARM_TOKEN' },
-    }),
-  );
-  await writeFile(join(project, '.xamal', 'secrets-common'), `XAMAL_FARM_TOKEN=${TOKEN}\n`);
+  await labProject(project, {
+    'config/deploy.yml': labDeployYml(lab, { service: 'hello', appPort: 4000, farmUrl: farm.url }),
+    '.xamal/secrets-common': `XAMAL_FARM_TOKEN=${TOKEN}\n`,
+  });
   const cli = async (args: string[]) => {
     const r = await xamalCli(project, args);
     if (r.code !== 0) throw new Error(`xamal ${args.join(' ')} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -8,18 +8,10 @@ import { buildApp } from '../../../api/app.ts';
 import { listen } from '../../../api/server.ts';
 import { healthService } from '../../../api/services/health.ts';
 import { storeBackedServices } from '../../../api/services/store-backed.ts';
-import { buildDeps } from '../../../farm/build-deps.ts';
-import { runBuild, type BuildDeps } from '../../../builder/apply.ts';
-import { builderConfig } from '../../../builder/config.ts';
-import { buildImage } from '../../../builder/images/build.ts';
-import { imageBuildDeps } from '../../../builder/images/context.ts';
-import { parseTargetOrThrow } from '../../../core/index.ts';
-import { servicesConfig } from '../../../localservices/config.ts';
-import type { DebianSuite } from '../../../images/distros.ts';
-import { caddyRootCa, labDeps, upLab, type Lab, type LabHost } from '../../../testkit/hosts/index.ts';
+import { buildLabArtifacts, caddyRootCa, labDeployYml, labDeps, labProject, upLab, type Lab, type LabHost } from '../../../testkit/hosts/index.ts';
 import { loadReport, parseWrk, startLoad, wrkCommand } from '../../../testkit/hosts/load.ts';
 import { xamalCli } from '../../../testkit/cli.ts';
-import { git, helloRepo, testArtifactStore } from '../../../testkit/example-repo.ts';
+import { git, helloRepo } from '../../../testkit/example-repo.ts';
 import { services } from '../../../testkit/integration.ts';
 
 const TOKEN = 'd'.repeat(40);
@@ -38,18 +30,7 @@ describe('xamal deploy: prebuilt artifacts from the farm to Debian 11/12/13 host
   const cas = new Map<string, string>();
 
   const deployYml = (service: string, appPort: number, extra: Record<string, unknown> = {}) =>
-    stringify({
-      service,
-      servers: { web: { hosts: lab.hosts.map((h) => h.address) } },
-      ssh: { user: 'deploy', keys: [lab.privateKeyPath], known_hosts: lab.knownHostsPath, connect_timeout: 5 },
-      caddy: { hosts: [`${service}.lab.test`], ssl: 'internal', app_port: appPort },
-      release: { name: 'hello' },
-      health_check: { path: '/up', interval: 0.2, timeout: 60 },
-      drain_timeout: 10,
-      env: { clear: { MIX_ENV: 'prod' }, secret: ['SECRET_KEY_BASE'] },
-      farm: { url: `http://${lab.gateway}:${(api.server.address() as { port: number }).port}`, token: 'XAMAL_FARM_TOKEN' },
-      ...extra,
-    });
+    labDeployYml(lab, { service, appPort, farmUrl: `http://${lab.gateway}:${(api.server.address() as { port: number }).port}`, extra: { env: { clear: { MIX_ENV: 'prod' }, secret: ['SECRET_KEY_BASE'] }, ...extra } });
 
   /** GET /up on a host through its Caddy (HTTPS, SNI = the app's name, the host's own CA). */
   const through = async (h: LabHost, service: string) => {
@@ -60,17 +41,6 @@ describe('xamal deploy: prebuilt artifacts from the farm to Debian 11/12/13 host
   beforeAll(async () => {
     tmp = await mkdtemp(join(tmpdir(), 'xamal-deploy-'));
     lab = await upLab(labDeps(), { suites: ['bullseye', 'bookworm', 'trixie'] });
-    const cfg = { ...builderConfig(), dockerSocket: services().dockerSocket, registry: services().registry };
-    // Kept across runs: fixed commits make a warm run find its artifacts built (testkit/example-repo.ts).
-    const store = testArtifactStore('deploy');
-    const deps: BuildDeps = buildDeps({
-      dockerSocket: services().dockerSocket,
-      store,
-      lockPaths: [cfg.localLockPath],
-      // Shared across runs, as a farm's cache is (keyed by image digest and lockfile).
-      cacheDir: join(servicesConfig().cacheDir, 'test-builds'),
-      workRoot: join(tmp, 'work'),
-    });
     const repo = join(tmp, 'repo');
     const src = await helloRepo(repo);
     v1 = src.commit;
@@ -78,29 +48,24 @@ describe('xamal deploy: prebuilt artifacts from the farm to Debian 11/12/13 host
     git(repo, 'add', '-A');
     git(repo, 'commit', '-q', '-m', 'v2');
     v2 = git(repo, 'rev-parse', 'HEAD');
-    const images = imageBuildDeps(cfg, () => {});
-    const build = async (suite: DebianSuite, commit: string) => {
-      const image = await buildImage(images, { suite, arch: 'x86_64', flavour: 'builder' });
-      await runBuild(deps, { app: 'hello', source: { kind: 'git', url: src.url, commit }, target: parseTargetOrThrow(image.entry.tuple!), mixEnv: 'prod' }, { phase: () => {}, log: () => {} });
-    };
-    for (const suite of ['bullseye', 'bookworm', 'trixie'] as const) await build(suite, v1);
-    // v2 for every host: the dropped-connection test deploys it to all three.
-    for (const suite of ['bullseye', 'bookworm', 'trixie'] as const) await build(suite, v2);
+    // Kept across runs: fixed commits make a warm run find its artifacts built (testkit/example-repo.ts).
+    // v2 for every host too: the dropped-connection test deploys it to all three.
+    const store = await buildLabArtifacts(services(), tmp, src, [v1, v2]);
 
     // The farm API on the lab bridge, as servers reach a real farm; links the API signs itself.
     api = await buildApp({ token: TOKEN, logLevel: 'silent', services: { health: healthService({}), ...storeBackedServices(store) }, downloads: { mode: 'api', ttlSeconds: 120 } });
     await listen(api, lab.gateway, 0);
 
     project = join(tmp, 'project');
-    await mkdir(join(project, 'config'), { recursive: true });
-    await mkdir(join(project, '.xamal'), { recursive: true });
-    await writeFile(join(project, 'config', 'deploy.yml'), deployYml('hello', 4000));
-    await writeFile(join(project, 'config', 'deploy.two.yml'), stringify({ service: 'hellotwo', caddy: { hosts: ['hellotwo.lab.test'], ssl: 'internal', app_port: 4100 } }));
-    // The same app with a version that never passes its health check, and with a failing release_command.
-    await writeFile(join(project, 'config', 'broken.yml'), deployYml('hello', 4000, { health_check: { path: '/never', interval: 0.2, timeout: 3 } }));
-    await writeFile(join(project, 'config', 'migrate.yml'), deployYml('hello', 4000, { release_command: 'echo migrating; exit 3' }));
-    // secrets-common: read for every destination (secrets.<dest> would replace .xamal/secrets).
-    await writeFile(join(project, '.xamal', 'secrets-common'), `XAMAL_FARM_TOKEN=${TOKEN}\nSECRET_KEY_BASE=${APP_SECRET}\n`);
+    await labProject(project, {
+      'config/deploy.yml': deployYml('hello', 4000),
+      'config/deploy.two.yml': stringify({ service: 'hellotwo', caddy: { hosts: ['hellotwo.lab.test'], ssl: 'internal', app_port: 4100 } }),
+      // The same app with a version that never passes its health check, and with a failing release_command.
+      'config/broken.yml': deployYml('hello', 4000, { health_check: { path: '/never', interval: 0.2, timeout: 3 } }),
+      'config/migrate.yml': deployYml('hello', 4000, { release_command: 'echo migrating; exit 3' }),
+      // secrets-common: read for every destination (secrets.<dest> would replace .xamal/secrets).
+      '.xamal/secrets-common': `XAMAL_FARM_TOKEN=${TOKEN}\nSECRET_KEY_BASE=${APP_SECRET}\n`,
+    });
   }, 1_500_000);
 
   afterAll(async () => {

@@ -1,24 +1,16 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import { buildApp } from '../../../api/app.ts';
 import { listen } from '../../../api/server.ts';
 import { healthService } from '../../../api/services/health.ts';
 import { storeBackedServices } from '../../../api/services/store-backed.ts';
-import { runBuild, type BuildDeps } from '../../../builder/apply.ts';
-import { builderConfig } from '../../../builder/config.ts';
-import { buildImage } from '../../../builder/images/build.ts';
-import { imageBuildDeps } from '../../../builder/images/context.ts';
-import { parseTargetOrThrow } from '../../../core/index.ts';
 import { CADDY_ADMIN_SOCKET } from '../../../deployer/commands/caddy.ts';
-import { buildDeps } from '../../../farm/build-deps.ts';
-import { servicesConfig } from '../../../localservices/config.ts';
 import { xamalCli } from '../../../testkit/cli.ts';
-import { helloRepo, testArtifactStore } from '../../../testkit/example-repo.ts';
-import { caddyAdminGet, labDeps, upLab, type Lab } from '../../../testkit/hosts/index.ts';
+import { helloRepo } from '../../../testkit/example-repo.ts';
+import { buildLabArtifacts, caddyAdminGet, labDeployYml, labDeps, labProject, upLab, type Lab } from '../../../testkit/hosts/index.ts';
 import { services } from '../../../testkit/integration.ts';
 
 /**
@@ -60,45 +52,19 @@ describe('hardened hosts: own user and sandbox per app, no link in argv, Caddy a
   beforeAll(async () => {
     tmp = await mkdtemp(join(tmpdir(), 'xamal-hardening-'));
     lab = await upLab(labDeps(), { suites: ['bullseye', 'bookworm', 'trixie'] });
-    const cfg = { ...builderConfig(), dockerSocket: services().dockerSocket, registry: services().registry };
-    // The store and commit deploy.int.test.ts uses: a warm run finds the artifacts built.
-    const store = testArtifactStore('deploy');
-    const deps: BuildDeps = buildDeps({
-      dockerSocket: services().dockerSocket,
-      store,
-      lockPaths: [cfg.localLockPath],
-      cacheDir: join(servicesConfig().cacheDir, 'test-builds'),
-      workRoot: join(tmp, 'work'),
-    });
     const src = await helloRepo(join(tmp, 'repo'));
     v1 = src.commit;
-    const images = imageBuildDeps(cfg, () => {});
-    for (const suite of ['bullseye', 'bookworm', 'trixie'] as const) {
-      const image = await buildImage(images, { suite, arch: 'x86_64', flavour: 'builder' });
-      await runBuild(deps, { app: 'hello', source: { kind: 'git', url: src.url, commit: v1 }, target: parseTargetOrThrow(image.entry.tuple!), mixEnv: 'prod' }, { phase: () => {}, log: () => {} });
-    }
+    // The store and commit deploy.int.test.ts uses: a warm run finds the artifacts built.
+    const store = await buildLabArtifacts(services(), tmp, src, [v1]);
     api = await buildApp({ token: TOKEN, logLevel: 'silent', services: { health: healthService({}), ...storeBackedServices(store) }, downloads: { mode: 'api', ttlSeconds: 120 } });
     await listen(api, lab.gateway, 0);
     farmUrl = `http://${lab.gateway}:${(api.server.address() as { port: number }).port}`;
 
     project = join(tmp, 'project');
-    await mkdir(join(project, 'config'), { recursive: true });
-    await mkdir(join(project, '.xamal'), { recursive: true });
-    await writeFile(
-      join(project, 'config', 'deploy.yml'),
-      stringify({
-        service: 'hello',
-        servers: { web: { hosts: lab.hosts.map((h) => h.address) } },
-        ssh: { user: 'deploy', keys: [lab.privateKeyPath], known_hosts: lab.knownHostsPath, connect_timeout: 5 },
-        caddy: { hosts: ['hello.lab.test'], ssl: 'internal', app_port: 4000 },
-        release: { name: 'hello' },
-        health_check: { path: '/up', interval: 0.2, timeout: 60 },
-        drain_timeout: 10,
-        env: { clear: { MIX_ENV: 'prod' } },
-        farm: { url: farmUrl, token: 'XAMAL_FARM_TOKEN' },
-      }),
-    );
-    await writeFile(join(project, '.xamal', 'secrets'), `XAMAL_FARM_TOKEN=${TOKEN}\n`);
+    await labProject(project, {
+      'config/deploy.yml': labDeployYml(lab, { service: 'hello', appPort: 4000, farmUrl, extra: { env: { clear: { MIX_ENV: 'prod' } } } }),
+      '.xamal/secrets': `XAMAL_FARM_TOKEN=${TOKEN}\n`,
+    });
   }, 1_500_000);
 
   afterAll(async () => {

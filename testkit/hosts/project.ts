@@ -1,0 +1,70 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { stringify } from 'yaml';
+import { runBuild } from '../../builder/apply.ts';
+import { builderConfig } from '../../builder/config.ts';
+import { buildImage } from '../../builder/images/build.ts';
+import { imageBuildDeps } from '../../builder/images/context.ts';
+import { parseTargetOrThrow } from '../../core/index.ts';
+import { buildDeps } from '../../farm/build-deps.ts';
+import { servicesConfig } from '../../localservices/config.ts';
+import type { ObjectStore } from '../../store/store.ts';
+import { testArtifactStore } from '../example-repo.ts';
+import type { Lab } from './lab.ts';
+
+/** The Debian releases of a lab's hosts, in the order the host tests deploy them. */
+export const LAB_SUITES = ['bullseye', 'bookworm', 'trixie'] as const;
+
+/**
+ * A `config/deploy.yml` for `service` on every host of `lab`: examples/hello's release, Caddy with its
+ * internal CA on `<service>.lab.test`, the farm at `farmUrl` (its token from the secret
+ * `XAMAL_FARM_TOKEN`); `extra` adds or replaces top-level keys (env, health_check, …).
+ */
+export function labDeployYml(lab: Pick<Lab, 'hosts' | 'privateKeyPath' | 'knownHostsPath'>, o: { service: string; appPort: number; farmUrl: string; extra?: Record<string, unknown> }): string {
+  return stringify({
+    service: o.service,
+    servers: { web: { hosts: lab.hosts.map((h) => h.address) } },
+    ssh: { user: 'deploy', keys: [lab.privateKeyPath], known_hosts: lab.knownHostsPath, connect_timeout: 5 },
+    caddy: { hosts: [`${o.service}.lab.test`], ssl: 'internal', app_port: o.appPort },
+    release: { name: 'hello' },
+    health_check: { path: '/up', interval: 0.2, timeout: 60 },
+    drain_timeout: 10,
+    farm: { url: o.farmUrl, token: 'XAMAL_FARM_TOKEN' },
+    ...o.extra,
+  });
+}
+
+/** Makes `dir` a deploy project (`config/`, `.xamal/`) holding `files` (paths relative to it). */
+export async function labProject(dir: string, files: Record<string, string>): Promise<void> {
+  await mkdir(join(dir, 'config'), { recursive: true });
+  await mkdir(join(dir, '.xamal'), { recursive: true });
+  for (const [path, text] of Object.entries(files)) {
+    await mkdir(dirname(join(dir, path)), { recursive: true });
+    await writeFile(join(dir, path), text);
+  }
+}
+
+/**
+ * examples/hello built at each commit for each lab suite's builder, into the store the deploy tests
+ * share across runs (fixed commits: a warm run finds them built); resolves with that store.
+ */
+export async function buildLabArtifacts(endpoints: { dockerSocket: string; registry: string }, workDir: string, src: { url: string }, commits: readonly string[]): Promise<ObjectStore> {
+  const cfg = { ...builderConfig(), ...endpoints };
+  const store = testArtifactStore('deploy');
+  const deps = buildDeps({
+    dockerSocket: endpoints.dockerSocket,
+    store,
+    lockPaths: [cfg.localLockPath],
+    // Shared across runs, as a farm's cache is (keyed by image digest and lockfile).
+    cacheDir: join(servicesConfig().cacheDir, 'test-builds'),
+    workRoot: join(workDir, 'work'),
+  });
+  const images = imageBuildDeps(cfg, () => {});
+  for (const commit of commits) {
+    for (const suite of LAB_SUITES) {
+      const image = await buildImage(images, { suite, arch: 'x86_64', flavour: 'builder' });
+      await runBuild(deps, { app: 'hello', source: { kind: 'git', url: src.url, commit }, target: parseTargetOrThrow(image.entry.tuple!), mixEnv: 'prod' }, { phase: () => {}, log: () => {} });
+    }
+  }
+  return store;
+}
