@@ -16,7 +16,7 @@ import { watchDisk } from './disk.ts';
 import { refuseUnlessRealDirectory, refuseUnsafeTree } from './links.ts';
 import type { ContainerResult, ContainerSpec, DockerEngine } from './docker.ts';
 import { scanReleaseTarball, type ReleaseScan } from './elf.ts';
-import { ensurePinnedImage } from './images/ensure.ts';
+import { ensurePinnedImage, type UpstreamDigest } from './images/ensure.ts';
 import type { ImagePreparer } from './images/prepare.ts';
 import type { EgressProxy } from './egress.ts';
 import { assembleManifest, cacheLayout, planBuild, type BuildLimits, type DepsNetwork, type BuildPlan, type BuildStep, type PlanInput } from './plan.ts';
@@ -43,6 +43,8 @@ export interface BuildDeps {
   cacheKeeper?: CacheKeeper;
   /** Prepares a builder the catalog names but no lock holds yet (builder/images/prepare.ts); absent: such a job fails. */
   prepareImage?: ImagePreparer;
+  /** What a hexpm tag resolves to upstream now, checked before its pinned image is pulled (a moved tag is refused). */
+  upstreamDigest?: UpstreamDigest;
 }
 
 export const DEFAULT_MAX_LOG_BYTES = 4 * 1024 * 1024;
@@ -331,7 +333,7 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
     locks = await deps.locks();
   }
   const { ref, digest } = await imageForTarget(locks, job);
-  const { pinned } = await ensurePinnedImage(deps.docker, locks, ref, job.target.arch, digest);
+  const { pinned } = await ensurePinnedImage(deps.docker, locks, ref, job.target.arch, digest, deps.upstreamDigest);
   await removeLeftovers(deps, jobId, say);
   const workDir = await mkdtemp(join(deps.workRoot, `${jobId}-`));
   const timings: Record<string, number> = {};

@@ -7,6 +7,9 @@ import { DEFAULT_EVICTION, type EvictionPolicy } from './eviction.ts';
 import { parseOrigins } from '../images/toolchains.ts';
 import { serviceEndpoints, servicesConfig, type ServicesConfig } from '../localservices/index.ts';
 
+/** Docker Hub's registry API, where hexpm/elixir lives. */
+export const DOCKER_HUB = 'https://registry-1.docker.io';
+
 const EnvSchema = z.object({
   XAMAL_REGISTRY: z.string().regex(/^[a-z0-9.-]+(?::\d+)?$/, 'expected host[:port]').optional(),
   XAMAL_DOCKER_SOCKET: z.string().min(1).optional(),
@@ -23,6 +26,11 @@ const EnvSchema = z.object({
   XAMAL_CACHE_MAX_AGE_DAYS: z.coerce.number().min(0.01, 'expected days, more than 0').max(3650, 'expected days, at most 3650').default(DEFAULT_EVICTION.maxAgeMs / 86_400_000),
   XAMAL_WORKER_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(60_000),
   XAMAL_TOOLCHAIN_ORIGINS: z.string().max(4096).optional(),
+  XAMAL_HEXPM_REGISTRY: z
+    .string()
+    .url('expected a registry URL like https://registry-1.docker.io')
+    .regex(/^(?:https:\/\/|http:\/\/(?:127\.\d+\.\d+\.\d+|localhost)(?::\d+)?(?:\/|$))/, 'expected https://, or http:// to a loopback address')
+    .default(DOCKER_HUB),
 });
 
 /**
@@ -39,6 +47,8 @@ export function builderConfig(env: NodeJS.ProcessEnv = process.env) {
     /** Base URL of each toolchain source origin: `debian` is the Debian mirror unless XAMAL_TOOLCHAIN_ORIGINS says otherwise. */
     toolchainOrigins: parseOrigins(e.XAMAL_TOOLCHAIN_ORIGINS, { debian: services.debianMirror }),
     registry: e.XAMAL_REGISTRY ?? ep.registry,
+    /** Where hexpm tags are pinned and checked (XAMAL_HEXPM_REGISTRY): Docker Hub, or a mirror of it for offline farms. */
+    hexpmRegistry: e.XAMAL_HEXPM_REGISTRY,
     dockerSocket: e.XAMAL_DOCKER_SOCKET ?? ep.dockerSocket,
     cacheDir: services.cacheDir,
     /** Digests of images built on this machine, beside the registry that holds them: never committed. */

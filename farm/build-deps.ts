@@ -7,6 +7,8 @@ import { cacheKeeper } from '../builder/cache-use.ts';
 import { DEFAULT_EVICTION, type EvictionPolicy } from '../builder/eviction.ts';
 import { hostArch, imageBuildDeps } from '../builder/images/context.ts';
 import { imagePreparer, type ImagePreparer } from '../builder/images/prepare.ts';
+import { hexpmTagDigest } from '../builder/images/pin.ts';
+import { registryReader } from '../builder/registry.ts';
 import { DEFAULT_DEPS_ALLOW, EGRESS_PACKAGES, egressProxy, parseAllowList, type AllowEntry } from '../builder/egress.ts';
 import { DEFAULT_LIMITS, type BuildLimits, type DepsNetwork } from '../builder/plan.ts';
 import { LocalExecutor } from '../core/index.ts';
@@ -38,6 +40,8 @@ export interface BuildDepsOptions {
   cacheEviction?: EvictionPolicy;
   /** Prepares a builder the catalog names but no lock holds yet, before the job builds (absent: such a job fails). */
   prepareImage?: ImagePreparer;
+  /** The registry hexpm tags are resolved through (XAMAL_HEXPM_REGISTRY): a tag that moved there is refused before its image is pulled. */
+  hexpmRegistry?: string;
 }
 
 let proxies = 0;
@@ -58,6 +62,7 @@ export function buildDeps(o: BuildDepsOptions): BuildDeps {
     ...(o.maxLogBytes !== undefined ? { maxLogBytes: o.maxLogBytes } : {}),
     cacheKeeper: cacheKeeper(o.cacheDir, o.cacheEviction ?? DEFAULT_EVICTION),
     ...(o.prepareImage ? { prepareImage: o.prepareImage } : {}),
+    ...(o.hexpmRegistry ? { upstreamDigest: hexpmTagDigest(registryReader(o.hexpmRegistry)) } : {}),
   };
 }
 
@@ -80,6 +85,7 @@ export function configuredBuildDeps(cfg: BuilderConfig, store: ObjectStore): Bui
     maxLogBytes: cfg.maxLogBytes,
     limits: cfg.limits,
     cacheEviction: cfg.cacheEviction,
+    hexpmRegistry: cfg.hexpmRegistry,
     // The images this machine builds (xamal farm images build), prepared on demand into its local lock.
     prepareImage: imagePreparer(imageBuildDeps(cfg, () => {}), () => readCatalog(), readToolchainCatalog()),
   });

@@ -83,8 +83,8 @@ export async function readCatalog(path = CATALOG_PATH): Promise<Catalog> {
 }
 
 /**
- * One usable image: a locked entry's platform with its probed tuple. Unprobed entries (hexpm pins)
- * and platforms other than the one the tuple was probed on have none.
+ * One usable image: a locked entry's platform with its probed tuple. Unprobed entries and platforms
+ * other than the one the tuple was probed on have none.
  */
 export interface CatalogImage {
   ref: string;
@@ -95,8 +95,13 @@ export interface CatalogImage {
   flavour: LockEntry['flavour'];
 }
 
-/** An entry's probed tuple for one of its platforms: a tuple names one arch, so other platforms have none. */
-export function platformTuple(entry: Pick<LockEntry, 'tuple'>, arch: Arch): string | undefined {
+/**
+ * An entry's probed tuple for one of its platforms: the platform's own (probed per platform), else
+ * the entry's — a tuple names one arch, so other platforms have none.
+ */
+export function platformTuple(entry: Pick<LockEntry, 'tuple' | 'platforms'>, arch: Arch): string | undefined {
+  const own = entry.platforms.find((p) => p.arch === arch)?.tuple;
+  if (own) return own;
   if (!entry.tuple) return undefined;
   const parsed = parseTarget(entry.tuple);
   return parsed.ok && parsed.value.arch !== arch ? undefined : entry.tuple;

@@ -14,8 +14,11 @@ export const LockEntrySchema = z
     ref: z.string().regex(/^[a-z0-9._/:-]+:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'expected repository:tag'),
     /** What the tag resolved to: an index (multi-arch) digest or a single manifest's. */
     digest: Digest,
-    /** Per-platform manifest digests (Docker 20.10 cannot pull one index digest for two platforms). */
-    platforms: z.array(z.object({ arch: ArchSchema, digest: Digest.optional() }).strict()).min(1),
+    /**
+     * Per-platform manifest digests (Docker 20.10 cannot pull one index digest for two platforms), and
+     * each platform's probed tuple when the entry holds several (a hexpm tag: amd64 and arm64).
+     */
+    platforms: z.array(z.object({ arch: ArchSchema, digest: Digest.optional(), tuple: z.string().optional() }).strict()).min(1),
     resolvedAt: z.string().datetime(),
     source: z.enum(['hexpm', 'recipe', 'registry']),
     flavour: z.enum(['builder', 'runtime']).default('builder'),

@@ -92,6 +92,9 @@ const SPECS: Record<ServiceName, (c: ServicesConfig, dir: string, ep: ServiceEnd
         '--iptables=false',
         '--ip-masq=false',
         '--insecure-registry', ep.registry,
+        // docker.io pulls (hexpm/elixir by digest) try the embedded registry first: an offline farm
+        // mirrors hexpm images there, and the lab proves the pull-by-digest path against it.
+        '--registry-mirror', `http://${ep.registry}`,
       ],
       dirs: [dir, dataRoot, c.runDir],
       ready: { kind: 'http', url: 'http://docker/_ping', socketPath: ep.dockerSocket, expect: (s, b) => s === 200 && b.trim() === 'OK' },

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { dockerArchitecture, spawnStreaming, timed, ValidationError, XamalError, type Arch } from '../../core/index.ts';
 import { withFileLock } from '../../localservices/fs-lock.ts';
 import type { DebianSuite } from '../../images/distros.ts';
-import { IMAGE_PROBE_SCRIPT, parseImageProbe, tupleFromFacts, type ImageFacts } from '../../images/facts.ts';
+import { tupleFromFacts, type ImageFacts } from '../../images/facts.ts';
+import { probeImage } from './probe.ts';
 import { pinnedRef, readLock, upsertLock, writeLock, type LockEntry } from '../../images/lock.ts';
 import { recipePlan, REPOSITORY, rootfsCachePath, toolchainImagePlan, type Flavour, type RecipePlan } from '../../images/recipes/debian.ts';
 import { buildRootfs, type ImageBuildDeps } from './rootfs.ts';
@@ -106,13 +107,7 @@ async function importAndProbe(deps: ImageBuildDeps, req: ImageBuildRequest, plan
     return id;
   });
   if (plan.foreign) await deps.ensureEmulation(req.arch);
-  const probe = await timed(timings, 'probe', () =>
-    deps.docker.run({ image: imageId, cmd: ['/bin/sh', '-c', IMAGE_PROBE_SCRIPT], networkMode: 'none', timeoutMs: 300_000 }),
-  );
-  if (probe.code !== 0) throw new XamalError('external', `${what}: probe exited ${probe.code}: ${probe.stderr.trim()}`);
-  const facts = parseImageProbe(probe.stdout);
-  if (facts.arch !== req.arch) throw new XamalError('external', `${what}: the image runs as ${facts.arch}, expected ${req.arch} (is emulation set up?)`);
-  return facts;
+  return timed(timings, 'probe', () => probeImage(deps.docker, imageId, req.arch, what));
 }
 
 /**

@@ -10,11 +10,16 @@ export interface EnsuredImage {
   pulled: boolean;
 }
 
+/** What a hexpm tag resolves to now in its registry (builder/images/pin.ts `hexpmTagDigest`). */
+export type UpstreamDigest = (ref: string) => Promise<string>;
+
 /**
  * What a job calls before it builds: the image must be pinned in a lock, is used only by digest, and
- * is pulled back (by that digest) when the engine does not have it.
+ * is pulled back (by that digest) when the engine does not have it. Before a hexpm image is pulled,
+ * its tag must still resolve upstream to the pinned index: a tag that moved is refused until it is
+ * re-pinned (`xamal farm images pin --hexpm`), so nobody builds in an image upstream has replaced.
  */
-export async function ensurePinnedImage(docker: DockerEngine, locks: readonly LockFile[], ref: string, arch: Arch, digest?: string): Promise<EnsuredImage> {
+export async function ensurePinnedImage(docker: DockerEngine, locks: readonly LockFile[], ref: string, arch: Arch, digest?: string, upstream?: UpstreamDigest): Promise<EnsuredImage> {
   const candidates = locks.flatMap((l) => l.images).filter((e) => e.ref === ref);
   const wanted = digest ?? candidates[0]?.platforms.find((p) => p.arch === arch)?.digest ?? candidates[0]?.digest ?? '';
   const entry = requirePinned(locks, ref, wanted);
@@ -22,6 +27,12 @@ export async function ensurePinnedImage(docker: DockerEngine, locks: readonly Lo
   let info = await docker.inspectImage(pinned);
   let pulled = false;
   if (!info) {
+    if (entry.source === 'hexpm' && upstream) {
+      const now = await upstream(entry.ref);
+      if (now !== entry.digest) {
+        throw new XamalError('forbidden', `${entry.ref} moved upstream: pinned ${entry.digest}, the registry now has ${now}; refusing it until it is re-pinned (xamal farm images pin --hexpm)`);
+      }
+    }
     await docker.pull(pinned);
     pulled = true;
     info = await docker.inspectImage(pinned);

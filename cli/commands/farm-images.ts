@@ -4,6 +4,7 @@ import { buildImage } from '../../builder/images/build.ts';
 import { hostArch as thisArch, imageBuildDeps } from '../../builder/images/context.ts';
 import { imageRows } from '../../builder/images/list.ts';
 import { pinHexpm, pinLocal, verifyLocks } from '../../builder/images/pin.ts';
+import { registryReader } from '../../builder/registry.ts';
 import { normalizeArch, type Arch } from '../../core/index.ts';
 import { servicesUp } from '../../localservices/index.ts';
 import { COMMITTED_LOCK_PATH, readCatalog } from '../../images/catalog.ts';
@@ -37,7 +38,11 @@ async function context(io: Io) {
   const cfg = builderConfig();
   // On embedded defaults the engine and registry are ours to start (idempotent, fast when up).
   await servicesUp(cfg.services, ['dockerd', 'registry'], (l) => io.err(l));
-  return { cfg, docker: dockerEngine(cfg.dockerSocket), hostArch: thisArch() };
+  const say = (l: string) => io.err(l);
+  const docker = dockerEngine(cfg.dockerSocket);
+  // Pins and checks of hexpm tags: resolved through XAMAL_HEXPM_REGISTRY, pulled (by digest) through the engine.
+  const pinDeps = { docker, say, hexpm: registryReader(cfg.hexpmRegistry), ensureEmulation: imageBuildDeps(cfg, say).ensureEmulation };
+  return { cfg, docker, hostArch: thisArch(), pinDeps };
 }
 
 function archFlag(value: string | undefined, hostArch: Arch): Arch {
@@ -84,22 +89,21 @@ export default flagCommand(USAGE, FLAGS, async ({ positionals, values }, io) => 
       return 0;
     }
     case 'pin': {
-      const { cfg, docker } = await context(io);
+      const { cfg, pinDeps } = await context(io);
       const both = !values.hexpm && !values.local;
-      const say = (l: string) => io.err(l);
       if (values.local || both) {
-        const entries = await pinLocal({ docker, say }, cfg.localLockPath);
+        const entries = await pinLocal(pinDeps, cfg.localLockPath);
         io.out(`local: ${entries.length} image(s) pinned in ${cfg.localLockPath}`);
       }
       if (values.hexpm || both) {
-        const entries = await pinHexpm({ docker, say }, await readCatalog(), COMMITTED_LOCK_PATH);
+        const entries = await pinHexpm(pinDeps, await readCatalog(), COMMITTED_LOCK_PATH);
         io.out(`hexpm: ${entries.length} image(s) pinned in ${COMMITTED_LOCK_PATH}`);
       }
       return 0;
     }
     case 'verify': {
-      const { cfg, docker } = await context(io);
-      const rows = await verifyLocks({ docker, say: (l) => io.err(l) }, [await readLock(COMMITTED_LOCK_PATH), await readLock(cfg.localLockPath)]);
+      const { cfg, pinDeps } = await context(io);
+      const rows = await verifyLocks(pinDeps, [await readLock(COMMITTED_LOCK_PATH), await readLock(cfg.localLockPath)]);
       if (values.json) io.out(JSON.stringify(rows, null, 2));
       else for (const r of rows) io.out(`${r.ok ? 'ok      ' : 'MISMATCH'} ${r.ref}  locked ${r.locked}  registry ${r.actual ?? `(${r.error})`}`);
       return rows.every((r) => r.ok) ? 0 : 5;

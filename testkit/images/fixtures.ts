@@ -45,7 +45,7 @@ export const ENTRIES = {
     flavour: 'runtime',
     recipe: { suite: 'bookworm', arch: 'x86_64', flavour: 'runtime', key: 'key-bookworm-runtime' },
   },
-  /** A hexpm pin: an index digest, platforms from the manifest list, never probed. */
+  /** A hexpm pin before its platforms were probed: an index digest and the per-platform digests from its manifest list. */
   hexpm: {
     ref: HEXPM_REF,
     digest: digest('a'),

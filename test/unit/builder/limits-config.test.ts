@@ -18,4 +18,10 @@ describe('build limits from the environment', () => {
     expect(() => builderConfig({ XAMAL_BUILD_PIDS_LIMIT: '4' })).toThrow(/XAMAL_BUILD_PIDS_LIMIT[\s\S]*at least 32/);
     expect(() => builderConfig({ XAMAL_MAX_BUILD_DISK_BYTES: '1000' })).toThrow(/XAMAL_MAX_BUILD_DISK_BYTES[\s\S]*at least 64 MiB/);
   });
+
+  it('resolves hexpm tags through Docker Hub unless XAMAL_HEXPM_REGISTRY names a mirror (https, or http on loopback)', () => {
+    expect(builderConfig({}).hexpmRegistry).toBe('https://registry-1.docker.io');
+    expect(builderConfig({ XAMAL_HEXPM_REGISTRY: 'http://127.0.0.1:5000' }).hexpmRegistry).toBe('http://127.0.0.1:5000');
+    expect(() => builderConfig({ XAMAL_HEXPM_REGISTRY: 'http://mirror.example:5000' })).toThrow(/XAMAL_HEXPM_REGISTRY[\s\S]*expected https:\/\/, or http:\/\/ to a loopback address/);
+  });
 });

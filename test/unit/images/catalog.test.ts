@@ -195,6 +195,18 @@ describe('usableImages', () => {
     ]);
   });
 
+  it('gives each platform of a hexpm pin the tuple probed on it, which selectors then match', () => {
+    const x86 = 'linux-x86_64-gnu2.36-debian12-otp27.1.2-elixir1.17.3';
+    const arm = 'linux-aarch64-gnu2.36-debian12-otp27.1.2-elixir1.17.3';
+    const lock: LockFile = { version: 1, images: [{ ...ENTRIES.hexpm, platforms: [{ arch: 'x86_64', digest: digest('b'), tuple: x86 }, { arch: 'aarch64', digest: digest('c'), tuple: arm }] }] };
+    const images = usableImages([lock]);
+    expect(images.map((i) => [i.arch, i.digest, i.tuple])).toEqual([
+      ['x86_64', digest('b'), x86],
+      ['aarch64', digest('c'), arm],
+    ]);
+    expect(lookupBySelector(images, { arch: 'aarch64', otp: '27' }).matches.map((i) => i.digest)).toEqual([digest('c')]);
+  });
+
   it('gives nothing for empty locks', () => {
     expect(usableImages([])).toEqual([]);
     expect(usableImages([{ version: 1, images: [] }])).toEqual([]);
