@@ -17,6 +17,9 @@ import type { Manifest } from '../../../core/contracts/manifest.ts';
 import { PROJECT_ROOT } from '../../../localservices/config.ts';
 import type { DebianSuite } from '../../../images/distros.ts';
 import { pinnedRef } from '../../../images/lock.ts';
+import { predictedTuple } from '../../../images/preparable.ts';
+import { readToolchainCatalog } from '../../../images/toolchains.ts';
+import { imagePreparer } from '../../../builder/images/prepare.ts';
 import { cryptoHelloRepo, helloRepo, testArtifactStore } from '../../../testkit/example-repo.ts';
 import { services } from '../../../testkit/integration.ts';
 
@@ -39,6 +42,8 @@ import { services } from '../../../testkit/integration.ts';
 interface Platform {
   suite: DebianSuite;
   arch: Arch;
+  /** OTP and Elixir compiled from source (issue 19) instead of the suite's packages: a build platform only. */
+  toolchain?: { otp: string; elixir: string };
 }
 
 const PLATFORMS: Platform[] = [
@@ -47,6 +52,14 @@ const PLATFORMS: Platform[] = [
   { suite: 'trixie', arch: 'x86_64' },
   { suite: 'bookworm', arch: 'aarch64' },
 ];
+
+/**
+ * Where the apps are built: every host's platform, and Debian 12 x86_64 with OTP 27.3.4.1 and Elixir
+ * 1.18.3 compiled from source (a combination no Debian suite ships; prepared on demand into the
+ * machine's lock the first time, its toolchain cached by its inputs, as toolchain-image.int does).
+ */
+const FROM_SOURCE: Platform = { suite: 'bookworm', arch: 'x86_64', toolchain: { otp: '27.3.4.1', elixir: '1.18.3' } };
+const BUILD_PLATFORMS: Platform[] = [...PLATFORMS, FROM_SOURCE];
 
 const SHA256_XAMAL = createHash('sha256').update('xamal').digest('hex');
 
@@ -201,7 +214,8 @@ function markdown(hosts: Host[], artifacts: Artifact[], cells: Cell[]): string {
   for (const a of artifacts) {
     const m = a.manifest;
     const crypto = m.sonames.filter((s) => s.startsWith('libcrypto'));
-    const what = `\`${a.app.app}\` built on ${platformLabel(parseTargetOrThrow(m.tuple))} (needs glibc ${m.glibcNeeded ?? '?'}${crypto.length ? `, ${crypto.join(', ')}` : ''})`;
+    const fromSource = a.platform.toolchain ? ` with OTP ${a.platform.toolchain.otp} + Elixir ${a.platform.toolchain.elixir} from source` : '';
+    const what = `\`${a.app.app}\` built on ${platformLabel(parseTargetOrThrow(m.tuple))}${fromSource} (needs glibc ${m.glibcNeeded ?? '?'}${crypto.length ? `, ${crypto.join(', ')}` : ''})`;
     lines.push(`| ${what} | ${hosts.map((h) => describeCell(cells.find((x) => x.artifact === a && x.host === h)!)).join(' | ')} |`);
   }
   return lines.join('\n');
@@ -229,6 +243,7 @@ describe('target compatibility: the resolver’s verdict equals what really happ
       // Shared across runs, as a farm's cache is (keyed by image digest and lockfile).
       cacheDir: join(servicesConfig().cacheDir, 'test-builds'),
       workRoot: join(tmp, 'work'),
+      prepareImage: imagePreparer(imageBuildDeps(c, () => {}), async () => ({ images: [{ source: 'toolchain', ...FROM_SOURCE.toolchain!, suite: FROM_SOURCE.suite, arches: [FROM_SOURCE.arch] }] }), readToolchainCatalog()),
     });
     const images = imageBuildDeps(c, (l) => process.stderr.write(`[images] ${l}\n`));
 
@@ -275,6 +290,7 @@ describe('target compatibility: the resolver’s verdict equals what really happ
     const sources = await Promise.all(APPS.map(async (a) => ({ app: a, ...(await a.repo(join(tmp, `repo-${a.app}`))) })));
     const builderTuple = new Map<Platform, string>();
     for (const p of PLATFORMS) builderTuple.set(p, (await buildImage(images, { suite: p.suite, arch: p.arch, flavour: 'builder' })).entry.tuple!);
+    builderTuple.set(FROM_SOURCE, predictedTuple(FROM_SOURCE.suite, FROM_SOURCE.arch, FROM_SOURCE.toolchain!.otp, FROM_SOURCE.toolchain!.elixir));
     const realities = new Map<string, Promise<Reality>>();
     const cellKey = (a: Artifact, h: Host) => `${a.app.app} ${a.manifest.tuple} ${h.label}`;
     const build = async (p: Platform, s: (typeof sources)[number]) => {
@@ -284,8 +300,9 @@ describe('target compatibility: the resolver’s verdict equals what really happ
         { app: s.app.app, source: { kind: 'git', url: s.url, commit: s.commit }, target: parseTargetOrThrow(builderTuple.get(p)!), mixEnv: 'prod' },
         { phase: () => {}, log: () => {} },
       );
-      timings[`build ${s.app.app} ${p.suite} ${p.arch}`] = Date.now() - b0;
-      const dir = join(tmp, 'rel', `${s.app.app}-${p.suite}-${p.arch}`);
+      const name = `${s.app.app}-${p.suite}-${p.arch}${p.toolchain ? `-otp${p.toolchain.otp}` : ''}`;
+      timings[`build ${name}`] = Date.now() - b0;
+      const dir = join(tmp, 'rel', name);
       await mkdir(dir, { recursive: true });
       await writeFile(`${dir}.tar.gz`, (await store.get(out.manifest.tarball.key))!);
       execFileSync('tar', ['-xzf', `${dir}.tar.gz`, '-C', dir]);
@@ -301,9 +318,9 @@ describe('target compatibility: the resolver’s verdict equals what really happ
       for (const p of ps) for (const s of sources) await build(p, s);
     };
     const b0 = Date.now();
-    await Promise.all([lane(PLATFORMS.filter((p) => p.arch === deps.hostArch)), lane(PLATFORMS.filter((p) => p.arch !== deps.hostArch))]);
+    await Promise.all([lane(BUILD_PLATFORMS.filter((p) => p.arch === deps.hostArch)), lane(BUILD_PLATFORMS.filter((p) => p.arch !== deps.hostArch))]);
     timings.builds = Date.now() - b0;
-    artifacts.sort((x, y) => APPS.indexOf(x.app) - APPS.indexOf(y.app) || PLATFORMS.indexOf(x.platform) - PLATFORMS.indexOf(y.platform));
+    artifacts.sort((x, y) => APPS.indexOf(x.app) - APPS.indexOf(y.app) || BUILD_PLATFORMS.indexOf(x.platform) - BUILD_PLATFORMS.indexOf(y.platform));
 
     // Verdicts: the resolve service over the stored manifests, once per (app, host).
     const resolver = resolveService(artifactIndex(store));
@@ -359,8 +376,9 @@ describe('target compatibility: the resolver’s verdict equals what really happ
     ]);
   });
 
-  it('builds both apps for the four platforms with the glibc floors FACTS.md measured, and only crypto_hello needs the host libcrypto', () => {
-    expect(artifacts).toHaveLength(APPS.length * PLATFORMS.length);
+  it('builds both apps for the four platforms and OTP 27 from source on Debian 12, with the glibc floors FACTS.md measured, and only crypto_hello needs the host libcrypto', () => {
+    expect(artifacts).toHaveLength(APPS.length * BUILD_PLATFORMS.length);
+    expect(artifacts.filter((a) => a.platform === FROM_SOURCE).map((a) => a.manifest.tuple)).toEqual(APPS.map(() => 'linux-x86_64-gnu2.36-debian12-otp27.3.4.1-elixir1.18.3'));
     // The highest GLIBC symbol each suite's ERTS needs (this replaced build-targets.int.test.ts).
     const FLOOR: Record<DebianSuite, string> = { bullseye: '2.29', bookworm: '2.34', trixie: '2.38' };
     for (const a of artifacts) expect(a.manifest.glibcNeeded, `${a.app.app} ${a.manifest.tuple}`).toBe(FLOOR[a.platform.suite]);
@@ -371,7 +389,7 @@ describe('target compatibility: the resolver’s verdict equals what really happ
   });
 
   it('the resolver’s verdict equals the real outcome in every (artifact, host) cell', () => {
-    expect(cells).toHaveLength(APPS.length * PLATFORMS.length * PLATFORMS.length);
+    expect(cells).toHaveLength(APPS.length * BUILD_PLATFORMS.length * PLATFORMS.length);
     const mismatches = cells
       .filter((c) => !agrees(c))
       .map((c) => `${c.artifact.app.app} ${c.artifact.manifest.tuple} on ${c.host.label}: resolver ${describeVerdict(c.verdict)}; real: ${describeReality(c.reality)}`);
@@ -400,11 +418,11 @@ describe('target compatibility: the resolver’s verdict equals what really happ
     expect(unexplained).toEqual([]);
   });
 
-  it('the artifact the resolver picks for each host is the one built on that host’s own platform, and it boots there', () => {
+  it('the artifact the resolver picks for each host is one built on that host’s own Debian release and arch, and it boots there', () => {
     for (const app of APPS) {
       for (const h of hosts) {
         const picked = cells.filter((c) => c.artifact.app === app && c.host === h && c.verdict.picked);
-        expect(picked.map((c) => c.artifact.platform), `${app.app} on ${h.label}`).toEqual([h.platform]);
+        expect(picked.map((c) => [c.artifact.platform.suite, c.artifact.platform.arch]), `${app.app} on ${h.label}`).toEqual([[h.platform.suite, h.platform.arch]]);
         expect(picked[0]!.reality.outcome).toBe('runs');
       }
     }
