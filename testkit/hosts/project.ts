@@ -5,6 +5,10 @@ import { runBuild } from '../../builder/apply.ts';
 import { builderConfig } from '../../builder/config.ts';
 import { buildImage } from '../../builder/images/build.ts';
 import { imageBuildDeps } from '../../builder/images/context.ts';
+import { imagePreparer } from '../../builder/images/prepare.ts';
+import type { DebianSuite } from '../../images/distros.ts';
+import { predictedTuple } from '../../images/preparable.ts';
+import { readToolchainCatalog } from '../../images/toolchains.ts';
 import { parseTargetOrThrow } from '../../core/index.ts';
 import { buildDeps } from '../../farm/build-deps.ts';
 import { servicesConfig } from '../../localservices/config.ts';
@@ -44,13 +48,11 @@ export async function labProject(dir: string, files: Record<string, string>): Pr
   }
 }
 
-/**
- * examples/hello built at each commit for each lab suite's builder, into the store the deploy tests
- * share across runs (fixed commits: a warm run finds them built); resolves with that store.
- */
-export async function buildLabArtifacts(endpoints: { dockerSocket: string; registry: string }, workDir: string, src: { url: string }, commits: readonly string[]): Promise<ObjectStore> {
+/** The build dependencies of the deploy tests: the store they share across runs, the machine's lock and build cache. */
+function labBuild(endpoints: { dockerSocket: string; registry: string }, workDir: string, toolchains: readonly FromSource[] = FROM_SOURCE) {
   const cfg = { ...builderConfig(), ...endpoints };
   const store = testArtifactStore('deploy');
+  const images = imageBuildDeps(cfg, () => {});
   const deps = buildDeps({
     dockerSocket: endpoints.dockerSocket,
     store,
@@ -58,8 +60,21 @@ export async function buildLabArtifacts(endpoints: { dockerSocket: string; regis
     // Shared across runs, as a farm's cache is (keyed by image digest and lockfile).
     cacheDir: join(servicesConfig().cacheDir, 'test-builds'),
     workRoot: join(workDir, 'work'),
+    // Builders with OTP and Elixir from source, prepared on demand into the machine's lock (toolchains cached).
+    prepareImage: imagePreparer(images, async () => ({ images: toolchains.map((t) => ({ source: 'toolchain' as const, ...t, arches: ['x86_64' as const] })) }), readToolchainCatalog()),
   });
-  const images = imageBuildDeps(cfg, () => {});
+  return { store, images, deps };
+}
+
+/** Toolchains compiled from source that the deploy tests build with (the suite compiles at most one OTP). */
+export const FROM_SOURCE: readonly FromSource[] = [{ suite: 'bookworm', otp: '27.3.4.1', elixir: '1.18.3' }];
+
+/**
+ * examples/hello built at each commit for each lab suite's builder, into the store the deploy tests
+ * share across runs (fixed commits: a warm run finds them built); resolves with that store.
+ */
+export async function buildLabArtifacts(endpoints: { dockerSocket: string; registry: string }, workDir: string, src: { url: string }, commits: readonly string[]): Promise<ObjectStore> {
+  const { store, images, deps } = labBuild(endpoints, workDir);
   for (const commit of commits) {
     for (const suite of LAB_SUITES) {
       const image = await buildImage(images, { suite, arch: 'x86_64', flavour: 'builder' });
@@ -67,4 +82,14 @@ export async function buildLabArtifacts(endpoints: { dockerSocket: string; regis
     }
   }
   return store;
+}
+
+type FromSource = { suite: DebianSuite; otp: string; elixir: string };
+
+/** examples/hello at `commit` built only with each toolchain from source (x86_64; FROM_SOURCE by default), into the same store. */
+export async function buildFromSourceArtifacts(endpoints: { dockerSocket: string; registry: string }, workDir: string, src: { url: string }, commit: string, toolchains: readonly FromSource[] = FROM_SOURCE): Promise<string[]> {
+  const { deps } = labBuild(endpoints, workDir, toolchains);
+  const tuples = toolchains.map((t) => predictedTuple(t.suite, 'x86_64', t.otp, t.elixir));
+  for (const tuple of tuples) await runBuild(deps, { app: 'hello', source: { kind: 'git', url: src.url, commit }, target: parseTargetOrThrow(tuple), mixEnv: 'prod' }, { phase: () => {}, log: () => {} });
+  return tuples;
 }

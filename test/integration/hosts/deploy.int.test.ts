@@ -8,7 +8,7 @@ import { buildApp } from '../../../api/app.ts';
 import { listen } from '../../../api/server.ts';
 import { healthService } from '../../../api/services/health.ts';
 import { storeBackedServices } from '../../../api/services/store-backed.ts';
-import { buildLabArtifacts, caddyRootCa, labDeployYml, labDeps, labProject, upLab, type Lab, type LabHost } from '../../../testkit/hosts/index.ts';
+import { buildFromSourceArtifacts, buildLabArtifacts, caddyRootCa, labDeployYml, labDeps, labProject, upLab, type Lab, type LabHost } from '../../../testkit/hosts/index.ts';
 import { loadReport, parseWrk, startLoad, wrkCommand } from '../../../testkit/hosts/load.ts';
 import { xamalCli } from '../../../testkit/cli.ts';
 import { git, helloRepo } from '../../../testkit/example-repo.ts';
@@ -27,6 +27,8 @@ describe('xamal deploy: prebuilt artifacts from the farm to Debian 11/12/13 host
   let project: string;
   let v1: string;
   let v2: string;
+  let v3: string;
+  let fromSource: string[];
   const cas = new Map<string, string>();
 
   const deployYml = (service: string, appPort: number, extra: Record<string, unknown> = {}) =>
@@ -51,6 +53,12 @@ describe('xamal deploy: prebuilt artifacts from the farm to Debian 11/12/13 host
     // Kept across runs: fixed commits make a warm run find its artifacts built (testkit/example-repo.ts).
     // v2 for every host too: the dropped-connection test deploys it to all three.
     const store = await buildLabArtifacts(services(), tmp, src, [v1, v2]);
+    // v3 only with OTP and Elixir compiled from source (issue 19): the one artifact a host can get.
+    await writeFile(join(repo, 'CHANGES'), 'v3\n');
+    git(repo, 'add', '-A');
+    git(repo, 'commit', '-q', '-m', 'v3');
+    v3 = git(repo, 'rev-parse', 'HEAD');
+    fromSource = await buildFromSourceArtifacts(services(), tmp, src, v3);
 
     // The farm API on the lab bridge, as servers reach a real farm; links the API signs itself.
     api = await buildApp({ token: TOKEN, logLevel: 'silent', services: { health: healthService({}), ...storeBackedServices(store) }, downloads: { mode: 'api', ttlSeconds: 120 } });
@@ -218,5 +226,36 @@ pkill -KILL -u deploy '^sshd' && echo "dropped while $idle booted"`;
       process.stderr.write(`[deploy] dropped connection: load through Caddy per host ${JSON.stringify(reports.map((r) => ({ total: r.total, failed: r.failed, errors: r.errors, non2xx: r.non2xx })))}\n`);
       expect(reports.map((r) => r.failed)).toEqual([0, 0, 0]);
     }
+  });
+
+  it('a release built with OTP 27.3.4.1 + Elixir 1.18.3 compiled from source deploys to the Debian 12 host and serves through Caddy; its VM runs ERTS 15.2.7 and says OTP 27', { timeout: 300_000 }, async () => {
+    const h = lab.hosts.find((x) => x.release === '12')!;
+    const setup = await xamal(project, ['setup']); // idempotent (the deploy lock lives on the primary host); this test also runs alone
+    expect(setup.code, setup.stdout + setup.stderr).toBe(0);
+    if (!cas.has(h.name)) cas.set(h.name, await caddyRootCa(lab, h));
+    const r = await xamal(project, ['deploy', '-h', h.address, '--version', v3, '--json']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const records = (JSON.parse(r.stdout) as { hosts: { host: string; tuple: string; result: string }[] }).hosts;
+    expect(records).toMatchObject([{ host: h.address, result: 'ok', tuple: fromSource[0] }]);
+    const got = await through(h, 'hello');
+    expect(got.status, JSON.stringify(got)).toBe(200);
+    expect(got.version).toBe(v3);
+    // The serving VM (the active slot's main process) and the release itself, asked on the host.
+    const unit = 'xamal-hello-web';
+    const vm = await lab.ssh(
+      h,
+      {
+        argv: [
+          'sh',
+          '-c',
+          `for s in blue green; do systemctl is-active -q ${unit}@$s.service && pid=$(systemctl show -p MainPID --value ${unit}@$s.service); done; readlink /proc/$pid/exe; cd /tmp && RELEASE_DISTRIBUTION=none RELEASE_TMP=/tmp /opt/xamal/hello/current/bin/hello eval 'IO.puts(["otp=", :erlang.system_info(:otp_release), " elixir=", System.version()])'`,
+        ],
+      },
+      'root',
+    );
+    expect(vm.code, vm.stdout + vm.stderr).toBe(0);
+    const [exe, said] = vm.stdout.trim().split('\n');
+    expect(exe).toMatch(/\/erts-15\.2\.7\/bin\/beam\.smp$/);
+    expect(said).toBe('otp=27 elixir=1.18.3');
   });
 });
