@@ -18,6 +18,8 @@ const integration = (name: 'farm' | 'hosts') => ({
     testTimeout: 120_000,
     hookTimeout: 300_000,
     fileParallelism: false,
+    // OTP and Elixir sources from Debian's archive (the lab reaches it; GitHub, the production default, it does not).
+    env: { XAMAL_TOOLCHAIN_PREFER: 'debian' },
   },
 });
 

@@ -33,6 +33,7 @@ const BENCHES: Bench[] = [
   { id: 'p4', file: 'resolve.ts', args: ['--runs', '3', '--duration', '5'], what: 'P4 lookup/resolve throughput', capS: 180 },
   { id: 'p8', file: 'matrix.ts', args: ['--runs', '2'], what: 'P8 matrix makespan on one worker', capS: 300 },
   { id: 'p9', file: 'images.ts', args: ['--runs', '1'], what: 'P9 builder images, cached', capS: 180 },
+  { id: 'p10', file: 'toolchains.ts', args: ['--runs', '1', '--combos', 'bookworm:27.3.4.1:1.18.3'], what: 'P10 from-source builder, cached preparation', capS: 180 },
   { id: 'testhosts', file: 'testhosts.ts', args: ['--runs', '3'], what: 'test hosts up/down', capS: 90 },
   { id: 'ssh', file: 'ssh.ts', args: ['--runs', '3'], what: 'SSH pooled vs new connection', capS: 90 },
   { id: 'p5', file: 'switch.ts', args: ['--switches', '20'], what: 'P5 Caddy switch under load', capS: 120 },

@@ -4,7 +4,7 @@ import { parseOrThrow } from '../core/index.ts';
 import { DEFAULT_DEPS_ALLOW, parseAllowList } from './egress.ts';
 import { DEFAULT_LIMITS, type BuildLimits } from './plan.ts';
 import { DEFAULT_EVICTION, type EvictionPolicy } from './eviction.ts';
-import { parseOrigins } from '../images/toolchains.ts';
+import { parseOrigins, parsePrefer } from '../images/toolchains.ts';
 import { serviceEndpoints, servicesConfig, type ServicesConfig } from '../localservices/index.ts';
 
 /** Docker Hub's registry API, where hexpm/elixir lives. */
@@ -26,6 +26,7 @@ const EnvSchema = z.object({
   XAMAL_CACHE_MAX_AGE_DAYS: z.coerce.number().min(0.01, 'expected days, more than 0').max(3650, 'expected days, at most 3650').default(DEFAULT_EVICTION.maxAgeMs / 86_400_000),
   XAMAL_WORKER_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(60_000),
   XAMAL_TOOLCHAIN_ORIGINS: z.string().max(4096).optional(),
+  XAMAL_TOOLCHAIN_PREFER: z.string().max(1024).optional(),
   XAMAL_HEXPM_REGISTRY: z
     .string()
     .url('expected a registry URL like https://registry-1.docker.io')
@@ -44,8 +45,10 @@ export function builderConfig(env: NodeJS.ProcessEnv = process.env) {
   return {
     services,
     mirror: services.debianMirror,
-    /** Base URL of each toolchain source origin: `debian` is the Debian mirror unless XAMAL_TOOLCHAIN_ORIGINS says otherwise. */
-    toolchainOrigins: parseOrigins(e.XAMAL_TOOLCHAIN_ORIGINS, { debian: services.debianMirror }),
+    /** Base URL of each toolchain source origin: `github` is GitHub and `debian` the Debian mirror unless XAMAL_TOOLCHAIN_ORIGINS says otherwise. */
+    toolchainOrigins: parseOrigins(e.XAMAL_TOOLCHAIN_ORIGINS, { github: 'https://github.com', debian: services.debianMirror }),
+    /** Which origin a version's source is fetched from: the first of XAMAL_TOOLCHAIN_PREFER it has (default github, then debian). */
+    toolchainPrefer: parsePrefer(e.XAMAL_TOOLCHAIN_PREFER),
     registry: e.XAMAL_REGISTRY ?? ep.registry,
     /** Where hexpm tags are pinned and checked (XAMAL_HEXPM_REGISTRY): Docker Hub, or a mirror of it for offline farms. */
     hexpmRegistry: e.XAMAL_HEXPM_REGISTRY,

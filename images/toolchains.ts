@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { compareVersions, parseOrThrow, ValidationError, type Arch, type Issue } from '../core/index.ts';
+import { compareVersions, parseOrThrow, ValidationError, XamalError, type Arch, type Issue } from '../core/index.ts';
 import type { DebianSuite } from './distros.ts';
 
 /**
@@ -20,15 +20,28 @@ export const ToolchainSourceSchema = z
     /** A name the farm maps to a base URL (`XAMAL_TOOLCHAIN_ORIGINS`). */
     origin: ORIGIN,
     /** The file under the origin's base URL: relative, no `..`. */
-    path: z.string().regex(/^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[A-Za-z0-9._+~\/-]+$/, 'expected a relative path like pool/main/e/erlang/erlang_27.3.4.1+dfsg.orig.tar.xz'),
+    path: z
+      .string()
+      .regex(/^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[A-Za-z0-9._+~\/-]+\.tar\.(?:xz|gz)$/, 'expected a relative path to a .tar.xz or .tar.gz like pool/main/e/erlang/erlang_27.3.4.1+dfsg.orig.tar.xz'),
     sha256: SHA256,
-    bytes: z.number().int().positive(),
+    /** The size, where the pin's publisher gives one (Debian's Sources do); a larger download is cut off. */
+    bytes: z.number().int().positive().optional(),
   })
   .strict();
 export type ToolchainSource = z.output<typeof ToolchainSourceSchema>;
 
 const VERSION = z.string().regex(/^\d+(?:\.\d+){1,4}$/, 'expected a release version like 27.3.4.1');
-const EntrySchema = z.object({ version: VERSION, source: ToolchainSourceSchema }).strict();
+const EntrySchema = z
+  .object({ version: VERSION, sources: z.array(ToolchainSourceSchema).min(1, 'expected at least one source') })
+  .strict()
+  .refine((e) => new Set(e.sources.map((x) => x.origin)).size === e.sources.length, { message: 'expected one source per origin', path: ['sources'] });
+export type ToolchainEntry = z.output<typeof EntrySchema>;
+
+/** A version with the one source a farm fetches it from. */
+export interface PickedSource {
+  version: string;
+  source: ToolchainSource;
+}
 
 export const ToolchainCatalogSchema = z
   .object({
@@ -57,6 +70,27 @@ export function parseToolchainCatalog(json: unknown, source = 'toolchain catalog
 /** The committed catalog (read once: it ships with the code). */
 export function readToolchainCatalog(path = TOOLCHAINS_PATH): ToolchainCatalog {
   return parseToolchainCatalog(JSON.parse(readFileSync(path, 'utf8')), path);
+}
+
+/** The origins a farm fetches from, in order, unless XAMAL_TOOLCHAIN_PREFER says otherwise: upstream first. */
+export const DEFAULT_PREFER: readonly string[] = ['github', 'debian'];
+
+/**
+ * Pure: the source of `entry` a farm fetches, by the first origin in `prefer` that the entry has
+ * (no fallback to another origin: the source decides the cache keys, so a farm's builds stay one
+ * source's). None: an error naming the entry's origins and the setting.
+ */
+export function pickSource(kind: 'OTP' | 'Elixir', entry: ToolchainEntry, prefer: readonly string[]): PickedSource {
+  for (const origin of prefer) {
+    const source = entry.sources.find((x) => x.origin === origin);
+    if (source) return { version: entry.version, source };
+  }
+  throw new XamalError('unsupported', `${kind} ${entry.version} has no source from the origins this farm uses (${prefer.join(', ')}); its sources: ${entry.sources.map((x) => x.origin).join(', ')}; set XAMAL_TOOLCHAIN_PREFER`);
+}
+
+/** Pure: a source's compression, from its name (the schema admits only these two). */
+export function sourceFormat(source: Pick<ToolchainSource, 'path'>): 'xz' | 'gz' {
+  return source.path.endsWith('.tar.gz') ? 'gz' : 'xz';
 }
 
 /** Pure: where a source is fetched from, given the farm's origins (name → base URL). */
@@ -147,18 +181,22 @@ export const TOOLCHAIN_RECIPE_VERSION = 1;
  */
 export const OTP_CONFIGURE = ['--prefix=/usr/local', '--with-ssl', '--without-javac', '--without-wx', '--without-odbc', '--without-debugger', '--without-observer', '--without-et'] as const;
 
-/** Where the sources and the install land inside the compile containers. */
-export const TOOLCHAIN_PATHS = { source: '/sources/source.tar.xz', out: '/out', otp: '/usr/local/lib/erlang' } as const;
+/** Where the install lands inside the compile containers, and OTP's prefix there. */
+export const TOOLCHAIN_PATHS = { out: '/out', otp: '/usr/local/lib/erlang' } as const;
+
+/** Where a source of this format is mounted in a compile container (`/sources/source.tar.xz`). */
+export const sourceMount = (format: 'xz' | 'gz') => `/sources/source.tar.${format}`;
+const untar = (format: 'xz' | 'gz') => `tar -x${format === 'xz' ? 'J' : 'z'}f ${sourceMount(format)} --strip-components=1`;
 
 /**
  * Runs in the toolchain base as root with no network (the source was fetched and checked by the
  * worker): unpack, configure, compile, install into /out, then drop what a release never needs
  * (man pages, object files, C sources, examples) and strip the binaries, as hexpm's images do.
  */
-export const OTP_BUILD_SCRIPT = [
+export const otpBuildScript = (format: 'xz' | 'gz') => [
   'set -eu',
   'mkdir -p /tmp/otp && cd /tmp/otp',
-  `tar -xJf ${TOOLCHAIN_PATHS.source} --strip-components=1`,
+  untar(format),
   '[ -x ./configure ] || ./otp_build autoconf',
   // Debian's +dfsg repack drops common_test's minified jQuery (non-free by DFSG) while `make install`
   // copies it; only common_test's HTML logs use it (FACTS.md#toolchain-sources).
@@ -171,11 +209,11 @@ export const OTP_BUILD_SCRIPT = [
 ].join('\n');
 
 /** Runs in the toolchain base with the OTP install mounted at its prefix: compile Elixir, install into /out. */
-export const ELIXIR_BUILD_SCRIPT = [
+export const elixirBuildScript = (format: 'xz' | 'gz') => [
   'set -eu',
   `export PATH=${TOOLCHAIN_PATHS.otp}/bin:$PATH LANG=C.UTF-8 LC_ALL=C.UTF-8`,
   'mkdir -p /tmp/elixir && cd /tmp/elixir',
-  `tar -xJf ${TOOLCHAIN_PATHS.source} --strip-components=1`,
+  untar(format),
   'make compile',
   `make PREFIX=/usr/local DESTDIR=${TOOLCHAIN_PATHS.out} install`,
 ].join('\n');
@@ -191,18 +229,30 @@ export interface ToolchainKeys {
   image: string;
 }
 
-/** Pure: the content keys of a toolchain build, from its inputs. */
-export function toolchainKeys(baseKey: string, otp: ToolchainCatalog['otp'][number], elixir: ToolchainCatalog['elixir'][number]): ToolchainKeys {
-  const otpKey = key({ v: TOOLCHAIN_RECIPE_VERSION, base: baseKey, sha256: otp.source.sha256, flags: OTP_CONFIGURE, script: OTP_BUILD_SCRIPT });
-  const elixirKey = key({ v: TOOLCHAIN_RECIPE_VERSION, sha256: elixir.source.sha256, otpMajor: major(otp.version), script: ELIXIR_BUILD_SCRIPT });
+/** Pure: the content keys of a toolchain build, from its inputs (the sources picked, and the scripts for their formats). */
+export function toolchainKeys(baseKey: string, otp: PickedSource, elixir: PickedSource): ToolchainKeys {
+  const otpKey = key({ v: TOOLCHAIN_RECIPE_VERSION, base: baseKey, sha256: otp.source.sha256, flags: OTP_CONFIGURE, script: otpBuildScript(sourceFormat(otp.source)) });
+  const elixirKey = key({ v: TOOLCHAIN_RECIPE_VERSION, sha256: elixir.source.sha256, otpMajor: major(otp.version), script: elixirBuildScript(sourceFormat(elixir.source)) });
   return { otp: otpKey, elixir: elixirKey, image: key({ base: baseKey, otp: otpKey, elixir: elixirKey }) };
 }
 
-/** Pure: the catalog entries of a combination, or every reason it cannot be built (as a ValidationError). */
-export function toolchainEntries(catalog: ToolchainCatalog, suite: DebianSuite, otp: string, elixir: string, place: BuildPlace) {
+/**
+ * Pure: the sources a combination is built from (by the farm's preferred origins), or every reason it
+ * cannot be built (as a ValidationError).
+ */
+export function toolchainEntries(catalog: ToolchainCatalog, suite: DebianSuite, otp: string, elixir: string, place: BuildPlace, prefer: readonly string[] = DEFAULT_PREFER): { otp: PickedSource; elixir: PickedSource } {
   const problems = toolchainProblems(catalog, suite, otp, elixir, place);
   if (problems.length) throw new ValidationError(problems, `OTP ${otp} with Elixir ${elixir} cannot be built on ${suite} ${place.arch}`);
-  return { otp: catalog.otp.find((e) => e.version === otp)!, elixir: catalog.elixir.find((e) => e.version === elixir)! };
+  return { otp: pickSource('OTP', catalog.otp.find((e) => e.version === otp)!, prefer), elixir: pickSource('Elixir', catalog.elixir.find((e) => e.version === elixir)!, prefer) };
+}
+
+/** Pure: `XAMAL_TOOLCHAIN_PREFER` (`origin,origin`), the order origins are used in. */
+export function parsePrefer(text: string | undefined): string[] {
+  if (text === undefined || text.trim() === '') return [...DEFAULT_PREFER];
+  const names = text.split(',').map((p) => p.trim());
+  const bad = names.filter((n) => !ORIGIN.safeParse(n).success);
+  if (bad.length) throw new ValidationError([{ path: 'XAMAL_TOOLCHAIN_PREFER', message: `expected origin names like github,debian, got ${bad.map((b) => JSON.stringify(b)).join(', ')}` }], 'invalid toolchain origins');
+  return [...new Set(names)];
 }
 
 /**

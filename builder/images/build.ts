@@ -78,7 +78,7 @@ function planFor(deps: ImageBuildDeps, req: ImageBuildRequest): { plan: RecipePl
   const recipe = { suite: req.suite, arch: req.arch, mirror: deps.mirror, hostArch: deps.hostArch };
   if (!req.toolchain) return { plan: recipePlan({ ...recipe, flavour: req.flavour }) };
   if (req.flavour !== 'builder') throw new ValidationError([{ path: 'flavour', message: 'OTP and Elixir from source make builder images; runtime images stay distro-only' }], 'image request');
-  const entries = toolchainEntries(readToolchainCatalog(), req.suite, req.toolchain.otp, req.toolchain.elixir, { arch: req.arch, hostArch: deps.hostArch });
+  const entries = toolchainEntries(readToolchainCatalog(), req.suite, req.toolchain.otp, req.toolchain.elixir, { arch: req.arch, hostArch: deps.hostArch }, deps.toolchainPrefer);
   const base = recipePlan({ ...recipe, flavour: 'toolchain-base' });
   const keys = toolchainKeys(base.cacheKey, entries.otp, entries.elixir);
   return { plan: toolchainImagePlan(base, req.toolchain, keys.image), toolchain: { suite: req.suite, arch: req.arch, ...entries, keys } };

@@ -25,6 +25,7 @@ export function imageBuildDeps(cfg: BuilderConfig, say: (line: string) => void):
     localLockPath: cfg.localLockPath,
     mirror: cfg.mirror,
     toolchainOrigins: cfg.toolchainOrigins,
+    toolchainPrefer: cfg.toolchainPrefer,
     hostArch: host,
     ensureTools: async (packages) => void (await ensurePackages(packages, say)),
     ensureEmulation: (arch) => ensureEmulation({ arch, hostArch: host, cacheDir: cfg.cacheDir, mirror: cfg.mirror, exec, say }),

@@ -21,6 +21,8 @@ export interface ImageBuildDeps {
   namespace?: string;
   /** Base URL of each toolchain source origin (XAMAL_TOOLCHAIN_ORIGINS; images/toolchains.json). */
   toolchainOrigins: Readonly<Record<string, string>>;
+  /** The origins sources are fetched from, in order (XAMAL_TOOLCHAIN_PREFER; upstream first by default). */
+  toolchainPrefer: readonly string[];
   say: (line: string) => void;
 }
 

@@ -6,7 +6,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { spawnStreaming, timed, XamalError } from '../../core/index.ts';
 import { recipePlan, REPOSITORY, rootfsCachePath, type RecipePlan } from '../../images/recipes/debian.ts';
-import { ELIXIR_BUILD_SCRIPT, OTP_BUILD_SCRIPT, sourceUrl, TOOLCHAIN_PATHS, type ToolchainKeys, type ToolchainSource } from '../../images/toolchains.ts';
+import { elixirBuildScript, otpBuildScript, sourceFormat, sourceMount, sourceUrl, TOOLCHAIN_PATHS, type ToolchainKeys, type ToolchainSource } from '../../images/toolchains.ts';
 import type { ContainerSpec } from '../docker.ts';
 import { buildRootfs, packDir, unpackInto, type ImageBuildDeps } from './rootfs.ts';
 
@@ -28,6 +28,9 @@ export interface ToolchainBuild {
 
 const dir = (deps: ImageBuildDeps, ...parts: string[]) => join(deps.cacheDir, 'toolchains', ...parts);
 
+/** A source pinned without its size is cut off past this (OTP's largest source is under 120 MB). */
+export const MAX_UNSIZED_SOURCE_BYTES = 512 * 1024 * 1024;
+
 /** A source file in the cache, downloaded once: streamed to a temporary file while hashed, kept only if its sha256 and size match the pin. */
 export async function fetchSource(deps: ImageBuildDeps, source: ToolchainSource): Promise<string> {
   const file = dir(deps, 'sources', `${source.sha256}-${basename(source.path)}`);
@@ -45,15 +48,15 @@ export async function fetchSource(deps: ImageBuildDeps, source: ToolchainSource)
     const count = new Transform({
       transform(chunk: Buffer, _enc, cb) {
         bytes += chunk.length;
-        if (bytes > source.bytes) return cb(new XamalError('external', `toolchain source ${url}: larger than its pinned ${source.bytes} bytes`));
+        if (bytes > (source.bytes ?? MAX_UNSIZED_SOURCE_BYTES)) return cb(new XamalError('external', `toolchain source ${url}: larger than ${source.bytes !== undefined ? `its pinned ${source.bytes}` : `${MAX_UNSIZED_SOURCE_BYTES}`} bytes`));
         hash.update(chunk);
         cb(null, chunk);
       },
     });
     await pipeline(Readable.fromWeb(res.body as never), count, createWriteStream(tmp));
     const got = hash.digest('hex');
-    if (got !== source.sha256 || bytes !== source.bytes) {
-      throw new XamalError('external', `toolchain source ${url}: sha256 ${got} (${bytes} bytes), pinned ${source.sha256} (${source.bytes} bytes); refused`);
+    if (got !== source.sha256 || (source.bytes !== undefined && bytes !== source.bytes)) {
+      throw new XamalError('external', `toolchain source ${url}: sha256 ${got} (${bytes} bytes), pinned ${source.sha256}${source.bytes !== undefined ? ` (${source.bytes} bytes)` : ''}; refused`);
     }
     await rename(tmp, file);
     return file;
@@ -78,7 +81,7 @@ async function baseImage(deps: ImageBuildDeps, base: RecipePlan, timings: Record
 }
 
 /** Runs one compile in the base (root, no network, its own /out), then packs /out into the cache file. */
-async function compileAndPack(deps: ImageBuildDeps, base: RecipePlan, image: string, what: string, spec: { script: string; source: string; binds?: string[] }, cacheFile: string): Promise<void> {
+async function compileAndPack(deps: ImageBuildDeps, base: RecipePlan, image: string, what: string, spec: { script: string; source: string; mount: string; binds?: string[] }, cacheFile: string): Promise<void> {
   await mkdir(dir(deps, 'work'), { recursive: true });
   const work = await mkdtemp(join(dir(deps, 'work'), `${what.replace(/[^A-Za-z0-9.-]/g, '-')}-`));
   try {
@@ -88,7 +91,7 @@ async function compileAndPack(deps: ImageBuildDeps, base: RecipePlan, image: str
       image,
       cmd: ['/bin/sh', '-c', spec.script],
       networkMode: 'none',
-      binds: [`${spec.source}:${TOOLCHAIN_PATHS.source}:ro`, `${out}:${TOOLCHAIN_PATHS.out}`, ...(spec.binds ?? [])],
+      binds: [`${spec.source}:${spec.mount}:ro`, `${out}:${TOOLCHAIN_PATHS.out}`, ...(spec.binds ?? [])],
       env: { LANG: 'C.UTF-8' },
       timeoutMs: 4 * 3_600_000,
       labels: { 'org.xamal.toolchain': what },
@@ -111,7 +114,7 @@ async function otpInstall(deps: ImageBuildDeps, t: ToolchainBuild, base: RecipeP
   const source = await timed(timings, 'fetch-otp', () => fetchSource(deps, t.otp.source));
   const image = await baseImage(deps, base, timings);
   deps.say(`toolchain ${t.suite}/${t.arch}: compiling OTP ${t.otp.version} (configure, make -j, install; tens of minutes)`);
-  await timed(timings, 'otp', () => compileAndPack(deps, base, image, `otp-${t.otp.version}`, { script: OTP_BUILD_SCRIPT, source }, file));
+  await timed(timings, 'otp', () => compileAndPack(deps, base, image, `otp-${t.otp.version}`, { script: otpBuildScript(sourceFormat(t.otp.source)), source, mount: sourceMount(sourceFormat(t.otp.source)) }, file));
   return file;
 }
 
@@ -126,7 +129,7 @@ async function elixirInstall(deps: ImageBuildDeps, t: ToolchainBuild, base: Reci
     await unpackInto(deps.exec, otpFile, otpDir);
     deps.say(`toolchain ${t.suite}/${t.arch}: compiling Elixir ${t.elixir.version} with OTP ${t.otp.version}`);
     const otpBind = `${join(otpDir, TOOLCHAIN_PATHS.otp)}:${TOOLCHAIN_PATHS.otp}:ro`;
-    await timed(timings, 'elixir', () => compileAndPack(deps, base, image, `elixir-${t.elixir.version}`, { script: ELIXIR_BUILD_SCRIPT, source, binds: [otpBind] }, file));
+    await timed(timings, 'elixir', () => compileAndPack(deps, base, image, `elixir-${t.elixir.version}`, { script: elixirBuildScript(sourceFormat(t.elixir.source)), source, mount: sourceMount(sourceFormat(t.elixir.source)), binds: [otpBind] }, file));
   } finally {
     await rm(otpDir, { recursive: true, force: true });
   }

@@ -2,12 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../../core/index.ts';
 import { recipePlan, toolchainImagePlan } from '../../../images/recipes/debian.ts';
 import {
-  ELIXIR_BUILD_SCRIPT,
+  elixirBuildScript,
   elixirOtpProblem,
-  OTP_BUILD_SCRIPT,
+  otpBuildScript,
   OTP_CONFIGURE,
   parseOrigins,
+  parsePrefer,
   parseToolchainCatalog,
+  pickSource,
   readToolchainCatalog,
   sourceUrl,
   toolchainEntries,
@@ -17,21 +19,30 @@ import {
 
 const catalog = readToolchainCatalog();
 const X86 = { arch: 'x86_64', hostArch: 'x86_64' } as const;
+/** A version with one source (a picked one, as toolchainKeys takes). */
 const entry = (version: string, sha: string) => ({ version, source: { origin: 'debian', path: `pool/x/${version}.tar.xz`, sha256: sha.repeat(64), bytes: 10 } });
+const catalogEntry = (version: string, sha: string) => ({ version, sources: [entry(version, sha).source] });
 
 describe('the committed toolchain catalog', () => {
-  it('pins the OTP and Elixir sources Debian carries, each by a distinct sha256 and a relative path', () => {
+  it('pins the OTP and Elixir sources Debian carries, and upstream’s releases where their sha256 is published, each by a distinct sha256 and a relative path', () => {
     expect(catalog.otp.map((e) => e.version)).toEqual(['23.2.6', '25.2.3', '27.3.4.1', '29.1.2']);
     expect(catalog.elixir.map((e) => e.version)).toEqual(['1.10.3', '1.14.0', '1.18.3', '1.20.4']);
-    const shas = [...catalog.otp, ...catalog.elixir].map((e) => e.source.sha256);
-    expect(new Set(shas).size).toBe(8);
-    expect(sourceUrl(catalog.otp[2]!.source, { debian: 'http://deb.debian.org/debian/' })).toBe('http://deb.debian.org/debian/pool/main/e/erlang/erlang_27.3.4.1+dfsg.orig.tar.xz');
+    const all = [...catalog.otp, ...catalog.elixir];
+    expect(all.map((e) => e.sources.map((x) => x.origin).join(','))).toEqual(['github,debian', 'github,debian', 'github,debian', 'debian', 'github,debian', 'github,debian', 'github,debian', 'debian']);
+    const shas = all.flatMap((e) => e.sources.map((x) => x.sha256));
+    expect(new Set(shas).size).toBe(14);
+    const otp27 = catalog.otp[2]!;
+    expect(sourceUrl(pickSource('OTP', otp27, ['debian']).source, { debian: 'http://deb.debian.org/debian/' })).toBe('http://deb.debian.org/debian/pool/main/e/erlang/erlang_27.3.4.1+dfsg.orig.tar.xz');
+    expect(sourceUrl(pickSource('OTP', otp27, ['github', 'debian']).source, { github: 'https://github.com' })).toBe('https://github.com/erlang/otp/releases/download/OTP-27.3.4.1/otp_src_27.3.4.1.tar.gz');
   });
 
-  it('refuses a catalog with a version twice, a path leaving its origin, or a bad sha256, naming each field', () => {
+  it('refuses a catalog with a version twice, a path leaving its origin, a bad sha256, no source or two from one origin, naming each field', () => {
     const bad = {
-      otp: [entry('27.3.4.1', 'a'), entry('27.3.4.1', 'b')],
-      elixir: [{ version: '1.18.3', source: { origin: 'debian', path: '../../etc/passwd', sha256: 'xyz', bytes: 1 } }],
+      otp: [catalogEntry('27.3.4.1', 'a'), catalogEntry('27.3.4.1', 'b'), { version: '26.0', sources: [] }],
+      elixir: [
+        { version: '1.18.3', sources: [{ origin: 'debian', path: '../../etc/passwd', sha256: 'xyz', bytes: 1 }] },
+        { version: '1.14.0', sources: [entry('1.14.0', 'c').source, entry('1.14.0', 'd').source] },
+      ],
     };
     const err = (() => {
       try {
@@ -41,7 +52,28 @@ describe('the committed toolchain catalog', () => {
       }
     })();
     expect(err).toBeInstanceOf(ValidationError);
-    expect(err!.issues.map((i) => i.path).sort()).toEqual(['elixir/0/source/path', 'elixir/0/source/sha256', 'otp/1/version']);
+    expect(err!.issues.map((i) => i.path).sort()).toEqual(['elixir/0/sources/0/path', 'elixir/0/sources/0/sha256', 'elixir/1/sources', 'otp/1/version', 'otp/2/sources']);
+  });
+});
+
+describe('which source a farm fetches (XAMAL_TOOLCHAIN_PREFER)', () => {
+  it('takes the first preferred origin the version has, upstream by default, and never silently another', () => {
+    const otp27 = catalog.otp[2]!;
+    expect(parsePrefer(undefined)).toEqual(['github', 'debian']);
+    expect(pickSource('OTP', otp27, parsePrefer(undefined)).source.origin).toBe('github');
+    expect(pickSource('OTP', otp27, parsePrefer('debian')).source.origin).toBe('debian');
+    expect(pickSource('OTP', catalog.otp[3]!, parsePrefer(undefined)).source.origin).toBe('debian'); // 29.1.2: Debian's only
+    expect(() => pickSource('Elixir', catalog.elixir[3]!, parsePrefer('github'))).toThrow('Elixir 1.20.4 has no source from the origins this farm uses (github); its sources: debian; set XAMAL_TOOLCHAIN_PREFER');
+    expect(() => parsePrefer('debian, BAD')).toThrow(ValidationError);
+  });
+
+  it('gives Debian’s .tar.xz the script it always had and upstream’s .tar.gz its own, so the keys follow the file', () => {
+    expect(otpBuildScript('xz')).toContain('tar -xJf /sources/source.tar.xz --strip-components=1');
+    expect(otpBuildScript('gz')).toContain('tar -xzf /sources/source.tar.gz --strip-components=1');
+    expect(elixirBuildScript('gz')).toContain('tar -xzf /sources/source.tar.gz --strip-components=1');
+    const debian = toolchainEntries(catalog, 'bookworm', '27.3.4.1', '1.18.3', X86, ['debian']);
+    const upstream = toolchainEntries(catalog, 'bookworm', '27.3.4.1', '1.18.3', X86, ['github']);
+    expect(toolchainKeys('base', debian.otp, debian.elixir).otp).not.toBe(toolchainKeys('base', upstream.otp, upstream.elixir).otp);
   });
 });
 
@@ -61,7 +93,7 @@ describe('toolchain origins (XAMAL_TOOLCHAIN_ORIGINS)', () => {
   });
 
   it('says which setting to change for a source whose origin has no base URL', () => {
-    expect(() => sourceUrl({ ...catalog.otp[0]!.source, origin: 'github' }, { debian: 'http://m' })).toThrow(/no base URL for origin "github"; set XAMAL_TOOLCHAIN_ORIGINS \(known: debian\)/);
+    expect(() => sourceUrl({ ...catalog.otp[0]!.sources[0]!, origin: 'github' }, { debian: 'http://m' })).toThrow(/no base URL for origin "github"; set XAMAL_TOOLCHAIN_ORIGINS \(known: debian\)/);
   });
 });
 
@@ -106,8 +138,8 @@ describe('toolchain build plan', () => {
   });
 
   it('compiles from the pinned file with no download, with bob-style flags, and names the image by its versions', () => {
-    for (const script of [OTP_BUILD_SCRIPT, ELIXIR_BUILD_SCRIPT]) expect(script).not.toMatch(/\b(curl|wget|git clone|https?:)/);
-    expect(OTP_BUILD_SCRIPT).toContain(`./configure ${OTP_CONFIGURE.join(' ')}`);
+    for (const script of [otpBuildScript('xz'), elixirBuildScript('xz'), otpBuildScript('gz'), elixirBuildScript('gz')]) expect(script).not.toMatch(/\b(curl|wget|git clone|https?:)/);
+    expect(otpBuildScript('gz')).toContain(`./configure ${OTP_CONFIGURE.join(' ')}`);
     expect(OTP_CONFIGURE).toEqual(expect.arrayContaining(['--with-ssl', '--without-wx', '--without-odbc', '--without-javac']));
     expect(base.packages).toEqual(expect.arrayContaining(['gcc', 'g++', 'make', 'libssl-dev', 'libncurses-dev', 'git']));
     const plan = toolchainImagePlan(base, { otp: '27.3.4.1', elixir: '1.18.3' }, 'abc123');
