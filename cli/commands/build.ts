@@ -53,8 +53,9 @@ export function matrixFromFlags(flags: readonly string[]): Partial<Record<(typeo
 }
 
 /** The project's `.tool-versions` and `mix.exs` requirement (either may be absent). */
-async function readProject(dir: string): Promise<{ tools: ToolVersions; requirement?: string }> {
-  const tools = await readTextIfPresent(join(dir, '.tool-versions'));
+/** The project's `.tool-versions` (read only when `withTools`: explicit targets make it irrelevant) and mix.exs's `elixir:` requirement. */
+async function readProject(dir: string, withTools: boolean): Promise<{ tools: ToolVersions; requirement?: string }> {
+  const tools = withTools ? await readTextIfPresent(join(dir, '.tool-versions')) : undefined;
   const mix = await readTextIfPresent(join(dir, 'mix.exs'));
   const requirement = mix === undefined ? undefined : mixElixirRequirement(mix);
   return { tools: tools === undefined ? {} : parseToolVersions(tools, join(dir, '.tool-versions')), ...(requirement ? { requirement } : {}) };
@@ -79,7 +80,7 @@ const command: CliCommand = {
       !values.git && '--git',
       !values.commit && !values.ref && '--commit or --ref',
     ].filter(Boolean);
-    const project = await readProject(values.project ?? process.cwd());
+    const project = await readProject(values.project ?? process.cwd(), !values.target?.length && !values.matrix?.length);
     const fromProject = projectSelector(project.tools);
     if (!values.target?.length && !values.matrix?.length && !fromProject) missing.push('--target or --matrix (or a .tool-versions with erlang and elixir lines)');
     if (missing.length) throw usageError(`missing ${missing.join(', ')}`, USAGE);

@@ -66,4 +66,11 @@ describe('xamal build takes its targets from .tool-versions and sends mix.exs\'s
     const empty = await mkdtemp(join(dir, 'empty-'));
     await expect(run(['--project', empty])).rejects.toThrow(/missing --target or --matrix \(or a \.tool-versions with erlang and elixir lines\)/);
   });
+
+  it('with explicit targets an unreadable .tool-versions is not read at all; without them it is an error naming the line', async () => {
+    const project = await mkdtemp(join(dir, 'broken-'));
+    await writeFile(join(project, '.tool-versions'), 'erlang\n');
+    expect((await run(['--project', project, '--target', T])).code).toBe(0);
+    await expect(run(['--project', project])).rejects.toThrow(/\.tool-versions/);
+  });
 });
