@@ -6,6 +6,8 @@ import { hostArch, imageBuildDeps } from '../builder/images/context.ts';
 import { EGRESS_PACKAGES } from '../builder/egress.ts';
 import type { Arch } from '../core/index.ts';
 import type { DebianSuite } from '../images/distros.ts';
+import { serveFiles } from './static-files.ts';
+import { LAB_TOOLCHAIN_ORIGIN, prepareToolchainMirror, toolchainMirrorDir } from './toolchains.ts';
 import { ensureHostRootfs, HOST_SUITES, LAB_PACKAGES, labDeps, reapStaleLabs } from './hosts/index.ts';
 import { ensurePackages, serviceEndpoints, servicesConfig, servicesDown, servicesUp, type ServiceEndpoints, type ServiceName } from '../localservices/index.ts';
 
@@ -21,6 +23,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     services: ServiceEndpoints;
     runId: string;
+    /** Base URL of the loopback toolchain source mirror, as `XAMAL_TOOLCHAIN_ORIGINS` would give it. */
+    toolchainOrigins: Record<string, string>;
   }
 }
 
@@ -58,14 +62,14 @@ export async function prepareIntegrationRun(say: (line: string) => void): Promis
   const reaped = await reapStaleLabs(labDeps());
   if (reaped.length) say(`removed test labs left by a crashed run: ${reaped.join(', ')}`);
   const up = await servicesUp(servicesConfig(), undefined, say);
-  await prepareTestImages(say);
+  await Promise.all([prepareTestImages(say), prepareToolchainMirror(say)]);
   return { started: up.started };
 }
 
 interface SharedRun {
   /** Projects whose teardown has not run yet. */
   users: number;
-  ready: Promise<{ services: ServiceEndpoints; runId: string; started: ServiceName[] }>;
+  ready: Promise<{ services: ServiceEndpoints; runId: string; started: ServiceName[]; mirror: { url: string; close: () => Promise<void> } }>;
 }
 
 /**
@@ -83,16 +87,19 @@ export default async function setup(project: TestProject) {
     users: 0,
     ready: (async () => {
       const { started } = await prepareIntegrationRun(say);
-      return { services: serviceEndpoints(config), runId: `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`, started };
+      const mirror = await serveFiles(toolchainMirrorDir());
+      return { services: serviceEndpoints(config), runId: `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`, started, mirror };
     })(),
   });
   run.users++;
-  const { services, runId, started } = await run.ready;
+  const { services, runId, started, mirror } = await run.ready;
   project.provide('services', services);
   project.provide('runId', runId);
+  project.provide('toolchainOrigins', { [LAB_TOOLCHAIN_ORIGIN]: `${mirror.url}/${LAB_TOOLCHAIN_ORIGIN}` });
   return async () => {
     if (--run.users > 0) return;
     delete g.__xamalIntegrationRun;
+    await mirror.close();
     await reapStaleLabs(labDeps());
     if (started.length) await servicesDown(config, started, say);
   };

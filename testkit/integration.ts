@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { builderConfig } from '../builder/config.ts';
 import { readLock, type LockFile } from '../images/lock.ts';
 import { inject } from 'vitest';
 
@@ -10,6 +11,16 @@ export function testPrefix(name: string): string {
 
 export function services() {
   return inject('services');
+}
+
+/**
+ * The builder's configuration as tests use it: this run's engine and registry, and toolchain
+ * sources from the suite's loopback mirror (testkit/toolchains.ts) instead of the Internet.
+ */
+export function testBuilderConfig() {
+  const cfg = builderConfig();
+  const ep = services();
+  return { ...cfg, dockerSocket: ep.dockerSocket, registry: ep.registry, toolchainOrigins: { ...cfg.toolchainOrigins, ...inject('toolchainOrigins') } };
 }
 
 /**

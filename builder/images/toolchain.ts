@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { spawnStreaming, timed, XamalError } from '../../core/index.ts';
 import { recipePlan, REPOSITORY, rootfsCachePath, type RecipePlan } from '../../images/recipes/debian.ts';
-import { elixirBuildScript, otpBuildScript, sourceFormat, sourceMount, sourceUrl, TOOLCHAIN_PATHS, type ToolchainKeys, type ToolchainSource } from '../../images/toolchains.ts';
+import { elixirBuildScript, otpBuildScript, sourceFormat, sourceMount, sourceUrl, TOOLCHAIN_PATHS, type PickedSource, type ToolchainKeys, type ToolchainSource } from '../../images/toolchains.ts';
 import type { ContainerSpec } from '../docker.ts';
 import { buildRootfs, packDir, unpackInto, type ImageBuildDeps } from './rootfs.ts';
 
@@ -21,8 +21,8 @@ import { buildRootfs, packDir, unpackInto, type ImageBuildDeps } from './rootfs.
 export interface ToolchainBuild {
   suite: RecipePlan['input']['suite'];
   arch: RecipePlan['input']['arch'];
-  otp: { version: string; source: ToolchainSource };
-  elixir: { version: string; source: ToolchainSource };
+  otp: PickedSource;
+  elixir: PickedSource;
   keys: ToolchainKeys;
 }
 
@@ -65,6 +65,38 @@ export async function fetchSource(deps: ImageBuildDeps, source: ToolchainSource)
     if (err instanceof XamalError) throw err;
     throw new XamalError('external', `toolchain source ${url}: ${(err as Error).message}`);
   }
+}
+
+/**
+ * Copies each picked source (fetched and checked first, through the cache) to `<dir>/<origin>/<path>`:
+ * a tree any static file server can serve as those origins for an offline farm
+ * (`XAMAL_TOOLCHAIN_ORIGINS=debian=http://mirror/debian`). A file already there with the pinned
+ * sha256 is kept; resolves with the files written.
+ */
+export async function mirrorSources(deps: ImageBuildDeps, dir: string, picks: readonly PickedSource[]): Promise<string[]> {
+  const written: string[] = [];
+  for (const { source } of picks) {
+    const dest = join(dir, source.origin, source.path);
+    if (existsSync(dest) && (await sha256File(dest)) === source.sha256) continue;
+    const file = await fetchSource(deps, source);
+    await mkdir(dirname(dest), { recursive: true });
+    const tmp = `${dest}.${process.pid}.tmp`;
+    try {
+      await copyFile(file, tmp);
+      await rename(tmp, dest);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    written.push(dest);
+  }
+  return written;
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(path), hash);
+  return hash.digest('hex');
 }
 
 /** The toolchain base as a local image (imported from its cached rootfs once), for the compile containers. */

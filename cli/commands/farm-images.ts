@@ -10,7 +10,9 @@ import { servicesUp } from '../../localservices/index.ts';
 import { COMMITTED_LOCK_PATH, readCatalog } from '../../images/catalog.ts';
 import { DEBIAN_SUITES, isDebianSuite } from '../../images/distros.ts';
 import { readLock, splitRef } from '../../images/lock.ts';
-import { readToolchainCatalog } from '../../images/toolchains.ts';
+import { pickSource, readToolchainCatalog, type ToolchainCatalog } from '../../images/toolchains.ts';
+import { mirrorSources } from '../../builder/images/toolchain.ts';
+import { resolve } from 'node:path';
 import { FLAVOURS, type Flavour } from '../../images/recipes/debian.ts';
 import { actionError, flagCommand, usageError } from '../args.ts';
 import type { Io } from '../io.ts';
@@ -20,13 +22,14 @@ const USAGE = [
   '       xamal farm images list [--json]',
   '       xamal farm images pin [--hexpm] [--local]',
   '       xamal farm images verify [--json]',
+  '       xamal farm images mirror-sources <dir> [--otp <version>]… [--elixir <version>]…   (default: every pinned version)',
 ].join('\n');
 
 const FLAGS = {
   arch: { type: 'string' },
   flavour: { type: 'string' },
-  otp: { type: 'string' },
-  elixir: { type: 'string' },
+  otp: { type: 'string', multiple: true },
+  elixir: { type: 'string', multiple: true },
   force: { type: 'boolean' },
   'no-cache': { type: 'boolean' },
   json: { type: 'boolean' },
@@ -73,7 +76,8 @@ export default flagCommand(USAGE, FLAGS, async ({ positionals, values }, io) => 
       const arch = archFlag(values.arch, hostArch);
       const suites = suiteArg === 'all' ? [...DEBIAN_SUITES] : [suiteArg as (typeof DEBIAN_SUITES)[number]];
       const flavours: Flavour[] = flavourArg === 'all' ? [...FLAVOURS] : [flavourArg as Flavour];
-      const toolchain = toolchainFlags(values.otp, values.elixir, flavourArg);
+      if ((values.otp?.length ?? 0) > 1 || (values.elixir?.length ?? 0) > 1) throw usageError('build: one --otp and one --elixir', USAGE);
+      const toolchain = toolchainFlags(values.otp?.[0], values.elixir?.[0], flavourArg);
       const deps = { ...imageBuildDeps(cfg, (l) => io.err(l)), docker };
       const results = [];
       for (const suite of suites) for (const flavour of flavours) results.push(await buildImage(deps, { suite, arch, flavour, force: values.force, noCache: values['no-cache'], ...(toolchain ? { toolchain } : {}) }));
@@ -107,6 +111,23 @@ export default flagCommand(USAGE, FLAGS, async ({ positionals, values }, io) => 
       if (values.json) io.out(JSON.stringify(rows, null, 2));
       else for (const r of rows) io.out(`${r.ok ? 'ok      ' : 'MISMATCH'} ${r.ref}  locked ${r.locked}  registry ${r.actual ?? `(${r.error})`}`);
       return rows.every((r) => r.ok) ? 0 : 5;
+    }
+    case 'mirror-sources': {
+      const [dirArg] = rest;
+      if (!dirArg || rest.length > 1) throw usageError('mirror-sources: expected one directory', USAGE);
+      const cfg = builderConfig();
+      const catalog = readToolchainCatalog();
+      const pick = (kind: 'OTP' | 'Elixir', entries: ToolchainCatalog['otp'], wanted: string[] | undefined) =>
+        (wanted?.length ? wanted : entries.map((e) => e.version)).map((v) => {
+          const e = entries.find((x) => x.version === v);
+          if (!e) throw usageError(`--${kind.toLowerCase()}: ${v} is not pinned (pinned: ${entries.map((x) => x.version).join(', ')})`, USAGE);
+          return pickSource(kind, e, cfg.toolchainPrefer);
+        });
+      const picks = [...pick('OTP', catalog.otp, values.otp), ...pick('Elixir', catalog.elixir, values.elixir)];
+      const dir = resolve(dirArg);
+      const written = await mirrorSources(imageBuildDeps(cfg, (l) => io.err(l)), dir, picks);
+      io.out(`${picks.length} source(s) in ${dir} (${written.length} written); serve it and set XAMAL_TOOLCHAIN_ORIGINS=${[...new Set(picks.map((p) => p.source.origin))].map((o) => `${o}=<url>/${o}`).join(',')}`);
+      return 0;
     }
     default:
       throw actionError(action, USAGE);

@@ -2,7 +2,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 import { runBuild } from '../../builder/apply.ts';
-import { builderConfig } from '../../builder/config.ts';
+import { testBuilderConfig } from '../integration.ts';
+import { TEST_TOOLCHAINS } from '../toolchains.ts';
 import { buildImage } from '../../builder/images/build.ts';
 import { imageBuildDeps } from '../../builder/images/context.ts';
 import { imagePreparer } from '../../builder/images/prepare.ts';
@@ -50,7 +51,7 @@ export async function labProject(dir: string, files: Record<string, string>): Pr
 
 /** The build dependencies of the deploy tests: the store they share across runs, the machine's lock and build cache. */
 function labBuild(endpoints: { dockerSocket: string; registry: string }, workDir: string, toolchains: readonly FromSource[] = FROM_SOURCE) {
-  const cfg = { ...builderConfig(), ...endpoints };
+  const cfg = { ...testBuilderConfig(), ...endpoints };
   const store = testArtifactStore('deploy');
   const images = imageBuildDeps(cfg, () => {});
   const deps = buildDeps({
@@ -67,7 +68,7 @@ function labBuild(endpoints: { dockerSocket: string; registry: string }, workDir
 }
 
 /** Toolchains compiled from source that the deploy tests build with (the suite compiles at most one OTP). */
-export const FROM_SOURCE: readonly FromSource[] = [{ suite: 'bookworm', otp: '27.3.4.1', elixir: '1.18.3' }];
+export const FROM_SOURCE: readonly FromSource[] = TEST_TOOLCHAINS;
 
 /**
  * examples/hello built at each commit for each lab suite's builder, into the store the deploy tests

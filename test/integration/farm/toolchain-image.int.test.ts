@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BuildDeps } from '../../../builder/apply.ts';
-import { builderConfig } from '../../../builder/config.ts';
 import { dockerEngine } from '../../../builder/docker.ts';
 import { buildImage } from '../../../builder/images/build.ts';
 import { hostArch, imageBuildDeps } from '../../../builder/images/context.ts';
@@ -21,7 +20,8 @@ import { buildQueue, buildQueueEvents, enqueueBuild } from '../../../queue/index
 import { s3Store } from '../../../store/s3.ts';
 import type { ObjectStore } from '../../../store/store.ts';
 import { helloRepo } from '../../../testkit/example-repo.ts';
-import { services, testPrefix } from '../../../testkit/integration.ts';
+import { services, testBuilderConfig, testPrefix } from '../../../testkit/integration.ts';
+import { TEST_TOOLCHAINS } from '../../../testkit/toolchains.ts';
 
 /**
  * OTP 27.3.4.1 and Elixir 1.18.3 compiled from source on Debian 12 (a combination no Debian suite
@@ -30,8 +30,7 @@ import { services, testPrefix } from '../../../testkit/integration.ts';
  * minutes); the image itself is made again in this test's own lock and registry namespace each run,
  * so the on-demand path (import, probe, publish) always runs and moves no other test's tags.
  */
-const OTP = '27.3.4.1';
-const ELIXIR = '1.18.3';
+const { otp: OTP, elixir: ELIXIR } = TEST_TOOLCHAINS[0]!;
 
 describe('a builder with OTP and Elixir from source, prepared on demand', () => {
   const arch = hostArch();
@@ -43,7 +42,7 @@ describe('a builder with OTP and Elixir from source, prepared on demand', () => 
 
   beforeAll(async () => {
     const ep = services();
-    const cfg = { ...builderConfig(), dockerSocket: ep.dockerSocket, registry: ep.registry };
+    const cfg = testBuilderConfig();
     runtime = (await buildImage(imageBuildDeps(cfg, () => {}), { suite: 'bookworm', arch, flavour: 'runtime' })).entry;
     tmp = await mkdtemp(join(tmpdir(), 'xamal-toolchain-'));
     store = s3Store({ ...ep.s3, prefix: `${testPrefix('toolchain')}/` });
@@ -56,7 +55,7 @@ describe('a builder with OTP and Elixir from source, prepared on demand', () => 
 
   it(`two jobs for ${OTP} + Elixir ${ELIXIR} on Debian 12, which no lock holds, share one preparation (phase image); the release runs on OTP 27 in a bookworm runtime`, { timeout: 3 * 3_600_000 }, async () => {
     const ep = services();
-    const cfg = { ...builderConfig(), dockerSocket: ep.dockerSocket, registry: ep.registry };
+    const cfg = testBuilderConfig();
     const localLockPath = join(tmp, 'images.lock.json');
     const say = (l: string) => process.stderr.write(`[toolchain] ${l}\n`);
     const imageDeps = { ...imageBuildDeps(cfg, say), localLockPath, namespace: testPrefix('ns') };

@@ -21,7 +21,8 @@ import { predictedTuple } from '../../../images/preparable.ts';
 import { readToolchainCatalog } from '../../../images/toolchains.ts';
 import { imagePreparer } from '../../../builder/images/prepare.ts';
 import { cryptoHelloRepo, helloRepo, testArtifactStore } from '../../../testkit/example-repo.ts';
-import { services } from '../../../testkit/integration.ts';
+import { services, testBuilderConfig } from '../../../testkit/integration.ts';
+import { TEST_TOOLCHAINS } from '../../../testkit/toolchains.ts';
 
 /**
  * Issue #11: for every (artifact, host) pair of 2 apps × 4 build platforms × 4 run platforms, the
@@ -58,7 +59,7 @@ const PLATFORMS: Platform[] = [
  * 1.18.3 compiled from source (a combination no Debian suite ships; prepared on demand into the
  * machine's lock the first time, its toolchain cached by its inputs, as toolchain-image.int does).
  */
-const FROM_SOURCE: Platform = { suite: 'bookworm', arch: 'x86_64', toolchain: { otp: '27.3.4.1', elixir: '1.18.3' } };
+const FROM_SOURCE: Platform = { suite: TEST_TOOLCHAINS[0]!.suite, arch: 'x86_64', toolchain: { otp: TEST_TOOLCHAINS[0]!.otp, elixir: TEST_TOOLCHAINS[0]!.elixir } };
 const BUILD_PLATFORMS: Platform[] = [...PLATFORMS, FROM_SOURCE];
 
 const SHA256_XAMAL = createHash('sha256').update('xamal').digest('hex');
@@ -228,7 +229,7 @@ describe('target compatibility: the resolver’s verdict equals what really happ
   const artifacts: Artifact[] = [];
   const cells: Cell[] = [];
   const timings: Record<string, number> = {};
-  const cfg = () => ({ ...builderConfig(), dockerSocket: services().dockerSocket, registry: services().registry });
+  const cfg = () => testBuilderConfig();
 
   beforeAll(async () => {
     const t0 = Date.now();

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fetchSource } from '../../../../builder/images/toolchain.ts';
+import { fetchSource, mirrorSources } from '../../../../builder/images/toolchain.ts';
 import type { ImageBuildDeps } from '../../../../builder/images/rootfs.ts';
 import type { ToolchainSource } from '../../../../images/toolchains.ts';
 
@@ -57,5 +57,22 @@ describe('toolchain sources are downloaded through the configured origin and kep
     expect(err.code).toBe('unsupported');
     expect(err.message).toMatch(/toolchain source http:\/\/127\.0\.0\.1:\d+\/mirror\/pool\/gone\.tar\.xz: HTTP 404; point XAMAL_TOOLCHAIN_ORIGINS \(debian\) at a mirror that has it/);
     await expect(fetchSource(deps, source({ origin: 'github', sha256: 'c'.repeat(64) }))).rejects.toThrow(/no base URL for origin "github"; set XAMAL_TOOLCHAIN_ORIGINS/);
+  });
+
+  it('mirrors picked sources as <origin>/<path> for a static server, once; a damaged copy is written again; a pin without a size downloads by its sha256', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'xamal-mirror-'));
+    try {
+      const pick = { version: '27.3.4.1', source: source() };
+      expect(await mirrorSources(deps, dir, [pick])).toEqual([join(dir, 'debian', 'pool', 'otp.tar.xz')]);
+      expect((await readFile(join(dir, 'debian', 'pool', 'otp.tar.xz'))).equals(BODY)).toBe(true);
+      expect(await mirrorSources(deps, dir, [pick])).toEqual([]);
+      await writeFile(join(dir, 'debian', 'pool', 'otp.tar.xz'), 'damaged');
+      expect(await mirrorSources(deps, dir, [pick])).toHaveLength(1);
+      expect((await readFile(join(dir, 'debian', 'pool', 'otp.tar.xz'))).equals(BODY)).toBe(true);
+      const { bytes: _bytes, ...unsized } = source();
+      expect(await fetchSource(deps, unsized)).toMatch(/otp\.tar\.xz$/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
