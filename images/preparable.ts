@@ -38,7 +38,7 @@ export function predictedTuple(suite: DebianSuite, arch: Arch, otp: string, elix
 }
 
 /** Pure: every catalog builder no lock holds yet, with its predicted tuple and whether `hostArch` can prepare it. */
-export function preparableImages(catalog: Catalog, toolchains: ToolchainCatalog, locks: readonly LockFile[], hostArch: Arch): PreparableImage[] {
+export function preparableImages(catalog: Catalog, toolchains: ToolchainCatalog, locks: readonly LockFile[], hostArch: Arch, prefer?: readonly string[]): PreparableImage[] {
   const pinned = new Set(locks.flatMap((l) => l.images.map((e) => e.tuple)).filter(Boolean));
   const out: PreparableImage[] = [];
   for (const c of catalog.images) {
@@ -48,14 +48,14 @@ export function preparableImages(catalog: Catalog, toolchains: ToolchainCatalog,
       const f = SUITE_FACTS[c.suite];
       const tuple = predictedTuple(c.suite, arch, toolchain?.otp ?? f.otp, toolchain?.elixir ?? f.elixir);
       if (pinned.has(tuple)) continue;
-      const problems = toolchain ? toolchainProblems(toolchains, c.suite, toolchain.otp, toolchain.elixir, { arch, hostArch }) : [];
+      const problems = toolchain ? toolchainProblems(toolchains, c.suite, toolchain.otp, toolchain.elixir, { arch, hostArch, ...(prefer ? { prefer } : {}) }) : [];
       out.push({ tuple, arch, request: { suite: c.suite, arch, flavour: 'builder', ...(toolchain ? { toolchain } : {}) }, problems });
     }
   }
   return out;
 }
 
-/** The API's view: what a farm whose workers run on `hostArch` can prepare, given the locks of the moment. */
-export function preparableOn(catalog: Catalog, toolchains: ToolchainCatalog, hostArch: Arch): (locks: readonly LockFile[]) => PreparableImage[] {
-  return (locks) => preparableImages(catalog, toolchains, locks, hostArch);
+/** The API's view: what a farm whose workers run on `hostArch` (fetching sources from `prefer`) can prepare, given the locks of the moment. */
+export function preparableOn(catalog: Catalog, toolchains: ToolchainCatalog, hostArch: Arch, prefer?: readonly string[]): (locks: readonly LockFile[]) => PreparableImage[] {
+  return (locks) => preparableImages(catalog, toolchains, locks, hostArch, prefer);
 }

@@ -136,6 +136,8 @@ export const OTP_FOR_OPENSSL3 = '24.2';
 export interface BuildPlace {
   arch: Arch;
   hostArch: Arch;
+  /** The origins the farm fetches sources from (XAMAL_TOOLCHAIN_PREFER): a version with none of them cannot be built there. */
+  prefer?: readonly string[];
 }
 
 const major = (v: string) => Number(v.split('.')[0]);
@@ -154,8 +156,15 @@ export function elixirOtpProblem(elixir: string, otp: string): string | undefine
 /** Pure: every reason OTP `otp` + Elixir `elixir` cannot be built on `suite` at `place` from `catalog` (empty: it can). */
 export function toolchainProblems(catalog: ToolchainCatalog, suite: DebianSuite, otp: string, elixir: string, place: BuildPlace): Issue[] {
   const issues: Issue[] = [];
-  if (!catalog.otp.some((e) => e.version === otp)) issues.push({ path: 'otp', message: `OTP ${otp} has no pinned source (pinned: ${catalog.otp.map((e) => e.version).join(', ')})` });
-  if (!catalog.elixir.some((e) => e.version === elixir)) issues.push({ path: 'elixir', message: `Elixir ${elixir} has no pinned source (pinned: ${catalog.elixir.map((e) => e.version).join(', ')})` });
+  const fetchable = (kind: 'OTP' | 'Elixir', path: 'otp' | 'elixir', entries: readonly ToolchainEntry[], version: string) => {
+    const entry = entries.find((e) => e.version === version);
+    if (!entry) return void issues.push({ path, message: `${kind} ${version} has no pinned source (pinned: ${entries.map((e) => e.version).join(', ')})` });
+    if (place.prefer && !entry.sources.some((x) => place.prefer!.includes(x.origin))) {
+      issues.push({ path, message: `${kind} ${version} has no source from the origins this farm uses (${place.prefer.join(', ')}); its sources: ${entry.sources.map((x) => x.origin).join(', ')}` });
+    }
+  };
+  fetchable('OTP', 'otp', catalog.otp, otp);
+  fetchable('Elixir', 'elixir', catalog.elixir, elixir);
   const pair = elixirOtpProblem(elixir, otp);
   if (pair) issues.push({ path: 'elixir', message: pair });
   const ssl = SUITE_OPENSSL[suite];

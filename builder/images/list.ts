@@ -27,7 +27,7 @@ export interface ImageRow {
  * Pure: every image the farm can use (locked) and every catalog entry still missing a digest — for
  * one from source, whether this machine (`hostArch`) can build it and, when not, why.
  */
-export function imageRows(catalog: Catalog, committed: LockFile, local: LockFile, toolchains: ToolchainCatalog, hostArch: Arch): ImageRow[] {
+export function imageRows(catalog: Catalog, committed: LockFile, local: LockFile, toolchains: ToolchainCatalog, hostArch: Arch, prefer?: readonly string[]): ImageRow[] {
   const rows: ImageRow[] = [];
   for (const e of [...committed.images, ...local.images]) {
     for (const p of e.platforms) {
@@ -55,7 +55,7 @@ export function imageRows(catalog: Catalog, committed: LockFile, local: LockFile
       for (const arch of c.arches) {
         const built = local.images.some((e) => e.recipe?.suite === c.suite && e.recipe.arch === arch && e.recipe.toolchain?.otp === c.otp && e.recipe.toolchain.elixir === c.elixir);
         if (built) continue;
-        const problems = toolchainProblems(toolchains, c.suite, c.otp, c.elixir, { arch, hostArch });
+        const problems = toolchainProblems(toolchains, c.suite, c.otp, c.elixir, { arch, hostArch, ...(prefer ? { prefer } : {}) });
         const origin = recipeOrigin(c.suite, c);
         const ref = `(from source ${c.suite} ${arch} otp${c.otp} elixir${c.elixir})`;
         rows.push({ tuple: null, ref, digest: null, arch, platform: dockerPlatform(arch), flavour: 'builder', source: 'recipe', origin, status: problems.length ? 'cannot build' : 'not built', ...(problems.length ? { why: problems.map((p) => p.message).join('; ') } : {}) });

@@ -21,7 +21,7 @@ export const PREPARE_WAIT_MS = 6 * 3_600_000;
 export function imagePreparer(deps: Omit<ImageBuildDeps, 'say'>, catalog: () => Promise<Catalog>, toolchains: ToolchainCatalog): ImagePreparer {
   return async (target, locks, say) => {
     const tuple = formatTarget(target);
-    const p = preparableImages(await catalog(), toolchains, locks, deps.hostArch).find((x) => x.tuple === tuple);
+    const p = preparableImages(await catalog(), toolchains, locks, deps.hostArch, deps.toolchainPrefer).find((x) => x.tuple === tuple);
     if (!p) throw new XamalError('unsupported', `no pinned builder image for ${tuple}, and the image catalog names none to prepare`);
     if (p.problems.length) throw new XamalError('unsupported', `${tuple}: this worker cannot prepare its builder: ${p.problems.map((x) => x.message).join('; ')}`);
     await withFileLock(join(deps.cacheDir, 'prepare', `${tuple}.lock`), `the preparation of ${tuple}`, async () => {

@@ -87,7 +87,7 @@ export default flagCommand(USAGE, FLAGS, async ({ positionals, values }, io) => 
     }
     case 'list': {
       const cfg = builderConfig();
-      const rows = imageRows(await readCatalog(), await readLock(COMMITTED_LOCK_PATH), await readLock(cfg.localLockPath), readToolchainCatalog(), thisArch());
+      const rows = imageRows(await readCatalog(), await readLock(COMMITTED_LOCK_PATH), await readLock(cfg.localLockPath), readToolchainCatalog(), thisArch(), cfg.toolchainPrefer);
       if (values.json) io.out(JSON.stringify(rows, null, 2));
       else for (const r of rows) io.out(`${r.status.padEnd(12)} ${r.flavour.padEnd(8)} ${r.platform.padEnd(15)} ${r.tuple ?? '-'}  ${r.digest ? `${splitRef(r.ref).repository}@${r.digest}` : r.ref}  [${r.origin}]${r.why ? `: ${r.why}` : ''}`);
       return 0;

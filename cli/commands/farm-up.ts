@@ -128,7 +128,7 @@ export default flagCommand(USAGE, { host: { type: 'string' }, port: { type: 'str
         queueArches: ['x86_64', 'aarch64'],
         checks: Object.fromEntries(EMBEDDED.map((n) => [n, () => checkReady(serviceSpec(sc, n).ready)])),
         // A request for this machine's builder while it is still being prepared is queued, not refused.
-        preparable: preparableOn(await readCatalog(), readToolchainCatalog(), arch),
+        preparable: preparableOn(await readCatalog(), readToolchainCatalog(), arch, bc.toolchainPrefer),
       },
       workers: { arches: [arch], concurrency: bc.concurrency, deps: configuredBuildDeps(bc, store) },
     });

@@ -67,6 +67,15 @@ describe('which source a farm fetches (XAMAL_TOOLCHAIN_PREFER)', () => {
     expect(() => parsePrefer('debian, BAD')).toThrow(ValidationError);
   });
 
+  it('says before anything is built that a version has no source from the farm’s origins', () => {
+    expect(toolchainProblems(catalog, 'bookworm', '29.1.2', '1.20.4', { ...X86, prefer: ['github'] }).map((i) => i.message)).toEqual([
+      'OTP 29.1.2 has no source from the origins this farm uses (github); its sources: debian',
+      'Elixir 1.20.4 has no source from the origins this farm uses (github); its sources: debian',
+    ]);
+    expect(toolchainProblems(catalog, 'bookworm', '27.3.4.1', '1.18.3', { ...X86, prefer: ['github'] })).toEqual([]);
+    expect(toolchainProblems(catalog, 'bookworm', '29.1.2', '1.20.4', { ...X86, prefer: ['debian'] })).toEqual([]);
+  });
+
   it('gives Debian’s .tar.xz the script it always had and upstream’s .tar.gz its own, so the keys follow the file', () => {
     expect(otpBuildScript('xz')).toContain('tar -xJf /sources/source.tar.xz --strip-components=1');
     expect(otpBuildScript('gz')).toContain('tar -xzf /sources/source.tar.gz --strip-components=1');
