@@ -7,7 +7,7 @@ import { EGRESS_PACKAGES } from '../builder/egress.ts';
 import type { Arch } from '../core/index.ts';
 import type { DebianSuite } from '../images/distros.ts';
 import { serveFiles } from './static-files.ts';
-import { LAB_TOOLCHAIN_ORIGIN, prepareToolchainMirror, toolchainMirrorDir } from './toolchains.ts';
+import { LAB_TOOLCHAIN_ORIGIN, prepareTestToolchains, toolchainMirrorDir } from './toolchains.ts';
 import { ensureHostRootfs, HOST_SUITES, LAB_PACKAGES, labDeps, reapStaleLabs } from './hosts/index.ts';
 import { ensurePackages, serviceEndpoints, servicesConfig, servicesDown, servicesUp, type ServiceEndpoints, type ServiceName } from '../localservices/index.ts';
 
@@ -62,7 +62,7 @@ export async function prepareIntegrationRun(say: (line: string) => void): Promis
   const reaped = await reapStaleLabs(labDeps());
   if (reaped.length) say(`removed test labs left by a crashed run: ${reaped.join(', ')}`);
   const up = await servicesUp(servicesConfig(), undefined, say);
-  await Promise.all([prepareTestImages(say), prepareToolchainMirror(say)]);
+  await Promise.all([prepareTestImages(say), prepareTestToolchains(say)]);
   return { started: up.started };
 }
 

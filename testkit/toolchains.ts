@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { builderConfig } from '../builder/config.ts';
-import { imageBuildDeps } from '../builder/images/context.ts';
+import { buildImage } from '../builder/images/build.ts';
+import { hostArch, imageBuildDeps } from '../builder/images/context.ts';
 import { mirrorSources } from '../builder/images/toolchain.ts';
 import type { DebianSuite } from '../images/distros.ts';
 import { pickSource, readToolchainCatalog } from '../images/toolchains.ts';
@@ -27,4 +28,17 @@ export async function prepareToolchainMirror(say: (line: string) => void): Promi
   ]);
   const written = await mirrorSources(imageBuildDeps(builderConfig(), say), toolchainMirrorDir(), picks);
   if (written.length) say(`toolchain mirror: ${written.length} source(s) written to ${toolchainMirrorDir()}`);
+}
+
+/**
+ * The suite's from-source builders, prepared in the run's setup beside the other images (on a fresh
+ * machine the OTP compile then overlaps the debootstraps instead of holding a test lane for its
+ * ~15 minutes), from the mirror's sources, into the machine's lock like every suite image. Warm:
+ * found current at once. Tests that exercise the on-demand path prepare it again in a lock of their own.
+ */
+export async function prepareTestToolchains(say: (line: string) => void): Promise<void> {
+  await prepareToolchainMirror(say);
+  const cfg = builderConfig();
+  const deps = { ...imageBuildDeps(cfg, say), toolchainPrefer: [LAB_TOOLCHAIN_ORIGIN] };
+  for (const t of TEST_TOOLCHAINS) await buildImage(deps, { suite: t.suite, arch: hostArch(), flavour: 'builder', toolchain: { otp: t.otp, elixir: t.elixir } });
 }
