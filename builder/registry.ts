@@ -66,15 +66,7 @@ export async function putBlob(registry: string, repo: string, data: Buffer): Pro
 
 /** Puts a manifest under a tag; resolves with the manifest's digest. */
 export async function putManifest(registry: string, repo: string, tag: string, manifest: Manifest): Promise<string> {
-  const body = Buffer.from(JSON.stringify(manifest));
-  const res = await call(
-    `${base(registry)}/${repo}/manifests/${tag}`,
-    { method: 'PUT', headers: { 'content-type': manifest.mediaType ?? MANIFEST_V2 }, body: new Uint8Array(body) },
-    `put manifest ${repo}:${tag}`,
-  );
-  const digest = res.headers.get('docker-content-digest') ?? sha256Digest(body);
-  if (digest !== sha256Digest(body)) throw new XamalError('external', `registry: manifest digest mismatch for ${repo}:${tag}`);
-  return digest;
+  return putRawManifest(registry, repo, tag, Buffer.from(JSON.stringify(manifest)), manifest.mediaType ?? MANIFEST_V2);
 }
 
 /** A manifest list / OCI index, and the single-image manifests a tag may resolve to. */

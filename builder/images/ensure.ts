@@ -1,6 +1,6 @@
 import { XamalError, type Arch } from '../../core/index.ts';
 import { pinnedRef, requirePinned, type LockEntry, type LockFile } from '../../images/lock.ts';
-import type { DockerEngine } from '../docker.ts';
+import type { DockerEngine, ImageInfo } from '../docker.ts';
 
 export interface EnsuredImage {
   entry: LockEntry;
@@ -24,15 +24,25 @@ export async function ensurePinnedImage(docker: DockerEngine, locks: readonly Lo
   const wanted = digest ?? candidates[0]?.platforms.find((p) => p.arch === arch)?.digest ?? candidates[0]?.digest ?? '';
   const entry = requirePinned(locks, ref, wanted);
   const pinned = pinnedRef(entry, arch);
+  const { info, pulled } = await pullByDigest(docker, pinned, async () => {
+    if (entry.source !== 'hexpm' || !upstream) return;
+    const now = await upstream(entry.ref);
+    if (now !== entry.digest) {
+      throw new XamalError('forbidden', `${entry.ref} moved upstream: pinned ${entry.digest}, the registry now has ${now}; refusing it until it is re-pinned (xamal farm images pin --hexpm)`);
+    }
+  });
+  return { entry, pinned, imageId: info.id, pulled };
+}
+
+/**
+ * `repo@sha256:…` from the engine, pulled (after `beforePull`) when it lacks it; the engine must then
+ * hold that digest, or nothing is built in it.
+ */
+export async function pullByDigest(docker: DockerEngine, pinned: string, beforePull: () => Promise<void> = async () => {}): Promise<{ info: ImageInfo; pulled: boolean }> {
   let info = await docker.inspectImage(pinned);
   let pulled = false;
   if (!info) {
-    if (entry.source === 'hexpm' && upstream) {
-      const now = await upstream(entry.ref);
-      if (now !== entry.digest) {
-        throw new XamalError('forbidden', `${entry.ref} moved upstream: pinned ${entry.digest}, the registry now has ${now}; refusing it until it is re-pinned (xamal farm images pin --hexpm)`);
-      }
-    }
+    await beforePull();
     await docker.pull(pinned);
     pulled = true;
     info = await docker.inspectImage(pinned);
@@ -42,5 +52,5 @@ export async function ensurePinnedImage(docker: DockerEngine, locks: readonly Lo
   if (!info || !info.repoDigests.some((d) => d.endsWith(digestPart))) {
     throw new XamalError('forbidden', `image ${pinned} is not what the engine holds (repo digests: ${info?.repoDigests.join(', ') || 'none'}): refusing to build in it`);
   }
-  return { entry, pinned, imageId: info.id, pulled };
+  return { info, pulled };
 }

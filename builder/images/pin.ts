@@ -6,6 +6,7 @@ import { readLock, splitRef, upsertLock, writeLock, type LockEntry, type LockFil
 import { isIndex, platformDigests } from '../../images/manifest-index.ts';
 import type { DockerEngine } from '../docker.ts';
 import type { RegistryReader } from '../registry.ts';
+import { pullByDigest } from './ensure.ts';
 import { probeImage } from './probe.ts';
 
 export interface PinDeps {
@@ -36,9 +37,7 @@ function needReader(deps: PinDeps): RegistryReader {
  */
 async function pullAndProbe(deps: PinDeps, ref: string, arch: Arch, digest: string): Promise<string> {
   const pinned = `${registryPath(ref)}@${digest}`;
-  if (!(await deps.docker.inspectImage(pinned))) await deps.docker.pull(pinned);
-  const info = await deps.docker.inspectImage(pinned);
-  if (!info?.repoDigests.some((d) => d.endsWith(`@${digest}`))) throw new XamalError('external', `${pinned}: the engine does not hold that digest after pulling it`);
+  await pullByDigest(deps.docker, pinned);
   await deps.ensureEmulation?.(arch);
   const facts = await probeImage(deps.docker, pinned, arch, `${ref} (${arch})`);
   const tag = parseHexpmRef(ref);
