@@ -2,14 +2,14 @@ import { defineConfig } from 'vitest/config';
 
 /**
  * Integration tests against the real services: one project per folder of test/integration/, each
- * one file at a time. `farm` (builds, queue, store, engine faults) and `hosts` (test hosts:
- * deployer, target matrix), so either group can be run alone (`--project hosts`). Files of one
- * project share no state with the other's (own queue and key prefixes, own test labs, own
- * fault-injected instances); one setup serves both (testkit/global-setup.ts, refcounted). On this
- * 2-core machine vitest runs them one after the other (one worker); with two workers they did not
- * overlap either (measured).
+ * one file at a time. `farm` (builds, queue, store, images, hostile builds), `faults` (the farm
+ * under faults: killed workers, Redis, dockerd and store outages, limits, shutdown) and `hosts`
+ * (test hosts: deployer, target matrix), so any group can be run alone (`--project hosts`). Files
+ * share no state with each other (own queue and key prefixes, own test labs, own fault-injected
+ * instances), so the suite runs the three projects side by side (testkit/suite.ts); one setup
+ * serves all (testkit/global-setup.ts, refcounted).
  */
-const integration = (name: 'farm' | 'hosts') => ({
+const integration = (name: 'farm' | 'faults' | 'hosts') => ({
   test: {
     name,
     include: [`test/integration/${name}/**/*.int.test.ts`],
@@ -44,6 +44,7 @@ export default defineConfig({
         },
       },
       integration('farm'),
+      integration('faults'),
       integration('hosts'),
     ],
   },

@@ -1,11 +1,14 @@
 /**
- * The whole test suite as vitest processes side by side: `unit` and the typecheck at once, `hosts`
- * and `farm` once the services, images and test-host roots are prepared for both (each process's
- * global setup then finds them ready and starts nothing). In one process vitest runs the files of
- * projects that allow one file at a time strictly one after another, across projects (one group), so
- * on this 2-core machine the hosts project (BEAM boots, waits on health checks) would otherwise wait
- * for the farm project's builds. Each process writes its JSON report; this merges them into .state/test-results.json for
- * .ci/run's summary line and stops the services it started.
+ * The whole test suite as vitest processes side by side: `unit` and the typecheck at once, then the
+ * integration projects `hosts`, `farm` and `faults` once the services, images and test-host roots
+ * are prepared for them (each process's global setup then finds them ready and starts nothing). In one
+ * process vitest runs the files of projects that allow one file at a time strictly one after another,
+ * across projects (one group), so each integration project gets a process of its own: BEAM boots,
+ * health-check waits and fault timeouts of one overlap the builds of another. The unit tests and the
+ * typecheck run at a lower CPU priority (`nice`): they finish long before the integration lanes,
+ * which are the suite's critical path on this 2-core machine. Each process writes its JSON report;
+ * this merges them into .state/test-results.json for .ci/run's summary line and stops the services it
+ * started.
  *
  *   npx tsx testkit/suite.ts
  */
@@ -20,28 +23,36 @@ interface Lane {
   name: string;
   /** `npx` arguments. */
   argv: string[];
+  /** Runs at this niceness (nice(1)); undefined: the suite's own. */
+  nice?: number;
   /** Needs the services, images and test-host roots (started after they are prepared). */
   integration: boolean;
   /** Writes a vitest JSON report (counted in the summary). */
   vitest: boolean;
 }
 
-const vitest = (name: string, projects: string[], integration: boolean): Lane => ({
+const vitest = (name: string, projects: string[], integration: boolean, nice?: number): Lane => ({
   name,
+  ...(nice !== undefined ? { nice } : {}),
   argv: ['vitest', 'run', ...projects.flatMap((p) => ['--project', p]), '--reporter=default', '--reporter=json', `--outputFile.json=${report(name)}`],
   integration,
   vitest: true,
 });
+
+/** nice(1) increments of the lanes that are not on the critical path (unit tests keep enough for their timeouts). */
+const LOWER_PRIORITY = 5;
+const LOWEST_PRIORITY = 10;
 
 /**
  * Unit tests and the typecheck need only the Debian packages: they start at once after (on a fresh machine they
  * run while the images are made). The two integration projects start once the services are up.
  */
 const LANES: Lane[] = [
-  vitest('unit', ['unit'], false),
-  { name: 'types', argv: ['tsc', '--noEmit'], integration: false, vitest: false },
+  vitest('unit', ['unit'], false, LOWER_PRIORITY),
+  { name: 'types', argv: ['tsc', '--noEmit'], integration: false, vitest: false, nice: LOWEST_PRIORITY },
   vitest('hosts', ['hosts'], true),
   vitest('farm', ['farm'], true),
+  vitest('faults', ['faults'], true),
 ];
 
 function report(lane: string): string {
@@ -51,7 +62,8 @@ const say = (line: string) => process.stderr.write(`[services] ${line}\n`);
 
 /** Runs one lane (`npx <argv>`), each output line prefixed with the lane; resolves with its exit code. */
 function runLane(lane: Lane): Promise<number> {
-  const child = spawn('npx', lane.argv, { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [cmd, args] = lane.nice === undefined ? ['npx', lane.argv] : ['nice', ['-n', String(lane.nice), 'npx', ...lane.argv]];
+  const child = spawn(cmd, args, { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   for (const [stream, out] of [[child.stdout, process.stdout], [child.stderr, process.stderr]] as const) {
     createInterface({ input: stream }).on('line', (line) => out.write(`[${lane.name}] ${line}\n`));
   }

@@ -73,7 +73,7 @@ const ONE_OWNER: Record<string, string> = Object.fromEntries(architectureTable('
 const BUILD_OUTPUT_NAMES = ['build', 'target', 'dist', 'out', 'lib'];
 
 /** The integration test projects: vitest.config.ts has one per folder of test/integration/. */
-const INTEGRATION_PROJECTS = ['farm', 'hosts'];
+const INTEGRATION_PROJECTS = ['farm', 'faults', 'hosts'];
 
 /** Longest product function, in lines (ARCHITECTURE.md). */
 const MAX_FUNCTION_LINES = 80;

@@ -122,7 +122,7 @@ describe('xamal deploy: prebuilt artifacts from the farm to Debian 11/12/13 host
     const other = startLoad({ target: { ...target, servername: 'hellotwo.lab.test' }, keepAliveClients: 2, closeClients: 1, maxRequests: 200_000, maxDurationMs: 600_000 });
     // wrk sends SNI from the URL: run it in the host's namespace, where hello.lab.test is its loopback.
     await lab.aliasInNetns(h, ['hello.lab.test']);
-    const wrk = lab.netns(h, wrkCommand({ url: 'https://hello.lab.test/up', durationS: 60, connections: 4 }));
+    const wrk = lab.netns(h, wrkCommand({ url: 'https://hello.lab.test/up', durationS: 30, connections: 4 }));
     const rounds: string[] = [];
     try {
       for (let i = 0; i < 20; i++) {
