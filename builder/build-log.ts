@@ -5,7 +5,8 @@ export const LOG_TRUNCATED_MARKER = '[xamal] log truncated';
 
 export interface CappedLog {
   /**
-   * Records a chunk of output (one or more lines) and returns what to forward to the live log:
+   * Records a chunk of output (one or more lines; carriage-return progress collapsed to its last
+   * state, collapseCarriageReturns) and returns what to forward to the live log:
    * the chunk, the part of it that still fits plus the truncation marker, or nothing once the log
    * is over its limit.
    */
@@ -20,6 +21,24 @@ export interface CappedLog {
 }
 
 const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
+
+/**
+ * Each line as a terminal leaves it: progress redrawn with carriage returns (`Counting objects: 1%\r…
+ * 100%, done.`) keeps its last state, as a terminal overwrites from column 0 (a shorter redraw leaves
+ * the end of the longer one). A CRLF line end is a plain line end.
+ */
+export function collapseCarriageReturns(chunk: string): string {
+  if (!chunk.includes('\r')) return chunk;
+  return chunk
+    .split('\n')
+    .map((line) => {
+      const parts = line.replace(/\r+$/, '').split('\r');
+      let screen = '';
+      for (const part of parts) screen = part + screen.slice(part.length);
+      return screen;
+    })
+    .join('\n');
+}
 
 /** The longest prefix of `s` within `max` UTF-8 bytes, cut at a line end when there is one. */
 function fit(s: string, max: number): string {
@@ -47,7 +66,8 @@ export function cappedLog(maxBytes: number): CappedLog {
   };
   const marker = () => `${LOG_TRUNCATED_MARKER}: over its limit of ${maxBytes} bytes (XAMAL_MAX_LOG_BYTES); later output is dropped (the stored log ends with its last lines)`;
   return {
-    add(chunk) {
+    add(raw) {
+      const chunk = collapseCarriageReturns(raw);
       const line = `${chunk}\n`;
       remember(line);
       if (truncated) {

@@ -126,10 +126,7 @@ const command: CliCommand = {
       const download = st.state === 'completed' && parts.length >= 5 ? `${base}/v1/artifacts/${parts[1]}/${parts[2]}/${parts[3]}/download` : undefined;
       return { id: b.id, tuple: b.tuple, state: st.state, sha256: st.result?.sha256, download, error: st.failedReason };
     });
-    for (const r of rows.filter((x) => x.state === 'failed')) {
-      const log = await client.logs(r.id);
-      io.err(`--- ${r.tuple} failed: ${r.error ?? ''}\n${log.trimEnd().split('\n').slice(-40).join('\n')}`);
-    }
+    for (const r of rows.filter((x) => x.state === 'failed')) io.err(failureReport(r.tuple, r.error, await client.logs(r.id)));
     if (values.json) io.out(JSON.stringify({ builds: rows, unresolved: submitted.body.unresolved }, null, 2));
     else for (const r of rows) io.out(r.state === 'completed' ? `${r.tuple}  ${r.download}  sha256:${r.sha256}` : `${r.tuple}  FAILED`);
     return rows.every((r) => r.state === 'completed') && submitted.body.unresolved.length === 0 ? 0 : 9;
@@ -142,4 +139,17 @@ export function buildStatusLine(tuple: string, st: Pick<BuildStatus, 'state' | '
   const steps = BUILD_PHASES.length - 1;
   const at = st.state === 'completed' ? steps : Math.max(0, BUILD_PHASES.indexOf((st.phase ?? 'queued') as BuildPhase));
   return `${progressBar(at, steps)} ${tuple}: ${st.state}${st.phase && st.state !== 'completed' ? ` (${st.phase})` : ''}${st.waitingReason ? ` — ${st.waitingReason}` : ''}`;
+}
+
+/** Lines of the stored log a failure shows. */
+const FAILURE_LOG_LINES = 40;
+
+/**
+ * A failed target's report: the log's last lines, then the error. The worker's error already ends
+ * with the log's tail, so the log lines it holds are printed once (as part of the error).
+ */
+export function failureReport(tuple: string, error: string | undefined, log: string): string {
+  const inError = new Set((error ?? '').split('\n'));
+  const tail = log.trimEnd() ? log.trimEnd().split('\n').slice(-FAILURE_LOG_LINES) : [];
+  return [`--- ${tuple} failed:`, ...tail.filter((l) => !inError.has(l)), ...(error ? [error.trimEnd()] : [])].join('\n');
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cappedLog, LOG_TRUNCATED_MARKER } from '../../../builder/build-log.ts';
+import { cappedLog, collapseCarriageReturns, LOG_TRUNCATED_MARKER } from '../../../builder/build-log.ts';
 import { builderConfig } from '../../../builder/config.ts';
 
 describe('a build log capped at XAMAL_MAX_LOG_BYTES', () => {
@@ -50,5 +50,23 @@ describe('a build log capped at XAMAL_MAX_LOG_BYTES', () => {
     expect(builderConfig({}).maxLogBytes).toBe(4 * 1024 * 1024);
     expect(builderConfig({ XAMAL_MAX_LOG_BYTES: '65536' }).maxLogBytes).toBe(65536);
     expect(() => builderConfig({ XAMAL_MAX_LOG_BYTES: '10' })).toThrow(/XAMAL_MAX_LOG_BYTES[\s\S]*at least 4096/);
+  });
+});
+
+describe('carriage-return progress in build output', () => {
+  it('keeps the last state of a redrawn line, as a terminal shows it, and stores and forwards only that', () => {
+    const progress = Array.from({ length: 101 }, (_, i) => `Counting objects: ${i}% (${i}/100)`).join('\r') + '\rCounting objects: 100% (100/100), done.';
+    const log = cappedLog(1000);
+    expect(log.add(`remote: Enumerating objects: 100, done.\n${progress}\nResolving deltas: 100% (3/3), done.`)).toEqual([
+      'remote: Enumerating objects: 100, done.\nCounting objects: 100% (100/100), done.\nResolving deltas: 100% (3/3), done.',
+    ]);
+    expect(log.text()).toBe('remote: Enumerating objects: 100, done.\nCounting objects: 100% (100/100), done.\nResolving deltas: 100% (3/3), done.\n');
+  });
+
+  it('overwrites from column 0 (a shorter redraw leaves the end of the longer one), and treats CRLF as a line end', () => {
+    expect(collapseCarriageReturns('abcdef\rXY')).toBe('XYcdef');
+    expect(collapseCarriageReturns('one\r\ntwo\r\n')).toBe('one\ntwo\n');
+    expect(collapseCarriageReturns('10%\r20%\r\r')).toBe('20%');
+    expect(collapseCarriageReturns('no progress here')).toBe('no progress here');
   });
 });
