@@ -1,7 +1,7 @@
 import { XamalError } from '../core/errors/index.ts';
 import { matchesSelector, type TargetSelector } from '../core/tuple/selector.ts';
 import { parseTarget } from '../core/tuple/tuple.ts';
-import { RELEASE_VERSION_RE } from '../core/tuple/version.ts';
+import { LATEST_VERSION, RELEASE_VERSION_RE } from '../core/tuple/version.ts';
 import type { ObjectStore } from './store.ts';
 import { ManifestSchema, type Manifest } from '../core/contracts/manifest.ts';
 import { artifactManifestKey, artifactsPrefix, parseManifestKey } from '../core/store-keys.ts';
@@ -27,8 +27,8 @@ export async function storedArtifact(store: ObjectStore, job: BuildJob): Promise
 /**
  * The artifact index, read from the store: an artifact is (app, version, tuple) and exists once
  * `artifacts/<app>/<version>/<tuple>/manifest.json` does. A version query is a commit SHA (full,
- * or a unique prefix of at least 7 hex characters, as `xamal deploy` uses) or a mix.exs release
- * version (then the newest build of it per tuple).
+ * or a unique prefix of at least 7 hex characters, as `xamal deploy` uses), a mix.exs release
+ * version (then the newest build of it per tuple), or `latest` (the app's newest build per tuple).
  */
 export interface IndexedArtifact {
   key: string;
@@ -94,9 +94,9 @@ async function selectArtifacts(app: string, version: string, filter: ArtifactFil
     }
     if (versions.length === 1) return withManifests(keys.filter((k) => k.version === versions[0] && wanted(k.tuple)));
   }
-  if (RELEASE_VERSION_RE.test(version)) {
+  if (version === LATEST_VERSION || RELEASE_VERSION_RE.test(version)) {
     const newest = new Map<string, IndexedArtifact>();
-    for (const a of (await withManifests(keys.filter((k) => wanted(k.tuple)))).filter((x) => x.manifest.releaseVersion === version)) {
+    for (const a of (await withManifests(keys.filter((k) => wanted(k.tuple)))).filter((x) => version === LATEST_VERSION || x.manifest.releaseVersion === version)) {
       const cur = newest.get(a.manifest.tuple);
       if (!cur || a.manifest.builtAt > cur.manifest.builtAt) newest.set(a.manifest.tuple, a);
     }

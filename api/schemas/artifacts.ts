@@ -1,14 +1,16 @@
 import { z } from 'zod';
-import { AppNameSchema, TargetTupleSchema } from '../../core/index.ts';
-import { CommitSchema } from '../../core/contracts/build-job.ts';
+import { AppNameSchema, LATEST_VERSION, RELEASE_VERSION, TargetTupleSchema } from '../../core/index.ts';
 import { Sha256Schema } from './sources.ts';
 
-/** A version as lookups take it: a commit SHA, a unique prefix of one, or a mix.exs version. */
+/** A version as lookups take it: a commit SHA, a unique prefix of one, a mix.exs version, or `latest` (the app's newest build per tuple). */
 export const ArtifactVersionSchema = z
   .string()
-  .regex(/^(?:[0-9a-f]{7,40}|\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?(?:\+[0-9A-Za-z.]+)?)$/, 'expected a commit SHA (or a unique prefix of ≥ 7) or a mix.exs version');
+  .regex(
+    new RegExp(`^(?:[0-9a-f]{7,40}|${RELEASE_VERSION}|${LATEST_VERSION})$`),
+    `expected a commit SHA (or a unique prefix of ≥ 7), a mix.exs version or ${LATEST_VERSION}`,
+  );
 
-export const ArtifactParamsSchema = z.object({ app: AppNameSchema, version: CommitSchema, tuple: TargetTupleSchema });
+export const ArtifactParamsSchema = z.object({ app: AppNameSchema, version: ArtifactVersionSchema, tuple: TargetTupleSchema });
 
 export const ArtifactListQuerySchema = z
   .object({

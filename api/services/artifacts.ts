@@ -1,4 +1,5 @@
-import { artifactManifestKey, XamalError, type Target } from '../../core/index.ts';
+import { artifactManifestKey, formatTarget, XamalError, type Target } from '../../core/index.ts';
+import { CommitSchema } from '../../core/contracts/build-job.ts';
 import type { Manifest } from '../../core/contracts/manifest.ts';
 import type { ArtifactIndex } from '../../store/artifact-index.ts';
 import type { Readable } from 'node:stream';
@@ -14,8 +15,11 @@ export interface ArtifactId {
 
 /** Reads artifacts from the store through the index. An artifact exists only once its manifest does. */
 export function artifactService(store: ObjectStore, index: ArtifactIndex) {
+  /** A full commit reads its key; a prefix, a mix.exs version or `latest` asks the index for that tuple's build. */
   const manifest = async (id: ArtifactId): Promise<Manifest> => {
-    const found = await index.manifest(id.app, id.version, artifactManifestKey(id));
+    const found = CommitSchema.safeParse(id.version).success
+      ? await index.manifest(id.app, id.version, artifactManifestKey(id))
+      : (await index.find(id.app, id.version, { tuple: formatTarget(id.target) }))[0]?.manifest;
     if (!found) throw new XamalError('not_found', `no artifact for ${id.app} ${id.version} on that target`);
     return found;
   };

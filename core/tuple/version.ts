@@ -6,6 +6,9 @@ export const NUMERIC_VERSION_RE = new RegExp(`^${NUMERIC_VERSION}$`);
 export const RELEASE_VERSION = String.raw`\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?(?:\+[0-9A-Za-z.]+)?`;
 export const RELEASE_VERSION_RE = new RegExp(`^${RELEASE_VERSION}$`);
 
+/** The version query for an app's newest build of each tuple (artifact routes, `xamal deploy --version latest`). */
+export const LATEST_VERSION = 'latest';
+
 /**
  * Versions as they appear in tuples: dot-separated numeric components, optionally followed by a
  * pre-release after `~` (27.0~rc1), which sorts before the release, as in Debian.

@@ -99,6 +99,34 @@ describe('artifact routes', () => {
     expect(bad.json().message).toMatch(/unknown key/);
   });
 
+  it('takes a unique commit prefix, the mix.exs version or latest wherever it takes a commit, and names an ambiguous prefix (409)', async () => {
+    const store = localStore(join(dir, 'versions'));
+    const older = '1234567a'.padEnd(40, '0');
+    const newer = '1234567b'.padEnd(40, '0');
+    await putArtifact(store, { app: 'shop', version: older, tuple: TUPLE, body }, { releaseVersion: '1.0.0', builtAt: '2026-12-01T10:00:00.000Z' });
+    await putArtifact(store, { app: 'shop', version: newer, tuple: TUPLE, body: Buffer.from('newer') }, { releaseVersion: '1.1.0', builtAt: '2026-12-02T10:00:00.000Z' });
+    const api = await buildApp({ token: TOKEN, services: { health: healthService({}), ...storeBackedServices(store) }, logLevel: 'silent' });
+    try {
+      const versionOf = async (v: string) => {
+        const res = await api.inject({ url: `/v1/artifacts/shop/${v}/${TUPLE}`, headers: AUTH });
+        return res.statusCode === 200 ? res.json().version : `${res.statusCode} ${res.json().message}`;
+      };
+      expect(await versionOf(older.slice(0, 8))).toBe(older);
+      expect(await versionOf('1.0.0')).toBe(older);
+      expect(await versionOf('1.1.0')).toBe(newer);
+      expect(await versionOf('latest')).toBe(newer);
+      expect(await versionOf('1234567')).toMatch(/^409 version 1234567 is ambiguous for shop/);
+      expect(await versionOf('2.0.0')).toMatch(/^404 no artifact for shop 2.0.0/);
+      const dl = await api.inject({ url: `/v1/artifacts/shop/latest/${TUPLE}/download`, headers: AUTH });
+      expect(dl.statusCode).toBe(302);
+      expect(dl.headers['x-xamal-sha256']).toBe(createHash('sha256').update('newer').digest('hex'));
+      const list = await api.inject({ url: `/v1/artifacts?app=shop&version=latest`, headers: AUTH });
+      expect(list.json().artifacts.map((a: { version: string }) => a.version)).toEqual([newer]);
+    } finally {
+      await api.close();
+    }
+  });
+
   it('requires the token', async () => {
     const res = await app.inject({ url: `/v1/artifacts/hello/${COMMIT}/${TUPLE}` });
     expect(res.statusCode).toBe(401);
