@@ -6,8 +6,8 @@ import { defineConfig } from 'vitest/config';
  * under faults: killed workers, Redis, dockerd and store outages, limits, shutdown) and `hosts`
  * (test hosts: deployer, target matrix), so any group can be run alone (`--project hosts`). Files
  * share no state with each other (own queue and key prefixes, own test labs, own fault-injected
- * instances), so the suite runs the three projects side by side (testkit/suite.ts); one setup
- * serves all (testkit/global-setup.ts, refcounted).
+ * instances); the suite runs `hosts` beside `farm` + `faults` (testkit/suite.ts); one setup serves
+ * all (testkit/global-setup.ts, refcounted).
  */
 const integration = (name: 'farm' | 'faults' | 'hosts') => ({
   test: {

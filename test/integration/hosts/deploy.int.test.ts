@@ -118,8 +118,8 @@ describe('xamal deploy: prebuilt artifacts from the farm to Debian 11/12/13 host
     expect(second.version, JSON.stringify(second) + two.stdout + two.stderr).toBe(v1);
 
     const target = { url: `https://${h.address}/up`, servername: 'hello.lab.test', ca: cas.get(h.name)! };
-    const load = startLoad({ target, keepAliveClients: 3, closeClients: 3, maxRequests: 200_000, maxDurationMs: 600_000 });
-    const other = startLoad({ target: { ...target, servername: 'hellotwo.lab.test' }, keepAliveClients: 2, closeClients: 1, maxRequests: 200_000, maxDurationMs: 600_000 });
+    const load = startLoad({ target, keepAliveClients: 2, closeClients: 2, maxRequests: 200_000, maxDurationMs: 600_000 });
+    const other = startLoad({ target: { ...target, servername: 'hellotwo.lab.test' }, keepAliveClients: 1, closeClients: 1, maxRequests: 200_000, maxDurationMs: 600_000 });
     // wrk sends SNI from the URL: run it in the host's namespace, where hello.lab.test is its loopback.
     await lab.aliasInNetns(h, ['hello.lab.test']);
     const wrk = lab.netns(h, wrkCommand({ url: 'https://hello.lab.test/up', durationS: 30, connections: 4 }));
