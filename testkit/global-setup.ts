@@ -7,7 +7,7 @@ import { EGRESS_PACKAGES } from '../builder/egress.ts';
 import type { Arch } from '../core/index.ts';
 import type { DebianSuite } from '../images/distros.ts';
 import { serveFiles } from './static-files.ts';
-import { LAB_TOOLCHAIN_ORIGIN, prepareTestToolchains, toolchainMirrorDir } from './toolchains.ts';
+import { LAB_TOOLCHAIN_ORIGIN, toolchainMirrorDir } from './toolchains.ts';
 import { ensureHostRootfs, HOST_SUITES, LAB_PACKAGES, labDeps, reapStaleLabs } from './hosts/index.ts';
 import { ensurePackages, serviceEndpoints, servicesConfig, servicesDown, servicesUp, type ServiceEndpoints, type ServiceName } from '../localservices/index.ts';
 
@@ -54,16 +54,20 @@ async function prepareTestImages(say: (line: string) => void): Promise<void> {
  * What integration tests need before any runs: Debian packages, no test labs left by a crashed run,
  * the real services up, the builder and runtime images and the test hosts' roots. Idempotent: a
  * second call (another vitest process of the same run, testkit/suite.ts) finds everything ready
- * and starts nothing. Resolves with the services this call started.
+ * and starts nothing. `beside` starts once the services are up and is not waited for (the suite's
+ * from-source builder: tests that need it wait for it themselves, testkit/toolchains.ts). Resolves
+ * with the services this call started and `beside`'s promise.
  */
-export async function prepareIntegrationRun(say: (line: string) => void): Promise<{ started: ServiceName[] }> {
+export async function prepareIntegrationRun(say: (line: string) => void, beside?: () => Promise<void>): Promise<{ started: ServiceName[]; beside: Promise<void> }> {
   await ensureTestPackages(say);
   // Test hosts left by a crashed run (owner process gone) are torn down first.
   const reaped = await reapStaleLabs(labDeps());
   if (reaped.length) say(`removed test labs left by a crashed run: ${reaped.join(', ')}`);
   const up = await servicesUp(servicesConfig(), undefined, say);
-  await Promise.all([prepareTestImages(say), prepareTestToolchains(say)]);
-  return { started: up.started };
+  const started = beside ? beside() : Promise.resolve();
+  started.catch(() => {}); // its failure is reported by whoever awaits it
+  await prepareTestImages(say);
+  return { started: up.started, beside: started };
 }
 
 interface SharedRun {

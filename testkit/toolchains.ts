@@ -2,7 +2,9 @@ import { join } from 'node:path';
 import { builderConfig } from '../builder/config.ts';
 import { buildImage } from '../builder/images/build.ts';
 import { hostArch, imageBuildDeps } from '../builder/images/context.ts';
+import { PREPARE_WAIT_MS } from '../builder/images/prepare.ts';
 import { mirrorSources } from '../builder/images/toolchain.ts';
+import { withFileLock } from '../localservices/fs-lock.ts';
 import type { DebianSuite } from '../images/distros.ts';
 import { pickSource, readToolchainCatalog } from '../images/toolchains.ts';
 
@@ -31,14 +33,17 @@ export async function prepareToolchainMirror(say: (line: string) => void): Promi
 }
 
 /**
- * The suite's from-source builders, prepared in the run's setup beside the other images (on a fresh
- * machine the OTP compile then overlaps the debootstraps instead of holding a test lane for its
- * ~15 minutes), from the mirror's sources, into the machine's lock like every suite image. Warm:
- * found current at once. Tests that exercise the on-demand path prepare it again in a lock of their own.
+ * The suite's from-source builders, from the mirror's sources, into the machine's lock like every
+ * suite image; warm: found current at once. The suite starts this beside the other images and runs
+ * the tests without waiting (on a fresh machine the OTP compile then overlaps the debootstraps and
+ * the first tests); the tests that need a from-source builder call it and wait. Under a file lock:
+ * callers in any process share one preparation (the OTP compile takes tens of minutes).
  */
 export async function prepareTestToolchains(say: (line: string) => void): Promise<void> {
-  await prepareToolchainMirror(say);
   const cfg = builderConfig();
-  const deps = { ...imageBuildDeps(cfg, say), toolchainPrefer: [LAB_TOOLCHAIN_ORIGIN] };
-  for (const t of TEST_TOOLCHAINS) await buildImage(deps, { suite: t.suite, arch: hostArch(), flavour: 'builder', toolchain: { otp: t.otp, elixir: t.elixir } });
+  await withFileLock(join(cfg.cacheDir, 'prepare', 'test-toolchains.lock'), 'the test toolchains', async () => {
+    await prepareToolchainMirror(say);
+    const deps = { ...imageBuildDeps(cfg, say), toolchainPrefer: [LAB_TOOLCHAIN_ORIGIN] };
+    for (const t of TEST_TOOLCHAINS) await buildImage(deps, { suite: t.suite, arch: hostArch(), flavour: 'builder', toolchain: { otp: t.otp, elixir: t.elixir } });
+  }, PREPARE_WAIT_MS);
 }

@@ -1,4 +1,5 @@
 import { LocalExecutor, XamalError, isXamalError, type HostFingerprint, type TargetSelector } from '../../core/index.ts';
+import { buildRequestLine } from '../../deployer/build-request.ts';
 import { farmClient } from '../../deployer/farm-client.ts';
 import type { RemoteContext } from '../../deployer/flows/context.ts';
 import { currentVersion, deployFlow, previousVersion, pruneFlow, type ArtifactSource, type HostDeployRecord } from '../../deployer/flows/deploy.ts';
@@ -33,8 +34,23 @@ export function resolveKey(host: HostFingerprint): string {
   return JSON.stringify({ ...rest, libraries: [...libraries].sort() });
 }
 
-/** The farm as the deploy's artifact source: resolve by the host's fingerprint, then a short-lived link. */
-function farmArtifacts(ctx: RemoteContext, version: string): ArtifactSource | undefined {
+/** The checkout's `origin` URL and the version as a full commit when git knows it (for the build line of a missing artifact). */
+async function checkoutFacts(exec: LocalExecutor, version: string): Promise<{ git: string | undefined; version: string }> {
+  const out = async (argv: string[]) => {
+    const r = await exec.run({ argv, timeoutMs: 10_000 }).catch(() => undefined);
+    return r?.code === 0 ? r.stdout.trim() || undefined : undefined;
+  };
+  const git = await out(['git', 'remote', 'get-url', 'origin']);
+  const commit = await out(['git', 'rev-parse', '--verify', '--quiet', `${version}^{commit}`]);
+  return { git, version: commit ?? version };
+}
+
+/**
+ * The farm as the deploy's artifact source: resolve by the host's fingerprint, then a short-lived
+ * link. When the farm has no artifact the host runs, the error ends with the `xamal build` line that
+ * asks for one.
+ */
+export function farmArtifacts(ctx: RemoteContext, version: string, exec: LocalExecutor): ArtifactSource | undefined {
   const f = ctx.config.farm;
   if (!f) return undefined;
   const token = ctx.secrets.get(f.tokenSecret)?.reveal() ?? ctx.env[f.tokenSecret];
@@ -52,7 +68,11 @@ function farmArtifacts(ctx: RemoteContext, version: string): ArtifactSource | un
           if (typeof f.target === 'string') return { tuple: f.target, sha256: (await client.downloadLink(app, version, f.target)).sha256 };
           const a = await client.resolve({ app, version, host, ...(selector ? { selector } : {}) });
           return { tuple: a.artifact.tuple, sha256: a.artifact.sha256 };
-        })();
+        })().catch(async (err: unknown) => {
+          if (!isXamalError(err) || err.code !== 'not_found') throw err;
+          const line = buildRequestLine({ farmUrl: f.url, app, ...(await checkoutFacts(exec, version)), target: f.target, host });
+          throw new XamalError('not_found', `${err.message}\nto build one for this host: ${line}`, { cause: err });
+        });
         // A failed answer is not kept: the next host asks again.
         answer.catch(() => answers.delete(key));
         answers.set(key, answer);
@@ -124,7 +144,7 @@ const command: CliCommand = {
       const result = await withLock(ctx, { message: `${verb} ${version}`, version, ...(lockWait !== undefined ? { waitS: lockWait } : {}) }, async () => {
         if (!dry) await hook('pre-deploy', { lock: true });
         say(`${verb} ${version} to ${summaryOfTargets(targets.hosts)}`);
-        const artifacts = rollback || dry ? undefined : farmArtifacts(ctx, version);
+        const artifacts = rollback || dry ? undefined : farmArtifacts(ctx, version, exec);
         return deployFlow(ctx, { version, rollback, ...(artifacts ? { artifacts } : {}) });
       });
       progress?.end();

@@ -73,10 +73,92 @@ ${SAMPLE_BODY[name]}
 `;
 }
 
-export function initPlan(hooksPath = '.xamal/hooks', secretsPath = '.xamal/secrets'): InitFile[] {
+/** What `xamal init --phoenix` needs of the project: its OTP app (mix.exs `app:`), module, and a fresh SECRET_KEY_BASE. */
+export interface PhoenixProject {
+  app: string;
+  module: string;
+  secretKeyBase: string;
+}
+
+/** Pure: the app and module a mix.exs declares, or a usage error naming what it lacks. */
+export function phoenixProject(mixExs: string, secretKeyBase: string): PhoenixProject {
+  const app = /\bapp:\s*:([a-z][a-z0-9_]{0,63})\b/.exec(mixExs)?.[1];
+  const module = /\bdefmodule\s+([A-Z][A-Za-z0-9_]*(?:\.[A-Z][A-Za-z0-9_]*)*)\.MixProject\b/.exec(mixExs)?.[1];
+  if (!app || !module) throw new XamalError('usage', `mix.exs: expected \`app: :name\` in project/0 and a \`defmodule <App>.MixProject\` (found ${[app ? `app ${app}` : 'no app', module ? `module ${module}` : 'no MixProject module'].join(', ')})`);
+  return { app, module, secretKeyBase };
+}
+
+/**
+ * deploy.yml for a Phoenix app: the endpoint serves (PHX_SERVER), on the host Caddy answers for
+ * (PHX_HOST), health-checked at `/` (every generated Phoenix app answers there), the release's
+ * migrations run before each switch (MyApp.Release.migrate/0, as `mix phx.gen.release` writes it).
+ */
+export function phoenixDeployYml(p: PhoenixProject): string {
+  const service = p.app.replace(/_/g, '-');
+  return `# Deploy configuration for a Phoenix app: \`xamal docs\` lists every section, \`xamal docs SECTION\` explains one.
+# \`xamal config\` shows the result (with -d DESTINATION: merged with config/deploy.DESTINATION.yml).
+
+service: ${service}
+
+# Hosts to deploy to (xamal docs servers).
+servers:
+  web:
+    - 192.168.0.1
+
+ssh:
+  user: root
+
+# Caddy answers for this name with a certificate from Let's Encrypt and proxies to the live slot.
+caddy:
+  host: ${service}.example.com
+  app_port: 4000
+
+release:
+  name: ${p.app}
+
+# Every generated Phoenix app answers at /; a route of its own (e.g. /up) is cheaper to serve.
+health_check:
+  path: /
+
+# PHX_SERVER starts the endpoint in a release; PHX_HOST is the name URLs are built with. The
+# deployer sets PORT per slot. Secret values come from .xamal/secrets (xamal docs env).
+env:
+  clear:
+    PHX_SERVER: "true"
+    PHX_HOST: ${service}.example.com
+  secret:
+    - SECRET_KEY_BASE
+    - DATABASE_URL
+
+# Migrations before the new release serves (lib/${p.app}/release.ex from \`mix phx.gen.release\`).
+release_command: bin/${p.app} eval "${p.module}.Release.migrate()"
+
+# Where releases are built (xamal docs farm).
+# farm:
+#   url: https://farm.example.com
+#   token: XAMAL_FARM_TOKEN
+`;
+}
+
+/** .xamal/secrets for a Phoenix app: a SECRET_KEY_BASE made once (sessions survive deploys), DATABASE_URL to fill in. */
+export function phoenixSecrets(p: PhoenixProject): string {
+  return `# Secrets for the release and hooks (xamal docs secrets). Keep this file out of git.
+# dotenv format: NAME=value, \${VAR} / $VAR from earlier lines or the environment, $(command) output.
+
+# Made by \`xamal init --phoenix\`; keep it: a new one signs out every session.
+SECRET_KEY_BASE=${p.secretKeyBase}
+
+# The database the release connects to (config/runtime.exs reads it); a deploy fails naming it until it is set.
+# DATABASE_URL=ecto://USER:PASS@HOST/DATABASE
+
+# XAMAL_FARM_TOKEN=$XAMAL_FARM_TOKEN
+`;
+}
+
+export function initPlan(hooksPath = '.xamal/hooks', secretsPath = '.xamal/secrets', phoenix?: PhoenixProject): InitFile[] {
   return [
-    { path: 'config/deploy.yml', content: DEPLOY_YML_STUB, mode: 0o644 },
-    { path: secretsPath, content: SECRETS_STUB, mode: 0o600 },
+    { path: 'config/deploy.yml', content: phoenix ? phoenixDeployYml(phoenix) : DEPLOY_YML_STUB, mode: 0o644 },
+    { path: secretsPath, content: phoenix ? phoenixSecrets(phoenix) : SECRETS_STUB, mode: 0o600 },
     ...HOOK_NAMES.map((n) => ({ path: join(hooksPath, `${n}.sample`), content: hookSample(n), mode: 0o755 })),
   ];
 }

@@ -1,6 +1,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from '../../core/index.ts';
 
 /**
@@ -25,6 +26,11 @@ export interface LoadOptions {
   maxRequests: number;
   maxDurationMs: number;
   requestTimeoutMs?: number;
+  /**
+   * Each client starts a request at most this often (ms). Without it a client sends the next as soon
+   * as the last answered (closed loop): the load then takes whatever CPU the machine has.
+   */
+  intervalMs?: number;
   /** Which version answered; default: the JSON body's `revision`, else the `x-revision` header. */
   version?: (res: { headers: IncomingHttpHeaders; body: string }) => string | undefined;
 }
@@ -133,7 +139,10 @@ export function startLoad(opts: LoadOptions): LoadRun {
     try {
       while (!stopped && issued < opts.maxRequests && performance.now() < deadline) {
         issued++;
+        const started = performance.now();
         await one(id, mode, agent);
+        const rest = (opts.intervalMs ?? 0) - (performance.now() - started);
+        if (rest > 0 && !stopped) await sleep(rest);
       }
     } finally {
       if (agent) agent.destroy();

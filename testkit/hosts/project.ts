@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 import { runBuild } from '../../builder/apply.ts';
 import { testBuilderConfig } from '../integration.ts';
-import { TEST_TOOLCHAINS } from '../toolchains.ts';
+import { prepareTestToolchains, TEST_TOOLCHAINS } from '../toolchains.ts';
 import { buildImage } from '../../builder/images/build.ts';
 import { imageBuildDeps } from '../../builder/images/context.ts';
 import { imagePreparer } from '../../builder/images/prepare.ts';
@@ -89,6 +89,8 @@ type FromSource = { suite: DebianSuite; otp: string; elixir: string };
 
 /** examples/hello at `commit` built only with each toolchain from source (x86_64; FROM_SOURCE by default), into the same store. */
 export async function buildFromSourceArtifacts(endpoints: { dockerSocket: string; registry: string }, workDir: string, src: { url: string }, commit: string, toolchains: readonly FromSource[] = FROM_SOURCE): Promise<string[]> {
+  // The suite prepares the builder beside the tests: wait for it (or prepare it, run alone).
+  await prepareTestToolchains((line) => process.stderr.write(`[toolchains] ${line}\n`));
   const { deps } = labBuild(endpoints, workDir, toolchains);
   const tuples = toolchains.map((t) => predictedTuple(t.suite, 'x86_64', t.otp, t.elixir));
   for (const tuple of tuples) await runBuild(deps, { app: 'hello', source: { kind: 'git', url: src.url, commit }, target: parseTargetOrThrow(tuple), mixEnv: 'prod' }, { phase: () => {}, log: () => {} });

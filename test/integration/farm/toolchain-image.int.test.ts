@@ -21,7 +21,7 @@ import { s3Store } from '../../../store/s3.ts';
 import type { ObjectStore } from '../../../store/store.ts';
 import { helloRepo } from '../../../testkit/example-repo.ts';
 import { services, testBuilderConfig, testPrefix } from '../../../testkit/integration.ts';
-import { TEST_TOOLCHAINS } from '../../../testkit/toolchains.ts';
+import { prepareTestToolchains, TEST_TOOLCHAINS } from '../../../testkit/toolchains.ts';
 
 /**
  * OTP 27.3.4.1 and Elixir 1.18.3 compiled from source on Debian 12 (a combination no Debian suite
@@ -58,6 +58,8 @@ describe('a builder with OTP and Elixir from source, prepared on demand', () => 
     const cfg = testBuilderConfig();
     const localLockPath = join(tmp, 'images.lock.json');
     const say = (l: string) => process.stderr.write(`[toolchain] ${l}\n`);
+    // The compiled OTP and Elixir come from the suite's preparation (waited for here on a fresh machine), not a second compile.
+    await prepareTestToolchains(say);
     const imageDeps = { ...imageBuildDeps(cfg, say), localLockPath, namespace: testPrefix('ns') };
     const catalog: Catalog = { images: [{ source: 'toolchain', suite: 'bookworm', otp: OTP, elixir: ELIXIR, arches: [arch] }] };
     const deps: BuildDeps = {

@@ -22,7 +22,7 @@ import { readToolchainCatalog } from '../../../images/toolchains.ts';
 import { imagePreparer } from '../../../builder/images/prepare.ts';
 import { cryptoHelloRepo, helloRepo, testArtifactStore } from '../../../testkit/example-repo.ts';
 import { services, testBuilderConfig } from '../../../testkit/integration.ts';
-import { TEST_TOOLCHAINS } from '../../../testkit/toolchains.ts';
+import { prepareTestToolchains, TEST_TOOLCHAINS } from '../../../testkit/toolchains.ts';
 
 /**
  * Issue #11: for every (artifact, host) pair of 2 apps × 4 build platforms × 4 run platforms, the
@@ -234,6 +234,8 @@ describe('target compatibility: the resolver’s verdict equals what really happ
   beforeAll(async () => {
     const t0 = Date.now();
     tmp = await mkdtemp(join(tmpdir(), 'xamal-matrix-'));
+    // The from-source builder: the suite's preparation (waited for), not a second OTP compile.
+    await prepareTestToolchains((l) => process.stderr.write(`[toolchains] ${l}\n`));
     const c = cfg();
     // Kept across runs: fixed commits make a warm run find its artifacts built (testkit/example-repo.ts).
     const store = testArtifactStore('target-matrix');

@@ -57,6 +57,24 @@ describe('load bounds', () => {
     expect(report.byMode.close.reusedSockets).toBe(0);
   });
 
+  it('paced, each client starts a request at most every intervalMs', async () => {
+    const { createServer } = await import('node:http');
+    const server = createServer((_q, res) => res.end('{"revision":"r1"}'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const run = startLoad({ target: { url: `http://127.0.0.1:${port}/` }, keepAliveClients: 1, closeClients: 1, maxRequests: 10_000, maxDurationMs: 10_000, intervalMs: 100 });
+    await new Promise((r) => setTimeout(r, 1_000));
+    const { records } = await run.stop();
+    server.close();
+    // 2 clients × ~10 starts in 1 s (a closed loop on loopback makes thousands).
+    expect(records.length).toBeGreaterThanOrEqual(12);
+    expect(records.length).toBeLessThanOrEqual(24);
+    for (const client of [0, 1]) {
+      const starts = records.filter((r) => r.client === client).map((r) => r.start);
+      for (let i = 1; i < starts.length; i++) expect(starts[i]! - starts[i - 1]!).toBeGreaterThanOrEqual(95);
+    }
+  });
+
   it('bounds wrk by its duration and by timeout, and reads its summary', () => {
     expect(wrkCommand({ url: 'https://10.213.1.11/', durationS: 3, connections: 8, threads: 2 }).argv.slice(0, 4)).toEqual(['timeout', '--kill-after=5', '18', 'wrk']);
     const out = `Running 3s test @ https://10.213.1.11/

@@ -1,0 +1,44 @@
+import { shellQuote, type HostFingerprint, type TargetSelector } from '../core/index.ts';
+import { CommitSchema } from '../core/contracts/build-job.ts';
+
+/** What the `xamal build` line for a missing artifact is made of. */
+export interface BuildRequestInput {
+  farmUrl: string;
+  app: string;
+  /** The repository the farm clones (the checkout's `origin`); undefined when it has none. */
+  git: string | undefined;
+  /** A full commit (`--commit`), else a ref the farm resolves (`--ref`). */
+  version: string;
+  /** deploy.yml's `farm.target`: a tuple (asked for as it is) or a selector (narrowed to the host). */
+  target: string | TargetSelector | undefined;
+  host: HostFingerprint;
+}
+
+const SELECTOR_KEYS = ['os', 'arch', 'libc', 'distro', 'otp', 'elixir'] as const;
+
+/**
+ * Pure: the exact `xamal build` line that asks the farm for an artifact this host runs: the
+ * deploy's selector with the host's arch and distro release (the artifact then fits its libc and
+ * OpenSSL), every word shell-quoted.
+ */
+export function buildRequestLine(r: BuildRequestInput): string {
+  const target = typeof r.target === 'string' ? r.target : hostSelector(r.target, r.host);
+  const q = (...words: string[]) => words.map(shellQuote);
+  return [
+    ...q('xamal', 'build', '--farm', r.farmUrl, '--app', r.app, '--git'),
+    // No origin to name: a placeholder the reader fills in (not a word a shell would take as it is).
+    r.git === undefined ? '<repository URL>' : shellQuote(r.git),
+    ...q(CommitSchema.safeParse(r.version).success ? '--commit' : '--ref', r.version, '--target', target),
+  ].join(' ');
+}
+
+/** The selector string with the host's arch and distro release in place of the deploy's own. */
+function hostSelector(selector: TargetSelector | undefined, host: HostFingerprint): string {
+  const own: Partial<Record<(typeof SELECTOR_KEYS)[number], string>> = { arch: host.arch, distro: `${host.distro}${host.distroVersion}` };
+  const parts = SELECTOR_KEYS.flatMap((k) => {
+    const v = own[k] ?? selector?.[k];
+    return v ? [`${k}=${v}`] : [];
+  });
+  if (selector?.qualifiers?.length) parts.push(`qualifiers=${selector.qualifiers.join('+')}`);
+  return parts.join(',');
+}
