@@ -5,7 +5,7 @@ import { CommitSchema } from '../core/contracts/build-job.ts';
 export interface BuildRequestInput {
   farmUrl: string;
   app: string;
-  /** The repository the farm clones (the checkout's `origin`); undefined when it has none. */
+  /** The repository the farm clones (the checkout's `origin`); undefined when it has none: the line then uploads the checkout (`--source .`). */
   git: string | undefined;
   /** A full commit (`--commit`), else a ref the farm resolves (`--ref`). */
   version: string;
@@ -24,12 +24,11 @@ const SELECTOR_KEYS = ['os', 'arch', 'libc', 'distro', 'otp', 'elixir'] as const
 export function buildRequestLine(r: BuildRequestInput): string {
   const target = typeof r.target === 'string' ? r.target : hostSelector(r.target, r.host);
   const q = (...words: string[]) => words.map(shellQuote);
-  return [
-    ...q('xamal', 'build', '--farm', r.farmUrl, '--app', r.app, '--git'),
-    // No origin to name: a placeholder the reader fills in (not a word a shell would take as it is).
-    r.git === undefined ? '<repository URL>' : shellQuote(r.git),
-    ...q(CommitSchema.safeParse(r.version).success ? '--commit' : '--ref', r.version, '--target', target),
-  ].join(' ');
+  return q(
+    'xamal', 'build', '--farm', r.farmUrl, '--app', r.app,
+    ...(r.git === undefined ? ['--source', '.'] : ['--git', r.git]),
+    CommitSchema.safeParse(r.version).success ? '--commit' : '--ref', r.version, '--target', target,
+  ).join(' ');
 }
 
 /** The selector string with the host's arch and distro release in place of the deploy's own. */

@@ -1,9 +1,13 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import type { z } from 'zod';
 import { formatIssues, issuesFromZod, XamalError } from '../core/index.ts';
 import { DOWNLOAD_LINK_HEADERS, DownloadLinkSchema, type DownloadLink } from '../api/schemas/artifacts.ts';
 import { BuildStatusSchema, SubmitResultSchema, type BuildRequestInput, type BuildStatus, type SubmitResult } from '../api/schemas/builds.ts';
 import { ErrorBodySchema } from '../api/schemas/errors.ts';
 import { ResolveAnswerSchema, type ResolveAnswer, type ResolveRequestInput } from '../api/schemas/resolve.ts';
+import { SourceUploadSchema, type SourceUpload } from '../api/schemas/sources.ts';
 
 /**
  * The farm over HTTP, for CI (`xamal build`) and the deployer. Requests and answers are typed by the
@@ -18,7 +22,15 @@ export interface FarmClient {
   resolve(body: ResolveRequestInput): Promise<ResolveAnswer>;
   /** A short-lived URL the host itself downloads the tarball from (the deployer stays out of the data path). */
   downloadLink(app: string, version: string, tuple: string): Promise<DownloadLink>;
+  /** Uploads a source archive (a `.tar.gz` of the project) from a file, saying how many bytes went so far. */
+  uploadSource(file: string, progress?: (sent: number, total: number) => void): Promise<SourceUpload>;
 }
+
+/** A request's body: JSON, or a stream of bytes of a known length (an upload). */
+type Payload = { json: unknown } | { stream: ReadableStream<Uint8Array>; type: string; length: number };
+
+/** An upload may take this long (a large project over a slow link); other requests 30 s. */
+const UPLOAD_TIMEOUT_MS = 15 * 60_000;
 
 /** `value` as `schema` reads it, or an error listing every field of the farm's answer that does not fit. */
 function fitting<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
@@ -39,16 +51,18 @@ function errorMessage(text: string): string {
 
 export function farmClient(baseUrl: string, token: string, fetchImpl: typeof fetch = fetch): FarmClient {
   const base = baseUrl.replace(/\/+$/, '');
-  const call = async (method: string, path: string, body?: unknown, redirect: RequestRedirect = 'follow'): Promise<Response> => {
+  const call = async (method: string, path: string, payload?: Payload, redirect: RequestRedirect = 'follow'): Promise<Response> => {
     let res: Response;
+    const body = !payload ? {} : 'json' in payload ? { body: JSON.stringify(payload.json) } : { body: payload.stream, duplex: 'half' };
+    const type = !payload ? {} : 'json' in payload ? { 'content-type': 'application/json' } : { 'content-type': payload.type, 'content-length': String(payload.length) };
     try {
       res = await fetchImpl(`${base}${path}`, {
         method,
-        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(30_000),
+        headers: { authorization: `Bearer ${token}`, ...type },
+        ...body,
+        signal: AbortSignal.timeout(payload && 'stream' in payload ? UPLOAD_TIMEOUT_MS : 30_000),
         redirect,
-      });
+      } as RequestInit);
     } catch (err) {
       throw new XamalError('unavailable', `farm ${base} did not answer: ${(err as Error).message}`, { cause: err });
     }
@@ -59,8 +73,8 @@ export function farmClient(baseUrl: string, token: string, fetchImpl: typeof fet
     return res;
   };
   /** A JSON answer read with its schema; a 404 is not_found with the farm's message. */
-  const json = async <S extends z.ZodType>(method: string, path: string, schema: S, body?: unknown): Promise<{ status: number; body: z.output<S> }> => {
-    const res = await call(method, path, body);
+  const json = async <S extends z.ZodType>(method: string, path: string, schema: S, payload?: Payload): Promise<{ status: number; body: z.output<S> }> => {
+    const res = await call(method, path, payload);
     const text = await res.text();
     if (res.status === 404) throw new XamalError('not_found', `farm: ${errorMessage(text) || `nothing at ${method} ${path}`}`);
     let parsed: unknown;
@@ -72,9 +86,9 @@ export function farmClient(baseUrl: string, token: string, fetchImpl: typeof fet
     return { status: res.status, body: fitting(schema, parsed, `${method} ${path}`) };
   };
   return {
-    submit: (body) => json('POST', '/v1/builds', SubmitResultSchema, body),
+    submit: (body) => json('POST', '/v1/builds', SubmitResultSchema, { json: body }),
     status: async (id) => (await json('GET', `/v1/builds/${id}`, BuildStatusSchema)).body,
-    resolve: async (body) => (await json('POST', '/v1/resolve', ResolveAnswerSchema, body)).body,
+    resolve: async (body) => (await json('POST', '/v1/resolve', ResolveAnswerSchema, { json: body })).body,
     async downloadLink(app, version, tuple) {
       const path = `/v1/artifacts/${encodeURIComponent(app)}/${encodeURIComponent(version)}/${encodeURIComponent(tuple)}/download`;
       const res = await call('GET', path, undefined, 'manual');
@@ -82,6 +96,16 @@ export function farmClient(baseUrl: string, token: string, fetchImpl: typeof fet
       const header = (field: keyof DownloadLink) => res.headers.get(DOWNLOAD_LINK_HEADERS[field]) ?? undefined;
       const link = fitting(DownloadLinkSchema, { url: header('url'), sha256: header('sha256'), expires: header('expires') ?? '' }, `GET ${path} (headers ${Object.values(DOWNLOAD_LINK_HEADERS).join(', ')})`);
       return { ...link, url: new URL(link.url, base).toString() };
+    },
+    async uploadSource(file, progress) {
+      const total = (await stat(file)).size;
+      let sent = 0;
+      const counted = createReadStream(file).on('data', (chunk) => {
+        sent += chunk.length;
+        progress?.(sent, total);
+      });
+      const stream = Readable.toWeb(counted) as ReadableStream<Uint8Array>;
+      return (await json('POST', '/v1/sources', SourceUploadSchema, { stream, type: 'application/gzip', length: total })).body;
     },
     async logs(id) {
       const res = await call('GET', `/v1/builds/${id}/logs`);

@@ -75,7 +75,7 @@ async function resolveRef(exec: Executor, url: string, ref: string, logger?: Log
 
 /** The job's source: a git commit (a branch or tag resolved now, once) or an uploaded archive. */
 async function jobSource(deps: BuildServiceDeps, source: BuildRequest['source']): Promise<BuildJobInput['source']> {
-  if (!('git' in source)) return { kind: 'archive', key: source.archive, sha256: source.sha256 };
+  if (!('git' in source)) return { kind: 'archive', key: source.archive, sha256: source.sha256, ...(source.commit ? { commit: source.commit } : {}) };
   // The request schema checked the URL's shape; which transports this farm fetches is decided here.
   const problem = gitUrlProblem(source.git, deps.gitUrls);
   if (problem) throw new ValidationError([{ path: 'source/git', message: problem }]);

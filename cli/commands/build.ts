@@ -1,15 +1,20 @@
-import { farmClient } from '../../deployer/farm-client.ts';
-import type { BuildStatus } from '../../api/schemas/builds.ts';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mixElixirRequirement, parseSelectorString, parseTarget, parseToolVersions, readTextIfPresent, XamalError, type TargetSelectorInput, type ToolVersions } from '../../core/index.ts';
+import { farmClient, type FarmClient } from '../../deployer/farm-client.ts';
+import type { BuildStatus } from '../../api/schemas/builds.ts';
+import type { SourceArchive } from '../../api/schemas/sources.ts';
+import { LocalExecutor, mixElixirRequirement, parseSelectorString, parseTarget, parseToolVersions, readTextIfPresent, XamalError, type TargetSelectorInput, type ToolVersions } from '../../core/index.ts';
 import { BUILD_PHASES, type BuildPhase } from '../../core/contracts/build-job.ts';
 import { parseFlags, usageError } from '../args.ts';
 import { cliConfig } from '../config.ts';
 import { progressFor, type CliCommand } from '../io.ts';
+import type { Progress } from '../progress.ts';
 import { progressBar } from '../progress.ts';
 
 const USAGE =
-  'xamal build --farm URL --app APP --git URL (--commit SHA | --ref REF) [--target TUPLE|SELECTOR … | --matrix KEY=V1,V2 …] [--project DIR] [--mix-env prod] [--release NAME] [--json] [--timeout SECONDS]\n' +
+  'xamal build --farm URL --app APP (--git URL (--commit SHA | --ref REF) | --source DIR [--commit SHA | --ref REF]) [--target TUPLE|SELECTOR … | --matrix KEY=V1,V2 …] [--project DIR] [--mix-env prod] [--release NAME] [--json] [--timeout SECONDS]\n' +
+  '  --source DIR: `git archive` of the commit (HEAD unless --commit/--ref) of the repository at DIR, uploaded to the farm (private or unpushed code);\n' +
   '  without --target or --matrix: the erlang and elixir lines of DIR/.tool-versions (DIR: --project, else the current directory);\n' +
   "  the elixir: requirement in DIR/mix.exs is sent along, and the farm refuses targets whose Elixir does not satisfy it";
 const POLL_MS = 1_000;
@@ -19,6 +24,7 @@ export const BUILD_OPTIONS = {
   farm: { type: 'string' },
   app: { type: 'string' },
   git: { type: 'string' },
+  source: { type: 'string' },
   commit: { type: 'string' },
   ref: { type: 'string' },
   target: { type: 'string', multiple: true },
@@ -67,6 +73,33 @@ export function projectSelector(tools: ToolVersions): TargetSelectorInput | unde
   return { ...(tools.erlang ? { otp: tools.erlang } : {}), ...(tools.elixir ? { elixir: tools.elixir } : {}) };
 }
 
+/**
+ * `--source DIR`: the commit `rev` names in the repository at DIR, packed with `git archive` (its
+ * header records the commit, which the worker checks) and uploaded; the build request names the
+ * upload and the commit, so the artifact is filed under the commit as a build from git is.
+ */
+async function uploadedSource(client: FarmClient, dir: string, rev: string, progress: Progress | undefined): Promise<SourceArchive> {
+  const exec = new LocalExecutor();
+  const git = async (...args: string[]) => {
+    const r = await exec.run({ argv: ['git', '-C', dir, ...args], timeoutMs: 300_000 });
+    if (r.code !== 0) throw new XamalError('usage', `--source ${dir}: git ${args[0]} failed: ${r.stderr.trim().split('\n').slice(-3).join(' ') || `exit ${r.code}`}`);
+    return r.stdout.trim();
+  };
+  const found = await exec.run({ argv: ['git', '-C', dir, 'rev-parse', '--verify', '--quiet', `${rev}^{commit}`], timeoutMs: 30_000 });
+  if (found.code !== 0) throw new XamalError('usage', `--source ${dir}: ${JSON.stringify(rev)} is not a commit of a git repository there${found.stderr.trim() ? ` (${found.stderr.trim().split('\n').at(-1)})` : ''}`);
+  const commit = found.stdout.trim();
+  const tmp = await mkdtemp(join(tmpdir(), 'xamal-source-'));
+  try {
+    const file = join(tmp, 'source.tar.gz');
+    await git('archive', '--format=tar.gz', '-o', file, commit);
+    const upload = await client.uploadSource(file, (sent, total) => progress?.update('upload', `${progressBar(Math.floor((sent / total) * 10), 10)} upload ${commit.slice(0, 12)}: ${Math.floor((sent / total) * 10) * 10}% of ${total} bytes`));
+    progress?.end();
+    return { archive: upload.archive, sha256: upload.sha256, commit };
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
 /** The CI client: submit, follow every target to the end, print tuples and download URLs. */
 const command: CliCommand = {
   async run(args, io) {
@@ -77,10 +110,11 @@ const command: CliCommand = {
       !farm && '--farm (or XAMAL_FARM_URL)',
       !cfg.farmToken && 'XAMAL_FARM_TOKEN',
       !values.app && '--app',
-      !values.git && '--git',
-      !values.commit && !values.ref && '--commit or --ref',
+      !values.git && !values.source && '--git or --source',
+      !values.source && !values.commit && !values.ref && '--commit or --ref',
     ].filter(Boolean);
-    const project = await readProject(values.project ?? process.cwd(), !values.target?.length && !values.matrix?.length);
+    if (values.git && values.source) throw usageError('give --git or --source, not both', USAGE);
+    const project = await readProject(values.project ?? values.source ?? process.cwd(), !values.target?.length && !values.matrix?.length);
     const fromProject = projectSelector(project.tools);
     if (!values.target?.length && !values.matrix?.length && !fromProject) missing.push('--target or --matrix (or a .tool-versions with erlang and elixir lines)');
     if (missing.length) throw usageError(`missing ${missing.join(', ')}`, USAGE);
@@ -96,9 +130,12 @@ const command: CliCommand = {
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw usageError(`--timeout: expected seconds, got ${JSON.stringify(values.timeout)}`, USAGE);
 
     const client = farmClient(farm!, cfg.farmToken!);
+    const source = values.source
+      ? await uploadedSource(client, values.source, values.commit ?? values.ref ?? 'HEAD', values.json ? undefined : progressFor(io))
+      : { git: values.git!, ...(values.commit ? { commit: values.commit } : { ref: values.ref! }) };
     const submitted = await client.submit({
       app: values.app!,
-      source: { git: values.git!, ...(values.commit ? { commit: values.commit } : { ref: values.ref }) },
+      source,
       ...(targets ? { targets } : { matrix }),
       ...(values['mix-env'] ? { mixEnv: values['mix-env'] } : {}),
       ...(values.release ? { release: values.release } : {}),

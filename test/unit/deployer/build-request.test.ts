@@ -23,8 +23,8 @@ describe('the xamal build line a deploy prints when the farm has no artifact for
     );
   });
 
-  it("quotes what a shell would split, keeps the selector's qualifiers, and shows a placeholder when the checkout has no origin", () => {
+  it("quotes what a shell would split, keeps the selector's qualifiers, and uploads the checkout (--source .) when it has no origin", () => {
     const line = buildRequestLine({ ...base, git: undefined, version: "it's", target: { qualifiers: ['jit', 'musl'] }, host: host() });
-    expect(line).toBe(`xamal build --farm https://farm.example --app shop --git <repository URL> --ref 'it'\\''s' --target arch=x86_64,distro=debian12,qualifiers=jit+musl`);
+    expect(line).toBe(`xamal build --farm https://farm.example --app shop --source . --ref 'it'\\''s' --target arch=x86_64,distro=debian12,qualifiers=jit+musl`);
   });
 });

@@ -38,7 +38,7 @@ describe('examples/github-actions.yml', () => {
   const steps = Object.values(wf.jobs).flatMap((j) => j.steps);
   const step = steps.find((s) => s.run?.includes('xamal build'));
 
-  it('runs `npx xamal build` with only flags the CLI accepts, the farm URL from a variable, the pushed commit and a matrix the CLI can read', () => {
+  it('runs `npx xamal build` with only flags the CLI accepts, the farm URL from a variable, the pushed commit uploaded from the checkout and a matrix the CLI can read', () => {
     expect(step, 'a step that runs xamal build').toBeDefined();
     const { argv, exprs } = words(step!.run!);
     expect(argv.slice(0, 3)).toEqual(['npx', 'xamal', 'build']);
@@ -48,13 +48,15 @@ describe('examples/github-actions.yml', () => {
     const expr = (v: string | undefined) => v?.replace(/__EXPR\d+__/g, (k) => `\${{ ${exprs.get(k)} }}`);
     expect(expr(values.farm)).toBe('${{ vars.XAMAL_FARM_URL }}');
     expect(expr(values.commit)).toBe('${{ github.sha }}');
-    expect(expr(values.git)).toBe('${{ github.server_url }}/${{ github.repository }}.git');
+    expect(values.source).toBe('.');
+    expect(values.git).toBeUndefined();
+    expect(steps.findIndex((s) => s.uses?.startsWith('actions/checkout@'))).toBeLessThan(steps.indexOf(step!));
     expect(values.app).toMatch(/^[a-z][a-z0-9_]*$/);
     expect(values.target).toBeUndefined();
     expect(matrixFromFlags(values.matrix ?? [])).toEqual({ otp: ['25', '27'], distro: ['debian12'], arch: ['x86_64', 'aarch64'] });
     expect(Number(values.timeout)).toBeGreaterThan(0);
     // …and the farm accepts the request it makes.
-    const request = { app: values.app, source: { git: 'https://github.com/acme/hello.git', commit: 'a'.repeat(40) }, matrix: matrixFromFlags(values.matrix ?? []) };
+    const request = { app: values.app, source: { archive: `sources/${'b'.repeat(64)}.tar.gz`, sha256: 'b'.repeat(64), commit: 'a'.repeat(40) }, matrix: matrixFromFlags(values.matrix ?? []) };
     expect(BuildRequestSchema.safeParse(request).success).toBe(true);
   });
 

@@ -1,4 +1,6 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -73,4 +75,31 @@ describe('xamal build takes its targets from .tool-versions and sends mix.exs\'s
     expect((await run(['--project', project, '--target', T])).code).toBe(0);
     await expect(run(['--project', project])).rejects.toThrow(/\.tool-versions/);
   });
+
+  it('--source packs the repository\'s HEAD with git archive, uploads it, and asks for that archive and commit (no remote needed)', async () => {
+    const repo = await mkdtemp(join(dir, 'private-'));
+    const git = (...a: string[]) => execFileSync('git', a, { cwd: repo, encoding: 'utf8' }).trim();
+    git('init', '-q');
+    await writeFile(join(repo, 'mix.exs'), 'defmodule Hello.MixProject do\n  def project, do: [app: :hello]\nend\n');
+    git('add', '-A');
+    git('-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '-q', '-m', 'one');
+    const head = git('rev-parse', 'HEAD');
+    const err: string[] = [];
+    const io: Io = { out: () => {}, err: (t) => void err.push(t), interrupted: () => new Promise(() => {}) };
+    expect(await build.run(['--farm', farm, '--app', 'hello', '--source', repo, '--target', T], io)).toBe(0);
+    const source = received.at(-1)!.source as { archive: string; sha256: string; commit: string };
+    expect(source.commit).toBe(head);
+    expect(source.archive).toBe(`sources/${source.sha256}.tar.gz`);
+    const stored = await readFile(join(dir, 'store', source.archive));
+    expect(createHash('sha256').update(stored).digest('hex')).toBe(source.sha256);
+    expect(execFileSync('sh', ['-c', 'gzip -dc | git get-tar-commit-id'], { input: stored, encoding: 'utf8' }).trim()).toBe(head);
+    expect(err.join('\n')).toMatch(/upload [0-9a-f]{12}: 100% of \d+ bytes/);
+  });
+
+  it('--source with a rev that is no commit there, or with --git too, is a usage error naming it', async () => {
+    const io: Io = { out: () => {}, err: () => {}, interrupted: () => new Promise(() => {}) };
+    await expect(build.run(['--farm', farm, '--app', 'hello', '--source', dir, '--ref', 'nope', '--target', T], io)).rejects.toThrow(/--source .*: "nope" is not a commit of a git repository there/);
+    await expect(build.run(['--farm', farm, '--app', 'hello', '--source', dir, '--git', 'https://git.example/a.git', '--target', T], io)).rejects.toThrow(/give --git or --source, not both/);
+  });
 });
+
