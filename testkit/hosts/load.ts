@@ -62,6 +62,8 @@ export interface LoadRun {
   mark(label: string, to?: string): LoadMark;
   /** Stops the clients (each finishes its request in flight) and resolves with every record. */
   stop(): Promise<{ records: RequestRecord[]; marks: LoadMark[] }>;
+  /** Resolves once every client has ended, at the run's bounds or after stop(). */
+  readonly ended: Promise<void>;
 }
 
 /** Loopback, the lab subnet, and `*.lab.test` names (resolvable only inside a lab namespace). */
@@ -156,6 +158,7 @@ export function startLoad(opts: LoadOptions): LoadRun {
   const all = Promise.all(clients);
   stopTimer = setTimeout(() => (stopped = true), opts.maxDurationMs);
   return {
+    ended: all.then(() => undefined),
     mark(label, to) {
       const m: LoadMark = { label, at: performance.now(), ...(to !== undefined ? { to } : {}) };
       marks.push(m);

@@ -45,8 +45,8 @@ describe('load bounds', () => {
     const server = createServer((_q, res) => res.end('{"revision":"r1"}'));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as { port: number }).port;
-    const run = startLoad({ target: { url: `http://127.0.0.1:${port}/` }, keepAliveClients: 2, closeClients: 2, maxRequests: 40, maxDurationMs: 10_000 });
-    await new Promise((r) => setTimeout(r, 300));
+    const run = startLoad({ target: { url: `http://127.0.0.1:${port}/` }, keepAliveClients: 2, closeClients: 2, maxRequests: 40, maxDurationMs: 20_000 });
+    await run.ended;
     const { records } = await run.stop();
     server.close();
     expect(records).toHaveLength(40);
