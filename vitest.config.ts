@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { FromSourceBuilderLast } from './testkit/sequencer.ts';
 
 /**
  * Integration tests against the real services: one project per folder of test/integration/, each
@@ -25,6 +26,8 @@ const integration = (name: 'farm' | 'faults' | 'hosts') => ({
 
 export default defineConfig({
   test: {
+    // Files that wait for the from-source builder run last in their lane (testkit/sequencer.ts).
+    sequence: { sequencer: FromSourceBuilderLast },
     projects: [
       {
         test: {
