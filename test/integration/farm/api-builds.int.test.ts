@@ -212,7 +212,7 @@ describe('the farm API with real Redis, workers and store', () => {
     expect(bad.stderr).toMatch(/targets\/0.*arch: expected one of/);
     const missing = await run(['--app', 'hello']);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toMatch(/missing --farm \(or XAMAL_FARM_URL\), --git, --commit or --ref, --target/);
+    expect(missing.stderr).toMatch(/missing --farm \(or XAMAL_FARM_URL\), --git or --source, --commit or --ref, --target/);
   });
 
   it('resolves the artifact that runs on a host: bullseye picks bullseye and says why trixie cannot; an aarch64 host gets 404 with reasons', async () => {
