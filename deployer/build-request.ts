@@ -1,4 +1,4 @@
-import { shellQuote, type HostFingerprint, type TargetSelector } from '../core/index.ts';
+import { formatSelectorString, shellQuote, type HostFingerprint, type TargetSelector } from '../core/index.ts';
 import { CommitSchema } from '../core/contracts/build-job.ts';
 
 /** What the `xamal build` line for a missing artifact is made of. */
@@ -14,30 +14,18 @@ export interface BuildRequestInput {
   host: HostFingerprint;
 }
 
-const SELECTOR_KEYS = ['os', 'arch', 'libc', 'distro', 'otp', 'elixir'] as const;
-
 /**
  * Pure: the exact `xamal build` line that asks the farm for an artifact this host runs: the
  * deploy's selector with the host's arch and distro release (the artifact then fits its libc and
  * OpenSSL), every word shell-quoted.
  */
 export function buildRequestLine(r: BuildRequestInput): string {
-  const target = typeof r.target === 'string' ? r.target : hostSelector(r.target, r.host);
+  // The deploy's selector with the host's arch and Debian release in place of its own.
+  const target = typeof r.target === 'string' ? r.target : formatSelectorString({ ...r.target, arch: r.host.arch, distro: `${r.host.distro}${r.host.distroVersion}` });
   const q = (...words: string[]) => words.map(shellQuote);
   return q(
     'xamal', 'build', '--farm', r.farmUrl, '--app', r.app,
     ...(r.git === undefined ? ['--source', '.'] : ['--git', r.git]),
     CommitSchema.safeParse(r.version).success ? '--commit' : '--ref', r.version, '--target', target,
   ).join(' ');
-}
-
-/** The selector string with the host's arch and distro release in place of the deploy's own. */
-function hostSelector(selector: TargetSelector | undefined, host: HostFingerprint): string {
-  const own: Partial<Record<(typeof SELECTOR_KEYS)[number], string>> = { arch: host.arch, distro: `${host.distro}${host.distroVersion}` };
-  const parts = SELECTOR_KEYS.flatMap((k) => {
-    const v = own[k] ?? selector?.[k];
-    return v ? [`${k}=${v}`] : [];
-  });
-  if (selector?.qualifiers?.length) parts.push(`qualifiers=${selector.qualifiers.join('+')}`);
-  return parts.join(',');
 }

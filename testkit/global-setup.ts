@@ -64,10 +64,10 @@ export async function prepareIntegrationRun(say: (line: string) => void, beside?
   const reaped = await reapStaleLabs(labDeps());
   if (reaped.length) say(`removed test labs left by a crashed run: ${reaped.join(', ')}`);
   const up = await servicesUp(servicesConfig(), undefined, say);
-  const started = beside ? beside() : Promise.resolve();
-  started.catch(() => {}); // its failure is reported by whoever awaits it
+  const besideRun = beside ? beside() : Promise.resolve();
+  besideRun.catch(() => {}); // its failure is reported by whoever awaits it
   await prepareTestImages(say);
-  return { started: up.started, beside: started };
+  return { started: up.started, beside: besideRun };
 }
 
 interface SharedRun {

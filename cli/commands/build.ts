@@ -4,13 +4,12 @@ import { join } from 'node:path';
 import { farmClient, type FarmClient } from '../../deployer/farm-client.ts';
 import type { BuildStatus } from '../../api/schemas/builds.ts';
 import type { SourceArchive } from '../../api/schemas/sources.ts';
-import { LocalExecutor, mixElixirRequirement, parseSelectorString, parseTarget, parseToolVersions, readTextIfPresent, XamalError, type TargetSelectorInput, type ToolVersions } from '../../core/index.ts';
+import { LocalExecutor, mixElixirRequirement, runChecked, parseSelectorString, parseTarget, parseToolVersions, readTextIfPresent, XamalError, type TargetSelectorInput, type ToolVersions } from '../../core/index.ts';
 import { BUILD_PHASES, type BuildPhase } from '../../core/contracts/build-job.ts';
 import { parseFlags, usageError } from '../args.ts';
 import { cliConfig } from '../config.ts';
 import { progressFor, type CliCommand } from '../io.ts';
-import type { Progress } from '../progress.ts';
-import { progressBar } from '../progress.ts';
+import { progressBar, type Progress } from '../progress.ts';
 
 const USAGE =
   'xamal build --farm URL --app APP (--git URL (--commit SHA | --ref REF) | --source DIR [--commit SHA | --ref REF]) [--target TUPLE|SELECTOR … | --matrix KEY=V1,V2 …] [--project DIR] [--mix-env prod] [--release NAME] [--json] [--timeout SECONDS]\n' +
@@ -80,19 +79,17 @@ export function projectSelector(tools: ToolVersions): TargetSelectorInput | unde
  */
 async function uploadedSource(client: FarmClient, dir: string, rev: string, progress: Progress | undefined): Promise<SourceArchive> {
   const exec = new LocalExecutor();
-  const git = async (...args: string[]) => {
-    const r = await exec.run({ argv: ['git', '-C', dir, ...args], timeoutMs: 300_000 });
-    if (r.code !== 0) throw new XamalError('usage', `--source ${dir}: git ${args[0]} failed: ${r.stderr.trim().split('\n').slice(-3).join(' ') || `exit ${r.code}`}`);
-    return r.stdout.trim();
-  };
   const found = await exec.run({ argv: ['git', '-C', dir, 'rev-parse', '--verify', '--quiet', `${rev}^{commit}`], timeoutMs: 30_000 });
   if (found.code !== 0) throw new XamalError('usage', `--source ${dir}: ${JSON.stringify(rev)} is not a commit of a git repository there${found.stderr.trim() ? ` (${found.stderr.trim().split('\n').at(-1)})` : ''}`);
   const commit = found.stdout.trim();
   const tmp = await mkdtemp(join(tmpdir(), 'xamal-source-'));
   try {
     const file = join(tmp, 'source.tar.gz');
-    await git('archive', '--format=tar.gz', '-o', file, commit);
-    const upload = await client.uploadSource(file, (sent, total) => progress?.update('upload', `${progressBar(Math.floor((sent / total) * 10), 10)} upload ${commit.slice(0, 12)}: ${Math.floor((sent / total) * 10) * 10}% of ${total} bytes`));
+    await runChecked(exec, { argv: ['git', '-C', dir, 'archive', '--format=tar.gz', '-o', file, commit], timeoutMs: 300_000 }, `--source ${dir}: git archive`);
+    const upload = await client.uploadSource(file, (sent, total) => {
+      const tenths = Math.floor((sent / total) * 10);
+      progress?.update('upload', `${progressBar(tenths, 10)} upload ${commit.slice(0, 12)}: ${tenths * 10}% of ${total} bytes`);
+    });
     progress?.end();
     return { archive: upload.archive, sha256: upload.sha256, commit };
   } finally {

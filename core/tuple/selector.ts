@@ -96,3 +96,12 @@ export function parseSelectorString(input: string): TargetSelector {
   if (issues.length || !parsed.success) throw new ValidationError(issues, 'invalid target selector');
   return parsed.data;
 }
+
+/** The string form parseSelectorString reads, keys in the schema's order (`arch=aarch64,distro=debian13,otp=27`). */
+export function formatSelectorString(sel: TargetSelector): string {
+  return (Object.keys(TargetSelectorSchema.shape) as SelectorField[]).flatMap((k) => {
+    const v = sel[k];
+    if (v === undefined || (Array.isArray(v) && v.length === 0)) return [];
+    return [`${k}=${Array.isArray(v) ? v.join('+') : v}`];
+  }).join(',');
+}

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../../../core/errors/index.ts';
 import {
   matchesSelector,
+  formatSelectorString,
   parseSelectorString,
   parseTargetOrThrow,
   selectorMismatches,
@@ -144,5 +145,14 @@ describe('parseSelectorString', () => {
     const issues = issuesOf(input);
     expect(issues).toHaveLength(1);
     expect(issues[0]!.message).toContain('unknown key(s)');
+  });
+});
+
+describe('formatSelectorString', () => {
+  it('writes what parseSelectorString reads back, keys in the schema order, qualifiers joined by +', () => {
+    const sel = parseSelectorString('qualifiers=jit+musl,otp=27,arch=arm64,distro=debian12');
+    expect(formatSelectorString(sel)).toBe('arch=aarch64,distro=debian12,otp=27,qualifiers=jit+musl');
+    expect(parseSelectorString(formatSelectorString(sel))).toEqual(sel);
+    expect(formatSelectorString({})).toBe('');
   });
 });
