@@ -14,13 +14,15 @@ import { readCacheFacts, restoreCache, saveCache, sourceHashes, writeDepsMarker 
 import { BAD_START_ERL, checkScan, containerFailure, diskFailure, NO_START_ERL, releaseVersionOf, scanSummary } from './checks.ts';
 import { watchDisk } from './disk.ts';
 import { refuseUnlessRealDirectory, refuseUnsafeTree } from './links.ts';
-import type { ContainerResult, ContainerSpec, DockerEngine } from './docker.ts';
+import type { ContainerResult, DockerEngine } from './docker.ts';
+import { runStepContainer } from './step-container.ts';
 import { scanReleaseTarball, type ReleaseScan } from './elf.ts';
 import { ensurePinnedImage, type UpstreamDigest } from './images/ensure.ts';
 import type { ImagePreparer } from './images/prepare.ts';
 import type { EgressProxy } from './egress.ts';
 import { assembleManifest, cacheLayout, planBuild, type BuildLimits, type DepsNetwork, type BuildPlan, type BuildStep, type PlanInput } from './plan.ts';
 import { mirrorPath, prepareSource } from './source.ts';
+import { ensureMixTools, type MixTools, type MixToolsSettings } from './mix-tools.ts';
 import type { CacheKeeper } from './cache-use.ts';
 
 export interface BuildDeps {
@@ -45,6 +47,8 @@ export interface BuildDeps {
   prepareImage?: ImagePreparer;
   /** What a hexpm tag resolves to upstream now, checked before its pinned image is pulled (a moved tag is refused). */
   upstreamDigest?: UpstreamDigest;
+  /** Where Hex and rebar3 come from (builder/mix-tools.ts); absent: builds have neither. */
+  mixTools?: MixToolsSettings;
 }
 
 export const DEFAULT_MAX_LOG_BYTES = 4 * 1024 * 1024;
@@ -120,28 +124,6 @@ async function removeStaleWorkDirs(workRoot: string, jobId: string): Promise<voi
 }
 
 /**
- * A step with network `egress`: a sidecar (same image, `sleep`, network none) holds a fresh network
- * namespace, the egress proxy listens on its loopback, and the step joins that namespace.
- */
-async function runWithEgress(r: Run, spec: ContainerSpec, signal: AbortSignal): Promise<ContainerResult> {
-  const egress = r.deps.egress;
-  if (!egress) throw new XamalError('internal', 'a step needs the egress proxy but the worker has none (farm/build-deps.ts)');
-  const { timeoutMs: _t, output: _o, ...rest } = spec;
-  const sidecar = { ...rest, cmd: ['sleep', 'infinity'], networkMode: 'none' as const, env: {}, labels: { ...spec.labels, 'org.xamal.step': 'egress' } };
-  const { id, pid } = await r.deps.docker.startDetached(sidecar);
-  try {
-    const way = await egress.join(pid);
-    try {
-      return await r.deps.docker.run({ ...spec, networkMode: `container:${id}` }, signal);
-    } finally {
-      way.stop();
-    }
-  } finally {
-    await r.deps.docker.removeContainer(id).catch(() => false);
-  }
-}
-
-/**
  * Runs a step's container while its work directory is measured: past the plan's disk limit the
  * container is killed. Resolves with the result and, when the limit was passed, the bytes found.
  */
@@ -152,7 +134,7 @@ async function runMeasured(r: Run, step: Extract<BuildStep, { kind: 'container' 
   r.signal?.addEventListener('abort', onAbort, { once: true });
   const watch = watchDisk(step.disk, () => stop.abort());
   try {
-    const result = await (spec.networkMode === 'egress' ? runWithEgress(r, spec, stop.signal) : r.deps.docker.run(spec, stop.signal));
+    const result = await runStepContainer(r.deps.docker, r.deps.egress, spec, stop.signal);
     const diskBytes = await watch.stop();
     return { result, ...(diskBytes !== undefined ? { diskBytes } : {}) };
   } finally {
@@ -285,17 +267,42 @@ async function runSteps(r: Run, steps: BuildStep[]): Promise<void> {
   for (const step of steps) await (STEPS[step.kind] as (r: Run, s: BuildStep) => Promise<void>)(r, step);
 }
 
+/**
+ * The project builds assets the Phoenix way: an assets/ directory and mix.exs naming `assets.deploy`
+ * (read only as a regular file, never through a link).
+ */
+async function buildsAssets(src: string): Promise<boolean> {
+  if (!lstatSync(join(src, 'assets'), { throwIfNoEntry: false })?.isDirectory()) return false;
+  const fh = await open(join(src, 'mix.exs'), constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => undefined);
+  if (!fh) return false;
+  try {
+    return (await fh.stat()).isFile() && (await fh.readFile('utf8')).includes('assets.deploy');
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Facts of the unpacked source and the cache (its entries held first, `hold`), then the plan. */
 async function planJob(input: Omit<PlanInput, 'source' | 'cache'>, hold: (paths: string[]) => Promise<void>): Promise<BuildPlan> {
   const src = join(input.workDir, 'src');
   if (!existsSync(join(src, 'mix.exs'))) throw new XamalError('build_failed', 'the source has no mix.exs at its root');
   const hashes = await sourceHashes(src);
   const linkedDirs = (['deps', '_build'] as const).filter((d) => lstatSync(join(src, d), { throwIfNoEntry: false })?.isSymbolicLink());
-  const source = { ...hashes, hasDeps: existsSync(join(src, 'deps')), linkedDirs };
+  const source = { ...hashes, hasDeps: existsSync(join(src, 'deps')), linkedDirs, assets: await buildsAssets(src) };
   const { paths } = cacheLayout({ ...input, source });
   await hold([paths.deps, paths.build]);
   const cache = await readCacheFacts(paths);
   return planBuild({ ...input, source, cache });
+}
+
+/**
+ * Hex and rebar3 for a project with a mix.lock (one that has dependencies), when the farm says where
+ * they come from; a project without one builds without them.
+ */
+async function mixToolsFor(deps: BuildDeps, image: { pinned: string; digest: string }, workDir: string, timings: Record<string, number>, say: (line: string) => Promise<void>): Promise<{ tools?: MixTools }> {
+  if (!deps.mixTools || !existsSync(join(workDir, 'src', 'mix.lock'))) return {};
+  const settings = deps.mixTools;
+  return { tools: await timed(timings, 'tools', () => ensureMixTools(deps, settings, image, workDir, say)) };
 }
 
 /** Removes what earlier attempts of this job left: containers (a worker that died mid-build), then work directories. */
@@ -348,7 +355,9 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
     });
     const { cacheDir, limits, depsNetwork, hostArch } = deps;
     const keptOutputBytes = deps.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES;
-    const plan = await planJob({ job, jobId, image: { ref, pinned, digest }, workDir, cacheDir, limits, keptOutputBytes, depsNetwork, hostArch }, hold);
+    const tools = await mixToolsFor(deps, { pinned, digest }, workDir, timings, say);
+    const mixTools = deps.mixTools ? { mixTools: deps.mixTools } : {};
+    const plan = await planJob({ job, jobId, image: { ref, pinned, digest }, workDir, cacheDir, limits, keptOutputBytes, depsNetwork, hostArch, ...tools, ...mixTools }, hold);
     const run: Run = { deps, hooks, signal, plan, log, say, timings, learnt: {} };
     await runSteps(run, plan.steps);
     return { manifest: learnt(run.learnt.manifest, 'the manifest'), manifestKey: plan.artifact.manifestKey, cached: false };

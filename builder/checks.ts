@@ -18,7 +18,7 @@ export interface StepFailure {
 }
 
 /** Why a finished container step failed (cancelled, over its output, time or memory limit, non-zero exit, output missing). */
-export function containerFailure(step: Pick<ContainerStep, 'name' | 'spec' | 'expect'>, r: ContainerResult): StepFailure | undefined {
+export function containerFailure(step: Pick<ContainerStep, 'name' | 'spec' | 'expect' | 'toolProblems'>, r: ContainerResult): StepFailure | undefined {
   const { name, spec } = step;
   if (r.cancelled) return { code: 'cancelled', message: `build cancelled during ${name}` };
   if (r.outputExceeded) {
@@ -31,7 +31,8 @@ export function containerFailure(step: Pick<ContainerStep, 'name' | 'spec' | 'ex
     return { code: 'build_failed', message: `${name} ran out of memory: the kernel killed it at its memory limit of ${mib} (exit code ${r.code})` };
   }
   if (r.code !== 0) {
-    const why = spec.networkMode === 'egress' ? egressDiagnosis(`${r.stdout}\n${r.stderr}`) : undefined;
+    const output = `${r.stdout}\n${r.stderr}`;
+    const why = toolDiagnosis(output, step.toolProblems ?? []) ?? (spec.networkMode === 'egress' ? egressDiagnosis(output) : undefined);
     return { code: 'build_failed', message: `${name} failed with exit code ${r.code}${why ? `: ${why}` : ''}` };
   }
   if (step.expect && !r.stdout.includes(step.expect.stdout)) return { code: 'build_failed', message: step.expect.failure };
@@ -58,6 +59,45 @@ export function egressDiagnosis(output: string): string | undefined {
   }
   const refused = /unable to access '([^']+)': (?:The requested URL returned error: 403|.*CONNECT tunnel failed, response 403)/.exec(output);
   if (refused) return `the egress proxy refused ${refused[1]}: its host is not in XAMAL_DEPS_ALLOW`;
+  return undefined;
+}
+
+/** Build tools a dependency's native code may call, and what each is. */
+const BUILD_TOOLS: Record<string, string> = { cc: 'a C compiler', gcc: 'a C compiler', 'c++': 'a C++ compiler', 'g++': 'a C++ compiler', make: 'make', cmake: 'cmake', autoconf: 'autoconf', 'pkg-config': 'pkg-config' };
+const TOOL_NAMES = Object.keys(BUILD_TOOLS).map((t) => t.replace(/[+]/g, '\\+')).join('|');
+/** `sh: 1: cc: not found`, `make: cc: No such file or directory`, `** (Mix) "make" not found in the path`, `could not find an executable "cc"`. */
+const MISSING_TOOL = new RegExp(`(?:^|[\\s:'"])(${TOOL_NAMES})(?::|"|') (?:not found|No such file or directory|command not found)|(?:executable|command) "(${TOOL_NAMES})"|"(${TOOL_NAMES})" not found`, 'm');
+
+/** The dependency whose step failed: Mix's `Could not compile dependency :x`, else the last `==> x` header before `at`. */
+function failingDependency(output: string, at: number): string | undefined {
+  const named = /could not compile dependency :(\w+)/i.exec(output);
+  if (named) return named[1];
+  const headers = [...output.slice(0, at).matchAll(/^==> ([\w]+)$/gm)];
+  return headers.at(-1)?.[1];
+}
+
+/**
+ * Pure: a failed step's output says a tool Mix or a dependency needs is missing — Hex (a dependency
+ * declares Hex packages), rebar3, or a C build tool — naming the dependency, the tool and what to
+ * set; `problems` are why the farm's Hex or rebar3 preparation failed (builder/mix-tools.ts).
+ */
+export function toolDiagnosis(output: string, problems: string[]): string | undefined {
+  const hexFor = /(?:Could not find Hex, which is needed to build dependency :(\w+)|Mix requires the Hex package manager)/.exec(output);
+  if (hexFor) {
+    const why = problems.find((p) => p.startsWith('Hex')) ?? 'no Hex source is configured';
+    return `${hexFor[1] ? `dependency ${hexFor[1]}` : 'a dependency'} needs Hex (a dependency declares Hex packages), which this build does not have: ${why}; set XAMAL_HEX_ARCHIVE to a Hex archive (.ez) on the worker, or HEX_BUILDS_URL / HEX_MIRROR to a mirror the deps step may reach (XAMAL_DEPS_ALLOW)`;
+  }
+  const rebarFor = /Could not find "rebar3", which is needed to build dependency :(\w+)/.exec(output);
+  if (rebarFor) {
+    const why = problems.find((p) => p.startsWith('rebar3')) ?? 'no rebar3 source is configured';
+    return `dependency ${rebarFor[1]} needs rebar3, which this build does not have: ${why}; set XAMAL_REBAR3 to a rebar3 escript on the worker, or HEX_BUILDS_URL to a mirror the deps step may reach`;
+  }
+  const tool = MISSING_TOOL.exec(output);
+  if (tool) {
+    const name = (tool[1] ?? tool[2] ?? tool[3])!;
+    const dep = failingDependency(output, tool.index);
+    return `${dep ? `dependency ${dep}` : 'the build'} needs ${name} (${BUILD_TOOLS[name]}), which the builder image does not have; build in an image with build tools (the farm's Debian builders have gcc and make)`;
+  }
   return undefined;
 }
 

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { parseOrThrow } from '../core/index.ts';
 import { DEFAULT_DEPS_ALLOW, parseAllowList } from './egress.ts';
 import { DEFAULT_LIMITS, type BuildLimits } from './plan.ts';
+import { HEX_BUILDS_URL, type MixToolsSettings, type ToolSource } from './mix-tools.ts';
 import { DEFAULT_EVICTION, type EvictionPolicy } from './eviction.ts';
 import { parseOrigins, parsePrefer } from '../images/toolchains.ts';
 import { serviceEndpoints, servicesConfig, type ServicesConfig } from '../localservices/index.ts';
@@ -32,7 +33,23 @@ const EnvSchema = z.object({
     .url('expected a registry URL like https://registry-1.docker.io')
     .regex(/^(?:https:\/\/|http:\/\/(?:127\.\d+\.\d+\.\d+|localhost)(?::\d+)?(?:\/|$))/, 'expected https://, or http:// to a loopback address')
     .default(DOCKER_HUB),
+  XAMAL_HEX_ARCHIVE: z.string().regex(/^\/.*\/[A-Za-z0-9._-]+\.ez$/, 'expected the absolute path of a Hex archive, like /srv/hex/hex-2.1.1.ez').optional(),
+  XAMAL_REBAR3: z.string().regex(/^\//, 'expected the absolute path of a rebar3 escript').optional(),
+  HEX_BUILDS_URL: z.string().url('expected a URL like https://builds.hex.pm').regex(/^https?:\/\//, 'expected an http(s) URL').optional(),
+  HEX_MIRROR: z.string().url('expected a URL like https://repo.hex.pm').regex(/^https?:\/\//, 'expected an http(s) URL').optional(),
+  HEX_OFFLINE: z.enum(['1', 'true', '0', 'false', ''], { message: 'expected 1 or true (Hex resolves from its cache only), 0 or false' }).optional(),
 });
+
+/** Pure: where builds get Hex and rebar3 from: local files when set, else the builds URL (Hex's own unless HEX_BUILDS_URL). */
+function mixToolsSettings(e: z.infer<typeof EnvSchema>): MixToolsSettings {
+  const builds: ToolSource = { kind: 'builds', url: e.HEX_BUILDS_URL ?? HEX_BUILDS_URL };
+  return {
+    hex: e.XAMAL_HEX_ARCHIVE ? { kind: 'file', path: e.XAMAL_HEX_ARCHIVE } : builds,
+    rebar3: e.XAMAL_REBAR3 ? { kind: 'file', path: e.XAMAL_REBAR3 } : builds,
+    ...(e.HEX_MIRROR ? { hexMirror: e.HEX_MIRROR } : {}),
+    hexOffline: e.HEX_OFFLINE === '1' || e.HEX_OFFLINE === 'true',
+  };
+}
 
 /**
  * Where the builder finds Docker, the registry it pushes to, its caches and the local image lock,
@@ -75,6 +92,8 @@ export function builderConfig(env: NodeJS.ProcessEnv = process.env) {
      */
     limits: { ...DEFAULT_LIMITS, maxOutputBytes: e.XAMAL_MAX_STEP_OUTPUT_BYTES, pids: e.XAMAL_BUILD_PIDS_LIMIT, diskBytes: e.XAMAL_MAX_BUILD_DISK_BYTES } satisfies BuildLimits,
     /** The build cache is kept within XAMAL_CACHE_MAX_BYTES (default 20 GiB) and XAMAL_CACHE_MAX_AGE_DAYS of no use (default 30). */
+    /** Hex and rebar3 for projects with dependencies: XAMAL_HEX_ARCHIVE / XAMAL_REBAR3 files, else HEX_BUILDS_URL (default Hex's builds); HEX_MIRROR, HEX_OFFLINE. */
+    mixTools: mixToolsSettings(e),
     cacheEviction: { maxBytes: e.XAMAL_CACHE_MAX_BYTES, maxAgeMs: Math.round(e.XAMAL_CACHE_MAX_AGE_DAYS * 86_400_000) } satisfies EvictionPolicy,
   };
 }

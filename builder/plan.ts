@@ -19,6 +19,7 @@ import type { DiskLimit } from './disk.ts';
 import type { WantedFile } from './elf.ts';
 import type { ContainerSpec } from './docker.ts';
 import { proxyEnv } from './egress.ts';
+import { mixToolsEnv, TOOLS_MOUNT, type MixTools, type MixToolsSettings } from './mix-tools.ts';
 
 /** The deps step's network: through the egress proxy (builder/egress.ts), or none at all. */
 export type DepsNetwork = 'egress' | 'none';
@@ -60,6 +61,8 @@ export interface SourceFacts extends SourceHashes {
   hasDeps: boolean;
   /** Which of deps and _build the source has as symbolic links (the cache is never restored through one). */
   linkedDirs: ('deps' | '_build')[];
+  /** The project builds assets the Phoenix way: an assets/ directory and an `assets.deploy` alias in mix.exs. */
+  assets?: boolean;
 }
 
 export interface CacheInput {
@@ -83,6 +86,10 @@ export interface PlanInput extends CacheInput {
   /** This machine's arch: a build for another one runs under qemu. */
   hostArch?: Arch;
   cache: CacheFacts;
+  /** Hex and rebar3 prepared for this image (builder/mix-tools.ts), mounted read-only into deps and compile. */
+  tools?: MixTools;
+  /** The farm's Hex settings (mirror, offline) the steps that run Mix get. */
+  mixTools?: MixToolsSettings;
 }
 
 /** One thing the applier does (builder/apply.ts), as data. */
@@ -97,7 +104,16 @@ export type BuildStep =
    * output it must print; `disk`: the work directory is measured while it runs and after, and the
    * step killed and failed once it is past the limit.
    */
-  | { kind: 'container'; name: string; spec: ContainerSpec; disk: DiskLimit; retryOnce?: 'emulation'; expect?: { stdout: string; failure: string } }
+  | {
+      kind: 'container';
+      name: string;
+      spec: ContainerSpec;
+      disk: DiskLimit;
+      retryOnce?: 'emulation';
+      expect?: { stdout: string; failure: string };
+      /** Why Hex or rebar3 is missing (builder/mix-tools.ts): a failure that needed one says so. */
+      toolProblems?: string[];
+    }
   | { kind: 'save-cache'; from: string; to: string; replace: boolean }
   /** Records that deps ran with this mix.exs, and whether it left `depsDir`. */
   | { kind: 'write-deps-marker'; path: string; mixExs: string; depsDir: string }
@@ -138,7 +154,7 @@ export interface BuildPlan {
   cacheKeys: CacheLayout['keys'];
   cachePaths: CacheLayout['paths'];
   dirs: { src: string; out: string; home: string; releaseDir: string; tarball: string };
-  containers: { deps: ContainerSpec; compile: ContainerSpec; smoke: ContainerSpec };
+  containers: { deps: ContainerSpec; assets: ContainerSpec; compile: ContainerSpec; smoke: ContainerSpec };
   /** Everything the build does after its source is in place, in order. */
   steps: BuildStep[];
 }
@@ -184,6 +200,9 @@ export function cacheLayout(p: CacheInput): CacheLayout {
 /** Pure: how a step's disk use is bounded: the whole work directory (source, deps, _build, release, home). */
 const diskLimit = (p: PlanInput): DiskLimit => ({ dir: p.workDir, maxBytes: p.limits.diskBytes, everyMs: DISK_CHECK_MS });
 
+/** Pure: why Hex or rebar3 is missing, carried by the steps that run Mix (their failure names it). */
+const toolProblems = (p: PlanInput) => (p.tools ? { toolProblems: p.tools.problems } : {});
+
 /** Pure: the deps, compile and smoke containers. */
 function containerSpecs(p: PlanInput, dirs: BuildPlan['dirs'], release: string): BuildPlan['containers'] {
   const env = {
@@ -194,13 +213,15 @@ function containerSpecs(p: PlanInput, dirs: BuildPlan['dirs'], release: string):
     LANG: 'C.UTF-8',
     LC_ALL: 'C.UTF-8',
     ERL_AFLAGS: '+sbwt none +sbwtdcpu none +sbwtdio none',
+    ...mixToolsEnv(p.tools, p.mixTools),
   };
+  const toolsBind = p.tools ? [`${p.tools.dir}:${TOOLS_MOUNT}:ro`] : [];
   const common = {
     image: p.image.pinned,
     user: `${BUILD_USER.uid}:${BUILD_USER.gid}`,
     env,
     workdir: C.src,
-    binds: [`${dirs.src}:${C.src}`, `${dirs.out}:${C.out}`, `${dirs.home}:${C.home}`],
+    binds: [`${dirs.src}:${C.src}`, `${dirs.out}:${C.out}`, `${dirs.home}:${C.home}`, ...toolsBind],
     readOnly: true,
     tmpfs: { '/tmp': 'rw,exec,size=512m' },
     init: true,
@@ -214,14 +235,12 @@ function containerSpecs(p: PlanInput, dirs: BuildPlan['dirs'], release: string):
     labels: { 'org.xamal.job': p.jobId },
   } satisfies Omit<ContainerSpec, 'cmd' | 'networkMode'>;
   const labels = (step: string) => ({ ...common.labels, 'org.xamal.step': step });
+  // The steps that fetch (deps, assets) reach the network as configured; the rest has none at all.
+  const fetching = { networkMode: p.depsNetwork, ...(p.depsNetwork === 'egress' ? { env: { ...env, ...proxyEnv() } } : {}) };
   return {
-    deps: {
-      ...common,
-      cmd: ['mix', 'deps.get'],
-      networkMode: p.depsNetwork,
-      ...(p.depsNetwork === 'egress' ? { env: { ...env, ...proxyEnv() } } : {}),
-      labels: labels('deps'),
-    },
+    deps: { ...common, cmd: ['mix', 'deps.get'], ...fetching, labels: labels('deps') },
+    // Phoenix's `assets.deploy` downloads its bundlers (esbuild, tailwind) and compiles the app as it needs.
+    assets: { ...common, cmd: ['mix', 'assets.deploy'], ...fetching, labels: labels('assets') },
     // Compile and release with no network at all; --overwrite because without a TTY mix would
     // otherwise answer its own "Overwrite?" prompt with EOF and keep the old release (FACTS.md#mix-release).
     compile: { ...common, cmd: ['mix', 'release', release, '--overwrite', '--path', `${C.out}/${release}`], networkMode: 'none', labels: labels('compile') },
@@ -255,10 +274,19 @@ function prepareAndDeps(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep
   }
   return [
     ...steps,
-    { kind: 'container', name: 'deps', spec: plan.containers.deps, disk: diskLimit(p) },
+    { kind: 'container', name: 'deps', spec: plan.containers.deps, disk: diskLimit(p), ...toolProblems(p) },
     { kind: 'save-cache', from: depsDir, to: cachePaths.deps, replace: false },
     { kind: 'write-deps-marker', path: cachePaths.depsFetched, mixExs: p.source.mixExs, depsDir },
   ];
+}
+
+/**
+ * Pure: the assets step, between deps and compile, for a project that builds assets the Phoenix
+ * way; it reaches the network as deps does (its bundlers are downloads), and compile stays offline.
+ */
+function assetsStep(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep[] {
+  if (!p.source.assets) return [];
+  return [{ kind: 'phase', phase: 'assets' }, { kind: 'container', name: 'assets', spec: plan.containers.assets, disk: diskLimit(p), ...toolProblems(p) }];
 }
 
 /**
@@ -274,7 +302,7 @@ function compileAndRelease(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildS
   const smoke: BuildStep = { kind: 'container', name: 'smoke', spec: plan.containers.smoke, disk: diskLimit(p), expect: { stdout: SMOKE_MARKER, failure: 'the release did not answer `eval` in its own image' } };
   return [
     { kind: 'phase', phase: 'compile' },
-    { kind: 'container', name: 'compile', spec: plan.containers.compile, disk: diskLimit(p), ...(emulated ? { retryOnce: 'emulation' } : {}) },
+    { kind: 'container', name: 'compile', spec: plan.containers.compile, disk: diskLimit(p), ...toolProblems(p), ...(emulated ? { retryOnce: 'emulation' } : {}) },
     { kind: 'phase', phase: 'release' },
     // Before tar packs it: out/<release> a real directory, no link out of it, no special file.
     { kind: 'check-tree', base: p.workDir, dir: dirs.releaseDir, what: 'release' },
@@ -339,7 +367,7 @@ export function planBuild(p: PlanInput): BuildPlan {
     dirs,
     containers: containerSpecs(p, dirs, release),
   };
-  return { ...plan, steps: [...prepareAndDeps(p, plan), ...compileAndRelease(p, plan), ...checkAndUpload(p, plan)] };
+  return { ...plan, steps: [...prepareAndDeps(p, plan), ...assetsStep(p, plan), ...compileAndRelease(p, plan), ...checkAndUpload(p, plan)] };
 }
 
 /** What the build learnt that the plan could not know. */

@@ -11,6 +11,7 @@ import { hexpmTagDigest } from '../builder/images/pin.ts';
 import { registryReader } from '../builder/registry.ts';
 import { DEFAULT_DEPS_ALLOW, EGRESS_PACKAGES, egressProxy, parseAllowList, type AllowEntry } from '../builder/egress.ts';
 import { DEFAULT_LIMITS, type BuildLimits, type DepsNetwork } from '../builder/plan.ts';
+import type { MixToolsSettings } from '../builder/mix-tools.ts';
 import { LocalExecutor } from '../core/index.ts';
 import { COMMITTED_LOCK_PATH, readCatalog } from '../images/catalog.ts';
 import { readToolchainCatalog } from '../images/toolchains.ts';
@@ -42,6 +43,8 @@ export interface BuildDepsOptions {
   prepareImage?: ImagePreparer;
   /** The registry hexpm tags are resolved through (XAMAL_HEXPM_REGISTRY): a tag that moved there is refused before its image is pulled. */
   hexpmRegistry?: string;
+  /** Where Hex and rebar3 come from (builder/mix-tools.ts); absent: builds have neither. */
+  mixTools?: MixToolsSettings;
 }
 
 let proxies = 0;
@@ -62,6 +65,7 @@ export function buildDeps(o: BuildDepsOptions): BuildDeps {
     ...(o.maxLogBytes !== undefined ? { maxLogBytes: o.maxLogBytes } : {}),
     cacheKeeper: cacheKeeper(o.cacheDir, o.cacheEviction ?? DEFAULT_EVICTION),
     ...(o.prepareImage ? { prepareImage: o.prepareImage } : {}),
+    ...(o.mixTools ? { mixTools: o.mixTools } : {}),
     ...(o.hexpmRegistry ? { upstreamDigest: hexpmTagDigest(registryReader(o.hexpmRegistry)) } : {}),
   };
 }
@@ -86,6 +90,7 @@ export function configuredBuildDeps(cfg: BuilderConfig, store: ObjectStore): Bui
     limits: cfg.limits,
     cacheEviction: cfg.cacheEviction,
     hexpmRegistry: cfg.hexpmRegistry,
+    mixTools: cfg.mixTools,
     // The images this machine builds (xamal farm images build), prepared on demand into its local lock.
     prepareImage: imagePreparer(imageBuildDeps(cfg, () => {}), () => readCatalog(), readToolchainCatalog()),
   });

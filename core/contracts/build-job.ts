@@ -86,7 +86,7 @@ export function buildQueueName(arch: Arch): string {
 }
 
 /** `image`: the builder the target needs is prepared first (only when no lock holds it yet). */
-export const BUILD_PHASES = ['queued', 'image', 'source', 'deps', 'compile', 'release', 'scan', 'upload', 'done'] as const;
+export const BUILD_PHASES = ['queued', 'image', 'source', 'deps', 'assets', 'compile', 'release', 'scan', 'upload', 'done'] as const;
 export type BuildPhase = (typeof BUILD_PHASES)[number];
 
 /** What a worker answers for a finished job (the job's return value): the contract the API reports as `result`. */

@@ -15,8 +15,9 @@ export const RECIPE_VERSION = 1;
 const LIBSSL: Record<DebianSuite, string> = { bullseye: 'libssl1.1', bookworm: 'libssl3', trixie: 'libssl3t64' };
 
 /**
- * Packages on top of minbase. Builder: Erlang/Elixir from the suite, git (git deps) and CA
- * certificates. Runtime: only what a release bundling ERTS needs from a server (libssl for :crypto).
+ * Packages on top of minbase. Builder: Erlang/Elixir from the suite (erlang-dev: erl_nif.h), git
+ * (git deps), CA certificates, and what dependencies with C NIFs build with (gcc, make, libc6-dev;
+ * adding them measured no slower a debootstrap, 77 s either way: BENCHMARKS.md). Runtime: only what a release bundling ERTS needs from a server (libssl for :crypto).
  * Toolchain base: what compiling OTP and Elixir from source needs (C and C++ compilers, make,
  * autoconf, OpenSSL and ncurses headers, xz for the sources), and what a builder image made from it
  * keeps for the app's own build (git, CA certificates; the compilers serve C NIFs).
@@ -24,9 +25,12 @@ const LIBSSL: Record<DebianSuite, string> = { bullseye: 'libssl1.1', bookworm: '
 export function recipePackages(suite: DebianSuite, kind: RootfsKind): string[] {
   if (kind === 'toolchain-base') return ['gcc', 'g++', 'make', 'autoconf', 'libc6-dev', 'libncurses-dev', 'libssl-dev', LIBSSL[suite], 'git', 'ca-certificates', 'xz-utils'];
   return kind === 'builder'
-    ? ['elixir', 'erlang-crypto', 'erlang-public-key', 'erlang-ssl', 'erlang-inets', 'erlang-dev', 'git', 'ca-certificates', LIBSSL[suite]]
+    ? ['elixir', 'erlang-crypto', 'erlang-public-key', 'erlang-ssl', 'erlang-inets', 'erlang-dev', 'git', 'ca-certificates', LIBSSL[suite], ...BUILD_TOOLS]
     : [LIBSSL[suite], 'ca-certificates', 'curl'];
 }
+
+/** What dependencies with native code build with in every builder (the toolchain base has them too, its list unchanged so its key is). */
+export const BUILD_TOOLS = ['gcc', 'make', 'libc6-dev'];
 
 /** Trimmed after debootstrap: package caches and documentation. */
 export const SLIM_PATHS = ['var/lib/apt/lists', 'var/cache/apt', 'var/cache/debconf/templates.dat-old', 'usr/share/doc', 'usr/share/man', 'usr/share/info', 'usr/share/locale', 'var/log'];

@@ -48,6 +48,18 @@ describe('planBuild: the steps of a build', () => {
     expect(find(plan.steps, 'command')[0]!.command).toEqual({ argv: ['chown', '-R', '1000:1000', '/work/bjob-1'], label: 'chown workdir' });
   });
 
+  it('a project that builds assets the Phoenix way gets an assets step between deps and compile, reaching the network as deps does', () => {
+    const plan = planBuild(input({ source: { ...input().source, assets: true } }));
+    expect(kinds(plan.steps).slice(0, 10)).toEqual(['mkdir', 'command', 'phase:deps', 'container:deps', 'save-cache', 'write-deps-marker', 'phase:assets', 'container:assets', 'phase:compile', 'container:compile']);
+    const assets = container(plan, 'assets')!.spec;
+    expect(assets.cmd).toEqual(['mix', 'assets.deploy']);
+    expect(assets.networkMode).toBe('egress');
+    expect(assets.env).toMatchObject({ https_proxy: 'http://127.0.0.1:3128', MIX_ENV: 'prod' });
+    expect(container(plan, 'compile')!.spec.networkMode).toBe('none');
+    expect(container(planBuild(input({ depsNetwork: 'none', source: { ...input().source, assets: true } })), 'assets')!.spec.networkMode).toBe('none');
+    expect(container(planBuild(input()), 'assets')).toBeUndefined();
+  });
+
   it('a build whose mix.lock, mix.exs and image match a successful deps step skips deps (its deps/ restored from the cache)', () => {
     const plan = planBuild(input({ cache: { deps: true, build: false, depsMarker: marker() } }));
     expect(kinds(plan.steps).slice(0, 5)).toEqual(['mkdir', 'restore-cache', 'command', 'phase:deps', 'skip']);

@@ -38,7 +38,7 @@ describe('xamal build status lines', () => {
   const T = 'linux-x86_64-gnu2.36-debian12-otp25.2.3-elixir1.14.0';
   it('fills the bar by build phase, full when completed, and says why a job waits', () => {
     expect(buildStatusLine(T, { state: 'waiting', phase: undefined, waitingReason: 'no worker serves aarch64' })).toBe(`[................] ${T}: waiting — no worker serves aarch64`);
-    expect(buildStatusLine(T, { state: 'active', phase: 'compile', waitingReason: undefined })).toMatch(new RegExp(`^\\[#{8}\\.{8}\\] ${T}: active \\(compile\\)$`));
+    expect(buildStatusLine(T, { state: 'active', phase: 'compile', waitingReason: undefined })).toMatch(new RegExp(`^\\[#{9}\\.{7}\\] ${T}: active \\(compile\\)$`));
     expect(buildStatusLine(T, { state: 'completed', phase: 'done', waitingReason: undefined })).toBe(`[################] ${T}: completed`);
   });
 });
