@@ -15,13 +15,21 @@ export interface BuildRequestInput {
 }
 
 /**
+ * Pure: what to build for a host: deploy.yml's tuple as it is, or its selector with the host's arch
+ * and Debian release in place of its own (the artifact then fits the host's libc and OpenSSL).
+ */
+export function hostTarget(target: string | TargetSelector | undefined, host: HostFingerprint): string | TargetSelector {
+  return typeof target === 'string' ? target : { ...target, arch: host.arch, distro: `${host.distro}${host.distroVersion}` };
+}
+
+/**
  * Pure: the exact `xamal build` line that asks the farm for an artifact this host runs: the
  * deploy's selector with the host's arch and distro release (the artifact then fits its libc and
  * OpenSSL), every word shell-quoted.
  */
 export function buildRequestLine(r: BuildRequestInput): string {
-  // The deploy's selector with the host's arch and Debian release in place of its own.
-  const target = typeof r.target === 'string' ? r.target : formatSelectorString({ ...r.target, arch: r.host.arch, distro: `${r.host.distro}${r.host.distroVersion}` });
+  const wanted = hostTarget(r.target, r.host);
+  const target = typeof wanted === 'string' ? wanted : formatSelectorString(wanted);
   const q = (...words: string[]) => words.map(shellQuote);
   return q(
     'xamal', 'build', '--farm', r.farmUrl, '--app', r.app,

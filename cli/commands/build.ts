@@ -1,10 +1,9 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { farmClient, type FarmClient } from '../../deployer/farm-client.ts';
+import { followBuilds, uploadCheckout } from '../../deployer/farm-builds.ts';
 import type { BuildStatus } from '../../api/schemas/builds.ts';
 import type { SourceArchive } from '../../api/schemas/sources.ts';
-import { LocalExecutor, mixElixirRequirement, runChecked, parseSelectorString, parseTarget, parseToolVersions, readTextIfPresent, XamalError, type TargetSelectorInput, type ToolVersions } from '../../core/index.ts';
+import { mixElixirRequirement, parseSelectorString, parseTarget, parseToolVersions, readTextIfPresent, XamalError, type TargetSelectorInput, type ToolVersions } from '../../core/index.ts';
 import { BUILD_PHASES, type BuildPhase } from '../../core/contracts/build-job.ts';
 import { parseFlags, usageError } from '../args.ts';
 import { cliConfig } from '../config.ts';
@@ -16,7 +15,6 @@ const USAGE =
   '  --source DIR: `git archive` of the commit (HEAD unless --commit/--ref) of the repository at DIR, uploaded to the farm (private or unpushed code);\n' +
   '  without --target or --matrix: the erlang and elixir lines of DIR/.tool-versions (DIR: --project, else the current directory);\n' +
   "  the elixir: requirement in DIR/mix.exs is sent along, and the farm refuses targets whose Elixir does not satisfy it";
-const POLL_MS = 1_000;
 
 /** The flags `xamal build` accepts (node:util parseArgs options); CI examples are checked against them. */
 export const BUILD_OPTIONS = {
@@ -72,29 +70,14 @@ export function projectSelector(tools: ToolVersions): TargetSelectorInput | unde
   return { ...(tools.erlang ? { otp: tools.erlang } : {}), ...(tools.elixir ? { elixir: tools.elixir } : {}) };
 }
 
-/**
- * `--source DIR`: the commit `rev` names in the repository at DIR, packed with `git archive` (its
- * header records the commit, which the worker checks) and uploaded; the build request names the
- * upload and the commit, so the artifact is filed under the commit as a build from git is.
- */
+/** `--source DIR`: the commit packed and uploaded (deployer/farm-builds.ts), with a progress line. */
 async function uploadedSource(client: FarmClient, dir: string, rev: string, progress: Progress | undefined): Promise<SourceArchive> {
-  const exec = new LocalExecutor();
-  const found = await exec.run({ argv: ['git', '-C', dir, 'rev-parse', '--verify', '--quiet', `${rev}^{commit}`], timeoutMs: 30_000 });
-  if (found.code !== 0) throw new XamalError('usage', `--source ${dir}: ${JSON.stringify(rev)} is not a commit of a git repository there${found.stderr.trim() ? ` (${found.stderr.trim().split('\n').at(-1)})` : ''}`);
-  const commit = found.stdout.trim();
-  const tmp = await mkdtemp(join(tmpdir(), 'xamal-source-'));
-  try {
-    const file = join(tmp, 'source.tar.gz');
-    await runChecked(exec, { argv: ['git', '-C', dir, 'archive', '--format=tar.gz', '-o', file, commit], timeoutMs: 300_000 }, `--source ${dir}: git archive`);
-    const upload = await client.uploadSource(file, (sent, total) => {
-      const tenths = Math.floor((sent / total) * 10);
-      progress?.update('upload', `${progressBar(tenths, 10)} upload ${commit.slice(0, 12)}: ${tenths * 10}% of ${total} bytes`);
-    });
-    progress?.end();
-    return { archive: upload.archive, sha256: upload.sha256, commit };
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
-  }
+  const source = await uploadCheckout(client, dir, rev, (sent, total, commit) => {
+    const tenths = Math.floor((sent / total) * 10);
+    progress?.update('upload', `${progressBar(tenths, 10)} upload ${commit.slice(0, 12)}: ${tenths * 10}% of ${total} bytes`);
+  });
+  progress?.end();
+  return source;
 }
 
 /** The CI client: submit, follow every target to the end, print tuples and download URLs. */
@@ -139,19 +122,8 @@ const command: CliCommand = {
       ...(project.requirement ? { elixirRequirement: project.requirement } : {}),
     });
     for (const u of submitted.body.unresolved) io.err(`unresolved ${JSON.stringify(u.target)}: ${u.reasons.join('; ')}`);
-    const final = new Map<string, BuildStatus>();
     const progress = values.json ? undefined : progressFor(io);
-    const deadline = Date.now() + timeoutMs;
-    while (final.size < submitted.body.builds.length) {
-      if (Date.now() > deadline) throw new XamalError('unavailable', `timed out after ${timeoutMs / 1000} s waiting for the farm`);
-      for (const b of submitted.body.builds) {
-        if (final.has(b.id)) continue;
-        const st = await client.status(b.id);
-        progress?.update(b.id, buildStatusLine(b.tuple, st));
-        if (st.state === 'completed' || st.state === 'failed') final.set(b.id, st);
-      }
-      if (final.size < submitted.body.builds.length) await new Promise((r) => setTimeout(r, POLL_MS));
-    }
+    const final = await followBuilds(client, submitted.body.builds, (b, st) => progress?.update(b.id, buildStatusLine(b.tuple, st)), timeoutMs);
     progress?.end();
     const base = farm!.replace(/\/+$/, '');
     const rows = submitted.body.builds.map((b) => {

@@ -1,6 +1,8 @@
 import { LocalExecutor, XamalError, isXamalError, type HostFingerprint, type TargetSelector } from '../../core/index.ts';
-import { buildRequestLine } from '../../deployer/build-request.ts';
-import { farmClient } from '../../deployer/farm-client.ts';
+import { buildRequestLine, hostTarget } from '../../deployer/build-request.ts';
+import { farmClient, type FarmClient } from '../../deployer/farm-client.ts';
+import { followBuilds, uploadCheckout } from '../../deployer/farm-builds.ts';
+import { failureReport } from './build.ts';
 import type { RemoteContext } from '../../deployer/flows/context.ts';
 import { currentVersion, deployFlow, previousVersion, pruneFlow, type ArtifactSource, type HostDeployRecord } from '../../deployer/flows/deploy.ts';
 import { withLock } from '../../deployer/flows/lock.ts';
@@ -14,9 +16,13 @@ const FLAGS = {
   ...REMOTE_FLAGS,
   version: { type: 'string' },
   'lock-wait': { type: 'string' },
+  build: { type: 'boolean' },
 } as const;
 
-const USAGE = `xamal deploy|redeploy [--version V] | rollback [VERSION] | prune ${REMOTE_FLAGS_USAGE} [--lock-wait S]`;
+const USAGE = `xamal deploy|redeploy [--version V] [--build] | rollback [VERSION] | prune ${REMOTE_FLAGS_USAGE} [--lock-wait S]\n  --build: the farm builds what a host has no artifact for (the checkout's origin, or an upload of the commit), and the deploy waits for it`;
+
+/** How long `deploy --build` waits for the builds it asked for. */
+const BUILD_WAIT_MS = 3_600_000;
 
 /** The app checkout's commit: the default version, as Kamal does. */
 async function gitVersion(exec: LocalExecutor): Promise<string> {
@@ -45,31 +51,77 @@ async function checkoutFacts(exec: LocalExecutor, version: string): Promise<{ gi
   return { git, version: commit ?? version };
 }
 
+/** `deploy --build`: what the deploy says while the farm builds, and how long it waits. */
+export interface BuildOnMiss {
+  say: (line: string) => void;
+  timeoutMs?: number;
+  pollMs?: number;
+}
+
+/**
+ * `deploy --build`: asks the farm for the artifact a host has none of — the checkout's origin at the
+ * version, or (no origin) the commit uploaded — and follows the build to its end, saying each phase.
+ */
+async function buildForHost(client: FarmClient, r: { app: string; version: string; target: string | TargetSelector | undefined; host: HostFingerprint }, exec: LocalExecutor, b: BuildOnMiss): Promise<void> {
+  const facts = await checkoutFacts(exec, r.version);
+  const full = /^[0-9a-f]{40}$/.test(facts.version);
+  let tenths = -1;
+  const uploaded = (sent: number, total: number) => {
+    const now = Math.floor((sent / total) * 10);
+    if (now !== tenths) b.say(`upload of the checkout: ${(tenths = now) * 10}% of ${total} bytes`);
+  };
+  const source = facts.git ? { git: facts.git, ...(full ? { commit: facts.version } : { ref: facts.version }) } : await uploadCheckout(client, '.', facts.version, uploaded, exec);
+  const submitted = await client.submit({ app: r.app, source, targets: [hostTarget(r.target, r.host)] });
+  const { builds, unresolved } = submitted.body;
+  if (builds.length === 0) throw new XamalError('unsupported', `the farm cannot build ${r.app} ${r.version} for this host: ${unresolved.flatMap((u) => u.reasons).join('; ') || 'no target'}`);
+  let said = '';
+  const final = await followBuilds(client, builds, (build, st) => {
+    const line = `build ${build.tuple}: ${st.state}${st.phase && st.state !== 'completed' ? ` (${st.phase})` : ''}`;
+    if (line !== said) b.say((said = line));
+  }, b.timeoutMs ?? BUILD_WAIT_MS, b.pollMs);
+  for (const build of builds) {
+    const st = final.get(build.id)!;
+    if (st.state === 'failed') {
+      const report = failureReport(build.tuple, st.failedReason, await client.logs(build.id).catch(() => ''));
+      throw new XamalError('build_failed', `the farm's build of ${r.app} ${r.version} for this host failed\n${report}`);
+    }
+  }
+}
+
 /**
  * The farm as the deploy's artifact source: resolve by the host's fingerprint, then a short-lived
  * link. When the farm has no artifact the host runs, the error ends with the `xamal build` line that
- * asks for one.
+ * asks for one; with `build` (deploy --build) the farm is asked to build it and the resolve is tried
+ * again once it is done.
  */
-export function farmArtifacts(ctx: RemoteContext, version: string, exec: LocalExecutor): ArtifactSource | undefined {
+export function farmArtifacts(ctx: RemoteContext, version: string, exec: LocalExecutor, options: { build?: BuildOnMiss; client?: FarmClient } = {}): ArtifactSource | undefined {
   const f = ctx.config.farm;
   if (!f) return undefined;
   const token = ctx.secrets.get(f.tokenSecret)?.reveal() ?? ctx.env[f.tokenSecret];
   if (!token) throw new XamalError('usage', `farm: no token: set ${f.tokenSecret} in .xamal/secrets or the environment`);
-  const client = farmClient(f.url, token);
+  const client = options.client ?? farmClient(f.url, token);
   const app = ctx.config.release.name;
   const selector = typeof f.target === 'object' ? (f.target as TargetSelector) : undefined;
   const answers = new Map<string, Promise<{ tuple: string; sha256: string }>>();
   return {
     resolve(_host: string, host: HostFingerprint) {
+      // Hosts alike ask once (and, with --build, get one build).
       const key = typeof f.target === 'string' ? f.target : resolveKey(host);
       let answer = answers.get(key);
       if (!answer) {
-        answer = (async () => {
+        const ask = async () => {
           if (typeof f.target === 'string') return { tuple: f.target, sha256: (await client.downloadLink(app, version, f.target)).sha256 };
           const a = await client.resolve({ app, version, host, ...(selector ? { selector } : {}) });
           return { tuple: a.artifact.tuple, sha256: a.artifact.sha256 };
-        })().catch(async (err: unknown) => {
+        };
+        const build = options.build;
+        answer = ask().catch(async (err: unknown) => {
           if (!isXamalError(err) || err.code !== 'not_found') throw err;
+          if (build) {
+            build.say(`${_host}: the farm has no artifact of ${app} ${version} for this host; building it`);
+            await buildForHost(client, { app, version, target: f.target, host }, exec, build);
+            return ask();
+          }
           const line = buildRequestLine({ farmUrl: f.url, app, ...(await checkoutFacts(exec, version)), target: f.target, host });
           throw new XamalError('not_found', `${err.message}\nto build one for this host: ${line}`, { cause: err });
         });
@@ -144,7 +196,8 @@ const command: CliCommand = {
       const result = await withLock(ctx, { message: `${verb} ${version}`, version, ...(lockWait !== undefined ? { waitS: lockWait } : {}) }, async () => {
         if (!dry) await hook('pre-deploy', { lock: true });
         say(`${verb} ${version} to ${summaryOfTargets(targets.hosts)}`);
-        const artifacts = rollback || dry ? undefined : farmArtifacts(ctx, version, exec);
+        if (values.build && (rollback || verb === 'prune')) throw usageError('--build: only deploy and redeploy build', USAGE);
+        const artifacts = rollback || dry ? undefined : farmArtifacts(ctx, version, exec, values.build ? { build: { say } } : {});
         return deployFlow(ctx, { version, rollback, ...(artifacts ? { artifacts } : {}) });
       });
       progress?.end();
