@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { join, relative } from 'node:path';
 import {
+  artifactFileName,
   artifactKey,
   artifactManifestKey,
   artifactSha256Key,
@@ -346,8 +347,8 @@ export function planBuild(p: PlanInput): BuildPlan {
   if (linked) throw new XamalError('build_failed', `source: ${linked} is a symbolic link; deps and _build must be directories (the cache is never restored through a link)`);
   const release = releaseOf(job);
   const version = sourceVersion(job.source);
-  const ref: ArtifactRef = { app: job.app, version, target: job.target };
-  const fileName = `${job.app}-${version}-${formatTarget(job.target)}.tar.gz`;
+  const ref: ArtifactRef = { app: job.app, version, target: job.target, mixEnv: job.mixEnv, release };
+  const fileName = artifactFileName(ref);
   const dirs = {
     src: join(p.workDir, 'src'),
     out: join(p.workDir, 'out'),

@@ -4,9 +4,10 @@ import { formatTarget, type Target } from './tuple/index.ts';
 /**
  * Every key the farm writes to its object store, built and parsed in this one module:
  *
- *   artifacts/<app>/<version>/<tuple>/<app>-<version>-<tuple>.tar.gz   the release tarball
+ *   artifacts/<app>/<version>/<tuple>/<app>-<version>-<tuple>.tar.gz   the release tarball (MIX_ENV prod, release <app>)
  *   artifacts/<app>/<version>/<tuple>/…tar.gz.sha256                    its checksum line
  *   artifacts/<app>/<version>/<tuple>/manifest.json                     written last: the artifact exists
+ *   artifacts/<app>/<version>/<tuple>/<mix env>/<release>/…             the same three for any other MIX_ENV or release
  *   sources/<sha256>.tar.gz                                             an uploaded source archive
  *   logs/<job id>.log                                                   a build's log
  *   build-sets/<id>.json                                                what one POST /v1/builds asked for
@@ -19,6 +20,19 @@ export interface ArtifactRef {
   app: string;
   version: string;
   target: Target;
+  /** MIX_ENV (default prod) and release name (default the app's): the default pair adds nothing to the key. */
+  mixEnv?: string;
+  release?: string;
+}
+
+/** The MIX_ENV artifacts are built with unless a build asks for another. */
+export const DEFAULT_MIX_ENV = 'prod';
+
+/** The MIX_ENV and release an artifact reference means, defaults filled in. */
+export function artifactVariant(ref: Pick<ArtifactRef, 'app' | 'mixEnv' | 'release'>): { mixEnv: string; release: string; isDefault: boolean } {
+  const mixEnv = ref.mixEnv ?? DEFAULT_MIX_ENV;
+  const release = ref.release ?? ref.app;
+  return { mixEnv, release, isDefault: mixEnv === DEFAULT_MIX_ENV && release === ref.app };
 }
 
 /**
@@ -45,11 +59,13 @@ export function artifactsPrefix(app: string, version?: string, exact = true): st
 
 /** Where an artifact lives in the store. */
 export function artifactPrefix(ref: ArtifactRef): string {
-  return `artifacts/${ref.app}/${ref.version}/${formatTarget(ref.target)}`;
+  const v = artifactVariant(ref);
+  return `artifacts/${ref.app}/${ref.version}/${formatTarget(ref.target)}${v.isDefault ? '' : `/${v.mixEnv}/${v.release}`}`;
 }
 
 export function artifactFileName(ref: ArtifactRef): string {
-  return `${ref.app}-${ref.version}-${formatTarget(ref.target)}.tar.gz`;
+  const v = artifactVariant(ref);
+  return `${ref.app}-${ref.version}-${formatTarget(ref.target)}${v.isDefault ? '' : `-${v.mixEnv}-${v.release}`}.tar.gz`;
 }
 
 export function artifactKey(ref: ArtifactRef): string {
@@ -65,12 +81,12 @@ export function artifactManifestKey(ref: ArtifactRef): string {
   return `${artifactPrefix(ref)}/manifest.json`;
 }
 
-const MANIFEST_KEY = /^artifacts\/([a-z][a-z0-9_]*)\/([^/]+)\/([^/]+)\/manifest\.json$/;
+const MANIFEST_KEY = /^artifacts\/([a-z][a-z0-9_]*)\/([^/]+)\/([^/]+)\/(?:([a-z][a-z0-9_]*)\/([a-z][a-z0-9_]*)\/)?manifest\.json$/;
 
-/** The app, version and tuple a manifest key names, or undefined for any other key. */
-export function parseManifestKey(key: string): { app: string; version: string; tuple: string } | undefined {
+/** The app, version, tuple, MIX_ENV and release a manifest key names, or undefined for any other key. */
+export function parseManifestKey(key: string): { app: string; version: string; tuple: string; mixEnv: string; release: string } | undefined {
   const m = MANIFEST_KEY.exec(key);
-  return m ? { app: m[1]!, version: m[2]!, tuple: m[3]! } : undefined;
+  return m ? { app: m[1]!, version: m[2]!, tuple: m[3]!, mixEnv: m[4] ?? DEFAULT_MIX_ENV, release: m[5] ?? m[1]! } : undefined;
 }
 
 /** The pattern of a source archive's key (its sha256 names it). */

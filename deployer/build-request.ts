@@ -1,4 +1,4 @@
-import { formatSelectorString, shellQuote, type HostFingerprint, type TargetSelector } from '../core/index.ts';
+import { DEFAULT_MIX_ENV, formatSelectorString, shellQuote, type HostFingerprint, type TargetSelector } from '../core/index.ts';
 import { CommitSchema } from '../core/contracts/build-job.ts';
 
 /** What the `xamal build` line for a missing artifact is made of. */
@@ -12,6 +12,8 @@ export interface BuildRequestInput {
   /** deploy.yml's `farm.target`: a tuple (asked for as it is) or a selector (narrowed to the host). */
   target: string | TargetSelector | undefined;
   host: HostFingerprint;
+  /** deploy.yml's `release.mix_env`: named on the line unless it is prod. */
+  mixEnv?: string;
 }
 
 /**
@@ -35,5 +37,6 @@ export function buildRequestLine(r: BuildRequestInput): string {
     'xamal', 'build', '--farm', r.farmUrl, '--app', r.app,
     ...(r.git === undefined ? ['--source', '.'] : ['--git', r.git]),
     CommitSchema.safeParse(r.version).success ? '--commit' : '--ref', r.version, '--target', target,
+    ...(r.mixEnv && r.mixEnv !== DEFAULT_MIX_ENV ? ['--mix-env', r.mixEnv] : []),
   ).join(' ');
 }

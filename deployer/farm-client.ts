@@ -21,7 +21,7 @@ export interface FarmClient {
   /** The best artifact for a host (its fingerprint), and why every other candidate was not chosen. */
   resolve(body: ResolveRequestInput): Promise<ResolveAnswer>;
   /** A short-lived URL the host itself downloads the tarball from (the deployer stays out of the data path). */
-  downloadLink(app: string, version: string, tuple: string): Promise<DownloadLink>;
+  downloadLink(app: string, version: string, tuple: string, variant?: { mixEnv?: string; release?: string }): Promise<DownloadLink>;
   /** Uploads a source archive (a `.tar.gz` of the project) from a file, saying how many bytes went so far. */
   uploadSource(file: string, progress?: (sent: number, total: number) => void): Promise<SourceUpload>;
 }
@@ -89,8 +89,9 @@ export function farmClient(baseUrl: string, token: string, fetchImpl: typeof fet
     submit: (body) => json('POST', '/v1/builds', SubmitResultSchema, { json: body }),
     status: async (id) => (await json('GET', `/v1/builds/${id}`, BuildStatusSchema)).body,
     resolve: async (body) => (await json('POST', '/v1/resolve', ResolveAnswerSchema, { json: body })).body,
-    async downloadLink(app, version, tuple) {
-      const path = `/v1/artifacts/${encodeURIComponent(app)}/${encodeURIComponent(version)}/${encodeURIComponent(tuple)}/download`;
+    async downloadLink(app, version, tuple, variant = {}) {
+      const query = new URLSearchParams(Object.entries(variant).filter((e): e is [string, string] => typeof e[1] === 'string')).toString();
+      const path = `/v1/artifacts/${encodeURIComponent(app)}/${encodeURIComponent(version)}/${encodeURIComponent(tuple)}/download${query ? `?${query}` : ''}`;
       const res = await call('GET', path, undefined, 'manual');
       if (res.status !== 302) throw new XamalError(res.status === 404 ? 'not_found' : 'external', `farm: no download link for ${app} ${version} ${tuple} (HTTP ${res.status})`);
       const header = (field: keyof DownloadLink) => res.headers.get(DOWNLOAD_LINK_HEADERS[field]) ?? undefined;

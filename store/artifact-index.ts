@@ -4,29 +4,27 @@ import { parseTarget } from '../core/tuple/tuple.ts';
 import { LATEST_VERSION, RELEASE_VERSION_RE } from '../core/tuple/version.ts';
 import type { ObjectStore } from './store.ts';
 import { ManifestSchema, type Manifest } from '../core/contracts/manifest.ts';
-import { artifactManifestKey, artifactsPrefix, parseManifestKey } from '../core/store-keys.ts';
+import { artifactManifestKey, artifactsPrefix, artifactVariant, parseManifestKey } from '../core/store-keys.ts';
 import { sourceVersion, type BuildJob } from '../core/contracts/build-job.ts';
 
 /**
  * The stored artifact of exactly this job (same app, source, target, MIX_ENV and release), if
- * complete. Artifacts are keyed by (app, version, target): when the key already holds a build with
- * another MIX_ENV or release, this job would overwrite it, so it is refused (`conflict`) instead.
+ * complete. Each MIX_ENV and release has a key of its own (core/store-keys.ts); a manifest there of
+ * another one (written by hand, or a store damaged) is refused (`conflict`), never replaced.
  */
 export async function storedArtifact(store: ObjectStore, job: BuildJob): Promise<IndexedArtifact | undefined> {
-  const key = artifactManifestKey({ app: job.app, version: sourceVersion(job.source), target: job.target });
+  const release = job.release ?? job.app;
+  const key = artifactManifestKey({ app: job.app, version: sourceVersion(job.source), target: job.target, mixEnv: job.mixEnv, release });
   const raw = await store.get(key);
   if (!raw) return undefined;
   const manifest = ManifestSchema.parse(JSON.parse(raw.toString('utf8')));
-  const release = job.release ?? job.app;
   if (manifest.mixEnv === job.mixEnv && manifest.release === release) return { key, manifest };
-  throw new XamalError(
-    'conflict',
-    `${key.slice(0, key.lastIndexOf('/'))} already holds a build with MIX_ENV=${manifest.mixEnv} and release ${manifest.release}; artifacts are keyed by app, commit and target, so this build (MIX_ENV=${job.mixEnv}, release ${release}) would replace it: build it under another app name (e.g. ${job.app}_${job.mixEnv === manifest.mixEnv ? release : job.mixEnv})`,
-  );
+  throw new XamalError('conflict', `${key} holds a build with MIX_ENV=${manifest.mixEnv} and release ${manifest.release}, not MIX_ENV=${job.mixEnv} and release ${release} as its key says: refusing to replace it`);
 }
 /**
- * The artifact index, read from the store: an artifact is (app, version, tuple) and exists once
- * `artifacts/<app>/<version>/<tuple>/manifest.json` does. A version query is a commit SHA (full,
+ * The artifact index, read from the store: an artifact is (app, version, tuple, MIX_ENV, release)
+ * and exists once its manifest does (core/store-keys.ts). Lookups answer one MIX_ENV and release:
+ * prod and the app's own name unless the filter names others. A version query is a commit SHA (full,
  * or a unique prefix of at least 7 hex characters, as `xamal deploy` uses), a mix.exs release
  * version (then the newest build of it per tuple), or `latest` (the app's newest build per tuple).
  */
@@ -57,7 +55,7 @@ export interface ArtifactIndexOptions {
 }
 
 export interface ArtifactIndex {
-  find(app: string, version: string, filter?: { tuple?: string; selector?: TargetSelector }): Promise<IndexedArtifact[]>;
+  find(app: string, version: string, filter?: ArtifactFilter): Promise<IndexedArtifact[]>;
   /** The manifest at exactly this key, or undefined. */
   manifest(app: string, version: string, key: string): Promise<Manifest | undefined>;
 }
@@ -68,13 +66,15 @@ function bounded<V>(map: Map<string, V>, max: number, key: string, value: V): vo
   map.set(key, value);
 }
 
-type ArtifactFilter = { tuple?: string; selector?: TargetSelector };
+/** Which artifacts of a version a lookup wants: a tuple or a selector, and a MIX_ENV and release (default prod and the app's name). */
+export type ArtifactFilter = { tuple?: string; selector?: TargetSelector; mixEnv?: string; release?: string };
 
 /** The artifacts of `app` among `listed` keys that answer a version query (see ArtifactIndex), manifests read through `read`. */
 async function selectArtifacts(app: string, version: string, filter: ArtifactFilter, listed: string[], read: (key: string) => Promise<Manifest | undefined>): Promise<IndexedArtifact[]> {
+  const variant = artifactVariant({ app, ...filter });
   const keys = listed.flatMap((key) => {
     const k = parseManifestKey(key);
-    return k && k.app === app ? [{ key, version: k.version, tuple: k.tuple }] : [];
+    return k && k.app === app && k.mixEnv === variant.mixEnv && k.release === variant.release ? [{ key, version: k.version, tuple: k.tuple }] : [];
   });
   const wanted = (tuple: string) => {
     if (filter.tuple && tuple !== filter.tuple) return false;
@@ -188,6 +188,6 @@ export function artifactIndex(store: ObjectStore, opts: ArtifactIndexOptions = {
 }
 
 /** One lookup straight from the store (no cache). */
-export function findArtifacts(store: ObjectStore, app: string, version: string, filter: { tuple?: string; selector?: TargetSelector } = {}): Promise<IndexedArtifact[]> {
+export function findArtifacts(store: ObjectStore, app: string, version: string, filter: ArtifactFilter = {}): Promise<IndexedArtifact[]> {
   return artifactIndex(store).find(app, version, filter);
 }

@@ -3,34 +3,36 @@ import { formatTarget, parseSelectorString } from '../../core/index.ts';
 import { ManifestSchema, type Manifest } from '../../core/contracts/manifest.ts';
 import { verifyDownload } from '../downloads.ts';
 import { refuse } from '../errors.ts';
-import { ArtifactListQuerySchema, ArtifactListSchema, ArtifactParamsSchema, DOWNLOAD_LINK_HEADERS, DownloadTokenParamsSchema, type DownloadLink } from '../schemas/artifacts.ts';
+import { ArtifactListQuerySchema, ArtifactListSchema, ArtifactParamsSchema, ArtifactVariantQuerySchema, DOWNLOAD_LINK_HEADERS, DownloadTokenParamsSchema, type DownloadLink } from '../schemas/artifacts.ts';
 
 export const artifactRoutes: FastifyPluginAsyncZod = async (app) => {
   const { artifacts } = app.services;
   const { downloads } = app.settings;
   app.get('/v1/artifacts', { config: { accessLog: 'debug' }, schema: { querystring: ArtifactListQuerySchema, response: { 200: ArtifactListSchema } } }, async (req) => {
-    const { app: name, version, tuple, selector } = req.query;
+    const { app: name, version, tuple, selector, mixEnv, release } = req.query;
     const found = await artifacts.find(name, version, {
       ...(tuple ? { tuple: formatTarget(tuple) } : {}),
       ...(selector ? { selector: parseSelectorString(selector) } : {}),
+      ...(mixEnv ? { mixEnv } : {}),
+      ...(release ? { release } : {}),
     });
-    return { artifacts: found.map((a) => ({ tuple: a.manifest.tuple, version: a.manifest.version, releaseVersion: a.manifest.releaseVersion, builtAt: a.manifest.builtAt, sha256: a.manifest.tarball.sha256, manifestKey: a.key })) };
+    return { artifacts: found.map((a) => ({ tuple: a.manifest.tuple, version: a.manifest.version, mixEnv: a.manifest.mixEnv, release: a.manifest.release, releaseVersion: a.manifest.releaseVersion, builtAt: a.manifest.builtAt, sha256: a.manifest.tarball.sha256, manifestKey: a.key })) };
   });
 
   // The manifest as the index validated it, serialised once per manifest: fastify sends a string with
   // a JSON content type as it is (the response schema stays for the OpenAPI document).
-  app.get('/v1/artifacts/:app/:version/:tuple', { config: { accessLog: 'debug' }, schema: { params: ArtifactParamsSchema, response: { 200: ManifestSchema } } }, async (req, reply) => {
+  app.get('/v1/artifacts/:app/:version/:tuple', { config: { accessLog: 'debug' }, schema: { params: ArtifactParamsSchema, querystring: ArtifactVariantQuerySchema, response: { 200: ManifestSchema } } }, async (req, reply) => {
     const { app: name, version, tuple } = req.params;
-    return reply.type('application/json; charset=utf-8').send((await artifacts.manifestJson({ app: name, version, target: tuple })) as unknown as Manifest);
+    return reply.type('application/json; charset=utf-8').send((await artifacts.manifestJson({ app: name, version, target: tuple, ...req.query })) as unknown as Manifest);
   });
 
   /**
    * 302 to a short-lived URL: the store's presigned one (S3) or one the API signs and serves itself.
    * Servers pull from it directly; the deployer is never in the data path.
    */
-  app.get('/v1/artifacts/:app/:version/:tuple/download', { schema: { params: ArtifactParamsSchema } }, async (req, reply) => {
+  app.get('/v1/artifacts/:app/:version/:tuple/download', { schema: { params: ArtifactParamsSchema, querystring: ArtifactVariantQuerySchema } }, async (req, reply) => {
     const { app: name, version, tuple } = req.params;
-    const link = await artifacts.downloadLink({ app: name, version, target: tuple }, downloads, downloads.publicUrl ?? `${req.protocol}://${req.host}`);
+    const link = await artifacts.downloadLink({ app: name, version, target: tuple, ...req.query }, downloads, downloads.publicUrl ?? `${req.protocol}://${req.host}`);
     for (const [field, header] of Object.entries(DOWNLOAD_LINK_HEADERS)) reply.header(header, link[field as keyof DownloadLink]);
     return reply.code(302).send();
   });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { AppNameSchema, LATEST_VERSION, RELEASE_VERSION, TargetTupleSchema } from '../../core/index.ts';
+import { AppNameSchema, LATEST_VERSION, RELEASE_VERSION, ReleaseNameSchema, TargetTupleSchema } from '../../core/index.ts';
+import { MixEnvSchema } from '../../core/contracts/build-job.ts';
 import { Sha256Schema } from './sources.ts';
 
 /** A version as lookups take it: a commit SHA, a unique prefix of one, a mix.exs version, or `latest` (the app's newest build per tuple). */
@@ -12,19 +13,26 @@ export const ArtifactVersionSchema = z
 
 export const ArtifactParamsSchema = z.object({ app: AppNameSchema, version: ArtifactVersionSchema, tuple: TargetTupleSchema });
 
+/** Which build of a commit and tuple: MIX_ENV (default prod) and release (default the app's name). */
+const variantFields = { mixEnv: MixEnvSchema.optional(), release: ReleaseNameSchema.optional() };
+
+/** `?mixEnv=&release=` on an artifact's routes. */
+export const ArtifactVariantQuerySchema = z.object(variantFields).strict();
+
 export const ArtifactListQuerySchema = z
   .object({
     app: AppNameSchema,
     version: ArtifactVersionSchema,
     tuple: TargetTupleSchema.optional(),
     selector: z.string().max(300).optional(),
+    ...variantFields,
   })
   .strict();
 
 /** `GET /v1/artifacts`: the artifacts of a version, one line each. */
 export const ArtifactListSchema = z.object({
   artifacts: z.array(
-    z.object({ tuple: z.string(), version: z.string(), releaseVersion: z.string(), builtAt: z.string(), sha256: z.string(), manifestKey: z.string() }),
+    z.object({ tuple: z.string(), version: z.string(), mixEnv: z.string(), release: z.string(), releaseVersion: z.string(), builtAt: z.string(), sha256: z.string(), manifestKey: z.string() }),
   ),
 });
 export type ArtifactList = z.infer<typeof ArtifactListSchema>;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { AppNameSchema, HostFingerprintSchema, TargetSelectorSchema } from '../../core/index.ts';
+import { AppNameSchema, HostFingerprintSchema, ReleaseNameSchema, TargetSelectorSchema } from '../../core/index.ts';
+import { MixEnvSchema } from '../../core/contracts/build-job.ts';
 import { ArtifactVersionSchema } from './artifacts.ts';
 
 /** `POST /v1/resolve`: the artifact of a version that fits a host (its fingerprint), optionally within a selector. */
@@ -9,6 +10,9 @@ export const ResolveRequestSchema = z
     version: ArtifactVersionSchema,
     host: HostFingerprintSchema,
     selector: TargetSelectorSchema.optional(),
+    /** MIX_ENV and release of the wanted build (default prod and the app's name). */
+    mixEnv: MixEnvSchema.optional(),
+    release: ReleaseNameSchema.optional(),
   })
   .strict();
 export type ResolveRequest = z.infer<typeof ResolveRequestSchema>;

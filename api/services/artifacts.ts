@@ -1,4 +1,4 @@
-import { artifactManifestKey, formatTarget, XamalError, type Target } from '../../core/index.ts';
+import { artifactManifestKey, artifactVariant, formatTarget, XamalError, type Target } from '../../core/index.ts';
 import { CommitSchema } from '../../core/contracts/build-job.ts';
 import type { Manifest } from '../../core/contracts/manifest.ts';
 import type { ArtifactIndex } from '../../store/artifact-index.ts';
@@ -11,6 +11,9 @@ export interface ArtifactId {
   app: string;
   version: string;
   target: Target;
+  /** Default prod and the app's name (core/store-keys.ts). */
+  mixEnv?: string;
+  release?: string;
 }
 
 /** Reads artifacts from the store through the index. An artifact exists only once its manifest does. */
@@ -19,8 +22,11 @@ export function artifactService(store: ObjectStore, index: ArtifactIndex) {
   const manifest = async (id: ArtifactId): Promise<Manifest> => {
     const found = CommitSchema.safeParse(id.version).success
       ? await index.manifest(id.app, id.version, artifactManifestKey(id))
-      : (await index.find(id.app, id.version, { tuple: formatTarget(id.target) }))[0]?.manifest;
-    if (!found) throw new XamalError('not_found', `no artifact for ${id.app} ${id.version} on that target`);
+      : (await index.find(id.app, id.version, { tuple: formatTarget(id.target), ...(id.mixEnv ? { mixEnv: id.mixEnv } : {}), ...(id.release ? { release: id.release } : {}) }))[0]?.manifest;
+    if (!found) {
+      const v = artifactVariant(id);
+      throw new XamalError('not_found', `no artifact for ${id.app} ${id.version}${v.isDefault ? '' : ` (MIX_ENV=${v.mixEnv}, release ${v.release})`} on that target`);
+    }
     return found;
   };
   // Manifests never change under their key, and the index keeps one object per key: its JSON is kept with it.

@@ -1,4 +1,4 @@
-import { canRun, compareVersions, parseTargetOrThrow, XamalError, type HostFingerprint, type Target } from '../../core/index.ts';
+import { artifactVariant, canRun, compareVersions, parseTargetOrThrow, XamalError, type HostFingerprint, type Target } from '../../core/index.ts';
 import type { ArtifactIndex, IndexedArtifact } from '../../store/artifact-index.ts';
 import type { ResolveAnswer, ResolveRequest } from '../schemas/resolve.ts';
 
@@ -22,9 +22,12 @@ export function resolveService(index: ArtifactIndex) {
   return {
     /** The wire answer, each reason's code typed as core names it. */
     async resolve(req: ResolveRequest) {
-      const candidates = await index.find(req.app, req.version, req.selector ? { selector: req.selector } : {});
+      const variant = { ...(req.mixEnv ? { mixEnv: req.mixEnv } : {}), ...(req.release ? { release: req.release } : {}) };
+      const candidates = await index.find(req.app, req.version, { ...(req.selector ? { selector: req.selector } : {}), ...variant });
       if (candidates.length === 0) {
-        throw new XamalError('not_found', `no artifact of ${req.app} ${req.version}${req.selector ? ' matching the selector' : ''}`);
+        const which = artifactVariant({ app: req.app, ...variant });
+        const of = which.isDefault ? '' : ` (MIX_ENV=${which.mixEnv}, release ${which.release})`;
+        throw new XamalError('not_found', `no artifact of ${req.app} ${req.version}${of}${req.selector ? ' matching the selector' : ''}`);
       }
       const verdicts = candidates.map((a) => {
         const target = parseTargetOrThrow(a.manifest.tuple);

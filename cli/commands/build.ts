@@ -3,7 +3,7 @@ import { farmClient, type FarmClient } from '../../deployer/farm-client.ts';
 import { followBuilds, uploadCheckout } from '../../deployer/farm-builds.ts';
 import type { BuildStatus } from '../../api/schemas/builds.ts';
 import type { SourceArchive } from '../../api/schemas/sources.ts';
-import { mixElixirRequirement, parseSelectorString, parseTarget, parseToolVersions, readTextIfPresent, XamalError, type TargetSelectorInput, type ToolVersions } from '../../core/index.ts';
+import { artifactVariant, mixElixirRequirement, parseManifestKey, parseSelectorString, parseTarget, parseToolVersions, readTextIfPresent, XamalError, type TargetSelectorInput, type ToolVersions } from '../../core/index.ts';
 import { BUILD_PHASES, type BuildPhase } from '../../core/contracts/build-job.ts';
 import { parseFlags, usageError } from '../args.ts';
 import { cliConfig } from '../config.ts';
@@ -128,8 +128,8 @@ const command: CliCommand = {
     const base = farm!.replace(/\/+$/, '');
     const rows = submitted.body.builds.map((b) => {
       const st = final.get(b.id)!;
-      const parts = st.result?.manifestKey?.split('/') ?? [];
-      const download = st.state === 'completed' && parts.length >= 5 ? `${base}/v1/artifacts/${parts[1]}/${parts[2]}/${parts[3]}/download` : undefined;
+      const k = st.result?.manifestKey ? parseManifestKey(st.result.manifestKey) : undefined;
+      const download = st.state === 'completed' && k ? artifactDownloadUrl(base, k) : undefined;
       return { id: b.id, tuple: b.tuple, state: st.state, sha256: st.result?.sha256, download, error: st.failedReason };
     });
     for (const r of rows.filter((x) => x.state === 'failed')) io.err(failureReport(r.tuple, r.error, await client.logs(r.id)));
@@ -145,6 +145,12 @@ export function buildStatusLine(tuple: string, st: Pick<BuildStatus, 'state' | '
   const steps = BUILD_PHASES.length - 1;
   const at = st.state === 'completed' ? steps : Math.max(0, BUILD_PHASES.indexOf((st.phase ?? 'queued') as BuildPhase));
   return `${progressBar(at, steps)} ${tuple}: ${st.state}${st.phase && st.state !== 'completed' ? ` (${st.phase})` : ''}${st.waitingReason ? ` — ${st.waitingReason}` : ''}`;
+}
+
+/** The download route of an artifact, with `?mixEnv=&release=` for any but the default build. */
+export function artifactDownloadUrl(base: string, k: { app: string; version: string; tuple: string; mixEnv: string; release: string }): string {
+  const v = artifactVariant(k);
+  return `${base}/v1/artifacts/${k.app}/${k.version}/${k.tuple}/download${v.isDefault ? '' : `?${new URLSearchParams({ mixEnv: v.mixEnv, release: v.release })}`}`;
 }
 
 /** Lines of the stored log a failure shows. */

@@ -62,7 +62,7 @@ export interface BuildOnMiss {
  * `deploy --build`: asks the farm for the artifact a host has none of — the checkout's origin at the
  * version, or (no origin) the commit uploaded — and follows the build to its end, saying each phase.
  */
-async function buildForHost(client: FarmClient, r: { app: string; version: string; target: string | TargetSelector | undefined; host: HostFingerprint }, exec: LocalExecutor, b: BuildOnMiss): Promise<void> {
+async function buildForHost(client: FarmClient, r: { app: string; version: string; mixEnv: string; target: string | TargetSelector | undefined; host: HostFingerprint }, exec: LocalExecutor, b: BuildOnMiss): Promise<void> {
   const facts = await checkoutFacts(exec, r.version);
   const full = /^[0-9a-f]{40}$/.test(facts.version);
   let tenths = -1;
@@ -71,7 +71,7 @@ async function buildForHost(client: FarmClient, r: { app: string; version: strin
     if (now !== tenths) b.say(`upload of the checkout: ${(tenths = now) * 10}% of ${total} bytes`);
   };
   const source = facts.git ? { git: facts.git, ...(full ? { commit: facts.version } : { ref: facts.version }) } : await uploadCheckout(client, '.', facts.version, uploaded, exec);
-  const submitted = await client.submit({ app: r.app, source, targets: [hostTarget(r.target, r.host)] });
+  const submitted = await client.submit({ app: r.app, source, targets: [hostTarget(r.target, r.host)], mixEnv: r.mixEnv });
   const { builds, unresolved } = submitted.body;
   if (builds.length === 0) throw new XamalError('unsupported', `the farm cannot build ${r.app} ${r.version} for this host: ${unresolved.flatMap((u) => u.reasons).join('; ') || 'no target'}`);
   let said = '';
@@ -101,6 +101,8 @@ export function farmArtifacts(ctx: RemoteContext, version: string, exec: LocalEx
   if (!token) throw new XamalError('usage', `farm: no token: set ${f.tokenSecret} in .xamal/secrets or the environment`);
   const client = options.client ?? farmClient(f.url, token);
   const app = ctx.config.release.name;
+  // The release deploy.yml names is the farm's app; its MIX_ENV picks which build of a commit.
+  const mixEnv = ctx.config.release.mixEnv;
   const selector = typeof f.target === 'object' ? (f.target as TargetSelector) : undefined;
   const answers = new Map<string, Promise<{ tuple: string; sha256: string }>>();
   return {
@@ -110,8 +112,8 @@ export function farmArtifacts(ctx: RemoteContext, version: string, exec: LocalEx
       let answer = answers.get(key);
       if (!answer) {
         const ask = async () => {
-          if (typeof f.target === 'string') return { tuple: f.target, sha256: (await client.downloadLink(app, version, f.target)).sha256 };
-          const a = await client.resolve({ app, version, host, ...(selector ? { selector } : {}) });
+          if (typeof f.target === 'string') return { tuple: f.target, sha256: (await client.downloadLink(app, version, f.target, { mixEnv })).sha256 };
+          const a = await client.resolve({ app, version, host, mixEnv, ...(selector ? { selector } : {}) });
           return { tuple: a.artifact.tuple, sha256: a.artifact.sha256 };
         };
         const build = options.build;
@@ -119,10 +121,10 @@ export function farmArtifacts(ctx: RemoteContext, version: string, exec: LocalEx
           if (!isXamalError(err) || err.code !== 'not_found') throw err;
           if (build) {
             build.say(`${_host}: the farm has no artifact of ${app} ${version} for this host; building it`);
-            await buildForHost(client, { app, version, target: f.target, host }, exec, build);
+            await buildForHost(client, { app, version, mixEnv, target: f.target, host }, exec, build);
             return ask();
           }
-          const line = buildRequestLine({ farmUrl: f.url, app, ...(await checkoutFacts(exec, version)), target: f.target, host });
+          const line = buildRequestLine({ farmUrl: f.url, app, ...(await checkoutFacts(exec, version)), target: f.target, host, mixEnv });
           throw new XamalError('not_found', `${err.message}\nto build one for this host: ${line}`, { cause: err });
         });
         // A failed answer is not kept: the next host asks again.
@@ -131,7 +133,7 @@ export function farmArtifacts(ctx: RemoteContext, version: string, exec: LocalEx
       }
       return answer;
     },
-    link: (tuple) => client.downloadLink(app, version, tuple),
+    link: (tuple) => client.downloadLink(app, version, tuple, { mixEnv }),
   };
 }
 

@@ -101,7 +101,7 @@ describe('the farm API with real Redis, workers and store', () => {
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 
-  it('builds a 3-target matrix from a branch name; logs follow live over SSE; the same request again answers 200 from the store; another MIX_ENV for the same keys is refused', { timeout: 600_000 }, async () => {
+  it('builds a 3-target matrix from a branch name; logs follow live over SSE; the same request again answers 200 from the store; another MIX_ENV of the commit is built and kept beside it', { timeout: 600_000 }, async () => {
     const body = { app: 'hello', source: { git: repoUrl, ref: 'main' }, targets: [TUPLES.bullseye, TUPLES.bookworm, { otp: '27' }] };
     const res = await app.inject({ method: 'POST', url: '/v1/builds', headers: AUTH, payload: body });
     expect(res.statusCode, res.body).toBe(202);
@@ -135,11 +135,19 @@ describe('the farm API with real Redis, workers and store', () => {
     const again = await app.inject({ method: 'POST', url: '/v1/builds', headers: AUTH, payload: body });
     expect(again.statusCode).toBe(200);
     expect((again.json() as { builds: { status: string }[] }).builds.every((b) => b.status === 'done')).toBe(true);
-    // Artifacts are keyed by (app, commit, target): a staging build of the same commit would replace them.
-    const staging = await app.inject({ method: 'POST', url: '/v1/builds', headers: AUTH, payload: { ...body, mixEnv: 'staging' } });
-    expect(staging.statusCode).toBe(422);
-    expect(staging.body).toContain('already holds a build with MIX_ENV=prod and release hello');
-    expect(staging.body).toContain('hello_staging');
+    // Another MIX_ENV of the same commit is another artifact, built and stored beside the prod one.
+    const staging = await app.inject({ method: 'POST', url: '/v1/builds', headers: AUTH, payload: { ...body, targets: [TUPLES.bookworm], mixEnv: 'staging' } });
+    expect(staging.statusCode, staging.body).toBe(202);
+    const [sb] = (staging.json() as { builds: { id: string }[] }).builds;
+    let st: { state: string; result?: { manifestKey: string } } = { state: 'waiting' };
+    for (const until = Date.now() + 300_000; Date.now() < until && st.state !== 'completed' && st.state !== 'failed'; await new Promise((r) => setTimeout(r, 500))) {
+      st = (await app.inject({ url: `/v1/builds/${sb!.id}`, headers: AUTH })).json() as typeof st;
+    }
+    expect(st.state).toBe('completed');
+    expect(st.result!.manifestKey).toMatch(new RegExp(`/${TUPLES.bookworm}/staging/hello/manifest\\.json$`));
+    const list = async (q: string) => ((await app.inject({ url: `/v1/artifacts?app=hello&version=latest${q}`, headers: AUTH })).json() as { artifacts: { mixEnv: string }[] }).artifacts;
+    expect((await list('')).map((a) => a.mixEnv)).toEqual(['prod', 'prod', 'prod']);
+    expect((await list('&mixEnv=staging')).map((a) => a.mixEnv)).toEqual(['staging']);
   });
 
   it('GET /metrics counts the finished builds (durations, cache misses) from the real queues, and the admin board lists them', async () => {

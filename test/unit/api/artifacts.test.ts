@@ -127,6 +127,30 @@ describe('artifact routes', () => {
     }
   });
 
+  it('keeps each MIX_ENV of a commit apart: the default answers prod, `?mixEnv=` and resolve\'s `mixEnv` the other', async () => {
+    const store = localStore(join(dir, 'variants'));
+    const staging = Buffer.from('the staging build');
+    await putArtifact(store, { app: 'shop', version: COMMIT, tuple: TUPLE, body }, { sonames: ['libc.so.6'] });
+    await putArtifact(store, { app: 'shop', version: COMMIT, tuple: TUPLE, body: staging }, { mixEnv: 'staging', sonames: ['libc.so.6'] });
+    const farm = await buildApp({ token: TOKEN, services: { health: healthService({}), ...storeBackedServices(store) }, logLevel: 'silent' });
+    try {
+      const get = (url: string) => farm.inject({ url, headers: AUTH });
+      expect((await get(`/v1/artifacts/shop/${COMMIT}/${TUPLE}`)).json()).toMatchObject({ mixEnv: 'prod', tarball: { sha256 } });
+      expect((await get(`/v1/artifacts/shop/${COMMIT}/${TUPLE}?mixEnv=staging`)).json()).toMatchObject({ mixEnv: 'staging', tarball: { key: expect.stringContaining('/staging/shop/') } });
+      expect((await get(`/v1/artifacts/shop/${COMMIT}/${TUPLE}/download?mixEnv=staging`)).headers['x-xamal-sha256']).toBe(createHash('sha256').update(staging).digest('hex'));
+      expect((await get(`/v1/artifacts?app=shop&version=latest&mixEnv=staging`)).json().artifacts).toEqual([expect.objectContaining({ mixEnv: 'staging', release: 'shop' })]);
+      const missing = await get(`/v1/artifacts/shop/${COMMIT}/${TUPLE}?mixEnv=dev`);
+      expect(missing.statusCode).toBe(404);
+      expect(missing.json().message).toBe(`no artifact for shop ${COMMIT} (MIX_ENV=dev, release shop) on that target`);
+      expect((await get(`/v1/artifacts/shop/${COMMIT}/${TUPLE}?mixEnv=Bad!`)).statusCode).toBe(400);
+      const host = { os: 'linux', arch: 'x86_64', libc: 'gnu', libcVersion: '2.36', distro: 'debian', distroVersion: '12', distroCodename: 'bookworm', libraries: ['libc.so.6'], hostname: 'h', kernel: '6' };
+      const resolved = await farm.inject({ method: 'POST', url: '/v1/resolve', headers: AUTH, payload: { app: 'shop', version: COMMIT, host, mixEnv: 'staging' } });
+      expect(resolved.json().artifact.manifestKey).toBe(`artifacts/shop/${COMMIT}/${TUPLE}/staging/shop/manifest.json`);
+    } finally {
+      await farm.close();
+    }
+  });
+
   it('requires the token', async () => {
     const res = await app.inject({ url: `/v1/artifacts/hello/${COMMIT}/${TUPLE}` });
     expect(res.statusCode).toBe(401);

@@ -6,6 +6,7 @@ import { artifactIndex, storedArtifact, type IndexFreshness } from '../../../sto
 import { BuildJobSchema } from '../../../core/contracts/build-job.ts';
 import type { Manifest } from '../../../core/contracts/manifest.ts';
 import { localStore } from '../../../store/local.ts';
+import { artifactManifestKey, parseTargetOrThrow } from '../../../core/index.ts';
 import type { ObjectStore } from '../../../store/store.ts';
 
 const T12 = 'linux-x86_64-gnu2.36-debian12-otp25.2.3-elixir1.14.0';
@@ -24,14 +25,17 @@ function counted(store: ObjectStore) {
 }
 
 const manifestKey = (version: string, tuple: string) => `artifacts/demo/${version}/${tuple}/manifest.json`;
-async function put(store: ObjectStore, version: string, tuple: string): Promise<void> {
+async function put(store: ObjectStore, version: string, tuple: string, variant: { mixEnv?: string; release?: string } = {}): Promise<void> {
+  const mixEnv = variant.mixEnv ?? 'prod';
+  const release = variant.release ?? 'demo';
+  const key = artifactManifestKey({ app: 'demo', version, target: parseTargetOrThrow(tuple), mixEnv, release });
   const m: Manifest = {
-    schema: 1, app: 'demo', release: 'demo', releaseVersion: '1.0.0', version, commit: version, tuple, mixEnv: 'prod',
+    schema: 1, app: 'demo', release, releaseVersion: '1.0.0', version, commit: version, tuple, mixEnv,
     tarball: { key: `artifacts/demo/${version}/${tuple}/demo.tar.gz`, sha256: 'a'.repeat(64), size: 1 },
     image: { ref: 'r:t', digest: `sha256:${'b'.repeat(64)}` }, cacheKeys: { deps: 'd', build: 'b' }, sonames: [], timings: {},
     logKey: 'logs/x', builtAt: '2026-01-01T00:00:00.000Z', jobId: 'b',
   };
-  await store.put(manifestKey(version, tuple), JSON.stringify(m));
+  await store.put(key, JSON.stringify(m));
 }
 
 describe('artifact index', () => {
@@ -100,13 +104,31 @@ describe('artifact index', () => {
     expect(calls.get).toBe(1 + 3);
   });
 
-  it('a stored artifact answers the identical job; the same key with another MIX_ENV or release is refused, not overwritten', async () => {
+  it('a stored artifact answers the identical job; another MIX_ENV or release of the same commit and tuple is another artifact, stored beside it', async () => {
     await put(disk, C1, T12);
     const job = (over: Record<string, string>) => BuildJobSchema.parse({ app: 'demo', source: { kind: 'git', url: 'file:///x', commit: C1 }, target: T12, ...over });
     expect((await storedArtifact(disk, job({})))?.manifest.tuple).toBe(T12);
-    await expect(storedArtifact(disk, job({ mixEnv: 'staging' }))).rejects.toMatchObject({ code: 'conflict', message: expect.stringContaining('already holds a build with MIX_ENV=prod and release demo') });
-    await expect(storedArtifact(disk, job({ release: 'admin' }))).rejects.toThrow(/build it under another app name \(e\.g\. demo_admin\)/);
+    expect(await storedArtifact(disk, job({ mixEnv: 'staging' }))).toBeUndefined();
+    expect(await storedArtifact(disk, job({ release: 'admin' }))).toBeUndefined();
     expect(await storedArtifact(disk, job({ target: T13 }))).toBeUndefined();
+    await put(disk, C1, T12, { mixEnv: 'staging' });
+    await put(disk, C1, T12, { release: 'admin' });
+    expect((await storedArtifact(disk, job({ mixEnv: 'staging' })))?.key).toBe(`artifacts/demo/${C1}/${T12}/staging/demo/manifest.json`);
+    expect((await storedArtifact(disk, job({ release: 'admin' })))?.manifest.release).toBe('admin');
+    // Lookups answer one MIX_ENV and release: prod and the app's name unless asked.
+    const index = artifactIndex(disk);
+    expect((await index.find('demo', C1)).map((a) => a.key)).toEqual([manifestKey(C1, T12)]);
+    expect((await index.find('demo', C1, { mixEnv: 'staging' })).map((a) => a.manifest.mixEnv)).toEqual(['staging']);
+    expect((await index.find('demo', 'latest', { release: 'admin' })).map((a) => a.manifest.release)).toEqual(['admin']);
+    expect(await index.find('demo', C1, { mixEnv: 'dev' })).toEqual([]);
+  });
+
+  it('refuses to take a manifest whose MIX_ENV or release is not what its key says', async () => {
+    const job = BuildJobSchema.parse({ app: 'demo', source: { kind: 'git', url: 'file:///x', commit: C1 }, target: T12, mixEnv: 'staging' });
+    await put(disk, C1, T12, { mixEnv: 'staging' });
+    const key = `artifacts/demo/${C1}/${T12}/staging/demo/manifest.json`;
+    await disk.put(key, (await disk.get(key))!.toString('utf8').replace('"mixEnv":"staging"', '"mixEnv":"prod"'));
+    await expect(storedArtifact(disk, job)).rejects.toMatchObject({ code: 'conflict', message: `${key} holds a build with MIX_ENV=prod and release demo, not MIX_ENV=staging and release demo as its key says: refusing to replace it` });
   });
 
   it('trusts no kept listing after the generation was unknown (an artifact stored while Redis was away is seen)', async () => {

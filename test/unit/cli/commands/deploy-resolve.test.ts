@@ -126,7 +126,7 @@ describe('deploy --build: the farm builds what a host has no artifact for, and t
     const said: string[] = [];
     const source = farmArtifacts(deployCtx(), commit.slice(0, 10), exec, { client, build: { say: (l) => void said.push(l), pollMs: 1 } })!;
     await expect(source.resolve('web1', host({ distroVersion: '13', libcVersion: '2.41' }))).resolves.toEqual({ tuple: TUPLE, sha256: SHA });
-    expect(seen.submitted).toEqual([{ app: 'shop', source: { git: 'https://git.example/acme/shop.git', commit }, targets: [{ otp: '27', arch: 'x86_64', distro: 'debian13' }] }]);
+    expect(seen.submitted).toEqual([{ app: 'shop', source: { git: 'https://git.example/acme/shop.git', commit }, targets: [{ otp: '27', arch: 'x86_64', distro: 'debian13' }], mixEnv: 'prod' }]);
     expect(said).toEqual([
       `web1: the farm has no artifact of shop ${commit.slice(0, 10)} for this host; building it`,
       `build ${TUPLE}: active (deps)`,
@@ -142,7 +142,7 @@ describe('deploy --build: the farm builds what a host has no artifact for, and t
     const source = farmArtifacts(deployCtx(), commit, exec, { client, build: { say: () => {}, pollMs: 1 } })!;
     await source.resolve('web1', host());
     expect(seen.uploads).toBe(1);
-    expect(seen.submitted).toEqual([{ app: 'shop', source: { archive: `sources/${'b'.repeat(64)}.tar.gz`, sha256: 'b'.repeat(64), commit }, targets: [{ otp: '27', arch: 'x86_64', distro: 'debian12' }] }]);
+    expect(seen.submitted).toEqual([{ app: 'shop', source: { archive: `sources/${'b'.repeat(64)}.tar.gz`, sha256: 'b'.repeat(64), commit }, targets: [{ otp: '27', arch: 'x86_64', distro: 'debian12' }], mixEnv: 'prod' }]);
   });
 
   it('a failed build fails the host with the build\'s log tail and reason', async () => {
