@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { constants, existsSync, lstatSync } from 'node:fs';
 import { mkdir, mkdtemp, open, readdir, rm } from 'node:fs/promises';
-import { join, relative } from 'node:path';
-import { formatTarget, isXamalError, runChecked, timed, XamalError, type Arch, type CappedRead, type Executor } from '../core/index.ts';
+import { basename, dirname, join, relative } from 'node:path';
+import { formatTarget, isXamalError, runChecked, shellQuote, timed, XamalError, type Arch, type CappedRead, type Executor } from '../core/index.ts';
 import { buildJobId, type BuildJob, type BuildPhase } from '../core/contracts/build-job.ts';
+import { openSecrets, redactSecrets, type BuildSecrets } from '../core/contracts/build-settings.ts';
 import { PublishedManifestSchema, type Manifest } from '../core/contracts/manifest.ts';
 import { storedArtifact } from '../store/artifact-index.ts';
 import type { ObjectStore } from '../store/store.ts';
@@ -22,6 +23,7 @@ import type { ImagePreparer } from './images/prepare.ts';
 import type { EgressProxy } from './egress.ts';
 import { assembleManifest, cacheLayout, planBuild, type BuildLimits, type DepsNetwork, type BuildPlan, type BuildStep, type PlanInput } from './plan.ts';
 import { mirrorPath, prepareSource } from './source.ts';
+import { BUILD_USER } from './build-user.ts';
 import { ensureMixTools, type MixTools, type MixToolsSettings } from './mix-tools.ts';
 import type { CacheKeeper } from './cache-use.ts';
 
@@ -49,9 +51,14 @@ export interface BuildDeps {
   upstreamDigest?: UpstreamDigest;
   /** Where Hex and rebar3 come from (builder/mix-tools.ts); absent: builds have neither. */
   mixTools?: MixToolsSettings;
+  /** Opens a job's sealed secrets (core/contracts/build-settings.ts); absent: a job with secrets fails, naming the setting. */
+  secretsKey?: Buffer;
 }
 
 export const DEFAULT_MAX_LOG_BYTES = 4 * 1024 * 1024;
+
+/** tmpfs on Linux: a build's secrets file is never written to disk. */
+const SECRETS_ROOT = '/dev/shm';
 
 export interface BuildHooks {
   phase(phase: BuildPhase): Promise<void> | void;
@@ -91,6 +98,8 @@ interface Run {
   log: CappedLog;
   say: (line: string) => Promise<void>;
   timings: Record<string, number>;
+  /** The job's secrets, opened: written for the deps and assets steps only, and cut from everything the build prints. */
+  secrets?: BuildSecrets;
   learnt: { scan?: ReleaseScan; startErl?: CappedRead; tarball?: { sha256: string; size: number }; releaseVersion?: string; manifest?: Manifest };
 }
 
@@ -148,7 +157,10 @@ async function runContainer(r: Run, step: Extract<BuildStep, { kind: 'container'
   const { name, spec } = step;
   await r.say(`==> ${name}: ${spec.cmd.join(' ')} (network ${spec.networkMode})`);
   if (r.signal?.aborted) throw new XamalError('cancelled', `build cancelled before ${name}`);
-  const { result, diskBytes } = await timed(r.timings, name, () => runMeasured(r, step));
+  const measured = await timed(r.timings, name, () => runMeasured(r, step));
+  const { diskBytes } = measured;
+  // A secret the step printed is cut before anything reads the output (log, diagnosis, error).
+  const result = r.secrets ? { ...measured.result, stdout: redactSecrets(measured.result.stdout, r.secrets), stderr: redactSecrets(measured.result.stderr, r.secrets) } : measured.result;
   if (result.stdout) await r.say(result.stdout.trimEnd());
   if (result.stderr) await r.say(result.stderr.trimEnd());
   if (diskBytes !== undefined && !r.signal?.aborted) throw fail(diskFailure(step, diskBytes), r.log);
@@ -216,6 +228,7 @@ const STEPS: { [K in BuildStep['kind']]: (r: Run, step: StepOf<K>) => Promise<vo
   skip: (r, s) => r.say(s.message),
   container: runContainerStep,
   'save-cache': (r, s) => saveCache(r.deps.exec, s.from, s.to, s.replace),
+  'write-secrets': (r, s) => writeSecretsFile(s.path, r.secrets ?? {}),
   'write-deps-marker': (_r, s) => writeDepsMarker(s.path, { mixExs: s.mixExs, depsDir: existsSync(s.depsDir) }),
   parallel: (r, s) => runParallel(r, s.branches),
   'check-tree': async (r, s) => {
@@ -262,6 +275,21 @@ const STEPS: { [K in BuildStep['kind']]: (r: Run, step: StepOf<K>) => Promise<vo
   publish,
   remove: (_r, s) => rm(s.path, { recursive: true, force: true }),
 };
+
+/**
+ * The secrets as `NAME='value'` lines a shell sources, in a directory of their own (root's, 0700)
+ * on tmpfs, the file the build user's alone (0400): bound read-only into the steps that get them.
+ */
+async function writeSecretsFile(path: string, secrets: BuildSecrets): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o400);
+  try {
+    await fh.writeFile(Object.entries(secrets).map(([k, v]) => `${k}=${shellQuote(v)}\n`).join(''));
+    await fh.chown(BUILD_USER.uid, BUILD_USER.gid);
+  } finally {
+    await fh.close();
+  }
+}
 
 async function runSteps(r: Run, steps: BuildStep[]): Promise<void> {
   for (const step of steps) await (STEPS[step.kind] as (r: Run, s: BuildStep) => Promise<void>)(r, step);
@@ -330,8 +358,9 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
     return { manifest: stored.manifest, manifestKey: stored.key, cached: true };
   }
   const log = cappedLog(deps.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES);
+  const secrets = job.sealedSecrets ? openSecrets(deps.secretsKey, job.sealedSecrets) : undefined;
   const say = async (line: string) => {
-    for (const l of log.add(line)) await hooks.log(l);
+    for (const l of log.add(redactSecrets(line, secrets))) await hooks.log(l);
   };
   let locks = await deps.locks();
   if (deps.prepareImage && !findImage(locks, job)) {
@@ -343,6 +372,8 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
   const { pinned } = await ensurePinnedImage(deps.docker, locks, ref, job.target.arch, digest, deps.upstreamDigest);
   await removeLeftovers(deps, jobId, say);
   const workDir = await mkdtemp(join(deps.workRoot, `${jobId}-`));
+  // Secrets live in memory-backed storage only, and go with the job's other leftovers whatever happens.
+  const secretsDir = join(SECRETS_ROOT, `xamal-secrets-${basename(workDir)}`);
   const timings: Record<string, number> = {};
   const releases: (() => Promise<void>)[] = [];
   const hold = async (paths: string[]) => void (deps.cacheKeeper && releases.push(await deps.cacheKeeper.hold(paths)));
@@ -357,11 +388,13 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
     const keptOutputBytes = deps.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES;
     const tools = await mixToolsFor(deps, { pinned, digest }, workDir, timings, say);
     const mixTools = deps.mixTools ? { mixTools: deps.mixTools } : {};
-    const plan = await planJob({ job, jobId, image: { ref, pinned, digest }, workDir, cacheDir, limits, keptOutputBytes, depsNetwork, hostArch, ...tools, ...mixTools }, hold);
-    const run: Run = { deps, hooks, signal, plan, log, say, timings, learnt: {} };
+    const secretsFile = secrets ? { secretsFile: join(secretsDir, 'secrets.env') } : {};
+    const plan = await planJob({ job, jobId, image: { ref, pinned, digest }, workDir, cacheDir, limits, keptOutputBytes, depsNetwork, hostArch, ...tools, ...mixTools, ...secretsFile }, hold);
+    const run: Run = { deps, hooks, signal, plan, log, say, timings, learnt: {}, ...(secrets ? { secrets } : {}) };
     await runSteps(run, plan.steps);
     return { manifest: learnt(run.learnt.manifest, 'the manifest'), manifestKey: plan.artifact.manifestKey, cached: false };
   } finally {
+    await rm(secretsDir, { recursive: true, force: true });
     await rm(workDir, { recursive: true, force: true });
     for (const release of releases) await release();
   }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import {
   artifactFileName,
   artifactKey,
@@ -91,6 +91,11 @@ export interface PlanInput extends CacheInput {
   tools?: MixTools;
   /** The farm's Hex settings (mirror, offline) the steps that run Mix get. */
   mixTools?: MixToolsSettings;
+  /**
+   * Where the worker writes the job's secrets for the deps and assets steps (a file on tmpfs, in a
+   * directory of its own); set when the job has secrets.
+   */
+  secretsFile?: string;
 }
 
 /** One thing the applier does (builder/apply.ts), as data. */
@@ -116,6 +121,8 @@ export type BuildStep =
       toolProblems?: string[];
     }
   | { kind: 'save-cache'; from: string; to: string; replace: boolean }
+  /** Writes the job's secrets (held by the worker, never in the plan) to `path`, readable by the build user only. */
+  | { kind: 'write-secrets'; path: string }
   /** Records that deps ran with this mix.exs, and whether it left `depsDir`. */
   | { kind: 'write-deps-marker'; path: string; mixExs: string; depsDir: string }
   /** Branches run side by side, each in order; the first failed branch (in this order) fails the step. */
@@ -163,7 +170,10 @@ export interface BuildPlan {
 const hash = (...parts: string[]) => createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 32);
 
 /** Where things are inside build containers. */
-const C = { src: '/build/src', out: '/build/out', home: '/build/home' } as const;
+const C = { src: '/build/src', out: '/build/out', home: '/build/home', secrets: '/build/secrets.env' } as const;
+
+/** Runs the step's command with the secrets file's variables exported: they reach Mix's environment, never argv nor the container's config. */
+const WITH_SECRETS = ['sh', '-c', `set -a; . ${C.secrets}; set +a; exec "$@"`, 'with-secrets'];
 
 const releaseOf = (job: BuildJob) => job.release ?? job.app;
 
@@ -207,6 +217,8 @@ const toolProblems = (p: PlanInput) => (p.tools ? { toolProblems: p.tools.proble
 /** Pure: the deps, compile and smoke containers. */
 function containerSpecs(p: PlanInput, dirs: BuildPlan['dirs'], release: string): BuildPlan['containers'] {
   const env = {
+    // The build's own environment first: the farm's variables below always win (their names are refused there anyway).
+    ...(p.job.env ?? {}),
     HOME: C.home,
     MIX_HOME: `${C.home}/.mix`,
     HEX_HOME: `${C.home}/.hex`,
@@ -237,11 +249,17 @@ function containerSpecs(p: PlanInput, dirs: BuildPlan['dirs'], release: string):
   } satisfies Omit<ContainerSpec, 'cmd' | 'networkMode'>;
   const labels = (step: string) => ({ ...common.labels, 'org.xamal.step': step });
   // The steps that fetch (deps, assets) reach the network as configured; the rest has none at all.
-  const fetching = { networkMode: p.depsNetwork, ...(p.depsNetwork === 'egress' ? { env: { ...env, ...proxyEnv() } } : {}) };
+  // With secrets, only these two steps get them (a file bound read-only, sourced by the command).
+  const fetching = {
+    networkMode: p.depsNetwork,
+    ...(p.depsNetwork === 'egress' ? { env: { ...env, ...proxyEnv() } } : {}),
+    ...(p.secretsFile ? { binds: [...common.binds, `${p.secretsFile}:${C.secrets}:ro`] } : {}),
+  };
+  const cmd = (...argv: string[]) => (p.secretsFile ? [...WITH_SECRETS, ...argv] : argv);
   return {
-    deps: { ...common, cmd: ['mix', 'deps.get'], ...fetching, labels: labels('deps') },
+    deps: { ...common, cmd: cmd('mix', 'deps.get'), ...fetching, labels: labels('deps') },
     // Phoenix's `assets.deploy` downloads its bundlers (esbuild, tailwind) and compiles the app as it needs.
-    assets: { ...common, cmd: ['mix', 'assets.deploy'], ...fetching, labels: labels('assets') },
+    assets: { ...common, cmd: cmd('mix', 'assets.deploy'), ...fetching, labels: labels('assets') },
     // Compile and release with no network at all; --overwrite because without a TTY mix would
     // otherwise answer its own "Overwrite?" prompt with EOF and keep the old release (FACTS.md#mix-release).
     compile: { ...common, cmd: ['mix', 'release', release, '--overwrite', '--path', `${C.out}/${release}`], networkMode: 'none', labels: labels('compile') },
@@ -269,6 +287,7 @@ function prepareAndDeps(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep
   if (p.cache.deps) steps.push({ kind: 'restore-cache', what: 'deps', from: cachePaths.deps, into: depsDir });
   if (p.cache.build) steps.push({ kind: 'restore-cache', what: '_build', from: cachePaths.build, into: join(dirs.src, '_build') });
   steps.push({ kind: 'command', command: { argv: ['chown', '-R', `${BUILD_USER.uid}:${BUILD_USER.gid}`, p.workDir], label: 'chown workdir' } }, { kind: 'phase', phase: 'deps' });
+  if (p.secretsFile) steps.push({ kind: 'write-secrets', path: p.secretsFile });
   const marker = p.cache.depsMarker;
   if (marker && marker.mixExs === p.source.mixExs && (!marker.depsDir || p.cache.deps || p.source.hasDeps)) {
     return [...steps, { kind: 'skip', message: `==> deps: skipped (fetched before with this mix.lock, mix.exs and image; cache ${plan.cacheKeys.deps})` }];
@@ -302,6 +321,8 @@ function compileAndRelease(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildS
   const tar = tarCommand(p.workDir, dirs.releaseDir, dirs.tarball);
   const smoke: BuildStep = { kind: 'container', name: 'smoke', spec: plan.containers.smoke, disk: diskLimit(p), expect: { stdout: SMOKE_MARKER, failure: 'the release did not answer `eval` in its own image' } };
   return [
+    // The secrets go once the steps that get them are done: compile and everything after never see them.
+    ...(p.secretsFile ? [{ kind: 'remove', path: dirname(p.secretsFile) } satisfies BuildStep] : []),
     { kind: 'phase', phase: 'compile' },
     { kind: 'container', name: 'compile', spec: plan.containers.compile, disk: diskLimit(p), ...toolProblems(p), ...(emulated ? { retryOnce: 'emulation' } : {}) },
     { kind: 'phase', phase: 'release' },

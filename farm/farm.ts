@@ -55,6 +55,8 @@ export interface FarmOptions {
   /** How long `close()` lets builds and requests in flight finish before it forces (farm/config.ts). */
   drainMs: number;
   logger?: Logger;
+  /** The key build secrets are sealed with (farm/config.ts buildSecretsKey): given to the API and the workers. */
+  secretsKey?: Buffer;
 }
 
 export interface Farm {
@@ -82,7 +84,8 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
   try {
     if (o.workers) {
       const settings = queueSettings(o, 'workers');
-      const workers = await startBuildWorkers(settings, o.workers.arches, o.workers.deps, o.workers.concurrency, o.logger);
+      const deps = o.secretsKey && !o.workers.deps.secretsKey ? { ...o.workers.deps, secretsKey: o.secretsKey } : o.workers.deps;
+      const workers = await startBuildWorkers(settings, o.workers.arches, deps, o.workers.concurrency, o.logger);
       parts.workers.push({ name: 'build workers', close: () => workers.close(), force: () => workers.force() });
       const egress = o.workers.deps.egress;
       if (egress) parts.workers.push({ name: 'egress proxy', close: () => egress.stop() });
@@ -127,7 +130,7 @@ async function startApi(o: FarmOptions, a: FarmApiOptions, parts: Parts): Promis
     // GET /metrics and the /admin/queues board read the same platform queues.
     const inspector = queueInspector(settings, a.queueArches);
     parts.connections.push({ name: 'queue inspector', close: () => inspector.close() });
-    const builds = buildService({ queues: q, store: o.store, locks, exec: new LocalExecutor(), gitUrls: a.gitUrls ?? REMOTE_GIT_ONLY, ...(o.logger ? { logger: o.logger } : {}), ...(a.apps ? { apps: a.apps } : {}), ...(a.preparable ? { preparable: a.preparable } : {}) });
+    const builds = buildService({ queues: q, store: o.store, locks, exec: new LocalExecutor(), gitUrls: a.gitUrls ?? REMOTE_GIT_ONLY, ...(o.secretsKey ? { secretsKey: o.secretsKey } : {}), ...(o.logger ? { logger: o.logger } : {}), ...(a.apps ? { apps: a.apps } : {}), ...(a.preparable ? { preparable: a.preparable } : {}) });
     extra = { builds, queues: inspector };
   }
   // Rate-limit counters and webhook deliveries live in the shared Redis, so every API process of the farm sees them.

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { DownloadSettings } from '../api/downloads.ts';
@@ -66,6 +67,8 @@ export interface FarmWiring {
   queueArches?: Arch[];
   /** Hosts the deps step may reach through the egress proxy (default: the product's default list). */
   depsAllow?: AllowEntry[];
+  /** The key build secrets are sealed with (default: a fresh one, as `xamal farm up` makes). */
+  secretsKey?: Buffer;
 }
 
 export interface WiredFarm {
@@ -89,6 +92,7 @@ export async function wireFarm(w: FarmWiring): Promise<WiredFarm> {
     store: w.store,
     lockPaths,
     drainMs: 10_000,
+    secretsKey: w.secretsKey ?? randomBytes(32),
     workers: {
       arches: [arch],
       concurrency: w.concurrency,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BuildEnvSchema, BuildSecretsSchema } from '../../core/contracts/build-settings.ts';
 import { AppNameSchema, parseElixirRequirement, parseTarget, ReleaseNameSchema, TargetSelectorSchema, type Target, type TargetSelector } from '../../core/index.ts';
 import { BuildResultSchema, CommitSchema, GitUrlSchema, MixEnvSchema, type BuildResult } from '../../core/contracts/build-job.ts';
 import { SourceArchiveSchema } from './sources.ts';
@@ -57,6 +58,10 @@ export const BuildRequestSchema = z
     matrix: MatrixSchema.optional(),
     mixEnv: MixEnvSchema.optional(),
     release: ReleaseNameSchema.optional(),
+    /** Environment for every step of the build. */
+    env: BuildEnvSchema.optional(),
+    /** Secrets only the deps and assets steps get (a private Hex org key, a git token): sealed in the job, cut from logs. */
+    secrets: BuildSecretsSchema.optional(),
     /** The project's `elixir:` requirement (mix.exs): a target whose Elixir does not satisfy it is refused before building. */
     elixirRequirement: z
       .string()

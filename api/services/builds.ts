@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { sealSecrets } from '../../core/contracts/build-settings.ts';
 import { buildSetKey, formatTarget, isXamalError, parseElixirRequirement, parseTarget, ValidationError, XamalError, type Command, type ElixirRequirement, type Executor, type Issue, type Logger } from '../../core/index.ts';
 import { GIT_REMOTE_ENV, gitUrlForDisplay, gitUrlProblem, unreadableRemote, type GitUrlPolicy } from '../../core/contracts/git-url.ts';
 import { storedArtifact } from '../../store/artifact-index.ts';
@@ -30,6 +31,8 @@ export interface BuildServiceDeps {
    * accepted and the worker prepares the image first. Absent: only pinned images build.
    */
   preparable?: (locks: readonly LockFile[]) => PreparableImage[];
+  /** The farm's key build secrets are sealed with (XAMAL_BUILD_SECRETS_KEY); absent: a request with secrets is refused. */
+  secretsKey?: Buffer;
 }
 
 /** A preparable image as the selectors see it: a builder with its predicted tuple, no digest yet. */
@@ -154,6 +157,13 @@ function answeredStatus({ data: _data, result, ...st }: QueuedStatus): BuildStat
   return { ...st, ...(result ? { result: result as BuildResult } : {}) };
 }
 
+/** The request's environment, and its secrets sealed with the farm's key (refused when the farm has none). */
+function buildSettings(deps: BuildServiceDeps, req: BuildRequest): Pick<BuildJobInput, 'env' | 'sealedSecrets'> {
+  const secrets = req.secrets && Object.keys(req.secrets).length ? req.secrets : undefined;
+  if (secrets && !deps.secretsKey) throw new XamalError('validation', 'secrets: this farm takes no build secrets: it has no XAMAL_BUILD_SECRETS_KEY (shared by its API and workers)');
+  return { ...(req.env && Object.keys(req.env).length ? { env: req.env } : {}), ...(secrets ? { sealedSecrets: sealSecrets(deps.secretsKey!, secrets) } : {}) };
+}
+
 export function buildService(deps: BuildServiceDeps) {
   return {
     /** Refused (403) before anything is resolved when the caller may not build the app from this source (api/owners.ts). */
@@ -166,8 +176,9 @@ export function buildService(deps: BuildServiceDeps) {
       const refused = preparable.filter((p) => p.problems.length > 0);
       const { tuples, unresolved } = requestedTuples(req, images, refused);
       const builds: SubmittedBuild[] = [];
+      const settings = buildSettings(deps, req);
       for (const tuple of tuples) {
-        const input: BuildJobInput = { app: req.app, source, target: tuple, ...(req.mixEnv ? { mixEnv: req.mixEnv } : {}), ...(req.release ? { release: req.release } : {}) };
+        const input: BuildJobInput = { app: req.app, source, target: tuple, ...(req.mixEnv ? { mixEnv: req.mixEnv } : {}), ...(req.release ? { release: req.release } : {}), ...settings };
         const r = await submitTuple(deps, images, refused, input);
         if ('reasons' in r) unresolved.push(r);
         else builds.push(r);

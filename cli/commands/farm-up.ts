@@ -12,7 +12,7 @@ import type { BuildResult } from '../../builder/worker.ts';
 import { createLogger, LocalExecutor, parseProbeOutput, probeCommand, sourceKey, XamalError, type Executor } from '../../core/index.ts';
 import { sourceVersion } from '../../core/contracts/build-job.ts';
 import { configuredBuildDeps, ensureEgressTools, farmLockPaths } from '../../farm/build-deps.ts';
-import { shutdownConfig } from '../../farm/config.ts';
+import { buildSecretsKey, shutdownConfig } from '../../farm/config.ts';
 import { startFarm, type Farm } from '../../farm/farm.ts';
 import { buildQueue, buildQueueEvents, enqueueBuild, type QueueSettings } from '../../queue/index.ts';
 import { checkReady } from '../../localservices/ready.ts';
@@ -113,6 +113,8 @@ export default flagCommand(USAGE, { host: { type: 'string' }, port: { type: 'str
       lockPaths: farmLockPaths(bc),
       drainMs,
       logger: createLogger({ name: 'farm' }),
+      // API and worker in one process: a key of its own when the farm has none configured.
+      secretsKey: buildSecretsKey() ?? randomBytes(32),
       api: {
         host: values.host ?? fc.host,
         port: port(values.port, fc.port),

@@ -2,7 +2,7 @@ import { builderConfig } from '../../builder/config.ts';
 import { hostArch } from '../../builder/images/context.ts';
 import { createLogger, normalizeArch, type Arch } from '../../core/index.ts';
 import { configuredBuildDeps, ensureEgressTools, farmLockPaths } from '../../farm/build-deps.ts';
-import { shutdownConfig } from '../../farm/config.ts';
+import { buildSecretsKey, shutdownConfig } from '../../farm/config.ts';
 import { startFarm } from '../../farm/farm.ts';
 import { storeConfig } from '../../store/config.ts';
 import { openStore } from '../../store/open.ts';
@@ -24,6 +24,7 @@ export default flagCommand(USAGE, { arch: { type: 'string' }, concurrency: { typ
   if (!Number.isInteger(concurrency) || concurrency < 1) throw usageError(`--concurrency: expected a positive integer, got ${JSON.stringify(values.concurrency)}`, USAGE);
   const logger = createLogger({ name: 'worker' });
   const { drainMs } = shutdownConfig();
+  const secretsKey = buildSecretsKey();
   await ensureEgressTools(cfg, (l) => io.err(l));
   const store = await openStore(storeConfig(cfg.services.stateDir));
   const farm = await startFarm({
@@ -32,6 +33,7 @@ export default flagCommand(USAGE, { arch: { type: 'string' }, concurrency: { typ
     lockPaths: farmLockPaths(cfg),
     drainMs,
     logger,
+    ...(secretsKey ? { secretsKey } : {}),
     workers: { arches, concurrency, deps: configuredBuildDeps(cfg, store) },
   });
   io.out(`worker: ${arches.join(', ')} (concurrency ${concurrency}, queue prefix ${cfg.queuePrefix})`);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { BuildEnvSchema, SealedSecretsSchema } from './build-settings.ts';
 import type { Arch } from '../tuple/arch.ts';
 import { formatTarget, TargetTupleSchema } from '../tuple/tuple.ts';
 import { AppNameSchema, ReleaseNameSchema } from '../names.ts';
@@ -58,6 +59,10 @@ export const BuildJobSchema = z
     mixEnv: MixEnvSchema.default('prod'),
     /** Release name from mix.exs `releases:`; defaults to the app name. */
     release: ReleaseNameSchema.optional(),
+    /** Environment for every step (core/contracts/build-settings.ts). */
+    env: BuildEnvSchema.optional(),
+    /** Secrets for the deps and assets steps, sealed with the farm's key: never in the job in clear. */
+    sealedSecrets: SealedSecretsSchema.optional(),
   })
   .strict();
 export type BuildJobInput = z.input<typeof BuildJobSchema>;
@@ -76,6 +81,8 @@ export function buildJobId(job: BuildJob): string {
     target: formatTarget(job.target),
     mixEnv: job.mixEnv,
     release: job.release ?? job.app,
+    // The environment can change what is built; secrets are never part of the ID (nor is their hash).
+    ...(job.env ? { env: Object.entries(job.env).sort(([a], [b]) => a.localeCompare(b)) } : {}),
   });
   return `b${createHash('sha256').update(canonical).digest('hex').slice(0, 32)}`;
 }

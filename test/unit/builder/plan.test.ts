@@ -60,6 +60,26 @@ describe('planBuild: the steps of a build', () => {
     expect(container(planBuild(input()), 'assets')).toBeUndefined();
   });
 
+  it('a job with secrets gets them in deps and assets only: a file bound read-only and sourced by the command, written before deps and removed before compile', () => {
+    const plan = planBuild(input({ job: job({ env: { SHOP_FLAVOUR: 'mild' } }), source: { ...input().source, assets: true }, secretsFile: '/dev/shm/xamal-secrets-bjob-1/secrets.env' }));
+    expect(kinds(plan.steps).slice(0, 12)).toEqual(['mkdir', 'command', 'phase:deps', 'write-secrets', 'container:deps', 'save-cache', 'write-deps-marker', 'phase:assets', 'container:assets', 'remove', 'phase:compile', 'container:compile']);
+    expect(find(plan.steps, 'write-secrets')[0]!.path).toBe('/dev/shm/xamal-secrets-bjob-1/secrets.env');
+    expect(find(plan.steps, 'remove')[0]!.path).toBe('/dev/shm/xamal-secrets-bjob-1');
+    for (const name of ['deps', 'assets']) {
+      const spec = container(plan, name)!.spec;
+      expect(spec.cmd.slice(0, 3)).toEqual(['sh', '-c', 'set -a; . /build/secrets.env; set +a; exec "$@"']);
+      expect(spec.cmd.slice(-2)).toEqual(['mix', name === 'deps' ? 'deps.get' : 'assets.deploy']);
+      expect(spec.binds).toContain('/dev/shm/xamal-secrets-bjob-1/secrets.env:/build/secrets.env:ro');
+    }
+    for (const name of ['compile', 'smoke']) {
+      expect(container(plan, name)!.spec.binds!.some((b) => b.includes('secrets'))).toBe(false);
+      expect(container(plan, name)!.spec.cmd[0]).not.toBe('sh');
+    }
+    // The build's environment reaches every step but never replaces the farm's own variables.
+    for (const name of ['deps', 'assets', 'compile']) expect(container(plan, name)!.spec.env).toMatchObject({ SHOP_FLAVOUR: 'mild', HOME: '/build/home', MIX_ENV: 'prod' });
+    expect(JSON.stringify(plan)).not.toMatch(/hexkey|ghp_/);
+  });
+
   it('a build whose mix.lock, mix.exs and image match a successful deps step skips deps (its deps/ restored from the cache)', () => {
     const plan = planBuild(input({ cache: { deps: true, build: false, depsMarker: marker() } }));
     expect(kinds(plan.steps).slice(0, 5)).toEqual(['mkdir', 'restore-cache', 'command', 'phase:deps', 'skip']);
