@@ -14,3 +14,15 @@ export function cliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
     farmToken: env.XAMAL_FARM_TOKEN || undefined,
   };
 }
+
+/** The values of the build secrets named (`builder.secrets`, `--secret`), from the environment; the names with none. */
+export function buildSecretValues(names: readonly string[], env: NodeJS.ProcessEnv = process.env): { values: Record<string, string>; missing: string[] } {
+  const values: Record<string, string> = {};
+  const missing: string[] = [];
+  for (const n of names) {
+    const v = env[n];
+    if (v) values[n] = v;
+    else missing.push(n);
+  }
+  return { values, missing };
+}

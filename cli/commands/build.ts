@@ -6,7 +6,9 @@ import type { SourceArchive } from '../../api/schemas/sources.ts';
 import { artifactVariant, mixElixirRequirement, parseManifestKey, parseSelectorString, parseTarget, parseToolVersions, readTextIfPresent, XamalError, type TargetSelectorInput, type ToolVersions } from '../../core/index.ts';
 import { BUILD_PHASES, type BuildPhase } from '../../core/contracts/build-job.ts';
 import { parseFlags, usageError } from '../args.ts';
-import { cliConfig } from '../config.ts';
+import { buildSecretValues, cliConfig } from '../config.ts';
+import { deployerEnv } from '../../deployer/config.ts';
+import { loadBuilderSettings } from '../../deployer/config/load.ts';
 import { progressFor, type CliCommand } from '../io.ts';
 import { progressBar, type Progress } from '../progress.ts';
 
@@ -14,7 +16,9 @@ const USAGE =
   'xamal build --farm URL --app APP (--git URL (--commit SHA | --ref REF) | --source DIR [--commit SHA | --ref REF]) [--target TUPLE|SELECTOR … | --matrix KEY=V1,V2 …] [--project DIR] [--mix-env prod] [--release NAME] [--json] [--timeout SECONDS]\n' +
   '  --source DIR: `git archive` of the commit (HEAD unless --commit/--ref) of the repository at DIR, uploaded to the farm (private or unpushed code);\n' +
   '  without --target or --matrix: the erlang and elixir lines of DIR/.tool-versions (DIR: --project, else the current directory);\n' +
-  "  the elixir: requirement in DIR/mix.exs is sent along, and the farm refuses targets whose Elixir does not satisfy it";
+  "  the elixir: requirement in DIR/mix.exs is sent along, and the farm refuses targets whose Elixir does not satisfy it;\n" +
+  '  builder.env, builder.secrets and release.mix_env of DIR/config/deploy.yml are sent too; --env NAME=VALUE adds to the environment, --secret NAME\n' +
+  '  adds a secret whose value is the environment variable NAME (the deps and assets steps get secrets; the farm never stores them in clear)';
 
 /** The flags `xamal build` accepts (node:util parseArgs options); CI examples are checked against them. */
 export const BUILD_OPTIONS = {
@@ -31,6 +35,8 @@ export const BUILD_OPTIONS = {
   json: { type: 'boolean' },
   timeout: { type: 'string' },
   project: { type: 'string' },
+  env: { type: 'string', multiple: true },
+  secret: { type: 'string', multiple: true },
 } as const;
 
 /** Parses `xamal build`'s arguments; an unknown flag is a usage error naming it. */
@@ -70,6 +76,26 @@ export function projectSelector(tools: ToolVersions): TargetSelectorInput | unde
   return { ...(tools.erlang ? { otp: tools.erlang } : {}), ...(tools.elixir ? { elixir: tools.elixir } : {}) };
 }
 
+/**
+ * The build settings sent with the request: `builder:` and `release.mix_env` of the project's
+ * deploy.yml, then `--env`, `--secret` and `--mix-env` on top; each secret's value from the
+ * environment, a missing one a usage error naming it.
+ */
+async function buildSettingsFor(dir: string, flags: { env?: string[] | undefined; secret?: string[] | undefined; 'mix-env'?: string | undefined }) {
+  const fromFile = await loadBuilderSettings(dir, deployerEnv());
+  const env: Record<string, string> = { ...(fromFile?.env ?? {}) };
+  for (const pair of flags.env ?? []) {
+    const at = pair.indexOf('=');
+    if (at < 1) throw usageError(`--env ${JSON.stringify(pair)}: expected NAME=VALUE`, USAGE);
+    env[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  const names = [...new Set([...(fromFile?.secrets ?? []), ...(flags.secret ?? [])])];
+  const { values, missing } = buildSecretValues(names);
+  if (missing.length) throw usageError(`secret${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (builder.secrets or --secret): no value in the environment of xamal build`, USAGE);
+  const mixEnv = flags['mix-env'] ?? fromFile?.mixEnv;
+  return { ...(Object.keys(env).length ? { env } : {}), ...(names.length ? { secrets: values } : {}), ...(mixEnv ? { mixEnv } : {}) };
+}
+
 /** `--source DIR`: the commit packed and uploaded (deployer/farm-builds.ts), with a progress line. */
 async function uploadedSource(client: FarmClient, dir: string, rev: string, progress: Progress | undefined): Promise<SourceArchive> {
   const source = await uploadCheckout(client, dir, rev, (sent, total, commit) => {
@@ -106,6 +132,7 @@ const command: CliCommand = {
       io.err(`targets from .tool-versions: ${Object.entries(fromProject).map(([k, v]) => `${k}=${v}`).join(', ')}`);
     }
     const matrix = values.matrix?.length ? matrixFromFlags(values.matrix) : undefined;
+    const settings = await buildSettingsFor(values.project ?? values.source ?? process.cwd(), values);
     const timeoutMs = values.timeout ? Number(values.timeout) * 1000 : 3_600_000;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw usageError(`--timeout: expected seconds, got ${JSON.stringify(values.timeout)}`, USAGE);
 
@@ -117,7 +144,7 @@ const command: CliCommand = {
       app: values.app!,
       source,
       ...(targets ? { targets } : { matrix }),
-      ...(values['mix-env'] ? { mixEnv: values['mix-env'] } : {}),
+      ...settings,
       ...(values.release ? { release: values.release } : {}),
       ...(project.requirement ? { elixirRequirement: project.requirement } : {}),
     });

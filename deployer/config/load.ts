@@ -99,6 +99,31 @@ export async function loadDeployConfig(opts: LoadOptions): Promise<LoadedConfig>
   return { config: parsed.data, destination: opts.destination, files, root: opts.root };
 }
 
+/** What `xamal build` takes from a project's deploy.yml: the builder section and release.mix_env. */
+export interface BuilderSettings {
+  env: Record<string, string>;
+  secrets: string[];
+  mixEnv: string | undefined;
+}
+
+/**
+ * The `builder:` section and `release.mix_env` of `<root>/config/deploy.yml`, validated alone (a
+ * build needs no servers, hosts or destinations); undefined when the project has no deploy.yml.
+ */
+export async function loadBuilderSettings(root: string, env: LoadOptions['env']): Promise<BuilderSettings | undefined> {
+  const path = join(root, DEFAULT_CONFIG_FILE);
+  if ((await readUserFile(path, DEFAULT_CONFIG_FILE)) === undefined) return undefined;
+  const r = await readYaml(path, DEFAULT_CONFIG_FILE, env);
+  if (r.issues.length) throw new ValidationError(r.issues, `invalid configuration (${DEFAULT_CONFIG_FILE})`);
+  const doc = (r.value ?? {}) as { builder?: unknown; release?: { mix_env?: unknown } };
+  const parsed = DeployFileSchema.in.shape.builder.safeParse(doc.builder);
+  const mixEnv = DeployFileSchema.in.shape.release.safeParse(doc.release ?? {});
+  const issues = [...(parsed.success ? [] : configIssues(parsed.error.issues, doc.builder, ['builder'])), ...(mixEnv.success ? [] : configIssues(mixEnv.error.issues, doc.release, ['release']))];
+  if (!parsed.success || !mixEnv.success) throw new ValidationError(issues, `invalid configuration (${DEFAULT_CONFIG_FILE})`);
+  const release = doc.release as { mix_env?: string } | undefined;
+  return { env: parsed.data.env, secrets: parsed.data.secrets, mixEnv: release?.mix_env };
+}
+
 /** A path from the config (hooks_path, secrets_path) resolved against the project root. */
 export function projectPath(root: string, path: string): string {
   return isAbsolute(path) ? path : join(root, path);

@@ -236,6 +236,18 @@ export const FarmSchema = z
   .transform((f) => ({ url: f.url.replace(/\/+$/, ''), tokenSecret: f.token, target: f.target }));
 export type FarmConfig = z.output<typeof FarmSchema>;
 
+/**
+ * `builder:`: what `xamal build` sends with the build request (Kamal keeps builder settings here):
+ * environment for every build step, and the names of secrets the deps and assets steps get (their
+ * values from the environment of `xamal build`, never from this file).
+ */
+export const BuilderSchema = z
+  .object({
+    env: z.record(EnvNameSchema, z.string().max(4096, 'expected at most 4096 characters')).default({}),
+    secrets: z.array(EnvNameSchema).max(16, 'expected at most 16 secrets').default([]),
+  })
+  .strict();
+
 /** Debian policy: lowercase letters, digits, `+ - .`, at least two characters, starting alphanumeric. */
 export const DebianPackageSchema = z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/, 'expected a Debian package name ([a-z0-9][a-z0-9+.-]+)');
 
@@ -262,6 +274,7 @@ export const DeployFileSchema = z
     secrets_path: NoNul('path').default('.xamal/secrets'),
     aliases: z.record(NameSchema, NoNul('command')).default({}),
     farm: FarmSchema.optional(),
+    builder: BuilderSchema.prefault({}),
     release_command: NoNul('command').optional(),
     packages: z.array(DebianPackageSchema).default([]),
   })
@@ -305,6 +318,7 @@ export const DeployFileSchema = z
       secretsPath: c.secrets_path,
       aliases: c.aliases,
       farm: c.farm,
+      builder: c.builder,
       releaseCommand: c.release_command,
       packages: c.packages,
     };

@@ -101,5 +101,24 @@ describe('xamal build takes its targets from .tool-versions and sends mix.exs\'s
     await expect(build.run(['--farm', farm, '--app', 'hello', '--source', dir, '--ref', 'nope', '--target', T], io)).rejects.toThrow(/--source .*: "nope" is not a commit of a git repository there/);
     await expect(build.run(['--farm', farm, '--app', 'hello', '--source', dir, '--git', 'https://git.example/a.git', '--target', T], io)).rejects.toThrow(/give --git or --source, not both/);
   });
-});
 
+  it('sends builder.env, builder.secrets (values from its environment) and release.mix_env of the project\'s deploy.yml, with --env and --secret on top', async () => {
+    const project = join(dir, 'with-builder');
+    await mkdir(join(project, 'config'), { recursive: true });
+    await writeFile(join(project, 'mix.exs'), 'defmodule Hello.MixProject do\nend\n');
+    await writeFile(join(project, 'config', 'deploy.yml'), 'service: hello\nrelease:\n  mix_env: staging\nbuilder:\n  env:\n    NODE_ENV: production\n  secrets:\n    - HEX_API_KEY\n');
+    vi.stubEnv('HEX_API_KEY', 'hexkey-from-ci');
+    vi.stubEnv('GIT_TOKEN', 'ghp_from_ci');
+    received.length = 0;
+    const r = await run(['--project', project, '--target', T, '--env', 'EXTRA=1=2', '--secret', 'GIT_TOKEN']);
+    expect(r.code, r.err).toBe(0);
+    expect(received[0]).toMatchObject({ mixEnv: 'staging', env: { NODE_ENV: 'production', EXTRA: '1=2' }, secrets: { HEX_API_KEY: 'hexkey-from-ci', GIT_TOKEN: 'ghp_from_ci' } });
+    expect(r.err).not.toContain('hexkey-from-ci');
+
+    vi.stubEnv('HEX_API_KEY', '');
+    await expect(run(['--project', project, '--target', T])).rejects.toMatchObject({ code: 'usage', message: expect.stringContaining('secret HEX_API_KEY (builder.secrets or --secret): no value in the environment of xamal build') });
+
+    await writeFile(join(project, 'config', 'deploy.yml'), 'service: hello\nbuilder:\n  env:\n    "bad name": x\n');
+    await expect(run(['--project', project, '--target', T])).rejects.toMatchObject({ code: 'validation', issues: [expect.objectContaining({ path: "builder/env/bad name", message: expect.stringContaining("expected an environment variable name") })] });
+  });
+});

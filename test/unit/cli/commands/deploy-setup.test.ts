@@ -143,7 +143,7 @@ describe('xamal docs', () => {
     expect(ssh.stdout).toContain('host_keys:');
     const unknown = await run('docs', 'nope');
     expect(unknown.code).toBe(4);
-    expect(unknown.stderr).toMatch(/^xamal: no docs section "nope"; sections: aliases, boot, caddy/);
+    expect(unknown.stderr).toMatch(/^xamal: no docs section "nope"; sections: aliases, boot, builder, caddy/);
   });
 
   it('appears in xamal help with init, config and secrets', async () => {

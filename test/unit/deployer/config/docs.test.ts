@@ -13,7 +13,7 @@ describe('documented examples', () => {
   it('has a section for every part of deploy.yml, overview first', () => {
     expect(sections[0]!.name).toBe('overview');
     expect(sections.map((s) => s.name).sort()).toEqual(
-      ['aliases', 'boot', 'caddy', 'env', 'farm', 'health_check', 'hooks', 'overview', 'packages', 'release', 'secrets', 'servers', 'ssh'].sort(),
+      ['aliases', 'boot', 'builder', 'caddy', 'env', 'farm', 'health_check', 'hooks', 'overview', 'packages', 'release', 'secrets', 'servers', 'ssh'].sort(),
     );
     for (const s of sections) expect(s.summary, s.name).toMatch(/^[A-Z].+: .+/);
   });
