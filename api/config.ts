@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseOrThrow } from '../core/index.ts';
 import type { GitUrlPolicy } from '../core/contracts/git-url.ts';
+import { gitRemoteEnvFor, loadGitCredentials, type GitRemoteEnv } from '../core/contracts/git-credentials.ts';
 import { parseTokenEntries, type TokenEntry } from './auth.ts';
 import type { DownloadSettings } from './downloads.ts';
 import type { RateLimitSettings } from './rate-limit.ts';
@@ -23,6 +24,7 @@ const EnvSchema = z.object({
   XAMAL_API_MAX_STREAMS_PER_TOKEN: z.coerce.number().int().min(1, 'expected a number of streams, at least 1').max(10_000).default(8),
   XAMAL_GIT_ALLOW_LOCAL: z.enum(['0', '1', 'true', 'false'], { error: 'expected 1 (build from file:// URLs and paths on the farm\'s disks) or 0' }).default('0'),
   XAMAL_GIT_ALLOW_HTTP: z.enum(['0', '1', 'true', 'false'], { error: 'expected 1 (fetch sources over unencrypted http:// and git://) or 0' }).default('0'),
+  XAMAL_GIT_CREDENTIALS_FILE: z.string().min(1).optional(),
   XAMAL_GITHUB_DELIVERY_TTL: z.coerce
     .number()
     .int()
@@ -43,6 +45,7 @@ export interface FarmConfig {
   githubDeliveryTtlSeconds: number;
   /** Which git URLs builds may name: https and ssh, plus file:// / paths and http:// / git:// when allowed. */
   gitUrls: GitUrlPolicy;
+  gitRemoteEnv: GitRemoteEnv;
   /** JSON file registering each app to its repositories and the tokens allowed to build and cancel it (api/owners.ts); unset: open farm. */
   appsFile: string | undefined;
   host: string;
@@ -72,6 +75,8 @@ export function farmConfig(env: NodeJS.ProcessEnv = process.env): FarmConfig {
   return { token: e.XAMAL_FARM_TOKEN, tokens: parseTokenEntries(e.XAMAL_FARM_TOKENS ?? ''), githubHooksFile: e.XAMAL_GITHUB_HOOKS_FILE, appsFile: e.XAMAL_APPS_FILE, host: e.XAMAL_FARM_HOST,
     githubDeliveryTtlSeconds: e.XAMAL_GITHUB_DELIVERY_TTL,
     gitUrls: { allowLocal: on(e.XAMAL_GIT_ALLOW_LOCAL), allowHttp: on(e.XAMAL_GIT_ALLOW_HTTP) },
+    /** The farm's own credentials for private repositories over https, per host (XAMAL_GIT_CREDENTIALS_FILE): `git ls-remote` uses them. */
+    gitRemoteEnv: gitRemoteEnvFor(e.XAMAL_GIT_CREDENTIALS_FILE ? loadGitCredentials(e.XAMAL_GIT_CREDENTIALS_FILE) : undefined, on(e.XAMAL_GIT_ALLOW_HTTP)),
     port: e.XAMAL_FARM_PORT,
     logLevel: e.XAMAL_LOG_LEVEL,
     rateLimit: parseRateLimit(e.XAMAL_API_RATE_LIMIT),

@@ -5,6 +5,7 @@ import { basename, dirname, join, relative } from 'node:path';
 import { formatTarget, isXamalError, runChecked, shellQuote, timed, XamalError, type Arch, type CappedRead, type Executor } from '../core/index.ts';
 import { buildJobId, type BuildJob, type BuildPhase } from '../core/contracts/build-job.ts';
 import { openSecrets, redactSecrets, type BuildSecrets } from '../core/contracts/build-settings.ts';
+import type { GitRemoteEnv } from '../core/contracts/git-credentials.ts';
 import { PublishedManifestSchema, type Manifest } from '../core/contracts/manifest.ts';
 import { storedArtifact } from '../store/artifact-index.ts';
 import type { ObjectStore } from '../store/store.ts';
@@ -51,6 +52,8 @@ export interface BuildDeps {
   upstreamDigest?: UpstreamDigest;
   /** Where Hex and rebar3 come from (builder/mix-tools.ts); absent: builds have neither. */
   mixTools?: MixToolsSettings;
+  /** The farm's credentials for private git repositories, by URL (XAMAL_GIT_CREDENTIALS_FILE). */
+  gitRemoteEnv?: GitRemoteEnv;
   /** Opens a job's sealed secrets (core/contracts/build-settings.ts); absent: a job with secrets fails, naming the setting. */
   secretsKey?: Buffer;
 }

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { parseOrThrow } from '../core/index.ts';
+import { gitRemoteEnvFor, loadGitCredentials } from '../core/contracts/git-credentials.ts';
 import { DEFAULT_DEPS_ALLOW, parseAllowList } from './egress.ts';
 import { DEFAULT_LIMITS, type BuildLimits } from './plan.ts';
 import { HEX_BUILDS_URL, type MixToolsSettings, type ToolSource } from './mix-tools.ts';
@@ -37,6 +38,8 @@ const EnvSchema = z.object({
   XAMAL_REBAR3: z.string().regex(/^\//, 'expected the absolute path of a rebar3 escript').optional(),
   HEX_BUILDS_URL: z.string().url('expected a URL like https://builds.hex.pm').regex(/^https?:\/\//, 'expected an http(s) URL').optional(),
   HEX_MIRROR: z.string().url('expected a URL like https://repo.hex.pm').regex(/^https?:\/\//, 'expected an http(s) URL').optional(),
+  XAMAL_GIT_CREDENTIALS_FILE: z.string().min(1).optional(),
+  XAMAL_GIT_ALLOW_HTTP: z.enum(['0', '1', 'true', 'false'], { error: 'expected 1 (fetch sources over unencrypted http:// and git://) or 0' }).default('0'),
   HEX_OFFLINE: z.enum(['1', 'true', '0', 'false', ''], { message: 'expected 1 or true (Hex resolves from its cache only), 0 or false' }).optional(),
 });
 
@@ -94,6 +97,8 @@ export function builderConfig(env: NodeJS.ProcessEnv = process.env) {
     /** The build cache is kept within XAMAL_CACHE_MAX_BYTES (default 20 GiB) and XAMAL_CACHE_MAX_AGE_DAYS of no use (default 30). */
     /** Hex and rebar3 for projects with dependencies: XAMAL_HEX_ARCHIVE / XAMAL_REBAR3 files, else HEX_BUILDS_URL (default Hex's builds); HEX_MIRROR, HEX_OFFLINE. */
     mixTools: mixToolsSettings(e),
+    /** The farm's own credentials for private repositories over https, per host (XAMAL_GIT_CREDENTIALS_FILE): the worker's fetches use them. */
+    gitRemoteEnv: gitRemoteEnvFor(e.XAMAL_GIT_CREDENTIALS_FILE ? loadGitCredentials(e.XAMAL_GIT_CREDENTIALS_FILE) : undefined, e.XAMAL_GIT_ALLOW_HTTP === '1' || e.XAMAL_GIT_ALLOW_HTTP === 'true'),
     cacheEviction: { maxBytes: e.XAMAL_CACHE_MAX_BYTES, maxAgeMs: Math.round(e.XAMAL_CACHE_MAX_AGE_DAYS * 86_400_000) } satisfies EvictionPolicy,
   };
 }

@@ -6,6 +6,7 @@ import { withFileLock } from '../localservices/fs-lock.ts';
 import { runChecked, XamalError, type Command, type Executor } from '../core/index.ts';
 import type { BuildSource } from '../core/contracts/build-job.ts';
 import { GIT_REMOTE_ENV, gitUrlForDisplay, unreadableRemote } from '../core/contracts/git-url.ts';
+import type { GitRemoteEnv } from '../core/contracts/git-credentials.ts';
 import type { ObjectStore } from '../store/store.ts';
 import { archiveProblems, tarGzEntries } from './archive-entries.ts';
 import { refuseUnsafeTree } from './links.ts';
@@ -33,8 +34,9 @@ export const gitSteps = {
   init: (mirror: string): Command => ({ argv: ['git', 'init', '--quiet', '--bare', mirror], label: 'git init mirror' }),
   isRepo: (mirror: string): Command => ({ argv: ['git', `--git-dir=${mirror}`, 'rev-parse', '--is-bare-repository'], label: 'git mirror check' }),
   has: (mirror: string, commit: string): Command => ({ argv: ['git', `--git-dir=${mirror}`, 'cat-file', '-e', `${commit}^{commit}`], label: 'git has commit' }),
-  fetchRefs: (mirror: string, url: string): Command => ({ argv: ['git', `--git-dir=${mirror}`, 'fetch', '--quiet', '--force', '--', url, ...REFSPECS], env: GIT_REMOTE_ENV, label: 'git fetch', timeoutMs: 600_000 }),
-  fetchCommit: (mirror: string, url: string, commit: string): Command => ({ argv: ['git', `--git-dir=${mirror}`, 'fetch', '--quiet', '--', url, commit], env: GIT_REMOTE_ENV, label: 'git fetch commit', timeoutMs: 600_000 }),
+  // `remote`: the farm's credentials for the URL's host (core/contracts/git-credentials.ts), by environment only.
+  fetchRefs: (mirror: string, url: string, remote: Record<string, string> = {}): Command => ({ argv: ['git', `--git-dir=${mirror}`, 'fetch', '--quiet', '--force', '--', url, ...REFSPECS], env: { ...GIT_REMOTE_ENV, ...remote }, label: 'git fetch', timeoutMs: 600_000 }),
+  fetchCommit: (mirror: string, url: string, commit: string, remote: Record<string, string> = {}): Command => ({ argv: ['git', `--git-dir=${mirror}`, 'fetch', '--quiet', '--', url, commit], env: { ...GIT_REMOTE_ENV, ...remote }, label: 'git fetch commit', timeoutMs: 600_000 }),
   clone: (mirror: string, dest: string): Command => ({ argv: ['git', 'clone', '--quiet', '--no-checkout', '--shared', '--', mirror, dest], label: 'git clone from mirror', timeoutMs: 600_000 }),
   checkout: (dest: string, commit: string): Command => ({ argv: ['git', '-C', dest, '-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', commit], label: 'git checkout', timeoutMs: 600_000 }),
   head: (dest: string): Command => ({ argv: ['git', '-C', dest, 'rev-parse', 'HEAD'], label: 'git rev-parse' }),
@@ -45,10 +47,10 @@ export const gitSteps = {
  * answer whatever the cause (the job's error is shown to every read token: no port scanner); git's
  * own words travel as the error's cause, which the worker logs (builder/worker.ts).
  */
-async function fetchRefs(exec: Executor, mirror: string, url: string): Promise<void> {
+async function fetchRefs(exec: Executor, mirror: string, url: string, remote: Record<string, string>): Promise<void> {
   let detail: string;
   try {
-    const r = await exec.run(gitSteps.fetchRefs(mirror, url));
+    const r = await exec.run(gitSteps.fetchRefs(mirror, url, remote));
     if (r.code === 0) return;
     detail = `git fetch failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-5).join(' ')}`;
   } catch (err) {
@@ -65,7 +67,7 @@ async function fetchRefs(exec: Executor, mirror: string, url: string): Promise<v
  * (a file lock). Credentials never reach the mirror: URLs carry none (the job contract), and
  * fetches name the URL instead of storing a remote.
  */
-export async function checkoutGitSource(exec: Executor, mirror: string, url: string, commit: string, dest: string): Promise<{ fetched: boolean }> {
+export async function checkoutGitSource(exec: Executor, mirror: string, url: string, commit: string, dest: string, remote: Record<string, string> = {}): Promise<{ fetched: boolean }> {
   await mkdir(dirname(mirror), { recursive: true });
   return withFileLock(`${mirror}.lock`, `git mirror of ${url}`, async () => {
     await touchEntry(mirror);
@@ -78,10 +80,10 @@ export async function checkoutGitSource(exec: Executor, mirror: string, url: str
     const has = async () => (await exec.run(gitSteps.has(mirror, commit))).code === 0;
     let fetched = false;
     if (!(await has())) {
-      await fetchRefs(exec, mirror, url);
+      await fetchRefs(exec, mirror, url, remote);
       fetched = true;
       if (!(await has())) {
-        const r = await exec.run(gitSteps.fetchCommit(mirror, url, commit));
+        const r = await exec.run(gitSteps.fetchCommit(mirror, url, commit, remote));
         if (r.code !== 0 || !(await has())) {
           throw new XamalError('build_failed', `commit ${commit} is on no branch or tag of ${gitUrlForDisplay(url)}, and the server does not serve it by SHA${r.code !== 0 ? ` (${r.stderr.trim().split('\n').at(-1)})` : ''}`);
         }
@@ -164,6 +166,8 @@ export interface SourceDeps {
   exec: Executor;
   store: ObjectStore;
   cacheDir: string;
+  /** The farm's credentials for a git URL's host (core/contracts/git-credentials.ts); absent: none. */
+  gitRemoteEnv?: GitRemoteEnv;
 }
 
 /**
@@ -178,7 +182,7 @@ export async function prepareSource(d: SourceDeps, app: string, source: BuildSou
     await refuseUnsafeTree(dest, 'source');
     return undefined;
   }
-  const { fetched } = await checkoutGitSource(d.exec, mirrorPath(d.cacheDir, app, source.url), source.url, source.commit, dest);
+  const { fetched } = await checkoutGitSource(d.exec, mirrorPath(d.cacheDir, app, source.url), source.url, source.commit, dest, d.gitRemoteEnv?.(source.url) ?? {});
   // Before anything reads the tree: a committed `deps -> /elsewhere` is refused here.
   await refuseUnsafeTree(dest, 'source');
   return `source: ${source.commit} ${fetched ? 'fetched into' : 'already in'} the worker's mirror of ${source.url}`;

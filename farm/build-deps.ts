@@ -45,6 +45,8 @@ export interface BuildDepsOptions {
   hexpmRegistry?: string;
   /** Where Hex and rebar3 come from (builder/mix-tools.ts); absent: builds have neither. */
   mixTools?: MixToolsSettings;
+  /** The farm's credentials for private git repositories (builder/config.ts XAMAL_GIT_CREDENTIALS_FILE). */
+  gitRemoteEnv?: BuildDeps['gitRemoteEnv'];
 }
 
 let proxies = 0;
@@ -66,6 +68,7 @@ export function buildDeps(o: BuildDepsOptions): BuildDeps {
     cacheKeeper: cacheKeeper(o.cacheDir, o.cacheEviction ?? DEFAULT_EVICTION),
     ...(o.prepareImage ? { prepareImage: o.prepareImage } : {}),
     ...(o.mixTools ? { mixTools: o.mixTools } : {}),
+    ...(o.gitRemoteEnv ? { gitRemoteEnv: o.gitRemoteEnv } : {}),
     ...(o.hexpmRegistry ? { upstreamDigest: hexpmTagDigest(registryReader(o.hexpmRegistry)) } : {}),
   };
 }
@@ -91,6 +94,7 @@ export function configuredBuildDeps(cfg: BuilderConfig, store: ObjectStore): Bui
     cacheEviction: cfg.cacheEviction,
     hexpmRegistry: cfg.hexpmRegistry,
     mixTools: cfg.mixTools,
+    gitRemoteEnv: cfg.gitRemoteEnv,
     // The images this machine builds (xamal farm images build), prepared on demand into its local lock.
     prepareImage: imagePreparer(imageBuildDeps(cfg, () => {}), () => readCatalog(), readToolchainCatalog()),
   });

@@ -30,6 +30,8 @@ export interface FarmApiOptions extends Pick<AppOptions, 'token' | 'tokens' | 'g
   rateLimit?: { max: number; windowMs: number };
   /** Which git URLs builds may name (default: https and ssh only; api/config.ts XAMAL_GIT_ALLOW_LOCAL, XAMAL_GIT_ALLOW_HTTP). */
   gitUrls?: GitUrlPolicy;
+  /** The farm's credentials for private git repositories (api/config.ts XAMAL_GIT_CREDENTIALS_FILE). */
+  gitRemoteEnv?: BuildServiceDeps['gitRemoteEnv'];
   /** Readiness checks besides the store's (e.g. the embedded services'). */
   checks?: Record<string, HealthCheck>;
   /** Builders the catalog names that no lock holds yet: accepted, and prepared by the worker first (images/preparable.ts). */
@@ -130,7 +132,7 @@ async function startApi(o: FarmOptions, a: FarmApiOptions, parts: Parts): Promis
     // GET /metrics and the /admin/queues board read the same platform queues.
     const inspector = queueInspector(settings, a.queueArches);
     parts.connections.push({ name: 'queue inspector', close: () => inspector.close() });
-    const builds = buildService({ queues: q, store: o.store, locks, exec: new LocalExecutor(), gitUrls: a.gitUrls ?? REMOTE_GIT_ONLY, ...(o.secretsKey ? { secretsKey: o.secretsKey } : {}), ...(o.logger ? { logger: o.logger } : {}), ...(a.apps ? { apps: a.apps } : {}), ...(a.preparable ? { preparable: a.preparable } : {}) });
+    const builds = buildService({ queues: q, store: o.store, locks, exec: new LocalExecutor(), gitUrls: a.gitUrls ?? REMOTE_GIT_ONLY, ...(o.secretsKey ? { secretsKey: o.secretsKey } : {}), ...(a.gitRemoteEnv ? { gitRemoteEnv: a.gitRemoteEnv } : {}), ...(o.logger ? { logger: o.logger } : {}), ...(a.apps ? { apps: a.apps } : {}), ...(a.preparable ? { preparable: a.preparable } : {}) });
     extra = { builds, queues: inspector };
   }
   // Rate-limit counters and webhook deliveries live in the shared Redis, so every API process of the farm sees them.

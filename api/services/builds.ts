@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { sealSecrets } from '../../core/contracts/build-settings.ts';
+import type { GitRemoteEnv } from '../../core/contracts/git-credentials.ts';
 import { buildSetKey, formatTarget, isXamalError, parseElixirRequirement, parseTarget, ValidationError, XamalError, type Command, type ElixirRequirement, type Executor, type Issue, type Logger } from '../../core/index.ts';
 import { GIT_REMOTE_ENV, gitUrlForDisplay, gitUrlProblem, unreadableRemote, type GitUrlPolicy } from '../../core/contracts/git-url.ts';
 import { storedArtifact } from '../../store/artifact-index.ts';
@@ -31,6 +32,8 @@ export interface BuildServiceDeps {
    * accepted and the worker prepares the image first. Absent: only pinned images build.
    */
   preparable?: (locks: readonly LockFile[]) => PreparableImage[];
+  /** The farm's credentials for private git repositories, by URL (XAMAL_GIT_CREDENTIALS_FILE): `git ls-remote` uses them. */
+  gitRemoteEnv?: GitRemoteEnv;
   /** The farm's key build secrets are sealed with (XAMAL_BUILD_SECRETS_KEY); absent: a request with secrets is refused. */
   secretsKey?: Buffer;
 }
@@ -48,9 +51,9 @@ const onDemand = (p: PreparableImage): CatalogImage => ({
 type Unresolved = SubmitResult['unresolved'][number];
 
 /** Pure: `git ls-remote` of `ref` at `url`, never waiting on a prompt for credentials (FACTS.md#git-remote). */
-export const lsRemoteCommand = (url: string, ref: string): Command => ({
+export const lsRemoteCommand = (url: string, ref: string, remote: Record<string, string> = {}): Command => ({
   argv: ['git', 'ls-remote', '--', url, ref],
-  env: GIT_REMOTE_ENV,
+  env: { ...GIT_REMOTE_ENV, ...remote },
   timeoutMs: 30_000,
   label: 'git ls-remote',
 });
@@ -61,10 +64,10 @@ function unreadable(url: string, detail: string, logger: Logger | undefined): Xa
   return new ValidationError([{ path: 'source/git', message: unreadableRemote(url) }]);
 }
 
-async function resolveRef(exec: Executor, url: string, ref: string, logger?: Logger): Promise<string> {
+async function resolveRef(exec: Executor, url: string, ref: string, logger?: Logger, remote: Record<string, string> = {}): Promise<string> {
   let r;
   try {
-    r = await exec.run(lsRemoteCommand(url, ref));
+    r = await exec.run(lsRemoteCommand(url, ref, remote));
   } catch (err) {
     throw unreadable(url, (err as Error).message, logger);
   }
@@ -82,7 +85,7 @@ async function jobSource(deps: BuildServiceDeps, source: BuildRequest['source'])
   // The request schema checked the URL's shape; which transports this farm fetches is decided here.
   const problem = gitUrlProblem(source.git, deps.gitUrls);
   if (problem) throw new ValidationError([{ path: 'source/git', message: problem }]);
-  return { kind: 'git', url: source.git, commit: source.commit ?? (await resolveRef(deps.exec, source.git, source.ref!, deps.logger)) };
+  return { kind: 'git', url: source.git, commit: source.commit ?? (await resolveRef(deps.exec, source.git, source.ref!, deps.logger, deps.gitRemoteEnv?.(source.git))) };
 }
 
 /** Why a tuple's Elixir does not satisfy the project's requirement (none when it does, or there is none). */

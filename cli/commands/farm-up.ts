@@ -122,6 +122,7 @@ export default flagCommand(USAGE, { host: { type: 'string' }, port: { type: 'str
         tokens: fc.tokens,
         ...(githubHooks ? { githubHooks, githubDeliveryTtlSeconds: fc.githubDeliveryTtlSeconds } : {}),
         gitUrls: fc.gitUrls,
+        gitRemoteEnv: fc.gitRemoteEnv,
         ...(apps ? { apps } : {}),
         logLevel: fc.logLevel,
         downloads: fc.downloads,
