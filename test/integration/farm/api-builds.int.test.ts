@@ -17,7 +17,7 @@ import { startBuildWorkers, type RunningWorkers } from '../../../builder/worker.
 import { LocalExecutor } from '../../../core/index.ts';
 import { artifactGeneration, buildQueues, queueInspector, redisClient, type BuildQueues, type QueueInspector, type QueueSettings } from '../../../queue/index.ts';
 import { s3Store } from '../../../store/s3.ts';
-import { helloRepo, LOCAL_SOURCES } from '../../../testkit/example-repo.ts';
+import { commitFiles, git, helloRepo, LOCAL_SOURCES } from '../../../testkit/example-repo.ts';
 import { services, suiteImageLocks, testPrefix } from '../../../testkit/integration.ts';
 
 const TOKEN = 'api-test-token-0123456789abcdef';
@@ -194,7 +194,7 @@ describe('the farm API with real Redis, workers and store', () => {
     }
   });
 
-  it('xamal build (the CI client) submits, follows and prints each tuple with a download URL that serves the sha256 it names', { timeout: 300_000 }, async () => {
+  it('xamal build (the CI client) submits, follows and prints each tuple with a download URL that serves the sha256 it names; --source builds an unpushed commit of a repository with no remote', { timeout: 300_000 }, async () => {
     const { execFile } = await import('node:child_process');
     const { PROJECT_ROOT } = await import('../../../localservices/config.ts');
     const run = (args: string[]) =>
@@ -215,6 +215,18 @@ describe('the farm API with real Redis, workers and store', () => {
       const blob = Buffer.from(await (await fetch(res.headers.get('location')!)).arrayBuffer());
       expect(createHash('sha256').update(blob).digest('hex')).toBe(b.sha256);
     }
+    // --source: a commit the farm cannot clone (not pushed anywhere; the repository has no remote) is uploaded and built.
+    const repoDir = repoUrl.replace(/^file:\/\//, '');
+    const unpushed = await commitFiles(repoDir, 'not pushed', { 'lib/hello/unpushed.ex': 'defmodule Hello.Unpushed do\n  def x, do: 1\nend\n' });
+    const up = await run(['--farm', url, '--app', 'hello', '--source', repoDir, '--target', TUPLES.bookworm, '--json']);
+    expect(up.code, up.stderr).toBe(0);
+    const [uploaded] = (JSON.parse(up.stdout) as { builds: { download: string; sha256: string }[] }).builds;
+    expect(uploaded!.download).toContain(`/v1/artifacts/hello/${unpushed}/${TUPLES.bookworm}/download`);
+    const manifest = (await app.inject({ url: `/v1/artifacts/hello/${unpushed}/${TUPLES.bookworm}`, headers: AUTH })).json() as { commit: string; tarball: { sha256: string } };
+    expect(manifest).toMatchObject({ commit: unpushed, tarball: { sha256: uploaded!.sha256 } });
+    // main back where the other tests expect it (the unpushed commit stays in the repository, as after a reset).
+    git(repoDir, 'reset', '-q', '--hard', 'HEAD~1');
+
     const bad = await run(['--farm', url, '--app', 'hello', '--git', repoUrl, '--ref', 'main', '--target', 'linux-arm65-gnu2.36-debian12-otp25.2.3-elixir1.14.0']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/targets\/0.*arch: expected one of/);
