@@ -88,6 +88,8 @@ export interface DockerEngine {
   containersWithLabel(label: string, value: string): Promise<string[]>;
   /** Kills and removes a container (with its anonymous volumes); false if it was already gone. */
   removeContainer(id: string): Promise<boolean>;
+  /** `docker commit`: the container's filesystem as image repo:tag; resolves with the image ID. */
+  commit(id: string, repo: string, tag: string): Promise<string>;
 }
 
 function engineError(what: string, socketPath: string, err: unknown): XamalError {
@@ -316,6 +318,7 @@ export function dockerEngine(socketPath: string): DockerEngine {
     run: (spec, signal) => wrap(e, `run ${spec.image}`, () => runContainer(docker, spec, signal)),
     startDetached: (spec) => wrap(e, `start ${spec.image}`, () => startDetached(docker, spec)),
     removeContainer: (id) => removal(e, `remove container ${id}`, () => docker.getContainer(id).remove({ force: true, v: true })),
+    commit: (id, repo, tag) => wrap(e, `commit ${id.slice(0, 12)}`, async () => ((await docker.getContainer(id).commit({ repo, tag })) as { Id: string }).Id),
     containersWithLabel: (label, value) =>
       wrap(e, 'list containers', async () => (await docker.listContainers({ all: true, filters: { label: [`${label}=${value}`] } })).map((c) => c.Id)),
   };

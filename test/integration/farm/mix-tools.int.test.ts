@@ -7,7 +7,7 @@ import { runBuild, type BuildDeps } from '../../../builder/apply.ts';
 import { hostArch } from '../../../builder/images/context.ts';
 import { HEX_BUILDS_URL, type MixToolsSettings } from '../../../builder/mix-tools.ts';
 import { DEFAULT_LIMITS } from '../../../builder/plan.ts';
-import { parseTargetOrThrow } from '../../../core/index.ts';
+import { formatTarget, parseTargetOrThrow } from '../../../core/index.ts';
 import { localStore } from '../../../store/local.ts';
 import { depsAppRepo, hexStandinArchive } from '../../../testkit/builder/deps-app.ts';
 import { workerBase, type WorkerBase } from '../../../testkit/builder/worker-base.ts';
@@ -74,6 +74,33 @@ describe('Hex, build tools and assets for apps with dependencies (issue 20)', ()
       timeoutMs: 120_000,
     });
     expect(answer.stdout.trim()).toBe('{:hi, 42}');
+  });
+
+  it('in a builder without cc, fails naming the dependency and the missing tool', { timeout: 600_000 }, async () => {
+    // This suite's bookworm builder with its C compiler removed, committed and pushed to the local registry.
+    const [lock] = await base.locks();
+    const entry = lock!.images.find((i) => i.flavour === 'builder' && i.tuple === formatTarget(target))!;
+    const pinned = `${entry.ref.slice(0, entry.ref.lastIndexOf(':'))}@${entry.platforms[0]!.digest ?? entry.digest}`;
+    const { id } = await base.docker.startDetached({ image: pinned, cmd: ['sh', '-c', 'rm -f /usr/bin/cc /usr/bin/gcc /usr/bin/gcc-* /usr/bin/*-linux-gnu-gcc* && sleep infinity'], user: '0:0', networkMode: 'none' });
+    const repo = `${entry.ref.split('/')[0]}/xamal-test/no-cc`;
+    const tag = `bookworm-${Date.now()}`;
+    try {
+      // `rm` runs first and takes milliseconds; the container then only sleeps.
+      await new Promise((r) => setTimeout(r, 1500));
+      await base.docker.commit(id, repo, tag);
+    } finally {
+      await base.docker.removeContainer(id);
+    }
+    const digest = await base.docker.push(repo, tag);
+    const noCc = { ...lock!, images: [{ ...entry, ref: `${repo}:${tag}`, digest, platforms: [{ arch: target.arch, digest }] }] };
+    const d: BuildDeps = { ...deps('no-cc', { hex: { kind: 'file', path: archive }, rebar3: { kind: 'builds', url: HEX_BUILDS_URL }, hexOffline: false }), locks: async () => [noCc] };
+    const { outcome } = await build(d);
+    // The derived image is this test's alone: removed from the engine (its tiny layer stays in the local registry).
+    for (const ref of [`${repo}:${tag}`, `${repo}@${digest}`]) await base.docker.removeImage(ref).catch(() => false);
+    expect(outcome).toBeInstanceOf(Error);
+    expect((outcome as Error).message.split('\n')[0]).toBe(
+      "compile failed with exit code 1: dependency cnif needs cc (a C compiler), which the builder image does not have; build in an image with build tools (the farm's Debian builders have gcc and make)",
+    );
   });
 
   it('with no Hex to be had, fails naming the dependency, Hex, why there is none and the setting to use', { timeout: 600_000 }, async () => {
