@@ -1,10 +1,11 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import { createParser } from 'eventsource-parser';
 import type { z } from 'zod';
 import { formatIssues, issuesFromZod, XamalError } from '../core/index.ts';
 import { DOWNLOAD_LINK_HEADERS, DownloadLinkSchema, type DownloadLink } from '../api/schemas/artifacts.ts';
-import { BuildStatusSchema, SubmitResultSchema, type BuildRequestInput, type BuildStatus, type SubmitResult } from '../api/schemas/builds.ts';
+import { BuildStatusSchema, CancelResultSchema, LogStreamEndSchema, SubmitResultSchema, type BuildRequestInput, type BuildStatus, type CancelResult, type SubmitResult } from '../api/schemas/builds.ts';
 import { ErrorBodySchema } from '../api/schemas/errors.ts';
 import { ResolveAnswerSchema, type ResolveAnswer, type ResolveRequestInput } from '../api/schemas/resolve.ts';
 import { SourceUploadSchema, type SourceUpload } from '../api/schemas/sources.ts';
@@ -22,12 +23,19 @@ export interface FarmClient {
   resolve(body: ResolveRequestInput): Promise<ResolveAnswer>;
   /** A short-lived URL the host itself downloads the tarball from (the deployer stays out of the data path). */
   downloadLink(app: string, version: string, tuple: string, variant?: { mixEnv?: string; release?: string }): Promise<DownloadLink>;
+  /** Cancels a build (removed from its queue, or its worker signalled). */
+  cancel(id: string): Promise<CancelResult>;
+  /** Follows a build's log (the API's event stream) line by line until the build ends; resolves with how it ended. */
+  followLogs(id: string, onLine: (line: string) => void): Promise<{ state: string; failedReason?: string | undefined }>;
   /** Uploads a source archive (a `.tar.gz` of the project) from a file, saying how many bytes went so far. */
   uploadSource(file: string, progress?: (sent: number, total: number) => void): Promise<SourceUpload>;
 }
 
 /** A request's body: JSON, or a stream of bytes of a known length (an upload). */
 type Payload = { json: unknown } | { stream: ReadableStream<Uint8Array>; type: string; length: number };
+
+/** A followed log stream lasts at most this long (a build's own limit is shorter). */
+const FOLLOW_TIMEOUT_MS = 4 * 3_600_000;
 
 /** An upload may take this long (a large project over a slow link); other requests 30 s. */
 const UPLOAD_TIMEOUT_MS = 15 * 60_000;
@@ -51,7 +59,7 @@ function errorMessage(text: string): string {
 
 export function farmClient(baseUrl: string, token: string, fetchImpl: typeof fetch = fetch): FarmClient {
   const base = baseUrl.replace(/\/+$/, '');
-  const call = async (method: string, path: string, payload?: Payload, redirect: RequestRedirect = 'follow'): Promise<Response> => {
+  const call = async (method: string, path: string, payload?: Payload, redirect: RequestRedirect = 'follow', timeoutMs?: number): Promise<Response> => {
     let res: Response;
     const body = !payload ? {} : 'json' in payload ? { body: JSON.stringify(payload.json) } : { body: payload.stream, duplex: 'half' };
     const type = !payload ? {} : 'json' in payload ? { 'content-type': 'application/json' } : { 'content-type': payload.type, 'content-length': String(payload.length) };
@@ -60,7 +68,7 @@ export function farmClient(baseUrl: string, token: string, fetchImpl: typeof fet
         method,
         headers: { authorization: `Bearer ${token}`, ...type },
         ...body,
-        signal: AbortSignal.timeout(payload && 'stream' in payload ? UPLOAD_TIMEOUT_MS : 30_000),
+        signal: AbortSignal.timeout(timeoutMs ?? (payload && 'stream' in payload ? UPLOAD_TIMEOUT_MS : 30_000)),
         redirect,
       } as RequestInit);
     } catch (err) {
@@ -107,6 +115,24 @@ export function farmClient(baseUrl: string, token: string, fetchImpl: typeof fet
       });
       const stream = Readable.toWeb(counted) as ReadableStream<Uint8Array>;
       return (await json('POST', '/v1/sources', SourceUploadSchema, { stream, type: 'application/gzip', length: total })).body;
+    },
+    cancel: async (id) => (await json('DELETE', `/v1/builds/${id}`, CancelResultSchema)).body,
+    async followLogs(id, onLine) {
+      const res = await call('GET', `/v1/builds/${id}/logs?follow=1`, undefined, 'follow', FOLLOW_TIMEOUT_MS);
+      if (res.status === 404) throw new XamalError('not_found', `farm: ${errorMessage(await res.text()) || `no build ${id}`}`);
+      let end: { state: string; failedReason?: string | undefined } | undefined;
+      let broken: string | undefined;
+      const parser = createParser({
+        onEvent: (e) => {
+          if (e.event === 'end') end = fitting(LogStreamEndSchema, JSON.parse(e.data), `GET /v1/builds/${id}/logs (end event)`);
+          else if (e.event === 'error') broken = e.data;
+          else for (const line of e.data.split('\n')) onLine(line);
+        },
+      });
+      const decoder = new TextDecoder();
+      for await (const chunk of res.body ?? []) parser.feed(decoder.decode(chunk as Uint8Array, { stream: true }));
+      if (!end) throw new XamalError('unavailable', `farm: the log stream of ${id} ended before the build did${broken ? ` (${broken})` : ''}; follow it again`);
+      return end;
     },
     async logs(id) {
       const res = await call('GET', `/v1/builds/${id}/logs`);

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { farmClient, type FarmClient } from '../../deployer/farm-client.ts';
+import { BUILD_JOB_VERBS, buildJobCommand } from './build-jobs.ts';
 import { followBuilds, uploadCheckout } from '../../deployer/farm-builds.ts';
 import type { BuildStatus } from '../../api/schemas/builds.ts';
 import type { SourceArchive } from '../../api/schemas/sources.ts';
@@ -16,6 +17,7 @@ const USAGE =
   'xamal build --farm URL --app APP (--git URL (--commit SHA | --ref REF) | --source DIR [--commit SHA | --ref REF]) [--target TUPLE|SELECTOR … | --matrix KEY=V1,V2 …] [--project DIR] [--mix-env prod] [--release NAME] [--json] [--timeout SECONDS]\n' +
   '  --source DIR: `git archive` of the commit (HEAD unless --commit/--ref) of the repository at DIR, uploaded to the farm (private or unpushed code);\n' +
   '  without --target or --matrix: the erlang and elixir lines of DIR/.tool-versions (DIR: --project, else the current directory);\n' +
+  '  xamal build show|logs [-f]|cancel BUILD_ID: one build (its state, its log or live log, or stop it);\n' +
   "  the elixir: requirement in DIR/mix.exs is sent along, and the farm refuses targets whose Elixir does not satisfy it;\n" +
   '  builder.env, builder.secrets and release.mix_env of DIR/config/deploy.yml are sent too; --env NAME=VALUE adds to the environment, --secret NAME\n' +
   '  adds a secret whose value is the environment variable NAME (the deps and assets steps get secrets; the farm never stores them in clear)';
@@ -109,6 +111,8 @@ async function uploadedSource(client: FarmClient, dir: string, rev: string, prog
 /** The CI client: submit, follow every target to the end, print tuples and download URLs. */
 const command: CliCommand = {
   async run(args, io) {
+    const verb = BUILD_JOB_VERBS.find((v) => v === args[0]);
+    if (verb) return buildJobCommand(verb, args.slice(1), io);
     const { values } = parseBuildFlags(args);
     const cfg = cliConfig();
     const farm = values.farm ?? cfg.farmUrl;
