@@ -5,7 +5,7 @@ import { createParser } from 'eventsource-parser';
 import type { z } from 'zod';
 import { formatIssues, issuesFromZod, XamalError } from '../core/index.ts';
 import { DOWNLOAD_LINK_HEADERS, DownloadLinkSchema, type DownloadLink } from '../api/schemas/artifacts.ts';
-import { BuildStatusSchema, CancelResultSchema, LogStreamEndSchema, SubmitResultSchema, type BuildRequestInput, type BuildStatus, type CancelResult, type SubmitResult } from '../api/schemas/builds.ts';
+import { BuildStatusSchema, CancelResultSchema, LogStreamEndSchema, SubmitResultSchema, type BuildRequestInput, type BuildStatus, type CancelResult, type LogStreamEnd, type SubmitResult } from '../api/schemas/builds.ts';
 import { ErrorBodySchema } from '../api/schemas/errors.ts';
 import { ResolveAnswerSchema, type ResolveAnswer, type ResolveRequestInput } from '../api/schemas/resolve.ts';
 import { SourceUploadSchema, type SourceUpload } from '../api/schemas/sources.ts';
@@ -36,6 +36,23 @@ type Payload = { json: unknown } | { stream: ReadableStream<Uint8Array>; type: s
 
 /** A followed log stream lasts at most this long (a build's own limit is shorter). */
 const FOLLOW_TIMEOUT_MS = 4 * 3_600_000;
+
+/** Reads a build's log event stream (api/routes/builds.ts): each line to `onLine`, then how the build ended. */
+async function readLogStream(res: Response, id: string, onLine: (line: string) => void): Promise<LogStreamEnd> {
+  let end: LogStreamEnd | undefined;
+  let broken: string | undefined;
+  const parser = createParser({
+    onEvent: (e) => {
+      if (e.event === 'end') end = fitting(LogStreamEndSchema, JSON.parse(e.data), `GET /v1/builds/${id}/logs (end event)`);
+      else if (e.event === 'error') broken = e.data;
+      else for (const line of e.data.split('\n')) onLine(line);
+    },
+  });
+  const decoder = new TextDecoder();
+  for await (const chunk of res.body ?? []) parser.feed(decoder.decode(chunk as Uint8Array, { stream: true }));
+  if (!end) throw new XamalError('unavailable', `farm: the log stream of ${id} ended before the build did${broken ? ` (${broken})` : ''}; follow it again`);
+  return end;
+}
 
 /** An upload may take this long (a large project over a slow link); other requests 30 s. */
 const UPLOAD_TIMEOUT_MS = 15 * 60_000;
@@ -120,19 +137,7 @@ export function farmClient(baseUrl: string, token: string, fetchImpl: typeof fet
     async followLogs(id, onLine) {
       const res = await call('GET', `/v1/builds/${id}/logs?follow=1`, undefined, 'follow', FOLLOW_TIMEOUT_MS);
       if (res.status === 404) throw new XamalError('not_found', `farm: ${errorMessage(await res.text()) || `no build ${id}`}`);
-      let end: { state: string; failedReason?: string | undefined } | undefined;
-      let broken: string | undefined;
-      const parser = createParser({
-        onEvent: (e) => {
-          if (e.event === 'end') end = fitting(LogStreamEndSchema, JSON.parse(e.data), `GET /v1/builds/${id}/logs (end event)`);
-          else if (e.event === 'error') broken = e.data;
-          else for (const line of e.data.split('\n')) onLine(line);
-        },
-      });
-      const decoder = new TextDecoder();
-      for await (const chunk of res.body ?? []) parser.feed(decoder.decode(chunk as Uint8Array, { stream: true }));
-      if (!end) throw new XamalError('unavailable', `farm: the log stream of ${id} ended before the build did${broken ? ` (${broken})` : ''}; follow it again`);
-      return end;
+      return readLogStream(res, id, onLine);
     },
     async logs(id) {
       const res = await call('GET', `/v1/builds/${id}/logs`);
