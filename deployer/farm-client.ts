@@ -5,7 +5,7 @@ import { createParser } from 'eventsource-parser';
 import type { z } from 'zod';
 import { formatIssues, issuesFromZod, XamalError } from '../core/index.ts';
 import { DOWNLOAD_LINK_HEADERS, DownloadLinkSchema, type DownloadLink } from '../api/schemas/artifacts.ts';
-import { BuildStatusSchema, CancelResultSchema, LogStreamEndSchema, SubmitResultSchema, type BuildRequestInput, type BuildStatus, type CancelResult, type LogStreamEnd, type SubmitResult } from '../api/schemas/builds.ts';
+import { BuildListSchema, BuildStatusSchema, CancelResultSchema, LogStreamEndSchema, SubmitResultSchema, type BuildList, type BuildRequestInput, type BuildStatus, type CancelResult, type LogStreamEnd, type SubmitResult } from '../api/schemas/builds.ts';
 import { ErrorBodySchema } from '../api/schemas/errors.ts';
 import { ResolveAnswerSchema, type ResolveAnswer, type ResolveRequestInput } from '../api/schemas/resolve.ts';
 import { SourceUploadSchema, type SourceUpload } from '../api/schemas/sources.ts';
@@ -23,6 +23,8 @@ export interface FarmClient {
   resolve(body: ResolveRequestInput): Promise<ResolveAnswer>;
   /** A short-lived URL the host itself downloads the tarball from (the deployer stays out of the data path). */
   downloadLink(app: string, version: string, tuple: string, variant?: { mixEnv?: string; release?: string }): Promise<DownloadLink>;
+  /** The newest builds, of an app and in a state when given. */
+  list(query: { app?: string; state?: string; limit?: number }): Promise<BuildList>;
   /** Cancels a build (removed from its queue, or its worker signalled). */
   cancel(id: string): Promise<CancelResult>;
   /** Follows a build's log (the API's event stream) line by line until the build ends; resolves with how it ended. */
@@ -132,6 +134,10 @@ export function farmClient(baseUrl: string, token: string, fetchImpl: typeof fet
       });
       const stream = Readable.toWeb(counted) as ReadableStream<Uint8Array>;
       return (await json('POST', '/v1/sources', SourceUploadSchema, { stream, type: 'application/gzip', length: total })).body;
+    },
+    list: async (query) => {
+      const q = new URLSearchParams(Object.entries(query).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)])).toString();
+      return (await json('GET', `/v1/builds${q ? `?${q}` : ''}`, BuildListSchema)).body;
     },
     cancel: async (id) => (await json('DELETE', `/v1/builds/${id}`, CancelResultSchema)).body,
     async followLogs(id, onLine) {

@@ -20,6 +20,60 @@ export interface BuildStatus {
   finishedAt: number | undefined;
 }
 
+/** The job states a listing reads (BullMQ's lists). */
+export const LISTED_STATES = ['waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized'] as const;
+export type ListedState = (typeof LISTED_STATES)[number];
+
+/** One build as a listing shows it (its target as the job holds it). */
+export interface ListedBuild {
+  id: string;
+  arch: Arch;
+  app: string;
+  target: unknown;
+  state: ListedState;
+  phase: string | undefined;
+  failedReason: string | undefined;
+  createdAt: number;
+  finishedAt: number | undefined;
+}
+
+export interface ListQuery {
+  app?: string | undefined;
+  states: readonly ListedState[];
+  limit: number;
+  /** How deep each state list is read from its newest end (default 500). */
+  scan?: number;
+}
+
+/**
+ * The newest builds across the platform queues, newest first: at most `limit`, of `app` and in
+ * `states` when given; each state list is read from its newest end, `scan` jobs deep at most.
+ */
+async function listBuilds(queue: (arch: Arch) => Queue, arches: readonly Arch[], q: ListQuery): Promise<ListedBuild[]> {
+  const out: ListedBuild[] = [];
+  for (const arch of arches) {
+    for (const state of q.states) {
+      for (const job of await queue(arch).getJobs([state], 0, (q.scan ?? 500) - 1, false)) {
+        const data = job.data as { app?: string; target?: unknown } | undefined;
+        if (!job.id || (q.app && data?.app !== q.app)) continue;
+        const progress = job.progress as { phase?: string } | number | undefined;
+        out.push({
+          id: job.id,
+          arch,
+          app: data?.app ?? '',
+          target: data?.target,
+          state,
+          phase: typeof progress === 'object' && progress ? progress.phase : undefined,
+          failedReason: job.failedReason || undefined,
+          createdAt: job.timestamp,
+          finishedAt: job.finishedOn ?? undefined,
+        });
+      }
+    }
+  }
+  return out.sort((a, b) => b.createdAt - a.createdAt).slice(0, q.limit);
+}
+
 /**
  * What the API needs of the build queues: enqueue, status, logs and cancel, across the per-platform
  * queues (a job ID is unique across them: it hashes the target, which names the arch).
@@ -81,6 +135,11 @@ export function buildQueues(s: QueueSettings, arches: readonly Arch[]) {
       const found = await find(id);
       return found ? cancelBuild(s, found.arch, id) : 'unknown';
     }),
+    /**
+     * The newest builds across the platform queues, newest first: at most `limit`, of `app` and in
+     * `states` when given; each state list is read from its newest end, `scan` jobs deep at most.
+     */
+    list: (q: ListQuery): Promise<ListedBuild[]> => guarded('list', () => listBuilds(queue, arches, q)),
     /** Jobs waiting per platform (and whether any worker is connected to serve them). */
     depth: (): Promise<Record<string, { waiting: number; active: number; workers: number }>> => guarded('depth', async () => {
       const out: Record<string, { waiting: number; active: number; workers: number }> = {};

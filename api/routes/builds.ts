@@ -8,6 +8,8 @@ import { rateLimitKey } from '../rate-limit.ts';
 import { streamLimit } from '../stream-limit.ts';
 import {
   BuildIdParamsSchema,
+  BuildListQuerySchema,
+  BuildListSchema,
   BuildRequestSchema,
   BuildSetParamsSchema,
   BuildSetSchema,
@@ -123,6 +125,8 @@ export const buildRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get('/v1/build-sets/:id', { schema: { params: BuildSetParamsSchema, response: { 200: BuildSetSchema } } }, async (req) =>
     found(await builds.buildSet(req.params.id), `no build set ${req.params.id}`),
   );
+
+  app.get('/v1/builds', { schema: { querystring: BuildListQuerySchema, response: { 200: BuildListSchema } } }, async (req) => builds.list(req.query));
 
   app.get('/v1/builds/:id', { schema: { params: BuildIdParamsSchema, response: { 200: BuildStatusSchema } } }, async (req) =>
     found(await builds.status(req.params.id), `no build ${req.params.id}`),

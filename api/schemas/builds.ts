@@ -141,5 +141,32 @@ export const CancelResultSchema = z.object({ id: z.string(), outcome: z.enum(['r
 export type CancelResult = z.infer<typeof CancelResultSchema>;
 
 /** The last event (`end`) of `GET /v1/builds/:id/logs?follow=1`, a stream of log lines (text/event-stream). */
+/** `GET /v1/builds`: the newest builds, of an app and in a state when given. */
+export const BuildListQuerySchema = z
+  .object({
+    app: AppNameSchema.optional(),
+    state: z.enum(['waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized'], { error: 'expected waiting, active, completed, failed, delayed or prioritized' }).optional(),
+    limit: z.coerce.number().int().min(1, 'expected 1 to 200').max(200, 'expected 1 to 200').default(50),
+  })
+  .strict();
+export type BuildListQuery = z.output<typeof BuildListQuerySchema>;
+
+export const BuildListSchema = z.object({
+  builds: z.array(
+    z.object({
+      id: z.string(),
+      arch: z.string(),
+      app: z.string(),
+      tuple: z.string(),
+      state: z.string(),
+      phase: z.string().optional(),
+      failedReason: z.string().optional(),
+      createdAt: z.number(),
+      finishedAt: z.number().optional(),
+    }),
+  ),
+});
+export type BuildList = z.infer<typeof BuildListSchema>;
+
 export const LogStreamEndSchema = z.object({ state: z.string(), failedReason: z.string().optional() });
 export type LogStreamEnd = z.infer<typeof LogStreamEndSchema>;

@@ -1,16 +1,16 @@
 import { createHash } from 'node:crypto';
 import { sealSecrets } from '../../core/contracts/build-settings.ts';
 import type { GitRemoteEnv } from '../../core/contracts/git-credentials.ts';
-import { buildSetKey, formatTarget, isXamalError, parseElixirRequirement, parseTarget, ValidationError, XamalError, type Command, type ElixirRequirement, type Executor, type Issue, type Logger } from '../../core/index.ts';
+import { buildSetKey, formatTarget, isXamalError, parseElixirRequirement, parseTarget, ValidationError, XamalError, type Command, type ElixirRequirement, type Executor, type Issue, type Logger, type Target } from '../../core/index.ts';
 import { GIT_REMOTE_ENV, gitUrlForDisplay, gitUrlProblem, unreadableRemote, type GitUrlPolicy } from '../../core/contracts/git-url.ts';
 import { storedArtifact } from '../../store/artifact-index.ts';
 import { buildJobId, BuildJobSchema, type BuildJobInput } from '../../core/contracts/build-job.ts';
-import type { BuildQueues, BuildStatus as QueuedStatus } from '../../queue/index.ts';
+import { LISTED_STATES, type BuildQueues, type BuildStatus as QueuedStatus } from '../../queue/index.ts';
 import type { ObjectStore } from '../../store/store.ts';
 import { lookupBySelector, usableImages, type CatalogImage } from '../../images/catalog.ts';
 import type { LockFile } from '../../images/lock.ts';
 import type { PreparableImage } from '../../images/preparable.ts';
-import type { BuildRequest, BuildResult, BuildSet, BuildStatus, SubmitResult, SubmittedBuild, TargetSpec } from '../schemas/builds.ts';
+import type { BuildList, BuildListQuery, BuildRequest, BuildResult, BuildSet, BuildStatus, SubmitResult, SubmittedBuild, TargetSpec } from '../schemas/builds.ts';
 import { expandMatrix } from './matrix.ts';
 import { checkMayBuild, checkMayCancel, type Caller } from '../owners.ts';
 import type { AppRegistry } from '../schemas/apps.ts';
@@ -167,6 +167,24 @@ function buildSettings(deps: BuildServiceDeps, req: BuildRequest): Pick<BuildJob
   return { ...(req.env && Object.keys(req.env).length ? { env: req.env } : {}), ...(secrets ? { sealedSecrets: sealSecrets(deps.secretsKey!, secrets) } : {}) };
 }
 
+/** `GET /v1/builds`: the queues' newest builds as the API answers them (the tuple, not the job's target data). */
+async function listBuilds(deps: BuildServiceDeps, q: BuildListQuery): Promise<BuildList> {
+  const found = await deps.queues.list({ ...(q.app ? { app: q.app } : {}), states: q.state ? [q.state] : LISTED_STATES, limit: q.limit });
+  return {
+    builds: found.map((b) => ({
+      id: b.id,
+      arch: b.arch,
+      app: b.app,
+      tuple: typeof b.target === 'string' ? b.target : b.target && typeof b.target === 'object' ? formatTarget(b.target as Target) : '',
+      state: b.state,
+      ...(b.phase ? { phase: b.phase } : {}),
+      ...(b.failedReason ? { failedReason: b.failedReason } : {}),
+      createdAt: b.createdAt,
+      ...(b.finishedAt !== undefined ? { finishedAt: b.finishedAt } : {}),
+    })),
+  };
+}
+
 export function buildService(deps: BuildServiceDeps) {
   return {
     /** Refused (403) before anything is resolved when the caller may not build the app from this source (api/owners.ts). */
@@ -220,6 +238,9 @@ export function buildService(deps: BuildServiceDeps) {
     },
 
     logs: (id: string, start?: number) => deps.queues.logs(id, start),
+
+    /** The newest builds across the platform queues (of an app, in a state), newest first. */
+    list: (q: BuildListQuery) => listBuilds(deps, q),
     /** Refused (403) when the caller may not cancel builds of the job's app; `unknown` when there is no such job. */
     async cancel(id: string, caller: Caller) {
       if (deps.apps) {

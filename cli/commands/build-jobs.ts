@@ -5,31 +5,43 @@ import { parseFlags, usageError } from '../args.ts';
 import { cliConfig } from '../config.ts';
 import type { Io } from '../io.ts';
 
-export const BUILD_JOB_VERBS = ['show', 'logs', 'cancel'] as const;
+export const BUILD_JOB_VERBS = ['list', 'show', 'logs', 'cancel'] as const;
 type Verb = (typeof BUILD_JOB_VERBS)[number];
 
 const USAGE =
-  'xamal build show|logs|cancel BUILD_ID [--farm URL] [--json] [-f|--follow]\n' +
+  'xamal build list [--app APP] [--state STATE] [--limit N] | show|logs|cancel BUILD_ID [-f|--follow]  [--farm URL] [--json]\n' +
+  '  list: the newest builds (state waiting, active, completed, failed, delayed or prioritized; at most 200);\n' +
   '  show: the build\'s state, phase, attempts, failure and artifact; logs: its log (-f: follow it live until the build ends,\n' +
   '  exit 9 if it failed); cancel: remove it from its queue, or stop the worker running it';
 
 const FLAGS = {
   farm: { type: 'string' },
+  app: { type: 'string' },
+  state: { type: 'string' },
+  limit: { type: 'string' },
   json: { type: 'boolean' },
   follow: { type: 'boolean', short: 'f' },
 } as const;
 
-/** `xamal build show|logs|cancel ID`: one build, through the API's routes (GET, GET …/logs[?follow], DELETE). */
+/** `xamal build list` and `show|logs|cancel ID`: builds through the API's routes (GET /v1/builds, GET, GET …/logs[?follow], DELETE). */
 export async function buildJobCommand(verb: Verb, args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseFlags(args, FLAGS, USAGE);
   const cfg = cliConfig();
   const farm = values.farm ?? cfg.farmUrl;
   if (!farm || !cfg.farmToken) throw usageError(`missing ${[!farm && '--farm (or XAMAL_FARM_URL)', !cfg.farmToken && 'XAMAL_FARM_TOKEN'].filter(Boolean).join(', ')}`, USAGE);
+  const client = farmClient(farm, cfg.farmToken);
+  if (verb === 'list') {
+    if (positionals.length) throw usageError(`unexpected argument ${JSON.stringify(positionals[0])}`, USAGE);
+    const { builds } = await client.list({ ...(values.app ? { app: values.app } : {}), ...(values.state ? { state: values.state } : {}), ...(values.limit ? { limit: Number(values.limit) } : {}) });
+    if (values.json) io.out(JSON.stringify({ builds }, null, 2));
+    else for (const b of builds) io.out(`${b.id}  ${b.state}${b.phase && b.state === 'active' ? ` (${b.phase})` : ''}  ${b.app}  ${b.tuple}  ${new Date(b.createdAt).toISOString()}`);
+    return 0;
+  }
+  if (values.app || values.state || values.limit) throw usageError('--app, --state, --limit: only with list', USAGE);
   if (positionals.length !== 1) throw usageError(positionals.length ? `unexpected argument ${JSON.stringify(positionals[1])}` : 'missing BUILD_ID (from xamal build --json, or POST /v1/builds)', USAGE);
   const id = positionals[0]!;
   if (!BuildIdParamsSchema.shape.id.safeParse(id).success) throw usageError(`BUILD_ID: expected an id like b0123… (b and 32 hex characters), got ${JSON.stringify(id)}`, USAGE);
   if (values.follow && verb !== 'logs') throw usageError('-f/--follow: only with logs', USAGE);
-  const client = farmClient(farm, cfg.farmToken);
   if (verb === 'cancel') {
     const r = await client.cancel(id);
     io.out(values.json ? JSON.stringify(r) : `${id}: ${r.outcome}`);

@@ -19,6 +19,11 @@ export function memoryQueues() {
     logs: async () => undefined,
     cancel: async (id) => (jobs.has(id) ? (cancelled.push(id), 'removed') : 'unknown'),
     depth: async () => ({ x86_64: { waiting: 0, active: 0, workers: 1 } }),
+    list: async (q) =>
+      [...jobs.entries()]
+        .filter(([, d]) => (!q.app || d.app === q.app) && q.states.includes('waiting'))
+        .map(([id, d]) => ({ id, arch: 'x86_64' as const, app: d.app, target: d.target, state: 'waiting' as const, phase: undefined, failedReason: undefined, createdAt: 0, finishedAt: undefined }))
+        .slice(0, q.limit),
     close: async () => {},
   };
   return { queues, cancelled };

@@ -150,6 +150,19 @@ describe('the farm API with real Redis, workers and store', () => {
     expect((await list('&mixEnv=staging')).map((a) => a.mixEnv)).toEqual(['staging']);
   });
 
+  it('GET /v1/builds lists the newest builds across the platform queues, of an app and in a state', async () => {
+    const list = async (q: string) => (await app.inject({ url: `/v1/builds${q}`, headers: AUTH })).json() as { builds: { id: string; app: string; tuple: string; state: string; createdAt: number }[] };
+    const completed = (await list('?app=hello&state=completed')).builds;
+    expect(completed.length).toBeGreaterThanOrEqual(4);
+    expect(completed.every((b) => b.app === 'hello' && b.state === 'completed')).toBe(true);
+    expect(new Set(completed.map((b) => b.tuple))).toEqual(new Set([TUPLES.bullseye, TUPLES.bookworm, TUPLES.trixie]));
+    expect(completed.map((b) => b.createdAt)).toEqual([...completed.map((b) => b.createdAt)].sort((a, b) => b - a));
+    expect((await list('?app=hello&state=completed&limit=2')).builds).toHaveLength(2);
+    expect((await list('?app=nobody')).builds).toEqual([]);
+    const bad = await app.inject({ url: '/v1/builds?state=sleeping', headers: AUTH });
+    expect(bad.statusCode).toBe(400);
+  });
+
   it('GET /metrics counts the finished builds (durations, cache misses) from the real queues, and the admin board lists them', async () => {
     const m = (await app.inject({ url: '/metrics', headers: AUTH })).body;
     const value = (series: string) => Number(new RegExp(`^${series.replace(/[{}"=,]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(m)?.[1] ?? 'NaN');

@@ -22,6 +22,7 @@ const stubBuilds: BuildService = {
   logs: async () => undefined,
   cancel: async () => 'unknown',
   buildSet: async () => undefined,
+  list: async () => ({ builds: [] }),
 };
 const stubQueues = {
   counts: async () => ({ x86_64: { waiting: 0, active: 0, delayed: 0, prioritized: 0, completed: 0, failed: 0, workers: 0 } }),
@@ -35,6 +36,7 @@ const ROUTES: { scope: 'read' | 'build' | 'admin'; method: 'GET' | 'POST' | 'DEL
   { scope: 'read', method: 'GET', url: `/v1/artifacts/hello/${C}/${T}` },
   { scope: 'read', method: 'GET', url: `/v1/artifacts/hello/${C}/${T}/download` },
   { scope: 'read', method: 'POST', url: '/v1/resolve', payload: { app: 'hello', version: C, host: HOST } },
+  { scope: 'read', method: 'GET', url: '/v1/builds' },
   { scope: 'read', method: 'GET', url: `/v1/builds/${B}` },
   { scope: 'read', method: 'GET', url: `/v1/builds/${B}/logs` },
   { scope: 'read', method: 'GET', url: `/v1/build-sets/s${'0'.repeat(32)}` },

@@ -34,6 +34,7 @@ const builds: BuildService = {
   logs: async () => undefined,
   cancel: async () => 'unknown',
   buildSet: async () => undefined,
+  list: async () => ({ builds: [] }),
 };
 
 /** fetch over app.inject: the client talks to the app as it would over HTTP. */

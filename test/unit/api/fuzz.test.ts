@@ -22,6 +22,7 @@ const stubBuilds: BuildService = {
   logs: async () => undefined,
   cancel: async () => 'unknown',
   buildSet: async () => undefined,
+  list: async () => ({ builds: [] }),
 };
 
 describe('the API under malformed and hostile input', () => {

@@ -31,6 +31,7 @@ describe('POST /v1/hooks/github', () => {
       logs: async () => undefined,
       cancel: async () => 'unknown',
       buildSet: async () => undefined,
+      list: async () => ({ builds: [] }),
     };
     const githubHooks = parseGithubHooks({ repos: { 'acme/hello': { secret: SECRET, app: 'hello', git: 'https://github.com/acme/hello.git', matrix: { otp: ['27'], arch: ['x86_64', 'aarch64'] } } } });
     app = await buildApp({ token: 't'.repeat(32), logLevel: 'silent', githubHooks, services: { health: healthService({}), ...storeBackedServices(localStore('/nonexistent-xamal-gh')), builds } });
@@ -166,6 +167,7 @@ describe('POST /v1/hooks/github on several API processes sharing one Redis', () 
       logs: async () => undefined,
       cancel: async () => 'unknown',
       buildSet: async () => undefined,
+      list: async () => ({ builds: [] }),
     };
     const githubHooks = parseGithubHooks({ repos: { 'acme/hello': { secret: SECRET, app: 'hello', git: 'https://github.com/acme/hello.git', matrix: { otp: ['27'] } } } });
     const settings = { redisUrl: 'redis://127.0.0.1:6379', prefix: 'gh' };

@@ -50,6 +50,7 @@ describe('secrets in API logs', () => {
       logs: async () => undefined,
       cancel: async () => 'unknown',
       buildSet: async () => undefined,
+      list: async () => ({ builds: [] }),
     };
     const githubHooks = parseGithubHooks({ repos: { 'acme/hello': { secret: HOOK_SECRET, app: 'hello', git: 'https://github.com/acme/hello.git', matrix: { otp: ['27'] } } } });
     const app = await buildApp({

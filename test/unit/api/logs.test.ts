@@ -17,6 +17,7 @@ const builds: BuildService = {
   logs: async (_id, start = 0) => ({ lines: LINES.slice(start), count: LINES.length }),
   cancel: async () => 'unknown',
   buildSet: async () => undefined,
+  list: async () => ({ builds: [] }),
 };
 
 describe('the build log route', () => {

@@ -12,6 +12,7 @@ const stub: BuildService = {
   logs: async () => undefined,
   cancel: async () => 'unknown',
   buildSet: async () => undefined,
+  list: async () => ({ builds: [] }),
 };
 
 const queues = { counts: async () => ({}), recentlyFinished: async () => [], boardAdapters: () => [] };
@@ -38,7 +39,7 @@ describe('the OpenAPI document', () => {
         '/v1/artifacts/{app}/{version}/{tuple}/download': ['get'],
         '/v1/downloads/{token}': ['get'],
         '/v1/resolve': ['post'],
-        '/v1/builds': ['post'],
+        '/v1/builds': ['get', 'post'],
         '/v1/builds/{id}': ['get', 'delete'],
         '/v1/builds/{id}/logs': ['get'],
         '/v1/build-sets/{id}': ['get'],

@@ -21,6 +21,7 @@ const stubBuilds: BuildService = {
   logs: async () => undefined,
   cancel: async () => 'unknown',
   buildSet: async () => undefined,
+  list: async () => ({ builds: [] }),
 };
 
 describe('the per-token rate limit on POST routes', () => {

@@ -24,6 +24,7 @@ function runningBuild() {
     logs: async () => ({ lines: ['compiling'], count: 1 }),
     cancel: async () => 'unknown',
     buildSet: async () => undefined,
+    list: async () => ({ builds: [] }),
   };
   return { builds, finish: () => void (state = 'completed'), polls: () => polls };
 }

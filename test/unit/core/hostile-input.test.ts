@@ -157,6 +157,7 @@ describe('the API refuses hostile names with a 4xx before touching the store or 
     logs: async () => undefined,
     cancel: async () => 'unknown',
     buildSet: async () => undefined,
+    list: async () => ({ builds: [] }),
   };
   const TOKEN = 'h'.repeat(32);
   beforeAll(async () => {

@@ -30,12 +30,14 @@ describe('xamal build show|logs [-f]|cancel: one build through the API\'s routes
     return { id, arch: 'x86_64', state: done ? 'completed' : 'active', phase: done ? 'done' : 'compile', attemptsMade: 1, createdAt: 1, ...(done ? { result: { manifestKey: `artifacts/shop/${'c'.repeat(40)}/${T}/manifest.json`, tuple: T, sha256: 'a'.repeat(64), cached: false } } : {}) };
   };
   const cancelled: string[] = [];
+  const listed: unknown[] = [];
   const builds: BuildService = {
     submit: async () => { throw new Error('not here'); },
     status: async (id) => (id === OK || id === BAD ? (polls++, status(id)) : undefined),
     logs: async (id, start = 0) => (id === OK ? { lines: lines.slice(start, polls >= 2 ? 4 : 2), count: polls >= 2 ? 4 : 2 } : id === BAD ? { lines: ['** (CompileError) lib/shop.ex:1'].slice(start), count: 1 } : undefined),
     cancel: async (id) => (cancelled.push(id), id === OK ? 'signalled' : 'unknown'),
     buildSet: async () => undefined,
+    list: async (q) => (listed.push(q), { builds: [{ id: OK, arch: 'x86_64', app: 'shop', tuple: T, state: 'active', phase: 'compile', createdAt: Date.UTC(2026, 11, 4) }] }),
   };
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'xamal-build-jobs-'));
@@ -70,6 +72,14 @@ describe('xamal build show|logs [-f]|cancel: one build through the API\'s routes
     const followed = await run('logs', BAD, '--follow');
     expect(followed).toMatchObject({ code: 9, out: ['** (CompileError) lib/shop.ex:1'], err: [`${BAD} failed: compile failed with exit code 1`] });
     expect((await run('show', BAD)).out).toContain('failed: compile failed with exit code 1');
+  });
+
+  it('list asks for the newest builds of an app in a state and prints one line each', async () => {
+    const r = await run('list', '--app', 'shop', '--state', 'active', '--limit', '5');
+    expect(listed.at(-1)).toEqual({ app: 'shop', state: 'active', limit: 5 });
+    expect(r.out).toEqual([`${OK}  active (compile)  shop  ${T}  2026-12-04T00:00:00.000Z`]);
+    await expect(run('list', '--state', 'sleeping')).rejects.toThrow(/state.*expected waiting, active, completed, failed, delayed or prioritized/);
+    await expect(run('show', OK, '--app', 'shop')).rejects.toThrow(/--app, --state, --limit: only with list/);
   });
 
   it('cancel says what happened; an unknown build, a malformed ID or -f elsewhere are errors naming them', async () => {

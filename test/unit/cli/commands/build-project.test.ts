@@ -30,6 +30,7 @@ describe('xamal build takes its targets from .tool-versions and sends mix.exs\'s
     logs: async () => undefined,
     cancel: async () => 'unknown',
     buildSet: async () => undefined,
+    list: async () => ({ builds: [] }),
   };
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'xamal-build-project-'));
