@@ -5,7 +5,7 @@ import { basename, join } from 'node:path';
 import { z } from 'zod';
 import { XamalError } from '../core/index.ts';
 import { withFileLock } from '../localservices/fs-lock.ts';
-import { BUILD_USER } from './build-user.ts';
+import { BUILD_USER, sandboxed, type SandboxLimits } from './build-user.ts';
 import type { ContainerResult, ContainerSpec, DockerEngine } from './docker.ts';
 import { proxyEnv, type EgressProxy } from './egress.ts';
 import { runStepContainer } from './step-container.ts';
@@ -82,7 +82,7 @@ const PREPARE_SCRIPT = [
 ].join('\n');
 
 /** The limits the preparing container runs under (a build's, builder/plan.ts BuildLimits). */
-type Limits = { cpus: number; memoryBytes: number; pids: number; stepTimeoutMs: number };
+type Limits = SandboxLimits & { stepTimeoutMs: number };
 type Network = 'egress' | 'none';
 
 export interface PrepareInput {
@@ -103,7 +103,7 @@ export function mixToolsContainer(p: PrepareInput): ContainerSpec {
   return {
     image: p.image.pinned,
     cmd: ['sh', '-c', PREPARE_SCRIPT],
-    user: `${BUILD_USER.uid}:${BUILD_USER.gid}`,
+    ...sandboxed(p.limits),
     env: {
       HOME: '/tmp',
       MIX_HOME: `${PREP_MOUNT}/mix`,
@@ -119,14 +119,7 @@ export function mixToolsContainer(p: PrepareInput): ContainerSpec {
     workdir: '/tmp',
     networkMode: networked ? 'egress' : 'none',
     binds: [`${p.staging}:${PREP_MOUNT}`],
-    readOnly: true,
     tmpfs: { '/tmp': 'rw,exec,size=256m' },
-    init: true,
-    memoryBytes: p.limits.memoryBytes,
-    nanoCpus: Math.round(p.limits.cpus * 1e9),
-    capDrop: ['ALL'],
-    securityOpt: ['no-new-privileges'],
-    pidsLimit: p.limits.pids,
     timeoutMs: Math.min(p.limits.stepTimeoutMs, 300_000),
     labels: { 'org.xamal.step': 'mix-tools' },
   };

@@ -14,7 +14,7 @@ import {
 } from '../core/index.ts';
 import { sourceVersion, type BuildJob, type BuildPhase } from '../core/contracts/build-job.ts';
 import type { Manifest } from '../core/contracts/manifest.ts';
-import { asBuildUser, BUILD_USER } from './build-user.ts';
+import { asBuildUser, BUILD_USER, sandboxed } from './build-user.ts';
 import type { CacheFacts, SourceHashes } from './cache.ts';
 import type { DiskLimit } from './disk.ts';
 import type { WantedFile } from './elf.ts';
@@ -231,18 +231,11 @@ function containerSpecs(p: PlanInput, dirs: BuildPlan['dirs'], release: string):
   const toolsBind = p.tools ? [`${p.tools.dir}:${TOOLS_MOUNT}:ro`] : [];
   const common = {
     image: p.image.pinned,
-    user: `${BUILD_USER.uid}:${BUILD_USER.gid}`,
+    ...sandboxed(p.limits),
     env,
     workdir: C.src,
     binds: [`${dirs.src}:${C.src}`, `${dirs.out}:${C.out}`, `${dirs.home}:${C.home}`, ...toolsBind],
-    readOnly: true,
     tmpfs: { '/tmp': 'rw,exec,size=512m' },
-    init: true,
-    memoryBytes: p.limits.memoryBytes,
-    nanoCpus: Math.round(p.limits.cpus * 1e9),
-    capDrop: ['ALL'],
-    securityOpt: ['no-new-privileges'],
-    pidsLimit: p.limits.pids,
     output: { maxBytes: p.limits.maxOutputBytes, keepBytes: Math.min(p.limits.maxOutputBytes, p.keptOutputBytes ?? DEFAULT_KEPT_OUTPUT_BYTES) },
     timeoutMs: p.limits.stepTimeoutMs,
     labels: { 'org.xamal.job': p.jobId },
