@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { parseOrThrow } from '../core/index.ts';
 import type { GitUrlPolicy } from '../core/contracts/git-url.ts';
-import { gitRemoteEnvFor, loadGitCredentials, type GitRemoteEnv } from '../core/contracts/git-credentials.ts';
+import { gitRemoteEnvFromFile, type GitRemoteEnv } from '../core/contracts/git-credentials.ts';
 import { parseTokenEntries, type TokenEntry } from './auth.ts';
 import type { DownloadSettings } from './downloads.ts';
 import type { RateLimitSettings } from './rate-limit.ts';
@@ -76,7 +76,7 @@ export function farmConfig(env: NodeJS.ProcessEnv = process.env): FarmConfig {
     githubDeliveryTtlSeconds: e.XAMAL_GITHUB_DELIVERY_TTL,
     gitUrls: { allowLocal: on(e.XAMAL_GIT_ALLOW_LOCAL), allowHttp: on(e.XAMAL_GIT_ALLOW_HTTP) },
     /** The farm's own credentials for private repositories over https, per host (XAMAL_GIT_CREDENTIALS_FILE): `git ls-remote` uses them. */
-    gitRemoteEnv: gitRemoteEnvFor(e.XAMAL_GIT_CREDENTIALS_FILE ? loadGitCredentials(e.XAMAL_GIT_CREDENTIALS_FILE) : undefined, on(e.XAMAL_GIT_ALLOW_HTTP)),
+    gitRemoteEnv: gitRemoteEnvFromFile(e.XAMAL_GIT_CREDENTIALS_FILE, on(e.XAMAL_GIT_ALLOW_HTTP)),
     port: e.XAMAL_FARM_PORT,
     logLevel: e.XAMAL_LOG_LEVEL,
     rateLimit: parseRateLimit(e.XAMAL_API_RATE_LIMIT),

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, open, readdir, rm } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { formatTarget, isXamalError, runChecked, shellQuote, timed, XamalError, type Arch, type CappedRead, type Executor } from '../core/index.ts';
 import { buildJobId, type BuildJob, type BuildPhase } from '../core/contracts/build-job.ts';
-import { openSecrets, redactSecrets, type BuildSecrets } from '../core/contracts/build-settings.ts';
+import { openSecrets, secretRedactor, type BuildSecrets } from '../core/contracts/build-settings.ts';
 import type { GitRemoteEnv } from '../core/contracts/git-credentials.ts';
 import { PublishedManifestSchema, type Manifest } from '../core/contracts/manifest.ts';
 import { storedArtifact } from '../store/artifact-index.ts';
@@ -101,8 +101,10 @@ interface Run {
   log: CappedLog;
   say: (line: string) => Promise<void>;
   timings: Record<string, number>;
-  /** The job's secrets, opened: written for the deps and assets steps only, and cut from everything the build prints. */
+  /** The job's secrets, opened: written for the deps and assets steps only. */
   secrets?: BuildSecrets;
+  /** Cuts the secrets' values from text (every line the build prints, every step's output). */
+  redact: (text: string) => string;
   learnt: { scan?: ReleaseScan; startErl?: CappedRead; tarball?: { sha256: string; size: number }; releaseVersion?: string; manifest?: Manifest };
 }
 
@@ -163,7 +165,7 @@ async function runContainer(r: Run, step: Extract<BuildStep, { kind: 'container'
   const measured = await timed(r.timings, name, () => runMeasured(r, step));
   const { diskBytes } = measured;
   // A secret the step printed is cut before anything reads the output (log, diagnosis, error).
-  const result = r.secrets ? { ...measured.result, stdout: redactSecrets(measured.result.stdout, r.secrets), stderr: redactSecrets(measured.result.stderr, r.secrets) } : measured.result;
+  const result = r.secrets ? { ...measured.result, stdout: r.redact(measured.result.stdout), stderr: r.redact(measured.result.stderr) } : measured.result;
   if (result.stdout) await r.say(result.stdout.trimEnd());
   if (result.stderr) await r.say(result.stderr.trimEnd());
   if (diskBytes !== undefined && !r.signal?.aborted) throw fail(diskFailure(step, diskBytes), r.log);
@@ -362,8 +364,9 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
   }
   const log = cappedLog(deps.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES);
   const secrets = job.sealedSecrets ? openSecrets(deps.secretsKey, job.sealedSecrets) : undefined;
+  const redact = secretRedactor(secrets);
   const say = async (line: string) => {
-    for (const l of log.add(redactSecrets(line, secrets))) await hooks.log(l);
+    for (const l of log.add(redact(line))) await hooks.log(l);
   };
   let locks = await deps.locks();
   if (deps.prepareImage && !findImage(locks, job)) {
@@ -393,7 +396,7 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
     const mixTools = deps.mixTools ? { mixTools: deps.mixTools } : {};
     const secretsFile = secrets ? { secretsFile: join(secretsDir, 'secrets.env') } : {};
     const plan = await planJob({ job, jobId, image: { ref, pinned, digest }, workDir, cacheDir, limits, keptOutputBytes, depsNetwork, hostArch, ...tools, ...mixTools, ...secretsFile }, hold);
-    const run: Run = { deps, hooks, signal, plan, log, say, timings, learnt: {}, ...(secrets ? { secrets } : {}) };
+    const run: Run = { deps, hooks, signal, plan, log, say, redact, timings, learnt: {}, ...(secrets ? { secrets } : {}) };
     await runSteps(run, plan.steps);
     return { manifest: learnt(run.learnt.manifest, 'the manifest'), manifestKey: plan.artifact.manifestKey, cached: false };
   } finally {

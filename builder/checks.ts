@@ -63,8 +63,8 @@ export function egressDiagnosis(output: string): string | undefined {
 }
 
 /** Build tools a dependency's native code may call, and what each is. */
-const BUILD_TOOLS: Record<string, string> = { cc: 'a C compiler', gcc: 'a C compiler', 'c++': 'a C++ compiler', 'g++': 'a C++ compiler', make: 'make', cmake: 'cmake', autoconf: 'autoconf', 'pkg-config': 'pkg-config' };
-const TOOL_NAMES = Object.keys(BUILD_TOOLS).map((t) => t.replace(/[+]/g, '\\+')).join('|');
+const TOOL_KINDS: Record<string, string> = { cc: 'a C compiler', gcc: 'a C compiler', 'c++': 'a C++ compiler', 'g++': 'a C++ compiler', make: 'make', cmake: 'cmake', autoconf: 'autoconf', 'pkg-config': 'pkg-config' };
+const TOOL_NAMES = Object.keys(TOOL_KINDS).map((t) => t.replace(/[+]/g, '\\+')).join('|');
 /** `sh: 1: cc: not found`, `make: cc: No such file or directory`, `** (Mix) "make" not found in the path`, `could not find an executable "cc"`. */
 const MISSING_TOOL = new RegExp(`(?:^|[\\s:'"])(${TOOL_NAMES})(?::|"|') (?:not found|No such file or directory|command not found)|(?:executable|command) "(${TOOL_NAMES})"|"(${TOOL_NAMES})" not found`, 'm');
 
@@ -96,7 +96,7 @@ export function toolDiagnosis(output: string, problems: string[]): string | unde
   if (tool) {
     const name = (tool[1] ?? tool[2] ?? tool[3])!;
     const dep = failingDependency(output, tool.index);
-    return `${dep ? `dependency ${dep}` : 'the build'} needs ${name} (${BUILD_TOOLS[name]}), which the builder image does not have; build in an image with build tools (the farm's Debian builders have gcc and make)`;
+    return `${dep ? `dependency ${dep}` : 'the build'} needs ${name} (${TOOL_KINDS[name]}), which the builder image does not have; build in an image with build tools (the farm's Debian builders have gcc and make)`;
   }
   return undefined;
 }

@@ -1,10 +1,10 @@
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { z } from 'zod';
 import { parseOrThrow } from '../core/index.ts';
-import { gitRemoteEnvFor, loadGitCredentials } from '../core/contracts/git-credentials.ts';
+import { gitRemoteEnvFromFile } from '../core/contracts/git-credentials.ts';
 import { DEFAULT_DEPS_ALLOW, parseAllowList } from './egress.ts';
 import { DEFAULT_LIMITS, type BuildLimits } from './plan.ts';
-import { HEX_BUILDS_URL, type MixToolsSettings, type ToolSource } from './mix-tools.ts';
+import { HEX_ARCHIVE_NAME, HEX_BUILDS_URL, type MixToolsSettings, type ToolSource } from './mix-tools.ts';
 import { DEFAULT_EVICTION, type EvictionPolicy } from './eviction.ts';
 import { parseOrigins, parsePrefer } from '../images/toolchains.ts';
 import { serviceEndpoints, servicesConfig, type ServicesConfig } from '../localservices/index.ts';
@@ -34,7 +34,7 @@ const EnvSchema = z.object({
     .url('expected a registry URL like https://registry-1.docker.io')
     .regex(/^(?:https:\/\/|http:\/\/(?:127\.\d+\.\d+\.\d+|localhost)(?::\d+)?(?:\/|$))/, 'expected https://, or http:// to a loopback address')
     .default(DOCKER_HUB),
-  XAMAL_HEX_ARCHIVE: z.string().regex(/^\/.*\/[A-Za-z0-9._-]+\.ez$/, 'expected the absolute path of a Hex archive, like /srv/hex/hex-2.1.1.ez').optional(),
+  XAMAL_HEX_ARCHIVE: z.string().refine((p) => p.startsWith('/') && HEX_ARCHIVE_NAME.test(basename(p)), 'expected the absolute path of a Hex archive, like /srv/hex/hex-2.1.1.ez').optional(),
   XAMAL_REBAR3: z.string().regex(/^\//, 'expected the absolute path of a rebar3 escript').optional(),
   HEX_BUILDS_URL: z.string().url('expected a URL like https://builds.hex.pm').regex(/^https?:\/\//, 'expected an http(s) URL').optional(),
   HEX_MIRROR: z.string().url('expected a URL like https://repo.hex.pm').regex(/^https?:\/\//, 'expected an http(s) URL').optional(),
@@ -98,7 +98,7 @@ export function builderConfig(env: NodeJS.ProcessEnv = process.env) {
     /** Hex and rebar3 for projects with dependencies: XAMAL_HEX_ARCHIVE / XAMAL_REBAR3 files, else HEX_BUILDS_URL (default Hex's builds); HEX_MIRROR, HEX_OFFLINE. */
     mixTools: mixToolsSettings(e),
     /** The farm's own credentials for private repositories over https, per host (XAMAL_GIT_CREDENTIALS_FILE): the worker's fetches use them. */
-    gitRemoteEnv: gitRemoteEnvFor(e.XAMAL_GIT_CREDENTIALS_FILE ? loadGitCredentials(e.XAMAL_GIT_CREDENTIALS_FILE) : undefined, e.XAMAL_GIT_ALLOW_HTTP === '1' || e.XAMAL_GIT_ALLOW_HTTP === 'true'),
+    gitRemoteEnv: gitRemoteEnvFromFile(e.XAMAL_GIT_CREDENTIALS_FILE, e.XAMAL_GIT_ALLOW_HTTP === '1' || e.XAMAL_GIT_ALLOW_HTTP === 'true'),
     cacheEviction: { maxBytes: e.XAMAL_CACHE_MAX_BYTES, maxAgeMs: Math.round(e.XAMAL_CACHE_MAX_AGE_DAYS * 86_400_000) } satisfies EvictionPolicy,
   };
 }

@@ -41,7 +41,8 @@ export interface MixTools {
 export const TOOLS_MOUNT = '/build/tools';
 const PREP_MOUNT = '/tools';
 const FACTS_FILE = 'tools.json';
-const HEX_ARCHIVE_NAME = /^[A-Za-z0-9._-]+\.ez$/;
+/** A Hex archive's file name (`mix archive.install` names the installed archive after it). */
+export const HEX_ARCHIVE_NAME = /^[A-Za-z0-9._-]+\.ez$/;
 
 /** The settings' sources in words, for logs and errors. */
 export function describeSource(what: 'hex' | 'rebar3', s: ToolSource): string {

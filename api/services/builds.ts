@@ -145,7 +145,7 @@ async function submitTuple(deps: BuildServiceDeps, images: readonly CatalogImage
   try {
     stored = await storedArtifact(deps.store, job);
   } catch (err) {
-    // Another MIX_ENV or release already built under this key: refused for this target only.
+    // The key holds a manifest of another MIX_ENV or release (altered by hand): refused for this target only.
     if (!isXamalError(err) || err.code !== 'conflict') throw err;
     return { target: tuple, reasons: [err.message] };
   }

@@ -124,7 +124,8 @@ const command: CliCommand = {
       !values.source && !values.commit && !values.ref && '--commit or --ref',
     ].filter(Boolean);
     if (values.git && values.source) throw usageError('give --git or --source, not both', USAGE);
-    const project = await readProject(values.project ?? values.source ?? process.cwd(), !values.target?.length && !values.matrix?.length);
+    const projectDir = values.project ?? values.source ?? process.cwd();
+    const project = await readProject(projectDir, !values.target?.length && !values.matrix?.length);
     const fromProject = projectSelector(project.tools);
     if (!values.target?.length && !values.matrix?.length && !fromProject) missing.push('--target or --matrix (or a .tool-versions with erlang and elixir lines)');
     if (missing.length) throw usageError(`missing ${missing.join(', ')}`, USAGE);
@@ -136,7 +137,7 @@ const command: CliCommand = {
       io.err(`targets from .tool-versions: ${Object.entries(fromProject).map(([k, v]) => `${k}=${v}`).join(', ')}`);
     }
     const matrix = values.matrix?.length ? matrixFromFlags(values.matrix) : undefined;
-    const settings = await buildSettingsFor(values.project ?? values.source ?? process.cwd(), values);
+    const settings = await buildSettingsFor(projectDir, values);
     const timeoutMs = values.timeout ? Number(values.timeout) * 1000 : 3_600_000;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw usageError(`--timeout: expected seconds, got ${JSON.stringify(values.timeout)}`, USAGE);
 

@@ -1,5 +1,6 @@
 import { LocalExecutor, XamalError, isXamalError, type HostFingerprint, type TargetSelector } from '../../core/index.ts';
 import { buildRequestLine, hostTarget } from '../../deployer/build-request.ts';
+import { CommitSchema } from '../../core/contracts/build-job.ts';
 import { farmClient, type FarmClient } from '../../deployer/farm-client.ts';
 import { followBuilds, uploadCheckout } from '../../deployer/farm-builds.ts';
 import { failureReport } from './build.ts';
@@ -64,7 +65,7 @@ export interface BuildOnMiss {
  */
 async function buildForHost(client: FarmClient, r: { app: string; version: string; mixEnv: string; target: string | TargetSelector | undefined; host: HostFingerprint }, exec: LocalExecutor, b: BuildOnMiss): Promise<void> {
   const facts = await checkoutFacts(exec, r.version);
-  const full = /^[0-9a-f]{40}$/.test(facts.version);
+  const full = CommitSchema.safeParse(facts.version).success;
   let tenths = -1;
   const uploaded = (sent: number, total: number) => {
     const now = Math.floor((sent / total) * 10);

@@ -71,10 +71,14 @@ export function openSecrets(key: Buffer | undefined, sealed: string): BuildSecre
   }
 }
 
-/** Pure: `text` with every secret's value replaced by `[secret NAME]` (longest first, so no value is cut in part). */
+/** Pure: a function replacing every secret's value by `[secret NAME]` (longest first, so no value is cut in part), prepared once. */
+export function secretRedactor(secrets: BuildSecrets | undefined): (text: string) => string {
+  const pairs = Object.entries(secrets ?? {}).sort((a, b) => b[1].length - a[1].length);
+  if (!pairs.length) return (text) => text;
+  return (text) => pairs.reduce((out, [name, value]) => out.split(value).join(`[secret ${name}]`), text);
+}
+
+/** Pure: `text` with every secret's value replaced by `[secret NAME]`. */
 export function redactSecrets(text: string, secrets: BuildSecrets | undefined): string {
-  if (!secrets) return text;
-  let out = text;
-  for (const [name, value] of Object.entries(secrets).sort((a, b) => b[1].length - a[1].length)) out = out.split(value).join(`[secret ${name}]`);
-  return out;
+  return secretRedactor(secrets)(text);
 }

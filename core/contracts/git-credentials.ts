@@ -15,7 +15,7 @@ const EntrySchema = z
     token: z.string().min(8, 'expected a token of at least 8 characters').max(4096).regex(/^\S+$/, 'expected a token without spaces'),
   })
   .strict();
-export const GitCredentialsSchema = z.record(HostSchema, EntrySchema).superRefine((r, ctx) => {
+export const GitCredentialsSchema = z.record(z.string(), EntrySchema).superRefine((r, ctx) => {
   for (const k of Object.keys(r)) if (!HostSchema.safeParse(k).success) ctx.addIssue({ code: 'custom', path: [k], message: 'expected a host name like github.com or git.example.com:8443' });
 });
 export type GitCredentials = z.output<typeof GitCredentialsSchema>;
@@ -68,3 +68,6 @@ export function loadGitCredentials(file: string): GitCredentials {
 export type GitRemoteEnv = (url: string) => Record<string, string>;
 
 export const gitRemoteEnvFor = (creds: GitCredentials | undefined, allowHttp: boolean): GitRemoteEnv => (url) => gitCredentialEnv(url, creds, allowHttp);
+
+/** The settings as the API and the workers read them: XAMAL_GIT_CREDENTIALS_FILE (if set) and whether the farm fetches http. */
+export const gitRemoteEnvFromFile = (file: string | undefined, allowHttp: boolean): GitRemoteEnv => gitRemoteEnvFor(file ? loadGitCredentials(file) : undefined, allowHttp);

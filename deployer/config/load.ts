@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { extname, isAbsolute, join, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { readUserFile, ValidationError, XamalError, type Issue } from '../../core/index.ts';
@@ -112,7 +113,7 @@ export interface BuilderSettings {
  */
 export async function loadBuilderSettings(root: string, env: LoadOptions['env']): Promise<BuilderSettings | undefined> {
   const path = join(root, DEFAULT_CONFIG_FILE);
-  if ((await readUserFile(path, DEFAULT_CONFIG_FILE)) === undefined) return undefined;
+  if (!existsSync(path)) return undefined;
   const r = await readYaml(path, DEFAULT_CONFIG_FILE, env);
   if (r.issues.length) throw new ValidationError(r.issues, `invalid configuration (${DEFAULT_CONFIG_FILE})`);
   const doc = (r.value ?? {}) as { builder?: unknown; release?: { mix_env?: unknown } };
