@@ -3,7 +3,7 @@ import { XamalError, type Arch } from '../core/index.ts';
 import type { BuildJobInput } from '../core/contracts/build-job.ts';
 import { withRedis, type QueueSettings } from './connection.ts';
 import { cancelBuild, type CancelOutcome } from './cancel.ts';
-import { buildQueue, enqueueBuild } from './producer.ts';
+import { buildQueue, closeQueue, enqueueBuild } from './producer.ts';
 
 export interface BuildStatus {
   id: string;
@@ -99,7 +99,7 @@ export function buildQueues(s: QueueSettings, arches: readonly Arch[]) {
   const guarded = <T>(what: string, fn: () => Promise<T>): Promise<T> =>
     withRedis(s, what, fn).catch((err: unknown) => {
       if (err instanceof XamalError && err.code === 'unavailable') {
-        for (const q of queues.values()) void q.close().catch(() => {});
+        for (const q of queues.values()) void closeQueue(q).catch(() => {});
         queues.clear();
       }
       throw err;
@@ -151,7 +151,7 @@ export function buildQueues(s: QueueSettings, arches: readonly Arch[]) {
       return out;
     }),
     async close() {
-      await Promise.all([...queues.values()].map((q) => q.close()));
+      await Promise.all([...queues.values()].map(closeQueue));
     },
   };
 }

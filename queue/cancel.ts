@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Arch } from '../core/index.ts';
 import { connectionOptions, type QueueSettings } from './connection.ts';
-import { buildQueue } from './producer.ts';
+import { buildQueue, closeQueue } from './producer.ts';
 
 const cancelChannel = (s: QueueSettings) => `${s.prefix ?? 'bull'}:xamal:cancel`;
 
@@ -32,7 +32,7 @@ export async function cancelBuild(s: QueueSettings, arch: Arch, jobId: string): 
     await job.remove();
     return 'removed';
   } finally {
-    await queue.close();
+    await closeQueue(queue);
   }
 }
 

@@ -2,7 +2,7 @@ import type { Job } from 'bullmq';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import type { Arch } from '../core/index.ts';
 import type { QueueSettings } from './connection.ts';
-import { buildQueue } from './producer.ts';
+import { buildQueue, closeQueue } from './producer.ts';
 
 /** A finished build as the metrics see it. */
 export interface FinishedBuild {
@@ -72,7 +72,7 @@ export function queueInspector(s: QueueSettings, arches: readonly Arch[]) {
     /** bull-board adapters over these queues (read-write: the board is admin-only). */
     boardAdapters: () => queues.map(({ queue }) => new BullMQAdapter(queue)),
     async close() {
-      await Promise.all(queues.map(({ queue }) => queue.close()));
+      await Promise.all(queues.map(({ queue }) => closeQueue(queue)));
     },
   };
 }

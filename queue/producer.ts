@@ -25,6 +25,16 @@ export function buildQueue(s: QueueSettings, arch: Arch, failFast = false): Queu
   return new Queue(buildQueueName(arch), { connection, ...(s.prefix ? { prefix: s.prefix } : {}) });
 }
 
+/**
+ * Closes a queue (or its events) once its connection's start has settled: BullMQ's close() during that
+ * start drops the connection's error listeners, and the start's failure then escapes as an unhandled
+ * rejection (taskforcesh/bullmq#3546; seen here when the API dropped its queues while Redis restarted).
+ */
+export async function closeQueue(q: Queue | QueueEvents): Promise<void> {
+  await q.waitUntilReady().catch(() => {});
+  await q.close();
+}
+
 export function buildQueueEvents(s: QueueSettings, arch: Arch): QueueEvents {
   return new QueueEvents(buildQueueName(arch), { connection: connectionOptions(s, true), ...(s.prefix ? { prefix: s.prefix } : {}) });
 }

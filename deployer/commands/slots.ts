@@ -106,13 +106,16 @@ export function throughCaddyCommand(site: { hosts: string[]; https: boolean }, p
   if (!name) throw new XamalError('validation', 'caddy.hosts: expected at least one host name to check the app through Caddy');
   const port = site.https ? 443 : 80;
   const url = `${site.https ? 'https' : 'http'}://${name}${path}`;
-  const script = `deadline=$(( $(date +%s) + $3 )); code=000
+  // The last attempt's status and curl's own error (stderr, e.g. "curl: (35) …") are printed on
+  // failure: a 000 alone does not tell a refused connection from a failed TLS handshake.
+  const script = `deadline=$(( $(date +%s) + $3 )); code=000; err=
 while [ "$(date +%s)" -lt "$deadline" ]; do
-  code=$(curl -s -k -o /dev/null -w '%{http_code}' --max-time 3 --resolve "$1:$2:127.0.0.1" "$4" || true)
+  r=$(curl -sS -k -o /dev/null -w '%{http_code}' --max-time 3 --resolve "$1:$2:127.0.0.1" "$4" 2>&1)
+  code=\${r#"\${r%???}"}; err=$(printf '%s' "\${r%???}" | tr '\\n' ' ')
   case "$code" in 2??) echo "$code"; exit 0;; esac
   sleep 0.2
 done
-echo "$code"; exit 1`;
+echo "$code \${err}"; exit 1`;
   return command(['sh', '-c', script, 'sh', name, String(port), String(timeoutS), url], { label: `check ${url} through Caddy`, timeoutMs: (timeoutS + 15) * 1000 });
 }
 

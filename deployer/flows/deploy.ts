@@ -132,12 +132,13 @@ async function switchRole(ctx: RemoteContext, s: HostSession, role: { name: stri
   }
   if (behindCaddy && c.caddy.hosts.length > 0) {
     const site = appSite(c, ctx.layout);
-    const check = await timed(d, key('verify'), () => s.run(throughCaddyCommand({ hosts: site.hosts, https: serverFor(site).name === 'xamal' }, c.healthCheck.path, 10)), step('check through Caddy'));
+    const check = await timed(d, key('verify'), () => s.run(throughCaddyCommand({ hosts: site.hosts, https: serverFor(site).name === 'xamal' }, c.healthCheck.path, c.healthCheck.timeout)), step('check through Caddy'));
     if (check.code !== 0) {
       // Switch back: the old slot again, the new one stopped.
       if (liveRunning) await s.run(root(startSlotCommand(ctx.layout.app, role.name, live)));
       await s.run(root(stopSlotCommand(ctx.layout.app, role.name, idle, c.drainTimeout)));
-      throw new XamalError('external', `${s.host}: ${opts.version} answered on :${slot.port} but not through Caddy (status ${check.stdout.trim() || 'none'}); switched back to the old version`);
+      const [status, ...why] = check.stdout.trim().split(' ');
+      throw new XamalError('external', `${s.host}: ${opts.version} answered on :${slot.port} but not through Caddy within ${c.healthCheck.timeout} s (status ${status || 'none'}${why.length ? `: ${ctx.secrets.redact(why.join(' '))}` : ''}); switched back to the old version`);
     }
   }
   await must(s, markLiveCommand(ctx.layout, role.name, idle, opts.version, behindCaddy || role.name === rolesOnHost(c, s.host)[0]?.name));

@@ -1,7 +1,9 @@
 // A stand-in upstream for the load harness's own tests (the deployer's tests use real releases):
 // `node upstream.mjs PORT REVISION`. GET / answers at once, GET /slow?ms=N after N ms, both saying
 // which revision answered; GET /up is the health check. SIGUSR2: /up turns 503 (draining) so a proxy's
-// health check moves traffic away. SIGTERM: stop accepting, finish requests in flight, exit.
+// health check moves traffic away. SIGTERM: stop accepting, finish requests in flight, exit (a
+// kept-alive connection gets `connection: close` on its next answer, as a draining server sends, so a
+// proxy's health checks every 200 ms cannot hold it open).
 import { createServer } from 'node:http';
 
 const [port, revision] = process.argv.slice(2);
@@ -10,7 +12,9 @@ if (!port || !revision) {
   process.exit(2);
 }
 let draining = false;
+let closing = false;
 const server = createServer((req, res) => {
+  if (closing) res.shouldKeepAlive = false;
   const url = new URL(req.url ?? '/', 'http://upstream');
   const answer = () => {
     res.writeHead(200, { 'content-type': 'application/json', 'x-revision': revision });
@@ -26,6 +30,7 @@ server.keepAliveTimeout = 30_000;
 server.listen(Number(port), '127.0.0.1', () => process.stdout.write(`listening ${port} ${revision}\n`));
 process.on('SIGUSR2', () => (draining = true));
 process.on('SIGTERM', () => {
+  closing = true;
   server.close(() => process.exit(0));
   server.closeIdleConnections();
 });
