@@ -19,6 +19,9 @@ const integration = (name: 'farm' | 'faults' | 'hosts') => ({
     testTimeout: 120_000,
     hookTimeout: 300_000,
     fileParallelism: false,
+    // One process per lane imports the modules once for all its files, as the unit project does (each
+    // file re-imported them: ~30 s of CPU per lane). Integration tests stub no env and mock no module.
+    isolate: false,
     // OTP and Elixir sources from Debian's archive (the lab reaches it; GitHub, the production default, it does not).
     env: { XAMAL_TOOLCHAIN_PREFER: 'debian' },
   },

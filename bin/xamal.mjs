@@ -1,10 +1,13 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly (tsx), so `npx xamal …` works from a checkout with no build step.
-import { register } from 'tsx/esm/api';
+// In a checkout the TypeScript sources run directly (tsx), so `npx xamal …` works with no build step;
+// without them beside it (an installed package) the compiled CLI runs (scripts/build-cli.mjs → dist/).
+import { existsSync } from 'node:fs';
 
-register();
-const { main } = await import('../cli/main.ts');
-process.exitCode = await main(process.argv.slice(2));
-// The command is done: a connection that keeps retrying (Redis or an engine gone away) must not keep
-// the process alive. The timer does not hold the process itself, so a clean exit is not delayed.
-setTimeout(() => process.exit(), 500).unref();
+const sources = new URL('../cli/entry.ts', import.meta.url);
+if (existsSync(sources)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(sources.href);
+} else {
+  await import('../dist/xamal.mjs');
+}

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import {
   ArchSchema,
@@ -65,8 +65,8 @@ export type CatalogEntry = z.output<typeof CatalogEntrySchema>;
 export const CatalogSchema = z.object({ $comment: z.string().optional(), images: z.array(CatalogEntrySchema) }).strict();
 export type Catalog = z.output<typeof CatalogSchema>;
 
-export const CATALOG_PATH = join(import.meta.dirname, 'catalog.json');
-export const COMMITTED_LOCK_PATH = join(import.meta.dirname, 'images.lock.json');
+export const CATALOG_PATH = fileURLToPath(new URL('./catalog.json', import.meta.url));
+export const COMMITTED_LOCK_PATH = fileURLToPath(new URL('./images.lock.json', import.meta.url));
 
 export function parseCatalog(json: unknown, source = 'catalog'): Catalog {
   return parseOrThrow(CatalogSchema, json, `${source}: invalid image catalog`);

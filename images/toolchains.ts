@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { compareVersions, parseOrThrow, ValidationError, XamalError, type Arch, type Issue } from '../core/index.ts';
 import type { DebianSuite } from './distros.ts';
@@ -61,7 +61,7 @@ export const ToolchainCatalogSchema = z
   });
 export type ToolchainCatalog = z.output<typeof ToolchainCatalogSchema>;
 
-export const TOOLCHAINS_PATH = join(import.meta.dirname, 'toolchains.json');
+export const TOOLCHAINS_PATH = fileURLToPath(new URL('./toolchains.json', import.meta.url));
 
 export function parseToolchainCatalog(json: unknown, source = 'toolchain catalog'): ToolchainCatalog {
   return parseOrThrow(ToolchainCatalogSchema, json, `${source}: invalid toolchain catalog`);

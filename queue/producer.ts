@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import { Queue, QueueEvents } from 'bullmq';
 import { buildJobId, BuildJobSchema, buildQueueName, type BuildJob, type BuildJobInput } from '../core/contracts/build-job.ts';
 import type { Arch } from '../core/index.ts';
@@ -26,13 +27,19 @@ export function buildQueue(s: QueueSettings, arch: Arch, failFast = false): Queu
 }
 
 /**
- * Closes a queue (or its events) once its connection's start has settled: BullMQ's close() during that
- * start drops the connection's error listeners, and the start's failure then escapes as an unhandled
- * rejection (taskforcesh/bullmq#3546; seen here when the API dropped its queues while Redis restarted).
+ * Closes a queue at once, also while its connection is still starting (what waits on that start is
+ * then never carried out: the API's contract after a 503). BullMQ's close() drops the connection's
+ * error listeners, and a start that fails after that escapes as an unhandled rejection
+ * (taskforcesh/bullmq#3546; seen here once when the API dropped its queues during a Redis restart):
+ * a listener is put back on that connection once it is closed.
  */
-export async function closeQueue(q: Queue | QueueEvents): Promise<void> {
-  await q.waitUntilReady().catch(() => {});
-  await q.close();
+export async function closeQueue(q: Queue): Promise<void> {
+  const connection = (q as unknown as { connection?: EventEmitter }).connection;
+  try {
+    await q.close();
+  } finally {
+    connection?.on('error', () => {});
+  }
 }
 
 export function buildQueueEvents(s: QueueSettings, arch: Arch): QueueEvents {

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { builderConfig } from '../builder/config.ts';
 import { buildImage, HOST_TOOLS } from '../builder/images/build.ts';
@@ -6,6 +8,7 @@ import { hostArch, imageBuildDeps } from '../builder/images/context.ts';
 import { EGRESS_PACKAGES } from '../builder/egress.ts';
 import type { Arch } from '../core/index.ts';
 import type { DebianSuite } from '../images/distros.ts';
+import { buildCli } from './cli.ts';
 import { serveFiles } from './static-files.ts';
 import { LAB_TOOLCHAIN_ORIGIN, toolchainMirrorDir } from './toolchains.ts';
 import { ensureHostRootfs, HOST_SUITES, LAB_PACKAGES, labDeps, reapStaleLabs } from './hosts/index.ts';
@@ -25,6 +28,8 @@ declare module 'vitest' {
     runId: string;
     /** Base URL of the loopback toolchain source mirror, as `XAMAL_TOOLCHAIN_ORIGINS` would give it. */
     toolchainOrigins: Record<string, string>;
+    /** The compiled CLI (its entry file) this vitest process's integration tests start. */
+    cli: string;
   }
 }
 
@@ -73,7 +78,7 @@ export async function prepareIntegrationRun(say: (line: string) => void, beside?
 interface SharedRun {
   /** Projects whose teardown has not run yet. */
   users: number;
-  ready: Promise<{ services: ServiceEndpoints; runId: string; started: ServiceName[]; mirror: { url: string; close: () => Promise<void> } }>;
+  ready: Promise<{ services: ServiceEndpoints; runId: string; started: ServiceName[]; mirror: { url: string; close: () => Promise<void> }; cliDir: string; cli: string }>;
 }
 
 /**
@@ -92,18 +97,23 @@ export default async function setup(project: TestProject) {
     ready: (async () => {
       const { started } = await prepareIntegrationRun(say);
       const mirror = await serveFiles(toolchainMirrorDir());
-      return { services: serviceEndpoints(config), runId: `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`, started, mirror };
+      const runId = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+      // This process's own build of the CLI: the suite's two vitest processes never write the same files.
+      const cliDir = join(config.stateDir, 'cli', runId);
+      return { services: serviceEndpoints(config), runId, started, mirror, cliDir, cli: await buildCli(cliDir) };
     })(),
   });
   run.users++;
-  const { services, runId, started, mirror } = await run.ready;
+  const { services, runId, started, mirror, cliDir, cli } = await run.ready;
   project.provide('services', services);
   project.provide('runId', runId);
   project.provide('toolchainOrigins', { [LAB_TOOLCHAIN_ORIGIN]: `${mirror.url}/${LAB_TOOLCHAIN_ORIGIN}` });
+  project.provide('cli', cli);
   return async () => {
     if (--run.users > 0) return;
     delete g.__xamalIntegrationRun;
     await mirror.close();
+    await rm(cliDir, { recursive: true, force: true });
     await reapStaleLabs(labDeps());
     if (started.length) await servicesDown(config, started, say);
   };

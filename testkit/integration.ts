@@ -13,6 +13,11 @@ export function services() {
   return inject('services');
 }
 
+/** The compiled `xamal` of this run (testkit/cli.ts buildCli, made by the global setup): the CLI tests start. */
+export function cliEntry(): string {
+  return inject('cli');
+}
+
 /**
  * The builder's configuration as tests use it: this run's engine and registry, and toolchain
  * sources from the suite's loopback mirror (testkit/toolchains.ts) instead of the Internet.

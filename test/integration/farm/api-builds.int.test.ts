@@ -18,7 +18,7 @@ import { LocalExecutor } from '../../../core/index.ts';
 import { artifactGeneration, buildQueues, queueInspector, redisClient, type BuildQueues, type QueueInspector, type QueueSettings } from '../../../queue/index.ts';
 import { s3Store } from '../../../store/s3.ts';
 import { commitFiles, git, helloRepo, LOCAL_SOURCES } from '../../../testkit/example-repo.ts';
-import { services, suiteImageLocks, testPrefix } from '../../../testkit/integration.ts';
+import { cliEntry, services, suiteImageLocks, testPrefix } from '../../../testkit/integration.ts';
 
 const TOKEN = 'api-test-token-0123456789abcdef';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -209,10 +209,9 @@ describe('the farm API with real Redis, workers and store', () => {
 
   it('xamal build (the CI client) submits, follows and prints each tuple with a download URL that serves the sha256 it names; --source builds an unpushed commit of a repository with no remote', { timeout: 300_000 }, async () => {
     const { execFile } = await import('node:child_process');
-    const { PROJECT_ROOT } = await import('../../../localservices/config.ts');
     const run = (args: string[]) =>
       new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-        execFile(process.execPath, [join(PROJECT_ROOT, 'bin/xamal.mjs'), 'build', ...args], { env: { PATH: process.env.PATH, XAMAL_FARM_TOKEN: TOKEN } }, (err, stdout, stderr) =>
+        execFile(process.execPath, [cliEntry(), 'build', ...args], { env: { PATH: process.env.PATH, XAMAL_FARM_TOKEN: TOKEN } }, (err, stdout, stderr) =>
           resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
         );
       });

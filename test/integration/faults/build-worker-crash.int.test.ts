@@ -13,12 +13,12 @@ import { buildQueue, buildQueueEvents, enqueueBuild } from '../../../queue/index
 import { PROJECT_ROOT } from '../../../localservices/config.ts';
 import { s3Store } from '../../../store/s3.ts';
 import { helloRepo } from '../../../testkit/example-repo.ts';
-import { services, testPrefix } from '../../../testkit/integration.ts';
+import { cliEntry, services, testPrefix } from '../../../testkit/integration.ts';
 
 /** A real worker process (`xamal farm worker`) on this test's queue prefix and S3 prefix. */
 function workerProcess(queuePrefix: string, s3Prefix: string): ChildProcess {
   const s3 = services().s3;
-  return spawn(process.execPath, [join(PROJECT_ROOT, 'bin/xamal.mjs'), 'farm', 'worker'], {
+  return spawn(process.execPath, [cliEntry(), 'farm', 'worker'], {
     cwd: PROJECT_ROOT,
     stdio: ['ignore', 'ignore', 'pipe'],
     env: Object.fromEntries(Object.entries({

@@ -12,13 +12,13 @@ import { buildFromSourceArtifacts, buildLabArtifacts, caddyRootCa, labDeployYml,
 import { loadReport, parseWrk, startLoad, wrkCommand } from '../../../testkit/hosts/load.ts';
 import { xamalCli } from '../../../testkit/cli.ts';
 import { git, helloRepo } from '../../../testkit/example-repo.ts';
-import { services } from '../../../testkit/integration.ts';
+import { cliEntry, services } from '../../../testkit/integration.ts';
 
 const TOKEN = 'd'.repeat(40);
 const APP_SECRET = 'skb-4f1c9a-never-printed-anywhere';
 
 /** The real CLI in the project directory (testkit/cli.ts). */
-const xamal = xamalCli;
+const xamal = (cwd: string, args: string[]) => xamalCli(cwd, args, {}, cliEntry());
 
 describe('xamal deploy: prebuilt artifacts from the farm to Debian 11/12/13 hosts, switched by Caddy with no dropped request', () => {
   let lab: Lab;

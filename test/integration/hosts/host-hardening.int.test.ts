@@ -11,7 +11,7 @@ import { CADDY_ADMIN_SOCKET } from '../../../deployer/commands/caddy.ts';
 import { xamalCli } from '../../../testkit/cli.ts';
 import { helloRepo } from '../../../testkit/example-repo.ts';
 import { buildLabArtifacts, caddyAdminGet, labDeployYml, labDeps, labProject, upLab, type Lab } from '../../../testkit/hosts/index.ts';
-import { services } from '../../../testkit/integration.ts';
+import { cliEntry, services } from '../../../testkit/integration.ts';
 
 /**
  * Issue 18, host side, on Debian 11/12/13 test hosts with the real CLI: the app runs as its own
@@ -74,7 +74,7 @@ describe('hardened hosts: own user and sandbox per app, no link in argv, Caddy a
   });
 
   it("setup moves Caddy's admin API onto a unix socket: nothing answers on 127.0.0.1:2019, only root opens the socket", { timeout: 300_000 }, async () => {
-    const setup = await xamalCli(project, ['setup']);
+    const setup = await xamalCli(project, ['setup'], {}, cliEntry());
     expect(setup.code, setup.stdout + setup.stderr).toBe(0);
     const rows: string[] = [];
     for (const h of lab.hosts) {
@@ -98,7 +98,7 @@ describe('hardened hosts: own user and sandbox per app, no link in argv, Caddy a
     const samplers = lab.hosts.map((h) => lab.ssh(h, { argv: ['sh', '-c', SAMPLER], stdin: '/v1/downloads/\n', timeoutMs: 400_000 }, 'root'));
     let deploy: Awaited<ReturnType<typeof xamalCli>>;
     try {
-      deploy = await xamalCli(project, ['deploy', '--version', v1, '--json']);
+      deploy = await xamalCli(project, ['deploy', '--version', v1, '--json'], {}, cliEntry());
     } finally {
       for (const h of lab.hosts) await lab.ssh(h, { argv: ['touch', '/run/xamal-sampler.stop'] }, 'root');
     }
