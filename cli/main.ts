@@ -32,7 +32,7 @@ export async function main(argv: string[], io: Io = processIo(), { debug }: { de
     io.out(helpText(argv.slice(1)));
     return 0;
   }
-  const found = findCommand(argv);
+  const found = findCommand(argv[0] === '--version' ? ['version', ...argv.slice(1)] : argv);
   if (!found) {
     const near = helpText(argv.slice(0, 1));
     io.err(`xamal: unknown command "${argv.join(' ')}"\n\n${near}`);

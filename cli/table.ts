@@ -47,6 +47,12 @@ export const COMMANDS: CommandEntry[] = [
     load: async () => (await import('./commands/build.ts')).default,
   },
   {
+    words: ['version'],
+    usage: 'xamal version (or xamal --version)',
+    summary: "Print xamal's version",
+    load: async () => (await import('./commands/version.ts')).default,
+  },
+  {
     words: ['target', 'parse'],
     usage: 'xamal target parse TUPLE',
     summary: 'Print a target tuple\'s fields as JSON (exit 2 and the reasons when it is invalid)',

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Compiles the `xamal` CLI into plain JavaScript that runs with node alone: `node scripts/build-cli.mjs
-// [OUTDIR]` (default dist/) writes OUTDIR/xamal.mjs and its lazily loaded chunks (one per command, so
+// [OUTDIR]` (default dist/; inside the project, whose node_modules the output imports from) writes OUTDIR/xamal.mjs and its lazily loaded chunks (one per command, so
 // `xamal --help` loads no farm code). npm packages stay imports (installed beside it). A source file's
 // `import.meta.url` keeps naming that source file (rewritten relative to OUTDIR), so the paths the code
 // derives from it (the project root, deploy.yml examples, s3rver) are the same as under tsx.

@@ -163,3 +163,17 @@ describe('the one exit point', () => {
     expect(loud.stderr).toMatch(/^xamal: internal error: kaboom\nError: kaboom\n\s+at /);
   });
 });
+
+describe('xamal version', () => {
+  it.each([[['version']], [['--version']]])("prints the package's version for %j and exits 0", async (argv) => {
+    const { version } = JSON.parse(await (await import('node:fs/promises')).readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const r = await run(argv);
+    expect(r).toEqual({ code: 0, stdout: `xamal ${version}`, stderr: '' });
+  });
+
+  it('refuses arguments with a usage error (exit 2)', async () => {
+    const r = await run(['version', 'extra']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/expected no arguments/);
+  });
+});

@@ -1,0 +1,10 @@
+import pkg from '../../package.json' with { type: 'json' };
+import { flagCommand, usageError } from '../args.ts';
+
+const USAGE = 'xamal version';
+
+export default flagCommand(USAGE, {}, async ({ positionals }, io) => {
+  if (positionals.length > 0) throw usageError('expected no arguments', USAGE);
+  io.out(`xamal ${pkg.version}`);
+  return 0;
+});

@@ -1,0 +1,75 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../../../localservices/config.ts';
+
+/** Issue 21 item 1: the package a user installs runs with node alone, from its compiled CLI. */
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+const run = (file: string, args: string[], opts: { cwd: string; env: Record<string, string> }) =>
+  new Promise<Run>((resolve) =>
+    execFile(file, args, { ...opts, maxBuffer: 16 << 20 }, (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: unknown }).code ?? 1) || 1 : 0, stdout, stderr })),
+  );
+
+describe('the installable package', () => {
+  let tmp: string | undefined;
+  afterAll(async () => {
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  });
+
+  it('npm pack, then npm install --omit=dev of the tarball into an empty directory with a new HOME: xamal --version, deploy --help and config run there with node alone, without the sources or tsx', { timeout: 300_000 }, async () => {
+    tmp = await mkdtemp(join(tmpdir(), 'xamal-package-'));
+    const home = join(tmp, 'home');
+    const prefix = join(tmp, 'install');
+    const project = join(tmp, 'project');
+    await Promise.all([home, prefix, join(project, 'config')].map((d) => mkdir(d, { recursive: true })));
+    const { version } = JSON.parse(await readFile(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string };
+    const path = process.env.PATH ?? '/usr/bin:/bin';
+    // npm's own download cache stays the machine's (packages come from it, else from the registry); HOME is new.
+    const npmEnv = { PATH: path, HOME: home, npm_config_cache: join(homedir(), '.npm'), npm_config_update_notifier: 'false' };
+
+    const pack = await run('npm', ['pack', '--pack-destination', tmp, '--loglevel=error'], { cwd: PROJECT_ROOT, env: npmEnv });
+    expect(pack.code, pack.stderr).toBe(0);
+    const tarball = join(tmp, pack.stdout.trim().split('\n').pop()!);
+    expect(tarball).toMatch(new RegExp(`xamal-${version.replaceAll('.', '\\.')}\\.tgz$`));
+    const install = await run('npm', ['install', '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', '--prefix', prefix, tarball], { cwd: prefix, env: npmEnv });
+    expect(install.code, install.stderr).toBe(0);
+
+    const installed = join(prefix, 'node_modules', 'xamal');
+    expect(existsSync(join(installed, 'dist', 'xamal.mjs'))).toBe(true);
+    expect((await readdir(installed)).sort()).toEqual(['README.md', 'bin', 'deployer', 'dist', 'examples', 'images', 'package.json']);
+    // The runtime dependencies are the versions package.json pins.
+    const { dependencies } = JSON.parse(await readFile(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    for (const dep of ['bullmq', 'ioredis', '@aws-sdk/client-s3', 'ssh2', 's3rver']) {
+      const got = JSON.parse(await readFile(join(prefix, 'node_modules', dep, 'package.json'), 'utf8')) as { version: string };
+      expect(got.version, dep).toBe(dependencies[dep]);
+    }
+    expect(existsSync(join(prefix, 'node_modules', 'tsx'))).toBe(false);
+    expect(existsSync(join(prefix, 'node_modules', 'vitest'))).toBe(false);
+
+    await writeFile(join(project, 'config', 'deploy.yml'), 'service: hello\nservers:\n  - 203.0.113.10\n');
+    const xamal = join(prefix, 'node_modules', '.bin', 'xamal');
+    const env = { PATH: path, HOME: home };
+    const v = await run(xamal, ['--version'], { cwd: project, env });
+    expect(v).toEqual({ code: 0, stdout: `xamal ${version}\n`, stderr: '' });
+    const help = await run(xamal, ['deploy', '--help'], { cwd: project, env });
+    expect(help.code, help.stderr).toBe(0);
+    expect(help.stdout).toMatch(/^usage: xamal deploy /);
+    const config = await run(xamal, ['config'], { cwd: project, env });
+    expect(config.code, config.stderr).toBe(0);
+    expect(config.stdout).toMatch(/^service: hello$/m);
+    expect(config.stdout).toContain('203.0.113.10');
+    // The documentation pages ship too (read from the package's own files).
+    const docs = await run(xamal, ['docs', 'servers'], { cwd: project, env });
+    expect(docs.code, docs.stderr).toBe(0);
+    expect(docs.stdout).toMatch(/servers/);
+  });
+});
