@@ -51,13 +51,9 @@ const TSC_STATE = join(PROJECT_ROOT, '.state', 'tsc.tsbuildinfo');
  * Fault tests that mostly wait (a Redis or dockerd restart, a worker draining after SIGTERM) run in
  * the hosts lane (first: vitest orders projects by name), whose own files end minutes before the
  * farm's builds do; the rest of `faults` stays with `farm`. Measured: alone at the end of the farm
- * lane they left a core idle for ~80 s. The package test (npm pack + install, ~20 s) went there too:
- * the farm lane ended ~50 s after the hosts lane (2026-12-05).
+ * lane they left a core idle for ~80 s.
  */
-const BESIDE_HOSTS = [
-  ...['reliability-redis', 'reliability-dockerd', 'farm-shutdown'].map((f) => `test/integration/faults/${f}.int.test.ts`),
-  'test/integration/farm/package.int.test.ts',
-];
+const FAULTS_BESIDE_HOSTS = ['reliability-redis', 'reliability-dockerd', 'farm-shutdown'].map((f) => `test/integration/faults/${f}.int.test.ts`);
 
 /** nice(1) increments of the lanes that are not on the critical path (unit tests keep enough for their timeouts). */
 const LOWER_PRIORITY = 5;
@@ -79,8 +75,8 @@ const LANES: Lane[] = [
     nice: LOWEST_PRIORITY,
     carry: { file: TSC_STATE, cached: join(builderConfig().cacheDir, 'tsc', 'tsbuildinfo.json') },
   },
-  vitest('hosts', ['hosts', 'faults', 'farm'], true, undefined, ['test/integration/hosts/', ...BESIDE_HOSTS]),
-  vitest('farm', ['farm', 'faults'], true, undefined, BESIDE_HOSTS.flatMap((f) => ['--exclude', f])),
+  vitest('hosts', ['hosts', 'faults'], true, undefined, ['test/integration/hosts/', ...FAULTS_BESIDE_HOSTS]),
+  vitest('farm', ['farm', 'faults'], true, undefined, FAULTS_BESIDE_HOSTS.flatMap((f) => ['--exclude', f])),
 ];
 
 function report(lane: string): string {

@@ -50,6 +50,10 @@ describe('a builder with OTP and Elixir from source, prepared on demand', () => 
 
   afterAll(async () => {
     await workers?.close();
+    // The builder this test prepared lives under its own namespace: removed, so runs do not pile images up in the engine.
+    const prepared = tmp ? await readLock(join(tmp, 'images.lock.json')).catch(() => undefined) : undefined;
+    const docker = dockerEngine(services().dockerSocket);
+    for (const e of prepared?.images ?? []) await docker.removeImage(`${splitRef(e.ref).repository}@${e.digest}`).catch(() => false);
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 
