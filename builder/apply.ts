@@ -25,6 +25,7 @@ import type { EgressProxy } from './egress.ts';
 import { assembleManifest, cacheLayout, planBuild, type BuildLimits, type DepsNetwork, type BuildPlan, type BuildStep, type PlanInput } from './plan.ts';
 import { mirrorPath, prepareSource } from './source.ts';
 import { BUILD_USER } from './build-user.ts';
+import { ensureDerivedImage } from './derived-image.ts';
 import { ensureMixTools, type MixTools, type MixToolsSettings } from './mix-tools.ts';
 import type { CacheKeeper } from './cache-use.ts';
 
@@ -56,6 +57,8 @@ export interface BuildDeps {
   gitRemoteEnv?: GitRemoteEnv;
   /** Opens a job's sealed secrets (core/contracts/build-settings.ts); absent: a job with secrets fails, naming the setting. */
   secretsKey?: Buffer;
+  /** Where a job's extra Debian packages come from (XAMAL_APT_MIRROR_DIR); absent: Debian's archive through the egress proxy. */
+  aptMirrorDir?: string;
 }
 
 export const DEFAULT_MAX_LOG_BYTES = 4 * 1024 * 1024;
@@ -338,6 +341,12 @@ async function mixToolsFor(deps: BuildDeps, image: { pinned: string; digest: str
   return { tools: await timed(timings, 'tools', () => ensureMixTools(deps, settings, image, workDir, say)) };
 }
 
+/** The builder with the job's extra Debian packages (phase `image`; made once per builder and list, builder/derived-image.ts). */
+async function withPackages(deps: BuildDeps, base: { pinned: string; digest: string }, packages: string[], timings: Record<string, number>, hooks: BuildHooks, say: (line: string) => Promise<void>) {
+  await hooks.phase('image');
+  return timed(timings, 'packages', () => ensureDerivedImage(deps, base, packages, say));
+}
+
 /** Removes what earlier attempts of this job left: containers (a worker that died mid-build), then work directories. */
 async function removeLeftovers(deps: BuildDeps, jobId: string, say: (line: string) => Promise<void>): Promise<void> {
   for (const id of await deps.docker.containersWithLabel('org.xamal.job', jobId)) {
@@ -368,19 +377,21 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
   const say = async (line: string) => {
     for (const l of log.add(redact(line))) await hooks.log(l);
   };
+  const timings: Record<string, number> = {};
   let locks = await deps.locks();
   if (deps.prepareImage && !findImage(locks, job)) {
     await hooks.phase('image');
     await deps.prepareImage(job.target, locks, say);
     locks = await deps.locks();
   }
-  const { ref, digest } = await imageForTarget(locks, job);
-  const { pinned } = await ensurePinnedImage(deps.docker, locks, ref, job.target.arch, digest, deps.upstreamDigest);
+  const target = await imageForTarget(locks, job);
+  const base = { ref: target.ref, digest: target.digest, pinned: (await ensurePinnedImage(deps.docker, locks, target.ref, job.target.arch, target.digest, deps.upstreamDigest)).pinned };
+  // With extra Debian packages the build runs in a builder derived from the target's (its manifest names that one).
+  const { ref, pinned, digest } = job.packages?.length ? await withPackages(deps, base, job.packages, timings, hooks, say) : base;
   await removeLeftovers(deps, jobId, say);
   const workDir = await mkdtemp(join(deps.workRoot, `${jobId}-`));
   // Secrets live in memory-backed storage only, and go with the job's other leftovers whatever happens.
   const secretsDir = join(SECRETS_ROOT, `xamal-secrets-${basename(workDir)}`);
-  const timings: Record<string, number> = {};
   const releases: (() => Promise<void>)[] = [];
   const hold = async (paths: string[]) => void (deps.cacheKeeper && releases.push(await deps.cacheKeeper.hold(paths)));
   try {

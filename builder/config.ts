@@ -36,6 +36,7 @@ const EnvSchema = z.object({
     .default(DOCKER_HUB),
   XAMAL_HEX_ARCHIVE: z.string().refine((p) => p.startsWith('/') && HEX_ARCHIVE_NAME.test(basename(p)), 'expected the absolute path of a Hex archive, like /srv/hex/hex-2.1.1.ez').optional(),
   XAMAL_REBAR3: z.string().regex(/^\//, 'expected the absolute path of a rebar3 escript').optional(),
+  XAMAL_APT_MIRROR_DIR: z.string().regex(/^\//, 'expected the absolute path of a flat Debian repository (Packages index and .deb files)').optional(),
   HEX_BUILDS_URL: z.string().url('expected a URL like https://builds.hex.pm').regex(/^https?:\/\//, 'expected an http(s) URL').optional(),
   HEX_MIRROR: z.string().url('expected a URL like https://repo.hex.pm').regex(/^https?:\/\//, 'expected an http(s) URL').optional(),
   XAMAL_GIT_CREDENTIALS_FILE: z.string().min(1).optional(),
@@ -97,6 +98,8 @@ export function builderConfig(env: NodeJS.ProcessEnv = process.env) {
     /** The build cache is kept within XAMAL_CACHE_MAX_BYTES (default 20 GiB) and XAMAL_CACHE_MAX_AGE_DAYS of no use (default 30). */
     /** Hex and rebar3 for projects with dependencies: XAMAL_HEX_ARCHIVE / XAMAL_REBAR3 files, else HEX_BUILDS_URL (default Hex's builds); HEX_MIRROR, HEX_OFFLINE. */
     mixTools: mixToolsSettings(e),
+    /** Extra Debian packages for a build's builder come from this repository on disk (XAMAL_APT_MIRROR_DIR), else Debian's archive through the egress proxy. */
+    aptMirrorDir: e.XAMAL_APT_MIRROR_DIR,
     /** The farm's own credentials for private repositories over https, per host (XAMAL_GIT_CREDENTIALS_FILE): the worker's fetches use them. */
     gitRemoteEnv: gitRemoteEnvFromFile(e.XAMAL_GIT_CREDENTIALS_FILE, e.XAMAL_GIT_ALLOW_HTTP === '1' || e.XAMAL_GIT_ALLOW_HTTP === 'true'),
     cacheEviction: { maxBytes: e.XAMAL_CACHE_MAX_BYTES, maxAgeMs: Math.round(e.XAMAL_CACHE_MAX_AGE_DAYS * 86_400_000) } satisfies EvictionPolicy,

@@ -40,6 +40,8 @@ export interface ContainerSpec {
   /** Kill the container after this long. */
   timeoutMs?: number;
   name?: string;
+  /** When the container exits 0, its filesystem becomes image repo:tag (`docker commit`; the result's `imageId`). */
+  commitAs?: { repo: string; tag: string };
 }
 
 export interface ContainerResult {
@@ -50,6 +52,8 @@ export interface ContainerResult {
   cancelled?: boolean;
   /** The kernel killed a process of the container at its memory limit (docker's State.OOMKilled). */
   oomKilled?: boolean;
+  /** The image made of the container (spec.commitAs), when it exited 0. */
+  imageId?: string;
   /** Killed because its output passed the spec's `output.maxBytes`. */
   outputExceeded?: boolean;
 }
@@ -269,6 +273,8 @@ async function runContainer(docker: Docker, spec: ContainerSpec, signal?: AbortS
       if (notFound(err)) return undefined;
       throw err;
     }))?.State;
+    const commitAs = code === 0 && !timedOut && !cancelled ? spec.commitAs : undefined;
+    const imageId = commitAs ? ((await container.commit({ repo: commitAs.repo, tag: commitAs.tag })) as { Id: string }).Id : undefined;
     return {
       code,
       stdout: kept.text('stdout'),
@@ -277,6 +283,7 @@ async function runContainer(docker: Docker, spec: ContainerSpec, signal?: AbortS
       cancelled,
       ...(state?.OOMKilled ? { oomKilled: true } : {}),
       ...(kept.exceeded ? { outputExceeded: true } : {}),
+      ...(imageId ? { imageId } : {}),
     };
   } finally {
     await container.remove({ force: true, v: true }).catch(() => {});

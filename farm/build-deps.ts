@@ -47,6 +47,8 @@ export interface BuildDepsOptions {
   mixTools?: MixToolsSettings;
   /** The farm's credentials for private git repositories (builder/config.ts XAMAL_GIT_CREDENTIALS_FILE). */
   gitRemoteEnv?: BuildDeps['gitRemoteEnv'];
+  /** Extra Debian packages come from this flat repository on disk (XAMAL_APT_MIRROR_DIR) instead of Debian's archive. */
+  aptMirrorDir?: string;
 }
 
 let proxies = 0;
@@ -69,6 +71,7 @@ export function buildDeps(o: BuildDepsOptions): BuildDeps {
     ...(o.prepareImage ? { prepareImage: o.prepareImage } : {}),
     ...(o.mixTools ? { mixTools: o.mixTools } : {}),
     ...(o.gitRemoteEnv ? { gitRemoteEnv: o.gitRemoteEnv } : {}),
+    ...(o.aptMirrorDir ? { aptMirrorDir: o.aptMirrorDir } : {}),
     ...(o.hexpmRegistry ? { upstreamDigest: hexpmTagDigest(registryReader(o.hexpmRegistry)) } : {}),
   };
 }
@@ -95,6 +98,7 @@ export function configuredBuildDeps(cfg: BuilderConfig, store: ObjectStore): Bui
     hexpmRegistry: cfg.hexpmRegistry,
     mixTools: cfg.mixTools,
     gitRemoteEnv: cfg.gitRemoteEnv,
+    ...(cfg.aptMirrorDir ? { aptMirrorDir: cfg.aptMirrorDir } : {}),
     // The images this machine builds (xamal farm images build), prepared on demand into its local lock.
     prepareImage: imagePreparer(imageBuildDeps(cfg, () => {}), () => readCatalog(), readToolchainCatalog()),
   });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BuildEnvSchema, BuildSecretsSchema } from '../../core/contracts/build-settings.ts';
+import { BuildEnvSchema, BuildPackagesSchema, BuildSecretsSchema } from '../../core/contracts/build-settings.ts';
 import { AppNameSchema, parseElixirRequirement, parseTarget, ReleaseNameSchema, TargetSelectorSchema, type Target, type TargetSelector } from '../../core/index.ts';
 import { BuildResultSchema, CommitSchema, GitUrlSchema, MixEnvSchema, type BuildResult } from '../../core/contracts/build-job.ts';
 import { SourceArchiveSchema } from './sources.ts';
@@ -62,6 +62,8 @@ export const BuildRequestSchema = z
     env: BuildEnvSchema.optional(),
     /** Secrets only the deps and assets steps get (a private Hex org key, a git token): sealed in the job, cut from logs. */
     secrets: BuildSecretsSchema.optional(),
+    /** Debian packages the build needs beyond the builder's (installed into a derived image). */
+    packages: BuildPackagesSchema.optional(),
     /** The project's `elixir:` requirement (mix.exs): a target whose Elixir does not satisfy it is refused before building. */
     elixirRequirement: z
       .string()

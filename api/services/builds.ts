@@ -161,10 +161,14 @@ function answeredStatus({ data: _data, result, ...st }: QueuedStatus): BuildStat
 }
 
 /** The request's environment, and its secrets sealed with the farm's key (refused when the farm has none). */
-function buildSettings(deps: BuildServiceDeps, req: BuildRequest): Pick<BuildJobInput, 'env' | 'sealedSecrets'> {
+function buildSettings(deps: BuildServiceDeps, req: BuildRequest): Pick<BuildJobInput, 'env' | 'sealedSecrets' | 'packages'> {
   const secrets = req.secrets && Object.keys(req.secrets).length ? req.secrets : undefined;
   if (secrets && !deps.secretsKey) throw new XamalError('validation', 'secrets: this farm takes no build secrets: it has no XAMAL_BUILD_SECRETS_KEY (shared by its API and workers)');
-  return { ...(req.env && Object.keys(req.env).length ? { env: req.env } : {}), ...(secrets ? { sealedSecrets: sealSecrets(deps.secretsKey!, secrets) } : {}) };
+  return {
+    ...(req.env && Object.keys(req.env).length ? { env: req.env } : {}),
+    ...(secrets ? { sealedSecrets: sealSecrets(deps.secretsKey!, secrets) } : {}),
+    ...(req.packages?.length ? { packages: req.packages } : {}),
+  };
 }
 
 /** `GET /v1/builds`: the queues' newest builds as the API answers them (the tuple, not the job's target data). */

@@ -95,7 +95,8 @@ async function buildSettingsFor(dir: string, flags: { env?: string[] | undefined
   const { values, missing } = buildSecretValues(names);
   if (missing.length) throw usageError(`secret${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (builder.secrets or --secret): no value in the environment of xamal build`, USAGE);
   const mixEnv = flags['mix-env'] ?? fromFile?.mixEnv;
-  return { ...(Object.keys(env).length ? { env } : {}), ...(names.length ? { secrets: values } : {}), ...(mixEnv ? { mixEnv } : {}) };
+  const packages = fromFile?.packages ?? [];
+  return { ...(Object.keys(env).length ? { env } : {}), ...(names.length ? { secrets: values } : {}), ...(packages.length ? { packages } : {}), ...(mixEnv ? { mixEnv } : {}) };
 }
 
 /** `--source DIR`: the commit packed and uploaded (deployer/farm-builds.ts), with a progress line. */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { BuildEnvSchema, SealedSecretsSchema } from './build-settings.ts';
+import { BuildEnvSchema, BuildPackagesSchema, SealedSecretsSchema } from './build-settings.ts';
 import type { Arch } from '../tuple/arch.ts';
 import { formatTarget, TargetTupleSchema } from '../tuple/tuple.ts';
 import { AppNameSchema, ReleaseNameSchema } from '../names.ts';
@@ -63,6 +63,8 @@ export const BuildJobSchema = z
     env: BuildEnvSchema.optional(),
     /** Secrets for the deps and assets steps, sealed with the farm's key: never in the job in clear. */
     sealedSecrets: SealedSecretsSchema.optional(),
+    /** Debian packages installed into the builder for this build (a derived image). */
+    packages: BuildPackagesSchema.optional(),
   })
   .strict();
 export type BuildJobInput = z.input<typeof BuildJobSchema>;
@@ -83,6 +85,7 @@ export function buildJobId(job: BuildJob): string {
     release: job.release ?? job.app,
     // The environment can change what is built; secrets are never part of the ID (nor is their hash).
     ...(job.env ? { env: Object.entries(job.env).sort(([a], [b]) => a.localeCompare(b)) } : {}),
+    ...(job.packages?.length ? { packages: job.packages } : {}),
   });
   return `b${createHash('sha256').update(canonical).digest('hex').slice(0, 32)}`;
 }

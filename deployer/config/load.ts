@@ -104,6 +104,7 @@ export async function loadDeployConfig(opts: LoadOptions): Promise<LoadedConfig>
 export interface BuilderSettings {
   env: Record<string, string>;
   secrets: string[];
+  packages: string[];
   mixEnv: string | undefined;
 }
 
@@ -122,7 +123,7 @@ export async function loadBuilderSettings(root: string, env: LoadOptions['env'])
   const issues = [...(parsed.success ? [] : configIssues(parsed.error.issues, doc.builder, ['builder'])), ...(mixEnv.success ? [] : configIssues(mixEnv.error.issues, doc.release, ['release']))];
   if (!parsed.success || !mixEnv.success) throw new ValidationError(issues, `invalid configuration (${DEFAULT_CONFIG_FILE})`);
   const release = doc.release as { mix_env?: string } | undefined;
-  return { env: parsed.data.env, secrets: parsed.data.secrets, mixEnv: release?.mix_env };
+  return { env: parsed.data.env, secrets: parsed.data.secrets, packages: parsed.data.packages, mixEnv: release?.mix_env };
 }
 
 /** A path from the config (hooks_path, secrets_path) resolved against the project root. */

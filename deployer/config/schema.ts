@@ -236,6 +236,9 @@ export const FarmSchema = z
   .transform((f) => ({ url: f.url.replace(/\/+$/, ''), tokenSecret: f.token, target: f.target }));
 export type FarmConfig = z.output<typeof FarmSchema>;
 
+/** Debian policy: lowercase letters, digits, `+ - .`, at least two characters, starting alphanumeric. */
+export const DebianPackageSchema = z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/, 'expected a Debian package name ([a-z0-9][a-z0-9+.-]+)');
+
 /**
  * `builder:`: what `xamal build` sends with the build request (Kamal keeps builder settings here):
  * environment for every build step, and the names of secrets the deps and assets steps get (their
@@ -245,11 +248,10 @@ export const BuilderSchema = z
   .object({
     env: z.record(EnvNameSchema, z.string().max(4096, 'expected at most 4096 characters')).default({}),
     secrets: z.array(EnvNameSchema).max(16, 'expected at most 16 secrets').default([]),
+    /** Debian packages the build needs beyond the builder's (the farm installs them into a derived builder). */
+    packages: z.array(DebianPackageSchema).max(32, 'expected at most 32 packages').default([]),
   })
   .strict();
-
-/** Debian policy: lowercase letters, digits, `+ - .`, at least two characters, starting alphanumeric. */
-export const DebianPackageSchema = z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/, 'expected a Debian package name ([a-z0-9][a-z0-9+.-]+)');
 
 // --- the file ------------------------------------------------------------------------------------
 

@@ -42,13 +42,14 @@ describe('POST /v1/builds with build settings: environment and secrets', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('puts the environment in the job and the secrets only sealed with the farm\'s key', async () => {
+  it('puts the environment and the extra packages in the job and the secrets only sealed with the farm\'s key', async () => {
     const { q, submit } = await farm(key);
-    const res = await submit({ env: { SHOP_FLAVOUR: 'mild' }, secrets: { HEX_API_KEY: SECRET } });
+    const res = await submit({ env: { SHOP_FLAVOUR: 'mild' }, secrets: { HEX_API_KEY: SECRET }, packages: ['libvips-dev', 'imagemagick'] });
     expect(res.statusCode, res.body).toBe(202);
     const id = res.json().builds[0].id as string;
     const data = (await q.queues.status(id))!.data as Record<string, unknown>;
     expect(data.env).toEqual({ SHOP_FLAVOUR: 'mild' });
+    expect(data.packages).toEqual(['imagemagick', 'libvips-dev']);
     expect(JSON.stringify(data)).not.toContain(SECRET);
     expect(openSecrets(key, data.sealedSecrets as string)).toEqual({ HEX_API_KEY: SECRET });
     expect(res.body).not.toContain(SECRET);
