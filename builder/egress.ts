@@ -20,8 +20,12 @@ export interface AllowEntry {
   port: number;
 }
 
-/** What a Mix project needs from the internet: Hex, git over https from GitHub and GitLab, and the asset bundlers Phoenix downloads (npm registry, GitHub releases). */
-export const DEFAULT_DEPS_ALLOW = 'hex.pm:443,repo.hex.pm:443,builds.hex.pm:443,github.com:443,codeload.github.com:443,objects.githubusercontent.com:443,release-assets.githubusercontent.com:443,gitlab.com:443,registry.npmjs.org:443';
+/**
+ * What a Mix project needs from the internet: Hex, git over https from GitHub and GitLab, the asset
+ * bundlers Phoenix downloads (npm registry, GitHub releases), and Debian's archive over http (apt
+ * verifies what it fetches by the archive's signatures) for a build's extra packages (builder/derived-image.ts).
+ */
+export const DEFAULT_DEPS_ALLOW = 'hex.pm:443,repo.hex.pm:443,builds.hex.pm:443,github.com:443,codeload.github.com:443,objects.githubusercontent.com:443,release-assets.githubusercontent.com:443,gitlab.com:443,registry.npmjs.org:443,deb.debian.org:80';
 
 /** The proxy's port inside a build container's own network namespace. */
 export const EGRESS_PORT = 3128;

@@ -12,10 +12,10 @@ describe('the egress allow list (XAMAL_DEPS_ALLOW)', () => {
     ]);
   });
 
-  it('allows Hex and GitHub/GitLab over https by default', () => {
+  it("allows Hex and GitHub/GitLab over https by default, and plain http only to Debian's archive (apt checks its signatures)", () => {
     const hosts = parseAllowList(DEFAULT_DEPS_ALLOW).map((e) => `${e.host}:${e.port}`);
     expect(hosts).toEqual(expect.arrayContaining(['hex.pm:443', 'repo.hex.pm:443', 'builds.hex.pm:443', 'github.com:443', 'codeload.github.com:443', 'gitlab.com:443']));
-    expect(hosts.every((h) => h.endsWith(':443'))).toBe(true);
+    expect(hosts.filter((h) => !h.endsWith(':443'))).toEqual(['deb.debian.org:80']);
   });
 
   it.each([
