@@ -60,6 +60,9 @@ describe('a worker killed mid-build', () => {
     const settings = { redisUrl: services().redisUrl, prefix: queuePrefix };
     const queue = buildQueue(settings, arch);
     const events = buildQueueEvents(settings, arch);
+    // Every job is awaited at once below (13 waits, each listening for the queue's close).
+    queue.setMaxListeners(KILLS + 10);
+    events.setMaxListeners(KILLS + 10);
     const docker = dockerEngine(services().dockerSocket);
     const t0 = Date.now();
     try {
