@@ -1,6 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { XamalError } from '../core/index.ts';
 import type { CliCommand, Io } from './io.ts';
+import { didYouMean } from './suggest.ts';
 
 type FlagOptions = NonNullable<ParseArgsConfig['options']>;
 
@@ -9,7 +10,11 @@ export function parseFlags<T extends FlagOptions>(args: string[], options: T, us
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new XamalError('usage', `${(err as Error).message.split('\n')[0]}\nusage: ${usage}`);
+    const first = (err as Error).message.split('\n')[0]!;
+    // Node names an unknown flag as `Unknown option '--hostz'`: suggest a flag this command has.
+    const typed = /^Unknown option '(-{1,2}[^']+)'/.exec(first)?.[1];
+    const flags = Object.entries(options).flatMap(([name, o]) => [`--${name}`, ...(o.short ? [`-${o.short}`] : [])]);
+    throw new XamalError('usage', `${typed ? `unknown flag ${typed}${didYouMean(typed, flags)}` : first}\nusage: ${usage}`);
   }
 }
 
@@ -36,6 +41,12 @@ export function actionError(action: string | undefined, usage: string, expected 
   return usageError(action ? `unknown action ${JSON.stringify(action)}` : `expected ${expected}`, usage);
 }
 
+/** actionError with a suggestion among `actions` for a typo. */
+function unknownAction(action: string | undefined, actions: readonly string[], usage: string): XamalError {
+  if (!action) return actionError(action, usage, oneOf(actions));
+  return usageError(`unknown action ${JSON.stringify(action)}${didYouMean(action, actions)}`, usage);
+}
+
 /** `a`, `a or b`, `a, b or c`. */
 function oneOf(words: readonly string[]): string {
   return words.length > 1 ? `${words.slice(0, -1).join(', ')} or ${words.at(-1)}` : (words[0] ?? '');
@@ -44,7 +55,7 @@ function oneOf(words: readonly string[]): string {
 /** The leading action word, which must be one of `actions`, and the words after it. */
 export function takeAction<A extends string>(positionals: readonly string[], actions: readonly A[], usage: string): [A, string[]] {
   const [action, ...rest] = positionals;
-  if (!(actions as readonly string[]).includes(action ?? '')) throw actionError(action, usage, oneOf(actions));
+  if (!(actions as readonly string[]).includes(action ?? '')) throw unknownAction(action, actions, usage);
   return [action as A, rest];
 }
 

@@ -2,7 +2,8 @@ import { exitCodeFor, isXamalError } from '../core/index.ts';
 import { cliConfig } from './config.ts';
 import type { Io } from './io.ts';
 import { plainProgress, ttyProgress } from './progress.ts';
-import { findCommand, helpText } from './table.ts';
+import { didYouMean } from './suggest.ts';
+import { COMMANDS, findCommand, helpText } from './table.ts';
 
 function processIo(): Io {
   return {
@@ -35,7 +36,7 @@ export async function main(argv: string[], io: Io = processIo(), { debug }: { de
   const found = findCommand(argv[0] === '--version' ? ['version', ...argv.slice(1)] : argv);
   if (!found) {
     const near = helpText(argv.slice(0, 1));
-    io.err(`xamal: unknown command "${argv.join(' ')}"\n\n${near}`);
+    io.err(`xamal: unknown command "${argv.join(' ')}"${didYouMean(argv[0] ?? '', [...new Set(COMMANDS.map((c) => c.words[0]!))])}\n\n${near}`);
     return 2;
   }
   // After a command only --help: `-h` is Kamal's --hosts there.

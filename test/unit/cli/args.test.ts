@@ -33,8 +33,20 @@ describe('flagCommand', () => {
       ran = true;
       return 0;
     });
-    await expect(cmd.run(['--nope'], io)).rejects.toThrow(/'--nope'[^\n]*\nusage: xamal thing ACTION$/);
+    await expect(cmd.run(['--nope'], io)).rejects.toThrow(/^unknown flag --nope\nusage: xamal thing ACTION$/);
     expect(ran).toBe(false);
+  });
+
+  it('suggests the flag a typo was near (long or short), and nothing for what is near none', async () => {
+    const cmd = flagCommand(USAGE, { hosts: { type: 'string', short: 'h' }, roles: { type: 'string' } }, async () => 0);
+    await expect(cmd.run(['--hostz', 'a'], io)).rejects.toThrow(/^unknown flag --hostz; did you mean "--hosts"\?\n/);
+    await expect(cmd.run(['--rolse', 'a'], io)).rejects.toThrow(/^unknown flag --rolse; did you mean "--roles"\?\n/);
+    await expect(cmd.run(['--frobnicate'], io)).rejects.toThrow(/^unknown flag --frobnicate\n/);
+  });
+
+  it('suggests the action a typo was near', () => {
+    expect(() => takeAction(['statsu'], ['status', 'acquire', 'release'], USAGE)).toThrow(/^unknown action "statsu"; did you mean "status"\?\n/);
+    expect(() => takeAction(['zzz'], ['status', 'acquire', 'release'], USAGE)).toThrow(/^unknown action "zzz"\n/);
   });
 });
 

@@ -67,7 +67,7 @@ describe('xamal target parse', () => {
   it('exits 2 naming an unknown flag', async () => {
     const r = await run(['target', 'parse', '--frobnicate', 'linux-x86_64-gnu2.36-debian12-otp25.2.3-elixir1.14.0']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain("'--frobnicate'");
+    expect(r.stderr).toContain('unknown flag --frobnicate');
     expect(r.stderr).toContain('usage: xamal target parse TUPLE');
   });
 
@@ -175,5 +175,15 @@ describe('xamal version', () => {
     const r = await run(['version', 'extra']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/expected no arguments/);
+  });
+});
+
+describe('an unknown command', () => {
+  it('is a usage error (exit 2) that suggests the command a typo was near, and lists the commands', async () => {
+    const r = await run(['deplyo']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.split('\n')[0]).toBe('xamal: unknown command "deplyo"; did you mean "deploy"?');
+    expect(r.stderr).toContain('Commands:');
+    expect((await run(['zzzzzz'])).stderr.split('\n')[0]).toBe('xamal: unknown command "zzzzzz"');
   });
 });
