@@ -1,6 +1,6 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -25,7 +25,7 @@ describe('the installable package', () => {
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 
-  it('npm pack, then npm install --omit=dev of the tarball into an empty directory with a new HOME: xamal --version, deploy --help and config run there with node alone, without the sources or tsx', { timeout: 300_000 }, async () => {
+  it('npm pack, then the tarball unpacked into an empty directory and its runtime dependencies installed offline (--omit=dev) with a new HOME: xamal --version, deploy --help and config run there with node alone, without the sources or tsx', { timeout: 300_000 }, async () => {
     tmp = await mkdtemp(join(tmpdir(), 'xamal-package-'));
     const home = join(tmp, 'home');
     const prefix = join(tmp, 'install');
@@ -33,30 +33,38 @@ describe('the installable package', () => {
     await Promise.all([home, prefix, join(project, 'config')].map((d) => mkdir(d, { recursive: true })));
     const { version } = JSON.parse(await readFile(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string };
     const path = process.env.PATH ?? '/usr/bin:/bin';
-    // npm's own download cache stays the machine's (packages come from it, else from the registry); HOME is new.
+    // npm's own download cache stays the machine's (`npm ci` of this checkout filled it; the install
+    // below is --offline: tests reach nothing but loopback); HOME is new.
     const npmEnv = { PATH: path, HOME: home, npm_config_cache: join(homedir(), '.npm'), npm_config_update_notifier: 'false' };
 
     const pack = await run('npm', ['pack', '--pack-destination', tmp, '--loglevel=error'], { cwd: PROJECT_ROOT, env: npmEnv });
     expect(pack.code, pack.stderr).toBe(0);
     const tarball = join(tmp, pack.stdout.trim().split('\n').pop()!);
     expect(tarball).toMatch(new RegExp(`xamal-${version.replaceAll('.', '\\.')}\\.tgz$`));
-    const install = await run('npm', ['install', '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', '--prefix', prefix, tarball], { cwd: prefix, env: npmEnv });
+    // The tarball unpacked and its runtime dependencies installed from this checkout's lockfile, offline
+    // (a user's `npm install` resolves the same ranges against the registry, which tests do not reach).
+    execFileSync('tar', ['-xzf', tarball, '-C', prefix]);
+    const installed = join(prefix, 'package');
+    const packed = (await readdir(installed)).sort();
+    await copyFile(join(PROJECT_ROOT, 'package-lock.json'), join(installed, 'package-lock.json'));
+    const install = await run('npm', ['ci', '--omit=dev', '--offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: installed, env: npmEnv });
     expect(install.code, install.stderr).toBe(0);
 
-    const installed = join(prefix, 'node_modules', 'xamal');
     expect(existsSync(join(installed, 'dist', 'xamal.mjs'))).toBe(true);
-    expect((await readdir(installed)).sort()).toEqual(['README.md', 'bin', 'deployer', 'dist', 'examples', 'images', 'package.json']);
+    expect(packed).toEqual(['README.md', 'bin', 'deployer', 'dist', 'examples', 'images', 'package.json']);
     // The runtime dependencies are the versions package.json pins.
     const { dependencies } = JSON.parse(await readFile(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
     for (const dep of ['bullmq', 'ioredis', '@aws-sdk/client-s3', 'ssh2', 's3rver']) {
-      const got = JSON.parse(await readFile(join(prefix, 'node_modules', dep, 'package.json'), 'utf8')) as { version: string };
+      const got = JSON.parse(await readFile(join(installed, 'node_modules', dep, 'package.json'), 'utf8')) as { version: string };
       expect(got.version, dep).toBe(dependencies[dep]);
     }
-    expect(existsSync(join(prefix, 'node_modules', 'tsx'))).toBe(false);
-    expect(existsSync(join(prefix, 'node_modules', 'vitest'))).toBe(false);
+    expect(existsSync(join(installed, 'node_modules', 'tsx'))).toBe(false);
+    expect(existsSync(join(installed, 'node_modules', 'vitest'))).toBe(false);
 
     await writeFile(join(project, 'config', 'deploy.yml'), 'service: hello\nservers:\n  - 203.0.113.10\n');
-    const xamal = join(prefix, 'node_modules', '.bin', 'xamal');
+    // The package's `bin`, run as a user's shell runs it (its shebang: node from PATH).
+    const { bin } = JSON.parse(await readFile(join(installed, 'package.json'), 'utf8')) as { bin: { xamal: string } };
+    const xamal = join(installed, bin.xamal);
     const env = { PATH: path, HOME: home };
     const v = await run(xamal, ['--version'], { cwd: project, env });
     expect(v).toEqual({ code: 0, stdout: `xamal ${version}\n`, stderr: '' });
