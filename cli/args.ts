@@ -36,15 +36,12 @@ export function noExtraArgs(rest: readonly string[], usage: string): void {
   if (rest.length) throw usageError(`unexpected argument ${JSON.stringify(rest[0])}`, usage);
 }
 
-/** The usage error for an action word that is unknown (`unknown action "x"`) or absent (`expected …`). */
-export function actionError(action: string | undefined, usage: string, expected = 'an action'): XamalError {
-  return usageError(action ? `unknown action ${JSON.stringify(action)}` : `expected ${expected}`, usage);
-}
-
-/** actionError with a suggestion among `actions` for a typo. */
-function unknownAction(action: string | undefined, actions: readonly string[], usage: string): XamalError {
-  if (!action) return actionError(action, usage, oneOf(actions));
-  return usageError(`unknown action ${JSON.stringify(action)}${didYouMean(action, actions)}`, usage);
+/**
+ * The usage error for an action word that is unknown (`unknown action "x"`, with the one of `actions`
+ * a typo was near) or absent (`expected …`).
+ */
+export function actionError(action: string | undefined, usage: string, expected = 'an action', actions: readonly string[] = []): XamalError {
+  return usageError(action ? `unknown action ${JSON.stringify(action)}${didYouMean(action, actions)}` : `expected ${expected}`, usage);
 }
 
 /** `a`, `a or b`, `a, b or c`. */
@@ -55,7 +52,7 @@ function oneOf(words: readonly string[]): string {
 /** The leading action word, which must be one of `actions`, and the words after it. */
 export function takeAction<A extends string>(positionals: readonly string[], actions: readonly A[], usage: string): [A, string[]] {
   const [action, ...rest] = positionals;
-  if (!(actions as readonly string[]).includes(action ?? '')) throw unknownAction(action, actions, usage);
+  if (!(actions as readonly string[]).includes(action ?? '')) throw actionError(action, usage, oneOf(actions), actions);
   return [action as A, rest];
 }
 

@@ -38,12 +38,15 @@ export const BuildEnvSchema = variables(z.string().max(4096, 'expected at most 4
 export const BuildSecretsSchema = variables(z.string().min(4, 'expected at least 4 characters (shorter values cannot be cut from logs reliably)').max(8192, 'expected at most 8192 characters'), 16, 'secrets');
 export type BuildSecrets = z.output<typeof BuildSecretsSchema>;
 
+/** Debian policy's package name: lower-case letters, digits, `+ - .`, starting alphanumeric, at least two characters. */
+export const DebianPackageSchema = z.string().regex(/^[a-z0-9][a-z0-9+.-]{1,62}$/, 'expected a Debian package name (lower-case letters, digits, "+", "-", "."; 2 to 63 characters)');
+
 /**
  * Debian packages a build needs beyond its builder's (a library a NIF links, an image tool): the
  * worker installs them into a derived image, made once per builder digest and list (builder/derived-image.ts).
  */
 export const BuildPackagesSchema = z
-  .array(z.string().regex(/^[a-z0-9][a-z0-9+.-]{1,62}$/, 'expected a Debian package name (lower-case letters, digits, "+", "-", "."; 2 to 63 characters)'))
+  .array(DebianPackageSchema)
   .max(32, 'expected at most 32 packages')
   .transform((xs) => [...new Set(xs)].sort());
 

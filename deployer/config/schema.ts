@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isXamalError, parseSelectorString, parseTarget, ReleaseNameSchema, sensitive, TargetSelectorSchema, ValidationError, type TargetSelector } from '../../core/index.ts';
+import { DebianPackageSchema } from '../../core/contracts/build-settings.ts';
 
 /**
  * The schema of `config/deploy.yml` (after destination merge and `<%= ENV[…] %>` interpolation): the
@@ -235,9 +236,6 @@ export const FarmSchema = z
   .strict()
   .transform((f) => ({ url: f.url.replace(/\/+$/, ''), tokenSecret: f.token, target: f.target }));
 export type FarmConfig = z.output<typeof FarmSchema>;
-
-/** Debian policy: lowercase letters, digits, `+ - .`, at least two characters, starting alphanumeric. */
-export const DebianPackageSchema = z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/, 'expected a Debian package name ([a-z0-9][a-z0-9+.-]+)');
 
 /**
  * `builder:`: what `xamal build` sends with the build request (Kamal keeps builder settings here):

@@ -1,13 +1,15 @@
-import { mkdtemp } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BuildDeps } from '../../builder/apply.ts';
 import { builderConfig } from '../../builder/config.ts';
-import { dockerEngine } from '../../builder/docker.ts';
+import { dockerEngine, type ContainerResult, type DockerEngine } from '../../builder/docker.ts';
 import { buildImage } from '../../builder/images/build.ts';
 import { hostArch, imageBuildDeps } from '../../builder/images/context.ts';
 import { LocalExecutor } from '../../core/index.ts';
 import { readLock } from '../../images/lock.ts';
+import type { ObjectStore } from '../../store/store.ts';
 import { services } from '../integration.ts';
 
 /** What a test's build worker runs on, but for the store and limits each test picks. */
@@ -32,4 +34,27 @@ export async function workerBase(tag: string): Promise<{ tmp: string; base: Work
     depsNetwork: 'none',
   };
   return { tmp, base };
+}
+
+/** Unpacks a stored release tarball into `dir` (created); resolves with `dir`. */
+export async function unpackStoredRelease(store: ObjectStore, tarballKey: string, dir: string): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const tarball = `${dir}.tar.gz`;
+  await writeFile(tarball, (await store.get(tarballKey))!);
+  execFileSync('tar', ['-xzf', tarball, '-C', dir]);
+  return dir;
+}
+
+/** `bin/<release> eval EXPR` of an unpacked release in `image`, as the build user, with no network. */
+export function evalRelease(docker: DockerEngine, image: string, releaseDir: string, release: string, expr: string): Promise<ContainerResult> {
+  return docker.run({
+    image,
+    cmd: [`/rel/bin/${release}`, 'eval', expr],
+    env: { RELEASE_TMP: '/tmp', RELEASE_DISTRIBUTION: 'none', HOME: '/tmp' },
+    networkMode: 'none',
+    binds: [`${releaseDir}:/rel:ro`],
+    user: '1000:1000',
+    tmpfs: { '/tmp': 'rw,size=64m' },
+    timeoutMs: 120_000,
+  });
 }

@@ -10,7 +10,7 @@ import { DEFAULT_LIMITS } from '../../../builder/plan.ts';
 import { parseTargetOrThrow } from '../../../core/index.ts';
 import { localStore } from '../../../store/local.ts';
 import { helloRepo } from '../../../testkit/example-repo.ts';
-import { workerBase, type WorkerBase } from '../../../testkit/builder/worker-base.ts';
+import { evalRelease, unpackStoredRelease, workerBase, type WorkerBase } from '../../../testkit/builder/worker-base.ts';
 
 /**
  * Issue 20 item 2, extra system packages: a Debian package made here (a command printing a stamp)
@@ -76,20 +76,8 @@ describe('extra Debian packages for a build: a derived builder (issue 20)', () =
     const image = first.outcome.manifest.image.ref;
     derived.push(image);
 
-    const rel = join(tmp, 'release');
-    await mkdir(rel, { recursive: true });
-    await writeFile(join(tmp, 'release.tar.gz'), (await d.store.get(first.outcome.manifest.tarball.key))!);
-    execFileSync('tar', ['-xzf', join(tmp, 'release.tar.gz'), '-C', rel]);
-    const answer = await base.docker.run({
-      image,
-      cmd: ['/rel/bin/hello', 'eval', 'IO.puts(Hello.Stamp.stamp())'],
-      env: { RELEASE_TMP: '/tmp', RELEASE_DISTRIBUTION: 'none', HOME: '/tmp' },
-      networkMode: 'none',
-      binds: [`${rel}:/rel:ro`],
-      user: '1000:1000',
-      tmpfs: { '/tmp': 'rw,size=64m' },
-      timeoutMs: 120_000,
-    });
+    const rel = await unpackStoredRelease(d.store, first.outcome.manifest.tarball.key, join(tmp, 'release'));
+    const answer = await evalRelease(base.docker, image, rel, 'hello', 'IO.puts(Hello.Stamp.stamp())');
     expect(answer.stdout.trim(), answer.stderr).toBe(stamp);
 
     const second = await build('b', [PACKAGE]);

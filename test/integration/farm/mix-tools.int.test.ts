@@ -1,6 +1,5 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBuild, type BuildDeps } from '../../../builder/apply.ts';
@@ -10,7 +9,7 @@ import { DEFAULT_LIMITS } from '../../../builder/plan.ts';
 import { formatTarget, parseTargetOrThrow } from '../../../core/index.ts';
 import { localStore } from '../../../store/local.ts';
 import { depsAppRepo, hexStandinArchive } from '../../../testkit/builder/deps-app.ts';
-import { workerBase, type WorkerBase } from '../../../testkit/builder/worker-base.ts';
+import { evalRelease, unpackStoredRelease, workerBase, type WorkerBase } from '../../../testkit/builder/worker-base.ts';
 
 /**
  * Issue 20 items 1 and 8 against the real engine: an app whose dependency declares a Hex package and
@@ -54,25 +53,13 @@ describe('Hex, build tools and assets for apps with dependencies (issue 20)', ()
     expect(log).toMatch(/cc -O2 -fPIC -shared/);
     expect(log).toMatch(/==> assets: mix assets.deploy \(network none\)/);
 
-    const rel = join(tmp, 'release');
-    await mkdir(rel, { recursive: true });
-    await writeFile(join(tmp, 'release.tar.gz'), (await d.store.get(outcome.manifest.tarball.key))!);
-    execFileSync('tar', ['-xzf', join(tmp, 'release.tar.gz'), '-C', rel]);
+    const rel = await unpackStoredRelease(d.store, outcome.manifest.tarball.key, join(tmp, 'release'));
     const cnif = (await readdir(join(rel, 'lib'))).find((n) => n.startsWith('cnif-'));
     expect(existsSync(join(rel, 'lib', cnif!, 'priv', 'cnif.so'))).toBe(true);
     // The assets step's output is in the release.
     const manifest = JSON.parse(await readFile(join(rel, 'lib', 'deps_app-0.3.0', 'priv', 'static', 'cache_manifest.json'), 'utf8')) as Record<string, string>;
     expect(await readFile(join(rel, 'lib', 'deps_app-0.3.0', 'priv', 'static', manifest['app.css']!), 'utf8')).toBe('body { margin: 0; } ');
-    const answer = await base.docker.run({
-      image: outcome.manifest.image.ref,
-      cmd: ['/rel/bin/deps_app', 'eval', 'IO.inspect(DepsApp.answer())'],
-      env: { RELEASE_TMP: '/tmp', RELEASE_DISTRIBUTION: 'none', HOME: '/tmp' },
-      networkMode: 'none',
-      binds: [`${rel}:/rel:ro`],
-      user: '1000:1000',
-      tmpfs: { '/tmp': 'rw,size=64m' },
-      timeoutMs: 120_000,
-    });
+    const answer = await evalRelease(base.docker, outcome.manifest.image.ref, rel, 'deps_app', 'IO.inspect(DepsApp.answer())');
     expect(answer.stdout.trim()).toBe('{:hi, 42}');
   });
 
