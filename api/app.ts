@@ -17,6 +17,8 @@ import { buildRoutes, DEFAULT_MAX_LOG_RESPONSE_BYTES } from './routes/builds.ts'
 import { resolveRoutes } from './routes/resolve.ts';
 import { MAX_SOURCE_BYTES, sourceRoutes } from './routes/sources.ts';
 import { githubRoutes } from './routes/github.ts';
+import { cliPackageRoutes } from './routes/cli-package.ts';
+import type { ServedCliPackage } from './cli-package.ts';
 import type { GithubHooks } from './schemas/github.ts';
 
 export type { AppServices } from './decorations.ts';
@@ -45,6 +47,8 @@ export interface AppOptions {
   maxSourceBytes?: number;
   /** Log streams one token may hold open at once, counted per API process (XAMAL_API_MAX_STREAMS_PER_TOKEN, default 8). */
   maxStreamsPerToken?: number;
+  /** The xamal package `GET /v1/cli` serves (XAMAL_CLI_PACKAGE); absent: those routes answer 404. */
+  cliPackage?: ServedCliPackage;
 }
 
 
@@ -81,6 +85,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     maxStreamsPerToken: opts.maxStreamsPerToken ?? DEFAULT_MAX_STREAMS_PER_TOKEN,
     githubDeliveryTtlSeconds: opts.githubDeliveryTtlSeconds ?? DEFAULT_DELIVERY_TTL_SECONDS,
     ...(opts.githubHooks ? { githubHooks: opts.githubHooks } : {}),
+    ...(opts.cliPackage ? { cliPackage: opts.cliPackage } : {}),
   } satisfies AppSettings);
   installErrorHandler(app);
   // OpenAPI generated from the same zod schemas that validate requests; served at /v1/openapi.json.
@@ -118,6 +123,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(healthRoutes);
   await app.register(artifactRoutes);
   await app.register(resolveRoutes);
+  await app.register(cliPackageRoutes);
   if (opts.services.builds) await app.register(buildRoutes);
   if (opts.services.builds && opts.githubHooks) await app.register(githubRoutes);
   if (opts.services.sourceStore) await app.register(sourceRoutes);

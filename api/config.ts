@@ -25,6 +25,7 @@ const EnvSchema = z.object({
   XAMAL_GIT_ALLOW_LOCAL: z.enum(['0', '1', 'true', 'false'], { error: 'expected 1 (build from file:// URLs and paths on the farm\'s disks) or 0' }).default('0'),
   XAMAL_GIT_ALLOW_HTTP: z.enum(['0', '1', 'true', 'false'], { error: 'expected 1 (fetch sources over unencrypted http:// and git://) or 0' }).default('0'),
   XAMAL_GIT_CREDENTIALS_FILE: z.string().min(1).optional(),
+  XAMAL_CLI_PACKAGE: z.string().min(1).optional(),
   XAMAL_GITHUB_DELIVERY_TTL: z.coerce
     .number()
     .int()
@@ -57,6 +58,8 @@ export interface FarmConfig {
   rateLimit: Pick<RateLimitSettings, 'max' | 'windowMs'>;
   /** Log streams (`GET /v1/builds/:id/logs?follow=1`) one token may hold open at once per API process (XAMAL_API_MAX_STREAMS_PER_TOKEN, default 8). */
   maxStreamsPerToken: number;
+  /** The npm pack tarball of xamal that `GET /v1/cli` serves to CI runners (XAMAL_CLI_PACKAGE). */
+  cliPackagePath: string | undefined;
 }
 
 const UNIT_MS = { s: 1000, min: 60_000, h: 3_600_000 } as const;
@@ -81,6 +84,7 @@ export function farmConfig(env: NodeJS.ProcessEnv = process.env): FarmConfig {
     logLevel: e.XAMAL_LOG_LEVEL,
     rateLimit: parseRateLimit(e.XAMAL_API_RATE_LIMIT),
     maxStreamsPerToken: e.XAMAL_API_MAX_STREAMS_PER_TOKEN,
+    cliPackagePath: e.XAMAL_CLI_PACKAGE,
     downloads: {
       ttlSeconds: e.XAMAL_DOWNLOAD_TTL,
       mode: e.XAMAL_DOWNLOADS,

@@ -3,6 +3,7 @@ import type { ObjectStore } from '../store/store.ts';
 import type { Scope } from './auth.ts';
 import type { BoardQueues } from './board.ts';
 import type { DownloadSettings } from './downloads.ts';
+import type { ServedCliPackage } from './cli-package.ts';
 import type { MetricsSource } from './metrics.ts';
 import type { GithubHooks } from './schemas/github.ts';
 import type { ArtifactService } from './services/artifacts.ts';
@@ -39,6 +40,8 @@ export interface AppSettings {
   maxSourceBytes: number;
   /** Log streams (`?follow=1`) one token may hold open at once in this process. */
   maxStreamsPerToken: number;
+  /** The xamal package `GET /v1/cli` serves (XAMAL_CLI_PACKAGE). */
+  cliPackage?: ServedCliPackage;
 }
 
 declare module 'fastify' {

@@ -18,7 +18,7 @@ import type { ObjectStore } from '../store/store.ts';
 import { shutdown, type Closable, type ShutdownReport } from './shutdown.ts';
 
 /** The farm's HTTP API, as one process serves it. */
-export interface FarmApiOptions extends Pick<AppOptions, 'token' | 'tokens' | 'githubHooks' | 'githubDeliveryTtlSeconds' | 'downloads' | 'logLevel' | 'maxStreamsPerToken'> {
+export interface FarmApiOptions extends Pick<AppOptions, 'token' | 'tokens' | 'githubHooks' | 'githubDeliveryTtlSeconds' | 'downloads' | 'logLevel' | 'maxStreamsPerToken' | 'cliPackage'> {
   /** Apps and their owners (XAMAL_APPS_FILE); absent: every build token builds and cancels every app. */
   apps?: AppRegistry;
   host: string;
@@ -152,6 +152,7 @@ async function startApi(o: FarmOptions, a: FarmApiOptions, parts: Parts): Promis
     ...(a.downloads ? { downloads: a.downloads } : {}),
     ...(a.logLevel ? { logLevel: a.logLevel } : {}),
     ...(a.maxStreamsPerToken ? { maxStreamsPerToken: a.maxStreamsPerToken } : {}),
+    ...(a.cliPackage ? { cliPackage: a.cliPackage } : {}),
     ...(a.rateLimit ? { rateLimit: { ...a.rateLimit, ...(redis ? { redis } : {}), ...(settings?.prefix ? { prefix: settings.prefix } : {}) } } : {}),
     services: { health: healthService(checks), ...storeBackedServices(o.store, generation), ...extra },
   });

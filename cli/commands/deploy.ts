@@ -22,6 +22,9 @@ const FLAGS = {
 
 const USAGE = `xamal deploy|redeploy [--version V] [--build] | rollback [VERSION] | prune ${REMOTE_FLAGS_USAGE} [--lock-wait S]\n  --build: the farm builds what a host has no artifact for (the checkout's origin, or an upload of the commit), and the deploy waits for it`;
 
+/** deploy's flags parsed as the command parses them (the GitHub Actions example's test reads its deploy line with it). */
+export const parseDeployFlags = (args: string[]) => parseFlags(args, FLAGS, USAGE);
+
 /** How long `deploy --build` waits for the builds it asked for. */
 const BUILD_WAIT_MS = 3_600_000;
 

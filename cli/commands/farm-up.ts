@@ -3,6 +3,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { farmConfig } from '../../api/config.ts';
+import { loadCliPackage } from '../../api/cli-package.ts';
 import { parseGithubHooks } from '../../api/routes/github.ts';
 import { parseAppRegistry } from '../../api/schemas/apps.ts';
 import { builderConfig } from '../../builder/config.ts';
@@ -128,6 +129,7 @@ export default flagCommand(USAGE, { host: { type: 'string' }, port: { type: 'str
         downloads: fc.downloads,
         rateLimit: fc.rateLimit,
         maxStreamsPerToken: fc.maxStreamsPerToken,
+        ...(fc.cliPackagePath ? { cliPackage: await loadCliPackage(fc.cliPackagePath) } : {}),
         queueArches: ['x86_64', 'aarch64'],
         checks: Object.fromEntries(EMBEDDED.map((n) => [n, () => checkReady(serviceSpec(sc, n).ready)])),
         // A request for this machine's builder while it is still being prepared is queued, not refused.

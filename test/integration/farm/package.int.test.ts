@@ -1,10 +1,17 @@
 import { execFile, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { buildApp } from '../../../api/app.ts';
+import { loadCliPackage } from '../../../api/cli-package.ts';
+import { healthService } from '../../../api/services/health.ts';
+import { storeBackedServices } from '../../../api/services/store-backed.ts';
 import { PROJECT_ROOT } from '../../../localservices/config.ts';
+import { localStore } from '../../../store/local.ts';
 
 /** Issue 21 item 1: the package a user installs runs with node alone, from its compiled CLI. */
 
@@ -21,6 +28,7 @@ const run = (file: string, args: string[], opts: { cwd: string; env: Record<stri
 
 describe('the installable package', () => {
   let tmp: string | undefined;
+  let tarball: string | undefined;
   afterAll(async () => {
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
@@ -39,7 +47,7 @@ describe('the installable package', () => {
 
     const pack = await run('npm', ['pack', '--pack-destination', tmp, '--loglevel=error'], { cwd: PROJECT_ROOT, env: npmEnv });
     expect(pack.code, pack.stderr).toBe(0);
-    const tarball = join(tmp, pack.stdout.trim().split('\n').pop()!);
+    tarball = join(tmp, pack.stdout.trim().split('\n').pop()!);
     expect(tarball).toMatch(new RegExp(`xamal-${version.replaceAll('.', '\\.')}\\.tgz$`));
     // The tarball unpacked and its runtime dependencies installed from this checkout's lockfile, offline
     // (a user's `npm install` resolves the same ranges against the registry, which tests do not reach).
@@ -79,5 +87,48 @@ describe('the installable package', () => {
     const docs = await run(xamal, ['docs', 'servers'], { cwd: project, env });
     expect(docs.code, docs.stderr).toBe(0);
     expect(docs.stdout).toMatch(/servers/);
+  });
+
+  it("the GitHub Actions example's install step, run as written against a farm serving the packed tarball (XAMAL_CLI_PACKAGE): downloads it by the pinned version, checks the sha256 the farm states and installs a xamal that runs; a wrong sha256 stops it before npm runs", { timeout: 300_000 }, async () => {
+    expect(tarball, 'the tarball the test above packed').toBeDefined();
+    const dir = await mkdtemp(join(tmp!, 'ci-'));
+    const [runner, stub, prefix, home] = ['runner', 'stub', 'prefix', 'home'].map((d) => join(dir, d)) as [string, string, string, string];
+    await Promise.all([runner, stub, prefix, home].map((d) => mkdir(d, { recursive: true })));
+    const app = await buildApp({ token: 'x'.repeat(32), services: { health: healthService({}), ...storeBackedServices(localStore(join(dir, 'store'))) }, logLevel: 'silent', cliPackage: await loadCliPackage(tarball!) });
+    try {
+      const farm = await app.listen({ host: '127.0.0.1', port: 0 });
+      const info = (await (await fetch(`${farm}/v1/cli`)).json()) as { sha256: string; version: string };
+      expect(info.sha256).toBe(createHash('sha256').update(await readFile(tarball!)).digest('hex'));
+      const wf = parse(await readFile(join(PROJECT_ROOT, 'examples/github-actions.yml'), 'utf8')) as { env: Record<string, string>; jobs: Record<string, { steps: { name?: string; run?: string }[] }> };
+      const script = wf.jobs.build!.steps.find((st) => st.name === 'Install xamal')!.run!;
+      // npm on PATH is a stand-in that records its arguments and installs the downloaded file: unpacked,
+      // with the runtime dependencies the test above installed from the lockfile (the registry a
+      // runner's npm reaches is not loopback; the sha256 check proved the file is the packed one).
+      const record = join(dir, 'npm-args');
+      await writeFile(join(stub, 'npm'), [
+        '#!/bin/sh',
+        'set -e',
+        `printf '%s\\n' "$@" > ${record}`,
+        'for last; do :; done',
+        `mkdir -p ${prefix}/lib/node_modules ${prefix}/bin`,
+        `tar -xzf "$last" -C ${prefix}/lib/node_modules && mv ${prefix}/lib/node_modules/package ${prefix}/lib/node_modules/xamal`,
+        `ln -s ${join(tmp!, 'install', 'package', 'node_modules')} ${prefix}/lib/node_modules/xamal/node_modules`,
+        `ln -s ${prefix}/lib/node_modules/xamal/bin/xamal.mjs ${prefix}/bin/xamal`,
+        '',
+      ].join('\n'), { mode: 0o755 });
+      const env = (sha256: string) => ({ PATH: `${stub}:${prefix}/bin:${process.env.PATH ?? '/usr/bin:/bin'}`, HOME: home, RUNNER_TEMP: runner, XAMAL_FARM_URL: farm, XAMAL_CLI_VERSION: wf.env.XAMAL_CLI_VERSION!, XAMAL_CLI_SHA256: sha256 });
+
+      const wrong = await run('bash', ['-c', script], { cwd: dir, env: env('0'.repeat(64)) });
+      expect(wrong.code).not.toBe(0);
+      expect(wrong.stdout + wrong.stderr).toMatch(/FAILED/);
+      expect(existsSync(record), 'npm ran after a failed sha256 check').toBe(false);
+
+      const ok = await run('bash', ['-c', script], { cwd: dir, env: env(info.sha256) });
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(ok.stdout).toContain(`xamal ${info.version}`);
+      expect((await readFile(record, 'utf8')).trim().split('\n')).toEqual(['install', '--global', '--no-audit', '--no-fund', join(runner, 'xamal.tgz')]);
+    } finally {
+      await app.close();
+    }
   });
 });

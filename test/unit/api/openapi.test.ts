@@ -45,6 +45,8 @@ describe('the OpenAPI document', () => {
         '/v1/build-sets/{id}': ['get'],
         '/v1/sources': ['post'],
         '/v1/hooks/github': ['post'],
+        '/v1/cli': ['get'],
+        '/v1/cli/{file}': ['get'],
         '/metrics': ['get'],
       };
       for (const [path, methods] of Object.entries(expected)) {

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { BuildRequestSchema } from '../../../api/schemas/builds.ts';
 import { matrixFromFlags, parseBuildFlags } from '../../../cli/commands/build.ts';
+import { parseDeployFlags } from '../../../cli/commands/deploy.ts';
 import { PROJECT_ROOT } from '../../../localservices/config.ts';
 
 interface Step {
@@ -15,7 +16,8 @@ interface Step {
 }
 interface Workflow {
   on: Record<string, unknown>;
-  jobs: Record<string, { 'runs-on': string; steps: Step[] }>;
+  env: Record<string, string>;
+  jobs: Record<string, { 'runs-on': string; needs?: string; steps: Step[] }>;
 }
 
 /** Splits a `run:` line into words the way the shell would here (no quotes in it), `${{ … }}` kept whole. */
@@ -34,16 +36,18 @@ function words(run: string): { argv: string[]; exprs: Map<string, string> } {
 }
 
 describe('examples/github-actions.yml', () => {
-  const wf = parse(readFileSync(join(PROJECT_ROOT, 'examples/github-actions.yml'), 'utf8')) as Workflow;
-  const steps = Object.values(wf.jobs).flatMap((j) => j.steps);
+  const text = readFileSync(join(PROJECT_ROOT, 'examples/github-actions.yml'), 'utf8');
+  const wf = parse(text) as Workflow;
+  const steps = wf.jobs.build!.steps;
   const step = steps.find((s) => s.run?.includes('xamal build'));
+  const install = (job: string) => wf.jobs[job]!.steps.find((s) => s.name === 'Install xamal');
 
   it('runs `npx xamal build` with only flags the CLI accepts, the farm URL from a variable, the pushed commit uploaded from the checkout and a matrix the CLI can read', () => {
     expect(step, 'a step that runs xamal build').toBeDefined();
     const { argv, exprs } = words(step!.run!);
-    expect(argv.slice(0, 3)).toEqual(['npx', 'xamal', 'build']);
+    expect(argv.slice(0, 2)).toEqual(['xamal', 'build']);
     // The CLI's own parser: an unknown or misspelt flag throws a usage error naming it.
-    const { values, positionals } = parseBuildFlags(argv.slice(3));
+    const { values, positionals } = parseBuildFlags(argv.slice(2));
     expect(positionals).toEqual([]);
     const expr = (v: string | undefined) => v?.replace(/__EXPR\d+__/g, (k) => `\${{ ${exprs.get(k)} }}`);
     expect(expr(values.farm)).toBe('${{ vars.XAMAL_FARM_URL }}');
@@ -58,6 +62,37 @@ describe('examples/github-actions.yml', () => {
     // …and the farm accepts the request it makes.
     const request = { app: values.app, source: { archive: `sources/${'b'.repeat(64)}.tar.gz`, sha256: 'b'.repeat(64), commit: 'a'.repeat(40) }, matrix: matrixFromFlags(values.matrix ?? []) };
     expect(BuildRequestSchema.safeParse(request).success).toBe(true);
+  });
+
+  it('installs the xamal package its farm serves, pinned by version (this package\'s) and sha256, in every job before xamal runs; never npx, never a registry name', () => {
+    expect(text).not.toMatch(/\bnpx\b/);
+    expect(wf.env.XAMAL_CLI_VERSION).toBe((JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version);
+    for (const job of ['build', 'deploy']) {
+      const s = install(job);
+      expect(s, `${job}: an Install xamal step`).toBeDefined();
+      const lines = s!.run!.trim().split('\n');
+      expect(lines[0]).toBe('set -euo pipefail');
+      expect(lines[1]).toMatch(/^curl -fsS .*-o "\$RUNNER_TEMP\/xamal\.tgz" "\$XAMAL_FARM_URL\/v1\/cli\/xamal-\$XAMAL_CLI_VERSION\.tgz"$/);
+      expect(lines[2]).toBe('echo "$XAMAL_CLI_SHA256  $RUNNER_TEMP/xamal.tgz" | sha256sum --check --strict -');
+      expect(lines[3]).toMatch(/^npm install --global .*"\$RUNNER_TEMP\/xamal\.tgz"$/);
+      expect(s!.env).toEqual({ XAMAL_FARM_URL: '${{ vars.XAMAL_FARM_URL }}', XAMAL_CLI_SHA256: '${{ vars.XAMAL_CLI_SHA256 }}' });
+      const jobSteps = wf.jobs[job]!.steps;
+      const firstXamal = jobSteps.findIndex((x) => x !== s && /^xamal /.test(x.run ?? ''));
+      expect(jobSteps.indexOf(s!), job).toBeLessThan(firstXamal);
+    }
+  });
+
+  it('deploys in a second job once the build job succeeded: the pushed commit, with the token and SSH key from secrets', () => {
+    const deploy = wf.jobs.deploy!;
+    expect(deploy.needs).toBe('build');
+    const s = deploy.steps.find((x) => x.run?.startsWith('xamal deploy'));
+    const { argv, exprs } = words(s!.run!);
+    expect(argv.slice(0, 2)).toEqual(['xamal', 'deploy']);
+    const { values, positionals } = parseDeployFlags(argv.slice(2));
+    expect(positionals).toEqual([]);
+    expect(exprs.get(values.version!)).toBe('github.sha');
+    expect(s!.env).toEqual({ XAMAL_FARM_TOKEN: '${{ secrets.XAMAL_FARM_TOKEN }}', SSH_PRIVATE_KEY: '${{ secrets.SSH_PRIVATE_KEY }}' });
+    expect(deploy.steps.findIndex((x) => x.uses?.startsWith('actions/checkout@'))).toBe(0);
   });
 
   it('takes the token from the repository secrets, never from the command line', () => {
