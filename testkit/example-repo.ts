@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { cp, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { cp, mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { childEnv, PROJECT_ROOT, servicesConfig } from '../localservices/config.ts';
 import { localStore } from '../store/local.ts';
 import type { ObjectStore } from '../store/store.ts';
@@ -43,6 +43,16 @@ export async function commitFiles(dir: string, message: string, files: Record<st
   git(dir, 'add', '-A');
   git(dir, 'commit', '-q', '-m', message);
   return git(dir, 'rev-parse', 'HEAD');
+}
+
+/** A repository at `work` with `files` committed on main, cloned bare to `bare` (a git host's copy); returns the commit. */
+export async function bareRepoWith(files: Record<string, string>, work: string, bare: string): Promise<string> {
+  await mkdir(work, { recursive: true });
+  git(work, 'init', '-q', '-b', 'main');
+  const commit = await commitFiles(work, 'one', files);
+  await mkdir(dirname(bare), { recursive: true });
+  git(dirname(bare), 'clone', '-q', '--bare', work, bare);
+  return commit;
 }
 
 /** A git repo holding examples/hello (plus `extra` files) at `dir`; returns its file:// URL and commit. */

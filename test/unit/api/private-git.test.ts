@@ -1,5 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +9,7 @@ import { LocalExecutor } from '../../../core/index.ts';
 import { localStore } from '../../../store/local.ts';
 import { memoryQueues } from '../../../testkit/api/memory-queues.ts';
 import { serveFiles } from '../../../testkit/static-files.ts';
+import { bareRepoWith, git } from '../../../testkit/example-repo.ts';
 
 const TOKEN = 'ghp_private0123456789';
 const creds = parseGitCredentials(JSON.stringify({ 'git.example.com': { username: 'x-access-token', token: TOKEN } }), 'creds.json');
@@ -81,16 +81,7 @@ describe('the farm\'s git credentials for private repositories', () => {
     let commit: string;
     beforeAll(async () => {
       dir = await mkdtemp(join(tmpdir(), 'xamal-private-git-'));
-      const work = join(dir, 'work');
-      await mkdir(work);
-      const git = (cwd: string, ...args: string[]) => execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd, encoding: 'utf8' }).trim();
-      git(work, 'init', '-q', '-b', 'main');
-      await writeFile(join(work, 'mix.exs'), 'defmodule Shop.MixProject do end\n');
-      git(work, 'add', '-A');
-      git(work, 'commit', '-q', '-m', 'one');
-      commit = git(work, 'rev-parse', 'HEAD');
-      await mkdir(join(dir, 'www'));
-      git(dir, 'clone', '-q', '--bare', work, join(dir, 'www', 'shop.git'));
+      commit = await bareRepoWith({ 'mix.exs': 'defmodule Shop.MixProject do end\n' }, join(dir, 'work'), join(dir, 'www', 'shop.git'));
       git(join(dir, 'www', 'shop.git'), 'update-server-info');
       host = await serveFiles(join(dir, 'www'), { basicAuth: { username: 'x-access-token', password: TOKEN } });
     });

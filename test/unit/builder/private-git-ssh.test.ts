@@ -1,5 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { utils } from 'ssh2';
@@ -11,6 +10,7 @@ import { gitRemoteEnvFor, loadGitCredentials } from '../../../core/contracts/git
 import { LocalExecutor } from '../../../core/index.ts';
 import { localStore } from '../../../store/local.ts';
 import { memoryQueues } from '../../../testkit/api/memory-queues.ts';
+import { bareRepoWith } from '../../../testkit/example-repo.ts';
 import { serveGitOverSsh, type GitSshHost } from '../../../testkit/git-ssh-host.ts';
 
 /**
@@ -27,16 +27,7 @@ describe("a private repository over ssh, with the farm's deploy key", () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'xamal-git-ssh-'));
-    const work = join(dir, 'work');
-    await mkdir(work);
-    const git = (cwd: string, ...args: string[]) => execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd, encoding: 'utf8' }).trim();
-    git(work, 'init', '-q', '-b', 'main');
-    await writeFile(join(work, 'mix.exs'), 'defmodule Shop.MixProject do end\n');
-    git(work, 'add', '-A');
-    git(work, 'commit', '-q', '-m', 'one');
-    commit = git(work, 'rev-parse', 'HEAD');
-    await mkdir(join(dir, 'srv', 'acme'), { recursive: true });
-    git(dir, 'clone', '-q', '--bare', work, join(dir, 'srv', 'acme', 'shop.git'));
+    commit = await bareRepoWith({ 'mix.exs': 'defmodule Shop.MixProject do end\n' }, join(dir, 'work'), join(dir, 'srv', 'acme', 'shop.git'));
     const deployKey = utils.generateKeyPairSync('ed25519');
     await writeFile(join(dir, 'deploy_key'), deployKey.private, { mode: 0o600 });
     host = await serveGitOverSsh(join(dir, 'srv'), deployKey.public);
