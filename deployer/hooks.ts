@@ -20,6 +20,9 @@ export const HOOK_NAMES = [
 ] as const;
 export type HookName = (typeof HOOK_NAMES)[number];
 
+/** Where hooks live unless deploy.yml's hooks_path says otherwise (relative to the project). */
+export const DEFAULT_HOOKS_PATH = '.xamal/hooks';
+
 /** Hooks that also get the secrets as environment variables (as in Kamal). */
 export const HOOKS_WITH_SECRETS: ReadonlySet<HookName> = new Set(['pre-connect', 'pre-deploy', 'post-deploy']);
 
@@ -107,6 +110,20 @@ export async function runHook(name: HookName, details: HookDetails, opts: HookOp
     throw new XamalError('hook_failed', `hook ${name} failed (exit ${r.code})${tail ? `:\n${tail}` : ''}`, { details: { hook: name, exitCode: r.code } });
   }
   return { ran: true, stdout, stderr };
+}
+
+/** Runs a hook of the command by name; `extra` replaces some of the command's details (a boot group's hosts, the lock, the runtime). */
+export type HookRunner = (name: HookName, extra?: Partial<HookDetails>) => Promise<void>;
+
+/**
+ * The command's hook runner: `details` gives the facts at the moment a hook runs (its own
+ * `recordedAt`). With `skip` (-H/--skip-hooks, --dry-run) no hook runs.
+ */
+export function hookRunner(details: () => HookDetails, opts: HookOptions & { skip?: boolean }): HookRunner {
+  if (opts.skip) return async () => {};
+  return async (name, extra = {}) => {
+    await runHook(name, { ...details(), ...extra }, opts);
+  };
 }
 
 /** Who is deploying: `git config user.name`, else the login name from the environment. */
