@@ -6,7 +6,9 @@ import type { Secrets } from './secrets.ts';
 /**
  * Hooks: the user's executables in `.xamal/hooks/<name>` (hooks_path), run on this machine at
  * points of a deploy with `XAMAL_*` facts in their environment. An absent hook is skipped; a hook
- * that exits non-zero aborts the command with an error naming it.
+ * that exits non-zero aborts the command with an error naming it. When each runs (Kamal's moments):
+ * deployer/config/examples/hooks.yml (`xamal docs hooks`); the CLI runs pre-connect, pre-build,
+ * pre-deploy and post-deploy, the deploy flow the boot and switch hooks, once per boot group.
  */
 export const HOOK_NAMES = [
   'pre-connect',

@@ -146,21 +146,21 @@ export function forVerb(verb: Verb): CliCommand {
   return { run: (args, io) => command.run([verb, ...args], io) };
 }
 
-type Values = ReturnType<typeof parseFlags<typeof FLAGS>>['values'];
+export type DeployValues = ReturnType<typeof parseFlags<typeof FLAGS>>['values'];
 
 /**
  * The version a verb deploys when it can be known without a host: rollback's argument, --version,
  * else the checkout's commit for deploy/redeploy. Undefined when the hosts say it (rollback with no
  * VERSION: the idle slot's release; app boot with no --version: current).
  */
-async function versionBeforeConnect(verb: Verb, positionals: readonly string[], values: Values, exec: LocalExecutor): Promise<string | undefined> {
+async function versionBeforeConnect(verb: Verb, positionals: readonly string[], values: DeployValues, exec: LocalExecutor): Promise<string | undefined> {
   if (verb === 'rollback') return positionals[0];
   if (verb === 'boot') return values.version;
   return values.version ?? (await gitVersion(exec));
 }
 
 /** `--lock-wait S` as seconds, checked. */
-function lockWaitOf(values: Values): number | undefined {
+function lockWaitOf(values: DeployValues): number | undefined {
   if (values['lock-wait'] === undefined) return undefined;
   const s = Number(values['lock-wait']);
   if (!(s >= 0)) throw usageError('--lock-wait: expected seconds >= 0', USAGE);
@@ -215,7 +215,7 @@ const command: CliCommand = {
  * post-caddy-switch (the flow); post-deploy once every host succeeded (not app boot). -H or
  * --dry-run: no hook runs.
  */
-async function deployVerb(verb: Exclude<Verb, 'prune'>, positionals: readonly string[], values: Values, remote: Remote, say: (l: string) => void): Promise<DeployResult & { version: string }> {
+export async function deployVerb(verb: Exclude<Verb, 'prune'>, positionals: readonly string[], values: DeployValues, remote: Remote, say: (l: string) => void): Promise<DeployResult & { version: string }> {
   const { ctx } = remote;
   const { config, targets } = ctx;
   const exec = new LocalExecutor(ctx.env as NodeJS.ProcessEnv);
