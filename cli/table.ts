@@ -12,19 +12,19 @@ export interface CommandEntry {
 export const COMMANDS: CommandEntry[] = [
   {
     words: ['deploy'],
-    usage: 'xamal deploy [--version V] [-d DEST] [-h HOSTS] [-r ROLES] [--dry-run] [--json]',
+    usage: 'xamal deploy [--version V] [-d DEST] [-h HOSTS] [-r ROLES] [-H|--skip-hooks] [--dry-run] [--json]',
     summary: 'Deploy: each host pulls the artifact built for it from the farm, boots it on the idle slot, health-checks it; Caddy moves traffic with no reload',
     load: async () => (await import('./commands/deploy.ts')).forVerb('deploy'),
   },
   {
     words: ['redeploy'],
-    usage: 'xamal redeploy [--version V] …',
+    usage: 'xamal redeploy [--version V] [-H] …',
     summary: 'Deploy again without setup (same as deploy: setup is never implied)',
     load: async () => (await import('./commands/deploy.ts')).forVerb('redeploy'),
   },
   {
     words: ['rollback'],
-    usage: 'xamal rollback [VERSION] …',
+    usage: 'xamal rollback [VERSION] [-H] …',
     summary: 'Switch back to a retained release (default: the previous one) the same zero-downtime way',
     load: async () => (await import('./commands/deploy.ts')).forVerb('rollback'),
   },
@@ -36,13 +36,13 @@ export const COMMANDS: CommandEntry[] = [
   },
   {
     words: ['app'],
-    usage: 'xamal app boot [--version V]|details|versions|releases|logs|stop|start|exec CMD|maintenance|live …',
+    usage: 'xamal app boot [--version V] [-H]|details|versions|releases|logs|stop|start|exec CMD|maintenance|live …',
     summary: 'The running app: boot the current release again (blue/green, as a deploy), live slot and version per host, releases kept, logs, stop/start, a command in the live release env, maintenance page',
     load: async () => (await import('./commands/app.ts')).default,
   },
   {
     words: ['build'],
-    usage: 'xamal build --farm URL --app APP --git URL (--commit SHA|--ref REF) --target T … [--json]',
+    usage: 'xamal build --farm URL --app APP --git URL (--commit SHA|--ref REF) --target T … [-H] [--json]',
     summary: 'Ask the farm for release builds (CI): follows every target, prints tuples and download URLs; exit 9 if any fails',
     load: async () => (await import('./commands/build.ts')).default,
   },

@@ -6,7 +6,9 @@ import type { Secrets } from './secrets.ts';
 /**
  * Hooks: the user's executables in `.xamal/hooks/<name>` (hooks_path), run on this machine at
  * points of a deploy with `XAMAL_*` facts in their environment. An absent hook is skipped; a hook
- * that exits non-zero aborts the command with an error naming it.
+ * that exits non-zero aborts the command with an error naming it. When each runs (Kamal's moments):
+ * deployer/config/examples/hooks.yml (`xamal docs hooks`); the CLI runs pre-connect, pre-build,
+ * pre-deploy and post-deploy, the deploy flow the boot and switch hooks, once per boot group.
  */
 export const HOOK_NAMES = [
   'pre-connect',
@@ -19,6 +21,9 @@ export const HOOK_NAMES = [
   'post-deploy',
 ] as const;
 export type HookName = (typeof HOOK_NAMES)[number];
+
+/** Where hooks live unless deploy.yml's hooks_path says otherwise (relative to the project). */
+export const DEFAULT_HOOKS_PATH = '.xamal/hooks';
 
 /** Hooks that also get the secrets as environment variables (as in Kamal). */
 export const HOOKS_WITH_SECRETS: ReadonlySet<HookName> = new Set(['pre-connect', 'pre-deploy', 'post-deploy']);
@@ -107,6 +112,20 @@ export async function runHook(name: HookName, details: HookDetails, opts: HookOp
     throw new XamalError('hook_failed', `hook ${name} failed (exit ${r.code})${tail ? `:\n${tail}` : ''}`, { details: { hook: name, exitCode: r.code } });
   }
   return { ran: true, stdout, stderr };
+}
+
+/** Runs a hook of the command by name; `extra` replaces some of the command's details (a boot group's hosts, the lock, the runtime). */
+export type HookRunner = (name: HookName, extra?: Partial<HookDetails>) => Promise<void>;
+
+/**
+ * The command's hook runner: `details` gives the facts at the moment a hook runs (its own
+ * `recordedAt`). With `skip` (-H/--skip-hooks, --dry-run) no hook runs.
+ */
+export function hookRunner(details: () => HookDetails, opts: HookOptions & { skip?: boolean }): HookRunner {
+  if (opts.skip) return async () => {};
+  return async (name, extra = {}) => {
+    await runHook(name, { ...details(), ...extra }, opts);
+  };
 }
 
 /** Who is deploying: `git config user.name`, else the login name from the environment. */

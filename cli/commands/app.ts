@@ -6,7 +6,7 @@ import type { CliCommand } from '../io.ts';
 import { REMOTE_FLAGS, REMOTE_FLAGS_USAGE, reportOutcomes, withRemote } from '../remote.ts';
 
 const FLAGS = { ...REMOTE_FLAGS, lines: { type: 'string', short: 'n' } } as const;
-const USAGE = `xamal app boot [--version V]|details|versions|releases|logs [-n N]|stop|start|exec CMD|maintenance|live ${REMOTE_FLAGS_USAGE}`;
+const USAGE = `xamal app boot [--version V] [-H]|details|versions|releases|logs [-n N]|stop|start|exec CMD|maintenance|live ${REMOTE_FLAGS_USAGE}`;
 
 /** `xamal app …`: the running app on each host. Mutating actions take the deploy lock. */
 const command: CliCommand = {

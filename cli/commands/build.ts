@@ -4,13 +4,14 @@ import { BUILD_JOB_VERBS, buildJobCommand } from './build-jobs.ts';
 import { followBuilds, uploadCheckout } from '../../deployer/farm-builds.ts';
 import type { BuildStatus } from '../../api/schemas/builds.ts';
 import type { SourceArchive } from '../../api/schemas/sources.ts';
-import { artifactVariant, mixElixirRequirement, parseManifestKey, parseSelectorString, parseTarget, parseToolVersions, readTextIfPresent, XamalError, type TargetSelectorInput, type ToolVersions } from '../../core/index.ts';
+import { artifactVariant, LocalExecutor, mixElixirRequirement, parseManifestKey, parseSelectorString, parseTarget, parseToolVersions, readTextIfPresent, XamalError, type TargetSelectorInput, type ToolVersions } from '../../core/index.ts';
 import { BUILD_PHASES, type BuildPhase } from '../../core/contracts/build-job.ts';
 import { parseFlags, usageError } from '../args.ts';
 import { buildSecretValues, cliConfig } from '../config.ts';
 import { deployerEnv } from '../../deployer/config.ts';
-import { loadBuilderSettings } from '../../deployer/config/load.ts';
-import { progressFor, type CliCommand } from '../io.ts';
+import { loadBuilderSettings, type BuilderSettings } from '../../deployer/config/load.ts';
+import { DEFAULT_HOOKS_PATH, localPerformer, runHook } from '../../deployer/hooks.ts';
+import { progressFor, type CliCommand, type Io } from '../io.ts';
 import { progressBar, type Progress } from '../progress.ts';
 
 const USAGE =
@@ -20,7 +21,8 @@ const USAGE =
   '  xamal build show|logs [-f]|cancel BUILD_ID: one build (its state, its log or live log, or stop it);\n' +
   "  the elixir: requirement in DIR/mix.exs is sent along, and the farm refuses targets whose Elixir does not satisfy it;\n" +
   '  builder.env, builder.secrets and release.mix_env of DIR/config/deploy.yml are sent too; --env NAME=VALUE adds to the environment, --secret NAME\n' +
-  '  adds a secret whose value is the environment variable NAME (the deps and assets steps get secrets; the farm never stores them in clear)';
+  '  adds a secret whose value is the environment variable NAME (the deps and assets steps get secrets; the farm never stores them in clear);\n' +
+  '  the pre-build hook in DIR runs first (hooks_path of DIR/config/deploy.yml, else .xamal/hooks); -H, --skip-hooks: not';
 
 /** The flags `xamal build` accepts (node:util parseArgs options); CI examples are checked against them. */
 export const BUILD_OPTIONS = {
@@ -39,6 +41,7 @@ export const BUILD_OPTIONS = {
   project: { type: 'string' },
   env: { type: 'string', multiple: true },
   secret: { type: 'string', multiple: true },
+  'skip-hooks': { type: 'boolean', short: 'H' },
 } as const;
 
 /** Parses `xamal build`'s arguments; an unknown flag is a usage error naming it. */
@@ -83,8 +86,7 @@ export function projectSelector(tools: ToolVersions): TargetSelectorInput | unde
  * deploy.yml, then `--env`, `--secret` and `--mix-env` on top; each secret's value from the
  * environment, a missing one a usage error naming it.
  */
-async function buildSettingsFor(dir: string, flags: { env?: string[] | undefined; secret?: string[] | undefined; 'mix-env'?: string | undefined }) {
-  const fromFile = await loadBuilderSettings(dir, deployerEnv());
+function buildSettingsFor(fromFile: BuilderSettings | undefined, flags: { env?: string[] | undefined; secret?: string[] | undefined; 'mix-env'?: string | undefined }) {
   const env: Record<string, string> = { ...(fromFile?.env ?? {}) };
   for (const pair of flags.env ?? []) {
     const at = pair.indexOf('=');
@@ -97,6 +99,22 @@ async function buildSettingsFor(dir: string, flags: { env?: string[] | undefined
   const mixEnv = flags['mix-env'] ?? fromFile?.mixEnv;
   const packages = fromFile?.packages ?? [];
   return { ...(Object.keys(env).length ? { env } : {}), ...(names.length ? { secrets: values } : {}), ...(packages.length ? { packages } : {}), ...(mixEnv ? { mixEnv } : {}) };
+}
+
+/**
+ * The pre-build hook (hooks_path of DIR/config/deploy.yml, else .xamal/hooks, from DIR), before the
+ * farm is asked or a checkout uploaded; -H/--skip-hooks: none. XAMAL_VERSION: the commit (--source:
+ * the revision resolved in DIR), else the ref; XAMAL_COMMAND build; no hosts (a build has none).
+ */
+async function runPreBuild(dir: string, fromFile: BuilderSettings | undefined, values: ReturnType<typeof parseBuildFlags>['values'], io: Io): Promise<void> {
+  if (values['skip-hooks']) return;
+  const env = deployerEnv();
+  const exec = new LocalExecutor(env as NodeJS.ProcessEnv);
+  const rev = values.commit ?? values.ref ?? 'HEAD';
+  const found = values.source ? await exec.run({ argv: ['git', '-C', values.source, 'rev-parse', '--verify', '--quiet', `${rev}^{commit}`], timeoutMs: 30_000 }) : undefined;
+  const version = found?.code === 0 && found.stdout.trim() ? found.stdout.trim() : rev;
+  const details = { service: fromFile?.service ?? values.app!, version, hosts: [], roles: [], performer: await localPerformer(exec, env), recordedAt: new Date(), command: 'build' };
+  await runHook('pre-build', details, { root: dir, hooksPath: fromFile?.hooksPath ?? DEFAULT_HOOKS_PATH, executor: exec, say: (l) => io.err(l) });
 }
 
 /** `--source DIR`: the commit packed and uploaded (deployer/farm-builds.ts), with a progress line. */
@@ -138,9 +156,11 @@ const command: CliCommand = {
       io.err(`targets from .tool-versions: ${Object.entries(fromProject).map(([k, v]) => `${k}=${v}`).join(', ')}`);
     }
     const matrix = values.matrix?.length ? matrixFromFlags(values.matrix) : undefined;
-    const settings = await buildSettingsFor(projectDir, values);
+    const fromFile = await loadBuilderSettings(projectDir, deployerEnv());
+    const settings = buildSettingsFor(fromFile, values);
     const timeoutMs = values.timeout ? Number(values.timeout) * 1000 : 3_600_000;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw usageError(`--timeout: expected seconds, got ${JSON.stringify(values.timeout)}`, USAGE);
+    await runPreBuild(projectDir, fromFile, values, io);
 
     const client = farmClient(farm!, cfg.farmToken!);
     const source = values.source

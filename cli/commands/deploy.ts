@@ -5,22 +5,23 @@ import { farmClient, type FarmClient } from '../../deployer/farm-client.ts';
 import { followBuilds, uploadCheckout } from '../../deployer/farm-builds.ts';
 import { failureReport } from './build.ts';
 import type { RemoteContext } from '../../deployer/flows/context.ts';
-import { currentVersion, deployFlow, previousVersion, pruneFlow, type ArtifactSource, type HostDeployRecord } from '../../deployer/flows/deploy.ts';
+import { currentVersion, deployFlow, previousVersion, pruneFlow, type ArtifactSource, type DeployResult, type HostDeployRecord } from '../../deployer/flows/deploy.ts';
 import { withLock } from '../../deployer/flows/lock.ts';
 import { exitCodeForOutcomes, failed, summary } from '../../deployer/flows/parallel.ts';
-import { localPerformer, runHook, type HookDetails, type HookName } from '../../deployer/hooks.ts';
+import { hookRunner } from '../../deployer/hooks.ts';
 import { parseFlags, usageError } from '../args.ts';
 import { progressFor, type CliCommand } from '../io.ts';
-import { openRemote, printDryRun, REMOTE_FLAGS, REMOTE_FLAGS_USAGE } from '../remote.ts';
+import { openRemote, printDryRun, REMOTE_FLAGS, REMOTE_FLAGS_USAGE, type Remote } from '../remote.ts';
 
 const FLAGS = {
   ...REMOTE_FLAGS,
   version: { type: 'string' },
   'lock-wait': { type: 'string' },
   build: { type: 'boolean' },
+  'skip-hooks': { type: 'boolean', short: 'H' },
 } as const;
 
-const USAGE = `xamal deploy|redeploy [--version V] [--build] | rollback [VERSION] | prune ${REMOTE_FLAGS_USAGE} [--lock-wait S]\n  --build: the farm builds what a host has no artifact for (the checkout's origin, or an upload of the commit), and the deploy waits for it`;
+const USAGE = `xamal deploy|redeploy [--version V] [--build] | rollback [VERSION] | prune ${REMOTE_FLAGS_USAGE} [--lock-wait S] [-H|--skip-hooks]\n  --build: the farm builds what a host has no artifact for (the checkout's origin, or an upload of the commit), and the deploy waits for it\n  -H, --skip-hooks: run none of the hooks in hooks_path (xamal docs hooks)`;
 
 /** deploy's flags parsed as the command parses them (the GitHub Actions example's test reads its deploy line with it). */
 export const parseDeployFlags = (args: string[]) => parseFlags(args, FLAGS, USAGE);
@@ -148,83 +149,113 @@ export function forVerb(verb: Verb): CliCommand {
   return { run: (args, io) => command.run([verb, ...args], io) };
 }
 
+export type DeployValues = ReturnType<typeof parseFlags<typeof FLAGS>>['values'];
+
+/**
+ * The version a verb deploys when it can be known without a host: rollback's argument, --version,
+ * else the checkout's commit for deploy/redeploy. Undefined when the hosts say it (rollback with no
+ * VERSION: the idle slot's release; app boot with no --version: current).
+ */
+async function versionBeforeConnect(verb: Verb, positionals: readonly string[], values: DeployValues, exec: LocalExecutor): Promise<string | undefined> {
+  if (verb === 'rollback') return positionals[0];
+  if (verb === 'boot') return values.version;
+  return values.version ?? (await gitVersion(exec));
+}
+
+/** `--lock-wait S` as seconds, checked. */
+function lockWaitOf(values: DeployValues): number | undefined {
+  if (values['lock-wait'] === undefined) return undefined;
+  const s = Number(values['lock-wait']);
+  if (!(s >= 0)) throw usageError('--lock-wait: expected seconds >= 0', USAGE);
+  return s;
+}
+
 const command: CliCommand = {
   async run(argv, io) {
-    const [verb, ...args] = argv;
+    const [verb, ...args] = argv as [Verb, ...string[]];
     const { positionals, values } = parseFlags(args, FLAGS, USAGE);
     let redact = (l: string) => l;
     const say = (l: string) => {
       if (!values.quiet) io.err(redact(l));
     };
-    const remote = await openRemote(values, { command: verb === 'boot' ? 'app boot' : verb!, secrets: true, say });
+    const remote = await openRemote(values, { command: verb === 'boot' ? 'app boot' : verb, secrets: true, say });
     redact = (l) => remote.ctx.secrets.redact(l);
     const { ctx } = remote;
-    const { config, secrets, targets, performer } = ctx;
     const progress = values.quiet ? undefined : progressFor(io);
     if (progress) ctx.step = (host, step) => progress.update(host, `${host}: ${step}`);
-    const env = ctx.env;
-    const root = process.cwd();
-    const exec = new LocalExecutor(env as NodeJS.ProcessEnv);
-    const dry = remote.recording !== undefined;
-    const t0 = Date.now();
     try {
       if (verb === 'prune') {
         if (positionals.length) throw usageError(`unexpected argument ${JSON.stringify(positionals[0])}`, USAGE);
+        if (values.build) throw usageError('--build: only deploy and redeploy build', USAGE);
         const out = await withLock(ctx, { message: 'prune' }, () => pruneFlow(ctx));
-        for (const o of out) io.out(o.ok ? `${o.host}: removed ${o.value.length ? o.value.join(' ') : 'nothing'}` : `${o.host}: FAILED ${secrets.redact(o.error.message)}`);
+        for (const o of out) io.out(o.ok ? `${o.host}: removed ${o.value.length ? o.value.join(' ') : 'nothing'}` : `${o.host}: FAILED ${ctx.secrets.redact(o.error.message)}`);
         printDryRun(io, remote);
         return exitCodeForOutcomes(out);
       }
-      // rollback and `app boot` boot a release the hosts already have: no farm, no release_command.
-      const rollback = verb === 'rollback' || verb === 'boot';
-      if (positionals.length > (verb === 'rollback' ? 1 : 0)) throw usageError(`unexpected argument ${JSON.stringify(positionals.at(-1))}`, USAGE);
-      const version =
-        verb === 'rollback'
-          ? (positionals[0] ?? (await previousVersion(ctx, targets.hosts[0]!)))
-          : verb === 'boot'
-            ? (values.version ?? (await currentVersion(ctx, targets.hosts[0]!)))
-            : (values.version ?? (await gitVersion(exec)));
-      const details = (extra: Partial<HookDetails> = {}): HookDetails => ({
-        service: config.service,
-        version,
-        hosts: targets.hosts,
-        roles: targets.roles,
-        destination: ctx.destination,
-        performer,
-        recordedAt: new Date(),
-        ...(verb === 'boot' ? { command: 'app', subcommand: 'boot' } : { command: verb! }),
-        ...extra,
-      });
-      const hook = (name: HookName, extra?: Partial<HookDetails>) => runHook(name, details(extra), { root, hooksPath: config.hooksPath, executor: exec, secrets, say });
-      if (!dry) await hook('pre-connect');
-      const lockWait = values['lock-wait'] !== undefined ? Number(values['lock-wait']) : undefined;
-      if (lockWait !== undefined && !(lockWait >= 0)) throw usageError('--lock-wait: expected seconds >= 0', USAGE);
-      const result = await withLock(ctx, { message: `${verb} ${version}`, version, ...(lockWait !== undefined ? { waitS: lockWait } : {}) }, async () => {
-        if (!dry) await hook('pre-deploy', { lock: true });
-        say(`${verb} ${version} to ${summaryOfTargets(targets.hosts)}`);
-        if (values.build && (rollback || verb === 'prune')) throw usageError('--build: only deploy and redeploy build', USAGE);
-        const artifacts = rollback || dry ? undefined : farmArtifacts(ctx, version, exec, values.build ? { build: { say } } : {});
-        return deployFlow(ctx, { version, rollback, ...(artifacts ? { artifacts } : {}) });
-      });
+      const result = await deployVerb(verb, positionals, values, remote, say);
       progress?.end();
-      const bad = failed(result.outcomes);
-      if (!dry && bad.length === 0) await hook('post-deploy', { lock: false, runtime: (Date.now() - t0) / 1000 });
       printDryRun(io, remote);
       const records = result.outcomes.map((o) =>
-        o.ok ? { ...o.value, result: 'ok' as const, ms: o.ms } : { host: o.host, version, result: 'failed' as const, error: secrets.redact(o.error.message), ms: o.ms },
+        o.ok ? { ...o.value, result: 'ok' as const, ms: o.ms } : { host: o.host, version: result.version, result: 'failed' as const, error: ctx.secrets.redact(o.error.message), ms: o.ms },
       );
-      if (values.json) io.out(JSON.stringify({ command: verb, version, hosts: records }, null, 2));
+      if (values.json) io.out(JSON.stringify({ command: verb, version: result.version, hosts: records }, null, 2));
       else for (const r of records) io.out(r.result === 'ok' ? describeRecord(r as HostDeployRecord & { ms: number }) : `${r.host}: FAILED ${(r as { error: string }).error}`);
       say(summary(result.outcomes));
       return exitCodeForOutcomes(result.outcomes);
     } catch (err) {
-      if (isXamalError(err)) throw new XamalError(err.code, secrets.redact(err.message), { cause: err });
+      if (isXamalError(err)) throw new XamalError(err.code, ctx.secrets.redact(err.message), { cause: err });
       throw err;
     } finally {
       await remote.close();
     }
   },
 };
+
+/**
+ * deploy, redeploy, rollback and app boot, with their hooks at Kamal's moments: pre-connect before
+ * the first connection; pre-build before the farm is asked (deploy, redeploy); with the lock held,
+ * pre-deploy (not app boot), then per boot group pre-app-boot, post-app-boot, pre-caddy-switch,
+ * post-caddy-switch (the flow); post-deploy once every host succeeded (not app boot). -H or
+ * --dry-run: no hook runs.
+ */
+export async function deployVerb(verb: Exclude<Verb, 'prune'>, positionals: readonly string[], values: DeployValues, remote: Remote, say: (l: string) => void): Promise<DeployResult & { version: string }> {
+  const { ctx } = remote;
+  const { config, targets } = ctx;
+  const exec = new LocalExecutor(ctx.env as NodeJS.ProcessEnv);
+  const dry = remote.recording !== undefined;
+  const rollback = verb === 'rollback' || verb === 'boot';
+  const t0 = Date.now();
+  // rollback and `app boot` boot a release the hosts already have: no farm, no release_command.
+  if (positionals.length > (verb === 'rollback' ? 1 : 0)) throw usageError(`unexpected argument ${JSON.stringify(positionals.at(-1))}`, USAGE);
+  if (values.build && rollback) throw usageError('--build: only deploy and redeploy build', USAGE);
+  const lockWait = lockWaitOf(values);
+  let version = await versionBeforeConnect(verb, positionals, values, exec);
+  const hook = hookRunner(
+    () => ({
+      service: config.service,
+      version: version ?? '',
+      hosts: targets.hosts,
+      roles: targets.roles,
+      destination: ctx.destination,
+      performer: ctx.performer,
+      recordedAt: new Date(),
+      ...(verb === 'boot' ? { command: 'app', subcommand: 'boot' } : { command: verb }),
+    }),
+    { root: process.cwd(), hooksPath: config.hooksPath, executor: exec, secrets: ctx.secrets, say, skip: dry || values['skip-hooks'] === true },
+  );
+  await hook('pre-connect');
+  version ??= verb === 'rollback' ? await previousVersion(ctx, targets.hosts[0]!) : await currentVersion(ctx, targets.hosts[0]!);
+  const v = version;
+  if (!rollback) await hook('pre-build');
+  const result = await withLock(ctx, { message: `${verb} ${v}`, version: v, ...(lockWait !== undefined ? { waitS: lockWait } : {}) }, async () => {
+    if (verb !== 'boot') await hook('pre-deploy', { lock: true });
+    say(`${verb} ${v} to ${summaryOfTargets(targets.hosts)}`);
+    const artifacts = rollback || dry ? undefined : farmArtifacts(ctx, v, exec, values.build ? { build: { say } } : {});
+    return deployFlow(ctx, { version: v, rollback, hooks: (name, extra) => hook(name, { lock: true, ...extra }), ...(artifacts ? { artifacts } : {}) });
+  });
+  if (verb !== 'boot' && failed(result.outcomes).length === 0) await hook('post-deploy', { lock: false, runtime: (Date.now() - t0) / 1000 });
+  return { ...result, version: v };
+}
 
 function summaryOfTargets(hosts: readonly string[]): string {
   return hosts.length <= 3 ? hosts.join(', ') : `${hosts.length} hosts`;

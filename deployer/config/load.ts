@@ -100,30 +100,41 @@ export async function loadDeployConfig(opts: LoadOptions): Promise<LoadedConfig>
   return { config: parsed.data, destination: opts.destination, files, root: opts.root };
 }
 
-/** What `xamal build` takes from a project's deploy.yml: the builder section and release.mix_env. */
+/** What `xamal build` takes from a project's deploy.yml: the builder section, release.mix_env, and for its pre-build hook the service and hooks_path. */
 export interface BuilderSettings {
   env: Record<string, string>;
   secrets: string[];
   packages: string[];
   mixEnv: string | undefined;
+  service: string | undefined;
+  hooksPath: string;
 }
 
 /**
- * The `builder:` section and `release.mix_env` of `<root>/config/deploy.yml`, validated alone (a
- * build needs no servers, hosts or destinations); undefined when the project has no deploy.yml.
+ * The `builder:` section, `release.mix_env`, `service` and `hooks_path` of `<root>/config/deploy.yml`,
+ * validated alone (a build needs no servers, hosts or destinations); undefined when the project has
+ * no deploy.yml.
  */
 export async function loadBuilderSettings(root: string, env: LoadOptions['env']): Promise<BuilderSettings | undefined> {
   const path = join(root, DEFAULT_CONFIG_FILE);
   if (!existsSync(path)) return undefined;
   const r = await readYaml(path, DEFAULT_CONFIG_FILE, env);
   if (r.issues.length) throw new ValidationError(r.issues, `invalid configuration (${DEFAULT_CONFIG_FILE})`);
-  const doc = (r.value ?? {}) as { builder?: unknown; release?: { mix_env?: unknown } };
-  const parsed = DeployFileSchema.in.shape.builder.safeParse(doc.builder);
-  const mixEnv = DeployFileSchema.in.shape.release.safeParse(doc.release ?? {});
-  const issues = [...(parsed.success ? [] : configIssues(parsed.error.issues, doc.builder, ['builder'])), ...(mixEnv.success ? [] : configIssues(mixEnv.error.issues, doc.release, ['release']))];
-  if (!parsed.success || !mixEnv.success) throw new ValidationError(issues, `invalid configuration (${DEFAULT_CONFIG_FILE})`);
+  const doc = (r.value ?? {}) as { builder?: unknown; release?: { mix_env?: unknown }; service?: unknown; hooks_path?: unknown };
+  const shape = DeployFileSchema.in.shape;
+  const parsed = shape.builder.safeParse(doc.builder);
+  const mixEnv = shape.release.safeParse(doc.release ?? {});
+  const service = doc.service === undefined ? undefined : shape.service.safeParse(doc.service);
+  const hooksPath = shape.hooks_path.safeParse(doc.hooks_path);
+  const issues = [
+    ...(parsed.success ? [] : configIssues(parsed.error.issues, doc.builder, ['builder'])),
+    ...(mixEnv.success ? [] : configIssues(mixEnv.error.issues, doc.release, ['release'])),
+    ...(!service || service.success ? [] : configIssues(service.error.issues, doc.service, ['service'])),
+    ...(hooksPath.success ? [] : configIssues(hooksPath.error.issues, doc.hooks_path, ['hooks_path'])),
+  ];
+  if (!parsed.success || !mixEnv.success || !hooksPath.success || (service && !service.success)) throw new ValidationError(issues, `invalid configuration (${DEFAULT_CONFIG_FILE})`);
   const release = doc.release as { mix_env?: string } | undefined;
-  return { env: parsed.data.env, secrets: parsed.data.secrets, packages: parsed.data.packages, mixEnv: release?.mix_env };
+  return { env: parsed.data.env, secrets: parsed.data.secrets, packages: parsed.data.packages, mixEnv: release?.mix_env, service: service?.data, hooksPath: hooksPath.data };
 }
 
 /** A path from the config (hooks_path, secrets_path) resolved against the project root. */

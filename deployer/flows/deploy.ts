@@ -1,4 +1,4 @@
-import { commandName, parseProbeOutput, runChecked, timed as timedInto, XamalError, type Command, type HostFingerprint } from '../../core/index.ts';
+import { commandName, isXamalError, parseProbeOutput, runChecked, timed as timedInto, XamalError, type Command, type HostFingerprint } from '../../core/index.ts';
 import { appSite, serverFor } from '../commands/caddy.ts';
 import { envFile, writeEnvFileCommand } from '../commands/env-file.ts';
 import { asRoot } from '../commands/files.ts';
@@ -20,6 +20,7 @@ import {
   unitLogCommand,
 } from '../commands/slots.ts';
 import { unitInstance } from '../commands/systemd.ts';
+import type { HookRunner } from '../hooks.ts';
 import type { HostSession } from '../remote.ts';
 import { releaseEnv } from '../secrets.ts';
 import { auditResult, recordAudit } from './audit.ts';
@@ -27,12 +28,13 @@ import type { RemoteContext } from './context.ts';
 import { failed, onSessions, type HostOutcome } from './parallel.ts';
 
 /**
- * A deploy, host by host (in `boot.limit` batches): the artifact that fits the host (its fingerprint
+ * A deploy, host by host (in `boot.limit` groups): the artifact that fits the host (its fingerprint
  * → the farm's resolver) pulled by the host itself and verified; `release_command` once on the
- * primary host before anything moves; per role the idle slot booted and health-checked on the host;
- * for the role behind Caddy the old slot then stopped gracefully (Caddy's `first` policy and health
- * checks move traffic with no config reload) and the app checked through Caddy — on failure the old
- * slot is started again and the new one stopped. `current` moves only after success.
+ * primary host before anything moves; then per group: every role's idle slot booted and
+ * health-checked on every host of the group, and only then, group-wide, the switch: the old slot
+ * stopped gracefully (Caddy's `first` policy and health checks move traffic with no config reload)
+ * and the app checked through Caddy — on failure the old slot is started again and the new one
+ * stopped. `current` moves only after success. The boot and switch hooks run between these steps.
  */
 
 /** Where a host's artifact comes from: the farm (resolve + short-lived link). */
@@ -46,6 +48,8 @@ export interface DeployOptions {
   /** rollback: the release must already be on the host; nothing is pulled. */
   rollback?: boolean;
   artifacts?: ArtifactSource;
+  /** Runs the boot and switch hooks (pre-app-boot … post-caddy-switch) with each boot group's hosts; none when absent. */
+  hooks?: HookRunner;
 }
 
 export interface HostDeployRecord {
@@ -100,14 +104,22 @@ function slotEnv(ctx: RemoteContext, role: { name: string; tags: string[] }, ver
   return { ...e, clear: { ...e.clear, XAMAL_VERSION: version } };
 }
 
-/** Boots the role's idle slot with the release, health-checks it, and makes it live. */
-async function switchRole(ctx: RemoteContext, s: HostSession, role: { name: string; tags: string[] }, opts: DeployOptions, rec: HostDeployRecord): Promise<void> {
+/** A role's new slot, booted and healthy, not yet live: the old slot still serves. */
+interface BootedRole {
+  role: { name: string; tags: string[] };
+  idle: Slot;
+  live: Slot;
+  liveRunning: boolean;
+  port: number;
+}
+
+/** Boots the role's idle slot with the release and health-checks it; the old slot keeps serving. */
+async function bootRole(ctx: RemoteContext, s: HostSession, role: { name: string; tags: string[] }, opts: DeployOptions, rec: HostDeployRecord): Promise<BootedRole> {
   const c = ctx.config;
   const root = (cmd: Command) => asRoot(cmd, c.ssh.user);
   const state = parseSlotState(await must(s, slotStateCommand(ctx.layout, role.name)));
   const idle = idleSlot(state);
   const live: Slot = idle === 'blue' ? 'green' : 'blue';
-  const liveRunning = state.slots[live].active;
   const slot = slotLayout(c, ctx.layout, role.name, idle);
   const d = rec.durationsMs;
   const key = (n: string) => `${role.name}.${n}`;
@@ -124,6 +136,20 @@ async function switchRole(ctx: RemoteContext, s: HostSession, role: { name: stri
     await s.run(root(stopSlotCommand(ctx.layout.app, role.name, idle, c.drainTimeout)));
     throw new XamalError('external', `${s.host}: ${role.name} ${opts.version} failed its health check (${c.healthCheck.path} on :${slot.port}: last status ${healthy.stdout.trim() || 'none'} after ${c.healthCheck.timeout} s); the old version keeps serving.${log ? `\nlast log lines:\n${ctx.secrets.redact(log)}` : ''}`);
   }
+  return { role, idle, live, liveRunning: state.slots[live].active, port: slot.port };
+}
+
+/**
+ * Makes a booted role live: the old slot stopped gracefully; for the role behind Caddy, the app
+ * checked through Caddy (on failure: switched back, old slot started again, new one stopped).
+ */
+async function switchRole(ctx: RemoteContext, s: HostSession, b: BootedRole, opts: DeployOptions, rec: HostDeployRecord): Promise<void> {
+  const c = ctx.config;
+  const root = (cmd: Command) => asRoot(cmd, c.ssh.user);
+  const { role, idle, live, liveRunning } = b;
+  const d = rec.durationsMs;
+  const key = (n: string) => `${role.name}.${n}`;
+  const step = (n: string) => () => ctx.step?.(s.host, `${role.name}-${idle} ${n}`);
   const behindCaddy = role.name === c.primaryRole;
   if (liveRunning) {
     // The old slot stops gracefully: it closes its listener, finishes requests in flight; Caddy's
@@ -138,7 +164,7 @@ async function switchRole(ctx: RemoteContext, s: HostSession, role: { name: stri
       if (liveRunning) await s.run(root(startSlotCommand(ctx.layout.app, role.name, live)));
       await s.run(root(stopSlotCommand(ctx.layout.app, role.name, idle, c.drainTimeout)));
       const [status, ...why] = check.stdout.trim().split(' ');
-      throw new XamalError('external', `${s.host}: ${opts.version} answered on :${slot.port} but not through Caddy within ${c.healthCheck.timeout} s (status ${status || 'none'}${why.length ? `: ${ctx.secrets.redact(why.join(' '))}` : ''}); switched back to the old version`);
+      throw new XamalError('external', `${s.host}: ${opts.version} answered on :${b.port} but not through Caddy within ${c.healthCheck.timeout} s (status ${status || 'none'}${why.length ? `: ${ctx.secrets.redact(why.join(' '))}` : ''}); switched back to the old version`);
     }
   }
   await must(s, markLiveCommand(ctx.layout, role.name, idle, opts.version, behindCaddy || role.name === rolesOnHost(c, s.host)[0]?.name));
@@ -146,11 +172,83 @@ async function switchRole(ctx: RemoteContext, s: HostSession, role: { name: stri
   step('live')();
 }
 
+/** Stops new slots that booted but will not go live (another role failed, or a hook stopped the deploy): the old ones keep serving. */
+async function stopBooted(ctx: RemoteContext, s: HostSession, booted: readonly BootedRole[]): Promise<void> {
+  for (const b of booted) await s.run(asRoot(stopSlotCommand(ctx.layout.app, b.role.name, b.idle, ctx.config.drainTimeout), ctx.config.ssh.user));
+}
+
+/** Boots every selected role of the host; when one fails, those already booted are stopped again (nothing switched). */
+async function bootHost(ctx: RemoteContext, s: HostSession, opts: DeployOptions, rec: HostDeployRecord): Promise<BootedRole[]> {
+  const booted: BootedRole[] = [];
+  try {
+    for (const role of rolesOnHost(ctx.config, s.host).filter((r) => ctx.targets.roles.includes(r.name))) booted.push(await bootRole(ctx, s, role, opts, rec));
+  } catch (err) {
+    await stopBooted(ctx, s, booted);
+    await recordAudit(ctx, s, { version: opts.version, result: auditResult(err) });
+    throw err;
+  }
+  return booted;
+}
+
+/** Makes the host's booted roles live in turn; when one fails (switched back), the rest are stopped, not switched. */
+async function switchHost(ctx: RemoteContext, s: HostSession, booted: readonly BootedRole[], opts: DeployOptions, rec: HostDeployRecord): Promise<HostDeployRecord> {
+  let i = 0;
+  try {
+    for (; i < booted.length; i++) await switchRole(ctx, s, booted[i]!, opts, rec);
+  } catch (err) {
+    await stopBooted(ctx, s, booted.slice(i + 1));
+    await recordAudit(ctx, s, { version: opts.version, result: auditResult(err) });
+    throw err;
+  }
+  await recordAudit(ctx, s, { version: opts.version, result: 'ok' });
+  return rec;
+}
+
+const noHooks: HookRunner = async () => {};
+
+/**
+ * One boot group (every host, or a `boot.limit` batch), with its hooks run once for the group:
+ * pre-app-boot; every host boots and health-checks its new slots (a barrier: all hosts finish,
+ * well or not, before anything switches); post-app-boot and pre-caddy-switch with the hosts that
+ * booted; those hosts switch; post-caddy-switch with the hosts now live. A hook that fails before
+ * the switch stops the new slots again: traffic never moved. Outcomes go to `out` in group order.
+ */
+async function bootGroup(ctx: RemoteContext, group: readonly string[], opts: DeployOptions, records: Map<string, HostDeployRecord>, out: HostOutcome<HostDeployRecord>[]): Promise<void> {
+  const hook = opts.hooks ?? noHooks;
+  await hook('pre-app-boot', { hosts: group });
+  const booted = await onSessions(ctx, (s, h) => bootHost(ctx, s, opts, records.get(h)!), group);
+  const ready = new Map(booted.flatMap((o) => (o.ok ? [[o.host, o] as const] : [])));
+  const readyHosts = [...ready.keys()];
+  if (readyHosts.length) {
+    try {
+      await hook('post-app-boot', { hosts: readyHosts });
+      await hook('pre-caddy-switch', { hosts: readyHosts });
+    } catch (err) {
+      await onSessions(ctx, async (s, h) => {
+        await stopBooted(ctx, s, ready.get(h)!.value);
+        await recordAudit(ctx, s, { version: opts.version, result: auditResult(err) });
+      }, readyHosts);
+      throw err;
+    }
+  }
+  const switched = new Map((await onSessions(ctx, (s, h) => switchHost(ctx, s, ready.get(h)!.value, opts, records.get(h)!), readyHosts)).map((o) => [o.host, o]));
+  for (const b of booted) {
+    const sw = switched.get(b.host);
+    out.push(b.ok && sw ? { ...sw, ms: b.ms + sw.ms } : (b as Extract<typeof b, { ok: false }>));
+  }
+  const live = [...switched.values()].filter((o) => o.ok).map((o) => o.host);
+  if (live.length) await hook('post-caddy-switch', { hosts: live });
+}
+
 export interface DeployResult {
   outcomes: HostOutcome<HostDeployRecord>[];
 }
 
-/** Runs the deploy (or rollback) on the selected hosts. The caller holds the lock and runs hooks. */
+/**
+ * Runs the deploy (or rollback) on the selected hosts. The caller holds the lock and runs the
+ * command's hooks (pre-connect, pre-build, pre-deploy, post-deploy); the boot and switch hooks run
+ * here, once per boot group (`opts.hooks`).
+ */
 export async function deployFlow(ctx: RemoteContext, opts: DeployOptions): Promise<DeployResult> {
   checkVersion(opts.version);
   const c = ctx.config;
@@ -165,46 +263,46 @@ export async function deployFlow(ctx: RemoteContext, opts: DeployOptions): Promi
   }
 
   // 2. release_command once, on the primary host, with the new release and the real env.
-  if (c.releaseCommand && !opts.rollback) {
-    const primary = c.roles.find((r) => r.name === c.primaryRole)?.hosts.find((h) => hosts.includes(h.host));
-    if (primary) {
-      const s = await ctx.pool.session(primary.host);
-      const state = parseSlotState(await must(s, slotStateCommand(ctx.layout, c.primaryRole)));
-      const slot = slotLayout(c, ctx.layout, c.primaryRole, idleSlot(state));
-      await must(s, linkReleaseCommand(ctx.layout, slot, opts.version));
-      const env = envFile(ctx.layout, slot, slotEnv(ctx, { name: c.primaryRole, tags: primary.tags }, opts.version), ctx.secrets.get('RELEASE_COOKIE'));
-      await must(s, writeEnvFileCommand(ctx.layout, slot, env, c.ssh.user));
-      ctx.say?.(`${primary.host}: release_command`);
-      const r = await s.run(asRoot(releaseCommandCommand(ctx.layout, slot, opts.version, c.releaseCommand, c.deployTimeout * 4), c.ssh.user));
-      if (r.code !== 0) {
-        throw new XamalError('external', `release_command failed on ${primary.host} (exit ${r.code}); nothing was switched:\n${ctx.secrets.redact((r.stderr || r.stdout).trim().split('\n').slice(-10).join('\n'))}`);
-      }
-    }
-  }
+  if (c.releaseCommand && !opts.rollback) await runReleaseCommand(ctx, opts.version);
 
-  // 3. Boot and switch, host batch by host batch.
+  // 3. Boot and switch, group by group (boot.limit), the group's hooks around each.
   const outcomes: HostOutcome<HostDeployRecord>[] = [];
   const batches = bootBatches(hosts, c.boot.limit);
   for (const [i, batch] of batches.entries()) {
-    const done = await onSessions(
-      ctx,
-      async (s, h) => {
-        const rec = records.get(h)!;
-        try {
-          for (const role of rolesOnHost(c, h).filter((r) => ctx.targets.roles.includes(r.name))) await switchRole(ctx, s, role, opts, rec);
-          await recordAudit(ctx, s, { version: opts.version, result: 'ok' });
-        } catch (err) {
-          await recordAudit(ctx, s, { version: opts.version, result: auditResult(err) });
-          throw err;
-        }
-        return rec;
-      },
-      batch,
-    );
-    outcomes.push(...done);
+    try {
+      await bootGroup(ctx, batch, opts, records, outcomes);
+    } catch (err) {
+      throw stoppedByHook(err, opts.version, outcomes);
+    }
     if (c.boot.wait && i < batches.length - 1) await ctx.clock.sleep(c.boot.wait * 1000);
   }
   return { outcomes };
+}
+
+/** A hook's failure mid-deploy, saying where the deploy stopped: which hosts already run the version. */
+function stoppedByHook(err: unknown, version: string, outcomes: readonly HostOutcome<HostDeployRecord>[]): unknown {
+  if (!isXamalError(err)) return err;
+  const live = outcomes.filter((o) => o.ok).map((o) => o.host);
+  const where = live.length ? `${version} is live on ${live.join(', ')}; no other host was switched` : 'nothing was switched';
+  return new XamalError(err.code, `${err.message}\n${where}`, { cause: err, ...(err.details ? { details: err.details } : {}) });
+}
+
+/** release_command on the primary host (when it is selected), in the idle slot with the new release and the real env. */
+async function runReleaseCommand(ctx: RemoteContext, version: string): Promise<void> {
+  const c = ctx.config;
+  const primary = c.roles.find((r) => r.name === c.primaryRole)?.hosts.find((h) => ctx.targets.hosts.includes(h.host));
+  if (!primary) return;
+  const s = await ctx.pool.session(primary.host);
+  const state = parseSlotState(await must(s, slotStateCommand(ctx.layout, c.primaryRole)));
+  const slot = slotLayout(c, ctx.layout, c.primaryRole, idleSlot(state));
+  await must(s, linkReleaseCommand(ctx.layout, slot, version));
+  const env = envFile(ctx.layout, slot, slotEnv(ctx, { name: c.primaryRole, tags: primary.tags }, version), ctx.secrets.get('RELEASE_COOKIE'));
+  await must(s, writeEnvFileCommand(ctx.layout, slot, env, c.ssh.user));
+  ctx.say?.(`${primary.host}: release_command`);
+  const r = await s.run(asRoot(releaseCommandCommand(ctx.layout, slot, version, c.releaseCommand!, c.deployTimeout * 4), c.ssh.user));
+  if (r.code !== 0) {
+    throw new XamalError('external', `release_command failed on ${primary.host} (exit ${r.code}); nothing was switched:\n${ctx.secrets.redact((r.stderr || r.stdout).trim().split('\n').slice(-10).join('\n'))}`);
+  }
 }
 
 /** Keeps `retain` releases per host, never the one a slot points at (running or previous). */

@@ -122,4 +122,24 @@ describe('xamal build takes its targets from .tool-versions and sends mix.exs\'s
     await writeFile(join(project, 'config', 'deploy.yml'), 'service: hello\nbuilder:\n  env:\n    "bad name": x\n');
     await expect(run(['--project', project, '--target', T])).rejects.toMatchObject({ code: 'validation', issues: [expect.objectContaining({ path: "builder/env/bad name", message: expect.stringContaining("expected an environment variable name") })] });
   });
+  it('runs the project\'s pre-build hook (hooks_path of its deploy.yml) before asking the farm; a failing one stops it there; -H skips it', async () => {
+    const project = join(dir, 'with-hooks');
+    await mkdir(join(project, 'config'), { recursive: true });
+    await mkdir(join(project, 'ops', 'hooks'), { recursive: true });
+    await writeFile(join(project, 'config', 'deploy.yml'), 'service: shop\nhooks_path: ops/hooks\n');
+    const hook = async (body: string) => writeFile(join(project, 'ops', 'hooks', 'pre-build'), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+    const marker = join(project, 'pre-build.log');
+    await hook(`echo "$XAMAL_SERVICE $XAMAL_VERSION $XAMAL_COMMAND hosts=$XAMAL_HOSTS in $(pwd)" >> ${marker}`);
+    received.length = 0;
+    const r = await run(['--project', project, '--target', T]);
+    expect(r.code, r.err).toBe(0);
+    expect(await readFile(marker, 'utf8')).toBe(`shop ${'c'.repeat(40)} build hosts= in ${project}\n`);
+    expect(received).toHaveLength(1);
+
+    await hook('echo "not on a Friday" >&2; exit 3');
+    await expect(run(['--project', project, '--target', T])).rejects.toMatchObject({ code: 'hook_failed', message: 'hook pre-build failed (exit 3):\nnot on a Friday' });
+    expect(received).toHaveLength(1);
+    expect((await run(['--project', project, '--target', T, '-H'])).code).toBe(0);
+    expect(received).toHaveLength(2);
+  });
 });

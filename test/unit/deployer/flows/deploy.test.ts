@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { displayCommand, revealArg, type HostFingerprint } from '../../../../core/index.ts';
+import { displayCommand, revealArg, XamalError, type HostFingerprint } from '../../../../core/index.ts';
+import type { HookName, HookRunner } from '../../../../deployer/hooks.ts';
 import { bootBatches, currentVersion, deployFlow, previousVersion, type ArtifactSource } from '../../../../deployer/flows/deploy.ts';
 import type { RecordedStep } from '../../../../deployer/remote.ts';
 import { parseSlotState, idleSlot } from '../../../../deployer/commands/slots.ts';
@@ -10,9 +11,10 @@ const SHA = 'f'.repeat(64);
 const PROBE = '@@uname\nLinux\nx86_64\n6.1\nweb1\n@@glibc\nglibc 2.36\n@@os-release\nID=debian\nVERSION_ID="12"\n@@ldconfig\n\tlibc.so.6 (libc6,x86-64) => /lib/x86_64-linux-gnu/libc.so.6\n@@libs\n@@end\n';
 
 /** A host where blue runs the previous release; answers by the command's label. */
-function host(over: { present?: boolean; healthy?: boolean; caddy?: boolean; releaseCommand?: number } = {}) {
+function host(over: { present?: boolean; healthy?: boolean; caddy?: boolean; releaseCommand?: number; unhealthyOn?: string } = {}) {
   return (step: RecordedStep) => {
     if (step.kind !== 'run') return undefined;
+    if (over.unhealthyOn === step.host && (step.command.label ?? '').startsWith('health check')) return { code: 1, stdout: '503' };
     const label = step.command.label ?? '';
     if (label.startsWith('is ')) return { code: over.present ? 0 : 1 };
     if (label === 'fingerprint host') return { stdout: PROBE };
@@ -151,5 +153,123 @@ describe('slots and batches', () => {
     expect(bootBatches(hosts, { hosts: 2 })).toEqual([['a', 'b'], ['c', 'd'], ['e']]);
     expect(bootBatches(hosts, { percent: 40 })).toEqual([['a', 'b'], ['c', 'd'], ['e']]);
     expect(bootBatches(hosts, { percent: 10 })).toEqual([['a'], ['b'], ['c'], ['d'], ['e']]);
+  });
+});
+
+/** Records each hook call with the hosts it was given and how many host steps had run by then; `fail` makes that hook fail as runHook does. */
+function recordHooks(pool: { steps: RecordedStep[] }, fail?: HookName) {
+  const calls: { name: HookName; hosts: string; lock: boolean | undefined; at: number }[] = [];
+  const hooks: HookRunner = async (name, extra) => {
+    calls.push({ name, hosts: (extra?.hosts ?? []).join(','), lock: extra?.lock, at: pool.steps.length });
+    if (name === fail) throw new XamalError('hook_failed', `hook ${name} failed (exit 1)`, { details: { hook: name, exitCode: 1 } });
+  };
+  return { calls, hooks };
+}
+
+/** Index of each step whose label starts with one of `prefixes`, over every host. */
+const stepsAt = (steps: RecordedStep[], ...prefixes: string[]) =>
+  steps.flatMap((s, i) => (s.kind === 'run' && prefixes.some((p) => (s.command.label ?? '').startsWith(p)) ? [i] : []));
+
+const twoGroups = { ...{ service: 'shop', servers: { web: ['web1', 'web2'] }, ssh: { user: 'deploy' }, caddy: { hosts: ['shop.example.com'] } }, boot: { limit: 1 } };
+
+describe('the boot and switch hooks', () => {
+  it('run once for all hosts: pre-app-boot before any boot, post-app-boot and pre-caddy-switch once every host is healthy, post-caddy-switch after every switch', async () => {
+    const { ctx, pool } = testContext({ command: 'deploy', roles: ['web'], respond: host({ present: true }) });
+    const { calls, hooks } = recordHooks(pool);
+    const { outcomes } = await deployFlow(ctx, { version: V, hooks });
+    expect(outcomes.every((o) => o.ok)).toBe(true);
+    expect(calls.map((c) => [c.name, c.hosts])).toEqual([
+      ['pre-app-boot', 'web1,web2'],
+      ['post-app-boot', 'web1,web2'],
+      ['pre-caddy-switch', 'web1,web2'],
+      ['post-caddy-switch', 'web1,web2'],
+    ]);
+    const at = Object.fromEntries(calls.map((c) => [c.name, c.at]));
+    const boots = stepsAt(pool.steps, 'start web-green', 'health check');
+    const switches = stepsAt(pool.steps, 'stop web-blue', 'check https', 'mark web-green live');
+    expect(boots).toHaveLength(4);
+    expect(switches).toHaveLength(6);
+    expect(Math.min(...boots)).toBeGreaterThanOrEqual(at['pre-app-boot']!);
+    // The barrier: both hosts booted and healthy before either switched.
+    expect(Math.max(...boots)).toBeLessThan(at['post-app-boot']!);
+    expect(at['pre-caddy-switch']!).toBeLessThanOrEqual(Math.min(...switches));
+    expect(Math.max(...switches)).toBeLessThan(at['post-caddy-switch']!);
+  });
+
+  it('with boot.limit run once per group, with that group\'s hosts, each group switched before the next boots', async () => {
+    const { ctx, pool, sleeps } = testContext({ command: 'deploy', config: { ...twoGroups, boot: { limit: 1, wait: 2 } }, respond: host({ present: true }) });
+    const { calls, hooks } = recordHooks(pool);
+    await deployFlow(ctx, { version: V, hooks });
+    expect(calls.map((c) => `${c.name} ${c.hosts}`)).toEqual([
+      'pre-app-boot web1', 'post-app-boot web1', 'pre-caddy-switch web1', 'post-caddy-switch web1',
+      'pre-app-boot web2', 'post-app-boot web2', 'pre-caddy-switch web2', 'post-caddy-switch web2',
+    ]);
+    const web2Boot = stepsAt(pool.steps.filter((s) => s.host === 'web2'), 'start web-green');
+    expect(web2Boot).toHaveLength(1);
+    expect(pool.steps.findIndex((s) => s.host === 'web2' && s.kind === 'run' && s.command.label?.startsWith('start web-green'))).toBeGreaterThan(calls[3]!.at);
+    expect(sleeps).toEqual([2000]);
+  });
+
+  it('a host that fails its health check is left out of post-app-boot, the switch and post-caddy-switch; the others go live', async () => {
+    const { ctx, pool } = testContext({ command: 'deploy', roles: ['web'], respond: host({ present: true, unhealthyOn: 'web1' }) });
+    const { calls, hooks } = recordHooks(pool);
+    const { outcomes } = await deployFlow(ctx, { version: V, hooks });
+    expect(outcomes.map((o) => [o.host, o.ok])).toEqual([['web1', false], ['web2', true]]);
+    expect(calls.map((c) => `${c.name} ${c.hosts}`)).toEqual(['pre-app-boot web1,web2', 'post-app-boot web2', 'pre-caddy-switch web2', 'post-caddy-switch web2']);
+    const web1 = labels(pool.steps.filter((s) => s.host === 'web1'));
+    expect(web1).toContain('stop web-green');
+    expect(web1.some((l) => l === 'stop web-blue' || l.startsWith('mark'))).toBe(false);
+  });
+
+  it('when every host fails to boot, no hook after pre-app-boot runs', async () => {
+    const { ctx, pool } = testContext({ command: 'deploy', roles: ['web'], respond: host({ present: true, healthy: false }) });
+    const { calls, hooks } = recordHooks(pool);
+    const { outcomes } = await deployFlow(ctx, { version: V, hooks });
+    expect(outcomes.every((o) => !o.ok)).toBe(true);
+    expect(calls.map((c) => c.name)).toEqual(['pre-app-boot']);
+  });
+
+  it('a failing pre-app-boot stops the deploy before anything boots or switches, naming the hook', async () => {
+    const { ctx, pool } = testContext({ command: 'deploy', roles: ['web'], respond: host({ present: true }) });
+    const { calls, hooks } = recordHooks(pool, 'pre-app-boot');
+    const err = await deployFlow(ctx, { version: V, hooks }).then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ code: 'hook_failed', message: 'hook pre-app-boot failed (exit 1)\nnothing was switched' });
+    expect(calls.map((c) => c.name)).toEqual(['pre-app-boot']);
+    expect(stepsAt(pool.steps, 'start ', 'stop ', 'mark ', 'check https')).toEqual([]);
+  });
+
+  it('a failing pre-caddy-switch stops the new slots it booted: the old ones keep serving, nothing is marked live', async () => {
+    const { ctx, pool } = testContext({ command: 'deploy', roles: ['web'], respond: host({ present: true }) });
+    const { calls, hooks } = recordHooks(pool, 'pre-caddy-switch');
+    await expect(deployFlow(ctx, { version: V, hooks })).rejects.toMatchObject({ code: 'hook_failed', message: expect.stringMatching(/^hook pre-caddy-switch failed \(exit 1\)\nnothing was switched$/) });
+    expect(calls.map((c) => c.name)).toEqual(['pre-app-boot', 'post-app-boot', 'pre-caddy-switch']);
+    for (const h of ['web1', 'web2']) {
+      const l = labels(pool.steps.filter((s) => s.host === h));
+      expect(l.slice(l.indexOf('start web-green'))).toEqual(expect.arrayContaining(['stop web-green']));
+      expect(l.some((x) => x === 'stop web-blue' || x.startsWith('mark') || x.startsWith('check https'))).toBe(false);
+    }
+  });
+
+  it('a failing post-caddy-switch in the first group stops the deploy there, saying where the version is live', async () => {
+    const { ctx, pool } = testContext({ command: 'deploy', config: twoGroups, respond: host({ present: true }) });
+    const { calls, hooks } = recordHooks(pool, 'post-caddy-switch');
+    await expect(deployFlow(ctx, { version: V, hooks })).rejects.toMatchObject({ code: 'hook_failed', message: `hook post-caddy-switch failed (exit 1)\n${V} is live on web1; no other host was switched` });
+    expect(calls.map((c) => `${c.name} ${c.hosts}`).at(-1)).toBe('post-caddy-switch web1');
+    expect(pool.steps.some((s) => s.host === 'web2' && s.kind === 'run' && s.command.label?.startsWith('start '))).toBe(false);
+  });
+
+  it('on a host with two roles, both boot before either switches; when the second fails to boot, the first one\'s new slot stops too', async () => {
+    const config = { service: 'shop', servers: { web: ['web1'], jobs: { hosts: ['web1'], cmd: 'bin/jobs' } }, ssh: { user: 'deploy' }, caddy: { hosts: ['shop.example.com'] } };
+    const ok = testContext({ command: 'deploy', config, respond: host({ present: true }) });
+    await deployFlow(ok.ctx, { version: V });
+    const l = labels(ok.pool.steps);
+    expect(l.indexOf('start jobs-green')).toBeLessThan(l.indexOf('stop web-blue'));
+    const jobsUnhealthy = (step: RecordedStep) => (step.kind === 'run' && step.command.label?.startsWith('health check') && step.command.argv.join(' ').includes('jobs') ? { code: 1, stdout: '503' } : host({ present: true })(step));
+    const bad = testContext({ command: 'deploy', config, respond: jobsUnhealthy });
+    const { outcomes } = await deployFlow(bad.ctx, { version: V });
+    expect(outcomes[0]!.ok).toBe(false);
+    const b = labels(bad.pool.steps);
+    expect(b).toEqual(expect.arrayContaining(['stop web-green', 'stop jobs-green']));
+    expect(b.some((x) => x === 'stop web-blue' || x.startsWith('mark'))).toBe(false);
   });
 });
