@@ -93,11 +93,19 @@ export function usageWords(usage: string): string[] {
   return words;
 }
 
-/** Two columns: each left cell padded to one width (at most `maxLeft`), each right cell wrapped beside it (or below a left cell too wide). */
+/** The narrowest right column beside a left one; narrower than this, each right cell goes below its left cell. */
+const MIN_RIGHT = 32;
+
+/**
+ * Two columns: each left cell padded to one width (at most `maxLeft`), each right cell wrapped beside
+ * it (or below a left cell too wide, and below every left cell when the terminal leaves too little room).
+ */
 export function twoColumns(rows: readonly (readonly [string, string])[], width: number, { indent = 2, maxLeft = 30 } = {}): string[] {
   const pad = ' '.repeat(indent);
-  const left = Math.min(maxLeft, Math.max(0, ...rows.map(([l]) => l.length)));
-  const hang = ' '.repeat(indent + left + 2);
+  const widest = Math.min(maxLeft, Math.max(0, ...rows.map(([l]) => l.length)));
+  // Too narrow for both side by side: a left column of width 0 puts every right cell below, indented.
+  const left = width - indent - widest - 2 >= MIN_RIGHT ? widest : 0;
+  const hang = ' '.repeat(left ? indent + left + 2 : indent + 4);
   return rows.flatMap(([l, r]) => {
     if (l.length > left) return [`${pad}${l}`, ...wrapText(r, width, hang)];
     return wrapText(r, width, `${pad}${l.padEnd(left)}  `, hang);

@@ -37,8 +37,10 @@ export interface OutStream {
 /** The signals the terminal Io listens to (the process, or a fake). */
 export interface SignalSource {
   pid: number;
-  on(signal: 'SIGINT' | 'SIGTERM' | 'exit', listener: (signal: string) => void): unknown;
-  off(signal: 'SIGINT' | 'SIGTERM' | 'exit', listener: (signal: string) => void): unknown;
+  on(event: NodeJS.Signals, listener: (signal: NodeJS.Signals) => void): unknown;
+  prependListener(event: NodeJS.Signals, listener: (signal: NodeJS.Signals) => void): unknown;
+  prependListener(event: 'exit', listener: (code: number) => void): unknown;
+  off(event: NodeJS.Signals, listener: (signal: NodeJS.Signals) => void): unknown;
   listenerCount(signal: string): number;
   kill(pid: number, signal: string): unknown;
 }
@@ -55,9 +57,8 @@ export function terminalIo(stdout: OutStream, stderr: OutStream, proc: SignalSou
   const screen = stderr.isTTY ? ttyScreen((raw) => stderr.write(raw), stderr.columns || 80) : undefined;
   const print = (stream: OutStream, t: string) => (screen && (stream === stderr || stdout.isTTY) ? screen.above(() => stream.write(asLine(t))) : stream.write(asLine(t)));
   let watching = false;
-  const onSignal = (sig: string) => {
+  const onSignal = (sig: NodeJS.Signals) => {
     screen?.clear();
-    if (sig !== 'SIGINT' && sig !== 'SIGTERM') return;
     if (proc.listenerCount(sig) > 1) return;
     proc.off(sig, onSignal);
     proc.kill(proc.pid, sig);
@@ -65,9 +66,10 @@ export function terminalIo(stdout: OutStream, stderr: OutStream, proc: SignalSou
   const watch = () => {
     if (watching) return;
     watching = true;
-    proc.on('SIGINT', onSignal);
-    proc.on('SIGTERM', onSignal);
-    proc.on('exit', onSignal);
+    // First in line, so the listeners counted are all those the signal reached (others may remove theirs).
+    proc.prependListener('SIGINT', onSignal);
+    proc.prependListener('SIGTERM', onSignal);
+    proc.prependListener('exit', () => screen?.clear());
   };
   return {
     out: (t) => void print(stdout, t),
