@@ -43,9 +43,13 @@ const VERB_HELP: Record<Verb, Omit<CommandHelp, 'flags'>> = {
   },
 };
 
+/** The flags each verb's help shows (the others are refused with that verb). */
+const VERB_FLAGS: Record<Verb, (keyof typeof FLAGS)[]> = { list: ['app', 'state', 'limit', 'farm', 'json'], show: ['farm', 'json'], logs: ['follow', 'farm'], cancel: ['farm', 'json'] };
+
 /** `xamal build VERB …` as a command of the table (its own --help). */
 export function jobCommand(verb: Verb): CliCommand {
-  return { help: { ...VERB_HELP[verb], flags: FLAGS }, run: (args, io) => buildJobCommand(verb, args, io) };
+  const flags = Object.fromEntries(VERB_FLAGS[verb].map((name) => [name, FLAGS[name]]));
+  return { help: { ...VERB_HELP[verb], flags }, run: (args, io) => buildJobCommand(verb, args, io) };
 }
 
 /** `xamal build list` and `show|logs|cancel ID`: builds through the API's routes (GET /v1/builds, GET, GET …/logs[?follow], DELETE). */

@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../../../localservices/config.ts';
 import { flagCommand } from '../../../cli/args.ts';
 import { commandHelpText, flagLabel, hIsHelp, shellWords, usageWords, wrapText, type FlagTable } from '../../../cli/help.ts';
 import type { CliCommand, Io } from '../../../cli/io.ts';
@@ -161,6 +164,28 @@ describe('-h', () => {
     expect((await run(['server', 'exec', '--help'])).stdout).toMatch(/^Usage: xamal server exec /);
     const afterDashes = await run(['target', 'parse', '--', '--help']);
     expect(afterDashes.stdout).not.toMatch(/^Usage:/);
+  });
+});
+
+/** The files and packages `file` loads before it runs (static imports, followed; `import()` left out: loaded on demand). */
+function staticClosure(file: string, seen = new Set<string>(), packages = new Set<string>()): { files: Set<string>; packages: Set<string> } {
+  if (seen.has(file)) return { files: seen, packages };
+  seen.add(file);
+  const source = readFileSync(join(PROJECT_ROOT, file), 'utf8');
+  for (const m of source.matchAll(/^\s*(?:import|export)\s(?:[^;]*?\sfrom\s)?['"]([^'"]+)['"]/gm)) {
+    const spec = m[1]!;
+    if (/^(?:import|export)\s+type\s/.test(m[0].trim())) continue;
+    if (spec.startsWith('.')) staticClosure(relative(PROJECT_ROOT, resolve(dirname(join(PROJECT_ROOT, file)), spec)), seen, packages);
+    else if (!spec.startsWith('node:')) packages.add(spec);
+  }
+  return { files: seen, packages };
+}
+
+describe('xamal --help loads no command', () => {
+  it('the exit point and the table import no part of the farm, the builder or the deployer, and none of their packages', () => {
+    const { files, packages } = staticClosure('cli/main.ts');
+    expect([...files].filter((f) => !/^(cli\/[a-z-]+\.ts|core\/|package\.json)/.test(f) || f.startsWith('cli/commands/'))).toEqual([]);
+    expect([...packages].filter((p) => /bullmq|ioredis|dockerode|fastify|ssh2|@aws-sdk|tar-stream/.test(p))).toEqual([]);
   });
 });
 
