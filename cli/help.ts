@@ -129,6 +129,15 @@ export function hIsHelp(flags: FlagTable): boolean {
   return !Object.values(flags).some((f) => f.short === 'h');
 }
 
+/** The flags most commands share (config, host selection, output): help lists them after a command's own. */
+const SHARED_FLAGS = ['destination', 'config-file', 'hosts', 'roles', 'dry-run', 'trust-new-host-keys', 'json', 'verbose', 'quiet'];
+
+/** A command's own flags first, then the shared ones, each in table order. */
+export function orderedFlags(flags: FlagTable): [string, FlagSpec][] {
+  const all = Object.entries(flags);
+  return [...all.filter(([n]) => !SHARED_FLAGS.includes(n)), ...all.filter(([n]) => SHARED_FLAGS.includes(n))];
+}
+
 /** A line wrapped keeping its indentation; its continuation lines two columns further in. */
 const indentedLine = (width: number) => (line: string) => {
   const lead = /^ */.exec(line)![0];
@@ -163,7 +172,7 @@ export function commandHelpText(summary: string, help: CommandHelp, width: numbe
   const words = (l: string) => usageWords(l.trim()).flatMap((word) => (word.length > w - 9 ? word.split(' ') : [word]));
   const usage = help.usage.split('\n').flatMap((l, i) => wrapWords([words(l)], w, i === 0 ? 'Usage: ' : '       ', '         '));
   const paragraphs = [summary, ...(help.description ?? '').split(/\n\s*\n/)].map((p) => p.trim()).filter(Boolean);
-  const rows: [string, string][] = Object.entries(help.flags).map(([long, f]) => [flagLabel(long, f), flagDescription(f)]);
+  const rows: [string, string][] = orderedFlags(help.flags).map(([long, f]) => [flagLabel(long, f), flagDescription(f)]);
   rows.push([hIsHelp(help.flags) ? '-h, --help' : '    --help', `Print this help${hIsHelp(help.flags) ? '' : ' (-h is --hosts here)'}`]);
   const examples = (help.examples ?? []).flatMap(([cmd, does], i) => [...(i ? [''] : []), ...wrapText(`${does}:`, w, '  '), ...exampleLines(cmd, w)]);
   return [

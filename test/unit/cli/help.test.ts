@@ -89,6 +89,8 @@ describe('xamal COMMAND --help', () => {
     expect(r.stdout).toMatch(/\n {6}--dry-run +Change nothing/);
     expect(r.stdout).toMatch(/\n {6}--help +Print this help \(-h is --hosts here\)\n/);
     expect(r.stdout).toMatch(/\nExamples:\n {2}The last 50 entries of each host's audit log:\n {4}xamal audit\n/);
+    // The command's own flags first, then those most commands share.
+    expect(r.stdout.indexOf('-n, --lines')).toBeLessThan(r.stdout.indexOf('-d, --destination'));
   });
 
   it('lists every flag of every command', async () => {
