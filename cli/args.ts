@@ -1,12 +1,25 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseArgs } from 'node:util';
 import { XamalError } from '../core/index.ts';
+import type { CommandHelp, FlagTable } from './help.ts';
 import type { CliCommand, Io } from './io.ts';
 import { didYouMean } from './suggest.ts';
 
-type FlagOptions = NonNullable<ParseArgsConfig['options']>;
+/** Node's `Option '-h, --hosts <value>' argument missing` said as `--hosts (-h) expects a value: HOSTS` (and that -h is not help there). */
+function missingValue(message: string, options: FlagTable): string | undefined {
+  const long = /^Option '(?:-\w, )?--([^ ']+) <value>' argument missing/.exec(message)?.[1];
+  const f = long === undefined ? undefined : options[long];
+  if (!f) return undefined;
+  return `--${long}${f.short ? ` (-${f.short})` : ''} expects a value: ${f.valueName ?? 'VALUE'}${f.short === 'h' ? ' (-h is --hosts here; --help prints the help)' : ''}`;
+}
 
-/** node:util parseArgs with its errors turned into usage errors that name the flag. */
-export function parseFlags<T extends FlagOptions>(args: string[], options: T, usage: string) {
+/**
+ * node:util parseArgs over a command's flag table (each flag with its --help description) with its
+ * errors turned into usage errors that name the flag.
+ */
+export function parseFlags<T extends FlagTable>(args: string[], options: T, usage: string) {
+  // The type asks for a description already; this catches a table built past it (help must say every flag).
+  const undescribed = Object.keys(options).filter((name) => !options[name]!.description?.trim());
+  if (undescribed.length) throw new Error(`flag ${undescribed.map((n) => `--${n}`).join(', ')} has no description for --help`);
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (err) {
@@ -14,15 +27,19 @@ export function parseFlags<T extends FlagOptions>(args: string[], options: T, us
     // Node names an unknown flag as `Unknown option '--hostz'`: suggest a flag this command has.
     const typed = /^Unknown option '(-{1,2}[^']+)'/.exec(first)?.[1];
     const flags = Object.entries(options).flatMap(([name, o]) => [`--${name}`, ...(o.short ? [`-${o.short}`] : [])]);
-    throw new XamalError('usage', `${typed ? `unknown flag ${typed}${didYouMean(typed, flags)}` : first}\nusage: ${usage}`);
+    throw new XamalError('usage', `${typed ? `unknown flag ${typed}${didYouMean(typed, flags)}` : (missingValue(first, options) ?? first)}\nusage: ${usage}`);
   }
 }
 
-/** A command that takes `flags`: `run` gets them parsed (an unknown flag is a usage error). */
-export function flagCommand<T extends FlagOptions>(usage: string, flags: T, run: (parsed: ReturnType<typeof parseFlags<T>>, io: Io) => Promise<number>): CliCommand {
+/**
+ * A command that takes the flags of its `help`: `run` gets them parsed (an unknown flag is a usage
+ * error), and --help lists the same table.
+ */
+export function flagCommand<T extends FlagTable>(help: CommandHelp & { flags: T }, run: (parsed: ReturnType<typeof parseFlags<T>>, io: Io) => Promise<number>): CliCommand {
   return {
+    help,
     async run(args, io) {
-      return run(parseFlags(args, flags, usage), io);
+      return run(parseFlags(args, help.flags, help.usage), io);
     },
   };
 }
@@ -61,4 +78,19 @@ export function onlyAction<A extends string>(positionals: readonly string[], act
   const [action, rest] = takeAction(positionals, actions, usage);
   noExtraArgs(rest, usage);
   return action;
+}
+
+/**
+ * Splits `[flags…] CMD [ARGS…]` at the first word that is neither a flag nor a flag's value, so
+ * `xamal server exec -r web uname -m` runs `uname -m` (a `--` works too).
+ */
+export function splitAtCommand(args: readonly string[], flags: Record<string, { type: string; short?: string }>): { flags: string[]; rest: string[] } {
+  const takesValue = new Set(Object.entries(flags).flatMap(([long, f]) => (f.type === 'string' ? [`--${long}`, ...(f.short ? [`-${f.short}`] : [])] : [])));
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') return { flags: args.slice(0, i), rest: args.slice(i + 1) };
+    if (!a.startsWith('-')) return { flags: args.slice(0, i), rest: args.slice(i) };
+    if (takesValue.has(a)) i++;
+  }
+  return { flags: [...args], rest: [] };
 }

@@ -1,53 +1,70 @@
 import { exitCodeFor, isXamalError } from '../core/index.ts';
 import { cliConfig } from './config.ts';
-import type { Io } from './io.ts';
-import { plainProgress, ttyProgress } from './progress.ts';
+import { commandHelpText, hIsHelp } from './help.ts';
+import { splitAtCommand } from './args.ts';
+import { terminalIo, type CliCommand, type Io } from './io.ts';
 import { didYouMean } from './suggest.ts';
-import { COMMANDS, findCommand, helpText } from './table.ts';
+import { COMMANDS, findCommand, helpText, type CommandEntry } from './table.ts';
 
-function processIo(): Io {
-  return {
-    out: (t) => process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
-    err: (t) => process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
-    progress: () => (process.stderr.isTTY ? ttyProgress((raw) => process.stderr.write(raw)) : plainProgress((line) => process.stderr.write(`${line}\n`))),
-    interrupted: () =>
-      new Promise((resolve) => {
-        const on = (sig: string) => {
-          process.off('SIGINT', on);
-          process.off('SIGTERM', on);
-          resolve(sig);
-        };
-        process.on('SIGINT', on);
-        process.on('SIGTERM', on);
-      }),
-  };
+/** The words before a `--` (and, for a command that runs a command elsewhere, before that command). */
+function ownArgs(rest: readonly string[], cmd: CliCommand): string[] {
+  if (cmd.help.passThrough) return splitAtCommand(rest, cmd.help.flags).flags;
+  const end = rest.indexOf('--');
+  return end < 0 ? [...rest] : rest.slice(0, end);
+}
+
+/** `--help` among the command's own words, or `-h` where no flag of the command takes it (Kamal: -h is --hosts). */
+export function asksForHelp(rest: readonly string[], cmd: CliCommand): boolean {
+  const own = ownArgs(rest, cmd);
+  return own.includes('--help') || (hIsHelp(cmd.help.flags) && own.includes('-h'));
+}
+
+const isHelpWord = (w: string | undefined) => w === '--help' || w === '-h';
+
+/** `xamal help [WORDS]`: a command's help when the words name one, else the list of the group they start. */
+async function printHelp(words: string[], io: Io): Promise<number> {
+  const found = words.length ? findCommand(words) : undefined;
+  if (found && found.rest.length === 0) {
+    io.out(commandHelpText(found.entry.summary, (await found.entry.load()).help, io.columns ?? 80));
+    return 0;
+  }
+  if (words.length && !COMMANDS.some((c) => words.every((w, i) => c.words[i] === w))) return unknownCommand(words, io);
+  io.out(helpText(words, io.columns));
+  return 0;
+}
+
+function unknownCommand(argv: string[], io: Io): number {
+  io.err(`xamal: unknown command "${argv.join(' ')}"${didYouMean(argv[0] ?? '', [...new Set(COMMANDS.map((c) => c.words[0]!))])}\n\n${helpText(argv.slice(0, 1), io.columns)}`);
+  return 2;
+}
+
+async function runCommand(entry: CommandEntry, rest: string[], io: Io): Promise<number> {
+  const cmd = await entry.load();
+  if (asksForHelp(rest, cmd)) {
+    io.out(commandHelpText(entry.summary, cmd.help, io.columns ?? 80));
+    return 0;
+  }
+  return cmd.run(rest, io);
 }
 
 /**
  * The CLI's one exit point: finds the command, runs it, and turns any error into a message and an
  * exit code. Expected errors print their message; anything else is a bug, printed without a stack
- * unless XAMAL_DEBUG is set.
+ * unless XAMAL_DEBUG is set. A progress frame a failed command leaves is erased first.
  */
-export async function main(argv: string[], io: Io = processIo(), { debug }: { debug: boolean } = cliConfig()): Promise<number> {
-  if (argv.length === 0 || argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') {
-    io.out(helpText(argv.slice(1)));
-    return 0;
-  }
+export async function main(argv: string[], io: Io = terminalIo(process.stdout, process.stderr, process), { debug }: { debug: boolean } = cliConfig()): Promise<number> {
+  if (argv.length === 0 || argv[0] === 'help' || isHelpWord(argv[0])) return printHelp(argv.slice(1), io);
   const found = findCommand(argv[0] === '--version' ? ['version', ...argv.slice(1)] : argv);
   if (!found) {
-    const near = helpText(argv.slice(0, 1));
-    io.err(`xamal: unknown command "${argv.join(' ')}"${didYouMean(argv[0] ?? '', [...new Set(COMMANDS.map((c) => c.words[0]!))])}\n\n${near}`);
-    return 2;
-  }
-  // After a command only --help: `-h` is Kamal's --hosts there.
-  if (found.rest.includes('--help')) {
-    io.out(`usage: ${found.entry.usage}\n\n${found.entry.summary}`);
-    return 0;
+    // `xamal farm --help`: the group's list.
+    const group = argv.slice(0, -1);
+    if (isHelpWord(argv.at(-1)) && group.length && COMMANDS.some((c) => group.every((w, i) => c.words[i] === w))) return printHelp(group, io);
+    return unknownCommand(argv, io);
   }
   try {
-    const cmd = await found.entry.load();
-    return await cmd.run(found.rest, io);
+    return await runCommand(found.entry, found.rest, io);
   } catch (err) {
+    io.stopProgress?.();
     if (isXamalError(err)) {
       io.err(`xamal: ${err.message}`);
       return exitCodeFor(err.code);

@@ -8,7 +8,10 @@ import { selectTargets, splitPatterns } from '../deployer/flows/targets.ts';
 import { localPerformer } from '../deployer/hooks.ts';
 import { RecordingPool, type RecordedStep, type SessionPool } from '../deployer/remote.ts';
 import { loadSecrets, Secrets } from '../deployer/secrets.ts';
+import type { FlagTable } from './help.ts';
 import type { Io } from './io.ts';
+
+export { splitAtCommand } from './args.ts';
 
 /**
  * What the commands that reach hosts share: their flags, opening the config, secrets and an SSH pool
@@ -17,11 +20,11 @@ import type { Io } from './io.ts';
 
 export const REMOTE_FLAGS = {
   ...DEPLOY_FLAGS,
-  hosts: { type: 'string', short: 'h', multiple: true },
-  roles: { type: 'string', short: 'r', multiple: true },
-  'dry-run': { type: 'boolean' },
-  'trust-new-host-keys': { type: 'boolean' },
-} as const;
+  hosts: { type: 'string', short: 'h', multiple: true, valueName: 'HOSTS', description: 'Only these hosts (comma-separated; * matches any characters)' },
+  roles: { type: 'string', short: 'r', multiple: true, valueName: 'ROLES', description: 'Only the hosts of these roles (comma-separated; * matches any characters)' },
+  'dry-run': { type: 'boolean', description: 'Change nothing: print the steps that would run on each host' },
+  'trust-new-host-keys': { type: 'boolean', description: 'Accept the key of a host not yet in known_hosts and add it there (a changed key is still refused)' },
+} as const satisfies FlagTable;
 
 export const REMOTE_FLAGS_USAGE = '[-d DESTINATION] [-c CONFIG_FILE] [--hosts|-h HOSTS] [-r ROLES] [--dry-run] [--trust-new-host-keys] [--json]';
 
@@ -122,19 +125,4 @@ export function reportOutcomes<T>(io: Io, remote: Remote, outcomes: readonly Hos
     io.err(summary(outcomes));
   }
   return exitCodeForOutcomes(outcomes);
-}
-
-/**
- * Splits `[flags…] CMD [ARGS…]` at the first word that is neither a flag nor a flag's value, so
- * `xamal server exec -r web uname -m` runs `uname -m` (a `--` works too).
- */
-export function splitAtCommand(args: readonly string[], flags: Record<string, { type: string; short?: string }>): { flags: string[]; rest: string[] } {
-  const takesValue = new Set(Object.entries(flags).flatMap(([long, f]) => (f.type === 'string' ? [`--${long}`, ...(f.short ? [`-${f.short}`] : [])] : [])));
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--') return { flags: args.slice(0, i), rest: args.slice(i + 1) };
-    if (!a.startsWith('-')) return { flags: args.slice(0, i), rest: args.slice(i) };
-    if (takesValue.has(a)) i++;
-  }
-  return { flags: [...args], rest: [] };
 }

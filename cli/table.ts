@@ -1,10 +1,16 @@
 import type { CliCommand } from './io.ts';
 import { ERROR_CODES } from '../core/index.ts';
+import { twoColumns, wrapText } from './help.ts';
 
-/** The command table: each command's words, a one-line summary, and a lazy loader. */
+/**
+ * The command table: each command's words, its synopsis and one-line summary for the list, and a
+ * lazy loader (the list loads no command; `xamal COMMAND --help` loads that command's module, whose
+ * `help` has its usage, flags and examples).
+ */
 export interface CommandEntry {
   words: string[];
-  usage: string;
+  /** The words and arguments, no flags (`rollback [VERSION]`): the list's left column. */
+  synopsis: string;
   summary: string;
   load: () => Promise<CliCommand>;
 }
@@ -12,145 +18,169 @@ export interface CommandEntry {
 export const COMMANDS: CommandEntry[] = [
   {
     words: ['deploy'],
-    usage: 'xamal deploy [--version V] [-d DEST] [-h HOSTS] [-r ROLES] [-H|--skip-hooks] [--dry-run] [--json]',
+    synopsis: 'deploy',
     summary: 'Deploy: each host pulls the artifact built for it from the farm, boots it on the idle slot, health-checks it; Caddy moves traffic with no reload',
     load: async () => (await import('./commands/deploy.ts')).forVerb('deploy'),
   },
   {
     words: ['redeploy'],
-    usage: 'xamal redeploy [--version V] [-H] …',
+    synopsis: 'redeploy',
     summary: 'Deploy again without setup (same as deploy: setup is never implied)',
     load: async () => (await import('./commands/deploy.ts')).forVerb('redeploy'),
   },
   {
     words: ['rollback'],
-    usage: 'xamal rollback [VERSION] [-H] …',
+    synopsis: 'rollback [VERSION]',
     summary: 'Switch back to a retained release (default: the previous one) the same zero-downtime way',
     load: async () => (await import('./commands/deploy.ts')).forVerb('rollback'),
   },
   {
     words: ['prune'],
-    usage: 'xamal prune …',
+    synopsis: 'prune',
     summary: 'Remove old releases, keeping retain_releases and never the running or previous one',
     load: async () => (await import('./commands/deploy.ts')).forVerb('prune'),
   },
   {
     words: ['app'],
-    usage: 'xamal app boot [--version V] [-H]|details|versions|releases|logs|stop|start|exec CMD|maintenance|live …',
+    synopsis: 'app ACTION',
     summary: 'The running app: boot the current release again (blue/green, as a deploy), live slot and version per host, releases kept, logs, stop/start, a command in the live release env, maintenance page',
     load: async () => (await import('./commands/app.ts')).default,
   },
   {
     words: ['build'],
-    usage: 'xamal build --farm URL --app APP --git URL (--commit SHA|--ref REF) --target T … [-H] [--json]',
+    synopsis: 'build',
     summary: 'Ask the farm for release builds (CI): follows every target, prints tuples and download URLs; exit 9 if any fails',
     load: async () => (await import('./commands/build.ts')).default,
   },
   {
+    words: ['build', 'list'],
+    synopsis: 'build list',
+    summary: 'The newest builds on the farm (filter by app and state)',
+    load: async () => (await import('./commands/build-jobs.ts')).jobCommand('list'),
+  },
+  {
+    words: ['build', 'show'],
+    synopsis: 'build show BUILD_ID',
+    summary: "One build's state, phase, attempts, failure and artifact; exit 9 if it failed",
+    load: async () => (await import('./commands/build-jobs.ts')).jobCommand('show'),
+  },
+  {
+    words: ['build', 'logs'],
+    synopsis: 'build logs BUILD_ID',
+    summary: "One build's log, or (-f) its live log until the build ends",
+    load: async () => (await import('./commands/build-jobs.ts')).jobCommand('logs'),
+  },
+  {
+    words: ['build', 'cancel'],
+    synopsis: 'build cancel BUILD_ID',
+    summary: 'Remove a build from its queue, or stop the worker running it',
+    load: async () => (await import('./commands/build-jobs.ts')).jobCommand('cancel'),
+  },
+  {
     words: ['version'],
-    usage: 'xamal version (or xamal --version)',
+    synopsis: 'version',
     summary: "Print xamal's version",
     load: async () => (await import('./commands/version.ts')).default,
   },
   {
     words: ['target', 'parse'],
-    usage: 'xamal target parse TUPLE',
+    synopsis: 'target parse TUPLE',
     summary: 'Print a target tuple\'s fields as JSON (exit 2 and the reasons when it is invalid)',
     load: async () => (await import('./commands/target-parse.ts')).default,
   },
   {
     words: ['host', 'probe'],
-    usage: 'xamal host probe',
+    synopsis: 'host probe',
     summary: "Print this machine's fingerprint (arch, libc, distro, shared libraries) as JSON",
     load: async () => (await import('./commands/host-probe.ts')).default,
   },
   {
     words: ['farm', 'up'],
-    usage: 'xamal farm up [--host 127.0.0.1] [--port 7420] [--no-example]',
+    synopsis: 'farm up',
     summary: 'Start the farm on embedded defaults (local Redis, Docker engine, registry, disk store), build examples/hello for this machine, serve until Ctrl-C',
     load: async () => (await import('./commands/farm-up.ts')).default,
   },
   {
     words: ['farm', 'images'],
-    usage: 'xamal farm images build|list|pin|verify …',
+    synopsis: 'farm images ACTION',
     summary: 'Builder images: build from Debian suites (probed, pushed, pinned), list, pin hexpm tags, verify pins',
     load: async () => (await import('./commands/farm-images.ts')).default,
   },
   {
     words: ['farm', 'worker'],
-    usage: 'xamal farm worker [--arch x86_64,aarch64] [--concurrency N]',
+    synopsis: 'farm worker',
     summary: 'Run a build worker for the given platforms (scale out: one per machine, all on one Redis and store)',
     load: async () => (await import('./commands/farm-worker.ts')).default,
   },
   {
     words: ['farm', 'token'],
-    usage: 'xamal farm token new --name NAME --scopes read,build[,admin]',
+    synopsis: 'farm token new',
     summary: 'Make an API token: prints it once and the hashed XAMAL_FARM_TOKENS entry',
     load: async () => (await import('./commands/farm-token.ts')).default,
   },
   {
     words: ['farm', 'services'],
-    usage: 'xamal farm services up|down|status [redis|dockerd|s3|registry …] [--json]',
+    synopsis: 'farm services ACTION [NAME…]',
     summary: 'Install (from Debian) and start/stop the local real services on loopback',
     load: async () => (await import('./commands/farm-services.ts')).default,
   },
   {
     words: ['init'],
-    usage: 'xamal init [-q]',
+    synopsis: 'init',
     summary: 'Create config/deploy.yml, .xamal/secrets and sample hooks (.xamal/hooks/*.sample); never overwrites',
     load: async () => (await import('./commands/init.ts')).default,
   },
   {
     words: ['config'],
-    usage: 'xamal config [-d DESTINATION] [-c CONFIG_FILE] [--json] [-v|-q]',
+    synopsis: 'config',
     summary: 'Print the resolved deploy configuration (destination merged, defaults filled, secrets redacted)',
     load: async () => (await import('./commands/config.ts')).default,
   },
   {
     words: ['docs'],
-    usage: 'xamal docs [SECTION]',
+    synopsis: 'docs [SECTION]',
     summary: 'List the sections of config/deploy.yml, or print one section\'s annotated example',
     load: async () => (await import('./commands/docs.ts')).default,
   },
   {
     words: ['secrets'],
-    usage: 'xamal secrets print [--reveal] | extract NAME [-d DESTINATION] [-c CONFIG_FILE] [--json]',
+    synopsis: 'secrets ACTION',
     summary: 'Print the secrets (redacted unless --reveal), or one secret\'s value',
     load: async () => (await import('./commands/secrets.ts')).default,
   },
   {
     words: ['setup'],
-    usage: 'xamal setup [-d DEST] [-c FILE] [--hosts H] [-r ROLES] [--dry-run] [--trust-new-host-keys] [--json]',
+    synopsis: 'setup',
     summary: "Prepare hosts (idempotent): packages, Caddy, /opt/xamal/<app> directories, systemd units, env files (0600), the app's Caddy route; prints what changed",
     load: async () => (await import('./commands/setup.ts')).default,
   },
   {
     words: ['server', 'bootstrap'],
-    usage: 'xamal server bootstrap [-d DEST] [-c FILE] [--hosts H] [-r ROLES] [--dry-run] [--json]',
+    synopsis: 'server bootstrap',
     summary: 'Host-level setup only: install missing packages and Caddy (run as caddy-api.service); idempotent',
     load: async () => (await import('./commands/server.ts')).bootstrap,
   },
   {
     words: ['server', 'exec'],
-    usage: 'xamal server exec [-d DEST] [--hosts H] [-r ROLES] [--dry-run] [--json] [--] CMD…',
+    synopsis: 'server exec CMD…',
     summary: "Run a shell command on the hosts in parallel and print each host's output; exit non-zero if any host failed",
     load: async () => (await import('./commands/server.ts')).exec,
   },
   {
     words: ['lock'],
-    usage: 'xamal lock status | acquire -m MESSAGE [--lock-wait SECONDS] [--force] | release [-d DEST] [--json]',
+    synopsis: 'lock ACTION',
     summary: 'The deploy lock on the primary host: show the holder, take it (a busy lock names its holder; --force breaks a stale one), release it',
     load: async () => (await import('./commands/lock.ts')).default,
   },
   {
     words: ['caddy'],
-    usage: 'xamal caddy details [-d DEST] [--hosts H] [--json]',
+    synopsis: 'caddy details',
     summary: "Show this app's Caddy route and its upstreams' state on each host of the primary role",
     load: async () => (await import('./commands/caddy.ts')).default,
   },
   {
     words: ['audit'],
-    usage: 'xamal audit [-n LINES] [-d DEST] [--hosts H] [-r ROLES] [--json]',
+    synopsis: 'audit',
     summary: "Print the last lines of each host's audit log (time, performer, command, version, result)",
     load: async () => (await import('./commands/audit.ts')).default,
   },
@@ -165,21 +195,26 @@ export function findCommand(argv: string[]): { entry: CommandEntry; rest: string
   return undefined;
 }
 
-export function helpText(prefix: string[] = []): string {
+/**
+ * The list of commands (those starting with `prefix` when any do) with their summaries, and the exit
+ * codes, wrapped and aligned to `columns` (80 when not given).
+ */
+export function helpText(prefix: string[] = [], columns = 80): string {
+  const width = Math.max(40, columns);
   const matching = COMMANDS.filter((c) => prefix.every((w, i) => c.words[i] === w));
   const rows = matching.length ? matching : COMMANDS;
-  const width = Math.max(...rows.map((r) => r.usage.length));
   return [
-    'xamal — build farm and deployer for Elixir releases',
+    ...wrapText('xamal — build farm and deployer for Elixir releases', width),
+    '',
+    ...wrapText('Usage: xamal COMMAND [ARGUMENTS] [FLAGS]', width),
     '',
     'Commands:',
-    ...rows.map((r) => `  ${r.usage.padEnd(width)}  ${r.summary}`),
+    ...twoColumns(rows.map((r) => [r.synopsis, r.summary]), width),
     '',
     'Exit codes:',
-    '  0  success',
-    ...exitCodeRows().map(([exit, meaning]) => `  ${String(exit).padEnd(2)} ${meaning}`),
+    ...twoColumns([['0', 'success'], ...exitCodeRows().map(([exit, meaning]): [string, string] => [String(exit), meaning])], width),
     '',
-    'Run `xamal help` for this list.',
+    ...wrapText("Run `xamal help COMMAND` or `xamal COMMAND --help` for a command's usage, flags and examples.", width),
   ].join('\n');
 }
 

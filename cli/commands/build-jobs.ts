@@ -3,25 +3,54 @@ import { XamalError } from '../../core/index.ts';
 import { farmClient } from '../../deployer/farm-client.ts';
 import { parseFlags, usageError } from '../args.ts';
 import { cliConfig } from '../config.ts';
-import type { Io } from '../io.ts';
+import type { CommandHelp, FlagTable } from '../help.ts';
+import type { CliCommand, Io } from '../io.ts';
 
 export const BUILD_JOB_VERBS = ['list', 'show', 'logs', 'cancel'] as const;
 type Verb = (typeof BUILD_JOB_VERBS)[number];
 
-const USAGE =
-  'xamal build list [--app APP] [--state STATE] [--limit N] | show|logs|cancel BUILD_ID [-f|--follow]  [--farm URL] [--json]\n' +
-  '  list: the newest builds (state waiting, active, completed, failed, delayed or prioritized; at most 200);\n' +
-  '  show: the build\'s state, phase, attempts, failure and artifact; logs: its log (-f: follow it live until the build ends,\n' +
-  '  exit 9 if it failed); cancel: remove it from its queue, or stop the worker running it';
+const USAGE = 'xamal build list [--app APP] [--state STATE] [--limit N] | show|logs|cancel BUILD_ID [-f|--follow]  [--farm URL] [--json]';
 
 const FLAGS = {
-  farm: { type: 'string' },
-  app: { type: 'string' },
-  state: { type: 'string' },
-  limit: { type: 'string' },
-  json: { type: 'boolean' },
-  follow: { type: 'boolean', short: 'f' },
-} as const;
+  farm: { type: 'string', valueName: 'URL', description: "The farm's URL", defaultText: 'XAMAL_FARM_URL' },
+  app: { type: 'string', valueName: 'APP', description: "list: only this app's builds" },
+  state: { type: 'string', valueName: 'STATE', description: 'list: only builds in this state: waiting, active, completed, failed, delayed or prioritized' },
+  limit: { type: 'string', valueName: 'N', description: 'list: at most N builds (the farm caps it at 200)' },
+  json: { type: 'boolean', description: 'Print the answer as JSON' },
+  follow: { type: 'boolean', short: 'f', description: 'logs: follow the live log until the build ends (exit 9 if it failed)' },
+} as const satisfies FlagTable;
+
+/** Each verb's --help: usage and examples (the flags are the one table above). */
+const VERB_HELP: Record<Verb, Omit<CommandHelp, 'flags'>> = {
+  list: {
+    usage: 'xamal build list [--app APP] [--state STATE] [--limit N] [--farm URL] [--json]',
+    description: 'The token is XAMAL_FARM_TOKEN (read scope).',
+    examples: [['xamal build list --app shop --state failed', "The shop app's failed builds, newest first"]],
+  },
+  show: {
+    usage: 'xamal build show BUILD_ID [--farm URL] [--json]',
+    description: 'BUILD_ID is the id xamal build --json (or POST /v1/builds) gave: b and 32 hex characters.',
+    examples: [['xamal build show b0123456789abcdef0123456789abcdef', "That build's state, and its artifact when it is done"]],
+  },
+  logs: {
+    usage: 'xamal build logs BUILD_ID [-f|--follow] [--farm URL]',
+    examples: [['xamal build logs -f b0123456789abcdef0123456789abcdef', 'Follow the live log until the build ends']],
+  },
+  cancel: {
+    usage: 'xamal build cancel BUILD_ID [--farm URL] [--json]',
+    description: 'Needs a token with the build scope.',
+    examples: [['xamal build cancel b0123456789abcdef0123456789abcdef', 'Stop that build']],
+  },
+};
+
+/** The flags each verb's help shows (the others are refused with that verb). */
+const VERB_FLAGS: Record<Verb, (keyof typeof FLAGS)[]> = { list: ['app', 'state', 'limit', 'farm', 'json'], show: ['farm', 'json'], logs: ['follow', 'farm'], cancel: ['farm', 'json'] };
+
+/** `xamal build VERB …` as a command of the table (its own --help). */
+export function jobCommand(verb: Verb): CliCommand {
+  const flags = Object.fromEntries(VERB_FLAGS[verb].map((name) => [name, FLAGS[name]]));
+  return { help: { ...VERB_HELP[verb], flags }, run: (args, io) => buildJobCommand(verb, args, io) };
+}
 
 /** `xamal build list` and `show|logs|cancel ID`: builds through the API's routes (GET /v1/builds, GET, GET …/logs[?follow], DELETE). */
 export async function buildJobCommand(verb: Verb, args: string[], io: Io): Promise<number> {

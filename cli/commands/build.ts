@@ -7,6 +7,7 @@ import type { SourceArchive } from '../../api/schemas/sources.ts';
 import { artifactVariant, LocalExecutor, mixElixirRequirement, parseManifestKey, parseSelectorString, parseTarget, parseToolVersions, readTextIfPresent, XamalError, type TargetSelectorInput, type ToolVersions } from '../../core/index.ts';
 import { BUILD_PHASES, type BuildPhase } from '../../core/contracts/build-job.ts';
 import { parseFlags, usageError } from '../args.ts';
+import type { FlagTable } from '../help.ts';
 import { buildSecretValues, cliConfig } from '../config.ts';
 import { deployerEnv } from '../../deployer/config.ts';
 import { loadBuilderSettings, type BuilderSettings } from '../../deployer/config/load.ts';
@@ -15,34 +16,35 @@ import { progressFor, type CliCommand, type Io } from '../io.ts';
 import { progressBar, type Progress } from '../progress.ts';
 
 const USAGE =
-  'xamal build --farm URL --app APP (--git URL (--commit SHA | --ref REF) | --source DIR [--commit SHA | --ref REF]) [--target TUPLE|SELECTOR … | --matrix KEY=V1,V2 …] [--project DIR] [--mix-env prod] [--release NAME] [--json] [--timeout SECONDS]\n' +
-  '  --source DIR: `git archive` of the commit (HEAD unless --commit/--ref) of the repository at DIR, uploaded to the farm (private or unpushed code);\n' +
-  '  without --target or --matrix: the erlang and elixir lines of DIR/.tool-versions (DIR: --project, else the current directory);\n' +
-  '  xamal build show|logs [-f]|cancel BUILD_ID: one build (its state, its log or live log, or stop it);\n' +
-  "  the elixir: requirement in DIR/mix.exs is sent along, and the farm refuses targets whose Elixir does not satisfy it;\n" +
-  '  builder.env, builder.secrets and release.mix_env of DIR/config/deploy.yml are sent too; --env NAME=VALUE adds to the environment, --secret NAME\n' +
-  '  adds a secret whose value is the environment variable NAME (the deps and assets steps get secrets; the farm never stores them in clear);\n' +
-  '  the pre-build hook in DIR runs first (hooks_path of DIR/config/deploy.yml, else .xamal/hooks); -H, --skip-hooks: not';
+  'xamal build --farm URL --app APP (--git URL (--commit SHA | --ref REF) | --source DIR [--commit SHA | --ref REF]) [--target TUPLE|SELECTOR … | --matrix KEY=V1,V2 …] [--project DIR] [--mix-env prod] [--release NAME] [--env NAME=VALUE …] [--secret NAME …] [-H] [--json] [--timeout SECONDS]';
+
+const DESCRIPTION = [
+  'Submits one build per target, follows each to its end (a progress line per target), and prints each tuple with its download URL and sha256; exit 9 if any build failed or a target could not be resolved. The token is XAMAL_FARM_TOKEN.',
+  '',
+  "Without --target or --matrix, the targets come from the erlang and elixir lines of DIR/.tool-versions (DIR: --project, else --source, else the current directory). The elixir: requirement in DIR/mix.exs is sent along, and the farm refuses targets whose Elixir does not satisfy it. builder.env, builder.secrets and release.mix_env of DIR/config/deploy.yml are sent too.",
+  '',
+  'xamal build list, show, logs and cancel look at builds already submitted (xamal help build logs).',
+].join('\n');
 
 /** The flags `xamal build` accepts (node:util parseArgs options); CI examples are checked against them. */
 export const BUILD_OPTIONS = {
-  farm: { type: 'string' },
-  app: { type: 'string' },
-  git: { type: 'string' },
-  source: { type: 'string' },
-  commit: { type: 'string' },
-  ref: { type: 'string' },
-  target: { type: 'string', multiple: true },
-  matrix: { type: 'string', multiple: true },
-  'mix-env': { type: 'string' },
-  release: { type: 'string' },
-  json: { type: 'boolean' },
-  timeout: { type: 'string' },
-  project: { type: 'string' },
-  env: { type: 'string', multiple: true },
-  secret: { type: 'string', multiple: true },
-  'skip-hooks': { type: 'boolean', short: 'H' },
-} as const;
+  farm: { type: 'string', valueName: 'URL', description: "The farm's URL", defaultText: 'XAMAL_FARM_URL' },
+  app: { type: 'string', valueName: 'APP', description: 'The app the builds are for (the farm may restrict which tokens build it)' },
+  git: { type: 'string', valueName: 'URL', description: 'The repository the farm clones' },
+  source: { type: 'string', valueName: 'DIR', description: 'Upload a git archive of the commit of the repository at DIR instead (private or unpushed code)' },
+  commit: { type: 'string', valueName: 'SHA', description: 'The commit to build (with --source: HEAD when neither --commit nor --ref is given)' },
+  ref: { type: 'string', valueName: 'REF', description: 'A branch or tag to build, resolved to a commit' },
+  target: { type: 'string', multiple: true, valueName: 'TUPLE|SELECTOR', description: 'A target tuple, or a selector such as otp=27,arch=aarch64' },
+  matrix: { type: 'string', multiple: true, valueName: 'KEY=V1,V2', description: 'Every combination of the values: KEY is otp, elixir, distro or arch' },
+  'mix-env': { type: 'string', valueName: 'ENV', description: 'MIX_ENV of the release', defaultText: "release.mix_env of deploy.yml, else prod" },
+  release: { type: 'string', valueName: 'NAME', description: 'The release of mix.exs to build', defaultText: "the project's default release" },
+  json: { type: 'boolean', description: 'Print the builds and what could not be resolved as JSON (no progress lines)' },
+  timeout: { type: 'string', valueName: 'SECONDS', description: 'Give up following the builds after this long', defaultText: '3600' },
+  project: { type: 'string', valueName: 'DIR', description: 'Where .tool-versions, mix.exs and config/deploy.yml are read', defaultText: '--source, else the current directory' },
+  env: { type: 'string', multiple: true, valueName: 'NAME=VALUE', description: 'An environment variable for the build, over builder.env' },
+  secret: { type: 'string', multiple: true, valueName: 'NAME', description: 'A build secret whose value is the environment variable NAME (the deps and assets steps get it; the farm never stores it in clear)' },
+  'skip-hooks': { type: 'boolean', short: 'H', description: 'Do not run the pre-build hook (hooks_path of DIR/config/deploy.yml, else .xamal/hooks), which otherwise runs first' },
+} as const satisfies FlagTable;
 
 /** Parses `xamal build`'s arguments; an unknown flag is a usage error naming it. */
 export const parseBuildFlags = (args: string[]) => parseFlags(args, BUILD_OPTIONS, USAGE);
@@ -129,6 +131,16 @@ async function uploadedSource(client: FarmClient, dir: string, rev: string, prog
 
 /** The CI client: submit, follow every target to the end, print tuples and download URLs. */
 const command: CliCommand = {
+  help: {
+    usage: USAGE,
+    description: DESCRIPTION,
+    flags: BUILD_OPTIONS,
+    examples: [
+      ['xamal build --app shop --git https://github.com/acme/shop --commit 4f9c2e1d… --target otp=27,arch=x86_64', 'One build for OTP 27 on x86_64, followed to its end'],
+      ['xamal build --app shop --source . --matrix otp=26,27 --matrix arch=x86_64,aarch64', 'The checkout uploaded and built for four targets'],
+      ['xamal build --app shop --source . --json > builds.json', "The targets of .tool-versions; the result as JSON for CI's next step"],
+    ],
+  },
   async run(args, io) {
     const verb = BUILD_JOB_VERBS.find((v) => v === args[0]);
     if (verb) return buildJobCommand(verb, args.slice(1), io);

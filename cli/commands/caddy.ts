@@ -5,7 +5,11 @@ import { REMOTE_FLAGS, REMOTE_FLAGS_USAGE, reportOutcomes, withRemote } from '..
 const USAGE = `xamal caddy details ${REMOTE_FLAGS_USAGE}`;
 
 /** `xamal caddy details`: this app's route and its upstreams' health on each host of the primary role. */
-export default flagCommand(USAGE, REMOTE_FLAGS, async ({ positionals, values }, io) => {
+export default flagCommand({
+  usage: USAGE,
+  flags: REMOTE_FLAGS,
+  examples: [['xamal caddy details --json', "The route and its upstreams' state on each host, as JSON"]],
+}, async ({ positionals, values }, io) => {
   onlyAction(positionals, ['details'], USAGE);
   return withRemote(values, { command: 'caddy details', secrets: false }, async (remote) =>
     reportOutcomes(io, remote, await caddyDetails(remote.ctx), {

@@ -7,7 +7,14 @@ import { flagCommand, noExtraArgs } from '../args.ts';
 const USAGE = `xamal config ${DEPLOY_FLAGS_USAGE}`;
 
 /** Prints the resolved configuration (destination merged, defaults filled, secrets redacted). */
-export default flagCommand(USAGE, DEPLOY_FLAGS, async ({ positionals, values }, io) => {
+export default flagCommand({
+  usage: USAGE,
+  flags: DEPLOY_FLAGS,
+  examples: [
+    ['xamal config', 'The configuration as YAML'],
+    ['xamal config -d staging --json', 'With config/deploy.staging.yml merged over it, as JSON'],
+  ],
+}, async ({ positionals, values }, io) => {
   noExtraArgs(positionals, USAGE);
   const loaded = await loadDeployConfig({ root: process.cwd(), configFile: values['config-file'], destination: values.destination, env: deployerEnv() });
   if (values.verbose && !values.quiet) io.err(`read ${loaded.files.join(', ')}`);

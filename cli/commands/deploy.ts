@@ -10,16 +10,17 @@ import { withLock } from '../../deployer/flows/lock.ts';
 import { exitCodeForOutcomes, failed, summary } from '../../deployer/flows/parallel.ts';
 import { hookRunner } from '../../deployer/hooks.ts';
 import { parseFlags, usageError } from '../args.ts';
+import type { CommandHelp, FlagTable } from '../help.ts';
 import { progressFor, type CliCommand } from '../io.ts';
 import { openRemote, printDryRun, REMOTE_FLAGS, REMOTE_FLAGS_USAGE, type Remote } from '../remote.ts';
 
 const FLAGS = {
   ...REMOTE_FLAGS,
-  version: { type: 'string' },
-  'lock-wait': { type: 'string' },
-  build: { type: 'boolean' },
-  'skip-hooks': { type: 'boolean', short: 'H' },
-} as const;
+  version: { type: 'string', valueName: 'VERSION', description: 'The version to deploy (app boot: to boot again)', defaultText: "the checkout's commit; app boot: the live version" },
+  'lock-wait': { type: 'string', valueName: 'SECONDS', description: 'Wait this long for a deploy lock someone else holds before giving up', defaultText: '0' },
+  build: { type: 'boolean', description: "Have the farm build what a host has no artifact for (from the checkout's origin, or an upload of the commit) and wait for it" },
+  'skip-hooks': { type: 'boolean', short: 'H', description: 'Run none of the hooks in hooks_path (xamal docs hooks)' },
+} as const satisfies FlagTable;
 
 const USAGE = `xamal deploy|redeploy [--version V] [--build] | rollback [VERSION] | prune ${REMOTE_FLAGS_USAGE} [--lock-wait S] [-H|--skip-hooks]\n  --build: the farm builds what a host has no artifact for (the checkout's origin, or an upload of the commit), and the deploy waits for it\n  -H, --skip-hooks: run none of the hooks in hooks_path (xamal docs hooks)`;
 
@@ -144,9 +145,47 @@ export function farmArtifacts(ctx: RemoteContext, version: string, exec: LocalEx
 
 type Verb = 'deploy' | 'redeploy' | 'rollback' | 'prune' | 'boot';
 
+/** What each verb's --help says beyond the table's summary. */
+const VERB_HELP: Record<Verb, Omit<CommandHelp, 'flags'>> = {
+  deploy: {
+    usage: `xamal deploy [--version VERSION] [--build] [--lock-wait SECONDS] ${REMOTE_FLAGS_USAGE}`,
+    description:
+      "Runs the hooks at their moments (xamal docs hooks), takes the deploy lock on the primary host, asks the farm for the artifact that runs on each kind of host (by its fingerprint), and on each host: pulls the tarball by a short-lived link, checks its sha256, boots it in the idle slot, waits for it to be healthy, and moves Caddy's traffic to it. The post-deploy hook runs when every host succeeded.\n\nExit code: 0 when every host succeeded, else the kind of the failures (see xamal help).",
+    examples: [
+      ['xamal deploy', "Deploy the checkout's commit to every host"],
+      ['xamal deploy -d staging --version v1.4.2', 'Deploy a tag to the hosts of config/deploy.staging.yml'],
+      ['xamal deploy --build', 'Let the farm build the commit for hosts it has no artifact for'],
+      ['xamal deploy --hosts web1 --dry-run', 'Print the steps a deploy to web1 would run'],
+    ],
+  },
+  redeploy: {
+    usage: `xamal redeploy [--version VERSION] [--build] [--lock-wait SECONDS] ${REMOTE_FLAGS_USAGE}`,
+    examples: [['xamal redeploy --version v1.4.2', 'Deploy v1.4.2 again, the same zero-downtime way']],
+  },
+  rollback: {
+    usage: `xamal rollback [VERSION] [--lock-wait SECONDS] ${REMOTE_FLAGS_USAGE}`,
+    description: 'VERSION must be a release the hosts still keep (xamal app releases); no farm is asked and no release_command runs.',
+    examples: [
+      ['xamal rollback', 'Back to the release before the live one'],
+      ['xamal rollback v1.4.1 -r web', 'Back to v1.4.1 on the hosts of the web role'],
+    ],
+  },
+  prune: {
+    usage: `xamal prune [--lock-wait SECONDS] ${REMOTE_FLAGS_USAGE}`,
+    examples: [['xamal prune --dry-run', 'Print what would be removed']],
+  },
+  boot: {
+    usage: `xamal app boot [--version VERSION] [--lock-wait SECONDS] ${REMOTE_FLAGS_USAGE}`,
+    examples: [['xamal app boot', 'Boot the live release again, blue/green']],
+  },
+};
+
+/** The deploy verbs' flags (for `app boot`'s help too). */
+export const DEPLOY_VERB_FLAGS: FlagTable = FLAGS;
+
 /** One module for the four verbs; the table loads it once per verb. */
 export function forVerb(verb: Verb): CliCommand {
-  return { run: (args, io) => command.run([verb, ...args], io) };
+  return { help: { ...VERB_HELP[verb], flags: FLAGS }, run: (args, io) => command.run([verb, ...args], io) };
 }
 
 export type DeployValues = ReturnType<typeof parseFlags<typeof FLAGS>>['values'];
@@ -170,7 +209,7 @@ function lockWaitOf(values: DeployValues): number | undefined {
   return s;
 }
 
-const command: CliCommand = {
+const command: Pick<CliCommand, 'run'> = {
   async run(argv, io) {
     const [verb, ...args] = argv as [Verb, ...string[]];
     const { positionals, values } = parseFlags(args, FLAGS, USAGE);

@@ -4,7 +4,14 @@ import { flagCommand, usageError } from '../args.ts';
 const USAGE = 'xamal docs [SECTION]';
 
 /** `xamal docs` lists the sections of deploy.yml; `xamal docs SECTION` prints its annotated example. */
-export default flagCommand(USAGE, {}, async ({ positionals }, io) => {
+export default flagCommand({
+  usage: USAGE,
+  flags: {},
+  examples: [
+    ['xamal docs', 'The sections of config/deploy.yml'],
+    ['xamal docs servers', "The servers section's annotated example"],
+  ],
+}, async ({ positionals }, io) => {
   if (positionals.length > 1) throw usageError('expected at most one SECTION', USAGE);
   const [section] = positionals;
   if (section) {

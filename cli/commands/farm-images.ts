@@ -15,6 +15,7 @@ import { mirrorSources } from '../../builder/images/toolchain.ts';
 import { resolve } from 'node:path';
 import { FLAVOURS, type Flavour } from '../../images/recipes/debian.ts';
 import { actionError, flagCommand, usageError } from '../args.ts';
+import type { FlagTable } from '../help.ts';
 import type { Io } from '../io.ts';
 
 const USAGE = [
@@ -26,16 +27,16 @@ const USAGE = [
 ].join('\n');
 
 const FLAGS = {
-  arch: { type: 'string' },
-  flavour: { type: 'string' },
-  otp: { type: 'string', multiple: true },
-  elixir: { type: 'string', multiple: true },
-  force: { type: 'boolean' },
-  'no-cache': { type: 'boolean' },
-  json: { type: 'boolean' },
-  hexpm: { type: 'boolean' },
-  local: { type: 'boolean' },
-} as const;
+  arch: { type: 'string', valueName: 'ARCH', description: 'build: the platform, x86_64 or aarch64 (another than this machine\'s runs under emulation)', defaultText: "this machine's" },
+  flavour: { type: 'string', valueName: 'FLAVOUR', description: 'build: builder (compiles releases), runtime (runs them) or all', defaultText: 'builder' },
+  otp: { type: 'string', multiple: true, valueName: 'VERSION', description: 'build: a builder with this OTP compiled from source (with --elixir); mirror-sources: this pinned OTP' },
+  elixir: { type: 'string', multiple: true, valueName: 'VERSION', description: 'build: a builder with this Elixir compiled from source (with --otp); mirror-sources: this pinned Elixir' },
+  force: { type: 'boolean', description: 'build: build the image again even when the lock has a current one (the rootfs cache is still used)' },
+  'no-cache': { type: 'boolean', description: 'build: also ignore the cached rootfs (debootstrap again)' },
+  json: { type: 'boolean', description: 'Print the result as JSON' },
+  hexpm: { type: 'boolean', description: 'pin: only the hexpm tags of the catalog (the committed lock)' },
+  local: { type: 'boolean', description: 'pin: only the images built here (the local lock)' },
+} as const satisfies FlagTable;
 
 async function context(io: Io) {
   const cfg = builderConfig();
@@ -63,7 +64,22 @@ function toolchainFlags(otp: string | undefined, elixir: string | undefined, fla
   return { otp, elixir };
 }
 
-export default flagCommand(USAGE, FLAGS, async ({ positionals, values }, io) => {
+export default flagCommand({
+  usage: USAGE,
+  description: [
+    'build: a builder or runtime image from a Debian suite (debootstrap, then OTP and Elixir), probed, pushed to the local registry and pinned by digest in the local lock',
+    'list: every image the catalog names, with its pin and whether this machine can use it',
+    'pin: resolve tags to digests and write the locks; verify: check each pin against its registry (exit 5 on a mismatch)',
+    'mirror-sources: copy the pinned OTP and Elixir sources into a directory, for farms without internet access',
+  ].join('\n'),
+  flags: FLAGS,
+  examples: [
+    ['xamal farm images build bookworm', "The bookworm builder for this machine's platform"],
+    ['xamal farm images build all --flavour all --arch aarch64', 'Every suite, builder and runtime, for aarch64'],
+    ['xamal farm images build bookworm --otp 27.3.4.1 --elixir 1.18.3', 'A builder with that OTP and Elixir compiled from source'],
+    ['xamal farm images list --json', 'The images and their state, as JSON'],
+  ],
+}, async ({ positionals, values }, io) => {
   const [action, ...rest] = positionals;
   switch (action) {
     case 'build': {

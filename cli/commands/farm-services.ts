@@ -3,7 +3,15 @@ import { actionError, flagCommand } from '../args.ts';
 
 const USAGE = 'xamal farm services up|down|status [redis|dockerd|s3|registry …] [--json]';
 
-export default flagCommand(USAGE, { json: { type: 'boolean' } }, async ({ positionals, values }, io) => {
+export default flagCommand({
+  usage: USAGE,
+  description: 'With no NAME: every service. status exits 3 when one is not ready.',
+  flags: { json: { type: 'boolean', description: 'Print the result as JSON' } },
+  examples: [
+    ['xamal farm services up', 'Install what is missing and start Redis, dockerd, the S3 stand-in and the registry'],
+    ['xamal farm services status redis', 'Whether Redis runs and answers, its pid and log'],
+  ],
+}, async ({ positionals, values }, io) => {
   const [action, ...names] = positionals;
   const config = servicesConfig();
   const services = resolveNames(names);

@@ -89,7 +89,19 @@ async function buildExample(io: Io, exec: Executor, store: ObjectStore, settings
   }
 }
 
-export default flagCommand(USAGE, { host: { type: 'string' }, port: { type: 'string' }, 'no-example': { type: 'boolean' } }, async ({ values }, io) => {
+export default flagCommand({
+  usage: USAGE,
+  description: 'The admin token is XAMAL_FARM_TOKEN, else one stored in the state directory (made on the first start).',
+  flags: {
+    host: { type: 'string', valueName: 'ADDRESS', description: 'The address the API listens on', defaultText: 'XAMAL_FARM_HOST, else 127.0.0.1' },
+    port: { type: 'string', valueName: 'PORT', description: 'The port the API listens on (0: any free one)', defaultText: 'XAMAL_FARM_PORT, else 7420' },
+    'no-example': { type: 'boolean', description: 'Skip building examples/hello (and the builder image it needs) at start' },
+  },
+  examples: [
+    ['xamal farm up', 'A farm on loopback that builds for this machine, examples/hello built first'],
+    ['xamal farm up --host 0.0.0.0 --no-example', 'Listen on every interface; no example build'],
+  ],
+}, async ({ values }, io) => {
   const fc = farmConfig();
   const bc = builderConfig();
   const { drainMs } = shutdownConfig();

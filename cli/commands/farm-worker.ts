@@ -11,7 +11,15 @@ import { flagCommand, usageError } from '../args.ts';
 const USAGE = 'xamal farm worker [--arch x86_64,aarch64] [--concurrency N]';
 
 /** A build worker process: consumes the queues of the given arches until Ctrl-C / SIGTERM. */
-export default flagCommand(USAGE, { arch: { type: 'string' }, concurrency: { type: 'string' } }, async ({ values }, io) => {
+export default flagCommand({
+  usage: USAGE,
+  description: 'Redis, the store and the engine come from the same environment as the farm\'s (XAMAL_REDIS_URL, XAMAL_S3_*, XAMAL_DOCKER_SOCKET). Stops on Ctrl-C or SIGTERM, finishing the builds it holds.',
+  flags: {
+    arch: { type: 'string', valueName: 'ARCHES', description: 'The platforms to build for, comma-separated (another than this machine\'s runs under emulation)', defaultText: "this machine's" },
+    concurrency: { type: 'string', valueName: 'N', description: 'Builds at once', defaultText: 'XAMAL_WORKER_CONCURRENCY' },
+  },
+  examples: [['xamal farm worker --arch aarch64 --concurrency 2', 'Two aarch64 builds at a time']],
+}, async ({ values }, io) => {
   const cfg = builderConfig();
   const arches: Arch[] = values.arch
     ? values.arch.split(',').map((a) => {

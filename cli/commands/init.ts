@@ -22,7 +22,17 @@ async function mixExs(root: string): Promise<string> {
  * --phoenix, a deploy.yml and secrets a Phoenix app runs with (its name and module from mix.exs, a
  * SECRET_KEY_BASE of 64 characters, as `mix phx.gen.secret` makes).
  */
-export default flagCommand(USAGE, { quiet: { type: 'boolean', short: 'q' }, phoenix: { type: 'boolean' } }, async ({ positionals, values }, io) => {
+export default flagCommand({
+  usage: USAGE,
+  flags: {
+    quiet: { type: 'boolean', short: 'q', description: 'Print only the files created' },
+    phoenix: { type: 'boolean', description: "For a Phoenix app: its name and module from mix.exs, and a new SECRET_KEY_BASE in .xamal/secrets" },
+  },
+  examples: [
+    ['xamal init', 'The files to start from'],
+    ['xamal init --phoenix', 'The same, filled in for the Phoenix app in this directory'],
+  ],
+}, async ({ positionals, values }, io) => {
   noExtraArgs(positionals, USAGE);
   const root = process.cwd();
   const phoenix = values.phoenix ? phoenixProject(await mixExs(root), randomBytes(48).toString('base64')) : undefined;

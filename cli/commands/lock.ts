@@ -1,19 +1,28 @@
 import { XamalError } from '../../core/index.ts';
 import { acquireLock, describeHolder, lockStatus, releaseLock } from '../../deployer/flows/lock.ts';
 import { flagCommand, onlyAction, usageError } from '../args.ts';
+import type { FlagTable } from '../help.ts';
 import { printDryRun, REMOTE_FLAGS, REMOTE_FLAGS_USAGE, withRemote } from '../remote.ts';
 
 const USAGE = `xamal lock status | acquire -m MESSAGE [--lock-wait SECONDS] [--force] | release  ${REMOTE_FLAGS_USAGE}`;
 
 const FLAGS = {
   ...REMOTE_FLAGS,
-  message: { type: 'string', short: 'm' },
-  'lock-wait': { type: 'string' },
-  force: { type: 'boolean' },
-} as const;
+  message: { type: 'string', short: 'm', valueName: 'MESSAGE', description: 'acquire: why the lock is taken (shown to whoever finds it held)' },
+  'lock-wait': { type: 'string', valueName: 'SECONDS', description: 'acquire: wait this long for a lock someone else holds', defaultText: '0' },
+  force: { type: 'boolean', description: 'acquire: break a stale lock (its holder gone)' },
+} as const satisfies FlagTable;
 
 /** The deploy lock on the primary host: who holds it, take it (with a message), release it. */
-export default flagCommand(USAGE, FLAGS, async ({ positionals, values }, io) => {
+export default flagCommand({
+  usage: USAGE,
+  description: 'The lock is a directory on the primary host that deploys, rollbacks and app stop/start/maintenance take and release themselves; take it by hand to keep them away during maintenance.',
+  flags: FLAGS,
+  examples: [
+    ['xamal lock status', 'Who holds the lock, since when, and why'],
+    ["xamal lock acquire -m 'database migration'", 'Keep deploys away until xamal lock release'],
+  ],
+}, async ({ positionals, values }, io) => {
   const action = onlyAction(positionals, ['status', 'acquire', 'release'], USAGE);
   if (action === 'acquire' && !values.message) throw usageError('lock acquire needs a message (-m "why")', USAGE);
   const wait = values['lock-wait'] === undefined ? undefined : Number(values['lock-wait']);

@@ -8,7 +8,15 @@ import { flagCommand, noExtraArgs, takeAction, usageError } from '../args.ts';
 const USAGE = `xamal secrets print [--reveal] | extract NAME  ${DEPLOY_FLAGS_USAGE}`;
 
 /** `secrets print`: every secret, redacted unless --reveal. `secrets extract NAME`: one value, for scripts. */
-export default flagCommand(USAGE, { ...DEPLOY_FLAGS, reveal: { type: 'boolean' } }, async ({ positionals, values }, io) => {
+export default flagCommand({
+  usage: USAGE,
+  description: 'The secrets are read from .xamal/secrets-common, then .xamal/secrets (.xamal/secrets.DESTINATION with -d).',
+  flags: { ...DEPLOY_FLAGS, reveal: { type: 'boolean', description: 'print: show the values, not [REDACTED]' } },
+  examples: [
+    ['xamal secrets print', 'Every secret name, values redacted'],
+    ['xamal secrets extract DATABASE_URL -d staging', "One secret's value, for a script"],
+  ],
+}, async ({ positionals, values }, io) => {
   const [action, rest] = takeAction(positionals, ['print', 'extract'], USAGE);
   if (action === 'print') noExtraArgs(rest, USAGE);
   if (action === 'extract' && rest.length !== 1) throw usageError('expected exactly one secret NAME', USAGE);

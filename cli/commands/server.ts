@@ -11,6 +11,16 @@ export const bootstrap: CliCommand = setupCommand('server bootstrap');
 
 /** `xamal server exec CMD…`: the command on every selected host in parallel; non-zero exit if any host failed. */
 export const exec: CliCommand = {
+  help: {
+    usage: EXEC_USAGE,
+    description: 'CMD runs under sh on each host as the SSH user; the flags go before it (or end them with --). Exit code: 0 when every host succeeded.',
+    flags: REMOTE_FLAGS,
+    passThrough: true,
+    examples: [
+      ['xamal server exec uptime', "Each host's uptime"],
+      ['xamal server exec -r web -- df -h /', 'Disk space on the hosts of the web role'],
+    ],
+  },
   async run(args, io) {
     const split = splitAtCommand(args, REMOTE_FLAGS);
     const { positionals, values } = parseFlags(split.flags, REMOTE_FLAGS, EXEC_USAGE);

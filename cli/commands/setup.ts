@@ -15,7 +15,12 @@ export function setupLines(v: HostSetup): string[] {
 export function setupCommand(name: 'setup' | 'server bootstrap'): CliCommand {
   const usage = `xamal ${name} ${REMOTE_FLAGS_USAGE}`;
   const bootstrapOnly = name === 'server bootstrap';
-  return flagCommand(usage, REMOTE_FLAGS, async ({ positionals, values }, io) => {
+  return flagCommand({
+    usage,
+    description: bootstrapOnly ? 'Reads no secrets.' : 'Runs server bootstrap first; safe to run again (prints only what changed).',
+    flags: REMOTE_FLAGS,
+    examples: [[`xamal ${name} --dry-run`, 'Print the steps it would run on each host'], [`xamal ${name} --hosts web2`, 'Only the new host web2']],
+  }, async ({ positionals, values }, io) => {
     noExtraArgs(positionals, usage);
     return withRemote(values, { command: name, secrets: !bootstrapOnly, say: (l) => io.err(l) }, async (remote) =>
       reportOutcomes(io, remote, await setup(remote.ctx, { bootstrapOnly }), { json: values.json, render: setupLines }),

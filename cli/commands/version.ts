@@ -3,7 +3,7 @@ import { flagCommand, usageError } from '../args.ts';
 
 const USAGE = 'xamal version';
 
-export default flagCommand(USAGE, {}, async ({ positionals }, io) => {
+export default flagCommand({ usage: USAGE, flags: {}, examples: [['xamal --version', 'The same']] }, async ({ positionals }, io) => {
   if (positionals.length > 0) throw usageError('expected no arguments', USAGE);
   io.out(`xamal ${pkg.version}`);
   return 0;

@@ -78,7 +78,8 @@ describe('the installable package', () => {
     expect(v).toEqual({ code: 0, stdout: `xamal ${version}\n`, stderr: '' });
     const help = await run(xamal, ['deploy', '--help'], { cwd: project, env });
     expect(help.code, help.stderr).toBe(0);
-    expect(help.stdout).toMatch(/^usage: xamal deploy /);
+    expect(help.stdout).toMatch(/^Usage: xamal deploy /);
+    expect(help.stdout).toMatch(/\n  -h, --hosts HOSTS /);
     const config = await run(xamal, ['config'], { cwd: project, env });
     expect(config.code, config.stderr).toBe(0);
     expect(config.stdout).toMatch(/^service: hello$/m);

@@ -19,7 +19,7 @@ function usageMessage(fn: () => unknown): string {
 
 describe('flagCommand', () => {
   it('hands run the parsed flags and positionals, and returns its exit code', async () => {
-    const cmd = flagCommand(USAGE, { json: { type: 'boolean' }, name: { type: 'string', short: 'n' } }, async ({ positionals, values }) => {
+    const cmd = flagCommand({ usage: USAGE, flags: { json: { type: 'boolean', description: 'j' }, name: { type: 'string', short: 'n', description: 'n' } } }, async ({ positionals, values }) => {
       expect(positionals).toEqual(['a', 'b']);
       expect(values).toEqual({ json: true, name: 'x' });
       return 7;
@@ -29,7 +29,7 @@ describe('flagCommand', () => {
 
   it('rejects an unknown flag with a usage error naming it, without running', async () => {
     let ran = false;
-    const cmd = flagCommand(USAGE, {}, async () => {
+    const cmd = flagCommand({ usage: USAGE, flags: {} }, async () => {
       ran = true;
       return 0;
     });
@@ -38,7 +38,7 @@ describe('flagCommand', () => {
   });
 
   it('suggests the flag a typo was near (long or short), and nothing for what is near none', async () => {
-    const cmd = flagCommand(USAGE, { hosts: { type: 'string', short: 'h' }, roles: { type: 'string' } }, async () => 0);
+    const cmd = flagCommand({ usage: USAGE, flags: { hosts: { type: 'string', short: 'h', description: 'h' }, roles: { type: 'string', description: 'r' } } }, async () => 0);
     await expect(cmd.run(['--hostz', 'a'], io)).rejects.toThrow(/^unknown flag --hostz; did you mean "--hosts"\?\n/);
     await expect(cmd.run(['--rolse', 'a'], io)).rejects.toThrow(/^unknown flag --rolse; did you mean "--roles"\?\n/);
     await expect(cmd.run(['--frobnicate'], io)).rejects.toThrow(/^unknown flag --frobnicate\n/);

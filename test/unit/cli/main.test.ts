@@ -71,32 +71,29 @@ describe('xamal target parse', () => {
     expect(r.stderr).toContain('usage: xamal target parse TUPLE');
   });
 
-  it('prints its usage for --help and exits 0', async () => {
+  it('prints its usage, summary and flags for --help and exits 0', async () => {
     const r = await run(['target', 'parse', '--help']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^usage: xamal target parse TUPLE\n\nPrint a target tuple's fields as JSON/);
+    expect(r.stdout).toMatch(/^Usage: xamal target parse TUPLE\n\nPrint a target tuple's fields as JSON/);
+    expect(r.stdout).toMatch(/\nFlags:\n  -h, --help +Print this help\n/);
   });
 });
 
 describe('xamal help', () => {
-  it('leaves -h after a command to the command (Kamal: -h is --hosts)', async () => {
-    const r = await run(['target', 'parse', '-h']);
-    expect(r.stdout).not.toMatch(/^usage:/);
-    expect(r.code).toBe(2);
-  });
 
   it.each([[[]], [['help']], [['--help']], [['-h']]])('prints every command for %j and exits 0', async (argv) => {
     const r = await run(argv);
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
-    for (const c of COMMANDS) expect(r.stdout).toContain(c.usage);
+    for (const c of COMMANDS) expect(r.stdout).toContain(`  ${c.synopsis}  `);
     expect(r.stdout).toContain('Commands:');
   });
 
   it('documents every exit code the error table can produce, once each, with what it means', async () => {
     const r = await run(['help']);
     const section = r.stdout.split('Exit codes:\n')[1]!.split('\n\n')[0]!.split('\n');
-    const codes = section.map((l) => Number(/^\s+(\d+)\s/.exec(l)![1]));
+    // A meaning too long for the line continues on the next, indented past the codes.
+    const codes = section.filter((l) => /^\s+\d/.test(l)).map((l) => Number(/^\s+(\d+)\s/.exec(l)![1]));
     expect(codes).toEqual([0, ...new Set(Object.values(ERROR_CODES).map((c) => c.exit))].sort((a, b) => a - b));
     expect(section.find((l) => /^\s+5\s/.test(l))).toContain('lock');
   });
@@ -104,8 +101,8 @@ describe('xamal help', () => {
   it('narrows the list to a group with help WORD', async () => {
     const r = await run(['help', 'farm']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('xamal farm up');
-    expect(r.stdout).not.toContain('xamal target parse');
+    expect(r.stdout).toContain('  farm up  ');
+    expect(r.stdout).not.toContain('target parse');
   });
 });
 
@@ -115,21 +112,21 @@ describe('unknown commands', () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/^xamal: unknown command "frobnicate now"\n/);
-    for (const c of COMMANDS) expect(r.stderr).toContain(c.usage);
+    for (const c of COMMANDS) expect(r.stderr).toContain(`  ${c.synopsis}  `);
   });
 
   it('exits 2 for a known group with an unknown verb, listing that group', async () => {
     const r = await run(['target', 'explode']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('unknown command "target explode"');
-    expect(r.stderr).toContain('xamal target parse TUPLE');
+    expect(r.stderr).toContain('target parse TUPLE');
   });
 });
 
 describe('the one exit point', () => {
   const added: CommandEntry[] = [];
   const addCommand = (word: string, run: () => Promise<number>) => {
-    const entry: CommandEntry = { words: ['zz-test', word], usage: `xamal zz-test ${word}`, summary: 'test only', load: async () => ({ run }) };
+    const entry: CommandEntry = { words: ['zz-test', word], synopsis: `zz-test ${word}`, summary: 'test only', load: async () => ({ help: { usage: `xamal zz-test ${word}`, flags: {} }, run }) };
     COMMANDS.push(entry);
     added.push(entry);
   };

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { plainProgress, progressBar, progressFrame, ttyProgress } from '../../../cli/progress.ts';
+import { fitLine, plainProgress, progressBar, progressFrame, ttyProgress, ttyScreen } from '../../../cli/progress.ts';
+import { fakeTerminal } from '../../../testkit/terminal.ts';
 import { buildStatusLine } from '../../../cli/commands/build.ts';
 
 describe('progress display', () => {
@@ -31,6 +32,40 @@ describe('progress display', () => {
     for (const [k, l] of [['a', 'a: queued'], ['b', 'b: queued'], ['a', 'a: queued'], ['a', 'a: done']] as const) p.update(k, l);
     p.end();
     expect(lines).toEqual(['a: queued', 'b: queued', 'a: done']);
+  });
+});
+
+describe('a terminal screen shared by a frame and other lines', () => {
+  it('would lose a line written past the screen while a frame shows (what going through it prevents)', () => {
+    const term = fakeTerminal();
+    const screen = ttyScreen((raw) => term.write(raw));
+    const p = screen.progress();
+    p.update('a', 'a: queued');
+    p.update('b', 'b: queued');
+    term.write('warning\n'); // printed at the cursor, not through the screen: below the frame…
+    p.update('a', 'a: compile');
+    expect(term.lines()).toEqual(['a: queued', 'a: compile', 'b: queued']); // …the redraw, one row short, overwrites it and leaves a stale line
+    screen.above(() => term.write('warning\n'));
+    p.update('b', 'b: done');
+    expect(term.lines()).toEqual(['a: queued', 'warning', 'a: compile', 'b: done']);
+  });
+
+  it('clear erases the frame and lines printed afterwards start where it was; a cleared progress draws again when updated', () => {
+    const term = fakeTerminal();
+    const screen = ttyScreen((raw) => term.write(raw));
+    const p = screen.progress();
+    p.update('a', 'a: 1');
+    p.update('b', 'b: 1');
+    screen.clear();
+    expect(term.lines()).toEqual([]);
+    screen.above(() => term.write('after\n'));
+    p.update('a', 'a: 2');
+    expect(term.lines()).toEqual(['after', 'a: 2', 'b: 1']);
+  });
+
+  it('fits a frame line into one row (columns - 1, ending in …), leaving shorter lines alone', () => {
+    expect(fitLine('x'.repeat(100), 40)).toBe(`${'x'.repeat(38)}…`);
+    expect(fitLine('short', 40)).toBe('short');
   });
 });
 

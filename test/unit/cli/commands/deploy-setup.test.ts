@@ -148,6 +148,6 @@ describe('xamal docs', () => {
 
   it('appears in xamal help with init, config and secrets', async () => {
     const help = await run('help');
-    for (const usage of ['xamal init', 'xamal config [-d DESTINATION]', 'xamal docs [SECTION]', 'xamal secrets print']) expect(help.stdout).toContain(usage);
+    for (const synopsis of ['  init  ', '  config  ', '  docs [SECTION]  ', '  secrets ACTION  ']) expect(help.stdout).toContain(synopsis);
   });
 });
