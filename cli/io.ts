@@ -1,3 +1,4 @@
+import type { Terminal } from '../deployer/remote.ts';
 import { plainProgress, type Progress } from './progress.ts';
 
 /** What a command may touch of the outside world: its arguments and two output streams. */
@@ -8,6 +9,8 @@ export interface Io {
   interrupted(): Promise<string>;
   /** Live status lines on stderr (redrawn in place on a terminal); plain lines when absent. */
   progress?(): Progress;
+  /** The process's stdin/stdout/stderr for an interactive command (`app exec -i`); absent in tests that give none. */
+  terminal?(): Terminal;
 }
 
 /** The command's progress display: the Io's own, else one plain stderr line per change. */

@@ -1,13 +1,11 @@
 import type { CliCommand } from './io.ts';
 import { ERROR_CODES } from '../core/index.ts';
 
-/** The command table: each command's words, a one-line summary, and a lazy loader. */
-export interface CommandEntry {
-  words: string[];
-  usage: string;
-  summary: string;
-  load: () => Promise<CliCommand>;
-}
+/**
+ * The command table: each command's words, a one-line summary, and a lazy loader; or a built-in
+ * alias (`alias: true`, no loader), which main expands (cli/aliases.ts) into the command it stands for.
+ */
+export type CommandEntry = { words: string[]; usage: string; summary: string } & ({ load: () => Promise<CliCommand>; alias?: undefined } | { alias: true; load?: undefined });
 
 export const COMMANDS: CommandEntry[] = [
   {
@@ -39,6 +37,12 @@ export const COMMANDS: CommandEntry[] = [
     usage: 'xamal app boot [--version V]|details|versions|releases|logs|stop|start|exec CMD|maintenance|live …',
     summary: 'The running app: boot the current release again (blue/green, as a deploy), live slot and version per host, releases kept, logs, stop/start, a command in the live release env, maintenance page',
     load: async () => (await import('./commands/app.ts')).default,
+  },
+  {
+    words: ['console'],
+    alias: true,
+    usage: 'xamal console [-d DEST] [-c FILE] [--hosts H]',
+    summary: "A remote IEx shell attached to the running node on the primary host: app exec -i \"bin/<release> remote\" (a console alias in deploy.yml replaces it)",
   },
   {
     words: ['build'],

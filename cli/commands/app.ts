@@ -1,12 +1,28 @@
-import { appDetails, appExec, appLogs, appMaintenance, appReleases, appStopStart } from '../../deployer/flows/app.ts';
+import { appDetails, appExec, appExecInteractive, appLogs, appMaintenance, appReleases, appStopStart } from '../../deployer/flows/app.ts';
 import { withLock } from '../../deployer/flows/lock.ts';
 import { forVerb } from './deploy.ts';
 import { actionError, noExtraArgs, parseFlags, usageError } from '../args.ts';
-import type { CliCommand } from '../io.ts';
-import { REMOTE_FLAGS, REMOTE_FLAGS_USAGE, reportOutcomes, withRemote } from '../remote.ts';
+import type { CliCommand, Io } from '../io.ts';
+import { printDryRun, REMOTE_FLAGS, REMOTE_FLAGS_USAGE, reportOutcomes, withRemote, type RemoteFlags } from '../remote.ts';
 
-const FLAGS = { ...REMOTE_FLAGS, lines: { type: 'string', short: 'n' } } as const;
-const USAGE = `xamal app boot [--version V]|details|versions|releases|logs [-n N]|stop|start|exec CMD|maintenance|live ${REMOTE_FLAGS_USAGE}`;
+export const APP_FLAGS = { ...REMOTE_FLAGS, lines: { type: 'string', short: 'n' }, interactive: { type: 'boolean', short: 'i' } } as const;
+const FLAGS = APP_FLAGS;
+const USAGE = `xamal app boot [--version V]|details|versions|releases|logs [-n N]|stop|start|exec [-i|--interactive] CMD|maintenance|live ${REMOTE_FLAGS_USAGE}`;
+
+/**
+ * `app exec -i CMD`: CMD on one host (the primary, or the one --hosts names) attached to this
+ * terminal, as the app's user in the live release's env; xamal exits with its exit status.
+ */
+async function execInteractive(values: RemoteFlags & { json?: boolean | undefined }, line: string, io: Io): Promise<number> {
+  if (values.json) throw usageError('--interactive: cannot be combined with --json', USAGE);
+  const terminal = io.terminal?.();
+  if (!terminal) throw usageError('--interactive: needs a terminal or piped stdin and stdout', USAGE);
+  return withRemote(values, { command: 'app exec -i', secrets: false, say: (l) => io.err(l) }, async (remote) => {
+    const { code } = await appExecInteractive(remote.ctx, line, terminal, values.hosts !== undefined);
+    printDryRun(io, remote);
+    return code;
+  });
+}
 
 /** `xamal app …`: the running app on each host. Mutating actions take the deploy lock. */
 const command: CliCommand = {
@@ -19,6 +35,8 @@ const command: CliCommand = {
     if (!action) throw actionError(action, USAGE);
     if (needsArg && rest.length === 0) throw usageError('exec: expected a command', USAGE);
     if (!needsArg) noExtraArgs(rest, USAGE);
+    if (values.interactive && action !== 'exec') throw usageError('--interactive: only with exec', USAGE);
+    if (values.interactive) return execInteractive(values, rest.join(' '), io);
     return withRemote(values, { command: `app ${action}`, secrets: true, say: (l) => io.err(l) }, async (remote) => {
       const { ctx } = remote;
       const json = values.json;
