@@ -32,7 +32,8 @@ function ptyCli(cwd: string, args: string[]) {
   const waitFor = async (re: RegExp, from: number, ms = 30_000): Promise<string> => {
     const deadline = Date.now() + ms;
     while (Date.now() < deadline) {
-      const m = re.exec(out.slice(from));
+      // IEx colours its results: matched without the escape sequences.
+      const m = re.exec(out.slice(from).replace(/\x1b\[[0-9;?]*[A-Za-z]/g, ''));
       if (m) return m[0];
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -88,7 +89,8 @@ describe('xamal console and app exec -i on a Debian 12 test host', () => {
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 
-  it('xamal console opens IEx on the running node: an expression typed gives 42, a resize reaches it, Ctrl-G q leaves with exit 0 and the app still running', { timeout: 120_000 }, async () => {
+  /** `xamal console` in a pty: 42 from an expression, the live slot's node, the window size, Ctrl-G q. */
+  const consoleSession = async () => {
     const h = lab.hosts[0]!;
     const live = (await lab.ssh(h, { argv: ['cat', '/opt/xamal/hello/slots/web.live'] }, 'root')).stdout.trim();
     const t0 = performance.now();
@@ -111,12 +113,25 @@ describe('xamal console and app exec -i on a Debian 12 test host', () => {
       await c.waitFor(/--> $/, at);
       c.term.write('q\r');
       expect(await c.exited).toBe(0);
-      console.log(`console: remote IEx prompt after ${opened.toFixed(0)} ms (xamal start, SSH, sudo, runuser, iex --remsh)`);
+      console.log(`console: remote IEx prompt on ${live} after ${opened.toFixed(0)} ms (xamal start, SSH, sudo, runuser, iex --remsh)`);
     } finally {
       c.term.kill();
     }
     const unit = await lab.ssh(h, { argv: ['systemctl', 'is-active', `xamal-hello-web@${live}.service`] }, 'root');
     expect(unit.stdout.trim()).toBe('active');
+    return live;
+  };
+
+  it('xamal console opens IEx on the running node: an expression typed gives 42, a resize reaches it, Ctrl-G q leaves with exit 0 and the app still running', { timeout: 120_000 }, async () => {
+    await consoleSession();
+  });
+
+  it('after the live slot switches (app boot: the other slot started, the old one stopped), console reaches the new live node', { timeout: 300_000 }, async () => {
+    const before = (await lab.ssh(lab.hosts[0]!, { argv: ['cat', '/opt/xamal/hello/slots/web.live'] }, 'root')).stdout.trim();
+    const boot = await xamalCli(project, ['app', 'boot'], {}, cliEntry());
+    expect(boot.code, boot.stdout + boot.stderr).toBe(0);
+    const after = await consoleSession();
+    expect(after).not.toBe(before);
   });
 
   it('app exec -i with piped stdin (no terminal): the command reads it, runs as the app user in the live release, and its exit status is xamal\'s; an alias with extra words does the same', { timeout: 120_000 }, async () => {
