@@ -34,8 +34,8 @@ export const COMMANDS: CommandEntry[] = [
   },
   {
     words: ['app'],
-    usage: 'xamal app boot [--version V]|details|versions|releases|logs|stop|start|exec CMD|maintenance|live …',
-    summary: 'The running app: boot the current release again (blue/green, as a deploy), live slot and version per host, releases kept, logs, stop/start, a command in the live release env, maintenance page',
+    usage: 'xamal app boot [--version V]|details|versions|releases|logs|stop|start|exec [-i] CMD|maintenance|live …',
+    summary: 'The running app: boot the current release again (blue/green, as a deploy), live slot and version per host, releases kept, logs, stop/start, a command in the live release env (-i: interactive, on one host), maintenance page',
     load: async () => (await import('./commands/app.ts')).default,
   },
   {
