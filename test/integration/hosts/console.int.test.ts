@@ -107,6 +107,8 @@ describe('xamal console and app exec -i on a Debian 12 test host', () => {
       c.term.write('node()\r');
       expect(await c.waitFor(/:"[^"]+@[^"]+"/, at)).toMatch(new RegExp(`^:"hello-web-${live}@`));
       c.term.resize(100, 30);
+      // The resize reaches xamal as SIGWINCH, which must be handled before the next keys are read.
+      await new Promise((r) => setTimeout(r, 500));
       at = c.mark();
       // io.columns asks the shell's own terminal: the remote pty, resized through SSH.
       c.term.write(':io.columns()\r');
@@ -128,7 +130,7 @@ describe('xamal console and app exec -i on a Debian 12 test host', () => {
     await consoleSession();
   });
 
-  it('after the live slot switches (app boot: the other slot started, the old one stopped), console reaches the new live node', { timeout: 300_000 }, async () => {
+  it("after the live slot switches (app boot: the other slot started, the old one stopped, with the epmd it started), console reaches the new live node through the slot's own epmd", { timeout: 300_000 }, async () => {
     const before = (await lab.ssh(lab.hosts[0]!, { argv: ['cat', '/opt/xamal/hello/slots/web.live'] }, 'root')).stdout.trim();
     const boot = await xamalCli(project, ['app', 'boot'], {}, cliEntry());
     expect(boot.code, boot.stdout + boot.stderr).toBe(0);
