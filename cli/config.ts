@@ -5,6 +5,8 @@ export interface CliConfig {
   /** Farm URL and token for `xamal build` (flags override). */
   farmUrl: string | undefined;
   farmToken: string | undefined;
+  /** `TERM`, for the remote pty of an interactive command. */
+  term: string;
 }
 
 export function cliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
@@ -12,6 +14,7 @@ export function cliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
     debug: env.XAMAL_DEBUG !== undefined && env.XAMAL_DEBUG !== '' && env.XAMAL_DEBUG !== '0',
     farmUrl: env.XAMAL_FARM_URL || undefined,
     farmToken: env.XAMAL_FARM_TOKEN || undefined,
+    term: env.TERM || 'xterm-256color',
   };
 }
 

@@ -1,3 +1,4 @@
+import type { Terminal } from '../deployer/remote.ts';
 import type { CommandHelp } from './help.ts';
 import { plainProgress, ttyScreen, type Progress } from './progress.ts';
 
@@ -13,6 +14,8 @@ export interface Io {
   stopProgress?(): void;
   /** The width help wraps to: the terminal's columns (absent when stdout is not a terminal: 80). */
   columns?: number | undefined;
+  /** The process's stdin/stdout/stderr for an interactive command (`app exec -i`); absent in tests that give none. */
+  terminal?(): Terminal;
 }
 
 /** The command's progress display: the Io's own, else one plain stderr line per change. */

@@ -5,15 +5,15 @@ import { twoColumns, wrapText } from './help.ts';
 /**
  * The command table: each command's words, its synopsis and one-line summary for the list, and a
  * lazy loader (the list loads no command; `xamal COMMAND --help` loads that command's module, whose
- * `help` has its usage, flags and examples).
+ * `help` has its usage, flags and examples); or a built-in alias (`alias: true`, no loader), which
+ * main expands (cli/aliases.ts) into the command it stands for.
  */
-export interface CommandEntry {
+export type CommandEntry = {
   words: string[];
   /** The words and arguments, no flags (`rollback [VERSION]`): the list's left column. */
   synopsis: string;
   summary: string;
-  load: () => Promise<CliCommand>;
-}
+} & ({ load: () => Promise<CliCommand>; alias?: undefined } | { alias: true; load?: undefined });
 
 export const COMMANDS: CommandEntry[] = [
   {
@@ -43,8 +43,14 @@ export const COMMANDS: CommandEntry[] = [
   {
     words: ['app'],
     synopsis: 'app ACTION',
-    summary: 'The running app: boot the current release again (blue/green, as a deploy), live slot and version per host, releases kept, logs, stop/start, a command in the live release env, maintenance page',
+    summary: 'The running app: boot the current release again (blue/green, as a deploy), live slot and version per host, releases kept, logs, stop/start, a command in the live release env (-i: interactive, on one host), maintenance page',
     load: async () => (await import('./commands/app.ts')).default,
+  },
+  {
+    words: ['console'],
+    alias: true,
+    synopsis: 'console',
+    summary: "A remote IEx shell attached to the running node on the primary host: app exec -i \"bin/<release> remote\" (a console alias in deploy.yml replaces it)",
   },
   {
     words: ['build'],

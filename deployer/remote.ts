@@ -30,6 +30,31 @@ export interface HostSession extends Executor {
   caddy(req: CaddyRequest): Promise<CaddyResponse>;
   /** Copies a local file to `remotePath` (SFTP), mode 0644 unless given. */
   upload(localPath: string, remotePath: string, mode?: number): Promise<void>;
+  /**
+   * Runs `cmd` attached to `terminal` (a pty when it has a size) until it exits; resolves with its
+   * exit status (128+n for a signal). No timeout: the user ends it.
+   */
+  interactive(cmd: Command, terminal: Terminal): Promise<number>;
+}
+
+/**
+ * The local end of an interactive command (`app exec -i`, `console`): the user's terminal, or plain
+ * pipes when stdin is not one (scripts). The CLI makes it from the process's streams.
+ */
+export interface Terminal {
+  readonly input: NodeJS.ReadableStream;
+  readonly output: NodeJS.WritableStream;
+  readonly errors: NodeJS.WritableStream;
+  /** `TERM` for the remote pty. */
+  readonly term: string;
+  /** Rows and columns when stdin is a terminal (then a pty is asked for); undefined otherwise. */
+  size(): { rows: number; cols: number } | undefined;
+  /** Raw mode (keys go to the remote as typed) on, or off: the terminal as it was. */
+  setRaw(on: boolean): void;
+  /** `fn` on each window size change (SIGWINCH); returns the unsubscribe. */
+  onResize(fn: () => void): () => void;
+  /** `fn` on SIGINT, SIGTERM or SIGHUP to xamal; returns the unsubscribe. */
+  onSignal(fn: (signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP') => void): () => void;
 }
 
 /** Opens sessions to hosts; one pooled connection per host; `close` ends them all. */
@@ -41,7 +66,8 @@ export interface SessionPool {
 export type RecordedStep =
   | { kind: 'run'; host: string; command: Command }
   | { kind: 'caddy'; host: string; request: CaddyRequest }
-  | { kind: 'upload'; host: string; localPath: string; remotePath: string; mode: number };
+  | { kind: 'upload'; host: string; localPath: string; remotePath: string; mode: number }
+  | { kind: 'interactive'; host: string; command: Command };
 
 export type SessionResponder = (step: RecordedStep) => Partial<CommandResult> | CaddyResponse | undefined;
 
@@ -69,6 +95,13 @@ export class RecordingSession implements HostSession {
 
   async upload(localPath: string, remotePath: string, mode = 0o644): Promise<void> {
     this.steps.push({ kind: 'upload', host: this.host, localPath, remotePath, mode });
+  }
+
+  /** Records the command; answers its exit status from `respond` (default 0). The terminal is not touched. */
+  async interactive(command: Command): Promise<number> {
+    const step: RecordedStep = { kind: 'interactive', host: this.host, command };
+    this.steps.push(step);
+    return (this.respond(step) as Partial<CommandResult> | undefined)?.code ?? 0;
   }
 }
 

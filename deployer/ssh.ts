@@ -8,13 +8,14 @@ import { hasSensitive, revealArg, toShellLine, XamalError, type Command, type Co
 import { CADDY_ADMIN_SOCKET, caddyAdminCommand, parseCaddyAdminOutput } from './commands/caddy.ts';
 import { asRoot } from './commands/files.ts';
 import type { SshConfig } from './config/schema.ts';
-import type { CaddyRequest, CaddyResponse, HostSession, SessionPool } from './remote.ts';
+import type { CaddyRequest, CaddyResponse, HostSession, SessionPool, Terminal } from './remote.ts';
 
 /**
  * The one module that speaks SSH (ssh2). One pooled connection per host over a TCP no-delay socket
  * (FACTS.md#ssh: ~50 ms → 5–8 ms per command), keepalives, connect timeout, host keys verified against
- * pinned fingerprints or known_hosts before anything runs, optional jump host, SFTP uploads, and
- * Caddy's admin API reached on its unix socket with curl on the host.
+ * pinned fingerprints or known_hosts before anything runs, optional jump host, SFTP uploads,
+ * Caddy's admin API reached on its unix socket with curl on the host, and interactive commands on a
+ * pty (`app exec -i`, `console`).
  */
 
 export interface SshOptions {
@@ -292,6 +293,71 @@ function exec(client: Client, line: string, stdin: string | undefined, timeoutMs
   });
 }
 
+/**
+ * Runs `line` attached to the local terminal until it exits: with a pty (as `ssh -t`) when the
+ * terminal has a size, the local terminal in raw mode and the window size kept in sync; otherwise
+ * plain pipes, stdin's end sent as EOF. The terminal is put back however the channel ends. A signal
+ * to xamal is passed to the remote command and ends the session. Resolves with the exit status.
+ */
+function interactiveExec(client: Client, line: string, terminal: Terminal, label: string): Promise<number> {
+  const size = terminal.size();
+  const options = size ? { pty: { rows: size.rows, cols: size.cols, width: 0, height: 0, term: terminal.term } } : {};
+  return new Promise((resolve, reject) => {
+    try {
+      client.exec(line, options, (err, ch) => {
+        if (err) return reject(new XamalError('unavailable', `${label}: ${err.message}`));
+        resolve(attachTerminal(ch, terminal, size !== undefined, label));
+      });
+    } catch (err) {
+      reject(new XamalError('unavailable', `${label}: SSH connection lost; not run (${(err as Error).message})`));
+    }
+  });
+}
+
+/** Wires a started channel to the terminal; every listener and the raw mode are undone when it closes (exported for tests). */
+export function attachTerminal(ch: ClientChannel, terminal: Terminal, pty: boolean, label: string): Promise<number> {
+  const { input, output, errors } = terminal;
+  const undo: (() => void)[] = [];
+  let code: number | undefined;
+  let signalled: number | undefined;
+  if (pty) {
+    terminal.setRaw(true);
+    undo.push(() => terminal.setRaw(false));
+    undo.push(terminal.onResize(() => {
+      const s = terminal.size();
+      if (s) ch.setWindow(s.rows, s.cols, 0, 0);
+    }));
+  }
+  const onInput = (b: Buffer | string) => ch.write(b);
+  const onEnd = () => ch.end();
+  input.on('data', onInput);
+  if (!pty) input.on('end', onEnd);
+  input.resume();
+  undo.push(() => {
+    input.removeListener('data', onInput);
+    input.removeListener('end', onEnd);
+    input.pause();
+  });
+  undo.push(terminal.onSignal((sig) => {
+    signalled = 128 + (SIGNALS[sig.slice(3)] ?? 15);
+    ch.signal(sig.slice(3));
+    ch.close();
+  }));
+  ch.on('data', (b: Buffer) => output.write(b));
+  ch.stderr.on('data', (b: Buffer) => errors.write(b));
+  ch.on('exit', (c: number | null, signal?: string) => {
+    code = c ?? (signal ? 128 + (SIGNALS[signal] ?? 15) : 255);
+  });
+  return new Promise((resolve, reject) => {
+    ch.on('close', () => {
+      for (const u of undo.reverse()) u();
+      const status = code ?? signalled;
+      if (status === undefined) reject(new XamalError('unavailable', `${label}: SSH connection lost before it finished`));
+      else resolve(status);
+    });
+  });
+}
+
 /** Connections that have closed (ssh2's Client says so only by its 'close' event). */
 const closedClients = new WeakSet<Client>();
 
@@ -349,6 +415,13 @@ class SshSession implements HostSession {
   run(cmd: Command): Promise<CommandResult> {
     const { line, stdin } = remoteInvocation(cmd);
     return exec(this.client, line, stdin, cmd.timeoutMs, `${this.host}: ${cmd.label ?? String(cmd.argv[0])}`);
+  }
+
+  /** Commands with secrets travel in stdin (remoteInvocation), which a pty would echo: refused here. */
+  interactive(cmd: Command, terminal: Terminal): Promise<number> {
+    if (this.#lost) return Promise.reject(this.#connectionLost(cmd.label ?? String(cmd.argv[0])));
+    if (hasSensitive(cmd) || cmd.stdin !== undefined) return Promise.reject(new XamalError('internal', `${this.host}: an interactive command takes no stdin or secrets of its own`));
+    return interactiveExec(this.client, toShellLine(cmd, { reveal: true }), terminal, `${this.host}: ${cmd.label ?? String(cmd.argv[0])}`);
   }
 
   /**

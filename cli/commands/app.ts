@@ -1,13 +1,33 @@
-import { appDetails, appExec, appLogs, appMaintenance, appReleases, appStopStart } from '../../deployer/flows/app.ts';
+import { appDetails, appExec, appExecInteractive, appLogs, appMaintenance, appReleases, appStopStart } from '../../deployer/flows/app.ts';
 import { withLock } from '../../deployer/flows/lock.ts';
 import { DEPLOY_VERB_FLAGS, forVerb } from './deploy.ts';
 import { actionError, noExtraArgs, parseFlags, usageError } from '../args.ts';
 import type { FlagTable } from '../help.ts';
-import type { CliCommand } from '../io.ts';
-import { REMOTE_FLAGS, REMOTE_FLAGS_USAGE, reportOutcomes, withRemote } from '../remote.ts';
+import type { CliCommand, Io } from '../io.ts';
+import { printDryRun, REMOTE_FLAGS, REMOTE_FLAGS_USAGE, reportOutcomes, withRemote, type RemoteFlags } from '../remote.ts';
 
-const FLAGS = { ...REMOTE_FLAGS, lines: { type: 'string', short: 'n', valueName: 'N', description: 'logs: the last N lines of each host\'s log', defaultText: '100' } } as const satisfies FlagTable;
-const USAGE = `xamal app boot [--version V] [-H]|details|versions|releases|logs [-n N]|stop|start|exec CMD|maintenance|live ${REMOTE_FLAGS_USAGE}`;
+export const APP_FLAGS = {
+  ...REMOTE_FLAGS,
+  lines: { type: 'string', short: 'n', valueName: 'N', description: "logs: the last N lines of each host's log", defaultText: '100' },
+  interactive: { type: 'boolean', short: 'i', description: 'exec: run the command on one host (the primary, or the one --hosts names) attached to this terminal over an SSH pty; xamal exits with its status' },
+} as const satisfies FlagTable;
+const FLAGS = APP_FLAGS;
+const USAGE = `xamal app boot [--version V] [-H]|details|versions|releases|logs [-n N]|stop|start|exec [-i|--interactive] CMD|maintenance|live ${REMOTE_FLAGS_USAGE}`;
+
+/**
+ * `app exec -i CMD`: CMD on one host (the primary, or the one --hosts names) attached to this
+ * terminal, as the app's user in the live release's env; xamal exits with its exit status.
+ */
+async function execInteractive(values: RemoteFlags & { json?: boolean | undefined }, line: string, io: Io): Promise<number> {
+  if (values.json) throw usageError('--interactive: cannot be combined with --json', USAGE);
+  const terminal = io.terminal?.();
+  if (!terminal) throw usageError('--interactive: needs a terminal or piped stdin and stdout', USAGE);
+  return withRemote(values, { command: 'app exec -i', secrets: false, say: (l) => io.err(l) }, async (remote) => {
+    const { code } = await appExecInteractive(remote.ctx, line, terminal, values.hosts !== undefined);
+    printDryRun(io, remote);
+    return code;
+  });
+}
 
 /** `xamal app …`: the running app on each host. Mutating actions take the deploy lock. */
 const command: CliCommand = {
@@ -18,7 +38,7 @@ const command: CliCommand = {
       '  boot: boot the live release (or --version) again in the idle slot, as a deploy does',
       '  details: each role\'s live slot, version and running units; versions: the version only',
       '  releases: the releases each host keeps; logs: the last lines of the app\'s journal',
-      '  stop, start: the app\'s units; exec CMD: CMD in the live release\'s environment',
+      '  stop, start: the app\'s units; exec CMD: CMD in the live release\'s environment (-i: on one host, interactive)',
       '  maintenance: Caddy answers 503 with the maintenance page; live: traffic to the app again',
       'stop, start, maintenance and live take the deploy lock.',
     ].join('\n'),
@@ -27,6 +47,7 @@ const command: CliCommand = {
       ['xamal app details', 'Which slot is live, with which version, on each host'],
       ['xamal app logs -n 50 -r web', 'The last 50 lines of the log on each host of the web role'],
       ['xamal app exec \'bin/shop eval "Shop.Release.migrate()"\'', "A command in the live release's environment on every host"],
+      ['xamal app exec -i "bin/hello remote"', 'A remote IEx shell on the primary host (what xamal console runs)'],
       ['xamal app maintenance', 'Serve the maintenance page (503) until xamal app live'],
     ],
   },
@@ -39,6 +60,8 @@ const command: CliCommand = {
     if (!action) throw actionError(action, USAGE);
     if (needsArg && rest.length === 0) throw usageError('exec: expected a command', USAGE);
     if (!needsArg) noExtraArgs(rest, USAGE);
+    if (values.interactive && action !== 'exec') throw usageError('--interactive: only with exec', USAGE);
+    if (values.interactive) return execInteractive(values, rest.join(' '), io);
     return withRemote(values, { command: `app ${action}`, secrets: true, say: (l) => io.err(l) }, async (remote) => {
       const { ctx } = remote;
       const json = values.json;

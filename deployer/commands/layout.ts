@@ -77,7 +77,15 @@ export interface SlotLayout {
   release: string;
   tmp: string;
   port: number;
+  /**
+   * The slot's own epmd (`ERL_EPMD_PORT`): `port + EPMD_PORT_OFFSET`. Each slot's node starts its own
+   * epmd inside its unit, so stopping the other slot (which kills everything in that unit, an epmd
+   * it started included) never unregisters this node: `console` and `rpc` still find it.
+   */
+  epmdPort: number;
 }
+
+export const EPMD_PORT_OFFSET = 10_000;
 
 const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -106,7 +114,9 @@ export function slotPort(config: Pick<DeployConfig, 'roles' | 'caddy'>, role: st
 
 export function slotLayout(config: Pick<DeployConfig, 'roles' | 'caddy'>, layout: AppLayout, role: string, slot: Slot): SlotLayout {
   const dir = `${layout.slots}/${role}-${slot}`;
-  return { role, slot, dir, envFile: `${dir}/env`, release: `${dir}/release`, tmp: `${layout.tmp}/${role}-${slot}`, port: slotPort(config, role, slot) };
+  const port = slotPort(config, role, slot);
+  if (port + EPMD_PORT_OFFSET > 65535) throw new XamalError('validation', `caddy.app_port ${config.caddy.appPort} leaves no room for role ${role}'s epmd ports (port + ${EPMD_PORT_OFFSET} = ${port + EPMD_PORT_OFFSET} > 65535)`);
+  return { role, slot, dir, envFile: `${dir}/env`, release: `${dir}/release`, tmp: `${layout.tmp}/${role}-${slot}`, port, epmdPort: port + EPMD_PORT_OFFSET };
 }
 
 /** The roles that run on `host`, in config order, with the host's tags in each. */

@@ -209,6 +209,12 @@ export const BootSchema = z
 
 // --- farm, packages, aliases ---------------------------------------------------------------------
 
+/**
+ * The first words of xamal's commands (cli/table.ts; a unit test keeps the two equal) and `help`: an
+ * alias cannot take one. `console` is not among them: it is a built-in alias deploy.yml may replace.
+ */
+export const COMMAND_WORDS: readonly string[] = ['app', 'audit', 'build', 'caddy', 'config', 'deploy', 'docs', 'farm', 'help', 'host', 'init', 'lock', 'prune', 'redeploy', 'rollback', 'secrets', 'server', 'setup', 'target', 'version'];
+
 /** A tuple (`linux-x86_64-gnu2.36-debian12-…`), a selector string (`otp=27,distro=debian12`) or a selector map. */
 const FarmTargetSchema = z.union([z.string(), TargetSelectorSchema], { error: 'expected a target tuple, a selector string or a selector map' }).transform((t, ctx): string | TargetSelector => {
   if (typeof t !== 'string') return t;
@@ -289,6 +295,9 @@ export const DeployFileSchema = z
     }
     if (roles.length > 0 && !Object.hasOwn(c.servers, c.primary_role)) {
       ctx.addIssue({ code: 'custom', path: ['primary_role'], message: `no role named ${JSON.stringify(c.primary_role)} under servers (roles: ${roles.map(([n]) => n).join(', ')})` });
+    }
+    for (const name of Object.keys(c.aliases)) {
+      if (COMMAND_WORDS.includes(name)) ctx.addIssue({ code: 'custom', path: ['aliases', name], message: `alias ${JSON.stringify(name)} is named like the xamal command ${JSON.stringify(name)}; give it another name` });
     }
     if (!c.release.name && !ReleaseNameSchema.safeParse(c.service.toLowerCase().replace(/-/g, '_')).success) {
       ctx.addIssue({ code: 'custom', path: ['release', 'name'], message: `cannot derive a release name from service ${JSON.stringify(c.service)}; set release.name` });

@@ -1,13 +1,15 @@
 import { commandName, runChecked, XamalError, type Command } from '../../core/index.ts';
 import { appSite } from '../commands/caddy.ts';
 import { asRoot } from '../commands/files.ts';
-import { rolesOnHost, slotLayout, type Slot } from '../commands/layout.ts';
+import { rolesOnHost, slotLayout, type AppLayout, type Slot } from '../commands/layout.ts';
 import { checkVersion } from '../commands/release.ts';
 import { listReleasesCommand, parseSlotState, releaseCommandCommand, slotStateCommand, startSlotCommand, stopSlotCommand, unitLogCommand } from '../commands/slots.ts';
-import type { HostSession } from '../remote.ts';
+import type { HostSession, Terminal } from '../remote.ts';
 import { recordAudit } from './audit.ts';
 import { setMaintenance } from './caddy.ts';
 import type { RemoteContext } from './context.ts';
+import type { Targets } from './targets.ts';
+import type { DeployConfig } from '../config/schema.ts';
 import { onSessions, type HostOutcome } from './parallel.ts';
 
 /**
@@ -85,6 +87,45 @@ export function appExec(ctx: RemoteContext, line: string): Promise<HostOutcome<s
     await recordAudit(ctx, s, { command: 'app exec', result: 'ok' });
     return outs.join('');
   });
+}
+
+/** Root step: `line` as the app's user in a live slot's release and env (as `app exec`), with no timeout: the user ends it. */
+export function interactiveExecCommand(config: DeployConfig, layout: AppLayout, role: string, live: Slot, version: string, line: string): Command {
+  const { timeoutMs: _none, ...cmd } = releaseCommandCommand(layout, slotLayout(config, layout, role, live), checkVersion(version), line, 1);
+  return asRoot({ ...cmd, label: 'app exec -i' }, config.ssh.user);
+}
+
+/**
+ * Pure: the one host and role an interactive command runs on, as Kamal's `app exec -i`: the primary
+ * host of the primary role (of the first selected role when `-r` leaves the primary one out); with
+ * `--hosts`, the one host they name — more than one is a usage error.
+ */
+export function interactiveTarget(config: Pick<DeployConfig, 'roles' | 'primaryRole'>, targets: Targets, hostsGiven: boolean): { host: string; role: string } {
+  const role = targets.roles.includes(config.primaryRole) ? config.primaryRole : targets.roles[0]!;
+  if (hostsGiven) {
+    if (targets.hosts.length !== 1) throw new XamalError('usage', `--interactive runs on one host; --hosts selects ${targets.hosts.length} (${targets.hosts.join(', ')})`);
+    const host = targets.hosts[0]!;
+    const onHost = rolesOnHost(config, host).map((r) => r.name).filter((r) => targets.roles.includes(r));
+    return { host, role: onHost.includes(role) ? role : onHost[0]! };
+  }
+  const host = config.roles.find((r) => r.name === role)!.hosts.map((h) => h.host).find((h) => targets.hosts.includes(h));
+  if (!host) throw new XamalError('not_found', `no selected host is in role ${role}`);
+  return { host, role };
+}
+
+/**
+ * `app exec -i`: `line` on one host (interactiveTarget) in the live slot's release and environment,
+ * attached to `terminal`; resolves with its exit status. One audit line when it ends.
+ */
+export async function appExecInteractive(ctx: RemoteContext, line: string, terminal: Terminal, hostsGiven: boolean): Promise<{ host: string; code: number }> {
+  const { host, role } = interactiveTarget(ctx.config, ctx.targets, hostsGiven);
+  const s = await ctx.pool.session(host);
+  const d = await roleDetails(ctx, s, role);
+  if (!d.live || !d.version) throw new XamalError('not_found', `${host}: ${role} has never been deployed`);
+  ctx.say?.(`${host}: ${role}-${d.live} (${d.version}): ${line}`);
+  const code = await s.interactive(interactiveExecCommand(ctx.config, ctx.layout, role, d.live, d.version, line), terminal);
+  await recordAudit(ctx, s, { command: 'app exec -i', result: code === 0 ? 'ok' : `exit ${code}` });
+  return { host, code };
 }
 
 export function appReleases(ctx: RemoteContext): Promise<HostOutcome<string[]>[]> {

@@ -23,7 +23,7 @@ async function run(argv: string[], columns?: number) {
 }
 
 /** Every command of the table with its module loaded. */
-const loaded: { name: string; cmd: CliCommand; summary: string }[] = await Promise.all(COMMANDS.map(async (e) => ({ name: e.words.join(' '), cmd: await e.load(), summary: e.summary })));
+const loaded: { name: string; cmd: CliCommand; summary: string }[] = await Promise.all(COMMANDS.flatMap((e) => (e.load ? [e.load] : []).map(async (load) => ({ name: e.words.join(' '), cmd: await load(), summary: e.summary }))));
 
 /** What is wrong with a flag table, as help would show it: each problem a sentence. */
 function flagTableProblems(flags: FlagTable): string[] {

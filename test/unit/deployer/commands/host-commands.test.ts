@@ -54,7 +54,7 @@ describe('host commands', () => {
     expect(unitFileFor(config, layout, 'web')).toBe(web);
   });
 
-  it("env files hold the role's env, the secrets (only inside the Sensitive content), PORT, RELEASE_NODE, RELEASE_TMP and the cookie", () => {
+  it("env files hold the role's env, the secrets (only inside the Sensitive content), PORT, RELEASE_NODE, RELEASE_TMP, the slot's own epmd port and the cookie", () => {
     const slot = slotLayout(config, layout, 'web', 'green');
     const f = envFile(layout, slot, releaseEnv(config, secrets, 'web', ['eu']), secrets.get('RELEASE_COOKIE'));
     expect(typeof f.content).not.toBe('string');
@@ -68,6 +68,7 @@ describe('host commands', () => {
         'PORT="4001"',
         'RELEASE_NODE="shop-web-green"',
         'RELEASE_TMP="/opt/xamal/shop/tmp/web-green"',
+        'ERL_EPMD_PORT="14001"',
         '',
       ].join('\n'),
     );

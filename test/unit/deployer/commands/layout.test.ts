@@ -18,7 +18,7 @@ describe('app layout and ports', () => {
     expect(() => slotPort(config, 'nope', 'blue')).toThrow(/no role "nope"/);
   });
 
-  it('names slot directories, env files and RELEASE_TMP per role and slot', () => {
+  it('names slot directories, env files, RELEASE_TMP and its own epmd port per role and slot', () => {
     expect(slotLayout(config, appLayout('shop', undefined), 'jobs', 'green')).toEqual({
       role: 'jobs',
       slot: 'green',
@@ -27,7 +27,10 @@ describe('app layout and ports', () => {
       release: '/opt/xamal/shop/slots/jobs-green/release',
       tmp: '/opt/xamal/shop/tmp/jobs-green',
       port: 4003,
+      epmdPort: 14003,
     });
+    const high = validateDeployConfig({ ...baseConfig, caddy: { app_port: 55533 } });
+    expect(() => slotLayout(high, appLayout('shop', undefined), 'jobs', 'green')).toThrow("caddy.app_port 55533 leaves no room for role jobs's epmd ports (port + 10000 = 65536 > 65535)");
   });
 
   it('knows which roles run on a host (with its tags) and which host is primary', () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { displayCommand } from '../../../../core/index.ts';
-import { appDetails, appExec, appMaintenance, appStopStart } from '../../../../deployer/flows/app.ts';
-import type { RecordedStep } from '../../../../deployer/remote.ts';
-import { testContext } from '../../../../testkit/deployer/context.ts';
+import { appDetails, appExec, appExecInteractive, appMaintenance, appStopStart, interactiveTarget } from '../../../../deployer/flows/app.ts';
+import type { RecordedStep, Terminal } from '../../../../deployer/remote.ts';
+import { baseConfig, testContext } from '../../../../testkit/deployer/context.ts';
 
 const live = (step: RecordedStep) => {
   if (step.kind === 'run' && (step.command.label ?? '').startsWith('slot state')) {
@@ -45,5 +45,46 @@ describe('xamal app', () => {
     expect(out.map((o) => o.host)).toEqual(['web1', 'web2']);
     const caddy = pool.steps.filter((s) => s.kind === 'caddy');
     expect(caddy.every((s) => s.kind === 'caddy' && s.request.path.startsWith('/id/xamal-shop'))).toBe(true);
+  });
+});
+
+describe('xamal app exec -i: one host, the live release, attached to the terminal', () => {
+  const config = { ...baseConfig, servers: { web: ['web1', 'web2'], jobs: { hosts: ['jobs1', 'web2'], cmd: 'bin/jobs' } } };
+  const target = (sel: { hosts?: string[]; roles?: string[] }) => {
+    const { ctx } = testContext({ config, command: 'app exec -i', ...sel });
+    return interactiveTarget(ctx.config, ctx.targets, sel.hosts !== undefined);
+  };
+
+  it('runs on the primary host of the primary role, or of the first selected role when -r leaves it out', () => {
+    expect(target({})).toEqual({ host: 'web1', role: 'web' });
+    expect(target({ roles: ['jobs'] })).toEqual({ host: 'jobs1', role: 'jobs' });
+  });
+
+  it('runs on the one host --hosts names, in the primary role when the host has it', () => {
+    expect(target({ hosts: ['web2'] })).toEqual({ host: 'web2', role: 'web' });
+    expect(target({ hosts: ['jobs1'] })).toEqual({ host: 'jobs1', role: 'jobs' });
+  });
+
+  it('refuses --hosts naming more than one host, naming them', () => {
+    expect(() => target({ hosts: ['web*'] })).toThrow(expect.objectContaining({ code: 'usage', message: '--interactive runs on one host; --hosts selects 2 (web1, web2)' }));
+  });
+
+  it('runs the command as the app user in the live slot, with no timeout, and returns its exit status', async () => {
+    const { ctx, pool } = testContext({ command: 'app exec -i', respond: (s) => (s.kind === 'interactive' ? { code: 3 } : live(s)) });
+    const r = await appExecInteractive(ctx, 'bin/shop remote', {} as Terminal, false);
+    expect(r).toEqual({ host: 'web1', code: 3 });
+    const steps = pool.steps.filter((s) => s.kind === 'interactive');
+    expect(steps).toHaveLength(1);
+    const cmd = steps[0]!.kind === 'interactive' ? steps[0]!.command : undefined;
+    expect(cmd?.timeoutMs).toBeUndefined();
+    expect(displayCommand(cmd!)).toBe(
+      'sudo -n runuser -u xamal-shop -- sh -c \'set -a && . "$1" && set +a && cd "$2" && exec /bin/sh -c "$3"\' sh /opt/xamal/shop/slots/web-green/env /opt/xamal/shop/releases/v2 \'bin/shop remote\'',
+    );
+    expect(pool.steps.some((s) => s.host !== 'web1')).toBe(false);
+  });
+
+  it('refuses a role that was never deployed on that host', async () => {
+    const { ctx } = testContext({ command: 'app exec -i' });
+    await expect(appExecInteractive(ctx, 'bin/shop remote', {} as Terminal, false)).rejects.toThrow('web1: web has never been deployed');
   });
 });
