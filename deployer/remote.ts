@@ -22,6 +22,12 @@ export interface CaddyResponse {
   body: string;
 }
 
+/** Where a streamed command's output goes, as it comes (UTF-8 text, not split into lines). */
+export interface OutputSink {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
 /** One host, one connection: commands, Caddy admin calls, file uploads. */
 export interface HostSession extends Executor {
   /** The host as written in the config (name or address). */
@@ -30,6 +36,12 @@ export interface HostSession extends Executor {
   caddy(req: CaddyRequest): Promise<CaddyResponse>;
   /** Copies a local file to `remotePath` (SFTP), mode 0644 unless given. */
   upload(localPath: string, remotePath: string, mode?: number): Promise<void>;
+  /**
+   * Runs a command whose output is handed to `sink` as it comes (`app logs -f`); resolves with its
+   * exit code. `stop` aborting ends the command's stdin (a streaming command watches it to end
+   * itself) and closes the channel.
+   */
+  stream(cmd: Command, sink: OutputSink, stop?: AbortSignal): Promise<number>;
 }
 
 /** Opens sessions to hosts; one pooled connection per host; `close` ends them all. */
@@ -69,6 +81,14 @@ export class RecordingSession implements HostSession {
 
   async upload(localPath: string, remotePath: string, mode = 0o644): Promise<void> {
     this.steps.push({ kind: 'upload', host: this.host, localPath, remotePath, mode });
+  }
+
+  /** Recorded as a run step; the answer's stdout and stderr go to the sink. */
+  async stream(command: Command, sink: OutputSink): Promise<number> {
+    const r = await this.run(command);
+    if (r.stdout) sink.stdout(r.stdout);
+    if (r.stderr) sink.stderr(r.stderr);
+    return r.code;
   }
 }
 

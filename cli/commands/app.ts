@@ -1,12 +1,46 @@
-import { appDetails, appExec, appLogs, appMaintenance, appReleases, appStopStart } from '../../deployer/flows/app.ts';
+import { grepPattern, journalSince } from '../../deployer/commands/logs.ts';
+import { appDetails, appExec, appLogs, appMaintenance, appReleases, appStopStart, followAppLogs } from '../../deployer/flows/app.ts';
 import { withLock } from '../../deployer/flows/lock.ts';
+import { exitCodeForOutcomes } from '../../deployer/flows/parallel.ts';
 import { forVerb } from './deploy.ts';
 import { actionError, noExtraArgs, parseFlags, usageError } from '../args.ts';
-import type { CliCommand } from '../io.ts';
-import { REMOTE_FLAGS, REMOTE_FLAGS_USAGE, reportOutcomes, withRemote } from '../remote.ts';
+import type { CliCommand, Io } from '../io.ts';
+import { printDryRun, REMOTE_FLAGS, REMOTE_FLAGS_USAGE, reportOutcomes, withRemote, type Remote } from '../remote.ts';
 
-const FLAGS = { ...REMOTE_FLAGS, lines: { type: 'string', short: 'n' } } as const;
-const USAGE = `xamal app boot [--version V]|details|versions|releases|logs [-n N]|stop|start|exec CMD|maintenance|live ${REMOTE_FLAGS_USAGE}`;
+const LOGS_FLAGS = { lines: { type: 'string', short: 'n' }, follow: { type: 'boolean', short: 'f' }, since: { type: 'string' }, grep: { type: 'string', short: 'g' } } as const;
+const FLAGS = { ...REMOTE_FLAGS, ...LOGS_FLAGS } as const;
+const USAGE = `xamal app boot [--version V]|details|versions|releases|logs [-n N] [-f] [--since 5m|TIME] [-g PATTERN]|stop|start|exec CMD|maintenance|live ${REMOTE_FLAGS_USAGE}`;
+
+interface LogsFlags {
+  lines?: string | undefined;
+  follow?: boolean | undefined;
+  since?: string | undefined;
+  grep?: string | undefined;
+  json?: boolean | undefined;
+}
+
+/** The journal query of `app logs` flags: -n (default 100, or 10 following; none with --since or --grep, as Kamal), --since, -g. */
+function logsQuery(values: LogsFlags) {
+  const n = values.lines === undefined ? undefined : /^\d+$/.test(values.lines) ? Number(values.lines) : NaN;
+  if (n !== undefined && !(Number.isSafeInteger(n) && n >= 1)) throw usageError(`--lines: expected a positive integer, got ${JSON.stringify(values.lines)}`, USAGE);
+  const lines = n ?? (values.since !== undefined || values.grep !== undefined ? undefined : values.follow ? 10 : 100);
+  return { lines, ...(values.since !== undefined ? { since: journalSince(values.since) } : {}), ...(values.grep !== undefined ? { grep: grepPattern(values.grep) } : {}) };
+}
+
+/** `app logs`: each host's lines; with -f, new lines as they come (prefixed by host when several) until Ctrl-C. */
+async function logs(io: Io, remote: Remote, values: LogsFlags): Promise<number> {
+  const q = logsQuery(values);
+  const { ctx } = remote;
+  if (!values.follow) return reportOutcomes(io, remote, await appLogs(ctx, q), { json: values.json, toJson: (logs) => ({ logs }), render: (t) => t.trimEnd().split('\n') });
+  if (values.json) throw usageError('--follow: --json is not supported (lines are printed as they come)', USAGE);
+  const stop = new AbortController();
+  void io.interrupted().then(() => stop.abort());
+  const several = ctx.targets.hosts.length > 1;
+  const outcomes = await followAppLogs(ctx, q, (host, line) => io.out(several ? `${host}: ${line}` : line), stop.signal);
+  printDryRun(io, remote);
+  for (const o of outcomes) if (!o.ok) io.err(`${o.host}: FAILED: ${ctx.secrets.redact(o.error.message)}`);
+  return exitCodeForOutcomes(outcomes);
+}
 
 /** `xamal app …`: the running app on each host. Mutating actions take the deploy lock. */
 const command: CliCommand = {
@@ -32,11 +66,8 @@ const command: CliCommand = {
           });
         case 'releases':
           return reportOutcomes(io, remote, await appReleases(ctx), { json, toJson: (releases) => ({ releases }), render: (v) => (v.length ? v : ['none']) });
-        case 'logs': {
-          const n = Number(values.lines ?? 100);
-          if (!Number.isInteger(n) || n < 1) throw usageError('--lines: expected a positive integer', USAGE);
-          return reportOutcomes(io, remote, await appLogs(ctx, n), { json, toJson: (logs) => ({ logs }), render: (t) => t.trimEnd().split('\n') });
-        }
+        case 'logs':
+          return logs(io, remote, values);
         case 'exec':
           return reportOutcomes(io, remote, await appExec(ctx, rest.join(' ')), { json, toJson: (output) => ({ output }), render: (t) => t.trimEnd().split('\n') });
         case 'stop':

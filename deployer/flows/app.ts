@@ -1,14 +1,16 @@
 import { commandName, runChecked, XamalError, type Command } from '../../core/index.ts';
+import { appLogsCommand, type LogsQuery } from '../commands/logs.ts';
+import { unitInstance } from '../commands/systemd.ts';
 import { appSite } from '../commands/caddy.ts';
 import { asRoot } from '../commands/files.ts';
 import { rolesOnHost, slotLayout, type Slot } from '../commands/layout.ts';
 import { checkVersion } from '../commands/release.ts';
-import { listReleasesCommand, parseSlotState, releaseCommandCommand, slotStateCommand, startSlotCommand, stopSlotCommand, unitLogCommand } from '../commands/slots.ts';
+import { listReleasesCommand, parseSlotState, releaseCommandCommand, slotStateCommand, startSlotCommand, stopSlotCommand } from '../commands/slots.ts';
 import type { HostSession } from '../remote.ts';
 import { recordAudit } from './audit.ts';
 import { setMaintenance } from './caddy.ts';
 import type { RemoteContext } from './context.ts';
-import { onSessions, type HostOutcome } from './parallel.ts';
+import { onHosts, onSessions, type HostOutcome } from './parallel.ts';
 
 /**
  * `xamal app …`: what runs where, its logs, stopping and starting the live slot, commands in the
@@ -54,7 +56,7 @@ export function appStopStart(ctx: RemoteContext, verb: 'stop' | 'start'): Promis
     const done = await eachRole(ctx, s, h, async (d) => {
       if (!d.live) throw new XamalError('not_found', `${h}: ${d.role} has never been deployed`);
       const cmd = verb === 'stop' ? stopSlotCommand(ctx.layout.app, d.role, d.live, ctx.config.drainTimeout) : startSlotCommand(ctx.layout.app, d.role, d.live);
-      await must(s, asRoot(cmd, ctx.config.ssh.user));
+      await must(s, asRoot(cmd, ctx.sshUser(h)));
       return `${d.role}-${d.live}`;
     });
     await recordAudit(ctx, s, { command: `app ${verb}`, result: 'ok' });
@@ -62,14 +64,58 @@ export function appStopStart(ctx: RemoteContext, verb: 'stop' | 'start'): Promis
   });
 }
 
-export function appLogs(ctx: RemoteContext, lines: number): Promise<HostOutcome<string>[]> {
+/** The units of the selected roles' live slots on the host. */
+async function liveUnits(ctx: RemoteContext, s: HostSession, host: string): Promise<string[]> {
+  const roles = await eachRole(ctx, s, host, async (d) => d);
+  return roles.flatMap((d) => (d.live ? [unitInstance(ctx.layout.app, d.role, d.live)] : []));
+}
+
+/** Each host's log lines of its live slots (`-n`, `--since`, `--grep`), secrets redacted. */
+export function appLogs(ctx: RemoteContext, q: Omit<LogsQuery, 'follow'>): Promise<HostOutcome<string>[]> {
   return onSessions(ctx, async (s, h) => {
-    const parts = await eachRole(ctx, s, h, async (d) => {
-      if (!d.live) return undefined;
-      return ctx.secrets.redact(await must(s, asRoot(unitLogCommand(ctx.layout.app, d.role, d.live, lines), ctx.config.ssh.user)));
-    });
-    return parts.filter((p) => p !== undefined).join('\n');
+    const units = await liveUnits(ctx, s, h);
+    if (!units.length) return '';
+    return ctx.secrets.redact(await must(s, asRoot(appLogsCommand(units, q), ctx.sshUser(h))));
   });
+}
+
+/** Calls `emit` once per complete line of the chunks pushed; `flush` hands over the rest. */
+function lineSplitter(emit: (line: string) => void): { push: (chunk: string) => void; flush: () => void } {
+  let rest = '';
+  return {
+    push(chunk) {
+      const parts = (rest + chunk).split('\n');
+      rest = parts.pop()!;
+      for (const p of parts) emit(p);
+    },
+    flush() {
+      if (rest) emit(rest);
+      rest = '';
+    },
+  };
+}
+
+/**
+ * `app logs -f`: every selected host at once (no concurrency cap: each stream lasts), each new line
+ * of its live slots handed to `line` (secrets redacted) until `stop` aborts or the connection ends.
+ */
+export function followAppLogs(ctx: RemoteContext, q: Omit<LogsQuery, 'follow'>, line: (host: string, text: string) => void, stop: AbortSignal): Promise<HostOutcome<void>[]> {
+  const hosts = ctx.targets.hosts;
+  return onHosts(
+    hosts,
+    async (h) => {
+      const s = await ctx.pool.session(h);
+      const units = await liveUnits(ctx, s, h);
+      if (!units.length) throw new XamalError('not_found', `${h}: nothing deployed yet: no live slot to follow`);
+      const out = lineSplitter((l) => line(h, ctx.secrets.redact(l)));
+      const err = lineSplitter((l) => line(h, ctx.secrets.redact(l)));
+      const code = await s.stream(asRoot(appLogsCommand(units, { ...q, follow: true }), ctx.sshUser(h)), { stdout: out.push, stderr: err.push }, stop);
+      out.flush();
+      err.flush();
+      if (code !== 0) throw new XamalError('external', `${h}: following the logs ended with exit ${code}`);
+    },
+    { concurrency: Math.max(1, hosts.length) },
+  );
 }
 
 /** Runs a shell command in each live slot's release directory with its environment. */
@@ -78,7 +124,7 @@ export function appExec(ctx: RemoteContext, line: string): Promise<HostOutcome<s
     const outs = await eachRole(ctx, s, h, async (d) => {
       if (!d.live || !d.version) throw new XamalError('not_found', `${h}: ${d.role} has never been deployed`);
       const slot = slotLayout(ctx.config, ctx.layout, d.role, d.live);
-      const res = await s.run(asRoot(releaseCommandCommand(ctx.layout, slot, checkVersion(d.version), line, ctx.config.deployTimeout * 4), ctx.config.ssh.user));
+      const res = await s.run(asRoot(releaseCommandCommand(ctx.layout, slot, checkVersion(d.version), line, ctx.config.deployTimeout * 4), ctx.sshUser(h)));
       if (res.code !== 0) throw new XamalError('external', `${h}: exit ${res.code}: ${ctx.secrets.redact((res.stderr || res.stdout).trim())}`);
       return ctx.secrets.redact(res.stdout);
     });

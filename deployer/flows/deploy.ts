@@ -103,7 +103,7 @@ function slotEnv(ctx: RemoteContext, role: { name: string; tags: string[] }, ver
 /** Boots the role's idle slot with the release, health-checks it, and makes it live. */
 async function switchRole(ctx: RemoteContext, s: HostSession, role: { name: string; tags: string[] }, opts: DeployOptions, rec: HostDeployRecord): Promise<void> {
   const c = ctx.config;
-  const root = (cmd: Command) => asRoot(cmd, c.ssh.user);
+  const root = (cmd: Command) => asRoot(cmd, ctx.sshUser(s.host));
   const state = parseSlotState(await must(s, slotStateCommand(ctx.layout, role.name)));
   const idle = idleSlot(state);
   const live: Slot = idle === 'blue' ? 'green' : 'blue';
@@ -115,7 +115,7 @@ async function switchRole(ctx: RemoteContext, s: HostSession, role: { name: stri
 
   await must(s, linkReleaseCommand(ctx.layout, slot, opts.version));
   const env = envFile(ctx.layout, slot, slotEnv(ctx, role, opts.version), ctx.secrets.get('RELEASE_COOKIE'));
-  await must(s, writeEnvFileCommand(ctx.layout, slot, env, c.ssh.user, `write ${role.name}-${idle} env`));
+  await must(s, writeEnvFileCommand(ctx.layout, slot, env, ctx.sshUser(s.host), `write ${role.name}-${idle} env`));
   await timed(d, key('boot'), () => must(s, root(startSlotCommand(ctx.layout.app, role.name, idle))), step('boot'));
   const unit = unitInstance(ctx.layout.app, role.name, idle);
   const healthy = await timed(d, key('health'), () => s.run(healthCheckCommand(slot.port, c.healthCheck.path, c.healthCheck.interval, c.healthCheck.timeout, unit)), step('health check'));
@@ -173,9 +173,9 @@ export async function deployFlow(ctx: RemoteContext, opts: DeployOptions): Promi
       const slot = slotLayout(c, ctx.layout, c.primaryRole, idleSlot(state));
       await must(s, linkReleaseCommand(ctx.layout, slot, opts.version));
       const env = envFile(ctx.layout, slot, slotEnv(ctx, { name: c.primaryRole, tags: primary.tags }, opts.version), ctx.secrets.get('RELEASE_COOKIE'));
-      await must(s, writeEnvFileCommand(ctx.layout, slot, env, c.ssh.user));
+      await must(s, writeEnvFileCommand(ctx.layout, slot, env, ctx.sshUser(s.host)));
       ctx.say?.(`${primary.host}: release_command`);
-      const r = await s.run(asRoot(releaseCommandCommand(ctx.layout, slot, opts.version, c.releaseCommand, c.deployTimeout * 4), c.ssh.user));
+      const r = await s.run(asRoot(releaseCommandCommand(ctx.layout, slot, opts.version, c.releaseCommand, c.deployTimeout * 4), ctx.sshUser(s.host)));
       if (r.code !== 0) {
         throw new XamalError('external', `release_command failed on ${primary.host} (exit ${r.code}); nothing was switched:\n${ctx.secrets.redact((r.stderr || r.stdout).trim().split('\n').slice(-10).join('\n'))}`);
       }

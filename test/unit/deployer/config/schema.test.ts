@@ -19,7 +19,8 @@ describe('deploy.yml schema', () => {
     const c = validateDeployConfig(minimal);
     expect(c.roles).toEqual([{ name: 'web', hosts: [{ host: '10.0.0.1', tags: [] }], cmd: undefined, env: { clear: {}, secret: [] }, tags: [] }]);
     expect(c.primaryRole).toBe('web');
-    expect(c.ssh).toMatchObject({ user: 'root', port: 22, connectTimeout: 30, keys: [], keyData: [], hostKeys: {} });
+    // user and port stay unset: ~/.ssh/config may give them per host (root and 22 otherwise).
+    expect(c.ssh).toMatchObject({ user: undefined, port: undefined, connectTimeout: 30, keys: [], keyData: [], hostKeys: {}, logLevel: 'fatal', config: true });
     expect(c.healthCheck).toEqual({ path: '/up', interval: 1, timeout: 30 });
     expect(c.caddy).toEqual({ hosts: [], appPort: 4000, ssl: true });
     expect(c.release).toEqual({ name: 'my_app', mixEnv: 'prod' });
