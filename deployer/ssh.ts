@@ -562,6 +562,11 @@ export interface SshConfigFile {
   config: SSHConfig;
 }
 
+/** Pure: one file's text, parsed (its Includes already inlined). */
+export function sshConfigFile(path: string, text: string): SshConfigFile {
+  return { path, config: SSHConfig.parse(text) };
+}
+
 /** The files `ssh.config: true` reads, in order (the first value found for a setting wins). */
 export function defaultSshConfigPaths(home: string): string[] {
   return [join(home, '.ssh', 'config'), '/etc/ssh/ssh_config'];
@@ -612,7 +617,7 @@ export function readSshConfigFiles(option: boolean | readonly string[], where: {
       throw new XamalError(explicit && isMissingFile(err) ? 'not_found' : 'usage', `ssh.config: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
     const dir = path.startsWith('/etc/ssh/') ? '/etc/ssh' : join(where.home, '.ssh');
-    out.push({ path, config: SSHConfig.parse(inlineIncludes(text, dir, where.home)) });
+    out.push(sshConfigFile(path, inlineIncludes(text, dir, where.home)));
   }
   return out;
 }

@@ -24,15 +24,14 @@ function logsQuery(values: LogsFlags) {
   const n = values.lines === undefined ? undefined : /^\d+$/.test(values.lines) ? Number(values.lines) : NaN;
   if (n !== undefined && !(Number.isSafeInteger(n) && n >= 1)) throw usageError(`--lines: expected a positive integer, got ${JSON.stringify(values.lines)}`, USAGE);
   const lines = n ?? (values.since !== undefined || values.grep !== undefined ? undefined : values.follow ? 10 : 100);
+  if (values.follow && values.json) throw usageError('--follow: --json is not supported (lines are printed as they come)', USAGE);
   return { lines, ...(values.since !== undefined ? { since: journalSince(values.since) } : {}), ...(values.grep !== undefined ? { grep: grepPattern(values.grep) } : {}) };
 }
 
 /** `app logs`: each host's lines; with -f, new lines as they come (prefixed by host when several) until Ctrl-C. */
-async function logs(io: Io, remote: Remote, values: LogsFlags): Promise<number> {
-  const q = logsQuery(values);
+async function logs(io: Io, remote: Remote, values: LogsFlags, q: ReturnType<typeof logsQuery>): Promise<number> {
   const { ctx } = remote;
   if (!values.follow) return reportOutcomes(io, remote, await appLogs(ctx, q), { json: values.json, toJson: (logs) => ({ logs }), render: (t) => t.trimEnd().split('\n') });
-  if (values.json) throw usageError('--follow: --json is not supported (lines are printed as they come)', USAGE);
   const stop = new AbortController();
   void io.interrupted().then(() => stop.abort());
   const several = ctx.targets.hosts.length > 1;
@@ -53,6 +52,8 @@ const command: CliCommand = {
     if (!action) throw actionError(action, USAGE);
     if (needsArg && rest.length === 0) throw usageError('exec: expected a command', USAGE);
     if (!needsArg) noExtraArgs(rest, USAGE);
+    // Flags checked before any host is contacted.
+    const query = action === 'logs' ? logsQuery(values) : undefined;
     return withRemote(values, { command: `app ${action}`, secrets: true, say: (l) => io.err(l) }, async (remote) => {
       const { ctx } = remote;
       const json = values.json;
@@ -67,7 +68,7 @@ const command: CliCommand = {
         case 'releases':
           return reportOutcomes(io, remote, await appReleases(ctx), { json, toJson: (releases) => ({ releases }), render: (v) => (v.length ? v : ['none']) });
         case 'logs':
-          return logs(io, remote, values);
+          return logs(io, remote, values, query!);
         case 'exec':
           return reportOutcomes(io, remote, await appExec(ctx, rest.join(' ')), { json, toJson: (output) => ({ output }), render: (t) => t.trimEnd().split('\n') });
         case 'stop':

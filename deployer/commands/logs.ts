@@ -43,21 +43,19 @@ export function grepPattern(input: string): string {
 }
 
 /**
- * $1 follow|once, $2 the grep pattern ('' for none), then journalctl's arguments. Following, the
- * reader runs in the background while stdin is watched: xamal ends stdin (Ctrl-C) or the connection
- * goes, and everything in the process group stops. grep's "no line matched" (1) is not a failure.
+ * $1 follow|once, $2 the grep pattern ('' for none), then journalctl's arguments. grep's "no line
+ * matched" (1) is not a failure. Following, the reader runs in a session of its own (setsid,
+ * util-linux: on every Debian) while stdin is watched: when xamal ends stdin (Ctrl-C) or the
+ * connection goes, the reader's whole process group (journalctl and grep) is stopped. (A background
+ * list reads /dev/null unless told otherwise: the watcher reads the real stdin through fd 3.)
  */
-const LOGS_SCRIPT = `f=$1 g=$2; shift 2
-show() {
-  if [ -z "$g" ]; then journalctl "$@"; return; fi
-  journalctl "$@" | grep --line-buffered -e "$g"; [ $? -le 1 ]
-}
-if [ "$f" = follow ]; then
-  show "$@" & p=$!
-  { cat >/dev/null; kill 0; } &
-  wait $p; s=$?; kill $! 2>/dev/null; exit $s
-fi
-show "$@"`;
+const LOGS_SCRIPT = `m=$1 g=$2; shift 2
+if [ -n "$g" ]; then set -- sh -c 'journalctl "$@" | grep --line-buffered -e "$0"; [ $? -le 1 ]' "$g" "$@"; else set -- journalctl "$@"; fi
+[ "$m" = follow ] || exec "$@"
+exec 3<&0
+setsid "$@" 3<&- & p=$!
+{ cat <&3 >/dev/null; kill -TERM -"$p" 2>/dev/null; } &
+wait "$p"; s=$?; kill $! 2>/dev/null; exit $s`;
 
 /** Root step (the journal of system units): the units' log lines, oldest first, message text only. */
 export function appLogsCommand(units: readonly string[], q: LogsQuery): Command {

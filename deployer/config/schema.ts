@@ -160,7 +160,7 @@ export const SshSchema = z
     connect_timeout: Seconds.default(30),
     known_hosts: NoNul('path').optional(),
     host_keys: z.record(HostSchema, FingerprintSchema).default({}),
-    log_level: z.enum(SSH_LOG_LEVELS, { error: `expected one of ${SSH_LOG_LEVELS.join(', ')}` }).default('fatal'),
+    log_level: z.enum(SSH_LOG_LEVELS).default('fatal'),
     config: SshConfigFilesSchema.default(true),
   })
   .strict()

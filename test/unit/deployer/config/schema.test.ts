@@ -28,6 +28,21 @@ describe('deploy.yml schema', () => {
     expect([c.hooksPath, c.secretsPath]).toEqual(['.xamal/hooks', '.xamal/secrets']);
   });
 
+  it('takes ssh.port as a number or a numeric string ("2222", as Kamal writes it), still 1-65535', () => {
+    expect(validateDeployConfig({ ...minimal, ssh: { port: '2222' } }).ssh.port).toBe(2222);
+    expect(validateDeployConfig({ ...minimal, ssh: { port: 2200 } }).ssh.port).toBe(2200);
+    expect(problems({ ...minimal, ssh: { port: '70000' } })).toEqual([expect.stringMatching(/^ssh\/port: expected a port 1-65535/)]);
+    expect(problems({ ...minimal, ssh: { port: 'ssh' } })).toEqual([expect.stringMatching(/^ssh\/port: expected/)]);
+  });
+
+  it('takes ssh.config as true, false, a path or a list of paths (a path becomes a list)', () => {
+    expect(validateDeployConfig({ ...minimal, ssh: { config: false } }).ssh.config).toBe(false);
+    expect(validateDeployConfig({ ...minimal, ssh: { config: '~/.ssh/deploy_config' } }).ssh.config).toEqual(['~/.ssh/deploy_config']);
+    expect(validateDeployConfig({ ...minimal, ssh: { config: ['a', 'b'] } }).ssh.config).toEqual(['a', 'b']);
+    expect(problems({ ...minimal, ssh: { config: 3 } })).toEqual([expect.stringMatching(/^ssh\/config: expected true, false, a path or a list of paths/)]);
+    expect(problems({ ...minimal, ssh: { log_level: 'verbose' } })).toEqual(['ssh/log_level: expected one of "debug", "info", "warn", "error", "fatal", got "verbose"']);
+  });
+
   it('takes caddy.ssl as true, false or "internal" (Caddy\'s own CA) and nothing else', () => {
     for (const ssl of [true, false, 'internal'] as const) expect(validateDeployConfig({ ...minimal, caddy: { ssl } }).caddy.ssl).toBe(ssl);
     expect(problems({ ...minimal, caddy: { ssl: 'yes' } })).toEqual(['caddy/ssl: expected true, false or "internal"']);
