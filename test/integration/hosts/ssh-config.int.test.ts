@@ -53,7 +53,7 @@ describe('~/.ssh/config aliases and app logs on a Debian 11 host', () => {
       `Host labbox\n  HostName ${host.address}\n  User ${host.user}\n  Port ${host.port}\n  IdentityFile ~/.ssh/lab_key\n  UserKnownHostsFile ~/.ssh/lab_known_hosts\n\nHost *\n  User nobody-here\n`,
     );
     project = join(tmp, 'project');
-    await labProject(project, { 'config/deploy.yml': stringify({ service: SERVICE, servers: { web: ['labbox'] }, ssh: { connect_timeout: 5 } }) });
+    await labProject(project, { 'config/deploy.yml': stringify({ service: SERVICE, servers: { web: ['labbox'] }, ssh: { connect_timeout: 5, log_level: 'info' } }) });
     // The stand-in slot: blue is live, its unit running.
     const setup = await lab.ssh(
       host,
@@ -70,10 +70,12 @@ describe('~/.ssh/config aliases and app logs on a Debian 11 host', () => {
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 
-  it('reaches a host named only by its alias, as the User, with the key and known_hosts the file names', async () => {
+  it('reaches a host named only by its alias, as the User, with the key and known_hosts the file names (log_level info says so)', async () => {
     const r = await xamal(['server', 'exec', '--', 'id', '-un']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout.split('\n')).toEqual(['labbox:', `  ${host.user}`]);
+    expect(r.stdout.trimEnd().split('\n')).toEqual(['labbox:', `  ${host.user}`]);
+    // ssh.log_level info: one line per connection, naming where the alias led.
+    expect(r.stderr).toContain(`ssh: connected to labbox as ${host.user}@${host.address}:${host.port}`);
     const details = await xamal(['app', 'details']);
     expect(details.code, details.stderr).toBe(0);
     expect(details.stdout).toContain('web: live blue');
@@ -82,7 +84,7 @@ describe('~/.ssh/config aliases and app logs on a Debian 11 host', () => {
   it('app logs --grep X --since 10m shows only the matching lines', async () => {
     const r = await xamal(['app', 'logs', '--grep', 'ERRMARK', '--since', '10m']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout.split('\n')).toEqual(['labbox:', '  GET /beta 500 ERRMARK']);
+    expect(r.stdout.trimEnd().split('\n')).toEqual(['labbox:', '  GET /beta 500 ERRMARK']);
     const none = await xamal(['app', 'logs', '-g', 'no-such-line-anywhere', '--since', '10m']);
     expect(none.code, none.stderr).toBe(0);
     expect(none.stdout).not.toContain('GET /');
