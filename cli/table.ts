@@ -36,7 +36,7 @@ export const COMMANDS: CommandEntry[] = [
   },
   {
     words: ['app'],
-    usage: 'xamal app boot [--version V]|details|versions|releases|logs|stop|start|exec CMD|maintenance|live …',
+    usage: 'xamal app boot [--version V]|details|versions|releases|logs [-f] [-n N] [--since T] [-g PATTERN]|stop|start|exec CMD|maintenance|live [-p] …',
     summary: 'The running app: boot the current release again (blue/green, as a deploy), live slot and version per host, releases kept, logs, stop/start, a command in the live release env, maintenance page',
     load: async () => (await import('./commands/app.ts')).default,
   },
@@ -120,19 +120,19 @@ export const COMMANDS: CommandEntry[] = [
   },
   {
     words: ['setup'],
-    usage: 'xamal setup [-d DEST] [-c FILE] [--hosts H] [-r ROLES] [--dry-run] [--trust-new-host-keys] [--json]',
+    usage: 'xamal setup [-d DEST] [-c FILE] [--hosts H] [-r ROLES] [-p] [--dry-run] [--trust-new-host-keys] [--json]',
     summary: "Prepare hosts (idempotent): packages, Caddy, /opt/xamal/<app> directories, systemd units, env files (0600), the app's Caddy route; prints what changed",
     load: async () => (await import('./commands/setup.ts')).default,
   },
   {
     words: ['server', 'bootstrap'],
-    usage: 'xamal server bootstrap [-d DEST] [-c FILE] [--hosts H] [-r ROLES] [--dry-run] [--json]',
+    usage: 'xamal server bootstrap [-d DEST] [-c FILE] [--hosts H] [-r ROLES] [-p] [--dry-run] [--json]',
     summary: 'Host-level setup only: install missing packages and Caddy (run as caddy-api.service); idempotent',
     load: async () => (await import('./commands/server.ts')).bootstrap,
   },
   {
     words: ['server', 'exec'],
-    usage: 'xamal server exec [-d DEST] [--hosts H] [-r ROLES] [--dry-run] [--json] [--] CMD…',
+    usage: 'xamal server exec [-d DEST] [--hosts H] [-r ROLES] [-p] [--dry-run] [--json] [--] CMD…',
     summary: "Run a shell command on the hosts in parallel and print each host's output; exit non-zero if any host failed",
     load: async () => (await import('./commands/server.ts')).exec,
   },

@@ -13,7 +13,8 @@ import { cliEntry } from '../../../testkit/integration.ts';
 
 /**
  * Issue 21: a deploy.yml naming its host only by a ~/.ssh/config alias (HostName, User, Port,
- * IdentityFile, UserKnownHostsFile from that file, HOME a directory of this test), and `xamal app
+ * IdentityFile, UserKnownHostsFile from that file, HOME a directory of this test), a second host
+ * (Debian 12) reached through the first by the file's ProxyJump, and `xamal app
  * logs` --grep/--since/-f against a slot unit's journal on a Debian 11 host (the oldest journalctl
  * and grep the logs commands must work with). The unit is a small shell loop standing in for a
  * release: what is tested is how xamal reaches the host and reads the journal, not a deploy.
@@ -31,9 +32,10 @@ Description=xamal ssh-config test stand-in
 ExecStart=/bin/sh -c 'echo "GET /alpha 200"; echo "GET /beta 500 ERRMARK"; echo "GET /gamma 200"; while :; do if [ -f ${SAY} ]; then cat ${SAY}; rm -f ${SAY}; fi; sleep 0.2; done'
 `;
 
-describe('~/.ssh/config aliases and app logs on a Debian 11 host', () => {
+describe('~/.ssh/config aliases (and ProxyJump), and app logs on a Debian 11 host', () => {
   let lab: Lab;
   let host: LabHost;
+  let inner: LabHost;
   let tmp: string;
   let project: string;
   let home: string;
@@ -41,8 +43,8 @@ describe('~/.ssh/config aliases and app logs on a Debian 11 host', () => {
 
   beforeAll(async () => {
     tmp = await mkdtemp(join(tmpdir(), 'xamal-sshcfg-'));
-    lab = await upLab(labDeps(), { suites: ['bullseye'] });
-    host = lab.hosts[0]!;
+    lab = await upLab(labDeps(), { suites: ['bullseye', 'bookworm'] });
+    [host, inner] = lab.hosts as [LabHost, LabHost];
     home = join(tmp, 'home');
     await mkdir(join(home, '.ssh'), { recursive: true, mode: 0o700 });
     await copyFile(lab.privateKeyPath, join(home, '.ssh', 'lab_key'));
@@ -50,7 +52,10 @@ describe('~/.ssh/config aliases and app logs on a Debian 11 host', () => {
     // Only the file knows where "labbox" is, who logs in, with which key and against which known_hosts.
     await writeFile(
       join(home, '.ssh', 'config'),
-      `Host labbox\n  HostName ${host.address}\n  User ${host.user}\n  Port ${host.port}\n  IdentityFile ~/.ssh/lab_key\n  UserKnownHostsFile ~/.ssh/lab_known_hosts\n\nHost *\n  User nobody-here\n`,
+      `Host labbox\n  HostName ${host.address}\n  User ${host.user}\n  Port ${host.port}\n  IdentityFile ~/.ssh/lab_key\n  UserKnownHostsFile ~/.ssh/lab_known_hosts\n\n` +
+        // Reached only through labbox (ProxyJump, itself an alias of this file).
+        `Host innerbox\n  HostName ${inner.address}\n  User ${inner.user}\n  ProxyJump labbox\n  IdentityFile ~/.ssh/lab_key\n  UserKnownHostsFile ~/.ssh/lab_known_hosts\n\n` +
+        `Host *\n  User nobody-here\n`,
     );
     project = join(tmp, 'project');
     await labProject(project, { 'config/deploy.yml': stringify({ service: SERVICE, servers: { web: ['labbox'] }, ssh: { connect_timeout: 5, log_level: 'info' } }) });
@@ -79,6 +84,16 @@ describe('~/.ssh/config aliases and app logs on a Debian 11 host', () => {
     const details = await xamal(['app', 'details']);
     expect(details.code, details.stderr).toBe(0);
     expect(details.stdout).toContain('web: live blue');
+  });
+
+  it('reaches a host through the ProxyJump the file gives it (the jump host an alias too)', async () => {
+    const jumped = join(tmp, 'jumped');
+    await labProject(jumped, { 'config/deploy.yml': stringify({ service: SERVICE, servers: { web: ['innerbox'] }, ssh: { connect_timeout: 5, log_level: 'info' } }) });
+    const r = await xamalCli(jumped, ['server', 'exec', '--', 'echo $SSH_CONNECTION'], { HOME: home }, cliEntry());
+    expect(r.code, r.stderr).toBe(0);
+    // sshd on innerbox saw the connection come from labbox.
+    expect(r.stdout.trimEnd().split('\n')[1]!.trim().split(' ')[0]).toBe(host.address);
+    expect(r.stderr).toContain(`ssh: connected to innerbox as ${inner.user}@${inner.address}:${inner.port} through ${host.user}@${host.address}:${host.port}`);
   });
 
   it('app logs --grep X --since 10m shows only the matching lines', async () => {
