@@ -707,13 +707,15 @@ function endpointOf(files: readonly SshConfigFile[], input: EndpointInput): Host
   const port = input.port ?? configPort(c.port, input.name) ?? 22;
   const tokens = { h: address, n: input.name, p: String(port), r: user, d: input.home };
   const expand = (p: string, what: string) => expandHome(expandTokens(p, tokens, what), input.home);
-  const known = !input.knownHostsSet && c.userKnownHostsFile ? expand(c.userKnownHostsFile.split(/\s+/)[0]!, 'UserKnownHostsFile') : undefined;
+  const knownFile = c.userKnownHostsFile?.split(/\s+/)[0];
+  // `none`: no file (as ssh): every host is then unknown, refused unless --trust-new-host-keys.
+  const known = !input.knownHostsSet && knownFile ? (knownFile.toLowerCase() === 'none' ? '/dev/null' : expand(knownFile, 'UserKnownHostsFile')) : undefined;
   return {
     name: input.name,
     address,
     user,
     port,
-    identityFiles: c.identityFiles.map((p) => expand(p, 'IdentityFile')),
+    identityFiles: c.identityFiles.filter((p) => p.toLowerCase() !== 'none').map((p) => expand(p, 'IdentityFile')),
     identitiesOnly: c.identitiesOnly ?? false,
     hostKeyName: c.hostKeyAlias ?? address,
     ...(known ? { knownHostsPath: known } : {}),

@@ -72,6 +72,8 @@ describe('~/.ssh/config resolution (ssh.config)', () => {
   it('honours IdentitiesOnly, HostKeyAlias and UserKnownHostsFile (when deploy.yml sets no known_hosts)', () => {
     const ep = resolveEndpoints(ssh(), [file('Host web1\n  IdentitiesOnly yes\n  HostKeyAlias web1-key\n  UserKnownHostsFile ~/.ssh/kh_%h\n')], ['web1'], HOME).web1!;
     expect(ep).toMatchObject({ identitiesOnly: true, hostKeyName: 'web1-key', knownHostsPath: `${HOME}/.ssh/kh_web1` });
+    // `none` as ssh reads it: no identity file, no known_hosts file (every host unknown, so refused).
+    expect(resolveEndpoints(ssh(), [file('Host web1\n  IdentityFile none\n  UserKnownHostsFile none\n')], ['web1'], HOME).web1).toMatchObject({ identityFiles: [], knownHostsPath: '/dev/null' });
   });
 
   it('refuses a bad Port, a chain of jumps and an unsupported token, naming the host', () => {
