@@ -22,15 +22,17 @@ export const REMOTE_FLAGS = {
   ...DEPLOY_FLAGS,
   hosts: { type: 'string', short: 'h', multiple: true, valueName: 'HOSTS', description: 'Only these hosts (comma-separated; * matches any characters)' },
   roles: { type: 'string', short: 'r', multiple: true, valueName: 'ROLES', description: 'Only the hosts of these roles (comma-separated; * matches any characters)' },
+  primary: { type: 'boolean', short: 'p', description: 'Only the primary host: the primary role\'s first host (with -r, the first selected role\'s); not with --hosts' },
   'dry-run': { type: 'boolean', description: 'Change nothing: print the steps that would run on each host' },
   'trust-new-host-keys': { type: 'boolean', description: 'Accept the key of a host not yet in known_hosts and add it there (a changed key is still refused)' },
 } as const satisfies FlagTable;
 
-export const REMOTE_FLAGS_USAGE = '[-d DESTINATION] [-c CONFIG_FILE] [--hosts|-h HOSTS] [-r ROLES] [--dry-run] [--trust-new-host-keys] [--json]';
+export const REMOTE_FLAGS_USAGE = '[-d DESTINATION] [-c CONFIG_FILE] [--hosts|-h HOSTS] [-r ROLES] [-p|--primary] [--dry-run] [--trust-new-host-keys] [--json]';
 
 export interface RemoteFlags extends DeployFlags {
   hosts?: string[] | undefined;
   roles?: string[] | undefined;
+  primary?: boolean | undefined;
   'dry-run'?: boolean | undefined;
   'trust-new-host-keys'?: boolean | undefined;
 }
@@ -52,20 +54,27 @@ export async function openRemote(values: RemoteFlags, opts: { command: string; s
   const root = process.cwd();
   const loaded = await loadDeployConfig({ root, configFile: values['config-file'], destination: values.destination, env });
   const { config, destination } = loaded;
-  const targets = selectTargets(config, { hosts: splitPatterns(values.hosts), roles: splitPatterns(values.roles) });
+  const targets = selectTargets(config, { hosts: splitPatterns(values.hosts), roles: splitPatterns(values.roles), primary: values.primary });
   const local = new LocalExecutor(env);
   const secrets = opts.secrets ? await loadSecrets({ root, secretsPath: config.secretsPath, destination, env, executor: local }) : Secrets.empty();
   const performer = await localPerformer(local, env);
+  // Where each host is reached (deploy.yml's ssh settings over ~/.ssh/config): also under --dry-run,
+  // whose root steps depend on each host's login user.
+  const ssh = await import('../deployer/ssh.ts');
+  const home = env.HOME ?? '/root';
+  const endpoints = ssh.resolveEndpoints(config.ssh, ssh.readSshConfigFiles(config.ssh.config, { home, root }), config.hosts, home);
   let pool: SessionPool;
   let recording: RecordingPool | undefined;
   if (values['dry-run']) {
     recording = new RecordingPool();
     pool = recording;
   } else {
-    const { sshPool, sshOptionsFromConfig } = await import('../deployer/ssh.ts');
-    pool = sshPool(sshOptionsFromConfig(config.ssh, { ...(env.SSH_AUTH_SOCK ? { SSH_AUTH_SOCK: env.SSH_AUTH_SOCK } : {}), ...(env.HOME ? { HOME: env.HOME } : {}) }, values['trust-new-host-keys'] === true));
+    const say = opts.say ?? ((line: string) => process.stderr.write(`${line}\n`));
+    const sshEnv = { ...(env.SSH_AUTH_SOCK ? { SSH_AUTH_SOCK: env.SSH_AUTH_SOCK } : {}), HOME: home };
+    pool = ssh.sshPool(ssh.sshOptionsFromConfig(config.ssh, sshEnv, values['trust-new-host-keys'] === true, { endpoints, log: (line) => say(secrets.redact(line)) }));
   }
-  const ctx = remoteContext({ config, destination, pool, targets, performer, secrets, command: opts.command, env, ...(opts.say ? { say: opts.say } : {}) });
+  const sshUsers = Object.fromEntries(Object.entries(endpoints).map(([h, e]) => [h, e.user]));
+  const ctx = remoteContext({ config, destination, pool, targets, performer, secrets, command: opts.command, env, sshUsers, ...(opts.say ? { say: opts.say } : {}) });
   return { ctx, recording, close: () => pool.close() };
 }
 

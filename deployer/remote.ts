@@ -22,6 +22,12 @@ export interface CaddyResponse {
   body: string;
 }
 
+/** Where a streamed command's output goes, as it comes (UTF-8 text, not split into lines). */
+export interface OutputSink {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
 /** One host, one connection: commands, Caddy admin calls, file uploads. */
 export interface HostSession extends Executor {
   /** The host as written in the config (name or address). */
@@ -35,6 +41,12 @@ export interface HostSession extends Executor {
    * exit status (128+n for a signal). No timeout: the user ends it.
    */
   interactive(cmd: Command, terminal: Terminal): Promise<number>;
+  /**
+   * Runs a command whose output is handed to `sink` as it comes (`app logs -f`); resolves with its
+   * exit code. `stop` aborting ends the command's stdin (a streaming command watches it to end
+   * itself) and closes the channel.
+   */
+  stream(cmd: Command, sink: OutputSink, stop?: AbortSignal): Promise<number>;
 }
 
 /**
@@ -102,6 +114,14 @@ export class RecordingSession implements HostSession {
     const step: RecordedStep = { kind: 'interactive', host: this.host, command };
     this.steps.push(step);
     return (this.respond(step) as Partial<CommandResult> | undefined)?.code ?? 0;
+  }
+
+  /** Recorded as a run step; the answer's stdout and stderr go to the sink. */
+  async stream(command: Command, sink: OutputSink): Promise<number> {
+    const r = await this.run(command);
+    if (r.stdout) sink.stdout(r.stdout);
+    if (r.stderr) sink.stderr(r.stderr);
+    return r.code;
   }
 }
 

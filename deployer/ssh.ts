@@ -1,21 +1,23 @@
 import { createHash, createHmac } from 'node:crypto';
-import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
-import { dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { Client, type AnyAuthMethod, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
-import { hasSensitive, revealArg, toShellLine, XamalError, type Command, type CommandResult, type Sensitive } from '../core/index.ts';
+import SSHConfig, { glob as sshGlob } from 'ssh-config';
+import { hasSensitive, isMissingFile, revealArg, toShellLine, XamalError, type Command, type CommandResult, type Sensitive } from '../core/index.ts';
 import { CADDY_ADMIN_SOCKET, caddyAdminCommand, parseCaddyAdminOutput } from './commands/caddy.ts';
 import { asRoot } from './commands/files.ts';
 import type { SshConfig } from './config/schema.ts';
-import type { CaddyRequest, CaddyResponse, HostSession, SessionPool, Terminal } from './remote.ts';
+import type { CaddyRequest, CaddyResponse, HostSession, OutputSink, SessionPool, Terminal } from './remote.ts';
 
 /**
  * The one module that speaks SSH (ssh2). One pooled connection per host over a TCP no-delay socket
  * (FACTS.md#ssh: ~50 ms → 5–8 ms per command), keepalives, connect timeout, host keys verified against
  * pinned fingerprints or known_hosts before anything runs, optional jump host, SFTP uploads,
- * Caddy's admin API reached on its unix socket with curl on the host, and interactive commands on a
- * pty (`app exec -i`, `console`).
+ * Caddy's admin API reached on its unix socket with curl on the host, interactive commands on a
+ * pty (`app exec -i`, `console`) and streamed ones (`app logs -f`). Also the one reader of OpenSSH
+ * client config files (ssh-config): deploy.yml `ssh.config`, as Kamal's (net-ssh's).
  */
 
 export interface SshOptions {
@@ -36,15 +38,32 @@ export interface SshOptions {
   hostKeys: Record<string, string>;
   /** First contact: accept an unknown host's key and add it to known_hosts (explicit opt-in only). */
   trustNewHosts: boolean;
+  /** Per host (as named in deploy.yml): where and how to connect, from `resolveEndpoints`; else user, port and proxy above. */
+  endpoints?: Readonly<Record<string, HostEndpoint>>;
+  /** ssh.log_level debug: ssh2's protocol messages, one line each. */
+  debug?: (line: string) => void;
+  /** ssh.log_level debug or info: one line per connection opened. */
+  info?: (line: string) => void;
 }
 
-export function sshOptionsFromConfig(ssh: SshConfig, env: { SSH_AUTH_SOCK?: string; HOME?: string }, trustNewHosts: boolean): SshOptions {
+/** `~/x` → `<home>/x` (and `~` alone → home). */
+function expandHome(p: string, home: string): string {
+  return p === '~' ? home : p.startsWith('~/') ? join(home, p.slice(2)) : p;
+}
+
+export function sshOptionsFromConfig(
+  ssh: SshConfig,
+  env: { SSH_AUTH_SOCK?: string; HOME?: string },
+  trustNewHosts: boolean,
+  more: { endpoints?: Readonly<Record<string, HostEndpoint>>; log?: (line: string) => void } = {},
+): SshOptions {
   const home = env.HOME ?? '/root';
-  const expand = (p: string) => (p.startsWith('~/') ? join(home, p.slice(2)) : p);
+  const expand = (p: string) => expandHome(p, home);
   const keys = ssh.keys.map(expand);
+  const log = more.log;
   return {
-    user: ssh.user,
-    port: ssh.port,
+    user: ssh.user ?? 'root',
+    port: ssh.port ?? 22,
     keys,
     keyData: ssh.keyData,
     // Kamal's keys_only: only the keys given, never the agent.
@@ -54,6 +73,9 @@ export function sshOptionsFromConfig(ssh: SshConfig, env: { SSH_AUTH_SOCK?: stri
     knownHostsPath: expand(ssh.knownHosts ?? '~/.ssh/known_hosts'),
     hostKeys: ssh.hostKeys,
     trustNewHosts,
+    ...(more.endpoints ? { endpoints: more.endpoints } : {}),
+    ...(log && ssh.logLevel === 'debug' ? { debug: (l: string) => log(`ssh: ${l}`) } : {}),
+    ...(log && (ssh.logLevel === 'debug' || ssh.logLevel === 'info') ? { info: (l: string) => log(`ssh: ${l}`) } : {}),
   };
 }
 
@@ -164,7 +186,8 @@ function readKnownHosts(path: string | undefined): string {
   }
 }
 
-function authMethods(opts: SshOptions, username: string): AnyAuthMethod[] {
+function authMethods(opts: SshOptions, ep: HostEndpoint): AnyAuthMethod[] {
+  const username = ep.user;
   const methods: AnyAuthMethod[] = [];
   for (const k of opts.keyData) methods.push({ type: 'publickey', username, key: k.reveal() });
   for (const path of opts.keys) {
@@ -176,8 +199,16 @@ function authMethods(opts: SshOptions, username: string): AnyAuthMethod[] {
     }
     methods.push({ type: 'publickey', username, key });
   }
-  if (opts.agent) methods.push({ type: 'agent', username, agent: opts.agent });
-  if (methods.length === 0) throw new XamalError('usage', 'no SSH credentials: set ssh.keys or ssh.key_data in deploy.yml, or run an ssh-agent (SSH_AUTH_SOCK)');
+  // ~/.ssh/config's IdentityFile: one that cannot be read is skipped, as ssh does.
+  for (const path of ep.identityFiles) {
+    try {
+      methods.push({ type: 'publickey', username, key: readFileSync(path, 'utf8') });
+    } catch {
+      opts.info?.(`${ep.name}: IdentityFile ${path} not readable, skipped`);
+    }
+  }
+  if (opts.agent && !ep.identitiesOnly) methods.push({ type: 'agent', username, agent: opts.agent });
+  if (methods.length === 0) throw new XamalError('usage', `no SSH credentials for ${ep.name}: set ssh.keys or ssh.key_data in deploy.yml, IdentityFile in ~/.ssh/config, or run an ssh-agent (SSH_AUTH_SOCK)`);
   return methods;
 }
 
@@ -200,31 +231,37 @@ function tcpConnect(host: string, port: number, timeoutMs: number): Promise<Sock
   });
 }
 
+/** `name (address)` when ~/.ssh/config gave the host another address, for messages. */
+function shown(ep: HostEndpoint): string {
+  return ep.address === ep.name ? ep.name : `${ep.name} (${ep.address})`;
+}
+
 /** SSH handshake + auth over `sock`, host key checked first. */
-function handshake(opts: SshOptions, host: string, port: number, username: string, sock: Duplex): Promise<Client> {
-  const knownText = readKnownHosts(opts.knownHostsPath);
-  const known = knownHostEntries(knownText, host, port);
+function handshake(opts: SshOptions, ep: HostEndpoint, sock: Duplex): Promise<Client> {
+  const knownHostsPath = ep.knownHostsPath ?? opts.knownHostsPath;
+  const known = knownHostEntries(readKnownHosts(knownHostsPath), ep.hostKeyName, ep.port);
+  const pinned = opts.hostKeys[ep.name] ?? opts.hostKeys[ep.hostKeyName];
   let refusal: string | undefined;
   const client = new Client();
-  const algos = opts.hostKeys[host] === undefined ? hostKeyAlgorithms(known) : undefined;
+  const algos = pinned === undefined ? hostKeyAlgorithms(known) : undefined;
   const config: ConnectConfig = {
     sock: sock as unknown as ConnectConfig['sock'],
-    username,
+    username: ep.user,
     readyTimeout: opts.connectTimeoutMs,
     keepaliveInterval: 15_000,
     keepaliveCountMax: 3,
-    authHandler: authMethods(opts, username),
+    authHandler: authMethods(opts, ep),
+    ...(opts.debug ? { debug: opts.debug } : {}),
     ...(algos ? { algorithms: { serverHostKey: algos as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] } } : {}),
     hostVerifier: (blob: Buffer) => {
-      const pinned = opts.hostKeys[host];
-      const v = verifyHostKey({ host, port, blob, ...(pinned !== undefined ? { pinned } : {}), known, trustNewHosts: opts.trustNewHosts });
+      const v = verifyHostKey({ host: ep.name, port: ep.port, blob, ...(pinned !== undefined ? { pinned } : {}), known, trustNewHosts: opts.trustNewHosts });
       if (!v.ok) {
         refusal = v.reason;
         return false;
       }
-      if (v.learn && opts.knownHostsPath) {
-        mkdirSync(dirname(opts.knownHostsPath), { recursive: true, mode: 0o700 });
-        appendFileSync(opts.knownHostsPath, `${hostToken(host, port)} ${keyType(blob)} ${blob.toString('base64')}\n`, { mode: 0o600 });
+      if (v.learn && knownHostsPath) {
+        mkdirSync(dirname(knownHostsPath), { recursive: true, mode: 0o700 });
+        appendFileSync(knownHostsPath, `${hostToken(ep.hostKeyName, ep.port)} ${keyType(blob)} ${blob.toString('base64')}\n`, { mode: 0o600 });
       }
       return true;
     },
@@ -233,14 +270,15 @@ function handshake(opts: SshOptions, host: string, port: number, username: strin
     const fail = (err: Error & { level?: string }) => {
       client.end();
       if (refusal) reject(new XamalError('forbidden', refusal));
-      else if (err.level === 'client-authentication') reject(new XamalError('unauthorized', `${username}@${host}: authentication failed (tried ${authMethods(opts, username).map((m) => m.type).join(', ')})`));
-      else if (/Timed out/i.test(err.message)) reject(new XamalError('unavailable', `${host}: SSH handshake timed out after ${opts.connectTimeoutMs} ms`));
-      else reject(new XamalError('unavailable', `${host}: ${err.message}`));
+      else if (err.level === 'client-authentication') reject(new XamalError('unauthorized', `${ep.user}@${shown(ep)}: authentication failed (tried ${authMethods(opts, ep).map((m) => m.type).join(', ')})`));
+      else if (/Timed out/i.test(err.message)) reject(new XamalError('unavailable', `${shown(ep)}: SSH handshake timed out after ${opts.connectTimeoutMs} ms`));
+      else reject(new XamalError('unavailable', `${shown(ep)}: ${err.message}`));
     };
     client.once('ready', () => {
       client.removeListener('error', fail);
       client.on('error', () => {}); // later errors surface on the channel that hits them
       client.once('close', () => closedClients.add(client));
+      opts.info?.(`connected to ${ep.name} as ${ep.user}@${ep.address}:${ep.port}${ep.jump ? ` through ${ep.jump.user}@${ep.jump.address}:${ep.jump.port}` : ''}`);
       resolve(client);
     });
     client.once('error', fail);
@@ -455,41 +493,104 @@ class SshSession implements HostSession {
     );
   }
 
+  stream(cmd: Command, sink: OutputSink, stop?: AbortSignal): Promise<number> {
+    const { line, stdin } = remoteInvocation(cmd);
+    return streamChannel(this.client, line, stdin, sink, stop, `${this.host}: ${cmd.label ?? String(cmd.argv[0])}`);
+  }
+
   end(): void {
     this.client.end();
   }
 }
 
-/** Connects to `host` directly or through the jump host, returning the authenticated client. */
-async function connectHost(opts: SshOptions, host: string, jump: () => Promise<Client>): Promise<Client> {
-  if (!opts.proxy) return handshake(opts, host, opts.port, opts.user, await tcpConnect(host, opts.port, opts.connectTimeoutMs));
-  const via = await jump();
-  const stream = await new Promise<ClientChannel>((resolve, reject) =>
-    via.forwardOut('127.0.0.1', 0, host, opts.port, (err, s) => (err ? reject(new XamalError('unavailable', `${host}: through jump host ${opts.proxy!.host}: ${err.message}`)) : resolve(s))),
-  );
-  return handshake(opts, host, opts.port, opts.user, stream);
+/**
+ * Runs a channel whose output goes to `sink` as it comes. Its stdin stays open until `stop` aborts:
+ * then it ends (the remote command, watching its stdin, stops itself) and the channel is closed a
+ * moment later whatever the command does. Resolves with the exit code (0 when stopped).
+ */
+function streamChannel(client: Client, line: string, stdin: string | undefined, sink: OutputSink, stop: AbortSignal | undefined, label: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    if (stop?.aborted) return resolve(0);
+    let ch: ClientChannel | undefined;
+    let stopped = false;
+    const onStop = () => {
+      stopped = true;
+      if (!ch) return;
+      ch.end();
+      setTimeout(() => ch!.close(), 2_000).unref();
+    };
+    stop?.addEventListener('abort', onStop, { once: true });
+    const done = (f: () => void) => {
+      stop?.removeEventListener('abort', onStop);
+      f();
+    };
+    try {
+      client.exec(line, (err, channel) => {
+        if (err) return done(() => reject(new XamalError('unavailable', `${label}: ${err.message}`)));
+        ch = channel;
+        let code: number | undefined;
+        const out = new TextDecoder();
+        const errOut = new TextDecoder();
+        channel.on('data', (b: Buffer) => sink.stdout(out.decode(b, { stream: true })));
+        channel.stderr.on('data', (b: Buffer) => sink.stderr(errOut.decode(b, { stream: true })));
+        channel.on('exit', (c: number | null, signal?: string) => (code = c ?? (signal ? 128 + (SIGNALS[signal] ?? 15) : 255)));
+        channel.on('close', () => {
+          if (stopped) return done(() => resolve(0));
+          if (code === undefined) return done(() => reject(new XamalError('unavailable', `${label}: SSH connection lost`)));
+          done(() => resolve(code!));
+        });
+        if (stdin !== undefined) channel.write(stdin);
+        if (stopped) onStop();
+      });
+    } catch (err) {
+      done(() => reject(new XamalError('unavailable', `${label}: SSH connection lost; not run (${(err as Error).message})`)));
+    }
+  });
 }
 
-/** One pooled connection per host; a closed connection is reopened on the next `session`. */
+/** Where a host is reached when no endpoint was resolved for it: deploy.yml's user, port and proxy. */
+function defaultEndpoint(opts: SshOptions, host: string): HostEndpoint {
+  const base = { identityFiles: [], identitiesOnly: false };
+  const p = opts.proxy;
+  const jump = p ? { ...base, name: p.host, address: p.host, hostKeyName: p.host, user: p.user ?? opts.user, port: p.port ?? 22 } : undefined;
+  return { ...base, name: host, address: host, hostKeyName: host, user: opts.user, port: opts.port, ...(jump ? { jump } : {}) };
+}
+
+/** Connects to the host directly or through its jump host, returning the authenticated client. */
+async function connectHost(opts: SshOptions, ep: HostEndpoint, jump: (j: HostEndpoint) => Promise<Client>): Promise<Client> {
+  if (!ep.jump) return handshake(opts, ep, await tcpConnect(ep.address, ep.port, opts.connectTimeoutMs));
+  const via = await jump(ep.jump);
+  const j = ep.jump;
+  const stream = await new Promise<ClientChannel>((resolve, reject) =>
+    via.forwardOut('127.0.0.1', 0, ep.address, ep.port, (err, s) => (err ? reject(new XamalError('unavailable', `${shown(ep)}: through jump host ${j.name}: ${err.message}`)) : resolve(s))),
+  );
+  return handshake(opts, ep, stream);
+}
+
+/** One pooled connection per host (and per jump host); a closed connection is reopened on the next `session`. */
 export function sshPool(opts: SshOptions): SessionPool {
   const sessions = new Map<string, Promise<SshSession>>();
-  let jumpClient: Promise<Client> | undefined;
-  const jump = () => {
-    const p = opts.proxy!;
-    jumpClient ??= (async () => {
-      const port = p.port ?? 22;
-      const c = await handshake(opts, p.host, port, p.user ?? opts.user, await tcpConnect(p.host, port, opts.connectTimeoutMs));
-      c.once('close', () => (jumpClient = undefined));
-      return c;
-    })();
-    jumpClient.catch(() => (jumpClient = undefined));
-    return jumpClient;
+  const jumps = new Map<string, Promise<Client>>();
+  const jump = (j: HostEndpoint) => {
+    const key = `${j.user}@${j.address}:${j.port}`;
+    let c = jumps.get(key);
+    if (!c) {
+      c = (async () => {
+        const client = await handshake(opts, j, await tcpConnect(j.address, j.port, opts.connectTimeoutMs));
+        client.once('close', () => jumps.delete(key));
+        return client;
+      })();
+      c.catch(() => jumps.delete(key));
+      jumps.set(key, c);
+    }
+    return c;
   };
   return {
     session(host) {
       let s = sessions.get(host);
       if (!s) {
-        s = connectHost(opts, host, jump).then((client) => new SshSession(host, client, opts.user, () => sessions.delete(host)));
+        const ep = opts.endpoints?.[host] ?? defaultEndpoint(opts, host);
+        s = connectHost(opts, ep, jump).then((client) => new SshSession(host, client, ep.user, () => sessions.delete(host)));
         s.catch(() => sessions.delete(host));
         sessions.set(host, s);
       }
@@ -499,7 +600,221 @@ export function sshPool(opts: SshOptions): SessionPool {
       const all = [...sessions.values()];
       sessions.clear();
       for (const s of await Promise.allSettled(all)) if (s.status === 'fulfilled') s.value.end();
-      if (jumpClient) (await jumpClient.catch(() => undefined))?.end();
+      const js = [...jumps.values()];
+      jumps.clear();
+      for (const j of await Promise.allSettled(js)) if (j.status === 'fulfilled') j.value.end();
     },
   };
+}
+
+// --- OpenSSH client config (deploy.yml ssh.config) -------------------------------------------------
+
+/** Where and how one host is reached: deploy.yml's explicit ssh settings, then ~/.ssh/config, then defaults. */
+export interface HostEndpoint {
+  /** The host as deploy.yml names it (an address, or a ~/.ssh/config alias). */
+  name: string;
+  /** What the TCP connection goes to: ~/.ssh/config's HostName, else the name. */
+  address: string;
+  user: string;
+  port: number;
+  /** ~/.ssh/config's IdentityFile (expanded), offered after deploy.yml's keys; unreadable ones skipped, as ssh does. */
+  identityFiles: string[];
+  /** IdentitiesOnly yes: the agent is not offered (as deploy.yml's keys_only). */
+  identitiesOnly: boolean;
+  /** The name its key is looked up by in known_hosts: HostKeyAlias, else the address (as ssh). */
+  hostKeyName: string;
+  /** ~/.ssh/config's UserKnownHostsFile (the first), when deploy.yml sets no ssh.known_hosts. */
+  knownHostsPath?: string;
+  /** The jump host (deploy.yml ssh.proxy, else ProxyJump); one hop. */
+  jump?: HostEndpoint;
+}
+
+/** One OpenSSH client config file, parsed, its Include lines inlined. */
+export interface SshConfigFile {
+  path: string;
+  config: SSHConfig;
+}
+
+/** Pure: one file's text, parsed (its Includes already inlined). */
+export function sshConfigFile(path: string, text: string): SshConfigFile {
+  return { path, config: SSHConfig.parse(text) };
+}
+
+/** The files `ssh.config: true` reads, in order (the first value found for a setting wins). */
+export function defaultSshConfigPaths(home: string): string[] {
+  return [join(home, '.ssh', 'config'), '/etc/ssh/ssh_config'];
+}
+
+const INCLUDE_RE = /^[ \t]*Include[ \t]*[= \t][ \t]*(.+?)[ \t]*$/gim;
+
+/** Paths an Include names: `~` expanded, relative to `dir` (~/.ssh or /etc/ssh), `*`/`?` in the file name globbed. */
+function includePaths(word: string, dir: string, home: string): string[] {
+  const expanded = expandHome(word.replace(/^"(.*)"$/, '$1'), home);
+  const full = isAbsolute(expanded) ? expanded : join(dir, expanded);
+  const name = basename(full);
+  if (!/[*?]/.test(name)) return existsSync(full) ? [full] : [];
+  let names: string[];
+  try {
+    names = readdirSync(dirname(full));
+  } catch {
+    return [];
+  }
+  return names.filter((n) => sshGlob(name, n)).sort().map((n) => join(dirname(full), n));
+}
+
+/** The text with each Include replaced by the files it names (at most 16 deep, as ssh). */
+function inlineIncludes(text: string, dir: string, home: string, depth = 0): string {
+  return text.replace(INCLUDE_RE, (_line, args: string) => {
+    if (depth >= 16) throw new XamalError('validation', `ssh.config: Include nested more than 16 deep (${args})`);
+    const files = args.split(/\s+/).flatMap((w) => includePaths(w, dir, home));
+    return files.map((f) => inlineIncludes(readFileSync(f, 'utf8'), dir, home, depth + 1)).join('\n');
+  });
+}
+
+/**
+ * Reads the files deploy.yml's `ssh.config` names (as Kamal's, net-ssh's): true → ~/.ssh/config and
+ * /etc/ssh/ssh_config, those missing skipped; false → none; paths (`~` expanded, relative to the
+ * project) → those, each of which must exist.
+ */
+export function readSshConfigFiles(option: boolean | readonly string[], where: { home: string; root: string }): SshConfigFile[] {
+  if (option === false) return [];
+  const explicit = option !== true;
+  const paths = option === true ? defaultSshConfigPaths(where.home) : option.map((p) => resolve(where.root, expandHome(p, where.home)));
+  const out: SshConfigFile[] = [];
+  for (const path of paths) {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      if (!explicit && isMissingFile(err)) continue;
+      throw new XamalError(explicit && isMissingFile(err) ? 'not_found' : 'usage', `ssh.config: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+    const dir = path.startsWith('/etc/ssh/') ? '/etc/ssh' : join(where.home, '.ssh');
+    out.push(sshConfigFile(path, inlineIncludes(text, dir, where.home)));
+  }
+  return out;
+}
+
+/** What OpenSSH client config says about one host (values as written, before expansion). */
+export interface SshConfigHost {
+  hostName?: string;
+  user?: string;
+  port?: string;
+  identityFiles: string[];
+  identitiesOnly?: boolean;
+  proxyJump?: string;
+  userKnownHostsFile?: string;
+  hostKeyAlias?: string;
+}
+
+/**
+ * Pure: the settings for `host` across the files, as ssh reads them: Host patterns (wildcards,
+ * negations) matched against the name as given (lower-cased), the first value found wins, across
+ * files too; IdentityFile accumulates. `Match exec` is never run.
+ */
+export function sshConfigFor(files: readonly SshConfigFile[], host: string): SshConfigHost {
+  const out: SshConfigHost = { identityFiles: [] };
+  for (const f of files) {
+    const c = f.config.compute(host.toLowerCase(), { ignoreCase: true, matchExec: false });
+    const first = (k: string) => {
+      const v = c[k];
+      return Array.isArray(v) ? v[0] : v;
+    };
+    out.hostName ??= first('hostname');
+    out.user ??= first('user');
+    out.port ??= first('port');
+    out.proxyJump ??= first('proxyjump');
+    out.userKnownHostsFile ??= first('userknownhostsfile');
+    out.hostKeyAlias ??= first('hostkeyalias');
+    const only = first('identitiesonly');
+    if (out.identitiesOnly === undefined && only !== undefined) out.identitiesOnly = only.toLowerCase() === 'yes';
+    const ids = c.identityfile;
+    if (ids) out.identityFiles.push(...(Array.isArray(ids) ? ids : [ids]));
+  }
+  return out;
+}
+
+/** ssh's `%` tokens in HostName, IdentityFile and UserKnownHostsFile: %h %n %p %r %d %%. */
+function expandTokens(value: string, tokens: Record<string, string>, what: string): string {
+  return value.replace(/%(.)/g, (m, t: string) => {
+    if (t === '%') return '%';
+    const v = tokens[t];
+    if (v === undefined) throw new XamalError('validation', `ssh.config: ${what} ${JSON.stringify(value)}: token ${m} is not supported (supported: %h %n %p %r %d %%)`);
+    return v;
+  });
+}
+
+function configPort(value: string | undefined, host: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
+  if (!(n >= 1 && n <= 65535)) throw new XamalError('validation', `ssh.config: Port ${JSON.stringify(value)} for host ${host}: expected a port 1-65535`);
+  return n;
+}
+
+/** `[user@]host[:port]` or `ssh://[user@]host[:port]` (ProxyJump); a list of hops is refused. */
+function parseJump(spec: string, host: string): { user?: string; host: string; port?: number } {
+  if (spec.includes(',')) throw new XamalError('validation', `ssh.config: ProxyJump ${spec} for host ${host}: only one jump host is supported`);
+  const m = /^(?:ssh:\/\/)?(?:([^@\s]+)@)?(\[[0-9A-Fa-f:.]+\]|[^@:\s]+)(?::(\d{1,5}))?$/.exec(spec);
+  if (!m) throw new XamalError('validation', `ssh.config: ProxyJump ${JSON.stringify(spec)} for host ${host}: expected [user@]host[:port]`);
+  const port = configPort(m[3], host);
+  return { ...(m[1] ? { user: m[1] } : {}), host: m[2]!.replace(/^\[|\]$/g, ''), ...(port ? { port } : {}) };
+}
+
+interface EndpointInput {
+  name: string;
+  /** deploy.yml's explicit values: they win over the files. */
+  user?: string | undefined;
+  port?: number | undefined;
+  /** The user when neither deploy.yml nor the files name one. */
+  fallbackUser: string;
+  home: string;
+  knownHostsSet: boolean;
+}
+
+/** One host's endpoint without its jump. */
+function endpointOf(files: readonly SshConfigFile[], input: EndpointInput): HostEndpoint {
+  const c = sshConfigFor(files, input.name);
+  const name = input.name.toLowerCase();
+  const address = c.hostName ? expandTokens(c.hostName, { h: name, n: input.name }, 'HostName') : input.name;
+  const user = input.user ?? c.user ?? input.fallbackUser;
+  const port = input.port ?? configPort(c.port, input.name) ?? 22;
+  const tokens = { h: address, n: input.name, p: String(port), r: user, d: input.home };
+  const expand = (p: string, what: string) => expandHome(expandTokens(p, tokens, what), input.home);
+  const knownFile = c.userKnownHostsFile?.split(/\s+/)[0];
+  // `none`: no file (as ssh): every host is then unknown, refused unless --trust-new-host-keys.
+  const known = !input.knownHostsSet && knownFile ? (knownFile.toLowerCase() === 'none' ? '/dev/null' : expand(knownFile, 'UserKnownHostsFile')) : undefined;
+  return {
+    name: input.name,
+    address,
+    user,
+    port,
+    identityFiles: c.identityFiles.filter((p) => p.toLowerCase() !== 'none').map((p) => expand(p, 'IdentityFile')),
+    identitiesOnly: c.identitiesOnly ?? false,
+    hostKeyName: c.hostKeyAlias ?? address,
+    ...(known ? { knownHostsPath: known } : {}),
+  };
+}
+
+/**
+ * Pure (given the files): each host's endpoint. deploy.yml's explicit ssh settings (user, port,
+ * proxy, known_hosts) win over the files, as in Kamal; the files' HostName, User, Port,
+ * IdentityFile, IdentitiesOnly, ProxyJump (one hop; the jump host's own settings read from the files
+ * too), UserKnownHostsFile and HostKeyAlias apply otherwise. StrictHostKeyChecking is not read:
+ * host keys are always checked (a new host only with --trust-new-host-keys).
+ */
+export function resolveEndpoints(ssh: SshConfig, files: readonly SshConfigFile[], hosts: readonly string[], home: string): Record<string, HostEndpoint> {
+  const out: Record<string, HostEndpoint> = {};
+  const knownHostsSet = ssh.knownHosts !== undefined;
+  for (const host of hosts) {
+    const ep = endpointOf(files, { name: host, user: ssh.user, port: ssh.port, fallbackUser: 'root', home, knownHostsSet });
+    const c = sshConfigFor(files, host);
+    const spec = ssh.proxy ?? (c.proxyJump && c.proxyJump.toLowerCase() !== 'none' ? parseJump(c.proxyJump, host) : undefined);
+    if (spec) {
+      const jc = sshConfigFor(files, spec.host);
+      if (!ssh.proxy && jc.proxyJump && jc.proxyJump.toLowerCase() !== 'none') throw new XamalError('validation', `ssh.config: jump host ${spec.host} of ${host} has a ProxyJump of its own: only one jump host is supported`);
+      ep.jump = endpointOf(files, { name: spec.host, user: spec.user, port: spec.port, fallbackUser: ep.user, home, knownHostsSet });
+    }
+    out[host] = ep;
+  }
+  return out;
 }

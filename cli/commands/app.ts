@@ -1,18 +1,27 @@
-import { appDetails, appExec, appExecInteractive, appLogs, appMaintenance, appReleases, appStopStart } from '../../deployer/flows/app.ts';
+import { grepPattern, journalSince } from '../../deployer/commands/logs.ts';
+import { appDetails, appExec, appExecInteractive, appLogs, appMaintenance, appReleases, appStopStart, followAppLogs } from '../../deployer/flows/app.ts';
 import { withLock } from '../../deployer/flows/lock.ts';
+import { exitCodeForOutcomes } from '../../deployer/flows/parallel.ts';
 import { DEPLOY_VERB_FLAGS, forVerb } from './deploy.ts';
 import { actionError, noExtraArgs, parseFlags, usageError } from '../args.ts';
 import type { FlagTable } from '../help.ts';
 import type { CliCommand, Io } from '../io.ts';
-import { printDryRun, REMOTE_FLAGS, REMOTE_FLAGS_USAGE, reportOutcomes, withRemote, type RemoteFlags } from '../remote.ts';
+import { printDryRun, REMOTE_FLAGS, REMOTE_FLAGS_USAGE, reportOutcomes, withRemote, type Remote, type RemoteFlags } from '../remote.ts';
+
+const LOGS_FLAGS = {
+  lines: { type: 'string', short: 'n', valueName: 'N', description: "logs: the last N lines of each host's log", defaultText: '100; 10 with -f; all with --since or --grep' },
+  follow: { type: 'boolean', short: 'f', description: 'logs: keep printing new lines as they come (prefixed by host when several) until Ctrl-C' },
+  since: { type: 'string', valueName: 'TIME', description: 'logs: only lines since then: 30s, 5m, 1h, 2d, or a date and time (this machine\'s time zone)' },
+  grep: { type: 'string', short: 'g', valueName: 'PATTERN', description: 'logs: only lines matching PATTERN (grep on the host)' },
+} as const satisfies FlagTable;
 
 export const APP_FLAGS = {
   ...REMOTE_FLAGS,
-  lines: { type: 'string', short: 'n', valueName: 'N', description: "logs: the last N lines of each host's log", defaultText: '100' },
+  ...LOGS_FLAGS,
   interactive: { type: 'boolean', short: 'i', description: 'exec: run the command on one host (the primary, or the one --hosts names) attached to this terminal over an SSH pty; xamal exits with its status' },
 } as const satisfies FlagTable;
 const FLAGS = APP_FLAGS;
-const USAGE = `xamal app boot [--version V] [-H]|details|versions|releases|logs [-n N]|stop|start|exec [-i|--interactive] CMD|maintenance|live ${REMOTE_FLAGS_USAGE}`;
+const USAGE = `xamal app boot [--version V] [-H]|details|versions|releases|logs [-n N] [-f] [--since 5m|TIME] [-g PATTERN]|stop|start|exec [-i|--interactive] CMD|maintenance|live ${REMOTE_FLAGS_USAGE}`;
 
 /**
  * `app exec -i CMD`: CMD on one host (the primary, or the one --hosts names) attached to this
@@ -27,6 +36,36 @@ async function execInteractive(values: RemoteFlags & { json?: boolean | undefine
     printDryRun(io, remote);
     return code;
   });
+}
+
+interface LogsFlags {
+  lines?: string | undefined;
+  follow?: boolean | undefined;
+  since?: string | undefined;
+  grep?: string | undefined;
+  json?: boolean | undefined;
+}
+
+/** The journal query of `app logs` flags: -n (default 100, or 10 following; none with --since or --grep, as Kamal), --since, -g. */
+function logsQuery(values: LogsFlags) {
+  const n = values.lines === undefined ? undefined : /^\d+$/.test(values.lines) ? Number(values.lines) : NaN;
+  if (n !== undefined && !(Number.isSafeInteger(n) && n >= 1)) throw usageError(`--lines: expected a positive integer, got ${JSON.stringify(values.lines)}`, USAGE);
+  const lines = n ?? (values.since !== undefined || values.grep !== undefined ? undefined : values.follow ? 10 : 100);
+  if (values.follow && values.json) throw usageError('--follow: --json is not supported (lines are printed as they come)', USAGE);
+  return { lines, ...(values.since !== undefined ? { since: journalSince(values.since) } : {}), ...(values.grep !== undefined ? { grep: grepPattern(values.grep) } : {}) };
+}
+
+/** `app logs`: each host's lines; with -f, new lines as they come (prefixed by host when several) until Ctrl-C. */
+async function logs(io: Io, remote: Remote, values: LogsFlags, q: ReturnType<typeof logsQuery>): Promise<number> {
+  const { ctx } = remote;
+  if (!values.follow) return reportOutcomes(io, remote, await appLogs(ctx, q), { json: values.json, toJson: (logs) => ({ logs }), render: (t) => t.trimEnd().split('\n') });
+  const stop = new AbortController();
+  void io.interrupted().then(() => stop.abort());
+  const several = ctx.targets.hosts.length > 1;
+  const outcomes = await followAppLogs(ctx, q, (host, line) => io.out(several ? `${host}: ${line}` : line), stop.signal);
+  printDryRun(io, remote);
+  for (const o of outcomes) if (!o.ok) io.err(`${o.host}: FAILED: ${ctx.secrets.redact(o.error.message)}`);
+  return exitCodeForOutcomes(outcomes);
 }
 
 /** `xamal app …`: the running app on each host. Mutating actions take the deploy lock. */
@@ -62,6 +101,8 @@ const command: CliCommand = {
     if (!needsArg) noExtraArgs(rest, USAGE);
     if (values.interactive && action !== 'exec') throw usageError('--interactive: only with exec', USAGE);
     if (values.interactive) return execInteractive(values, rest.join(' '), io);
+    // Flags checked before any host is contacted.
+    const query = action === 'logs' ? logsQuery(values) : undefined;
     return withRemote(values, { command: `app ${action}`, secrets: true, say: (l) => io.err(l) }, async (remote) => {
       const { ctx } = remote;
       const json = values.json;
@@ -75,11 +116,8 @@ const command: CliCommand = {
           });
         case 'releases':
           return reportOutcomes(io, remote, await appReleases(ctx), { json, toJson: (releases) => ({ releases }), render: (v) => (v.length ? v : ['none']) });
-        case 'logs': {
-          const n = Number(values.lines ?? 100);
-          if (!Number.isInteger(n) || n < 1) throw usageError('--lines: expected a positive integer', USAGE);
-          return reportOutcomes(io, remote, await appLogs(ctx, n), { json, toJson: (logs) => ({ logs }), render: (t) => t.trimEnd().split('\n') });
-        }
+        case 'logs':
+          return logs(io, remote, values, query!);
         case 'exec':
           return reportOutcomes(io, remote, await appExec(ctx, rest.join(' ')), { json, toJson: (output) => ({ output }), render: (t) => t.trimEnd().split('\n') });
         case 'stop':

@@ -113,7 +113,11 @@ export const ServersSchema = z.union([HostListSchema.transform((hosts) => ({ web
 // --- ssh -----------------------------------------------------------------------------------------
 
 const SshUserSchema = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'expected a login name ([a-z_][a-z0-9_-]*)');
-const PortSchema = z.number().int('expected an integer port').min(1, 'expected a port 1-65535').max(65535, 'expected a port 1-65535');
+/** A port; a numeric string (`"2222"`, as Kamal's docs write it) is taken as its number. */
+const PortSchema = z.preprocess(
+  (v) => (typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v),
+  z.number({ error: 'expected a port 1-65535' }).int('expected an integer port').min(1, 'expected a port 1-65535').max(65535, 'expected a port 1-65535'),
+);
 
 /** `host`, `user@host` or `user@host:port` — a jump host (ssh -J). */
 const ProxySchema = z.string().transform((s, ctx) => {
@@ -129,10 +133,22 @@ const ProxySchema = z.string().transform((s, ctx) => {
 
 const FingerprintSchema = z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, 'expected a host key fingerprint like SHA256:<43 base64 characters> (ssh-keygen -lf)');
 
+/**
+ * `ssh.config` (Kamal's, net-ssh's): true loads the user's ~/.ssh/config and /etc/ssh/ssh_config,
+ * false none, a path or a list of paths those files.
+ */
+const SshConfigFilesSchema = z.union([z.boolean(), NoNul('path'), z.array(NoNul('path')).min(1, 'expected at least one path')], {
+  error: 'expected true, false, a path or a list of paths',
+});
+
+export const SSH_LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'fatal'] as const;
+
 export const SshSchema = z
   .object({
-    user: SshUserSchema.default('root'),
-    port: PortSchema.default(22),
+    /** Unset: ~/.ssh/config's User for the host, else root. */
+    user: SshUserSchema.optional(),
+    /** Unset: ~/.ssh/config's Port for the host, else 22. */
+    port: PortSchema.optional(),
     keys: z.array(NoNul('key path')).default([]),
     /** Private keys given inline (usually `<%= ENV["SSH_PRIVATE_KEY"] %>`): carried as secrets. */
     key_data: z
@@ -144,7 +160,8 @@ export const SshSchema = z
     connect_timeout: Seconds.default(30),
     known_hosts: NoNul('path').optional(),
     host_keys: z.record(HostSchema, FingerprintSchema).default({}),
-    log_level: z.enum(['debug', 'info', 'warn', 'error', 'fatal']).optional(),
+    log_level: z.enum(SSH_LOG_LEVELS).default('fatal'),
+    config: SshConfigFilesSchema.default(true),
   })
   .strict()
   .transform((s) => ({
@@ -158,6 +175,7 @@ export const SshSchema = z
     knownHosts: s.known_hosts,
     hostKeys: s.host_keys,
     logLevel: s.log_level,
+    config: typeof s.config === 'string' ? [s.config] : s.config,
   }));
 export type SshConfig = z.output<typeof SshSchema>;
 

@@ -1,4 +1,6 @@
 import { commandName, runChecked, XamalError, type Command } from '../../core/index.ts';
+import { appLogsCommand, type LogsQuery } from '../commands/logs.ts';
+import { unitInstance } from '../commands/systemd.ts';
 import { appSite } from '../commands/caddy.ts';
 import { asRoot } from '../commands/files.ts';
 import { rolesOnHost, slotLayout, type AppLayout, type Slot } from '../commands/layout.ts';
@@ -10,7 +12,7 @@ import { setMaintenance } from './caddy.ts';
 import type { RemoteContext } from './context.ts';
 import type { Targets } from './targets.ts';
 import type { DeployConfig } from '../config/schema.ts';
-import { onSessions, type HostOutcome } from './parallel.ts';
+import { onHosts, onSessions, type HostOutcome } from './parallel.ts';
 
 /**
  * `xamal app …`: what runs where, its logs, stopping and starting the live slot, commands in the
@@ -56,7 +58,7 @@ export function appStopStart(ctx: RemoteContext, verb: 'stop' | 'start'): Promis
     const done = await eachRole(ctx, s, h, async (d) => {
       if (!d.live) throw new XamalError('not_found', `${h}: ${d.role} has never been deployed`);
       const cmd = verb === 'stop' ? stopSlotCommand(ctx.layout.app, d.role, d.live, ctx.config.drainTimeout) : startSlotCommand(ctx.layout.app, d.role, d.live);
-      await must(s, asRoot(cmd, ctx.config.ssh.user));
+      await must(s, asRoot(cmd, ctx.sshUser(h)));
       return `${d.role}-${d.live}`;
     });
     await recordAudit(ctx, s, { command: `app ${verb}`, result: 'ok' });
@@ -64,14 +66,58 @@ export function appStopStart(ctx: RemoteContext, verb: 'stop' | 'start'): Promis
   });
 }
 
-export function appLogs(ctx: RemoteContext, lines: number): Promise<HostOutcome<string>[]> {
+/** The units of the selected roles' live slots on the host. */
+async function liveUnits(ctx: RemoteContext, s: HostSession, host: string): Promise<string[]> {
+  const roles = await eachRole(ctx, s, host, async (d) => d);
+  return roles.flatMap((d) => (d.live ? [unitInstance(ctx.layout.app, d.role, d.live)] : []));
+}
+
+/** Each host's log lines of its live slots (`-n`, `--since`, `--grep`), secrets redacted. */
+export function appLogs(ctx: RemoteContext, q: Omit<LogsQuery, 'follow'>): Promise<HostOutcome<string>[]> {
   return onSessions(ctx, async (s, h) => {
-    const parts = await eachRole(ctx, s, h, async (d) => {
-      if (!d.live) return undefined;
-      return ctx.secrets.redact(await must(s, asRoot(unitLogCommand(ctx.layout.app, d.role, d.live, lines), ctx.config.ssh.user)));
-    });
-    return parts.filter((p) => p !== undefined).join('\n');
+    const units = await liveUnits(ctx, s, h);
+    if (!units.length) return '';
+    return ctx.secrets.redact(await must(s, asRoot(appLogsCommand(units, q), ctx.sshUser(h))));
   });
+}
+
+/** Calls `emit` once per complete line of the chunks pushed; `flush` hands over the rest. */
+function lineSplitter(emit: (line: string) => void): { push: (chunk: string) => void; flush: () => void } {
+  let rest = '';
+  return {
+    push(chunk) {
+      const parts = (rest + chunk).split('\n');
+      rest = parts.pop()!;
+      for (const p of parts) emit(p);
+    },
+    flush() {
+      if (rest) emit(rest);
+      rest = '';
+    },
+  };
+}
+
+/**
+ * `app logs -f`: every selected host at once (no concurrency cap: each stream lasts), each new line
+ * of its live slots handed to `line` (secrets redacted) until `stop` aborts or the connection ends.
+ */
+export function followAppLogs(ctx: RemoteContext, q: Omit<LogsQuery, 'follow'>, line: (host: string, text: string) => void, stop: AbortSignal): Promise<HostOutcome<void>[]> {
+  const hosts = ctx.targets.hosts;
+  return onHosts(
+    hosts,
+    async (h) => {
+      const s = await ctx.pool.session(h);
+      const units = await liveUnits(ctx, s, h);
+      if (!units.length) throw new XamalError('not_found', `${h}: nothing deployed yet: no live slot to follow`);
+      const out = lineSplitter((l) => line(h, ctx.secrets.redact(l)));
+      const err = lineSplitter((l) => line(h, ctx.secrets.redact(l)));
+      const code = await s.stream(asRoot(appLogsCommand(units, { ...q, follow: true }), ctx.sshUser(h)), { stdout: out.push, stderr: err.push }, stop);
+      out.flush();
+      err.flush();
+      if (code !== 0) throw new XamalError('external', `${h}: following the logs ended with exit ${code}`);
+    },
+    { concurrency: Math.max(1, hosts.length) },
+  );
 }
 
 /** Runs a shell command in each live slot's release directory with its environment. */
@@ -80,7 +126,7 @@ export function appExec(ctx: RemoteContext, line: string): Promise<HostOutcome<s
     const outs = await eachRole(ctx, s, h, async (d) => {
       if (!d.live || !d.version) throw new XamalError('not_found', `${h}: ${d.role} has never been deployed`);
       const slot = slotLayout(ctx.config, ctx.layout, d.role, d.live);
-      const res = await s.run(asRoot(releaseCommandCommand(ctx.layout, slot, checkVersion(d.version), line, ctx.config.deployTimeout * 4), ctx.config.ssh.user));
+      const res = await s.run(asRoot(releaseCommandCommand(ctx.layout, slot, checkVersion(d.version), line, ctx.config.deployTimeout * 4), ctx.sshUser(h)));
       if (res.code !== 0) throw new XamalError('external', `${h}: exit ${res.code}: ${ctx.secrets.redact((res.stderr || res.stdout).trim())}`);
       return ctx.secrets.redact(res.stdout);
     });
@@ -90,9 +136,9 @@ export function appExec(ctx: RemoteContext, line: string): Promise<HostOutcome<s
 }
 
 /** Root step: `line` as the app's user in a live slot's release and env (as `app exec`), with no timeout: the user ends it. */
-export function interactiveExecCommand(config: DeployConfig, layout: AppLayout, role: string, live: Slot, version: string, line: string): Command {
+export function interactiveExecCommand(config: DeployConfig, layout: AppLayout, role: string, live: Slot, version: string, line: string, sshUser: string): Command {
   const { timeoutMs: _none, ...cmd } = releaseCommandCommand(layout, slotLayout(config, layout, role, live), checkVersion(version), line, 1);
-  return asRoot({ ...cmd, label: 'app exec -i' }, config.ssh.user);
+  return asRoot({ ...cmd, label: 'app exec -i' }, sshUser);
 }
 
 /**
@@ -123,7 +169,7 @@ export async function appExecInteractive(ctx: RemoteContext, line: string, termi
   const d = await roleDetails(ctx, s, role);
   if (!d.live || !d.version) throw new XamalError('not_found', `${host}: ${role} has never been deployed`);
   ctx.say?.(`${host}: ${role}-${d.live} (${d.version}): ${line}`);
-  const code = await s.interactive(interactiveExecCommand(ctx.config, ctx.layout, role, d.live, d.version, line), terminal);
+  const code = await s.interactive(interactiveExecCommand(ctx.config, ctx.layout, role, d.live, d.version, line, ctx.sshUser(host)), terminal);
   await recordAudit(ctx, s, { command: 'app exec -i', result: code === 0 ? 'ok' : `exit ${code}` });
   return { host, code };
 }

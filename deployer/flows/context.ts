@@ -27,6 +27,11 @@ export interface RemoteContext {
   /** Where each host is in a long flow (`pull`, `web.boot`, …): the CLI's progress display. */
   step?: (host: string, step: string) => void;
   clock: Clock;
+  /**
+   * The login user on a host: deploy.yml's ssh.user, else ~/.ssh/config's User for it, else root.
+   * Root steps use sudo when it is not root (`commands/files.ts#asRoot`).
+   */
+  sshUser(host: string): string;
   /** This machine and process: lock holders. */
   local: { host: string; pid: number; isAlive: (pid: number) => boolean };
 }
@@ -55,11 +60,17 @@ export function localMachine(): RemoteContext['local'] {
   return { host: hostname(), pid: process.pid, isAlive: processAlive };
 }
 
-export type ContextInput = Omit<RemoteContext, 'layout' | 'secrets' | 'clock' | 'local'> & Partial<Pick<RemoteContext, 'secrets' | 'clock' | 'local'>>;
+export type ContextInput = Omit<RemoteContext, 'layout' | 'secrets' | 'clock' | 'local' | 'sshUser'> &
+  Partial<Pick<RemoteContext, 'secrets' | 'clock' | 'local'>> & {
+    /** Each host's login user when ~/.ssh/config decided it (`ssh.ts#resolveEndpoints`). */
+    sshUsers?: Readonly<Record<string, string>>;
+  };
 
 export function remoteContext(input: ContextInput): RemoteContext {
+  const { sshUsers, ...rest } = input;
   return {
-    ...input,
+    ...rest,
+    sshUser: (host) => input.config.ssh.user ?? sshUsers?.[host] ?? 'root',
     layout: appLayout(input.config.service, input.destination),
     secrets: input.secrets ?? Secrets.empty(),
     clock: input.clock ?? realClock,

@@ -116,7 +116,7 @@ interface BootedRole {
 /** Boots the role's idle slot with the release and health-checks it; the old slot keeps serving. */
 async function bootRole(ctx: RemoteContext, s: HostSession, role: { name: string; tags: string[] }, opts: DeployOptions, rec: HostDeployRecord): Promise<BootedRole> {
   const c = ctx.config;
-  const root = (cmd: Command) => asRoot(cmd, c.ssh.user);
+  const root = (cmd: Command) => asRoot(cmd, ctx.sshUser(s.host));
   const state = parseSlotState(await must(s, slotStateCommand(ctx.layout, role.name)));
   const idle = idleSlot(state);
   const live: Slot = idle === 'blue' ? 'green' : 'blue';
@@ -127,7 +127,7 @@ async function bootRole(ctx: RemoteContext, s: HostSession, role: { name: string
 
   await must(s, linkReleaseCommand(ctx.layout, slot, opts.version));
   const env = envFile(ctx.layout, slot, slotEnv(ctx, role, opts.version), ctx.secrets.get('RELEASE_COOKIE'));
-  await must(s, writeEnvFileCommand(ctx.layout, slot, env, c.ssh.user, `write ${role.name}-${idle} env`));
+  await must(s, writeEnvFileCommand(ctx.layout, slot, env, ctx.sshUser(s.host), `write ${role.name}-${idle} env`));
   await timed(d, key('boot'), () => must(s, root(startSlotCommand(ctx.layout.app, role.name, idle))), step('boot'));
   const unit = unitInstance(ctx.layout.app, role.name, idle);
   const healthy = await timed(d, key('health'), () => s.run(healthCheckCommand(slot.port, c.healthCheck.path, c.healthCheck.interval, c.healthCheck.timeout, unit)), step('health check'));
@@ -145,7 +145,7 @@ async function bootRole(ctx: RemoteContext, s: HostSession, role: { name: string
  */
 async function switchRole(ctx: RemoteContext, s: HostSession, b: BootedRole, opts: DeployOptions, rec: HostDeployRecord): Promise<void> {
   const c = ctx.config;
-  const root = (cmd: Command) => asRoot(cmd, c.ssh.user);
+  const root = (cmd: Command) => asRoot(cmd, ctx.sshUser(s.host));
   const { role, idle, live, liveRunning } = b;
   const d = rec.durationsMs;
   const key = (n: string) => `${role.name}.${n}`;
@@ -174,7 +174,7 @@ async function switchRole(ctx: RemoteContext, s: HostSession, b: BootedRole, opt
 
 /** Stops new slots that booted but will not go live (another role failed, or a hook stopped the deploy): the old ones keep serving. */
 async function stopBooted(ctx: RemoteContext, s: HostSession, booted: readonly BootedRole[]): Promise<void> {
-  for (const b of booted) await s.run(asRoot(stopSlotCommand(ctx.layout.app, b.role.name, b.idle, ctx.config.drainTimeout), ctx.config.ssh.user));
+  for (const b of booted) await s.run(asRoot(stopSlotCommand(ctx.layout.app, b.role.name, b.idle, ctx.config.drainTimeout), ctx.sshUser(s.host)));
 }
 
 /** Boots every selected role of the host; when one fails, those already booted are stopped again (nothing switched). */
@@ -297,9 +297,9 @@ async function runReleaseCommand(ctx: RemoteContext, version: string): Promise<v
   const slot = slotLayout(c, ctx.layout, c.primaryRole, idleSlot(state));
   await must(s, linkReleaseCommand(ctx.layout, slot, version));
   const env = envFile(ctx.layout, slot, slotEnv(ctx, { name: c.primaryRole, tags: primary.tags }, version), ctx.secrets.get('RELEASE_COOKIE'));
-  await must(s, writeEnvFileCommand(ctx.layout, slot, env, c.ssh.user));
+  await must(s, writeEnvFileCommand(ctx.layout, slot, env, ctx.sshUser(s.host)));
   ctx.say?.(`${primary.host}: release_command`);
-  const r = await s.run(asRoot(releaseCommandCommand(ctx.layout, slot, version, c.releaseCommand!, c.deployTimeout * 4), c.ssh.user));
+  const r = await s.run(asRoot(releaseCommandCommand(ctx.layout, slot, version, c.releaseCommand!, c.deployTimeout * 4), ctx.sshUser(s.host)));
   if (r.code !== 0) {
     throw new XamalError('external', `release_command failed on ${primary.host} (exit ${r.code}); nothing was switched:\n${ctx.secrets.redact((r.stderr || r.stdout).trim().split('\n').slice(-10).join('\n'))}`);
   }

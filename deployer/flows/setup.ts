@@ -62,7 +62,7 @@ function servesHttp(ctx: RemoteContext, host: string): boolean {
 
 /** Packages and Caddy. */
 async function bootstrapHost(ctx: RemoteContext, s: HostSession, out: HostSetup): Promise<void> {
-  const user = ctx.config.ssh.user;
+  const user = ctx.sshUser(s.host);
   const root = (c: Command) => asRoot(c, user);
   let updated = false;
   const install = async (pkgs: string[]) => {
@@ -166,14 +166,14 @@ type SlotOnHost = SlotLayout & { onHost: { name: string; tags: string[] } };
 /** The app's system user, created once. */
 async function ensureAppUser(ctx: RemoteContext, s: HostSession, out: HostSetup): Promise<void> {
   if ((await s.run(appUserExistsCommand(ctx.layout))).code === 0) return;
-  await run(s, asRoot(createAppUserCommand(ctx.layout), ctx.config.ssh.user));
+  await run(s, asRoot(createAppUserCommand(ctx.layout), ctx.sshUser(s.host)));
   out.changes.push(`created user ${ctx.layout.user}`);
 }
 
 /** APP (the SSH user's), its shared dirs, and each slot's RELEASE_TMP (the app user's, 0700). */
 async function ensureDirs(ctx: RemoteContext, s: HostSession, state: Map<string, FileState>, slots: SlotOnHost[], out: HostSetup): Promise<void> {
   const { layout } = ctx;
-  const user = ctx.config.ssh.user;
+  const user = ctx.sshUser(s.host);
   const appDir = state.get(layout.root);
   if (appDir?.type !== 'directory' || appDir.owner !== user) {
     await run(s, asRoot(ownedDirCommand(layout.root, user), user));
@@ -194,7 +194,7 @@ async function ensureDirs(ctx: RemoteContext, s: HostSession, state: Map<string,
 
 /** One unit per role, written only when it differs; then one daemon-reload. */
 async function ensureUnits(ctx: RemoteContext, s: HostSession, state: Map<string, FileState>, roles: string[], out: HostSetup): Promise<void> {
-  const user = ctx.config.ssh.user;
+  const user = ctx.sshUser(s.host);
   let reload = false;
   for (const role of roles) {
     const path = unitPath(ctx.layout.app, role);
@@ -210,13 +210,14 @@ async function ensureUnits(ctx: RemoteContext, s: HostSession, state: Map<string
 /** Each slot's env file: content, mode 0440, owner the SSH user, group the app's. */
 async function ensureEnvFiles(ctx: RemoteContext, s: HostSession, state: Map<string, FileState>, slots: SlotOnHost[], out: HostSetup): Promise<void> {
   const { config, layout } = ctx;
+  const user = ctx.sshUser(s.host);
   for (const x of slots) {
     const file = envFile(layout, x, releaseEnv(config, ctx.secrets, x.onHost.name, x.onHost.tags), ctx.secrets.get('RELEASE_COOKIE'));
     const st = state.get(x.envFile);
     const same = st?.sha256 === sha256(file.content);
-    if (same && st.mode === ENV_FILE_MODE && st.owner === config.ssh.user && st.group === layout.user) continue;
-    await run(s, writeEnvFileCommand(layout, x, file, config.ssh.user));
-    out.changes.push(same ? `${x.envFile} permissions set to 0440 ${config.ssh.user}:${layout.user}` : `${st ? 'updated' : 'wrote'} ${x.envFile}`);
+    if (same && st.mode === ENV_FILE_MODE && st.owner === user && st.group === layout.user) continue;
+    await run(s, writeEnvFileCommand(layout, x, file, user));
+    out.changes.push(same ? `${x.envFile} permissions set to 0440 ${user}:${layout.user}` : `${st ? 'updated' : 'wrote'} ${x.envFile}`);
   }
 }
 

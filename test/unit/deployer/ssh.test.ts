@@ -61,7 +61,7 @@ describe('known_hosts', () => {
 
 describe('ssh options from deploy.yml', () => {
   it('expands ~ in key and known_hosts paths, uses the agent unless keys_only, and converts the timeout to ms', () => {
-    const ssh = { user: 'deploy', port: 2222, keys: ['~/.ssh/id_ed25519'], keyData: [sensitive('k')], keysOnly: false, proxy: undefined, connectTimeout: 5, knownHosts: undefined, hostKeys: {}, logLevel: undefined };
+    const ssh = { user: 'deploy', port: 2222, keys: ['~/.ssh/id_ed25519'], keyData: [sensitive('k')], keysOnly: false, proxy: undefined, connectTimeout: 5, knownHosts: undefined, hostKeys: {}, logLevel: 'fatal' as const, config: true };
     const o = sshOptionsFromConfig(ssh, { HOME: '/home/me', SSH_AUTH_SOCK: '/run/agent' }, false);
     expect(o).toMatchObject({ user: 'deploy', port: 2222, keys: ['/home/me/.ssh/id_ed25519'], agent: '/run/agent', connectTimeoutMs: 5000, knownHostsPath: '/home/me/.ssh/known_hosts', trustNewHosts: false });
     expect(sshOptionsFromConfig({ ...ssh, keysOnly: true }, { HOME: '/h', SSH_AUTH_SOCK: '/run/agent' }, false).agent).toBeUndefined();

@@ -87,7 +87,7 @@ describe('xamal config', () => {
 
   it('exits 2 listing every problem with its path', async () => {
     await mkdir(join(root, 'config'));
-    await writeFile(join(root, 'config/deploy.yml'), 'service: shop\nservers:\n  web:\n    hosts: [1]\nssh: {port: "22"}\nregistry: {}\n');
+    await writeFile(join(root, 'config/deploy.yml'), 'service: shop\nservers:\n  web:\n    hosts: [1]\nssh: {port: "ssh"}\nregistry: {}\n');
     const r = await run('config');
     expect(r.code).toBe(2);
     expect(r.stderr.split('\n')).toEqual([

@@ -84,6 +84,43 @@ describe('remote commands with --dry-run', () => {
   });
 });
 
+describe('-p, app logs flags and ~/.ssh/config, with --dry-run', () => {
+  afterEach(() => vi.unstubAllEnvs());
+
+  it('-p runs on the primary host only; beside --hosts it is refused naming both flags', async () => {
+    const r = await run('server', 'exec', '-p', '--dry-run', 'uptime');
+    expect(r.code, r.stderr).toBe(0);
+    expect(new Set(r.stdout.split('\n').map((l) => l.split(':')[0]))).toEqual(new Set(['web1.example.com']));
+    const both = await run('server', 'exec', '-p', '-h', 'web2*', '--dry-run', 'uptime');
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/^xamal: --primary and --hosts cannot be combined/);
+  });
+
+  it('app logs accepts --since, -g and -n; a bad value is refused before any host is contacted', async () => {
+    const r = await run('app', 'logs', '-r', 'web', '-g', 'GET /', '--since', '10m', '-n', '5', '--dry-run');
+    expect(r.code, r.stderr).toBe(0);
+    // Nothing is deployed in a dry run (empty answers): only each host's slot state is read.
+    expect(r.stdout.split('\n').filter((l) => / sh -c /.test(l)).map((l) => l.split(':')[0])).toEqual(['web1.example.com', 'web2.example.com']);
+    const bad = await run('app', 'logs', '--since', 'soon', '--dry-run');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--since: expected a time like');
+    expect((await run('app', 'logs', '-n', '0', '--dry-run')).stderr).toContain('--lines: expected a positive integer, got "0"');
+    expect((await run('app', 'logs', '-f', '--json', '--dry-run')).stderr).toContain('--follow: --json is not supported');
+  });
+
+  it("a host named only by its ~/.ssh/config alias gets that file's User: root steps use sudo there, not on a host the file does not name", async () => {
+    await writeFile(join(root, 'config/deploy.yml'), ['service: shop', 'servers:', '  web: [shopbox, other.example.com]', 'caddy:', '  host: shop.example.com', ''].join('\n'));
+    await mkdir(join(root, 'home/.ssh'), { recursive: true });
+    await writeFile(join(root, 'home/.ssh/config'), 'Host shopbox\n  HostName 192.0.2.10\n  User deploy\n  Port 2222\n');
+    vi.stubEnv('HOME', join(root, 'home'));
+    const setup = await run('setup', '--dry-run');
+    expect(setup.stdout).toMatch(/^shopbox: sudo -n /m);
+    expect(setup.stdout).not.toMatch(/^other\.example\.com: sudo -n /m);
+    vi.stubEnv('HOME', join(root, 'nowhere'));
+    expect((await run('setup', '--dry-run')).stdout).not.toMatch(/^shopbox: sudo -n /m);
+  });
+});
+
 describe('withRemote', () => {
   it("gives the opened remote to the function, returns its result, and closes the pool after it, even when it throws", async () => {
     const close = vi.spyOn(RecordingPool.prototype, 'close');

@@ -19,12 +19,28 @@ describe('deploy.yml schema', () => {
     const c = validateDeployConfig(minimal);
     expect(c.roles).toEqual([{ name: 'web', hosts: [{ host: '10.0.0.1', tags: [] }], cmd: undefined, env: { clear: {}, secret: [] }, tags: [] }]);
     expect(c.primaryRole).toBe('web');
-    expect(c.ssh).toMatchObject({ user: 'root', port: 22, connectTimeout: 30, keys: [], keyData: [], hostKeys: {} });
+    // user and port stay unset: ~/.ssh/config may give them per host (root and 22 otherwise).
+    expect(c.ssh).toMatchObject({ user: undefined, port: undefined, connectTimeout: 30, keys: [], keyData: [], hostKeys: {}, logLevel: 'fatal', config: true });
     expect(c.healthCheck).toEqual({ path: '/up', interval: 1, timeout: 30 });
     expect(c.caddy).toEqual({ hosts: [], appPort: 4000, ssl: true });
     expect(c.release).toEqual({ name: 'my_app', mixEnv: 'prod' });
     expect([c.retainReleases, c.deployTimeout, c.drainTimeout, c.readinessDelay]).toEqual([5, 30, 30, 7]);
     expect([c.hooksPath, c.secretsPath]).toEqual(['.xamal/hooks', '.xamal/secrets']);
+  });
+
+  it('takes ssh.port as a number or a numeric string ("2222", as Kamal writes it), still 1-65535', () => {
+    expect(validateDeployConfig({ ...minimal, ssh: { port: '2222' } }).ssh.port).toBe(2222);
+    expect(validateDeployConfig({ ...minimal, ssh: { port: 2200 } }).ssh.port).toBe(2200);
+    expect(problems({ ...minimal, ssh: { port: '70000' } })).toEqual([expect.stringMatching(/^ssh\/port: expected a port 1-65535/)]);
+    expect(problems({ ...minimal, ssh: { port: 'ssh' } })).toEqual([expect.stringMatching(/^ssh\/port: expected/)]);
+  });
+
+  it('takes ssh.config as true, false, a path or a list of paths (a path becomes a list)', () => {
+    expect(validateDeployConfig({ ...minimal, ssh: { config: false } }).ssh.config).toBe(false);
+    expect(validateDeployConfig({ ...minimal, ssh: { config: '~/.ssh/deploy_config' } }).ssh.config).toEqual(['~/.ssh/deploy_config']);
+    expect(validateDeployConfig({ ...minimal, ssh: { config: ['a', 'b'] } }).ssh.config).toEqual(['a', 'b']);
+    expect(problems({ ...minimal, ssh: { config: 3 } })).toEqual([expect.stringMatching(/^ssh\/config: expected true, false, a path or a list of paths/)]);
+    expect(problems({ ...minimal, ssh: { log_level: 'verbose' } })).toEqual(['ssh/log_level: expected one of "debug", "info", "warn", "error", "fatal", got "verbose"']);
   });
 
   it('takes caddy.ssl as true, false or "internal" (Caddy\'s own CA) and nothing else', () => {

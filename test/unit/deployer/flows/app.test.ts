@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { displayCommand } from '../../../../core/index.ts';
-import { appDetails, appExec, appExecInteractive, appMaintenance, appStopStart, interactiveTarget } from '../../../../deployer/flows/app.ts';
-import type { RecordedStep, Terminal } from '../../../../deployer/remote.ts';
-import { baseConfig, testContext } from '../../../../testkit/deployer/context.ts';
+import { appDetails, appExec, appExecInteractive, appLogs, appMaintenance, appStopStart, followAppLogs, interactiveTarget } from '../../../../deployer/flows/app.ts';
+import type { RecordedStep, RecordingPool, Terminal } from '../../../../deployer/remote.ts';
+import { baseConfig, SECRET, testContext } from '../../../../testkit/deployer/context.ts';
 
 const live = (step: RecordedStep) => {
   if (step.kind === 'run' && (step.command.label ?? '').startsWith('slot state')) {
@@ -86,5 +86,39 @@ describe('xamal app exec -i: one host, the live release, attached to the termina
   it('refuses a role that was never deployed on that host', async () => {
     const { ctx } = testContext({ command: 'app exec -i' });
     await expect(appExecInteractive(ctx, 'bin/shop remote', {} as Terminal, false)).rejects.toThrow('web1: web has never been deployed');
+  });
+});
+
+describe('xamal app logs', () => {
+  it('reads the live slot units of the selected roles, as root (sudo for a deploy user), with the query', async () => {
+    const { ctx, pool } = testContext({ command: 'app logs', roles: ['web'], hosts: ['web1'], respond: live });
+    const out = await appLogs(ctx, { lines: 5, grep: 'error' });
+    expect(out[0]!.ok).toBe(true);
+    const logs = pool.steps.find((s) => s.kind === 'run' && (s.command.label ?? '').startsWith('logs of'));
+    expect(logs?.kind === 'run' && displayCommand(logs.command)).toMatch(/^sudo -n sh -c '[\s\S]*' sh once error -u xamal-shop-web@green\.service --no-pager -o cat -n 5$/);
+  });
+
+  it('follows every selected host at once, one line at a time (a last line without its newline too), secrets redacted', async () => {
+    const respond = (step: RecordedStep) => (step.kind === 'run' && (step.command.label ?? '').startsWith('logs of') ? { stdout: `line one\npassword=${SECRET}\npartial` } : live(step));
+    const { ctx } = testContext({ command: 'app logs', roles: ['web'], respond });
+    const lines: string[] = [];
+    const out = await followAppLogs(ctx, { lines: 10 }, (host, text) => lines.push(`${host}: ${text}`), new AbortController().signal);
+    expect(out.map((o) => o.ok)).toEqual([true, true]);
+    expect(lines.filter((l) => l.startsWith('web1'))).toEqual(['web1: line one', 'web1: password=[REDACTED]', 'web1: partial']);
+  });
+
+  it('a host with nothing deployed is a clear failure when following', async () => {
+    const { ctx } = testContext({ command: 'app logs', roles: ['web'], hosts: ['web1'] });
+    const [o] = await followAppLogs(ctx, {}, () => {}, new AbortController().signal);
+    expect(!o!.ok && o!.error.message).toBe('web1: nothing deployed yet: no live slot to follow');
+  });
+
+  it("roots steps by each host's own login user (~/.ssh/config's User when deploy.yml names none)", async () => {
+    const { ctx } = testContext({ config: { ...baseConfig, ssh: {} }, roles: ['web'], respond: live });
+    const withUsers = { ...ctx, sshUser: (h: string) => ({ web1: 'root', web2: 'deploy' })[h] ?? 'root' };
+    await appLogs(withUsers, {});
+    const pool = ctx.pool as RecordingPool;
+    const logs = pool.steps.filter((s) => s.kind === 'run' && (s.command.label ?? '').startsWith('logs of'));
+    expect(logs.map((s) => `${s.host} ${s.kind === 'run' ? String(s.command.argv[0]) : ''}`)).toEqual(['web1 sh', 'web2 sudo']);
   });
 });

@@ -65,6 +65,14 @@ describe('host and role selection', () => {
     expect(() => selectTargets(config, { hosts: ['db*'] })).toThrow('no host matches "db*" (hosts: web1, web2, jobs1)');
     expect(() => selectTargets(config, { roles: ['web'], hosts: ['jobs1'] })).toThrow(/no host is in the selected roles/);
   });
+
+  it("-p picks the primary role's first host, or with -r the first selected role's, and refuses -h beside it", () => {
+    expect(selectTargets(config, { primary: true })).toEqual({ hosts: ['web1'], roles: ['web', 'jobs'] });
+    expect(selectTargets(config, { primary: true, roles: ['jobs'] })).toEqual({ hosts: ['jobs1'], roles: ['jobs'] });
+    const jobsFirst = validateDeployConfig({ ...baseConfig, primary_role: 'jobs' });
+    expect(selectTargets(jobsFirst, { primary: true }).hosts).toEqual(['jobs1']);
+    expect(() => selectTargets(config, { primary: true, hosts: ['web2'] })).toThrow(/^--primary and --hosts cannot be combined/);
+  });
 });
 
 describe('server exec', () => {
