@@ -35,6 +35,7 @@ const ROUTES: { scope: 'read' | 'build' | 'admin'; method: 'GET' | 'POST' | 'DEL
   { scope: 'read', method: 'GET', url: `/v1/artifacts?app=hello&version=${C}` },
   { scope: 'read', method: 'GET', url: `/v1/artifacts/hello/${C}/${T}` },
   { scope: 'read', method: 'GET', url: `/v1/artifacts/hello/${C}/${T}/download` },
+  { scope: 'read', method: 'GET', url: `/v1/artifacts/hello/${C}/${T}/link` },
   { scope: 'read', method: 'POST', url: '/v1/resolve', payload: { app: 'hello', version: C, host: HOST } },
   { scope: 'read', method: 'GET', url: '/v1/builds' },
   { scope: 'read', method: 'GET', url: `/v1/builds/${B}` },
@@ -49,8 +50,8 @@ const ROUTES: { scope: 'read' | 'build' | 'admin'; method: 'GET' | 'POST' | 'DEL
   { scope: 'admin', method: 'GET', url: '/admin/queues/static/favicon-32x32.png' },
 ];
 
-/** Routes anyone may call (probes, the OpenAPI document and its UI). */
-const PUBLIC = ['/healthz', '/readyz', '/v1/health', '/v1/openapi.json', '/docs', '/docs/json'];
+/** Routes anyone may call (probes, the OpenAPI document and its UI, the builds page's static files). */
+const PUBLIC = ['/healthz', '/readyz', '/v1/health', '/v1/openapi.json', '/docs', '/docs/json', '/builds/', '/builds/builds.js'];
 /** Public routes that check something else instead of a token: a signed link, GitHub's HMAC. */
 const OWN_AUTH: { method: 'GET' | 'POST'; url: string; status: number }[] = [
   { method: 'GET', url: '/v1/downloads/not-a-signed-link', status: 403 },
