@@ -35,12 +35,12 @@ export interface FarmClient {
 
 /** `GET /v1/builds`'s query as the client sends it (api/schemas/builds.ts BuildListQuerySchema checks it). */
 export interface BuildListFilter {
-  app?: string;
-  commit?: string;
-  target?: string;
-  state?: string;
-  limit?: number;
-  cursor?: string;
+  app?: string | undefined;
+  commit?: string | undefined;
+  target?: string | undefined;
+  state?: string | undefined;
+  limit?: number | undefined;
+  cursor?: string | undefined;
 }
 
 /** A request's body: JSON, or a stream of bytes of a known length (an upload). */

@@ -9,8 +9,9 @@ export const BUILD_JOB_VERBS = ['list', 'show', 'logs', 'cancel'] as const;
 type Verb = (typeof BUILD_JOB_VERBS)[number];
 
 const USAGE =
-  'xamal build list [--app APP] [--state STATE] [--limit N] | show|logs|cancel BUILD_ID [-f|--follow]  [--farm URL] [--json]\n' +
-  '  list: the newest builds (state waiting, active, completed, failed, delayed or prioritized; at most 200);\n' +
+  'xamal build list [--app APP] [--commit SHA] [--target TUPLE] [--state STATE] [--limit N] [--cursor C] | show|logs|cancel BUILD_ID [-f|--follow]  [--farm URL] [--json]\n' +
+  '  list: the newest builds (of a commit or a prefix of it, a target tuple, a state: waiting, active, completed, failed, delayed or\n' +
+  '  prioritized; at most 200 a page, --cursor for the next);\n' +
   '  show: the build\'s state, phase, attempts, failure and artifact; logs: its log (-f: follow it live until the build ends,\n' +
   '  exit 9 if it failed); cancel: remove it from its queue, or stop the worker running it';
 
@@ -19,6 +20,9 @@ const FLAGS = {
   app: { type: 'string' },
   state: { type: 'string' },
   limit: { type: 'string' },
+  commit: { type: 'string' },
+  target: { type: 'string' },
+  cursor: { type: 'string' },
   json: { type: 'boolean' },
   follow: { type: 'boolean', short: 'f' },
 } as const;
@@ -32,12 +36,16 @@ export async function buildJobCommand(verb: Verb, args: string[], io: Io): Promi
   const client = farmClient(farm, cfg.farmToken);
   if (verb === 'list') {
     if (positionals.length) throw usageError(`unexpected argument ${JSON.stringify(positionals[0])}`, USAGE);
-    const { builds } = await client.list({ ...(values.app ? { app: values.app } : {}), ...(values.state ? { state: values.state } : {}), ...(values.limit ? { limit: Number(values.limit) } : {}) });
-    if (values.json) io.out(JSON.stringify({ builds }, null, 2));
-    else for (const b of builds) io.out(`${b.id}  ${b.state}${b.phase && b.state === 'active' ? ` (${b.phase})` : ''}  ${b.app}  ${b.tuple}  ${new Date(b.createdAt).toISOString()}`);
+    const { app, state, commit, target, cursor } = values;
+    const { builds, nextCursor } = await client.list({ app, state, commit, target, cursor, ...(values.limit ? { limit: Number(values.limit) } : {}) });
+    if (values.json) io.out(JSON.stringify({ builds, ...(nextCursor ? { nextCursor } : {}) }, null, 2));
+    else {
+      for (const b of builds) io.out(`${b.id}  ${b.state}${b.phase && b.state === 'active' ? ` (${b.phase})` : ''}  ${b.app}  ${b.tuple}  ${new Date(b.createdAt).toISOString()}`);
+      if (nextCursor) io.err(`more: the same with --cursor ${nextCursor}`);
+    }
     return 0;
   }
-  if (values.app || values.state || values.limit) throw usageError('--app, --state, --limit: only with list', USAGE);
+  if (values.app || values.state || values.limit || values.commit || values.target || values.cursor) throw usageError('--app, --commit, --target, --state, --limit, --cursor: only with list', USAGE);
   if (positionals.length !== 1) throw usageError(positionals.length ? `unexpected argument ${JSON.stringify(positionals[1])}` : 'missing BUILD_ID (from xamal build --json, or POST /v1/builds)', USAGE);
   const id = positionals[0]!;
   if (!BuildIdParamsSchema.shape.id.safeParse(id).success) throw usageError(`BUILD_ID: expected an id like b0123… (b and 32 hex characters), got ${JSON.stringify(id)}`, USAGE);
