@@ -249,32 +249,53 @@ function appendLog(text) {
   if (atEnd) log.scrollTop = log.scrollHeight;
 }
 
-/** Follows the build's log until the build ends; resolves with the end event (or undefined when the stream could not be read to its end). */
-async function followLog(id, signal) {
-  let lines = 0;
-  for (let attempt = 0; attempt <= LOG_RETRIES && !signal.aborted; attempt++) {
-    let end;
-    const res = await call(`v1/builds/${id}/logs?follow=1&start=${lines}`, { signal, headers: { accept: 'text/event-stream' } });
-    if (!res.ok) throw new Error((await res.json().catch(() => ({}))).message ?? `HTTP ${res.status} from the log stream`);
-    const feed = sseParser((e) => {
-      if (e.event === 'end') end = JSON.parse(e.data);
-      else if (e.event === 'error') $('log-state').textContent = `(${JSON.parse(e.data).message})`;
-      // A marker line: the stream reached its byte limit; the next stream starts where it says.
-      else if (e.data.startsWith('[xamal] log response cut at')) lines = Number(/\?start=(\d+)/.exec(e.data)?.[1] ?? lines);
-      else {
-        // One event is one log line (a line that held newlines arrives as several data fields).
-        appendLog(e.data);
-        lines++;
-      }
-    });
-    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      feed(value);
+/**
+ * One read of the log's event stream from line `start`: lines go to the page; resolves with the end
+ * event if it came, and where the next read starts. A stream cut at the API's byte limit (its marker
+ * line names where the rest starts) is left at once, so the rest is read by a new stream.
+ */
+async function readLogStream(id, start, signal) {
+  const res = await call(`v1/builds/${id}/logs?follow=1&start=${start}`, { signal, headers: { accept: 'text/event-stream' } });
+  if (!res.ok) throw new Error((await res.json().catch(() => ({}))).message ?? `HTTP ${res.status} from the log stream`);
+  let next = start;
+  let end;
+  let cut = false;
+  const feed = sseParser((e) => {
+    if (cut) return;
+    if (e.event === 'end') end = JSON.parse(e.data);
+    else if (e.event === 'error') $('log-state').textContent = `(${JSON.parse(e.data).message})`;
+    else if (/^\[xamal\] log response cut at \d+ bytes; the rest: \?start=\d+$/.test(e.data)) {
+      cut = true;
+      next = Number(/start=(\d+)$/.exec(e.data)[1]);
+    } else {
+      // One event is one log line (a line that held newlines arrives as several data fields).
+      appendLog(e.data);
+      next++;
     }
-    if (end) return end;
-    await new Promise((r) => setTimeout(r, 1000));
+  });
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  while (!cut && !end) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    feed(value);
+  }
+  if (cut || end) await reader.cancel().catch(() => {});
+  return { end, next, cut };
+}
+
+/** Follows the build's log until the build ends; resolves with the end event (undefined when the stream kept breaking). */
+async function followLog(id, signal) {
+  let next = 0;
+  let failures = 0;
+  while (!signal.aborted && failures <= LOG_RETRIES) {
+    const r = await readLogStream(id, next, signal);
+    if (r.end) return r.end;
+    // A cut stream goes on at once from where it stopped; a dropped one after a pause.
+    if (!(r.cut && r.next > next)) {
+      failures++;
+      await new Promise((ok) => setTimeout(ok, 1000));
+    }
+    next = r.next;
   }
   return undefined;
 }

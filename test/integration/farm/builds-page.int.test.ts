@@ -4,9 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../../api/app.ts';
 import { hashToken } from '../../../api/auth.ts';
+import type { BuildService } from '../../../api/services/builds.ts';
+import { healthService } from '../../../api/services/health.ts';
+import { storeBackedServices } from '../../../api/services/store-backed.ts';
 import { hostArch } from '../../../builder/images/context.ts';
 import { servicesConfig } from '../../../localservices/index.ts';
+import { localStore } from '../../../store/local.ts';
 import { launchBrowser, testArtifactsDir } from '../../../testkit/browser.ts';
 import { helloMixExsWithReleaseStep, helloRepo } from '../../../testkit/example-repo.ts';
 import { startTestFarm, type TestFarm } from '../../../testkit/farm.ts';
@@ -44,6 +49,41 @@ describe('the builds page in a real browser', () => {
     await browser?.close();
     await farm?.close();
     if (tmp) await rm(tmp, { recursive: true, force: true });
+  });
+
+  it('a log longer than one stream carries arrives whole, once and in order (each cut stream read on from its marker); a wrong token asks again', { timeout: 120_000 }, async () => {
+    // An API of its own with a build whose log grows past the stream's byte limit several times while it runs.
+    const B = `b${'5'.repeat(32)}`;
+    const t0 = Date.now();
+    const LINES = Array.from({ length: 120 }, (_, i) => `line ${String(i).padStart(3, '0')} <i>${'x'.repeat(60)}</i>`);
+    const written = () => Math.min(LINES.length, Math.floor((Date.now() - t0) / 25));
+    const state = () => (written() === LINES.length && Date.now() - t0 > 4_000 ? 'completed' : 'active');
+    const subject = { app: 'hello', tuple: 'linux-x86_64-gnu2.36-debian12-otp25.2.3-elixir1.14.0', version: 'c'.repeat(40), commit: 'c'.repeat(40), mixEnv: 'prod', release: 'hello' };
+    const builds: BuildService = {
+      submit: async () => ({ buildSet: 's', builds: [], unresolved: [] }),
+      status: async (id) => (id === B ? { id, arch: 'x86_64', state: state(), phase: 'compile', attemptsMade: 1, createdAt: t0, startedAt: t0, ...subject } : undefined),
+      logs: async (id, start = 0) => (id === B ? { lines: LINES.slice(start, written()), count: written() } : undefined),
+      cancel: async () => 'unknown',
+      buildSet: async () => undefined,
+      list: async () => ({ builds: [] }),
+    };
+    const app = await buildApp({ token: ADMIN, logLevel: 'silent', maxLogResponseBytes: 2_000, services: { health: healthService({}), ...storeBackedServices(localStore(join(tmp, 'no-store'))), builds } });
+    const page = await browser.newPage();
+    try {
+      const url = await app.listen({ host: '127.0.0.1', port: 0 });
+      await page.goto(`${url}/builds/#build/${B}`);
+      await page.locator('#token').fill('not-a-token-of-this-farm');
+      await page.locator('#login-form button[type=submit]').click();
+      await page.locator('#login-error').filter({ hasText: 'The farm refused the token: missing or wrong bearer token' }).waitFor({ timeout: 15_000 });
+      expect(await page.evaluate(() => sessionStorage.getItem('xamal.farmToken'))).toBeNull();
+      await page.locator('#token').fill(ADMIN);
+      await page.locator('#login-form button[type=submit]').click();
+      await page.locator('#log-state').filter({ hasText: '(completed)' }).waitFor({ timeout: 60_000 });
+      expect(await page.locator('#log .line').allTextContents()).toEqual(LINES.map((l) => `${l}\n`));
+    } finally {
+      await page.close();
+      await app.close();
+    }
   });
 
   it('loads without a token, while the JSON API answers 401 without one', async () => {
