@@ -121,11 +121,26 @@ function listQuery(cursor) {
   return q;
 }
 
+/** A cell whose value, clicked, becomes the list's filter (the builds of that app, commit or target). */
+function filterCell(text, cls, field, value, title) {
+  const td = el('td', undefined, { class: cls });
+  if (!value) return td;
+  const b = el('button', text, { type: 'button', class: 'filter', title: title ?? `only ${field} ${value}` });
+  b.addEventListener('click', () => {
+    $('filters').elements[field].value = value;
+    $('filters').requestSubmit();
+  });
+  td.title = title ?? '';
+  td.append(b);
+  return td;
+}
+
 function buildRow(b) {
   const tr = el('tr', undefined, { 'data-id': b.id, 'data-state': b.state });
   const link = el('a', b.id.slice(0, 13), { href: `#build/${b.id}`, title: b.id });
   const cell = (text, cls, title) => el('td', text, { class: cls, title });
-  tr.append(el('td'), cell(b.app, 'app'), cell((b.commit ?? b.version ?? '').slice(0, 12), 'commit', b.commit ?? b.version), cell(b.tuple, 'tuple'));
+  const commit = b.commit ?? b.version ?? '';
+  tr.append(el('td'), filterCell(b.app, 'app', 'app', b.app), filterCell(commit.slice(0, 12), 'commit', 'commit', commit, commit), filterCell(b.tuple, 'tuple', 'target', b.tuple));
   tr.firstChild.append(link);
   tr.append(cell(b.state, `state state-${b.state}`), cell(b.phase ?? '', 'phase'), cell(time(b.createdAt), 'created'), cell(took(b), 'took'));
   if (b.failedReason) tr.title = b.failedReason;

@@ -172,6 +172,8 @@ export const LISTABLE_STATES = ['waiting', 'active', 'completed', 'failed', 'del
 /**
  * `GET /v1/builds`: the newest builds, newest first, of an app, a commit (a prefix of it), a target
  * tuple and in a state when given; at most `limit`, after `cursor` (the page before's `nextCursor`).
+ * The queues keep finished jobs for a while only, and each state's list is read 500 jobs deep
+ * (queue/api-queues.ts): older builds are found through their artifacts (`GET /v1/artifacts`).
  */
 export const BuildListQuerySchema = z
   .object({

@@ -126,7 +126,10 @@ describe('the builds page in a real browser', () => {
     expect(['waiting', 'active', 'prioritized']).toContain(await row.locator('.state').textContent());
     expect(await page.evaluate(() => sessionStorage.getItem('xamal.farmToken'))).toBe(READ);
 
-    // The filters narrow the list: this commit (a prefix) and tuple keep it; another commit does not.
+    // The filters narrow the list: its app (clicked in the row), this commit (a prefix) and tuple keep it; another commit does not.
+    await row.locator('.app button').click();
+    expect(await page.locator('#filters input[name=app]').inputValue()).toBe('hello');
+    await row.waitFor({ timeout: 15_000 });
     await page.locator('#filters input[name=commit]').fill(repo.commit.slice(0, 10));
     await page.locator('#filters input[name=target]').fill(tuple);
     await page.locator('#filters button[type=submit]').click();
