@@ -15,6 +15,7 @@ import { healthRoutes } from './routes/health.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
 import { buildRoutes, DEFAULT_MAX_LOG_RESPONSE_BYTES } from './routes/builds.ts';
 import { resolveRoutes } from './routes/resolve.ts';
+import { buildsPageRoutes } from './routes/builds-page.ts';
 import { MAX_SOURCE_BYTES, sourceRoutes } from './routes/sources.ts';
 import { githubRoutes } from './routes/github.ts';
 import { cliPackageRoutes } from './routes/cli-package.ts';
@@ -125,6 +126,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(resolveRoutes);
   await app.register(cliPackageRoutes);
   if (opts.services.builds) await app.register(buildRoutes);
+  if (opts.services.builds) await app.register(buildsPageRoutes);
   if (opts.services.builds && opts.githubHooks) await app.register(githubRoutes);
   if (opts.services.sourceStore) await app.register(sourceRoutes);
   return app;

@@ -23,14 +23,24 @@ export interface FarmClient {
   resolve(body: ResolveRequestInput): Promise<ResolveAnswer>;
   /** A short-lived URL the host itself downloads the tarball from (the deployer stays out of the data path). */
   downloadLink(app: string, version: string, tuple: string, variant?: { mixEnv?: string; release?: string }): Promise<DownloadLink>;
-  /** The newest builds, of an app and in a state when given. */
-  list(query: { app?: string; state?: string; limit?: number }): Promise<BuildList>;
+  /** The newest builds (of an app, a commit prefix, a target tuple, in a state when given), a page at a time: pass `nextCursor` as `cursor`. */
+  list(query: BuildListFilter): Promise<BuildList>;
   /** Cancels a build (removed from its queue, or its worker signalled). */
   cancel(id: string): Promise<CancelResult>;
   /** Follows a build's log (the API's event stream) line by line until the build ends; resolves with how it ended. */
   followLogs(id: string, onLine: (line: string) => void): Promise<{ state: string; failedReason?: string | undefined }>;
   /** Uploads a source archive (a `.tar.gz` of the project) from a file, saying how many bytes went so far. */
   uploadSource(file: string, progress?: (sent: number, total: number) => void): Promise<SourceUpload>;
+}
+
+/** `GET /v1/builds`'s query as the client sends it (api/schemas/builds.ts BuildListQuerySchema checks it). */
+export interface BuildListFilter {
+  app?: string | undefined;
+  commit?: string | undefined;
+  target?: string | undefined;
+  state?: string | undefined;
+  limit?: number | undefined;
+  cursor?: string | undefined;
 }
 
 /** A request's body: JSON, or a stream of bytes of a known length (an upload). */

@@ -34,7 +34,10 @@ export interface ListedBuild {
   phase: string | undefined;
   failedReason: string | undefined;
   createdAt: number;
+  startedAt: number | undefined;
   finishedAt: number | undefined;
+  /** The job's input as enqueued (the caller reads what it shows of it). */
+  data: unknown;
 }
 
 export interface ListQuery {
@@ -43,7 +46,13 @@ export interface ListQuery {
   limit: number;
   /** How deep each state list is read from its newest end (default 500). */
   scan?: number;
+  /** Only the builds this keeps (applied before `limit`: a commit, a tuple, older than a cursor). */
+  where?: (b: ListedBuild) => boolean;
 }
+
+/** Newest first: by creation time, then by id (so a page boundary between builds made in the same millisecond is exact). */
+export const newestFirst = (a: { createdAt: number; id: string }, b: { createdAt: number; id: string }): number =>
+  b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 
 /**
  * The newest builds across the platform queues, newest first: at most `limit`, of `app` and in
@@ -57,7 +66,7 @@ async function listBuilds(queue: (arch: Arch) => Queue, arches: readonly Arch[],
         const data = job.data as { app?: string; target?: unknown } | undefined;
         if (!job.id || (q.app && data?.app !== q.app)) continue;
         const progress = job.progress as { phase?: string } | number | undefined;
-        out.push({
+        const listed: ListedBuild = {
           id: job.id,
           arch,
           app: data?.app ?? '',
@@ -66,12 +75,15 @@ async function listBuilds(queue: (arch: Arch) => Queue, arches: readonly Arch[],
           phase: typeof progress === 'object' && progress ? progress.phase : undefined,
           failedReason: job.failedReason || undefined,
           createdAt: job.timestamp,
+          startedAt: job.processedOn ?? undefined,
           finishedAt: job.finishedOn ?? undefined,
-        });
+          data: job.data,
+        };
+        if (!q.where || q.where(listed)) out.push(listed);
       }
     }
   }
-  return out.sort((a, b) => b.createdAt - a.createdAt).slice(0, q.limit);
+  return out.sort(newestFirst).slice(0, q.limit);
 }
 
 /**

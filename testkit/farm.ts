@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import type { TokenEntry } from '../api/auth.ts';
 import type { DownloadSettings } from '../api/downloads.ts';
 import { builderConfig } from '../builder/config.ts';
 import { buildImage } from '../builder/images/build.ts';
@@ -46,6 +47,8 @@ export interface TestFarmOptions {
   cacheDir: string;
   /** How long download links live (s). */
   linkTtlSeconds?: number;
+  /** More tokens beside the admin `token`, each with its scopes (as XAMAL_FARM_TOKENS gives them). */
+  tokens?: TokenEntry[];
 }
 
 /** How a farm in this process is wired: the same pieces as `xamal farm up`, on the given services. */
@@ -69,6 +72,8 @@ export interface FarmWiring {
   depsAllow?: AllowEntry[];
   /** The key build secrets are sealed with (default: a fresh one, as `xamal farm up` makes). */
   secretsKey?: Buffer;
+  /** More tokens beside the admin `token`. */
+  tokens?: TokenEntry[];
 }
 
 export interface WiredFarm {
@@ -99,7 +104,7 @@ export async function wireFarm(w: FarmWiring): Promise<WiredFarm> {
       deps: buildDeps({ dockerSocket: w.dockerSocket, store: w.store, cacheDir: w.cacheDir, workRoot: w.workRoot, lockPaths, ...(w.depsAllow ? { depsAllow: w.depsAllow } : {}) }),
     },
     // Tests and benchmarks build from file:// repositories they make (testkit/example-repo.ts).
-    api: { host: w.host, port: 0, token: w.token, logLevel: 'silent', queueArches: w.queueArches ?? [arch], gitUrls: LOCAL_SOURCES, ...(w.downloads ? { downloads: w.downloads } : {}) },
+    api: { host: w.host, port: 0, token: w.token, logLevel: 'silent', queueArches: w.queueArches ?? [arch], gitUrls: LOCAL_SOURCES, ...(w.downloads ? { downloads: w.downloads } : {}), ...(w.tokens ? { tokens: w.tokens } : {}) },
   });
   return { url: farm.url!, app: farm.app!, queues: farm.queues!, close: async () => void (await farm.close()) };
 }
@@ -118,6 +123,7 @@ export async function startTestFarm(opts: TestFarmOptions): Promise<TestFarm> {
     host: opts.host,
     concurrency: 2,
     downloads: { mode: 'api', ttlSeconds: opts.linkTtlSeconds ?? 300 },
+    ...(opts.tokens ? { tokens: opts.tokens } : {}),
   });
   const { url, close } = farm;
   try {

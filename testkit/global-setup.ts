@@ -8,14 +8,15 @@ import { hostArch, imageBuildDeps } from '../builder/images/context.ts';
 import { EGRESS_PACKAGES } from '../builder/egress.ts';
 import type { Arch } from '../core/index.ts';
 import type { DebianSuite } from '../images/distros.ts';
+import { BROWSER_PACKAGES } from './browser.ts';
 import { buildCli } from './cli.ts';
 import { serveFiles } from './static-files.ts';
 import { LAB_TOOLCHAIN_ORIGIN, toolchainMirrorDir } from './toolchains.ts';
 import { ensureHostRootfs, HOST_SUITES, LAB_PACKAGES, labDeps, reapStaleLabs } from './hosts/index.ts';
 import { ensurePackages, serviceEndpoints, servicesConfig, servicesDown, servicesUp, type ServiceEndpoints, type ServiceName } from '../localservices/index.ts';
 
-/** Debian packages integration tests need besides the services (mix for the example app, test hosts). */
-const TEST_PACKAGES = ['elixir', 'binutils', ...HOST_TOOLS, ...LAB_PACKAGES, ...EGRESS_PACKAGES];
+/** Debian packages integration tests need besides the services (mix for the example app, test hosts, Chromium for the builds page). */
+const TEST_PACKAGES = ['elixir', 'binutils', ...HOST_TOOLS, ...LAB_PACKAGES, ...EGRESS_PACKAGES, ...BROWSER_PACKAGES];
 
 /** Installs the Debian packages tests use (unit tests too: readelf, the host's ERTS); idempotent. */
 export async function ensureTestPackages(say: (line: string) => void): Promise<void> {

@@ -3,7 +3,7 @@ import { formatTarget, parseSelectorString } from '../../core/index.ts';
 import { ManifestSchema, type Manifest } from '../../core/contracts/manifest.ts';
 import { verifyDownload } from '../downloads.ts';
 import { refuse } from '../errors.ts';
-import { ArtifactListQuerySchema, ArtifactListSchema, ArtifactParamsSchema, ArtifactVariantQuerySchema, DOWNLOAD_LINK_HEADERS, DownloadTokenParamsSchema, type DownloadLink } from '../schemas/artifacts.ts';
+import { ArtifactListQuerySchema, ArtifactListSchema, ArtifactParamsSchema, ArtifactVariantQuerySchema, DOWNLOAD_LINK_HEADERS, DownloadLinkSchema, DownloadTokenParamsSchema, type DownloadLink } from '../schemas/artifacts.ts';
 
 export const artifactRoutes: FastifyPluginAsyncZod = async (app) => {
   const { artifacts } = app.services;
@@ -35,6 +35,12 @@ export const artifactRoutes: FastifyPluginAsyncZod = async (app) => {
     const link = await artifacts.downloadLink({ app: name, version, target: tuple, ...req.query }, downloads, downloads.publicUrl ?? `${req.protocol}://${req.host}`);
     for (const [field, header] of Object.entries(DOWNLOAD_LINK_HEADERS)) reply.header(header, link[field as keyof DownloadLink]);
     return reply.code(302).send();
+  });
+
+  /** The same short-lived link as JSON, for clients that cannot read a redirect's headers (a browser's fetch: the builds page). */
+  app.get('/v1/artifacts/:app/:version/:tuple/link', { schema: { params: ArtifactParamsSchema, querystring: ArtifactVariantQuerySchema, response: { 200: DownloadLinkSchema } } }, async (req) => {
+    const { app: name, version, tuple } = req.params;
+    return artifacts.downloadLink({ app: name, version, target: tuple, ...req.query }, downloads, downloads.publicUrl ?? `${req.protocol}://${req.host}`);
   });
 
   app.get('/v1/downloads/:token', { config: { public: true }, schema: { params: DownloadTokenParamsSchema } }, async (req, reply) => {

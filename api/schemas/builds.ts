@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { BuildEnvSchema, BuildPackagesSchema, BuildSecretsSchema } from '../../core/contracts/build-settings.ts';
-import { AppNameSchema, parseElixirRequirement, parseTarget, ReleaseNameSchema, TargetSelectorSchema, type Target, type TargetSelector } from '../../core/index.ts';
+import { AppNameSchema, parseElixirRequirement, parseTarget, ReleaseNameSchema, TargetSelectorSchema, TargetTupleSchema, type Target, type TargetSelector } from '../../core/index.ts';
 import { BuildResultSchema, CommitSchema, GitUrlSchema, MixEnvSchema, type BuildResult } from '../../core/contracts/build-job.ts';
 import { SourceArchiveSchema } from './sources.ts';
 
@@ -120,6 +120,20 @@ export type BuildSet = z.infer<typeof BuildSetSchema>;
 /** What a completed build job returns (the worker's result). */
 export { BuildResultSchema, type BuildResult };
 
+/**
+ * What a build is of, from its job (absent from answers of farms before these fields): the app, the
+ * target tuple, the version its artifact is filed under (the commit; for an archive without one, its
+ * sha256's first 40 characters), the git commit when known, MIX_ENV and release when not the defaults.
+ */
+const buildSubject = {
+  app: z.string().optional(),
+  tuple: z.string().optional(),
+  version: z.string().optional(),
+  commit: z.string().optional(),
+  mixEnv: z.string().optional(),
+  release: z.string().optional(),
+};
+
 /** `GET /v1/builds/:id`. */
 export const BuildStatusSchema = z.object({
   id: z.string(),
@@ -135,6 +149,7 @@ export const BuildStatusSchema = z.object({
   finishedAt: z.number().optional(),
   /** For a waiting job: why it waits (e.g. no worker serves its platform). */
   waitingReason: z.string().optional(),
+  ...buildSubject,
 });
 export type BuildStatus = z.infer<typeof BuildStatusSchema>;
 
@@ -142,33 +157,62 @@ export type BuildStatus = z.infer<typeof BuildStatusSchema>;
 export const CancelResultSchema = z.object({ id: z.string(), outcome: z.enum(['removed', 'signalled', 'finished']) });
 export type CancelResult = z.infer<typeof CancelResultSchema>;
 
-/** The last event (`end`) of `GET /v1/builds/:id/logs?follow=1`, a stream of log lines (text/event-stream). */
-/** `GET /v1/builds`: the newest builds, of an app and in a state when given. */
+/** A page of `GET /v1/builds` starts after this build: `<createdAt>-<id>` of the last build of the page before (its `nextCursor`). */
+export const BuildCursorSchema = z
+  .string()
+  .regex(/^\d{1,15}-b[0-9a-f]{32}$/, 'expected the nextCursor of the page before, like 1764900000000-b0123…')
+  .transform((c) => ({ createdAt: Number(c.slice(0, c.indexOf('-'))), id: c.slice(c.indexOf('-') + 1) }));
+export type BuildCursor = z.output<typeof BuildCursorSchema>;
+
+/** The cursor naming a build: pages after it hold the builds older than it (by creation, then id). */
+export const buildCursor = (b: { createdAt: number; id: string }): string => `${b.createdAt}-${b.id}`;
+
+export const LISTABLE_STATES = ['waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized'] as const;
+
+/**
+ * `GET /v1/builds`: the newest builds, newest first, of an app, a commit (a prefix of it), a target
+ * tuple and in a state when given; at most `limit`, after `cursor` (the page before's `nextCursor`).
+ * The queues keep finished jobs for a while only, and each state's list is read 500 jobs deep
+ * (queue/api-queues.ts): older builds are found through their artifacts (`GET /v1/artifacts`).
+ */
 export const BuildListQuerySchema = z
   .object({
     app: AppNameSchema.optional(),
-    state: z.enum(['waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized'], { error: 'expected waiting, active, completed, failed, delayed or prioritized' }).optional(),
+    commit: z.string().regex(/^[0-9a-f]{4,40}$/, 'expected a commit or a prefix of one: 4 to 40 lowercase hex characters').optional(),
+    target: TargetTupleSchema.optional(),
+    state: z.enum(LISTABLE_STATES, { error: 'expected waiting, active, completed, failed, delayed or prioritized' }).optional(),
     limit: z.coerce.number().int().min(1, 'expected 1 to 200').max(200, 'expected 1 to 200').default(50),
+    cursor: BuildCursorSchema.optional(),
   })
   .strict();
 export type BuildListQuery = z.output<typeof BuildListQuerySchema>;
+export type BuildListQueryInput = z.input<typeof BuildListQuerySchema>;
+
+export const ListedBuildSchema = z.object({
+  id: z.string(),
+  arch: z.string(),
+  app: z.string(),
+  tuple: z.string(),
+  state: z.string(),
+  phase: z.string().optional(),
+  failedReason: z.string().optional(),
+  createdAt: z.number(),
+  startedAt: z.number().optional(),
+  finishedAt: z.number().optional(),
+  version: z.string().optional(),
+  commit: z.string().optional(),
+  mixEnv: z.string().optional(),
+  release: z.string().optional(),
+});
+export type ListedBuild = z.infer<typeof ListedBuildSchema>;
 
 export const BuildListSchema = z.object({
-  builds: z.array(
-    z.object({
-      id: z.string(),
-      arch: z.string(),
-      app: z.string(),
-      tuple: z.string(),
-      state: z.string(),
-      phase: z.string().optional(),
-      failedReason: z.string().optional(),
-      createdAt: z.number(),
-      finishedAt: z.number().optional(),
-    }),
-  ),
+  builds: z.array(ListedBuildSchema),
+  /** Present when older builds match too: pass it as `cursor` for the next page. */
+  nextCursor: z.string().optional(),
 });
 export type BuildList = z.infer<typeof BuildListSchema>;
 
+/** The last event (`end`) of `GET /v1/builds/:id/logs?follow=1`, a stream of log lines (text/event-stream). */
 export const LogStreamEndSchema = z.object({ state: z.string(), failedReason: z.string().optional() });
 export type LogStreamEnd = z.infer<typeof LogStreamEndSchema>;

@@ -1,16 +1,16 @@
 import { createHash } from 'node:crypto';
 import { sealSecrets } from '../../core/contracts/build-settings.ts';
 import type { GitRemoteEnv } from '../../core/contracts/git-credentials.ts';
-import { buildSetKey, formatTarget, isXamalError, parseElixirRequirement, parseTarget, ValidationError, XamalError, type Command, type ElixirRequirement, type Executor, type Issue, type Logger, type Target } from '../../core/index.ts';
+import { buildSetKey, formatTarget, isXamalError, parseElixirRequirement, parseTarget, ValidationError, XamalError, type Command, type ElixirRequirement, type Executor, type Issue, type Logger } from '../../core/index.ts';
 import { GIT_REMOTE_ENV, gitUrlForDisplay, gitUrlProblem, unreadableRemote, type GitUrlPolicy } from '../../core/contracts/git-url.ts';
 import { storedArtifact } from '../../store/artifact-index.ts';
-import { buildJobId, BuildJobSchema, type BuildJobInput } from '../../core/contracts/build-job.ts';
-import { LISTED_STATES, type BuildQueues, type BuildStatus as QueuedStatus } from '../../queue/index.ts';
+import { buildJobId, BuildJobSchema, sourceVersion, type BuildJobInput } from '../../core/contracts/build-job.ts';
+import { LISTED_STATES, newestFirst, type BuildQueues, type BuildStatus as QueuedStatus, type ListedBuild as QueuedListing } from '../../queue/index.ts';
 import type { ObjectStore } from '../../store/store.ts';
 import { lookupBySelector, usableImages, type CatalogImage } from '../../images/catalog.ts';
 import type { LockFile } from '../../images/lock.ts';
 import type { PreparableImage } from '../../images/preparable.ts';
-import type { BuildList, BuildListQuery, BuildRequest, BuildResult, BuildSet, BuildStatus, SubmitResult, SubmittedBuild, TargetSpec } from '../schemas/builds.ts';
+import { buildCursor, type BuildList, type BuildListQuery, type BuildRequest, type BuildResult, type BuildSet, type BuildStatus, type ListedBuild, type SubmitResult, type SubmittedBuild, type TargetSpec } from '../schemas/builds.ts';
 import { expandMatrix } from './matrix.ts';
 import { checkMayBuild, checkMayCancel, type Caller } from '../owners.ts';
 import type { AppRegistry } from '../schemas/apps.ts';
@@ -156,8 +156,8 @@ async function submitTuple(deps: BuildServiceDeps, images: readonly CatalogImage
 }
 
 /** A job's status as the API answers it: without the job's input, with the worker's result. */
-function answeredStatus({ data: _data, result, ...st }: QueuedStatus): BuildStatus {
-  return { ...st, ...(result ? { result: result as BuildResult } : {}) };
+function answeredStatus({ data, result, ...st }: QueuedStatus): BuildStatus {
+  return { ...st, ...subjectOf(data), ...(result ? { result: result as BuildResult } : {}) };
 }
 
 /** The request's environment, and its secrets sealed with the farm's key (refused when the farm has none). */
@@ -171,22 +171,54 @@ function buildSettings(deps: BuildServiceDeps, req: BuildRequest): Pick<BuildJob
   };
 }
 
-/** `GET /v1/builds`: the queues' newest builds as the API answers them (the tuple, not the job's target data). */
-async function listBuilds(deps: BuildServiceDeps, q: BuildListQuery): Promise<BuildList> {
-  const found = await deps.queues.list({ ...(q.app ? { app: q.app } : {}), states: q.state ? [q.state] : LISTED_STATES, limit: q.limit });
-  return {
-    builds: found.map((b) => ({
-      id: b.id,
-      arch: b.arch,
-      app: b.app,
-      tuple: typeof b.target === 'string' ? b.target : b.target && typeof b.target === 'object' ? formatTarget(b.target as Target) : '',
-      state: b.state,
-      ...(b.phase ? { phase: b.phase } : {}),
-      ...(b.failedReason ? { failedReason: b.failedReason } : {}),
-      createdAt: b.createdAt,
-      ...(b.finishedAt !== undefined ? { finishedAt: b.finishedAt } : {}),
-    })),
+type BuildSubject = Pick<BuildStatus, 'app' | 'tuple' | 'version' | 'commit' | 'mixEnv' | 'release'>;
+
+/** What a build is of, read from its job's input as enqueued (nothing when the input does not parse: a job of another version). */
+function subjectOf(data: unknown): BuildSubject {
+  const parsed = BuildJobSchema.safeParse(data);
+  if (!parsed.success) return {};
+  const job = parsed.data;
+  const commit = job.source.commit;
+  return { app: job.app, tuple: formatTarget(job.target), version: sourceVersion(job.source), ...(commit ? { commit } : {}), mixEnv: job.mixEnv, release: job.release ?? job.app };
+}
+
+/** Pure: whether a listed build is one the query asks for (its commit, its tuple, older than its cursor); the app is filtered by the queues. */
+function listFilter(q: BuildListQuery): (b: Pick<QueuedListing, 'id' | 'createdAt' | 'data'>) => boolean {
+  const tuple = q.target ? formatTarget(q.target) : undefined;
+  const { cursor, commit } = q;
+  return (b) => {
+    if (cursor && newestFirst(cursor, b) >= 0) return false;
+    if (!tuple && !commit) return true;
+    const s = subjectOf(b.data);
+    if (tuple && s.tuple !== tuple) return false;
+    return !commit || Boolean(s.version?.startsWith(commit) || s.commit?.startsWith(commit));
   };
+}
+
+/** A listed build as the API answers it: the tuple and what it is of, never the job's input itself. */
+function listedAnswer(b: QueuedListing): ListedBuild {
+  const subject = subjectOf(b.data);
+  return {
+    ...subject,
+    id: b.id,
+    arch: b.arch,
+    app: b.app,
+    tuple: subject.tuple ?? (typeof b.target === 'string' ? b.target : ''),
+    state: b.state,
+    ...(b.phase ? { phase: b.phase } : {}),
+    ...(b.failedReason ? { failedReason: b.failedReason } : {}),
+    createdAt: b.createdAt,
+    ...(b.startedAt !== undefined ? { startedAt: b.startedAt } : {}),
+    ...(b.finishedAt !== undefined ? { finishedAt: b.finishedAt } : {}),
+  };
+}
+
+/** `GET /v1/builds`: one page of the queues' newest builds that match, and the cursor of the next when more match. */
+async function listBuilds(deps: BuildServiceDeps, q: BuildListQuery): Promise<BuildList> {
+  const found = await deps.queues.list({ ...(q.app ? { app: q.app } : {}), states: q.state ? [q.state] : LISTED_STATES, limit: q.limit + 1, where: listFilter(q) });
+  const page = found.slice(0, q.limit);
+  const last = page.at(-1);
+  return { builds: page.map(listedAnswer), ...(found.length > q.limit && last ? { nextCursor: buildCursor(last) } : {}) };
 }
 
 export function buildService(deps: BuildServiceDeps) {
@@ -243,7 +275,7 @@ export function buildService(deps: BuildServiceDeps) {
 
     logs: (id: string, start?: number) => deps.queues.logs(id, start),
 
-    /** The newest builds across the platform queues (of an app, in a state), newest first. */
+    /** The newest builds across the platform queues (of an app, a commit, a tuple, in a state), newest first, a page at a time. */
     list: (q: BuildListQuery) => listBuilds(deps, q),
     /** Refused (403) when the caller may not cancel builds of the job's app; `unknown` when there is no such job. */
     async cancel(id: string, caller: Caller) {

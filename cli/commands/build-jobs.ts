@@ -9,13 +9,16 @@ import type { CliCommand, Io } from '../io.ts';
 export const BUILD_JOB_VERBS = ['list', 'show', 'logs', 'cancel'] as const;
 type Verb = (typeof BUILD_JOB_VERBS)[number];
 
-const USAGE = 'xamal build list [--app APP] [--state STATE] [--limit N] | show|logs|cancel BUILD_ID [-f|--follow]  [--farm URL] [--json]';
+const USAGE = 'xamal build list [--app APP] [--commit SHA] [--target TUPLE] [--state STATE] [--limit N] [--cursor C] | show|logs|cancel BUILD_ID [-f|--follow]  [--farm URL] [--json]';
 
 const FLAGS = {
   farm: { type: 'string', valueName: 'URL', description: "The farm's URL", defaultText: 'XAMAL_FARM_URL' },
   app: { type: 'string', valueName: 'APP', description: "list: only this app's builds" },
   state: { type: 'string', valueName: 'STATE', description: 'list: only builds in this state: waiting, active, completed, failed, delayed or prioritized' },
-  limit: { type: 'string', valueName: 'N', description: 'list: at most N builds (the farm caps it at 200)' },
+  limit: { type: 'string', valueName: 'N', description: 'list: at most N builds a page (the farm caps it at 200)' },
+  commit: { type: 'string', valueName: 'SHA', description: 'list: only builds of this commit (or a prefix of it, 4–40 hex characters)' },
+  target: { type: 'string', valueName: 'TUPLE', description: 'list: only builds for this target tuple' },
+  cursor: { type: 'string', valueName: 'CURSOR', description: 'list: the page after the one that printed this cursor (nextCursor)' },
   json: { type: 'boolean', description: 'Print the answer as JSON' },
   follow: { type: 'boolean', short: 'f', description: 'logs: follow the live log until the build ends (exit 9 if it failed)' },
 } as const satisfies FlagTable;
@@ -23,8 +26,8 @@ const FLAGS = {
 /** Each verb's --help: usage and examples (the flags are the one table above). */
 const VERB_HELP: Record<Verb, Omit<CommandHelp, 'flags'>> = {
   list: {
-    usage: 'xamal build list [--app APP] [--state STATE] [--limit N] [--farm URL] [--json]',
-    description: 'The token is XAMAL_FARM_TOKEN (read scope).',
+    usage: 'xamal build list [--app APP] [--commit SHA] [--target TUPLE] [--state STATE] [--limit N] [--cursor CURSOR] [--farm URL] [--json]',
+    description: 'Newest first. The token is XAMAL_FARM_TOKEN (read scope). When more builds match, the cursor of the next page is printed on stderr (nextCursor with --json).',
     examples: [['xamal build list --app shop --state failed', "The shop app's failed builds, newest first"]],
   },
   show: {
@@ -44,7 +47,7 @@ const VERB_HELP: Record<Verb, Omit<CommandHelp, 'flags'>> = {
 };
 
 /** The flags each verb's help shows (the others are refused with that verb). */
-const VERB_FLAGS: Record<Verb, (keyof typeof FLAGS)[]> = { list: ['app', 'state', 'limit', 'farm', 'json'], show: ['farm', 'json'], logs: ['follow', 'farm'], cancel: ['farm', 'json'] };
+const VERB_FLAGS: Record<Verb, (keyof typeof FLAGS)[]> = { list: ['app', 'commit', 'target', 'state', 'limit', 'cursor', 'farm', 'json'], show: ['farm', 'json'], logs: ['follow', 'farm'], cancel: ['farm', 'json'] };
 
 /** `xamal build VERB …` as a command of the table (its own --help). */
 export function jobCommand(verb: Verb): CliCommand {
@@ -61,12 +64,16 @@ export async function buildJobCommand(verb: Verb, args: string[], io: Io): Promi
   const client = farmClient(farm, cfg.farmToken);
   if (verb === 'list') {
     if (positionals.length) throw usageError(`unexpected argument ${JSON.stringify(positionals[0])}`, USAGE);
-    const { builds } = await client.list({ ...(values.app ? { app: values.app } : {}), ...(values.state ? { state: values.state } : {}), ...(values.limit ? { limit: Number(values.limit) } : {}) });
-    if (values.json) io.out(JSON.stringify({ builds }, null, 2));
-    else for (const b of builds) io.out(`${b.id}  ${b.state}${b.phase && b.state === 'active' ? ` (${b.phase})` : ''}  ${b.app}  ${b.tuple}  ${new Date(b.createdAt).toISOString()}`);
+    const { app, state, commit, target, cursor } = values;
+    const { builds, nextCursor } = await client.list({ app, state, commit, target, cursor, ...(values.limit ? { limit: Number(values.limit) } : {}) });
+    if (values.json) io.out(JSON.stringify({ builds, ...(nextCursor ? { nextCursor } : {}) }, null, 2));
+    else {
+      for (const b of builds) io.out(`${b.id}  ${b.state}${b.phase && b.state === 'active' ? ` (${b.phase})` : ''}  ${b.app}  ${b.tuple}  ${new Date(b.createdAt).toISOString()}`);
+      if (nextCursor) io.err(`more: the same with --cursor ${nextCursor}`);
+    }
     return 0;
   }
-  if (values.app || values.state || values.limit) throw usageError('--app, --state, --limit: only with list', USAGE);
+  if (values.app || values.state || values.limit || values.commit || values.target || values.cursor) throw usageError('--app, --commit, --target, --state, --limit, --cursor: only with list', USAGE);
   if (positionals.length !== 1) throw usageError(positionals.length ? `unexpected argument ${JSON.stringify(positionals[1])}` : 'missing BUILD_ID (from xamal build --json, or POST /v1/builds)', USAGE);
   const id = positionals[0]!;
   if (!BuildIdParamsSchema.shape.id.safeParse(id).success) throw usageError(`BUILD_ID: expected an id like b0123… (b and 32 hex characters), got ${JSON.stringify(id)}`, USAGE);

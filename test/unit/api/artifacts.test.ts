@@ -54,6 +54,19 @@ describe('artifact routes', () => {
     expect(got.rawPayload.equals(body)).toBe(true);
   });
 
+  it('answers the same short-lived link as JSON at …/link (for a browser, whose fetch cannot read a redirect), and that link serves the tarball', async () => {
+    const res = await app.inject({ url: `/v1/artifacts/hello/${COMMIT}/${TUPLE}/link`, headers: { ...AUTH, host: 'farm.test:7420' } });
+    expect(res.statusCode).toBe(200);
+    const link = res.json() as { url: string; sha256: string; expires: string };
+    expect(link.sha256).toBe(sha256);
+    expect(new URL(link.url).origin).toBe('http://farm.test:7420');
+    expect(Date.parse(link.expires) - Date.now()).toBeGreaterThan(290_000);
+    const got = await app.inject({ url: new URL(link.url).pathname });
+    expect(got.rawPayload.equals(body)).toBe(true);
+    expect((await app.inject({ url: `/v1/artifacts/hello/${COMMIT}/${TUPLE}/link` })).statusCode).toBe(401);
+    expect((await app.inject({ url: `/v1/artifacts/hello/${'b'.repeat(40)}/${TUPLE}/link`, headers: AUTH })).statusCode).toBe(404);
+  });
+
   it('refuses a download link that was tampered with (403) or has expired (410)', async () => {
     const res = await app.inject({ url: `/v1/artifacts/hello/${COMMIT}/${TUPLE}/download`, headers: AUTH });
     const path = new URL(String(res.headers.location)).pathname;

@@ -35,6 +35,7 @@ const ROUTES: { scope: 'read' | 'build' | 'admin'; method: 'GET' | 'POST' | 'DEL
   { scope: 'read', method: 'GET', url: `/v1/artifacts?app=hello&version=${C}` },
   { scope: 'read', method: 'GET', url: `/v1/artifacts/hello/${C}/${T}` },
   { scope: 'read', method: 'GET', url: `/v1/artifacts/hello/${C}/${T}/download` },
+  { scope: 'read', method: 'GET', url: `/v1/artifacts/hello/${C}/${T}/link` },
   { scope: 'read', method: 'POST', url: '/v1/resolve', payload: { app: 'hello', version: C, host: HOST } },
   { scope: 'read', method: 'GET', url: '/v1/builds' },
   { scope: 'read', method: 'GET', url: `/v1/builds/${B}` },
@@ -49,8 +50,10 @@ const ROUTES: { scope: 'read' | 'build' | 'admin'; method: 'GET' | 'POST' | 'DEL
   { scope: 'admin', method: 'GET', url: '/admin/queues/static/favicon-32x32.png' },
 ];
 
-/** Routes anyone may call (probes, the OpenAPI document and its UI). */
-const PUBLIC = ['/healthz', '/readyz', '/v1/health', '/v1/openapi.json', '/docs', '/docs/json'];
+/** Routes anyone may call (probes, the OpenAPI document and its UI, the builds page's static files). */
+const PUBLIC = ['/healthz', '/readyz', '/v1/health', '/v1/openapi.json', '/docs', '/docs/json', '/builds/', '/builds/builds.js'];
+/** Public routes of something this farm is not configured with (XAMAL_CLI_PACKAGE): 404 without a token too. */
+const PUBLIC_UNCONFIGURED = ['/v1/cli', '/v1/cli/xamal-0.1.0.tgz'];
 /** Public routes that check something else instead of a token: a signed link, GitHub's HMAC. */
 const OWN_AUTH: { method: 'GET' | 'POST'; url: string; status: number }[] = [
   { method: 'GET', url: '/v1/downloads/not-a-signed-link', status: 403 },
@@ -93,6 +96,7 @@ describe('token scopes on every route', () => {
 
   it('answers the public routes without a token; signed links and webhooks refuse on their own terms', async () => {
     for (const url of PUBLIC) expect((await app.inject({ url })).statusCode, url).toBeLessThan(400);
+    for (const url of PUBLIC_UNCONFIGURED) expect((await app.inject({ url })).statusCode, url).toBe(404);
     for (const r of OWN_AUTH) {
       const res = await app.inject({ method: r.method, url: r.url, ...(r.method === 'POST' ? { payload: { zen: 'x' }, headers: { 'x-github-event': 'ping' } } : {}) });
       expect(res.statusCode, r.url).toBe(r.status);
@@ -101,7 +105,7 @@ describe('token scopes on every route', () => {
 
   it('covers every route of the OpenAPI document (so a new route cannot skip this matrix)', async () => {
     const doc = (await app.inject({ url: '/v1/openapi.json' })).json() as { paths: Record<string, Record<string, unknown>> };
-    const known = [...ROUTES, ...PUBLIC.map((url) => ({ method: 'GET', url })), ...OWN_AUTH];
+    const known = [...ROUTES, ...[...PUBLIC, ...PUBLIC_UNCONFIGURED].map((url) => ({ method: 'GET', url })), ...OWN_AUTH];
     const missing: string[] = [];
     for (const [path, ops] of Object.entries(doc.paths)) {
       const re = new RegExp(`^${path.replace(/\{[^}]+\}/g, '[^/?]+')}(\\?.*)?$`);

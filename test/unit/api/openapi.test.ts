@@ -37,6 +37,7 @@ describe('the OpenAPI document', () => {
         '/v1/artifacts': ['get'],
         '/v1/artifacts/{app}/{version}/{tuple}': ['get'],
         '/v1/artifacts/{app}/{version}/{tuple}/download': ['get'],
+        '/v1/artifacts/{app}/{version}/{tuple}/link': ['get'],
         '/v1/downloads/{token}': ['get'],
         '/v1/resolve': ['post'],
         '/v1/builds': ['get', 'post'],

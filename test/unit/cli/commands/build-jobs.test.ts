@@ -37,7 +37,7 @@ describe('xamal build show|logs [-f]|cancel: one build through the API\'s routes
     logs: async (id, start = 0) => (id === OK ? { lines: lines.slice(start, polls >= 2 ? 4 : 2), count: polls >= 2 ? 4 : 2 } : id === BAD ? { lines: ['** (CompileError) lib/shop.ex:1'].slice(start), count: 1 } : undefined),
     cancel: async (id) => (cancelled.push(id), id === OK ? 'signalled' : 'unknown'),
     buildSet: async () => undefined,
-    list: async (q) => (listed.push(q), { builds: [{ id: OK, arch: 'x86_64', app: 'shop', tuple: T, state: 'active', phase: 'compile', createdAt: Date.UTC(2026, 11, 4) }] }),
+    list: async (q) => (listed.push(q), { builds: [{ id: OK, arch: 'x86_64', app: 'shop', tuple: T, state: 'active', phase: 'compile', createdAt: Date.UTC(2026, 11, 4) }], ...(q.state ? {} : { nextCursor: `1764800000000-${OK}` }) }),
   };
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'xamal-build-jobs-'));
@@ -79,7 +79,17 @@ describe('xamal build show|logs [-f]|cancel: one build through the API\'s routes
     expect(listed.at(-1)).toEqual({ app: 'shop', state: 'active', limit: 5 });
     expect(r.out).toEqual([`${OK}  active (compile)  shop  ${T}  2026-12-04T00:00:00.000Z`]);
     await expect(run('list', '--state', 'sleeping')).rejects.toThrow(/state.*expected waiting, active, completed, failed, delayed or prioritized/);
-    await expect(run('show', OK, '--app', 'shop')).rejects.toThrow(/--app, --state, --limit: only with list/);
+    await expect(run('show', OK, '--app', 'shop')).rejects.toThrow(/--app, --commit, --target, --state, --limit, --cursor: only with list/);
+    await expect(run('list', '--commit', 'xyz')).rejects.toThrow(/commit.*expected a commit or a prefix of one/);
+  });
+
+  it('list passes a commit prefix, a target tuple and a cursor, and says how to ask for the next page', async () => {
+    const cursor = `1764800000000-${OK}`;
+    const r = await run('list', '--commit', 'c0ffee', '--target', T, '--cursor', cursor);
+    expect(listed.at(-1)).toEqual({ commit: 'c0ffee', target: expect.objectContaining({ arch: 'x86_64' }), cursor: { createdAt: 1764800000000, id: OK }, limit: 50 });
+    expect(r.err).toEqual([`more: the same with --cursor 1764800000000-${OK}`]);
+    const json = JSON.parse((await run('list', '--json')).out.join('')) as { nextCursor?: string };
+    expect(json.nextCursor).toBe(`1764800000000-${OK}`);
   });
 
   it('cancel says what happened; an unknown build, a malformed ID or -f elsewhere are errors naming them', async () => {
