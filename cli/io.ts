@@ -8,6 +8,8 @@ export interface Io {
   interrupted(): Promise<string>;
   /** Live status lines on stderr (redrawn in place on a terminal); plain lines when absent. */
   progress?(): Progress;
+  /** Asks a yes/no question on the terminal (default no); absent when there is no terminal to ask on. */
+  confirm?(question: string): Promise<boolean>;
 }
 
 /** The command's progress display: the Io's own, else one plain stderr line per change. */

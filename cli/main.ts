@@ -1,6 +1,7 @@
 import { exitCodeFor, isXamalError } from '../core/index.ts';
 import { cliConfig } from './config.ts';
 import type { Io } from './io.ts';
+import { terminalConfirm } from './confirm.ts';
 import { plainProgress, ttyProgress } from './progress.ts';
 import { didYouMean } from './suggest.ts';
 import { COMMANDS, findCommand, helpText } from './table.ts';
@@ -10,6 +11,7 @@ function processIo(): Io {
     out: (t) => process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
     err: (t) => process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
     progress: () => (process.stderr.isTTY ? ttyProgress((raw) => process.stderr.write(raw)) : plainProgress((line) => process.stderr.write(`${line}\n`))),
+    ...(process.stdin.isTTY ? { confirm: terminalConfirm } : {}),
     interrupted: () =>
       new Promise((resolve) => {
         const on = (sig: string) => {

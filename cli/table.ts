@@ -13,7 +13,7 @@ export const COMMANDS: CommandEntry[] = [
   {
     words: ['deploy'],
     usage: 'xamal deploy [--version V] [-d DEST] [-h HOSTS] [-r ROLES] [--dry-run] [--json]',
-    summary: 'Deploy: each host pulls the artifact built for it from the farm, boots it on the idle slot, health-checks it; Caddy moves traffic with no reload',
+    summary: 'Deploy: each host pulls the artifact built for it from the farm, boots it on the idle slot, health-checks it; Caddy moves traffic with no reload; then prunes to retain_releases',
     load: async () => (await import('./commands/deploy.ts')).forVerb('deploy'),
   },
   {
@@ -36,9 +36,21 @@ export const COMMANDS: CommandEntry[] = [
   },
   {
     words: ['app'],
-    usage: 'xamal app boot [--version V]|details|versions|releases|logs|stop|start|exec CMD|maintenance|live …',
-    summary: 'The running app: boot the current release again (blue/green, as a deploy), live slot and version per host, releases kept, logs, stop/start, a command in the live release env, maintenance page',
+    usage: 'xamal app boot [--version V]|details|versions|releases|logs|stop|start|exec CMD|maintenance|live|remove [-y] …',
+    summary: 'The running app: boot the current release again (blue/green, as a deploy), live slot and version per host, releases kept, logs, stop/start, a command in the live release env, maintenance page, remove (units, Caddy route, releases, slots; asks first)',
     load: async () => (await import('./commands/app.ts')).default,
+  },
+  {
+    words: ['remove'],
+    usage: 'xamal remove [-y|--confirmed] [-d DEST] [-h HOSTS] [-r ROLES] [--dry-run] [--json]',
+    summary: "Remove everything of this app from its hosts (asks first; -y skips): what app remove does, /opt/xamal/<app> (env files, lock, audit log) and the app's user; Caddy and packages stay",
+    load: async () => (await import('./commands/remove.ts')).default,
+  },
+  {
+    words: ['details'],
+    usage: 'xamal details [-d DEST] [-h HOSTS] [-r ROLES] [--json]',
+    summary: "Show this app per host: each role's live slot, version and running slots, and its Caddy route and upstreams",
+    load: async () => (await import('./commands/details.ts')).default,
   },
   {
     words: ['build'],

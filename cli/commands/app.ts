@@ -1,18 +1,20 @@
 import { appDetails, appExec, appLogs, appMaintenance, appReleases, appStopStart } from '../../deployer/flows/app.ts';
 import { withLock } from '../../deployer/flows/lock.ts';
 import { forVerb } from './deploy.ts';
+import { removeCommand } from './remove.ts';
 import { actionError, noExtraArgs, parseFlags, usageError } from '../args.ts';
 import type { CliCommand } from '../io.ts';
 import { REMOTE_FLAGS, REMOTE_FLAGS_USAGE, reportOutcomes, withRemote } from '../remote.ts';
 
 const FLAGS = { ...REMOTE_FLAGS, lines: { type: 'string', short: 'n' } } as const;
-const USAGE = `xamal app boot [--version V]|details|versions|releases|logs [-n N]|stop|start|exec CMD|maintenance|live ${REMOTE_FLAGS_USAGE}`;
+const USAGE = `xamal app boot [--version V]|details|versions|releases|logs [-n N]|stop|start|exec CMD|maintenance|live|remove [-y] ${REMOTE_FLAGS_USAGE}`;
 
 /** `xamal app …`: the running app on each host. Mutating actions take the deploy lock. */
 const command: CliCommand = {
   async run(args, io) {
     // boot = the current (or --version) release, already on the hosts, booted again the deploy's way.
     if (args[0] === 'boot') return forVerb('boot').run(args.slice(1), io);
+    if (args[0] === 'remove') return removeCommand('app').run(args.slice(1), io);
     const { positionals, values } = parseFlags(args, FLAGS, USAGE);
     const [action, ...rest] = positionals;
     const needsArg = action === 'exec';

@@ -7,6 +7,7 @@ import { failureReport } from './build.ts';
 import type { RemoteContext } from '../../deployer/flows/context.ts';
 import { currentVersion, deployFlow, previousVersion, pruneFlow, type ArtifactSource, type HostDeployRecord } from '../../deployer/flows/deploy.ts';
 import { withLock } from '../../deployer/flows/lock.ts';
+import { pruneAfterDeploy, pruneFields, prunedWords } from '../../deployer/flows/prune.ts';
 import { exitCodeForOutcomes, failed, summary } from '../../deployer/flows/parallel.ts';
 import { localPerformer, runHook, type HookDetails, type HookName } from '../../deployer/hooks.ts';
 import { parseFlags, usageError } from '../args.ts';
@@ -201,17 +202,19 @@ const command: CliCommand = {
         say(`${verb} ${version} to ${summaryOfTargets(targets.hosts)}`);
         if (values.build && (rollback || verb === 'prune')) throw usageError('--build: only deploy and redeploy build', USAGE);
         const artifacts = rollback || dry ? undefined : farmArtifacts(ctx, version, exec, values.build ? { build: { say } } : {});
-        return deployFlow(ctx, { version, rollback, ...(artifacts ? { artifacts } : {}) });
+        const deployed = await deployFlow(ctx, { version, rollback, ...(artifacts ? { artifacts } : {}) });
+        // As Kamal, a deploy prunes old releases where it went live, still holding the lock; rollback and app boot do not.
+        return { ...deployed, pruned: rollback ? new Map() : await pruneAfterDeploy(ctx, deployed.outcomes) };
       });
       progress?.end();
       const bad = failed(result.outcomes);
       if (!dry && bad.length === 0) await hook('post-deploy', { lock: false, runtime: (Date.now() - t0) / 1000 });
       printDryRun(io, remote);
       const records = result.outcomes.map((o) =>
-        o.ok ? { ...o.value, result: 'ok' as const, ms: o.ms } : { host: o.host, version, result: 'failed' as const, error: secrets.redact(o.error.message), ms: o.ms },
+        o.ok ? { ...o.value, result: 'ok' as const, ms: o.ms, ...pruneFields(result.pruned.get(o.host), redact) } : { host: o.host, version, result: 'failed' as const, error: secrets.redact(o.error.message), ms: o.ms },
       );
       if (values.json) io.out(JSON.stringify({ command: verb, version, hosts: records }, null, 2));
-      else for (const r of records) io.out(r.result === 'ok' ? describeRecord(r as HostDeployRecord & { ms: number }) : `${r.host}: FAILED ${(r as { error: string }).error}`);
+      else for (const r of records) io.out(r.result === 'ok' ? [describeRecord(r as HostDeployRecord & { ms: number }), prunedWords(result.pruned.get(r.host), redact)].filter(Boolean).join('; ') : `${r.host}: FAILED ${(r as { error: string }).error}`);
       say(summary(result.outcomes));
       return exitCodeForOutcomes(result.outcomes);
     } catch (err) {
