@@ -141,9 +141,8 @@ async function removeUser(ctx: RemoteContext, s: HostSession, p: AppPresence, ou
   else out.removed.push(`removed user ${user}`);
 }
 
-async function removeFromHost(ctx: RemoteContext, s: HostSession, scope: RemoveScope): Promise<HostRemoval> {
+async function removeFromHost(ctx: RemoteContext, s: HostSession, scope: RemoveScope, out: HostRemoval): Promise<HostRemoval> {
   const t = removalTargets(ctx, s.host, scope);
-  const out: HostRemoval = { removed: [], kept: [] };
   const p = await readPresence(ctx, s, t);
   if (t.caddy) await removeCaddySite(ctx, s, out);
   await removeUnits(ctx, s, p, out);
@@ -162,13 +161,15 @@ async function removeFromHost(ctx: RemoteContext, s: HostSession, scope: RemoveS
 /** Removes the app (scope `app`) or everything of it (`all`) from each selected host; every host's outcome. */
 export function removeFlow(ctx: RemoteContext, scope: RemoveScope): Promise<HostOutcome<HostRemoval>[]> {
   return onSessions(ctx, async (s) => {
+    const out: HostRemoval = { removed: [], kept: [] };
     try {
-      const out = await removeFromHost(ctx, s, scope);
+      await removeFromHost(ctx, s, scope, out);
       // Written where the app directory still is (app remove, or roles kept); nothing otherwise.
       await recordAudit(ctx, s, { result: out.removed.length ? `ok: ${out.removed.length} removed` : 'ok: nothing to remove' });
       return out;
     } catch (err) {
       await recordAudit(ctx, s, { result: auditResult(err) });
+      if (out.removed.length && err instanceof Error) err.message += `\n(removed before the failure: ${out.removed.join('; ')})`;
       throw err;
     }
   });

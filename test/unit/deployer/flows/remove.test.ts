@@ -149,7 +149,7 @@ describe('remove', () => {
     const { ctx } = testContext({ command: 'remove', roles: ['web'], respond });
     const out = await removeFlow(ctx, 'all');
     expect(out.map((o) => [o.host, o.ok])).toEqual([['web1', true], ['web2', false]]);
-    expect(!out[1]!.ok && out[1]!.error.message).toMatch(/web2: .*daemon-reload.*Access denied/s);
+    expect(!out[1]!.ok && out[1]!.error.message).toMatch(/web2: .*daemon-reload.*Access denied.*\(removed before the failure: caddy route xamal-shop removed; .*stopped xamal-shop-web@blue.service\)/s);
   });
 });
 
