@@ -57,8 +57,8 @@ export function removalTargets(ctx: Pick<RemoteContext, 'config' | 'layout' | 't
     others,
     whole,
     paths,
-    /** The route is the primary role's; a full removal also looks on hosts that left that role. */
-    caddy: roles.includes(ctx.config.primaryRole) || (scope === 'all' && whole),
+    /** The route is on the hosts of the primary role (where setup put it). */
+    caddy: roles.includes(ctx.config.primaryRole),
     /** Host-level parts (the app directory, the user) go only when no unselected role of the app stays. */
     hostLevel: scope === 'all' && whole,
   };

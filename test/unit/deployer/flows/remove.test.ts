@@ -63,12 +63,15 @@ describe('app remove', () => {
     ]);
   });
 
-  it('touches Caddy only on hosts of the primary role: a jobs host loses its units and files, no route', async () => {
+  it('touches Caddy only on hosts of the primary role: a jobs host loses its units and files, no route (app remove and remove)', async () => {
     const { ctx, pool } = testContext({ command: 'app remove', hosts: ['jobs1'], respond: shopHost() });
     const [out] = await removeFlow(ctx, 'app');
     expect(out!.ok).toBe(true);
     expect(caddyCalls(pool.steps)).toEqual([]);
     expect(runs(pool.steps)).toContain('sudo -n systemctl stop -- xamal-shop-jobs@blue.service');
+    const all = testContext({ command: 'remove', hosts: ['jobs1'], respond: shopHost() });
+    expect((await removeFlow(all.ctx, 'all'))[0]!.ok).toBe(true);
+    expect(caddyCalls(all.pool.steps)).toEqual([]);
   });
 
   it('removing an absent app reads once per host and changes nothing: no DELETE, no stop, no rm', async () => {
