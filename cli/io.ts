@@ -16,6 +16,8 @@ export interface Io {
   columns?: number | undefined;
   /** The process's stdin/stdout/stderr for an interactive command (`app exec -i`); absent in tests that give none. */
   terminal?(): Terminal;
+  /** Asks a yes/no question on the terminal (default no); absent when there is no terminal to ask on. */
+  confirm?(question: string): Promise<boolean>;
 }
 
 /** The command's progress display: the Io's own, else one plain stderr line per change. */

@@ -3,6 +3,7 @@ import { cliConfig } from './config.ts';
 import { commandHelpText, hIsHelp } from './help.ts';
 import { splitAtCommand } from './args.ts';
 import { terminalIo, type CliCommand, type Io } from './io.ts';
+import { terminalConfirm } from './confirm.ts';
 import { didYouMean } from './suggest.ts';
 import { COMMANDS, findCommand, helpText, type CommandEntry } from './table.ts';
 import { processTerminal } from './terminal.ts';
@@ -36,7 +37,7 @@ async function printHelp(words: string[], io: Io): Promise<number> {
 
 /** The process's own streams and signals, and its terminal for interactive commands (`app exec -i`). */
 function processIo(): Io {
-  return { ...terminalIo(process.stdout, process.stderr, process), terminal: () => processTerminal(cliConfig().term) };
+  return { ...terminalIo(process.stdout, process.stderr, process), terminal: () => processTerminal(cliConfig().term), ...(process.stdin.isTTY ? { confirm: terminalConfirm } : {}) };
 }
 
 /** `unknown command`, with a command or one of deploy.yml's `aliases` it was near. */

@@ -19,7 +19,7 @@ export const COMMANDS: CommandEntry[] = [
   {
     words: ['deploy'],
     synopsis: 'deploy',
-    summary: 'Deploy: each host pulls the artifact built for it from the farm, boots it on the idle slot, health-checks it; Caddy moves traffic with no reload',
+    summary: 'Deploy: each host pulls the artifact built for it from the farm, boots it on the idle slot, health-checks it; Caddy moves traffic with no reload; then prunes to retain_releases',
     load: async () => (await import('./commands/deploy.ts')).forVerb('deploy'),
   },
   {
@@ -43,7 +43,7 @@ export const COMMANDS: CommandEntry[] = [
   {
     words: ['app'],
     synopsis: 'app ACTION',
-    summary: 'The running app: boot the current release again (blue/green, as a deploy), live slot and version per host, releases kept, logs, stop/start, a command in the live release env (-i: interactive, on one host), maintenance page',
+    summary: 'The running app: boot the current release again (blue/green, as a deploy), live slot and version per host, releases kept, logs, stop/start, a command in the live release env (-i: interactive, on one host), maintenance page, remove (units, Caddy route, releases, slots; asks first)',
     load: async () => (await import('./commands/app.ts')).default,
   },
   {
@@ -51,6 +51,18 @@ export const COMMANDS: CommandEntry[] = [
     alias: true,
     synopsis: 'console',
     summary: "A remote IEx shell attached to the running node on the primary host: app exec -i \"bin/<release> remote\" (a console alias in deploy.yml replaces it)",
+  },
+  {
+    words: ['remove'],
+    synopsis: 'remove',
+    summary: "Remove everything of this app from its hosts (asks first; -y skips): what app remove does, /opt/xamal/<app> (env files, lock, audit log) and the app's user; Caddy and packages stay",
+    load: async () => (await import('./commands/remove.ts')).default,
+  },
+  {
+    words: ['details'],
+    synopsis: 'details',
+    summary: "Show this app per host: each role's live slot, version and running slots, and its Caddy route and upstreams",
+    load: async () => (await import('./commands/details.ts')).default,
   },
   {
     words: ['build'],
@@ -61,7 +73,7 @@ export const COMMANDS: CommandEntry[] = [
   {
     words: ['build', 'list'],
     synopsis: 'build list',
-    summary: 'The newest builds on the farm (filter by app and state)',
+    summary: 'The newest builds on the farm (filter by app, commit, target and state; paged)',
     load: async () => (await import('./commands/build-jobs.ts')).jobCommand('list'),
   },
   {

@@ -9,6 +9,7 @@ export const WAIT_FOR_FROM_SOURCE_BUILDER = [
   'test/integration/farm/toolchain-image.int.test.ts',
   'test/integration/hosts/target-matrix.int.test.ts',
   'test/integration/hosts/deploy.int.test.ts',
+  'test/integration/hosts/remove.int.test.ts',
 ];
 
 /** vitest's order (projects by name, then failed, longest or largest first), with the files above last. */

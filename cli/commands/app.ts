@@ -3,6 +3,7 @@ import { appDetails, appExec, appExecInteractive, appLogs, appMaintenance, appRe
 import { withLock } from '../../deployer/flows/lock.ts';
 import { exitCodeForOutcomes } from '../../deployer/flows/parallel.ts';
 import { DEPLOY_VERB_FLAGS, forVerb } from './deploy.ts';
+import { removeCommand } from './remove.ts';
 import { actionError, noExtraArgs, parseFlags, usageError } from '../args.ts';
 import type { FlagTable } from '../help.ts';
 import type { CliCommand, Io } from '../io.ts';
@@ -21,7 +22,7 @@ export const APP_FLAGS = {
   interactive: { type: 'boolean', short: 'i', description: 'exec: run the command on one host (the primary, or the one --hosts names) attached to this terminal over an SSH pty; xamal exits with its status' },
 } as const satisfies FlagTable;
 const FLAGS = APP_FLAGS;
-const USAGE = `xamal app boot [--version V] [-H]|details|versions|releases|logs [-n N] [-f] [--since 5m|TIME] [-g PATTERN]|stop|start|exec [-i|--interactive] CMD|maintenance|live ${REMOTE_FLAGS_USAGE}`;
+const USAGE = `xamal app boot [--version V] [-H]|details|versions|releases|logs [-n N] [-f] [--since 5m|TIME] [-g PATTERN]|stop|start|exec [-i|--interactive] CMD|maintenance|live|remove [-y] ${REMOTE_FLAGS_USAGE}`;
 
 /**
  * `app exec -i CMD`: CMD on one host (the primary, or the one --hosts names) attached to this
@@ -79,6 +80,7 @@ const command: CliCommand = {
       '  releases: the releases each host keeps; logs: the last lines of the app\'s journal',
       '  stop, start: the app\'s units; exec CMD: CMD in the live release\'s environment (-i: on one host, interactive)',
       '  maintenance: Caddy answers 503 with the maintenance page; live: traffic to the app again',
+      '  remove [-y]: take the app off its hosts: Caddy route, slot units, releases, slots (asks first)',
       'stop, start, maintenance and live take the deploy lock.',
     ].join('\n'),
     flags: { ...FLAGS, version: { ...DEPLOY_VERB_FLAGS.version!, description: 'boot: the release to boot', defaultText: 'the live version' } },
@@ -93,6 +95,7 @@ const command: CliCommand = {
   async run(args, io) {
     // boot = the current (or --version) release, already on the hosts, booted again the deploy's way.
     if (args[0] === 'boot') return forVerb('boot').run(args.slice(1), io);
+    if (args[0] === 'remove') return removeCommand('app').run(args.slice(1), io);
     const { positionals, values } = parseFlags(args, FLAGS, USAGE);
     const [action, ...rest] = positionals;
     const needsArg = action === 'exec';

@@ -7,7 +7,8 @@ import { failureReport } from './build.ts';
 import type { RemoteContext } from '../../deployer/flows/context.ts';
 import { currentVersion, deployFlow, previousVersion, pruneFlow, type ArtifactSource, type DeployResult, type HostDeployRecord } from '../../deployer/flows/deploy.ts';
 import { withLock } from '../../deployer/flows/lock.ts';
-import { exitCodeForOutcomes, failed, summary } from '../../deployer/flows/parallel.ts';
+import { pruneAfterDeploy, pruneFields, prunedWords } from '../../deployer/flows/prune.ts';
+import { exitCodeForOutcomes, failed, summary, type HostOutcome } from '../../deployer/flows/parallel.ts';
 import { hookRunner } from '../../deployer/hooks.ts';
 import { parseFlags, usageError } from '../args.ts';
 import type { CommandHelp, FlagTable } from '../help.ts';
@@ -235,10 +236,10 @@ const command: Pick<CliCommand, 'run'> = {
       progress?.end();
       printDryRun(io, remote);
       const records = result.outcomes.map((o) =>
-        o.ok ? { ...o.value, result: 'ok' as const, ms: o.ms } : { host: o.host, version: result.version, result: 'failed' as const, error: ctx.secrets.redact(o.error.message), ms: o.ms },
+        o.ok ? { ...o.value, result: 'ok' as const, ms: o.ms, ...pruneFields(result.pruned.get(o.host), redact) } : { host: o.host, version: result.version, result: 'failed' as const, error: ctx.secrets.redact(o.error.message), ms: o.ms },
       );
       if (values.json) io.out(JSON.stringify({ command: verb, version: result.version, hosts: records }, null, 2));
-      else for (const r of records) io.out(r.result === 'ok' ? describeRecord(r as HostDeployRecord & { ms: number }) : `${r.host}: FAILED ${(r as { error: string }).error}`);
+      else for (const r of records) io.out(r.result === 'ok' ? [describeRecord(r as HostDeployRecord & { ms: number }), prunedWords(result.pruned.get(r.host), redact)].filter(Boolean).join('; ') : `${r.host}: FAILED ${(r as { error: string }).error}`);
       say(summary(result.outcomes));
       return exitCodeForOutcomes(result.outcomes);
     } catch (err) {
@@ -257,7 +258,7 @@ const command: Pick<CliCommand, 'run'> = {
  * post-caddy-switch (the flow); post-deploy once every host succeeded (not app boot). -H or
  * --dry-run: no hook runs.
  */
-export async function deployVerb(verb: Exclude<Verb, 'prune'>, positionals: readonly string[], values: DeployValues, remote: Remote, say: (l: string) => void): Promise<DeployResult & { version: string }> {
+export async function deployVerb(verb: Exclude<Verb, 'prune'>, positionals: readonly string[], values: DeployValues, remote: Remote, say: (l: string) => void): Promise<DeployResult & { version: string; pruned: Map<string, HostOutcome<string[]>> }> {
   const { ctx } = remote;
   const { config, targets } = ctx;
   const exec = new LocalExecutor(ctx.env as NodeJS.ProcessEnv);
@@ -290,7 +291,9 @@ export async function deployVerb(verb: Exclude<Verb, 'prune'>, positionals: read
     if (verb !== 'boot') await hook('pre-deploy', { lock: true });
     say(`${verb} ${v} to ${summaryOfTargets(targets.hosts)}`);
     const artifacts = rollback || dry ? undefined : farmArtifacts(ctx, v, exec, values.build ? { build: { say } } : {});
-    return deployFlow(ctx, { version: v, rollback, hooks: (name, extra) => hook(name, { lock: true, ...extra }), ...(artifacts ? { artifacts } : {}) });
+    const deployed = await deployFlow(ctx, { version: v, rollback, hooks: (name, extra) => hook(name, { lock: true, ...extra }), ...(artifacts ? { artifacts } : {}) });
+    // As Kamal, a deploy prunes old releases where it went live, still holding the lock; rollback and app boot do not.
+    return { ...deployed, pruned: rollback ? new Map<string, HostOutcome<string[]>>() : await pruneAfterDeploy(ctx, deployed.outcomes) };
   });
   if (verb !== 'boot' && failed(result.outcomes).length === 0) await hook('post-deploy', { lock: false, runtime: (Date.now() - t0) / 1000 });
   return { ...result, version: v };

@@ -306,7 +306,7 @@ async function runReleaseCommand(ctx: RemoteContext, version: string): Promise<v
 }
 
 /** Keeps `retain` releases per host, never the one a slot points at (running or previous). */
-export async function pruneFlow(ctx: RemoteContext, retain = ctx.config.retainReleases): Promise<HostOutcome<string[]>[]> {
+export async function pruneFlow(ctx: RemoteContext, retain = ctx.config.retainReleases, hosts: readonly string[] = ctx.targets.hosts): Promise<HostOutcome<string[]>[]> {
   return onSessions(ctx, async (s, h) => {
     const all = (await must(s, listReleasesCommand(ctx.layout))).split('\n').filter(Boolean);
     const keep = new Set(all.slice(0, retain));
@@ -317,7 +317,7 @@ export async function pruneFlow(ctx: RemoteContext, retain = ctx.config.retainRe
     const remove = all.filter((v) => !keep.has(v));
     if (remove.length) await must(s, removeReleasesCommand(ctx.layout, remove));
     return remove;
-  });
+  }, hosts);
 }
 
 /** The version a rollback without an argument goes to: what the idle slot of the primary role points at. */
