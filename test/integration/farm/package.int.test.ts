@@ -59,7 +59,7 @@ describe('the installable package', () => {
     expect(install.code, install.stderr).toBe(0);
 
     expect(existsSync(join(installed, 'dist', 'xamal.mjs'))).toBe(true);
-    expect(packed).toEqual(['README.md', 'bin', 'deployer', 'dist', 'examples', 'images', 'package.json']);
+    expect(packed).toEqual(['README.md', 'api', 'bin', 'deployer', 'dist', 'examples', 'images', 'package.json']);
     // The runtime dependencies are the versions package.json pins.
     const { dependencies } = JSON.parse(await readFile(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
     for (const dep of ['bullmq', 'ioredis', '@aws-sdk/client-s3', 'ssh2', 's3rver']) {
