@@ -16,6 +16,11 @@ import { servicesConfig } from '../../localservices/config.ts';
 import type { ObjectStore } from '../../store/store.ts';
 import { testArtifactStore } from '../example-repo.ts';
 import type { Lab } from './lab.ts';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../api/app.ts';
+import { listen } from '../../api/server.ts';
+import { healthService } from '../../api/services/health.ts';
+import { storeBackedServices } from '../../api/services/store-backed.ts';
 
 /** The Debian releases of a lab's hosts, in the order the host tests deploy them. */
 export const LAB_SUITES = ['bullseye', 'bookworm', 'trixie'] as const;
@@ -95,4 +100,13 @@ export async function buildFromSourceArtifacts(endpoints: { dockerSocket: string
   const tuples = toolchains.map((t) => predictedTuple(t.suite, 'x86_64', t.otp, t.elixir));
   for (const tuple of tuples) await runBuild(deps, { app: 'hello', source: { kind: 'git', url: src.url, commit }, target: parseTargetOrThrow(tuple), mixEnv: 'prod' }, { phase: () => {}, log: () => {} });
   return tuples;
+}
+
+/**
+ * The farm API on the lab's bridge serving `store`'s artifacts, as servers reach a real farm
+ * (download links the API signs and serves itself); its URL as the hosts reach it.
+ */
+export async function labFarmApi(lab: Pick<Lab, 'gateway'>, store: ObjectStore, token: string, ttlSeconds = 120): Promise<{ api: FastifyInstance; url: string }> {
+  const api = await buildApp({ token, logLevel: 'silent', services: { health: healthService({}), ...storeBackedServices(store) }, downloads: { mode: 'api', ttlSeconds } });
+  return { api, url: await listen(api, lab.gateway, 0) };
 }

@@ -5,14 +5,10 @@ import { join } from 'node:path';
 import { spawn as spawnPty, type IPty } from '@lydell/node-pty';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../../api/app.ts';
-import { listen } from '../../../api/server.ts';
-import { healthService } from '../../../api/services/health.ts';
-import { storeBackedServices } from '../../../api/services/store-backed.ts';
 import { xamalCli } from '../../../testkit/cli.ts';
 import { cliBaseEnv } from '../../../testkit/config.ts';
 import { helloRepo } from '../../../testkit/example-repo.ts';
-import { buildLabArtifacts, labDeployYml, labDeps, labProject, upLab, type Lab } from '../../../testkit/hosts/index.ts';
+import { buildLabArtifacts, labDeployYml, labDeps, labFarmApi, labProject, upLab, type Lab } from '../../../testkit/hosts/index.ts';
 import { cliEntry, services } from '../../../testkit/integration.ts';
 
 /**
@@ -71,9 +67,9 @@ describe('xamal console and app exec -i on a Debian 12 test host', () => {
     v1 = src.commit;
     // The store and commit the other hosts tests use: a warm run finds the artifact built.
     const store = await buildLabArtifacts(services(), tmp, src, [v1]);
-    api = await buildApp({ token: TOKEN, logLevel: 'silent', services: { health: healthService({}), ...storeBackedServices(store) }, downloads: { mode: 'api', ttlSeconds: 120 } });
-    await listen(api, lab.gateway, 0);
-    const farmUrl = `http://${lab.gateway}:${(api.server.address() as { port: number }).port}`;
+    let url: string;
+    ({ api, url } = await labFarmApi(lab, store, TOKEN));
+    const farmUrl = url;
     project = join(tmp, 'project');
     await labProject(project, {
       'config/deploy.yml': labDeployYml(lab, { service: 'hello', appPort: 4000, farmUrl, extra: { env: { clear: { MIX_ENV: 'prod' } }, aliases: { run: 'app exec --interactive' } } }),

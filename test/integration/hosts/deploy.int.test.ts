@@ -4,11 +4,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { buildApp } from '../../../api/app.ts';
-import { listen } from '../../../api/server.ts';
-import { healthService } from '../../../api/services/health.ts';
-import { storeBackedServices } from '../../../api/services/store-backed.ts';
-import { buildFromSourceArtifacts, buildLabArtifacts, caddyRootCa, labDeployYml, labDeps, labProject, upLab, type Lab, type LabHost } from '../../../testkit/hosts/index.ts';
+import { buildFromSourceArtifacts, buildLabArtifacts, caddyRootCa, labDeployYml, labDeps, labFarmApi, labProject, upLab, type Lab, type LabHost } from '../../../testkit/hosts/index.ts';
 import { loadReport, parseWrk, startLoad, wrkCommand } from '../../../testkit/hosts/load.ts';
 import { xamalCli } from '../../../testkit/cli.ts';
 import { git, helloRepo } from '../../../testkit/example-repo.ts';
@@ -61,8 +57,7 @@ describe('xamal deploy: prebuilt artifacts from the farm to Debian 11/12/13 host
     repoUrl = src.url;
 
     // The farm API on the lab bridge, as servers reach a real farm; links the API signs itself.
-    api = await buildApp({ token: TOKEN, logLevel: 'silent', services: { health: healthService({}), ...storeBackedServices(store) }, downloads: { mode: 'api', ttlSeconds: 120 } });
-    await listen(api, lab.gateway, 0);
+    ({ api } = await labFarmApi(lab, store, TOKEN));
 
     project = join(tmp, 'project');
     await labProject(project, {

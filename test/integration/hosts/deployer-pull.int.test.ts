@@ -5,10 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../../api/app.ts';
-import { listen } from '../../../api/server.ts';
-import { healthService } from '../../../api/services/health.ts';
-import { storeBackedServices } from '../../../api/services/store-backed.ts';
 import { artifactKey, artifactManifestKey, parseProbeOutput, parseTargetOrThrow } from '../../../core/index.ts';
 import type { Manifest } from '../../../core/contracts/manifest.ts';
 import { localStore } from '../../../store/local.ts';
@@ -17,7 +13,7 @@ import { probeCommand, pullFailure, pullReleaseCommand, unpackUploadedCommand, u
 import { farmClient } from '../../../deployer/farm-client.ts';
 import type { HostSession, SessionPool } from '../../../deployer/remote.ts';
 import { sshPool } from '../../../deployer/ssh.ts';
-import { labDeps, upLab, type Lab } from '../../../testkit/hosts/index.ts';
+import { labDeps, labFarmApi, upLab, type Lab } from '../../../testkit/hosts/index.ts';
 
 const TOKEN = 'p'.repeat(32);
 const COMMIT = 'c0ffee'.padEnd(40, '0');
@@ -58,8 +54,8 @@ describe('a host pulls its release itself from a short-lived farm link, verified
     await store.put(artifactKey(ref), body);
     await store.put(artifactManifestKey(ref), JSON.stringify(manifest));
     // The farm API listens on the lab bridge: hosts reach it there, as servers reach a real farm.
-    api = await buildApp({ token: TOKEN, logLevel: 'silent', services: { health: healthService({}), ...storeBackedServices(store) }, downloads: { mode: 'api', ttlSeconds: 60 } });
-    const url = await listen(api, lab.gateway, 0);
+    let url: string;
+    ({ api, url } = await labFarmApi(lab, store, TOKEN, 60));
     farm = farmClient(url, TOKEN);
     for (const i of [0, 1]) await (await session(i)).run({ argv: ['sudo', '-n', 'sh', '-c', `mkdir -p ${layout.releases} ${layout.tmp} && chown -R deploy: ${layout.root}`] });
   }, 300_000);

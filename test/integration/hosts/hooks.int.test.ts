@@ -4,14 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../../api/app.ts';
-import { listen } from '../../../api/server.ts';
-import { healthService } from '../../../api/services/health.ts';
-import { storeBackedServices } from '../../../api/services/store-backed.ts';
 import { HOOK_NAMES } from '../../../deployer/hooks.ts';
 import { xamalCli } from '../../../testkit/cli.ts';
 import { helloRepo } from '../../../testkit/example-repo.ts';
-import { buildLabArtifacts, labDeployYml, labDeps, labProject, upLab, type Lab } from '../../../testkit/hosts/index.ts';
+import { buildLabArtifacts, labDeployYml, labDeps, labFarmApi, labProject, upLab, type Lab } from '../../../testkit/hosts/index.ts';
 import { cliEntry, services } from '../../../testkit/integration.ts';
 
 /**
@@ -37,10 +33,10 @@ describe('xamal deploy runs every hook at its moment; -H runs none', () => {
     version = src.commit;
     // The hello artifact the deploy tests keep built across runs (a warm run builds nothing).
     const store = await buildLabArtifacts(services(), tmp, src, [version]);
-    api = await buildApp({ token: TOKEN, logLevel: 'silent', services: { health: healthService({}), ...storeBackedServices(store) }, downloads: { mode: 'api', ttlSeconds: 120 } });
-    await listen(api, lab.gateway, 0);
+    let url: string;
+    ({ api, url } = await labFarmApi(lab, store, TOKEN));
     project = join(tmp, 'project');
-    const farmUrl = `http://${lab.gateway}:${(api.server.address() as { port: number }).port}`;
+    const farmUrl = url;
     await labProject(project, {
       'config/deploy.yml': labDeployYml(lab, { service: 'hooked', appPort: 4000, farmUrl, extra: { env: { clear: { MIX_ENV: 'prod' }, secret: ['SECRET_KEY_BASE'] } } }),
       '.xamal/secrets': `XAMAL_FARM_TOKEN=${TOKEN}\nSECRET_KEY_BASE=${SECRET}\n`,

@@ -3,14 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../../api/app.ts';
-import { listen } from '../../../api/server.ts';
-import { healthService } from '../../../api/services/health.ts';
-import { storeBackedServices } from '../../../api/services/store-backed.ts';
 import { CADDY_ADMIN_SOCKET } from '../../../deployer/commands/caddy.ts';
 import { xamalCli } from '../../../testkit/cli.ts';
 import { helloRepo } from '../../../testkit/example-repo.ts';
-import { buildLabArtifacts, caddyAdminGet, labDeployYml, labDeps, labProject, upLab, type Lab } from '../../../testkit/hosts/index.ts';
+import { buildLabArtifacts, caddyAdminGet, labDeployYml, labDeps, labFarmApi, labProject, upLab, type Lab } from '../../../testkit/hosts/index.ts';
 import { cliEntry, services } from '../../../testkit/integration.ts';
 
 /**
@@ -56,9 +52,9 @@ describe('hardened hosts: own user and sandbox per app, no link in argv, Caddy a
     v1 = src.commit;
     // The store and commit deploy.int.test.ts uses: a warm run finds the artifacts built.
     const store = await buildLabArtifacts(services(), tmp, src, [v1]);
-    api = await buildApp({ token: TOKEN, logLevel: 'silent', services: { health: healthService({}), ...storeBackedServices(store) }, downloads: { mode: 'api', ttlSeconds: 120 } });
-    await listen(api, lab.gateway, 0);
-    farmUrl = `http://${lab.gateway}:${(api.server.address() as { port: number }).port}`;
+    let url: string;
+    ({ api, url } = await labFarmApi(lab, store, TOKEN));
+    farmUrl = url;
 
     project = join(tmp, 'project');
     await labProject(project, {

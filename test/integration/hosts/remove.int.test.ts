@@ -5,14 +5,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { buildApp } from '../../../api/app.ts';
-import { listen } from '../../../api/server.ts';
-import { healthService } from '../../../api/services/health.ts';
-import { storeBackedServices } from '../../../api/services/store-backed.ts';
 import { findById } from '../../../deployer/commands/caddy.ts';
 import { xamalCli } from '../../../testkit/cli.ts';
 import { git, helloRepo } from '../../../testkit/example-repo.ts';
-import { buildFromSourceArtifacts, buildLabArtifacts, caddyAdminGet, caddyRootCa, labDeployYml, labDeps, labProject, upLab, type Lab, type LabHost } from '../../../testkit/hosts/index.ts';
+import { buildFromSourceArtifacts, buildLabArtifacts, caddyAdminGet, caddyRootCa, labDeployYml, labDeps, labFarmApi, labProject, upLab, type Lab, type LabHost } from '../../../testkit/hosts/index.ts';
 import { loadReport, startLoad } from '../../../testkit/hosts/load.ts';
 import { cliEntry, services } from '../../../testkit/integration.ts';
 
@@ -62,9 +58,9 @@ describe('app lifecycle on a Debian 12 host with two apps: prune after deploy, d
     }
     const store = await buildLabArtifacts(services(), tmp, src, v.slice(0, 2));
     await buildFromSourceArtifacts(services(), tmp, src, v[2]!);
-    api = await buildApp({ token: TOKEN, logLevel: 'silent', services: { health: healthService({}), ...storeBackedServices(store) }, downloads: { mode: 'api', ttlSeconds: 120 } });
-    await listen(api, lab.gateway, 0);
-    const farmUrl = `http://${lab.gateway}:${(api.server.address() as { port: number }).port}`;
+    let url: string;
+    ({ api, url } = await labFarmApi(lab, store, TOKEN));
+    const farmUrl = url;
     project = join(tmp, 'project');
     await labProject(project, {
       'config/deploy.yml': labDeployYml(lab, { service: 'hello', appPort: 4000, farmUrl, extra: { env: { clear: { MIX_ENV: 'prod' } }, retain_releases: 2 } }),

@@ -9,7 +9,6 @@ import { artifactIndex } from '../../../store/artifact-index.ts';
 import { buildDeps } from '../../../farm/build-deps.ts';
 import { runBuild, type BuildDeps } from '../../../builder/apply.ts';
 import { servicesConfig } from '../../../localservices/config.ts';
-import { builderConfig } from '../../../builder/config.ts';
 import { buildImage } from '../../../builder/images/build.ts';
 import { imageBuildDeps } from '../../../builder/images/context.ts';
 import { compareVersions, parseProbeOutput, parseTargetOrThrow, PROBE_SCRIPT, type Arch, type HostFingerprint, type Rejection } from '../../../core/index.ts';
