@@ -67,9 +67,8 @@ describe('xamal console and app exec -i on a Debian 12 test host', () => {
     v1 = src.commit;
     // The store and commit the other hosts tests use: a warm run finds the artifact built.
     const store = await buildLabArtifacts(services(), tmp, src, [v1]);
-    let url: string;
-    ({ api, url } = await labFarmApi(lab, store, TOKEN));
-    const farmUrl = url;
+    let farmUrl: string;
+    ({ api, url: farmUrl } = await labFarmApi(lab, store, TOKEN));
     project = join(tmp, 'project');
     await labProject(project, {
       'config/deploy.yml': labDeployYml(lab, { service: 'hello', appPort: 4000, farmUrl, extra: { env: { clear: { MIX_ENV: 'prod' } }, aliases: { run: 'app exec --interactive' } } }),

@@ -33,10 +33,9 @@ describe('xamal deploy runs every hook at its moment; -H runs none', () => {
     version = src.commit;
     // The hello artifact the deploy tests keep built across runs (a warm run builds nothing).
     const store = await buildLabArtifacts(services(), tmp, src, [version]);
-    let url: string;
-    ({ api, url } = await labFarmApi(lab, store, TOKEN));
+    let farmUrl: string;
+    ({ api, url: farmUrl } = await labFarmApi(lab, store, TOKEN));
     project = join(tmp, 'project');
-    const farmUrl = url;
     await labProject(project, {
       'config/deploy.yml': labDeployYml(lab, { service: 'hooked', appPort: 4000, farmUrl, extra: { env: { clear: { MIX_ENV: 'prod' }, secret: ['SECRET_KEY_BASE'] } } }),
       '.xamal/secrets': `XAMAL_FARM_TOKEN=${TOKEN}\nSECRET_KEY_BASE=${SECRET}\n`,

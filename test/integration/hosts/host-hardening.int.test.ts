@@ -52,9 +52,7 @@ describe('hardened hosts: own user and sandbox per app, no link in argv, Caddy a
     v1 = src.commit;
     // The store and commit deploy.int.test.ts uses: a warm run finds the artifacts built.
     const store = await buildLabArtifacts(services(), tmp, src, [v1]);
-    let url: string;
-    ({ api, url } = await labFarmApi(lab, store, TOKEN));
-    farmUrl = url;
+    ({ api, url: farmUrl } = await labFarmApi(lab, store, TOKEN));
 
     project = join(tmp, 'project');
     await labProject(project, {

@@ -58,9 +58,8 @@ describe('app lifecycle on a Debian 12 host with two apps: prune after deploy, d
     }
     const store = await buildLabArtifacts(services(), tmp, src, v.slice(0, 2));
     await buildFromSourceArtifacts(services(), tmp, src, v[2]!);
-    let url: string;
-    ({ api, url } = await labFarmApi(lab, store, TOKEN));
-    const farmUrl = url;
+    let farmUrl: string;
+    ({ api, url: farmUrl } = await labFarmApi(lab, store, TOKEN));
     project = join(tmp, 'project');
     await labProject(project, {
       'config/deploy.yml': labDeployYml(lab, { service: 'hello', appPort: 4000, farmUrl, extra: { env: { clear: { MIX_ENV: 'prod' } }, retain_releases: 2 } }),
