@@ -33,6 +33,13 @@ export interface LoadOptions {
   intervalMs?: number;
   /** Which version answered; default: the JSON body's `revision`, else the `x-revision` header. */
   version?: (res: { headers: IncomingHttpHeaders; body: string }) => string | undefined;
+  /**
+   * Retry as browsers, curl and Node's documented `reusedSocket` check do (RFC 9110 §9.2.2): a GET
+   * sent on a kept-alive connection that the server closed before any byte of an answer (ECONNRESET)
+   * is sent once more, on a new connection. Counted (`retried`), never hidden: a reset on a new
+   * connection, or of a request that got an answer, is a failure as always. Default off.
+   */
+  retryReusedReset?: boolean;
 }
 
 export type ClientMode = 'keep-alive' | 'close';
@@ -48,6 +55,8 @@ export interface RequestRecord {
   error?: string;
   reused: boolean;
   version?: string;
+  /** With `retryReusedReset`: the error of the first attempt, on its reused connection, before this one. */
+  retriedAfter?: string;
 }
 
 export interface LoadMark {
@@ -96,16 +105,15 @@ export function startLoad(opts: LoadOptions): LoadRun {
   let stopped = false;
   let stopTimer: NodeJS.Timeout | undefined;
 
-  const one = (client: number, mode: ClientMode, agent: HttpAgent | false): Promise<void> =>
+  const attempt = (client: number, mode: ClientMode, agent: HttpAgent | false): Promise<RequestRecord & { answered: boolean }> =>
     new Promise((resolve) => {
-      const rec: RequestRecord = { client, mode, start: performance.now(), end: 0, reused: false };
+      const rec: RequestRecord & { answered: boolean } = { client, mode, start: performance.now(), end: 0, reused: false, answered: false };
       let settled = false;
       const finish = (patch: Partial<RequestRecord>) => {
         if (settled) return;
         settled = true;
         Object.assign(rec, patch, { end: performance.now() });
-        records.push(rec);
-        resolve();
+        resolve(rec);
       };
       const req = request(
         {
@@ -119,6 +127,7 @@ export function startLoad(opts: LoadOptions): LoadRun {
           timeout,
         },
         (res) => {
+          rec.answered = true;
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('error', (e: NodeJS.ErrnoException) => finish({ status: res.statusCode, error: e.code ?? e.name }));
@@ -135,6 +144,13 @@ export function startLoad(opts: LoadOptions): LoadRun {
       req.on('error', (e: NodeJS.ErrnoException) => finish({ error: e.code ?? e.name }));
       req.end();
     });
+
+  const one = async (client: number, mode: ClientMode, agent: HttpAgent | false): Promise<void> => {
+    const first = await attempt(client, mode, agent);
+    const again = opts.retryReusedReset && first.reused && !first.answered && first.error === 'ECONNRESET';
+    const { answered: _a, ...rec } = again ? { ...(await attempt(client, mode, agent)), start: first.start, retriedAfter: first.error } : first;
+    records.push(rec);
+  };
 
   const client = async (id: number, mode: ClientMode) => {
     const agent = mode === 'keep-alive' ? new (https ? HttpsAgent : HttpAgent)({ keepAlive: true, maxSockets: 1, ...tls }) : false;
@@ -190,6 +206,8 @@ export interface LoadReport {
   non2xx: Record<string, number>;
   errors: Record<string, number>;
   byMode: Record<ClientMode, { total: number; failed: number; reusedSockets: number }>;
+  /** Requests sent again after their reused connection was reset before any answer (`retryReusedReset`). */
+  retried: number;
   versions: Record<string, number>;
   latencyMs: { p50: number; p99: number; max: number };
   durationMs: number;
@@ -238,6 +256,7 @@ export function loadReport(records: readonly RequestRecord[], marks: readonly Lo
     non2xx,
     errors,
     byMode,
+    retried: records.filter((r) => r.retriedAfter !== undefined).length,
     versions,
     latencyMs: { p50: Math.round(percentile(lat, 50) * 10) / 10, p99: Math.round(percentile(lat, 99) * 10) / 10, max: Math.round((lat.at(-1) ?? 0) * 10) / 10 },
     durationMs: records.length ? Math.round(last - first) : 0,

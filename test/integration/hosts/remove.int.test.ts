@@ -15,7 +15,8 @@ import { cliEntry, services } from '../../../testkit/integration.ts';
 /**
  * Issue 21 item 3 on one Debian 12 test host with the real CLI: a deploy prunes to retain_releases,
  * `xamal details` shows the app and its Caddy route in one view, and `xamal remove` of one app under
- * load on a second app on the same host leaves the second serving (0 failed requests) and nothing
+ * load on a second app on the same host leaves the second serving (0 failed requests; kept-alive
+ * clients retry a GET whose reused connection a Caddy reload reset before any answer) and nothing
  * of the first; removing again finds nothing.
  */
 
@@ -116,8 +117,11 @@ describe('app lifecycle on a Debian 12 host with two apps: prune after deploy, d
     expect(refused.stderr).toContain('pass -y (--confirmed)');
     expect((await through('hello')).status).toBe(200);
 
-    // Paced clients (a request each every 40 ms), bounded in count and time.
-    const load = startLoad({ target: { url: `https://${h.address}/up`, servername: 'hellotwo.lab.test', ca }, keepAliveClients: 2, closeClients: 2, maxRequests: 20_000, maxDurationMs: 180_000, intervalMs: 40 });
+    // Paced clients (a request each every 40 ms), bounded in count and time. Removing the route and the
+    // TLS policy are two Caddy config changes, i.e. two reloads, and a reload closes idle keep-alive
+    // connections (FACTS.md#caddy): the keep-alive clients retry a GET whose reused connection was
+    // reset before any answer, as browsers and curl do (counted in `retried`, printed).
+    const load = startLoad({ target: { url: `https://${h.address}/up`, servername: 'hellotwo.lab.test', ca }, keepAliveClients: 2, closeClients: 2, maxRequests: 20_000, maxDurationMs: 180_000, intervalMs: 40, retryReusedReset: true });
     let removed;
     try {
       await sleep(1_000);
@@ -131,17 +135,16 @@ describe('app lifecycle on a Debian 12 host with two apps: prune after deploy, d
       const at = marks[0]?.at ?? 0;
       const bad = records.filter((r) => r.error !== undefined || (r.status ?? 0) >= 300).map((r) => ({ mode: r.mode, client: r.client, reused: r.reused, error: r.error, status: r.status, startMs: Math.round(r.start - at), ms: Math.round(r.end - r.start) }));
       const removeMs = Math.round((marks[1]?.at ?? at) - at);
-      process.stderr.write(`[remove] other app under load: ${JSON.stringify({ total: report.total, failed: report.failed, errors: report.errors, non2xx: report.non2xx, byMode: report.byMode, removeMs, bad })}\n`);
+      const retried = records.filter((r) => r.retriedAfter !== undefined).map((r) => ({ client: r.client, startMs: Math.round(r.start - at) }));
+      process.stderr.write(`[remove] other app under load: ${JSON.stringify({ total: report.total, failed: report.failed, retried: report.retried, errors: report.errors, non2xx: report.non2xx, byMode: report.byMode, removeMs, bad, retriedAt: retried })}\n`);
       expect(report.total).toBeGreaterThan(50);
-      // Caddy never answered the other app with an error, and no fresh connection failed.
-      expect(report.non2xx).toEqual({});
-      expect(report.byMode.close.failed).toBe(0);
-      // Removing the route and the TLS policy are two config changes, i.e. two reloads, and a reload
-      // closes idle keep-alive connections (FACTS.md#caddy): a client that sends on one as it closes
-      // gets a reset. Only those, during the removal, at most one per keep-alive client and reload.
+      // 0 failed requests: no error answer, no connection error; a retry only for a reset kept-alive
+      // connection during the removal, at most one per client and reload.
+      expect(bad).toEqual([]);
+      expect(report.failed).toBe(0);
       const RELOADS = 2;
-      expect(bad.every((b) => b.mode === 'keep-alive' && b.reused && b.error === 'ECONNRESET' && b.startMs >= 0 && b.startMs <= removeMs)).toBe(true);
-      for (const c of [0, 1]) expect(bad.filter((b) => b.client === c).length).toBeLessThanOrEqual(RELOADS);
+      expect(retried.every((r) => r.startMs >= 0 && r.startMs <= removeMs)).toBe(true);
+      for (const c of [0, 1]) expect(retried.filter((r) => r.client === c).length).toBeLessThanOrEqual(RELOADS);
     }
     process.stderr.write(`[remove] ${removed.stdout}\n`);
     expect(removed.code, removed.stdout + removed.stderr).toBe(0);

@@ -57,6 +57,37 @@ describe('load bounds', () => {
     expect(report.byMode.close.reusedSockets).toBe(0);
   });
 
+  it('with retryReusedReset, a GET whose kept-alive connection the server reset before answering is sent once more on a new connection and counted; without, it is a failure', async () => {
+    const { createServer } = await import('node:http');
+    // The third request on a connection is reset unanswered (as a server closing idle connections at a reload).
+    const server = createServer((q, res) => {
+      const n = ((q.socket as { served?: number }).served = ((q.socket as { served?: number }).served ?? 0) + 1);
+      if (n === 3) return void q.socket.destroy();
+      res.end('{"revision":"r1"}');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const run = async (retryReusedReset: boolean) => {
+      const load = startLoad({ target: { url: `http://127.0.0.1:${port}/` }, keepAliveClients: 1, closeClients: 0, maxRequests: 5, maxDurationMs: 10_000, retryReusedReset });
+      await load.ended;
+      return (await load.stop()).records;
+    };
+    try {
+      const plain = loadReport(await run(false));
+      expect(plain.failed).toBe(1);
+      expect(plain.errors).toEqual({ ECONNRESET: 1 });
+      expect(plain.retried).toBe(0);
+      const records = await run(true);
+      const retrying = loadReport(records);
+      // Requests 3 and 5: each the third on its connection (the retry opened a new one).
+      expect(retrying.failed).toBe(0);
+      expect(retrying.retried).toBe(2);
+      for (const r of records.filter((x) => x.retriedAfter)) expect(r).toMatchObject({ retriedAfter: 'ECONNRESET', status: 200, reused: false });
+    } finally {
+      server.close();
+    }
+  });
+
   it('paced, each client starts a request at most every intervalMs', async () => {
     const { createServer } = await import('node:http');
     const server = createServer((_q, res) => res.end('{"revision":"r1"}'));
