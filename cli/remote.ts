@@ -61,8 +61,9 @@ export async function openRemote(values: RemoteFlags, opts: { command: string; s
   // Where each host is reached (deploy.yml's ssh settings over ~/.ssh/config): also under --dry-run,
   // whose root steps depend on each host's login user.
   const ssh = await import('../deployer/ssh.ts');
+  const sshConfig = await import('../deployer/ssh-config.ts');
   const home = env.HOME ?? '/root';
-  const endpoints = ssh.resolveEndpoints(config.ssh, ssh.readSshConfigFiles(config.ssh.config, { home, root }), config.hosts, home);
+  const endpoints = sshConfig.resolveEndpoints(config.ssh, sshConfig.readSshConfigFiles(config.ssh.config, { home, root }), config.hosts, home);
   let pool: SessionPool;
   let recording: RecordingPool | undefined;
   if (values['dry-run']) {

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateDeployConfig } from '../../../deployer/config/load.ts';
-import { readSshConfigFiles, resolveEndpoints, sshConfigFile, sshOptionsFromConfig } from '../../../deployer/ssh.ts';
+import { readSshConfigFiles, resolveEndpoints, sshConfigFile } from '../../../deployer/ssh-config.ts';
+import { sshOptionsFromConfig } from '../../../deployer/ssh.ts';
 
 const HOME = '/home/ada';
 const file = (text: string, path = `${HOME}/.ssh/config`) => sshConfigFile(path, text);
