@@ -28,8 +28,8 @@ export interface TestFarm {
   token: string;
   client: FarmClient;
   store: ObjectStore;
-  /** Builds `commit` of the git repo at `url` for `suite`'s builder image; resolves with the artifact's tuple. */
-  build(app: string, source: { url: string; commit: string }, suite: DebianSuite): Promise<{ tuple: string; sha256: string }>;
+  /** Builds `commit` of the git repo at `url` for `suite`'s builder image (with the build's own `env`); resolves with the artifact's tuple. */
+  build(app: string, source: { url: string; commit: string }, suite: DebianSuite, settings?: { env?: Record<string, string> }): Promise<{ tuple: string; sha256: string }>;
   close(): Promise<void>;
 }
 
@@ -46,6 +46,8 @@ export interface TestFarmOptions {
   cacheDir: string;
   /** How long download links live (s). */
   linkTtlSeconds?: number;
+  /** Hosts the deps and assets steps may reach through the egress proxy (default: the product's list). */
+  depsAllow?: AllowEntry[];
 }
 
 /** How a farm in this process is wired: the same pieces as `xamal farm up`, on the given services. */
@@ -118,6 +120,7 @@ export async function startTestFarm(opts: TestFarmOptions): Promise<TestFarm> {
     host: opts.host,
     concurrency: 2,
     downloads: { mode: 'api', ttlSeconds: opts.linkTtlSeconds ?? 300 },
+    ...(opts.depsAllow ? { depsAllow: opts.depsAllow } : {}),
   });
   const { url, close } = farm;
   try {
@@ -128,11 +131,11 @@ export async function startTestFarm(opts: TestFarmOptions): Promise<TestFarm> {
       token: opts.token,
       client,
       store,
-      async build(app, source, suite) {
+      async build(app, source, suite, settings = {}) {
         // The builder image (cached after the first time) decides the tuple.
         const image = await buildImage(images, { suite, arch, flavour: 'builder' });
         const tuple = image.entry.tuple!;
-        const submitted = await client.submit({ app, source: { git: source.url, commit: source.commit }, targets: [tuple] });
+        const submitted = await client.submit({ app, source: { git: source.url, commit: source.commit }, targets: [tuple], ...(settings.env ? { env: settings.env } : {}) });
         const b = submitted.body.builds[0];
         if (!b) throw new XamalError('external', `farm: build of ${app} for ${tuple} not accepted: ${JSON.stringify(submitted.body.unresolved)}`);
         if (b.status === 'done') return { tuple, sha256: (await client.downloadLink(app, source.commit, tuple)).sha256 };

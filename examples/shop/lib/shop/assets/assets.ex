@@ -34,7 +34,6 @@ defmodule Shop.Assets.Http do
 
   defp start! do
     {:ok, _} = Application.ensure_all_started(:inets)
-    {:ok, _} = Application.ensure_all_started(:ssl)
 
     case :inets.start(:httpc, profile: @profile) do
       {:ok, _} -> :ok
@@ -61,6 +60,8 @@ defmodule Shop.Assets.Http do
   end
 
   defp tls("https:" <> _) do
+    {:ok, _} = Application.ensure_all_started(:ssl)
+
     [ssl: [verify: :verify_peer, cacerts: :public_key.cacerts_get(), depth: 4, customize_hostname_check: [match_fun: :public_key.pkix_verify_hostname_match_fun(:https)]]]
   end
 
