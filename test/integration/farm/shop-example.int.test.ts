@@ -1,11 +1,14 @@
-import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { chmod, cp, mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toolDiagnosis } from '../../../builder/checks.ts';
 import { dockerEngine } from '../../../builder/docker.ts';
 import { hostArch } from '../../../builder/images/context.ts';
 import { artifactKey, artifactManifestKey, parseTargetOrThrow } from '../../../core/index.ts';
 import { ManifestSchema } from '../../../core/contracts/manifest.ts';
+import { childEnv, PROJECT_ROOT } from '../../../localservices/config.ts';
 import { evalRelease, unpackStoredRelease } from '../../../testkit/builder/worker-base.ts';
 import { upTestNetns, type TestNetns } from '../../../testkit/egress/netns.ts';
 import { startTestFarm, type TestFarm } from '../../../testkit/farm.ts';
@@ -96,4 +99,27 @@ describe('examples/shop built by the farm (issue 20 item 9)', () => {
       expect(check.modules).toBeGreaterThanOrEqual(150);
     },
   );
+
+  // The farm's side (a builder without cc, the step's output diagnosed) is proven for the deps-app in
+  // mix-tools.int.test.ts; here: shop_hash's own compiler says which tool is missing, in words that
+  // diagnosis turns into the farm's message.
+  it('without a C compiler, shop_hash\'s compiler stops naming itself and cc, and the farm\'s diagnosis says so', { timeout: 120_000 }, async () => {
+    const dir = join(tmp, 'no-cc', 'shop_hash');
+    await cp(join(PROJECT_ROOT, 'examples', 'shop_hash'), dir, { recursive: true, filter: (f) => !/\/_build(\/|$)/.test(f) });
+    const bin = join(tmp, 'no-cc', 'bin');
+    await mkdir(bin);
+    const which = (t: string) => spawnSync('sh', ['-c', `command -v ${t}`], { encoding: 'utf8', env: childEnv({}) }).stdout.trim();
+    for (const t of ['sh', 'mix', 'elixir', 'erl', 'erlc', 'make', 'dirname', 'basename', 'readlink', 'sed', 'uname', 'cat', 'rm', 'mkdir', 'env', 'cut', 'tr', 'head', 'grep', 'expr', 'ln']) {
+      const path = which(t);
+      if (path) await symlink(path, join(bin, t));
+    }
+    expect(which('cc')).not.toBe('');
+    const r = spawnSync('mix', ['compile'], { cwd: dir, encoding: 'utf8', env: { PATH: bin, HOME: tmp, MIX_HOME: join(tmp, 'no-cc', 'mix-home'), LANG: 'C.UTF-8' }, timeout: 100_000 });
+    const out = r.stdout + r.stderr;
+    expect(r.status, out).toBe(1);
+    expect(out).toContain('could not compile dependency :shop_hash: could not find an executable "cc" (a C compiler) in PATH');
+    expect(toolDiagnosis(out, [])).toBe(
+      "dependency shop_hash needs cc (a C compiler), which the builder image does not have; build in an image with build tools (the farm's Debian builders have gcc and make)",
+    );
+  });
 });
