@@ -33,7 +33,7 @@ defmodule Shop.Assets.Http do
   end
 
   defp start! do
-    {:ok, _} = Application.ensure_all_started(:inets)
+    ensure_app!(:inets)
 
     case :inets.start(:httpc, profile: @profile) do
       {:ok, _} -> :ok
@@ -60,12 +60,20 @@ defmodule Shop.Assets.Http do
   end
 
   defp tls("https:" <> _) do
-    {:ok, _} = Application.ensure_all_started(:ssl)
+    ensure_app!(:public_key)
+    ensure_app!(:ssl)
 
     [ssl: [verify: :verify_peer, cacerts: :public_key.cacerts_get(), depth: 4, customize_hostname_check: [match_fun: :public_key.pkix_verify_hostname_match_fun(:https)]]]
   end
 
   defp tls(_), do: []
+
+  # Mix 1.15+ prunes the code paths of OTP applications the project does not list;
+  # `Mix.ensure_application!/1` (1.15+) puts one back. Older Mix keeps them all.
+  defp ensure_app!(app) do
+    if function_exported?(Mix, :ensure_application!, 1), do: apply(Mix, :ensure_application!, [app])
+    {:ok, _} = Application.ensure_all_started(app)
+  end
 end
 
 defmodule Shop.Assets.Registry do
