@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -30,12 +32,21 @@ async function cachedEsbuildTarball(pkg: string): Promise<{ tgz: Buffer; integri
   }
   const hex = Buffer.from(entry.integrity.slice('sha512-'.length), 'base64').toString('hex');
   const path = join(homedir(), '.npm', '_cacache', 'content-v2', 'sha512', hex.slice(0, 2), hex.slice(2, 4), hex.slice(4));
-  const tgz = await readFile(path).catch(() => {
-    throw new Error(`@esbuild/${pkg}@${SHOP_ESBUILD_VERSION} is not in npm's cache (${path}); run \`npm ci\` once`);
-  });
-  const actual = `sha512-${createHash('sha512').update(tgz).digest('base64')}`;
+  const cached = await readFile(path).catch(() => undefined);
+  if (!cached) return packInstalled(pkg);
+  const actual = sha512(cached);
   if (actual !== entry.integrity) throw new Error(`npm's cache holds a corrupt @esbuild/${pkg} tarball (${actual})`);
-  return { tgz, integrity: entry.integrity };
+  return { tgz: cached, integrity: entry.integrity };
+}
+
+const sha512 = (data: Buffer) => `sha512-${createHash('sha512').update(data).digest('base64')}`;
+
+/** Without npm's cache: the installed package (node_modules) packed as npm packs one (entries under `package/`). */
+async function packInstalled(pkg: string): Promise<{ tgz: Buffer; integrity: string }> {
+  const dir = join(PROJECT_ROOT, 'node_modules', '@esbuild', pkg);
+  if (!existsSync(join(dir, 'bin', 'esbuild'))) throw new Error(`@esbuild/${pkg}@${SHOP_ESBUILD_VERSION} is neither in npm's cache nor installed (${dir}); run \`npm ci\` once`);
+  const tgz = execFileSync('tar', ['-czf', '-', '--owner=0', '--group=0', '--transform', 's,^\\.,package,', '-C', dir, '.'], { maxBuffer: 64 * 1024 * 1024 });
+  return { tgz, integrity: sha512(tgz) };
 }
 
 /**
