@@ -29,7 +29,10 @@ const SELF_CHECK = [
   'System.put_env("SHOP_DATA_DIR", "/tmp/shop-data")',
   'first = Shop.Release.migrate()',
   'again = Shop.Release.migrate()',
-  'IO.puts("XAMAL-SHOP " <> Shop.Json.encode!(Map.merge(Shop.Release.self_check(), %{first: first, again: again})))',
+  'check = Shop.Release.self_check()',
+  // The app started on a free loopback port: three requests over one keep-alive connection.
+  'http = Shop.Release.http_check(["/up", "/static/" <> check.bundle, "/nope"])',
+  'IO.puts("XAMAL-SHOP " <> Shop.Json.encode!(Map.merge(check, %{first: first, again: again, http: http})))',
 ].join('; ');
 
 describe('examples/shop built by the farm (issue 20 item 9)', () => {
@@ -71,7 +74,7 @@ describe('examples/shop built by the farm (issue 20 item 9)', () => {
   });
 
   it.each(['bookworm', 'trixie'] as const)(
-    'builds for %s: the NIF compiled and loaded, esbuild fetched and checked, the bundle digested into the release, migrations applied once',
+    'builds for %s: the NIF compiled and loaded, esbuild fetched and checked, the bundle digested into the release, migrations applied once, the server answering over keep-alive',
     { timeout: 1_200_000 },
     async (suite) => {
       const started = Date.now();
@@ -93,7 +96,7 @@ describe('examples/shop built by the farm (issue 20 item 9)', () => {
       const line = out.stdout.split('\n').find((l) => l.startsWith('XAMAL-SHOP '));
       expect(line, out.stdout + out.stderr).toBeDefined();
       const check = JSON.parse(line!.slice('XAMAL-SHOP '.length)) as Record<string, unknown>;
-      expect(check).toMatchObject({ nif_loaded: true, fnv1a64_abc: 'e71fa2190541574b', first: [1, 2, 3, 4, 5], again: [] });
+      expect(check).toMatchObject({ nif_loaded: true, fnv1a64_abc: 'e71fa2190541574b', first: [1, 2, 3, 4, 5], again: [], http: { statuses: [200, 200, 404], connections: 1 } });
       expect(check.bundle).toMatch(/^assets\/app-[0-9a-f]{16}\.js$/);
       expect(check.bundle_bytes).toBeGreaterThan(200);
       expect(check.modules).toBeGreaterThanOrEqual(150);

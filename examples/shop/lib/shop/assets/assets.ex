@@ -32,8 +32,9 @@ defmodule Shop.Assets.Http do
     end
   end
 
+  # OTP 27's httpc computes its default TLS options (with :public_key) even for http:// requests.
   defp start! do
-    ensure_app!(:inets)
+    Enum.each([:inets, :public_key, :ssl], &ensure_app!/1)
 
     case :inets.start(:httpc, profile: @profile) do
       {:ok, _} -> :ok
@@ -60,9 +61,6 @@ defmodule Shop.Assets.Http do
   end
 
   defp tls("https:" <> _) do
-    ensure_app!(:public_key)
-    ensure_app!(:ssl)
-
     [ssl: [verify: :verify_peer, cacerts: :public_key.cacerts_get(), depth: 4, customize_hostname_check: [match_fun: :public_key.pkix_verify_hostname_match_fun(:https)]]]
   end
 

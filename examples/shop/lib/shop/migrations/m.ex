@@ -71,6 +71,36 @@ defmodule Shop.Release do
     %{nif_loaded: ShopHash.loaded?(), fnv1a64_abc: ShopHash.hex("abc"), bundle: js, bundle_bytes: js && byte_size(File.read!(Path.join(Shop.Http.Static.root(), js))), modules: length(shop_modules())}
   end
 
+  @doc """
+  Starts the app on a free loopback port and GETs `paths` over one keep-alive connection; the
+  status of each answer and whether the connection stayed open. A smoke test of a built release.
+  """
+  def http_check(paths) do
+    System.put_env("PORT", "0")
+    {:ok, _} = Application.ensure_all_started(:shop)
+    {:ok, sock} = :gen_tcp.connect({127, 0, 0, 1}, Shop.Http.Listener.port(), [:binary, active: false, packet: :http_bin])
+    statuses = Enum.map(paths, &get(sock, &1))
+    %{statuses: statuses, connections: DynamicSupervisor.count_children(Shop.Http.ConnSup).active}
+  end
+
+  defp get(sock, path) do
+    :ok = :inet.setopts(sock, packet: :http_bin)
+    :ok = :gen_tcp.send(sock, "GET #{path} HTTP/1.1\r\nhost: localhost\r\n\r\n")
+    {:ok, {:http_response, _, status, _}} = :gen_tcp.recv(sock, 0, 5000)
+    length = read_headers(sock, 0)
+    :ok = :inet.setopts(sock, packet: :raw)
+    if length > 0, do: {:ok, _} = :gen_tcp.recv(sock, length, 5000)
+    status
+  end
+
+  defp read_headers(sock, length) do
+    case :gen_tcp.recv(sock, 0, 5000) do
+      {:ok, {:http_header, _, :"Content-Length", _, v}} -> read_headers(sock, String.to_integer(v))
+      {:ok, {:http_header, _, _, _, _}} -> read_headers(sock, length)
+      {:ok, :http_eoh} -> length
+    end
+  end
+
   defp shop_modules do
     _ = Application.load(:shop)
     {:ok, mods} = :application.get_key(:shop, :modules)
