@@ -91,8 +91,11 @@ describe('examples/shop built by the farm (issue 20 item 9)', () => {
       const ref = { app: 'shop', version: repo.commit, target };
       const manifest = ManifestSchema.parse(JSON.parse((await farm.store.get(artifactManifestKey(ref)))!.toString('utf8')));
       const rel = await unpackStoredRelease(farm.store, artifactKey(ref), join(tmp, `release-${suite}`));
+      // The builder image the release was built in, by digest (the worker pulls it by digest; the tag may be absent here).
       const docker = dockerEngine(services().dockerSocket);
-      const out = await evalRelease(docker, manifest.image.ref, rel, 'shop', SELF_CHECK);
+      const pinned = `${manifest.image.ref.slice(0, manifest.image.ref.lastIndexOf(':'))}@${manifest.image.digest}`;
+      if (!(await docker.inspectImage(pinned))) await docker.pull(pinned);
+      const out = await evalRelease(docker, pinned, rel, 'shop', SELF_CHECK);
       const line = out.stdout.split('\n').find((l) => l.startsWith('XAMAL-SHOP '));
       expect(line, out.stdout + out.stderr).toBeDefined();
       const check = JSON.parse(line!.slice('XAMAL-SHOP '.length)) as Record<string, unknown>;
