@@ -71,7 +71,9 @@ export async function writeNpmRegistryStandin(www: string, baseUrl: string, arch
 export async function serveShopHashRepo(work: string, www: string): Promise<string> {
   const { commit } = await exampleRepo('shop_hash', join(work, 'shop_hash'));
   const bare = join(www, 'shop_hash.git');
-  git(work, 'clone', '-q', '--bare', join(work, 'shop_hash'), bare);
+  git(work, 'clone', '-q', '--bare', '--no-local', join(work, 'shop_hash'), bare);
+  // One pack instead of loose objects: a dumb-HTTP fetch is then a few requests, not one per object.
+  git(bare, 'repack', '-a', '-d', '-q');
   git(bare, 'update-server-info');
   return commit;
 }
