@@ -20,16 +20,31 @@ defmodule Shop.Assets.Http do
 
   @profile :shop_assets
 
+  @attempts 3
+
   def get!(url) do
     start!()
-    headers = [{~c"user-agent", ~c"shop-assets (Elixir #{System.version()})"}]
+    get!(url, 1)
+  end
+
+  # One connection per request (`connection: close`): a proxy that closes its side after an answer
+  # cannot race a reused connection. A connection closed or reset before the answer is tried again.
+  defp get!(url, attempt) do
+    headers = [{~c"user-agent", ~c"shop-assets (Elixir #{System.version()})"}, {~c"connection", ~c"close"}]
     http_opts = [timeout: 120_000, connect_timeout: 20_000] ++ tls(url)
 
     case :httpc.request(:get, {String.to_charlist(url), headers}, http_opts, [body_format: :binary], @profile) do
       {:ok, {{_, 200, _}, _headers, body}} -> body
       {:ok, {{_, status, _}, _headers, _body}} -> Mix.raise("GET #{url}: HTTP #{status}")
+      {:error, reason} when attempt < @attempts and reason in [:socket_closed_remotely, :econnreset, :closed] -> retry(url, attempt, reason)
       {:error, reason} -> Mix.raise("GET #{url} failed: #{inspect(reason)}#{proxy_hint()}")
     end
+  end
+
+  defp retry(url, attempt, reason) do
+    Mix.shell().info("==> shop.esbuild: GET #{url}: #{inspect(reason)}, trying again (#{attempt + 1}/#{@attempts})")
+    Process.sleep(500 * attempt)
+    get!(url, attempt + 1)
   end
 
   # OTP 27's httpc computes its default TLS options (with :public_key) even for http:// requests.
