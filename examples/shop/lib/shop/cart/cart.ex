@@ -84,6 +84,7 @@ defmodule Shop.Cart.Store do
   end
 
   def save(cart), do: :ets.insert(@table, {cart.id, cart}) && cart
+  def exists?(id), do: :ets.member(@table, id)
   def delete(id), do: :ets.delete(@table, id)
   def count, do: :ets.info(@table, :size)
 end

@@ -37,7 +37,7 @@ defmodule Shop.Web.Router do
 end
 
 defmodule Shop.Web.Pipeline do
-  @moduledoc "Before a route: cookies, parameters (query, form or JSON body), the cart. After: the cart cookie."
+  @moduledoc "Before a route: cookies, parameters (query, form or JSON body), the cart. After: the cart cookie, once the cart is saved."
   alias Shop.Http.{Cookies, Request, Response}
 
   @cart_cookie "shop_cart"
@@ -53,7 +53,7 @@ defmodule Shop.Web.Pipeline do
 
   def finish(%Response{} = resp, req) do
     case req.assigns[:cart] do
-      %Shop.Cart{id: id} -> if req.assigns.cookies[@cart_cookie] == id, do: resp, else: Response.put_header(resp, "set-cookie", Cookies.set(@cart_cookie, id, 86_400))
+      %Shop.Cart{id: id} -> if req.assigns.cookies[@cart_cookie] == id or not Shop.Cart.Store.exists?(id), do: resp, else: Response.put_header(resp, "set-cookie", Cookies.set(@cart_cookie, id, 86_400))
       _ -> resp
     end
   end
