@@ -29,8 +29,8 @@ export interface TestFarm {
   token: string;
   client: FarmClient;
   store: ObjectStore;
-  /** Builds `commit` of the git repo at `url` for `suite`'s builder image; resolves with the artifact's tuple. */
-  build(app: string, source: { url: string; commit: string }, suite: DebianSuite): Promise<{ tuple: string; sha256: string }>;
+  /** Builds `commit` of the git repo at `url` for `suite`'s builder image (with the build's own `env`); resolves with the artifact's tuple. */
+  build(app: string, source: { url: string; commit: string }, suite: DebianSuite, settings?: { env?: Record<string, string> }): Promise<{ tuple: string; sha256: string }>;
   close(): Promise<void>;
 }
 
@@ -49,6 +49,8 @@ export interface TestFarmOptions {
   linkTtlSeconds?: number;
   /** More tokens beside the admin `token`, each with its scopes (as XAMAL_FARM_TOKENS gives them). */
   tokens?: TokenEntry[];
+  /** Hosts the deps and assets steps may reach through the egress proxy (default: the product's list). */
+  depsAllow?: AllowEntry[];
 }
 
 /** How a farm in this process is wired: the same pieces as `xamal farm up`, on the given services. */
@@ -124,6 +126,7 @@ export async function startTestFarm(opts: TestFarmOptions): Promise<TestFarm> {
     concurrency: 2,
     downloads: { mode: 'api', ttlSeconds: opts.linkTtlSeconds ?? 300 },
     ...(opts.tokens ? { tokens: opts.tokens } : {}),
+    ...(opts.depsAllow ? { depsAllow: opts.depsAllow } : {}),
   });
   const { url, close } = farm;
   try {
@@ -134,11 +137,11 @@ export async function startTestFarm(opts: TestFarmOptions): Promise<TestFarm> {
       token: opts.token,
       client,
       store,
-      async build(app, source, suite) {
+      async build(app, source, suite, settings = {}) {
         // The builder image (cached after the first time) decides the tuple.
         const image = await buildImage(images, { suite, arch, flavour: 'builder' });
         const tuple = image.entry.tuple!;
-        const submitted = await client.submit({ app, source: { git: source.url, commit: source.commit }, targets: [tuple] });
+        const submitted = await client.submit({ app, source: { git: source.url, commit: source.commit }, targets: [tuple], ...(settings.env ? { env: settings.env } : {}) });
         const b = submitted.body.builds[0];
         if (!b) throw new XamalError('external', `farm: build of ${app} for ${tuple} not accepted: ${JSON.stringify(submitted.body.unresolved)}`);
         if (b.status === 'done') return { tuple, sha256: (await client.downloadLink(app, source.commit, tuple)).sha256 };
