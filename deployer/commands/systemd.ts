@@ -63,7 +63,8 @@ export function hardeningLines(layout: AppLayout, slotTmp: string): string[] {
     'PrivateTmp=yes',
     'PrivateDevices=yes',
     'PrivateMounts=yes',
-    `ReadWritePaths=${slotTmp} ${layout.state}`,
+    // `-`: a state directory deleted by hand does not stop the unit booting (the app then fails its own writes).
+    `ReadWritePaths=${slotTmp} -${layout.state}`,
     'ProtectKernelTunables=yes',
     'ProtectKernelModules=yes',
     'ProtectKernelLogs=yes',
