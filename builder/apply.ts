@@ -237,7 +237,7 @@ const STEPS: { [K in BuildStep['kind']]: (r: Run, step: StepOf<K>) => Promise<vo
   container: runContainerStep,
   'save-cache': (r, s) => saveCache(r.deps.exec, s.from, s.to, s.replace),
   'write-secrets': (r, s) => writeSecretsFile(s.path, r.secrets ?? {}),
-  'write-deps-marker': (_r, s) => writeDepsMarker(s.path, { mixExs: s.mixExs, depsDir: existsSync(s.depsDir) }),
+  'write-deps-marker': (_r, s) => writeDepsMarker(s.path, { mixExs: s.mixExs, depsDir: existsSync(s.depsDir), ...(s.lock ? { lockWritten: existsSync(s.lock) } : {}) }),
   parallel: (r, s) => runParallel(r, s.branches),
   'check-tree': async (r, s) => {
     // Nothing there at all after a step that exited 0: mix release always writes it, so the step was
@@ -324,7 +324,7 @@ async function planJob(input: Omit<PlanInput, 'source' | 'cache'>, hold: (paths:
   if (!existsSync(join(src, 'mix.exs'))) throw new XamalError('build_failed', 'the source has no mix.exs at its root');
   const hashes = await sourceHashes(src);
   const linkedDirs = (['deps', '_build'] as const).filter((d) => lstatSync(join(src, d), { throwIfNoEntry: false })?.isSymbolicLink());
-  const source = { ...hashes, hasDeps: existsSync(join(src, 'deps')), linkedDirs, assets: await buildsAssets(src) };
+  const source = { ...hashes, hasDeps: existsSync(join(src, 'deps')), hasLock: existsSync(join(src, 'mix.lock')), linkedDirs, assets: await buildsAssets(src) };
   const { paths } = cacheLayout({ ...input, source });
   await hold([paths.deps, paths.build]);
   const cache = await readCacheFacts(paths);

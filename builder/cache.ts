@@ -122,6 +122,11 @@ export const DepsMarkerSchema = z.object({
   mixExs: z.string(),
   /** Whether it left a deps/ directory (an app without dependencies has none). */
   depsDir: z.boolean(),
+  /**
+   * It wrote a mix.lock the source did not have (a git dependency in an unlocked project): the cache
+   * keeps deps/, not that lock, so skipping the step would leave the project unlocked.
+   */
+  lockWritten: z.boolean().optional(),
 });
 export type DepsMarker = z.output<typeof DepsMarkerSchema>;
 

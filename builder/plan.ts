@@ -60,6 +60,8 @@ export const SMOKE_MARKER = 'xamal-smoke-ok';
 export interface SourceFacts extends SourceHashes {
   /** The source itself has a deps/ directory. */
   hasDeps: boolean;
+  /** The source has a mix.lock (undefined: not looked at). */
+  hasLock?: boolean;
   /** Which of deps and _build the source has as symbolic links (the cache is never restored through one). */
   linkedDirs: ('deps' | '_build')[];
   /** The project builds assets the Phoenix way: an assets/ directory and an `assets.deploy` alias in mix.exs. */
@@ -124,7 +126,7 @@ export type BuildStep =
   /** Writes the job's secrets (held by the worker, never in the plan) to `path`, readable by the build user only. */
   | { kind: 'write-secrets'; path: string }
   /** Records that deps ran with this mix.exs, and whether it left `depsDir`. */
-  | { kind: 'write-deps-marker'; path: string; mixExs: string; depsDir: string }
+  | { kind: 'write-deps-marker'; path: string; mixExs: string; depsDir: string; lock?: string }
   /** Branches run side by side, each in order; the first failed branch (in this order) fails the step. */
   | { kind: 'parallel'; branches: BuildStep[][] }
   /**
@@ -271,7 +273,8 @@ function containerSpecs(p: PlanInput, dirs: BuildPlan['dirs'], release: string):
 /**
  * Pure: restore what the cache has, then deps — skipped when a deps step that succeeded ran with the
  * same mix.lock, mix.exs and image (deps/ is then what it fetched, restored from the cache or in the
- * source; the step is a container, ~1 s even with nothing to fetch).
+ * source; the step is a container, ~1 s even with nothing to fetch) — and did not write a mix.lock of
+ * its own (an unlocked project with a git dependency: that lock is not cached, so deps runs again).
  */
 function prepareAndDeps(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep[] {
   const { dirs, cachePaths } = plan;
@@ -282,14 +285,16 @@ function prepareAndDeps(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep
   steps.push({ kind: 'command', command: { argv: ['chown', '-R', `${BUILD_USER.uid}:${BUILD_USER.gid}`, p.workDir], label: 'chown workdir' } }, { kind: 'phase', phase: 'deps' });
   if (p.secretsFile) steps.push({ kind: 'write-secrets', path: p.secretsFile });
   const marker = p.cache.depsMarker;
-  if (marker && marker.mixExs === p.source.mixExs && (!marker.depsDir || p.cache.deps || p.source.hasDeps)) {
+  // A source without mix.lock: only a marker that says the step wrote none (older markers do not say).
+  const lockKept = p.source.hasLock === false ? marker?.lockWritten === false : !marker?.lockWritten;
+  if (marker && marker.mixExs === p.source.mixExs && lockKept && (!marker.depsDir || p.cache.deps || p.source.hasDeps)) {
     return [...steps, { kind: 'skip', message: `==> deps: skipped (fetched before with this mix.lock, mix.exs and image; cache ${plan.cacheKeys.deps})` }];
   }
   return [
     ...steps,
     { kind: 'container', name: 'deps', spec: plan.containers.deps, disk: diskLimit(p), ...toolProblems(p) },
     { kind: 'save-cache', from: depsDir, to: cachePaths.deps, replace: false },
-    { kind: 'write-deps-marker', path: cachePaths.depsFetched, mixExs: p.source.mixExs, depsDir },
+    { kind: 'write-deps-marker', path: cachePaths.depsFetched, mixExs: p.source.mixExs, depsDir, ...(p.source.hasLock === false ? { lock: join(dirs.src, 'mix.lock') } : {}) },
   ];
 }
 

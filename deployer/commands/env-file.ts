@@ -5,14 +5,15 @@ import type { AppLayout, SlotLayout } from './layout.ts';
 
 /**
  * A slot's environment file (systemd `EnvironmentFile=`, also readable by `sh`'s `.`): the role's
- * clear and secret env, then the slot's own PORT, RELEASE_NODE, RELEASE_TMP and ERL_EPMD_PORT (which win).
+ * clear and secret env, then the slot's own PORT, RELEASE_NODE, RELEASE_TMP, ERL_EPMD_PORT and the
+ * app's STATE_DIRECTORY (which win).
  * Values are double-quoted with `\ " $ \`` escaped: the one syntax systemd and sh read alike.
  */
 
 const envValue = (v: string) => `"${v.replace(/[\\"$`]/g, (c) => `\\${c}`)}"`;
 
 /** Names the slot sets itself; the user's env cannot override them. */
-export const SLOT_ENV_NAMES = ['PORT', 'RELEASE_NODE', 'RELEASE_TMP', 'ERL_EPMD_PORT'] as const;
+export const SLOT_ENV_NAMES = ['PORT', 'RELEASE_NODE', 'RELEASE_TMP', 'ERL_EPMD_PORT', 'STATE_DIRECTORY'] as const;
 
 /** The node name of a slot's release: unique per app, role and slot on a host. */
 export function releaseNode(layout: AppLayout, slot: SlotLayout): string {
@@ -36,7 +37,7 @@ export function envFile(layout: AppLayout, slot: SlotLayout, env: ReleaseEnv, co
   for (const [k, v] of Object.entries(env.clear)) if (!own.has(k)) entries.push([k, v]);
   for (const [k, v] of Object.entries(env.secret)) if (!own.has(k)) entries.push([k, v]);
   if (cookie && !Object.hasOwn(env.clear, 'RELEASE_COOKIE') && !Object.hasOwn(env.secret, 'RELEASE_COOKIE')) entries.push(['RELEASE_COOKIE', cookie]);
-  entries.push(['PORT', String(slot.port)], ['RELEASE_NODE', releaseNode(layout, slot)], ['RELEASE_TMP', slot.tmp], ['ERL_EPMD_PORT', String(slot.epmdPort)]);
+  entries.push(['PORT', String(slot.port)], ['RELEASE_NODE', releaseNode(layout, slot)], ['RELEASE_TMP', slot.tmp], ['ERL_EPMD_PORT', String(slot.epmdPort)], ['STATE_DIRECTORY', layout.state]);
   const header = `# Managed by xamal (${layout.app}, ${slot.role} ${slot.slot}); \`xamal setup\` rewrites it.\n`;
   const text = (reveal: boolean) => header + entries.map(([k, v]) => `${k}=${typeof v === 'string' ? envValue(v) : reveal ? envValue(v.reveal()) : REDACTED}\n`).join('');
   const secret = entries.some(([, v]) => typeof v !== 'string');

@@ -13,6 +13,12 @@ export type Slot = (typeof SLOTS)[number];
 
 export const XAMAL_ROOT = '/opt/xamal';
 
+/**
+ * Where apps keep their data: `/var/lib/xamal/<app>` (systemd's StateDirectory= place), the app
+ * user's, 0700, shared by both slots and every role of the app on the host, kept by `xamal remove`.
+ */
+export const STATE_ROOT = '/var/lib/xamal';
+
 /** `<service>` or `<service>-<destination>`: the app's name in paths, units, Caddy ids. */
 export function appName(service: string, destination: string | undefined): string {
   return destination ? `${service}-${destination}` : service;
@@ -48,6 +54,8 @@ export interface AppLayout {
   lockDetails: string;
   audit: string;
   tmp: string;
+  /** The app's durable data (`STATE_DIRECTORY`): `/var/lib/xamal/<app>`, outside the app directory. */
+  state: string;
 }
 
 export function appLayout(service: string, destination: string | undefined): AppLayout {
@@ -64,6 +72,7 @@ export function appLayout(service: string, destination: string | undefined): App
     lockDetails: `${root}/lock/details.json`,
     audit: `${root}/audit.log`,
     tmp: `${root}/tmp`,
+    state: `${STATE_ROOT}/${app}`,
   };
 }
 

@@ -46,7 +46,9 @@ export interface UnitOptions {
  * The sandbox every slot runs in, all directives systemd 247 (Debian 11) knows. The app's own user,
  * no privileges to gain, a read-only system (`/opt/xamal` included: releases are only read), no
  * homes, a private /tmp and /dev, the kernel's knobs and modules out of reach, no capabilities.
- * The one writable place is the slot's RELEASE_TMP (runtime config, crash dump). Not set:
+ * The writable places are the slot's RELEASE_TMP (runtime config, crash dump) and the app's state
+ * directory (`STATE_DIRECTORY`, shared by its slots and roles; ReadWritePaths= rather than
+ * StateDirectory=, since setup creates it and release_command, run outside the unit, uses it too). Not set:
  * MemoryDenyWriteExecute (the BEAM's JIT maps code writable then executable), and, until measured on
  * the test hosts, SystemCallFilter, ProtectProc/ProcSubset (os_mon reads /proc) and PrivateUsers.
  */
@@ -61,7 +63,8 @@ export function hardeningLines(layout: AppLayout, slotTmp: string): string[] {
     'PrivateTmp=yes',
     'PrivateDevices=yes',
     'PrivateMounts=yes',
-    `ReadWritePaths=${slotTmp}`,
+    // `-`: a state directory deleted by hand does not stop the unit booting (the app then fails its own writes).
+    `ReadWritePaths=${slotTmp} -${layout.state}`,
     'ProtectKernelTunables=yes',
     'ProtectKernelModules=yes',
     'ProtectKernelLogs=yes',

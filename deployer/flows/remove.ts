@@ -1,5 +1,6 @@
 import { commandName, isXamalError, runChecked, XamalError, type Command } from '../../core/index.ts';
 import { caddyFactsCommand, parseCaddyFacts, routeId, tlsPolicyId } from '../commands/caddy.ts';
+import { disownStateDirCommand } from '../commands/app-user.ts';
 import { asRoot } from '../commands/files.ts';
 import { rolesOnHost, SLOTS } from '../commands/layout.ts';
 import {
@@ -27,7 +28,8 @@ import { onSessions, type HostOutcome } from './parallel.ts';
  * there, then take away only that — the app's Caddy route and TLS policy (admin API, by id: other
  * apps' routes untouched), its slot units (stopped gracefully, disabled if enabled, unit files
  * removed), its releases and slots. `remove` also takes `/opt/xamal/<app>` (env files, lock, audit
- * log) and the app's system user when xamal made it for this app and nothing else uses it. Caddy
+ * log) and the app's system user when xamal made it for this app and nothing else uses it; the app's
+ * data (`/var/lib/xamal/<app>`) is never deleted: it stays, owned by root once the user is gone. Caddy
  * itself and the host's packages stay: other apps use them. A second run finds nothing and says so.
  */
 
@@ -61,6 +63,8 @@ export function removalTargets(ctx: Pick<RemoteContext, 'config' | 'layout' | 't
     caddy: roles.includes(ctx.config.primaryRole),
     /** Host-level parts (the app directory, the user) go only when no unselected role of the app stays. */
     hostLevel: scope === 'all' && whole,
+    /** Looked for, never removed: the app's data (its state directory). */
+    keep: scope === 'all' && whole ? [layout.state] : [],
   };
 }
 
@@ -72,13 +76,13 @@ function assumePresent(ctx: RemoteContext, t: Targets): AppPresence {
     known: false,
     units: t.roles.flatMap((role) => SLOTS.map((slot) => ({ role, slot, active: 'active', enabled: '' }))),
     unitFiles: t.roles,
-    paths: new Set(t.paths),
+    paths: new Set([...t.paths, ...t.keep]),
     userComment: t.hostLevel ? appUserComment(ctx.layout.app) : undefined,
   };
 }
 
 async function readPresence(ctx: RemoteContext, s: HostSession, t: Targets): Promise<AppPresence> {
-  const got = parseAppPresence(await must(s, appPresenceCommand(ctx.layout, { roles: t.roles, paths: t.paths, discover: t.hostLevel, user: t.hostLevel })));
+  const got = parseAppPresence(await must(s, appPresenceCommand(ctx.layout, { roles: t.roles, paths: [...t.paths, ...t.keep], discover: t.hostLevel, user: t.hostLevel })));
   return got.known ? got : assumePresent(ctx, t);
 }
 
@@ -138,7 +142,11 @@ async function removeUser(ctx: RemoteContext, s: HostSession, p: AppPresence, ou
   const r = await s.run(asRoot(removeAppUserCommand(ctx.layout), ctx.sshUser(s.host)));
   if (r.code === USER_KEPT_EXIT) out.kept.push(`user ${user} kept: ${r.stdout.trim() || 'still in use'}`);
   else if (r.code !== 0) throw new XamalError('external', `${s.host}: removing user ${user} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join('; ')}`);
-  else out.removed.push(`removed user ${user}`);
+  else {
+    out.removed.push(`removed user ${user}`);
+    // Its data stays, no longer owned by a uid a later user could be given.
+    if (p.paths.has(ctx.layout.state)) await must(s, asRoot(disownStateDirCommand(ctx.layout), ctx.sshUser(s.host)));
+  }
 }
 
 async function removeFromHost(ctx: RemoteContext, s: HostSession, scope: RemoveScope, out: HostRemoval): Promise<HostRemoval> {
@@ -152,6 +160,7 @@ async function removeFromHost(ctx: RemoteContext, s: HostSession, scope: RemoveS
     out.removed.push(...paths.map((x) => `removed ${x}`));
   }
   if (t.hostLevel) await removeUser(ctx, s, p, out);
+  if (t.keep.some((x) => p.paths.has(x))) out.kept.push(`${ctx.layout.state} (the app's data)${out.removed.includes(`removed user ${ctx.layout.user}`) ? `, owned by root until \`xamal setup\` gives it to the app's user again` : ''}`);
   if (!t.whole && (scope === 'all' || paths.length)) {
     out.kept.push(`${scope === 'all' ? ctx.layout.root : `${ctx.layout.releases} and ${ctx.layout.current}`} kept: ${t.others.join(', ')} of ${ctx.layout.app} stay${t.others.length === 1 ? 's' : ''} on this host (not selected)`);
   }

@@ -17,7 +17,7 @@ import {
   parseCaddyJson,
   type CaddyFacts,
 } from '../commands/caddy.ts';
-import { appUserExistsCommand, createAppUserCommand } from '../commands/app-user.ts';
+import { appUserExistsCommand, createAppUserCommand, stateDirCommand } from '../commands/app-user.ts';
 import { ENV_FILE_MODE, envFile, writeEnvFileCommand } from '../commands/env-file.ts';
 import { asRoot, fileStateCommand, mkdirCommand, ownedDirCommand, parseFileStates, writeFileCommand, type FileState } from '../commands/files.ts';
 import { rolesOnHost, slotLayout, SLOTS, type SlotLayout } from '../commands/layout.ts';
@@ -170,7 +170,7 @@ async function ensureAppUser(ctx: RemoteContext, s: HostSession, out: HostSetup)
   out.changes.push(`created user ${ctx.layout.user}`);
 }
 
-/** APP (the SSH user's), its shared dirs, and each slot's RELEASE_TMP (the app user's, 0700). */
+/** APP (the SSH user's), its shared dirs, each slot's RELEASE_TMP and the app's state directory (the app user's, 0700). */
 async function ensureDirs(ctx: RemoteContext, s: HostSession, state: Map<string, FileState>, slots: SlotOnHost[], out: HostSetup): Promise<void> {
   const { layout } = ctx;
   const user = ctx.sshUser(s.host);
@@ -190,6 +190,10 @@ async function ensureDirs(ctx: RemoteContext, s: HostSession, state: Map<string,
     await run(s, asRoot(ownedDirCommand(x.tmp, layout.user, 0o700), user));
     out.changes.push(st ? `${x.tmp} given to ${layout.user}` : `created ${x.tmp}`);
   }
+  const st = state.get(layout.state);
+  if (st?.type === 'directory' && st.owner === layout.user && st.mode === 0o700) return;
+  await run(s, asRoot(stateDirCommand(layout), user));
+  out.changes.push(st ? `${layout.state} given to ${layout.user}` : `created ${layout.state} (the app's data, STATE_DIRECTORY)`);
 }
 
 /** One unit per role, written only when it differs; then one daemon-reload. */
@@ -227,7 +231,7 @@ async function setupApp(ctx: RemoteContext, s: HostSession, out: HostSetup): Pro
   const roles = rolesOnHost(config, s.host).filter((r) => ctx.targets.roles.includes(r.name));
   const slots: SlotOnHost[] = roles.flatMap((r) => SLOTS.map((slot) => ({ onHost: r, ...slotLayout(config, layout, r.name, slot) })));
   const units = [...new Set(roles.map((r) => r.name))];
-  const paths = [layout.root, layout.releases, layout.slots, layout.tmp, ...slots.flatMap((x) => [x.dir, x.tmp, x.envFile]), ...units.map((r) => unitPath(layout.app, r))];
+  const paths = [layout.root, layout.releases, layout.slots, layout.tmp, ...slots.flatMap((x) => [x.dir, x.tmp, x.envFile]), ...units.map((r) => unitPath(layout.app, r)), layout.state];
 
   await ensureAppUser(ctx, s, out);
   const state = parseFileStates(await run(s, fileStateCommand(paths)));

@@ -152,6 +152,15 @@ export class FakeHost {
       Object.assign(this.files.get(args[0]!)!, { owner: args[1]!, mode: parseInt(args[2]!, 8) });
       return {};
     }
+    if (text.startsWith('mkdir -p -m 0755 -- "$3" && mkdir -p -- "$1" && chown -R')) {
+      // The state directory: its parent root's, the directory and everything in it the user's, 0700.
+      if (owner !== 'root') return { code: 1, stderr: 'Permission denied' };
+      if (!this.users.has(args[1]!)) return { code: 1, stderr: `chown: invalid user: '${args[1]}:'` };
+      this.mkdirp(args[0]!, 'root');
+      for (const [p, f] of this.files) if (p === args[0] || p.startsWith(`${args[0]}/`)) f.owner = args[1]!;
+      this.files.get(args[0]!)!.mode = 0o700;
+      return {};
+    }
     if (text.startsWith('printf "bin=')) {
       const u = (k: keyof FakeHost['units']) => `${k}=${this.units[k].exists ? (this.units[k].enabled ? 'enabled' : 'disabled') : ''}/${this.units[k].active ? 'active' : 'inactive'}`;
       const sum = (p: string) => (this.files.get(p)?.content === undefined ? '' : sha(this.files.get(p)!.content!));

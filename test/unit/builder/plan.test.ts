@@ -33,7 +33,7 @@ const find = <K extends BuildStep['kind']>(steps: BuildStep[], kind: K) => steps
 const parallel = (plan: BuildPlan) => find(plan.steps, 'parallel')[0]!;
 const container = (plan: BuildPlan, name: string) => [...plan.steps, ...parallel(plan).branches.flat()].find((s) => s.kind === 'container' && s.name === name) as Extract<BuildStep, { kind: 'container' }> | undefined;
 /** The deps marker an earlier successful deps step left for this lock, mix.exs and image. */
-const marker = (over: Partial<{ mixExs: string; depsDir: boolean }> = {}) => ({ mixExs: 'mixexs', depsDir: true, ...over });
+const marker = (over: Partial<{ mixExs: string; depsDir: boolean; lockWritten: boolean }> = {}) => ({ mixExs: 'mixexs', depsDir: true, ...over });
 
 describe('planBuild: the steps of a build', () => {
   it('a first build restores nothing, runs deps, saves its cache and marker, then compile, smoke beside packing, checks, upload, manifest', () => {
@@ -96,6 +96,18 @@ describe('planBuild: the steps of a build', () => {
     const inSource = input({ source: { ...input().source, hasDeps: true }, cache: { deps: false, build: false, depsMarker: marker() } });
     expect(container(planBuild(inSource), 'deps')).toBeUndefined();
     expect(container(planBuild(input({ cache: { deps: false, build: false, depsMarker: marker({ depsDir: false }) } })), 'deps')).toBeUndefined();
+  });
+
+  it('deps runs again when it wrote a mix.lock the source lacks (an unlocked git dependency: the cache keeps deps/, not the lock), and a source without mix.lock has the marker say whether it did', () => {
+    expect(container(planBuild(input({ cache: { deps: true, build: false, depsMarker: marker({ lockWritten: true }) } })), 'deps')).toBeDefined();
+    expect(container(planBuild(input({ cache: { deps: true, build: false, depsMarker: marker({ lockWritten: false }) } })), 'deps')).toBeUndefined();
+    // Without mix.lock in the source, a marker from before it said (no lockWritten) does not skip either.
+    expect(container(planBuild(input({ source: { ...input().source, hasLock: false }, cache: { deps: true, build: false, depsMarker: marker() } })), 'deps')).toBeDefined();
+    expect(container(planBuild(input({ source: { ...input().source, hasLock: false }, cache: { deps: true, build: false, depsMarker: marker({ lockWritten: false }) } })), 'deps')).toBeUndefined();
+    const unlocked = planBuild(input({ source: { ...input().source, hasLock: false } }));
+    expect(find(unlocked.steps, 'write-deps-marker')[0]).toMatchObject({ lock: expect.stringMatching(/\/mix\.lock$/) });
+    const locked = planBuild(input({ source: { ...input().source, hasLock: true } }));
+    expect(find(locked.steps, 'write-deps-marker')[0]!.lock).toBeUndefined();
   });
 
   it('a cached deps/ and _build are restored, in that order, before deps runs', () => {

@@ -3,7 +3,7 @@ defmodule Shop.Application do
   Starts the shop. Environment:
 
     * `PORT` (default 4000), `BIND` (default 127.0.0.1) - where the HTTP server listens
-    * `SHOP_DATA_DIR` - the DETS store (see `Shop.Store`); migrated by `bin/shop eval Shop.Release.migrate`
+    * `SHOP_DATA_DIR` (else `STATE_DIRECTORY`) - the DETS store (see `Shop.Store`); migrated by `bin/shop eval Shop.Release.migrate`
     * `XAMAL_REVISION` / `XAMAL_VERSION` - the revision `/up` reports
     * `CART_TTL_SECONDS` (default 86400) - idle carts are dropped after this
 

@@ -52,6 +52,8 @@ describe('remote commands with --dry-run', () => {
     // Caddy's admin API moves to its root-only socket (drop-in, one restart).
     expect(lines.some((l) => l.startsWith('web1.example.com: sudo -n systemctl restart -- caddy-api.service'))).toBe(true);
     expect(lines.some((l) => l.startsWith('jobs1.example.com: caddy'))).toBe(false);
+    // The app's state directory on every host, as root (its parent root's, it the app user's, 0700).
+    for (const h of ['web1', 'jobs1']) expect(r.stdout).toContain(`${h}.example.com: sudo -n sh -c 'mkdir -p -m 0755 -- "$3" && mkdir -p -- "$1" && chown -R -- "$2:" "$1" && chmod 0700 -- "$1"' sh /var/lib/xamal/shop xamal-shop /var/lib/xamal\n`);
     expect(r.stderr).toMatch(/^dry run: nothing was done/);
     expect(r.stderr).toContain('3 hosts: 3 ok');
   });

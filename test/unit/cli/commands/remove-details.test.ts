@@ -50,6 +50,9 @@ describe('xamal remove and app remove', () => {
       ]),
     );
     expect(r.stdout).toMatch(/^jobs1\.example\.com: sudo -n sh -c 'u=\$1\n[^']*userdel -- [^']*' sh xamal-shop \/etc\/systemd\/system$/m);
+    // The app's data stays: never removed, given to root once its user is gone.
+    expect(lines).toContain('web1.example.com: sudo -n chown -R -- 0:0 /var/lib/xamal/shop');
+    expect(r.stdout).not.toMatch(/rm -rf .*\/var\/lib/);
     expect(r.stderr).toContain('3 hosts: 3 ok');
   });
 

@@ -54,7 +54,7 @@ describe('host commands', () => {
     expect(unitFileFor(config, layout, 'web')).toBe(web);
   });
 
-  it("env files hold the role's env, the secrets (only inside the Sensitive content), PORT, RELEASE_NODE, RELEASE_TMP, the slot's own epmd port and the cookie", () => {
+  it("env files hold the role's env, the secrets (only inside the Sensitive content), PORT, RELEASE_NODE, RELEASE_TMP, the slot's own epmd port, the app's STATE_DIRECTORY and the cookie", () => {
     const slot = slotLayout(config, layout, 'web', 'green');
     const f = envFile(layout, slot, releaseEnv(config, secrets, 'web', ['eu']), secrets.get('RELEASE_COOKIE'));
     expect(typeof f.content).not.toBe('string');
@@ -69,12 +69,15 @@ describe('host commands', () => {
         'RELEASE_NODE="shop-web-green"',
         'RELEASE_TMP="/opt/xamal/shop/tmp/web-green"',
         'ERL_EPMD_PORT="14001"',
+        'STATE_DIRECTORY="/var/lib/xamal/shop"',
         '',
       ].join('\n'),
     );
     const text = (f.content as { reveal(): string }).reveal();
     expect(text).toContain(`DB_PASSWORD="${SECRET}"`);
     expect(text).toContain(`RELEASE_COOKIE="${COOKIE}"`);
+    // The slot's own names win over the user's env, STATE_DIRECTORY included.
+    expect(envFile(layout, slot, { clear: { STATE_DIRECTORY: '/elsewhere', PORT: '1' }, secret: {} }).shown).not.toMatch(/elsewhere|PORT="1"/);
     const odd = envFile(layout, slot, { clear: { Q: 'a"b$c`d\\e' }, secret: {} });
     expect(odd.content).toContain('Q="a\\"b\\$c\\`d\\\\e"\n');
   });

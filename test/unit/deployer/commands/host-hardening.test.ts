@@ -71,8 +71,10 @@ describe('the systemd unit', () => {
     });
   });
 
-  it("lets it write only its slot's RELEASE_TMP (where its crash dump goes too), and leaves the BEAM's JIT alone", () => {
-    expect(directives.get('ReadWritePaths')).toBe('/opt/xamal/shop/tmp/web-%i');
+  it("lets it write only its slot's RELEASE_TMP (where its crash dump goes too) and the app's state directory, and leaves the BEAM's JIT alone", () => {
+    expect(directives.get('ReadWritePaths')).toBe('/opt/xamal/shop/tmp/web-%i -/var/lib/xamal/shop');
+    // Every role's unit shares the one state directory (both slots: the unit is a template).
+    expect(unitFileFor(config, layout, 'jobs')).toContain('\nReadWritePaths=/opt/xamal/shop/tmp/jobs-%i -/var/lib/xamal/shop\n');
     expect(directives.get('Environment')).toBe('ERL_CRASH_DUMP=/opt/xamal/shop/tmp/web-%i/erl_crash.dump');
     expect(unit).not.toContain('MemoryDenyWriteExecute');
     // Environment= first, EnvironmentFile= after: the app's env may still set ERL_CRASH_DUMP.

@@ -11,6 +11,11 @@ describe('app layout and ports', () => {
     expect(appLayout('shop', 'staging').root).toBe('/opt/xamal/shop-staging');
   });
 
+  it("keeps the app's data in /var/lib/xamal/<app>, one per app (destination included), outside the app directory", () => {
+    expect(appLayout('shop', undefined).state).toBe('/var/lib/xamal/shop');
+    expect(appLayout('shop', 'staging').state).toBe('/var/lib/xamal/shop-staging');
+  });
+
   it('gives each role and slot its own port: app_port + 2 × role index + slot', () => {
     expect([slotPort(config, 'web', 'blue'), slotPort(config, 'web', 'green'), slotPort(config, 'jobs', 'blue'), slotPort(config, 'jobs', 'green')]).toEqual([4000, 4001, 4002, 4003]);
     const high = validateDeployConfig({ ...baseConfig, caddy: { app_port: 65534 } });

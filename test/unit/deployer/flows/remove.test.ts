@@ -122,7 +122,8 @@ describe('remove', () => {
     const { ctx, pool } = testContext({ command: 'remove', hosts: ['web1'], respond: shopHost({ presence: 'unit web blue active disabled\nunit web green failed disabled\nunitfile web\nunit old blue inactive enabled\nunit old green inactive \nunitfile old\npath /opt/xamal/shop\nuser xamal app shop\n@@end\n' }) });
     const [out] = await removeFlow(ctx, 'all');
     const cmds = runs(pool.steps);
-    expect(cmds[0]).toMatch(/^sh -c .* sh shop \/etc\/systemd\/system 1 xamal-shop web -- \/opt\/xamal\/shop$/s);
+    // The state directory is looked for too, never removed.
+    expect(cmds[0]).toMatch(/^sh -c .* sh shop \/etc\/systemd\/system 1 xamal-shop web -- \/opt\/xamal\/shop \/var\/lib\/xamal\/shop$/s);
     expect(cmds).toEqual(
       expect.arrayContaining([
         'sudo -n systemctl stop -- xamal-shop-web@blue.service',
@@ -144,7 +145,31 @@ describe('remove', () => {
 
     const busy = testContext({ command: 'remove', hosts: ['web1'], respond: shopHost({ userExit: 3, userOut: 'userdel: user xamal-shop is currently used by process 4242\n' }) });
     const [b] = await removeFlow(busy.ctx, 'all');
-    expect(b!.ok && b!.value.kept).toEqual(['user xamal-shop kept: userdel: user xamal-shop is currently used by process 4242']);
+    expect(b!.ok && b!.value.kept).toEqual(['user xamal-shop kept: userdel: user xamal-shop is currently used by process 4242', "/var/lib/xamal/shop (the app's data)"]);
+    // The user stays, so its data stays its own.
+    expect(runs(busy.pool.steps).some((c) => c.includes('chown'))).toBe(false);
+  });
+
+  it("keeps the app's state directory (its data), never deleting it; once the user is gone it is root's, and the output says so", async () => {
+    const { ctx, pool } = testContext({ command: 'remove', hosts: ['web1'], respond: shopHost() });
+    const [out] = await removeFlow(ctx, 'all');
+    const cmds = runs(pool.steps);
+    expect(cmds.some((c) => c.includes('rm -rf') && c.includes('/var/lib/xamal'))).toBe(false);
+    expect(cmds.indexOf('sudo -n chown -R -- 0:0 /var/lib/xamal/shop')).toBeGreaterThan(cmds.findIndex((c) => c.includes('userdel')));
+    expect(out!.ok && out!.value.removed).toContain('removed user xamal-shop');
+    expect(out!.ok && out!.value.kept).toEqual(["/var/lib/xamal/shop (the app's data), owned by root until `xamal setup` gives it to the app's user again"]);
+
+    // Not there (set up before state directories, or deleted by hand): nothing said, nothing chowned.
+    const none = testContext({ command: 'remove', hosts: ['web1'], respond: shopHost({ presence: 'path /opt/xamal/shop\nuser xamal app shop\n@@end\n' }) });
+    const [n] = await removeFlow(none.ctx, 'all');
+    expect(n!.ok && n!.value.kept).toEqual([]);
+    expect(runs(none.pool.steps).some((c) => c.includes('chown'))).toBe(false);
+
+    // app remove leaves the host-level parts alone: no state directory looked for, nothing said.
+    const app = testContext({ command: 'app remove', hosts: ['web1'], respond: shopHost() });
+    const [a] = await removeFlow(app.ctx, 'app');
+    expect(runs(app.pool.steps)[0]).not.toContain('/var/lib/xamal');
+    expect(a!.ok && a!.value.kept).toEqual([]);
   });
 
   it('a failing step fails that host only, naming it; the others still report', async () => {

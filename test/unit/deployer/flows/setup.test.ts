@@ -27,6 +27,7 @@ describe('setup', () => {
         'created /opt/xamal/shop',
         'created /opt/xamal/shop/tmp/web-blue',
         'created /opt/xamal/shop/slots/web-blue',
+        "created /var/lib/xamal/shop (the app's data, STATE_DIRECTORY)",
         'wrote /etc/systemd/system/xamal-shop-web@.service',
         'wrote /opt/xamal/shop/slots/web-green/env',
         'caddy server xamal created',
@@ -43,6 +44,9 @@ describe('setup', () => {
     expect(byName.web2!.files.get('/opt/xamal/shop/slots/web-blue/env')).toMatchObject({ mode: 0o440, owner: 'deploy', group: 'xamal-shop' });
     // RELEASE_TMP is the one place the app writes: its own, 0700.
     expect(byName.web2!.files.get('/opt/xamal/shop/tmp/web-blue')).toMatchObject({ owner: 'xamal-shop', mode: 0o700 });
+    // The app's data: one directory per app and host, for every role (jobs1 too), the app user's, 0700; its parent root's.
+    for (const h of ['web1', 'jobs1']) expect(byName[h]!.files.get('/var/lib/xamal/shop')).toMatchObject({ type: 'directory', owner: 'xamal-shop', mode: 0o700 });
+    expect(byName.web1!.files.get('/var/lib/xamal')).toMatchObject({ owner: 'root', mode: 0o755 });
     expect(byName.web2!.files.get('/opt/xamal/shop/slots/web-blue/env')!.content).toContain('REGION="eu"');
     // Caddy's drop-in (its admin API on a unix socket) restarts it once; then the app's units.
     expect(byName.web1!.systemctl.map((a) => a.join(' '))).toEqual(['systemctl daemon-reload', 'systemctl restart -- caddy-api.service', 'systemctl daemon-reload']);
@@ -53,6 +57,7 @@ describe('setup', () => {
     expect(runs.find((s) => s.command.label?.includes('xamal-shop-web@.service'))!.command.argv.slice(0, 2)).toEqual(['sudo', '-n']);
     expect(runs.find((s) => s.command.label?.endsWith('/env'))!.command.argv.slice(0, 3)).toEqual(['sudo', '-n', 'sh']);
     expect(runs.find((s) => s.command.label === 'create user xamal-shop')!.command.argv.slice(0, 3)).toEqual(['sudo', '-n', 'useradd']);
+    expect(runs.find((s) => s.command.label === 'create /var/lib/xamal/shop owned by xamal-shop')!.command.argv.slice(0, 3)).toEqual(['sudo', '-n', 'sh']);
 
     const snapshot = hosts.map((h) => JSON.stringify({ files: [...h.files].filter(([p]) => !p.endsWith('audit.log')), caddy: h.caddy, packages: [...h.packages] }));
     const second = testContext({ respond: fakeHosts(hosts) });
@@ -62,6 +67,17 @@ describe('setup', () => {
     expect(hosts.map((h) => JSON.stringify({ files: [...h.files].filter(([p]) => !p.endsWith('audit.log')), caddy: h.caddy, packages: [...h.packages] }))).toEqual(snapshot);
     // One audit line per run per host.
     expect(byName.web1!.files.get('/opt/xamal/shop/audit.log')!.content!.trim().split('\n')).toHaveLength(2);
+  });
+
+  it("gives a state directory left by an earlier install (root's since remove) back to the app's user, contents included", async () => {
+    const host = new FakeHost('web1');
+    await setup(testContext({ respond: fakeHosts([host]), hosts: ['web1'] }).ctx);
+    host.files.get('/var/lib/xamal/shop')!.owner = 'root';
+    host.files.set('/var/lib/xamal/shop/meta.dets', { type: 'file', mode: 0o600, owner: 'root', content: 'x' });
+    const [out] = await setup(testContext({ respond: fakeHosts([host]), hosts: ['web1'] }).ctx);
+    expect(out!.ok && out!.value.changes).toEqual(['/var/lib/xamal/shop given to xamal-shop']);
+    expect(host.files.get('/var/lib/xamal/shop')).toMatchObject({ owner: 'xamal-shop', mode: 0o700 });
+    expect(host.files.get('/var/lib/xamal/shop/meta.dets')).toMatchObject({ owner: 'xamal-shop' });
   });
 
   it("leaves another app's route (and other servers) alone", async () => {

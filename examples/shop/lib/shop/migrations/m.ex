@@ -54,7 +54,10 @@ defmodule Shop.Release do
 
   def migrate do
     applied = Shop.Migrations.Runner.run(Shop.Migrations.all(), &IO.puts/1)
-    IO.puts("shop: schema at version #{Shop.Migrations.SchemaVersion.current()} in #{Shop.Store.data_dir()}")
+    line = "schema #{Shop.Migrations.SchemaVersion.current()}, applied #{if applied == [], do: "none", else: Enum.join(applied, ",")}"
+    IO.puts("shop: #{line} in #{Shop.Store.data_dir()}")
+    # Each run leaves a line beside the store: an operator (and the deploy tests) see what each deploy applied.
+    File.write!(Path.join(Shop.Store.data_dir(), "migrations.log"), "#{Shop.Util.Clock.now() |> DateTime.to_iso8601()} #{line}\n", [:append])
     applied
   end
 

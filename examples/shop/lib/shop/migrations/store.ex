@@ -1,12 +1,21 @@
 defmodule Shop.Store do
   @moduledoc """
-  The shop's durable store: DETS tables in a data directory (`SHOP_DATA_DIR`, default
+  The shop's durable store: DETS tables in a data directory (`SHOP_DATA_DIR`, else
+  `STATE_DIRECTORY` — the app's state directory under systemd or xamal — else
   `<release root>/../shop-data`, or `./shop-data` under Mix). The tables exist once the migrations
   ran (`bin/shop eval Shop.Release.migrate`); the app refuses to start on a store behind its code.
   """
 
   def data_dir do
-    Shop.Util.Env.string("SHOP_DATA_DIR", nil) || default_dir()
+    Shop.Util.Env.string("SHOP_DATA_DIR", nil) || state_directory() || default_dir()
+  end
+
+  # systemd may pass several, colon-separated (StateDirectory=a b): the first is the app's.
+  defp state_directory do
+    case Shop.Util.Env.string("STATE_DIRECTORY", nil) do
+      nil -> nil
+      dirs -> dirs |> String.split(":") |> hd()
+    end
   end
 
   defp default_dir do
