@@ -1,10 +1,10 @@
 import { createHash, createHmac } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
-import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { Client, type AnyAuthMethod, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
-import { hasSensitive, isMissingFile, revealArg, toShellLine, XamalError, type Command, type CommandResult, type Sensitive } from '../core/index.ts';
+import { hasSensitive, revealArg, toShellLine, XamalError, type Command, type CommandResult, type Sensitive } from '../core/index.ts';
 import { CADDY_ADMIN_SOCKET, caddyAdminCommand, parseCaddyAdminOutput } from './commands/caddy.ts';
 import { asRoot } from './commands/files.ts';
 import type { SshConfig } from './config/schema.ts';
@@ -433,7 +433,7 @@ class SshSession implements HostSession {
     readonly host: string,
     private readonly client: Client,
     private readonly user: string,
-    private readonly onClose: () => void,
+    onClose: () => void,
   ) {
     client.once('close', () => {
       this.#lost = true;

@@ -4,7 +4,7 @@ import { BUILD_JOB_VERBS, buildJobCommand } from './build-jobs.ts';
 import { followBuilds, uploadCheckout } from '../../deployer/farm-builds.ts';
 import type { BuildStatus } from '../../api/schemas/builds.ts';
 import type { SourceArchive } from '../../api/schemas/sources.ts';
-import { artifactVariant, LocalExecutor, mixElixirRequirement, parseManifestKey, parseSelectorString, parseTarget, parseToolVersions, readTextIfPresent, XamalError, type TargetSelectorInput, type ToolVersions } from '../../core/index.ts';
+import { artifactVariant, LocalExecutor, mixElixirRequirement, parseManifestKey, parseSelectorString, parseTarget, parseToolVersions, readTextIfPresent, type TargetSelectorInput, type ToolVersions } from '../../core/index.ts';
 import { BUILD_PHASES, type BuildPhase } from '../../core/contracts/build-job.ts';
 import { parseFlags, usageError } from '../args.ts';
 import type { FlagTable } from '../help.ts';

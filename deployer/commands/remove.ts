@@ -1,6 +1,6 @@
 import { command, type Command } from '../../core/index.ts';
 import { SLOTS, type AppLayout, type Slot } from './layout.ts';
-import { UNIT_DIR, unitInstance } from './systemd.ts';
+import { UNIT_DIR } from './systemd.ts';
 
 /**
  * Commands that take an app off a host (data only; `flows/remove.ts` runs them): one round trip
@@ -114,6 +114,3 @@ exit 0`;
 export function removeAppUserCommand(layout: AppLayout): Command {
   return command(['sh', '-c', REMOVE_USER_SCRIPT, 'sh', layout.user, UNIT_DIR], { label: `remove user ${layout.user}` });
 }
-
-/** A role's two slot units on the host. */
-export const slotUnits = (app: string, role: string) => SLOTS.map((s) => unitInstance(app, role, s));

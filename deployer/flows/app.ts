@@ -5,7 +5,7 @@ import { appSite } from '../commands/caddy.ts';
 import { asRoot } from '../commands/files.ts';
 import { rolesOnHost, slotLayout, type AppLayout, type Slot } from '../commands/layout.ts';
 import { checkVersion } from '../commands/release.ts';
-import { listReleasesCommand, parseSlotState, releaseCommandCommand, slotStateCommand, startSlotCommand, stopSlotCommand, unitLogCommand } from '../commands/slots.ts';
+import { listReleasesCommand, parseSlotState, releaseCommandCommand, slotStateCommand, startSlotCommand, stopSlotCommand } from '../commands/slots.ts';
 import type { HostSession, Terminal } from '../remote.ts';
 import { recordAudit } from './audit.ts';
 import { setMaintenance } from './caddy.ts';

@@ -10,7 +10,6 @@ import {
   removeAppUserCommand,
   removePathsCommand,
   resetFailedCommand,
-  slotUnits,
   stopUnitsCommand,
   USER_KEPT_EXIT,
   type AppPresence,
