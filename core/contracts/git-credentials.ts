@@ -2,6 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
 import { ValidationError, XamalError } from '../errors/index.ts';
 import { shellQuote } from '../exec/command.ts';
+import { gitRemoteParts } from './git-url.ts';
 
 /**
  * The farm's own credentials for private repositories (issue 20 item 4): `XAMAL_GIT_CREDENTIALS_FILE`,
@@ -49,19 +50,6 @@ export function parseGitCredentials(text: string, file: string): GitCredentials 
   return r.data;
 }
 
-/** A git URL's transport, host (with its port, if any) and repository path (no leading slash, no `.git`). */
-function remoteOf(url: string): { transport: string; host: string; path: string } | undefined {
-  const scp = /^[^@/:]+@([^@/:]+):(?!:)(.+)$/.exec(url);
-  if (scp && !/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(url)) return { transport: 'ssh', host: scp[1]!.toLowerCase(), path: scp[2]! };
-  try {
-    const u = new URL(url);
-    const transport = u.protocol.slice(0, -1);
-    return { transport: transport === 'git+ssh' || transport === 'ssh+git' ? 'ssh' : transport, host: u.host, path: decodeURIComponent(u.pathname) };
-  } catch {
-    return undefined;
-  }
-}
-
 /** The most specific entry for the URL's host and repository that has what `has` asks for. */
 function entryFor(creds: GitCredentials, host: string, path: string, has: (e: Entry) => boolean): Entry | undefined {
   const repo = path.replace(/^\/+|\/+$/g, '').replace(/\.git$/, '');
@@ -92,17 +80,17 @@ export function deployKeySshCommand(keyFile: string, knownHostsFile: string): st
  */
 export function gitCredentialEnv(url: string, creds: GitCredentials | undefined, allowHttp = false): Record<string, string> {
   if (!creds) return {};
-  const r = remoteOf(url);
+  const r = gitRemoteParts(url);
   if (!r) return {};
   if (r.transport === 'ssh') {
-    const e = entryFor(creds, r.host, r.path, (x) => x.ssh_key_file !== undefined);
+    const e = entryFor(creds, r.hostPort, r.path, (x) => x.ssh_key_file !== undefined);
     return e ? { GIT_SSH_COMMAND: deployKeySshCommand(e.ssh_key_file!, e.known_hosts_file!), GIT_SSH_VARIANT: 'ssh' } : {};
   }
   if (r.transport !== 'https' && !(allowHttp && r.transport === 'http')) return {};
-  const entry = entryFor(creds, r.host, r.path, (x) => x.token !== undefined);
+  const entry = entryFor(creds, r.hostPort, r.path, (x) => x.token !== undefined);
   if (!entry) return {};
   const basic = Buffer.from(`${entry.username}:${entry.token}`).toString('base64');
-  return { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: `http.${r.transport}://${r.host}/.extraHeader`, GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}` };
+  return { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: `http.${r.transport}://${r.hostPort}/.extraHeader`, GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}` };
 }
 
 /** Files an ssh entry names: each readable, and a deploy key readable by its owner only (ssh refuses others). */

@@ -23,6 +23,10 @@ interface Parsed {
   user: string;
   password: string;
   host: string;
+  /** The host with its port when the URL names one (`git.example.com:2222`). */
+  hostPort: string;
+  /** The repository path as written (scheme URLs: decoded, with its leading `/`). */
+  path: string;
 }
 
 const SCHEMES: Record<string, Transport> = { https: 'https', http: 'http', ssh: 'ssh', 'git+ssh': 'ssh', 'ssh+git': 'ssh', git: 'git', file: 'local' };
@@ -39,7 +43,7 @@ const decoded = (s: string): string => {
 
 /** `scheme://…` through the WHATWG parser, or scp-like `user@host:path`; a string saying why not. */
 function parse(url: string): Parsed | string {
-  if (url.startsWith('/')) return { transport: 'local', user: '', password: '', host: '' };
+  if (url.startsWith('/')) return { transport: 'local', user: '', password: '', host: '', hostPort: '', path: url };
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(url)?.[1]?.toLowerCase();
   if (scheme !== undefined) {
     const transport = Object.hasOwn(SCHEMES, scheme) ? SCHEMES[scheme] : undefined;
@@ -50,12 +54,18 @@ function parse(url: string): Parsed | string {
     } catch {
       return EXPECTED;
     }
-    return { transport, user: decoded(u.username), password: decoded(u.password), host: decoded(u.hostname) };
+    return { transport, user: decoded(u.username), password: decoded(u.password), host: decoded(u.hostname), hostPort: u.host, path: decoded(u.pathname) };
   }
   // git reads `<helper>::<address>` as a remote helper (ext:: runs a command): never scp-like.
   const scp = /^([^@/:]+)@([^@/:]+):(?!:)(.+)$/.exec(url);
   if (!scp) return EXPECTED;
-  return { transport: 'ssh', user: scp[1]!, password: '', host: scp[2]! };
+  return { transport: 'ssh', user: scp[1]!, password: '', host: scp[2]!, hostPort: scp[2]!.toLowerCase(), path: scp[3]! };
+}
+
+/** A git URL's transport, host (with its port, if any) and repository path; undefined when it is no git URL. */
+export function gitRemoteParts(url: string): Pick<Parsed, 'transport' | 'hostPort' | 'path'> | undefined {
+  const p = parse(url);
+  return typeof p === 'string' ? undefined : { transport: p.transport, hostPort: p.hostPort, path: p.path };
 }
 
 /** Problems of the URL itself, whatever the policy. */
