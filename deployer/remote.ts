@@ -1,4 +1,4 @@
-import type { Command, CommandResult, Executor } from '../core/index.ts';
+import { commandName, runChecked, type Command, type CommandResult, type Executor } from '../core/index.ts';
 
 /**
  * What the deployer does to a host, as data, and the one interface that performs it. Builders in
@@ -68,6 +68,9 @@ export interface Terminal {
   /** `fn` on SIGINT, SIGTERM or SIGHUP to xamal; returns the unsubscribe. */
   onSignal(fn: (signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP') => void): () => void;
 }
+
+/** A command's stdout on `s`; one that fails throws, naming the host, with its output's last lines. */
+export const must = async (s: HostSession, cmd: Command): Promise<string> => (await runChecked(s, cmd, `${s.host}: ${commandName(cmd)}`)).stdout;
 
 /** Opens sessions to hosts; one pooled connection per host; `close` ends them all. */
 export interface SessionPool {

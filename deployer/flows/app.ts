@@ -1,4 +1,4 @@
-import { commandName, runChecked, XamalError, type Command } from '../../core/index.ts';
+import { XamalError, type Command } from '../../core/index.ts';
 import { appLogsCommand, type LogsQuery } from '../commands/logs.ts';
 import { unitInstance } from '../commands/systemd.ts';
 import { appSite } from '../commands/caddy.ts';
@@ -6,7 +6,7 @@ import { asRoot } from '../commands/files.ts';
 import { rolesOnHost, slotLayout, type AppLayout, type Slot } from '../commands/layout.ts';
 import { checkVersion } from '../commands/release.ts';
 import { listReleasesCommand, parseSlotState, releaseCommandCommand, slotStateCommand, startSlotCommand, stopSlotCommand } from '../commands/slots.ts';
-import type { HostSession, Terminal } from '../remote.ts';
+import { must, type HostSession, type Terminal } from '../remote.ts';
 import { recordAudit } from './audit.ts';
 import { setMaintenance } from './caddy.ts';
 import type { RemoteContext } from './context.ts';
@@ -28,8 +28,6 @@ export interface RoleDetails {
 
 const base = (p: string | undefined) => (p ? p.slice(p.lastIndexOf('/') + 1) : undefined);
 
-/** A command's stdout; one that fails throws, naming the host, with its output's last lines. */
-const must = async (s: HostSession, cmd: Command): Promise<string> => (await runChecked(s, cmd, `${s.host}: ${commandName(cmd)}`)).stdout;
 
 function selectedRoles(ctx: RemoteContext, host: string) {
   return rolesOnHost(ctx.config, host).filter((r) => ctx.targets.roles.includes(r.name));

@@ -1,4 +1,4 @@
-import { commandName, isXamalError, parseProbeOutput, runChecked, timed as timedInto, XamalError, type Command, type HostFingerprint } from '../../core/index.ts';
+import { isXamalError, parseProbeOutput, timed as timedInto, XamalError, type Command, type HostFingerprint } from '../../core/index.ts';
 import { appSite, serverFor } from '../commands/caddy.ts';
 import { envFile, writeEnvFileCommand } from '../commands/env-file.ts';
 import { asRoot } from '../commands/files.ts';
@@ -21,7 +21,7 @@ import {
 } from '../commands/slots.ts';
 import { unitInstance } from '../commands/systemd.ts';
 import type { HookRunner } from '../hooks.ts';
-import type { HostSession } from '../remote.ts';
+import { must, type HostSession } from '../remote.ts';
 import { releaseEnv } from '../secrets.ts';
 import { auditResult, recordAudit } from './audit.ts';
 import type { RemoteContext } from './context.ts';
@@ -62,8 +62,6 @@ export interface HostDeployRecord {
   durationsMs: Record<string, number>;
 }
 
-/** A command's stdout; one that fails throws, naming the host, with its output's last lines. */
-const must = async (s: HostSession, cmd: Command): Promise<string> => (await runChecked(s, cmd, `${s.host}: ${commandName(cmd)}`)).stdout;
 
 /** Reports `step` (the progress line), then runs `fn` timed into `d[name]`. */
 function timed<T>(d: Record<string, number>, name: string, fn: () => Promise<T>, step?: () => void): Promise<T> {

@@ -1,4 +1,4 @@
-import { commandName, isXamalError, runChecked, XamalError, type Command } from '../../core/index.ts';
+import { isXamalError, XamalError, type Command } from '../../core/index.ts';
 import { caddyFactsCommand, parseCaddyFacts, routeId, tlsPolicyId } from '../commands/caddy.ts';
 import { disownStateDirCommand } from '../commands/app-user.ts';
 import { asRoot } from '../commands/files.ts';
@@ -15,7 +15,7 @@ import {
   type AppPresence,
 } from '../commands/remove.ts';
 import { daemonReloadCommand, systemctlCommand, unitInstance, unitPath } from '../commands/systemd.ts';
-import type { HostSession } from '../remote.ts';
+import { must, type HostSession } from '../remote.ts';
 import { auditResult, recordAudit } from './audit.ts';
 import { caddyCall } from './caddy.ts';
 import type { RemoteContext } from './context.ts';
@@ -41,8 +41,6 @@ export interface HostRemoval {
   kept: string[];
 }
 
-/** A command's stdout; one that fails throws, naming the host, with its output's last lines. */
-const must = async (s: HostSession, cmd: Command): Promise<string> => (await runChecked(s, cmd, `${s.host}: ${commandName(cmd)}`)).stdout;
 
 /** What to look for on a host: the selected roles there, and whether all of the app's roles there are selected. */
 export function removalTargets(ctx: Pick<RemoteContext, 'config' | 'layout' | 'targets'>, host: string, scope: RemoveScope) {
