@@ -8,11 +8,9 @@ import {
   healthCheckCommand,
   idleSlot,
   linkReleaseCommand,
-  listReleasesCommand,
   markLiveCommand,
   parseSlotState,
   releaseCommandCommand,
-  removeReleasesCommand,
   slotStateCommand,
   startSlotCommand,
   stopSlotCommand,
@@ -301,21 +299,6 @@ async function runReleaseCommand(ctx: RemoteContext, version: string): Promise<v
   if (r.code !== 0) {
     throw new XamalError('external', `release_command failed on ${primary.host} (exit ${r.code}); nothing was switched:\n${ctx.secrets.redact((r.stderr || r.stdout).trim().split('\n').slice(-10).join('\n'))}`);
   }
-}
-
-/** Keeps `retain` releases per host, never the one a slot points at (running or previous). */
-export async function pruneFlow(ctx: RemoteContext, retain = ctx.config.retainReleases, hosts: readonly string[] = ctx.targets.hosts): Promise<HostOutcome<string[]>[]> {
-  return onSessions(ctx, async (s, h) => {
-    const all = (await must(s, listReleasesCommand(ctx.layout))).split('\n').filter(Boolean);
-    const keep = new Set(all.slice(0, retain));
-    for (const role of rolesOnHost(ctx.config, h)) {
-      const st = parseSlotState(await must(s, slotStateCommand(ctx.layout, role.name)));
-      for (const v of [st.slots.blue.release, st.slots.green.release, st.current]) if (v) keep.add(v.slice(v.lastIndexOf('/') + 1));
-    }
-    const remove = all.filter((v) => !keep.has(v));
-    if (remove.length) await must(s, removeReleasesCommand(ctx.layout, remove));
-    return remove;
-  }, hosts);
 }
 
 /** The version a rollback without an argument goes to: what the idle slot of the primary role points at. */

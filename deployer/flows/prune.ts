@@ -1,6 +1,23 @@
-import { pruneFlow } from './deploy.ts';
+import { rolesOnHost } from '../commands/layout.ts';
+import { listReleasesCommand, parseSlotState, removeReleasesCommand, slotStateCommand } from '../commands/slots.ts';
+import { must } from '../remote.ts';
 import type { RemoteContext } from './context.ts';
-import type { HostOutcome } from './parallel.ts';
+import { onSessions, type HostOutcome } from './parallel.ts';
+
+/** Keeps `retain` releases per host, never the one a slot points at (running or previous). */
+export async function pruneFlow(ctx: RemoteContext, retain = ctx.config.retainReleases, hosts: readonly string[] = ctx.targets.hosts): Promise<HostOutcome<string[]>[]> {
+  return onSessions(ctx, async (s, h) => {
+    const all = (await must(s, listReleasesCommand(ctx.layout))).split('\n').filter(Boolean);
+    const keep = new Set(all.slice(0, retain));
+    for (const role of rolesOnHost(ctx.config, h)) {
+      const st = parseSlotState(await must(s, slotStateCommand(ctx.layout, role.name)));
+      for (const v of [st.slots.blue.release, st.slots.green.release, st.current]) if (v) keep.add(v.slice(v.lastIndexOf('/') + 1));
+    }
+    const remove = all.filter((v) => !keep.has(v));
+    if (remove.length) await must(s, removeReleasesCommand(ctx.layout, remove));
+    return remove;
+  }, hosts);
+}
 
 /**
  * After a deploy, as Kamal prunes after its deploys: each host the new version went live on keeps
