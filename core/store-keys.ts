@@ -6,7 +6,10 @@ import { formatTarget, type Target } from './tuple/index.ts';
  *
  *   artifacts/<app>/<version>/<tuple>/<app>-<version>-<tuple>.tar.gz   the release tarball (MIX_ENV prod, release <app>)
  *   artifacts/<app>/<version>/<tuple>/…tar.gz.sha256                    its checksum line
- *   artifacts/<app>/<version>/<tuple>/manifest.json                     written last: the artifact exists
+ *   artifacts/<app>/<version>/<tuple>/sbom.cdx.json                     the release's CycloneDX SBOM
+ *   artifacts/<app>/<version>/<tuple>/provenance.dsse.json              its signed SLSA provenance (DSSE envelope)
+ *   artifacts/<app>/<version>/<tuple>/manifest.json                     written last but one: the artifact exists
+ *   artifacts/<app>/<version>/<tuple>/manifest.dsse.json                the manifest's signature (DSSE envelope), last
  *   artifacts/<app>/<version>/<tuple>/<mix env>/<release>/…             the same three for any other MIX_ENV or release
  *   sources/<sha256>.tar.gz                                             an uploaded source archive
  *   logs/<job id>.log                                                   a build's log
@@ -79,6 +82,21 @@ export function artifactSha256Key(ref: ArtifactRef): string {
 /** Written last: its presence means the tarball and checksum are complete. */
 export function artifactManifestKey(ref: ArtifactRef): string {
   return `${artifactPrefix(ref)}/manifest.json`;
+}
+
+/** The DSSE envelope signing manifest.json (core/contracts/attestation.ts). */
+export function artifactSignatureKey(ref: ArtifactRef): string {
+  return `${artifactPrefix(ref)}/manifest.dsse.json`;
+}
+
+/** The DSSE envelope of the artifact's SLSA provenance. */
+export function artifactProvenanceKey(ref: ArtifactRef): string {
+  return `${artifactPrefix(ref)}/provenance.dsse.json`;
+}
+
+/** The artifact's CycloneDX SBOM. */
+export function artifactSbomKey(ref: ArtifactRef): string {
+  return `${artifactPrefix(ref)}/sbom.cdx.json`;
 }
 
 const MANIFEST_KEY = /^artifacts\/([a-z][a-z0-9_]*)\/([^/]+)\/([^/]+)\/(?:([a-z][a-z0-9_]*)\/([a-z][a-z0-9_]*)\/)?manifest\.json$/;

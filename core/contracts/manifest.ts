@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AppNameSchema, ReleaseNameSchema, VersionNameSchema } from '../names.ts';
 import { parseTarget, TUPLE_MAX_LENGTH } from '../tuple/tuple.ts';
 import { NUMERIC_VERSION_RE, RELEASE_VERSION_RE } from '../tuple/version.ts';
+import { AttachedFileSchema, ManifestAttestationsSchema } from './attestation.ts';
 import { CommitSchema, MixEnvSchema } from './build-job.ts';
 
 /**
@@ -30,6 +31,8 @@ export const ManifestSchema = z
     logKey: z.string(),
     builtAt: z.string().datetime(),
     jobId: z.string(),
+    /** The provenance envelope and SBOM next to it, pinned by sha256 (absent on artifacts built before they existed). */
+    attestations: ManifestAttestationsSchema.optional(),
   })
   .strict();
 export type Manifest = z.output<typeof ManifestSchema>;
@@ -57,4 +60,11 @@ export const PublishedManifestSchema = ManifestSchema.extend({
   timings: z.record(z.string().regex(/^[A-Za-z0-9 ()._-]{1,64}$/, 'expected a step name'), z.number().nonnegative().finite()),
   logKey: storeKey(/^logs\/b[0-9a-f]{32}\.log$/, 'logs/<job id>.log'),
   jobId: z.string().regex(/^b[0-9a-f]{32}$/, 'expected a build job id'),
+  attestations: z
+    .object({
+      provenance: AttachedFileSchema.extend({ key: storeKey(/^artifacts\/[A-Za-z0-9._~+-]+(?:\/[A-Za-z0-9._~+-]+)*\/provenance\.dsse\.json$/, 'a provenance key') }).optional(),
+      sbom: AttachedFileSchema.extend({ key: storeKey(/^artifacts\/[A-Za-z0-9._~+-]+(?:\/[A-Za-z0-9._~+-]+)*\/sbom\.cdx\.json$/, 'an SBOM key') }).optional(),
+    })
+    .strict()
+    .optional(),
 }).strict();

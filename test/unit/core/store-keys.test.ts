@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { artifactFileName, artifactKey, artifactManifestKey, artifactVariant, parseManifestKey, parseTargetOrThrow } from '../../../core/index.ts';
+import { artifactFileName, artifactKey, artifactManifestKey, artifactProvenanceKey, artifactSbomKey, artifactSignatureKey, artifactVariant, parseManifestKey, parseTargetOrThrow } from '../../../core/index.ts';
 
 const TUPLE = 'linux-x86_64-gnu2.36-debian12-otp25.2.3-elixir1.14.0';
 const C = 'c'.repeat(40);
@@ -24,5 +24,14 @@ describe('artifact keys: one per app, commit, tuple, MIX_ENV and release', () =>
     expect(parseManifestKey(`artifacts/shop/${C}/${TUPLE}/staging/manifest.json`)).toBeUndefined();
     expect(parseManifestKey(`artifacts/shop/${C}/${TUPLE}/shop.tar.gz`)).toBeUndefined();
     expect(artifactVariant({ app: 'shop' })).toEqual({ mixEnv: 'prod', release: 'shop', isDefault: true });
+  });
+});
+
+describe('attestation keys sit next to the manifest of each variant', () => {
+  it('names the signature, provenance and SBOM files beside manifest.json', () => {
+    expect(artifactSignatureKey(ref())).toBe(`artifacts/shop/${C}/${TUPLE}/manifest.dsse.json`);
+    expect(artifactProvenanceKey(ref({ mixEnv: 'staging' }))).toBe(`artifacts/shop/${C}/${TUPLE}/staging/shop/provenance.dsse.json`);
+    expect(artifactSbomKey(ref())).toBe(`artifacts/shop/${C}/${TUPLE}/sbom.cdx.json`);
+    expect(parseManifestKey(artifactSignatureKey(ref()))).toBeUndefined();
   });
 });
