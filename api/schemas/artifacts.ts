@@ -49,3 +49,20 @@ export type DownloadLink = z.infer<typeof DownloadLinkSchema>;
 
 /** `GET /v1/artifacts/:app/:version/:tuple/download` answers 302 and carries the link in these headers. */
 export const DOWNLOAD_LINK_HEADERS = { url: 'location', sha256: 'x-xamal-sha256', expires: 'x-xamal-expires' } as const satisfies Record<keyof DownloadLink, string>;
+
+/**
+ * `GET /v1/artifacts/:app/:version/:tuple/attestations`: the stored files as their exact text, so a
+ * client checks the bytes that were signed (core/contracts/attestation.ts). `null` when the file is not
+ * there (an artifact built before signing, or a store that lost it: the client decides what that means).
+ */
+export const ArtifactAttestationsSchema = z
+  .object({
+    /** The store key of manifest.json (its folder names the other files). */
+    manifestKey: z.string(),
+    manifest: z.string(),
+    signature: z.string().nullable(),
+    provenance: z.string().nullable(),
+    sbom: z.string().nullable(),
+  })
+  .strict();
+export type ArtifactAttestations = z.infer<typeof ArtifactAttestationsSchema>;
