@@ -188,7 +188,8 @@ function renderStatus(st) {
   field(dl, 'MIX_ENV / release', st.mixEnv ? `${st.mixEnv} / ${st.release ?? st.app}` : undefined);
   field(dl, 'State', st.state, `state state-${st.state}`);
   field(dl, 'Phase', st.phase, 'phase');
-  field(dl, 'Attempts', st.attemptsMade);
+  // BullMQ counts an attempt when it ends: the one running now counts too.
+  field(dl, 'Attempts', st.attemptsMade + (st.state === 'active' ? 1 : 0));
   field(dl, 'Created', time(st.createdAt));
   field(dl, 'Started', time(st.startedAt));
   field(dl, 'Finished', time(st.finishedAt));

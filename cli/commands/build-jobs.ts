@@ -87,7 +87,9 @@ export async function buildJobCommand(verb: Verb, args: string[], io: Io): Promi
     const st = await client.status(id);
     if (values.json) io.out(JSON.stringify(st, null, 2));
     else {
-      io.out(`${id}: ${st.state}${st.phase && st.state !== 'completed' ? ` (${st.phase})` : ''}, ${st.attemptsMade} attempt${st.attemptsMade === 1 ? '' : 's'}`);
+      // BullMQ counts an attempt when it ends: the one running now counts too.
+      const attempts = st.attemptsMade + (st.state === 'active' ? 1 : 0);
+      io.out(`${id}: ${st.state}${st.phase && st.state !== 'completed' ? ` (${st.phase})` : ''}, ${attempts} attempt${attempts === 1 ? '' : 's'}`);
       if (st.waitingReason) io.out(`waiting: ${st.waitingReason}`);
       if (st.failedReason) io.out(`failed: ${st.failedReason}`);
       if (st.result) io.out(`artifact: ${st.result.tuple} ${st.result.manifestKey} sha256:${st.result.sha256}${st.result.cached ? ' (already built)' : ''}`);

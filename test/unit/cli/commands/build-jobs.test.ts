@@ -27,7 +27,7 @@ describe('xamal build show|logs [-f]|cancel: one build through the API\'s routes
   const status = (id: string): BuildStatus => {
     if (id === BAD) return { id, arch: 'x86_64', state: 'failed', attemptsMade: 1, createdAt: 1, failedReason: 'compile failed with exit code 1' };
     const done = polls >= 3;
-    return { id, arch: 'x86_64', state: done ? 'completed' : 'active', phase: done ? 'done' : 'compile', attemptsMade: 1, createdAt: 1, ...(done ? { result: { manifestKey: `artifacts/shop/${'c'.repeat(40)}/${T}/manifest.json`, tuple: T, sha256: 'a'.repeat(64), cached: false } } : {}) };
+    return { id, arch: 'x86_64', state: done ? 'completed' : 'active', phase: done ? 'done' : 'compile', attemptsMade: done ? 1 : 0, createdAt: 1, ...(done ? { result: { manifestKey: `artifacts/shop/${'c'.repeat(40)}/${T}/manifest.json`, tuple: T, sha256: 'a'.repeat(64), cached: false } } : {}) };
   };
   const cancelled: string[] = [];
   const listed: unknown[] = [];
@@ -66,6 +66,10 @@ describe('xamal build show|logs [-f]|cancel: one build through the API\'s routes
     expect(followed.code).toBe(0);
     const shown = await run('show', OK);
     expect(shown.out).toEqual([`${OK}: completed, 1 attempt`, `artifact: ${T} artifacts/shop/${'c'.repeat(40)}/${T}/manifest.json sha256:${'a'.repeat(64)}`]);
+  });
+
+  it('show counts the attempt that is running (BullMQ counts an attempt only when it ends)', async () => {
+    expect((await run('show', OK)).out).toEqual([`${OK}: active (compile), 1 attempt`]);
   });
 
   it('a failed build: logs -f exits 9 naming the failure, show says why', async () => {
