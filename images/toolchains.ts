@@ -22,12 +22,19 @@ export const ToolchainSourceSchema = z
     /** The file under the origin's base URL: relative, no `..`. */
     path: z
       .string()
-      .regex(/^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[A-Za-z0-9._+~\/-]+\.tar\.(?:xz|gz)$/, 'expected a relative path to a .tar.xz or .tar.gz like pool/main/e/erlang/erlang_27.3.4.1+dfsg.orig.tar.xz'),
+      .regex(/^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[A-Za-z0-9._+~\/-]+\.(?:tar\.xz|tar\.gz|deb)$/, 'expected a relative path to a .tar.xz, .tar.gz or .deb like pool/main/e/erlang/erlang_27.3.4.1+dfsg.orig.tar.xz'),
     sha256: SHA256,
     /** The size, where the pin's publisher gives one (Debian's Sources do); a larger download is cut off. */
     bytes: z.number().int().positive().optional(),
+    /**
+     * Elixir only: not a source but Elixir already compiled for this OTP major (as Elixir's own
+     * `elixir-otp-<major>.zip` builds are; here a Debian binary package), installed as it is. A
+     * `.deb` must say this; a tarball must not.
+     */
+    precompiled: z.object({ otpMajor: z.number().int().min(17).max(99) }).strict().optional(),
   })
-  .strict();
+  .strict()
+  .refine((s) => s.path.endsWith('.deb') === (s.precompiled !== undefined), { message: 'a .deb is a precompiled Elixir (precompiled: {otpMajor}); a tarball is a source (no precompiled)', path: ['precompiled'] });
 export type ToolchainSource = z.output<typeof ToolchainSourceSchema>;
 
 const VERSION = z.string().regex(/^\d+(?:\.\d+){1,4}$/, 'expected a release version like 27.3.4.1');
@@ -51,6 +58,11 @@ export const ToolchainCatalogSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    c.otp.forEach((e, i) =>
+      e.sources.forEach((x, j) => {
+        if (x.precompiled) ctx.addIssue({ code: 'custom', path: ['otp', i, 'sources', j, 'precompiled'], message: 'OTP is always compiled from its source here: expected a .tar.xz or .tar.gz' });
+      }),
+    );
     for (const kind of ['otp', 'elixir'] as const) {
       const seen = new Set<string>();
       c[kind].forEach((e, i) => {
@@ -88,9 +100,12 @@ export function pickSource(kind: 'OTP' | 'Elixir', entry: ToolchainEntry, prefer
   throw new XamalError('unsupported', `${kind} ${entry.version} has no source from the origins this farm uses (${prefer.join(', ')}); its sources: ${entry.sources.map((x) => x.origin).join(', ')}; set XAMAL_TOOLCHAIN_PREFER`);
 }
 
-/** Pure: a source's compression, from its name (the schema admits only these two). */
-export function sourceFormat(source: Pick<ToolchainSource, 'path'>): 'xz' | 'gz' {
-  return source.path.endsWith('.tar.gz') ? 'gz' : 'xz';
+/** A source's format, from its name (the schema admits only these): a compressed tarball, or a Debian package of a precompiled Elixir. */
+export type SourceFormat = 'xz' | 'gz' | 'deb';
+
+/** Pure: a source's format, from its name. */
+export function sourceFormat(source: Pick<ToolchainSource, 'path'>): SourceFormat {
+  return source.path.endsWith('.tar.gz') ? 'gz' : source.path.endsWith('.deb') ? 'deb' : 'xz';
 }
 
 /** Pure: where a source is fetched from, given the farm's origins (name → base URL). */
@@ -165,6 +180,11 @@ export function toolchainProblems(catalog: ToolchainCatalog, suite: DebianSuite,
   };
   fetchable('OTP', 'otp', catalog.otp, otp);
   fetchable('Elixir', 'elixir', catalog.elixir, elixir);
+  for (const x of catalog.elixir.find((e) => e.version === elixir)?.sources ?? []) {
+    if (x.precompiled && x.precompiled.otpMajor !== major(otp) && (!place.prefer || place.prefer.includes(x.origin))) {
+      issues.push({ path: 'elixir', message: `Elixir ${elixir} from ${x.origin} is precompiled for OTP ${x.precompiled.otpMajor}, not OTP ${otp}` });
+    }
+  }
   const pair = elixirOtpProblem(elixir, otp);
   if (pair) issues.push({ path: 'elixir', message: pair });
   const ssl = SUITE_OPENSSL[suite];
@@ -193,8 +213,15 @@ export const OTP_CONFIGURE = ['--prefix=/usr/local', '--with-ssl', '--without-ja
 /** Where the install lands inside the compile containers, and OTP's prefix there. */
 export const TOOLCHAIN_PATHS = { out: '/out', otp: '/usr/local/lib/erlang' } as const;
 
-/** Where a source of this format is mounted in a compile container (`/sources/source.tar.xz`). */
-export const sourceMount = (format: 'xz' | 'gz') => `/sources/source.tar.${format}`;
+/** Pure: an OTP source's compression (the catalog admits only tarballs for OTP). */
+export function otpSourceFormat(source: Pick<ToolchainSource, 'path'>): 'xz' | 'gz' {
+  const format = sourceFormat(source);
+  if (format === 'deb') throw new XamalError('validation', `OTP source ${source.path}: expected a .tar.xz or .tar.gz`);
+  return format;
+}
+
+/** Where a source of this format is mounted in a compile container (`/sources/source.tar.xz`, `/sources/source.deb`). */
+export const sourceMount = (format: SourceFormat) => (format === 'deb' ? '/sources/source.deb' : `/sources/source.tar.${format}`);
 const untar = (format: 'xz' | 'gz') => `tar -x${format === 'xz' ? 'J' : 'z'}f ${sourceMount(format)} --strip-components=1`;
 
 /**
@@ -217,15 +244,28 @@ export const otpBuildScript = (format: 'xz' | 'gz') => [
   `find ${TOOLCHAIN_PATHS.out}/usr/local/lib/erlang -type f \\( -perm -u+x -o -name "*.so" \\) -exec strip --strip-unneeded {} + 2>/dev/null || true`,
 ].join('\n');
 
-/** Runs in the toolchain base with the OTP install mounted at its prefix: compile Elixir, install into /out. */
-export const elixirBuildScript = (format: 'xz' | 'gz') => [
-  'set -eu',
-  `export PATH=${TOOLCHAIN_PATHS.otp}/bin:$PATH LANG=C.UTF-8 LC_ALL=C.UTF-8`,
-  'mkdir -p /tmp/elixir && cd /tmp/elixir',
-  untar(format),
-  'make compile',
-  `make PREFIX=/usr/local DESTDIR=${TOOLCHAIN_PATHS.out} install`,
-].join('\n');
+/**
+ * Runs in the toolchain base with the OTP install mounted at its prefix: compile Elixir and install
+ * it into /out; or, for a precompiled Elixir in a Debian package, unpack it (`dpkg-deb -x`, no
+ * maintainer script runs) into the layout `make install` gives (/usr/local/lib/elixir, bin links)
+ * and check that it starts on this OTP and is the version pinned.
+ */
+export const elixirBuildScript = (format: SourceFormat, version: string) => {
+  const env = `export PATH=${TOOLCHAIN_PATHS.otp}/bin:$PATH LANG=C.UTF-8 LC_ALL=C.UTF-8`;
+  if (format !== 'deb') return ['set -eu', env, 'mkdir -p /tmp/elixir && cd /tmp/elixir', untar(format), 'make compile', `make PREFIX=/usr/local DESTDIR=${TOOLCHAIN_PATHS.out} install`].join('\n');
+  const out = `${TOOLCHAIN_PATHS.out}/usr/local`;
+  return [
+    'set -eu',
+    env,
+    `dpkg-deb -x ${sourceMount(format)} /tmp/elixir`,
+    'test -x /tmp/elixir/usr/lib/elixir/bin/elixir',
+    `mkdir -p ${out}/lib ${out}/bin`,
+    `cp -a /tmp/elixir/usr/lib/elixir ${out}/lib/elixir`,
+    `for b in elixir elixirc iex mix; do ln -s ../lib/elixir/bin/$b ${out}/bin/$b; done`,
+    `got="$(${out}/lib/elixir/bin/elixir -e 'IO.write(System.version())')"`,
+    `[ "$got" = ${version} ] || { echo "the installed Elixir says $got, expected ${version}" >&2; exit 1; }`,
+  ].join('\n');
+};
 
 const key = (parts: unknown) => createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 16);
 
@@ -240,8 +280,8 @@ export interface ToolchainKeys {
 
 /** Pure: the content keys of a toolchain build, from its inputs (the sources picked, and the scripts for their formats). */
 export function toolchainKeys(baseKey: string, otp: PickedSource, elixir: PickedSource): ToolchainKeys {
-  const otpKey = key({ v: TOOLCHAIN_RECIPE_VERSION, base: baseKey, sha256: otp.source.sha256, flags: OTP_CONFIGURE, script: otpBuildScript(sourceFormat(otp.source)) });
-  const elixirKey = key({ v: TOOLCHAIN_RECIPE_VERSION, sha256: elixir.source.sha256, otpMajor: major(otp.version), script: elixirBuildScript(sourceFormat(elixir.source)) });
+  const otpKey = key({ v: TOOLCHAIN_RECIPE_VERSION, base: baseKey, sha256: otp.source.sha256, flags: OTP_CONFIGURE, script: otpBuildScript(otpSourceFormat(otp.source)) });
+  const elixirKey = key({ v: TOOLCHAIN_RECIPE_VERSION, sha256: elixir.source.sha256, otpMajor: major(otp.version), script: elixirBuildScript(sourceFormat(elixir.source), elixir.version) });
   return { otp: otpKey, elixir: elixirKey, image: key({ base: baseKey, otp: otpKey, elixir: elixirKey }) };
 }
 

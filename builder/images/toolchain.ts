@@ -6,7 +6,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { spawnStreaming, timed, XamalError } from '../../core/index.ts';
 import { recipePlan, REPOSITORY, rootfsCachePath, type RecipePlan } from '../../images/recipes/debian.ts';
-import { elixirBuildScript, otpBuildScript, sourceFormat, sourceMount, sourceUrl, TOOLCHAIN_PATHS, type PickedSource, type ToolchainKeys, type ToolchainSource } from '../../images/toolchains.ts';
+import { elixirBuildScript, otpBuildScript, otpSourceFormat, sourceFormat, sourceMount, sourceUrl, TOOLCHAIN_PATHS, type PickedSource, type ToolchainKeys, type ToolchainSource } from '../../images/toolchains.ts';
 import type { ContainerSpec } from '../docker.ts';
 import { buildRootfs, packDir, unpackInto, type ImageBuildDeps } from './rootfs.ts';
 
@@ -146,7 +146,7 @@ async function otpInstall(deps: ImageBuildDeps, t: ToolchainBuild, base: RecipeP
   const source = await timed(timings, 'fetch-otp', () => fetchSource(deps, t.otp.source));
   const image = await baseImage(deps, base, timings);
   deps.say(`toolchain ${t.suite}/${t.arch}: compiling OTP ${t.otp.version} (configure, make -j, install; tens of minutes)`);
-  await timed(timings, 'otp', () => compileAndPack(deps, base, image, `otp-${t.otp.version}`, { script: otpBuildScript(sourceFormat(t.otp.source)), source, mount: sourceMount(sourceFormat(t.otp.source)) }, file));
+  await timed(timings, 'otp', () => compileAndPack(deps, base, image, `otp-${t.otp.version}`, { script: otpBuildScript(otpSourceFormat(t.otp.source)), source, mount: sourceMount(otpSourceFormat(t.otp.source)) }, file));
   return file;
 }
 
@@ -159,9 +159,9 @@ async function elixirInstall(deps: ImageBuildDeps, t: ToolchainBuild, base: Reci
   const otpDir = await mkdtemp(join(dir(deps, 'work'), 'otp-'));
   try {
     await unpackInto(deps.exec, otpFile, otpDir);
-    deps.say(`toolchain ${t.suite}/${t.arch}: compiling Elixir ${t.elixir.version} with OTP ${t.otp.version}`);
+    deps.say(`toolchain ${t.suite}/${t.arch}: ${t.elixir.source.precompiled ? `installing Elixir ${t.elixir.version} precompiled for OTP ${t.elixir.source.precompiled.otpMajor}, checked on` : `compiling Elixir ${t.elixir.version} with`} OTP ${t.otp.version}`);
     const otpBind = `${join(otpDir, TOOLCHAIN_PATHS.otp)}:${TOOLCHAIN_PATHS.otp}:ro`;
-    await timed(timings, 'elixir', () => compileAndPack(deps, base, image, `elixir-${t.elixir.version}`, { script: elixirBuildScript(sourceFormat(t.elixir.source)), source, mount: sourceMount(sourceFormat(t.elixir.source)), binds: [otpBind] }, file));
+    await timed(timings, 'elixir', () => compileAndPack(deps, base, image, `elixir-${t.elixir.version}`, { script: elixirBuildScript(sourceFormat(t.elixir.source), t.elixir.version), source, mount: sourceMount(sourceFormat(t.elixir.source)), binds: [otpBind] }, file));
   } finally {
     await rm(otpDir, { recursive: true, force: true });
   }

@@ -25,7 +25,7 @@ const catalogEntry = (version: string, sha: string) => ({ version, sources: [ent
 
 describe('the committed toolchain catalog', () => {
   it('pins the OTP and Elixir sources Debian carries, and upstream’s releases where their sha256 is published, each by a distinct sha256 and a relative path', () => {
-    expect(catalog.otp.map((e) => e.version)).toEqual(['23.2.6', '25.2.3', '27.3.4.1', '29.1.2']);
+    expect(catalog.otp.map((e) => e.version)).toEqual(['23.2.6', '25.2.3', '27.3.4.1', '29.1.1']);
     expect(catalog.elixir.map((e) => e.version)).toEqual(['1.10.3', '1.14.0', '1.18.3', '1.20.4']);
     const all = [...catalog.otp, ...catalog.elixir];
     expect(all.map((e) => e.sources.map((x) => x.origin).join(','))).toEqual(['github,debian', 'github,debian', 'github,debian', 'debian', 'github,debian', 'github,debian', 'github,debian', 'debian']);
@@ -62,27 +62,61 @@ describe('which source a farm fetches (XAMAL_TOOLCHAIN_PREFER)', () => {
     expect(parsePrefer(undefined)).toEqual(['github', 'debian']);
     expect(pickSource('OTP', otp27, parsePrefer(undefined)).source.origin).toBe('github');
     expect(pickSource('OTP', otp27, parsePrefer('debian')).source.origin).toBe('debian');
-    expect(pickSource('OTP', catalog.otp[3]!, parsePrefer(undefined)).source.origin).toBe('debian'); // 29.1.2: Debian's only
+    expect(pickSource('OTP', catalog.otp[3]!, parsePrefer(undefined)).source.origin).toBe('debian'); // 29.1.1: Debian's only
     expect(() => pickSource('Elixir', catalog.elixir[3]!, parsePrefer('github'))).toThrow('Elixir 1.20.4 has no source from the origins this farm uses (github); its sources: debian; set XAMAL_TOOLCHAIN_PREFER');
     expect(() => parsePrefer('debian, BAD')).toThrow(ValidationError);
   });
 
   it('says before anything is built that a version has no source from the farm’s origins', () => {
-    expect(toolchainProblems(catalog, 'bookworm', '29.1.2', '1.20.4', { ...X86, prefer: ['github'] }).map((i) => i.message)).toEqual([
-      'OTP 29.1.2 has no source from the origins this farm uses (github); its sources: debian',
+    expect(toolchainProblems(catalog, 'bookworm', '29.1.1', '1.20.4', { ...X86, prefer: ['github'] }).map((i) => i.message)).toEqual([
+      'OTP 29.1.1 has no source from the origins this farm uses (github); its sources: debian',
       'Elixir 1.20.4 has no source from the origins this farm uses (github); its sources: debian',
     ]);
     expect(toolchainProblems(catalog, 'bookworm', '27.3.4.1', '1.18.3', { ...X86, prefer: ['github'] })).toEqual([]);
-    expect(toolchainProblems(catalog, 'bookworm', '29.1.2', '1.20.4', { ...X86, prefer: ['debian'] })).toEqual([]);
+    expect(toolchainProblems(catalog, 'bookworm', '29.1.1', '1.20.4', { ...X86, prefer: ['debian'] })).toEqual([]);
   });
 
   it('gives Debian’s .tar.xz the script it always had and upstream’s .tar.gz its own, so the keys follow the file', () => {
     expect(otpBuildScript('xz')).toContain('tar -xJf /sources/source.tar.xz --strip-components=1');
     expect(otpBuildScript('gz')).toContain('tar -xzf /sources/source.tar.gz --strip-components=1');
-    expect(elixirBuildScript('gz')).toContain('tar -xzf /sources/source.tar.gz --strip-components=1');
+    expect(elixirBuildScript('gz', '1.18.3')).toContain('tar -xzf /sources/source.tar.gz --strip-components=1');
     const debian = toolchainEntries(catalog, 'bookworm', '27.3.4.1', '1.18.3', X86, ['debian']);
     const upstream = toolchainEntries(catalog, 'bookworm', '27.3.4.1', '1.18.3', X86, ['github']);
     expect(toolchainKeys('base', debian.otp, debian.elixir).otp).not.toBe(toolchainKeys('base', upstream.otp, upstream.elixir).otp);
+  });
+});
+
+describe('a precompiled Elixir (Elixir 1.20.4 here: Debian\'s binary package, built for OTP 29)', () => {
+  const deb = { origin: 'debian', path: 'pool/main/e/elixir-lang/elixir_1.20.4+dfsg-1_amd64.deb', sha256: 'f'.repeat(64), bytes: 10, precompiled: { otpMajor: 29 } };
+
+  it('is installed from its package, checked to start on the paired OTP and to be the pinned version, with no download', () => {
+    const script = elixirBuildScript('deb', '1.20.4');
+    expect(script).toContain('dpkg-deb -x /sources/source.deb /tmp/elixir');
+    expect(script).toContain('cp -a /tmp/elixir/usr/lib/elixir /out/usr/local/lib/elixir');
+    expect(script).toContain('[ "$got" = 1.20.4 ]');
+    expect(script).not.toContain('make');
+    expect(catalog.elixir.find((e) => e.version === '1.20.4')!.sources[0]).toMatchObject({ precompiled: { otpMajor: 29 } });
+  });
+
+  it('pairs only with the OTP major it was compiled for, saying so before anything is built', () => {
+    const withDeb = { ...catalog, elixir: [...catalog.elixir.filter((e) => e.version !== '1.20.4'), { version: '1.20.4', sources: [deb] }] };
+    expect(toolchainProblems(withDeb, 'bookworm', '29.1.1', '1.20.4', X86)).toEqual([]);
+    expect(toolchainProblems(withDeb, 'bookworm', '27.3.4.1', '1.20.4', X86).map((i) => i.message)).toEqual(['Elixir 1.20.4 from debian is precompiled for OTP 29, not OTP 27.3.4.1']);
+  });
+
+  it('refuses a .deb without `precompiled`, a tarball with it, and a precompiled OTP, naming the field', () => {
+    const issues = (json: unknown) => {
+      try {
+        parseToolchainCatalog(json);
+        return [];
+      } catch (e) {
+        return (e as ValidationError).issues.map((i) => i.path).sort();
+      }
+    };
+    const { precompiled: _, ...bare } = deb;
+    expect(issues({ otp: [], elixir: [{ version: '1.20.4', sources: [bare] }] })).toEqual(['elixir/0/sources/0/precompiled']);
+    expect(issues({ otp: [], elixir: [{ version: '1.18.3', sources: [{ ...entry('1.18.3', 'c').source, precompiled: { otpMajor: 27 } }] }] })).toEqual(['elixir/0/sources/0/precompiled']);
+    expect(issues({ otp: [{ version: '29.1.1', sources: [{ ...deb, path: 'x/otp.deb' }] }], elixir: [] })).toEqual(['otp/0/sources/0/precompiled']);
   });
 });
 
@@ -112,9 +146,9 @@ describe('compatibility, checked before anything is built', () => {
     expect(elixirOtpProblem('1.14.0', '26.0')).toBe('Elixir 1.14.0 runs on OTP 23–25, not OTP 26.0');
     expect(elixirOtpProblem('1.14.5', '26.0')).toBeUndefined();
     expect(elixirOtpProblem('1.18.3', '27.3.4.1')).toBeUndefined();
-    expect(elixirOtpProblem('1.18.3', '29.1.2')).toBe('Elixir 1.18.3 runs on OTP 25–27, not OTP 29.1.2');
+    expect(elixirOtpProblem('1.18.3', '29.1.1')).toBe('Elixir 1.18.3 runs on OTP 25–27, not OTP 29.1.1');
     expect(elixirOtpProblem('1.10.3', '23.2.6')).toBeUndefined();
-    expect(elixirOtpProblem('1.20.4', '29.1.2')).toBeUndefined();
+    expect(elixirOtpProblem('1.20.4', '29.1.1')).toBeUndefined();
     expect(elixirOtpProblem('1.9.4', '22.3')).toMatch(/^Elixir 1.9.4 is not in the compatibility table/);
   });
 
@@ -147,7 +181,7 @@ describe('toolchain build plan', () => {
   });
 
   it('compiles from the pinned file with no download, with bob-style flags, and names the image by its versions', () => {
-    for (const script of [otpBuildScript('xz'), elixirBuildScript('xz'), otpBuildScript('gz'), elixirBuildScript('gz')]) expect(script).not.toMatch(/\b(curl|wget|git clone|https?:)/);
+    for (const script of [otpBuildScript('xz'), elixirBuildScript('xz', '1.18.3'), otpBuildScript('gz'), elixirBuildScript('gz', '1.18.3'), elixirBuildScript('deb', '1.20.4')]) expect(script).not.toMatch(/\b(curl|wget|git clone|https?:)/);
     expect(otpBuildScript('gz')).toContain(`./configure ${OTP_CONFIGURE.join(' ')}`);
     expect(OTP_CONFIGURE).toEqual(expect.arrayContaining(['--with-ssl', '--without-wx', '--without-odbc', '--without-javac']));
     expect(base.packages).toEqual(expect.arrayContaining(['gcc', 'g++', 'make', 'libssl-dev', 'libncurses-dev', 'git']));
