@@ -154,7 +154,7 @@ const VERB_HELP: Record<Verb, Omit<CommandHelp, 'flags'>> = {
   deploy: {
     usage: `xamal deploy [--version VERSION] [--build] [--lock-wait SECONDS] ${REMOTE_FLAGS_USAGE}`,
     description:
-      "Runs the hooks at their moments (xamal docs hooks), takes the deploy lock on the primary host, asks the farm for the artifact that runs on each kind of host (by its fingerprint), and on each host: pulls the tarball by a short-lived link, checks its sha256, boots it in the idle slot, waits for it to be healthy, and moves Caddy's traffic to it. The post-deploy hook runs when every host succeeded.\n\nExit code: 0 when every host succeeded, else the kind of the failures (see xamal help).",
+      "Runs the hooks at their moments (xamal docs hooks), takes the deploy lock on the primary host, asks the farm for the artifact that runs on each kind of host (by its fingerprint), verifies each artifact before any host pulls it (its signature by farm.public_key and its provenance, as xamal verify: a failure stops the deploy with nothing changed, exit 12), and on each host: pulls the tarball by a short-lived link, checks the sha256 of the signed manifest, boots it in the idle slot, waits for it to be healthy, and moves Caddy's traffic to it. The post-deploy hook runs when every host succeeded.\n\nExit code: 0 when every host succeeded, else the kind of the failures (see xamal help).",
     examples: [
       ['xamal deploy', "Deploy the checkout's commit to every host"],
       ['xamal deploy -d staging --version v1.4.2', 'Deploy a tag to the hosts of config/deploy.staging.yml'],
