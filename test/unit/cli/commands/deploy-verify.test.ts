@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { deployVerb, farmArtifacts, type DeployValues } from '../../../../cli/commands/deploy.ts';
 import { dryRunLines, type Remote } from '../../../../cli/remote.ts';
-import { exitCodeFor, LocalExecutor, type XamalError } from '../../../../core/index.ts';
+import { exitCodeFor, LocalExecutor, XamalError } from '../../../../core/index.ts';
 import { newKeyPair } from '../../../../core/signing.ts';
 import type { FarmClient } from '../../../../deployer/farm-client.ts';
 import { deployFlow } from '../../../../deployer/flows/deploy.ts';
@@ -131,6 +131,34 @@ describe('deploy verifies every artifact before any host pulls it', () => {
     const { result, changed } = await deployWith(served(a, [newKeyPair()]));
     expect(result).toMatchObject({ code: 'verification_failed', message: expect.stringContaining("signature: unknown key") });
     expect((result as XamalError).message).toContain("from the farm's GET /v1/keys");
+    expect(changed).toEqual([]);
+  });
+});
+
+describe('deploy against a farm from before signing (no GET /v1/keys, no GET …/attestations)', () => {
+  const notFound = () => {
+    throw new XamalError('not_found', 'farm: Route GET not found');
+  };
+
+  it('with no key pinned: deployed with the farm\'s sha256, warning that nothing could be verified', async () => {
+    const a = genuine();
+    const farm = served(a);
+    Object.assign(farm.client, { keys: async () => notFound(), attestations: async () => notFound() });
+    const { result, said, pulls } = await deployWith(farm);
+    expect('outcomes' in result && result.outcomes.every((o) => o.ok)).toBe(true);
+    expect(said).toEqual([
+      "warning: deploy.yml pins no farm key and the farm serves none (GET /v1/keys): artifacts cannot be verified; pin the farm's key (xamal farm keys new prints it) as farm.public_key",
+      `warning: artifact ${TEST_TUPLE} is not verified: missing: the farm serves no attestations for it (GET …/attestations answered 404)`,
+    ]);
+    for (const p of pulls) expect(p.command.argv).toContain(sha256(a.tarball));
+  });
+
+  it('with a key pinned: refused before any host changes', async () => {
+    const a = genuine();
+    const farm = served(a);
+    Object.assign(farm.client, { attestations: async () => notFound() });
+    const { result, changed } = await deployWith(farm, { public_key: a.key.publicKey });
+    expect(result).toMatchObject({ code: 'verification_failed', message: expect.stringContaining(`artifact ${TEST_TUPLE}: signature: missing: the farm serves no attestations for it`) });
     expect(changed).toEqual([]);
   });
 });
