@@ -42,6 +42,8 @@ export interface SignedArtifactOptions {
   manifest?: Partial<Manifest>;
   /** No SBOM written nor pinned. */
   noSbom?: boolean;
+  /** The SBOM's text (a small CycloneDX document when absent). */
+  sbom?: string;
 }
 
 export interface SignedArtifact {
@@ -109,7 +111,7 @@ export function signedArtifact(opts: SignedArtifactOptions = {}): SignedArtifact
   const statement = provenanceStatement(base, base.tarball.key.split('/').at(-1)!, base.tarball.sha256, opts.provenanceCommit ?? version);
   const priv = parsePrivateKey(key.privatePem);
   const provenance = JSON.stringify(signEnvelope(priv, IN_TOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(statement))));
-  const sbom = opts.noSbom ? null : JSON.stringify({ bomFormat: 'CycloneDX', specVersion: '1.6', version: 1, components: [{ type: 'library', name: 'jason', version: '1.4.4' }] });
+  const sbom = opts.noSbom ? null : opts.sbom ?? JSON.stringify({ bomFormat: 'CycloneDX', specVersion: '1.6', version: 1, components: [{ type: 'library', name: 'jason', version: '1.4.4' }] });
   const manifest: Manifest = {
     ...base,
     attestations: { provenance: { key: artifactProvenanceKey(ref), sha256: sha256(provenance) }, ...(sbom ? { sbom: { key: artifactSbomKey(ref), sha256: sha256(sbom) } } : {}) },
