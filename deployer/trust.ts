@@ -79,17 +79,24 @@ export async function verifyFromFarm(client: Pick<FarmClient, 'attestations'>, c
 
 /**
  * A deploy's verifier: the keys decided once (one warning when none is pinned), each tuple's
- * artifact verified once however many hosts need it, and a line said for each.
+ * artifact verified once however many hosts need it, and a line said for each (warnings go to
+ * `warn`, which --quiet does not silence).
  */
-export function artifactVerifier(client: Pick<FarmClient, 'keys' | 'attestations'>, publicKeys: readonly string[], base: Omit<ArtifactClaim, 'tuple'>, say: (line: string) => void): (tuple: string) => Promise<VerifiedArtifact> {
+export function artifactVerifier(
+  client: Pick<FarmClient, 'keys' | 'attestations'>,
+  publicKeys: readonly string[],
+  base: Omit<ArtifactClaim, 'tuple'>,
+  say: (line: string) => void,
+  warn: (line: string) => void = say,
+): (tuple: string) => Promise<VerifiedArtifact> {
   let trust: Promise<Trust> | undefined;
   const done = new Map<string, Promise<VerifiedArtifact>>();
   return (tuple) => {
     let v = done.get(tuple);
     if (!v) {
-      trust ??= trustFor(publicKeys, client, say);
+      trust ??= trustFor(publicKeys, client, warn);
       v = trust.then(async (t) => {
-        const r = await verifyFromFarm(client, { ...base, tuple }, t, say);
+        const r = await verifyFromFarm(client, { ...base, tuple }, t, warn);
         if (r.keyid) say(`verified ${tuple}: signed by key ${r.keyid} (${t.keysFrom}), ${r.checks.find((c) => c.check === 'provenance commit')?.detail ?? 'provenance checked'}`);
         return r;
       });

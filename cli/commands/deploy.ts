@@ -103,7 +103,7 @@ async function buildForHost(client: FarmClient, r: { app: string; version: strin
  * asks for one; with `build` (deploy --build) the farm is asked to build it and the resolve is tried
  * again once it is done.
  */
-export function farmArtifacts(ctx: RemoteContext, version: string, exec: LocalExecutor, options: { build?: BuildOnMiss; client?: FarmClient; say?: (line: string) => void } = {}): ArtifactSource | undefined {
+export function farmArtifacts(ctx: RemoteContext, version: string, exec: LocalExecutor, options: { build?: BuildOnMiss; client?: FarmClient; say?: (line: string) => void; warn?: (line: string) => void } = {}): ArtifactSource | undefined {
   const f = ctx.config.farm;
   if (!f) return undefined;
   const token = ctx.secrets.get(f.tokenSecret)?.reveal() ?? ctx.env[f.tokenSecret];
@@ -142,7 +142,7 @@ export function farmArtifacts(ctx: RemoteContext, version: string, exec: LocalEx
       }
       return answer;
     },
-    verify: artifactVerifier(client, f.publicKeys, { app, version, mixEnv }, options.say ?? ctx.say ?? (() => {})),
+    verify: artifactVerifier(client, f.publicKeys, { app, version, mixEnv }, options.say ?? ctx.say ?? (() => {}), options.warn ?? options.say ?? ctx.say),
     link: (tuple) => client.downloadLink(app, version, tuple, { mixEnv }),
   };
 }
@@ -235,7 +235,8 @@ const command: Pick<CliCommand, 'run'> = {
         printDryRun(io, remote);
         return exitCodeForOutcomes(out);
       }
-      const result = await deployVerb(verb, positionals, values, remote, say);
+      // Warnings (an unpinned farm key, an unsigned artifact) are said even with --quiet.
+      const result = await deployVerb(verb, positionals, values, remote, say, (l) => io.err(redact(l)));
       progress?.end();
       printDryRun(io, remote);
       const records = result.outcomes.map((o) =>
@@ -261,7 +262,7 @@ const command: Pick<CliCommand, 'run'> = {
  * post-caddy-switch (the flow); post-deploy once every host succeeded (not app boot). -H or
  * --dry-run: no hook runs.
  */
-export async function deployVerb(verb: Exclude<Verb, 'prune'>, positionals: readonly string[], values: DeployValues, remote: Remote, say: (l: string) => void): Promise<DeployResult & { version: string; pruned: Map<string, HostOutcome<string[]>> }> {
+export async function deployVerb(verb: Exclude<Verb, 'prune'>, positionals: readonly string[], values: DeployValues, remote: Remote, say: (l: string) => void, warn: (l: string) => void = say): Promise<DeployResult & { version: string; pruned: Map<string, HostOutcome<string[]>> }> {
   const { ctx } = remote;
   const { config, targets } = ctx;
   const exec = new LocalExecutor(ctx.env as NodeJS.ProcessEnv);
@@ -295,7 +296,7 @@ export async function deployVerb(verb: Exclude<Verb, 'prune'>, positionals: read
   const result = await withLock(ctx, { message: `${verb} ${v}`, version: v, ...(lockWait !== undefined ? { waitS: lockWait } : {}) }, async () => {
     if (verb !== 'boot') await hook('pre-deploy', { lock: true });
     say(`${verb} ${v} to ${summaryOfTargets(targets.hosts)}`);
-    const artifacts = rollback || dry ? undefined : farmArtifacts(ctx, v, exec, { say, ...(values.build ? { build: { say } } : {}) });
+    const artifacts = rollback || dry ? undefined : farmArtifacts(ctx, v, exec, { say, warn, ...(values.build ? { build: { say } } : {}) });
     const deployed = await deployFlow(ctx, { version: v, rollback, hooks: (name, extra) => hook(name, { lock: true, ...extra }), ...(artifacts ? { artifacts } : {}) });
     // As Kamal, a deploy prunes old releases where it went live, still holding the lock; rollback and app boot do not.
     return { ...deployed, pruned: rollback ? new Map<string, HostOutcome<string[]>>() : await pruneAfterDeploy(ctx, deployed.outcomes) };
