@@ -157,8 +157,9 @@ function checkCommit(statement: ProvenanceStatement, m: Manifest, a: ArtifactCla
   const expected = /^[0-9a-f]{40}$/.test(a.version) ? a.version : (m.commit ?? m.version);
   const commits = provenanceCommits(statement);
   if (commits.length === 0) {
-    const deps = statement.predicate.buildDefinition.resolvedDependencies ?? [];
-    const archive = m.commit === undefined && deps.some((d) => d.digest?.sha256?.startsWith(m.version));
+    // The source is the dependency named `source` (as the farm writes it), else any unnamed one.
+    const deps = (statement.predicate.buildDefinition.resolvedDependencies ?? []).filter((d) => d.name === undefined || d.name === 'source');
+    const archive = m.commit === undefined && /^[0-9a-f]{40}$/.test(m.version) && deps.some((d) => d.digest?.sha256?.startsWith(m.version));
     if (archive) return pass('provenance commit', `built from the source archive filed as ${m.version}`);
     return fail('provenance commit', 'the provenance names no source commit (no resolvedDependencies entry with digest.gitCommit)');
   }

@@ -102,6 +102,20 @@ describe('verifying an artifact', () => {
     expect(failedChecks(v)).toEqual([`provenance commit: the provenance says commit bad0000000000000000000000000000000000bad, not ${TEST_COMMIT}, the version being deployed`]);
   });
 
+  it('takes an uploaded archive with no known commit as its source when the version is its sha256 prefix, and nothing else in its place', () => {
+    const archiveSha = '9'.repeat(64);
+    const a = signedArtifact({ version: archiveSha.slice(0, 40), manifest: { commit: undefined } });
+    const st = provenanceStatement(a.manifest, 'x.tar.gz', a.manifest.tarball.sha256, 'unused');
+    const sourceAs = (deps: NonNullable<typeof st.predicate.buildDefinition.resolvedDependencies>) => {
+      const s2 = { ...st, predicate: { ...st.predicate, buildDefinition: { ...st.predicate.buildDefinition, resolvedDependencies: deps } } };
+      const provenance = JSON.stringify(signEnvelope(parsePrivateKey(a.key.privatePem), IN_TOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(s2))));
+      const manifest = JSON.stringify({ ...a.manifest, attestations: { provenance: { ...a.manifest.attestations!.provenance!, sha256: sha256(provenance) } } });
+      return verifyArtifact(input({ manifest, provenance, sbom: null, signature: resign(manifest, a.key) }, [a.key.publicKey], { artifact: { ...claim, version: archiveSha.slice(0, 40) } }));
+    };
+    expect(failedChecks(sourceAs([{ name: 'source', uri: `sources/${archiveSha}.tar.gz`, digest: { sha256: archiveSha } }]))).toEqual([]);
+    expect(failedChecks(sourceAs([{ name: 'mix.lock', digest: { sha256: archiveSha } }]))).toEqual(['provenance commit: the provenance names no source commit (no resolvedDependencies entry with digest.gitCommit)']);
+  });
+
   it('refuses provenance edited after signing (its sha256 is pinned), missing, or not pinned at all', () => {
     const a = signedArtifact();
     // Even an envelope whose signature still verifies: the manifest pins these exact bytes.
