@@ -95,6 +95,7 @@ export function dryRunLines(steps: readonly RecordedStep[]): string[] {
   return hosts.flatMap((h) => steps.filter((s) => s.host === h)).map((s) => {
     if (s.kind === 'run') return `${s.host}: ${displayCommand(s.command)}${s.command.stdin !== undefined ? '  # with stdin' : ''}`;
     if (s.kind === 'interactive') return `${s.host}: ${displayCommand(s.command)}  # interactive`;
+    if (s.kind === 'local') return `local: ${s.what}`;
     if (s.kind === 'caddy') return `${s.host}: caddy ${s.request.method} ${s.request.path}${s.request.body !== undefined ? ` ${JSON.stringify(s.request.body)}` : ''}`;
     return `${s.host}: upload ${s.localPath} → ${s.remotePath} (mode ${s.mode.toString(8)})`;
   });

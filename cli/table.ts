@@ -95,6 +95,12 @@ export const COMMANDS: CommandEntry[] = [
     load: async () => (await import('./commands/build-jobs.ts')).jobCommand('cancel'),
   },
   {
+    words: ['verify'],
+    synopsis: 'verify APP VERSION TUPLE',
+    summary: "Check an artifact's signature, provenance and SBOM against the farm key pinned in deploy.yml (or local files with --manifest), one line per check; exit 12 if any fails",
+    load: async () => (await import('./commands/verify.ts')).default,
+  },
+  {
     words: ['version'],
     synopsis: 'version',
     summary: "Print xamal's version",

@@ -4,7 +4,8 @@ import { Readable } from 'node:stream';
 import { createParser } from 'eventsource-parser';
 import type { z } from 'zod';
 import { formatIssues, issuesFromZod, XamalError } from '../core/index.ts';
-import { DOWNLOAD_LINK_HEADERS, DownloadLinkSchema, type DownloadLink } from '../api/schemas/artifacts.ts';
+import { ArtifactAttestationsSchema, DOWNLOAD_LINK_HEADERS, DownloadLinkSchema, type ArtifactAttestations, type DownloadLink } from '../api/schemas/artifacts.ts';
+import { FarmPublicKeysSchema, type FarmPublicKey } from '../core/contracts/attestation.ts';
 import { BuildListSchema, BuildStatusSchema, CancelResultSchema, LogStreamEndSchema, SubmitResultSchema, type BuildList, type BuildRequestInput, type BuildStatus, type CancelResult, type LogStreamEnd, type SubmitResult } from '../api/schemas/builds.ts';
 import { ErrorBodySchema } from '../api/schemas/errors.ts';
 import { ResolveAnswerSchema, type ResolveAnswer, type ResolveRequestInput } from '../api/schemas/resolve.ts';
@@ -22,7 +23,11 @@ export interface FarmClient {
   /** The best artifact for a host (its fingerprint), and why every other candidate was not chosen. */
   resolve(body: ResolveRequestInput): Promise<ResolveAnswer>;
   /** A short-lived URL the host itself downloads the tarball from (the deployer stays out of the data path). */
-  downloadLink(app: string, version: string, tuple: string, variant?: { mixEnv?: string; release?: string }): Promise<DownloadLink>;
+  downloadLink(app: string, version: string, tuple: string, variant?: ArtifactVariant): Promise<DownloadLink>;
+  /** An artifact's manifest, signature, provenance and SBOM as their exact stored text (GET …/attestations). */
+  attestations(app: string, version: string, tuple: string, variant?: ArtifactVariant): Promise<ArtifactAttestations>;
+  /** The keys the farm signs with (GET /v1/keys): the current one and those rotated out. */
+  keys(): Promise<FarmPublicKey[]>;
   /** The newest builds (of an app, a commit prefix, a target tuple, in a state when given), a page at a time: pass `nextCursor` as `cursor`. */
   list(query: BuildListFilter): Promise<BuildList>;
   /** Cancels a build (removed from its queue, or its worker signalled). */
@@ -31,6 +36,18 @@ export interface FarmClient {
   followLogs(id: string, onLine: (line: string) => void): Promise<{ state: string; failedReason?: string | undefined }>;
   /** Uploads a source archive (a `.tar.gz` of the project) from a file, saying how many bytes went so far. */
   uploadSource(file: string, progress?: (sent: number, total: number) => void): Promise<SourceUpload>;
+}
+
+/** Which build of a commit and tuple (`?mixEnv=&release=`; the farm's defaults when absent). */
+export interface ArtifactVariant {
+  mixEnv?: string | undefined;
+  release?: string | undefined;
+}
+
+/** An artifact route's path: `/v1/artifacts/APP/VERSION/TUPLE/<what>?mixEnv=&release=`. */
+function artifactPath(app: string, version: string, tuple: string, what: string, variant: ArtifactVariant = {}): string {
+  const query = new URLSearchParams(Object.entries(variant).filter((e): e is [string, string] => typeof e[1] === 'string')).toString();
+  return `/v1/artifacts/${encodeURIComponent(app)}/${encodeURIComponent(version)}/${encodeURIComponent(tuple)}/${what}${query ? `?${query}` : ''}`;
 }
 
 /** `GET /v1/builds`'s query as the client sends it (api/schemas/builds.ts BuildListQuerySchema checks it). */
@@ -126,9 +143,10 @@ export function farmClient(baseUrl: string, token: string, fetchImpl: typeof fet
     submit: (body) => json('POST', '/v1/builds', SubmitResultSchema, { json: body }),
     status: async (id) => (await json('GET', `/v1/builds/${id}`, BuildStatusSchema)).body,
     resolve: async (body) => (await json('POST', '/v1/resolve', ResolveAnswerSchema, { json: body })).body,
+    attestations: async (app, version, tuple, variant) => (await json('GET', artifactPath(app, version, tuple, 'attestations', variant), ArtifactAttestationsSchema)).body,
+    keys: async () => (await json('GET', '/v1/keys', FarmPublicKeysSchema)).body.keys,
     async downloadLink(app, version, tuple, variant = {}) {
-      const query = new URLSearchParams(Object.entries(variant).filter((e): e is [string, string] => typeof e[1] === 'string')).toString();
-      const path = `/v1/artifacts/${encodeURIComponent(app)}/${encodeURIComponent(version)}/${encodeURIComponent(tuple)}/download${query ? `?${query}` : ''}`;
+      const path = artifactPath(app, version, tuple, 'download', variant);
       const res = await call('GET', path, undefined, 'manual');
       if (res.status !== 302) throw new XamalError(res.status === 404 ? 'not_found' : 'external', `farm: no download link for ${app} ${version} ${tuple} (HTTP ${res.status})`);
       const header = (field: keyof DownloadLink) => res.headers.get(DOWNLOAD_LINK_HEADERS[field]) ?? undefined;

@@ -82,7 +82,9 @@ export type RecordedStep =
   | { kind: 'run'; host: string; command: Command }
   | { kind: 'caddy'; host: string; request: CaddyRequest }
   | { kind: 'upload'; host: string; localPath: string; remotePath: string; mode: number }
-  | { kind: 'interactive'; host: string; command: Command };
+  | { kind: 'interactive'; host: string; command: Command }
+  /** A step xamal itself does, on this machine (a dry run shows it: the artifact verification of a deploy). */
+  | { kind: 'local'; host: 'local'; what: string };
 
 export type SessionResponder = (step: RecordedStep) => Partial<CommandResult> | CaddyResponse | undefined;
 
@@ -135,6 +137,10 @@ export class RecordingPool implements SessionPool {
   constructor(private readonly respond?: SessionResponder) {}
   async session(host: string): Promise<HostSession> {
     return new RecordingSession(host, this.steps, this.respond);
+  }
+  /** Records a step done on this machine, not on a host. */
+  note(what: string): void {
+    this.steps.push({ kind: 'local', host: 'local', what });
   }
   async close(): Promise<void> {}
 }

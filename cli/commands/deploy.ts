@@ -1,6 +1,7 @@
 import { LocalExecutor, XamalError, isXamalError, type HostFingerprint, type TargetSelector } from '../../core/index.ts';
 import { buildRequestLine, hostTarget } from '../../deployer/build-request.ts';
 import { CommitSchema } from '../../core/contracts/build-job.ts';
+import { keyIdOf } from '../../core/signing.ts';
 import { farmClient, type FarmClient } from '../../deployer/farm-client.ts';
 import { followBuilds, uploadCheckout } from '../../deployer/farm-builds.ts';
 import { failureReport } from './build.ts';
@@ -10,6 +11,7 @@ import { withLock } from '../../deployer/flows/lock.ts';
 import { pruneAfterDeploy, pruneFields, prunedWords, pruneFlow } from '../../deployer/flows/prune.ts';
 import { exitCodeForOutcomes, failed, summary, type HostOutcome } from '../../deployer/flows/parallel.ts';
 import { hookRunner } from '../../deployer/hooks.ts';
+import { artifactVerifier } from '../../deployer/trust.ts';
 import { parseFlags, usageError } from '../args.ts';
 import type { CommandHelp, FlagTable } from '../help.ts';
 import { progressFor, type CliCommand } from '../io.ts';
@@ -96,12 +98,12 @@ async function buildForHost(client: FarmClient, r: { app: string; version: strin
 }
 
 /**
- * The farm as the deploy's artifact source: resolve by the host's fingerprint, then a short-lived
- * link. When the farm has no artifact the host runs, the error ends with the `xamal build` line that
+ * The farm as the deploy's artifact source: resolve by the host's fingerprint, each artifact
+ * verified against deploy.yml's keys (deployer/trust.ts), then a short-lived link. When the farm has no artifact the host runs, the error ends with the `xamal build` line that
  * asks for one; with `build` (deploy --build) the farm is asked to build it and the resolve is tried
  * again once it is done.
  */
-export function farmArtifacts(ctx: RemoteContext, version: string, exec: LocalExecutor, options: { build?: BuildOnMiss; client?: FarmClient } = {}): ArtifactSource | undefined {
+export function farmArtifacts(ctx: RemoteContext, version: string, exec: LocalExecutor, options: { build?: BuildOnMiss; client?: FarmClient; say?: (line: string) => void; warn?: (line: string) => void } = {}): ArtifactSource | undefined {
   const f = ctx.config.farm;
   if (!f) return undefined;
   const token = ctx.secrets.get(f.tokenSecret)?.reveal() ?? ctx.env[f.tokenSecret];
@@ -140,6 +142,7 @@ export function farmArtifacts(ctx: RemoteContext, version: string, exec: LocalEx
       }
       return answer;
     },
+    verify: artifactVerifier(client, f.publicKeys, { app, version, mixEnv }, options.say ?? ctx.say ?? (() => {}), options.warn ?? options.say ?? ctx.say),
     link: (tuple) => client.downloadLink(app, version, tuple, { mixEnv }),
   };
 }
@@ -151,7 +154,7 @@ const VERB_HELP: Record<Verb, Omit<CommandHelp, 'flags'>> = {
   deploy: {
     usage: `xamal deploy [--version VERSION] [--build] [--lock-wait SECONDS] ${REMOTE_FLAGS_USAGE}`,
     description:
-      "Runs the hooks at their moments (xamal docs hooks), takes the deploy lock on the primary host, asks the farm for the artifact that runs on each kind of host (by its fingerprint), and on each host: pulls the tarball by a short-lived link, checks its sha256, boots it in the idle slot, waits for it to be healthy, and moves Caddy's traffic to it. The post-deploy hook runs when every host succeeded.\n\nExit code: 0 when every host succeeded, else the kind of the failures (see xamal help).",
+      "Runs the hooks at their moments (xamal docs hooks), takes the deploy lock on the primary host, asks the farm for the artifact that runs on each kind of host (by its fingerprint), verifies each artifact before any host pulls it (its signature by farm.public_key and its provenance, as xamal verify: a failure stops the deploy with nothing changed, exit 12), and on each host: pulls the tarball by a short-lived link, checks the sha256 of the signed manifest, boots it in the idle slot, waits for it to be healthy, and moves Caddy's traffic to it. The post-deploy hook runs when every host succeeded.\n\nExit code: 0 when every host succeeded, else the kind of the failures (see xamal help).",
     examples: [
       ['xamal deploy', "Deploy the checkout's commit to every host"],
       ['xamal deploy -d staging --version v1.4.2', 'Deploy a tag to the hosts of config/deploy.staging.yml'],
@@ -232,7 +235,8 @@ const command: Pick<CliCommand, 'run'> = {
         printDryRun(io, remote);
         return exitCodeForOutcomes(out);
       }
-      const result = await deployVerb(verb, positionals, values, remote, say);
+      // Warnings (an unpinned farm key, an unsigned artifact) are said even with --quiet.
+      const result = await deployVerb(verb, positionals, values, remote, say, (l) => io.err(redact(l)));
       progress?.end();
       printDryRun(io, remote);
       const records = result.outcomes.map((o) =>
@@ -258,7 +262,7 @@ const command: Pick<CliCommand, 'run'> = {
  * post-caddy-switch (the flow); post-deploy once every host succeeded (not app boot). -H or
  * --dry-run: no hook runs.
  */
-export async function deployVerb(verb: Exclude<Verb, 'prune'>, positionals: readonly string[], values: DeployValues, remote: Remote, say: (l: string) => void): Promise<DeployResult & { version: string; pruned: Map<string, HostOutcome<string[]>> }> {
+export async function deployVerb(verb: Exclude<Verb, 'prune'>, positionals: readonly string[], values: DeployValues, remote: Remote, say: (l: string) => void, warn: (l: string) => void = say): Promise<DeployResult & { version: string; pruned: Map<string, HostOutcome<string[]>> }> {
   const { ctx } = remote;
   const { config, targets } = ctx;
   const exec = new LocalExecutor(ctx.env as NodeJS.ProcessEnv);
@@ -286,17 +290,25 @@ export async function deployVerb(verb: Exclude<Verb, 'prune'>, positionals: read
   await hook('pre-connect');
   version ??= verb === 'rollback' ? await previousVersion(ctx, targets.hosts[0]!) : await currentVersion(ctx, targets.hosts[0]!);
   const v = version;
+  // A dry run asks no farm: it shows the verification every pulled artifact would go through first.
+  if (dry && !rollback && config.farm) remote.recording!.note(verificationStep(config.farm.publicKeys, v));
   if (!rollback) await hook('pre-build');
   const result = await withLock(ctx, { message: `${verb} ${v}`, version: v, ...(lockWait !== undefined ? { waitS: lockWait } : {}) }, async () => {
     if (verb !== 'boot') await hook('pre-deploy', { lock: true });
     say(`${verb} ${v} to ${summaryOfTargets(targets.hosts)}`);
-    const artifacts = rollback || dry ? undefined : farmArtifacts(ctx, v, exec, values.build ? { build: { say } } : {});
+    const artifacts = rollback || dry ? undefined : farmArtifacts(ctx, v, exec, { say, warn, ...(values.build ? { build: { say } } : {}) });
     const deployed = await deployFlow(ctx, { version: v, rollback, hooks: (name, extra) => hook(name, { lock: true, ...extra }), ...(artifacts ? { artifacts } : {}) });
     // As Kamal, a deploy prunes old releases where it went live, still holding the lock; rollback and app boot do not.
     return { ...deployed, pruned: rollback ? new Map<string, HostOutcome<string[]>>() : await pruneAfterDeploy(ctx, deployed.outcomes) };
   });
   if (verb !== 'boot' && failed(result.outcomes).length === 0) await hook('post-deploy', { lock: false, runtime: (Date.now() - t0) / 1000 });
   return { ...result, version: v };
+}
+
+/** What a dry run records for the verification a deploy does before any host pulls. */
+export function verificationStep(publicKeys: readonly string[], version: string): string {
+  const keys = publicKeys.length ? `deploy.yml's farm key${publicKeys.length > 1 ? 's' : ''} ${publicKeys.map((k) => keyIdOf(k)).join(', ')}` : "the farm's own keys (GET /v1/keys; deploy.yml pins none)";
+  return `verify each artifact before any host pulls it: manifest signature, provenance (signed, about the tarball, from commit ${version}) and SBOM sha256, against ${keys}`;
 }
 
 function summaryOfTargets(hosts: readonly string[]): string {

@@ -18,6 +18,11 @@ export const ERROR_CODES = {
   cancelled: { exit: 10, http: 409, meaning: 'stopped on request' },
   /** A user's deploy hook (.xamal/hooks/NAME) exited non-zero: the command stops there. */
   hook_failed: { exit: 11, http: 500, meaning: 'a deploy hook exited non-zero' },
+  /**
+   * An artifact's signature, provenance or checksum did not verify (deployer/verify.ts): nothing runs
+   * it. The deployer's alone; the API never answers it (its HTTP status is only the table's shape).
+   */
+  verification_failed: { exit: 12, http: 422, meaning: 'an artifact failed verification (signature, provenance, checksum)' },
   internal: { exit: 1, http: 500, meaning: 'a bug in xamal' },
 } as const satisfies Record<string, { exit: number; http: number; meaning: string }>;
 

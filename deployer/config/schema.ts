@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isXamalError, parseSelectorString, parseTarget, ReleaseNameSchema, sensitive, TargetSelectorSchema, ValidationError, type TargetSelector } from '../../core/index.ts';
+import { PublicKeyTextSchema } from '../../core/contracts/attestation.ts';
 import { DebianPackageSchema } from '../../core/contracts/build-settings.ts';
 
 /**
@@ -231,7 +232,7 @@ export const BootSchema = z
  * The first words of xamal's commands (cli/table.ts; a unit test keeps the two equal) and `help`: an
  * alias cannot take one. `console` is not among them: it is a built-in alias deploy.yml may replace.
  */
-export const COMMAND_WORDS: readonly string[] = ['app', 'audit', 'build', 'caddy', 'config', 'deploy', 'details', 'docs', 'farm', 'help', 'host', 'init', 'lock', 'prune', 'redeploy', 'remove', 'rollback', 'secrets', 'server', 'setup', 'target', 'version'];
+export const COMMAND_WORDS: readonly string[] = ['app', 'audit', 'build', 'caddy', 'config', 'deploy', 'details', 'docs', 'farm', 'help', 'host', 'init', 'lock', 'prune', 'redeploy', 'remove', 'rollback', 'secrets', 'server', 'setup', 'target', 'verify', 'version'];
 
 /** A tuple (`linux-x86_64-gnu2.36-debian12-…`), a selector string (`otp=27,distro=debian12`) or a selector map. */
 const FarmTargetSchema = z.union([z.string(), TargetSelectorSchema], { error: 'expected a target tuple, a selector string or a selector map' }).transform((t, ctx): string | TargetSelector => {
@@ -256,9 +257,19 @@ export const FarmSchema = z
     url: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }),
     token: EnvNameSchema.default('XAMAL_FARM_TOKEN'),
     target: FarmTargetSchema.optional(),
+    /** The farm's signing key (`xamal farm keys new` prints it): every artifact is verified against it before a host pulls it. */
+    public_key: PublicKeyTextSchema.optional(),
+    /** More trusted keys (a rotation: the new one and the old one while artifacts signed by it are still deployed). */
+    public_keys: z.array(PublicKeyTextSchema).min(1, 'expected at least one key (or leave public_keys out)').max(16, 'expected at most 16 keys').optional(),
   })
   .strict()
-  .transform((f) => ({ url: f.url.replace(/\/+$/, ''), tokenSecret: f.token, target: f.target }));
+  .transform((f) => ({
+    url: f.url.replace(/\/+$/, ''),
+    tokenSecret: f.token,
+    target: f.target,
+    /** Every key trusted to sign artifacts (public_key, then public_keys); none: the farm's own keys are used, with a warning. */
+    publicKeys: [...new Set([...(f.public_key ? [f.public_key] : []), ...(f.public_keys ?? [])])],
+  }));
 export type FarmConfig = z.output<typeof FarmSchema>;
 
 /**

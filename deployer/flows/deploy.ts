@@ -35,9 +35,15 @@ import { failed, onSessions, type HostOutcome } from './parallel.ts';
  * stopped. `current` moves only after success. The boot and switch hooks run between these steps.
  */
 
-/** Where a host's artifact comes from: the farm (resolve + short-lived link). */
+/** Where a host's artifact comes from: the farm (resolve, verification, short-lived link). */
 export interface ArtifactSource {
   resolve(host: string, fingerprint: HostFingerprint): Promise<{ tuple: string; sha256: string }>;
+  /**
+   * Checks a tuple's artifact (signature, provenance: deployer/trust.ts) before any host pulls it:
+   * resolves with the sha256 of its signed manifest, which the hosts then check (undefined: let
+   * through unverified, only when deploy.yml pins no key), or throws `verification_failed`.
+   */
+  verify(tuple: string): Promise<{ sha256: string | undefined }>;
   link(tuple: string): Promise<{ url: string; sha256: string }>;
 }
 
@@ -76,22 +82,83 @@ export function bootBatches(hosts: readonly string[], limit: { hosts: number } |
   return out;
 }
 
-/** Gets the release onto every host (pull, verified); resolves with each host's tuple. */
-async function stageRelease(ctx: RemoteContext, s: HostSession, opts: DeployOptions, rec: HostDeployRecord): Promise<void> {
+/** The artifact a host needs (read only: whether the release is there, its fingerprint, the farm's answer); none when the release is there. */
+async function locateRelease(ctx: RemoteContext, s: HostSession, opts: DeployOptions, rec: HostDeployRecord): Promise<Chosen | undefined> {
   const present = (await s.run(releasePresentCommand(ctx.layout, opts.version))).code === 0;
-  if (present) return;
+  if (present) return undefined;
   if (opts.rollback) throw new XamalError('not_found', `${s.host}: release ${opts.version} is not on this host (rollback only goes to a retained release; see xamal app releases)`);
   if (!opts.artifacts) throw new XamalError('usage', 'farm: not configured in deploy.yml (farm.url): there is no artifact to deploy');
   const fp = await timed(rec.durationsMs, 'probe', async () => parseProbeOutput(await must(s, probeCommand())), () => ctx.step?.(s.host, 'probe'));
   const chosen = await opts.artifacts.resolve(s.host, fp);
   rec.tuple = chosen.tuple;
-  const link = await opts.artifacts.link(chosen.tuple);
-  if (link.sha256 !== chosen.sha256) throw new XamalError('conflict', `${s.host}: the farm's artifact for ${chosen.tuple} changed while deploying (sha256 ${chosen.sha256} → ${link.sha256})`);
+  return chosen;
+}
+
+interface Chosen {
+  tuple: string;
+  sha256: string;
+}
+
+/**
+ * Verifies each artifact the hosts need, once per tuple, before any host pulls: resolves with the
+ * sha256 each tuple's hosts check (its signed manifest's). Any failure stops here, every failing
+ * artifact named with its reason, before anything changed on a host.
+ */
+async function verifyArtifacts(artifacts: ArtifactSource, version: string, chosen: readonly Chosen[]): Promise<Map<string, string>> {
+  const byTuple = new Map(chosen.map((c) => [c.tuple, c.sha256]));
+  const results = await Promise.all(
+    [...byTuple].map(async ([tuple, answered]) => {
+      try {
+        const { sha256 } = await artifacts.verify(tuple);
+        if (sha256 !== undefined && sha256 !== answered) {
+          throw new XamalError('verification_failed', `artifact ${tuple}: the farm answered sha256 ${answered}, its signed manifest says ${sha256}`);
+        }
+        return { tuple, sha256: sha256 ?? answered };
+      } catch (err) {
+        return { tuple, error: err instanceof Error ? err : new Error(String(err)) };
+      }
+    }),
+  );
+  const bad = results.filter((r): r is { tuple: string; error: Error } => 'error' in r);
+  if (bad.length) {
+    const code = bad.every((b) => isXamalError(b.error) && b.error.code === 'verification_failed') ? 'verification_failed' : isXamalError(bad[0]!.error) ? bad[0]!.error.code : 'external';
+    throw new XamalError(code, `release ${version} was not deployed: ${bad.length === 1 ? 'its artifact' : `${bad.length} artifacts`} could not be verified; nothing was changed on any host:\n${bad.map((b) => b.error.message).join('\n')}`, { cause: bad[0]!.error });
+  }
+  return new Map(results.map((r) => [r.tuple, (r as { sha256: string }).sha256]));
+}
+
+/** The host pulls its verified artifact by a short-lived link and checks the sha256 from the signed manifest. */
+async function pullRelease(ctx: RemoteContext, s: HostSession, opts: DeployOptions, rec: HostDeployRecord, tuple: string, sha256: string): Promise<void> {
+  const link = await opts.artifacts!.link(tuple);
+  if (link.sha256 !== sha256) throw new XamalError('conflict', `${s.host}: the farm's artifact for ${tuple} changed while deploying (sha256 ${sha256} → ${link.sha256})`);
   await timed(rec.durationsMs, 'pull', async () => {
-    const r = await s.run(pullReleaseCommand({ layout: ctx.layout, version: opts.version, sha256: chosen.sha256 }, link.url));
+    const r = await s.run(pullReleaseCommand({ layout: ctx.layout, version: opts.version, sha256 }, link.url));
     if (r.code !== 0) throw pullFailure(s.host, opts.version, r);
-  }, () => ctx.step?.(s.host, `pull ${chosen.tuple}`));
+  }, () => ctx.step?.(s.host, `pull ${tuple}`));
   rec.pulled = true;
+}
+
+/**
+ * Gets the release onto every host, plan then apply: each host says what it needs (nothing changes),
+ * every artifact needed is verified, and only then do the hosts pull in parallel.
+ */
+async function stageRelease(ctx: RemoteContext, opts: DeployOptions, records: Map<string, HostDeployRecord>): Promise<void> {
+  const hosts = ctx.targets.hosts;
+  const located = await onSessions(ctx, (s, h) => locateRelease(ctx, s, opts, records.get(h)!), hosts);
+  throwStageFailures(opts.version, located);
+  const needs = located.flatMap((o) => (o.ok && o.value ? [{ host: o.host, ...o.value }] : []));
+  if (!needs.length) return;
+  const sha = await verifyArtifacts(opts.artifacts!, opts.version, needs);
+  const byHost = new Map(needs.map((n) => [n.host, n.tuple]));
+  const pulled = await onSessions(ctx, (s, h) => pullRelease(ctx, s, opts, records.get(h)!, byHost.get(h)!, sha.get(byHost.get(h)!)!), [...byHost.keys()]);
+  throwStageFailures(opts.version, pulled);
+}
+
+function throwStageFailures<T>(version: string, outcomes: readonly HostOutcome<T>[]): void {
+  const stageFailures = failed(outcomes);
+  if (stageFailures.length) {
+    throw new XamalError('external', `release ${version} could not be staged; nothing was switched:\n${stageFailures.map((f) => `${f.host}: ${f.error.message}`).join('\n')}`);
+  }
 }
 
 /** The role's env for a slot, plus XAMAL_VERSION (the deployed version, as Kamal sets KAMAL_VERSION). */
@@ -251,12 +318,8 @@ export async function deployFlow(ctx: RemoteContext, opts: DeployOptions): Promi
   const hosts = ctx.targets.hosts;
   const records = new Map<string, HostDeployRecord>(hosts.map((h) => [h, { host: h, version: opts.version, roles: [], pulled: false, durationsMs: {} }]));
 
-  // 1. Every host gets the release first (in parallel): nothing boots until all have it.
-  const staged = await onSessions(ctx, (s, h) => stageRelease(ctx, s, opts, records.get(h)!), hosts);
-  const stageFailures = failed(staged);
-  if (stageFailures.length) {
-    throw new XamalError('external', `release ${opts.version} could not be staged; nothing was switched:\n${stageFailures.map((f) => `${f.host}: ${f.error.message}`).join('\n')}`);
-  }
+  // 1. Every host gets the release first (in parallel), its artifact verified before any host pulls: nothing boots until all have it.
+  await stageRelease(ctx, opts, records);
 
   // 2. release_command once, on the primary host, with the new release and the real env.
   if (c.releaseCommand && !opts.rollback) await runReleaseCommand(ctx, opts.version);

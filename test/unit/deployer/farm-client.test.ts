@@ -46,4 +46,18 @@ describe('the farm client against a farm that answers otherwise', () => {
     const client = farmClient('http://farm.test', 't', answering(() => json({ statusCode: 403, error: 'forbidden', message: 'token ci lacks the build scope' }, 403)));
     await expect(client.status(B)).rejects.toMatchObject({ code: 'forbidden', message: `farm: GET /v1/builds/${B}: 403: token ci lacks the build scope` });
   });
+
+  it('reads an artifact\'s attestations as exact text from its route, with the variant in the query', async () => {
+    const urls: string[] = [];
+    const body = { manifestKey: 'artifacts/hello/x/manifest.json', manifest: '{"schema": 1}\n', signature: null, provenance: '{}', sbom: null };
+    const client = farmClient('http://farm.test', 't', async (url) => (urls.push(String(url)), json(body)));
+    expect(await client.attestations('hello', 'a'.repeat(40), 'linux-x', { mixEnv: 'staging' })).toEqual(body);
+    expect(urls).toEqual([`http://farm.test/v1/artifacts/hello/${'a'.repeat(40)}/linux-x/attestations?mixEnv=staging`]);
+  });
+
+  it('reads the farm\'s keys, and names the field of a key answer that does not fit', async () => {
+    const key = { keyid: '0123456789abcdef', publicKey: 'ed25519:E04TLiElgloJUfASIuQ2alelYfpbwkpIlhzB0aNsBtw=', current: true };
+    expect(await farmClient('http://farm.test', 't', answering(() => json({ keys: [key] }))).keys()).toEqual([key]);
+    await expect(farmClient('http://farm.test', 't', answering(() => json({ keys: [{ ...key, publicKey: 'rsa:x' }] }))).keys()).rejects.toThrow(/GET \/v1\/keys: [^\n]*\nkeys\/0\/publicKey: expected an ed25519 public key/);
+  });
 });

@@ -35,6 +35,7 @@ describe('documented examples', () => {
     expect(parseExample('ssh', ENV).config.ssh.proxy).toEqual({ user: 'deploy', host: 'bastion.example.com', port: undefined });
     expect(parseExample('boot', ENV).config.boot).toEqual({ limit: { percent: 25 }, wait: 2 });
     expect(parseExample('farm', ENV).config.farm?.target).toEqual({ otp: '27', elixir: '1.18', distro: 'debian12' });
+    expect(parseExample('farm', ENV).config.farm?.publicKeys).toEqual(['ed25519:E04TLiElgloJUfASIuQ2alelYfpbwkpIlhzB0aNsBtw=', 'ed25519:SL4y4RcqzVySln9BVUDUn91ikZZf4L2uEhcCrYRky8Y=']);
   });
 
   it('refuses section names that are not plain words', () => {

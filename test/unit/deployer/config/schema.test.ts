@@ -122,12 +122,30 @@ describe('deploy.yml schema', () => {
 
   it('takes farm targets as a tuple, a selector string or a selector map, and reports a bad tuple by field', () => {
     const farm = (target: unknown) => validateDeployConfig({ ...minimal, farm: { url: 'https://farm.example.com/', target } }).farm;
-    expect(farm('linux-x86_64-gnu2.36-debian12-otp25.2.3-elixir1.14.0')).toEqual({ url: 'https://farm.example.com', tokenSecret: 'XAMAL_FARM_TOKEN', target: 'linux-x86_64-gnu2.36-debian12-otp25.2.3-elixir1.14.0' });
+    expect(farm('linux-x86_64-gnu2.36-debian12-otp25.2.3-elixir1.14.0')).toEqual({ url: 'https://farm.example.com', tokenSecret: 'XAMAL_FARM_TOKEN', target: 'linux-x86_64-gnu2.36-debian12-otp25.2.3-elixir1.14.0', publicKeys: [] });
     expect(farm('otp=27,arch=arm64')?.target).toEqual({ otp: '27', arch: 'aarch64' });
     expect(farm({ distro: 'debian12' })?.target).toEqual({ distro: 'debian12' });
     expect(problems({ ...minimal, farm: { url: 'https://f', target: 'linux-arm65-gnu2.36-debian12-otp25.2.3-elixir1.14.0' } })).toEqual([
       'farm/target: arch: expected one of x86_64, aarch64, armv7l, riscv64, got "arm65"',
     ]);
+  });
+
+  it('trusts farm.public_key and every key of farm.public_keys (once each), and names the field of a key that is not one', () => {
+    const K1 = 'ed25519:E04TLiElgloJUfASIuQ2alelYfpbwkpIlhzB0aNsBtw=';
+    const K2 = 'ed25519:SL4y4RcqzVySln9BVUDUn91ikZZf4L2uEhcCrYRky8Y=';
+    const keys = (farm: object) => validateDeployConfig({ ...minimal, farm: { url: 'https://f', ...farm } }).farm?.publicKeys;
+    expect(keys({ public_key: K1 })).toEqual([K1]);
+    expect(keys({ public_keys: [K2, K1] })).toEqual([K2, K1]);
+    expect(keys({ public_key: K1, public_keys: [K2, K1] })).toEqual([K1, K2]);
+    expect(keys({})).toEqual([]);
+    expect(problems({ ...minimal, farm: { url: 'https://f', public_key: 'ssh-ed25519 AAAAC3Nza' } })).toEqual([
+      'farm/public_key: expected an ed25519 public key like ed25519:<44 base64 characters> (from `xamal farm keys new`), got "ssh-ed25519 AAAAC3Nza"',
+    ]);
+    expect(problems({ ...minimal, farm: { url: 'https://f', public_keys: [K1, 'ed25519:short='] } })).toEqual([
+      'farm/public_keys/1: expected an ed25519 public key like ed25519:<44 base64 characters> (from `xamal farm keys new`), got "ed25519:short="',
+    ]);
+    expect(problems({ ...minimal, farm: { url: 'https://f', public_keys: K1 } })).toContain('farm/public_keys: expected a list, got string');
+    expect(problems({ ...minimal, farm: { url: 'https://f', public_keys: [] } })).toEqual(['farm/public_keys: expected at least one key (or leave public_keys out)']);
   });
 
   it('carries inline SSH keys as secrets that print as [REDACTED]', () => {

@@ -29,8 +29,12 @@ function host(over: { present?: boolean; healthy?: boolean; caddy?: boolean; rel
 
 const artifacts: ArtifactSource = {
   resolve: async (_h: string, fp: HostFingerprint) => ({ tuple: `linux-${fp.arch}-gnu${fp.libcVersion}-debian${fp.distroVersion}-otp25.2.3-elixir1.14.0`, sha256: SHA }),
+  verify: async () => ({ sha256: SHA }),
   link: async () => ({ url: 'http://farm:7420/v1/downloads/SIGNED-LINK-TOKEN', sha256: SHA }),
 };
+
+/** The steps that change a host (anything but reading whether the release is there and the fingerprint). */
+const changes = (steps: RecordedStep[]) => labels(steps).filter((l) => !l.startsWith('is ') && l !== 'fingerprint host');
 
 const labels = (steps: RecordedStep[]) => steps.filter((s): s is Extract<RecordedStep, { kind: 'run' }> => s.kind === 'run').map((s) => s.command.label ?? '');
 
@@ -110,6 +114,52 @@ describe('deploy flow', () => {
     const { ctx, pool } = testContext({ command: 'deploy', roles: ['web'], config: { service: 'shop', servers: ['web1'], ssh: { user: 'deploy' }, caddy: { hosts: ['shop.example.com'] }, release_command: 'bin/shop eval Shop.migrate' }, respond: host({ present: true, releaseCommand: 3 }) });
     await expect(deployFlow(ctx, { version: V })).rejects.toThrow(/release_command failed on web1 \(exit 3\); nothing was switched/);
     expect(labels(pool.steps).some((l) => l.startsWith('start '))).toBe(false);
+  });
+
+  it('verifies each artifact once, after every host was fingerprinted and before any host pulls; hosts check the sha256 of the signed manifest', async () => {
+    const { ctx, pool } = testContext({ command: 'deploy', roles: ['web'], respond: host() });
+    const seen: { tuple: string; stepsBefore: string[] }[] = [];
+    const source: ArtifactSource = { ...artifacts, verify: async (tuple) => (seen.push({ tuple, stepsBefore: labels(pool.steps) }), { sha256: SHA }) };
+    const { outcomes } = await deployFlow(ctx, { version: V, artifacts: source });
+    expect(outcomes.every((o) => o.ok)).toBe(true);
+    expect(seen.map((x) => x.tuple)).toEqual(['linux-x86_64-gnu2.36-debian12-otp25.2.3-elixir1.14.0']);
+    expect(seen[0]!.stepsBefore.filter((l) => l === 'fingerprint host')).toHaveLength(2);
+    expect(seen[0]!.stepsBefore.some((l) => l.startsWith('pull'))).toBe(false);
+    const pulls = pool.steps.filter((s): s is Extract<RecordedStep, { kind: 'run' }> => s.kind === 'run' && (s.command.label ?? '').startsWith('pull release'));
+    expect(pulls).toHaveLength(2);
+    for (const p of pulls) expect(p.command.argv).toContain(SHA);
+  });
+
+  it('a failed verification stops the deploy naming the artifact and the reason, before anything changed on any host', async () => {
+    const { ctx, pool } = testContext({ command: 'deploy', roles: ['web'], respond: host() });
+    const refuse: ArtifactSource = {
+      ...artifacts,
+      verify: async (tuple) => {
+        throw new XamalError('verification_failed', `artifact ${tuple}: signature: unknown key: signed by key 0123456789abcdef, which is not trusted`);
+      },
+    };
+    const err = await deployFlow(ctx, { version: V, artifacts: refuse }).catch((e: unknown) => e as XamalError);
+    expect(err).toMatchObject({
+      code: 'verification_failed',
+      message: `release ${V} was not deployed: its artifact could not be verified; nothing was changed on any host:\nartifact linux-x86_64-gnu2.36-debian12-otp25.2.3-elixir1.14.0: signature: unknown key: signed by key 0123456789abcdef, which is not trusted`,
+    });
+    expect(changes(pool.steps)).toEqual([]);
+    expect(pool.steps.every((s) => s.kind === 'run')).toBe(true);
+  });
+
+  it('refuses when the signed manifest names another tarball than the farm answered (a tampered index), before any pull', async () => {
+    const { ctx, pool } = testContext({ command: 'deploy', roles: ['web'], respond: host() });
+    const other: ArtifactSource = { ...artifacts, verify: async () => ({ sha256: 'e'.repeat(64) }) };
+    await expect(deployFlow(ctx, { version: V, artifacts: other })).rejects.toMatchObject({ code: 'verification_failed', message: expect.stringContaining(`the farm answered sha256 ${SHA}, its signed manifest says ${'e'.repeat(64)}`) });
+    expect(changes(pool.steps)).toEqual([]);
+  });
+
+  it('an artifact let through unverified (no key pinned, unsigned) is pulled with the sha256 the farm answered, as before signing', async () => {
+    const { ctx, pool } = testContext({ command: 'deploy', roles: ['web'], hosts: ['web1'], respond: host() });
+    const { outcomes } = await deployFlow(ctx, { version: V, artifacts: { ...artifacts, verify: async () => ({ sha256: undefined }) } });
+    expect(outcomes[0]!.ok).toBe(true);
+    const pull = pool.steps.find((s) => s.kind === 'run' && (s.command.label ?? '').startsWith('pull release'));
+    expect(pull?.kind === 'run' && pull.command.argv).toContain(SHA);
   });
 
   it('refuses a version that is not a safe directory name', async () => {
