@@ -1,4 +1,6 @@
-import { XamalError } from '../core/index.ts';
+import { join } from 'node:path';
+import { isXamalError, readCappedFile, XamalError } from '../core/index.ts';
+import { refuseUnlessRealDirectory } from './links.ts';
 
 /**
  * A reader of mix.lock, the Elixir term Mix writes (Mix.Dep.Lock: `%{"app": inspect(entry), …}`),
@@ -323,4 +325,28 @@ export function parseMixLock(text: string): LockedDep[] {
     if (scm === 'git') return gitEntry(text, app, term as Extract<Term, { t: 'tuple' }>);
     throw refused(text, term.at, `"${app}": SCM :${scm} is not one this reader knows (:hex, :git)`);
   });
+}
+
+/**
+ * The project's mix.lock as the build left it in `src` (a real directory under `base`; the lock a
+ * regular file of at most MAX_LOCK_BYTES, never read through a link), parsed; undefined when there
+ * is none. Anything it refuses is `build_failed`, naming the lock and why.
+ */
+export async function readProjectLock(base: string, src: string): Promise<LockedDep[] | undefined> {
+  await refuseUnlessRealDirectory(base, src, 'source');
+  const read = await readCappedFile(join(src, 'mix.lock'), MAX_LOCK_BYTES);
+  if (read.kind === 'missing') return undefined;
+  if (read.kind === 'refused') throw new XamalError('build_failed', `sbom: mix.lock ${read.why}; it is read only as a regular file of at most ${MAX_LOCK_BYTES} bytes`);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(read.data);
+  } catch {
+    throw new XamalError('build_failed', 'sbom: mix.lock is not UTF-8 text');
+  }
+  try {
+    return parseMixLock(text);
+  } catch (err) {
+    if (!isXamalError(err) || err.code !== 'validation') throw err;
+    throw new XamalError('build_failed', `sbom: ${err.message} (the SBOM lists what mix.lock pins: a lock it cannot read stops the build)`);
+  }
 }

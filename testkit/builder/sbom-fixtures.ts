@@ -43,3 +43,9 @@ export const FIXTURE_RELEASE_PATHS = [
   'releases/1.0.0/shop.rel',
   'releases/start_erl.data',
 ];
+
+/** A lock of one Hex package, as the fake builds' deps step would leave it (testkit/builder/fake-docker.ts fetches jason). */
+export const ONE_PACKAGE_LOCK = `%{
+  "jason": {:hex, :jason, "1.4.4", "b9226785a9aa77b6857ca22832cffa5d5011a667207eb2a0ad56adb5db443b8a", [:mix], [], "hexpm", "c5eb0cab91f094599f94d55bc63409236a8ec69a21a67814529e8d5f6cc90b3b"},
+}
+`;

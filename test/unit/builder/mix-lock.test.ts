@@ -1,5 +1,8 @@
-import { describe, expect, it } from 'vitest';
-import { MAX_LOCK_BYTES, parseMixLock } from '../../../builder/mix-lock.ts';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { MAX_LOCK_BYTES, parseMixLock, readProjectLock } from '../../../builder/mix-lock.ts';
 import { FIXTURE_LOCK } from '../../../testkit/builder/sbom-fixtures.ts';
 
 const refusal = (text: string) => {
@@ -85,5 +88,43 @@ describe('reading mix.lock', () => {
 
   it('refuses a lock larger than its bound unread', () => {
     expect(refusal(`%{}${' '.repeat(MAX_LOCK_BYTES)}`)).toBe(`mix.lock is larger than ${MAX_LOCK_BYTES} bytes`);
+  });
+});
+
+describe("reading the project's mix.lock from the build's work directory", () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+  const work = async (lock?: string | Buffer) => {
+    const base = await mkdtemp(join(tmpdir(), 'xamal-lock-'));
+    dirs.push(base);
+    await mkdir(join(base, 'src'));
+    if (lock !== undefined) await writeFile(join(base, 'src', 'mix.lock'), lock);
+    return base;
+  };
+  const refusedWith = (p: Promise<unknown>) => p.then(() => 'accepted', (e: Error & { code?: string }) => `${e.code}: ${e.message}`);
+
+  it('is undefined without a lock, and the parsed entries with one', async () => {
+    const none = await work();
+    expect(await readProjectLock(none, join(none, 'src'))).toBeUndefined();
+    const base = await work(FIXTURE_LOCK);
+    expect((await readProjectLock(base, join(base, 'src')))!.map((d) => d.app)).toContain('jason');
+  });
+
+  it('refuses, as a failed build naming the lock, a lock that is a link, not UTF-8, malformed, or a source folder that is a link', async () => {
+    const linked = await work();
+    await symlink('/etc/passwd', join(linked, 'src', 'mix.lock'));
+    expect(await refusedWith(readProjectLock(linked, join(linked, 'src')))).toBe(`build_failed: sbom: mix.lock is a symbolic link; it is read only as a regular file of at most ${MAX_LOCK_BYTES} bytes`);
+    const binary = await work(Buffer.from([0x25, 0x7b, 0xff, 0x7d]));
+    expect(await refusedWith(readProjectLock(binary, join(binary, 'src')))).toBe('build_failed: sbom: mix.lock is not UTF-8 text');
+    const bad = await work('%{"a": 1}');
+    expect(await refusedWith(readProjectLock(bad, join(bad, 'src')))).toBe(
+      'build_failed: sbom: mix.lock line 1, column 8: "a": expected a tuple starting with its SCM (:hex or :git) (the SBOM lists what mix.lock pins: a lock it cannot read stops the build)',
+    );
+    const srcLink = await work();
+    await rm(join(srcLink, 'src'), { recursive: true });
+    await symlink('/etc', join(srcLink, 'src'));
+    expect(await refusedWith(readProjectLock(srcLink, join(srcLink, 'src')))).toBe('build_failed: source: src is a link (-> /etc), not a directory in the work tree');
   });
 });
