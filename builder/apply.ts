@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { constants, existsSync, lstatSync } from 'node:fs';
 import { mkdir, mkdtemp, open, readdir, rm } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
@@ -7,6 +7,7 @@ import { buildJobId, type BuildJob, type BuildPhase } from '../core/contracts/bu
 import { openSecrets, secretRedactor, type BuildSecrets } from '../core/contracts/build-settings.ts';
 import type { GitRemoteEnv } from '../core/contracts/git-credentials.ts';
 import { PublishedManifestSchema, type Manifest } from '../core/contracts/manifest.ts';
+import { XAMAL_VERSION } from '../core/xamal-version.ts';
 import { storedArtifact } from '../store/artifact-index.ts';
 import type { ObjectStore } from '../store/store.ts';
 import { usableImages } from '../images/catalog.ts';
@@ -24,6 +25,9 @@ import type { ImagePreparer } from './images/prepare.ts';
 import type { EgressProxy } from './egress.ts';
 import { assembleManifest, cacheLayout, planBuild, type BuildLimits, type DepsNetwork, type BuildPlan, type BuildStep, type PlanInput } from './plan.ts';
 import { mirrorPath, prepareSource } from './source.ts';
+import { readProjectLock, type LockedDep } from './mix-lock.ts';
+import type { ReleaseContents } from './release-contents.ts';
+import { releaseSbom } from './sbom.ts';
 import { BUILD_USER } from './build-user.ts';
 import { ensureDerivedImage } from './derived-image.ts';
 import { ensureMixTools, type MixTools, type MixToolsSettings } from './mix-tools.ts';
@@ -108,7 +112,17 @@ interface Run {
   secrets?: BuildSecrets;
   /** Cuts the secrets' values from text (every line the build prints, every step's output). */
   redact: (text: string) => string;
-  learnt: { scan?: ReleaseScan; startErl?: CappedRead; tarball?: { sha256: string; size: number }; releaseVersion?: string; manifest?: Manifest };
+  learnt: {
+    scan?: ReleaseScan;
+    startErl?: CappedRead;
+    /** The applications and ERTS the tarball ships (the scan's). */
+    contents?: ReleaseContents;
+    tarball?: { sha256: string; size: number };
+    releaseVersion?: string;
+    /** The SBOM written to the store, and the sha256 of exactly the bytes written. */
+    sbom?: { key: string; sha256: string };
+    manifest?: Manifest;
+  };
 }
 
 function fail(message: string, log: CappedLog): XamalError {
@@ -211,6 +225,7 @@ async function publish(r: Run, step: Extract<BuildStep, { kind: 'publish' }>): P
       tarball: learnt(l.tarball, 'the tarball'),
       timings: r.timings,
       builtAt: new Date().toISOString(),
+      ...(l.sbom ? { sbom: l.sbom } : {}),
     }),
     r.log,
   );
@@ -221,6 +236,47 @@ async function publish(r: Run, step: Extract<BuildStep, { kind: 'publish' }>): P
 }
 
 type StepOf<K extends BuildStep['kind']> = Extract<BuildStep, { kind: K }>;
+
+/**
+ * The release's SBOM from what the farm read (the tarball's folders, the project's mix.lock), stored
+ * at the step's key; the manifest pins it by the sha256 of exactly these bytes.
+ */
+async function writeSbom(r: Run, s: StepOf<'sbom'>): Promise<void> {
+  const contents = learnt(r.learnt.contents, 'the release contents');
+  if (contents.overflow) throw fail(`sbom: the release has more folders under lib/ than the ${contents.apps.length} the scan keeps`, r.log);
+  for (const f of contents.unknown) await r.say(`==> sbom: ${f} is not an application folder (<app>-<version>); not listed`);
+  let lock: LockedDep[] | undefined;
+  try {
+    lock = await readProjectLock(s.base, s.src);
+  } catch (err) {
+    throw isXamalError(err) && err.code === 'build_failed' ? fail(err.message, r.log) : err;
+  }
+  const { job, artifact } = r.plan;
+  const bytes = Buffer.from(
+    releaseSbom({
+      app: job.app,
+      release: r.plan.release,
+      releaseVersion: learnt(r.learnt.releaseVersion, 'the release version'),
+      version: artifact.version,
+      tuple: formatTarget(job.target),
+      mixEnv: job.mixEnv,
+      otp: job.target.otp,
+      elixir: job.target.elixir,
+      tarball: { fileName: artifact.fileName, sha256: learnt(r.learnt.tarball, 'the tarball').sha256 },
+      contents,
+      lock,
+      timestamp: new Date(),
+      serialNumber: `urn:uuid:${randomUUID()}`,
+      tool: { name: 'xamal', version: XAMAL_VERSION },
+    }),
+    'utf8',
+  );
+  await r.deps.store.put(s.key, bytes, 'application/vnd.cyclonedx+json');
+  r.learnt.sbom = { key: s.key, sha256: createHash('sha256').update(bytes).digest('hex') };
+  const n = (count: number, what: string) => `${count} ${what}${count === 1 ? '' : 's'}`;
+  const erts = contents.erts.length ? `, ERTS ${contents.erts.join(', ')}` : '';
+  await r.say(`==> sbom: ${n(contents.apps.length, 'application')}${erts}, ${lock ? `${n(lock.length, 'package')} from mix.lock` : 'no mix.lock'}: ${s.key}`);
+}
 
 /** How each kind of step is carried out. */
 const STEPS: { [K in BuildStep['kind']]: (r: Run, step: StepOf<K>) => Promise<void> } = {
@@ -253,9 +309,10 @@ const STEPS: { [K in BuildStep['kind']]: (r: Run, step: StepOf<K>) => Promise<vo
     }
   },
   scan: async (r, s) => {
-    const { scan, wanted } = await timed(r.timings, 'scan', () => scanReleaseTarball(s.tarball, s.wanted));
+    const { scan, wanted, contents } = await timed(r.timings, 'scan', () => scanReleaseTarball(s.tarball, s.wanted));
     r.learnt.scan = scan;
     r.learnt.startErl = wanted;
+    r.learnt.contents = contents;
   },
   tar: async (r, s) => {
     await timed(r.timings, 'tar', () => runChecked(r.deps.exec, s.command));
@@ -275,6 +332,7 @@ const STEPS: { [K in BuildStep['kind']]: (r: Run, step: StepOf<K>) => Promise<vo
     if (!version) throw fail(BAD_START_ERL, r.log);
     r.learnt.releaseVersion = version;
   },
+  sbom: (r, s) => timed(r.timings, 'sbom', () => writeSbom(r, s)),
   upload: (r, s) =>
     timed(r.timings, 'upload', async () => {
       await r.deps.store.putFile(s.key, s.file, 'application/gzip');

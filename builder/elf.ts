@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { extract } from 'tar-stream';
 import { compareVersions, NUMERIC_VERSION, type CappedRead } from '../core/index.ts';
+import { releaseFolders, type ReleaseContents } from './release-contents.ts';
 
 /**
  * A small ELF reader: just what the release scan needs — DT_NEEDED sonames, DT_SONAME, and the
@@ -240,14 +241,16 @@ async function entryBytes(entry: AsyncIterable<unknown>, max: number, keep: (hea
  * Scans the release as it ships: every regular ELF file in its tarball, which the build user packed
  * (builder/plan.ts tarCommand). The worker reads only that archive's bytes (opened without following
  * a link), never a path of the build's output: a link, FIFO or device there is an entry, never
- * followed or read. Also hands back `wanted` (a regular file, capped), or why it is not there.
+ * followed or read. Also hands back `wanted` (a regular file, capped), or why it is not there, and
+ * the applications and ERTS the release ships (from its folders' names, for the SBOM).
  */
-export async function scanReleaseTarball(tarball: string, wanted: WantedFile): Promise<{ scan: ReleaseScan; wanted: CappedRead }> {
+export async function scanReleaseTarball(tarball: string, wanted: WantedFile): Promise<{ scan: ReleaseScan; wanted: CappedRead; contents: ReleaseContents }> {
   const infos = new Map<string, ElfInfo>();
   const elfFiles: string[] = [];
   const unreadable: ReleaseScan['unreadable'] = [];
   const shipped = new Set<string>();
   let found: CappedRead = { kind: 'missing' };
+  const folders = releaseFolders();
   const ex = extract();
   const file = await open(tarball, constants.O_RDONLY | constants.O_NOFOLLOW);
   const done = pipeline(file.createReadStream(), createGunzip(), ex);
@@ -255,6 +258,7 @@ export async function scanReleaseTarball(tarball: string, wanted: WantedFile): P
   for await (const entry of ex) {
     const h = entry.header;
     const path = posix.normalize(h.name).replace(/^(\.\/)+|\/$/g, '');
+    folders.add(path, h.type === 'directory');
     if (h.type === 'link') {
       // A hard link to a file packed before it: the same bytes under another name.
       if (infos.has(posix.normalize(h.linkname ?? '').replace(/^(\.\/)+/, ''))) {
@@ -291,5 +295,5 @@ export async function scanReleaseTarball(tarball: string, wanted: WantedFile): P
   await done;
   const sonames = [...new Set([...infos.values()].flatMap((i) => i.needed))].filter((s) => !shipped.has(s)).sort();
   unreadable.sort((x, y) => (x.file < y.file ? -1 : x.file > y.file ? 1 : 0));
-  return { scan: { elfFiles: elfFiles.sort(), glibcNeeded: maxGlibc([...infos.values()]), sonames, unreadable }, wanted: found };
+  return { scan: { elfFiles: elfFiles.sort(), glibcNeeded: maxGlibc([...infos.values()]), sonames, unreadable }, wanted: found, contents: folders.contents() };
 }

@@ -4,6 +4,7 @@ import {
   artifactFileName,
   artifactKey,
   artifactManifestKey,
+  artifactSbomKey,
   artifactSha256Key,
   buildLogKey,
   formatTarget,
@@ -141,6 +142,11 @@ export type BuildStep =
   | { kind: 'check-scan'; glibcFloor?: string }
   /** The release version from the start_erl.data the scan kept (a regular file of at most `maxBytes`), validated. */
   | { kind: 'read-release-version'; maxBytes: number }
+  /**
+   * Writes the release's SBOM (builder/sbom.ts) to `key`: from what the scan found in the tarball and
+   * the project's mix.lock in `src` (a real directory under `base`), read by the worker, never run.
+   */
+  | { kind: 'sbom'; base: string; src: string; key: string }
   | { kind: 'upload'; file: string; key: string; sha256Key: string; fileName: string }
   /** Stores the log, then the manifest (which makes the artifact visible). */
   | { kind: 'publish'; logKey: string; manifestKey: string }
@@ -160,7 +166,7 @@ export interface BuildPlan {
   jobId: string;
   image: { ref: string; digest: string };
   release: string;
-  artifact: ArtifactRef & { tarballKey: string; sha256Key: string; manifestKey: string; logKey: string; fileName: string };
+  artifact: ArtifactRef & { tarballKey: string; sha256Key: string; manifestKey: string; sbomKey: string; logKey: string; fileName: string };
   cacheKeys: CacheLayout['keys'];
   cachePaths: CacheLayout['paths'];
   dirs: { src: string; out: string; home: string; releaseDir: string; tarball: string };
@@ -343,6 +349,8 @@ function checkAndUpload(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep
     { kind: 'phase', phase: 'scan' },
     { kind: 'check-scan', ...(p.job.target.libc === 'gnu' ? { glibcFloor: p.job.target.libcVersion } : {}) },
     { kind: 'read-release-version', maxBytes: START_ERL.maxBytes },
+    // Every build container has stopped (smoke ran beside the scan): nothing changes src/ while it is read.
+    { kind: 'sbom', base: p.workDir, src: dirs.src, key: artifact.sbomKey },
     { kind: 'phase', phase: 'upload' },
     { kind: 'upload', file: dirs.tarball, key: artifact.tarballKey, sha256Key: artifact.sha256Key, fileName: artifact.fileName },
     { kind: 'publish', logKey: artifact.logKey, manifestKey: artifact.manifestKey },
@@ -381,7 +389,7 @@ export function planBuild(p: PlanInput): BuildPlan {
     jobId: p.jobId,
     image: { ref: p.image.ref, digest: p.image.digest },
     release,
-    artifact: { ...ref, tarballKey: artifactKey(ref), sha256Key: artifactSha256Key(ref), manifestKey: artifactManifestKey(ref), logKey: buildLogKey(p.jobId), fileName },
+    artifact: { ...ref, tarballKey: artifactKey(ref), sha256Key: artifactSha256Key(ref), manifestKey: artifactManifestKey(ref), sbomKey: artifactSbomKey(ref), logKey: buildLogKey(p.jobId), fileName },
     cacheKeys: layout.keys,
     cachePaths: layout.paths,
     dirs,
@@ -397,6 +405,8 @@ export interface BuiltRelease {
   tarball: { sha256: string; size: number };
   timings: Record<string, number>;
   builtAt: string;
+  /** The SBOM written next to the artifact, and the sha256 of its bytes. */
+  sbom?: { key: string; sha256: string };
 }
 
 /** Pure: the artifact's manifest.json. */
@@ -420,5 +430,6 @@ export function assembleManifest(plan: BuildPlan, built: BuiltRelease): Manifest
     logKey: artifact.logKey,
     builtAt: built.builtAt,
     jobId: plan.jobId,
+    ...(built.sbom ? { attestations: { sbom: built.sbom } } : {}),
   };
 }

@@ -6,13 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runBuild, type BuildDeps } from '../../../builder/apply.ts';
-import type { DockerEngine } from '../../../builder/docker.ts';
+import type { ContainerSpec, DockerEngine } from '../../../builder/docker.ts';
 import { DEFAULT_LIMITS } from '../../../builder/plan.ts';
 import { BuildJobSchema, type BuildPhase } from '../../../core/contracts/build-job.ts';
 import { isXamalError, LocalExecutor, type Arch } from '../../../core/index.ts';
 import type { LockFile } from '../../../images/lock.ts';
 import { localStore } from '../../../store/local.ts';
-import { FAKE_DIGEST, fakeDocker } from '../../../testkit/builder/fake-docker.ts';
+import { FAKE_DIGEST, fakeDocker, hostPath } from '../../../testkit/builder/fake-docker.ts';
+import { ONE_PACKAGE_LOCK } from '../../../testkit/builder/sbom-fixtures.ts';
 import { commitFiles, git } from '../../../testkit/example-repo.ts';
 
 /**
@@ -55,7 +56,7 @@ describe('runBuild carries the plan out', () => {
     const src = join(dir, 'source');
     await mkdir(join(src, 'config'), { recursive: true });
     await writeFile(join(src, 'mix.exs'), 'defmodule Hello.MixProject do end');
-    await writeFile(join(src, 'mix.lock'), '%{"jason": {}}');
+    await writeFile(join(src, 'mix.lock'), ONE_PACKAGE_LOCK);
     await writeFile(join(src, 'config', 'config.exs'), 'import Config');
     git(src, 'init', '-q', '-b', 'main');
     C1 = await commitFiles(src, 'one', {});
@@ -85,8 +86,9 @@ describe('runBuild carries the plan out', () => {
       '==> smoke: /build/out/hello/bin/hello eval IO.puts("xamal-smoke-ok") (network none)',
       'xamal-smoke-ok',
       '==> scan: 1 ELF files, glibc needed 2.34, sonames libc.so.6 libtinfo.so.6',
+      `==> sbom: 0 applications, 1 package from mix.lock: artifacts/hello/${C1}/${X86}/sbom.cdx.json`,
     ]);
-    expect(Object.keys(m.timings).sort()).toEqual(['compile', 'deps', 'scan', 'smoke', 'source', 'tar', 'upload']);
+    expect(Object.keys(m.timings).sort()).toEqual(['compile', 'deps', 'sbom', 'scan', 'smoke', 'source', 'tar', 'upload']);
     expect(Object.keys(m.timings).slice(0, 3)).toEqual(['source', 'deps', 'compile']);
     expect(Object.keys(m.timings).at(-1)).toBe('upload');
     expect(m).toMatchObject({ schema: 1, app: 'hello', release: 'hello', releaseVersion: '0.1.0', version: C1, commit: C1, tuple: X86, mixEnv: 'prod', glibcNeeded: '2.34', sonames: ['libc.so.6', 'libtinfo.so.6'], image: { ref: 'xamal/builder:t', digest: DIGEST } });
@@ -97,6 +99,14 @@ describe('runBuild carries the plan out', () => {
     expect((await s.get(m.tarball.key))!.length).toBe(m.tarball.size);
     expect((await s.get(`${m.tarball.key}.sha256`))?.toString()).toBe(`${m.tarball.sha256}  hello-${C1}-${X86}.tar.gz\n`);
     expect((await s.get(m.logKey))!.toString()).toBe(`${lines.join('\n')}\n`);
+    // The SBOM beside the manifest, pinned by the sha256 of its stored bytes: the release, and the locked package.
+    const sbomKey = `artifacts/hello/${C1}/${X86}/sbom.cdx.json`;
+    const sbom = (await s.get(sbomKey))!;
+    expect(m.attestations).toEqual({ sbom: { key: sbomKey, sha256: createHash('sha256').update(sbom).digest('hex') } });
+    const doc = JSON.parse(sbom.toString('utf8')) as { specVersion: string; metadata: { component: Record<string, unknown> }; components: { name: string; purl?: string }[] };
+    expect(doc.specVersion).toBe('1.6');
+    expect(doc.metadata.component).toMatchObject({ name: 'hello', version: '0.1.0', hashes: [{ alg: 'SHA-256', content: m.tarball.sha256 }] });
+    expect(doc.components.map((c) => c.purl)).toEqual(['pkg:hex/jason@1.4.4']);
     const tarList = execFileSync('tar', ['-tzf', s.pathOf(m.tarball.key)], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
     expect(tarList).toEqual(['./', './bin/', './bin/beam.smp', './releases/', './releases/start_erl.data']);
     const mix = join(dir, 'cache', 'mix', 'hello');
@@ -105,6 +115,22 @@ describe('runBuild carries the plan out', () => {
     expect(existsSync(join(mix, m.cacheKeys.deps, 'jason', 'mix.exs'))).toBe(true);
     expect(existsSync(join(mix, m.cacheKeys.build, 'prod', 'hello.app'))).toBe(true);
     expect(await readdir(join(dir, 'work'))).toEqual([]);
+  });
+
+  it('a lock the SBOM cannot read fails the build naming mix.lock, where and why; neither SBOM nor manifest is published', async () => {
+    const depsStep = async (spec: ContainerSpec) => {
+      await writeFile(join(hostPath(spec, '/build/src'), 'mix.lock'), '%{\n  "jason": {:hex, :jason, File.read!("/etc/passwd")},\n}\n');
+      return 'fetched jason';
+    };
+    const { docker } = fakeDocker({}, 'GLIBC_2.34', { deps: depsStep });
+    const { err } = await build(deps(docker), C1);
+    expect(isXamalError(err) && err.code).toBe('build_failed');
+    expect(err!.message.split('\n')[0]).toBe(
+      'sbom: mix.lock line 2, column 27: expected a string, atom, integer, list or tuple, found "File.read!(\\"" (mix.lock holds only what Mix writes) (the SBOM lists what mix.lock pins: a lock it cannot read stops the build)',
+    );
+    const s = store();
+    expect(await s.get(`artifacts/hello/${C1}/${X86}/sbom.cdx.json`)).toBeUndefined();
+    expect(await s.get(`artifacts/hello/${C1}/${X86}/manifest.json`)).toBeUndefined();
   });
 
   it('holds its own deps and _build entries in the cache keeper from before it looks them up until it is done, then releases them', async () => {

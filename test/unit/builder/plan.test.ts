@@ -41,9 +41,11 @@ describe('planBuild: the steps of a build', () => {
     expect(kinds(plan.steps)).toEqual([
       'mkdir', 'command', 'phase:deps', 'container:deps', 'save-cache', 'write-deps-marker',
       'phase:compile', 'container:compile', 'phase:release', 'check-tree', 'parallel',
-      'phase:scan', 'check-scan', 'read-release-version', 'phase:upload', 'upload', 'publish', 'remove', 'phase:done',
+      'phase:scan', 'check-scan', 'read-release-version', 'sbom', 'phase:upload', 'upload', 'publish', 'remove', 'phase:done',
     ]);
     expect(parallel(plan).branches.map(kinds)).toEqual([['container:smoke'], ['save-cache', 'tar', 'scan']]);
+    // The SBOM reads the lock from the build's source, once every container has stopped, and goes beside the manifest.
+    expect(find(plan.steps, 'sbom')).toEqual([{ kind: 'sbom', base: '/work/bjob-1', src: '/work/bjob-1/src', key: plan.artifact.manifestKey.replace(/manifest\.json$/, 'sbom.cdx.json') }]);
     expect(find(plan.steps, 'mkdir')[0]!.paths).toEqual(['/work/bjob-1/out', '/work/bjob-1/home']);
     expect(find(plan.steps, 'command')[0]!.command).toEqual({ argv: ['chown', '-R', '1000:1000', '/work/bjob-1'], label: 'chown workdir' });
   });

@@ -14,6 +14,7 @@ import { LocalExecutor } from '../../../core/index.ts';
 import type { LockFile } from '../../../images/lock.ts';
 import { localStore } from '../../../store/local.ts';
 import { FAKE_DIGEST, fakeDocker, hostPath, writeRelease, type StepEffect } from '../../../testkit/builder/fake-docker.ts';
+import { ONE_PACKAGE_LOCK } from '../../../testkit/builder/sbom-fixtures.ts';
 import { tarGzOf, type FixtureEntry } from '../../../testkit/builder/tar-fixture.ts';
 import { git } from '../../../testkit/example-repo.ts';
 
@@ -30,7 +31,7 @@ const LOCK: LockFile = {
   images: [{ ref: 'xamal/builder:t', digest: FAKE_DIGEST, platforms: [{ arch: 'x86_64', digest: FAKE_DIGEST }], resolvedAt: '2025-01-01T00:00:00.000Z', source: 'registry', flavour: 'builder', tuple: X86 }],
 };
 const CANARY = `canary-${randomUUID()}`;
-const MIX_FILES = { 'mix.exs': 'defmodule Hello.MixProject do end', 'mix.lock': '%{"jason": {}}', 'config/config.exs': 'import Config' };
+const MIX_FILES = { 'mix.exs': 'defmodule Hello.MixProject do end', 'mix.lock': ONE_PACKAGE_LOCK, 'config/config.exs': 'import Config' };
 
 let dir: string;
 let outside: string;
@@ -180,6 +181,19 @@ describe('symlink attacks on the worker: refused with a named error, nothing out
     await untouched();
   });
 
+  it('a mix.lock the build replaced by a link to the canary (the SBOM reads the lock once the build is done)', async () => {
+    const compile: StepEffect = async (spec: ContainerSpec) => {
+      const out = await writeRelease(spec);
+      const lock = join(hostPath(spec, '/build/src'), 'mix.lock');
+      await unlink(lock);
+      await symlink(secret, lock);
+      return out;
+    };
+    const outcome = await build(gitArchive(await repo('lock-link')), compile);
+    await expectRefused('mix.lock -> canary after the build', outcome, 'sbom: mix.lock is a symbolic link; it is read only as a regular file of at most 4194304 bytes');
+    await untouched();
+  });
+
   it('a release whose start_erl.data is a link to the canary', async () => {
     const compile: StepEffect = async (spec: ContainerSpec) => {
       const out = await writeRelease(spec);
@@ -208,7 +222,7 @@ describe('symlink attacks on the worker: refused with a named error, nothing out
     expect(refused).toEqual([
       'git deps link', 'archive deps link + cache hit', 'restore into a link', 'source ../ link',
       ...archiveCases.map(([name]) => name),
-      'mix.lock -> /dev/zero', 'start_erl.data -> canary', 'out/hello -> /',
+      'mix.lock -> /dev/zero', 'mix.lock -> canary after the build', 'start_erl.data -> canary', 'out/hello -> /',
     ]);
     console.log(`reliability: symlink attacks → ${refused.length} cases refused, canary untouched`);
   });
