@@ -177,6 +177,10 @@ export function planCaddy(current: unknown, site: AppSite): CaddyPlan {
   if (Array.isArray(curHandle) && isObject(curHandle[0]) && curHandle[0]['@id'] === maintenanceId(site.app)) {
     handle = curHandle;
     plan.warnings.push(`${site.app} is in maintenance mode: its route keeps serving the maintenance page`);
+  } else if (Array.isArray(curHandle) && isObject(curHandle[0]) && String(curHandle[0]['@id']).startsWith(`${routeId(site.app)}-canary`)) {
+    // A canary's split (commands/canary.ts) is a state too: promote or abort ends it.
+    handle = curHandle;
+    plan.warnings.push(`${site.app} runs a canary: its route keeps the split until xamal canary promote or abort`);
   }
   const route = appRoute(site, handle);
   const inRightServer = existing !== undefined && canonicalJson(existing.path.slice(0, 4)) === canonicalJson(serverPath) && existing.path[4] === 'routes';

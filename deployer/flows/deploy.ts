@@ -77,7 +77,7 @@ export function bootBatches(hosts: readonly string[], limit: { hosts: number } |
 }
 
 /** Gets the release onto every host (pull, verified); resolves with each host's tuple. */
-async function stageRelease(ctx: RemoteContext, s: HostSession, opts: DeployOptions, rec: HostDeployRecord): Promise<void> {
+export async function stageRelease(ctx: RemoteContext, s: HostSession, opts: DeployOptions, rec: HostDeployRecord): Promise<void> {
   const present = (await s.run(releasePresentCommand(ctx.layout, opts.version))).code === 0;
   if (present) return;
   if (opts.rollback) throw new XamalError('not_found', `${s.host}: release ${opts.version} is not on this host (rollback only goes to a retained release; see xamal app releases)`);
@@ -101,7 +101,7 @@ function slotEnv(ctx: RemoteContext, role: { name: string; tags: string[] }, ver
 }
 
 /** A role's new slot, booted and healthy, not yet live: the old slot still serves. */
-interface BootedRole {
+export interface BootedRole {
   role: { name: string; tags: string[] };
   idle: Slot;
   live: Slot;
@@ -110,7 +110,7 @@ interface BootedRole {
 }
 
 /** Boots the role's idle slot with the release and health-checks it; the old slot keeps serving. */
-async function bootRole(ctx: RemoteContext, s: HostSession, role: { name: string; tags: string[] }, opts: DeployOptions, rec: HostDeployRecord): Promise<BootedRole> {
+export async function bootRole(ctx: RemoteContext, s: HostSession, role: { name: string; tags: string[] }, opts: DeployOptions, rec: HostDeployRecord): Promise<BootedRole> {
   const c = ctx.config;
   const root = (cmd: Command) => asRoot(cmd, ctx.sshUser(s.host));
   const state = parseSlotState(await must(s, slotStateCommand(ctx.layout, role.name)));
@@ -284,7 +284,7 @@ function stoppedByHook(err: unknown, version: string, outcomes: readonly HostOut
 }
 
 /** release_command on the primary host (when it is selected), in the idle slot with the new release and the real env. */
-async function runReleaseCommand(ctx: RemoteContext, version: string): Promise<void> {
+export async function runReleaseCommand(ctx: RemoteContext, version: string): Promise<void> {
   const c = ctx.config;
   const primary = c.roles.find((r) => r.name === c.primaryRole)?.hosts.find((h) => ctx.targets.hosts.includes(h.host));
   if (!primary) return;
