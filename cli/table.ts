@@ -41,6 +41,12 @@ export const COMMANDS: CommandEntry[] = [
     load: async () => (await import('./commands/deploy.ts')).forVerb('prune'),
   },
   {
+    words: ['canary'],
+    synopsis: 'canary ACTION',
+    summary: 'The canary deploy --canary PERCENT started on the primary role: status (share, versions, per host), promote (the ordinary switch to it), abort (back to the live version alone)',
+    load: async () => (await import('./commands/canary.ts')).default,
+  },
+  {
     words: ['app'],
     synopsis: 'app ACTION',
     summary: 'The running app: boot the current release again (blue/green, as a deploy), live slot and version per host, releases kept, logs, stop/start, a command in the live release env (-i: interactive, on one host), maintenance page, remove (units, Caddy route, releases, slots; asks first)',

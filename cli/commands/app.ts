@@ -115,7 +115,7 @@ const command: CliCommand = {
           return reportOutcomes(io, remote, await appDetails(ctx), {
             json,
             toJson: (roles) => ({ roles }),
-            render: (roles) => roles.map((r) => (action === 'versions' ? `${r.role}: ${r.version ?? 'none'}` : `${r.role}: live ${r.live ?? 'none'} (${r.version ?? 'never deployed'}), running: ${r.running.join(', ') || 'none'}`)),
+            render: (roles) => roles.map((r) => (action === 'versions' ? `${r.role}: ${r.version ?? 'none'}` : `${r.role}: live ${r.live ?? 'none'} (${r.version ?? 'never deployed'}), running: ${r.running.join(', ') || 'none'}${r.canary ? `; canary ${r.canary.version} in ${r.canary.slot} (${r.canary.percent}% of new sessions)` : ''}`)),
           });
         case 'releases':
           return reportOutcomes(io, remote, await appReleases(ctx), { json, toJson: (releases) => ({ releases }), render: (v) => (v.length ? v : ['none']) });

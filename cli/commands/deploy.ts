@@ -8,13 +8,15 @@ import { failureReport } from './build.ts';
 import type { RemoteContext } from '../../deployer/flows/context.ts';
 import { currentVersion, deployFlow, previousVersion, type ArtifactSource, type DeployResult, type HostDeployRecord } from '../../deployer/flows/deploy.ts';
 import { withLock } from '../../deployer/flows/lock.ts';
+import { canaryDeployFlow, refuseDuringCanary } from '../../deployer/flows/canary.ts';
+import { checkCanaryPercent } from '../../deployer/commands/canary.ts';
 import { pruneAfterDeploy, pruneFields, prunedWords, pruneFlow } from '../../deployer/flows/prune.ts';
 import { exitCodeForOutcomes, failed, summary, type HostOutcome } from '../../deployer/flows/parallel.ts';
 import { hookRunner } from '../../deployer/hooks.ts';
 import { artifactVerifier } from '../../deployer/trust.ts';
 import { parseFlags, usageError } from '../args.ts';
 import type { CommandHelp, FlagTable } from '../help.ts';
-import { progressFor, type CliCommand } from '../io.ts';
+import { progressFor, type CliCommand, type Io } from '../io.ts';
 import { openRemote, printDryRun, REMOTE_FLAGS, REMOTE_FLAGS_USAGE, type Remote } from '../remote.ts';
 
 const FLAGS = {
@@ -23,9 +25,10 @@ const FLAGS = {
   'lock-wait': { type: 'string', valueName: 'SECONDS', description: 'Wait this long for a deploy lock someone else holds before giving up', defaultText: '0' },
   build: { type: 'boolean', description: "Have the farm build what a host has no artifact for (from the checkout's origin, or an upload of the commit) and wait for it" },
   'skip-hooks': { type: 'boolean', short: 'H', description: 'Run none of the hooks in hooks_path (xamal docs hooks)' },
+  canary: { type: 'string', valueName: 'PERCENT', description: 'deploy: boot the new version beside the live one on the primary role only and give it PERCENT (1–99) of new sessions, each client kept on its version by a cookie; then xamal canary promote or abort' },
 } as const satisfies FlagTable;
 
-const USAGE = `xamal deploy|redeploy [--version V] [--build] | rollback [VERSION] | prune ${REMOTE_FLAGS_USAGE} [--lock-wait S] [-H|--skip-hooks]\n  --build: the farm builds what a host has no artifact for (the checkout's origin, or an upload of the commit), and the deploy waits for it\n  -H, --skip-hooks: run none of the hooks in hooks_path (xamal docs hooks)`;
+const USAGE = `xamal deploy|redeploy [--version V] [--build] [--canary PERCENT] | rollback [VERSION] | prune ${REMOTE_FLAGS_USAGE} [--lock-wait S] [-H|--skip-hooks]\n  --build: the farm builds what a host has no artifact for (the checkout's origin, or an upload of the commit), and the deploy waits for it\n  -H, --skip-hooks: run none of the hooks in hooks_path (xamal docs hooks)`;
 
 /** deploy's flags parsed as the command parses them (the GitHub Actions example's test reads its deploy line with it). */
 export const parseDeployFlags = (args: string[]) => parseFlags(args, FLAGS, USAGE);
@@ -152,13 +155,14 @@ type Verb = 'deploy' | 'redeploy' | 'rollback' | 'prune' | 'boot';
 /** What each verb's --help says beyond the table's summary. */
 const VERB_HELP: Record<Verb, Omit<CommandHelp, 'flags'>> = {
   deploy: {
-    usage: `xamal deploy [--version VERSION] [--build] [--lock-wait SECONDS] ${REMOTE_FLAGS_USAGE}`,
+    usage: `xamal deploy [--version VERSION] [--build] [--canary PERCENT] [--lock-wait SECONDS] ${REMOTE_FLAGS_USAGE}`,
     description:
       "Runs the hooks at their moments (xamal docs hooks), takes the deploy lock on the primary host, asks the farm for the artifact that runs on each kind of host (by its fingerprint), verifies each artifact before any host pulls it (its signature by farm.public_key and its provenance, as xamal verify: a failure stops the deploy with nothing changed, exit 12), and on each host: pulls the tarball by a short-lived link, checks the sha256 of the signed manifest, boots it in the idle slot, waits for it to be healthy, and moves Caddy's traffic to it. The post-deploy hook runs when every host succeeded.\n\nExit code: 0 when every host succeeded, else the kind of the failures (see xamal help).",
     examples: [
       ['xamal deploy', "Deploy the checkout's commit to every host"],
       ['xamal deploy -d staging --version v1.4.2', 'Deploy a tag to the hosts of config/deploy.staging.yml'],
       ['xamal deploy --build', 'Let the farm build the commit for hosts it has no artifact for'],
+      ['xamal deploy --canary 10', "Boot the checkout's commit beside the live version and give it 10% of new sessions (xamal canary status, promote, abort)"],
       ['xamal deploy --hosts web1 --dry-run', 'Print the steps a deploy to web1 would run'],
     ],
   },
@@ -217,6 +221,9 @@ const command: Pick<CliCommand, 'run'> = {
   async run(argv, io) {
     const [verb, ...args] = argv as [Verb, ...string[]];
     const { positionals, values } = parseFlags(args, FLAGS, USAGE);
+    if (values.canary !== undefined && verb !== 'deploy' && verb !== 'redeploy') throw usageError('--canary: only deploy and redeploy start a canary', USAGE);
+    // Checked before any host is contacted.
+    const percent = values.canary === undefined ? undefined : checkCanaryPercent(values.canary);
     let redact = (l: string) => l;
     const say = (l: string) => {
       if (!values.quiet) io.err(redact(l));
@@ -235,6 +242,7 @@ const command: Pick<CliCommand, 'run'> = {
         printDryRun(io, remote);
         return exitCodeForOutcomes(out);
       }
+      if (percent !== undefined) return await canaryVerb(verb, positionals, values, remote, io, { percent, say, warn: (l) => io.err(redact(l)), done: () => progress?.end() });
       // Warnings (an unpinned farm key, an unsigned artifact) are said even with --quiet.
       const result = await deployVerb(verb, positionals, values, remote, say, (l) => io.err(redact(l)));
       progress?.end();
@@ -295,6 +303,7 @@ export async function deployVerb(verb: Exclude<Verb, 'prune'>, positionals: read
   if (!rollback) await hook('pre-build');
   const result = await withLock(ctx, { message: `${verb} ${v}`, version: v, ...(lockWait !== undefined ? { waitS: lockWait } : {}) }, async () => {
     if (verb !== 'boot') await hook('pre-deploy', { lock: true });
+    await refuseDuringCanary(ctx);
     say(`${verb} ${v} to ${summaryOfTargets(targets.hosts)}`);
     const artifacts = rollback || dry ? undefined : farmArtifacts(ctx, v, exec, { say, warn, ...(values.build ? { build: { say } } : {}) });
     const deployed = await deployFlow(ctx, { version: v, rollback, hooks: (name, extra) => hook(name, { lock: true, ...extra }), ...(artifacts ? { artifacts } : {}) });
@@ -309,6 +318,43 @@ export async function deployVerb(verb: Exclude<Verb, 'prune'>, positionals: read
 export function verificationStep(publicKeys: readonly string[], version: string): string {
   const keys = publicKeys.length ? `deploy.yml's farm key${publicKeys.length > 1 ? 's' : ''} ${publicKeys.map((k) => keyIdOf(k)).join(', ')}` : "the farm's own keys (GET /v1/keys; deploy.yml pins none)";
   return `verify each artifact before any host pulls it: manifest signature, provenance (signed, about the tarball, from commit ${version}) and SBOM sha256, against ${keys}`;
+}
+
+/**
+ * `deploy --canary P`: hooks pre-connect, pre-build and (lock held) pre-deploy as a deploy runs them;
+ * the canary on the primary role's hosts (deployer/flows/canary.ts). No post-deploy: nothing is
+ * deployed until `canary promote`.
+ */
+async function canaryVerb(verb: Verb, positionals: readonly string[], values: DeployValues, remote: Remote, io: Io, o: { percent: number; say: (l: string) => void; warn: (l: string) => void; done: () => void }): Promise<number> {
+  const { ctx } = remote;
+  if (positionals.length) throw usageError(`unexpected argument ${JSON.stringify(positionals[0])}`, USAGE);
+  const exec = new LocalExecutor(ctx.env as NodeJS.ProcessEnv);
+  const dry = remote.recording !== undefined;
+  const lockWait = lockWaitOf(values);
+  const version = values.version ?? (await gitVersion(exec));
+  const hook = hookRunner(
+    () => ({ service: ctx.config.service, version, hosts: ctx.targets.hosts, roles: ctx.targets.roles, destination: ctx.destination, performer: ctx.performer, recordedAt: new Date(), command: verb }),
+    { root: process.cwd(), hooksPath: ctx.config.hooksPath, executor: exec, secrets: ctx.secrets, say: o.say, skip: dry || values['skip-hooks'] === true },
+  );
+  await hook('pre-connect');
+  await hook('pre-build');
+  const outcomes = await withLock(ctx, { message: `${verb} --canary ${o.percent} ${version}`, version, ...(lockWait !== undefined ? { waitS: lockWait } : {}) }, async () => {
+    await hook('pre-deploy', { lock: true });
+    o.say(`canary ${version} at ${o.percent}% of new sessions on the ${ctx.config.primaryRole} hosts`);
+    const artifacts = dry ? undefined : farmArtifacts(ctx, version, exec, { say: o.say, warn: o.warn, ...(values.build ? { build: { say: o.say } } : {}) });
+    return canaryDeployFlow(ctx, { version, percent: o.percent, ...(artifacts ? { artifacts } : {}) });
+  });
+  o.done();
+  printDryRun(io, remote);
+  const redact = (t: string) => ctx.secrets.redact(t);
+  if (values.json) {
+    io.out(JSON.stringify({ command: verb, version, canary: o.percent, hosts: outcomes.map((x) => (x.ok ? { host: x.host, result: 'ok', ms: x.ms, ...x.value.canary, tuple: x.value.tuple, pulled: x.value.pulled } : { host: x.host, result: 'failed', error: redact(x.error.message), ms: x.ms })) }, null, 2));
+  } else {
+    for (const x of outcomes) io.out(x.ok ? `${x.host}: canary ${version} in ${x.value.canary.slot} beside ${x.value.canary.live.version} (${x.value.canary.live.slot}): ${o.percent}% of new sessions` : `${x.host}: FAILED ${redact(x.error.message)}`);
+    if (outcomes.some((x) => x.ok)) o.say('then: xamal canary status | promote | abort');
+  }
+  o.say(summary(outcomes));
+  return exitCodeForOutcomes(outcomes);
 }
 
 function summaryOfTargets(hosts: readonly string[]): string {

@@ -7,7 +7,7 @@ const USAGE = `xamal details ${REMOTE_FLAGS_USAGE}`;
 
 /** Lines for one host: each role's live slot and version, then the app's Caddy route and upstreams. */
 export function detailsLines(d: HostDetails, app: string): string[] {
-  const roles = d.roles.map((r) => `${r.role}: live ${r.live ?? 'none'} (${r.version ?? 'never deployed'}), running: ${r.running.join(', ') || 'none'}`);
+  const roles = d.roles.map((r) => `${r.role}: live ${r.live ?? 'none'} (${r.version ?? 'never deployed'}), running: ${r.running.join(', ') || 'none'}${r.canary ? `; canary ${r.canary.version} in ${r.canary.slot} (${r.canary.percent}% of new sessions)` : ''}`);
   if (!d.caddy) return roles;
   const route = d.caddy.state === 'none' ? `caddy route ${routeId(app)}: none (run xamal setup)` : `caddy route ${routeId(app)}: ${d.caddy.state === 'maintenance' ? 'maintenance page (503)' : 'serving'}`;
   const ups = d.caddy.upstreams.length ? d.caddy.upstreams.map((u) => `upstream ${u.address}: ${u.num_requests ?? 0} in flight, ${u.fails ?? 0} recent failures`) : ['upstreams: none known to Caddy yet'];

@@ -154,6 +154,18 @@ function listenPorts(listen: unknown): string[] {
   return (Array.isArray(listen) ? listen : []).map((a) => String(a).replace(/^[a-z0-9]+\//, '').replace(/^.*:/, ''));
 }
 
+/**
+ * Maintenance is a state of the route, not a difference: setup leaves it on. So is a canary's split
+ * (commands/canary.ts): promote or abort ends it. The handle to keep, if any, with a warning saying why.
+ */
+function keptHandle(current: unknown, app: string, warnings: string[]): unknown[] | undefined {
+  const id = Array.isArray(current) && isObject(current[0]) ? String(current[0]['@id']) : undefined;
+  if (id === maintenanceId(app)) warnings.push(`${app} is in maintenance mode: its route keeps serving the maintenance page`);
+  else if (id?.startsWith(`${routeId(app)}-canary`)) warnings.push(`${app} runs a canary: its route keeps the split until xamal canary promote or abort`);
+  else return undefined;
+  return current as unknown[];
+}
+
 export interface CaddyPlan {
   requests: CaddyRequest[];
   /** What the requests change, in words (empty: nothing to do). */
@@ -171,14 +183,7 @@ export function planCaddy(current: unknown, site: AppSite): CaddyPlan {
   const serverPath: Path = ['apps', 'http', 'servers', server.name];
   const existing = findById(current, routeId(site.app));
 
-  // Maintenance is a state of the route, not a difference: setup leaves it on.
-  let handle: unknown[] | undefined;
-  const curHandle = existing?.value.handle;
-  if (Array.isArray(curHandle) && isObject(curHandle[0]) && curHandle[0]['@id'] === maintenanceId(site.app)) {
-    handle = curHandle;
-    plan.warnings.push(`${site.app} is in maintenance mode: its route keeps serving the maintenance page`);
-  }
-  const route = appRoute(site, handle);
+  const route = appRoute(site, keptHandle(existing?.value.handle, site.app, plan.warnings));
   const inRightServer = existing !== undefined && canonicalJson(existing.path.slice(0, 4)) === canonicalJson(serverPath) && existing.path[4] === 'routes';
 
   if (existing && inRightServer) {

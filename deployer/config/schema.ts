@@ -232,7 +232,7 @@ export const BootSchema = z
  * The first words of xamal's commands (cli/table.ts; a unit test keeps the two equal) and `help`: an
  * alias cannot take one. `console` is not among them: it is a built-in alias deploy.yml may replace.
  */
-export const COMMAND_WORDS: readonly string[] = ['app', 'audit', 'build', 'caddy', 'config', 'deploy', 'details', 'docs', 'farm', 'help', 'host', 'init', 'lock', 'prune', 'redeploy', 'remove', 'rollback', 'secrets', 'server', 'setup', 'target', 'verify', 'version'];
+export const COMMAND_WORDS: readonly string[] = ['app', 'audit', 'build', 'caddy', 'canary', 'config', 'deploy', 'details', 'docs', 'farm', 'help', 'host', 'init', 'lock', 'prune', 'redeploy', 'remove', 'rollback', 'secrets', 'server', 'setup', 'target', 'verify', 'version'];
 
 /** A tuple (`linux-x86_64-gnu2.36-debian12-…`), a selector string (`otp=27,distro=debian12`) or a selector map. */
 const FarmTargetSchema = z.union([z.string(), TargetSelectorSchema], { error: 'expected a target tuple, a selector string or a selector map' }).transform((t, ctx): string | TargetSelector => {

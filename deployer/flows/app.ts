@@ -2,6 +2,7 @@ import { XamalError, type Command } from '../../core/index.ts';
 import { appLogsCommand, type LogsQuery } from '../commands/logs.ts';
 import { unitInstance } from '../commands/systemd.ts';
 import { appSite } from '../commands/caddy.ts';
+import { parseCanaryState, readCanaryStateCommand } from '../commands/canary.ts';
 import { asRoot } from '../commands/files.ts';
 import { rolesOnHost, slotLayout, type AppLayout, type Slot } from '../commands/layout.ts';
 import { checkVersion } from '../commands/release.ts';
@@ -24,6 +25,8 @@ export interface RoleDetails {
   live: Slot | undefined;
   running: Slot[];
   version: string | undefined;
+  /** The primary role during a canary (`deploy --canary`): the version beside the live one, its slot and share. */
+  canary?: { version: string; slot: Slot; percent: number };
 }
 
 const base = (p: string | undefined) => (p ? p.slice(p.lastIndexOf('/') + 1) : undefined);
@@ -47,7 +50,13 @@ async function eachRole<T>(ctx: RemoteContext, s: HostSession, host: string, fn:
 }
 
 export function appDetails(ctx: RemoteContext): Promise<HostOutcome<RoleDetails[]>[]> {
-  return onSessions(ctx, (s, h) => eachRole(ctx, s, h, async (d) => d));
+  return onSessions(ctx, (s, h) =>
+    eachRole(ctx, s, h, async (d) => {
+      if (d.role !== ctx.config.primaryRole) return d;
+      const c = parseCanaryState(await must(s, readCanaryStateCommand(ctx.layout)), h);
+      return c && c !== 'unknown' ? { ...d, canary: { version: c.version, slot: c.slot, percent: c.percent } } : d;
+    }),
+  );
 }
 
 /** Stops or starts each role's live slot (systemd; stop is graceful). */

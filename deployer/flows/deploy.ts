@@ -142,8 +142,7 @@ async function pullRelease(ctx: RemoteContext, s: HostSession, opts: DeployOptio
  * Gets the release onto every host, plan then apply: each host says what it needs (nothing changes),
  * every artifact needed is verified, and only then do the hosts pull in parallel.
  */
-async function stageRelease(ctx: RemoteContext, opts: DeployOptions, records: Map<string, HostDeployRecord>): Promise<void> {
-  const hosts = ctx.targets.hosts;
+export async function stageRelease(ctx: RemoteContext, opts: DeployOptions, records: Map<string, HostDeployRecord>, hosts: readonly string[] = ctx.targets.hosts): Promise<void> {
   const located = await onSessions(ctx, (s, h) => locateRelease(ctx, s, opts, records.get(h)!), hosts);
   throwStageFailures(opts.version, located);
   const needs = located.flatMap((o) => (o.ok && o.value ? [{ host: o.host, ...o.value }] : []));
@@ -168,7 +167,7 @@ function slotEnv(ctx: RemoteContext, role: { name: string; tags: string[] }, ver
 }
 
 /** A role's new slot, booted and healthy, not yet live: the old slot still serves. */
-interface BootedRole {
+export interface BootedRole {
   role: { name: string; tags: string[] };
   idle: Slot;
   live: Slot;
@@ -177,7 +176,7 @@ interface BootedRole {
 }
 
 /** Boots the role's idle slot with the release and health-checks it; the old slot keeps serving. */
-async function bootRole(ctx: RemoteContext, s: HostSession, role: { name: string; tags: string[] }, opts: DeployOptions, rec: HostDeployRecord): Promise<BootedRole> {
+export async function bootRole(ctx: RemoteContext, s: HostSession, role: { name: string; tags: string[] }, opts: DeployOptions, rec: HostDeployRecord): Promise<BootedRole> {
   const c = ctx.config;
   const root = (cmd: Command) => asRoot(cmd, ctx.sshUser(s.host));
   const state = parseSlotState(await must(s, slotStateCommand(ctx.layout, role.name)));
@@ -347,7 +346,7 @@ function stoppedByHook(err: unknown, version: string, outcomes: readonly HostOut
 }
 
 /** release_command on the primary host (when it is selected), in the idle slot with the new release and the real env. */
-async function runReleaseCommand(ctx: RemoteContext, version: string): Promise<void> {
+export async function runReleaseCommand(ctx: RemoteContext, version: string): Promise<void> {
   const c = ctx.config;
   const primary = c.roles.find((r) => r.name === c.primaryRole)?.hosts.find((h) => ctx.targets.hosts.includes(h.host));
   if (!primary) return;

@@ -76,7 +76,7 @@ export interface LoadRun {
 }
 
 /** Loopback, the lab subnet, and `*.lab.test` names (resolvable only inside a lab namespace). */
-const LAB_ADDRESS = /^(127\.\d+\.\d+\.\d+|10\.213\.\d+\.\d+|localhost|\[::1\]|[a-z0-9-]+(\.[a-z0-9-]+)*\.lab\.test)$/;
+export const LAB_ADDRESS = /^(127\.\d+\.\d+\.\d+|10\.213\.\d+\.\d+|localhost|\[::1\]|[a-z0-9-]+(\.[a-z0-9-]+)*\.lab\.test)$/;
 
 function defaultVersion(res: { headers: IncomingHttpHeaders; body: string }): string | undefined {
   try {

@@ -44,7 +44,7 @@ function flagTableProblems(flags: FlagTable): string[] {
 const overlong = (text: string, width: number) => text.split('\n').filter((l) => l.length > width && /\S\s+\S/.test(l.trim()));
 
 /** Kamal's commands that act on hosts: there -h is --hosts; everywhere else it is help. */
-const HOST_COMMANDS = ['deploy', 'redeploy', 'rollback', 'prune', 'app', 'setup', 'server bootstrap', 'server exec', 'lock', 'audit', 'caddy', 'remove', 'details'];
+const HOST_COMMANDS = ['deploy', 'redeploy', 'rollback', 'prune', 'app', 'setup', 'server bootstrap', 'server exec', 'lock', 'audit', 'caddy', 'remove', 'details', 'canary'];
 
 describe('the flag tables help reads', () => {
   it('give every flag of every command a description, a value name when it takes a value, and distinct one-letter short forms', () => {
