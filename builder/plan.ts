@@ -4,7 +4,9 @@ import {
   artifactFileName,
   artifactKey,
   artifactManifestKey,
+  artifactProvenanceKey,
   artifactSha256Key,
+  artifactSignatureKey,
   buildLogKey,
   formatTarget,
   XamalError,
@@ -142,8 +144,11 @@ export type BuildStep =
   /** The release version from the start_erl.data the scan kept (a regular file of at most `maxBytes`), validated. */
   | { kind: 'read-release-version'; maxBytes: number }
   | { kind: 'upload'; file: string; key: string; sha256Key: string; fileName: string }
-  /** Stores the log, then the manifest (which makes the artifact visible). */
-  | { kind: 'publish'; logKey: string; manifestKey: string }
+  /**
+   * Stores the log, the signed provenance, the manifest's signature and, last, the manifest (which
+   * makes the artifact visible).
+   */
+  | { kind: 'publish'; logKey: string; provenanceKey: string; signatureKey: string; manifestKey: string }
   | { kind: 'remove'; path: string };
 
 export interface CacheLayout {
@@ -160,7 +165,7 @@ export interface BuildPlan {
   jobId: string;
   image: { ref: string; digest: string };
   release: string;
-  artifact: ArtifactRef & { tarballKey: string; sha256Key: string; manifestKey: string; logKey: string; fileName: string };
+  artifact: ArtifactRef & { tarballKey: string; sha256Key: string; manifestKey: string; provenanceKey: string; signatureKey: string; logKey: string; fileName: string };
   cacheKeys: CacheLayout['keys'];
   cachePaths: CacheLayout['paths'];
   dirs: { src: string; out: string; home: string; releaseDir: string; tarball: string };
@@ -336,7 +341,7 @@ function compileAndRelease(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildS
   ];
 }
 
-/** Pure: check the scan and the release, upload, manifest last, then clean up. */
+/** Pure: check the scan and the release, upload, sign, manifest last, then clean up. */
 function checkAndUpload(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep[] {
   const { artifact, dirs } = plan;
   return [
@@ -345,7 +350,7 @@ function checkAndUpload(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep
     { kind: 'read-release-version', maxBytes: START_ERL.maxBytes },
     { kind: 'phase', phase: 'upload' },
     { kind: 'upload', file: dirs.tarball, key: artifact.tarballKey, sha256Key: artifact.sha256Key, fileName: artifact.fileName },
-    { kind: 'publish', logKey: artifact.logKey, manifestKey: artifact.manifestKey },
+    { kind: 'publish', logKey: artifact.logKey, provenanceKey: artifact.provenanceKey, signatureKey: artifact.signatureKey, manifestKey: artifact.manifestKey },
     // The work directory goes before `done` is reported.
     { kind: 'remove', path: p.workDir },
     { kind: 'phase', phase: 'done' },
@@ -381,7 +386,7 @@ export function planBuild(p: PlanInput): BuildPlan {
     jobId: p.jobId,
     image: { ref: p.image.ref, digest: p.image.digest },
     release,
-    artifact: { ...ref, tarballKey: artifactKey(ref), sha256Key: artifactSha256Key(ref), manifestKey: artifactManifestKey(ref), logKey: buildLogKey(p.jobId), fileName },
+    artifact: { ...ref, tarballKey: artifactKey(ref), sha256Key: artifactSha256Key(ref), manifestKey: artifactManifestKey(ref), provenanceKey: artifactProvenanceKey(ref), signatureKey: artifactSignatureKey(ref), logKey: buildLogKey(p.jobId), fileName },
     cacheKeys: layout.keys,
     cachePaths: layout.paths,
     dirs,
@@ -397,6 +402,8 @@ export interface BuiltRelease {
   tarball: { sha256: string; size: number };
   timings: Record<string, number>;
   builtAt: string;
+  /** The signed provenance and the SBOM beside the manifest, pinned by their sha256. */
+  attestations?: Manifest['attestations'];
 }
 
 /** Pure: the artifact's manifest.json. */
@@ -420,5 +427,6 @@ export function assembleManifest(plan: BuildPlan, built: BuiltRelease): Manifest
     logKey: artifact.logKey,
     builtAt: built.builtAt,
     jobId: plan.jobId,
+    ...(built.attestations ? { attestations: built.attestations } : {}),
   };
 }
