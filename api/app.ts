@@ -19,6 +19,7 @@ import { buildsPageRoutes } from './routes/builds-page.ts';
 import { MAX_SOURCE_BYTES, sourceRoutes } from './routes/sources.ts';
 import { githubRoutes } from './routes/github.ts';
 import { cliPackageRoutes } from './routes/cli-package.ts';
+import { keyRoutes, publishedKeys } from './routes/keys.ts';
 import type { ServedCliPackage } from './cli-package.ts';
 import type { GithubHooks } from './schemas/github.ts';
 
@@ -50,6 +51,8 @@ export interface AppOptions {
   maxStreamsPerToken?: number;
   /** The xamal package `GET /v1/cli` serves (XAMAL_CLI_PACKAGE); absent: those routes answer 404. */
   cliPackage?: ServedCliPackage;
+  /** The farm's public signing keys GET /v1/keys lists: the current one and rotated-out ones (`ed25519:…`). */
+  signingKeys?: { current?: string; retired?: readonly string[] };
 }
 
 
@@ -87,6 +90,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     githubDeliveryTtlSeconds: opts.githubDeliveryTtlSeconds ?? DEFAULT_DELIVERY_TTL_SECONDS,
     ...(opts.githubHooks ? { githubHooks: opts.githubHooks } : {}),
     ...(opts.cliPackage ? { cliPackage: opts.cliPackage } : {}),
+    publicKeys: publishedKeys(opts.signingKeys?.current, opts.signingKeys?.retired ?? []),
   } satisfies AppSettings);
   installErrorHandler(app);
   // OpenAPI generated from the same zod schemas that validate requests; served at /v1/openapi.json.
@@ -123,6 +127,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // Every route plugin reads app.services and app.settings; those needing an optional service exist only with it.
   await app.register(healthRoutes);
   await app.register(artifactRoutes);
+  await app.register(keyRoutes);
   await app.register(resolveRoutes);
   await app.register(cliPackageRoutes);
   if (opts.services.builds) await app.register(buildRoutes);

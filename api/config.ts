@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseOrThrow } from '../core/index.ts';
 import type { GitUrlPolicy } from '../core/contracts/git-url.ts';
 import { gitRemoteEnvFromFile, type GitRemoteEnv } from '../core/contracts/git-credentials.ts';
+import { parseRetiredKeys } from '../core/signing-key-file.ts';
 import { parseTokenEntries, type TokenEntry } from './auth.ts';
 import type { DownloadSettings } from './downloads.ts';
 import type { RateLimitSettings } from './rate-limit.ts';
@@ -26,6 +27,7 @@ const EnvSchema = z.object({
   XAMAL_GIT_ALLOW_HTTP: z.enum(['0', '1', 'true', 'false'], { error: 'expected 1 (fetch sources over unencrypted http:// and git://) or 0' }).default('0'),
   XAMAL_GIT_CREDENTIALS_FILE: z.string().min(1).optional(),
   XAMAL_CLI_PACKAGE: z.string().min(1).optional(),
+  XAMAL_SIGNING_KEYS_RETIRED: z.string().max(16_384).optional(),
   XAMAL_GITHUB_DELIVERY_TTL: z.coerce
     .number()
     .int()
@@ -60,6 +62,8 @@ export interface FarmConfig {
   maxStreamsPerToken: number;
   /** The npm pack tarball of xamal that `GET /v1/cli` serves to CI runners (XAMAL_CLI_PACKAGE). */
   cliPackagePath: string | undefined;
+  /** Rotated-out public keys GET /v1/keys still lists (XAMAL_SIGNING_KEYS_RETIRED, comma-separated `ed25519:…`). */
+  retiredKeys: string[];
 }
 
 const UNIT_MS = { s: 1000, min: 60_000, h: 3_600_000 } as const;
@@ -85,6 +89,7 @@ export function farmConfig(env: NodeJS.ProcessEnv = process.env): FarmConfig {
     rateLimit: parseRateLimit(e.XAMAL_API_RATE_LIMIT),
     maxStreamsPerToken: e.XAMAL_API_MAX_STREAMS_PER_TOKEN,
     cliPackagePath: e.XAMAL_CLI_PACKAGE,
+    retiredKeys: parseRetiredKeys(e.XAMAL_SIGNING_KEYS_RETIRED),
     downloads: {
       ttlSeconds: e.XAMAL_DOWNLOAD_TTL,
       mode: e.XAMAL_DOWNLOADS,

@@ -4,6 +4,7 @@ import type { Scope } from './auth.ts';
 import type { BoardQueues } from './board.ts';
 import type { DownloadSettings } from './downloads.ts';
 import type { ServedCliPackage } from './cli-package.ts';
+import type { FarmPublicKeys } from '../core/contracts/attestation.ts';
 import type { MetricsSource } from './metrics.ts';
 import type { GithubHooks } from './schemas/github.ts';
 import type { ArtifactService } from './services/artifacts.ts';
@@ -42,6 +43,8 @@ export interface AppSettings {
   maxStreamsPerToken: number;
   /** The xamal package `GET /v1/cli` serves (XAMAL_CLI_PACKAGE). */
   cliPackage?: ServedCliPackage;
+  /** What GET /v1/keys answers: the farm's public signing keys. */
+  publicKeys: FarmPublicKeys;
 }
 
 declare module 'fastify' {

@@ -8,12 +8,14 @@ import { openSecrets, secretRedactor, type BuildSecrets } from '../core/contract
 import type { GitRemoteEnv } from '../core/contracts/git-credentials.ts';
 import { PublishedManifestSchema, type Manifest } from '../core/contracts/manifest.ts';
 import { XAMAL_VERSION } from '../core/xamal-version.ts';
+import { IN_TOTO_PAYLOAD_TYPE, MANIFEST_PAYLOAD_TYPE } from '../core/contracts/attestation.ts';
+import { signEnvelope } from '../core/signing.ts';
 import { storedArtifact } from '../store/artifact-index.ts';
 import type { ObjectStore } from '../store/store.ts';
 import { usableImages } from '../images/catalog.ts';
 import type { LockFile } from '../images/lock.ts';
 import { cappedLog, type CappedLog } from './build-log.ts';
-import { readCacheFacts, restoreCache, saveCache, sourceHashes, writeDepsMarker } from './cache.ts';
+import { readCacheFacts, readSourceFile, restoreCache, saveCache, sourceHashes, writeDepsMarker } from './cache.ts';
 import { BAD_START_ERL, checkScan, containerFailure, diskFailure, NO_START_ERL, releaseVersionOf, scanSummary } from './checks.ts';
 import { watchDisk } from './disk.ts';
 import { refuseUnlessRealDirectory, refuseUnsafeTree } from './links.ts';
@@ -32,6 +34,7 @@ import { BUILD_USER } from './build-user.ts';
 import { ensureDerivedImage } from './derived-image.ts';
 import { ensureMixTools, type MixTools, type MixToolsSettings } from './mix-tools.ts';
 import type { CacheKeeper } from './cache-use.ts';
+import { provenanceStatement, type ArtifactSigner } from './provenance.ts';
 
 export interface BuildDeps {
   docker: DockerEngine;
@@ -63,6 +66,8 @@ export interface BuildDeps {
   secretsKey?: Buffer;
   /** Where a job's extra Debian packages come from (XAMAL_APT_MIRROR_DIR); absent: Debian's archive through the egress proxy. */
   aptMirrorDir?: string;
+  /** Signs each artifact's provenance and manifest (XAMAL_SIGNING_KEY_FILE; builder/provenance.ts). */
+  signer: ArtifactSigner;
 }
 
 export const DEFAULT_MAX_LOG_BYTES = 4 * 1024 * 1024;
@@ -112,17 +117,24 @@ interface Run {
   secrets?: BuildSecrets;
   /** Cuts the secrets' values from text (every line the build prints, every step's output). */
   redact: (text: string) => string;
-  learnt: {
-    scan?: ReleaseScan;
-    startErl?: CappedRead;
-    /** The applications and ERTS the tarball ships (the scan's). */
-    contents?: ReleaseContents;
-    tarball?: { sha256: string; size: number };
-    releaseVersion?: string;
-    /** The SBOM written to the store, and the sha256 of exactly the bytes written. */
-    sbom?: { key: string; sha256: string };
-    manifest?: Manifest;
-  };
+  learnt: Learnt;
+  /** When the build started (ISO time): its provenance says so. */
+  startedOn: string;
+}
+
+/** What the steps of a run learn, for the later steps. */
+export interface Learnt {
+  scan?: ReleaseScan;
+  startErl?: CappedRead;
+  /** The applications and ERTS the tarball ships (the scan's). */
+  contents?: ReleaseContents;
+  tarball?: { sha256: string; size: number };
+  releaseVersion?: string;
+  manifest?: Manifest;
+  /** The source's git tree hash (a git source) and mix.lock's sha256 (when it has one), for the provenance. */
+  source?: { tree?: string; lockSha256?: string };
+  /** The SBOM a step stored beside the artifact (its key and the sha256 of its bytes). */
+  sbom?: { key: string; sha256: string };
 }
 
 function fail(message: string, log: CappedLog): XamalError {
@@ -216,22 +228,50 @@ function checkedManifest(manifest: Manifest, log: CappedLog): Manifest {
   throw fail(`the manifest is invalid, nothing was published:\n${where.join('\n')}`, log);
 }
 
-async function publish(r: Run, step: Extract<BuildStep, { kind: 'publish' }>): Promise<void> {
+const sha256Of = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
+
+/** Stores the artifact's signed provenance; resolves with its key and the sha256 of the stored bytes. */
+async function publishProvenance(r: Run, step: StepOf<'publish'>, log: string): Promise<{ key: string; sha256: string }> {
+  const statement = provenanceStatement({
+    plan: r.plan,
+    tarball: learnt(r.learnt.tarball, 'the tarball'),
+    source: r.learnt.source ?? {},
+    secretNames: Object.keys(r.secrets ?? {}),
+    timings: r.timings,
+    log: { key: step.logKey, sha256: sha256Of(log) },
+    startedOn: r.startedOn,
+    finishedOn: new Date().toISOString(),
+    builder: r.deps.signer,
+  });
+  const envelope = JSON.stringify(signEnvelope(r.deps.signer.key.privateKey, IN_TOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(statement))));
+  await r.deps.store.put(step.provenanceKey, envelope, 'application/json');
+  return { key: step.provenanceKey, sha256: sha256Of(envelope) };
+}
+
+/**
+ * The log, the signed provenance, the manifest's signature, and last the manifest itself: its
+ * presence means the artifact and everything beside it are complete. The signature covers the
+ * manifest's exact bytes, which pin the tarball, the provenance and the SBOM by sha256.
+ */
+async function publish(r: Run, step: StepOf<'publish'>): Promise<void> {
   const { learnt: l } = r;
-  const manifest = checkedManifest(
-    assembleManifest(r.plan, {
-      releaseVersion: learnt(l.releaseVersion, 'the release version'),
-      scan: learnt(l.scan, 'the scan'),
-      tarball: learnt(l.tarball, 'the tarball'),
-      timings: r.timings,
-      builtAt: new Date().toISOString(),
-      ...(l.sbom ? { sbom: l.sbom } : {}),
-    }),
-    r.log,
-  );
-  await r.deps.store.put(step.logKey, r.log.text(), 'text/plain');
+  const built = {
+    releaseVersion: learnt(l.releaseVersion, 'the release version'),
+    scan: learnt(l.scan, 'the scan'),
+    tarball: learnt(l.tarball, 'the tarball'),
+    timings: r.timings,
+    builtAt: new Date().toISOString(),
+  };
+  // Checked before anything is stored: a string the build produced that the schema refuses publishes nothing.
+  checkedManifest(assembleManifest(r.plan, built), r.log);
+  const log = r.log.text();
+  await r.deps.store.put(step.logKey, log, 'text/plain');
+  const provenance = await publishProvenance(r, step, log);
+  const manifest = checkedManifest(assembleManifest(r.plan, { ...built, attestations: { provenance, ...(l.sbom ? { sbom: l.sbom } : {}) } }), r.log);
+  const bytes = Buffer.from(JSON.stringify(manifest, null, 2));
+  await r.deps.store.put(step.signatureKey, JSON.stringify(signEnvelope(r.deps.signer.key.privateKey, MANIFEST_PAYLOAD_TYPE, bytes)), 'application/json');
   // Last: the manifest makes the artifact visible.
-  await r.deps.store.put(step.manifestKey, JSON.stringify(manifest, null, 2), 'application/json');
+  await r.deps.store.put(step.manifestKey, bytes, 'application/json');
   l.manifest = manifest;
 }
 
@@ -389,6 +429,14 @@ async function planJob(input: Omit<PlanInput, 'source' | 'cache'>, hold: (paths:
   return planBuild({ ...input, source, cache });
 }
 
+/** The sha256 of the source's mix.lock (read as the cache keys read it), when it has one. */
+async function lockSha256(workDir: string): Promise<{ lockSha256?: string }> {
+  const src = join(workDir, 'src');
+  const path = join(src, 'mix.lock');
+  if (!lstatSync(path, { throwIfNoEntry: false })) return {};
+  return { lockSha256: sha256Of(await readSourceFile(src, path)) };
+}
+
 /**
  * Hex and rebar3 for a project with a mix.lock (one that has dependencies), when the farm says where
  * they come from; a project without one builds without them.
@@ -429,6 +477,7 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
     await hooks.phase('done');
     return { manifest: stored.manifest, manifestKey: stored.key, cached: true };
   }
+  const startedOn = new Date().toISOString();
   const log = cappedLog(deps.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES);
   const secrets = job.sealedSecrets ? openSecrets(deps.secretsKey, job.sealedSecrets) : undefined;
   const redact = secretRedactor(secrets);
@@ -455,17 +504,16 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
   try {
     if (job.source.kind === 'git') await hold([mirrorPath(deps.cacheDir, job.app, job.source.url)]);
     await hooks.phase('source');
-    await timed(timings, 'source', async () => {
-      const line = await prepareSource(deps, job.app, job.source, workDir);
-      if (line) await say(line);
-    });
+    const { line, tree } = await timed(timings, 'source', () => prepareSource(deps, job.app, job.source, workDir));
+    if (line) await say(line);
     const { cacheDir, limits, depsNetwork, hostArch } = deps;
     const keptOutputBytes = deps.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES;
     const tools = await mixToolsFor(deps, { pinned, digest }, workDir, timings, say);
     const mixTools = deps.mixTools ? { mixTools: deps.mixTools } : {};
     const secretsFile = secrets ? { secretsFile: join(secretsDir, 'secrets.env') } : {};
     const plan = await planJob({ job, jobId, image: { ref, pinned, digest }, workDir, cacheDir, limits, keptOutputBytes, depsNetwork, hostArch, ...tools, ...mixTools, ...secretsFile }, hold);
-    const run: Run = { deps, hooks, signal, plan, log, say, redact, timings, learnt: {}, ...(secrets ? { secrets } : {}) };
+    const source = { ...(tree ? { tree } : {}), ...(await lockSha256(workDir)) };
+    const run: Run = { deps, hooks, signal, plan, log, say, redact, timings, startedOn, learnt: { source }, ...(secrets ? { secrets } : {}) };
     await runSteps(run, plan.steps);
     return { manifest: learnt(run.learnt.manifest, 'the manifest'), manifestKey: plan.artifact.manifestKey, cached: false };
   } finally {

@@ -2,6 +2,7 @@ import { basename, join } from 'node:path';
 import { z } from 'zod';
 import { parseOrThrow } from '../core/index.ts';
 import { gitRemoteEnvFromFile } from '../core/contracts/git-credentials.ts';
+import { loadSigningKeyFile } from '../core/signing-key-file.ts';
 import { DEFAULT_DEPS_ALLOW, parseAllowList } from './egress.ts';
 import { DEFAULT_LIMITS, type BuildLimits } from './plan.ts';
 import { HEX_ARCHIVE_NAME, HEX_BUILDS_URL, type MixToolsSettings, type ToolSource } from './mix-tools.ts';
@@ -40,6 +41,7 @@ const EnvSchema = z.object({
   HEX_BUILDS_URL: z.string().url('expected a URL like https://builds.hex.pm').regex(/^https?:\/\//, 'expected an http(s) URL').optional(),
   HEX_MIRROR: z.string().url('expected a URL like https://repo.hex.pm').regex(/^https?:\/\//, 'expected an http(s) URL').optional(),
   XAMAL_GIT_CREDENTIALS_FILE: z.string().min(1).optional(),
+  XAMAL_SIGNING_KEY_FILE: z.string().min(1).optional(),
   XAMAL_GIT_ALLOW_HTTP: z.enum(['0', '1', 'true', 'false'], { error: 'expected 1 (fetch sources over unencrypted http:// and git://) or 0' }).default('0'),
   HEX_OFFLINE: z.enum(['1', 'true', '0', 'false', ''], { message: 'expected 1 or true (Hex resolves from its cache only), 0 or false' }).optional(),
 });
@@ -102,6 +104,11 @@ export function builderConfig(env: NodeJS.ProcessEnv = process.env) {
     aptMirrorDir: e.XAMAL_APT_MIRROR_DIR,
     /** The farm's own credentials for private repositories over https, per host (XAMAL_GIT_CREDENTIALS_FILE): the worker's fetches use them. */
     gitRemoteEnv: gitRemoteEnvFromFile(e.XAMAL_GIT_CREDENTIALS_FILE, e.XAMAL_GIT_ALLOW_HTTP === '1' || e.XAMAL_GIT_ALLOW_HTTP === 'true'),
+    /**
+     * The key every artifact is signed with (XAMAL_SIGNING_KEY_FILE, from `xamal farm keys new`): a
+     * 0600 ed25519 PEM, checked here. Unset: a worker refuses to start; `xamal farm up` keeps one in its state directory.
+     */
+    signingKey: e.XAMAL_SIGNING_KEY_FILE ? loadSigningKeyFile(e.XAMAL_SIGNING_KEY_FILE) : undefined,
     cacheEviction: { maxBytes: e.XAMAL_CACHE_MAX_BYTES, maxAgeMs: Math.round(e.XAMAL_CACHE_MAX_AGE_DAYS * 86_400_000) } satisfies EvictionPolicy,
   };
 }

@@ -5,7 +5,9 @@ import {
   artifactKey,
   artifactManifestKey,
   artifactSbomKey,
+  artifactProvenanceKey,
   artifactSha256Key,
+  artifactSignatureKey,
   buildLogKey,
   formatTarget,
   XamalError,
@@ -148,8 +150,11 @@ export type BuildStep =
    */
   | { kind: 'sbom'; base: string; src: string; key: string }
   | { kind: 'upload'; file: string; key: string; sha256Key: string; fileName: string }
-  /** Stores the log, then the manifest (which makes the artifact visible). */
-  | { kind: 'publish'; logKey: string; manifestKey: string }
+  /**
+   * Stores the log, the signed provenance, the manifest's signature and, last, the manifest (which
+   * makes the artifact visible).
+   */
+  | { kind: 'publish'; logKey: string; provenanceKey: string; signatureKey: string; manifestKey: string }
   | { kind: 'remove'; path: string };
 
 export interface CacheLayout {
@@ -166,7 +171,7 @@ export interface BuildPlan {
   jobId: string;
   image: { ref: string; digest: string };
   release: string;
-  artifact: ArtifactRef & { tarballKey: string; sha256Key: string; manifestKey: string; sbomKey: string; logKey: string; fileName: string };
+  artifact: ArtifactRef & { tarballKey: string; sha256Key: string; manifestKey: string; sbomKey: string; provenanceKey: string; signatureKey: string; logKey: string; fileName: string };
   cacheKeys: CacheLayout['keys'];
   cachePaths: CacheLayout['paths'];
   dirs: { src: string; out: string; home: string; releaseDir: string; tarball: string };
@@ -342,7 +347,7 @@ function compileAndRelease(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildS
   ];
 }
 
-/** Pure: check the scan and the release, upload, manifest last, then clean up. */
+/** Pure: check the scan and the release, upload, sign, manifest last, then clean up. */
 function checkAndUpload(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep[] {
   const { artifact, dirs } = plan;
   return [
@@ -353,7 +358,7 @@ function checkAndUpload(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep
     { kind: 'sbom', base: p.workDir, src: dirs.src, key: artifact.sbomKey },
     { kind: 'phase', phase: 'upload' },
     { kind: 'upload', file: dirs.tarball, key: artifact.tarballKey, sha256Key: artifact.sha256Key, fileName: artifact.fileName },
-    { kind: 'publish', logKey: artifact.logKey, manifestKey: artifact.manifestKey },
+    { kind: 'publish', logKey: artifact.logKey, provenanceKey: artifact.provenanceKey, signatureKey: artifact.signatureKey, manifestKey: artifact.manifestKey },
     // The work directory goes before `done` is reported.
     { kind: 'remove', path: p.workDir },
     { kind: 'phase', phase: 'done' },
@@ -389,7 +394,7 @@ export function planBuild(p: PlanInput): BuildPlan {
     jobId: p.jobId,
     image: { ref: p.image.ref, digest: p.image.digest },
     release,
-    artifact: { ...ref, tarballKey: artifactKey(ref), sha256Key: artifactSha256Key(ref), manifestKey: artifactManifestKey(ref), sbomKey: artifactSbomKey(ref), logKey: buildLogKey(p.jobId), fileName },
+    artifact: { ...ref, tarballKey: artifactKey(ref), sha256Key: artifactSha256Key(ref), manifestKey: artifactManifestKey(ref), sbomKey: artifactSbomKey(ref), provenanceKey: artifactProvenanceKey(ref), signatureKey: artifactSignatureKey(ref), logKey: buildLogKey(p.jobId), fileName },
     cacheKeys: layout.keys,
     cachePaths: layout.paths,
     dirs,
@@ -405,8 +410,8 @@ export interface BuiltRelease {
   tarball: { sha256: string; size: number };
   timings: Record<string, number>;
   builtAt: string;
-  /** The SBOM written next to the artifact, and the sha256 of its bytes. */
-  sbom?: { key: string; sha256: string };
+  /** The signed provenance and the SBOM beside the manifest, pinned by their sha256. */
+  attestations?: Manifest['attestations'];
 }
 
 /** Pure: the artifact's manifest.json. */
@@ -430,6 +435,6 @@ export function assembleManifest(plan: BuildPlan, built: BuiltRelease): Manifest
     logKey: artifact.logKey,
     builtAt: built.builtAt,
     jobId: plan.jobId,
-    ...(built.sbom ? { attestations: { sbom: built.sbom } } : {}),
+    ...(built.attestations ? { attestations: built.attestations } : {}),
   };
 }

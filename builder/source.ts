@@ -40,6 +40,7 @@ export const gitSteps = {
   clone: (mirror: string, dest: string): Command => ({ argv: ['git', 'clone', '--quiet', '--no-checkout', '--shared', '--', mirror, dest], label: 'git clone from mirror', timeoutMs: 600_000 }),
   checkout: (dest: string, commit: string): Command => ({ argv: ['git', '-C', dest, '-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', commit], label: 'git checkout', timeoutMs: 600_000 }),
   head: (dest: string): Command => ({ argv: ['git', '-C', dest, 'rev-parse', 'HEAD'], label: 'git rev-parse' }),
+  tree: (dest: string): Command => ({ argv: ['git', '-C', dest, 'rev-parse', 'HEAD^{tree}'], label: 'git rev-parse tree' }),
 };
 
 /**
@@ -67,7 +68,7 @@ async function fetchRefs(exec: Executor, mirror: string, url: string, remote: Re
  * (a file lock). Credentials never reach the mirror: URLs carry none (the job contract), and
  * fetches name the URL instead of storing a remote.
  */
-export async function checkoutGitSource(exec: Executor, mirror: string, url: string, commit: string, dest: string, remote: Record<string, string> = {}): Promise<{ fetched: boolean }> {
+export async function checkoutGitSource(exec: Executor, mirror: string, url: string, commit: string, dest: string, remote: Record<string, string> = {}): Promise<{ fetched: boolean; tree: string }> {
   await mkdir(dirname(mirror), { recursive: true });
   return withFileLock(`${mirror}.lock`, `git mirror of ${url}`, async () => {
     await touchEntry(mirror);
@@ -93,8 +94,10 @@ export async function checkoutGitSource(exec: Executor, mirror: string, url: str
     await runChecked(exec, gitSteps.checkout(dest, commit));
     const head = (await runChecked(exec, gitSteps.head(dest))).stdout.trim();
     if (head !== commit) throw new XamalError('build_failed', `checked out ${head}, expected ${commit}`);
+    // The commit's tree hash, for the artifact's provenance (the .git directory goes next).
+    const tree = (await runChecked(exec, gitSteps.tree(dest))).stdout.trim();
     await rm(join(dest, '.git'), { recursive: true, force: true });
-    return { fetched };
+    return { fetched, tree };
   });
 }
 
@@ -173,17 +176,17 @@ export interface SourceDeps {
 /**
  * Puts the job's source into `<workDir>/src` and refuses a tree with links leading out of it or
  * special files (builder/links.ts); resolves with a line for the build log, if there is
- * one to say.
+ * one to say, and the git tree hash of a git source.
  */
-export async function prepareSource(d: SourceDeps, app: string, source: BuildSource, workDir: string): Promise<string | undefined> {
+export async function prepareSource(d: SourceDeps, app: string, source: BuildSource, workDir: string): Promise<{ line?: string; tree?: string }> {
   const dest = join(workDir, 'src');
   if (source.kind === 'archive') {
     await unpackArchiveSource(d.exec, d.store, source, workDir);
     await refuseUnsafeTree(dest, 'source');
-    return undefined;
+    return {};
   }
-  const { fetched } = await checkoutGitSource(d.exec, mirrorPath(d.cacheDir, app, source.url), source.url, source.commit, dest, d.gitRemoteEnv?.(source.url) ?? {});
+  const { fetched, tree } = await checkoutGitSource(d.exec, mirrorPath(d.cacheDir, app, source.url), source.url, source.commit, dest, d.gitRemoteEnv?.(source.url) ?? {});
   // Before anything reads the tree: a committed `deps -> /elsewhere` is refused here.
   await refuseUnsafeTree(dest, 'source');
-  return `source: ${source.commit} ${fetched ? 'fetched into' : 'already in'} the worker's mirror of ${source.url}`;
+  return { line: `source: ${source.commit} ${fetched ? 'fetched into' : 'already in'} the worker's mirror of ${source.url}`, tree };
 }

@@ -149,6 +149,12 @@ export const COMMANDS: CommandEntry[] = [
     load: async () => (await import('./commands/farm-token.ts')).default,
   },
   {
+    words: ['farm', 'keys'],
+    synopsis: 'farm keys new',
+    summary: "Make the farm's artifact signing key: the private key to a 0600 file, the public key and deploy.yml's farm.public_key printed",
+    load: async () => (await import('./commands/farm-keys.ts')).default,
+  },
+  {
     words: ['farm', 'services'],
     synopsis: 'farm services ACTION [NAME…]',
     summary: 'Install (from Debian) and start/stop the local real services on loopback',

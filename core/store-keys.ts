@@ -8,9 +8,9 @@ import { formatTarget, type Target } from './tuple/index.ts';
  *   artifacts/<app>/<version>/<tuple>/…tar.gz.sha256                    its checksum line
  *   artifacts/<app>/<version>/<tuple>/sbom.cdx.json                     the release's CycloneDX SBOM
  *   artifacts/<app>/<version>/<tuple>/provenance.dsse.json              its signed SLSA provenance (DSSE envelope)
- *   artifacts/<app>/<version>/<tuple>/manifest.json                     written last but one: the artifact exists
- *   artifacts/<app>/<version>/<tuple>/manifest.dsse.json                the manifest's signature (DSSE envelope), last
- *   artifacts/<app>/<version>/<tuple>/<mix env>/<release>/…             the same three for any other MIX_ENV or release
+ *   artifacts/<app>/<version>/<tuple>/manifest.dsse.json                the manifest's signature (DSSE envelope), written before it
+ *   artifacts/<app>/<version>/<tuple>/manifest.json                     written last: the artifact and every file beside it exist
+ *   artifacts/<app>/<version>/<tuple>/<mix env>/<release>/…             the same files for any other MIX_ENV or release
  *   sources/<sha256>.tar.gz                                             an uploaded source archive
  *   logs/<job id>.log                                                   a build's log
  *   build-sets/<id>.json                                                what one POST /v1/builds asked for
@@ -79,12 +79,12 @@ export function artifactSha256Key(ref: ArtifactRef): string {
   return `${artifactKey(ref)}.sha256`;
 }
 
-/** Written last: its presence means the tarball and checksum are complete. */
+/** Written last: its presence means the tarball, checksum, provenance, SBOM and signature are complete. */
 export function artifactManifestKey(ref: ArtifactRef): string {
   return `${artifactPrefix(ref)}/manifest.json`;
 }
 
-/** The DSSE envelope signing manifest.json (core/contracts/attestation.ts). */
+/** The DSSE envelope signing manifest.json (core/contracts/attestation.ts), written just before it. */
 export function artifactSignatureKey(ref: ArtifactRef): string {
   return `${artifactPrefix(ref)}/manifest.dsse.json`;
 }
@@ -97,6 +97,13 @@ export function artifactProvenanceKey(ref: ArtifactRef): string {
 /** The artifact's CycloneDX SBOM. */
 export function artifactSbomKey(ref: ArtifactRef): string {
   return `${artifactPrefix(ref)}/sbom.cdx.json`;
+}
+
+/** The keys of the files beside the manifest at `manifestKey`: its signature, the provenance and the SBOM. */
+export function artifactFilesBeside(manifestKey: string): { signature: string; provenance: string; sbom: string } {
+  if (!manifestKey.endsWith('/manifest.json')) throw new XamalError('validation', `not a manifest key: ${JSON.stringify(manifestKey)}`);
+  const dir = manifestKey.slice(0, -'/manifest.json'.length);
+  return { signature: `${dir}/manifest.dsse.json`, provenance: `${dir}/provenance.dsse.json`, sbom: `${dir}/sbom.cdx.json` };
 }
 
 const MANIFEST_KEY = /^artifacts\/([a-z][a-z0-9_]*)\/([^/]+)\/([^/]+)\/(?:([a-z][a-z0-9_]*)\/([a-z][a-z0-9_]*)\/)?manifest\.json$/;

@@ -12,6 +12,7 @@ import { registryReader } from '../builder/registry.ts';
 import { DEFAULT_DEPS_ALLOW, EGRESS_PACKAGES, egressProxy, parseAllowList, type AllowEntry } from '../builder/egress.ts';
 import { DEFAULT_LIMITS, type BuildLimits, type DepsNetwork } from '../builder/plan.ts';
 import type { MixToolsSettings } from '../builder/mix-tools.ts';
+import type { ArtifactSigner } from '../builder/provenance.ts';
 import { LocalExecutor } from '../core/index.ts';
 import { COMMITTED_LOCK_PATH, readCatalog } from '../images/catalog.ts';
 import { readToolchainCatalog } from '../images/toolchains.ts';
@@ -49,6 +50,8 @@ export interface BuildDepsOptions {
   gitRemoteEnv?: BuildDeps['gitRemoteEnv'];
   /** Extra Debian packages come from this flat repository on disk (XAMAL_APT_MIRROR_DIR) instead of Debian's archive. */
   aptMirrorDir?: string;
+  /** Signs every artifact (the farm's key: XAMAL_SIGNING_KEY_FILE, or the embedded farm's own; builder/provenance.ts artifactSigner). */
+  signer: ArtifactSigner;
 }
 
 let proxies = 0;
@@ -66,6 +69,7 @@ export function buildDeps(o: BuildDepsOptions): BuildDeps {
     depsNetwork: o.depsNetwork ?? 'egress',
     egress: egressProxy({ dir: o.egressDir ?? join(tmpdir(), `xamal-egress-${process.pid}-${++proxies}`), allow: o.depsAllow ?? parseAllowList(DEFAULT_DEPS_ALLOW) }),
     hostArch: hostArch(),
+    signer: o.signer,
     ...(o.maxLogBytes !== undefined ? { maxLogBytes: o.maxLogBytes } : {}),
     cacheKeeper: cacheKeeper(o.cacheDir, o.cacheEviction ?? DEFAULT_EVICTION),
     ...(o.prepareImage ? { prepareImage: o.prepareImage } : {}),
@@ -81,9 +85,10 @@ export function farmLockPaths(cfg: BuilderConfig): string[] {
   return [COMMITTED_LOCK_PATH, cfg.localLockPath];
 }
 
-/** A worker's dependencies as configured by the environment (builderConfig). */
-export function configuredBuildDeps(cfg: BuilderConfig, store: ObjectStore): BuildDeps {
+/** A worker's dependencies as configured by the environment (builderConfig), signing with `signer`. */
+export function configuredBuildDeps(cfg: BuilderConfig, store: ObjectStore, signer: ArtifactSigner): BuildDeps {
   return buildDeps({
+    signer,
     dockerSocket: cfg.dockerSocket,
     store,
     cacheDir: join(cfg.cacheDir, 'builds'),

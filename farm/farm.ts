@@ -36,6 +36,11 @@ export interface FarmApiOptions extends Pick<AppOptions, 'token' | 'tokens' | 'g
   checks?: Record<string, HealthCheck>;
   /** Builders the catalog names that no lock holds yet: accepted, and prepared by the worker first (images/preparable.ts). */
   preparable?: BuildServiceDeps['preparable'];
+  /**
+   * The public keys GET /v1/keys lists: the current one (default: this process's workers' signing
+   * key) and rotated-out ones still published (XAMAL_SIGNING_KEYS_RETIRED).
+   */
+  signingKeys?: { current?: string; retired?: readonly string[] };
 }
 
 /** Build workers, as one process runs them. */
@@ -144,8 +149,10 @@ async function startApi(o: FarmOptions, a: FarmApiOptions, parts: Parts): Promis
     // Any answer (even "not there") proves the store is reachable; an error means it is not.
     store: async () => (await o.store.exists(PROBE_KEY), true),
   };
+  const currentKey = a.signingKeys?.current ?? o.workers?.deps.signer.key.publicKey;
   const app = await buildApp({
     token: a.token,
+    signingKeys: { ...(currentKey ? { current: currentKey } : {}), retired: a.signingKeys?.retired ?? [] },
     ...(a.tokens ? { tokens: a.tokens } : {}),
     ...(a.githubHooks ? { githubHooks: a.githubHooks } : {}),
     ...(a.githubDeliveryTtlSeconds ? { githubDeliveryTtlSeconds: a.githubDeliveryTtlSeconds } : {}),

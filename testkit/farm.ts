@@ -9,6 +9,7 @@ import { hostArch, imageBuildDeps } from '../builder/images/context.ts';
 import { XamalError, type Arch } from '../core/index.ts';
 import { farmClient, type FarmClient } from '../deployer/farm-client.ts';
 import type { AllowEntry } from '../builder/egress.ts';
+import type { ArtifactSigner } from '../builder/provenance.ts';
 import { buildDeps, farmLockPaths } from '../farm/build-deps.ts';
 import { startFarm } from '../farm/farm.ts';
 import { LOCAL_SOURCES } from './example-repo.ts';
@@ -17,6 +18,7 @@ import type { ServiceEndpoints } from '../localservices/index.ts';
 import type { BuildQueues, QueueSettings } from '../queue/index.ts';
 import { s3Store } from '../store/s3.ts';
 import type { ObjectStore } from '../store/store.ts';
+import { testSigner } from './signing.ts';
 
 /**
  * A real farm for tests and benchmarks: the API (builds, resolve, download links it signs itself),
@@ -51,6 +53,8 @@ export interface TestFarmOptions {
   tokens?: TokenEntry[];
   /** Hosts the deps and assets steps may reach through the egress proxy (default: the product's list). */
   depsAllow?: AllowEntry[];
+  /** Rotated-out public keys the API lists beside the test kit's signing key (as XAMAL_SIGNING_KEYS_RETIRED gives them). */
+  retiredKeys?: string[];
 }
 
 /** How a farm in this process is wired: the same pieces as `xamal farm up`, on the given services. */
@@ -76,6 +80,10 @@ export interface FarmWiring {
   secretsKey?: Buffer;
   /** More tokens beside the admin `token`. */
   tokens?: TokenEntry[];
+  /** What the worker signs with (default: the test kit's kept key, testkit/signing.ts). */
+  signer?: ArtifactSigner;
+  /** Rotated-out public keys the API lists beside the signer's (XAMAL_SIGNING_KEYS_RETIRED). */
+  retiredKeys?: string[];
 }
 
 export interface WiredFarm {
@@ -103,10 +111,10 @@ export async function wireFarm(w: FarmWiring): Promise<WiredFarm> {
     workers: {
       arches: [arch],
       concurrency: w.concurrency,
-      deps: buildDeps({ dockerSocket: w.dockerSocket, store: w.store, cacheDir: w.cacheDir, workRoot: w.workRoot, lockPaths, ...(w.depsAllow ? { depsAllow: w.depsAllow } : {}) }),
+      deps: buildDeps({ dockerSocket: w.dockerSocket, store: w.store, cacheDir: w.cacheDir, workRoot: w.workRoot, lockPaths, signer: w.signer ?? testSigner(), ...(w.depsAllow ? { depsAllow: w.depsAllow } : {}) }),
     },
     // Tests and benchmarks build from file:// repositories they make (testkit/example-repo.ts).
-    api: { host: w.host, port: 0, token: w.token, logLevel: 'silent', queueArches: w.queueArches ?? [arch], gitUrls: LOCAL_SOURCES, ...(w.downloads ? { downloads: w.downloads } : {}), ...(w.tokens ? { tokens: w.tokens } : {}) },
+    api: { host: w.host, port: 0, token: w.token, logLevel: 'silent', queueArches: w.queueArches ?? [arch], gitUrls: LOCAL_SOURCES, ...(w.downloads ? { downloads: w.downloads } : {}), ...(w.tokens ? { tokens: w.tokens } : {}), ...(w.retiredKeys ? { signingKeys: { retired: w.retiredKeys } } : {}) },
   });
   return { url: farm.url!, app: farm.app!, queues: farm.queues!, close: async () => void (await farm.close()) };
 }
@@ -127,6 +135,7 @@ export async function startTestFarm(opts: TestFarmOptions): Promise<TestFarm> {
     downloads: { mode: 'api', ttlSeconds: opts.linkTtlSeconds ?? 300 },
     ...(opts.tokens ? { tokens: opts.tokens } : {}),
     ...(opts.depsAllow ? { depsAllow: opts.depsAllow } : {}),
+    ...(opts.retiredKeys ? { retiredKeys: opts.retiredKeys } : {}),
   });
   const { url, close } = farm;
   try {

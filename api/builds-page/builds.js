@@ -201,7 +201,30 @@ function renderStatus(st) {
 /** A fresh short-lived download link (the API signs it; a browser link cannot carry the token). */
 function linkPath(st) {
   const path = `v1/artifacts/${encodeURIComponent(st.app)}/${encodeURIComponent(st.version)}/${encodeURIComponent(st.result.tuple)}`;
-  return { manifest: `${path}?${new URLSearchParams({ mixEnv: st.mixEnv, release: st.release })}`, link: `${path}/link?${new URLSearchParams({ mixEnv: st.mixEnv, release: st.release })}` };
+  const query = new URLSearchParams({ mixEnv: st.mixEnv, release: st.release });
+  return { manifest: `${path}?${query}`, link: `${path}/link?${query}`, provenance: `${path}/provenance?${query}`, sbom: `${path}/sbom?${query}` };
+}
+
+/**
+ * A link to a document beside the artifact (its signed provenance, its SBOM): the API needs the
+ * token, so a click fetches it with the token and opens what came back (a blob of the exact bytes).
+ */
+function documentLink(text, path, file) {
+  const a = el('a', text, { href: new URL(path, API).href, class: `attestation ${file.split('.')[0]}`, download: file });
+  a.addEventListener('click', async (ev) => {
+    ev.preventDefault();
+    try {
+      const res = await call(path);
+      if (!res.ok) throw new Error((await res.json().catch(() => ({}))).message ?? `HTTP ${res.status} from ${path}`);
+      const url = URL.createObjectURL(await res.blob());
+      const save = el('a', undefined, { href: url, download: file });
+      save.click();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    } catch (err) {
+      failed(err, 'detail-error');
+    }
+  });
+  return a;
 }
 
 async function renderArtifact(st, signal) {
@@ -223,8 +246,12 @@ async function renderArtifact(st, signal) {
     }
   });
   const tr = el('tr', undefined, { 'data-tuple': st.result.tuple });
-  tr.append(el('td', st.result.tuple, { class: 'tuple' }), el('td', st.result.sha256, { class: 'sha256' }), el('td', size(manifest?.tarball?.size), { class: 'size' }), el('td'));
-  tr.lastChild.append(a);
+  tr.append(el('td', st.result.tuple, { class: 'tuple' }), el('td', st.result.sha256, { class: 'sha256' }), el('td', size(manifest?.tarball?.size), { class: 'size' }), el('td'), el('td', undefined, { class: 'attestations' }));
+  tr.children[3].append(a);
+  // Beside the tarball: what the manifest pins (a build from before signing has neither).
+  const attested = manifest?.attestations ?? {};
+  if (attested.provenance) tr.lastChild.append(documentLink('Provenance', paths.provenance, 'provenance.dsse.json'));
+  if (attested.sbom) tr.lastChild.append(' ', documentLink('SBOM', paths.sbom, 'sbom.cdx.json'));
   $('artifact').tBodies[0].replaceChildren(tr);
   $('artifact').hidden = false;
   $('artifact-none').hidden = true;

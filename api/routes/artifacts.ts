@@ -3,7 +3,7 @@ import { formatTarget, parseSelectorString } from '../../core/index.ts';
 import { ManifestSchema, type Manifest } from '../../core/contracts/manifest.ts';
 import { verifyDownload } from '../downloads.ts';
 import { refuse } from '../errors.ts';
-import { ArtifactListQuerySchema, ArtifactListSchema, ArtifactParamsSchema, ArtifactVariantQuerySchema, DOWNLOAD_LINK_HEADERS, DownloadLinkSchema, DownloadTokenParamsSchema, type DownloadLink } from '../schemas/artifacts.ts';
+import { ArtifactAttestationsSchema, ArtifactListQuerySchema, ArtifactListSchema, ArtifactParamsSchema, ArtifactVariantQuerySchema, DOWNLOAD_LINK_HEADERS, DownloadLinkSchema, DownloadTokenParamsSchema, type DownloadLink } from '../schemas/artifacts.ts';
 
 export const artifactRoutes: FastifyPluginAsyncZod = async (app) => {
   const { artifacts } = app.services;
@@ -25,6 +25,20 @@ export const artifactRoutes: FastifyPluginAsyncZod = async (app) => {
     const { app: name, version, tuple } = req.params;
     return reply.type('application/json; charset=utf-8').send((await artifacts.manifestJson({ app: name, version, target: tuple, ...req.query })) as unknown as Manifest);
   });
+
+  // What was signed, as its exact text: the manifest, its signature, the provenance and the SBOM (issue 23).
+  app.get('/v1/artifacts/:app/:version/:tuple/attestations', { config: { accessLog: 'debug' }, schema: { params: ArtifactParamsSchema, querystring: ArtifactVariantQuerySchema, response: { 200: ArtifactAttestationsSchema } } }, async (req) => {
+    const { app: name, version, tuple } = req.params;
+    return artifacts.attestations({ app: name, version, target: tuple, ...req.query });
+  });
+
+  // The stored documents themselves: the provenance's DSSE envelope and the CycloneDX SBOM.
+  for (const [which, type] of [['provenance', 'application/json'], ['sbom', 'application/vnd.cyclonedx+json']] as const) {
+    app.get(`/v1/artifacts/:app/:version/:tuple/${which}`, { schema: { params: ArtifactParamsSchema, querystring: ArtifactVariantQuerySchema } }, async (req, reply) => {
+      const { app: name, version, tuple } = req.params;
+      return reply.type(`${type}; charset=utf-8`).send(await artifacts.attachment({ app: name, version, target: tuple, ...req.query }, which));
+    });
+  }
 
   /**
    * 302 to a short-lived URL: the store's presigned one (S3) or one the API signs and serves itself.

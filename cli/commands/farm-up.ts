@@ -12,6 +12,9 @@ import { hostArch, imageBuildDeps } from '../../builder/images/context.ts';
 import type { BuildResult } from '../../builder/worker.ts';
 import { createLogger, LocalExecutor, parseProbeOutput, probeCommand, sourceKey, XamalError, type Executor } from '../../core/index.ts';
 import { sourceVersion } from '../../core/contracts/build-job.ts';
+import { deployYmlKeyLines, keptSigningKey, SIGNING_KEY_SETTING, type SigningKey } from '../../core/signing-key-file.ts';
+import { artifactSigner } from '../../builder/provenance.ts';
+import { XAMAL_VERSION } from '../version.ts';
 import { configuredBuildDeps, ensureEgressTools, farmLockPaths } from '../../farm/build-deps.ts';
 import { buildSecretsKey, shutdownConfig } from '../../farm/config.ts';
 import { startFarm, type Farm } from '../../farm/farm.ts';
@@ -31,6 +34,17 @@ import type { Io } from '../io.ts';
 const USAGE = 'xamal farm up [--host 127.0.0.1] [--port 7420] [--no-example]';
 /** What the farm needs on embedded defaults; artifacts stay on local disk unless S3 is configured. */
 const EMBEDDED: ServiceName[] = ['redis', 'dockerd', 'registry'];
+
+/**
+ * The key artifacts are signed with: XAMAL_SIGNING_KEY_FILE, else the one kept in the state directory
+ * (made on the first start, 0600), so a farm on embedded defaults signs too.
+ */
+async function signingKey(configured: SigningKey | undefined, c: ServicesConfig): Promise<{ key: SigningKey; source: string; created: boolean }> {
+  if (configured) return { key: configured, source: SIGNING_KEY_SETTING, created: false };
+  const path = join(c.stateDir, 'farm', 'signing-key.pem');
+  const { key, created } = await keptSigningKey(path, `the farm's signing key (${SIGNING_KEY_SETTING} unset)`);
+  return { key, source: path, created };
+}
 
 /** The admin token: from the environment, else the one stored in the state directory, else a new one. */
 async function adminToken(envToken: string | undefined, c: ServicesConfig): Promise<{ token: string; source: string; created: boolean }> {
@@ -113,6 +127,7 @@ export default flagCommand({
   let farm: Farm | undefined;
   try {
     const { token, source, created } = await adminToken(fc.token, sc);
+    const signing = await signingKey(bc.signingKey, sc);
     await ensureEgressTools(bc, say);
     const store = await openStore(storeConfig(sc.stateDir));
     const settings: QueueSettings = { redisUrl: bc.redisUrl, prefix: bc.queuePrefix, lockMs: bc.lockMs };
@@ -146,13 +161,16 @@ export default flagCommand({
         checks: Object.fromEntries(EMBEDDED.map((n) => [n, () => checkReady(serviceSpec(sc, n).ready)])),
         // A request for this machine's builder while it is still being prepared is queued, not refused.
         preparable: preparableOn(await readCatalog(), readToolchainCatalog(), arch, bc.toolchainPrefer),
+        signingKeys: { current: signing.key.publicKey, retired: fc.retiredKeys },
       },
-      workers: { arches: [arch], concurrency: bc.concurrency, deps: configuredBuildDeps(bc, store) },
+      workers: { arches: [arch], concurrency: bc.concurrency, deps: configuredBuildDeps(bc, store, artifactSigner(signing.key, XAMAL_VERSION)) },
     });
     const url = farm.url!;
     io.out(`farm API: ${url} (GET ${url}/v1/health)`);
     io.out(`admin token: ${created ? `${token} (new, stored in ${source})` : `from ${source}`}`);
     io.out(`worker: building for ${arch}`);
+    io.out(`signing key: ${signing.key.keyid} ${signing.created ? `(new, stored in ${signing.source})` : `from ${signing.source}`}; pin it in config/deploy.yml:`);
+    io.out(deployYmlKeyLines(signing.key.publicKey));
 
     if (!values['no-example']) {
       const suite = await localSuite(exec);

@@ -1,4 +1,7 @@
 import { builderConfig } from '../../builder/config.ts';
+import { artifactSigner } from '../../builder/provenance.ts';
+import { missingSigningKey } from '../../core/signing-key-file.ts';
+import { XAMAL_VERSION } from '../version.ts';
 import { hostArch } from '../../builder/images/context.ts';
 import { createLogger, normalizeArch, type Arch } from '../../core/index.ts';
 import { configuredBuildDeps, ensureEgressTools, farmLockPaths } from '../../farm/build-deps.ts';
@@ -13,7 +16,7 @@ const USAGE = 'xamal farm worker [--arch x86_64,aarch64] [--concurrency N]';
 /** A build worker process: consumes the queues of the given arches until Ctrl-C / SIGTERM. */
 export default flagCommand({
   usage: USAGE,
-  description: 'Redis, the store and the engine come from the same environment as the farm\'s (XAMAL_REDIS_URL, XAMAL_S3_*, XAMAL_DOCKER_SOCKET). Stops on Ctrl-C or SIGTERM, finishing the builds it holds.',
+  description: 'Redis, the store and the engine come from the same environment as the farm\'s (XAMAL_REDIS_URL, XAMAL_S3_*, XAMAL_DOCKER_SOCKET); the signing key from XAMAL_SIGNING_KEY_FILE (`xamal farm keys new`). Stops on Ctrl-C or SIGTERM, finishing the builds it holds.',
   flags: {
     arch: { type: 'string', valueName: 'ARCHES', description: 'The platforms to build for, comma-separated (another than this machine\'s runs under emulation)', defaultText: "this machine's" },
     concurrency: { type: 'string', valueName: 'N', description: 'Builds at once', defaultText: 'XAMAL_WORKER_CONCURRENCY' },
@@ -21,6 +24,9 @@ export default flagCommand({
   examples: [['xamal farm worker --arch aarch64 --concurrency 2', 'Two aarch64 builds at a time']],
 }, async ({ values }, io) => {
   const cfg = builderConfig();
+  // Every artifact is signed: a worker without the farm's key does not start.
+  if (!cfg.signingKey) throw missingSigningKey();
+  const signer = artifactSigner(cfg.signingKey, XAMAL_VERSION);
   const arches: Arch[] = values.arch
     ? values.arch.split(',').map((a) => {
         const n = normalizeArch(a);
@@ -42,9 +48,9 @@ export default flagCommand({
     drainMs,
     logger,
     ...(secretsKey ? { secretsKey } : {}),
-    workers: { arches, concurrency, deps: configuredBuildDeps(cfg, store) },
+    workers: { arches, concurrency, deps: configuredBuildDeps(cfg, store, signer) },
   });
-  io.out(`worker: ${arches.join(', ')} (concurrency ${concurrency}, queue prefix ${cfg.queuePrefix})`);
+  io.out(`worker: ${arches.join(', ')} (concurrency ${concurrency}, queue prefix ${cfg.queuePrefix}; signing with key ${signer.key.keyid})`);
   const sig = await io.interrupted();
   io.err(`${sig}: finishing current builds (at most ${drainMs} ms)`);
   const report = await farm.close();

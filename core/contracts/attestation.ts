@@ -61,6 +61,7 @@ export const FarmPublicKeySchema = z
   .strict();
 export const FarmPublicKeysSchema = z.object({ keys: z.array(FarmPublicKeySchema) }).strict();
 export type FarmPublicKey = z.output<typeof FarmPublicKeySchema>;
+export type FarmPublicKeys = z.output<typeof FarmPublicKeysSchema>;
 
 /** A file next to the manifest, named by its store key and pinned by its sha256 (covered by the manifest's signature). */
 export const AttachedFileSchema = z.object({ key: z.string().max(1024), sha256: Sha256Hex }).strict();

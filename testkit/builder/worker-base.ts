@@ -11,6 +11,7 @@ import { LocalExecutor } from '../../core/index.ts';
 import { readLock } from '../../images/lock.ts';
 import type { ObjectStore } from '../../store/store.ts';
 import { services } from '../integration.ts';
+import { testSigner } from '../signing.ts';
 
 /** What a test's build worker runs on, but for the store and limits each test picks. */
 export type WorkerBase = Omit<BuildDeps, 'store' | 'limits'>;
@@ -32,6 +33,7 @@ export async function workerBase(tag: string): Promise<{ tmp: string; base: Work
     cacheDir: join(tmp, 'cache'),
     workRoot: join(tmp, 'work'),
     depsNetwork: 'none',
+    signer: testSigner(),
   };
   return { tmp, base };
 }

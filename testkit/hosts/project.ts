@@ -21,6 +21,7 @@ import { buildApp } from '../../api/app.ts';
 import { listen } from '../../api/server.ts';
 import { healthService } from '../../api/services/health.ts';
 import { storeBackedServices } from '../../api/services/store-backed.ts';
+import { testSigner } from '../signing.ts';
 
 /** The Debian releases of a lab's hosts, in the order the host tests deploy them. */
 export const LAB_SUITES = ['bullseye', 'bookworm', 'trixie'] as const;
@@ -66,6 +67,7 @@ function labBuild(endpoints: { dockerSocket: string; registry: string }, workDir
     // Shared across runs, as a farm's cache is (keyed by image digest and lockfile).
     cacheDir: join(servicesConfig().cacheDir, 'test-builds'),
     workRoot: join(workDir, 'work'),
+    signer: testSigner(),
     // Builders with OTP and Elixir from source, prepared on demand into the machine's lock (toolchains cached).
     prepareImage: imagePreparer(images, async () => ({ images: toolchains.map((t) => ({ source: 'toolchain' as const, ...t, arches: ['x86_64' as const] })) }), readToolchainCatalog()),
   });

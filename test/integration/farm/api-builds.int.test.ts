@@ -19,6 +19,7 @@ import { artifactGeneration, buildQueues, queueInspector, redisClient, type Buil
 import { s3Store } from '../../../store/s3.ts';
 import { commitFiles, git, helloRepo, LOCAL_SOURCES } from '../../../testkit/example-repo.ts';
 import { cliEntry, services, suiteImageLocks, testPrefix } from '../../../testkit/integration.ts';
+import { testSigner } from '../../../testkit/signing.ts';
 
 const TOKEN = 'api-test-token-0123456789abcdef';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -81,7 +82,7 @@ describe('the farm API with real Redis, workers and store', () => {
     workers = await startBuildWorkers(
       settings,
       ['x86_64'],
-      { docker: dockerEngine(ep.dockerSocket), exec: new LocalExecutor(), store, locks, cacheDir: join(tmp, 'cache'), workRoot: join(tmp, 'work'), limits: DEFAULT_LIMITS, depsNetwork: 'none', hostArch: arch },
+      { docker: dockerEngine(ep.dockerSocket), exec: new LocalExecutor(), store, locks, cacheDir: join(tmp, 'cache'), workRoot: join(tmp, 'work'), limits: DEFAULT_LIMITS, depsNetwork: 'none', hostArch: arch, signer: testSigner() },
       2,
     );
     app = await buildApp({

@@ -20,6 +20,7 @@ import type { ObjectStore } from '../../../store/store.ts';
 import { readLock, splitRef, type LockEntry } from '../../../images/lock.ts';
 import { git, helloRepo } from '../../../testkit/example-repo.ts';
 import { services, testPrefix } from '../../../testkit/integration.ts';
+import { testSigner } from '../../../testkit/signing.ts';
 
 /** A docker engine that counts the containers it starts (to prove cached builds start none). */
 function counting(engine: DockerEngine): DockerEngine & { runs: number } {
@@ -64,6 +65,7 @@ describe('build workers: a real mix release in a pinned image', () => {
       workRoot: join(tmp, 'work'),
       limits: DEFAULT_LIMITS,
       depsNetwork: 'egress',
+      signer: testSigner(),
       egress: egressProxy({ dir: join(tmp, 'egress'), allow: [] }),
     };
   }, 1_800_000);

@@ -185,6 +185,12 @@ describe('the builds page in a real browser', () => {
     const bytes = await readFile(file);
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(api.sha256);
     expect(await artifact.locator('.size').textContent()).toContain(`(${bytes.length} bytes)`);
+
+    // Beside it, the signed provenance (issue 23): the page fetches it with the token and saves the bytes the API stores.
+    const [prov] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), artifact.locator('a.attestation.provenance').click()]);
+    expect(prov.suggestedFilename()).toBe('provenance.dsse.json');
+    const stored = await fetch(`${farm.url}/v1/artifacts/hello/${repo.commit}/${tuple}/provenance`, { headers: { authorization: `Bearer ${ADMIN}` } });
+    expect(await readFile(await prov.path(), 'utf8')).toBe(await stored.text());
     expect(problems).toEqual([]);
     await page.close();
   });

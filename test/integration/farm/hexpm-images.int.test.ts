@@ -18,6 +18,7 @@ import { helloRepo } from '../../../testkit/example-repo.ts';
 import { s3Store } from '../../../store/s3.ts';
 import { publishHexpmIndex } from '../../../testkit/images/hexpm-mirror.ts';
 import { services, testPrefix } from '../../../testkit/integration.ts';
+import { testSigner } from '../../../testkit/signing.ts';
 
 /**
  * hexpm images the way Docker Hub serves them, in the lab: the suite's Debian 12 builders (x86_64 and
@@ -76,7 +77,7 @@ describe('hexpm images pinned per platform and pulled by digest through the engi
     // A build in it (a store of its own: really built): the worker pulls the platform digest again.
     await docker.removeImage(`hexpm/elixir@${published.platforms[0]!.digest}`);
     expect(await docker.inspectImage(`hexpm/elixir@${published.platforms[0]!.digest}`)).toBeUndefined();
-    const deps = buildDeps({ dockerSocket: ep.dockerSocket, store: s3Store({ ...ep.s3, prefix: `${testPrefix('hexpm')}/` }), cacheDir: join(tmp, 'cache'), workRoot: join(tmp, 'work'), lockPaths: [lockPath], depsNetwork: 'none', hexpmRegistry: `http://${ep.registry}` });
+    const deps = buildDeps({ dockerSocket: ep.dockerSocket, store: s3Store({ ...ep.s3, prefix: `${testPrefix('hexpm')}/` }), cacheDir: join(tmp, 'cache'), workRoot: join(tmp, 'work'), lockPaths: [lockPath], depsNetwork: 'none', hexpmRegistry: `http://${ep.registry}`, signer: testSigner() });
     const src = await helloRepo(join(tmp, 'hello'));
     const tuple = `linux-${arch}-gnu2.36-debian12-otp25.2.3-elixir1.14.0`;
     const job = BuildJobSchema.parse({ app: 'hello', source: { kind: 'git', ...src }, target: tuple });

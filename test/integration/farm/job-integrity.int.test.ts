@@ -9,6 +9,7 @@ import { buildDeps } from '../../../farm/build-deps.ts';
 import { buildQueue, buildQueueEvents, enqueueBuild, type QueueSettings } from '../../../queue/index.ts';
 import { s3Store } from '../../../store/s3.ts';
 import { services, testPrefix } from '../../../testkit/integration.ts';
+import { testSigner } from '../../../testkit/signing.ts';
 
 /** Issue 18 item 3: job data rewritten in Redis after enqueue (another app's job, a swapped target). */
 describe('job integrity', () => {
@@ -25,7 +26,7 @@ describe('job integrity', () => {
     tmp = await mkdtemp(join(tmpdir(), 'xamal-integrity-'));
     const settings: QueueSettings = { redisUrl: ep.redisUrl, prefix: testPrefix('integrity') };
     const store = s3Store({ ...ep.s3, prefix: `${testPrefix('integrity-s3')}/` });
-    const deps = buildDeps({ dockerSocket: ep.dockerSocket, store, cacheDir: join(tmp, 'cache'), workRoot: join(tmp, 'work'), lockPaths: [builderConfig().localLockPath] });
+    const deps = buildDeps({ dockerSocket: ep.dockerSocket, store, cacheDir: join(tmp, 'cache'), workRoot: join(tmp, 'work'), lockPaths: [builderConfig().localLockPath], signer: testSigner() });
     const queue = buildQueue(settings, arch);
     const events = buildQueueEvents(settings, arch);
     try {

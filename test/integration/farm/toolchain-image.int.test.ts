@@ -22,6 +22,7 @@ import type { ObjectStore } from '../../../store/store.ts';
 import { helloRepo } from '../../../testkit/example-repo.ts';
 import { services, testBuilderConfig, testPrefix } from '../../../testkit/integration.ts';
 import { prepareTestToolchains, TEST_TOOLCHAINS } from '../../../testkit/toolchains.ts';
+import { testSigner } from '../../../testkit/signing.ts';
 
 /**
  * OTP 27.3.4.1 and Elixir 1.18.3 compiled from source on Debian 12 (a combination no Debian suite
@@ -76,6 +77,7 @@ describe('a builder with OTP and Elixir from source, prepared on demand', () => 
       limits: DEFAULT_LIMITS,
       depsNetwork: 'none',
       hostArch: arch,
+      signer: testSigner(),
       prepareImage: imagePreparer(imageDeps, async () => catalog, readToolchainCatalog()),
     };
     const settings = { redisUrl: ep.redisUrl, prefix: testPrefix('toolchain-q') };

@@ -13,6 +13,7 @@ import { s3Store } from '../../../store/s3.ts';
 import { readLock } from '../../../images/lock.ts';
 import { helloRepo } from '../../../testkit/example-repo.ts';
 import { services, testPrefix } from '../../../testkit/integration.ts';
+import { testSigner } from '../../../testkit/signing.ts';
 
 /**
  * Issue #10 item 4: dockerd restarted during a build. The test runs its own dockerd (own data root,
@@ -59,7 +60,7 @@ describe('a dockerd restart during a build', () => {
     workers = await startBuildWorkers(
       settings,
       [arch],
-      { docker, exec: new LocalExecutor(), store, locks: async () => [await readLock(cfg.localLockPath)], cacheDir: join(dir, 'cache'), workRoot: join(dir, 'work'), limits: DEFAULT_LIMITS, depsNetwork: 'none' },
+      { docker, exec: new LocalExecutor(), store, locks: async () => [await readLock(cfg.localLockPath)], cacheDir: join(dir, 'cache'), workRoot: join(dir, 'work'), limits: DEFAULT_LIMITS, depsNetwork: 'none', signer: testSigner() },
       1,
     );
     const queue = buildQueue(settings, arch);

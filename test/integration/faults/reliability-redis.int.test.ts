@@ -19,6 +19,7 @@ import { readLock } from '../../../images/lock.ts';
 import { helloRepo, LOCAL_SOURCES } from '../../../testkit/example-repo.ts';
 import { services, testPrefix } from '../../../testkit/integration.ts';
 import { startOwnRedis, type OwnRedis } from '../../../testkit/redis.ts';
+import { testSigner } from '../../../testkit/signing.ts';
 
 /** Issue #10 item 2: a Redis restart (AOF) with builds queued and running, on the test's own redis-server. */
 
@@ -69,7 +70,7 @@ describe('a Redis restart with builds queued and running', () => {
     workers = await startBuildWorkers(
       settings,
       [arch],
-      { docker: dockerEngine(services().dockerSocket), exec: new LocalExecutor(), store, locks, cacheDir: join(tmp, 'cache'), workRoot: join(tmp, 'work'), limits: DEFAULT_LIMITS, depsNetwork: 'none' },
+      { docker: dockerEngine(services().dockerSocket), exec: new LocalExecutor(), store, locks, cacheDir: join(tmp, 'cache'), workRoot: join(tmp, 'work'), limits: DEFAULT_LIMITS, depsNetwork: 'none', signer: testSigner() },
       1,
     );
     await compiling;

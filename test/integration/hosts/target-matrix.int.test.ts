@@ -22,6 +22,7 @@ import { imagePreparer } from '../../../builder/images/prepare.ts';
 import { cryptoHelloRepo, helloRepo, testArtifactStore } from '../../../testkit/example-repo.ts';
 import { services, testBuilderConfig } from '../../../testkit/integration.ts';
 import { prepareTestToolchains, TEST_TOOLCHAINS } from '../../../testkit/toolchains.ts';
+import { testSigner } from '../../../testkit/signing.ts';
 
 /**
  * Issue #11: for every (artifact, host) pair of 2 apps × 4 build platforms × 4 run platforms, the
@@ -245,6 +246,7 @@ describe('target compatibility: the resolver’s verdict equals what really happ
       // Shared across runs, as a farm's cache is (keyed by image digest and lockfile).
       cacheDir: join(servicesConfig().cacheDir, 'test-builds'),
       workRoot: join(tmp, 'work'),
+      signer: testSigner(),
       prepareImage: imagePreparer(imageBuildDeps(c, () => {}), async () => ({ images: [{ source: 'toolchain', ...FROM_SOURCE.toolchain!, suite: FROM_SOURCE.suite, arches: [FROM_SOURCE.arch] }] }), readToolchainCatalog()),
     });
     const images = imageBuildDeps(c, (l) => process.stderr.write(`[images] ${l}\n`));

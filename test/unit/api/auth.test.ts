@@ -36,6 +36,9 @@ const ROUTES: { scope: 'read' | 'build' | 'admin'; method: 'GET' | 'POST' | 'DEL
   { scope: 'read', method: 'GET', url: `/v1/artifacts/hello/${C}/${T}` },
   { scope: 'read', method: 'GET', url: `/v1/artifacts/hello/${C}/${T}/download` },
   { scope: 'read', method: 'GET', url: `/v1/artifacts/hello/${C}/${T}/link` },
+  { scope: 'read', method: 'GET', url: `/v1/artifacts/hello/${C}/${T}/attestations` },
+  { scope: 'read', method: 'GET', url: `/v1/artifacts/hello/${C}/${T}/provenance` },
+  { scope: 'read', method: 'GET', url: `/v1/artifacts/hello/${C}/${T}/sbom` },
   { scope: 'read', method: 'POST', url: '/v1/resolve', payload: { app: 'hello', version: C, host: HOST } },
   { scope: 'read', method: 'GET', url: '/v1/builds' },
   { scope: 'read', method: 'GET', url: `/v1/builds/${B}` },
@@ -50,8 +53,8 @@ const ROUTES: { scope: 'read' | 'build' | 'admin'; method: 'GET' | 'POST' | 'DEL
   { scope: 'admin', method: 'GET', url: '/admin/queues/static/favicon-32x32.png' },
 ];
 
-/** Routes anyone may call (probes, the OpenAPI document and its UI, the builds page's static files). */
-const PUBLIC = ['/healthz', '/readyz', '/v1/health', '/v1/openapi.json', '/docs', '/docs/json', '/builds/', '/builds/builds.js'];
+/** Routes anyone may call (probes, the farm's public signing keys, the OpenAPI document and its UI, the builds page's static files). */
+const PUBLIC = ['/healthz', '/readyz', '/v1/health', '/v1/keys', '/v1/openapi.json', '/docs', '/docs/json', '/builds/', '/builds/builds.js'];
 /** Public routes of something this farm is not configured with (XAMAL_CLI_PACKAGE): 404 without a token too. */
 const PUBLIC_UNCONFIGURED = ['/v1/cli', '/v1/cli/xamal-0.1.0.tgz'];
 /** Public routes that check something else instead of a token: a signed link, GitHub's HMAC. */

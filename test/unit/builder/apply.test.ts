@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -15,6 +15,9 @@ import { localStore } from '../../../store/local.ts';
 import { FAKE_DIGEST, fakeDocker, hostPath } from '../../../testkit/builder/fake-docker.ts';
 import { ONE_PACKAGE_LOCK } from '../../../testkit/builder/sbom-fixtures.ts';
 import { commitFiles, git } from '../../../testkit/example-repo.ts';
+import { memorySigner } from '../../../testkit/signing.ts';
+import { IN_TOTO_PAYLOAD_TYPE, MANIFEST_PAYLOAD_TYPE, ProvenanceStatementSchema } from '../../../core/contracts/attestation.ts';
+import { verifyEnvelope } from '../../../core/signing.ts';
 
 /**
  * runBuild end to end without an engine: a fake DockerEngine whose containers write what `mix
@@ -31,13 +34,14 @@ const LOCK: LockFile = {
 };
 
 describe('runBuild carries the plan out', () => {
+  const signer = memorySigner();
   let dir: string;
   const archives = new Map<string, { key: string; sha256: string }>();
   const store = () => localStore(join(dir, 'store'));
   const job = (commit: string) => BuildJobSchema.parse({ app: 'hello', source: { kind: 'archive', ...archives.get(commit)!, commit }, target: X86 });
 
   function deps(docker: DockerEngine, hostArch: Arch = 'x86_64'): BuildDeps {
-    return { docker, exec: new LocalExecutor(), store: store(), locks: async () => [LOCK], cacheDir: join(dir, 'cache'), workRoot: join(dir, 'work'), limits: DEFAULT_LIMITS, depsNetwork: 'none', hostArch };
+    return { docker, exec: new LocalExecutor(), store: store(), locks: async () => [LOCK], cacheDir: join(dir, 'cache'), workRoot: join(dir, 'work'), limits: DEFAULT_LIMITS, depsNetwork: 'none', hostArch, signer };
   }
 
   async function build(d: BuildDeps, commit: string) {
@@ -102,7 +106,7 @@ describe('runBuild carries the plan out', () => {
     // The SBOM beside the manifest, pinned by the sha256 of its stored bytes: the release, and the locked package.
     const sbomKey = `artifacts/hello/${C1}/${X86}/sbom.cdx.json`;
     const sbom = (await s.get(sbomKey))!;
-    expect(m.attestations).toEqual({ sbom: { key: sbomKey, sha256: createHash('sha256').update(sbom).digest('hex') } });
+    expect(m.attestations).toMatchObject({ sbom: { key: sbomKey, sha256: createHash('sha256').update(sbom).digest('hex') } });
     const doc = JSON.parse(sbom.toString('utf8')) as { specVersion: string; metadata: { component: Record<string, unknown> }; components: { name: string; purl?: string }[] };
     expect(doc.specVersion).toBe('1.6');
     expect(doc.metadata.component).toMatchObject({ name: 'hello', version: '0.1.0', hashes: [{ alg: 'SHA-256', content: m.tarball.sha256 }] });
@@ -131,6 +135,33 @@ describe('runBuild carries the plan out', () => {
     const s = store();
     expect(await s.get(`artifacts/hello/${C1}/${X86}/sbom.cdx.json`)).toBeUndefined();
     expect(await s.get(`artifacts/hello/${C1}/${X86}/manifest.json`)).toBeUndefined();
+  });
+
+  it('signs what it publishes: log, provenance, the manifest\'s signature, then the manifest last; both envelopes verify with the worker\'s key and the manifest pins the provenance by its bytes\' sha256', async () => {
+    const { docker } = fakeDocker({});
+    const inner = store();
+    const puts: string[] = [];
+    const recording = { ...inner, put: async (key: string, body: Buffer | string, type?: string) => (puts.push(key), inner.put(key, body, type)) };
+    const { out, err } = await build({ ...deps(docker), store: recording }, C1);
+    expect(err).toBeUndefined();
+    const m = out!.manifest;
+    const dirKey = `artifacts/hello/${C1}/${X86}`;
+    expect(puts.slice(-4)).toEqual([m.logKey, `${dirKey}/provenance.dsse.json`, `${dirKey}/manifest.dsse.json`, `${dirKey}/manifest.json`]);
+    const trusted = new Map([[signer.key.keyid, createPublicKey(signer.key.privateKey)]]);
+    const manifestBytes = (await inner.get(`${dirKey}/manifest.json`))!;
+    const sig = verifyEnvelope(JSON.parse((await inner.get(`${dirKey}/manifest.dsse.json`))!.toString()), MANIFEST_PAYLOAD_TYPE, trusted);
+    expect(sig.ok && sig.payload.equals(manifestBytes)).toBe(true);
+    const provenanceBytes = (await inner.get(`${dirKey}/provenance.dsse.json`))!;
+    expect(m.attestations).toMatchObject({ provenance: { key: `${dirKey}/provenance.dsse.json`, sha256: createHash('sha256').update(provenanceBytes).digest('hex') }, sbom: { key: `${dirKey}/sbom.cdx.json` } });
+    const prov = verifyEnvelope(JSON.parse(provenanceBytes.toString()), IN_TOTO_PAYLOAD_TYPE, trusted);
+    expect(prov.ok).toBe(true);
+    const statement = ProvenanceStatementSchema.parse(JSON.parse(prov.ok ? prov.payload.toString() : '{}'));
+    expect(statement.subject).toEqual([{ name: `hello-${C1}-${X86}.tar.gz`, digest: { sha256: m.tarball.sha256 } }]);
+    expect(statement.predicate.runDetails.metadata?.invocationId).toBe(m.jobId);
+    // mix.lock of the fixture source, by its bytes.
+    expect(statement.predicate.buildDefinition.resolvedDependencies).toContainEqual({ name: 'mix.lock', digest: { sha256: createHash('sha256').update(ONE_PACKAGE_LOCK).digest('hex') } });
+    // A key that is not the worker's does not verify it.
+    expect(verifyEnvelope(JSON.parse(provenanceBytes.toString()), IN_TOTO_PAYLOAD_TYPE, new Map([[signer.key.keyid, createPublicKey(memorySigner().key.privateKey)]])).ok).toBe(false);
   });
 
   it('holds its own deps and _build entries in the cache keeper from before it looks them up until it is done, then releases them', async () => {

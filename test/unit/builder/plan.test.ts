@@ -196,10 +196,11 @@ describe('planBuild: the steps of a build', () => {
     expect(find(musl.steps, 'check-scan')).toEqual([{ kind: 'check-scan' }]);
   });
 
-  it('uploads the tarball and its checksum, then publishes log and manifest, then removes the work directory', () => {
+  it('uploads the tarball and its checksum, then publishes log, provenance, signature and manifest beside it, then removes the work directory', () => {
     const plan = planBuild(input());
     expect(find(plan.steps, 'upload')).toEqual([{ kind: 'upload', file: plan.dirs.tarball, key: plan.artifact.tarballKey, sha256Key: plan.artifact.sha256Key, fileName: plan.artifact.fileName }]);
-    expect(find(plan.steps, 'publish')).toEqual([{ kind: 'publish', logKey: 'logs/bjob.log', manifestKey: plan.artifact.manifestKey }]);
+    const dir = `artifacts/hello/${COMMIT}/${X86}`;
+    expect(find(plan.steps, 'publish')).toEqual([{ kind: 'publish', logKey: 'logs/bjob.log', provenanceKey: `${dir}/provenance.dsse.json`, signatureKey: `${dir}/manifest.dsse.json`, manifestKey: `${dir}/manifest.json` }]);
     expect(find(plan.steps, 'remove')).toEqual([{ kind: 'remove', path: '/work/bjob-1' }]);
     expect(plan.artifact.fileName).toBe(`hello-${COMMIT}-${X86}.tar.gz`);
     expect(find(parallel(plan).branches[1]!, 'scan')).toEqual([{ kind: 'scan', tarball: plan.dirs.tarball, wanted: { path: 'releases/start_erl.data', maxBytes: 4096 } }]);

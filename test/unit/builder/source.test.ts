@@ -30,16 +30,18 @@ describe('git sources through the worker\'s mirror', () => {
   });
   afterEach(async () => rm(dir, { recursive: true, force: true }));
 
-  it('fetches a repository once, then only what is new, and checks each commit out without .git', async () => {
+  const treeOf = (commit: string) => git(origin, 'rev-parse', `${commit}^{tree}`);
+
+  it('fetches a repository once, then only what is new, and checks each commit out without .git, answering its tree hash', async () => {
     const a = await commitFile('a');
     const cache = join(dir, 'cache');
-    expect(await checkoutGitSource(exec, mirrorPath(cache, 'hello', url), url, a, join(dir, 'src1'))).toEqual({ fetched: true });
+    expect(await checkoutGitSource(exec, mirrorPath(cache, 'hello', url), url, a, join(dir, 'src1'))).toEqual({ fetched: true, tree: treeOf(a) });
     expect(await readFile(join(dir, 'src1', 'mix.exs'), 'utf8')).toBe('a');
     expect(existsSync(join(dir, 'src1', '.git'))).toBe(false);
     // The same commit again: no fetch at all.
-    expect(await checkoutGitSource(exec, mirrorPath(cache, 'hello', url), url, a, join(dir, 'src2'))).toEqual({ fetched: false });
+    expect(await checkoutGitSource(exec, mirrorPath(cache, 'hello', url), url, a, join(dir, 'src2'))).toEqual({ fetched: false, tree: treeOf(a) });
     const b = await commitFile('b');
-    expect(await checkoutGitSource(exec, mirrorPath(cache, 'hello', url), url, b, join(dir, 'src3'))).toEqual({ fetched: true });
+    expect(await checkoutGitSource(exec, mirrorPath(cache, 'hello', url), url, b, join(dir, 'src3'))).toEqual({ fetched: true, tree: treeOf(b) });
     expect(await readFile(join(dir, 'src3', 'mix.exs'), 'utf8')).toBe('b');
     // The mirror keeps no remote (nothing about where it came from is stored but its objects).
     expect(execFileSync('git', [`--git-dir=${mirrorPath(cache, 'hello', url)}`, 'remote'], { encoding: 'utf8' }).trim()).toBe('');
@@ -51,7 +53,7 @@ describe('git sources through the worker\'s mirror', () => {
     const mirror = mirrorPath(cache, 'hello', url);
     execFileSync('mkdir', ['-p', mirror]);
     await writeFile(join(mirror, 'HEAD'), 'garbage');
-    expect(await checkoutGitSource(exec, mirrorPath(cache, 'hello', url), url, a, join(dir, 'src1'))).toEqual({ fetched: true });
+    expect(await checkoutGitSource(exec, mirrorPath(cache, 'hello', url), url, a, join(dir, 'src1'))).toEqual({ fetched: true, tree: treeOf(a) });
     expect(await readFile(join(dir, 'src1', 'mix.exs'), 'utf8')).toBe('a');
   });
 
@@ -60,7 +62,7 @@ describe('git sources through the worker\'s mirror', () => {
     const tree = git(origin, 'rev-parse', 'HEAD^{tree}');
     const dangling = git(origin, 'commit-tree', tree, '-m', 'on no branch');
     const cache = join(dir, 'cache');
-    expect(await checkoutGitSource(exec, mirrorPath(cache, 'hello', url), url, dangling, join(dir, 'src1'))).toEqual({ fetched: true });
+    expect(await checkoutGitSource(exec, mirrorPath(cache, 'hello', url), url, dangling, join(dir, 'src1'))).toEqual({ fetched: true, tree });
     expect(await readFile(join(dir, 'src1', 'mix.exs'), 'utf8')).toBe('a');
     await expect(checkoutGitSource(exec, mirrorPath(cache, 'hello', url), url, 'f'.repeat(40), join(dir, 'src2'))).rejects.toThrow(/commit f{40} is on no branch or tag of file:\/\/.*does not serve it by SHA/);
   });

@@ -17,6 +17,7 @@ import { FAKE_DIGEST, fakeDocker, hostPath, writeRelease, type StepEffect } from
 import { ONE_PACKAGE_LOCK } from '../../../testkit/builder/sbom-fixtures.ts';
 import { tarGzOf, type FixtureEntry } from '../../../testkit/builder/tar-fixture.ts';
 import { git } from '../../../testkit/example-repo.ts';
+import { memorySigner } from '../../../testkit/signing.ts';
 
 /**
  * Issue 18, item 5: sources, archives and release output that hold links (or entries) leading out of
@@ -86,7 +87,7 @@ const gitJob = (r: { path: string; commit: string }) => BuildJobSchema.parse({ a
 /** runBuild of an archive (`bytes`) or a git job with the fake engine (its compile step replaced by `compile`): the error and log. */
 async function build(source: Buffer | ReturnType<typeof gitJob>, compile?: StepEffect) {
   const { docker } = fakeDocker({}, 'GLIBC_2.34', compile ? { compile } : {});
-  const deps: BuildDeps = { docker, exec, store: store(), locks: async () => [LOCK], cacheDir: join(dir, 'cache'), workRoot: join(dir, 'work'), limits: DEFAULT_LIMITS, depsNetwork: 'none', hostArch: 'x86_64' };
+  const deps: BuildDeps = { docker, exec, store: store(), locks: async () => [LOCK], cacheDir: join(dir, 'cache'), workRoot: join(dir, 'work'), limits: DEFAULT_LIMITS, depsNetwork: 'none', hostArch: 'x86_64', signer: memorySigner() };
   const lines: string[] = [];
   const job = Buffer.isBuffer(source) ? await archiveJob(source) : source;
   const err = await runBuild(deps, job, { phase: () => {}, log: (l) => void lines.push(l) }).then(
