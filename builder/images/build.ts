@@ -85,7 +85,7 @@ function planFor(deps: ImageBuildDeps, req: ImageBuildRequest): { plan: RecipePl
 }
 
 /** How an image is named in progress lines. */
-const describe = (req: ImageBuildRequest) => `${req.suite}/${req.arch}/${req.flavour}${req.toolchain ? ` (OTP ${req.toolchain.otp}, Elixir ${req.toolchain.elixir} from source)` : ''}`;
+const describe = (req: ImageBuildRequest) => `${req.suite}/${req.arch}/${req.flavour}${req.toolchain ? ` (OTP ${req.toolchain.otp} from source, Elixir ${req.toolchain.elixir})` : ''}`;
 
 /** The locked image of this recipe when it is current and the engine has (or can pull) it. */
 async function currentImage(deps: ImageBuildDeps, req: ImageBuildRequest, plan: RecipePlan, timings: Record<string, number>): Promise<LockEntry | undefined> {
