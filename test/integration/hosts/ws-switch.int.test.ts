@@ -1,8 +1,11 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { PROJECT_ROOT } from '../../../localservices/config.ts';
 import { buildLabArtifacts, caddyRootCa, labDeployYml, labDeps, labFarmApi, labProject, upLab, type Lab, type LabHost } from '../../../testkit/hosts/index.ts';
 import { loadReport, startLoad } from '../../../testkit/hosts/load.ts';
 import { startWsLoad, wsReport } from '../../../testkit/hosts/ws-load.ts';
@@ -53,6 +56,8 @@ describe('WebSockets across a switch through Caddy: the old slot closes them (10
     project = join(tmp, 'project');
     await labProject(project, {
       'config/deploy.yml': labDeployYml(lab, { service: 'hello', appPort: 4000, farmUrl: farm.url, extra: { env: { clear: { MIX_ENV: 'prod', DRAIN_TIMEOUT_MS: '10000' } } } }),
+      // A second app whose slots are stand-ins (testkit/hosts/upstream.mjs) that never close their WebSockets.
+      'config/deploy.standin.yml': stringify({ service: 'standin', caddy: { hosts: ['standin.lab.test'], ssl: 'internal', app_port: 4100 } }),
       '.xamal/secrets-common': `XAMAL_FARM_TOKEN=${TOKEN}\n`,
     });
   }, 1_500_000);
@@ -113,5 +118,38 @@ describe('WebSockets across a switch through Caddy: the old slot closes them (10
       expect(report.echoed).toBeGreaterThan(0);
     }
     expect(moved).toEqual(Array(SWITCHES).fill(true));
+  });
+
+  it('an app that does not close its WebSockets: when it is killed after its drain, Caddy 2.6 ends each client connection with no close frame (1006) and no reset; clients reconnect to the new slot', { timeout: 300_000 }, async () => {
+    expect((await xamal(project, ['setup', '-d', 'standin'])).code).toBe(0);
+    // Caddy 2.6 has neither stream_close_delay nor stream_timeout (both came in 2.7).
+    const validate = await lab.ssh(h, { argv: ['sh', '-c', 'printf %s "$0" > /tmp/xamal-stream.json && caddy validate --config /tmp/xamal-stream.json 2>&1 | tail -1', JSON.stringify({ apps: { http: { servers: { s: { listen: [':18080'], routes: [{ handle: [{ handler: 'reverse_proxy', upstreams: [{ dial: '127.0.0.1:1' }], stream_close_delay: '5s' }] }] } } } } })] });
+    process.stderr.write(`[ws-switch] caddy validate with stream_close_delay: ${validate.stdout.trim()}\n`);
+    const procs: ChildProcess[] = [];
+    const start = async (port: number, revision: string) => {
+      const child = spawn('ip', ['netns', 'exec', h.netns, process.execPath, join(PROJECT_ROOT, 'testkit', 'hosts', 'upstream.mjs'), String(port), revision], { stdio: ['ignore', 'pipe', 'inherit'] });
+      procs.push(child);
+      await new Promise<void>((resolve, reject) => (child.once('error', reject), child.stdout!.once('data', () => resolve())));
+      return child;
+    };
+    try {
+      const blue = await start(4100, 'old');
+      const ws = startWsLoad({ target: { url: `wss://${h.address}/ws`, servername: 'standin.lab.test', ca }, clients: 10, maxDurationMs: 60_000, messageIntervalMs: 200, rampMs: 200 });
+      expect(await until(() => ws.current().every((v) => v === 'old'), 15_000)).toBe(true);
+      await start(4101, 'new');
+      // As systemd does: SIGTERM, the drain (2 s here), then SIGKILL. The stand-in closes no WebSocket.
+      blue.kill('SIGTERM');
+      await new Promise((r) => setTimeout(r, 2_000));
+      expect(ws.current().every((v) => v === 'old')).toBe(true);
+      blue.kill('SIGKILL');
+      expect(await until(() => ws.current().every((v) => v === 'new'), 15_000)).toBe(true);
+      const report = wsReport((await ws.stop()).records);
+      process.stderr.write(`[ws-switch] stand-in killed without closing its WebSockets: ${JSON.stringify(report)}\n`);
+      expect(report.serverCloses).toEqual({ '1006': 10 });
+      expect(report.resets).toBe(0);
+      expect(report.finalVersions).toEqual({ new: 10 });
+    } finally {
+      for (const p of procs) p.kill('SIGKILL');
+    }
   });
 });
