@@ -192,6 +192,11 @@ export interface WsReport {
   resets: number;
   /** Close by the server → first message from another version on the same client's next connections. */
   reconnectMs: { count: number; p50: number; p99: number; max: number };
+  /**
+   * Where reconnect time goes (p50 and p99 of each, ms): close → next dial (the back-off, plus any
+   * failed attempts), dial → upgrade answered (TLS and the proxy reaching a slot), upgrade → first message.
+   */
+  reconnectPhasesMs: Record<'wait' | 'upgrade' | 'firstMessage', { p50: number; p99: number }>;
   /** Reconnects after a server close whose first message came from the same version again. */
   sameVersionReconnects: number;
   /** Messages sent and echoed (a message in flight when the socket closed is not echoed). */
@@ -215,6 +220,7 @@ export function wsReport(records: readonly WsConnectionRecord[]): WsReport {
   const serverCloses: Record<string, number> = {};
   const finalVersions: Record<string, number> = {};
   const reconnect: number[] = [];
+  const phases = { wait: [] as number[], upgrade: [] as number[], firstMessage: [] as number[] };
   let abnormal = 0;
   let resets = 0;
   let same = 0;
@@ -230,12 +236,21 @@ export function wsReport(records: readonly WsConnectionRecord[]): WsReport {
       const next = conns.slice(i + 1).find((n) => n.version !== undefined);
       if (next === undefined || r.version === undefined) return;
       if (next.version === r.version) same++;
-      else reconnect.push(next.versionAt! - r.end);
+      else {
+        reconnect.push(next.versionAt! - r.end);
+        phases.wait.push(next.start - r.end);
+        phases.upgrade.push(next.openAt! - next.start);
+        phases.firstMessage.push(next.versionAt! - next.openAt!);
+      }
     });
     const last = [...conns].reverse().find((r) => r.version !== undefined);
     inc(finalVersions, last?.version ?? 'none');
   }
   reconnect.sort((a, b) => a - b);
+  const p = (xs: number[]) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    return { p50: round(percentile(sorted, 50)), p99: round(percentile(sorted, 99)) };
+  };
   return {
     connections: records.length,
     connectErrors,
@@ -243,6 +258,7 @@ export function wsReport(records: readonly WsConnectionRecord[]): WsReport {
     abnormal,
     resets,
     reconnectMs: { count: reconnect.length, p50: round(percentile(reconnect, 50)), p99: round(percentile(reconnect, 99)), max: round(reconnect.at(-1) ?? 0) },
+    reconnectPhasesMs: { wait: p(phases.wait), upgrade: p(phases.upgrade), firstMessage: p(phases.firstMessage) },
     sameVersionReconnects: same,
     sent: records.reduce((n, r) => n + r.sent, 0),
     echoed: records.reduce((n, r) => n + r.echoed, 0),

@@ -25,6 +25,8 @@ describe('WebSocket load report', () => {
       conn(1, 210, 500, { version: 'v2', versionAt: 260, closedBy: 'client', code: 1000 }),
     ]);
     expect(r.reconnectMs).toEqual({ count: 2, p50: 40, p99: 60, max: 60 });
+    // Client 0: closed at 100, dialled at 130 (after a failed upgrade), upgraded at 131, message at 140.
+    expect(r.reconnectPhasesMs).toEqual({ wait: { p50: 10, p99: 30 }, upgrade: { p50: 1, p99: 1 }, firstMessage: { p50: 9, p99: 49 } });
     expect(r.connectErrors).toEqual({ 'Unexpected server response: 502': 1 });
     expect(r.serverCloses).toEqual({ '1001': 2 });
     expect(r.finalVersions).toEqual({ v2: 2 });
