@@ -19,7 +19,8 @@ import { randomBytes } from 'node:crypto';
 import { serviceEndpoints, servicesConfig, servicesUp } from '../localservices/index.ts';
 import type { DebianSuite } from '../images/distros.ts';
 import { commitFiles, helloRepo } from '../testkit/example-repo.ts';
-import { buildLabArtifacts, caddyRootCa, LAB_SUITES, labDeployYml, labDeps, labFarmApi, labProject, upLab } from '../testkit/hosts/index.ts';
+import { caddyRootCa, LAB_SUITES, labDeployYml, labDeps, labProject, upLab } from '../testkit/hosts/index.ts';
+import { startTestFarm } from '../testkit/farm.ts';
 import { loadReport, startLoad } from '../testkit/hosts/load.ts';
 import { startWsLoad, wsReport } from '../testkit/hosts/ws-load.ts';
 import { xamalCli } from '../testkit/cli.ts';
@@ -32,7 +33,7 @@ if (!(switches >= 1 && clients >= 1 && suites.every((s) => (LAB_SUITES as readon
 
 const say = (l: string) => process.stderr.write(`[ws-switch] ${l}\n`);
 const sc = servicesConfig();
-await servicesUp(sc, ['dockerd', 'registry'], say);
+await servicesUp(sc, ['redis', 'dockerd', 'registry', 's3'], say);
 const tmp = await mkdtemp(join(tmpdir(), 'xamal-bench-ws-'));
 const TOKEN = randomBytes(20).toString('hex');
 const lab = await upLab(labDeps(), { suites });
@@ -44,12 +45,12 @@ const until = async (ok: () => boolean, ms: number) => {
 
 try {
   const t0 = performance.now();
-  // The same commits as the deploy tests (fixed dates): a warm store already holds their builds.
   const repo = join(tmp, 'repo');
   const v1 = (await helloRepo(repo)).commit;
   const v2 = await commitFiles(repo, 'v2', { CHANGES: 'v2\n' });
-  const store = await buildLabArtifacts(serviceEndpoints(sc), tmp, { url: `file://${repo}` }, [v1, v2], suites);
-  const farm = await labFarmApi(lab, store, TOKEN);
+  // A real farm (API + worker + S3 store) builds both versions for each host's release, as bench/deploy.ts does.
+  const farm = await startTestFarm({ services: serviceEndpoints(sc), prefix: `bench-ws-${randomBytes(3).toString('hex')}`, host: lab.gateway, token: TOKEN, workDir: tmp, cacheDir: join(sc.cacheDir, 'test-builds') });
+  for (const v of [v1, v2]) for (const suite of suites) await farm.build('hello', { url: `file://${repo}`, commit: v }, suite);
   say(`${suites.join(', ')}: hosts up and 2 versions built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const project = join(tmp, 'project');
   await labProject(project, {
@@ -96,7 +97,7 @@ try {
   }
   say(`${switches} switches in ${switchS.toFixed(0)} s; switches after which some client had not moved within 20 s: ${laggards}`);
   console.log(rows.join('\n'));
-  await farm.api.close();
+  await farm.close();
 } finally {
   await lab.down();
   await rm(tmp, { recursive: true, force: true });
