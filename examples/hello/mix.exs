@@ -12,6 +12,8 @@ defmodule Hello.MixProject do
       elixir: "~> 1.10",
       start_permanent: Mix.env() == :prod,
       deps: [],
+      # The tests start the app themselves, on a port of their own (PORT=0).
+      aliases: [test: "test --no-start"],
       releases: [
         hello: [
           include_erts: true,

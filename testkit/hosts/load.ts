@@ -78,6 +78,9 @@ export interface LoadRun {
 /** Loopback, the lab subnet, and `*.lab.test` names (resolvable only inside a lab namespace). */
 export const LAB_ADDRESS = /^(127\.\d+\.\d+\.\d+|10\.213\.\d+\.\d+|localhost|\[::1\]|[a-z0-9-]+(\.[a-z0-9-]+)*\.lab\.test)$/;
 
+/** May test load go to this host name? Loopback, the lab subnet, `*.lab.test`. */
+export const isLabAddress = (hostname: string): boolean => LAB_ADDRESS.test(hostname);
+
 function defaultVersion(res: { headers: IncomingHttpHeaders; body: string }): string | undefined {
   try {
     const v = (JSON.parse(res.body) as { revision?: unknown }).revision;

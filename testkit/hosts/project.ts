@@ -78,13 +78,13 @@ function labBuild(endpoints: { dockerSocket: string; registry: string }, workDir
 export const FROM_SOURCE: readonly FromSource[] = TEST_TOOLCHAINS;
 
 /**
- * examples/hello built at each commit for each lab suite's builder, into the store the deploy tests
- * share across runs (fixed commits: a warm run finds them built); resolves with that store.
+ * examples/hello built at each commit for each lab suite's builder (or only `suites`), into the store
+ * the deploy tests share across runs (fixed commits: a warm run finds them built); resolves with that store.
  */
-export async function buildLabArtifacts(endpoints: { dockerSocket: string; registry: string }, workDir: string, src: { url: string }, commits: readonly string[]): Promise<ObjectStore> {
+export async function buildLabArtifacts(endpoints: { dockerSocket: string; registry: string }, workDir: string, src: { url: string }, commits: readonly string[], suites: readonly DebianSuite[] = LAB_SUITES): Promise<ObjectStore> {
   const { store, images, deps } = labBuild(endpoints, workDir);
   for (const commit of commits) {
-    for (const suite of LAB_SUITES) {
+    for (const suite of suites) {
       const image = await buildImage(images, { suite, arch: 'x86_64', flavour: 'builder' });
       await runBuild(deps, { app: 'hello', source: { kind: 'git', url: src.url, commit }, target: parseTargetOrThrow(image.entry.tuple!), mixEnv: 'prod' }, { phase: () => {}, log: () => {} });
     }

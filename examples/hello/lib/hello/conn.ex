@@ -8,6 +8,10 @@ defmodule Hello.Conn do
     * if it is handling a request, it finishes it, answers with
       `connection: close`, then exits.
 
+  A connection upgraded to a WebSocket (`GET /ws`) is run by
+  `Hello.WebSocket`, which on shutdown sends a close frame 1001 and waits for
+  the client's before closing.
+
   The supervisor's `shutdown` for these children is `DRAIN_TIMEOUT_MS`, after
   which a connection that is still busy is killed.
   """
@@ -132,6 +136,23 @@ defmodule Hello.Conn do
     case :gen_tcp.recv(sock, 0, @idle_timeout) do
       {:ok, data} -> skip_body(sock, remaining, data)
       {:error, _} = error -> error
+    end
+  end
+
+  # `GET /ws`: the connection becomes a WebSocket (Hello.WebSocket) and
+  # never returns to HTTP. A shutdown already pending is seen by its loop,
+  # which closes with 1001 at once.
+  defp respond(state, %{path: "/ws"} = request, rest) do
+    case Hello.WebSocket.handshake(request) do
+      {:ok, response} ->
+        case :gen_tcp.send(state.sock, response) do
+          :ok -> Hello.WebSocket.serve(state.sock, state.parent, rest)
+          {:error, _} -> stop(state, :normal)
+        end
+
+      {:error, status} ->
+        send_error(state, status)
+        stop(state, :normal)
     end
   end
 

@@ -212,6 +212,7 @@ defmodule Hello.HTTP do
   defp reason(404), do: "Not Found"
   defp reason(408), do: "Request Timeout"
   defp reason(413), do: "Content Too Large"
+  defp reason(426), do: "Upgrade Required"
   defp reason(431), do: "Request Header Fields Too Large"
   defp reason(500), do: "Internal Server Error"
   defp reason(501), do: "Not Implemented"

@@ -5,6 +5,7 @@ defmodule Hello.Router do
     * `GET /up` - health check, JSON with version and revision
     * `GET /slow?ms=N` - sleeps N ms (at most 60000), then answers `slept N`
     * `GET /compute?n=N` - a number computed through the generated modules
+    * `GET /ws` - a WebSocket (`Hello.WebSocket`, handled by `Hello.Conn` before routing)
     * anything else - 404
   """
 
