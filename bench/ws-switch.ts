@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { serviceEndpoints, servicesConfig, servicesUp } from '../localservices/index.ts';
+import { serviceEndpoints, servicesConfig, servicesDown, servicesUp } from '../localservices/index.ts';
 import type { DebianSuite } from '../images/distros.ts';
 import { commitFiles, helloRepo } from '../testkit/example-repo.ts';
 import { caddyRootCa, LAB_SUITES, labDeployYml, labDeps, labProject, upLab } from '../testkit/hosts/index.ts';
@@ -33,7 +33,8 @@ if (!(switches >= 1 && clients >= 1 && suites.every((s) => (LAB_SUITES as readon
 
 const say = (l: string) => process.stderr.write(`[ws-switch] ${l}\n`);
 const sc = servicesConfig();
-await servicesUp(sc, ['redis', 'dockerd', 'registry', 's3'], say);
+// Stops at the end only what it started here (the next user of the shared ports starts its own).
+const { started } = await servicesUp(sc, ['redis', 'dockerd', 'registry', 's3'], say);
 const tmp = await mkdtemp(join(tmpdir(), 'xamal-bench-ws-'));
 const TOKEN = randomBytes(20).toString('hex');
 const lab = await upLab(labDeps(), { suites });
@@ -101,4 +102,5 @@ try {
 } finally {
   await lab.down();
   await rm(tmp, { recursive: true, force: true });
+  await servicesDown(sc, started, say);
 }
