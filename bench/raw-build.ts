@@ -34,6 +34,7 @@ export function dockerRunArgs(spec: ContainerSpec, network: string = spec.networ
     ...(spec.init ? ['--init'] : []),
     ...(spec.memoryBytes ? ['--memory', String(spec.memoryBytes)] : []),
     ...(spec.nanoCpus ? ['--cpus', String(spec.nanoCpus / 1e9)] : []),
+    ...(spec.pidsLimit ? ['--pids-limit', String(spec.pidsLimit)] : []),
     ...(spec.capDrop ?? []).flatMap((c) => ['--cap-drop', c]),
     ...(spec.securityOpt ?? []).flatMap((o) => ['--security-opt', o]),
     ...Object.entries(spec.labels ?? {}).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
