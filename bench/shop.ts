@@ -37,15 +37,22 @@ export async function shopSources(dir: string): Promise<ShopSources> {
   const www = join(dir, 'www');
   await mkdir(www, { recursive: true });
   const netns = await upTestNetns('bench', www);
+  // Stopped with ^C or a signal: the namespace, its link and its server go too.
+  const onSignal = () => void netns.close().finally(() => process.exit(130));
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+  const close = async () => {
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    await netns.close();
+  };
   try {
     const base = `http://${netns.allowed}`;
     await writeNpmRegistryStandin(www, base, hostArch());
     const hashCommit = await serveShopHashRepo(join(dir, 'repos'), www);
     const repoDir = join(dir, 'repos', 'shop');
     const { url, commit } = await shopRepo(repoDir);
-    return { url, repoDir, commit, env: shopBuildEnv(base, hashCommit), allow: [{ host: netns.allowed, port: 80 }], close: netns.close };
+    return { url, repoDir, commit, env: shopBuildEnv(base, hashCommit), allow: [{ host: netns.allowed, port: 80 }], close };
   } catch (err) {
-    await netns.close();
+    await close();
     throw err;
   }
 }
