@@ -10,11 +10,12 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { builderConfig } from '../builder/config.ts';
+import type { AllowEntry } from '../builder/egress.ts';
 import { buildImage } from '../builder/images/build.ts';
 import { hostArch, imageBuildDeps } from '../builder/images/context.ts';
 import type { Command } from '../core/index.ts';
 import type { BuildQueues, QueueSettings } from '../queue/index.ts';
-import { serviceEndpoints, servicesUp } from '../localservices/index.ts';
+import { serviceEndpoints, servicesDown, servicesUp, type ServiceName } from '../localservices/index.ts';
 import { localStore } from '../store/local.ts';
 import type { ObjectStore } from '../store/store.ts';
 import type { DebianSuite } from '../images/distros.ts';
@@ -33,10 +34,17 @@ export const TUPLES: Record<'bullseye' | 'bookworm' | 'trixie', string> = {
 
 export const say = (line: string) => process.stderr.write(`${line}\n`);
 
+const startedServices: ServiceName[] = [];
+
+/** Stops the services `prepare` started (none when they were up already); take the engine lock around it. */
+export async function stopStartedServices(): Promise<void> {
+  if (startedServices.length) await servicesDown(builderConfig().services, startedServices.splice(0), say);
+}
+
 /** Brings up the services a farm needs (a no-op when they run) and makes sure the builder images exist. */
 export async function prepare(suites: readonly DebianSuite[]): Promise<Map<DebianSuite, LockEntry>> {
   const cfg = builderConfig();
-  await servicesUp(cfg.services, ['redis', 'dockerd', 'registry'], say);
+  startedServices.push(...(await servicesUp(cfg.services, ['redis', 'dockerd', 'registry'], say)).started);
   const images = imageBuildDeps(cfg, say);
   const out = new Map<DebianSuite, LockEntry>();
   for (const suite of suites) out.set(suite, (await buildImage(images, { suite, arch: hostArch(), flavour: 'builder' })).entry);
@@ -56,19 +64,22 @@ export interface BenchFarm {
   /** JSON request to the API over loopback; resolves with status and parsed body. */
   call(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }>;
   /** POST /v1/builds, then polls the manifests until every tuple's is visible; resolves with ms from the POST. */
-  build(app: string, repo: { url: string; commit: string }, tuples: readonly string[], timeoutMs?: number): Promise<number>;
+  build(app: string, repo: { url: string; commit: string }, tuples: readonly string[], timeoutMs?: number, env?: Record<string, string>): Promise<number>;
   clearCache(): Promise<void>;
   close(): Promise<void>;
 }
 
-/** A farm in this process: store and caches under `dir`, `concurrency` builds at once on one worker. */
-export async function startBenchFarm(dir: string, concurrency: number): Promise<BenchFarm> {
+/**
+ * A farm in this process: store and caches under `dir`, `concurrency` builds at once on one worker;
+ * `depsAllow`: what its deps and assets steps may reach through the egress proxy (default: the product's list).
+ */
+export async function startBenchFarm(dir: string, concurrency: number, depsAllow?: AllowEntry[]): Promise<BenchFarm> {
   const cfg = builderConfig();
   const ep = serviceEndpoints(cfg.services);
   const settings = { redisUrl: ep.redisUrl, prefix: `bench-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}` };
   const store = localStore(join(dir, 'store'));
   const cacheDir = join(dir, 'cache');
-  const farm = await wireFarm({ settings, store, dockerSocket: ep.dockerSocket, cacheDir, workRoot: join(dir, 'work'), token: TOKEN, host: '127.0.0.1', concurrency, queueArches: ['x86_64', 'aarch64'] });
+  const farm = await wireFarm({ settings, store, dockerSocket: ep.dockerSocket, cacheDir, workRoot: join(dir, 'work'), token: TOKEN, host: '127.0.0.1', concurrency, queueArches: ['x86_64', 'aarch64'], ...(depsAllow ? { depsAllow } : {}) });
   const { url, app, queues } = farm;
   const call = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${url}${path}`, {
@@ -88,9 +99,9 @@ export async function startBenchFarm(dir: string, concurrency: number): Promise<
     dockerSocket: ep.dockerSocket,
     settings,
     call,
-    async build(name, repo, tuples, timeoutMs = 900_000) {
+    async build(name, repo, tuples, timeoutMs = 900_000, env) {
       const t0 = performance.now();
-      const res = await call('POST', '/v1/builds', { app: name, source: { git: repo.url, commit: repo.commit }, targets: [...tuples] });
+      const res = await call('POST', '/v1/builds', { app: name, source: { git: repo.url, commit: repo.commit }, targets: [...tuples], ...(env ? { env } : {}) });
       if (res.status !== 202 && res.status !== 200) throw new Error(`POST /v1/builds answered ${res.status}: ${JSON.stringify(res.body)}`);
       const builds = (res.body as { builds: { id: string; tuple: string }[] }).builds;
       const pending = new Set(tuples);

@@ -27,8 +27,8 @@ interface Bench {
 
 /** Run counts chosen so the whole set fits in 20 minutes here (medians of ≥ 5 come from solo runs). */
 const BENCHES: Bench[] = [
-  { id: 'p1', file: 'build-e2e.ts', args: ['--runs', '3'], what: 'P1 end-to-end build ÷ raw docker run', capS: 240 },
-  { id: 'p2', file: 'rebuild.ts', args: ['--runs', '3'], what: 'P2 warm rebuild ÷ cold build', capS: 180 },
+  { id: 'p1', file: 'build-e2e.ts', args: ['--runs', '1'], what: 'P1 end-to-end build ÷ raw docker run (examples/shop)', capS: 420 },
+  { id: 'p2', file: 'rebuild.ts', args: ['--runs', '1'], what: 'P2 one-file rebuild ÷ cold build (examples/shop)', capS: 420 },
   { id: 'p3', file: 'repeat.ts', args: ['--runs', '3', '--requests', '200'], what: 'P3 identical request again', capS: 120 },
   { id: 'p4', file: 'resolve.ts', args: ['--runs', '3', '--duration', '5'], what: 'P4 lookup/resolve throughput', capS: 180 },
   { id: 'p8', file: 'matrix.ts', args: ['--runs', '2'], what: 'P8 matrix makespan on one worker', capS: 300 },

@@ -1,8 +1,8 @@
-import { mkdir, mkdtemp, open, rm, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, open, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { diskUsage, watchDisk } from '../../../builder/disk.ts';
+import { DISK_WALK_WIDTH, diskUsage, watchDisk } from '../../../builder/disk.ts';
 
 describe('a build\'s disk use', () => {
   let dir: string;
@@ -37,12 +37,36 @@ describe('a build\'s disk use', () => {
     }
   });
 
-  it('stops counting once past the limit it is asked about, and counts a missing directory as empty', async () => {
-    for (let i = 0; i < 20; i++) await sparse(join(dir, `f${i}`), 1024 ** 2);
+  it('stops counting once past the limit it is asked about (after the entries it was looking at), and counts a missing directory as empty', async () => {
+    const files = 3 * DISK_WALK_WIDTH;
+    for (let i = 0; i < files; i++) await sparse(join(dir, `f${i}`), 1024 ** 2);
     const partial = await diskUsage(dir, 2 * 1024 ** 2);
     expect(partial).toBeGreaterThan(2 * 1024 ** 2);
-    expect(partial).toBeLessThan(20 * 1024 ** 2);
+    // Past the limit, it finishes only the entries it was already looking at.
+    expect(partial).toBeLessThan((2 + DISK_WALK_WIDTH + 1) * 1024 ** 2);
     expect(await diskUsage(join(dir, 'gone'))).toBe(0);
+  });
+
+  it('counts each entry of a tree wider and deeper than what it looks at together exactly once', async () => {
+    let expected = 0;
+    const add = async (path: string) => {
+      const st = await lstat(path);
+      expected += Math.max(st.size, st.blocks * 512);
+    };
+    await add(dir);
+    for (let d = 0; d < 3; d++) {
+      let parent = join(dir, `d${d}`);
+      for (let depth = 0; depth < 4; depth++) {
+        await mkdir(parent);
+        await add(parent);
+        for (let i = 0; i < DISK_WALK_WIDTH + 3; i++) {
+          await writeFile(join(parent, `f${i}`), Buffer.alloc(1000 + 17 * i + 100 * depth, 1));
+          await add(join(parent, `f${i}`));
+        }
+        parent = join(parent, 'sub');
+      }
+    }
+    expect(await diskUsage(dir)).toBe(expected);
   });
 
   it('while a step runs, reports the first time the directory passes the limit, once', async () => {
