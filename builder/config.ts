@@ -1,7 +1,7 @@
 import { basename, join } from 'node:path';
 import { z } from 'zod';
 import { parseOrThrow } from '../core/index.ts';
-import { gitRemoteEnvFromFile } from '../core/contracts/git-credentials.ts';
+import { gitCredentialsFromFile } from '../core/contracts/git-credentials.ts';
 import { DEFAULT_DEPS_ALLOW, parseAllowList } from './egress.ts';
 import { DEFAULT_LIMITS, type BuildLimits } from './plan.ts';
 import { HEX_ARCHIVE_NAME, HEX_BUILDS_URL, type MixToolsSettings, type ToolSource } from './mix-tools.ts';
@@ -100,8 +100,11 @@ export function builderConfig(env: NodeJS.ProcessEnv = process.env) {
     mixTools: mixToolsSettings(e),
     /** Extra Debian packages for a build's builder come from this repository on disk (XAMAL_APT_MIRROR_DIR), else Debian's archive through the egress proxy. */
     aptMirrorDir: e.XAMAL_APT_MIRROR_DIR,
-    /** The farm's own credentials for private repositories over https, per host (XAMAL_GIT_CREDENTIALS_FILE): the worker's fetches use them. */
-    gitRemoteEnv: gitRemoteEnvFromFile(e.XAMAL_GIT_CREDENTIALS_FILE, e.XAMAL_GIT_ALLOW_HTTP === '1' || e.XAMAL_GIT_ALLOW_HTTP === 'true'),
+    /**
+     * The farm's own credentials for private repositories, per host or repository (XAMAL_GIT_CREDENTIALS_FILE):
+     * the worker's fetches use them (gitRemoteEnv), and the deps step's git dependencies over ssh its deploy keys (gitDeployKeys).
+     */
+    ...gitCredentialsFromFile(e.XAMAL_GIT_CREDENTIALS_FILE, e.XAMAL_GIT_ALLOW_HTTP === '1' || e.XAMAL_GIT_ALLOW_HTTP === 'true'),
     cacheEviction: { maxBytes: e.XAMAL_CACHE_MAX_BYTES, maxAgeMs: Math.round(e.XAMAL_CACHE_MAX_AGE_DAYS * 86_400_000) } satisfies EvictionPolicy,
   };
 }
