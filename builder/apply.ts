@@ -149,10 +149,10 @@ async function removeStaleWorkDirs(workRoot: string, jobId: string): Promise<voi
  */
 async function runMeasured(r: Run, step: Extract<BuildStep, { kind: 'container' }>, problems: string[]): Promise<{ result: ContainerResult; diskBytes?: number }> {
   const { spec } = step;
+  const relay = await gitSshRelayFor(r, step);
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   r.signal?.addEventListener('abort', onAbort, { once: true });
-  const relay = await gitSshRelayFor(r, step);
   const watch = watchDisk(step.disk, () => stop.abort());
   try {
     const result = await runStepContainer(r.deps.docker, r.deps.egress, spec, stop.signal, relay ? [{ port: RELAY_PORT, socket: relay.socket }] : []);

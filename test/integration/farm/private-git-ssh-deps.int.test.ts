@@ -80,6 +80,7 @@ describe('a private git dependency over ssh, with the farm\'s deploy key (issue 
     const needles = [body.slice(0, 40), body.slice(40, 80), body.slice(-60, -20)];
     const holds = (text: string) => needles.some((n) => text.includes(n));
 
+    for (const dep of ['billing', 'ledger']) await mkdir(join(tmp, `${dep}-work`, 'lib'), { recursive: true });
     await bareRepoWith(depFiles('billing', 'Billing'), join(tmp, 'billing-work'), join(tmp, 'srv', 'acme', 'billing.git'));
     await bareRepoWith(depFiles('ledger', 'Ledger'), join(tmp, 'ledger-work'), join(tmp, 'srv', 'acme', 'ledger.git'));
     host = await serveGitOverSsh(join(tmp, 'srv'), deployKey.public, netns.hostSide);
