@@ -5,7 +5,7 @@ import { basename, dirname, join, relative } from 'node:path';
 import { formatTarget, isXamalError, runChecked, shellQuote, timed, XamalError, type Arch, type CappedRead, type Executor } from '../core/index.ts';
 import { buildJobId, type BuildJob, type BuildPhase } from '../core/contracts/build-job.ts';
 import { openSecrets, secretRedactor, type BuildSecrets } from '../core/contracts/build-settings.ts';
-import type { GitRemoteEnv } from '../core/contracts/git-credentials.ts';
+import type { GitDeployKeys, GitRemoteEnv } from '../core/contracts/git-credentials.ts';
 import { PublishedManifestSchema, type Manifest } from '../core/contracts/manifest.ts';
 import { XAMAL_VERSION } from '../core/xamal-version.ts';
 import { IN_TOTO_PAYLOAD_TYPE, MANIFEST_PAYLOAD_TYPE } from '../core/contracts/attestation.ts';
@@ -21,6 +21,7 @@ import { watchDisk } from './disk.ts';
 import { refuseUnlessRealDirectory, refuseUnsafeTree } from './links.ts';
 import type { ContainerResult, DockerEngine } from './docker.ts';
 import { runStepContainer } from './step-container.ts';
+import { RELAY_PORT, startGitSshRelay, type GitSshRelay } from './git-ssh-relay.ts';
 import { scanReleaseTarball, type ReleaseScan } from './elf.ts';
 import { ensurePinnedImage, type UpstreamDigest } from './images/ensure.ts';
 import type { ImagePreparer } from './images/prepare.ts';
@@ -62,6 +63,8 @@ export interface BuildDeps {
   mixTools?: MixToolsSettings;
   /** The farm's credentials for private git repositories, by URL (XAMAL_GIT_CREDENTIALS_FILE). */
   gitRemoteEnv?: GitRemoteEnv;
+  /** The farm's ssh deploy keys (XAMAL_GIT_CREDENTIALS_FILE), for the deps step's git dependencies over ssh (builder/git-ssh-relay.ts). */
+  gitDeployKeys?: GitDeployKeys;
   /** Opens a job's sealed secrets (core/contracts/build-settings.ts); absent: a job with secrets fails, naming the setting. */
   secretsKey?: Buffer;
   /** Where a job's extra Debian packages come from (XAMAL_APT_MIRROR_DIR); absent: Debian's archive through the egress proxy. */
@@ -170,20 +173,30 @@ async function removeStaleWorkDirs(workRoot: string, jobId: string): Promise<voi
  * Runs a step's container while its work directory is measured: past the plan's disk limit the
  * container is killed. Resolves with the result and, when the limit was passed, the bytes found.
  */
-async function runMeasured(r: Run, step: Extract<BuildStep, { kind: 'container' }>): Promise<{ result: ContainerResult; diskBytes?: number }> {
+async function runMeasured(r: Run, step: Extract<BuildStep, { kind: 'container' }>, problems: string[]): Promise<{ result: ContainerResult; diskBytes?: number }> {
   const { spec } = step;
+  const relay = await gitSshRelayFor(r, step);
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   r.signal?.addEventListener('abort', onAbort, { once: true });
   const watch = watchDisk(step.disk, () => stop.abort());
   try {
-    const result = await runStepContainer(r.deps.docker, r.deps.egress, spec, stop.signal);
+    const result = await runStepContainer(r.deps.docker, r.deps.egress, spec, stop.signal, relay ? [{ port: RELAY_PORT, socket: relay.socket }] : []);
     const diskBytes = await watch.stop();
     return { result, ...(diskBytes !== undefined ? { diskBytes } : {}) };
   } finally {
     await watch.stop().catch(() => undefined);
     r.signal?.removeEventListener('abort', onAbort);
+    if (relay) problems.push(...relay.problems);
+    await relay?.stop();
   }
+}
+
+/** The worker's git-over-ssh relay for a step the plan gives it (deps, through the egress proxy): the farm's deploy keys never enter the container. */
+async function gitSshRelayFor(r: Run, step: Extract<BuildStep, { kind: 'container' }>): Promise<GitSshRelay | undefined> {
+  const { egress } = r.deps;
+  if (!step.gitSsh || !egress) return undefined;
+  return startGitSshRelay({ keys: r.deps.gitDeployKeys, allows: (h, p) => egress.allows(h, p), proxyCommand: await egress.sshProxyCommand(), say: r.say });
 }
 
 /** Runs a container step; a failed one throws (`cancelled`, or `build_failed` with the log's tail). */
@@ -191,14 +204,15 @@ async function runContainer(r: Run, step: Extract<BuildStep, { kind: 'container'
   const { name, spec } = step;
   await r.say(`==> ${name}: ${spec.cmd.join(' ')} (network ${spec.networkMode})`);
   if (r.signal?.aborted) throw new XamalError('cancelled', `build cancelled before ${name}`);
-  const measured = await timed(r.timings, name, () => runMeasured(r, step));
+  const sshProblems: string[] = [];
+  const measured = await timed(r.timings, name, () => runMeasured(r, step, sshProblems));
   const { diskBytes } = measured;
   // A secret the step printed is cut before anything reads the output (log, diagnosis, error).
   const result = r.secrets ? { ...measured.result, stdout: r.redact(measured.result.stdout), stderr: r.redact(measured.result.stderr) } : measured.result;
   if (result.stdout) await r.say(result.stdout.trimEnd());
   if (result.stderr) await r.say(result.stderr.trimEnd());
   if (diskBytes !== undefined && !r.signal?.aborted) throw fail(diskFailure(step, diskBytes), r.log);
-  const failure = containerFailure(step, result);
+  const failure = containerFailure(step, result, sshProblems);
   if (failure?.code === 'cancelled') throw new XamalError('cancelled', failure.message);
   if (failure) throw fail(failure.message, r.log);
 }

@@ -18,7 +18,7 @@ export interface StepFailure {
 }
 
 /** Why a finished container step failed (cancelled, over its output, time or memory limit, non-zero exit, output missing). */
-export function containerFailure(step: Pick<ContainerStep, 'name' | 'spec' | 'expect' | 'toolProblems'>, r: ContainerResult): StepFailure | undefined {
+export function containerFailure(step: Pick<ContainerStep, 'name' | 'spec' | 'expect' | 'toolProblems'>, r: ContainerResult, sshProblems: readonly string[] = []): StepFailure | undefined {
   const { name, spec } = step;
   if (r.cancelled) return { code: 'cancelled', message: `build cancelled during ${name}` };
   if (r.outputExceeded) {
@@ -32,7 +32,8 @@ export function containerFailure(step: Pick<ContainerStep, 'name' | 'spec' | 'ex
   }
   if (r.code !== 0) {
     const output = `${r.stdout}\n${r.stderr}`;
-    const why = toolDiagnosis(output, step.toolProblems ?? []) ?? (spec.networkMode === 'egress' ? egressDiagnosis(output) : undefined);
+    // What the worker's git-over-ssh relay refused or saw fail (builder/git-ssh-relay.ts) is the surest reason there is.
+    const why = (sshProblems.length ? [...new Set(sshProblems)].join('; ') : undefined) ?? toolDiagnosis(output, step.toolProblems ?? []) ?? (spec.networkMode === 'egress' ? egressDiagnosis(output) : undefined);
     return { code: 'build_failed', message: `${name} failed with exit code ${r.code}${why ? `: ${why}` : ''}` };
   }
   if (step.expect && !r.stdout.includes(step.expect.stdout)) return { code: 'build_failed', message: step.expect.failure };
@@ -44,8 +45,8 @@ export function diskFailure(step: Pick<ContainerStep, 'name' | 'disk'>, bytes: n
   return `step ${step.name} filled its work directory past ${describeBytes(step.disk.maxBytes)} (${describeBytes(bytes)} found); killed (XAMAL_MAX_BUILD_DISK_BYTES)`;
 }
 
-/** A git URL that does not go through an HTTP proxy: `git://`, `ssh://`, or scp-like `user@host:path`. */
-const UNPROXIED_GIT = /^(?:git:\/\/|ssh:\/\/|git\+ssh:\/\/|[\w.-]+@[\w.-]+:)/;
+/** A git URL that does not go through an HTTP proxy nor the worker's ssh relay: `git://`. */
+const UNPROXIED_GIT = /^git:\/\//;
 
 /**
  * Pure: why a step behind the egress proxy failed, from its output — a git dependency over a
@@ -54,7 +55,7 @@ const UNPROXIED_GIT = /^(?:git:\/\/|ssh:\/\/|git\+ssh:\/\/|[\w.-]+@[\w.-]+:)/;
 export function egressDiagnosis(output: string): string | undefined {
   for (const m of output.matchAll(/^\* Getting (\S+) \((\S+)/gm)) {
     if (UNPROXIED_GIT.test(m[2]!)) {
-      return `git dependency ${m[1]} (${m[2]}) cannot be fetched: the deps step reaches the network only through the farm's HTTP(S) egress proxy, which git:// and ssh do not use; use an https:// URL whose host is in XAMAL_DEPS_ALLOW`;
+      return `git dependency ${m[1]} (${m[2]}) cannot be fetched: the deps step reaches the network only through the farm's HTTP(S) egress proxy, which git:// does not use; use an https:// URL whose host is in XAMAL_DEPS_ALLOW, or ssh with a deploy key in XAMAL_GIT_CREDENTIALS_FILE`;
     }
   }
   const refused = /unable to access '([^']+)': (?:The requested URL returned error: 403|.*CONNECT tunnel failed, response 403)/.exec(output);

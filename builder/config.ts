@@ -1,7 +1,7 @@
 import { basename, join } from 'node:path';
 import { z } from 'zod';
 import { parseOrThrow } from '../core/index.ts';
-import { gitRemoteEnvFromFile } from '../core/contracts/git-credentials.ts';
+import { gitCredentialsFromFile } from '../core/contracts/git-credentials.ts';
 import { loadSigningKeyFile } from '../core/signing-key-file.ts';
 import { DEFAULT_DEPS_ALLOW, parseAllowList } from './egress.ts';
 import { DEFAULT_LIMITS, type BuildLimits } from './plan.ts';
@@ -102,8 +102,11 @@ export function builderConfig(env: NodeJS.ProcessEnv = process.env) {
     mixTools: mixToolsSettings(e),
     /** Extra Debian packages for a build's builder come from this repository on disk (XAMAL_APT_MIRROR_DIR), else Debian's archive through the egress proxy. */
     aptMirrorDir: e.XAMAL_APT_MIRROR_DIR,
-    /** The farm's own credentials for private repositories over https, per host (XAMAL_GIT_CREDENTIALS_FILE): the worker's fetches use them. */
-    gitRemoteEnv: gitRemoteEnvFromFile(e.XAMAL_GIT_CREDENTIALS_FILE, e.XAMAL_GIT_ALLOW_HTTP === '1' || e.XAMAL_GIT_ALLOW_HTTP === 'true'),
+    /**
+     * The farm's own credentials for private repositories, per host or repository (XAMAL_GIT_CREDENTIALS_FILE):
+     * the worker's fetches use them (gitRemoteEnv), and the deps step's git dependencies over ssh its deploy keys (gitDeployKeys).
+     */
+    ...gitCredentialsFromFile(e.XAMAL_GIT_CREDENTIALS_FILE, e.XAMAL_GIT_ALLOW_HTTP === '1' || e.XAMAL_GIT_ALLOW_HTTP === 'true'),
     /**
      * The key every artifact is signed with (XAMAL_SIGNING_KEY_FILE, from `xamal farm keys new`): a
      * 0600 ed25519 PEM, checked here. Unset: a worker refuses to start; `xamal farm up` keeps one in its state directory.

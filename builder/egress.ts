@@ -30,8 +30,17 @@ export const DEFAULT_DEPS_ALLOW = 'hex.pm:443,repo.hex.pm:443,builds.hex.pm:443,
 /** The proxy's port inside a build container's own network namespace. */
 export const EGRESS_PORT = 3128;
 
-/** Debian packages the egress needs on the worker's machine (nsenter is in util-linux). */
-export const EGRESS_PACKAGES = ['tinyproxy-bin', 'socat', 'util-linux'];
+/**
+ * Debian packages the egress needs on the worker's machine (nsenter is in util-linux; ssh carries
+ * the deps step's git over ssh, builder/git-ssh-relay.ts).
+ */
+export const EGRESS_PACKAGES = ['tinyproxy-bin', 'socat', 'util-linux', 'openssh-client'];
+
+/** A port on a build container's loopback that leads to a unix socket of the worker's (builder/git-ssh-relay.ts). */
+export interface LoopbackRelay {
+  port: number;
+  socket: string;
+}
 
 const HOSTNAME_RE = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
 const IPV4_RE = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
@@ -168,8 +177,12 @@ export interface EgressJoin {
 export interface EgressProxy {
   /** Starts the proxy when first needed; later calls reuse it. */
   start(): Promise<void>;
-  /** Makes EGRESS_PORT on the loopback of the network namespace of process `pid` reach the proxy. */
-  join(pid: number): Promise<EgressJoin>;
+  /** Makes EGRESS_PORT on the loopback of the network namespace of process `pid` reach the proxy, and each relay's port its socket. */
+  join(pid: number, relays?: readonly LoopbackRelay[]): Promise<EgressJoin>;
+  /** Whether the allow list (XAMAL_DEPS_ALLOW) has `host:port`. */
+  allows(host: string, port: number): boolean;
+  /** An ssh ProxyCommand reaching `%h:%p` through the proxy (HTTP CONNECT; so the allow list applies), for the worker's own ssh. */
+  sshProxyCommand(): Promise<string>;
   /** The proxy's log (refusals included), for tests and operators. */
   logPath: string;
   stop(): Promise<void>;
@@ -179,7 +192,7 @@ export interface EgressProxy {
 export function egressProxy(o: { dir: string; allow: readonly AllowEntry[] }): EgressProxy {
   const socketPath = join(o.dir, 'egress.sock');
   const logPath = join(o.dir, 'tinyproxy.log');
-  let started: Promise<{ proxy: ChildProcess; bridge: Server }> | undefined;
+  let started: Promise<{ proxy: ChildProcess; bridge: Server; port: number }> | undefined;
   const joined = new Set<ChildProcess>();
 
   const startOnce = async () => {
@@ -196,7 +209,7 @@ export function egressProxy(o: { dir: string; allow: readonly AllowEntry[] }): E
     proxy.stderr?.pipe(log);
     proxy.on('error', () => {});
     await until('tinyproxy (Debian package tinyproxy-bin)', () => canConnect(port), 10_000, proxy);
-    return { proxy, bridge: await unixBridge(socketPath, port) };
+    return { proxy, bridge: await unixBridge(socketPath, port), port };
   };
 
   return {
@@ -208,20 +221,37 @@ export function egressProxy(o: { dir: string; allow: readonly AllowEntry[] }): E
       });
       await started;
     },
-    async join(pid) {
+    async join(pid, relays = []) {
       await this.start();
-      const argv = [`--net=/proc/${pid}/ns/net`, 'setpriv', '--pdeathsig', 'KILL', 'socat', `TCP-LISTEN:${EGRESS_PORT},bind=127.0.0.1,reuseaddr,fork`, `UNIX-CONNECT:${socketPath}`];
-      const child = spawn('nsenter', argv, { stdio: 'ignore', detached: true });
-      child.on('error', () => {});
-      joined.add(child);
-      const stop = () => (kill(child), joined.delete(child));
+      const listen = (port: number, socket: string) => {
+        const argv = [`--net=/proc/${pid}/ns/net`, 'setpriv', '--pdeathsig', 'KILL', 'socat', `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`, `UNIX-CONNECT:${socket}`];
+        const child = spawn('nsenter', argv, { stdio: 'ignore', detached: true });
+        child.on('error', () => {});
+        joined.add(child);
+        return child;
+      };
+      const children = [{ port: EGRESS_PORT, child: listen(EGRESS_PORT, socketPath) }, ...relays.map((r) => ({ port: r.port, child: listen(r.port, r.socket) }))];
+      const stop = () => {
+        for (const { child } of children) {
+          kill(child);
+          joined.delete(child);
+        }
+      };
       try {
-        await until('socat in the build container\'s namespace (Debian packages socat, util-linux)', async () => listensOn(await readFile(`/proc/${pid}/net/tcp`, 'utf8').catch(() => ''), EGRESS_PORT), 10_000, child);
+        for (const { port, child } of children) {
+          await until('socat in the build container\'s namespace (Debian packages socat, util-linux)', async () => listensOn(await readFile(`/proc/${pid}/net/tcp`, 'utf8').catch(() => ''), port), 10_000, child);
+        }
       } catch (err) {
         stop();
         throw err;
       }
       return { stop: () => void stop() };
+    },
+    allows: (host, port) => o.allow.some((a) => a.host === host.toLowerCase() && a.port === port),
+    async sshProxyCommand() {
+      await this.start();
+      const s = await started!;
+      return `socat - PROXY:127.0.0.1:%h:%p,proxyport=${s.port}`;
     },
     async stop() {
       for (const child of joined) kill(child);

@@ -23,6 +23,7 @@ import type { DiskLimit } from './disk.ts';
 import type { WantedFile } from './elf.ts';
 import type { ContainerSpec } from './docker.ts';
 import { proxyEnv } from './egress.ts';
+import { gitSshRelayEnv } from './git-ssh-relay.ts';
 import { mixToolsEnv, TOOLS_MOUNT, type MixTools, type MixToolsSettings } from './mix-tools.ts';
 
 /** The deps step's network: through the egress proxy (builder/egress.ts), or none at all. */
@@ -124,6 +125,8 @@ export type BuildStep =
       expect?: { stdout: string; failure: string };
       /** Why Hex or rebar3 is missing (builder/mix-tools.ts): a failure that needed one says so. */
       toolProblems?: string[];
+      /** git over ssh reaches the worker's relay (builder/git-ssh-relay.ts): the farm's deploy keys, for this step only. */
+      gitSsh?: true;
     }
   | { kind: 'save-cache'; from: string; to: string; replace: boolean }
   /** Writes the job's secrets (held by the worker, never in the plan) to `path`, readable by the build user only. */
@@ -262,8 +265,10 @@ function containerSpecs(p: PlanInput, dirs: BuildPlan['dirs'], release: string):
     ...(p.secretsFile ? { binds: [...common.binds, `${p.secretsFile}:${C.secrets}:ro`] } : {}),
   };
   const cmd = (...argv: string[]) => (p.secretsFile ? [...WITH_SECRETS, ...argv] : argv);
+  // git over ssh (a private dependency with the farm's deploy key) in deps only: its GIT_SSH_COMMAND reaches the worker's relay.
+  const depsEnv = p.depsNetwork === 'egress' ? { env: { ...fetching.env, ...gitSshRelayEnv() } } : {};
   return {
-    deps: { ...common, cmd: cmd('mix', 'deps.get'), ...fetching, labels: labels('deps') },
+    deps: { ...common, cmd: cmd('mix', 'deps.get'), ...fetching, ...depsEnv, labels: labels('deps') },
     // Phoenix's `assets.deploy` downloads its bundlers (esbuild, tailwind) and compiles the app as it needs.
     assets: { ...common, cmd: cmd('mix', 'assets.deploy'), ...fetching, labels: labels('assets') },
     // Compile and release with no network at all; --overwrite because without a TTY mix would
@@ -303,7 +308,7 @@ function prepareAndDeps(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep
   }
   return [
     ...steps,
-    { kind: 'container', name: 'deps', spec: plan.containers.deps, disk: diskLimit(p), ...toolProblems(p) },
+    { kind: 'container', name: 'deps', spec: plan.containers.deps, disk: diskLimit(p), ...toolProblems(p), ...(p.depsNetwork === 'egress' ? { gitSsh: true as const } : {}) },
     { kind: 'save-cache', from: depsDir, to: cachePaths.deps, replace: false },
     { kind: 'write-deps-marker', path: cachePaths.depsFetched, mixExs: p.source.mixExs, depsDir, ...(p.source.hasLock === false ? { lock: join(dirs.src, 'mix.lock') } : {}) },
   ];

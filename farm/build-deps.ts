@@ -48,6 +48,8 @@ export interface BuildDepsOptions {
   mixTools?: MixToolsSettings;
   /** The farm's credentials for private git repositories (builder/config.ts XAMAL_GIT_CREDENTIALS_FILE). */
   gitRemoteEnv?: BuildDeps['gitRemoteEnv'];
+  /** The farm's ssh deploy keys for the deps step's git dependencies over ssh (builder/config.ts XAMAL_GIT_CREDENTIALS_FILE). */
+  gitDeployKeys?: BuildDeps['gitDeployKeys'];
   /** Extra Debian packages come from this flat repository on disk (XAMAL_APT_MIRROR_DIR) instead of Debian's archive. */
   aptMirrorDir?: string;
   /** Signs every artifact (the farm's key: XAMAL_SIGNING_KEY_FILE, or the embedded farm's own; builder/provenance.ts artifactSigner). */
@@ -75,6 +77,7 @@ export function buildDeps(o: BuildDepsOptions): BuildDeps {
     ...(o.prepareImage ? { prepareImage: o.prepareImage } : {}),
     ...(o.mixTools ? { mixTools: o.mixTools } : {}),
     ...(o.gitRemoteEnv ? { gitRemoteEnv: o.gitRemoteEnv } : {}),
+    ...(o.gitDeployKeys ? { gitDeployKeys: o.gitDeployKeys } : {}),
     ...(o.aptMirrorDir ? { aptMirrorDir: o.aptMirrorDir } : {}),
     ...(o.hexpmRegistry ? { upstreamDigest: hexpmTagDigest(registryReader(o.hexpmRegistry)) } : {}),
   };
@@ -103,6 +106,7 @@ export function configuredBuildDeps(cfg: BuilderConfig, store: ObjectStore, sign
     hexpmRegistry: cfg.hexpmRegistry,
     mixTools: cfg.mixTools,
     gitRemoteEnv: cfg.gitRemoteEnv,
+    gitDeployKeys: cfg.gitDeployKeys,
     ...(cfg.aptMirrorDir ? { aptMirrorDir: cfg.aptMirrorDir } : {}),
     // The images this machine builds (xamal farm images build), prepared on demand into its local lock.
     prepareImage: imagePreparer(imageBuildDeps(cfg, () => {}), () => readCatalog(), readToolchainCatalog()),

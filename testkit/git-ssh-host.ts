@@ -4,9 +4,11 @@ import { resolve, sep } from 'node:path';
 import { Server, utils } from 'ssh2';
 
 export interface GitSshHost {
-  /** `ssh://git@127.0.0.1:<port>` — append `/<repo>.git`. */
+  /** `ssh://git@<address>:<port>` (127.0.0.1 unless told) — append `/<repo>.git`. */
   url: string;
   /** The line a known_hosts file needs for this host (`[127.0.0.1]:<port> ssh-ed25519 …`). */
+  address: string;
+  port: number;
   knownHostsLine: string;
   /** Every publickey authentication with a signature: whether it was the deploy key. */
   logins: { accepted: boolean }[];
@@ -16,9 +18,10 @@ export interface GitSshHost {
 /**
  * A private git host over SSH on loopback (ssh2's server, git-upload-pack of the real git): serves
  * the bare repositories under `root` to the one deploy key `authorizedKey` (an OpenSSH public key
- * line) and to nobody else; only `git-upload-pack '<path>'` runs, inside `root`.
+ * line) and to nobody else; only `git-upload-pack '<path>'` runs, inside `root`. `address`: where it
+ * listens (default 127.0.0.1; a lab address of testkit/egress/netns.ts to be reached through the egress proxy).
  */
-export async function serveGitOverSsh(root: string, authorizedKey: string): Promise<GitSshHost> {
+export async function serveGitOverSsh(root: string, authorizedKey: string, address = '127.0.0.1'): Promise<GitSshHost> {
   const base = resolve(root);
   const hostKey = utils.generateKeyPairSync('ed25519');
   const allowed = utils.parseKey(authorizedKey);
@@ -54,12 +57,14 @@ export async function serveGitOverSsh(root: string, authorizedKey: string): Prom
       });
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => server.listen(0, address, r));
   const port = (server.address() as AddressInfo).port;
   const [type, key] = hostKey.public.trim().split(/\s+/);
   return {
-    url: `ssh://git@127.0.0.1:${port}`,
-    knownHostsLine: `[127.0.0.1]:${port} ${type} ${key}`,
+    url: `ssh://git@${address}:${port}`,
+    address,
+    port,
+    knownHostsLine: `[${address}]:${port} ${type} ${key}`,
     logins,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };

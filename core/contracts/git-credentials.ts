@@ -65,13 +65,35 @@ function entryFor(creds: GitCredentials, host: string, path: string, has: (e: En
   return best === undefined ? undefined : creds[best];
 }
 
-/** ssh as git runs it for a deploy key: that key only, no agent, no user config, host keys from that file only. */
-export function deployKeySshCommand(keyFile: string, knownHostsFile: string): string {
-  return [
-    'ssh', '-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'IdentityAgent=none',
-    '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${knownHostsFile}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-i', keyFile,
-  ].map(shellQuote).join(' ');
+/** A deploy key as the credentials file names it: the private key's file and the host keys it may talk to. */
+export interface DeployKey {
+  keyFile: string;
+  knownHostsFile: string;
 }
+
+/** ssh's options for a deploy key: that key only, no agent, no user config, host keys from that file only. */
+export function deployKeySshArgs(key: DeployKey): string[] {
+  return [
+    '-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'IdentityAgent=none',
+    '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${key.knownHostsFile}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-i', key.keyFile,
+  ];
+}
+
+/** ssh as git runs it for a deploy key (deployKeySshArgs, as one shell command line). */
+export function deployKeySshCommand(keyFile: string, knownHostsFile: string): string {
+  return ['ssh', ...deployKeySshArgs({ keyFile, knownHostsFile })].map(shellQuote).join(' ');
+}
+
+/** Pure: the deploy key for a repository (`path`) on an ssh host (`host` or `host:port`), the repository's entry before its host's. */
+export function deployKeyFor(creds: GitCredentials | undefined, hostPort: string, path: string): DeployKey | undefined {
+  const e = creds ? entryFor(creds, hostPort.toLowerCase(), path, (x) => x.ssh_key_file !== undefined) : undefined;
+  return e ? { keyFile: e.ssh_key_file!, knownHostsFile: e.known_hosts_file! } : undefined;
+}
+
+/** How the deps step's git over ssh finds the farm's deploy key for a repository on a host (none for hosts it has none for). */
+export type GitDeployKeys = (hostPort: string, path: string) => DeployKey | undefined;
+
+export const gitDeployKeysFor = (creds: GitCredentials | undefined): GitDeployKeys => (hostPort, path) => deployKeyFor(creds, hostPort, path);
 
 /**
  * Pure: the environment that gives git the credentials for `url`, or none: a token over https (over
@@ -83,8 +105,8 @@ export function gitCredentialEnv(url: string, creds: GitCredentials | undefined,
   const r = gitRemoteParts(url);
   if (!r) return {};
   if (r.transport === 'ssh') {
-    const e = entryFor(creds, r.hostPort, r.path, (x) => x.ssh_key_file !== undefined);
-    return e ? { GIT_SSH_COMMAND: deployKeySshCommand(e.ssh_key_file!, e.known_hosts_file!), GIT_SSH_VARIANT: 'ssh' } : {};
+    const key = deployKeyFor(creds, r.hostPort, r.path);
+    return key ? { GIT_SSH_COMMAND: deployKeySshCommand(key.keyFile, key.knownHostsFile), GIT_SSH_VARIANT: 'ssh' } : {};
   }
   if (r.transport !== 'https' && !(allowHttp && r.transport === 'http')) return {};
   const entry = entryFor(creds, r.hostPort, r.path, (x) => x.token !== undefined);
@@ -132,3 +154,9 @@ export const gitRemoteEnvFor = (creds: GitCredentials | undefined, allowHttp: bo
 
 /** The settings as the API and the workers read them: XAMAL_GIT_CREDENTIALS_FILE (if set) and whether the farm fetches http. */
 export const gitRemoteEnvFromFile = (file: string | undefined, allowHttp: boolean): GitRemoteEnv => gitRemoteEnvFor(file ? loadGitCredentials(file) : undefined, allowHttp);
+
+/** The worker's view of XAMAL_GIT_CREDENTIALS_FILE (read once): git's environment for its own fetches, and the deploy keys the deps step's git over ssh uses. */
+export function gitCredentialsFromFile(file: string | undefined, allowHttp: boolean): { gitRemoteEnv: GitRemoteEnv; gitDeployKeys: GitDeployKeys } {
+  const creds = file ? loadGitCredentials(file) : undefined;
+  return { gitRemoteEnv: gitRemoteEnvFor(creds, allowHttp), gitDeployKeys: gitDeployKeysFor(creds) };
+}

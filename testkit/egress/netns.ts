@@ -14,6 +14,8 @@ export interface TestNetns {
   allowed: string;
   /** The same server on another address (never allowed). */
   other: string;
+  /** This machine's own end of the pair (a lab address, not loopback): a test's server listening here is reached through the egress proxy. */
+  hostSide: string;
   close(): Promise<void>;
 }
 
@@ -67,7 +69,7 @@ export async function upTestNetns(tag: string, dir: string): Promise<TestNetns> 
     const script = join(dirname(fileURLToPath(import.meta.url)), 'static-server.mjs');
     server = spawn('ip', ['netns', 'exec', name, process.execPath, script, dir, '80'], { stdio: ['ignore', 'pipe', 'inherit'] });
     await waitForLine(server, 'listening', 10_000);
-    return { name, allowed: `${net}.2`, other: `${net}.3`, close };
+    return { name, allowed: `${net}.2`, other: `${net}.3`, hostSide: `${net}.1`, close };
   } catch (err) {
     await close();
     throw err;

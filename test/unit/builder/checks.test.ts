@@ -6,13 +6,20 @@ const spec = (networkMode: ContainerSpec['networkMode']): ContainerSpec => ({ im
 const failed = (stdout: string) => ({ code: 1, stdout, stderr: '', timedOut: false });
 
 describe('why a deps step behind the egress proxy failed', () => {
-  it.each([
-    ['git://127.0.0.1:41053/greet.git', 'greet'],
-    ['ssh://git@example.com/a/b.git', 'b'],
-    ['git@github.com:acme/secret.git', 'secret'],
-  ])('names a git dependency over %s and says to use https', (url, name) => {
-    const out = `Resolving Hex dependencies...\n* Getting ${name} (${url} - origin/main)\nfatal: unable to connect to 127.0.0.1:\n** (Mix) Command "git --git-dir=.git fetch" failed`;
-    expect(egressDiagnosis(out)).toBe(`git dependency ${name} (${url}) cannot be fetched: the deps step reaches the network only through the farm's HTTP(S) egress proxy, which git:// and ssh do not use; use an https:// URL whose host is in XAMAL_DEPS_ALLOW`);
+  it('names a git dependency over git:// and says to use https or ssh with a deploy key', () => {
+    const url = 'git://127.0.0.1:41053/greet.git';
+    const out = `Resolving Hex dependencies...\n* Getting greet (${url} - origin/main)\nfatal: unable to connect to 127.0.0.1:\n** (Mix) Command "git --git-dir=.git fetch" failed`;
+    expect(egressDiagnosis(out)).toBe(`git dependency greet (${url}) cannot be fetched: the deps step reaches the network only through the farm's HTTP(S) egress proxy, which git:// does not use; use an https:// URL whose host is in XAMAL_DEPS_ALLOW, or ssh with a deploy key in XAMAL_GIT_CREDENTIALS_FILE`);
+  });
+
+  it.each(['ssh://git@example.com/a/b.git', 'git@github.com:acme/secret.git'])('does not call a dependency over %s unfetchable: ssh goes through the worker\'s relay', (url) => {
+    expect(egressDiagnosis(`* Getting b (${url} - origin/main)\n** (Mix) Command "git --git-dir=.git fetch" failed`)).toBeUndefined();
+  });
+
+  it("puts what the git-over-ssh relay refused first: the dependency's host and the setting", () => {
+    const step = { kind: 'container' as const, name: 'deps', spec: spec('egress') };
+    const problem = 'git over ssh to git.example: no ssh deploy key for git.example (repository acme/billing) in XAMAL_GIT_CREDENTIALS_FILE: add an entry "git.example" or "git.example/acme/billing" with ssh_key_file and known_hosts_file';
+    expect(containerFailure(step, failed('* Getting billing (git@git.example:acme/billing.git - origin/main)'), [problem, problem])!.message).toBe(`deps failed with exit code 1: ${problem}`);
   });
 
   it('names the URL the proxy refused, over plain HTTP and over CONNECT', () => {

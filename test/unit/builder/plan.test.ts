@@ -161,6 +161,25 @@ describe('planBuild: the steps of a build', () => {
     expect(planBuild(input({ depsNetwork: 'none' })).containers.deps.env).not.toHaveProperty('http_proxy');
   });
 
+  it('git over ssh goes to the worker\'s relay from the deps step only: its GIT_SSH_COMMAND and the relay flag, nothing of a key; assets, compile and smoke have neither', () => {
+    const plan = planBuild(input({ depsNetwork: 'egress', source: { ...input().source, assets: true } }));
+    const deps = container(plan, 'deps')!;
+    expect(deps.gitSsh).toBe(true);
+    expect(deps.spec.env).toMatchObject({ GIT_SSH_VARIANT: 'ssh' });
+    expect(deps.spec.env!.GIT_SSH_COMMAND).toMatch(/^bash -c '.*\/dev\/tcp\/127\.0\.0\.1\/3129.*' xamal-git-ssh$/s);
+    for (const name of ['assets', 'compile', 'smoke']) {
+      const step = container(plan, name)!;
+      expect(step.gitSsh, name).toBeUndefined();
+      expect(step.spec.env, name).not.toHaveProperty('GIT_SSH_COMMAND');
+    }
+    // No key file, known_hosts file or deploy-key option anywhere in the plan: the keys stay with the worker.
+    expect(JSON.stringify(plan)).not.toMatch(/ssh_key|known_hosts|IdentitiesOnly|-i /);
+    // Without network the deps step has no relay either.
+    const offline = container(planBuild(input({ depsNetwork: 'none' })), 'deps')!;
+    expect(offline.gitSsh).toBeUndefined();
+    expect(offline.spec.env).not.toHaveProperty('GIT_SSH_COMMAND');
+  });
+
   it('every step container carries the process limit and the output cap, keeping no more output than the log would', () => {
     const limits = { ...DEFAULT_LIMITS, pids: 256, maxOutputBytes: 32 * 1024 ** 2 };
     const plan = planBuild(input({ limits, keptOutputBytes: 1024 ** 2 }));
