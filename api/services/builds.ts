@@ -99,7 +99,7 @@ function requirementProblem(tuple: string, requirement: ElixirRequirement | unde
  * The tuples a request names, as tuples or selectors (the pinned builder images choose: the newest
  * whose Elixir satisfies the project's requirement), and the targets none serves, with why.
  */
-function requestedTuples(req: BuildRequest, images: readonly CatalogImage[], refused: readonly PreparableImage[] = []): { tuples: Set<string>; unresolved: Unresolved[] } {
+function requestedTuples(req: BuildRequest, images: readonly CatalogImage[], refused: readonly PreparableImage[] = [], served: ReadonlySet<string> = new Set()): { tuples: Set<string>; unresolved: Unresolved[] } {
   const tuples = new Set<string>();
   const unresolved: Unresolved[] = [];
   const requirement = req.elixirRequirement === undefined ? undefined : parseElixirRequirement(req.elixirRequirement);
@@ -118,7 +118,9 @@ function requestedTuples(req: BuildRequest, images: readonly CatalogImage[], ref
       continue;
     }
     const found = lookupBySelector(images, spec.selector);
-    const fits = found.matches.find((m) => m.tuple && !requirementProblem(m.tuple, requirement));
+    const fitting = found.matches.filter((m) => m.tuple && !requirementProblem(m.tuple, requirement));
+    // A selector that leaves the arch open takes, among equally new builders, one whose arch a worker serves.
+    const fits = fitting.find((m, _i, all) => served.has(archOf(m.tuple!)) && sameToolchain(m.tuple!, all[0]!.tuple!)) ?? fitting[0];
     if (fits?.tuple) tuples.add(fits.tuple);
     else {
       const reasons = [
@@ -132,6 +134,16 @@ function requestedTuples(req: BuildRequest, images: readonly CatalogImage[], ref
   }
   return { tuples, unresolved };
 }
+
+const archOf = (tuple: string) => {
+  const t = parseTarget(tuple);
+  return t.ok ? t.value.arch : '';
+};
+/** Same OTP and Elixir (the selector's ranking key): only then may the arch decide. */
+const sameToolchain = (a: string, b: string) => {
+  const [x, y] = [parseTarget(a), parseTarget(b)];
+  return x.ok && y.ok && x.value.otp === y.value.otp && x.value.elixir === y.value.elixir;
+};
 
 /** One tuple's build: already stored (done), else enqueued; or why it cannot be built. */
 async function submitTuple(deps: BuildServiceDeps, images: readonly CatalogImage[], refused: readonly PreparableImage[], input: BuildJobInput): Promise<SubmittedBuild | Unresolved> {
@@ -231,7 +243,8 @@ export function buildService(deps: BuildServiceDeps) {
       const preparable = deps.preparable?.(locks) ?? [];
       const images = [...usableImages(locks), ...preparable.filter((p) => p.problems.length === 0).map(onDemand)];
       const refused = preparable.filter((p) => p.problems.length > 0);
-      const { tuples, unresolved } = requestedTuples(req, images, refused);
+      const served = new Set(Object.entries(await deps.queues.depth()).flatMap(([arch, d]) => (d.workers > 0 ? [arch] : [])));
+      const { tuples, unresolved } = requestedTuples(req, images, refused, served);
       const builds: SubmittedBuild[] = [];
       const settings = buildSettings(deps, req);
       for (const tuple of tuples) {
