@@ -18,6 +18,8 @@ export const ERROR_CODES = {
   cancelled: { exit: 10, http: 409, meaning: 'stopped on request' },
   /** A user's deploy hook (.xamal/hooks/NAME) exited non-zero: the command stops there. */
   hook_failed: { exit: 11, http: 500, meaning: 'a deploy hook exited non-zero' },
+  /** The new version failed its watch after the switch (rollout.watch) and the previous one was switched back by itself. */
+  rolled_back: { exit: 12, http: 500, meaning: 'the new version failed after the switch and was rolled back' },
   internal: { exit: 1, http: 500, meaning: 'a bug in xamal' },
 } as const satisfies Record<string, { exit: number; http: number; meaning: string }>;
 
