@@ -54,7 +54,7 @@ export function watchVerdict(policy: WatchPolicy, answers: readonly WatchAnswer[
   const run = firstFailingRun(answers, policy.failures);
   if (run) {
     const host = run[0]!.host;
-    return { state: 'failed', host, answers: run, reason: `${host}: ${run.length} checks in a row failed (${check}): ${run.map(describeAnswer).join(', ')}` };
+    return { state: 'failed', host, answers: run, reason: `${host}: ${run.length === 1 ? 'a check failed' : `${run.length} checks in a row failed`} (${check}): ${run.map(describeAnswer).join(', ')}` };
   }
   if (elapsedS >= policy.windowS) return { state: 'passed', checks: answers.length };
   return { state: 'watching' };

