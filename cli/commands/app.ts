@@ -1,6 +1,7 @@
 import { grepPattern, journalSince } from '../../deployer/commands/logs.ts';
 import { appDetails, appExec, appExecInteractive, appLogs, appMaintenance, appReleases, appStopStart, followAppLogs } from '../../deployer/flows/app.ts';
 import { withLock } from '../../deployer/flows/lock.ts';
+import { appDetailsWithRollout, rolloutStateLines } from '../../deployer/flows/rollout.ts';
 import { exitCodeForOutcomes } from '../../deployer/flows/parallel.ts';
 import { DEPLOY_VERB_FLAGS, forVerb } from './deploy.ts';
 import { removeCommand } from './remove.ts';
@@ -76,7 +77,7 @@ const command: CliCommand = {
     description: [
       'Actions:',
       '  boot: boot the live release (or --version) again in the idle slot, as a deploy does',
-      '  details: each role\'s live slot, version and running units; versions: the version only',
+      '  details: each role\'s live slot, version and running units, the versions a watched rollout marked failed, and the last deploy; versions: the version only',
       '  releases: the releases each host keeps; logs: the last lines of the app\'s journal',
       '  stop, start: the app\'s units; exec CMD: CMD in the live release\'s environment (-i: on one host, interactive)',
       '  maintenance: Caddy answers 503 with the maintenance page; live: traffic to the app again',
@@ -111,6 +112,10 @@ const command: CliCommand = {
       const json = values.json;
       switch (action) {
         case 'details':
+          return reportOutcomes(io, remote, await appDetailsWithRollout(ctx), {
+            json,
+            render: (d) => [...d.roles.map((r) => `${r.role}: live ${r.live ?? 'none'} (${r.version ?? 'never deployed'}), running: ${r.running.join(', ') || 'none'}`), ...rolloutStateLines(d)],
+          });
         case 'versions':
           return reportOutcomes(io, remote, await appDetails(ctx), {
             json,

@@ -1,4 +1,4 @@
-import { LocalExecutor, XamalError, isXamalError, type HostFingerprint, type TargetSelector } from '../../core/index.ts';
+import { exitCodeFor, LocalExecutor, XamalError, isXamalError, type HostFingerprint, type TargetSelector } from '../../core/index.ts';
 import { buildRequestLine, hostTarget } from '../../deployer/build-request.ts';
 import { CommitSchema } from '../../core/contracts/build-job.ts';
 import { keyIdOf } from '../../core/signing.ts';
@@ -12,8 +12,11 @@ import { canaryDeployFlow, refuseDuringCanary } from '../../deployer/flows/canar
 import { checkCanaryPercent } from '../../deployer/commands/canary.ts';
 import { pruneAfterDeploy, pruneFields, prunedWords, pruneFlow } from '../../deployer/flows/prune.ts';
 import { exitCodeForOutcomes, failed, summary, type HostOutcome } from '../../deployer/flows/parallel.ts';
-import { hookRunner } from '../../deployer/hooks.ts';
+import { hookRunner, type HookRunner } from '../../deployer/hooks.ts';
 import { artifactVerifier } from '../../deployer/trust.ts';
+import { primaryHost } from '../../deployer/commands/layout.ts';
+import { attemptOutcome, refuseFailedVersion, watchRollout, type RolloutReport } from '../../deployer/flows/rollout.ts';
+import { resumePlan, writeAttempt, type ResumePlan } from '../../deployer/flows/resume.ts';
 import { parseFlags, usageError } from '../args.ts';
 import type { CommandHelp, FlagTable } from '../help.ts';
 import { progressFor, type CliCommand, type Io } from '../io.ts';
@@ -26,9 +29,11 @@ const FLAGS = {
   build: { type: 'boolean', description: "Have the farm build what a host has no artifact for (from the checkout's origin, or an upload of the commit) and wait for it" },
   'skip-hooks': { type: 'boolean', short: 'H', description: 'Run none of the hooks in hooks_path (xamal docs hooks)' },
   canary: { type: 'string', valueName: 'PERCENT', description: 'deploy: boot the new version beside the live one on the primary role only and give it PERCENT (1–99) of new sessions, each client kept on its version by a cookie; then xamal canary promote or abort' },
+  force: { type: 'boolean', description: 'deploy, redeploy: deploy a version a watched rollout marked failed (rollout.watch)' },
+  resume: { type: 'boolean', description: "deploy, redeploy: continue the last deploy, acting only on the hosts where its version is not live yet" },
 } as const satisfies FlagTable;
 
-const USAGE = `xamal deploy|redeploy [--version V] [--build] [--canary PERCENT] | rollback [VERSION] | prune ${REMOTE_FLAGS_USAGE} [--lock-wait S] [-H|--skip-hooks]\n  --build: the farm builds what a host has no artifact for (the checkout's origin, or an upload of the commit), and the deploy waits for it\n  -H, --skip-hooks: run none of the hooks in hooks_path (xamal docs hooks)`;
+const USAGE = `xamal deploy|redeploy [--version V] [--build] [--canary PERCENT] [--force] [--resume] | rollback [VERSION] | prune ${REMOTE_FLAGS_USAGE} [--lock-wait S] [-H|--skip-hooks]\n  --build: the farm builds what a host has no artifact for (the checkout's origin, or an upload of the commit), and the deploy waits for it\n  -H, --skip-hooks: run none of the hooks in hooks_path (xamal docs hooks)\n  --force: deploy a version a watched rollout marked failed\n  --resume: continue the last deploy on the hosts where its version is not live yet`;
 
 /** deploy's flags parsed as the command parses them (the GitHub Actions example's test reads its deploy line with it). */
 export const parseDeployFlags = (args: string[]) => parseFlags(args, FLAGS, USAGE);
@@ -155,15 +160,17 @@ type Verb = 'deploy' | 'redeploy' | 'rollback' | 'prune' | 'boot';
 /** What each verb's --help says beyond the table's summary. */
 const VERB_HELP: Record<Verb, Omit<CommandHelp, 'flags'>> = {
   deploy: {
-    usage: `xamal deploy [--version VERSION] [--build] [--canary PERCENT] [--lock-wait SECONDS] ${REMOTE_FLAGS_USAGE}`,
+    usage: `xamal deploy [--version VERSION] [--build] [--canary PERCENT] [--force] [--resume] [--lock-wait SECONDS] ${REMOTE_FLAGS_USAGE}`,
     description:
-      "Runs the hooks at their moments (xamal docs hooks), takes the deploy lock on the primary host, asks the farm for the artifact that runs on each kind of host (by its fingerprint), verifies each artifact before any host pulls it (its signature by farm.public_key and its provenance, as xamal verify: a failure stops the deploy with nothing changed, exit 12), and on each host: pulls the tarball by a short-lived link, checks the sha256 of the signed manifest, boots it in the idle slot, waits for it to be healthy, and moves Caddy's traffic to it. The post-deploy hook runs when every host succeeded.\n\nExit code: 0 when every host succeeded, else the kind of the failures (see xamal help).",
+      "Runs the hooks at their moments (xamal docs hooks), takes the deploy lock on the primary host, asks the farm for the artifact that runs on each kind of host (by its fingerprint), verifies each artifact before any host pulls it (its signature by farm.public_key and its provenance, as xamal verify: a failure stops the deploy with nothing changed, exit 12), and on each host: pulls the tarball by a short-lived link, checks the sha256 of the signed manifest, boots it in the idle slot, waits for it to be healthy, and moves Caddy's traffic to it. The post-deploy hook runs when every host succeeded.\n\nWith rollout.watch in deploy.yml, the new version is then watched through Caddy on every host for that window; when it fails, the previous version is switched back by itself and the new one is marked failed on the hosts (a later deploy of it needs --force), exit 13. --resume continues the last deploy (its version, recorded on the hosts) on the hosts where it is not live yet, leaving the others alone.\n\nExit code: 0 when every host succeeded, 12 when an artifact failed verification, 13 when a watched rollout was rolled back, else the kind of the failures (see xamal help).",
     examples: [
       ['xamal deploy', "Deploy the checkout's commit to every host"],
       ['xamal deploy -d staging --version v1.4.2', 'Deploy a tag to the hosts of config/deploy.staging.yml'],
       ['xamal deploy --build', 'Let the farm build the commit for hosts it has no artifact for'],
       ['xamal deploy --canary 10', "Boot the checkout's commit beside the live version and give it 10% of new sessions (xamal canary status, promote, abort)"],
       ['xamal deploy --hosts web1 --dry-run', 'Print the steps a deploy to web1 would run'],
+      ['xamal deploy --resume', 'Continue the last deploy on the hosts it did not finish'],
+      ['xamal deploy --version v1.4.2 --force', 'Deploy v1.4.2 although a watched rollout marked it failed'],
     ],
   },
   redeploy: {
@@ -250,10 +257,11 @@ const command: Pick<CliCommand, 'run'> = {
       const records = result.outcomes.map((o) =>
         o.ok ? { ...o.value, result: 'ok' as const, ms: o.ms, ...pruneFields(result.pruned.get(o.host), redact) } : { host: o.host, version: result.version, result: 'failed' as const, error: ctx.secrets.redact(o.error.message), ms: o.ms },
       );
-      if (values.json) io.out(JSON.stringify({ command: verb, version: result.version, hosts: records }, null, 2));
+      if (values.json) io.out(JSON.stringify({ command: verb, version: result.version, hosts: records, ...rolloutJson(result, redact) }, null, 2));
       else for (const r of records) io.out(r.result === 'ok' ? [describeRecord(r as HostDeployRecord & { ms: number }), prunedWords(result.pruned.get(r.host), redact)].filter(Boolean).join('; ') : `${r.host}: FAILED ${(r as { error: string }).error}`);
+      if (!values.json) for (const l of rolloutLines(result, redact)) io.out(l);
       say(summary(result.outcomes));
-      return exitCodeForOutcomes(result.outcomes);
+      return result.rollout?.failed ? exitCodeFor('rolled_back') : exitCodeForOutcomes(result.outcomes);
     } catch (err) {
       if (isXamalError(err)) throw new XamalError(err.code, ctx.secrets.redact(err.message), { cause: err });
       throw err;
@@ -270,7 +278,7 @@ const command: Pick<CliCommand, 'run'> = {
  * post-caddy-switch (the flow); post-deploy once every host succeeded (not app boot). -H or
  * --dry-run: no hook runs.
  */
-export async function deployVerb(verb: Exclude<Verb, 'prune'>, positionals: readonly string[], values: DeployValues, remote: Remote, say: (l: string) => void, warn: (l: string) => void = say): Promise<DeployResult & { version: string; pruned: Map<string, HostOutcome<string[]>> }> {
+export async function deployVerb(verb: Exclude<Verb, 'prune'>, positionals: readonly string[], values: DeployValues, remote: Remote, say: (l: string) => void, warn: (l: string) => void = say): Promise<VerbResult> {
   const { ctx } = remote;
   const { config, targets } = ctx;
   const exec = new LocalExecutor(ctx.env as NodeJS.ProcessEnv);
@@ -280,13 +288,17 @@ export async function deployVerb(verb: Exclude<Verb, 'prune'>, positionals: read
   // rollback and `app boot` boot a release the hosts already have: no farm, no release_command.
   if (positionals.length > (verb === 'rollback' ? 1 : 0)) throw usageError(`unexpected argument ${JSON.stringify(positionals.at(-1))}`, USAGE);
   if (values.build && rollback) throw usageError('--build: only deploy and redeploy build', USAGE);
+  if (rollback && (values.force || values.resume)) throw usageError(`--${values.force ? 'force' : 'resume'}: only with deploy and redeploy`, USAGE);
   const lockWait = lockWaitOf(values);
-  let version = await versionBeforeConnect(verb, positionals, values, exec);
+  // --resume: the version is the last attempt's, read from the hosts after pre-connect.
+  let version = values.resume ? values.version : await versionBeforeConnect(verb, positionals, values, exec);
+  // The hosts the deploy acts on: all selected, or (--resume) those where the attempt's version is not live.
+  let acting = ctx;
   const hook = hookRunner(
     () => ({
       service: config.service,
       version: version ?? '',
-      hosts: targets.hosts,
+      hosts: acting.targets.hosts,
       roles: targets.roles,
       destination: ctx.destination,
       performer: ctx.performer,
@@ -296,22 +308,91 @@ export async function deployVerb(verb: Exclude<Verb, 'prune'>, positionals: read
     { root: process.cwd(), hooksPath: config.hooksPath, executor: exec, secrets: ctx.secrets, say, skip: dry || values['skip-hooks'] === true },
   );
   await hook('pre-connect');
+  const resume = values.resume ? await resumePlan(ctx, primaryHost(config), version) : undefined;
+  if (resume) {
+    version = resume.attempt.version;
+    acting = { ...ctx, targets: { ...targets, hosts: resume.act } };
+    for (const h of [...resume.act, ...resume.done]) say(`${h}: ${resume.act.includes(h) ? 'resume' : 'leave alone'} (${resume.why[h]})`);
+    if (!resume.act.length) return { outcomes: [], pruned: new Map(), version, resume };
+  }
   version ??= verb === 'rollback' ? await previousVersion(ctx, targets.hosts[0]!) : await currentVersion(ctx, targets.hosts[0]!);
   const v = version;
   // A dry run asks no farm: it shows the verification every pulled artifact would go through first.
   if (dry && !rollback && config.farm) remote.recording!.note(verificationStep(config.farm.publicKeys, v));
   if (!rollback) await hook('pre-build');
-  const result = await withLock(ctx, { message: `${verb} ${v}`, version: v, ...(lockWait !== undefined ? { waitS: lockWait } : {}) }, async () => {
-    if (verb !== 'boot') await hook('pre-deploy', { lock: true });
-    await refuseDuringCanary(ctx);
-    say(`${verb} ${v} to ${summaryOfTargets(targets.hosts)}`);
-    const artifacts = rollback || dry ? undefined : farmArtifacts(ctx, v, exec, { say, warn, ...(values.build ? { build: { say } } : {}) });
-    const deployed = await deployFlow(ctx, { version: v, rollback, hooks: (name, extra) => hook(name, { lock: true, ...extra }), ...(artifacts ? { artifacts } : {}) });
-    // As Kamal, a deploy prunes old releases where it went live, still holding the lock; rollback and app boot do not.
-    return { ...deployed, pruned: rollback ? new Map<string, HostOutcome<string[]>>() : await pruneAfterDeploy(ctx, deployed.outcomes) };
-  });
-  if (verb !== 'boot' && failed(result.outcomes).length === 0) await hook('post-deploy', { lock: false, runtime: (Date.now() - t0) / 1000 });
-  return { ...result, version: v };
+  const result = await withLock(ctx, { message: `${verb} ${v}${resume ? ' (resume)' : ''}`, version: v, ...(lockWait !== undefined ? { waitS: lockWait } : {}) }, () =>
+    deployLocked(acting, { verb, version: v, rollback, dry, values, exec, say, warn, resume, hook: (name, extra) => hook(name, { lock: true, ...extra }) }),
+  );
+  if (verb !== 'boot' && failed(result.outcomes).length === 0 && !result.rollout?.failed) await hook('post-deploy', { lock: false, runtime: (Date.now() - t0) / 1000 });
+  return { ...result, version: v, ...(resume ? { resume } : {}) };
+}
+
+export type VerbResult = DeployResult & { version: string; pruned: Map<string, HostOutcome<string[]>>; rollout?: RolloutReport | undefined; resume?: ResumePlan };
+
+interface LockedRun {
+  verb: Exclude<Verb, 'prune'>;
+  version: string;
+  rollback: boolean;
+  dry: boolean;
+  values: DeployValues;
+  exec: LocalExecutor;
+  say: (l: string) => void;
+  warn: (l: string) => void;
+  resume: ResumePlan | undefined;
+  hook: HookRunner;
+}
+
+/**
+ * The part of a deploy that holds the lock: pre-deploy; a version a watched rollout marked failed
+ * refused without --force; the attempt recorded on the hosts (what --resume continues); the deploy;
+ * the watch (and its rollback); the prune; the attempt's outcome recorded.
+ */
+async function deployLocked(ctx: RemoteContext, r: LockedRun): Promise<Omit<VerbResult, 'version'>> {
+  const { verb, version: v, rollback } = r;
+  const primary = primaryHost(ctx.config);
+  if (verb !== 'boot') await r.hook('pre-deploy');
+  await refuseDuringCanary(ctx);
+  if (!rollback) await refuseFailedVersion(ctx, v, primary, r.values.force === true);
+  const attempt = verb === 'boot' ? undefined : (r.resume?.attempt ?? { version: v, time: ctx.clock.now().toISOString(), performer: ctx.performer, command: verb, hosts: [...ctx.targets.hosts], roles: [...ctx.targets.roles] });
+  if (attempt && !r.resume) await writeAttempt(ctx, primary, attempt, attempt.hosts);
+  r.say(`${verb} ${v} to ${summaryOfTargets(ctx.targets.hosts)}`);
+  const artifacts = rollback || r.dry ? undefined : farmArtifacts(ctx, v, r.exec, { say: r.say, warn: r.warn, ...(r.values.build ? { build: { say: r.say } } : {}) });
+  const deployed = await deployFlow(ctx, { version: v, rollback, hooks: r.hook, ...(artifacts ? { artifacts } : {}) });
+  // A dry run watches nothing: its answers are assumed, not seen.
+  const rollout = rollback || r.dry ? undefined : await watchRollout(ctx, v, deployed.outcomes);
+  // As Kamal, a deploy prunes old releases where it went live, still holding the lock; rollback and app boot do not.
+  const pruned = rollback ? new Map<string, HostOutcome<string[]>>() : await pruneAfterDeploy(ctx, deployed.outcomes);
+  if (attempt) await writeAttempt(ctx, primary, { ...attempt, updated: ctx.clock.now().toISOString(), outcome: attemptOutcome(ctx, deployed.outcomes, rollout, r.resume) }, ctx.targets.hosts);
+  return { ...deployed, pruned, rollout };
+}
+
+/** The deploy record's (`--json`) rollout and resume parts: the watch, the rollback and its hosts, the failed mark; the hosts a resume acted on. */
+function rolloutJson(r: VerbResult, redact: (t: string) => string): Record<string, unknown> {
+  const ro = r.rollout;
+  const rollback = ro?.rollback && {
+    to: ro.rollback.to,
+    none: ro.rollback.none,
+    hosts: ro.rollback.outcomes.map((o) => (o.ok ? { host: o.host, result: 'ok', version: o.value.version, roles: o.value.roles, ms: o.ms } : { host: o.host, result: 'failed', error: redact(o.error.message), ms: o.ms })),
+  };
+  return {
+    ...(ro ? { rollout: { watch: ro.watch, ...(rollback ? { rollback } : {}), ...(ro.failed ? { failed: ro.failed } : {}) } } : {}),
+    ...(r.resume ? { resume: { of: r.resume.attempt, acted: r.resume.act, untouched: r.resume.done, why: r.resume.why } } : {}),
+  };
+}
+
+/** What the watch found and what the rollback did, for people; and which hosts a resume acted on. */
+function rolloutLines(r: VerbResult, redact: (t: string) => string): string[] {
+  const out: string[] = [];
+  if (r.resume) out.push(`resume of ${r.resume.attempt.version}: acted on ${r.resume.act.join(', ') || 'no host'}; left alone ${r.resume.done.join(', ') || 'no host'}`);
+  const ro = r.rollout;
+  if (!ro) return out;
+  const w = ro.watch;
+  if (w.result === 'passed') return [...out, `watch: passed (${w.checks} checks on ${w.hosts.length} host${w.hosts.length === 1 ? '' : 's'} in ${w.elapsedS} s)`];
+  out.push(`watch: FAILED after ${w.elapsedS} s: ${redact(w.reason ?? '')}`);
+  for (const o of ro.rollback?.outcomes ?? []) out.push(o.ok ? `${o.host}: rolled back to ${o.value.version}` : `${o.host}: rollback FAILED ${redact(o.error.message)}`);
+  for (const h of ro.rollback?.none ?? []) out.push(`${h}: nothing to roll back to; it keeps ${r.version}`);
+  if (ro.failed) out.push(`${r.version} is marked failed on the hosts: a deploy of it needs --force`);
+  return out;
 }
 
 /** What a dry run records for the verification a deploy does before any host pulls. */

@@ -23,6 +23,8 @@ export const ERROR_CODES = {
    * it. The deployer's alone; the API never answers it (its HTTP status is only the table's shape).
    */
   verification_failed: { exit: 12, http: 422, meaning: 'an artifact failed verification (signature, provenance, checksum)' },
+  /** The new version failed its watch after the switch (rollout.watch) and the previous one was switched back by itself. */
+  rolled_back: { exit: 13, http: 500, meaning: 'the new version failed after the switch and was rolled back' },
   internal: { exit: 1, http: 500, meaning: 'a bug in xamal' },
 } as const satisfies Record<string, { exit: number; http: number; meaning: string }>;
 

@@ -226,6 +226,39 @@ export const BootSchema = z
   })
   .strict();
 
+/**
+ * A duration: `60s`, `2m`, `1.5s`, `500ms`, or a number of seconds. Parsed to seconds.
+ */
+export const DurationSchema = z
+  .union([z.number(), z.string()], { error: 'expected a duration like 60s, 2m or 500ms' })
+  .transform((v, ctx) => {
+    const m = typeof v === 'number' ? [String(v), String(v), 's'] : /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/.exec(v);
+    const n = m ? Number(m[1]) * ({ ms: 0.001, s: 1, m: 60 } as const)[(m[2] ?? 's') as 'ms' | 's' | 'm'] : NaN;
+    if (!(n > 0) || !Number.isFinite(n)) {
+      ctx.addIssue({ code: 'custom', message: `expected a positive duration like 60s, 2m or 500ms, got ${JSON.stringify(v)}` });
+      return z.NEVER;
+    }
+    return n;
+  });
+
+/**
+ * `rollout:`: after a switch, the health path is watched through Caddy on every host for `watch`
+ * (absent: no watch), every `interval`; `failures` failed checks in a row on one host fail the
+ * rollout, which switches back to the previous version by itself and marks the new one failed.
+ */
+export const RolloutSchema = z
+  .object({
+    watch: DurationSchema.optional(),
+    interval: DurationSchema.default(2),
+    failures: z.number().int('expected an integer').min(1, 'expected at least 1').max(100, 'expected at most 100').default(2),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    if (r.watch !== undefined && r.interval > r.watch) ctx.addIssue({ code: 'custom', path: ['interval'], message: `expected an interval no longer than watch (${r.watch} s)` });
+  })
+  .transform((r) => ({ watchS: r.watch, intervalS: r.interval, failures: r.failures }));
+export type RolloutConfig = z.output<typeof RolloutSchema>;
+
 // --- farm, packages, aliases ---------------------------------------------------------------------
 
 /**
@@ -305,6 +338,7 @@ export const DeployFileSchema = z
     drain_timeout: Seconds.default(30),
     retain_releases: z.number().int('expected an integer').min(1, 'expected at least 1').default(5),
     boot: BootSchema.prefault({}),
+    rollout: RolloutSchema.prefault({}),
     hooks_path: NoNul('path').default('.xamal/hooks'),
     secrets_path: NoNul('path').default('.xamal/secrets'),
     aliases: z.record(NameSchema, NoNul('command')).default({}),
@@ -352,6 +386,7 @@ export const DeployFileSchema = z
       drainTimeout: c.drain_timeout,
       retainReleases: c.retain_releases,
       boot: c.boot,
+      rollout: c.rollout,
       hooksPath: c.hooks_path,
       secretsPath: c.secrets_path,
       aliases: c.aliases,

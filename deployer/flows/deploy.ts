@@ -60,8 +60,8 @@ export interface HostDeployRecord {
   host: string;
   version: string;
   tuple?: string;
-  /** Per role: the slot made live, and the slot stopped. */
-  roles: { role: string; live: Slot; stopped?: Slot }[];
+  /** Per role: the slot made live, the slot stopped, and the version that was live before (what an automatic rollback goes back to). */
+  roles: { role: string; live: Slot; stopped?: Slot; previous?: string }[];
   pulled: boolean;
   durationsMs: Record<string, number>;
 }
@@ -173,6 +173,8 @@ export interface BootedRole {
   live: Slot;
   liveRunning: boolean;
   port: number;
+  /** The version the live slot runs (before the switch). */
+  previous: string | undefined;
 }
 
 /** Boots the role's idle slot with the release and health-checks it; the old slot keeps serving. */
@@ -198,7 +200,8 @@ export async function bootRole(ctx: RemoteContext, s: HostSession, role: { name:
     await s.run(root(stopSlotCommand(ctx.layout.app, role.name, idle, c.drainTimeout)));
     throw new XamalError('external', `${s.host}: ${role.name} ${opts.version} failed its health check (${c.healthCheck.path} on :${slot.port}: last status ${healthy.stdout.trim() || 'none'} after ${c.healthCheck.timeout} s); the old version keeps serving.${log ? `\nlast log lines:\n${ctx.secrets.redact(log)}` : ''}`);
   }
-  return { role, idle, live, liveRunning: state.slots[live].active, port: slot.port };
+  const before = state.slots[live].release;
+  return { role, idle, live, liveRunning: state.slots[live].active, port: slot.port, previous: before ? versionOf(before) : undefined };
 }
 
 /**
@@ -230,7 +233,7 @@ async function switchRole(ctx: RemoteContext, s: HostSession, b: BootedRole, opt
     }
   }
   await must(s, markLiveCommand(ctx.layout, role.name, idle, opts.version, behindCaddy || role.name === rolesOnHost(c, s.host)[0]?.name));
-  rec.roles.push({ role: role.name, live: idle, ...(liveRunning ? { stopped: live } : {}) });
+  rec.roles.push({ role: role.name, live: idle, ...(liveRunning ? { stopped: live } : {}), ...(b.previous && b.previous !== opts.version ? { previous: b.previous } : {}) });
   step('live')();
 }
 

@@ -12,7 +12,6 @@ defmodule Hello.Router do
   @max_sleep 60_000
   @max_n 1_000_000_000_000
 
-  @json [{"content-type", "application/json"}]
   @text [{"content-type", "text/plain; charset=utf-8"}]
 
   @doc "Returns `{status, headers, body}` for a parsed request."
@@ -22,7 +21,7 @@ defmodule Hello.Router do
 
   def handle(_request), do: not_found()
 
-  defp route("/up", _request), do: {200, @json, Hello.up_json()}
+  defp route("/up", _request), do: Hello.Health.response()
 
   defp route("/slow", request) do
     case int_param(request, "ms", nil) do

@@ -13,7 +13,7 @@ describe('documented examples', () => {
   it('has a section for every part of deploy.yml, overview first', () => {
     expect(sections[0]!.name).toBe('overview');
     expect(sections.map((s) => s.name).sort()).toEqual(
-      ['aliases', 'boot', 'builder', 'caddy', 'env', 'farm', 'health_check', 'hooks', 'overview', 'packages', 'release', 'secrets', 'servers', 'ssh'].sort(),
+      ['aliases', 'boot', 'builder', 'caddy', 'env', 'farm', 'health_check', 'hooks', 'overview', 'packages', 'release', 'rollout', 'secrets', 'servers', 'ssh'].sort(),
     );
     for (const s of sections) expect(s.summary, s.name).toMatch(/^[A-Z].+: .+/);
   });
@@ -34,6 +34,7 @@ describe('documented examples', () => {
     expect(parseExample('servers', ENV).config.roles.map((r) => r.name)).toEqual(['web', 'jobs']);
     expect(parseExample('ssh', ENV).config.ssh.proxy).toEqual({ user: 'deploy', host: 'bastion.example.com', port: undefined });
     expect(parseExample('boot', ENV).config.boot).toEqual({ limit: { percent: 25 }, wait: 2 });
+    expect(parseExample('rollout', ENV).config.rollout).toEqual({ watchS: 60, intervalS: 3, failures: 3 });
     expect(parseExample('farm', ENV).config.farm?.target).toEqual({ otp: '27', elixir: '1.18', distro: 'debian12' });
     expect(parseExample('farm', ENV).config.farm?.publicKeys).toEqual(['ed25519:E04TLiElgloJUfASIuQ2alelYfpbwkpIlhzB0aNsBtw=', 'ed25519:SL4y4RcqzVySln9BVUDUn91ikZZf4L2uEhcCrYRky8Y=']);
   });

@@ -1,0 +1,187 @@
+import { XamalError } from '../../core/index.ts';
+
+/**
+ * The decisions of a watched rollout and of `deploy --resume`, as pure functions of what was seen:
+ * whether the watch passed or failed (from the answers of its checks), whether a version marked
+ * failed may be deployed, which hosts a rollback sends to which version, and which hosts a resume
+ * acts on. `flows/rollout.ts` and `flows/resume.ts` read the hosts and carry the decisions out.
+ */
+
+export interface WatchPolicy {
+  /** The window after the switch, seconds. */
+  windowS: number;
+  /** Failed checks in a row on one host that fail the rollout. */
+  failures: number;
+}
+
+/** One check's answer on a host: its HTTP status (0: no answer), seconds after the watch began. */
+export interface WatchAnswer {
+  host: string;
+  atS: number;
+  status: number;
+  error?: string;
+}
+
+export type WatchVerdict =
+  | { state: 'watching' }
+  | { state: 'passed'; checks: number }
+  | { state: 'failed'; host: string; answers: WatchAnswer[]; reason: string };
+
+export const answerOk = (a: Pick<WatchAnswer, 'status'>) => a.status >= 200 && a.status < 300;
+
+/** `503 at 5.2 s`, `no answer at 6.1 s (curl: (7) …)`. */
+export function describeAnswer(a: WatchAnswer): string {
+  return `${a.status ? a.status : 'no answer'} at ${a.atS.toFixed(1)} s${a.error ? ` (${a.error})` : ''}`;
+}
+
+/** The first run of `n` failed answers in a row of one host, by when it reached `n`; undefined when none did. */
+function firstFailingRun(answers: readonly WatchAnswer[], n: number): WatchAnswer[] | undefined {
+  const runs = new Map<string, WatchAnswer[]>();
+  for (const a of [...answers].sort((x, y) => x.atS - y.atS)) {
+    const run = answerOk(a) ? [] : [...(runs.get(a.host) ?? []), a];
+    runs.set(a.host, run);
+    if (run.length >= n) return run;
+  }
+  return undefined;
+}
+
+/**
+ * Pure: the watch's verdict from every answer seen so far. Failed as soon as one host answered
+ * `failures` checks in a row with anything but a 2xx (or not at all); passed once `elapsedS` reaches
+ * the window with no such run; watching otherwise. `check` names what was requested.
+ */
+export function watchVerdict(policy: WatchPolicy, answers: readonly WatchAnswer[], elapsedS: number, check: string): WatchVerdict {
+  const run = firstFailingRun(answers, policy.failures);
+  if (run) {
+    const host = run[0]!.host;
+    return { state: 'failed', host, answers: run, reason: `${host}: ${run.length === 1 ? 'a check failed' : `${run.length} checks in a row failed`} (${check}): ${run.map(describeAnswer).join(', ')}` };
+  }
+  if (elapsedS >= policy.windowS) return { state: 'passed', checks: answers.length };
+  return { state: 'watching' };
+}
+
+/** A version a watched rollout rolled back, as kept on the hosts (`APP/failed/<version>.json`). */
+export interface FailedMark {
+  version: string;
+  /** When it was rolled back (ISO). */
+  time: string;
+  performer: string;
+  /** The host whose checks failed, and what was requested there. */
+  host: string;
+  check: string;
+  reason: string;
+  answers: WatchAnswer[];
+  /** Per host, the version switched back to. */
+  rolledBackTo: Record<string, string>;
+}
+
+/** Pure: parses the marks read from a host (one JSON document per line); lines that are not marks are skipped. */
+export function parseFailedMarks(text: string): FailedMark[] {
+  return text
+    .split('\n')
+    .filter((l) => l.trim())
+    .flatMap((l) => {
+      try {
+        const v = JSON.parse(l) as FailedMark;
+        return v && typeof v === 'object' && typeof v.version === 'string' && typeof v.time === 'string' ? [v] : [];
+      } catch {
+        return [];
+      }
+    });
+}
+
+/**
+ * Pure: the refusal of a deploy of `version` when any host keeps it marked failed, naming when and
+ * why it failed; none with `force`, or when no host marks it.
+ */
+export function failedVersionRefusal(version: string, marks: readonly FailedMark[], force: boolean): XamalError | undefined {
+  const mark = marks.filter((m) => m.version === version).sort((a, b) => b.time.localeCompare(a.time))[0];
+  if (!mark || force) return undefined;
+  return new XamalError('conflict', `${version} failed after its switch on ${mark.time} (deploy by ${mark.performer}) and was rolled back: ${mark.reason}\ndeploy it again anyway with --force`, {
+    details: { failed: mark },
+  });
+}
+
+/** What a deploy made live on a host: per role, the version that was live before (if any). */
+export interface SwitchedHost {
+  host: string;
+  roles: { role: string; previous?: string | undefined }[];
+}
+
+/**
+ * Pure: where a rollback sends each host: the version its primary role (else its first role) ran
+ * before the switch, hosts grouped by that version; hosts with nothing before it in `none`.
+ */
+export function rollbackTargets(switched: readonly SwitchedHost[], primaryRole: string): { groups: Map<string, string[]>; none: string[] } {
+  const groups = new Map<string, string[]>();
+  const none: string[] = [];
+  for (const h of switched) {
+    const prev = (h.roles.find((r) => r.role === primaryRole) ?? h.roles[0])?.previous;
+    if (prev) groups.set(prev, [...(groups.get(prev) ?? []), h.host]);
+    else none.push(h.host);
+  }
+  return { groups, none };
+}
+
+/** The version a deploy (or rollback) set out to make live, and where: `APP/last-deploy.json`. */
+export interface DeployAttempt {
+  version: string;
+  time: string;
+  performer: string;
+  command: string;
+  hosts: string[];
+  roles: string[];
+}
+
+/** What a deploy ended with, added to its attempt record (`app details` shows it). */
+export interface AttemptOutcome {
+  /** When it ended (ISO). */
+  ended: string;
+  ok: string[];
+  failed: string[];
+  /** Set when a watched rollout rolled the version back. */
+  rolledBack?: string;
+  watch?: { result: 'passed' | 'failed'; checks: number; elapsedS: number };
+  /** Set by a resume: when it ran, and the hosts it acted on. */
+  resumed?: { time: string; hosts: string[] };
+}
+
+/** An attempt as kept on the hosts: `updated` and `outcome` once it ended (or a resume of it did). */
+export type AttemptRecord = DeployAttempt & { updated?: string; outcome?: AttemptOutcome };
+
+/** Pure: the newest attempt among those read from the hosts (unreadable ones skipped). */
+export function latestAttempt(texts: readonly string[]): AttemptRecord | undefined {
+  const all = texts.flatMap((t) => {
+    try {
+      const v = JSON.parse(t) as AttemptRecord;
+      return v && typeof v.version === 'string' && typeof v.time === 'string' && Array.isArray(v.hosts) && Array.isArray(v.roles) ? [v] : [];
+    } catch {
+      return [];
+    }
+  });
+  const when = (x: AttemptRecord) => x.updated ?? x.time;
+  return all.sort((a, b) => when(b).localeCompare(when(a)))[0];
+}
+
+/** What runs on a host now, per role of the attempt: the live slot's version, and whether it runs. */
+export type HostLive = { roles: { role: string; version: string | undefined; running: boolean }[] } | { error: string };
+
+/**
+ * Pure: the hosts a resume acts on — those of the attempt (among the selected ones) where some role
+ * of the attempt does not run its version live, or that could not be read — and those it leaves
+ * alone, each with why.
+ */
+export function resumeSelection(attempt: DeployAttempt, selected: readonly string[], live: ReadonlyMap<string, HostLive>): { act: string[]; done: string[]; why: Record<string, string> } {
+  const act: string[] = [];
+  const done: string[] = [];
+  const why: Record<string, string> = {};
+  for (const host of selected.filter((h) => attempt.hosts.includes(h))) {
+    const l = live.get(host) ?? { error: 'not read' };
+    const behind = 'error' in l ? [] : l.roles.filter((r) => r.version !== attempt.version || !r.running);
+    if ('error' in l) why[host] = `not read: ${l.error}`;
+    else if (behind.length) why[host] = behind.map((r) => `${r.role} ${r.running ? `live at ${r.version ?? 'nothing'}` : `not running${r.version ? ` (${r.version})` : ''}`}`).join(', ');
+    else why[host] = `runs ${attempt.version}`;
+    ('error' in l || behind.length ? act : done).push(host);
+  }
+  return { act, done, why };
+}
