@@ -202,7 +202,7 @@ describe('build workers: a real mix release in a pinned image', () => {
       const err = await runBuild(deps, job, { phase: () => {}, log: (l) => void lines.push(l) }).then(() => undefined, (e: Error) => e);
       expect(lines.join('\n')).toMatch(/==> deps: mix deps.get \(network egress\)/);
       expect(err?.message.split('\n')[0]).toBe(
-        `deps failed with exit code 1: git dependency greet (git://127.0.0.1:${port}/greet.git) cannot be fetched: the deps step reaches the network only through the farm's HTTP(S) egress proxy, which git:// and ssh do not use; use an https:// URL whose host is in XAMAL_DEPS_ALLOW`,
+        `deps failed with exit code 1: git dependency greet (git://127.0.0.1:${port}/greet.git) cannot be fetched: the deps step reaches the network only through the farm's HTTP(S) egress proxy, which git:// does not use; use an https:// URL whose host is in XAMAL_DEPS_ALLOW, or ssh with a deploy key in XAMAL_GIT_CREDENTIALS_FILE`,
       );
       expect(await store.list(`artifacts/hello/${src.commit}/`)).toEqual([]);
     } finally {

@@ -7,6 +7,7 @@ import { PROJECT_ROOT } from '../../../localservices/config.ts';
 import { cliBaseEnv } from '../../../testkit/config.ts';
 import { startOwnRedis, type OwnRedis } from '../../../testkit/redis.ts';
 import { testPrefix } from '../../../testkit/integration.ts';
+import { testSigningKey, testSigningKeyPath } from '../../../testkit/signing.ts';
 
 const DRAIN_MS = 4_000;
 /**
@@ -65,7 +66,8 @@ describe('a farm process told to stop while Redis is unreachable', () => {
 
   it('an idle `xamal farm worker` exits within its drain timeout after SIGTERM', { timeout: 90_000 }, async () => {
     const { dir, redis } = await ownRedis();
-    const r = await sigtermWithRedisGone(['farm', 'worker'], /^worker: /m, redis, { XAMAL_STATE_DIR: dir, XAMAL_QUEUE_PREFIX: testPrefix('stop-worker') });
+    testSigningKey(); // made on first use: a worker refuses to start without its signing key
+    const r = await sigtermWithRedisGone(['farm', 'worker'], /^worker: /m, redis, { XAMAL_STATE_DIR: dir, XAMAL_QUEUE_PREFIX: testPrefix('stop-worker'), XAMAL_SIGNING_KEY_FILE: testSigningKeyPath() });
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(/SIGTERM: finishing current builds/);
     expect(r.ms, r.out).toBeLessThan(DRAIN_MS + EXIT_MARGIN_MS);
