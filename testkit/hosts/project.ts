@@ -109,6 +109,7 @@ export async function buildFromSourceArtifacts(endpoints: { dockerSocket: string
  * (download links the API signs and serves itself); its URL as the hosts reach it.
  */
 export async function labFarmApi(lab: Pick<Lab, 'gateway'>, store: ObjectStore, token: string, ttlSeconds = 120): Promise<{ api: FastifyInstance; url: string }> {
-  const api = await buildApp({ token, logLevel: 'silent', services: { health: healthService({}), ...storeBackedServices(store) }, downloads: { mode: 'api', ttlSeconds } });
+  // An API with no worker of its own publishes the key the lab's artifacts are signed with (the test kit's), as a farm's API processes do (XAMAL_SIGNING_PUBLIC_KEY).
+  const api = await buildApp({ token, logLevel: 'silent', services: { health: healthService({}), ...storeBackedServices(store) }, downloads: { mode: 'api', ttlSeconds }, signingKeys: { current: testSigner().key.publicKey } });
   return { api, url: await listen(api, lab.gateway, 0) };
 }
