@@ -14,10 +14,12 @@ import { PROJECT_ROOT } from '../../../localservices/config.ts';
 import { s3Store } from '../../../store/s3.ts';
 import { helloRepo } from '../../../testkit/example-repo.ts';
 import { cliEntry, services, testPrefix } from '../../../testkit/integration.ts';
+import { testSigningKey, testSigningKeyPath } from '../../../testkit/signing.ts';
 
 /** A real worker process (`xamal farm worker`) on this test's queue prefix and S3 prefix. */
 function workerProcess(queuePrefix: string, s3Prefix: string): ChildProcess {
   const s3 = services().s3;
+  testSigningKey(); // made on first use: a worker refuses to start without its signing key
   return spawn(process.execPath, [cliEntry(), 'farm', 'worker'], {
     cwd: PROJECT_ROOT,
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -29,6 +31,7 @@ function workerProcess(queuePrefix: string, s3Prefix: string): ChildProcess {
       XAMAL_REGISTRY_PORT: process.env.XAMAL_REGISTRY_PORT,
       XAMAL_REDIS_URL: services().redisUrl,
       XAMAL_QUEUE_PREFIX: queuePrefix,
+      XAMAL_SIGNING_KEY_FILE: testSigningKeyPath(),
       XAMAL_WORKER_LOCK_MS: '4000',
       XAMAL_S3_BUCKET: s3.bucket,
       XAMAL_S3_ENDPOINT: s3.endpoint,
