@@ -32,6 +32,8 @@ describe('signed artifacts: xamal deploy verifies each one before a host pulls i
   let tuple: string;
   let versionA: string;
   let versionB: string;
+  /** Version B's manifest.json as the farm stored it (test 2 changes one byte of it; test 3 puts it back). */
+  let manifestB: { key: string; text: string };
 
   const deployYml = (publicKey: string) =>
     labDeployYml(lab, { service: APP, appPort: 4000, farmUrl: farm.url, extra: { env: { clear: { MIX_ENV: 'prod' } }, farm: { url: farm.url, token: 'XAMAL_FARM_TOKEN', public_key: publicKey } } });
@@ -92,6 +94,7 @@ describe('signed artifacts: xamal deploy verifies each one before a host pulls i
     // One digit of builtAt changed in the farm's store (this run's prefix only).
     const key = `artifacts/${APP}/${versionB}/${tuple}/manifest.json`;
     const text = (await farm.store.get(key))!.toString('utf8');
+    manifestB = { key, text };
     const at = /"builtAt":\s*"(\d)/.exec(text)!;
     const digitAt = at.index + at[0].length - 1;
     const tampered = text.slice(0, digitAt) + String((Number(text[digitAt]) + 1) % 10) + text.slice(digitAt + 1);
@@ -111,14 +114,20 @@ describe('signed artifacts: xamal deploy verifies each one before a host pulls i
     expect(await served()).toMatchObject({ status: 200, version: versionA });
   });
 
-  it('a deploy.yml pinning another key refuses the untouched artifact with exit 12 naming the unknown key, and the host is unchanged', { timeout: 300_000 }, async () => {
+  it('a deploy.yml pinning another key refuses an untouched artifact with exit 12 naming the unknown key, and the host is unchanged; pinning the farm key again deploys it', { timeout: 300_000 }, async () => {
+    // Version B's manifest back as the farm signed it: a release not on the host yet (one already there is never pulled, so never verified again).
+    await farm.store.put(manifestB.key, manifestB.text, 'application/json');
     const other = newKeyPair();
     await writeFile(join(project, 'config', 'deploy.yml'), deployYml(other.publicKey));
-    const deploy = await cli(['deploy', '--version', versionA]);
-    expect(deploy.code, deploy.stdout + deploy.stderr).toBe(12);
-    expect(deploy.stdout + deploy.stderr).toContain(`artifact ${tuple}: signature: unknown key`);
-    expect(deploy.stdout + deploy.stderr).toContain(`signed by key ${testSigningKey().keyid}, which is not trusted (trusted: ${other.keyid}`);
-    expect(await root(`readlink /opt/xamal/${APP}/current; ls /opt/xamal/${APP}/releases`)).toBe(`/opt/xamal/${APP}/releases/${versionA}\n${versionA}`);
+    const refused = await cli(['deploy', '--version', versionB]);
+    expect(refused.code, refused.stdout + refused.stderr).toBe(12);
+    expect(refused.stdout + refused.stderr).toContain(`artifact ${tuple}: signature: unknown key: signed by key ${testSigningKey().keyid}, which is not trusted (trusted: ${other.keyid}`);
+    expect(await root(`readlink /opt/xamal/${APP}/current; test -e /opt/xamal/${APP}/releases/${versionB} && echo present || echo absent`)).toBe(`/opt/xamal/${APP}/releases/${versionA}\nabsent`);
     expect(await served()).toMatchObject({ status: 200, version: versionA });
+
+    await writeFile(join(project, 'config', 'deploy.yml'), deployYml(testSigningKey().publicKey));
+    const deploy = await cli(['deploy', '--version', versionB]);
+    expect(deploy.code, deploy.stdout + deploy.stderr).toBe(0);
+    expect(await served()).toMatchObject({ status: 200, version: versionB });
   });
 });
