@@ -1,5 +1,5 @@
 import { grepPattern, journalSince } from '../../deployer/commands/logs.ts';
-import { appDetails, appExec, appExecInteractive, appLogs, appMaintenance, appReleases, appStopStart, followAppLogs } from '../../deployer/flows/app.ts';
+import { appDetails, type RoleDetails, appExec, appExecInteractive, appLogs, appMaintenance, appReleases, appStopStart, followAppLogs } from '../../deployer/flows/app.ts';
 import { withLock } from '../../deployer/flows/lock.ts';
 import { appDetailsWithRollout, rolloutStateLines } from '../../deployer/flows/rollout.ts';
 import { exitCodeForOutcomes } from '../../deployer/flows/parallel.ts';
@@ -23,6 +23,11 @@ export const APP_FLAGS = {
   interactive: { type: 'boolean', short: 'i', description: 'exec: run the command on one host (the primary, or the one --hosts names) attached to this terminal over an SSH pty; xamal exits with its status' },
 } as const satisfies FlagTable;
 const FLAGS = APP_FLAGS;
+/** One role of `app details`: its live slot and version, the running slots, and a running canary. */
+export function roleLine(r: RoleDetails): string {
+  return `${r.role}: live ${r.live ?? 'none'} (${r.version ?? 'never deployed'}), running: ${r.running.join(', ') || 'none'}${r.canary ? `; canary ${r.canary.version} in ${r.canary.slot} (${r.canary.percent}% of new sessions)` : ''}`;
+}
+
 const USAGE = `xamal app boot [--version V] [-H]|details|versions|releases|logs [-n N] [-f] [--since 5m|TIME] [-g PATTERN]|stop|start|exec [-i|--interactive] CMD|maintenance|live|remove [-y] ${REMOTE_FLAGS_USAGE}`;
 
 /**
@@ -114,13 +119,13 @@ const command: CliCommand = {
         case 'details':
           return reportOutcomes(io, remote, await appDetailsWithRollout(ctx), {
             json,
-            render: (d) => [...d.roles.map((r) => `${r.role}: live ${r.live ?? 'none'} (${r.version ?? 'never deployed'}), running: ${r.running.join(', ') || 'none'}`), ...rolloutStateLines(d)],
+            render: (d) => [...d.roles.map(roleLine), ...rolloutStateLines(d)],
           });
         case 'versions':
           return reportOutcomes(io, remote, await appDetails(ctx), {
             json,
             toJson: (roles) => ({ roles }),
-            render: (roles) => roles.map((r) => (action === 'versions' ? `${r.role}: ${r.version ?? 'none'}` : `${r.role}: live ${r.live ?? 'none'} (${r.version ?? 'never deployed'}), running: ${r.running.join(', ') || 'none'}${r.canary ? `; canary ${r.canary.version} in ${r.canary.slot} (${r.canary.percent}% of new sessions)` : ''}`)),
+            render: (roles) => roles.map((r) => `${r.role}: ${r.version ?? 'none'}`),
           });
         case 'releases':
           return reportOutcomes(io, remote, await appReleases(ctx), { json, toJson: (releases) => ({ releases }), render: (v) => (v.length ? v : ['none']) });
