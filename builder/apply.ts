@@ -7,7 +7,6 @@ import { buildJobId, type BuildJob, type BuildPhase } from '../core/contracts/bu
 import { openSecrets, secretRedactor, type BuildSecrets } from '../core/contracts/build-settings.ts';
 import type { GitDeployKeys, GitRemoteEnv } from '../core/contracts/git-credentials.ts';
 import { PublishedManifestSchema, type Manifest } from '../core/contracts/manifest.ts';
-import { XAMAL_VERSION } from '../core/xamal-version.ts';
 import { IN_TOTO_PAYLOAD_TYPE, MANIFEST_PAYLOAD_TYPE } from '../core/contracts/attestation.ts';
 import { signEnvelope } from '../core/signing.ts';
 import { storedArtifact } from '../store/artifact-index.ts';
@@ -321,7 +320,7 @@ async function writeSbom(r: Run, s: StepOf<'sbom'>): Promise<void> {
       lock,
       timestamp: new Date(),
       serialNumber: `urn:uuid:${randomUUID()}`,
-      tool: { name: 'xamal', version: XAMAL_VERSION },
+      tool: { name: 'xamal', version: r.deps.signer.xamalVersion },
     }),
     'utf8',
   );
