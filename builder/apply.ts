@@ -325,7 +325,7 @@ async function writeSbom(r: Run, s: StepOf<'sbom'>): Promise<void> {
     'utf8',
   );
   await r.deps.store.put(s.key, bytes, 'application/vnd.cyclonedx+json');
-  r.learnt.sbom = { key: s.key, sha256: createHash('sha256').update(bytes).digest('hex') };
+  r.learnt.sbom = { key: s.key, sha256: sha256Of(bytes) };
   const n = (count: number, what: string) => `${count} ${what}${count === 1 ? '' : 's'}`;
   const erts = contents.erts.length ? `, ERTS ${contents.erts.join(', ')}` : '';
   await r.say(`==> sbom: ${n(contents.apps.length, 'application')}${erts}, ${lock ? `${n(lock.length, 'package')} from mix.lock` : 'no mix.lock'}: ${s.key}`);
