@@ -20,14 +20,14 @@ import { watchDisk } from './disk.ts';
 import { refuseUnlessRealDirectory, refuseUnsafeTree } from './links.ts';
 import type { ContainerResult, DockerEngine } from './docker.ts';
 import { runStepContainer } from './step-container.ts';
-import { RELAY_PORT, startGitSshRelay, type GitSshRelay } from './git-ssh-relay.ts';
+import { RELAY_PORT, startGitSshRelay, type GitSshRelay, type RelayScope } from './git-ssh-relay.ts';
 import { scanReleaseTarball, type ReleaseScan } from './elf.ts';
 import { ensurePinnedImage, type UpstreamDigest } from './images/ensure.ts';
 import type { ImagePreparer } from './images/prepare.ts';
 import type { EgressProxy } from './egress.ts';
 import { assembleManifest, cacheLayout, planBuild, type BuildLimits, type DepsNetwork, type BuildPlan, type BuildStep, type PlanInput } from './plan.ts';
 import { mirrorPath, prepareSource } from './source.ts';
-import { readProjectLock, type LockedDep } from './mix-lock.ts';
+import { parseMixLock, readProjectLock, type LockedDep } from './mix-lock.ts';
 import type { ReleaseContents } from './release-contents.ts';
 import { releaseSbom } from './sbom.ts';
 import { BUILD_USER } from './build-user.ts';
@@ -120,6 +120,8 @@ interface Run {
   /** Cuts the secrets' values from text (every line the build prints, every step's output). */
   redact: (text: string) => string;
   learnt: Learnt;
+  /** The repositories the deps step's git over ssh may fetch. */
+  relayScope: RelayScope;
   /** When the build started (ISO time): its provenance says so. */
   startedOn: string;
 }
@@ -195,7 +197,7 @@ async function runMeasured(r: Run, step: Extract<BuildStep, { kind: 'container' 
 async function gitSshRelayFor(r: Run, step: Extract<BuildStep, { kind: 'container' }>): Promise<GitSshRelay | undefined> {
   const { egress } = r.deps;
   if (!step.gitSsh || !egress) return undefined;
-  return startGitSshRelay({ keys: r.deps.gitDeployKeys, allows: (h, p) => egress.allows(h, p), proxyCommand: await egress.sshProxyCommand(), say: r.say });
+  return startGitSshRelay({ keys: r.deps.gitDeployKeys, scope: r.relayScope, allows: (h, p) => egress.allows(h, p), proxyCommand: await egress.sshProxyCommand(), say: r.say });
 }
 
 /** Runs a container step; a failed one throws (`cancelled`, or `build_failed` with the log's tail). */
@@ -442,12 +444,23 @@ async function planJob(input: Omit<PlanInput, 'source' | 'cache'>, hold: (paths:
   return planBuild({ ...input, source, cache });
 }
 
-/** The sha256 of the source's mix.lock (read as the cache keys read it), when it has one. */
-async function lockSha256(workDir: string): Promise<{ lockSha256?: string }> {
+/**
+ * The source's mix.lock as checked out, before any of the build's code runs: its sha256 (read as the
+ * cache keys read it) for the provenance, and the git URLs it names, the only repositories the deps
+ * step's git over ssh may fetch (builder/git-ssh-relay.ts), or why there are none.
+ */
+async function sourceLock(workDir: string): Promise<{ source: { lockSha256?: string }; locked: RelayScope['locked'] }> {
   const src = join(workDir, 'src');
   const path = join(src, 'mix.lock');
-  if (!lstatSync(path, { throwIfNoEntry: false })) return {};
-  return { lockSha256: sha256Of(await readSourceFile(src, path)) };
+  if (!lstatSync(path, { throwIfNoEntry: false })) return { source: {}, locked: { none: 'the project has no mix.lock' } };
+  const bytes = await readSourceFile(src, path);
+  let locked: RelayScope['locked'];
+  try {
+    locked = parseMixLock(new TextDecoder('utf-8', { fatal: true }).decode(bytes)).flatMap((d) => (d.scm === 'git' ? [d.url] : []));
+  } catch (err) {
+    locked = { none: `mix.lock cannot be read (${isXamalError(err) ? err.message : 'it is not UTF-8 text'})` };
+  }
+  return { source: { lockSha256: sha256Of(bytes) }, locked };
 }
 
 /**
@@ -525,8 +538,10 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
     const mixTools = deps.mixTools ? { mixTools: deps.mixTools } : {};
     const secretsFile = secrets ? { secretsFile: join(secretsDir, 'secrets.env') } : {};
     const plan = await planJob({ job, jobId, image: { ref, pinned, digest }, workDir, cacheDir, limits, keptOutputBytes, depsNetwork, hostArch, ...tools, ...mixTools, ...secretsFile }, hold);
-    const source = { ...(tree ? { tree } : {}), ...(await lockSha256(workDir)) };
-    const run: Run = { deps, hooks, signal, plan, log, say, redact, timings, startedOn, learnt: { source }, ...(secrets ? { secrets } : {}) };
+    const lock = await sourceLock(workDir);
+    const relayScope: RelayScope = { app: job.app, locked: lock.locked, ...(job.gitDependencies ? { registered: job.gitDependencies } : {}) };
+    const source = { ...(tree ? { tree } : {}), ...lock.source };
+    const run: Run = { deps, hooks, signal, plan, log, say, redact, timings, startedOn, relayScope, learnt: { source }, ...(secrets ? { secrets } : {}) };
     await runSteps(run, plan.steps);
     return { manifest: learnt(run.learnt.manifest, 'the manifest'), manifestKey: plan.artifact.manifestKey, cached: false };
   } finally {

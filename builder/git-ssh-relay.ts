@@ -4,6 +4,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deployKeySshArgs, type GitDeployKeys } from '../core/contracts/git-credentials.ts';
+import { gitRemoteParts } from '../core/contracts/git-url.ts';
 
 /**
  * Git dependencies over ssh in the deps step (issue 20 item 4), with the farm's deploy keys
@@ -13,7 +14,10 @@ import { deployKeySshArgs, type GitDeployKeys } from '../core/contracts/git-cred
  * namespace, builder/egress.ts) to this relay on the worker, which picks the deploy key for that
  * host and repository and runs the worker's own ssh with it: that key only, no agent, no user
  * config, host keys from the entry's known_hosts file only, BatchMode, and through the egress proxy
- * (HTTP CONNECT: the host must be in XAMAL_DEPS_ALLOW). Only `git-upload-pack` (fetching) is relayed.
+ * (HTTP CONNECT: the host must be in XAMAL_DEPS_ALLOW). Only `git-upload-pack` (fetching) is relayed,
+ * and only of a repository in the build's scope (RelayScope): one its mix.lock names, read before any of
+ * the build's code ran, and — on a farm that registers apps — one its app's owner entry lists, so a
+ * build never reads another app's private repositories with keys the farm holds for them.
  * The builder images need nothing for it but bash (its /dev/tcp); the key file's path is in the
  * worker's ssh argv, its content nowhere but that ssh.
  */
@@ -99,6 +103,42 @@ export function relayCommand(r: RelayRequest, keys: GitDeployKeys | undefined, a
   return { argv };
 }
 
+/**
+ * The repositories one build's relay fetches. `locked`: the git URLs of the git dependencies the
+ * project's mix.lock names (read by the worker before the deps step: what that step's code writes
+ * later changes nothing), or why there are none. `registered`: the app's `git_dependencies` in
+ * XAMAL_APPS_FILE, set by the API on the job; absent when the farm registers no apps.
+ */
+export interface RelayScope {
+  app: string;
+  locked: readonly string[] | { none: string };
+  registered?: readonly string[];
+}
+
+/** `host` or `host:port` and the repository path, compared without leading `/` or a trailing `.git`. */
+const repoKey = (path: string) => path.replace(/^\/+/, '').replace(/\/+$/, '').replace(/\.git$/, '');
+const sameHostPort = (hostPort: string, r: Pick<RelayRequest, 'host' | 'port'>) => {
+  const hp = hostPort.toLowerCase().replace(/:22$/, '');
+  return hp === hostPortOf(r);
+};
+
+/** Pure: whether a git URL names the repository the request fetches (ssh transport, same host, port and path). */
+export function urlNames(url: string, r: RelayRequest): boolean {
+  const parts = gitRemoteParts(url);
+  return parts?.transport === 'ssh' && sameHostPort(parts.hostPort, r) && repoKey(parts.path) === repoKey(r.path);
+}
+
+/** Pure: why the request is outside the build's scope (naming the repository, the file or setting to change), or undefined. */
+export function scopeProblem(r: RelayRequest, scope: RelayScope): string | undefined {
+  const repo = `${hostPortOf(r)}/${repoKey(r.path)}`;
+  if ('none' in scope.locked) return `${repo}: ${scope.locked.none}; the farm fetches over ssh only the git dependencies the project's mix.lock names`;
+  if (!scope.locked.some((u) => urlNames(u, r))) return `${repo} is not a git dependency in the project's mix.lock (the farm fetches over ssh only the repositories mix.lock names: commit mix.lock with it)`;
+  if (scope.registered && !scope.registered.some((u) => urlNames(u, r))) {
+    return `app ${scope.app} may not fetch ${repo} with the farm's deploy keys: an admin adds its URL to "git_dependencies" of app ${scope.app} in XAMAL_APPS_FILE`;
+  }
+  return undefined;
+}
+
 export interface GitSshRelay {
   /** The unix socket RELAY_PORT leads to. */
   socket: string;
@@ -109,6 +149,8 @@ export interface GitSshRelay {
 
 export interface GitSshRelayOptions {
   keys: GitDeployKeys | undefined;
+  /** The repositories this build may fetch (anything else is refused before a key is looked up). */
+  scope: RelayScope;
   allows: (host: string, port: number) => boolean;
   proxyCommand: string;
   /** Writes a line to the build log. */
@@ -175,6 +217,13 @@ async function serve(socket: Socket, o: GitSshRelayOptions, problems: string[], 
     return;
   }
   const where = hostPortOf(parsed);
+  const outside = scopeProblem(parsed, o.scope);
+  if (outside) {
+    problems.push(`git over ssh to ${where}: ${outside}`);
+    await o.say(`git over ssh to ${where}: refused: ${outside}`);
+    socket.end();
+    return;
+  }
   const cmd = relayCommand(parsed, o.keys, o.allows, o.proxyCommand);
   if ('problems' in cmd) {
     for (const p of cmd.problems) {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { TokenEntry } from '../api/auth.ts';
+import type { AppRegistry } from '../api/schemas/apps.ts';
 import type { GitDeployKeys } from '../core/contracts/git-credentials.ts';
 import type { DownloadSettings } from '../api/downloads.ts';
 import { builderConfig } from '../builder/config.ts';
@@ -87,6 +88,8 @@ export interface FarmWiring {
   retiredKeys?: string[];
   /** The farm's ssh deploy keys for the deps step's git over ssh (XAMAL_GIT_CREDENTIALS_FILE; default none). */
   gitDeployKeys?: GitDeployKeys;
+  /** Apps and their owners (XAMAL_APPS_FILE; default none: an open farm). */
+  apps?: AppRegistry;
 }
 
 export interface WiredFarm {
@@ -117,7 +120,7 @@ export async function wireFarm(w: FarmWiring): Promise<WiredFarm> {
       deps: buildDeps({ dockerSocket: w.dockerSocket, store: w.store, cacheDir: w.cacheDir, workRoot: w.workRoot, lockPaths, signer: w.signer ?? testSigner(), ...(w.depsAllow ? { depsAllow: w.depsAllow } : {}), ...(w.gitDeployKeys ? { gitDeployKeys: w.gitDeployKeys } : {}) }),
     },
     // Tests and benchmarks build from file:// repositories they make (testkit/example-repo.ts).
-    api: { host: w.host, port: 0, token: w.token, logLevel: 'silent', queueArches: w.queueArches ?? [arch], gitUrls: LOCAL_SOURCES, ...(w.downloads ? { downloads: w.downloads } : {}), ...(w.tokens ? { tokens: w.tokens } : {}), ...(w.retiredKeys ? { signingKeys: { retired: w.retiredKeys } } : {}) },
+    api: { host: w.host, port: 0, token: w.token, logLevel: 'silent', queueArches: w.queueArches ?? [arch], gitUrls: LOCAL_SOURCES, ...(w.downloads ? { downloads: w.downloads } : {}), ...(w.tokens ? { tokens: w.tokens } : {}), ...(w.retiredKeys ? { signingKeys: { retired: w.retiredKeys } } : {}), ...(w.apps ? { apps: w.apps } : {}) },
   });
   return { url: farm.url!, app: farm.app!, queues: farm.queues!, close: async () => void (await farm.close()) };
 }

@@ -183,6 +183,12 @@ function buildSettings(deps: BuildServiceDeps, req: BuildRequest): Pick<BuildJob
   };
 }
 
+/** What the app's owner entry lets its builds fetch with the farm's deploy keys (nothing on a farm without a registry: the worker's relay then goes by mix.lock alone). */
+function gitDependenciesOf(deps: BuildServiceDeps, app: string): Pick<BuildJobInput, 'gitDependencies'> {
+  if (!deps.apps) return {};
+  return { gitDependencies: Object.hasOwn(deps.apps.apps, app) ? deps.apps.apps[app]!.git_dependencies : [] };
+}
+
 type BuildSubject = Pick<BuildStatus, 'app' | 'tuple' | 'version' | 'commit' | 'mixEnv' | 'release'>;
 
 /** What a build is of, read from its job's input as enqueued (nothing when the input does not parse: a job of another version). */
@@ -246,7 +252,7 @@ export function buildService(deps: BuildServiceDeps) {
       const served = new Set(Object.entries(await deps.queues.depth()).flatMap(([arch, d]) => (d.workers > 0 ? [arch] : [])));
       const { tuples, unresolved } = requestedTuples(req, images, refused, served);
       const builds: SubmittedBuild[] = [];
-      const settings = buildSettings(deps, req);
+      const settings = { ...buildSettings(deps, req), ...gitDependenciesOf(deps, req.app) };
       for (const tuple of tuples) {
         const input: BuildJobInput = { app: req.app, source, target: tuple, ...(req.mixEnv ? { mixEnv: req.mixEnv } : {}), ...(req.release ? { release: req.release } : {}), ...settings };
         const r = await submitTuple(deps, images, refused, input);

@@ -65,6 +65,11 @@ export const BuildJobSchema = z
     sealedSecrets: SealedSecretsSchema.optional(),
     /** Debian packages installed into the builder for this build (a derived image). */
     packages: BuildPackagesSchema.optional(),
+    /**
+     * The private git dependencies the app's owner entry lets its builds fetch with the farm's deploy
+     * keys (XAMAL_APPS_FILE `git_dependencies`), set by the API; absent: the farm registers no apps.
+     */
+    gitDependencies: z.array(z.string().min(1).max(2048)).max(64).optional(),
   })
   .strict();
 export type BuildJobInput = z.input<typeof BuildJobSchema>;

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { utils } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAppRegistry } from '../../../api/schemas/apps.ts';
 import { parseAllowList } from '../../../builder/egress.ts';
 import { hostArch } from '../../../builder/images/context.ts';
 import { gitDeployKeysFor, loadGitCredentials, type GitDeployKeys } from '../../../core/contracts/git-credentials.ts';
@@ -36,6 +37,9 @@ const appMixExs = (dep: string, url: string) => `defmodule Hello.MixProject do
   def application, do: [extra_applications: [:logger], mod: {Hello.Application, []}]
 end
 `;
+
+/** The mix.lock Mix writes for that dependency at `commit` (the relay fetches only what the lock names). */
+const appMixLock = (dep: string, url: string, commit: string) => `%{\n  "${dep}": {:git, "${url}", "${commit}", [branch: "main"]},\n}\n`;
 
 const depFiles = (dep: string, mod: string) => ({
   'mix.exs': `defmodule ${mod}.MixProject do\n  use Mix.Project\n  def project, do: [app: :${dep}, version: "0.1.0", elixir: "~> 1.10", deps: []]\n  def application, do: []\nend\n`,
@@ -80,9 +84,11 @@ describe('a private git dependency over ssh, with the farm\'s deploy key (issue 
     const needles = [body.slice(0, 40), body.slice(40, 80), body.slice(-60, -20)];
     const holds = (text: string) => needles.some((n) => text.includes(n));
 
-    for (const dep of ['billing', 'ledger']) await mkdir(join(tmp, `${dep}-work`, 'lib'), { recursive: true });
-    await bareRepoWith(depFiles('billing', 'Billing'), join(tmp, 'billing-work'), join(tmp, 'srv', 'acme', 'billing.git'));
-    await bareRepoWith(depFiles('ledger', 'Ledger'), join(tmp, 'ledger-work'), join(tmp, 'srv', 'acme', 'ledger.git'));
+    const commits: Record<string, string> = {};
+    for (const [dep, mod] of [['billing', 'Billing'], ['ledger', 'Ledger'], ['payroll', 'Payroll']] as const) {
+      await mkdir(join(tmp, `${dep}-work`, 'lib'), { recursive: true });
+      commits[dep] = await bareRepoWith(depFiles(dep, mod), join(tmp, `${dep}-work`), join(tmp, 'srv', 'acme', `${dep}.git`));
+    }
     host = await serveGitOverSsh(join(tmp, 'srv'), deployKey.public, netns.hostSide);
     const where = `${host.address}:${host.port}`;
     await writeFile(join(tmp, 'known_hosts'), `${host.knownHostsLine}\n`);
@@ -92,7 +98,12 @@ describe('a private git dependency over ssh, with the farm\'s deploy key (issue 
 
     const store = s3Store({ ...ep.s3, prefix: `${prefix}/` });
     const token = randomBytes(16).toString('hex');
+    // hello is registered (XAMAL_APPS_FILE) with billing and ledger as its private dependencies; payroll,
+    // which the farm's key also reads (another app's), is not hello's to fetch.
+    const names = ['with-key', 'without-key', 'not-registered', 'not-locked'];
+    const apps = parseAppRegistry({ apps: { hello: { repositories: names.map((n) => `file://${join(tmp, n)}`), git_dependencies: ['billing', 'ledger'].map((d) => `${host!.url}/acme/${d}.git`) } } });
     farm = await wireFarm({
+      apps,
       settings: { redisUrl: ep.redisUrl, prefix },
       store,
       dockerSocket: ep.dockerSocket,
@@ -122,8 +133,10 @@ describe('a private git dependency over ssh, with the farm\'s deploy key (issue 
         await new Promise((r) => setTimeout(r, 20));
       }
     })();
-    const build = async (name: string, dep: string) => {
-      const repo = await helloRepo(join(tmp, name), { 'mix.exs': appMixExs(dep, `${host!.url}/acme/${dep}.git`) });
+    const build = async (name: string, dep: string, locked = dep) => {
+      const url = (d: string) => `${host!.url}/acme/${d}.git`;
+      const repo = await helloRepo(join(tmp, name), { 'mix.exs': appMixExs(dep, url(dep)), 'mix.lock': appMixLock(locked, url(locked), commits[locked]!) });
+      expect(repo.url).toBe(`file://${join(tmp, name)}`);
       const id = (await client.submit({ app: 'hello', source: { git: repo.url, commit: repo.commit }, targets: [tuple] })).body.builds[0]!.id;
       let st = await client.status(id);
       for (const until = Date.now() + 540_000; Date.now() < until && st.state !== 'completed' && st.state !== 'failed'; st = await client.status(id)) await new Promise((r) => setTimeout(r, 250));
@@ -144,13 +157,24 @@ describe('a private git dependency over ssh, with the farm\'s deploy key (issue 
     keys = gitDeployKeysFor(undefined);
     const logins = host.logins.length;
     const refused = await build('without-key', 'ledger');
-    sampling = false;
-    await sampler;
     expect(refused.st.state, JSON.stringify(refused.st)).toBe('failed');
     // The whole status in the message: once under a loaded suite the reason was missing (not seen alone).
     expect(refused.st.failedReason, JSON.stringify(refused.st)).toContain(`deps failed with exit code 1: git over ssh to ${where}: no ssh deploy key for ${where} (repository acme/ledger) in XAMAL_GIT_CREDENTIALS_FILE: add an entry "${where}" or "${where}/acme/ledger" with ssh_key_file and known_hosts_file`);
     expect(host.logins.length).toBe(logins);
 
+    // Another app's repository, which the farm's key reads: refused before any key is looked up, naming
+    // the app and XAMAL_APPS_FILE; and one the lock does not name (what the deps step's code may ask for).
+    keys = gitDeployKeysFor(loadGitCredentials(credsFile));
+    const notRegistered = await build('not-registered', 'payroll');
+    expect(notRegistered.st.state, JSON.stringify(notRegistered.st)).toBe('failed');
+    expect(notRegistered.st.failedReason).toContain(`git over ssh to ${where}: app hello may not fetch ${where}/acme/payroll with the farm's deploy keys: an admin adds its URL to "git_dependencies" of app hello in XAMAL_APPS_FILE`);
+    const notLocked = await build('not-locked', 'ledger', 'billing');
+    expect(notLocked.st.state, JSON.stringify(notLocked.st)).toBe('failed');
+    expect(notLocked.st.failedReason).toContain(`git over ssh to ${where}: ${where}/acme/ledger is not a git dependency in the project's mix.lock`);
+    expect(host.logins.length).toBe(logins);
+
+    sampling = false;
+    await sampler;
     // The key's content: not in the logs, any store object (tarballs unpacked), any Redis key of this farm, any argv.
     const objects = (await Promise.all(['artifacts/', 'logs/', 'build-sets/', 'sources/'].map((p) => store.list(p)))).flat();
     let storeHits = 0;

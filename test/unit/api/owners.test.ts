@@ -34,7 +34,7 @@ const LOCK: LockFile = {
 
 const registry = parseAppRegistry({
   apps: {
-    hello: { repositories: [HELLO_REPO], tokens: ['ci'] },
+    hello: { repositories: [HELLO_REPO], tokens: ['ci'], git_dependencies: ['git@github.com:acme/billing.git'] },
     other: { repositories: ['https://github.com/acme/other'], tokens: ['other'], archives: true },
   },
 });
@@ -106,6 +106,13 @@ describe('app owners: who may build and cancel an app (api/owners.ts)', () => {
     ]);
   });
 
+  it('takes only ssh git URLs as git_dependencies, naming the entry and the form expected; none by default', () => {
+    expect(registry.apps.other!.git_dependencies).toEqual([]);
+    expect(() => parseAppRegistry({ apps: { hello: { repositories: [HELLO_REPO], git_dependencies: ['git@github.com:acme/billing.git', 'https://github.com/acme/ledger.git'] } } })).toThrow(
+      /apps\/hello\/git_dependencies\/1[\s\S]*expected an ssh git URL like git@github\.com:acme\/billing\.git/,
+    );
+  });
+
   it('reports every bad entry of an apps file at once, with its path', () => {
     expect(() => parseAppRegistry({ apps: { Hello: { repositories: [] }, hello: { repositories: [], tokens: ['Bad Name'] }, x: { owners: [] } } })).toThrow(
       /apps\/Hello[\s\S]*apps\/hello\/tokens\/0[\s\S]*apps\/hello\/repositories[\s\S]*apps\/x/,
@@ -153,6 +160,8 @@ describe('POST /v1/builds and DELETE /v1/builds/:id with an app registry', () =>
     const res = await submit(CI, HELLO_REPO);
     expect(res.statusCode).toBe(202);
     const id = res.json().builds[0].id as string;
+    // The job carries what hello's owner entry lets its builds fetch with the farm's deploy keys (the worker's relay holds it to that).
+    expect((await q.queues.status(id))?.data).toMatchObject({ gitDependencies: ['git@github.com:acme/billing.git'] });
     const refused = await cancel(OTHER, id);
     expect(refused.statusCode).toBe(403);
     expect(refused.json().message).toBe('token other may not cancel builds of app hello (tokens allowed: ci; XAMAL_APPS_FILE)');

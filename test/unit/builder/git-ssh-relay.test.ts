@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { utils } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gitSshRelayEnv, parseRelayRequest, relayCommand, startGitSshRelay, type GitSshRelay, type RelayRequest } from '../../../builder/git-ssh-relay.ts';
+import { gitSshRelayEnv, parseRelayRequest, relayCommand, scopeProblem, startGitSshRelay, urlNames, type GitSshRelay, type RelayRequest, type RelayScope } from '../../../builder/git-ssh-relay.ts';
 import { gitDeployKeysFor, parseGitCredentials } from '../../../core/contracts/git-credentials.ts';
 import { bareRepoWith } from '../../../testkit/example-repo.ts';
 import { serveGitOverSsh, type GitSshHost } from '../../../testkit/git-ssh-host.ts';
@@ -59,6 +59,31 @@ describe('the git-over-ssh relay request', () => {
   });
 });
 
+describe("the relay's scope: what one build may fetch with the farm's deploy keys", () => {
+  const locked = ['git@git.example:acme/billing.git', 'ssh://git@git.example:2222/acme/ledger.git'];
+
+  it('names a repository by ssh URL whatever its form: scp-like or ssh://, with or without .git, port 22 written or not', () => {
+    expect(urlNames('git@git.example:acme/billing.git', req())).toBe(true);
+    expect(urlNames('ssh://git@Git.Example/acme/billing', req({ path: '/acme/billing.git' }))).toBe(true);
+    expect(urlNames('ssh://git@git.example:22/acme/billing.git', req())).toBe(true);
+    expect(urlNames('ssh://git@git.example:2222/acme/billing.git', req())).toBe(false);
+    expect(urlNames('git@git.example:acme/billing-2.git', req())).toBe(false);
+    expect(urlNames('https://git.example/acme/billing.git', req())).toBe(false);
+  });
+
+  it("lets through what mix.lock names and, on a farm with an app registry, what the app's owner entry also lists", () => {
+    expect(scopeProblem(req(), { app: 'shop', locked })).toBeUndefined();
+    expect(scopeProblem(req({ port: 2222, path: '/acme/ledger.git' }), { app: 'shop', locked, registered: ['ssh://git@git.example:2222/acme/ledger'] })).toBeUndefined();
+  });
+
+  it('refuses a repository mix.lock does not name, one the owner entry does not list, and everything when the lock is missing, naming what to change', () => {
+    const scope: RelayScope = { app: 'shop', locked };
+    expect(scopeProblem(req({ path: 'acme/payroll.git' }), scope)).toBe("git.example/acme/payroll is not a git dependency in the project's mix.lock (the farm fetches over ssh only the repositories mix.lock names: commit mix.lock with it)");
+    expect(scopeProblem(req(), { ...scope, registered: [] })).toBe(`app shop may not fetch git.example/acme/billing with the farm's deploy keys: an admin adds its URL to "git_dependencies" of app shop in XAMAL_APPS_FILE`);
+    expect(scopeProblem(req(), { app: 'shop', locked: { none: 'the project has no mix.lock' } })).toBe("git.example/acme/billing: the project has no mix.lock; the farm fetches over ssh only the git dependencies the project's mix.lock names");
+  });
+});
+
 /** A loopback port leading to the relay's unix socket, as socat does inside a deps container's namespace. */
 async function portToSocket(socket: string): Promise<Server> {
   const server = createServer((c) => {
@@ -96,11 +121,11 @@ describe('the relay end to end: git, its GIT_SSH_COMMAND, the relay and a privat
     await rm(dir, { recursive: true, force: true });
   });
 
-  const clone = async (url: string, dest: string, creds: object | undefined) => {
+  const clone = async (url: string, dest: string, creds: object | undefined, scope: RelayScope = { app: 'shop', locked: [url] }) => {
     await relay?.stop();
     bridge?.close();
     const deployKeys = creds ? gitDeployKeysFor(parseGitCredentials(JSON.stringify(creds), 'creds.json')) : undefined;
-    relay = await startGitSshRelay({ keys: deployKeys, allows: allowAll, proxyCommand: 'socat - TCP:%h:%p', say: (l) => void said.push(l) });
+    relay = await startGitSshRelay({ keys: deployKeys, scope, allows: allowAll, proxyCommand: 'socat - TCP:%h:%p', say: (l) => void said.push(l) });
     bridge = await portToSocket(relay.socket);
     const env = { ...process.env, ...gitSshRelayEnv((bridge.address() as AddressInfo).port), GIT_TERMINAL_PROMPT: '0' };
     return run('git', ['clone', '-q', url, dest], { env, timeout: 60_000 }).then(
@@ -128,6 +153,19 @@ describe('the relay end to end: git, its GIT_SSH_COMMAND, the relay and a privat
     expect(r.ok).toBe(false);
     const where = `${host.address}:${host.port}`;
     expect(r.problems).toEqual([`git over ssh to ${where}: no ssh deploy key for ${where} (repository acme/billing) in XAMAL_GIT_CREDENTIALS_FILE: add an entry "${where}" or "${where}/acme/billing" with ssh_key_file and known_hosts_file`]);
+    expect(host.logins.length).toBe(before);
+  });
+
+  it("a repository outside the build's scope is refused before any key is looked up: no login, the reason names the app and XAMAL_APPS_FILE", { timeout: 60_000 }, async () => {
+    const creds = { [`${host.address}:${host.port}`]: { ssh_key_file: join(dir, 'deploy_key'), known_hosts_file: join(dir, 'known_hosts') } };
+    const url = `${host.url}/acme/billing.git`;
+    const before = host.logins.length;
+    const where = `${host.address}:${host.port}`;
+    const r = await clone(url, join(dir, 'c4'), creds, { app: 'shop', locked: [url], registered: [] });
+    expect(r.ok).toBe(false);
+    expect(r.problems).toEqual([`git over ssh to ${where}: app shop may not fetch ${where}/acme/billing with the farm's deploy keys: an admin adds its URL to "git_dependencies" of app shop in XAMAL_APPS_FILE`]);
+    const notLocked = await clone(url, join(dir, 'c5'), creds, { app: 'shop', locked: [`${host.url}/acme/other.git`] });
+    expect(notLocked.problems).toEqual([expect.stringContaining(`${where}/acme/billing is not a git dependency in the project's mix.lock`)]);
     expect(host.logins.length).toBe(before);
   });
 
