@@ -2,11 +2,18 @@ import { dockerPlatform, type Arch } from '../../core/index.ts';
 import type { Catalog } from '../../images/catalog.ts';
 import { platformTuple, suiteDistro } from '../../images/catalog.ts';
 import type { LockFile } from '../../images/lock.ts';
-import { toolchainProblems, type ToolchainCatalog } from '../../images/toolchains.ts';
+import { DEFAULT_PREFER, toolchainProblems, type ToolchainCatalog } from '../../images/toolchains.ts';
 
-/** Where an image built here comes from: the suite's packages, or OTP and Elixir from source on it. */
-const recipeOrigin = (suite: string, toolchain: { otp: string; elixir: string } | undefined) =>
-  `recipe debian ${suite} (${suiteDistro(suite)})${toolchain ? `, OTP ${toolchain.otp} + Elixir ${toolchain.elixir} from source` : ''}`;
+/** How the farm gets an Elixir (by its preferred origins): compiled from source, or precompiled for one OTP major (a Debian package). */
+function elixirHow(toolchains: ToolchainCatalog, elixir: string, prefer: readonly string[]): string {
+  const entry = toolchains.elixir.find((e) => e.version === elixir);
+  const source = entry && prefer.map((o) => entry.sources.find((x) => x.origin === o)).find((x) => x !== undefined);
+  return source?.precompiled ? `precompiled for OTP ${source.precompiled.otpMajor} (${source.origin} package)` : 'from source';
+}
+
+/** Where an image built here comes from: the suite's packages, or OTP from source and Elixir from source or precompiled, on it. */
+const recipeOrigin = (suite: string, toolchain: { otp: string; elixir: string } | undefined, elixirFrom = 'from source') =>
+  `recipe debian ${suite} (${suiteDistro(suite)})${toolchain ? `, OTP ${toolchain.otp} from source + Elixir ${toolchain.elixir} ${elixirFrom}` : ''}`;
 
 export interface ImageRow {
   tuple: string | null;
@@ -29,6 +36,7 @@ export interface ImageRow {
  */
 export function imageRows(catalog: Catalog, committed: LockFile, local: LockFile, toolchains: ToolchainCatalog, hostArch: Arch, prefer?: readonly string[]): ImageRow[] {
   const rows: ImageRow[] = [];
+  const how = (elixir: string) => elixirHow(toolchains, elixir, prefer ?? DEFAULT_PREFER);
   for (const e of [...committed.images, ...local.images]) {
     for (const p of e.platforms) {
       rows.push({
@@ -39,7 +47,7 @@ export function imageRows(catalog: Catalog, committed: LockFile, local: LockFile
         platform: dockerPlatform(p.arch),
         flavour: e.flavour,
         source: e.source,
-        origin: e.recipe ? recipeOrigin(e.recipe.suite, e.recipe.toolchain) : `${e.source} ${e.ref}`,
+        origin: e.recipe ? recipeOrigin(e.recipe.suite, e.recipe.toolchain, e.recipe.toolchain && how(e.recipe.toolchain.elixir)) : `${e.source} ${e.ref}`,
         status: 'ready',
       });
     }
@@ -56,7 +64,7 @@ export function imageRows(catalog: Catalog, committed: LockFile, local: LockFile
         const built = local.images.some((e) => e.recipe?.suite === c.suite && e.recipe.arch === arch && e.recipe.toolchain?.otp === c.otp && e.recipe.toolchain.elixir === c.elixir);
         if (built) continue;
         const problems = toolchainProblems(toolchains, c.suite, c.otp, c.elixir, { arch, hostArch, ...(prefer ? { prefer } : {}) });
-        const origin = recipeOrigin(c.suite, c);
+        const origin = recipeOrigin(c.suite, c, how(c.elixir));
         const ref = `(from source ${c.suite} ${arch} otp${c.otp} elixir${c.elixir})`;
         rows.push({ tuple: null, ref, digest: null, arch, platform: dockerPlatform(arch), flavour: 'builder', source: 'recipe', origin, status: problems.length ? 'cannot build' : 'not built', ...(problems.length ? { why: problems.map((p) => p.message).join('; ') } : {}) });
       }

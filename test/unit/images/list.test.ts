@@ -141,6 +141,12 @@ describe('imageRows', () => {
     ]);
     expect(rows[1]!.why).toMatch(/needs a native aarch64 worker/);
     expect(rows[2]!.why).toBe("trixie ships OpenSSL 3.5; OTP's crypto builds against OpenSSL 3 from 24.2, not 23.2.6");
-    expect(rows[0]!.origin).toBe('recipe debian bookworm (debian12), OTP 27.3.4.1 + Elixir 1.18.3 from source');
+    expect(rows[0]!.origin).toBe('recipe debian bookworm (debian12), OTP 27.3.4.1 from source + Elixir 1.18.3 from source');
+  });
+
+  it("says an Elixir the farm's origins give precompiled is precompiled, for which OTP, and from where", () => {
+    const catalog: Catalog = { images: [{ source: 'toolchain', suite: 'bookworm', otp: '29.1.1', elixir: '1.20.4', arches: ['x86_64'] }] };
+    const [row] = imageRows(catalog, emptyLock(), emptyLock(), TOOLCHAINS, 'x86_64', ['debian']);
+    expect(row!.origin).toBe('recipe debian bookworm (debian12), OTP 29.1.1 from source + Elixir 1.20.4 precompiled for OTP 29 (debian package)');
   });
 });
