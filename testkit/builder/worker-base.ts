@@ -47,6 +47,16 @@ export async function unpackStoredRelease(store: ObjectStore, tarballKey: string
   return dir;
 }
 
+/**
+ * The builder image a release was built in, by digest, pulled when this engine lacks it: the worker
+ * pulls by digest, so the image's tag may be absent here (a fresh engine).
+ */
+export async function builtInImage(docker: DockerEngine, image: { ref: string; digest: string }): Promise<string> {
+  const pinned = `${image.ref.slice(0, image.ref.lastIndexOf(':'))}@${image.digest}`;
+  if (!(await docker.inspectImage(pinned))) await docker.pull(pinned);
+  return pinned;
+}
+
 /** `bin/<release> eval EXPR` of an unpacked release in `image`, as the build user, with no network. */
 export function evalRelease(docker: DockerEngine, image: string, releaseDir: string, release: string, expr: string): Promise<ContainerResult> {
   return docker.run({

@@ -9,7 +9,7 @@ import { DEFAULT_LIMITS } from '../../../builder/plan.ts';
 import { formatTarget, parseTargetOrThrow } from '../../../core/index.ts';
 import { localStore } from '../../../store/local.ts';
 import { depsAppRepo, hexStandinArchive } from '../../../testkit/builder/deps-app.ts';
-import { evalRelease, unpackStoredRelease, workerBase, type WorkerBase } from '../../../testkit/builder/worker-base.ts';
+import { builtInImage, evalRelease, unpackStoredRelease, workerBase, type WorkerBase } from '../../../testkit/builder/worker-base.ts';
 
 /**
  * Issue 20 items 1 and 8 against the real engine: an app whose dependency declares a Hex package and
@@ -59,7 +59,7 @@ describe('Hex, build tools and assets for apps with dependencies (issue 20)', ()
     // The assets step's output is in the release.
     const manifest = JSON.parse(await readFile(join(rel, 'lib', 'deps_app-0.3.0', 'priv', 'static', 'cache_manifest.json'), 'utf8')) as Record<string, string>;
     expect(await readFile(join(rel, 'lib', 'deps_app-0.3.0', 'priv', 'static', manifest['app.css']!), 'utf8')).toBe('body { margin: 0; } ');
-    const answer = await evalRelease(base.docker, outcome.manifest.image.ref, rel, 'deps_app', 'IO.inspect(DepsApp.answer())');
+    const answer = await evalRelease(base.docker, await builtInImage(base.docker, outcome.manifest.image), rel, 'deps_app', 'IO.inspect(DepsApp.answer())');
     expect(answer.stdout.trim()).toBe('{:hi, 42}');
   });
 

@@ -9,7 +9,7 @@ import { hostArch } from '../../../builder/images/context.ts';
 import { artifactKey, artifactManifestKey, parseTargetOrThrow } from '../../../core/index.ts';
 import { ManifestSchema } from '../../../core/contracts/manifest.ts';
 import { childEnv, PROJECT_ROOT } from '../../../localservices/config.ts';
-import { evalRelease, unpackStoredRelease } from '../../../testkit/builder/worker-base.ts';
+import { builtInImage, evalRelease, unpackStoredRelease } from '../../../testkit/builder/worker-base.ts';
 import { upTestNetns, type TestNetns } from '../../../testkit/egress/netns.ts';
 import { startTestFarm, type TestFarm } from '../../../testkit/farm.ts';
 import { services, testPrefix } from '../../../testkit/integration.ts';
@@ -91,11 +91,8 @@ describe('examples/shop built by the farm (issue 20 item 9)', () => {
       const ref = { app: 'shop', version: repo.commit, target };
       const manifest = ManifestSchema.parse(JSON.parse((await farm.store.get(artifactManifestKey(ref)))!.toString('utf8')));
       const rel = await unpackStoredRelease(farm.store, artifactKey(ref), join(tmp, `release-${suite}`));
-      // The builder image the release was built in, by digest (the worker pulls it by digest; the tag may be absent here).
       const docker = dockerEngine(services().dockerSocket);
-      const pinned = `${manifest.image.ref.slice(0, manifest.image.ref.lastIndexOf(':'))}@${manifest.image.digest}`;
-      if (!(await docker.inspectImage(pinned))) await docker.pull(pinned);
-      const out = await evalRelease(docker, pinned, rel, 'shop', SELF_CHECK);
+      const out = await evalRelease(docker, await builtInImage(docker, manifest.image), rel, 'shop', SELF_CHECK);
       const line = out.stdout.split('\n').find((l) => l.startsWith('XAMAL-SHOP '));
       expect(line, out.stdout + out.stderr).toBeDefined();
       const check = JSON.parse(line!.slice('XAMAL-SHOP '.length)) as Record<string, unknown>;
