@@ -253,7 +253,7 @@ export const RolloutSchema = z
     watch: DurationSchema.optional(),
     interval: DurationSchema.default(2),
     failures: z.number().int('expected an integer').min(1, 'expected at least 1').max(100, 'expected at most 100').default(2),
-    max_5xx_percent: z.number({ error: 'expected a percentage (0-100)' }).min(0, 'expected a percentage >= 0').max(100, 'expected a percentage <= 100').optional(),
+    max_5xx_percent: z.number().min(0, 'expected a percentage >= 0').max(100, 'expected a percentage <= 100').optional(),
     min_requests: z.number().int('expected an integer').min(1, 'expected at least 1').default(20),
   })
   .strict()
