@@ -65,39 +65,64 @@ export interface AccessLogPlanInput {
  * app's logger excluded from the default log (else every line also goes to the journal).
  */
 export function planAccessLog(current: unknown, input: AccessLogPlanInput): { requests: CaddyRequest[]; changes: string[] } {
-  const requests: CaddyRequest[] = [];
+  // Each request is planned against the config as the ones before it leave it.
+  let draft: unknown = structuredClone(current ?? {});
+  const reqs: CaddyRequest[] = [];
+  const changes = planAgainst(() => draft, input, {
+    push({ set, ...req }) {
+      reqs.push(req);
+      if (set) draft = setAt(draft, set[0], set[1]);
+    },
+  });
+  return { requests: reqs, changes };
+}
+
+/** A copy of `config` with `value` at `path` (objects made on the way). */
+function setAt(config: unknown, path: Path, value: unknown): unknown {
+  if (!path.length) return value;
+  const [k, ...rest] = path;
+  const obj = isObject(config) ? { ...config } : {};
+  (obj as Record<string, unknown>)[k as string] = setAt((obj as Record<string, unknown>)[k as string], rest, value);
+  return obj;
+}
+
+function planAgainst(now: () => unknown, input: AccessLogPlanInput, requests: { push(r: CaddyRequest & { set?: [Path, unknown] }): void }): string[] {
   const changes: string[] = [];
   const name = accessLoggerName(input.app);
   const logsPath: Path = ['apps', 'http', 'servers', input.server, 'logs'];
-  const names = isObject(at(current, [...logsPath, 'logger_names'])) ? (at(current, [...logsPath, 'logger_names']) as Record<string, unknown>) : {};
   const sinkPath: Path = ['logging', 'logs', name];
   const excludePath: Path = ['logging', 'logs', 'default', 'exclude'];
-  const exclude = Array.isArray(at(current, excludePath)) ? (at(current, excludePath) as unknown[]) : [];
+  const namesNow = (): Record<string, unknown> => (isObject(at(now(), [...logsPath, 'logger_names'])) ? (at(now(), [...logsPath, 'logger_names']) as Record<string, unknown>) : {});
+  const excludeNow = (): unknown[] => (Array.isArray(at(now(), excludePath)) ? (at(now(), excludePath) as unknown[]) : []);
+  const names = namesNow();
   if (input.on) {
     const wanted = loggerNames(input.app, input.hosts, input.port);
     const ours = Object.fromEntries(Object.entries(names).filter(([, v]) => v === name));
-    if (!same(Object.fromEntries(Object.entries(ours).sort()), Object.fromEntries(Object.entries(wanted).sort())) || at(current, [...logsPath, 'skip_unmapped_hosts']) !== true) {
+    if (!same(Object.fromEntries(Object.entries(ours).sort()), Object.fromEntries(Object.entries(wanted).sort())) || at(now(), [...logsPath, 'skip_unmapped_hosts']) !== true) {
       const others = Object.fromEntries(Object.entries(names).filter(([, v]) => v !== name));
-      requests.push(put(current, logsPath, { ...(isObject(at(current, logsPath)) ? (at(current, logsPath) as Record<string, unknown>) : {}), logger_names: { ...others, ...wanted }, skip_unmapped_hosts: true }, 'app access log: host names'));
+      const logs = { ...(isObject(at(now(), logsPath)) ? (at(now(), logsPath) as Record<string, unknown>) : {}), logger_names: { ...others, ...wanted }, skip_unmapped_hosts: true };
+      requests.push({ ...put(now(), logsPath, logs, 'app access log: host names'), set: [logsPath, logs] });
       changes.push(`caddy access log of ${input.hosts.join(', ')} mapped to ${name}`);
     }
-    if (!same(at(current, sinkPath), accessLogSink(input.app))) {
-      requests.push(put(current, sinkPath, accessLogSink(input.app), 'app access log: file'));
+    if (!same(at(now(), sinkPath), accessLogSink(input.app))) {
+      requests.push({ ...put(now(), sinkPath, accessLogSink(input.app), 'app access log: file'), set: [sinkPath, accessLogSink(input.app)] });
       changes.push(`caddy access log ${accessLogFile(input.app)}`);
     }
-    if (!exclude.includes(accessLoggerId(input.app))) {
-      requests.push(put(current, excludePath, [...exclude, accessLoggerId(input.app)], 'app access log: not in the default log'));
+    if (!excludeNow().includes(accessLoggerId(input.app))) {
+      const exclude = [...excludeNow(), accessLoggerId(input.app)];
+      requests.push({ ...put(now(), excludePath, exclude, 'app access log: not in the default log'), set: [excludePath, exclude] });
     }
-    return { requests, changes };
+    return changes;
   }
   const ours = Object.keys(names).filter((k) => names[k] === name);
   if (ours.length) {
     requests.push({ method: 'PATCH', path: configPath([...logsPath, 'logger_names']), body: Object.fromEntries(Object.entries(names).filter(([, v]) => v !== name)), label: 'app access log off: host names' });
     changes.push(`caddy access log of ${input.app} removed`);
   }
-  if (at(current, sinkPath) !== undefined) requests.push({ method: 'DELETE', path: configPath(sinkPath), label: 'app access log off: file' });
+  if (at(now(), sinkPath) !== undefined) requests.push({ method: 'DELETE', path: configPath(sinkPath), label: 'app access log off: file' });
+  const exclude = excludeNow();
   if (exclude.includes(accessLoggerId(input.app))) requests.push({ method: 'PATCH', path: configPath(excludePath), body: exclude.filter((e) => e !== accessLoggerId(input.app)), label: 'app access log off: default log' });
-  return { requests, changes };
+  return changes;
 }
 
 /**
