@@ -1,5 +1,6 @@
 import { command, type Command } from '../../core/index.ts';
 import type { CaddyRequest } from '../remote.ts';
+import { canonicalJson } from './caddy.ts';
 
 /**
  * The app's Caddy access log, for `rollout.max_5xx_percent` (data only; `commands/caddy.ts` plans
@@ -37,7 +38,8 @@ type Path = (string | number)[];
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 const at = (config: unknown, path: Path): unknown => path.reduce<unknown>((v, k) => (isObject(v) || Array.isArray(v) ? (v as Record<string | number, unknown>)[k] : undefined), config);
 const configPath = (path: Path) => `/config/${path.map((p) => encodeURIComponent(String(p))).join('/')}`;
-const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+/** Equal as JSON whatever the key order (Caddy answers with keys sorted). */
+const same = (a: unknown, b: unknown) => canonicalJson(a) === canonicalJson(b);
 
 /** A PUT creating `path` (Caddy's PUT creates the key) under the deepest existing object; `value` nested below it. */
 function put(config: unknown, path: Path, value: unknown, label: string): CaddyRequest {
@@ -98,7 +100,7 @@ function planAgainst(now: () => unknown, input: AccessLogPlanInput, requests: { 
   if (input.on) {
     const wanted = loggerNames(input.app, input.hosts, input.port);
     const ours = Object.fromEntries(Object.entries(names).filter(([, v]) => v === name));
-    if (!same(Object.fromEntries(Object.entries(ours).sort()), Object.fromEntries(Object.entries(wanted).sort())) || at(now(), [...logsPath, 'skip_unmapped_hosts']) !== true) {
+    if (!same(ours, wanted) || at(now(), [...logsPath, 'skip_unmapped_hosts']) !== true) {
       const others = Object.fromEntries(Object.entries(names).filter(([, v]) => v !== name));
       const logs = { ...(isObject(at(now(), logsPath)) ? (at(now(), logsPath) as Record<string, unknown>) : {}), logger_names: { ...others, ...wanted }, skip_unmapped_hosts: true };
       requests.push({ ...put(now(), logsPath, logs, 'app access log: host names'), set: [logsPath, logs] });

@@ -31,6 +31,9 @@ describe("the app's Caddy access log (rollout.max_5xx_percent)", () => {
       logging: { logs: { 'xamal-shop': (plan.requests[1]!.body as { logs: Record<string, unknown> }).logs['xamal-shop'], default: { exclude: [accessLoggerId('shop')] } } },
     };
     expect(planAccessLog(applied, input).requests).toEqual([]);
+    // As Caddy answers it: every object's keys sorted.
+    const sorted = (v: unknown): unknown => (Array.isArray(v) ? v.map(sorted) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)).map(([k, x]) => [k, sorted(x)])) : v);
+    expect(planAccessLog(sorted(applied), input).requests).toEqual([]);
   });
 
   it("keeps another app's host names and default-log exclusions, and takes only its own away when max_5xx_percent is unset", () => {
