@@ -145,6 +145,15 @@ export function countAccessLogCommand(app: string, offset: number, maxBytes = 16
   return command(['sh', '-c', COUNT_SCRIPT, 'sh', accessLogFile(app), String(Math.max(0, Math.floor(offset))), String(maxBytes)], { label: `count answers in ${accessLogFile(app)}`, timeoutMs: 30_000 });
 }
 
+/**
+ * Root step: the log's directory, Caddy's to write in (`/var/log/caddy` comes with Debian's package;
+ * a Caddy installed otherwise has none, and Caddy opens the file only at the first line, so a
+ * missing directory shows nowhere but in the counts, FACTS.md#caddy). Prints `made` when it made it.
+ */
+export function accessLogDirCommand(): Command {
+  return command(['sh', '-c', '[ -d /var/log/caddy ] && exit 0; install -d -o caddy -g caddy -m 0755 /var/log/caddy && echo made'], { label: 'Caddy log directory' });
+}
+
 /** Prints the access log's size (0 when there is none): where counting for a watch starts. Root step. */
 export function accessLogSizeCommand(app: string): Command {
   return command(['sh', '-c', '[ -f "$1" ] && stat -c %s -- "$1" || echo 0', 'sh', accessLogFile(app)], { label: `size of ${accessLogFile(app)}` });

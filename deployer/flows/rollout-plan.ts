@@ -45,6 +45,14 @@ export function over5xx(policy: WatchPolicy, counts: ReadonlyMap<string, HostCou
   return undefined;
 }
 
+/**
+ * Pure: the hosts whose access log counted nothing although the watch's own checks through Caddy got
+ * answers there — a log Caddy does not write (no `/var/log/caddy` it may write in: run xamal setup).
+ */
+export function silentAccessLogs(counts: ReadonlyMap<string, HostCounts>, answers: readonly WatchAnswer[]): string[] {
+  return [...counts].filter(([h, c]) => c.answers === 0 && answers.some((a) => a.host === h && a.status > 0)).map(([h]) => h);
+}
+
 /** `web1: 34 of 120 answers through Caddy were 5xx (28.3 % > max_5xx_percent 10 %)`. */
 export const describe5xx = (f: FiveXx) => `${f.host}: ${f.errors5xx} of ${f.answers} answers through Caddy were 5xx (${f.percent} % > max_5xx_percent ${f.max} %)`;
 

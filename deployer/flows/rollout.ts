@@ -9,7 +9,7 @@ import type { RemoteContext } from './context.ts';
 import { deployFlow, type HostDeployRecord } from './deploy.ts';
 import { failed as failedOf, onSessions, type HostOutcome } from './parallel.ts';
 import type { ResumePlan } from './resume.ts';
-import { failedVersionRefusal, latestAttempt, parseFailedMarks, rollbackTargets, watchVerdict, type AttemptOutcome, type AttemptRecord, type FailedMark, type FiveXx, type HostCounts, type WatchAnswer, type WatchVerdict } from './rollout-plan.ts';
+import { failedVersionRefusal, latestAttempt, parseFailedMarks, rollbackTargets, silentAccessLogs, watchVerdict, type AttemptOutcome, type AttemptRecord, type FailedMark, type FiveXx, type HostCounts, type WatchAnswer, type WatchVerdict } from './rollout-plan.ts';
 
 /**
  * A watched rollout (`rollout.watch`): after the switch, the health path is requested on every host
@@ -38,6 +38,8 @@ export interface WatchReport {
   /** With max_5xx_percent: each host's answers through Caddy during the watch, and how many were 5xx. */
   max5xxPercent?: number | undefined;
   counts?: Record<string, HostCounts>;
+  /** Hosts whose access log counted nothing although Caddy answered the checks there (`silentAccessLogs`). */
+  uncounted?: string[];
 }
 
 export interface RolloutReport {
@@ -122,6 +124,8 @@ export async function watchRollout(ctx: RemoteContext, version: string, outcomes
   const share = r.max5xxPercent !== undefined ? `, as does more than ${r.max5xxPercent} % of 5xx through Caddy on a host after ${r.minRequests} answers` : '';
   ctx.say?.(`watching ${version} on ${hosts.join(', ')} for ${r.watchS} s (every ${r.intervalS} s; ${r.failures} failed checks in a row roll it back${share})`);
   const w = await watch(ctx, hosts, new Map(live.map((x) => [x.host, x])));
+  const silent = w.counts ? silentAccessLogs(w.counts, w.answers) : [];
+  if (silent.length) ctx.say?.(`${silent.join(', ')}: Caddy's access log of ${ctx.config.caddy.hosts.join(', ')} counted none of the checks that Caddy answered there: its 5xx share was not judged (xamal setup makes /var/log/caddy; FACTS.md#caddy)`);
   const report: WatchReport = {
     result: w.verdict.state === 'failed' ? 'failed' : 'passed',
     windowS: r.watchS,
@@ -132,6 +136,7 @@ export async function watchRollout(ctx: RemoteContext, version: string, outcomes
     checks: w.answers.length,
     elapsedS: Math.round(w.elapsedS * 10) / 10,
     ...(w.counts ? { max5xxPercent: r.max5xxPercent, counts: Object.fromEntries(w.counts) } : {}),
+    ...(silent.length ? { uncounted: silent } : {}),
   };
   if (w.verdict.state !== 'failed') {
     await onSessions(ctx, async (s) => recordAudit(ctx, s, { command: 'rollout watch', version, result: `ok: ${report.checks} checks in ${report.elapsedS} s` }), hosts);

@@ -146,6 +146,9 @@ describe('xamal deploy: a watched rollout rolls a failing version back by itself
     expect(w.fiveXx.answers).toBeGreaterThanOrEqual(20);
     expect(w.fiveXx.errors5xx * 100).toBeGreaterThan(10 * w.fiveXx.answers);
     expect(Object.keys(w.counts).sort()).toEqual(lab.hosts.map((h) => h.address).sort());
+    // Every host's log counted (Debian 11's Caddy comes without the package's /var/log/caddy: setup makes it).
+    for (const c of Object.values(w.counts)) expect(c.answers).toBeGreaterThan(0);
+    expect(r.stderr).not.toMatch(/counted none of the checks/);
     expect(out.rollout.rollback.hosts.map((x) => [x.host, x.result, x.version])).toEqual(lab.hosts.map((h) => [h.address, 'ok', v1]));
     expect(out.rollout.failed).toMatchObject({ version: boom, fiveXx: { host: w.fiveXx.host, answers: w.fiveXx.answers, errors5xx: w.fiveXx.errors5xx } });
     // The 500s the clients got all came from the new version; nothing else failed but /boom's answers.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { failedVersionRefusal, latestAttempt, parseFailedMarks, resumeSelection, rollbackTargets, watchVerdict, type DeployAttempt, type FailedMark, type HostLive, type WatchAnswer } from '../../../../deployer/flows/rollout-plan.ts';
+import { silentAccessLogs, failedVersionRefusal, latestAttempt, parseFailedMarks, resumeSelection, rollbackTargets, watchVerdict, type DeployAttempt, type FailedMark, type HostLive, type WatchAnswer } from '../../../../deployer/flows/rollout-plan.ts';
 
 const policy = { windowS: 15, failures: 2 };
 const CHECK = 'GET https://shop.example.com/up through Caddy';
@@ -23,6 +23,11 @@ describe('the watch verdict', () => {
     expect(watchVerdict(p, ok, 15, CHECK, counts([100, 10], [0, 0]))).toEqual({ state: 'passed', checks: 2 });
     // A failing health run is reported first.
     expect(watchVerdict(p, [a('web1', 0, 503), a('web1', 1, 503)], 1, CHECK, counts([100, 50], [0, 0]))).toMatchObject({ state: 'failed', reason: expect.stringMatching(/checks in a row failed/) });
+  });
+
+  it('names the hosts whose access log counted nothing although Caddy answered the checks there (none where the checks got no answer either)', () => {
+    const counts = new Map([['web1', { answers: 0, errors5xx: 0 }], ['web2', { answers: 12, errors5xx: 0 }], ['web3', { answers: 0, errors5xx: 0 }]]);
+    expect(silentAccessLogs(counts, [a('web1', 0, 200), a('web2', 0, 200), a('web3', 0, 0, 'curl: (28)')])).toEqual(['web1']);
   });
 
   it('keeps watching while every host answers 2xx inside the window, and passes once the window is over', () => {
