@@ -1,15 +1,22 @@
 import type { CanaryState } from '../../deployer/commands/canary.ts';
-import { canaryEnd, canaryHosts, canaryStatus, type HostCanaryStatus } from '../../deployer/flows/canary.ts';
+import { canaryEnd, canaryHosts, canaryPromoteFlow, canaryStatus, type HostCanaryStatus } from '../../deployer/flows/canary.ts';
 import { withLock } from '../../deployer/flows/lock.ts';
+import { exitCodeForOutcomes, type HostOutcome } from '../../deployer/flows/parallel.ts';
+import { hookRunner } from '../../deployer/hooks.ts';
+import { LocalExecutor } from '../../core/index.ts';
+import { farmArtifacts } from './deploy.ts';
+import type { Io } from '../io.ts';
+import type { Remote } from '../remote.ts';
 import { flagCommand, onlyAction, usageError } from '../args.ts';
 import type { FlagTable } from '../help.ts';
 import { REMOTE_FLAGS, REMOTE_FLAGS_USAGE, reportOutcomes, withRemote } from '../remote.ts';
 
-const USAGE = `xamal canary status|promote|abort [--lock-wait SECONDS] ${REMOTE_FLAGS_USAGE}`;
+const USAGE = `xamal canary status|promote|abort [--lock-wait SECONDS] [-H|--skip-hooks] ${REMOTE_FLAGS_USAGE}`;
 
 const FLAGS = {
   ...REMOTE_FLAGS,
   'lock-wait': { type: 'string', valueName: 'SECONDS', description: 'promote, abort: wait this long for a deploy lock someone else holds before giving up', defaultText: '0' },
+  'skip-hooks': { type: 'boolean', short: 'H', description: 'promote: run none of the hooks in hooks_path (xamal docs hooks)' },
 } as const satisfies FlagTable;
 
 const ROUTE_WORDS: Record<HostCanaryStatus['route'], string> = {
@@ -43,7 +50,7 @@ export default flagCommand({
   usage: USAGE,
   description: [
     'A canary runs the new version beside the live one on the hosts of the primary role (other roles untouched) and gives it a share of new sessions; a cookie per app keeps each client on its version. Its state is on the hosts (Caddy\'s route and a file in the app\'s directory), so every operator sees the same.',
-    'Actions:\n  status: the share, both versions and slots, and Caddy\'s route, per host\n  promote: the ordinary switch to the canary: the old slot drained and stopped, the ordinary route, the canary live\n  abort: the canary slot drained and stopped, the ordinary route to the live version',
+    'Actions:\n  status: the share, both versions and slots, and Caddy\'s route, per host\n  promote: the ordinary switch to the canary: the old slot drained and stopped, the ordinary route, the canary live; then, as a deploy, the other roles get the version and the hooks run (pre-caddy-switch, post-caddy-switch, the other roles\' boot and switch hooks, post-deploy)\n  abort: the canary slot drained and stopped, the ordinary route to the live version; no hook runs and no other role moves',
     'promote and abort take the deploy lock. A deploy, rollback or app boot is refused while a canary runs.',
   ].join('\n\n'),
   flags: FLAGS,
@@ -63,7 +70,41 @@ export default flagCommand({
     if (action === 'status') {
       return reportOutcomes(io, remote, await canaryStatus(ctx), { json: values.json, render: statusLines, toJson: (st) => ({ canary: st.canary ?? null, route: st.route, running: st.running }) });
     }
+    if (action === 'promote') return promote(remote, io, { json: values.json, skipHooks: values['skip-hooks'] === true, wait });
+    // Abort runs nothing of the canary's version: no hook, no other role.
     const out = await withLock(ctx, { message: `canary ${action}`, ...(wait !== undefined ? { waitS: wait } : {}) }, () => canaryEnd(ctx, action));
-    return reportOutcomes(io, remote, out, { json: values.json, render: endLines(action), toJson: (st) => ({ [action === 'promote' ? 'promoted' : 'aborted']: st ?? null }) });
+    return reportOutcomes(io, remote, out, { json: values.json, render: endLines(action), toJson: (st) => ({ aborted: st ?? null }) });
   });
 });
+
+/**
+ * `canary promote`: finishes the deploy `deploy --canary` began (deployer/flows/canary.ts
+ * `canaryPromoteFlow`): the switch hooks around the primary role's switch, the other roles deployed
+ * with their boot and switch hooks, then post-deploy when every host succeeded (as a deploy runs it).
+ */
+async function promote(remote: Remote, io: Io, o: { json: boolean | undefined; skipHooks: boolean; wait: number | undefined }): Promise<number> {
+  const { ctx } = remote;
+  const t0 = Date.now();
+  const exec = new LocalExecutor(ctx.env as NodeJS.ProcessEnv);
+  const dry = remote.recording !== undefined;
+  let version = '';
+  const say = (l: string) => io.err(ctx.secrets.redact(l));
+  const hook = hookRunner(
+    () => ({ service: ctx.config.service, version, hosts: ctx.targets.hosts, roles: ctx.targets.roles, destination: ctx.destination, performer: ctx.performer, recordedAt: new Date(), command: 'canary', subcommand: 'promote' }),
+    { root: process.cwd(), hooksPath: ctx.config.hooksPath, executor: exec, secrets: ctx.secrets, say, skip: dry || o.skipHooks },
+  );
+  const r = await withLock(ctx, { message: 'canary promote', ...(o.wait !== undefined ? { waitS: o.wait } : {}) }, () =>
+    canaryPromoteFlow(ctx, {
+      hooks: (name, extra) => hook(name, { lock: true, ...extra }),
+      onVersion: (v) => (version = v),
+      ...(dry ? {} : { artifacts: (v: string) => farmArtifacts(ctx, v, exec, { say, warn: say }) }),
+    }),
+  );
+  const rest: readonly HostOutcome<unknown>[] = r.rest?.outcomes ?? [];
+  if (r.restSkipped) say(r.restSkipped);
+  const code = Math.max(reportOutcomes(io, remote, r.promoted, { json: o.json, render: endLines('promote'), toJson: (st) => ({ promoted: st ?? null }) }), rest.length ? exitCodeForOutcomes(rest) : 0);
+  if (!o.json) for (const x of r.rest?.outcomes ?? []) io.out(x.ok ? `${x.host}: ${x.value.roles.map((y) => y.role).join(', ')} now run ${x.value.version}` : `${x.host}: FAILED ${ctx.secrets.redact(x.error.message)}`);
+  const allOk = code === 0 && r.promoted.every((x) => x.ok) && !r.restSkipped;
+  if (allOk && r.version) await hook('post-deploy', { lock: false, runtime: (Date.now() - t0) / 1000 });
+  return code;
+}

@@ -1,6 +1,7 @@
 import { command, XamalError, type Command } from '../../core/index.ts';
 import type { DeployConfig } from '../config/schema.ts';
 import type { CaddyRequest } from '../remote.ts';
+import { tryDurationS } from './rollout.ts';
 import { slotPort, SLOTS, type AppLayout } from './layout.ts';
 
 /**
@@ -30,15 +31,22 @@ export interface AppSite {
   /** Loopback ports of the primary role's slots, [blue, green]. */
   ports: number[];
   healthPath: string;
+  /** A JSON access log of the app's host names (`rollout.max_5xx_percent`, commands/access-log.ts). */
+  accessLog?: boolean;
+  /** How long Caddy holds a request while no slot is healthy, s (`tryDurationS`; default 5). */
+  tryDurationS?: number;
 }
 
-export function appSite(config: Pick<DeployConfig, 'caddy' | 'roles' | 'primaryRole' | 'healthCheck'>, layout: AppLayout): AppSite {
+export function appSite(config: Pick<DeployConfig, 'caddy' | 'roles' | 'primaryRole' | 'healthCheck'> & { rollout?: DeployConfig['rollout'] }, layout: AppLayout): AppSite {
+  const tryS = config.rollout ? tryDurationS(config.rollout) : 5;
   return {
     app: layout.app,
     hosts: config.caddy.hosts,
     ssl: config.caddy.ssl,
     ports: SLOTS.map((s) => slotPort(config, config.primaryRole, s)),
     healthPath: config.healthCheck.path,
+    ...(config.rollout?.max5xxPercent !== undefined && config.caddy.hosts.length ? { accessLog: true } : {}),
+    ...(tryS !== 5 ? { tryDurationS: tryS } : {}),
   };
 }
 
@@ -52,7 +60,8 @@ export function proxyHandler(site: AppSite): Record<string, unknown> {
     '@id': proxyId(site.app),
     handler: 'reverse_proxy',
     upstreams: site.ports.map((p) => ({ dial: `127.0.0.1:${p}` })),
-    load_balancing: { selection_policy: { policy: 'first' }, try_duration: '5s', try_interval: '50ms' },
+    // try_duration: a request waits this long for a healthy slot (a switch, a rollback) before Caddy's 503.
+    load_balancing: { selection_policy: { policy: 'first' }, try_duration: `${site.tryDurationS ?? 5}s`, try_interval: '50ms' },
     health_checks: {
       active: { uri: site.healthPath, interval: '100ms', timeout: '1s' },
       passive: { fail_duration: '1s' },

@@ -27,6 +27,22 @@ export function watchProbeCommand(target: { hosts: string[]; https: boolean } | 
   return command(['sh', '-c', probeScript('--resolve "$2" "$3"'), 'sh', String(timeoutS), `${name}:${target.https ? 443 : 80}:127.0.0.1`, url], opts(`watch ${url} through Caddy`));
 }
 
+/** Each watch check may take twice the interval (0.5 to 5 s): an app that slow fails it. */
+export const watchProbeTimeoutS = (intervalS: number) => Math.max(0.5, Math.min(5, intervalS * 2));
+
+/**
+ * Pure: how long Caddy holds a request while no slot of the app is healthy (`try_duration`), in
+ * seconds. 5 s without a watch. With one, long enough for a failing version's rollback: when its
+ * health path fails, Caddy's own checks take it out at once, and the watch needs up to `failures`
+ * checks (each up to its timeout, the interval between) before the previous version boots (up to
+ * ~10 s under load, BENCHMARKS.md): held requests are then answered by it instead of Caddy's 503.
+ * At most 60 s.
+ */
+export function tryDurationS(rollout: { watchS?: number | undefined; intervalS: number; failures: number }): number {
+  if (rollout.watchS === undefined) return 5;
+  return Math.min(60, Math.ceil(rollout.failures * (rollout.intervalS + watchProbeTimeoutS(rollout.intervalS)) + 15));
+}
+
 /** $1: curl's --max-time; `curlArgs` the rest (positional parameters). The status is the last 3 characters curl prints. */
 const probeScript = (curlArgs: string) =>
   `r=$(curl -sS -k -o /dev/null -w '%{http_code}' --max-time "$1" ${curlArgs} 2>&1); printf '%s %s\\n' "\${r#"\${r%???}"}" "$(printf '%s' "\${r%???}" | tr '\\n' ' ')"`;

@@ -245,18 +245,23 @@ export const DurationSchema = z
  * `rollout:`: after a switch, the health path is watched through Caddy on every host for `watch`
  * (absent: no watch), every `interval`; `failures` failed checks in a row on one host fail the
  * rollout, which switches back to the previous version by itself and marks the new one failed.
+ * `max_5xx_percent`: the share of 5xx answers through Caddy (its access log of the app's host names)
+ * on one host, once it counted `min_requests` answers since the switch, over which the rollout fails too.
  */
 export const RolloutSchema = z
   .object({
     watch: DurationSchema.optional(),
     interval: DurationSchema.default(2),
     failures: z.number().int('expected an integer').min(1, 'expected at least 1').max(100, 'expected at most 100').default(2),
+    max_5xx_percent: z.number().min(0, 'expected a percentage >= 0').max(100, 'expected a percentage <= 100').optional(),
+    min_requests: z.number().int('expected an integer').min(1, 'expected at least 1').default(20),
   })
   .strict()
   .superRefine((r, ctx) => {
     if (r.watch !== undefined && r.interval > r.watch) ctx.addIssue({ code: 'custom', path: ['interval'], message: `expected an interval no longer than watch (${r.watch} s)` });
+    if (r.max_5xx_percent !== undefined && r.watch === undefined) ctx.addIssue({ code: 'custom', path: ['max_5xx_percent'], message: 'is checked during the watch: set rollout.watch too' });
   })
-  .transform((r) => ({ watchS: r.watch, intervalS: r.interval, failures: r.failures }));
+  .transform((r) => ({ watchS: r.watch, intervalS: r.interval, failures: r.failures, max5xxPercent: r.max_5xx_percent, minRequests: r.min_requests }));
 export type RolloutConfig = z.output<typeof RolloutSchema>;
 
 // --- farm, packages, aliases ---------------------------------------------------------------------
@@ -361,6 +366,9 @@ export const DeployFileSchema = z
     }
     for (const name of Object.keys(c.aliases)) {
       if (COMMAND_WORDS.includes(name)) ctx.addIssue({ code: 'custom', path: ['aliases', name], message: `alias ${JSON.stringify(name)} is named like the xamal command ${JSON.stringify(name)}; give it another name` });
+    }
+    if (c.rollout.max5xxPercent !== undefined && !c.caddy.hosts.length) {
+      ctx.addIssue({ code: 'custom', path: ['rollout', 'max_5xx_percent'], message: "counts the answers in Caddy's access log of the app's host names: set caddy.hosts too" });
     }
     if (!c.release.name && !ReleaseNameSchema.safeParse(c.service.toLowerCase().replace(/-/g, '_')).success) {
       ctx.addIssue({ code: 'custom', path: ['release', 'name'], message: `cannot derive a release name from service ${JSON.stringify(c.service)}; set release.name` });

@@ -1,5 +1,6 @@
 import { XamalError } from '../../core/index.ts';
-import { appSite, configRequest, liveRequest, maintenanceRequest, parseCaddyJson, planCaddy, routeRequest, upstreamsRequest, type AppSite } from '../commands/caddy.ts';
+import { planAccessLog } from '../commands/access-log.ts';
+import { appSite, configRequest, liveRequest, maintenanceRequest, parseCaddyJson, planCaddy, routeRequest, serverFor, upstreamsRequest, type AppSite } from '../commands/caddy.ts';
 import type { CaddyRequest, CaddyResponse, HostSession } from '../remote.ts';
 import type { RemoteContext } from './context.ts';
 import { onSessions, type HostOutcome } from './parallel.ts';
@@ -18,7 +19,12 @@ export async function ensureCaddySite(session: HostSession, site: AppSite): Prom
   const current = parseCaddyJson((await caddyCall(session, configRequest())).body);
   const plan = planCaddy(current, site);
   for (const req of plan.requests) await caddyCall(session, req);
-  return { changes: plan.changes, warnings: plan.warnings };
+  // The access log (max_5xx_percent) is planned against the config with the route in place.
+  const now = plan.requests.length ? parseCaddyJson((await caddyCall(session, configRequest())).body) : current;
+  const server = serverFor(site);
+  const log = planAccessLog(now, { app: site.app, hosts: site.hosts, server: server.name, port: server.listen[0]!.replace(/^.*:/, ''), on: site.accessLog === true });
+  for (const req of log.requests) await caddyCall(session, req);
+  return { changes: [...plan.changes, ...log.changes], warnings: plan.warnings };
 }
 
 /** Maintenance on (503 page for this app only) or off (back to the proxy). */

@@ -23,7 +23,8 @@ import { must, type HostSession } from '../remote.ts';
 import { auditResult, recordAudit } from './audit.ts';
 import { caddyCall } from './caddy.ts';
 import type { RemoteContext } from './context.ts';
-import { bootRole, runReleaseCommand, stageRelease, type ArtifactSource, type HostDeployRecord } from './deploy.ts';
+import type { HookRunner } from '../hooks.ts';
+import { bootRole, deployFlow, runReleaseCommand, stageRelease, type ArtifactSource, type DeployResult, type HostDeployRecord } from './deploy.ts';
 import { failed, onSessions, type HostOutcome } from './parallel.ts';
 
 /**
@@ -183,4 +184,52 @@ export async function canaryEnd(ctx: RemoteContext, action: 'promote' | 'abort')
   }, canaryHosts(ctx));
   if (out.every((o) => o.ok && o.value === undefined)) throw new XamalError('not_found', `no canary is running on ${out.map((o) => o.host).join(', ')} (xamal canary status)`);
   return out;
+}
+
+/**
+ * Pure: what a promote finishes beyond the primary role's switch — the selected roles other than
+ * the primary one, and the selected hosts that run any of them — as an ordinary deploy of the
+ * canary's version would.
+ */
+export function promoteRest(config: Pick<RemoteContext['config'], 'roles' | 'primaryRole'>, targets: Pick<RemoteContext['targets'], 'roles' | 'hosts'>): { roles: string[]; hosts: string[] } {
+  const roles = config.roles.filter((r) => r.name !== config.primaryRole && targets.roles.includes(r.name));
+  const hosts = targets.hosts.filter((h) => roles.some((r) => r.hosts.some((x) => x.host === h)));
+  return { roles: hosts.length ? roles.map((r) => r.name) : [], hosts };
+}
+
+export interface PromoteResult {
+  /** The canary's version (undefined: no canary anywhere was read). */
+  version: string | undefined;
+  promoted: HostOutcome<CanaryState | undefined>[];
+  /** The other roles' deploy (none: no other role selected, or the promote failed on a host). */
+  rest?: DeployResult;
+  /** Why the other roles were not deployed, when they were not. */
+  restSkipped?: string;
+}
+
+/**
+ * `canary promote` as the end of the deploy `deploy --canary` began: pre-caddy-switch with the
+ * hosts where a canary runs, their switch (`canaryEnd`), post-caddy-switch with those switched, then
+ * the other selected roles get the version the ordinary way (`deployFlow`, its boot and switch hooks
+ * included). When the promote failed on a host, the other roles are left as they are (said). The
+ * caller holds the lock and runs post-deploy. `artifacts` is asked once the version is known.
+ */
+export async function canaryPromoteFlow(ctx: RemoteContext, opts: { hooks?: HookRunner; artifacts?: (version: string) => ArtifactSource | undefined; onVersion?: (version: string) => void } = {}): Promise<PromoteResult> {
+  const hook: HookRunner = opts.hooks ?? (async () => {});
+  const read = await onSessions(ctx, (s) => readState(ctx, s), canaryHosts(ctx));
+  const states = read.flatMap((o) => (o.ok && o.value ? [{ host: o.host, state: o.value === 'unknown' ? DRY_RUN_STATE : o.value }] : []));
+  const version = states[0]?.state.version;
+  if (version) opts.onVersion?.(version);
+  if (states.length) await hook('pre-caddy-switch', { hosts: states.map((x) => x.host), ...(version ? { version } : {}) });
+  const promoted = await canaryEnd(ctx, 'promote');
+  const live = promoted.filter((o) => o.ok && o.value).map((o) => o.host);
+  if (live.length) await hook('post-caddy-switch', { hosts: live, ...(version ? { version } : {}) });
+  const rest = promoteRest(ctx.config, ctx.targets);
+  if (!version || !rest.hosts.length) return { version, promoted };
+  const bad = failed(promoted);
+  if (bad.length) return { version, promoted, restSkipped: `${rest.roles.join(', ')} not deployed: the promote failed on ${bad.map((b) => b.host).join(', ')}` };
+  ctx.say?.(`deploying ${version} to ${rest.roles.join(', ')} on ${rest.hosts.join(', ')}`);
+  const artifacts = opts.artifacts?.(version);
+  const restCtx: RemoteContext = { ...ctx, targets: { ...ctx.targets, roles: rest.roles, hosts: rest.hosts } };
+  return { version, promoted, rest: await deployFlow(restCtx, { version, ...(artifacts ? { artifacts } : {}), hooks: opts.hooks ?? hook }) };
 }

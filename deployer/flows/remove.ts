@@ -1,5 +1,6 @@
 import { isXamalError, XamalError, type Command } from '../../core/index.ts';
-import { caddyFactsCommand, parseCaddyFacts, routeId, tlsPolicyId } from '../commands/caddy.ts';
+import { planAccessLog } from '../commands/access-log.ts';
+import { appSite, caddyFactsCommand, configRequest, parseCaddyFacts, parseCaddyJson, routeId, serverFor, tlsPolicyId } from '../commands/caddy.ts';
 import { disownStateDirCommand } from '../commands/app-user.ts';
 import { asRoot } from '../commands/files.ts';
 import { rolesOnHost, SLOTS } from '../commands/layout.ts';
@@ -100,6 +101,12 @@ async function removeCaddySite(ctx: RemoteContext, s: HostSession, out: HostRemo
     await caddyCall(s, { method: 'DELETE', path: `/id/${id}`, label: `remove ${what}` });
     out.removed.push(`${what} ${id} removed`);
   }
+  // Its access log (rollout.max_5xx_percent), when setup gave it one: host names, file, default-log exclusion.
+  const current = parseCaddyJson((await caddyCall(s, configRequest())).body);
+  const server = serverFor(appSite(ctx.config, ctx.layout));
+  const log = planAccessLog(current, { app, hosts: [], server: server.name, port: server.listen[0]!.replace(/^.*:/, ''), on: false });
+  for (const req of log.requests) await caddyCall(s, req);
+  out.removed.push(...log.changes);
 }
 
 const RUNNING = (active: string) => active !== '' && active !== 'inactive' && active !== 'failed';

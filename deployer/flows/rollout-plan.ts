@@ -12,7 +12,49 @@ export interface WatchPolicy {
   windowS: number;
   /** Failed checks in a row on one host that fail the rollout. */
   failures: number;
+  /** The most 5xx answers through Caddy on one host, in percent (undefined: not checked)… */
+  max5xxPercent?: number | undefined;
+  /** …judged once the host counted this many answers since the switch. */
+  minRequests?: number;
 }
+
+/** A host's answers through Caddy since the switch (its access log), and how many were 5xx. */
+export interface HostCounts {
+  answers: number;
+  errors5xx: number;
+}
+
+/** The 5xx share that failed a rollout: on which host, counted how. */
+export interface FiveXx extends HostCounts {
+  host: string;
+  percent: number;
+  max: number;
+}
+
+const pct = (c: HostCounts) => (c.answers ? (100 * c.errors5xx) / c.answers : 0);
+
+/**
+ * Pure: the first host (in the order given) whose 5xx share is over the policy's maximum, once it
+ * counted `minRequests` answers; undefined when none is (or nothing is checked).
+ */
+export function over5xx(policy: WatchPolicy, counts: ReadonlyMap<string, HostCounts>): FiveXx | undefined {
+  if (policy.max5xxPercent === undefined) return undefined;
+  for (const [host, c] of counts) {
+    if (c.answers >= (policy.minRequests ?? 1) && pct(c) > policy.max5xxPercent) return { host, ...c, percent: Math.round(pct(c) * 10) / 10, max: policy.max5xxPercent };
+  }
+  return undefined;
+}
+
+/**
+ * Pure: the hosts whose access log counted nothing although the watch's own checks through Caddy got
+ * answers there — a log Caddy does not write (no `/var/log/caddy` it may write in: run xamal setup).
+ */
+export function silentAccessLogs(counts: ReadonlyMap<string, HostCounts>, answers: readonly WatchAnswer[]): string[] {
+  return [...counts].filter(([h, c]) => c.answers === 0 && answers.some((a) => a.host === h && a.status > 0)).map(([h]) => h);
+}
+
+/** `web1: 34 of 120 answers through Caddy were 5xx (28.3 % > max_5xx_percent 10 %)`. */
+export const describe5xx = (f: FiveXx) => `${f.host}: ${f.errors5xx} of ${f.answers} answers through Caddy were 5xx (${f.percent} % > max_5xx_percent ${f.max} %)`;
 
 /** One check's answer on a host: its HTTP status (0: no answer), seconds after the watch began. */
 export interface WatchAnswer {
@@ -25,7 +67,7 @@ export interface WatchAnswer {
 export type WatchVerdict =
   | { state: 'watching' }
   | { state: 'passed'; checks: number }
-  | { state: 'failed'; host: string; answers: WatchAnswer[]; reason: string };
+  | { state: 'failed'; host: string; answers: WatchAnswer[]; reason: string; fiveXx?: FiveXx };
 
 export const answerOk = (a: Pick<WatchAnswer, 'status'>) => a.status >= 200 && a.status < 300;
 
@@ -46,16 +88,19 @@ function firstFailingRun(answers: readonly WatchAnswer[], n: number): WatchAnswe
 }
 
 /**
- * Pure: the watch's verdict from every answer seen so far. Failed as soon as one host answered
- * `failures` checks in a row with anything but a 2xx (or not at all); passed once `elapsedS` reaches
- * the window with no such run; watching otherwise. `check` names what was requested.
+ * Pure: the watch's verdict from every answer seen so far and each host's counts through Caddy since
+ * the switch. Failed as soon as one host answered `failures` checks in a row with anything but a
+ * 2xx (or not at all), or its 5xx share went over `max5xxPercent` (`over5xx`); passed once
+ * `elapsedS` reaches the window with neither; watching otherwise. `check` names what was requested.
  */
-export function watchVerdict(policy: WatchPolicy, answers: readonly WatchAnswer[], elapsedS: number, check: string): WatchVerdict {
+export function watchVerdict(policy: WatchPolicy, answers: readonly WatchAnswer[], elapsedS: number, check: string, counts: ReadonlyMap<string, HostCounts> = new Map()): WatchVerdict {
   const run = firstFailingRun(answers, policy.failures);
   if (run) {
     const host = run[0]!.host;
     return { state: 'failed', host, answers: run, reason: `${host}: ${run.length === 1 ? 'a check failed' : `${run.length} checks in a row failed`} (${check}): ${run.map(describeAnswer).join(', ')}` };
   }
+  const over = over5xx(policy, counts);
+  if (over) return { state: 'failed', host: over.host, answers: [], reason: describe5xx(over), fiveXx: over };
   if (elapsedS >= policy.windowS) return { state: 'passed', checks: answers.length };
   return { state: 'watching' };
 }
@@ -71,6 +116,8 @@ export interface FailedMark {
   check: string;
   reason: string;
   answers: WatchAnswer[];
+  /** When the 5xx share failed it: the host's counts through Caddy. */
+  fiveXx?: FiveXx;
   /** Per host, the version switched back to. */
   rolledBackTo: Record<string, string>;
 }
@@ -141,7 +188,7 @@ export interface AttemptOutcome {
   failed: string[];
   /** Set when a watched rollout rolled the version back. */
   rolledBack?: string;
-  watch?: { result: 'passed' | 'failed'; checks: number; elapsedS: number };
+  watch?: { result: 'passed' | 'failed'; checks: number; elapsedS: number; counts?: Record<string, HostCounts> };
   /** Set by a resume: when it ran, and the hosts it acted on. */
   resumed?: { time: string; hosts: string[] };
 }

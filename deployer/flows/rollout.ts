@@ -1,13 +1,15 @@
 import { appSite, serverFor } from '../commands/caddy.ts';
 import { appDetails, type RoleDetails } from './app.ts';
 import { slotPort } from '../commands/layout.ts';
-import { clearFailedCommand, markFailedCommand, parseProbe, readAttemptCommand, readFailedCommand, watchProbeCommand } from '../commands/rollout.ts';
+import { accessLogSizeCommand, countAccessLogCommand, parseAccessLogCount } from '../commands/access-log.ts';
+import { asRoot } from '../commands/files.ts';
+import { clearFailedCommand, markFailedCommand, parseProbe, readAttemptCommand, readFailedCommand, watchProbeCommand, watchProbeTimeoutS } from '../commands/rollout.ts';
 import { auditResult, recordAudit } from './audit.ts';
 import type { RemoteContext } from './context.ts';
 import { deployFlow, type HostDeployRecord } from './deploy.ts';
 import { failed as failedOf, onSessions, type HostOutcome } from './parallel.ts';
 import type { ResumePlan } from './resume.ts';
-import { failedVersionRefusal, latestAttempt, parseFailedMarks, rollbackTargets, watchVerdict, type AttemptOutcome, type AttemptRecord, type FailedMark, type WatchAnswer, type WatchVerdict } from './rollout-plan.ts';
+import { failedVersionRefusal, latestAttempt, parseFailedMarks, rollbackTargets, silentAccessLogs, watchVerdict, type AttemptOutcome, type AttemptRecord, type FailedMark, type FiveXx, type HostCounts, type WatchAnswer, type WatchVerdict } from './rollout-plan.ts';
 
 /**
  * A watched rollout (`rollout.watch`): after the switch, the health path is requested on every host
@@ -28,10 +30,16 @@ export interface WatchReport {
   hosts: string[];
   checks: number;
   elapsedS: number;
-  /** When failed: the host, why, and the failing answers. */
+  /** When failed: the host, why, and the failing answers (or the 5xx share over the maximum). */
   host?: string;
   reason?: string;
   answers?: WatchAnswer[];
+  fiveXx?: FiveXx;
+  /** With max_5xx_percent: each host's answers through Caddy during the watch, and how many were 5xx. */
+  max5xxPercent?: number | undefined;
+  counts?: Record<string, HostCounts>;
+  /** Hosts whose access log counted nothing although Caddy answered the checks there (`silentAccessLogs`). */
+  uncounted?: string[];
 }
 
 export interface RolloutReport {
@@ -54,12 +62,42 @@ function probeFor(ctx: RemoteContext, records: ReadonlyMap<string, HostDeployRec
   return { check: `GET ${path} on the live slot's port`, command: (h: string) => watchProbeCommand({ port: port(h) }, path, timeoutS) };
 }
 
-/** Checks every `interval` until the verdict is in; every answer kept. */
-async function watch(ctx: RemoteContext, hosts: readonly string[], records: ReadonlyMap<string, HostDeployRecord>): Promise<{ verdict: WatchVerdict; answers: WatchAnswer[]; elapsedS: number; check: string }> {
+/**
+ * With `max_5xx_percent`: each host's answers through Caddy since the watch began, counted from the
+ * app's access log (read from the byte offset it had then, FACTS.md#caddy). A host whose log cannot
+ * be read keeps its counts (the health checks still judge it).
+ */
+class AccessCounts {
+  readonly counts = new Map<string, HostCounts>();
+  private readonly offsets = new Map<string, number>();
+  constructor(private readonly ctx: RemoteContext, private readonly hosts: readonly string[]) {}
+
+  async start(): Promise<void> {
+    const got = await onSessions(this.ctx, async (s) => Number((await s.run(asRoot(accessLogSizeCommand(this.ctx.layout.app), this.ctx.sshUser(s.host)))).stdout.trim()) || 0, this.hosts);
+    for (const o of got) {
+      this.offsets.set(o.host, o.ok ? o.value : 0);
+      this.counts.set(o.host, { answers: 0, errors5xx: 0 });
+    }
+  }
+
+  async read(): Promise<void> {
+    const got = await onSessions(this.ctx, async (s, h) => parseAccessLogCount((await s.run(asRoot(countAccessLogCommand(this.ctx.layout.app, this.offsets.get(h) ?? 0), this.ctx.sshUser(s.host)))).stdout), this.hosts);
+    for (const o of got) {
+      if (!o.ok || !o.value) continue;
+      const c = this.counts.get(o.host)!;
+      this.counts.set(o.host, { answers: c.answers + o.value.answers, errors5xx: c.errors5xx + o.value.errors5xx });
+      this.offsets.set(o.host, o.value.next);
+    }
+  }
+}
+
+/** Checks every `interval` until the verdict is in; every answer kept (and, with max_5xx_percent, each host's counts). */
+async function watch(ctx: RemoteContext, hosts: readonly string[], records: ReadonlyMap<string, HostDeployRecord>): Promise<{ verdict: WatchVerdict; answers: WatchAnswer[]; elapsedS: number; check: string; counts?: Map<string, HostCounts> }> {
   const r = ctx.config.rollout;
   const windowS = r.watchS!;
-  // Each check may take twice the interval (0.5 to 5 s): an app that slow fails it.
-  const probe = probeFor(ctx, records, Math.max(0.5, Math.min(5, r.intervalS * 2)));
+  const access = r.max5xxPercent !== undefined ? new AccessCounts(ctx, hosts) : undefined;
+  await access?.start();
+  const probe = probeFor(ctx, records, watchProbeTimeoutS(r.intervalS));
   const t0 = ctx.clock.now().getTime();
   const since = () => (ctx.clock.now().getTime() - t0) / 1000;
   const answers: WatchAnswer[] = [];
@@ -67,8 +105,9 @@ async function watch(ctx: RemoteContext, hosts: readonly string[], records: Read
     const round = since();
     const got = await onSessions(ctx, async (s, h) => ({ host: h, atS: since(), ...parseProbe((await s.run(probe.command(h))).stdout) }), hosts);
     for (const o of got) answers.push(o.ok ? o.value : { host: o.host, atS: since(), status: 0, error: ctx.secrets.redact(o.error.message.split('\n')[0]!) });
-    const verdict = watchVerdict({ windowS, failures: r.failures }, answers, since(), probe.check);
-    if (verdict.state !== 'watching') return { verdict, answers, elapsedS: since(), check: probe.check };
+    await access?.read();
+    const verdict = watchVerdict({ windowS, failures: r.failures, max5xxPercent: r.max5xxPercent, minRequests: r.minRequests }, answers, since(), probe.check, access?.counts);
+    if (verdict.state !== 'watching') return { verdict, answers, elapsedS: since(), check: probe.check, ...(access ? { counts: access.counts } : {}) };
     await ctx.clock.sleep(Math.max(0, (round + r.intervalS - since()) * 1000));
   }
 }
@@ -82,9 +121,23 @@ export async function watchRollout(ctx: RemoteContext, version: string, outcomes
   const live = outcomes.flatMap((o) => (o.ok && o.value.roles.some((x) => x.role === ctx.config.primaryRole) ? [o.value] : []));
   if (r.watchS === undefined || !live.length) return undefined;
   const hosts = live.map((x) => x.host);
-  ctx.say?.(`watching ${version} on ${hosts.join(', ')} for ${r.watchS} s (every ${r.intervalS} s; ${r.failures} failed checks in a row roll it back)`);
+  const share = r.max5xxPercent !== undefined ? `, as does more than ${r.max5xxPercent} % of 5xx through Caddy on a host after ${r.minRequests} answers` : '';
+  ctx.say?.(`watching ${version} on ${hosts.join(', ')} for ${r.watchS} s (every ${r.intervalS} s; ${r.failures} failed checks in a row roll it back${share})`);
   const w = await watch(ctx, hosts, new Map(live.map((x) => [x.host, x])));
-  const report: WatchReport = { result: w.verdict.state === 'failed' ? 'failed' : 'passed', windowS: r.watchS, intervalS: r.intervalS, failures: r.failures, check: w.check, hosts, checks: w.answers.length, elapsedS: Math.round(w.elapsedS * 10) / 10 };
+  const silent = w.counts ? silentAccessLogs(w.counts, w.answers) : [];
+  if (silent.length) ctx.say?.(`${silent.join(', ')}: Caddy's access log of ${ctx.config.caddy.hosts.join(', ')} counted none of the checks that Caddy answered there: its 5xx share was not judged (xamal setup makes /var/log/caddy; FACTS.md#caddy)`);
+  const report: WatchReport = {
+    result: w.verdict.state === 'failed' ? 'failed' : 'passed',
+    windowS: r.watchS,
+    intervalS: r.intervalS,
+    failures: r.failures,
+    check: w.check,
+    hosts,
+    checks: w.answers.length,
+    elapsedS: Math.round(w.elapsedS * 10) / 10,
+    ...(w.counts ? { max5xxPercent: r.max5xxPercent, counts: Object.fromEntries(w.counts) } : {}),
+    ...(silent.length ? { uncounted: silent } : {}),
+  };
   if (w.verdict.state !== 'failed') {
     await onSessions(ctx, async (s) => recordAudit(ctx, s, { command: 'rollout watch', version, result: `ok: ${report.checks} checks in ${report.elapsedS} s` }), hosts);
     await onSessions(ctx, (s) => s.run(clearFailedCommand(ctx.layout, version)), ctx.config.hosts);
@@ -92,10 +145,10 @@ export async function watchRollout(ctx: RemoteContext, version: string, outcomes
   }
   const failed = w.verdict;
   ctx.say?.(`rollout of ${version} failed: ${ctx.secrets.redact(failed.reason)}; rolling back`);
-  Object.assign(report, { host: failed.host, reason: ctx.secrets.redact(failed.reason), answers: failed.answers });
+  Object.assign(report, { host: failed.host, reason: ctx.secrets.redact(failed.reason), answers: failed.answers, ...(failed.fiveXx ? { fiveXx: failed.fiveXx } : {}) });
   await onSessions(ctx, async (s) => recordAudit(ctx, s, { command: 'rollout watch', version, result: auditResult(new Error(report.reason)) }), hosts);
   const rollback = await rollBack(ctx, live);
-  const mark: FailedMark = { version, time: ctx.clock.now().toISOString(), performer: ctx.performer, host: failed.host, check: w.check, reason: report.reason!, answers: failed.answers, rolledBackTo: rollback.to };
+  const mark: FailedMark = { version, time: ctx.clock.now().toISOString(), performer: ctx.performer, host: failed.host, check: failed.fiveXx ? 'answers through Caddy (access log)' : w.check, reason: report.reason!, answers: failed.answers, ...(failed.fiveXx ? { fiveXx: failed.fiveXx } : {}), rolledBackTo: rollback.to };
   await markFailed(ctx, mark);
   return { watch: report, rollback, failed: mark };
 }
@@ -180,7 +233,8 @@ export function rolloutStateLines(st: RolloutState): string[] {
   const d = st.lastDeploy;
   if (!d) return out;
   const o = d.outcome;
-  const how = !o ? 'not finished' : o.rolledBack ? `rolled back: ${o.rolledBack}` : `${o.failed.length ? `failed on ${o.failed.join(', ')}` : 'ok'}${o.watch ? `, watch ${o.watch.result} (${o.watch.checks} checks in ${o.watch.elapsedS} s)` : ''}`;
+  const counted = o?.watch?.counts ? `; through Caddy: ${Object.entries(o.watch.counts).map(([h, c]) => `${h} ${c.errors5xx} 5xx of ${c.answers}`).join(', ')}` : '';
+  const how = !o ? 'not finished' : o.rolledBack ? `rolled back: ${o.rolledBack}${counted}` : `${o.failed.length ? `failed on ${o.failed.join(', ')}` : 'ok'}${o.watch ? `, watch ${o.watch.result} (${o.watch.checks} checks in ${o.watch.elapsedS} s${counted})` : ''}`;
   return [...out, `last deploy: ${d.version} (${d.command} by ${d.performer}, ${d.time}${o?.resumed ? `, resumed on ${o.resumed.hosts.join(', ')}` : ''}): ${how}`];
 }
 
@@ -193,7 +247,7 @@ export function attemptOutcome(ctx: Pick<RemoteContext, 'clock'>, outcomes: read
     ok: [...new Set([...(resume?.done ?? []), ...outcomes.filter((o) => o.ok).map((o) => o.host)])],
     failed: failedOf(outcomes).map((o) => o.host),
     ...(rollout?.failed ? { rolledBack: rollout.failed.reason } : {}),
-    ...(w ? { watch: { result: w.result, checks: w.checks, elapsedS: w.elapsedS } } : {}),
+    ...(w ? { watch: { result: w.result, checks: w.checks, elapsedS: w.elapsedS, ...(w.counts ? { counts: w.counts } : {}) } } : {}),
     ...(resume ? { resumed: { time: ctx.clock.now().toISOString(), hosts: resume.act } } : {}),
   };
 }

@@ -27,6 +27,7 @@ import type { CaddyRequest, HostSession } from '../remote.ts';
 import { releaseEnv } from '../secrets.ts';
 import { auditResult, recordAudit } from './audit.ts';
 import { ensureCaddySite } from './caddy.ts';
+import { accessLogDirCommand } from '../commands/access-log.ts';
 import type { RemoteContext } from './context.ts';
 import { onHosts, type HostOutcome } from './parallel.ts';
 
@@ -240,7 +241,9 @@ async function setupApp(ctx: RemoteContext, s: HostSession, out: HostSetup): Pro
   await ensureEnvFiles(ctx, s, state, slots, out);
 
   if (servesHttp(ctx, s.host)) {
-    const caddy = await ensureCaddySite(s, appSite(config, layout));
+    const site = appSite(config, layout);
+    if (site.accessLog && (await run(s, asRoot(accessLogDirCommand(), ctx.sshUser(s.host)))).trim() === 'made') out.changes.push('/var/log/caddy made (Caddy\'s, for the app\'s access log)');
+    const caddy = await ensureCaddySite(s, site);
     out.changes.push(...caddy.changes);
     out.warnings.push(...caddy.warnings);
   }

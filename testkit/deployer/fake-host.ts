@@ -201,6 +201,11 @@ export class FakeHost {
       this.files.set(args[1]!, f);
       return {};
     }
+    if (text.includes('install -d -o caddy -g caddy -m 0755 /var/log/caddy')) {
+      if (this.files.has('/var/log/caddy')) return {};
+      this.files.set('/var/log/caddy', { type: 'directory', mode: 0o755, owner: 'caddy:caddy' });
+      return { stdout: 'made\n' };
+    }
     if (text.includes('tail -n')) {
       const f = this.files.get(args[0]!);
       return { stdout: f ? (f.content ?? '').split('\n').filter(Boolean).slice(-Number(args[1])).join('\n') + '\n' : '' };

@@ -6,6 +6,7 @@ defmodule Hello.Router do
     * `GET /slow?ms=N` - sleeps N ms (at most 60000), then answers `slept N`
     * `GET /compute?n=N` - a number computed through the generated modules
     * `GET /ws` - a WebSocket (`Hello.WebSocket`, handled by `Hello.Conn` before routing)
+    * `GET $ERROR_PATH` - 500 on purpose, when that variable is set
     * anything else - 404
   """
 
@@ -16,7 +17,7 @@ defmodule Hello.Router do
 
   @doc "Returns `{status, headers, body}` for a parsed request."
   def handle(%{method: method} = request) when method in ["GET", "HEAD"] do
-    route(request.path, request)
+    if error_path?(request.path), do: error(), else: route(request.path, request)
   end
 
   def handle(_request), do: not_found()
@@ -48,6 +49,20 @@ defmodule Hello.Router do
   defp route(_path, _request), do: not_found()
 
   defp not_found, do: {404, @text, "not found"}
+
+  # With `ERROR_PATH` set (read at each request), that path answers 500 on purpose: a release
+  # whose health is fine but which fails some requests (xamal's `rollout.max_5xx_percent`).
+  defp error_path?(path) do
+    case System.get_env("ERROR_PATH") do
+      nil -> false
+      "" -> false
+      p -> p == path
+    end
+  end
+
+  defp error do
+    {500, [{"content-type", "application/json"}], IO.iodata_to_binary(["{", ~s("status":"error","app":"hello","revision":), Hello.json_string(Hello.revision()), "}"])}
+  end
 
   defp int_param(request, name, default) do
     params = URI.decode_query(request.query)

@@ -34,7 +34,7 @@ describe('documented examples', () => {
     expect(parseExample('servers', ENV).config.roles.map((r) => r.name)).toEqual(['web', 'jobs']);
     expect(parseExample('ssh', ENV).config.ssh.proxy).toEqual({ user: 'deploy', host: 'bastion.example.com', port: undefined });
     expect(parseExample('boot', ENV).config.boot).toEqual({ limit: { percent: 25 }, wait: 2 });
-    expect(parseExample('rollout', ENV).config.rollout).toEqual({ watchS: 60, intervalS: 3, failures: 3 });
+    expect(parseExample('rollout', ENV).config.rollout).toEqual({ watchS: 60, intervalS: 3, failures: 3, max5xxPercent: 5, minRequests: 50 });
     expect(parseExample('farm', ENV).config.farm?.target).toEqual({ otp: '27', elixir: '1.18', distro: 'debian12' });
     expect(parseExample('farm', ENV).config.farm?.publicKeys).toEqual(['ed25519:E04TLiElgloJUfASIuQ2alelYfpbwkpIlhzB0aNsBtw=', 'ed25519:SL4y4RcqzVySln9BVUDUn91ikZZf4L2uEhcCrYRky8Y=']);
   });

@@ -16,12 +16,12 @@ function problems(value: unknown): string[] {
 
 describe('deploy.yml rollout', () => {
   it('watches nothing by default, checking every 2 s with 2 failures in a row as the limit once a watch is set', () => {
-    expect(validateDeployConfig(minimal).rollout).toEqual({ watchS: undefined, intervalS: 2, failures: 2 });
+    expect(validateDeployConfig(minimal).rollout).toEqual({ watchS: undefined, intervalS: 2, failures: 2, max5xxPercent: undefined, minRequests: 20 });
   });
 
   it('takes durations as 60s, 2m, 500ms or a number of seconds', () => {
-    expect(validateDeployConfig({ ...minimal, rollout: { watch: '60s', interval: '500ms' } }).rollout).toEqual({ watchS: 60, intervalS: 0.5, failures: 2 });
-    expect(validateDeployConfig({ ...minimal, rollout: { watch: '2m', interval: 5, failures: 4 } }).rollout).toEqual({ watchS: 120, intervalS: 5, failures: 4 });
+    expect(validateDeployConfig({ ...minimal, rollout: { watch: '60s', interval: '500ms' } }).rollout).toEqual({ watchS: 60, intervalS: 0.5, failures: 2, max5xxPercent: undefined, minRequests: 20 });
+    expect(validateDeployConfig({ ...minimal, rollout: { watch: '2m', interval: 5, failures: 4 } }).rollout).toEqual({ watchS: 120, intervalS: 5, failures: 4, max5xxPercent: undefined, minRequests: 20 });
     expect(validateDeployConfig({ ...minimal, rollout: { watch: 1.5, interval: 0.5 } }).rollout.watchS).toBe(1.5);
   });
 
@@ -31,6 +31,16 @@ describe('deploy.yml rollout', () => {
     expect(problems({ ...minimal, rollout: { watch: true } })).toEqual([expect.stringMatching(/^rollout\/watch: expected a duration like 60s, 2m or 500ms/)]);
     expect(problems({ ...minimal, rollout: { watch: '60s', failures: 0 } })).toEqual(['rollout/failures: expected at least 1, got 0']);
     expect(problems({ ...minimal, rollout: { watch: '60s', max_5xx: 5 } })).toEqual([expect.stringMatching(/^rollout\/max_5xx: unknown key/)]);
+  });
+
+  it('takes max_5xx_percent (with a watch and caddy.hosts) and min_requests, naming the field and what is missing otherwise', () => {
+    const hosts = { caddy: { hosts: ['app.example.com'] } };
+    expect(validateDeployConfig({ ...minimal, ...hosts, rollout: { watch: '60s', max_5xx_percent: 2.5, min_requests: 100 } }).rollout).toMatchObject({ max5xxPercent: 2.5, minRequests: 100 });
+    expect(problems({ ...minimal, ...hosts, rollout: { max_5xx_percent: 5 } })).toEqual(['rollout/max_5xx_percent: is checked during the watch: set rollout.watch too']);
+    expect(problems({ ...minimal, rollout: { watch: '60s', max_5xx_percent: 5 } })).toEqual(["rollout/max_5xx_percent: counts the answers in Caddy's access log of the app's host names: set caddy.hosts too"]);
+    expect(problems({ ...minimal, ...hosts, rollout: { watch: '60s', max_5xx_percent: 101 } })).toEqual([expect.stringMatching(/^rollout\/max_5xx_percent: expected a percentage <= 100/)]);
+    expect(problems({ ...minimal, ...hosts, rollout: { watch: '60s', max_5xx_percent: '5%' } })).toEqual(['rollout/max_5xx_percent: expected number, got string']);
+    expect(problems({ ...minimal, ...hosts, rollout: { watch: '60s', min_requests: 0 } })).toEqual(['rollout/min_requests: expected at least 1, got 0']);
   });
 
   it('refuses an interval longer than the watch window', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isXamalError } from '../../../../core/index.ts';
-import { canaryDeployFlow, canaryEnd, canaryStatus, refuseDuringCanary } from '../../../../deployer/flows/canary.ts';
+import { canaryDeployFlow, canaryEnd, canaryPromoteFlow, canaryStatus, promoteRest, refuseDuringCanary } from '../../../../deployer/flows/canary.ts';
 import type { ArtifactSource } from '../../../../deployer/flows/deploy.ts';
 import type { RecordedStep } from '../../../../deployer/remote.ts';
 import { testContext } from '../../../../testkit/deployer/context.ts';
@@ -85,5 +85,32 @@ describe('canary flow', () => {
     await canaryEnd(a.ctx, 'abort');
     expect(trail(a.pool.steps, 'web2')).toEqual(['read canary state', 'stop web-green', 'caddy ordinary route', 'check https://shop.example.com/up through Caddy', 'remove canary state', 'audit']);
     await expect(canaryEnd(testContext({ respond: hosts() }).ctx, 'abort')).rejects.toThrow(/no canary is running on web1, web2/);
+  });
+
+  it('promote finishes the deploy: pre-caddy-switch, the primary role switched, post-caddy-switch, then the other roles deployed with their boot and switch hooks; abort runs no hook and touches no other role', async () => {
+    const hooks: string[] = [];
+    const p = testContext({ respond: hosts({ canary: true }) });
+    const r = await canaryPromoteFlow(p.ctx, { hooks: async (name, extra) => void hooks.push(`${name} ${extra?.hosts?.join(',') ?? ''} ${extra?.version ?? ''}`.trim()), artifacts: () => artifacts });
+    expect(r.version).toBe('v2');
+    expect(r.promoted.map((o) => [o.host, o.ok])).toEqual([['web1', true], ['web2', true]]);
+    expect(hooks).toEqual(['pre-caddy-switch web1,web2 v2', 'post-caddy-switch web1,web2 v2', 'pre-app-boot jobs1', 'post-app-boot jobs1', 'pre-caddy-switch jobs1', 'post-caddy-switch jobs1']);
+    expect(r.rest?.outcomes.map((o) => [o.host, o.ok, o.ok ? o.value.version : o.error.message])).toEqual([['jobs1', true, 'v2']]);
+    const jobs = trail(p.pool.steps, 'jobs1');
+    expect(jobs.some((l) => l.startsWith('pull release'))).toBe(true);
+    expect(jobs.some((l) => l.startsWith('start jobs-'))).toBe(true);
+    // The web hosts' primary role is not booted again.
+    expect(trail(p.pool.steps, 'web1').some((l) => l.startsWith('start web-'))).toBe(false);
+
+    const a = testContext({ respond: hosts({ canary: true }) });
+    await canaryEnd(a.ctx, 'abort');
+    expect(a.pool.steps.some((s) => s.host === 'jobs1')).toBe(false);
+  });
+
+  it('promote deploys only the selected other roles, on the selected hosts that run them', () => {
+    const config = { primaryRole: 'web', roles: [{ name: 'web', hosts: [{ host: 'a' }, { host: 'b' }] }, { name: 'jobs', hosts: [{ host: 'b' }, { host: 'c' }] }, { name: 'cron', hosts: [{ host: 'd' }] }] } as never;
+    expect(promoteRest(config, { roles: ['web', 'jobs', 'cron'], hosts: ['a', 'b', 'c', 'd'] })).toEqual({ roles: ['jobs', 'cron'], hosts: ['b', 'c', 'd'] });
+    expect(promoteRest(config, { roles: ['web', 'jobs'], hosts: ['a', 'c'] })).toEqual({ roles: ['jobs'], hosts: ['c'] });
+    expect(promoteRest(config, { roles: ['web'], hosts: ['a', 'b', 'c', 'd'] })).toEqual({ roles: [], hosts: [] });
+    expect(promoteRest(config, { roles: ['web', 'cron'], hosts: ['a', 'b'] })).toEqual({ roles: [], hosts: [] });
   });
 });

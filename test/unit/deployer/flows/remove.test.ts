@@ -38,7 +38,7 @@ describe('app remove', () => {
     const { ctx, pool } = testContext({ command: 'app remove', hosts: ['web1'], respond: shopHost() });
     const [out] = await removeFlow(ctx, 'app');
     expect(out!.ok).toBe(true);
-    expect(caddyCalls(pool.steps)).toEqual(['GET /id/xamal-shop', 'DELETE /id/xamal-shop', 'GET /id/xamal-shop-tls', 'DELETE /id/xamal-shop-tls']);
+    expect(caddyCalls(pool.steps)).toEqual(['GET /id/xamal-shop', 'DELETE /id/xamal-shop', 'GET /id/xamal-shop-tls', 'DELETE /id/xamal-shop-tls', 'GET /config/']);
     const cmds = runs(pool.steps);
     const order = [
       'sudo -n systemctl stop -- xamal-shop-web@blue.service',
@@ -104,7 +104,7 @@ describe('app remove', () => {
     const { ctx, pool } = testContext({ command: 'remove', hosts: ['web1'] });
     const [out] = await removeFlow(ctx, 'all');
     expect(out!.ok).toBe(true);
-    expect(caddyCalls(pool.steps)).toEqual(['GET /id/xamal-shop', 'DELETE /id/xamal-shop', 'GET /id/xamal-shop-tls', 'DELETE /id/xamal-shop-tls']);
+    expect(caddyCalls(pool.steps)).toEqual(['GET /id/xamal-shop', 'DELETE /id/xamal-shop', 'GET /id/xamal-shop-tls', 'DELETE /id/xamal-shop-tls', 'GET /config/']);
     const cmds = runs(pool.steps);
     expect(cmds).toEqual(
       expect.arrayContaining([

@@ -1,11 +1,35 @@
 import { describe, expect, it } from 'vitest';
-import { failedVersionRefusal, latestAttempt, parseFailedMarks, resumeSelection, rollbackTargets, watchVerdict, type DeployAttempt, type FailedMark, type HostLive, type WatchAnswer } from '../../../../deployer/flows/rollout-plan.ts';
+import { silentAccessLogs, failedVersionRefusal, latestAttempt, parseFailedMarks, resumeSelection, rollbackTargets, watchVerdict, type DeployAttempt, type FailedMark, type HostLive, type WatchAnswer } from '../../../../deployer/flows/rollout-plan.ts';
 
 const policy = { windowS: 15, failures: 2 };
 const CHECK = 'GET https://shop.example.com/up through Caddy';
 const a = (host: string, atS: number, status: number, error?: string): WatchAnswer => ({ host, atS, status, ...(error ? { error } : {}) });
 
 describe('the watch verdict', () => {
+  it('fails once a host\'s 5xx share through Caddy is over max_5xx_percent after min_requests answers, with the counts in the verdict; not before min_requests, not at the limit, not when no maximum is set', () => {
+    const p = { ...policy, max5xxPercent: 10, minRequests: 20 };
+    const ok = [a('web1', 0, 200), a('web2', 0, 200)];
+    const counts = (web1: [number, number], web2: [number, number]) => new Map([['web1', { answers: web1[0], errors5xx: web1[1] }], ['web2', { answers: web2[0], errors5xx: web2[1] }]]);
+    expect(watchVerdict(p, ok, 1, CHECK, counts([19, 19], [0, 0]))).toEqual({ state: 'watching' });
+    expect(watchVerdict(p, ok, 1, CHECK, counts([100, 10], [40, 4]))).toEqual({ state: 'watching' });
+    expect(watchVerdict(p, ok, 1, CHECK, counts([100, 10], [40, 5]))).toEqual({
+      state: 'failed',
+      host: 'web2',
+      answers: [],
+      reason: 'web2: 5 of 40 answers through Caddy were 5xx (12.5 % > max_5xx_percent 10 %)',
+      fiveXx: { host: 'web2', answers: 40, errors5xx: 5, percent: 12.5, max: 10 },
+    });
+    expect(watchVerdict(policy, ok, 1, CHECK, counts([40, 40], [0, 0]))).toEqual({ state: 'watching' });
+    expect(watchVerdict(p, ok, 15, CHECK, counts([100, 10], [0, 0]))).toEqual({ state: 'passed', checks: 2 });
+    // A failing health run is reported first.
+    expect(watchVerdict(p, [a('web1', 0, 503), a('web1', 1, 503)], 1, CHECK, counts([100, 50], [0, 0]))).toMatchObject({ state: 'failed', reason: expect.stringMatching(/checks in a row failed/) });
+  });
+
+  it('names the hosts whose access log counted nothing although Caddy answered the checks there (none where the checks got no answer either)', () => {
+    const counts = new Map([['web1', { answers: 0, errors5xx: 0 }], ['web2', { answers: 12, errors5xx: 0 }], ['web3', { answers: 0, errors5xx: 0 }]]);
+    expect(silentAccessLogs(counts, [a('web1', 0, 200), a('web2', 0, 200), a('web3', 0, 0, 'curl: (28)')])).toEqual(['web1']);
+  });
+
   it('keeps watching while every host answers 2xx inside the window, and passes once the window is over', () => {
     const answers = [a('web1', 0, 200), a('web2', 0, 204), a('web1', 1, 200), a('web2', 1, 200)];
     expect(watchVerdict(policy, answers, 1, CHECK)).toEqual({ state: 'watching' });

@@ -44,6 +44,41 @@ describe('a watched rollout', () => {
     expect(labels(pool.steps).some((l) => l.startsWith('start '))).toBe(false);
   });
 
+  it('with max_5xx_percent, counts each host\'s answers through Caddy from its access log since the watch began (as root, from the offset it had then) and rolls back once one host is over the limit, the counts in the report and the mark', async () => {
+    const reads = new Map<string, number>();
+    const offsets: string[] = [];
+    const base = hosts(() => '200');
+    const { ctx, pool } = testContext({
+      command: 'deploy',
+      roles: ['web'],
+      config: config({ watch: '60s', interval: '1s', max_5xx_percent: 10, min_requests: 20 }),
+      respond: (step) => {
+        const label = step.kind === 'run' ? (step.command.label ?? '') : '';
+        if (step.kind === 'run' && label.startsWith('size of /var/log/caddy/xamal-shop.access.log')) return { stdout: '5000\n' };
+        if (step.kind === 'run' && label.startsWith('count answers in /var/log/caddy/xamal-shop.access.log')) {
+          const n = (reads.get(step.host) ?? 0) + 1;
+          reads.set(step.host, n);
+          const argv = step.command.argv.map(String);
+          offsets.push(`${step.host} ${argv[argv.length - 2]}`);
+          // web2: 15 answers a read, 3 of them 5xx from its second read on; web1 all fine.
+          const off = Number(argv[argv.length - 2]);
+          return { stdout: `${off + 1000} 15 ${step.host === 'web2' && n >= 2 ? 3 : 0} ${off + 1000}\n` };
+        }
+        return base(step);
+      },
+    });
+    const report = await watchRollout(ctx, V, switched('web1', 'web2'));
+    // 30 answers, 3 of them 5xx, is 10 %: not over; the third read makes it 6 of 45.
+    expect(report?.watch).toMatchObject({ result: 'failed', host: 'web2', max5xxPercent: 10, reason: 'web2: 6 of 45 answers through Caddy were 5xx (13.3 % > max_5xx_percent 10 %)', fiveXx: { host: 'web2', answers: 45, errors5xx: 6, percent: 13.3, max: 10 } });
+    expect(report?.watch.counts).toEqual({ web1: { answers: 45, errors5xx: 0 }, web2: { answers: 45, errors5xx: 6 } });
+    // Each read starts where the last one ended, from the size the log had when the watch began.
+    expect(offsets.filter((o) => o.startsWith('web1'))).toEqual(['web1 5000', 'web1 6000', 'web1 7000']);
+    const reads5xx = pool.steps.filter((s) => s.kind === 'run' && (s.command.label ?? '').startsWith('count answers'));
+    expect(reads5xx.every((s) => s.kind === 'run' && String(s.command.argv[0]) === 'sudo')).toBe(true);
+    expect(report?.failed).toMatchObject({ host: 'web2', fiveXx: { host: 'web2', errors5xx: report!.watch.fiveXx!.errors5xx, answers: report!.watch.fiveXx!.answers } });
+    expect(report?.rollback?.to).toEqual({ web1: 'old', web2: 'old' });
+  });
+
   it('watches nothing when rollout.watch is unset, or when no host went live', async () => {
     const plain = testContext({ command: 'deploy', roles: ['web'], respond: hosts(() => '200') });
     expect(await watchRollout(plain.ctx, V, switched('web1'))).toBeUndefined();
@@ -94,5 +129,10 @@ describe('a watched rollout', () => {
       lastDeploy: { version: 'v2', time: 'T0', performer: 'Ada', command: 'deploy', hosts: ['web1'], roles: ['web'], outcome: { ended: 'T1', ok: ['web1'], failed: [], rolledBack: 'web1: 2 checks in a row failed', watch: { result: 'failed', checks: 9, elapsedS: 7.5 } } },
     });
     expect(lines).toEqual(['failed: v2 (rolled back T1, deploy by Ada): web1: 2 checks in a row failed', 'last deploy: v2 (deploy by Ada, T0): rolled back: web1: 2 checks in a row failed']);
+    const counted = rolloutStateLines({
+      failed: [],
+      lastDeploy: { version: 'v3', time: 'T0', performer: 'Ada', command: 'deploy', hosts: ['web1', 'web2'], roles: ['web'], outcome: { ended: 'T1', ok: ['web1', 'web2'], failed: [], rolledBack: 'web2: 6 of 45 answers through Caddy were 5xx (13.3 % > max_5xx_percent 10 %)', watch: { result: 'failed', checks: 6, elapsedS: 3, counts: { web1: { answers: 45, errors5xx: 0 }, web2: { answers: 45, errors5xx: 6 } } } } },
+    });
+    expect(counted).toEqual(['last deploy: v3 (deploy by Ada, T0): rolled back: web2: 6 of 45 answers through Caddy were 5xx (13.3 % > max_5xx_percent 10 %); through Caddy: web1 0 5xx of 45, web2 6 5xx of 45']);
   });
 });

@@ -3,7 +3,7 @@ import { displayCommand, revealArg } from '../../../../core/index.ts';
 import { setup } from '../../../../deployer/flows/setup.ts';
 import type { RecordedStep } from '../../../../deployer/remote.ts';
 import { FakeHost, fakeHosts } from '../../../../testkit/deployer/fake-host.ts';
-import { COOKIE, SECRET, testContext } from '../../../../testkit/deployer/context.ts';
+import { baseConfig, COOKIE, SECRET, testContext } from '../../../../testkit/deployer/context.ts';
 
 const writes = (steps: RecordedStep[]) =>
   steps.filter((s) => (s.kind === 'caddy' ? s.request.method !== 'GET' : s.kind === 'run' && !/^(inspect files|check packages|check Caddy|check user .*|audit)$/.test(s.command.label ?? '')));
@@ -67,6 +67,24 @@ describe('setup', () => {
     expect(hosts.map((h) => JSON.stringify({ files: [...h.files].filter(([p]) => !p.endsWith('audit.log')), caddy: h.caddy, packages: [...h.packages] }))).toEqual(snapshot);
     // One audit line per run per host.
     expect(byName.web1!.files.get('/opt/xamal/shop/audit.log')!.content!.trim().split('\n')).toHaveLength(2);
+  });
+
+  it("with rollout.max_5xx_percent gives the app its Caddy access log (host names, file, out of the default log) and Caddy's log directory; a second run changes nothing", async () => {
+    const { hosts, byName } = lab();
+    const config = { ...baseConfig, rollout: { watch: '60s', max_5xx_percent: 5 } };
+    const first = testContext({ config, respond: fakeHosts(hosts) });
+    const out1 = await setup(first.ctx);
+    expect(out1.every((o) => o.ok), JSON.stringify(out1.map((o) => (o.ok ? '' : o.error.message)))).toBe(true);
+    const web1 = out1[0]!.ok ? out1[0]!.value : undefined;
+    expect(web1?.changes).toEqual(expect.arrayContaining(['caddy access log of shop.example.com mapped to xamal-shop', 'caddy access log /var/log/caddy/xamal-shop.access.log']));
+    const caddy = byName.web1!.caddy as { apps: { http: { servers: { xamal: { logs: unknown } } } }; logging: { logs: Record<string, { include?: string[]; exclude?: string[] }> } };
+    expect(caddy.apps.http.servers.xamal.logs).toEqual({ logger_names: { 'shop.example.com': 'xamal-shop', 'shop.example.com:443': 'xamal-shop' }, skip_unmapped_hosts: true });
+    expect(caddy.logging.logs['xamal-shop']!.include).toEqual(['http.log.access.xamal-shop']);
+    expect(caddy.logging.logs.default!.exclude).toEqual(['http.log.access.xamal-shop']);
+    expect(web1?.changes).toContain("/var/log/caddy made (Caddy's, for the app's access log)");
+    const second = testContext({ config, respond: fakeHosts(hosts) });
+    await setup(second.ctx);
+    expect(writes(second.pool.steps).filter((x) => x.kind === 'caddy')).toEqual([]);
   });
 
   it("gives a state directory left by an earlier install (root's since remove) back to the app's user, contents included", async () => {
