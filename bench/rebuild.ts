@@ -14,7 +14,9 @@
  * Each pair of builds holds the engine lock (/tmp/xamal-int.lock) with the services and the farm up
  * only inside it (bench/shop.ts `withPairFarm`), so other users' tests run between pairs.
  *
- *   npx tsx bench/rebuild.ts [--runs 5] [--app shop|hello]
+ * `--logs`: also prints both builds' stored logs (the profile: which steps ran, what Mix compiled).
+ *
+ *   npx tsx bench/rebuild.ts [--runs 5] [--app shop|hello] [--logs]
  *
  * Prints markdown table rows.
  */
@@ -27,7 +29,7 @@ import { cells, ratio, say, secs, TUPLES, type BenchFarm } from './farm.ts';
 import { rawCheckout, rawSteps } from './raw-build.ts';
 import { rawProxy, shopSources, withPairFarm, type ShopSources } from './shop.ts';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, app: { type: 'string', default: 'shop' } } });
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, app: { type: 'string', default: 'shop' }, logs: { type: 'boolean', default: false } } });
 const runs = Number(values.runs);
 const app = values.app;
 if (app !== 'shop' && app !== 'hello') throw new Error(`--app: expected shop or hello, got ${app}`);
@@ -59,6 +61,10 @@ try {
     await writeFile(join(src.repoDir, 'mix.lock'), lock);
   }
   const original = await readFile(join(src.repoDir, MODULE), 'utf8');
+  const buildLog = async (farm: BenchFarm, commit: string) => {
+    const { logKey } = (await farm.call('GET', `/v1/artifacts/${app}/${commit}/${TUPLES.bookworm}`)).body as { logKey: string };
+    return (await farm.store.get(logKey))?.toString('utf8') ?? '(no log)';
+  };
   const timings = async (farm: BenchFarm, commit: string) => JSON.stringify(((await farm.call('GET', `/v1/artifacts/${app}/${commit}/${TUPLES.bookworm}`)).body as { timings: unknown }).timings);
   for (let i = 0; i < runs; i++) {
     const a = await commitFiles(src.repoDir, `bench cold ${i}`, { BENCH_RUN: `${i}\n`, [MODULE]: original });
@@ -69,6 +75,7 @@ try {
       await farm.clearCache();
       const c = await build(a);
       const w = await build(b);
+      if (values.logs) for (const commit of [a, b]) say(`--- log of ${commit === a ? 'cold' : 'warm'} build ${commit.slice(0, 8)}:\n${await buildLog(farm, commit)}`);
       return { c, w, steps: { a: await timings(farm, a), b: await timings(farm, b) } };
     });
     cold.push(c);

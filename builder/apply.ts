@@ -229,10 +229,19 @@ async function runContainerStep(r: Run, step: Extract<BuildStep, { kind: 'contai
   }
 }
 
-/** Branches side by side, each in order; the first failed one (in plan order) fails the step, after all have settled. */
-async function runParallel(r: Run, branches: BuildStep[][]): Promise<void> {
-  const settled = await Promise.allSettled(branches.map((steps) => runSteps(r, steps)));
-  for (const s of settled) if (s.status === 'rejected') throw s.reason;
+/**
+ * Branches side by side, each in order; the first failed one (in plan order) fails the step, after all
+ * have settled and what they may have stored (`removeOnFailure`) is deleted. A deletion that fails is
+ * logged: with no manifest the objects are never listed nor served, and the job's next build replaces them.
+ */
+async function runParallel(r: Run, step: StepOf<'parallel'>): Promise<void> {
+  const settled = await Promise.allSettled(step.branches.map((steps) => runSteps(r, steps)));
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (!failed) return;
+  for (const key of step.removeOnFailure ?? []) {
+    await r.deps.store.delete(key).catch((err: unknown) => r.say(`==> could not remove ${key} after the failure: ${(err as Error).message}`));
+  }
+  throw failed.reason;
 }
 
 /** The manifest as its schema parses it: a string the build produced (a soname, a version) that it refuses fails the build. */
@@ -349,7 +358,7 @@ const STEPS: { [K in BuildStep['kind']]: (r: Run, step: StepOf<K>) => Promise<vo
   'save-cache': (r, s) => saveCache(r.deps.exec, s.from, s.to, s.replace),
   'write-secrets': (r, s) => writeSecretsFile(s.path, r.secrets ?? {}),
   'write-deps-marker': (_r, s) => writeDepsMarker(s.path, { mixExs: s.mixExs, depsDir: existsSync(s.depsDir), ...(s.lock ? { lockWritten: existsSync(s.lock) } : {}) }),
-  parallel: (r, s) => runParallel(r, s.branches),
+  parallel: runParallel,
   'check-tree': async (r, s) => {
     // Nothing there at all after a step that exited 0: mix release always writes it, so the step was
     // stopped from outside (a dockerd shutting down sends SIGTERM, which a BEAM answers with exit 0).

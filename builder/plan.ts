@@ -133,8 +133,12 @@ export type BuildStep =
   | { kind: 'write-secrets'; path: string }
   /** Records that deps ran with this mix.exs, and whether it left `depsDir`. */
   | { kind: 'write-deps-marker'; path: string; mixExs: string; depsDir: string; lock?: string }
-  /** Branches run side by side, each in order; the first failed branch (in this order) fails the step. */
-  | { kind: 'parallel'; branches: BuildStep[][] }
+  /**
+   * Branches run side by side, each in order; the first failed branch (in this order) fails the step,
+   * after every branch has settled and the objects at `removeOnFailure` (store keys a branch may have
+   * put) are deleted: nothing of a failed build stays in the store.
+   */
+  | { kind: 'parallel'; branches: BuildStep[][]; removeOnFailure?: string[] }
   /**
    * Refuses a `dir` that is not a real directory reached from `base` through real directories, or
    * that holds links leading out of it or special files (builder/links.ts); `what` names it in errors.
@@ -325,14 +329,15 @@ function assetsStep(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep[] {
 
 /**
  * Pure: compile (retried once under emulation: qemu-user very rarely crashes a BEAM, FACTS.md#emulation: 1 in
- * 27), then the smoke test. It only reads the release (mounted read-only), so the _build cache, the
- * ELF scan and the tarball are made while it runs (BENCHMARKS.md P1: ~1.5–3 s in series); nothing
- * is uploaded unless it passes.
+ * 27), then the smoke test beside everything that does not need its answer (BENCHMARKS.md P1): it
+ * only reads the release (mounted read-only; it sees neither src/ nor the store), so the _build cache,
+ * the tarball, the ELF scan and its checks, the SBOM and the upload of the tarball are done while it
+ * runs. Nothing is published before it passes: the manifest (and the log, provenance and signature
+ * beside it) only after the parallel step, and what a branch uploaded is deleted if any branch fails.
  */
 function compileAndRelease(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep[] {
-  const { dirs } = plan;
+  const { dirs, artifact } = plan;
   const emulated = p.hostArch !== undefined && p.hostArch !== p.job.target.arch;
-  const tar = tarCommand(p.workDir, dirs.releaseDir, dirs.tarball);
   const smoke: BuildStep = { kind: 'container', name: 'smoke', spec: plan.containers.smoke, disk: diskLimit(p), expect: { stdout: SMOKE_MARKER, failure: 'the release did not answer `eval` in its own image' } };
   return [
     // The secrets go once the steps that get them are done: compile and everything after never see them.
@@ -344,25 +349,32 @@ function compileAndRelease(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildS
     { kind: 'check-tree', base: p.workDir, dir: dirs.releaseDir, what: 'release' },
     {
       kind: 'parallel',
-      branches: [
-        [smoke],
-        [{ kind: 'save-cache', from: join(dirs.src, '_build'), to: plan.cachePaths.build, replace: true }, { kind: 'tar', command: tar, tarball: dirs.tarball }, { kind: 'scan', tarball: dirs.tarball, wanted: START_ERL }],
-      ],
+      branches: [[smoke], packAndUpload(p, plan), [{ kind: 'save-cache', from: join(dirs.src, '_build'), to: plan.cachePaths.build, replace: true }]],
+      removeOnFailure: [artifact.tarballKey, artifact.sha256Key, artifact.sbomKey],
     },
   ];
 }
 
-/** Pure: check the scan and the release, upload, sign, manifest last, then clean up. */
-function checkAndUpload(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep[] {
+/** Pure: pack, scan and check the release, its SBOM, and the tarball's upload (nothing that makes it visible). */
+function packAndUpload(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep[] {
   const { artifact, dirs } = plan;
   return [
+    { kind: 'tar', command: tarCommand(p.workDir, dirs.releaseDir, dirs.tarball), tarball: dirs.tarball },
+    { kind: 'scan', tarball: dirs.tarball, wanted: START_ERL },
     { kind: 'phase', phase: 'scan' },
     { kind: 'check-scan', ...(p.job.target.libc === 'gnu' ? { glibcFloor: p.job.target.libcVersion } : {}) },
     { kind: 'read-release-version', maxBytes: START_ERL.maxBytes },
-    // Every build container has stopped (smoke ran beside the scan): nothing changes src/ while it is read.
+    // Only the smoke container runs beside it, and it has no src/: nothing changes src/ while it is read.
     { kind: 'sbom', base: p.workDir, src: dirs.src, key: artifact.sbomKey },
     { kind: 'phase', phase: 'upload' },
     { kind: 'upload', file: dirs.tarball, key: artifact.tarballKey, sha256Key: artifact.sha256Key, fileName: artifact.fileName },
+  ];
+}
+
+/** Pure: once the smoke test passed and the tarball is stored: sign and publish, manifest last, then clean up. */
+function publishAndClean(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep[] {
+  const { artifact } = plan;
+  return [
     { kind: 'publish', logKey: artifact.logKey, provenanceKey: artifact.provenanceKey, signatureKey: artifact.signatureKey, manifestKey: artifact.manifestKey },
     // The work directory goes before `done` is reported.
     { kind: 'remove', path: p.workDir },
@@ -405,7 +417,7 @@ export function planBuild(p: PlanInput): BuildPlan {
     dirs,
     containers: containerSpecs(p, dirs, release),
   };
-  return { ...plan, steps: [...prepareAndDeps(p, plan), ...assetsStep(p, plan), ...compileAndRelease(p, plan), ...checkAndUpload(p, plan)] };
+  return { ...plan, steps: [...prepareAndDeps(p, plan), ...assetsStep(p, plan), ...compileAndRelease(p, plan), ...publishAndClean(p, plan)] };
 }
 
 /** What the build learnt that the plan could not know. */

@@ -234,12 +234,21 @@ describe('runBuild carries the plan out', () => {
     expect(await store().list('artifacts/')).toEqual([]);
   });
 
-  it('a smoke test that does not answer fails the build, after the _build cache was saved beside it', async () => {
-    const { docker } = fakeDocker({ smoke: [{ stdout: 'something else\n' }] });
+  it('a smoke test that does not answer fails the build, after the _build cache was saved beside it; the tarball, checksum and SBOM uploaded beside it are deleted, nothing is published', async () => {
+    const tarballKey = `artifacts/hello/${C1}/${X86}/hello-${C1}-${X86}.tar.gz`;
+    // The smoke test answers only once the tarball is stored beside it: the failure comes after the upload.
+    const afterUpload = async () => {
+      for (let i = 0; i < 500 && !(await store().exists(`${tarballKey}.sha256`)); i++) await new Promise((r) => setTimeout(r, 10));
+      return 'something else';
+    };
+    const { docker } = fakeDocker({ smoke: [{ stdout: 'something else\n' }] }, 'GLIBC_2.34', { smoke: afterUpload });
     const r = await build(deps(docker), C1);
     expect(r.err!.message.split('\n')[0]).toBe('the release did not answer `eval` in its own image');
-    expect(r.phases.at(-1)).toBe('release');
+    expect(r.phases).toContain('upload');
+    expect(r.phases).not.toContain('done');
     expect((await readdir(join(dir, 'cache', 'mix', 'hello'))).some((k) => k.startsWith('build-'))).toBe(true);
+    expect(await store().list('artifacts/')).toEqual([]);
+    expect(await store().list('logs/')).toEqual([]);
   });
 
   it('a source archive whose checksum differs is refused before anything runs', async () => {

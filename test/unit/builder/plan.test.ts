@@ -31,21 +31,26 @@ function input(over: Partial<PlanInput> = {}): PlanInput {
 const kinds = (steps: BuildStep[]) => steps.map((s) => (s.kind === 'container' ? `container:${s.name}` : s.kind === 'phase' ? `phase:${s.phase}` : s.kind));
 const find = <K extends BuildStep['kind']>(steps: BuildStep[], kind: K) => steps.filter((s): s is Extract<BuildStep, { kind: K }> => s.kind === kind);
 const parallel = (plan: BuildPlan) => find(plan.steps, 'parallel')[0]!;
+/** Every step of the plan, those inside parallel branches included. */
+const all = (plan: BuildPlan) => [...plan.steps, ...parallel(plan).branches.flat()];
 const container = (plan: BuildPlan, name: string) => [...plan.steps, ...parallel(plan).branches.flat()].find((s) => s.kind === 'container' && s.name === name) as Extract<BuildStep, { kind: 'container' }> | undefined;
 /** The deps marker an earlier successful deps step left for this lock, mix.exs and image. */
 const marker = (over: Partial<{ mixExs: string; depsDir: boolean; lockWritten: boolean }> = {}) => ({ mixExs: 'mixexs', depsDir: true, ...over });
 
 describe('planBuild: the steps of a build', () => {
-  it('a first build restores nothing, runs deps, saves its cache and marker, then compile, smoke beside packing, checks, upload, manifest', () => {
+  it('a first build restores nothing, runs deps, saves its cache and marker, then compile, smoke beside packing, checks and upload, then the manifest', () => {
     const plan = planBuild(input());
     expect(kinds(plan.steps)).toEqual([
       'mkdir', 'command', 'phase:deps', 'container:deps', 'save-cache', 'write-deps-marker',
-      'phase:compile', 'container:compile', 'phase:release', 'check-tree', 'parallel',
-      'phase:scan', 'check-scan', 'read-release-version', 'sbom', 'phase:upload', 'upload', 'publish', 'remove', 'phase:done',
+      'phase:compile', 'container:compile', 'phase:release', 'check-tree', 'parallel', 'publish', 'remove', 'phase:done',
     ]);
-    expect(parallel(plan).branches.map(kinds)).toEqual([['container:smoke'], ['save-cache', 'tar', 'scan']]);
-    // The SBOM reads the lock from the build's source, once every container has stopped, and goes beside the manifest.
-    expect(find(plan.steps, 'sbom')).toEqual([{ kind: 'sbom', base: '/work/bjob-1', src: '/work/bjob-1/src', key: plan.artifact.manifestKey.replace(/manifest\.json$/, 'sbom.cdx.json') }]);
+    expect(parallel(plan).branches.map(kinds)).toEqual([
+      ['container:smoke'],
+      ['tar', 'scan', 'phase:scan', 'check-scan', 'read-release-version', 'sbom', 'phase:upload', 'upload'],
+      ['save-cache'],
+    ]);
+    // The SBOM reads the lock from the build's source (the smoke container beside it has no src/), and goes beside the manifest.
+    expect(find(parallel(plan).branches[1]!, 'sbom')).toEqual([{ kind: 'sbom', base: '/work/bjob-1', src: '/work/bjob-1/src', key: plan.artifact.manifestKey.replace(/manifest\.json$/, 'sbom.cdx.json') }]);
     expect(find(plan.steps, 'mkdir')[0]!.paths).toEqual(['/work/bjob-1/out', '/work/bjob-1/home']);
     expect(find(plan.steps, 'command')[0]!.command).toEqual({ argv: ['chown', '-R', '1000:1000', '/work/bjob-1'], label: 'chown workdir' });
   });
@@ -210,14 +215,14 @@ describe('planBuild: the steps of a build', () => {
   });
 
   it('the glibc check carries the target floor for gnu targets and none for musl', () => {
-    expect(find(planBuild(input()).steps, 'check-scan')).toEqual([{ kind: 'check-scan', glibcFloor: '2.36' }]);
+    expect(find(all(planBuild(input())), 'check-scan')).toEqual([{ kind: 'check-scan', glibcFloor: '2.36' }]);
     const musl = planBuild(input({ job: job({ target: 'linux-x86_64-musl1.2.5-alpine3.21-otp27.3.4-elixir1.18.3' }) }));
-    expect(find(musl.steps, 'check-scan')).toEqual([{ kind: 'check-scan' }]);
+    expect(find(all(musl), 'check-scan')).toEqual([{ kind: 'check-scan' }]);
   });
 
   it('uploads the tarball and its checksum, then publishes log, provenance, signature and manifest beside it, then removes the work directory', () => {
     const plan = planBuild(input());
-    expect(find(plan.steps, 'upload')).toEqual([{ kind: 'upload', file: plan.dirs.tarball, key: plan.artifact.tarballKey, sha256Key: plan.artifact.sha256Key, fileName: plan.artifact.fileName }]);
+    expect(find(all(plan), 'upload')).toEqual([{ kind: 'upload', file: plan.dirs.tarball, key: plan.artifact.tarballKey, sha256Key: plan.artifact.sha256Key, fileName: plan.artifact.fileName }]);
     const dir = `artifacts/hello/${COMMIT}/${X86}`;
     expect(find(plan.steps, 'publish')).toEqual([{ kind: 'publish', logKey: 'logs/bjob.log', provenanceKey: `${dir}/provenance.dsse.json`, signatureKey: `${dir}/manifest.dsse.json`, manifestKey: `${dir}/manifest.json` }]);
     expect(find(plan.steps, 'remove')).toEqual([{ kind: 'remove', path: '/work/bjob-1' }]);
@@ -225,10 +230,22 @@ describe('planBuild: the steps of a build', () => {
     expect(find(parallel(plan).branches[1]!, 'scan')).toEqual([{ kind: 'scan', tarball: plan.dirs.tarball, wanted: { path: 'releases/start_erl.data', maxBytes: 4096 } }]);
   });
 
+  it('the tarball, its checksum and the SBOM are stored beside the smoke test and deleted if any branch fails; log, provenance, signature and manifest only after it passed', () => {
+    const plan = planBuild(input());
+    const step = parallel(plan);
+    expect(step.removeOnFailure).toEqual([plan.artifact.tarballKey, plan.artifact.sha256Key, plan.artifact.sbomKey]);
+    // Every key a branch stores is in the list: sbom and upload are the only steps that store anything there.
+    const stored = step.branches.flat().flatMap((s) => (s.kind === 'upload' ? [s.key, s.sha256Key] : s.kind === 'sbom' ? [s.key] : []));
+    expect(stored.sort()).toEqual([...step.removeOnFailure!].sort());
+    expect(find(step.branches.flat(), 'publish')).toEqual([]);
+    expect(kinds(plan.steps).indexOf('publish')).toBe(kinds(plan.steps).indexOf('parallel') + 1);
+  });
+
   it('the release is checked as a real directory with no link out of it before it is scanned or packed', () => {
     const plan = planBuild(input());
     expect(find(plan.steps, 'check-tree')).toEqual([{ kind: 'check-tree', base: '/work/bjob-1', dir: '/work/bjob-1/out/hello', what: 'release' }]);
-    expect(find(plan.steps, 'read-release-version')[0]!.maxBytes).toBe(4096);
+    expect(find(all(plan), 'read-release-version')[0]!.maxBytes).toBe(4096);
+    expect(kinds(plan.steps).indexOf('check-tree')).toBe(kinds(plan.steps).indexOf('parallel') - 1);
   });
 
   it('the release is packed as the build user, from the work directory, with no setuid, setgid or group/other write bits', () => {
