@@ -18,8 +18,8 @@ import { readCacheFacts, readSourceFile, restoreCache, saveCache, sourceHashes, 
 import { BAD_START_ERL, checkScan, containerFailure, diskFailure, NO_START_ERL, releaseVersionOf, scanSummary } from './checks.ts';
 import { watchDisk } from './disk.ts';
 import { refuseUnlessRealDirectory, refuseUnsafeTree } from './links.ts';
-import type { ContainerResult, DockerEngine } from './docker.ts';
-import { runStepContainer } from './step-container.ts';
+import type { ContainerResult, ContainerSpec, DockerEngine } from './docker.ts';
+import { openEgressNamespace, runStepContainer, type EgressNamespace } from './step-container.ts';
 import { RELAY_PORT, startGitSshRelay, type GitSshRelay, type RelayScope } from './git-ssh-relay.ts';
 import { scanReleaseTarball, type ReleaseScan } from './elf.ts';
 import { ensurePinnedImage, type UpstreamDigest } from './images/ensure.ts';
@@ -124,6 +124,8 @@ interface Run {
   relayScope: RelayScope;
   /** When the build started (ISO time): its provenance says so. */
   startedOn: string;
+  /** The network namespace of the build's fetching steps, opened by the first of them (closed by `close-egress` or at the end). */
+  egressNs?: Promise<EgressNamespace>;
 }
 
 /** What the steps of a run learn, for the later steps. */
@@ -182,7 +184,8 @@ async function runMeasured(r: Run, step: Extract<BuildStep, { kind: 'container' 
   r.signal?.addEventListener('abort', onAbort, { once: true });
   const watch = watchDisk(step.disk, () => stop.abort());
   try {
-    const result = await runStepContainer(r.deps.docker, r.deps.egress, spec, stop.signal, relay ? [{ port: RELAY_PORT, socket: relay.socket }] : []);
+    const ns = spec.networkMode === 'egress' ? await egressNamespace(r, spec) : undefined;
+    const result = await runStepContainer(r.deps.docker, r.deps.egress, spec, stop.signal, relay ? [{ port: RELAY_PORT, socket: relay.socket }] : [], ns);
     const diskBytes = await watch.stop();
     return { result, ...(diskBytes !== undefined ? { diskBytes } : {}) };
   } finally {
@@ -191,6 +194,22 @@ async function runMeasured(r: Run, step: Extract<BuildStep, { kind: 'container' 
     if (relay) problems.push(...relay.problems);
     await relay?.stop();
   }
+}
+
+/** The build's egress namespace, opened for the first fetching step (a failed opening is tried again by the next). */
+function egressNamespace(r: Run, spec: ContainerSpec): Promise<EgressNamespace> {
+  r.egressNs ??= openEgressNamespace(r.deps.docker, r.deps.egress, spec).catch((err: unknown) => {
+    r.egressNs = undefined;
+    throw err;
+  });
+  return r.egressNs;
+}
+
+/** Closes the build's egress namespace, if a step opened one. */
+async function closeEgress(r: Run): Promise<void> {
+  const ns = r.egressNs;
+  r.egressNs = undefined;
+  await (await ns?.catch(() => undefined))?.close();
 }
 
 /** The worker's git-over-ssh relay for a step the plan gives it (deps, through the egress proxy): the farm's deploy keys never enter the container. */
@@ -356,6 +375,7 @@ const STEPS: { [K in BuildStep['kind']]: (r: Run, step: StepOf<K>) => Promise<vo
   skip: (r, s) => r.say(s.message),
   container: runContainerStep,
   'save-cache': (r, s) => saveCache(r.deps.exec, s.from, s.to, s.replace),
+  'close-egress': closeEgress,
   'write-secrets': (r, s) => writeSecretsFile(s.path, r.secrets ?? {}),
   'write-deps-marker': (_r, s) => writeDepsMarker(s.path, { mixExs: s.mixExs, depsDir: existsSync(s.depsDir), ...(s.lock ? { lockWritten: existsSync(s.lock) } : {}) }),
   parallel: runParallel,
@@ -536,6 +556,7 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
   const secretsDir = join(SECRETS_ROOT, `xamal-secrets-${basename(workDir)}`);
   const releases: (() => Promise<void>)[] = [];
   const hold = async (paths: string[]) => void (deps.cacheKeeper && releases.push(await deps.cacheKeeper.hold(paths)));
+  let run: Run | undefined;
   try {
     if (job.source.kind === 'git') await hold([mirrorPath(deps.cacheDir, job.app, job.source.url)]);
     await hooks.phase('source');
@@ -550,10 +571,11 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
     const lock = await sourceLock(workDir);
     const relayScope: RelayScope = { app: job.app, locked: lock.locked, ...(job.gitDependencies ? { registered: job.gitDependencies } : {}) };
     const source = { ...(tree ? { tree } : {}), ...lock.source };
-    const run: Run = { deps, hooks, signal, plan, log, say, redact, timings, startedOn, relayScope, learnt: { source }, ...(secrets ? { secrets } : {}) };
+    run = { deps, hooks, signal, plan, log, say, redact, timings, startedOn, relayScope, learnt: { source }, ...(secrets ? { secrets } : {}) };
     await runSteps(run, plan.steps);
     return { manifest: learnt(run.learnt.manifest, 'the manifest'), manifestKey: plan.artifact.manifestKey, cached: false };
   } finally {
+    if (run) await closeEgress(run);
     await rm(secretsDir, { recursive: true, force: true });
     await rm(workDir, { recursive: true, force: true });
     for (const release of releases) await release();

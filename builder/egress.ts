@@ -127,7 +127,7 @@ async function until(what: string, ok: () => Promise<boolean>, timeoutMs: number
   while (Date.now() < end) {
     if (child && child.exitCode !== null) throw new XamalError('internal', `egress: ${what}: the process exited with ${child.exitCode}`);
     if (await ok()) return;
-    await sleep(50);
+    await sleep(10);
   }
   throw new XamalError('internal', `egress: ${what} did not come up within ${timeoutMs} ms`);
 }
@@ -179,6 +179,8 @@ export interface EgressProxy {
   start(): Promise<void>;
   /** Makes EGRESS_PORT on the loopback of the network namespace of process `pid` reach the proxy, and each relay's port its socket. */
   join(pid: number, relays?: readonly LoopbackRelay[]): Promise<EgressJoin>;
+  /** Makes each relay's port on the loopback of `pid`'s network namespace reach its socket (a namespace already joined, for one step). */
+  relay(pid: number, relays: readonly LoopbackRelay[]): Promise<EgressJoin>;
   /** Whether the allow list (XAMAL_DEPS_ALLOW) has `host:port`. */
   allows(host: string, port: number): boolean;
   /** An ssh ProxyCommand reaching `%h:%p` through the proxy (HTTP CONNECT; so the allow list applies), for the worker's own ssh. */
@@ -186,6 +188,32 @@ export interface EgressProxy {
   /** The proxy's log (refusals included), for tests and operators. */
   logPath: string;
   stop(): Promise<void>;
+}
+
+/** socat in `pid`'s network namespace for each relay (kept in `joined` until stopped): its loopback port leads to its unix socket. */
+async function listenIn(joined: Set<ChildProcess>, pid: number, relays: readonly LoopbackRelay[]): Promise<EgressJoin> {
+  const children = relays.map(({ port, socket }) => {
+    const argv = [`--net=/proc/${pid}/ns/net`, 'setpriv', '--pdeathsig', 'KILL', 'socat', `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`, `UNIX-CONNECT:${socket}`];
+    const child = spawn('nsenter', argv, { stdio: 'ignore', detached: true });
+    child.on('error', () => {});
+    joined.add(child);
+    return { port, child };
+  });
+  const stop = () => {
+    for (const { child } of children) {
+      kill(child);
+      joined.delete(child);
+    }
+  };
+  try {
+    for (const { port, child } of children) {
+      await until('socat in the build container\'s namespace (Debian packages socat, util-linux)', async () => listensOn(await readFile(`/proc/${pid}/net/tcp`, 'utf8').catch(() => ''), port), 10_000, child);
+    }
+  } catch (err) {
+    stop();
+    throw err;
+  }
+  return { stop: () => void stop() };
 }
 
 /** The worker's egress proxy, in `dir` (keep it short: unix socket paths are limited to 107 bytes). */
@@ -223,30 +251,9 @@ export function egressProxy(o: { dir: string; allow: readonly AllowEntry[] }): E
     },
     async join(pid, relays = []) {
       await this.start();
-      const listen = (port: number, socket: string) => {
-        const argv = [`--net=/proc/${pid}/ns/net`, 'setpriv', '--pdeathsig', 'KILL', 'socat', `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`, `UNIX-CONNECT:${socket}`];
-        const child = spawn('nsenter', argv, { stdio: 'ignore', detached: true });
-        child.on('error', () => {});
-        joined.add(child);
-        return child;
-      };
-      const children = [{ port: EGRESS_PORT, child: listen(EGRESS_PORT, socketPath) }, ...relays.map((r) => ({ port: r.port, child: listen(r.port, r.socket) }))];
-      const stop = () => {
-        for (const { child } of children) {
-          kill(child);
-          joined.delete(child);
-        }
-      };
-      try {
-        for (const { port, child } of children) {
-          await until('socat in the build container\'s namespace (Debian packages socat, util-linux)', async () => listensOn(await readFile(`/proc/${pid}/net/tcp`, 'utf8').catch(() => ''), port), 10_000, child);
-        }
-      } catch (err) {
-        stop();
-        throw err;
-      }
-      return { stop: () => void stop() };
+      return listenIn(joined, pid, [{ port: EGRESS_PORT, socket: socketPath }, ...relays]);
     },
+    relay: (pid, relays) => listenIn(joined, pid, relays),
     allows: (host, port) => o.allow.some((a) => a.host === host.toLowerCase() && a.port === port),
     async sshProxyCommand() {
       await this.start();

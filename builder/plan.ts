@@ -129,6 +129,11 @@ export type BuildStep =
       gitSsh?: true;
     }
   | { kind: 'save-cache'; from: string; to: string; replace: boolean }
+  /**
+   * The fetching steps (network `egress`) of a build share one network namespace, opened by the first
+   * of them (builder/step-container.ts); this step, after the last of them, closes it.
+   */
+  | { kind: 'close-egress' }
   /** Writes the job's secrets (held by the worker, never in the plan) to `path`, readable by the build user only. */
   | { kind: 'write-secrets'; path: string }
   /** Records that deps ran with this mix.exs, and whether it left `depsDir`. */
@@ -313,6 +318,8 @@ function prepareAndDeps(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep
   return [
     ...steps,
     { kind: 'container', name: 'deps', spec: plan.containers.deps, disk: diskLimit(p), ...toolProblems(p), ...(p.depsNetwork === 'egress' ? { gitSsh: true as const } : {}) },
+    // With an assets step after it, that step fetches in the same namespace and closes it.
+    ...(p.source.assets ? [] : closeEgress(p)),
     { kind: 'save-cache', from: depsDir, to: cachePaths.deps, replace: false },
     { kind: 'write-deps-marker', path: cachePaths.depsFetched, mixExs: p.source.mixExs, depsDir, ...(p.source.hasLock === false ? { lock: join(dirs.src, 'mix.lock') } : {}) },
   ];
@@ -324,8 +331,11 @@ function prepareAndDeps(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep
  */
 function assetsStep(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep[] {
   if (!p.source.assets) return [];
-  return [{ kind: 'phase', phase: 'assets' }, { kind: 'container', name: 'assets', spec: plan.containers.assets, disk: diskLimit(p), ...toolProblems(p) }];
+  return [{ kind: 'phase', phase: 'assets' }, { kind: 'container', name: 'assets', spec: plan.containers.assets, disk: diskLimit(p), ...toolProblems(p) }, ...closeEgress(p)];
 }
+
+/** Pure: after the build's last fetching step, its egress namespace goes (nothing to close without egress). */
+const closeEgress = (p: PlanInput): BuildStep[] => (p.depsNetwork === 'egress' ? [{ kind: 'close-egress' }] : []);
 
 /**
  * Pure: compile (retried once under emulation: qemu-user very rarely crashes a BEAM, FACTS.md#emulation: 1 in

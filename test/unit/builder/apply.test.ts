@@ -251,6 +251,40 @@ describe('runBuild carries the plan out', () => {
     expect(await store().list('logs/')).toEqual([]);
   });
 
+  it('deps and assets fetch in one egress namespace: one sidecar, joined to the proxy once, the git-ssh relay for deps only, removed after assets and before compile', async () => {
+    const src = join(dir, 'source');
+    await mkdir(join(src, 'assets'));
+    const C3 = await commitFiles(src, 'assets', { 'assets/app.js': 'x\n', 'mix.exs': 'defmodule Hello.MixProject do\n  # aliases: ["assets.deploy": []]\nend\n' });
+    const bytes = execFileSync('git', ['-C', src, 'archive', '--format=tar.gz', C3]);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    archives.set(C3, { key: `sources/${sha256}.tar.gz`, sha256 });
+    await store().put(`sources/${sha256}.tar.gz`, bytes);
+    const events: string[] = [];
+    const { docker } = fakeDocker({}, 'GLIBC_2.34', { assets: async () => 'assets deployed' });
+    const run = docker.run.bind(docker);
+    Object.assign(docker, {
+      startDetached: async (spec: ContainerSpec) => (events.push(`sidecar ${spec.labels!['org.xamal.step']}`), { id: 'ns1', pid: 4242 }),
+      removeContainer: async (id: string) => (events.push(`remove ${id}`), true),
+      run: async (spec: ContainerSpec, signal?: AbortSignal) => (events.push(`${spec.labels!['org.xamal.step']} in ${spec.networkMode}`), run(spec, signal)),
+    });
+    const egress = {
+      logPath: '',
+      start: async () => undefined,
+      stop: async () => undefined,
+      allows: () => false,
+      sshProxyCommand: async () => 'true',
+      join: async (pid: number, relays: readonly unknown[] = []) => (events.push(`join ${pid} +${relays.length}`), { stop: () => void events.push('unjoin') }),
+      relay: async (pid: number, relays: readonly unknown[]) => (events.push(`relay ${pid} +${relays.length}`), { stop: () => void events.push('unrelay') }),
+    };
+    const { err } = await build({ ...deps(docker), depsNetwork: 'egress', egress }, C3);
+    expect(err).toBeUndefined();
+    expect(events).toEqual([
+      'sidecar egress', 'join 4242 +0', 'relay 4242 +1', 'deps in container:ns1', 'unrelay',
+      'assets in container:ns1', 'unjoin', 'remove ns1',
+      'compile in none', 'smoke in none',
+    ]);
+  });
+
   it('a source archive whose checksum differs is refused before anything runs', async () => {
     const { docker, runs } = fakeDocker({});
     const archive = archives.get(C1)!;

@@ -41,7 +41,7 @@ describe('planBuild: the steps of a build', () => {
   it('a first build restores nothing, runs deps, saves its cache and marker, then compile, smoke beside packing, checks and upload, then the manifest', () => {
     const plan = planBuild(input());
     expect(kinds(plan.steps)).toEqual([
-      'mkdir', 'command', 'phase:deps', 'container:deps', 'save-cache', 'write-deps-marker',
+      'mkdir', 'command', 'phase:deps', 'container:deps', 'close-egress', 'save-cache', 'write-deps-marker',
       'phase:compile', 'container:compile', 'phase:release', 'check-tree', 'parallel', 'publish', 'remove', 'phase:done',
     ]);
     expect(parallel(plan).branches.map(kinds)).toEqual([
@@ -57,7 +57,8 @@ describe('planBuild: the steps of a build', () => {
 
   it('a project that builds assets the Phoenix way gets an assets step between deps and compile, reaching the network as deps does', () => {
     const plan = planBuild(input({ source: { ...input().source, assets: true } }));
-    expect(kinds(plan.steps).slice(0, 10)).toEqual(['mkdir', 'command', 'phase:deps', 'container:deps', 'save-cache', 'write-deps-marker', 'phase:assets', 'container:assets', 'phase:compile', 'container:compile']);
+    // deps and assets fetch in one egress namespace, closed after assets.
+    expect(kinds(plan.steps).slice(0, 11)).toEqual(['mkdir', 'command', 'phase:deps', 'container:deps', 'save-cache', 'write-deps-marker', 'phase:assets', 'container:assets', 'close-egress', 'phase:compile', 'container:compile']);
     const assets = container(plan, 'assets')!.spec;
     expect(assets.cmd).toEqual(['mix', 'assets.deploy']);
     expect(assets.networkMode).toBe('egress');
@@ -67,9 +68,24 @@ describe('planBuild: the steps of a build', () => {
     expect(container(planBuild(input()), 'assets')).toBeUndefined();
   });
 
+  it('the fetching steps share one egress namespace, closed right after the last of them; a build without egress, or whose deps is skipped and has no assets, closes none', () => {
+    const closes = (plan: BuildPlan) => kinds(plan.steps).filter((k) => k === 'close-egress').length;
+    const withAssets = planBuild(input({ source: { ...input().source, assets: true } }));
+    expect(kinds(withAssets.steps).indexOf('close-egress')).toBe(kinds(withAssets.steps).indexOf('container:assets') + 1);
+    expect(closes(withAssets)).toBe(1);
+    const depsOnly = planBuild(input());
+    expect(kinds(depsOnly.steps).indexOf('close-egress')).toBe(kinds(depsOnly.steps).indexOf('container:deps') + 1);
+    expect(closes(depsOnly)).toBe(1);
+    // Skipped deps and assets: assets fetches alone and closes.
+    const skipped = planBuild(input({ source: { ...input().source, assets: true }, cache: { deps: true, build: true, depsMarker: marker() } }));
+    expect(kinds(skipped.steps).filter((k) => k.startsWith('container:') || k === 'close-egress')).toEqual(['container:assets', 'close-egress', 'container:compile']);
+    expect(closes(planBuild(input({ cache: { deps: true, build: true, depsMarker: marker() } })))).toBe(0);
+    expect(closes(planBuild(input({ depsNetwork: 'none', source: { ...input().source, assets: true } })))).toBe(0);
+  });
+
   it('a job with secrets gets them in deps and assets only: a file bound read-only and sourced by the command, written before deps and removed before compile', () => {
     const plan = planBuild(input({ job: job({ env: { SHOP_FLAVOUR: 'mild' } }), source: { ...input().source, assets: true }, secretsFile: '/dev/shm/xamal-secrets-bjob-1/secrets.env' }));
-    expect(kinds(plan.steps).slice(0, 12)).toEqual(['mkdir', 'command', 'phase:deps', 'write-secrets', 'container:deps', 'save-cache', 'write-deps-marker', 'phase:assets', 'container:assets', 'remove', 'phase:compile', 'container:compile']);
+    expect(kinds(plan.steps).slice(0, 13)).toEqual(['mkdir', 'command', 'phase:deps', 'write-secrets', 'container:deps', 'save-cache', 'write-deps-marker', 'phase:assets', 'container:assets', 'close-egress', 'remove', 'phase:compile', 'container:compile']);
     expect(find(plan.steps, 'write-secrets')[0]!.path).toBe('/dev/shm/xamal-secrets-bjob-1/secrets.env');
     expect(find(plan.steps, 'remove')[0]!.path).toBe('/dev/shm/xamal-secrets-bjob-1');
     for (const name of ['deps', 'assets']) {
