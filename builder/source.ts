@@ -37,10 +37,12 @@ export const gitSteps = {
   // `remote`: the farm's credentials for the URL's host (core/contracts/git-credentials.ts), by environment only.
   fetchRefs: (mirror: string, url: string, remote: Record<string, string> = {}): Command => ({ argv: ['git', `--git-dir=${mirror}`, 'fetch', '--quiet', '--force', '--', url, ...REFSPECS], env: { ...GIT_REMOTE_ENV, ...remote }, label: 'git fetch', timeoutMs: 600_000 }),
   fetchCommit: (mirror: string, url: string, commit: string, remote: Record<string, string> = {}): Command => ({ argv: ['git', `--git-dir=${mirror}`, 'fetch', '--quiet', '--', url, commit], env: { ...GIT_REMOTE_ENV, ...remote }, label: 'git fetch commit', timeoutMs: 600_000 }),
-  clone: (mirror: string, dest: string): Command => ({ argv: ['git', 'clone', '--quiet', '--no-checkout', '--shared', '--', mirror, dest], label: 'git clone from mirror', timeoutMs: 600_000 }),
-  checkout: (dest: string, commit: string): Command => ({ argv: ['git', '-C', dest, '-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', commit], label: 'git checkout', timeoutMs: 600_000 }),
-  head: (dest: string): Command => ({ argv: ['git', '-C', dest, 'rev-parse', 'HEAD'], label: 'git rev-parse' }),
-  tree: (dest: string): Command => ({ argv: ['git', '-C', dest, 'rev-parse', 'HEAD^{tree}'], label: 'git rev-parse tree' }),
+  /**
+   * The commit's files written into `dest` straight from the mirror (no clone, no .git in `dest`,
+   * nothing written into the mirror: the index is a file of the job's, `index`).
+   */
+  checkout: (mirror: string, dest: string, index: string, commit: string): Command => ({ argv: ['git', `--git-dir=${mirror}`, `--work-tree=${dest}`, 'read-tree', '--reset', '-u', `${commit}^{commit}`], env: { GIT_INDEX_FILE: index }, label: 'git checkout from mirror', timeoutMs: 600_000 }),
+  tree: (mirror: string, commit: string): Command => ({ argv: ['git', `--git-dir=${mirror}`, 'rev-parse', '--verify', `${commit}^{tree}`], label: 'git rev-parse tree' }),
 };
 
 /**
@@ -76,11 +78,12 @@ export async function checkoutGitSource(exec: Executor, mirror: string, url: str
       await rm(mirror, { recursive: true, force: true });
       await runChecked(exec, gitSteps.init(mirror));
     };
-    // A mirror that is not a repository (e.g. a worker killed while making it) is made again.
-    if (!existsSync(join(mirror, 'HEAD')) || (await exec.run(gitSteps.isRepo(mirror))).stdout.trim() !== 'true') await fresh();
     const has = async () => (await exec.run(gitSteps.has(mirror, commit))).code === 0;
+    // A mirror that is not a repository (e.g. a worker killed while making it) is made again; one that has the commit is one.
+    const usable = existsSync(join(mirror, 'HEAD')) && ((await has()) || (await exec.run(gitSteps.isRepo(mirror))).stdout.trim() === 'true');
+    if (!usable) await fresh();
     let fetched = false;
-    if (!(await has())) {
+    if (!usable || !(await has())) {
       await fetchRefs(exec, mirror, url, remote);
       fetched = true;
       if (!(await has())) {
@@ -90,13 +93,15 @@ export async function checkoutGitSource(exec: Executor, mirror: string, url: str
         }
       }
     }
-    await runChecked(exec, gitSteps.clone(mirror, dest));
-    await runChecked(exec, gitSteps.checkout(dest, commit));
-    const head = (await runChecked(exec, gitSteps.head(dest))).stdout.trim();
-    if (head !== commit) throw new XamalError('build_failed', `checked out ${head}, expected ${commit}`);
-    // The commit's tree hash, for the artifact's provenance (the .git directory goes next).
-    const tree = (await runChecked(exec, gitSteps.tree(dest))).stdout.trim();
-    await rm(join(dest, '.git'), { recursive: true, force: true });
+    await mkdir(dest, { recursive: true });
+    const index = `${dest}.git-index`;
+    try {
+      await runChecked(exec, gitSteps.checkout(mirror, dest, index, commit));
+    } finally {
+      await rm(index, { force: true });
+    }
+    // The commit's tree hash, for the artifact's provenance.
+    const tree = (await runChecked(exec, gitSteps.tree(mirror, commit))).stdout.trim();
     return { fetched, tree };
   });
 }

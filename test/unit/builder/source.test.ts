@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -45,6 +45,24 @@ describe('git sources through the worker\'s mirror', () => {
     expect(await readFile(join(dir, 'src3', 'mix.exs'), 'utf8')).toBe('b');
     // The mirror keeps no remote (nothing about where it came from is stored but its objects).
     expect(execFileSync('git', [`--git-dir=${mirrorPath(cache, 'hello', url)}`, 'remote'], { encoding: 'utf8' }).trim()).toBe('');
+  });
+
+  it('the checkout from the mirror holds exactly the commit\'s files, as a clone has them (modes, a link, nested folders), and leaves no index in the mirror or beside the tree', async () => {
+    execFileSync('mkdir', ['-p', join(origin, 'lib', 'deep'), join(origin, 'bin')]);
+    await writeFile(join(origin, 'lib', 'deep', 'm.ex'), 'defmodule M do end\n');
+    await writeFile(join(origin, 'bin', 'run'), '#!/bin/sh\n', { mode: 0o755 });
+    execFileSync('ln', ['-s', 'lib/deep/m.ex', join(origin, 'link')]);
+    const a = await commitFile('a');
+    const cache = join(dir, 'cache');
+    const mirror = mirrorPath(cache, 'hello', url);
+    await checkoutGitSource(exec, mirror, url, a, join(dir, 'src'));
+    execFileSync('git', ['clone', '-q', origin, join(dir, 'clone')]);
+    const listing = (root: string) => execFileSync('sh', ['-c', `cd "$1" && find . -path ./.git -prune -o -printf '%p %M %l\\n' | sort && find . -path ./.git -prune -o -type f -print | sort | xargs sha256sum`, 'sh', root], { encoding: 'utf8' });
+    expect(listing(join(dir, 'src'))).toBe(listing(join(dir, 'clone')));
+    expect(listing(join(dir, 'src'))).toContain('./bin/run -rwxr-xr-x');
+    expect(listing(join(dir, 'src'))).toContain('./link lrwxrwxrwx lib/deep/m.ex');
+    expect(existsSync(join(mirror, 'index'))).toBe(false);
+    expect((await readdir(dir)).sort()).toEqual(['cache', 'clone', 'origin', 'src']);
   });
 
   it('a mirror left broken (e.g. by a worker killed mid-fetch) is made again', async () => {
