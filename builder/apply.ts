@@ -126,6 +126,8 @@ interface Run {
   startedOn: string;
   /** The network namespace of the build's fetching steps, opened by the first of them (closed by `close-egress` or at the end). */
   egressNs?: Promise<EgressNamespace>;
+  /** Namespaces being closed beside the next steps; the build awaits them before it ends. */
+  closing: Promise<void>[];
 }
 
 /** What the steps of a run learn, for the later steps. */
@@ -209,7 +211,15 @@ function egressNamespace(r: Run, spec: ContainerSpec): Promise<EgressNamespace> 
 async function closeEgress(r: Run): Promise<void> {
   const ns = r.egressNs;
   r.egressNs = undefined;
-  await (await ns?.catch(() => undefined))?.close();
+  await (await ns?.catch(() => undefined))?.close().catch(() => undefined);
+}
+
+/**
+ * The `close-egress` step: the namespace's way out (socat) goes at once, its sidecar is removed
+ * beside the next steps (none of them has network), and the build awaits that before it ends.
+ */
+async function closeEgressStep(r: Run): Promise<void> {
+  r.closing.push(closeEgress(r));
 }
 
 /** The worker's git-over-ssh relay for a step the plan gives it (deps, through the egress proxy): the farm's deploy keys never enter the container. */
@@ -375,7 +385,7 @@ const STEPS: { [K in BuildStep['kind']]: (r: Run, step: StepOf<K>) => Promise<vo
   skip: (r, s) => r.say(s.message),
   container: runContainerStep,
   'save-cache': (r, s) => saveCache(r.deps.exec, s.from, s.to, s.replace),
-  'close-egress': closeEgress,
+  'close-egress': closeEgressStep,
   'write-secrets': (r, s) => writeSecretsFile(s.path, r.secrets ?? {}),
   'write-deps-marker': (_r, s) => writeDepsMarker(s.path, { mixExs: s.mixExs, depsDir: existsSync(s.depsDir), ...(s.lock ? { lockWritten: existsSync(s.lock) } : {}) }),
   parallel: runParallel,
@@ -571,11 +581,11 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
     const lock = await sourceLock(workDir);
     const relayScope: RelayScope = { app: job.app, locked: lock.locked, ...(job.gitDependencies ? { registered: job.gitDependencies } : {}) };
     const source = { ...(tree ? { tree } : {}), ...lock.source };
-    run = { deps, hooks, signal, plan, log, say, redact, timings, startedOn, relayScope, learnt: { source }, ...(secrets ? { secrets } : {}) };
+    run = { deps, hooks, signal, plan, log, say, redact, timings, startedOn, relayScope, learnt: { source }, closing: [], ...(secrets ? { secrets } : {}) };
     await runSteps(run, plan.steps);
     return { manifest: learnt(run.learnt.manifest, 'the manifest'), manifestKey: plan.artifact.manifestKey, cached: false };
   } finally {
-    if (run) await closeEgress(run);
+    if (run) await Promise.all([closeEgress(run), ...run.closing]);
     await rm(secretsDir, { recursive: true, force: true });
     await rm(workDir, { recursive: true, force: true });
     for (const release of releases) await release();

@@ -17,7 +17,8 @@ export interface EgressNamespace {
 /** Starts a sidecar for `spec`'s image and limits, and makes the egress proxy reachable on its loopback. */
 export async function openEgressNamespace(docker: DockerEngine, egress: EgressProxy | undefined, spec: ContainerSpec): Promise<EgressNamespace> {
   if (!egress) throw new XamalError('internal', 'a step needs the egress proxy but the worker has none (farm/build-deps.ts)');
-  const { timeoutMs: _t, output: _o, ...rest } = spec;
+  // It only holds the namespace: the step's image and limits, none of its files (no binds, no tmpfs).
+  const { timeoutMs: _t, output: _o, binds: _b, tmpfs: _f, workdir: _w, ...rest } = spec;
   const sidecar = { ...rest, cmd: ['sleep', 'infinity'], networkMode: 'none' as const, env: {}, labels: { ...spec.labels, 'org.xamal.step': 'egress' } };
   const { id, pid } = await docker.startDetached(sidecar);
   try {
