@@ -251,7 +251,8 @@ describe('runBuild carries the plan out', () => {
     expect(await store().list('logs/')).toEqual([]);
   });
 
-  it('deps and assets fetch in one egress namespace: one sidecar, joined to the proxy once, the git-ssh relay for deps only, removed after assets and before compile', async () => {
+  /** A build of a commit with assets through a fake egress proxy: what happened to the namespace, in order. */
+  async function egressBuild(script: Parameters<typeof fakeDocker>[0]) {
     const src = join(dir, 'source');
     await mkdir(join(src, 'assets'));
     const C3 = await commitFiles(src, 'assets', { 'assets/app.js': 'x\n', 'mix.exs': 'defmodule Hello.MixProject do\n  # aliases: ["assets.deploy": []]\nend\n' });
@@ -260,10 +261,10 @@ describe('runBuild carries the plan out', () => {
     archives.set(C3, { key: `sources/${sha256}.tar.gz`, sha256 });
     await store().put(`sources/${sha256}.tar.gz`, bytes);
     const events: string[] = [];
-    const { docker } = fakeDocker({}, 'GLIBC_2.34', { assets: async () => 'assets deployed' });
+    const { docker } = fakeDocker(script, 'GLIBC_2.34', { assets: async () => 'assets deployed' });
     const run = docker.run.bind(docker);
     Object.assign(docker, {
-      startDetached: async (spec: ContainerSpec) => (events.push(`sidecar ${spec.labels!['org.xamal.step']}`), { id: 'ns1', pid: 4242 }),
+      startDetached: async (spec: ContainerSpec) => (events.push(`sidecar ${spec.labels!['org.xamal.step']}${spec.binds ? ' with binds' : ''}`), { id: 'ns1', pid: 4242 }),
       removeContainer: async (id: string) => (events.push(`remove ${id}`), true),
       run: async (spec: ContainerSpec, signal?: AbortSignal) => (events.push(`${spec.labels!['org.xamal.step']} in ${spec.networkMode}`), run(spec, signal)),
     });
@@ -277,6 +278,11 @@ describe('runBuild carries the plan out', () => {
       relay: async (pid: number, relays: readonly unknown[]) => (events.push(`relay ${pid} +${relays.length}`), { stop: () => void events.push('unrelay') }),
     };
     const { err } = await build({ ...deps(docker), depsNetwork: 'egress', egress }, C3);
+    return { err, events };
+  }
+
+  it('deps and assets fetch in one egress namespace: one sidecar with no files, joined to the proxy once, the git-ssh relay for deps only, removed after assets beside compile', async () => {
+    const { err, events } = await egressBuild({});
     expect(err).toBeUndefined();
     // The sidecar is removed beside the offline steps that follow, before the build ends.
     expect(events.filter((e) => e !== 'remove ns1')).toEqual([
@@ -286,6 +292,12 @@ describe('runBuild carries the plan out', () => {
     ]);
     expect(events.filter((e) => e === 'remove ns1')).toHaveLength(1);
     expect(events.indexOf('remove ns1')).toBeGreaterThan(events.indexOf('unjoin'));
+  });
+
+  it('a failed fetching step still takes its egress namespace down: the way out and the sidecar go with the build', async () => {
+    const { err, events } = await egressBuild({ assets: [{ code: 1, stderr: 'esbuild: not found\n' }] });
+    expect(isXamalError(err) && err.code).toBe('build_failed');
+    expect(events).toEqual(['sidecar egress', 'join 4242 +0', 'relay 4242 +1', 'deps in container:ns1', 'unrelay', 'assets in container:ns1', 'unjoin', 'remove ns1']);
   });
 
   it('a source archive whose checksum differs is refused before anything runs', async () => {
