@@ -379,12 +379,12 @@ const STEPS: { [K in BuildStep['kind']]: (r: Run, step: StepOf<K>) => Promise<vo
   },
   'restore-cache': async (r, s) => {
     await r.say(`cache hit: ${s.what} from ${s.from}`);
-    await restoreCache(r.deps.exec, s.from, s.into, `restore ${s.what}`);
+    await timed(r.timings, `restore ${s.what}`, () => restoreCache(r.deps.exec, s.from, s.into, `restore ${s.what}`));
   },
   command: async (r, s) => void (await runChecked(r.deps.exec, s.command)),
   skip: (r, s) => r.say(s.message),
   container: runContainerStep,
-  'save-cache': (r, s) => saveCache(r.deps.exec, s.from, s.to, s.replace),
+  'save-cache': (r, s) => timed(r.timings, `save ${basename(s.from)}`, () => saveCache(r.deps.exec, s.from, s.to, s.replace)),
   'close-egress': closeEgressStep,
   'write-secrets': (r, s) => writeSecretsFile(s.path, r.secrets ?? {}),
   'write-deps-marker': (_r, s) => writeDepsMarker(s.path, { mixExs: s.mixExs, depsDir: existsSync(s.depsDir), ...(s.lock ? { lockWritten: existsSync(s.lock) } : {}) }),
