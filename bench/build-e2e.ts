@@ -15,7 +15,7 @@
  * engine lock (/tmp/xamal-int.lock) with the services and the farm up only inside it (bench/shop.ts
  * `withPairFarm`), so other users' tests run between pairs.
  *
- *   npx tsx bench/build-e2e.ts [--runs 5] [--app shop|hello]
+ *   npx tsx bench/build-e2e.ts [--runs 5] [--app shop|hello] [--lock-held]
  *
  * Prints markdown table rows.
  */
@@ -26,10 +26,11 @@ import { parseArgs } from 'node:util';
 import { commitFiles, helloRepo } from '../testkit/example-repo.ts';
 import { cells, ratio, say, secs, TUPLES } from './farm.ts';
 import { rawBuild, type RawStep } from './raw-build.ts';
-import { rawProxy, shopSources, withPairFarm } from './shop.ts';
+import { engineLockHeldByCaller, rawProxy, shopSources, withPairFarm } from './shop.ts';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, app: { type: 'string', default: 'shop' } } });
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, app: { type: 'string', default: 'shop' }, 'lock-held': { type: 'boolean', default: false } } });
 const runs = Number(values.runs);
+engineLockHeldByCaller(values['lock-held']);
 const app = values.app;
 if (app !== 'shop' && app !== 'hello') throw new Error(`--app: expected shop or hello, got ${app}`);
 const shop = app === 'shop';

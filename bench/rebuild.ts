@@ -16,7 +16,7 @@
  *
  * `--logs`: also prints both builds' stored logs (the profile: which steps ran, what Mix compiled).
  *
- *   npx tsx bench/rebuild.ts [--runs 5] [--app shop|hello] [--logs]
+ *   npx tsx bench/rebuild.ts [--runs 5] [--app shop|hello] [--lock-held] [--logs]
  *
  * Prints markdown table rows.
  */
@@ -27,10 +27,11 @@ import { parseArgs } from 'node:util';
 import { commitFiles, helloRepo } from '../testkit/example-repo.ts';
 import { cells, ratio, say, secs, TUPLES, type BenchFarm } from './farm.ts';
 import { rawCheckout, rawSteps } from './raw-build.ts';
-import { rawProxy, shopSources, withPairFarm, type ShopSources } from './shop.ts';
+import { engineLockHeldByCaller, rawProxy, shopSources, withPairFarm, type ShopSources } from './shop.ts';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, app: { type: 'string', default: 'shop' }, logs: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, app: { type: 'string', default: 'shop' }, 'lock-held': { type: 'boolean', default: false }, logs: { type: 'boolean', default: false } } });
 const runs = Number(values.runs);
+engineLockHeldByCaller(values['lock-held']);
 const app = values.app;
 if (app !== 'shop' && app !== 'hello') throw new Error(`--app: expected shop or hello, got ${app}`);
 const MODULE = app === 'shop' ? 'lib/shop/catalog/search.ex' : 'lib/hello/gen/m030.ex';

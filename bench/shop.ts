@@ -91,11 +91,23 @@ export async function rawProxy(dir: string, allow: readonly AllowEntry[]): Promi
 /** The lock the integration tests take around the engine and the lab (PREAMBLE.md). */
 export const ENGINE_LOCK = '/tmp/xamal-int.lock';
 
+let lockHeldByCaller = false;
+
+/**
+ * `--lock-held`: whoever started the bench holds ENGINE_LOCK for its whole run (`flock
+ * /tmp/xamal-int.lock npx tsx bench/…`, e.g. several benches in one turn), so it is not taken again
+ * per pair (a second flock on it from here would wait for ever).
+ */
+export function engineLockHeldByCaller(held: boolean | undefined): void {
+  lockHeldByCaller = held === true;
+}
+
 /**
  * Runs `fn` holding ENGINE_LOCK (flock(1), as the tests take it), so other users' runs go between
  * two of these calls. The lock is held by a `flock … cat` child and let go by closing its stdin.
  */
 export async function withEngineLock<T>(fn: () => Promise<T>): Promise<T> {
+  if (lockHeldByCaller) return fn();
   const t0 = Date.now();
   const child = spawn('flock', [ENGINE_LOCK, 'sh', '-c', 'echo locked; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
