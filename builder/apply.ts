@@ -386,6 +386,7 @@ const STEPS: { [K in BuildStep['kind']]: (r: Run, step: StepOf<K>) => Promise<vo
   container: runContainerStep,
   'save-cache': (r, s) => timed(r.timings, `save ${basename(s.from)}`, () => saveCache(r.deps.exec, s.from, s.to, s.replace)),
   'close-egress': closeEgressStep,
+  'open-egress': async (r, s) => void (await egressNamespace(r, s.spec)),
   'write-secrets': (r, s) => writeSecretsFile(s.path, r.secrets ?? {}),
   'write-deps-marker': (_r, s) => writeDepsMarker(s.path, { mixExs: s.mixExs, depsDir: existsSync(s.depsDir), ...(s.lock ? { lockWritten: existsSync(s.lock) } : {}) }),
   parallel: runParallel,

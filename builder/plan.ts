@@ -134,6 +134,8 @@ export type BuildStep =
    * of them (builder/step-container.ts); this step, after the last of them, closes it.
    */
   | { kind: 'close-egress' }
+  /** Opens the build's egress namespace ahead of its first fetching step, whose spec gives the image and limits. */
+  | { kind: 'open-egress'; spec: ContainerSpec }
   /** Writes the job's secrets (held by the worker, never in the plan) to `path`, readable by the build user only. */
   | { kind: 'write-secrets'; path: string }
   /** Records that deps ran with this mix.exs, and whether it left `depsDir`. */
@@ -304,15 +306,20 @@ function containerSpecs(p: PlanInput, dirs: BuildPlan['dirs'], release: string):
 function prepareAndDeps(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep[] {
   const { dirs, cachePaths } = plan;
   const depsDir = join(dirs.src, 'deps');
-  const steps: BuildStep[] = [{ kind: 'mkdir', paths: [dirs.out, dirs.home] }];
-  if (p.cache.deps) steps.push({ kind: 'restore-cache', what: 'deps', from: cachePaths.deps, into: depsDir });
-  if (p.cache.build) steps.push({ kind: 'restore-cache', what: '_build', from: cachePaths.build, into: join(dirs.src, '_build') });
-  steps.push({ kind: 'command', command: { argv: ['chown', '-R', `${BUILD_USER.uid}:${BUILD_USER.gid}`, p.workDir], label: 'chown workdir' } }, { kind: 'phase', phase: 'deps' });
-  if (p.secretsFile) steps.push({ kind: 'write-secrets', path: p.secretsFile });
   const marker = p.cache.depsMarker;
   // A source without mix.lock: only a marker that says the step wrote none (older markers do not say).
   const lockKept = p.source.hasLock === false ? marker?.lockWritten === false : !marker?.lockWritten;
-  if (marker && marker.mixExs === p.source.mixExs && lockKept && (!marker.depsDir || p.cache.deps || p.source.hasDeps)) {
+  const skipDeps = marker !== undefined && marker.mixExs === p.source.mixExs && lockKept && (!marker.depsDir || p.cache.deps || p.source.hasDeps);
+  const steps: BuildStep[] = [{ kind: 'mkdir', paths: [dirs.out, dirs.home] }];
+  const prepare: BuildStep[] = [];
+  if (p.cache.deps) prepare.push({ kind: 'restore-cache', what: 'deps', from: cachePaths.deps, into: depsDir });
+  if (p.cache.build) prepare.push({ kind: 'restore-cache', what: '_build', from: cachePaths.build, into: join(dirs.src, '_build') });
+  prepare.push({ kind: 'command', command: { argv: ['chown', '-R', `${BUILD_USER.uid}:${BUILD_USER.gid}`, p.workDir], label: 'chown workdir' } });
+  // The first fetching step's egress namespace is opened beside the restores (it holds no files).
+  const fetching = p.depsNetwork === 'egress' ? (!skipDeps ? plan.containers.deps : p.source.assets ? plan.containers.assets : undefined) : undefined;
+  steps.push(...(fetching ? [{ kind: 'parallel', branches: [prepare, [{ kind: 'open-egress', spec: fetching }]] } satisfies BuildStep] : prepare), { kind: 'phase', phase: 'deps' });
+  if (p.secretsFile) steps.push({ kind: 'write-secrets', path: p.secretsFile });
+  if (skipDeps) {
     return [...steps, { kind: 'skip', message: `==> deps: skipped (fetched before with this mix.lock, mix.exs and image; cache ${plan.cacheKeys.deps})` }];
   }
   return [

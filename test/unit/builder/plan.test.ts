@@ -30,7 +30,13 @@ function input(over: Partial<PlanInput> = {}): PlanInput {
 
 const kinds = (steps: BuildStep[]) => steps.map((s) => (s.kind === 'container' ? `container:${s.name}` : s.kind === 'phase' ? `phase:${s.phase}` : s.kind));
 const find = <K extends BuildStep['kind']>(steps: BuildStep[], kind: K) => steps.filter((s): s is Extract<BuildStep, { kind: K }> => s.kind === kind);
-const parallel = (plan: BuildPlan) => find(plan.steps, 'parallel')[0]!;
+/** The parallel step around the smoke test (the first one, around the restores, opens the egress namespace beside them). */
+const parallel = (plan: BuildPlan) => find(plan.steps, 'parallel').find((p) => p.branches.flat().some((s) => s.kind === 'container' && s.name === 'smoke'))!;
+/** The steps before deps: the restores and chown, beside the egress namespace's opening when a fetching step follows. */
+const prepare = (plan: BuildPlan) => {
+  const first = plan.steps[1]!;
+  return first.kind === 'parallel' ? { steps: first.branches[0]!, beside: first.branches[1]! } : { steps: plan.steps.slice(1, plan.steps.findIndex((s) => s.kind === 'phase')), beside: [] };
+};
 /** Every step of the plan, those inside parallel branches included. */
 const all = (plan: BuildPlan) => [...plan.steps, ...parallel(plan).branches.flat()];
 const container = (plan: BuildPlan, name: string) => [...plan.steps, ...parallel(plan).branches.flat()].find((s) => s.kind === 'container' && s.name === name) as Extract<BuildStep, { kind: 'container' }> | undefined;
@@ -41,7 +47,7 @@ describe('planBuild: the steps of a build', () => {
   it('a first build restores nothing, runs deps, saves its cache and marker, then compile, smoke beside packing, checks and upload, then the manifest', () => {
     const plan = planBuild(input());
     expect(kinds(plan.steps)).toEqual([
-      'mkdir', 'command', 'phase:deps', 'container:deps', 'close-egress', 'save-cache', 'write-deps-marker',
+      'mkdir', 'parallel', 'phase:deps', 'container:deps', 'close-egress', 'save-cache', 'write-deps-marker',
       'phase:compile', 'container:compile', 'phase:release', 'check-tree', 'parallel', 'publish', 'remove', 'phase:done',
     ]);
     expect(parallel(plan).branches.map(kinds)).toEqual([
@@ -52,13 +58,16 @@ describe('planBuild: the steps of a build', () => {
     // The SBOM reads the lock from the build's source (the smoke container beside it has no src/), and goes beside the manifest.
     expect(find(parallel(plan).branches[1]!, 'sbom')).toEqual([{ kind: 'sbom', base: '/work/bjob-1', src: '/work/bjob-1/src', key: plan.artifact.manifestKey.replace(/manifest\.json$/, 'sbom.cdx.json') }]);
     expect(find(plan.steps, 'mkdir')[0]!.paths).toEqual(['/work/bjob-1/out', '/work/bjob-1/home']);
-    expect(find(plan.steps, 'command')[0]!.command).toEqual({ argv: ['chown', '-R', '1000:1000', '/work/bjob-1'], label: 'chown workdir' });
+    // Nothing to restore: chown beside the opening of the egress namespace deps fetches in.
+    expect(kinds(prepare(plan).steps)).toEqual(['command']);
+    expect(prepare(plan).beside).toEqual([{ kind: 'open-egress', spec: plan.containers.deps }]);
+    expect(find(prepare(plan).steps, 'command')[0]!.command).toEqual({ argv: ['chown', '-R', '1000:1000', '/work/bjob-1'], label: 'chown workdir' });
   });
 
   it('a project that builds assets the Phoenix way gets an assets step between deps and compile, reaching the network as deps does', () => {
     const plan = planBuild(input({ source: { ...input().source, assets: true } }));
     // deps and assets fetch in one egress namespace, closed after assets.
-    expect(kinds(plan.steps).slice(0, 11)).toEqual(['mkdir', 'command', 'phase:deps', 'container:deps', 'save-cache', 'write-deps-marker', 'phase:assets', 'container:assets', 'close-egress', 'phase:compile', 'container:compile']);
+    expect(kinds(plan.steps).slice(0, 11)).toEqual(['mkdir', 'parallel', 'phase:deps', 'container:deps', 'save-cache', 'write-deps-marker', 'phase:assets', 'container:assets', 'close-egress', 'phase:compile', 'container:compile']);
     const assets = container(plan, 'assets')!.spec;
     expect(assets.cmd).toEqual(['mix', 'assets.deploy']);
     expect(assets.networkMode).toBe('egress');
@@ -79,13 +88,18 @@ describe('planBuild: the steps of a build', () => {
     // Skipped deps and assets: assets fetches alone and closes.
     const skipped = planBuild(input({ source: { ...input().source, assets: true }, cache: { deps: true, build: true, depsMarker: marker() } }));
     expect(kinds(skipped.steps).filter((k) => k.startsWith('container:') || k === 'close-egress')).toEqual(['container:assets', 'close-egress', 'container:compile']);
-    expect(closes(planBuild(input({ cache: { deps: true, build: true, depsMarker: marker() } })))).toBe(0);
+    // It is opened beside the restores for the first step that fetches: assets here.
+    expect(prepare(skipped).beside).toEqual([{ kind: 'open-egress', spec: skipped.containers.assets }]);
+    const nothingFetches = planBuild(input({ cache: { deps: true, build: true, depsMarker: marker() } }));
+    expect(closes(nothingFetches)).toBe(0);
+    expect(kinds(nothingFetches.steps)).not.toContain('open-egress');
+    expect(prepare(nothingFetches).beside).toEqual([]);
     expect(closes(planBuild(input({ depsNetwork: 'none', source: { ...input().source, assets: true } })))).toBe(0);
   });
 
   it('a job with secrets gets them in deps and assets only: a file bound read-only and sourced by the command, written before deps and removed before compile', () => {
     const plan = planBuild(input({ job: job({ env: { SHOP_FLAVOUR: 'mild' } }), source: { ...input().source, assets: true }, secretsFile: '/dev/shm/xamal-secrets-bjob-1/secrets.env' }));
-    expect(kinds(plan.steps).slice(0, 13)).toEqual(['mkdir', 'command', 'phase:deps', 'write-secrets', 'container:deps', 'save-cache', 'write-deps-marker', 'phase:assets', 'container:assets', 'close-egress', 'remove', 'phase:compile', 'container:compile']);
+    expect(kinds(plan.steps).slice(0, 13)).toEqual(['mkdir', 'parallel', 'phase:deps', 'write-secrets', 'container:deps', 'save-cache', 'write-deps-marker', 'phase:assets', 'container:assets', 'close-egress', 'remove', 'phase:compile', 'container:compile']);
     expect(find(plan.steps, 'write-secrets')[0]!.path).toBe('/dev/shm/xamal-secrets-bjob-1/secrets.env');
     expect(find(plan.steps, 'remove')[0]!.path).toBe('/dev/shm/xamal-secrets-bjob-1');
     for (const name of ['deps', 'assets']) {
@@ -135,12 +149,17 @@ describe('planBuild: the steps of a build', () => {
 
   it('a cached deps/ and _build are restored, in that order, before deps runs', () => {
     const plan = planBuild(input({ cache: { deps: true, build: true } }));
-    const restores = find(plan.steps, 'restore-cache');
+    const restores = find(prepare(plan).steps, 'restore-cache');
     expect(restores).toEqual([
       { kind: 'restore-cache', what: 'deps', from: plan.cachePaths.deps, into: '/work/bjob-1/src/deps' },
       { kind: 'restore-cache', what: '_build', from: plan.cachePaths.build, into: '/work/bjob-1/src/_build' },
     ]);
-    expect(plan.steps.indexOf(restores[1]!)).toBeLessThan(plan.steps.findIndex((s) => s.kind === 'container'));
+    // Then chown, all beside the egress namespace's opening, before deps runs.
+    expect(kinds(prepare(plan).steps)).toEqual(['restore-cache', 'restore-cache', 'command']);
+    expect(kinds(plan.steps).slice(0, 4)).toEqual(['mkdir', 'parallel', 'phase:deps', 'container:deps']);
+    // Without egress (or with nothing that fetches) there is no namespace to open: restores and chown in order.
+    const offline = planBuild(input({ depsNetwork: 'none', cache: { deps: true, build: true } }));
+    expect(kinds(offline.steps).slice(0, 5)).toEqual(['mkdir', 'restore-cache', 'restore-cache', 'command', 'phase:deps']);
   });
 
   it('deps cache is saved first-writer-wins and _build replaced; the marker records mix.exs and where deps/ goes', () => {
@@ -254,14 +273,14 @@ describe('planBuild: the steps of a build', () => {
     const stored = step.branches.flat().flatMap((s) => (s.kind === 'upload' ? [s.key, s.sha256Key] : s.kind === 'sbom' ? [s.key] : []));
     expect(stored.sort()).toEqual([...step.removeOnFailure!].sort());
     expect(find(step.branches.flat(), 'publish')).toEqual([]);
-    expect(kinds(plan.steps).indexOf('publish')).toBe(kinds(plan.steps).indexOf('parallel') + 1);
+    expect(plan.steps.indexOf(plan.steps.find((s) => s.kind === 'publish')!)).toBe(plan.steps.indexOf(step) + 1);
   });
 
   it('the release is checked as a real directory with no link out of it before it is scanned or packed', () => {
     const plan = planBuild(input());
     expect(find(plan.steps, 'check-tree')).toEqual([{ kind: 'check-tree', base: '/work/bjob-1', dir: '/work/bjob-1/out/hello', what: 'release' }]);
     expect(find(all(plan), 'read-release-version')[0]!.maxBytes).toBe(4096);
-    expect(kinds(plan.steps).indexOf('check-tree')).toBe(kinds(plan.steps).indexOf('parallel') - 1);
+    expect(kinds(plan.steps).indexOf('check-tree')).toBe(plan.steps.indexOf(parallel(plan)) - 1);
   });
 
   it('the release is packed as the build user, from the work directory, with no setuid, setgid or group/other write bits', () => {
@@ -321,7 +340,7 @@ describe('cacheLayout', () => {
 
   it('a build plan restores and saves only its own app\'s entries', () => {
     const plan = planBuild(input({ job: job({ app: 'other' }), cache: { deps: true, build: true } }));
-    const touched = [...find(plan.steps, 'restore-cache').map((s) => s.from), ...[...find(plan.steps, 'save-cache'), ...find(parallel(plan).branches.flat(), 'save-cache')].map((s) => s.to)];
+    const touched = [...find(prepare(plan).steps, 'restore-cache').map((s) => s.from), ...[...find(plan.steps, 'save-cache'), ...find(parallel(plan).branches.flat(), 'save-cache')].map((s) => s.to)];
     expect(touched.length).toBe(4);
     for (const path of touched) expect(path.startsWith('/cache/mix/other/')).toBe(true);
   });
