@@ -5,7 +5,11 @@
  * message a second, echoed) plus paced HTTP load through Caddy; `--switches` deploys (v2, then a
  * rollback to v1, and so on), each to every host at once, as a team runs them. Reports failed HTTP
  * requests, the server's closes by code (abnormal = 1006 or a reset), and the time from a close to
- * the first message from the new version on the client's next connection (p50, p99, max).
+ * the first message from the new version on the client's next connection (p50, p99, max), where that
+ * time goes (close → dial, TCP, TLS, Caddy + the app's 101, first message), the TLS sessions the
+ * clients offered and the hosts' Caddy resumed, and this process's own event-loop delay during the
+ * switches (every client of every host runs in it: a timer or a handshake waiting for the loop is the
+ * load generator's time, not the server's).
  *
  *   npx tsx bench/ws-switch.ts [--switches 20] [--clients 200] [--suites bullseye,bookworm,trixie]
  *
@@ -16,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { serviceEndpoints, servicesConfig, servicesDown, servicesUp } from '../localservices/index.ts';
 import type { DebianSuite } from '../images/distros.ts';
 import { commitFiles, helloRepo } from '../testkit/example-repo.ts';
@@ -78,6 +83,8 @@ try {
   const everyOn = (v: string) => loads.every((l) => l.ws.current().every((x) => x === v));
   if (!(await until(() => everyOn(v1), 60_000))) throw new Error('not every WebSocket client connected to v1 within 60 s');
   let laggards = 0;
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
   const ts = performance.now();
   for (let i = 0; i < switches; i++) {
     const to = i % 2 === 0 ? v2 : v1;
@@ -86,6 +93,9 @@ try {
     if (!(await until(() => everyOn(to), 20_000))) laggards++;
   }
   const switchS = (performance.now() - ts) / 1000;
+  loop.disable();
+  const ms = (ns: number) => Math.round(ns / 1e5) / 10;
+  const lag = `event-loop delay of the load process during the switches p50 ${ms(loop.percentile(50))} ms, p99 ${ms(loop.percentile(99))} ms, max ${ms(loop.max)} ms`;
   const rows: string[] = [];
   for (const l of loads) {
     const w = wsReport((await l.ws.stop()).records);
@@ -93,10 +103,10 @@ try {
     const http = loadReport(run.records, run.marks);
     say(`${l.host.name}: ${JSON.stringify({ websockets: w, http: { total: http.total, failed: http.failed, errors: http.errors, non2xx: http.non2xx } })}`);
     rows.push(
-      `| ${l.host.name} (Debian ${l.host.release}) | ${switches} switches, ${clients} WebSockets + HTTP | HTTP: ${http.failed} failed of ${http.total}; WebSocket closes by the server ${JSON.stringify(w.serverCloses)}, abnormal (1006/reset) ${w.abnormal}, failed upgrades ${Object.values(w.connectErrors).reduce((a, b) => a + b, 0)}, same-version reconnects ${w.sameVersionReconnects} | reconnect to new version (${w.reconnectMs.count}): p50 ${w.reconnectMs.p50} ms, p99 ${w.reconnectMs.p99} ms, max ${w.reconnectMs.max} ms; clients ending on the last version ${JSON.stringify(w.finalVersions)} |`,
+      `| ${l.host.name} (Debian ${l.host.release}) | ${switches} switches, ${clients} WebSockets + HTTP | HTTP: ${http.failed} failed of ${http.total}; WebSocket closes by the server ${JSON.stringify(w.serverCloses)}, abnormal (1006/reset) ${w.abnormal}, failed upgrades ${Object.values(w.connectErrors).reduce((a, b) => a + b, 0)}, same-version reconnects ${w.sameVersionReconnects} | reconnect to new version (${w.reconnectMs.count}): p50 ${w.reconnectMs.p50} ms, p99 ${w.reconnectMs.p99} ms, max ${w.reconnectMs.max} ms (by version reconnected to ${JSON.stringify(w.reconnectByVersionMs)}); clients ending on the last version ${JSON.stringify(w.finalVersions)}; phases p50/p99 ms ${Object.entries(w.reconnectPhasesMs).map(([k, v]) => `${k} ${v.p50}/${v.p99}`).join(', ')}; TLS resumed ${w.tls.resumed} of ${w.tls.offered} offered (${w.tls.handshakes} handshakes) |`,
     );
   }
-  say(`${switches} switches in ${switchS.toFixed(0)} s; switches after which some client had not moved within 20 s: ${laggards}`);
+  say(`${switches} switches in ${switchS.toFixed(0)} s; switches after which some client had not moved within 20 s: ${laggards}; ${lag}`);
   console.log(rows.join('\n'));
   await farm.close();
 } finally {
