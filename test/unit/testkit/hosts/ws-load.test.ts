@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { startWsLoad, wsReport, type WsConnectionRecord } from '../../../../testkit/hosts/ws-load.ts';
+import { startWsLoadThread } from '../../../../testkit/hosts/ws-load-thread.ts';
 
 const conn = (client: number, start: number, end: number, patch: Partial<WsConnectionRecord> = {}): WsConnectionRecord => ({
   client,
@@ -60,7 +61,10 @@ describe('WebSocket load report', () => {
   });
 });
 
-describe('WebSocket load clients', () => {
+describe.each([
+  ['in this thread', startWsLoad],
+  ['in a worker thread of their own', startWsLoadThread],
+])('WebSocket load clients %s', (_where, start) => {
   it('redial after a server close 1001 and offer their previous TLS session, which a TLS 1.3 server resumes', { timeout: 20_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'xamal-ws-tls-'));
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=ws.lab.test', '-addext', 'subjectAltName=DNS:ws.lab.test', '-days', '1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
@@ -76,10 +80,11 @@ describe('WebSocket load clients', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const { port } = server.address() as { port: number };
     try {
-      const load = startWsLoad({ target: { url: `wss://127.0.0.1:${port}/ws`, servername: 'ws.lab.test', ca: cert }, clients: 2, maxDurationMs: 10_000, maxConnections: 8, rampMs: 0, messageIntervalMs: 0 });
+      const load = start({ target: { url: `wss://127.0.0.1:${port}/ws`, servername: 'ws.lab.test', ca: cert }, clients: 2, maxDurationMs: 10_000, maxConnections: 8, rampMs: 0, messageIntervalMs: 0 });
       while (served < 8) await new Promise((r) => setTimeout(r, 20));
       const { records } = await load.stop();
       const r = wsReport(records);
+      expect(records.every((x) => x.end >= x.start && x.versionAt! >= x.start)).toBe(true);
       expect(r.serverCloses['1001']).toBeGreaterThanOrEqual(6);
       expect(r.connectErrors).toEqual({});
       // Each client's first dial has no session to offer; every later one offers it and is resumed.
