@@ -8,11 +8,12 @@
  * the first message from the new version on the client's next connection (p50, p99, max), where that
  * time goes (close → dial, TCP, TLS, Caddy + the app's 101, first message), the TLS sessions the
  * clients offered and the hosts' Caddy resumed, and the load generator's own event-loop delay (a
- * timer or a handshake waiting for the loop is the load generator's time, not the server's). Each
- * host's WebSocket clients run in a worker thread of their own; `--one-thread` runs every client of
- * every host in this process's thread (the delay then measured during the switches only).
+ * timer or a handshake waiting for the loop is the load generator's time, not the server's). Every
+ * client of every host runs in this process's thread (its delay measured during the switches);
+ * `--thread-per-host` gives each host's WebSocket clients a worker thread of their own (each
+ * thread's delay measured over its life) — slower on 2 cores (BENCHMARKS.md).
  *
- *   npx tsx bench/ws-switch.ts [--switches 20] [--clients 200] [--suites bullseye,bookworm,trixie] [--one-thread]
+ *   npx tsx bench/ws-switch.ts [--switches 20] [--clients 200] [--suites bullseye,bookworm,trixie] [--thread-per-host]
  *
  * Runs as root (test hosts) under the integration lock; needs the local services.
  */
@@ -32,7 +33,7 @@ import { startWsLoad, wsReport } from '../testkit/hosts/ws-load.ts';
 import { startWsLoadThread, type WsLoadThreadRun } from '../testkit/hosts/ws-load-thread.ts';
 import { xamalCli } from '../testkit/cli.ts';
 
-const { values } = parseArgs({ options: { switches: { type: 'string', default: '20' }, clients: { type: 'string', default: '200' }, suites: { type: 'string', default: LAB_SUITES.join(',') }, 'one-thread': { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { switches: { type: 'string', default: '20' }, clients: { type: 'string', default: '200' }, suites: { type: 'string', default: LAB_SUITES.join(',') }, 'thread-per-host': { type: 'boolean', default: false } } });
 const switches = Number(values.switches);
 const clients = Number(values.clients);
 const suites = values.suites.split(',') as DebianSuite[];
@@ -78,7 +79,7 @@ try {
       return {
         host: h,
         http: startLoad({ target, keepAliveClients: 2, closeClients: 2, maxRequests: 500_000, maxDurationMs: 900_000, intervalMs: 40 }),
-        ws: (values['one-thread'] ? startWsLoad : startWsLoadThread)({ target: { ...target, url: `wss://${h.address}/ws` }, clients, maxDurationMs: 900_000, maxConnections: clients * (switches + 5) * 3, rampMs: 3_000 }),
+        ws: (values['thread-per-host'] ? startWsLoadThread : startWsLoad)({ target: { ...target, url: `wss://${h.address}/ws` }, clients, maxDurationMs: 900_000, maxConnections: clients * (switches + 5) * 3, rampMs: 3_000 }),
       };
     }),
   );
@@ -97,7 +98,7 @@ try {
   const switchS = (performance.now() - ts) / 1000;
   loop.disable();
   const ms = (ns: number) => Math.round(ns / 1e5) / 10;
-  const lag = `event-loop delay of the ${values['one-thread'] ? 'load process (every client)' : 'main thread (HTTP load)'} during the switches p50 ${ms(loop.percentile(50))} ms, p99 ${ms(loop.percentile(99))} ms, max ${ms(loop.max)} ms`;
+  const lag = `event-loop delay of the ${values['thread-per-host'] ? 'main thread (HTTP load)' : 'load process (every client)'} during the switches p50 ${ms(loop.percentile(50))} ms, p99 ${ms(loop.percentile(99))} ms, max ${ms(loop.max)} ms`;
   const rows: string[] = [];
   for (const l of loads) {
     const w = wsReport((await l.ws.stop()).records);
