@@ -11,7 +11,7 @@
  * timer or a handshake waiting for the loop is the load generator's time, not the server's). Every
  * client of every host runs in this process's thread (its delay measured during the switches);
  * `--thread-per-host` gives each host's WebSocket clients a worker thread of their own (each
- * thread's delay measured over its life) — slower on 2 cores (BENCHMARKS.md).
+ * thread's delay measured over its life) — no faster on 2 cores (BENCHMARKS.md).
  *
  *   npx tsx bench/ws-switch.ts [--switches 20] [--clients 200] [--suites bullseye,bookworm,trixie] [--thread-per-host]
  *
