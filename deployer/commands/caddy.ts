@@ -61,7 +61,10 @@ export function proxyHandler(site: AppSite): Record<string, unknown> {
     handler: 'reverse_proxy',
     upstreams: site.ports.map((p) => ({ dial: `127.0.0.1:${p}` })),
     // try_duration: a request waits this long for a healthy slot (a switch, a rollback) before Caddy's 503.
-    load_balancing: { selection_policy: { policy: 'first' }, try_duration: `${site.tryDurationS ?? 5}s`, try_interval: '50ms' },
+    // try_interval: Caddy waits it after every failed dial, even when the other slot is up. When the
+    // old slot is blue (first), its stop refuses the reconnects its own 1001 closes set off, each then
+    // waits this long before the new slot: kept short.
+    load_balancing: { selection_policy: { policy: 'first' }, try_duration: `${site.tryDurationS ?? 5}s`, try_interval: '10ms' },
     health_checks: {
       active: { uri: site.healthPath, interval: '100ms', timeout: '1s' },
       passive: { fail_duration: '1s' },

@@ -1,12 +1,14 @@
 import { performance } from 'node:perf_hooks';
-import type { Socket } from 'node:net';
-import WebSocket from 'ws';
+import { isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import WebSocket, { type ClientOptions } from 'ws';
 import { isLabAddress, type LoadMark } from './load.ts';
 
 /**
  * A bounded WebSocket load for switch checks: N clients that each hold one WebSocket, send a message
  * now and then and expect it echoed, and reconnect as Phoenix's socket does when the server closes
- * (its `reconnectAfterMs` back-off, reset by a successful open). Every connection is recorded: the
+ * (its `reconnectAfterMs` back-off, reset by a successful open) and, as a browser does, resume their
+ * TLS session to the same origin (the ticket their previous connection got). Every connection is recorded: the
  * version its first message named, how it ended (the close code; 1006 = no close frame) and any
  * error on its TCP socket (a reset). Bounded by time and by connection count, and only for loopback
  * or test-lab addresses.
@@ -26,17 +28,29 @@ export interface WsLoadOptions {
   /** Client starts spread over this many ms (a burst of N handshakes is not what a switch tests). Default 1000. */
   rampMs?: number;
   handshakeTimeoutMs?: number;
+  /** Offer the client's last TLS session (ticket) on its next dial, as browsers do; default true. */
+  resumeTls?: boolean;
   /** The version named by a connection's first message; default: its JSON `revision`. */
   version?: (firstMessage: string) => string | undefined;
 }
 
-/** Phoenix.Socket's default `reconnectAfterMs` (phoenix.js). */
+/**
+ * Phoenix.Socket's default `reconnectAfterMs` (phoenix.js: `[10, 50, 100, 150, 200, 250, 500, 1000,
+ * 2000][tries - 1] || 5000`, no jitter). A close with any code but 1000 schedules the reconnect timer
+ * (so a server's 1001 redials after 10 ms); the timer's tries reset when a connection opens.
+ */
 export const PHOENIX_BACKOFF_MS: readonly number[] = [10, 50, 100, 150, 200, 250, 500, 1000, 2000, 5000];
 
 export interface WsConnectionRecord {
   client: number;
   /** performance.now() ms, the clock `mark` uses. */
   start: number;
+  /** TCP connected, TLS handshake done (wss only). */
+  tcpAt?: number;
+  tlsAt?: number;
+  /** A TLS session was offered (the client's previous one) and whether the server resumed it. */
+  tlsOffered?: boolean;
+  tlsResumed?: boolean;
   /** The upgrade answered (101). */
   openAt?: number;
   /** The first message, naming the version. */
@@ -86,6 +100,8 @@ export function startWsLoad(opts: WsLoadOptions): WsLoadRun {
   const marks: LoadMark[] = [];
   const live: (WebSocket | undefined)[] = [];
   const holding: (string | undefined)[] = [];
+  const sessions: (Buffer | undefined)[] = [];
+  const resumeTls = opts.resumeTls ?? true;
   const deadline = performance.now() + opts.maxDurationMs;
   let opened = 0;
   let stopped = false;
@@ -95,6 +111,7 @@ export function startWsLoad(opts: WsLoadOptions): WsLoadRun {
     new Promise<WsConnectionRecord>((resolve) => {
       const rec: WsConnectionRecord = { client, start: performance.now(), end: 0, sent: 0, echoed: 0 };
       const ws = new WebSocket(url, {
+        ...(url.protocol === 'wss:' ? { createConnection: ((o: ConnectionOptions & { path?: string; host?: string }) => dialTls(o, client, rec)) as unknown as ClientOptions['createConnection'] } : {}),
         ...(opts.target.ca ? { ca: opts.target.ca } : {}),
         ...(opts.target.servername ? { servername: opts.target.servername, headers: { host: opts.target.servername } } : {}),
         handshakeTimeout: opts.handshakeTimeoutMs ?? 10_000,
@@ -142,6 +159,25 @@ export function startWsLoad(opts: WsLoadOptions): WsLoadRun {
       };
     });
 
+  /** As ws's own TLS dial, plus the client's last session offered, and the phases and resumption recorded. */
+  const dialTls = (o: ConnectionOptions & { path?: string; host?: string }, client: number, rec: WsConnectionRecord): TLSSocket => {
+    const session = resumeTls ? sessions[client] : undefined;
+    rec.tlsOffered = session !== undefined;
+    const sock = tlsConnect({
+      ...o,
+      path: undefined,
+      servername: o.servername || o.servername === '' ? o.servername : isIP(o.host ?? '') ? '' : o.host,
+      ...(session ? { session } : {}),
+    } as ConnectionOptions);
+    sock.once('connect', () => (rec.tcpAt = performance.now()));
+    sock.once('secureConnect', () => {
+      rec.tlsAt = performance.now();
+      rec.tlsResumed = sock.isSessionReused();
+    });
+    sock.on('session', (s: Buffer) => (sessions[client] = s));
+    return sock;
+  };
+
   const client = async (id: number) => {
     await sleep(((opts.rampMs ?? 1000) * id) / opts.clients);
     let tries = 0;
@@ -149,7 +185,7 @@ export function startWsLoad(opts: WsLoadOptions): WsLoadRun {
       opened++;
       const rec = await connect(id);
       records.push(rec);
-      if (rec.versionAt !== undefined) tries = 0;
+      if (rec.openAt !== undefined) tries = 0;
       if (stopped) break;
       tries++;
       await sleep(backoff[Math.min(tries, backoff.length) - 1]!);
@@ -194,9 +230,15 @@ export interface WsReport {
   reconnectMs: { count: number; p50: number; p99: number; max: number };
   /**
    * Where reconnect time goes (p50 and p99 of each, ms): close → next dial (the back-off, plus any
-   * failed attempts), dial → upgrade answered (TLS and the proxy reaching a slot), upgrade → first message.
+   * failed attempts), dial → upgrade answered (TLS and the proxy reaching a slot), upgrade → first
+   * message; the upgrade split into dial → TCP connected, → TLS handshake done, → upgrade answered
+   * (Caddy reaching a slot and the app's 101).
    */
-  reconnectPhasesMs: Record<'wait' | 'upgrade' | 'firstMessage', { p50: number; p99: number }>;
+  reconnectPhasesMs: Record<'wait' | 'upgrade' | 'tcp' | 'tls' | 'http' | 'firstMessage', { p50: number; p99: number }>;
+  /** Reconnect time by the version reconnected to (a switch's direction: which slot is first in Caddy's list). */
+  reconnectByVersionMs: Record<string, { count: number; p50: number; p99: number }>;
+  /** TLS handshakes done, how many offered the client's previous session, how many the server resumed. */
+  tls: { handshakes: number; offered: number; resumed: number };
   /** Reconnects after a server close whose first message came from the same version again. */
   sameVersionReconnects: number;
   /** Messages sent and echoed (a message in flight when the socket closed is not echoed). */
@@ -220,7 +262,8 @@ export function wsReport(records: readonly WsConnectionRecord[]): WsReport {
   const serverCloses: Record<string, number> = {};
   const finalVersions: Record<string, number> = {};
   const reconnect: number[] = [];
-  const phases = { wait: [] as number[], upgrade: [] as number[], firstMessage: [] as number[] };
+  const byVersion: Record<string, number[]> = {};
+  const phases = { wait: [] as number[], upgrade: [] as number[], tcp: [] as number[], tls: [] as number[], http: [] as number[], firstMessage: [] as number[] };
   let abnormal = 0;
   let resets = 0;
   let same = 0;
@@ -238,8 +281,13 @@ export function wsReport(records: readonly WsConnectionRecord[]): WsReport {
       if (next.version === r.version) same++;
       else {
         reconnect.push(next.versionAt! - r.end);
+        (byVersion[next.version!] ??= []).push(next.versionAt! - r.end);
         phases.wait.push(next.start - r.end);
         phases.upgrade.push(next.openAt! - next.start);
+        if (next.tcpAt !== undefined) phases.tcp.push(next.tcpAt - next.start);
+        if (next.tcpAt !== undefined && next.tlsAt !== undefined) phases.tls.push(next.tlsAt - next.tcpAt);
+        const sent = next.tlsAt ?? next.tcpAt;
+        if (sent !== undefined) phases.http.push(next.openAt! - sent);
         phases.firstMessage.push(next.versionAt! - next.openAt!);
       }
     });
@@ -258,7 +306,13 @@ export function wsReport(records: readonly WsConnectionRecord[]): WsReport {
     abnormal,
     resets,
     reconnectMs: { count: reconnect.length, p50: round(percentile(reconnect, 50)), p99: round(percentile(reconnect, 99)), max: round(reconnect.at(-1) ?? 0) },
-    reconnectPhasesMs: { wait: p(phases.wait), upgrade: p(phases.upgrade), firstMessage: p(phases.firstMessage) },
+    reconnectPhasesMs: { wait: p(phases.wait), upgrade: p(phases.upgrade), tcp: p(phases.tcp), tls: p(phases.tls), http: p(phases.http), firstMessage: p(phases.firstMessage) },
+    reconnectByVersionMs: Object.fromEntries(Object.entries(byVersion).map(([v, xs]) => [v, { count: xs.length, ...p(xs) }])),
+    tls: {
+      handshakes: records.filter((r) => r.tlsAt !== undefined).length,
+      offered: records.filter((r) => r.tlsAt !== undefined && r.tlsOffered).length,
+      resumed: records.filter((r) => r.tlsResumed).length,
+    },
     sameVersionReconnects: same,
     sent: records.reduce((n, r) => n + r.sent, 0),
     echoed: records.reduce((n, r) => n + r.echoed, 0),

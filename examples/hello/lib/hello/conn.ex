@@ -9,8 +9,8 @@ defmodule Hello.Conn do
       `connection: close`, then exits.
 
   A connection upgraded to a WebSocket (`GET /ws`) is run by
-  `Hello.WebSocket`, which on shutdown sends a close frame 1001 and waits for
-  the client's before closing.
+  `Hello.WebSocket`, which on shutdown (in its batch, `Hello.WebSocketDrainer`)
+  sends a close frame 1001 and waits for the client's before closing.
 
   The supervisor's `shutdown` for these children is `DRAIN_TIMEOUT_MS`, after
   which a connection that is still busy is killed.

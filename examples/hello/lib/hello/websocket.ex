@@ -16,7 +16,8 @@ defmodule Hello.WebSocket do
   UTF-8 with 1007. After #{div(60_000, 1000)} s without a byte from the client
   the server pings; after twice that it closes with 1000.
 
-  Shutdown: when its supervisor stops (SIGTERM → the app's drain), the
+  Shutdown: when `Hello.WebSocketDrainer` says its batch is due, or at the
+  latest when its supervisor stops (SIGTERM → the app's drain), the
   connection sends a close frame 1001 "going away", waits for the client's
   close frame (at most #{div(5_000, 1000)} s, within the drain), and only then
   closes the TCP connection, so neither side sees a reset.
@@ -167,6 +168,7 @@ defmodule Hello.WebSocket do
   the client sent after the handshake.
   """
   def serve(sock, parent, rest) do
+    :ok = Hello.WebSocketDrainer.register()
     s = %{sock: sock, parent: parent, buffer: rest, message: nil, pinged: false}
     send_frame(s, @op_text, Hello.up_json())
     frames(s)
@@ -185,6 +187,7 @@ defmodule Hello.WebSocket do
       {:tcp_closed, ^sock} -> finish(s, :normal)
       {:tcp_error, ^sock, _} -> finish(s, :normal)
       {:EXIT, ^parent, reason} -> close(s, 1001, "server shutting down", reason)
+      {:drain, _drainer} -> close(s, 1001, "server shutting down", :normal)
       _other -> wait(s)
     after
       @ping_after ->

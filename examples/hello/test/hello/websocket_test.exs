@@ -53,14 +53,43 @@ defmodule Hello.WebSocketTest do
     end
   end
 
+  describe "the shutdown drain's plan" do
+    alias Hello.WebSocketDrainer, as: D
+
+    test "sockets are closed in batches of batch_size, batch_interval apart" do
+      assert D.schedule(5, 2, 100, 1000) == [{0, 2}, {100, 2}, {200, 1}]
+      plan = D.schedule(200, 10, 50, 2000)
+      assert length(plan) == 20
+      assert List.last(plan) == {950, 10}
+      assert Enum.sum(for {_, n} <- plan, do: n) == 200
+    end
+
+    test "no batch starts after the timeout: the last one that fits takes the rest" do
+      assert D.schedule(200, 10, 50, 120) == [{0, 10}, {50, 10}, {100, 180}]
+      assert D.schedule(7, 2, 100, 0) == [{0, 7}]
+    end
+
+    test "with no interval every batch is due at once; with no socket there is nothing to do" do
+      assert D.schedule(5, 2, 0, 1000) == [{0, 2}, {0, 2}, {0, 1}]
+      assert D.schedule(0, 10, 50, 2000) == []
+    end
+  end
+
   describe "through the app's listener" do
     setup do
       System.put_env("PORT", "0")
+      System.put_env("WS_DRAIN_BATCH_SIZE", "2")
+      System.put_env("WS_DRAIN_BATCH_INTERVAL_MS", "20")
       System.put_env("DRAIN_TIMEOUT_MS", "3000")
       System.put_env("XAMAL_REVISION", "test-rev")
       {:ok, _} = Application.ensure_all_started(:hello)
       {:ok, port} = :inet.port(:sys.get_state(Hello.Listener).lsock)
-      on_exit(fn -> Application.stop(:hello) end)
+
+      on_exit(fn ->
+        Application.stop(:hello)
+        for v <- ~w(WS_DRAIN_BATCH_SIZE WS_DRAIN_BATCH_INTERVAL_MS), do: System.delete_env(v)
+      end)
+
       {:ok, port: port}
     end
 
@@ -120,6 +149,30 @@ defmodule Hello.WebSocketTest do
       end
 
       assert Task.await(stopping, 10_000) == :ok
+    end
+
+    test "on shutdown the open WebSockets are told to close in batches of WS_DRAIN_BATCH_SIZE, every one with 1001",
+         %{port: port} do
+      socks = for _ <- 1..5, do: connect!(port)
+      for s <- socks, do: {:text, _} = recv_frame!(s)
+
+      log =
+        ExUnit.CaptureLog.capture_log([level: :debug], fn ->
+          stopping = Task.async(fn -> Application.stop(:hello) end)
+
+          for s <- socks do
+            assert recv_frame!(s) == {:close, 1001}
+            send_frame!(s, 8, <<1001::16>>)
+            assert :gen_tcp.recv(s, 0, 2000) == {:error, :closed}
+          end
+
+          assert Task.await(stopping, 10_000) == :ok
+        end)
+
+      assert log =~ "closing 5 WebSocket(s) in 3 batch(es) (batch_size=2, batch_interval=20ms"
+      assert log =~ "batch 1, 2 socket(s)"
+      assert log =~ "batch 2, 2 socket(s)"
+      assert log =~ "batch 3, 1 socket(s)"
     end
   end
 

@@ -30,7 +30,7 @@ describe('Caddy route for an app', () => {
           '@id': 'xamal-shop-proxy',
           handler: 'reverse_proxy',
           upstreams: [{ dial: '127.0.0.1:4000' }, { dial: '127.0.0.1:4001' }],
-          load_balancing: { selection_policy: { policy: 'first' }, try_duration: '5s', try_interval: '50ms' },
+          load_balancing: { selection_policy: { policy: 'first' }, try_duration: '5s', try_interval: '10ms' },
           health_checks: { active: { uri: '/up', interval: '100ms', timeout: '1s' }, passive: { fail_duration: '1s' } },
         },
       ],

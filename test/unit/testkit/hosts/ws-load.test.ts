@@ -1,5 +1,12 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
 import { startWsLoad, wsReport, type WsConnectionRecord } from '../../../../testkit/hosts/ws-load.ts';
+import { startWsLoadThread } from '../../../../testkit/hosts/ws-load-thread.ts';
 
 const conn = (client: number, start: number, end: number, patch: Partial<WsConnectionRecord> = {}): WsConnectionRecord => ({
   client,
@@ -25,8 +32,9 @@ describe('WebSocket load report', () => {
       conn(1, 210, 500, { version: 'v2', versionAt: 260, closedBy: 'client', code: 1000 }),
     ]);
     expect(r.reconnectMs).toEqual({ count: 2, p50: 40, p99: 60, max: 60 });
+    expect(r.reconnectByVersionMs).toEqual({ v2: { count: 2, p50: 40, p99: 60 } });
     // Client 0: closed at 100, dialled at 130 (after a failed upgrade), upgraded at 131, message at 140.
-    expect(r.reconnectPhasesMs).toEqual({ wait: { p50: 10, p99: 30 }, upgrade: { p50: 1, p99: 1 }, firstMessage: { p50: 9, p99: 49 } });
+    expect(r.reconnectPhasesMs).toMatchObject({ wait: { p50: 10, p99: 30 }, upgrade: { p50: 1, p99: 1 }, firstMessage: { p50: 9, p99: 49 } });
     expect(r.connectErrors).toEqual({ 'Unexpected server response: 502': 1 });
     expect(r.serverCloses).toEqual({ '1001': 2 });
     expect(r.finalVersions).toEqual({ v2: 2 });
@@ -41,6 +49,51 @@ describe('WebSocket load report', () => {
 
   it('does not count the client\'s own closes as the server\'s', () => {
     expect(wsReport([conn(0, 0, 10, { closedBy: 'client', code: 1000 })]).serverCloses).toEqual({});
+  });
+
+  it('splits the upgrade into TCP, TLS and HTTP, and counts TLS sessions offered and resumed', () => {
+    const r = wsReport([
+      conn(0, 0, 100, { tcpAt: 0.5, tlsAt: 0.8, tlsOffered: false, tlsResumed: false }),
+      conn(0, 110, 500, { tcpAt: 112, tlsAt: 117, openAt: 120, version: 'v2', versionAt: 125, closedBy: 'client', code: 1000, tlsOffered: true, tlsResumed: true }),
+    ]);
+    expect(r.reconnectPhasesMs).toMatchObject({ wait: { p50: 10 }, upgrade: { p50: 10 }, tcp: { p50: 2 }, tls: { p50: 5 }, http: { p50: 3 }, firstMessage: { p50: 5 } });
+    expect(r.tls).toEqual({ handshakes: 2, offered: 1, resumed: 1 });
+  });
+});
+
+describe.each([
+  ['in this thread', startWsLoad],
+  ['in a worker thread of their own', startWsLoadThread],
+])('WebSocket load clients %s', (_where, start) => {
+  it('redial after a server close 1001 and offer their previous TLS session, which a TLS 1.3 server resumes', { timeout: 20_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xamal-ws-tls-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=ws.lab.test', '-addext', 'subjectAltName=DNS:ws.lab.test', '-days', '1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    const cert = readFileSync(join(dir, 'cert.pem'), 'utf8');
+    const server = createServer({ cert, key: readFileSync(join(dir, 'key.pem'), 'utf8') });
+    const wss = new WebSocketServer({ server });
+    let served = 0;
+    wss.on('connection', (sock) => {
+      served++;
+      sock.send('{"revision":"r1"}');
+      setTimeout(() => sock.close(1001, 'going away'), 50);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as { port: number };
+    try {
+      const load = start({ target: { url: `wss://127.0.0.1:${port}/ws`, servername: 'ws.lab.test', ca: cert }, clients: 2, maxDurationMs: 10_000, maxConnections: 8, rampMs: 0, messageIntervalMs: 0 });
+      while (served < 8) await new Promise((r) => setTimeout(r, 20));
+      const { records } = await load.stop();
+      const r = wsReport(records);
+      expect(records.every((x) => x.end >= x.start && x.versionAt! >= x.start)).toBe(true);
+      expect(r.serverCloses['1001']).toBeGreaterThanOrEqual(6);
+      expect(r.connectErrors).toEqual({});
+      // Each client's first dial has no session to offer; every later one offers it and is resumed.
+      expect(r.tls).toEqual({ handshakes: 8, offered: 6, resumed: 6 });
+    } finally {
+      wss.close();
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
