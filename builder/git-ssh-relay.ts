@@ -82,6 +82,9 @@ export function parseRelayRequest(lines: readonly string[]): RelayRequest | { pr
   return { port, destination: lines[2]!, host: dest[2]!.toLowerCase(), path: up[1]! };
 }
 
+/** A repository path as compared and named: without leading or trailing `/` or a trailing `.git`. */
+const repoKey = (path: string) => path.replace(/^\/+/, '').replace(/\/+$/, '').replace(/\.git$/, '');
+
 /** Pure: `host` or `host:port` as the credentials file and XAMAL_DEPS_ALLOW name it. */
 export const hostPortOf = (r: Pick<RelayRequest, 'host' | 'port'>) => (r.port === 22 ? r.host : `${r.host}:${r.port}`);
 
@@ -91,7 +94,7 @@ export const hostPortOf = (r: Pick<RelayRequest, 'host' | 'port'>) => (r.port ==
  */
 export function relayCommand(r: RelayRequest, keys: GitDeployKeys | undefined, allows: (host: string, port: number) => boolean, proxyCommand: string): { argv: string[] } | { problems: string[] } {
   const where = hostPortOf(r);
-  const repo = r.path.replace(/^\/+/, '').replace(/\.git$/, '');
+  const repo = repoKey(r.path);
   const problems: string[] = [];
   if (!allows(r.host, r.port)) problems.push(`${r.host}:${r.port} is not in XAMAL_DEPS_ALLOW (the deps step reaches only the hosts listed there; add ${r.host}:${r.port})`);
   const key = keys?.(where, r.path);
@@ -115,8 +118,6 @@ export interface RelayScope {
   registered?: readonly string[];
 }
 
-/** `host` or `host:port` and the repository path, compared without leading `/` or a trailing `.git`. */
-const repoKey = (path: string) => path.replace(/^\/+/, '').replace(/\/+$/, '').replace(/\.git$/, '');
 const sameHostPort = (hostPort: string, r: Pick<RelayRequest, 'host' | 'port'>) => {
   const hp = hostPort.toLowerCase().replace(/:22$/, '');
   return hp === hostPortOf(r);

@@ -2,13 +2,18 @@ import { dockerPlatform, type Arch } from '../../core/index.ts';
 import type { Catalog } from '../../images/catalog.ts';
 import { platformTuple, suiteDistro } from '../../images/catalog.ts';
 import type { LockFile } from '../../images/lock.ts';
-import { DEFAULT_PREFER, toolchainProblems, type ToolchainCatalog } from '../../images/toolchains.ts';
+import { DEFAULT_PREFER, pickSource, toolchainProblems, type ToolchainCatalog } from '../../images/toolchains.ts';
 
-/** How the farm gets an Elixir (by its preferred origins): compiled from source, or precompiled for one OTP major (a Debian package). */
+/** How the farm gets an Elixir (the source its preferred origins pick): compiled from source, or precompiled for one OTP major (a Debian package). */
 function elixirHow(toolchains: ToolchainCatalog, elixir: string, prefer: readonly string[]): string {
   const entry = toolchains.elixir.find((e) => e.version === elixir);
-  const source = entry && prefer.map((o) => entry.sources.find((x) => x.origin === o)).find((x) => x !== undefined);
-  return source?.precompiled ? `precompiled for OTP ${source.precompiled.otpMajor} (${source.origin} package)` : 'from source';
+  let picked;
+  try {
+    picked = entry && pickSource('Elixir', entry, prefer).source;
+  } catch {
+    picked = undefined; // no source from these origins: the row's problems say so
+  }
+  return picked?.precompiled ? `precompiled for OTP ${picked.precompiled.otpMajor} (${picked.origin} package)` : 'from source';
 }
 
 /** Where an image built here comes from: the suite's packages, or OTP from source and Elixir from source or precompiled, on it. */
