@@ -22,6 +22,7 @@ const FLAGS = {
 const ROUTE_WORDS: Record<HostCanaryStatus['route'], string> = {
   canary: 'splitting new sessions',
   booting: 'all traffic on the live slot (the canary was booting; a deploy --canary was cut off)',
+  ending: 'all traffic on one slot (a canary promote or abort was cut off: run it again)',
   other: 'the ordinary route (no split)',
   none: 'none (run xamal setup)',
 };

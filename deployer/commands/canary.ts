@@ -14,8 +14,11 @@ import { markLiveCommand, stopSlotCommand, throughCaddyCommand } from './slots.t
  * the `{http.request.cookie.*}` placeholder), else draw a share on the request's random
  * `{http.request.uuid}` (`vars_regexp` on its first 4 hex digits), set the cookie (`headers`) and
  * a var; two proxies, each over both slots with `first`, the preferred slot first: a dead preferred
- * slot falls through to the other, never a failed request. Promote and abort are the ordinary route
- * back (one config change) once the slot that goes away is stopped gracefully.
+ * slot falls through to the other, never a failed request. The canary's handlers check slots only
+ * passively (a refused or failed request), never actively (`proxyPreferring` says why), so a canary
+ * that answers but fails its health check keeps its share until it is aborted. Promote and abort
+ * hand every request to the slot that stays, stop the other gracefully, then put the ordinary
+ * route back.
  */
 
 export const canaryId = (app: string) => `xamal-${app}-canary`;
@@ -70,10 +73,19 @@ export interface CanarySplit {
   live: { slot: Slot; version: string };
 }
 
-/** The proxy over both slots with `prefer` first (same checks and retries as the app's own proxy). */
+/**
+ * The proxy over both slots with `prefer` first: the app's proxy (same retries and passive checks)
+ * without its active health checks. Caddy 2.6 cancels a replaced handler's context at every config
+ * change while that handler still serves the requests it had (FACTS.md#caddy-reload-race): its
+ * in-flight active checks then mark their slots down and its waiting requests stop waiting, so a
+ * request there found no slot (503). A handler without active checks keeps both slots as they are:
+ * its first pick is up and answers. Every handler a canary replaces is such a one; only the
+ * ordinary route (which the next deploy switches by health, without a config change) has them.
+ */
 function proxyPreferring(site: AppSite, prefer: Slot, id: string): Record<string, unknown> {
   const ports = [...SLOTS].sort((a, b) => (a === prefer ? -1 : b === prefer ? 1 : 0)).map((s) => site.ports[SLOTS.indexOf(s)]!);
-  return { ...proxyHandler({ ...site, ports }), '@id': id };
+  const { health_checks: checks, ...proxy } = proxyHandler({ ...site, ports });
+  return { ...proxy, health_checks: { passive: (checks as { passive: unknown }).passive }, '@id': id };
 }
 
 export function canaryCookieHeader(site: AppSite, version: string): string {
@@ -119,18 +131,25 @@ export function canaryRouteRequest(site: AppSite, split: CanarySplit): CaddyRequ
   return { method: 'PATCH', path: `/id/${routeId(site.app)}/handle`, body: [canaryHandler(site, split)], label: `canary: ${split.percent}% of new sessions to ${split.canary.version}` };
 }
 
+/** Ending a canary: every request to `keep` (the other slot only as a fallback), so stopping the other one takes nothing from a handler that prefers it. */
+export const canaryEndId = (app: string) => `xamal-${app}-canary-end`;
+
+export function canaryHandoverRequest(site: AppSite, keep: Slot): CaddyRequest {
+  return { method: 'PATCH', path: `/id/${routeId(site.app)}/handle`, body: [proxyPreferring(site, keep, canaryEndId(site.app))], label: `canary: every request to the ${keep} slot` };
+}
+
 /** The ordinary route again (both slots, `first`): promote and abort end with it. */
 export function normalRouteRequest(site: AppSite): CaddyRequest {
   return { ...liveRequest(site), label: 'ordinary route' };
 }
 
-export type CanaryRouteState = 'canary' | 'booting' | 'other';
+export type CanaryRouteState = 'canary' | 'booting' | 'ending' | 'other';
 
-/** Pure: what the app's route (as Caddy has it) does: split, canary booting, or anything else. */
+/** Pure: what the app's route (as Caddy has it) does: split, canary booting, a canary's end handing over, or anything else. */
 export function canaryRouteState(route: unknown, app: string): CanaryRouteState {
   const handle = route !== null && typeof route === 'object' ? (route as { handle?: unknown }).handle : undefined;
   const id = Array.isArray(handle) ? (handle[0] as { '@id'?: unknown } | undefined)?.['@id'] : undefined;
-  return id === canaryId(app) ? 'canary' : id === canaryBootId(app) ? 'booting' : 'other';
+  return id === canaryId(app) ? 'canary' : id === canaryBootId(app) ? 'booting' : id === canaryEndId(app) ? 'ending' : 'other';
 }
 
 // --- the state file on each host of the primary role --------------------------------------------
@@ -209,12 +228,15 @@ function verifyStep(p: CanaryPlanInput): CanaryStep[] {
 }
 
 /**
- * Promote = the ordinary switch: the old slot stopped gracefully (its requests finish; the split's
- * proxies fall through to the canary), then the ordinary route (one config change), checked
- * through Caddy, the canary slot marked live and `current` moved, the state file removed.
+ * Promote: every request to the canary's slot (the old slot as a fallback), then the old slot
+ * stopped gracefully (only requests it already had), then the ordinary route (one config change),
+ * checked through Caddy, the canary slot marked live and `current` moved, the state file removed.
+ * No slot is stopped while the route in effect prefers it, and each config change replaces a
+ * handler without active checks whose first pick is up (FACTS.md#caddy-reload-race).
  */
 export function promotePlan(p: CanaryPlanInput, state: CanaryState): CanaryStep[] {
   return [
+    { kind: 'caddy', request: canaryHandoverRequest(p.site, state.slot) },
     run(asRoot(stopSlotCommand(p.layout.app, p.primaryRole, state.live.slot, p.drainTimeout), p.sshUser)),
     { kind: 'caddy', request: normalRouteRequest(p.site) },
     ...verifyStep(p),
@@ -224,11 +246,13 @@ export function promotePlan(p: CanaryPlanInput, state: CanaryState): CanaryStep[
 }
 
 /**
- * Abort: the canary slot stopped gracefully (its clients fall through to the live slot), then the
- * ordinary route, checked through Caddy; the live slot and `current` never moved.
+ * Abort: every request to the live slot (the canary as a fallback), then the canary slot stopped
+ * gracefully, then the ordinary route, checked through Caddy; the live slot and `current` never
+ * moved. Ordered as promote is, for the same reasons.
  */
 export function abortPlan(p: CanaryPlanInput, state: CanaryState): CanaryStep[] {
   return [
+    { kind: 'caddy', request: canaryHandoverRequest(p.site, state.live.slot) },
     run(asRoot(stopSlotCommand(p.layout.app, p.primaryRole, state.slot, p.drainTimeout), p.sshUser)),
     { kind: 'caddy', request: normalRouteRequest(p.site) },
     ...verifyStep(p),

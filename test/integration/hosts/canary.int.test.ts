@@ -45,7 +45,7 @@ describe('canary releases on a Debian 12 host: a sticky share of new sessions, p
   const expectNoFailures = async (run: LoadRun, label: string, reloads: number) => {
     const { records } = await run.stop();
     const report = loadReport(records);
-    const bad = records.filter((r) => r.error !== undefined || (r.status ?? 0) >= 300).map((r) => ({ mode: r.mode, client: r.client, reused: r.reused, error: r.error, status: r.status }));
+    const bad = records.filter((r) => r.error !== undefined || (r.status ?? 0) >= 300).map((r) => ({ mode: r.mode, client: r.client, reused: r.reused, error: r.error, status: r.status, ms: Math.round(r.end - r.start) }));
     const retried = records.filter((r) => r.retriedAfter !== undefined);
     process.stderr.write(`[canary] ${label}: ${JSON.stringify({ total: report.total, failed: report.failed, retried: report.retried, versions: report.versions, errors: report.errors, non2xx: report.non2xx, bad })}\n`);
     expect(report.total).toBeGreaterThan(50);

@@ -7,6 +7,7 @@ import {
   canaryBootRequest,
   canaryCookie,
   canaryHandler,
+  canaryHandoverRequest,
   canaryRouteState,
   checkCanaryPercent,
   parseCanaryState,
@@ -92,14 +93,18 @@ describe('canary percentages', () => {
 describe('the split route', () => {
   const h = canaryHandler(site, split);
 
-  it("is a subroute tagged xamal-<app>-canary whose two proxies each list both slots, the chosen one first, with the app's health checks", () => {
+  it("is a subroute tagged xamal-<app>-canary whose two proxies each list both slots, the chosen one first, with the app's retries and passive checks and no active ones", () => {
     expect(h['@id']).toBe('xamal-shop-canary');
     expect(h.handler).toBe('subroute');
     const proxies = routesOf(h).flatMap((r) => r.handle.filter((x) => x.handler === 'reverse_proxy'));
     expect(proxies.map((p) => p['@id'])).toEqual(['xamal-shop-canary-new', 'xamal-shop-canary-old']);
     expect(proxies.map(upstreams)).toEqual([['127.0.0.1:4001', '127.0.0.1:4000'], ['127.0.0.1:4000', '127.0.0.1:4001']]);
-    const { '@id': _a, upstreams: _u, ...rest } = proxyHandler(site);
-    for (const p of proxies) expect(p).toMatchObject(rest);
+    const { '@id': _a, upstreams: _u, health_checks: checks, ...rest } = proxyHandler(site);
+    expect(checks).toMatchObject({ active: expect.anything(), passive: expect.anything() });
+    for (const p of proxies) {
+      expect(p).toMatchObject(rest);
+      expect(p.health_checks).toEqual({ passive: (checks as { passive: unknown }).passive });
+    }
   });
 
   it("sends a client with the canary's cookie to the canary and one with the live version's cookie to the live slot, setting no cookie", () => {
@@ -129,15 +134,17 @@ describe('the split route', () => {
     expect(() => canaryHandler(site, { ...split, canary: { slot: 'green', version: 'v1.0' } })).toThrow(/v1.0 is already live/);
   });
 
-  it('while the canary boots, the route prefers the live slot', () => {
+  it('while the canary boots, the route prefers the live slot (passive checks only: a booting slot gets nothing while the live one answers)', () => {
     const r = canaryBootRequest(site, 'green');
     expect(r).toMatchObject({ method: 'PATCH', path: '/id/xamal-shop/handle' });
     expect(upstreams((r.body as Record<string, unknown>[])[0]!)).toEqual(['127.0.0.1:4001', '127.0.0.1:4000']);
+    expect((r.body as Record<string, unknown>[])[0]!.health_checks).not.toHaveProperty('active');
   });
 
   it("tells the split, the boot route and the ordinary route apart; setup's plan keeps a split as it is", () => {
     expect(canaryRouteState(appRoute(site, [h]), 'shop')).toBe('canary');
     expect(canaryRouteState(appRoute(site, (canaryBootRequest(site, 'blue').body as unknown[])), 'shop')).toBe('booting');
+    expect(canaryRouteState(appRoute(site, (canaryHandoverRequest(site, 'blue').body as unknown[])), 'shop')).toBe('ending');
     expect(canaryRouteState(appRoute(site), 'shop')).toBe('other');
     const current = { apps: { http: { servers: { xamal: { listen: [':443'], routes: [appRoute(site, [h])] } } }, tls: { automation: { policies: [{ '@id': 'xamal-shop-tls', subjects: ['shop.example.com'], issuers: [{ module: 'internal' }] }] } } } };
     const plan = planCaddy(current, site);
@@ -165,34 +172,69 @@ describe('the canary state file', () => {
 
 describe('promote and abort plans', () => {
   const show = (steps: CanaryStep[]) => steps.map((s) => (s.kind === 'caddy' ? `caddy ${s.request.method} ${s.request.path}` : displayCommand(s.command)));
+  const bodyOf = (step: CanaryStep | undefined) => ((step as Extract<CanaryStep, { kind: 'caddy' }>).request.body as Record<string, unknown>[])[0]!;
 
-  it('promote: the old slot stopped (as root), then the ordinary route, a check through Caddy, the canary marked live with current moved, the state removed', () => {
+  it('promote: every request to the canary slot, then the old slot stopped (as root), then the ordinary route, a check through Caddy, the canary marked live with current moved, the state removed', () => {
     const steps = promotePlan(input, state);
     const text = show(steps);
-    expect(text[0]).toBe('sudo -n systemctl stop -- xamal-shop-web@blue.service');
-    expect(text[1]).toBe('caddy PATCH /id/xamal-shop/handle');
-    expect((steps[1] as Extract<CanaryStep, { kind: 'caddy' }>).request.body).toEqual([proxyHandler(site)]);
-    expect(text[2]).toContain('https://shop.example.com/up');
-    expect(text[3]).toContain('/opt/xamal/shop/slots/web.live');
-    expect(text[3]).toContain('green');
-    expect(text[3]).toContain('/opt/xamal/shop/releases/v2.0');
-    expect(text[4]).toBe('rm -f -- /opt/xamal/shop/canary.json');
-    expect(steps).toHaveLength(5);
+    expect(text[0]).toBe('caddy PATCH /id/xamal-shop/handle');
+    expect(bodyOf(steps[0])['@id']).toBe('xamal-shop-canary-end');
+    expect(upstreams(bodyOf(steps[0]))).toEqual(['127.0.0.1:4001', '127.0.0.1:4000']);
+    expect(text[1]).toBe('sudo -n systemctl stop -- xamal-shop-web@blue.service');
+    expect(text[2]).toBe('caddy PATCH /id/xamal-shop/handle');
+    expect((steps[2] as Extract<CanaryStep, { kind: 'caddy' }>).request.body).toEqual([proxyHandler(site)]);
+    expect(text[3]).toContain('https://shop.example.com/up');
+    expect(text[4]).toContain('/opt/xamal/shop/slots/web.live');
+    expect(text[4]).toContain('green');
+    expect(text[4]).toContain('/opt/xamal/shop/releases/v2.0');
+    expect(text[5]).toBe('rm -f -- /opt/xamal/shop/canary.json');
+    expect(steps).toHaveLength(6);
   });
 
-  it('abort: the canary slot stopped, then the ordinary route and a check through Caddy, the state removed; nothing marked live', () => {
-    const text = show(abortPlan(input, state));
-    expect(text[0]).toBe('sudo -n systemctl stop -- xamal-shop-web@green.service');
-    expect(text[1]).toBe('caddy PATCH /id/xamal-shop/handle');
-    expect(text[2]).toContain('https://shop.example.com/up');
-    expect(text[3]).toBe('rm -f -- /opt/xamal/shop/canary.json');
-    expect(text).toHaveLength(4);
+  it('abort: every request to the live slot, then the canary slot stopped, then the ordinary route and a check through Caddy, the state removed; nothing marked live', () => {
+    const steps = abortPlan(input, state);
+    const text = show(steps);
+    expect(text[0]).toBe('caddy PATCH /id/xamal-shop/handle');
+    expect(upstreams(bodyOf(steps[0]))).toEqual(['127.0.0.1:4000', '127.0.0.1:4001']);
+    expect(text[1]).toBe('sudo -n systemctl stop -- xamal-shop-web@green.service');
+    expect(text[2]).toBe('caddy PATCH /id/xamal-shop/handle');
+    expect(text[3]).toContain('https://shop.example.com/up');
+    expect(text[4]).toBe('rm -f -- /opt/xamal/shop/canary.json');
+    expect(text).toHaveLength(5);
     expect(text.join('\n')).not.toContain('.live');
+  });
+
+  it('stops no slot while the route in effect prefers it, and every route a config change replaces has no active checks and picks a slot that is up first (Caddy 2.6 cancels the replaced handler mid-request)', () => {
+    for (const [plan, stopped, kept] of [[promotePlan(input, state), 'blue', 'green'], [abortPlan(input, state), 'green', 'blue']] as const) {
+      // The split is what the first config change replaces.
+      let inEffect: Record<string, unknown> = canaryHandler(site, split);
+      const running = new Set(['blue', 'green']);
+      for (const step of plan) {
+        if (step.kind === 'run') {
+          const m = /xamal-shop-web@(blue|green)\.service/.exec(displayCommand(step.command));
+          if (m && displayCommand(step.command).includes('systemctl stop')) {
+            expect(m[1]).toBe(stopped);
+            const proxies = inEffect.handler === 'subroute' ? routesOf(inEffect).flatMap((r) => r.handle.filter((x) => x.handler === 'reverse_proxy')) : [inEffect];
+            expect(proxies.map((p) => upstreams(p)[0])).toEqual([`127.0.0.1:${kept === 'green' ? 4001 : 4000}`]);
+            running.delete(m[1]!);
+          }
+          continue;
+        }
+        const proxies = inEffect.handler === 'subroute' ? routesOf(inEffect).flatMap((r) => r.handle.filter((x) => x.handler === 'reverse_proxy')) : [inEffect];
+        for (const p of proxies) {
+          expect(p.health_checks).not.toHaveProperty('active');
+          expect(running.has(upstreams(p)[0] === '127.0.0.1:4000' ? 'blue' : 'green')).toBe(true);
+        }
+        inEffect = (step.request.body as Record<string, unknown>[])[0]!;
+      }
+      expect(inEffect).toEqual(proxyHandler(site));
+      expect([...running]).toEqual([kept]);
+    }
   });
 
   it('without host names there is nothing to check through Caddy', () => {
     const bare = { ...input, site: { ...site, hosts: [] } };
-    expect(promotePlan(bare, state)).toHaveLength(4);
-    expect(abortPlan(bare, state)).toHaveLength(3);
+    expect(promotePlan(bare, state)).toHaveLength(5);
+    expect(abortPlan(bare, state)).toHaveLength(4);
   });
 });

@@ -80,10 +80,10 @@ describe('canary flow', () => {
     const p = testContext({ respond: hosts({ canary: true }) });
     const promoted = await canaryEnd(p.ctx, 'promote');
     expect(promoted.every((o) => o.ok && o.value?.version === 'v2')).toBe(true);
-    expect(trail(p.pool.steps, 'web1')).toEqual(['read canary state', 'stop web-blue', 'caddy ordinary route', 'check https://shop.example.com/up through Caddy', 'mark web-green live', 'remove canary state', 'audit']);
+    expect(trail(p.pool.steps, 'web1')).toEqual(['read canary state', 'caddy canary: every request to the green slot', 'stop web-blue', 'caddy ordinary route', 'check https://shop.example.com/up through Caddy', 'mark web-green live', 'remove canary state', 'audit']);
     const a = testContext({ respond: hosts({ canary: true }) });
     await canaryEnd(a.ctx, 'abort');
-    expect(trail(a.pool.steps, 'web2')).toEqual(['read canary state', 'stop web-green', 'caddy ordinary route', 'check https://shop.example.com/up through Caddy', 'remove canary state', 'audit']);
+    expect(trail(a.pool.steps, 'web2')).toEqual(['read canary state', 'caddy canary: every request to the blue slot', 'stop web-green', 'caddy ordinary route', 'check https://shop.example.com/up through Caddy', 'remove canary state', 'audit']);
     await expect(canaryEnd(testContext({ respond: hosts() }).ctx, 'abort')).rejects.toThrow(/no canary is running on web1, web2/);
   });
 
