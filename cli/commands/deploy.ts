@@ -403,8 +403,8 @@ export function verificationStep(publicKeys: readonly string[], version: string)
 
 /**
  * `deploy --canary P`: hooks pre-connect, pre-build and (lock held) pre-deploy as a deploy runs them;
- * the canary on the primary role's hosts (deployer/flows/canary.ts). No post-deploy: nothing is
- * deployed until `canary promote`.
+ * the canary on the primary role's hosts with pre-app-boot and post-app-boot around its boot
+ * (deployer/flows/canary.ts). No post-deploy: nothing is deployed until `canary promote`.
  */
 async function canaryVerb(verb: Verb, positionals: readonly string[], values: DeployValues, remote: Remote, io: Io, o: { percent: number; say: (l: string) => void; warn: (l: string) => void; done: () => void }): Promise<number> {
   const { ctx } = remote;
@@ -423,7 +423,7 @@ async function canaryVerb(verb: Verb, positionals: readonly string[], values: De
     await hook('pre-deploy', { lock: true });
     o.say(`canary ${version} at ${o.percent}% of new sessions on the ${ctx.config.primaryRole} hosts`);
     const artifacts = dry ? undefined : farmArtifacts(ctx, version, exec, { say: o.say, warn: o.warn, ...(values.build ? { build: { say: o.say } } : {}) });
-    return canaryDeployFlow(ctx, { version, percent: o.percent, ...(artifacts ? { artifacts } : {}) });
+    return canaryDeployFlow(ctx, { version, percent: o.percent, hooks: hook, ...(artifacts ? { artifacts } : {}) });
   });
   o.done();
   printDryRun(io, remote);

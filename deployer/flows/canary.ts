@@ -10,6 +10,7 @@ import {
   parseCanaryState,
   promotePlan,
   readCanaryStateCommand,
+  splitOf,
   writeCanaryStateCommand,
   type CanaryPlanInput,
   type CanaryRouteState,
@@ -18,7 +19,8 @@ import {
 } from '../commands/canary.ts';
 import { rolesOnHost, SLOTS, type Slot } from '../commands/layout.ts';
 import { checkVersion } from '../commands/release.ts';
-import { idleSlot, parseSlotState, slotStateCommand } from '../commands/slots.ts';
+import { asRoot } from '../commands/files.ts';
+import { idleSlot, parseSlotState, slotStateCommand, stopSlotCommand } from '../commands/slots.ts';
 import { must, type HostSession } from '../remote.ts';
 import { auditResult, recordAudit } from './audit.ts';
 import { caddyCall } from './caddy.ts';
@@ -38,6 +40,8 @@ export interface CanaryDeployOptions {
   version: string;
   percent: number;
   artifacts?: ArtifactSource;
+  /** Runs pre-app-boot and post-app-boot around the canary's boot, as a deploy's boot group does. */
+  hooks?: HookRunner;
 }
 
 export interface HostCanaryRecord extends HostDeployRecord {
@@ -72,12 +76,17 @@ export async function refuseDuringCanary(ctx: RemoteContext): Promise<void> {
 
 const versionOf = (releasePath: string | undefined) => (releasePath ? releasePath.slice(releasePath.lastIndexOf('/') + 1) : undefined);
 
+/** A host whose canary booted: what its split needs. */
+interface BootedCanary {
+  rec: HostDeployRecord;
+  state: CanaryState;
+}
+
 /**
  * One host: traffic pinned to the live slot, the new version booted and health-checked in the idle
- * slot, the state file written, then the split. A failed boot puts the ordinary route back (the
- * new slot is already stopped).
+ * slot. A failed boot puts the ordinary route back (the new slot is already stopped).
  */
-async function startCanary(ctx: RemoteContext, s: HostSession, opts: CanaryDeployOptions, rec: HostDeployRecord): Promise<HostCanaryRecord> {
+async function bootCanary(ctx: RemoteContext, s: HostSession, opts: CanaryDeployOptions, rec: HostDeployRecord): Promise<BootedCanary> {
   const c = ctx.config;
   const site = appSite(c, ctx.layout);
   const raw = await must(s, slotStateCommand(ctx.layout, c.primaryRole));
@@ -100,28 +109,58 @@ async function startCanary(ctx: RemoteContext, s: HostSession, opts: CanaryDeplo
     await recordAudit(ctx, s, { version: opts.version, result: auditResult(err) });
     throw err;
   }
+  return { rec, state };
+}
+
+/** One booted host: the state file written, then the split. */
+async function splitCanary(ctx: RemoteContext, s: HostSession, { rec, state }: BootedCanary): Promise<HostCanaryRecord> {
   await must(s, writeCanaryStateCommand(ctx.layout, state));
-  await caddyCall(s, canaryRouteRequest(site, { percent: state.percent, canary: { slot: idle, version: opts.version }, live: state.live }));
-  await recordAudit(ctx, s, { version: opts.version, result: `ok: canary ${opts.percent}% beside ${liveVersion}` });
-  ctx.step?.(s.host, `canary ${opts.percent}%`);
+  await caddyCall(s, canaryRouteRequest(appSite(ctx.config, ctx.layout), splitOf(state)));
+  await recordAudit(ctx, s, { version: state.version, result: `ok: canary ${state.percent}% beside ${state.live.version}` });
+  ctx.step?.(s.host, `canary ${state.percent}%`);
   return { ...rec, canary: state };
 }
 
 /**
+ * A booted canary taken back (post-app-boot failed): its slot stopped while the route still prefers
+ * the live one, then the ordinary route. Traffic never reached it.
+ */
+async function unbootCanary(ctx: RemoteContext, s: HostSession, { state }: BootedCanary, err: unknown): Promise<void> {
+  const c = ctx.config;
+  await must(s, asRoot(stopSlotCommand(ctx.layout.app, c.primaryRole, state.slot, c.drainTimeout), ctx.sshUser(s.host)));
+  await caddyCall(s, normalRouteRequest(appSite(c, ctx.layout)));
+  await recordAudit(ctx, s, { version: state.version, result: auditResult(err) });
+}
+
+/**
  * `deploy --canary P`: refused where a canary already runs; the release staged on every host of the
- * primary role first (nothing boots until all have it), release_command once, then each host starts
- * its canary. The caller holds the lock.
+ * primary role first (nothing boots until all have it), release_command once; pre-app-boot with
+ * those hosts, each boots its canary, post-app-boot with those that booted (a failure there stops
+ * them again: no split anywhere), then each splits. The caller holds the lock.
  */
 export async function canaryDeployFlow(ctx: RemoteContext, opts: CanaryDeployOptions): Promise<HostOutcome<HostCanaryRecord>[]> {
   checkVersion(opts.version);
   checkCanaryPercent(opts.percent);
+  const hook: HookRunner = opts.hooks ?? (async () => {});
   const hosts = canaryHosts(ctx);
   await refuseDuringCanary(ctx);
   const records = new Map<string, HostDeployRecord>(hosts.map((h) => [h, { host: h, version: opts.version, roles: [], pulled: false, durationsMs: {} }]));
   // Every host says what it needs, each artifact is verified, then they pull; a failure throws before any canary starts.
   await stageRelease(ctx, { version: opts.version, ...(opts.artifacts ? { artifacts: opts.artifacts } : {}) }, records, hosts);
   if (ctx.config.releaseCommand) await runReleaseCommand(ctx, opts.version);
-  return onSessions(ctx, (s, h) => startCanary(ctx, s, opts, records.get(h)!), hosts);
+  await hook('pre-app-boot', { hosts });
+  const booted = await onSessions(ctx, (s, h) => bootCanary(ctx, s, opts, records.get(h)!), hosts);
+  const ready = new Map(booted.flatMap((o) => (o.ok ? [[o.host, o.value] as const] : [])));
+  if (ready.size) {
+    try {
+      await hook('post-app-boot', { hosts: [...ready.keys()] });
+    } catch (err) {
+      await onSessions(ctx, (s, h) => unbootCanary(ctx, s, ready.get(h)!, err), [...ready.keys()]);
+      throw err;
+    }
+  }
+  const split = new Map((await onSessions(ctx, (s, h) => splitCanary(ctx, s, ready.get(h)!), [...ready.keys()])).map((o) => [o.host, o]));
+  return booted.map((b) => (b.ok ? { ...split.get(b.host)!, ms: b.ms + split.get(b.host)!.ms } : b));
 }
 
 export interface HostCanaryStatus {

@@ -58,6 +58,33 @@ describe('canary flow', () => {
     expect(t).not.toContain('write canary state');
   });
 
+  it("runs pre-app-boot with the primary role's hosts before anything boots and post-app-boot with those that booted before any split", async () => {
+    const { ctx, pool } = testContext({ command: 'deploy', respond: hosts() });
+    const seen: string[] = [];
+    const hooks = async (name: string, extra?: { hosts?: readonly string[] }) => {
+      const boots = pool.steps.filter((s) => s.kind === 'run' && s.command.label?.startsWith('start web-')).length;
+      const splits = pool.steps.filter((s) => s.kind === 'caddy' && s.request.label?.startsWith('canary: 10%')).length;
+      seen.push(`${name} ${extra?.hosts?.join(',')} boots=${boots} splits=${splits}`);
+    };
+    const out = await canaryDeployFlow(ctx, { version: 'v2', percent: 10, artifacts, hooks });
+    expect(out.every((o) => o.ok)).toBe(true);
+    expect(seen).toEqual(['pre-app-boot web1,web2 boots=0 splits=0', 'post-app-boot web1,web2 boots=2 splits=0']);
+  });
+
+  it('a failing post-app-boot stops every booted canary while traffic stays on the live slot, then puts the ordinary route back: no split, no state file', async () => {
+    const { ctx, pool } = testContext({ command: 'deploy', respond: hosts() });
+    const hooks = async (name: string) => {
+      if (name === 'post-app-boot') throw new Error('post-app-boot hook failed (exit 1)');
+    };
+    await expect(canaryDeployFlow(ctx, { version: 'v2', percent: 10, artifacts, hooks })).rejects.toThrow(/post-app-boot hook failed/);
+    for (const h of ['web1', 'web2']) {
+      const t = trail(pool.steps, h);
+      const after = t.slice(t.findIndex((l) => l.startsWith('health check')));
+      expect(after.filter((l) => l.startsWith('caddy') || l.startsWith('stop '))).toEqual(['stop web-green', 'caddy ordinary route']);
+      expect(t).not.toContain('write canary state');
+    }
+  });
+
   it('refuses a second canary, and a deploy while one runs, naming it', async () => {
     const { ctx, pool } = testContext({ command: 'deploy', respond: hosts({ canary: true }) });
     const err = await canaryDeployFlow(ctx, { version: 'v3', percent: 5, artifacts }).catch((e: unknown) => e);
