@@ -28,6 +28,7 @@ import type { RemoteContext } from './context.ts';
 import type { HookRunner } from '../hooks.ts';
 import { bootRole, deployFlow, runReleaseCommand, stageRelease, type ArtifactSource, type DeployResult, type HostDeployRecord } from './deploy.ts';
 import { failed, onSessions, type HostOutcome } from './parallel.ts';
+import { pruneAfterDeploy } from './prune.ts';
 
 /**
  * Canary releases on the primary role's hosts (other roles untouched): `deploy --canary P` boots the
@@ -244,14 +245,16 @@ export interface PromoteResult {
   rest?: DeployResult;
   /** Why the other roles were not deployed, when they were not. */
   restSkipped?: string;
+  /** Per host that now runs the version (promoted or deployed), the releases pruned to `retain_releases`, or why that failed. */
+  pruned: Map<string, HostOutcome<string[]>>;
 }
 
 /**
  * `canary promote` as the end of the deploy `deploy --canary` began: pre-caddy-switch with the
  * hosts where a canary runs, their switch (`canaryEnd`), post-caddy-switch with those switched, then
  * the other selected roles get the version the ordinary way (`deployFlow`, its boot and switch hooks
- * included). When the promote failed on a host, the other roles are left as they are (said). The
- * caller holds the lock and runs post-deploy. `artifacts` is asked once the version is known.
+ * included), then every host now running it is pruned as after a deploy. When the promote failed on
+ * a host, the other roles are left as they are (said). The caller holds the lock and runs post-deploy. `artifacts` is asked once the version is known.
  */
 export async function canaryPromoteFlow(ctx: RemoteContext, opts: { hooks?: HookRunner; artifacts?: (version: string) => ArtifactSource | undefined; onVersion?: (version: string) => void } = {}): Promise<PromoteResult> {
   const hook: HookRunner = opts.hooks ?? (async () => {});
@@ -264,11 +267,16 @@ export async function canaryPromoteFlow(ctx: RemoteContext, opts: { hooks?: Hook
   const live = promoted.filter((o) => o.ok && o.value).map((o) => o.host);
   if (live.length) await hook('post-caddy-switch', { hosts: live, ...(version ? { version } : {}) });
   const rest = promoteRest(ctx.config, ctx.targets);
-  if (!version || !rest.hosts.length) return { version, promoted };
+  // As a deploy prunes where it went live (still holding the lock): the promoted hosts, and those the other roles' deploy reached.
+  const prune = async (r: Omit<PromoteResult, 'pruned'>): Promise<PromoteResult> => {
+    const live = [...promoted.filter((o) => o.ok && o.value), ...(r.rest?.outcomes.filter((o) => o.ok) ?? [])];
+    return { ...r, pruned: await pruneAfterDeploy(ctx, live.filter((o, i) => live.findIndex((x) => x.host === o.host) === i)) };
+  };
+  if (!version || !rest.hosts.length) return prune({ version, promoted });
   const bad = failed(promoted);
-  if (bad.length) return { version, promoted, restSkipped: `${rest.roles.join(', ')} not deployed: the promote failed on ${bad.map((b) => b.host).join(', ')}` };
+  if (bad.length) return prune({ version, promoted, restSkipped: `${rest.roles.join(', ')} not deployed: the promote failed on ${bad.map((b) => b.host).join(', ')}` });
   ctx.say?.(`deploying ${version} to ${rest.roles.join(', ')} on ${rest.hosts.join(', ')}`);
   const artifacts = opts.artifacts?.(version);
   const restCtx: RemoteContext = { ...ctx, targets: { ...ctx.targets, roles: rest.roles, hosts: rest.hosts } };
-  return { version, promoted, rest: await deployFlow(restCtx, { version, ...(artifacts ? { artifacts } : {}), hooks: opts.hooks ?? hook }) };
+  return prune({ version, promoted, rest: await deployFlow(restCtx, { version, ...(artifacts ? { artifacts } : {}), hooks: opts.hooks ?? hook }) });
 }

@@ -133,6 +133,17 @@ describe('canary flow', () => {
     expect(a.pool.steps.some((s) => s.host === 'jobs1')).toBe(false);
   });
 
+  it('promote prunes, as a deploy does, each host now running the version once (promoted or deployed), keeping retain_releases and what a slot points at; abort prunes nothing', async () => {
+    const respond = (step: RecordedStep) => (step.kind === 'run' && step.command.label === 'list releases' ? { stdout: 'v2\nold\nr5\nr4\nr3\nr2\nr1\n' } : hosts({ canary: true })(step));
+    const p = testContext({ respond });
+    const r = await canaryPromoteFlow(p.ctx, { artifacts: () => artifacts });
+    expect([...r.pruned.entries()].map(([h, o]) => [h, o.ok && o.value])).toEqual([['web1', ['r2', 'r1']], ['web2', ['r2', 'r1']], ['jobs1', ['r2', 'r1']]]);
+    for (const h of ['web1', 'web2', 'jobs1']) expect(trail(p.pool.steps, h).filter((l) => l.startsWith('remove releases'))).toEqual(['remove releases r2 r1']);
+    const a = testContext({ respond });
+    await canaryEnd(a.ctx, 'abort');
+    expect(a.pool.steps.some((s) => s.kind === 'run' && s.command.label === 'list releases')).toBe(false);
+  });
+
   it('promote deploys only the selected other roles, on the selected hosts that run them', () => {
     const config = { primaryRole: 'web', roles: [{ name: 'web', hosts: [{ host: 'a' }, { host: 'b' }] }, { name: 'jobs', hosts: [{ host: 'b' }, { host: 'c' }] }, { name: 'cron', hosts: [{ host: 'd' }] }] } as never;
     expect(promoteRest(config, { roles: ['web', 'jobs', 'cron'], hosts: ['a', 'b', 'c', 'd'] })).toEqual({ roles: ['jobs', 'cron'], hosts: ['b', 'c', 'd'] });
