@@ -27,7 +27,7 @@ import type { ImagePreparer } from './images/prepare.ts';
 import type { EgressProxy } from './egress.ts';
 import { assembleManifest, cacheLayout, planBuild, type BuildLimits, type DepsNetwork, type BuildPlan, type BuildStep, type PlanInput } from './plan.ts';
 import { mirrorPath, prepareSource } from './source.ts';
-import { parseMixLock, readProjectLock, type LockedDep } from './mix-lock.ts';
+import { lockEntries, readProjectLock, type LockedDep } from './mix-lock.ts';
 import type { ReleaseContents } from './release-contents.ts';
 import { releaseSbom } from './sbom.ts';
 import { BUILD_USER } from './build-user.ts';
@@ -496,9 +496,10 @@ async function sourceLock(workDir: string): Promise<{ source: { lockSha256?: str
   const bytes = await readSourceFile(src, path);
   let locked: RelayScope['locked'];
   try {
-    locked = parseMixLock(new TextDecoder('utf-8', { fatal: true }).decode(bytes)).flatMap((d) => (d.scm === 'git' ? [d.url] : []));
+    locked = lockEntries(bytes).flatMap((d) => (d.scm === 'git' ? [d.url] : []));
   } catch (err) {
-    locked = { none: `mix.lock cannot be read (${isXamalError(err) ? err.message : 'it is not UTF-8 text'})` };
+    if (!isXamalError(err) || err.code !== 'validation') throw err;
+    locked = { none: `mix.lock cannot be read (${err.message})` };
   }
   return { source: { lockSha256: sha256Of(bytes) }, locked };
 }

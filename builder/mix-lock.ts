@@ -337,16 +337,21 @@ export async function readProjectLock(base: string, src: string): Promise<Locked
   const read = await readCappedFile(join(src, 'mix.lock'), MAX_LOCK_BYTES);
   if (read.kind === 'missing') return undefined;
   if (read.kind === 'refused') throw new XamalError('build_failed', `sbom: mix.lock ${read.why}; it is read only as a regular file of at most ${MAX_LOCK_BYTES} bytes`);
-  let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(read.data);
-  } catch {
-    throw new XamalError('build_failed', 'sbom: mix.lock is not UTF-8 text');
-  }
-  try {
-    return parseMixLock(text);
+    return lockEntries(read.data);
   } catch (err) {
     if (!isXamalError(err) || err.code !== 'validation') throw err;
     throw new XamalError('build_failed', `sbom: ${err.message} (the SBOM lists what mix.lock pins: a lock it cannot read stops the build)`);
   }
+}
+
+/** A mix.lock's bytes as its entries: strict UTF-8, then `parseMixLock` (a validation error says why not). */
+export function lockEntries(bytes: Uint8Array): LockedDep[] {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new XamalError('validation', 'mix.lock is not UTF-8 text');
+  }
+  return parseMixLock(text);
 }

@@ -117,7 +117,7 @@ describe("reading the project's mix.lock from the build's work directory", () =>
     await symlink('/etc/passwd', join(linked, 'src', 'mix.lock'));
     expect(await refusedWith(readProjectLock(linked, join(linked, 'src')))).toBe(`build_failed: sbom: mix.lock is a symbolic link; it is read only as a regular file of at most ${MAX_LOCK_BYTES} bytes`);
     const binary = await work(Buffer.from([0x25, 0x7b, 0xff, 0x7d]));
-    expect(await refusedWith(readProjectLock(binary, join(binary, 'src')))).toBe('build_failed: sbom: mix.lock is not UTF-8 text');
+    expect(await refusedWith(readProjectLock(binary, join(binary, 'src')))).toBe('build_failed: sbom: mix.lock is not UTF-8 text (the SBOM lists what mix.lock pins: a lock it cannot read stops the build)');
     const bad = await work('%{"a": 1}');
     expect(await refusedWith(readProjectLock(bad, join(bad, 'src')))).toBe(
       'build_failed: sbom: mix.lock line 1, column 8: "a": expected a tuple starting with its SCM (:hex or :git) (the SBOM lists what mix.lock pins: a lock it cannot read stops the build)',
