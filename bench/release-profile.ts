@@ -6,6 +6,7 @@
  * - the container alone (`true`), the BEAM alone (`elixir -e ''`), Mix with the project loaded and
  *   its deps checked (`mix run --no-compile --no-start -e ''`);
  * - `mix release` as the farm runs it, wall time, and with `MIX_DEBUG=1` (Mix's time per task);
+ * - what the worker adds after the step: its work directory measured against the disk limit;
  * - its parts, one after another in one VM (`mix run` of a script calling Mix.Release's functions
  *   the release task calls): reading the apps (from_config!), the ERTS copy, each application's copy
  *   with its beams stripped, the same copy without stripping, the boot scripts (systools), sys.config,
@@ -21,6 +22,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LocalExecutor, runChecked } from '../core/index.ts';
 import type { ContainerSpec } from '../builder/docker.ts';
+import { diskUsage } from '../builder/disk.ts';
 import { cells, dockerCli, say, TUPLES } from './farm.ts';
 import { dockerRunArgs, rawCheckout, rawSteps } from './raw-build.ts';
 import { engineLockHeldByCaller, rawProxy, shopSources, withPairFarm } from './shop.ts';
@@ -97,6 +99,13 @@ try {
       const first = await rawSteps(farm.dockerSocket, plan, ['deps', 'assets', 'compile'], proxy.url);
       say(`deps, assets, first release: ${JSON.stringify(first)}`);
       await writeFile(join(plan.dirs.home, 'profile.exs'), PROFILE_EXS);
+      // What the worker adds after each step: the work directory measured against the disk limit (builder/disk.ts).
+      for (let i = 0; i < runs; i++) {
+        const t0 = performance.now();
+        const bytes = await diskUsage(join(tmp, 'work'));
+        add('worker: the work directory measured (diskUsage)', performance.now() - t0);
+        if (i === 0) say(`work directory: ${bytes} bytes, ${(await runChecked(exec, { argv: ['sh', '-c', 'find "$1" | wc -l', 'sh', join(tmp, 'work')] })).stdout.trim()} entries`);
+      }
       const spec = plan.containers.compile;
       for (let i = 0; i < runs; i++) {
         await run(farm.dockerSocket, spec, 'container (true)', ['true']);
