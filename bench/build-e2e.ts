@@ -15,7 +15,10 @@
  * engine lock (/tmp/xamal-int.lock) with the services and the farm up only inside it (bench/shop.ts
  * `withPairFarm`), so other users' tests run between pairs.
  *
- *   npx tsx bench/build-e2e.ts [--runs 5] [--app shop|hello] [--lock-held]
+ * The API's shop builds send the assets inputs its config/deploy.yml declares, as `xamal build` does
+ * (a cold cache: the step runs, and its output is kept); `--undeclared`: without them.
+ *
+ *   npx tsx bench/build-e2e.ts [--runs 5] [--app shop|hello] [--lock-held] [--undeclared]
  *
  * Prints markdown table rows.
  */
@@ -28,7 +31,7 @@ import { cells, ratio, say, secs, TUPLES } from './farm.ts';
 import { rawBuild, type RawStep } from './raw-build.ts';
 import { engineLockHeldByCaller, rawProxy, shopSources, withPairFarm } from './shop.ts';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, app: { type: 'string', default: 'shop' }, 'lock-held': { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, app: { type: 'string', default: 'shop' }, 'lock-held': { type: 'boolean', default: false }, undeclared: { type: 'boolean', default: false } } });
 const runs = Number(values.runs);
 engineLockHeldByCaller(values['lock-held']);
 const app = values.app;
@@ -38,7 +41,7 @@ const steps: RawStep[] = shop ? ['deps', 'assets', 'compile'] : ['deps', 'compil
 
 const tmp = await mkdtemp(join(tmpdir(), 'xamal-bench-p1-'));
 const sources = shop ? await shopSources(tmp) : undefined;
-const src = sources ?? { ...(await helloRepo(join(tmp, 'repo'))), repoDir: join(tmp, 'repo'), env: undefined, allow: undefined };
+const src = sources ?? { ...(await helloRepo(join(tmp, 'repo'))), repoDir: join(tmp, 'repo'), env: undefined, allow: undefined, assets: undefined };
 const proxy = sources ? await rawProxy(join(tmp, 'proxy'), sources.allow) : undefined;
 
 const api: number[] = [];
@@ -49,7 +52,7 @@ try {
     const commit = await commitFiles(src.repoDir, `bench run ${i}`, { BENCH_RUN: `${i}\n` });
     const job = { app, url: src.url, commit, tuple: TUPLES.bookworm, ...(src.env ? { env: src.env } : {}), assets: shop, dir: join(tmp, `raw-${i}`) };
     const { a, r, manifest } = await withPairFarm(join(tmp, 'farm'), src.allow, async (farm) => {
-      const apiBuild = () => farm.build(app, { url: src.url, commit }, [TUPLES.bookworm], 1_200_000, src.env);
+      const apiBuild = () => farm.build(app, { url: src.url, commit }, [TUPLES.bookworm], 1_200_000, { env: src.env, assets: values.undeclared ? undefined : src.assets });
       const rawOne = () => rawBuild({ ...job, dockerSocket: farm.dockerSocket }, steps, proxy?.url);
       await farm.clearCache();
       let a: number;

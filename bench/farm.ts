@@ -14,6 +14,7 @@ import type { AllowEntry } from '../builder/egress.ts';
 import { buildImage } from '../builder/images/build.ts';
 import { hostArch, imageBuildDeps } from '../builder/images/context.ts';
 import type { Command } from '../core/index.ts';
+import type { BuildAssets } from '../core/contracts/build-settings.ts';
 import type { BuildQueues, QueueSettings } from '../queue/index.ts';
 import { serviceEndpoints, servicesDown, servicesUp, type ServiceName } from '../localservices/index.ts';
 import { localStore } from '../store/local.ts';
@@ -64,7 +65,7 @@ export interface BenchFarm {
   /** JSON request to the API over loopback; resolves with status and parsed body. */
   call(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }>;
   /** POST /v1/builds, then polls the manifests until every tuple's is visible; resolves with ms from the POST. */
-  build(app: string, repo: { url: string; commit: string }, tuples: readonly string[], timeoutMs?: number, env?: Record<string, string>): Promise<number>;
+  build(app: string, repo: { url: string; commit: string }, tuples: readonly string[], timeoutMs?: number, settings?: { env?: Record<string, string> | undefined; assets?: BuildAssets | undefined }): Promise<number>;
   clearCache(): Promise<void>;
   close(): Promise<void>;
 }
@@ -99,9 +100,10 @@ export async function startBenchFarm(dir: string, concurrency: number, depsAllow
     dockerSocket: ep.dockerSocket,
     settings,
     call,
-    async build(name, repo, tuples, timeoutMs = 900_000, env) {
+    async build(name, repo, tuples, timeoutMs = 900_000, settings = {}) {
+      const { env, assets } = settings;
       const t0 = performance.now();
-      const res = await call('POST', '/v1/builds', { app: name, source: { git: repo.url, commit: repo.commit }, targets: [...tuples], ...(env ? { env } : {}) });
+      const res = await call('POST', '/v1/builds', { app: name, source: { git: repo.url, commit: repo.commit }, targets: [...tuples], ...(env ? { env } : {}), ...(assets ? { assets } : {}) });
       if (res.status !== 202 && res.status !== 200) throw new Error(`POST /v1/builds answered ${res.status}: ${JSON.stringify(res.body)}`);
       const builds = (res.body as { builds: { id: string; tuple: string }[] }).builds;
       const pending = new Set(tuples);

@@ -15,8 +15,11 @@
  * only inside it (bench/shop.ts `withPairFarm`), so other users' tests run between pairs.
  *
  * `--logs`: also prints both builds' stored logs (the profile: which steps ran, what Mix compiled).
+ * The shop's builds send the assets inputs its config/deploy.yml declares (`builder.assets`, as
+ * `xamal build` does): B changes no input, so its assets step is skipped and A's priv/static
+ * restored. `--undeclared`: without them (the step always runs, as before the declaration).
  *
- *   npx tsx bench/rebuild.ts [--runs 5] [--app shop|hello] [--lock-held] [--logs]
+ *   npx tsx bench/rebuild.ts [--runs 5] [--app shop|hello] [--lock-held] [--logs] [--undeclared]
  *
  * Prints markdown table rows.
  */
@@ -29,7 +32,7 @@ import { cells, ratio, say, secs, TUPLES, type BenchFarm } from './farm.ts';
 import { rawCheckout, rawSteps } from './raw-build.ts';
 import { engineLockHeldByCaller, rawProxy, shopSources, withPairFarm, type ShopSources } from './shop.ts';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, app: { type: 'string', default: 'shop' }, 'lock-held': { type: 'boolean', default: false }, logs: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, app: { type: 'string', default: 'shop' }, 'lock-held': { type: 'boolean', default: false }, undeclared: { type: 'boolean', default: false }, logs: { type: 'boolean', default: false } } });
 const runs = Number(values.runs);
 engineLockHeldByCaller(values['lock-held']);
 const app = values.app;
@@ -51,7 +54,7 @@ async function shopLock(s: ShopSources, dockerSocket: string, dir: string): Prom
 
 const tmp = await mkdtemp(join(tmpdir(), 'xamal-bench-p2-'));
 const sources = app === 'shop' ? await shopSources(tmp) : undefined;
-const src = sources ?? { ...(await helloRepo(join(tmp, 'repo'))), repoDir: join(tmp, 'repo'), env: undefined, allow: undefined };
+const src = sources ?? { ...(await helloRepo(join(tmp, 'repo'))), repoDir: join(tmp, 'repo'), env: undefined, allow: undefined, assets: undefined };
 const cold: number[] = [];
 const warm: number[] = [];
 const ratios: number[] = [];
@@ -72,7 +75,7 @@ try {
     const changed = original.replace(/\nend\s*$/, `\n\n  @doc "Changed by bench/rebuild.ts."\n  def bench_run, do: ${i}\nend\n`);
     const b = await commitFiles(src.repoDir, `bench warm ${i}`, { [MODULE]: changed });
     const { c, w, steps } = await withPairFarm(join(tmp, 'farm'), src.allow, async (farm) => {
-      const build = (commit: string) => farm.build(app, { url: src.url, commit }, [TUPLES.bookworm], 1_200_000, src.env);
+      const build = (commit: string) => farm.build(app, { url: src.url, commit }, [TUPLES.bookworm], 1_200_000, { env: src.env, assets: values.undeclared ? undefined : src.assets });
       await farm.clearCache();
       const c = await build(a);
       const w = await build(b);

@@ -17,7 +17,8 @@ import { join } from 'node:path';
 import { proxyConfig, proxyFilter, type AllowEntry } from '../builder/egress.ts';
 import { hostArch } from '../builder/images/context.ts';
 import { upTestNetns } from '../testkit/egress/netns.ts';
-import { serveShopHashRepo, shopBuildEnv, shopRepo, writeNpmRegistryStandin } from '../testkit/shop-example.ts';
+import { serveShopHashRepo, shopAssetsInputs, shopBuildEnv, shopRepo, writeNpmRegistryStandin } from '../testkit/shop-example.ts';
+import type { BuildAssets } from '../core/contracts/build-settings.ts';
 import { prepare, say, startBenchFarm, stopStartedServices, type BenchFarm } from './farm.ts';
 
 export interface ShopSources {
@@ -29,6 +30,8 @@ export interface ShopSources {
   env: Record<string, string>;
   /** What the egress proxy must allow: the served address, port 80. */
   allow: AllowEntry[];
+  /** What its assets step reads, as its config/deploy.yml declares it (sent with each build, as `xamal build` does). */
+  assets: BuildAssets;
   close(): Promise<void>;
 }
 
@@ -50,7 +53,7 @@ export async function shopSources(dir: string): Promise<ShopSources> {
     const hashCommit = await serveShopHashRepo(join(dir, 'repos'), www);
     const repoDir = join(dir, 'repos', 'shop');
     const { url, commit } = await shopRepo(repoDir);
-    return { url, repoDir, commit, env: shopBuildEnv(base, hashCommit), allow: [{ host: netns.allowed, port: 80 }], close };
+    return { url, repoDir, commit, env: shopBuildEnv(base, hashCommit), allow: [{ host: netns.allowed, port: 80 }], assets: await shopAssetsInputs(), close };
   } catch (err) {
     await close();
     throw err;

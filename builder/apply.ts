@@ -14,7 +14,8 @@ import type { ObjectStore } from '../store/store.ts';
 import { usableImages } from '../images/catalog.ts';
 import type { LockFile } from '../images/lock.ts';
 import { cappedLog, type CappedLog } from './build-log.ts';
-import { readCacheFacts, readSourceFile, restoreCache, saveCache, sourceHashes, writeDepsMarker } from './cache.ts';
+import { readCacheFacts, readSourceFile, restoreCache, restoreOutput, saveCache, sourceHashes, writeDepsMarker } from './cache.ts';
+import { hashAssetsInputs } from './assets-cache.ts';
 import { BAD_START_ERL, checkScan, containerFailure, diskFailure, NO_START_ERL, releaseVersionOf, scanSummary } from './checks.ts';
 import { watchDisk } from './disk.ts';
 import { refuseUnlessRealDirectory, refuseUnsafeTree } from './links.ts';
@@ -383,8 +384,13 @@ const STEPS: { [K in BuildStep['kind']]: (r: Run, step: StepOf<K>) => Promise<vo
   },
   command: async (r, s) => void (await runChecked(r.deps.exec, s.command)),
   skip: (r, s) => r.say(s.message),
+  note: (r, s) => r.say(s.message),
+  'restore-output': async (r, s) => {
+    await r.say(`cache hit: ${relative(s.base, s.into)} from ${s.from}`);
+    await timed(r.timings, 'restore assets', () => restoreOutput(r.deps.exec, s.from, s.into, s.base, 'restore assets'));
+  },
   container: runContainerStep,
-  'save-cache': (r, s) => timed(r.timings, `save ${basename(s.from)}`, () => saveCache(r.deps.exec, s.from, s.to, s.replace)),
+  'save-cache': (r, s) => timed(r.timings, `save ${s.what ?? basename(s.from)}`, () => saveCache(r.deps.exec, s.from, s.to, s.replace)),
   'close-egress': closeEgressStep,
   'open-egress': async (r, s) => void (await egressNamespace(r, s.spec)),
   'write-secrets': (r, s) => writeSecretsFile(s.path, r.secrets ?? {}),
@@ -477,10 +483,14 @@ async function planJob(input: Omit<PlanInput, 'source' | 'cache'>, hold: (paths:
   if (!existsSync(join(src, 'mix.exs'))) throw new XamalError('build_failed', 'the source has no mix.exs at its root');
   const hashes = await sourceHashes(src);
   const linkedDirs = (['deps', '_build'] as const).filter((d) => lstatSync(join(src, d), { throwIfNoEntry: false })?.isSymbolicLink());
-  const source = { ...hashes, hasDeps: existsSync(join(src, 'deps')), hasLock: existsSync(join(src, 'mix.lock')), linkedDirs, assets: await buildsAssets(src) };
-  const { paths } = cacheLayout({ ...input, source });
-  await hold([paths.deps, paths.build]);
-  const cache = await readCacheFacts(paths);
+  const assets = await buildsAssets(src);
+  // Declared assets inputs are hashed from the checkout as it is, before any of the build's code runs.
+  const assetsInputs = assets && input.job.assets ? { assetsInputs: await hashAssetsInputs(src, input.job.assets.inputs) } : {};
+  const source = { ...hashes, hasDeps: existsSync(join(src, 'deps')), hasLock: existsSync(join(src, 'mix.lock')), linkedDirs, assets, ...assetsInputs };
+  const layout = cacheLayout({ ...input, source });
+  const { paths } = layout;
+  await hold([paths.deps, paths.build, ...(layout.assets ? [layout.assets.path] : [])]);
+  const cache = await readCacheFacts({ ...paths, ...(layout.assets ? { assets: layout.assets.path } : {}) });
   return planBuild({ ...input, source, cache });
 }
 

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, readdir, readFile, readlink, rename, rm, utimes, writeFile } from 'node:fs/promises';
+import { chown, lstat, mkdir, readdir, readFile, readlink, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { z } from 'zod';
 import { readCappedFile, runChecked, XamalError, type Executor } from '../core/index.ts';
 import { withFileLock } from '../localservices/fs-lock.ts';
+import { BUILD_USER } from './build-user.ts';
 
 /**
  * The worker's build cache: deps/ and _build directories under keys the plan computes
@@ -152,6 +153,8 @@ export async function writeDepsMarker(path: string, marker: DepsMarker): Promise
 export interface CacheFacts {
   deps: boolean;
   build: boolean;
+  /** An assets step's output is kept under the job's assets key (builder/assets-cache.ts). */
+  assets?: boolean;
   /** Left by an earlier successful deps step with the same deps key. */
   depsMarker?: DepsMarker;
 }
@@ -160,8 +163,35 @@ export interface CacheFacts {
  * What the cache holds under a plan's cache paths (builder/plan.ts `cacheLayout`), each looked up
  * under its entry's lock: eviction (builder/eviction.ts) removes an entry under the same lock.
  */
-export async function readCacheFacts(paths: { deps: string; build: string; depsFetched: string }): Promise<CacheFacts> {
+export async function readCacheFacts(paths: { deps: string; build: string; depsFetched: string; assets?: string }): Promise<CacheFacts> {
   const deps = await withEntryLock(paths.deps, async () => ({ present: existsSync(paths.deps), marker: await readDepsMarker(paths.depsFetched) }));
   const build = await withEntryLock(paths.build, async () => existsSync(paths.build));
-  return { deps: deps.present, build, ...(deps.marker ? { depsMarker: deps.marker } : {}) };
+  const { assets } = paths;
+  const kept = assets ? { assets: await withEntryLock(assets, async () => existsSync(assets)) } : {};
+  return { deps: deps.present, build, ...kept, ...(deps.marker ? { depsMarker: deps.marker } : {}) };
+}
+
+/**
+ * Replaces `into` — a directory of the source (priv/static), reached from `base` through real
+ * directories — with a copy of the cache entry `from` (`cp -a`, the build user's files kept as
+ * they are). Refused (`build_failed`) when `into` or a directory on the way is a link or not a
+ * directory: an earlier step ran the project's code, which may have made one.
+ */
+export async function restoreOutput(exec: Executor, from: string, into: string, base: string, label: string): Promise<void> {
+  const parts = relative(base, into).split('/');
+  for (let i = 1; i <= parts.length; i++) {
+    const path = join(base, ...parts.slice(0, i));
+    const st = await lstat(path).catch(() => undefined);
+    if (st?.isSymbolicLink()) throw new XamalError('build_failed', `${label}: ${relative(base, path)} is a link (-> ${await readlink(path)}); the cache is never restored through one`);
+    if (st && !st.isDirectory()) throw new XamalError('build_failed', `${label}: ${relative(base, path)} is not a directory; the cache is not restored over it`);
+  }
+  await withEntryLock(from, async () => {
+    if (!(await lstat(from)).isDirectory()) throw new XamalError('build_failed', `${label}: the cache entry ${from} is not a directory; it is not restored`);
+    await touchEntry(from);
+    await rm(into, { recursive: true, force: true });
+    // A parent the source lacks is made the build user's, as the rest of the work directory is.
+    const made = await mkdir(dirname(into), { recursive: true });
+    if (made) await chown(made, BUILD_USER.uid, BUILD_USER.gid);
+    await runChecked(exec, { argv: ['cp', '-a', '--', from, into], label });
+  });
 }

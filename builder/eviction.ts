@@ -6,8 +6,8 @@ import { withFileLock } from '../localservices/fs-lock.ts';
 
 /**
  * Cache eviction by size and age: `planEviction` decides as data what goes, `evictCache` lists the
- * entries on disk and removes what the plan says. An entry is one directory: a deps/ or _build copy
- * (`<cache>/mix/<app>/…`, with its deps marker) or a git mirror (`<cache>/git/<app>/….git`).
+ * entries on disk and removes what the plan says. An entry is one directory: a deps/, _build or
+ * assets output (priv/static) copy (`<cache>/mix/<app>/…`, deps/ with its marker) or a git mirror (`<cache>/git/<app>/….git`).
  */
 
 export interface CacheEntry {
@@ -62,8 +62,8 @@ async function treeBytes(path: string): Promise<number> {
   return n;
 }
 
-/** A directory an entry is: a cache key (`deps-…`, `build-…`) or a mirror (`….git`); not a copy in progress. */
-const isEntryName = (name: string) => /^(deps|build)-[0-9a-f]+$|^[0-9a-f]+\.git$/.test(name);
+/** A directory an entry is: a cache key (`deps-…`, `build-…`, `assets-…`) or a mirror (`….git`); not a copy in progress. */
+const isEntryName = (name: string) => /^(deps|build|assets)-[0-9a-f]+$|^[0-9a-f]+\.git$/.test(name);
 /** A per-app folder (an Elixir app name). */
 const isAppName = (name: string) => /^[a-z][a-z0-9_]*$/.test(name);
 

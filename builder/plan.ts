@@ -18,6 +18,7 @@ import {
 import { sourceVersion, type BuildJob, type BuildPhase } from '../core/contracts/build-job.ts';
 import type { Manifest } from '../core/contracts/manifest.ts';
 import { asBuildUser, BUILD_USER, sandboxed } from './build-user.ts';
+import { assetsCacheKey, ASSETS_OUTPUT, type AssetsInputs } from './assets-cache.ts';
 import type { CacheFacts, SourceHashes } from './cache.ts';
 import type { DiskLimit } from './disk.ts';
 import type { WantedFile } from './elf.ts';
@@ -70,13 +71,15 @@ export interface SourceFacts extends SourceHashes {
   linkedDirs: ('deps' | '_build')[];
   /** The project builds assets the Phoenix way: an assets/ directory and an `assets.deploy` alias in mix.exs. */
   assets?: boolean;
+  /** The job's declared assets inputs hashed (builder/assets-cache.ts), or why not; only for a job that declares them and a project with assets. */
+  assetsInputs?: AssetsInputs;
 }
 
 export interface CacheInput {
   job: BuildJob;
   /** `repo@sha256:…` of the pinned builder image, and its digest. */
   image: { ref: string; pinned: string; digest: string };
-  source: Pick<SourceFacts, 'lockHash' | 'configHash'>;
+  source: Pick<SourceFacts, 'lockHash' | 'configHash' | 'assetsInputs'>;
   cacheDir: string;
 }
 
@@ -111,6 +114,13 @@ export type BuildStep =
   | { kind: 'restore-cache'; what: 'deps' | '_build'; from: string; into: string }
   | { kind: 'command'; command: Command }
   | { kind: 'skip'; message: string }
+  /** A line for the log (why a step runs that could have been skipped). */
+  | { kind: 'note'; message: string }
+  /**
+   * Replaces `into` (a directory of the source, reached from `base` through real directories only)
+   * with a copy of the cache entry `from`: a skipped assets step's output.
+   */
+  | { kind: 'restore-output'; from: string; into: string; base: string }
   /**
    * A container run; `retryOnce: 'emulation'` runs it once more after a build failure; `expect` is
    * output it must print; `disk`: the work directory is measured while it runs and after, and the
@@ -128,7 +138,8 @@ export type BuildStep =
       /** git over ssh reaches the worker's relay (builder/git-ssh-relay.ts): the farm's deploy keys, for this step only. */
       gitSsh?: true;
     }
-  | { kind: 'save-cache'; from: string; to: string; replace: boolean }
+  /** `what` names it in the timings (default: the directory's name). */
+  | { kind: 'save-cache'; from: string; to: string; replace: boolean; what?: string }
   /**
    * The fetching steps (network `egress`) of a build share one network namespace, opened by the first
    * of them (builder/step-container.ts); this step, after the last of them, closes it.
@@ -178,6 +189,8 @@ export interface CacheLayout {
    * the mix.exs it ran with (builder/cache.ts): the next build with the same lock and mix.exs skips the step.
    */
   paths: { deps: string; build: string; depsFetched: string };
+  /** The assets step's output (priv/static) under its key, for a job that declares its inputs when they could be hashed. */
+  assets?: { key: string; path: string };
 }
 
 export interface BuildPlan {
@@ -188,11 +201,16 @@ export interface BuildPlan {
   artifact: ArtifactRef & { tarballKey: string; sha256Key: string; manifestKey: string; sbomKey: string; provenanceKey: string; signatureKey: string; logKey: string; fileName: string };
   cacheKeys: CacheLayout['keys'];
   cachePaths: CacheLayout['paths'];
+  /** Where the assets step's output is kept under its key (CacheLayout `assets`). */
+  assetsCache?: CacheLayout['assets'];
   dirs: { src: string; out: string; home: string; releaseDir: string; tarball: string };
   containers: { deps: ContainerSpec; assets: ContainerSpec; compile: ContainerSpec; smoke: ContainerSpec };
   /** Everything the build does after its source is in place, in order. */
   steps: BuildStep[];
 }
+
+/** The assets step's command (before the secrets' wrapper): part of its cache key. */
+export const ASSETS_COMMAND = ['mix', 'assets.deploy'] as const;
 
 const hash = (...parts: string[]) => createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 32);
 
@@ -232,7 +250,15 @@ export function cacheLayout(p: CacheInput): CacheLayout {
   const deps = `deps-${hash('deps', job.app, p.image.digest, p.source.lockHash)}`;
   const build = `build-${hash('build', job.app, p.image.digest, job.mixEnv, p.source.lockHash, p.source.configHash, releaseOf(job))}`;
   const dir = join(p.cacheDir, 'mix', job.app);
-  return { keys: { deps, build }, paths: { deps: join(dir, deps), build: join(dir, build), depsFetched: join(dir, `${deps}.fetched.json`) } };
+  const inputs = p.source.assetsInputs;
+  const assets = job.assets && inputs && 'hash' in inputs
+    ? assetsCacheKey({ app: job.app, imageDigest: p.image.digest, mixEnv: job.mixEnv, lockHash: p.source.lockHash, configHash: p.source.configHash, command: ASSETS_COMMAND, env: job.env ?? {}, patterns: job.assets.inputs, inputsHash: inputs.hash })
+    : undefined;
+  return {
+    keys: { deps, build },
+    paths: { deps: join(dir, deps), build: join(dir, build), depsFetched: join(dir, `${deps}.fetched.json`) },
+    ...(assets ? { assets: { key: assets, path: join(dir, assets) } } : {}),
+  };
 }
 
 /** Pure: how a step's disk use is bounded: the whole work directory (source, deps, _build, release, home). */
@@ -281,7 +307,7 @@ function containerSpecs(p: PlanInput, dirs: BuildPlan['dirs'], release: string):
   return {
     deps: { ...common, cmd: cmd('mix', 'deps.get'), ...fetching, ...depsEnv, labels: labels('deps') },
     // Phoenix's `assets.deploy` downloads its bundlers (esbuild, tailwind) and compiles the app as it needs.
-    assets: { ...common, cmd: cmd('mix', 'assets.deploy'), ...fetching, labels: labels('assets') },
+    assets: { ...common, cmd: cmd(...ASSETS_COMMAND), ...fetching, labels: labels('assets') },
     // Compile and release with no network at all; --overwrite because without a TTY mix would
     // otherwise answer its own "Overwrite?" prompt with EOF and keep the old release (FACTS.md#mix-release).
     compile: { ...common, cmd: ['mix', 'release', release, '--overwrite', '--path', `${C.out}/${release}`], networkMode: 'none', labels: labels('compile') },
@@ -316,7 +342,8 @@ function prepareAndDeps(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep
   if (p.cache.build) prepare.push({ kind: 'restore-cache', what: '_build', from: cachePaths.build, into: join(dirs.src, '_build') });
   prepare.push({ kind: 'command', command: { argv: ['chown', '-R', `${BUILD_USER.uid}:${BUILD_USER.gid}`, p.workDir], label: 'chown workdir' } });
   // The first fetching step's egress namespace is opened beside the restores (it holds no files).
-  const fetching = p.depsNetwork === 'egress' ? (!skipDeps ? plan.containers.deps : p.source.assets ? plan.containers.assets : undefined) : undefined;
+  const assetsRun = assetsDecision(p, plan).kind === 'run';
+  const fetching = p.depsNetwork === 'egress' ? (!skipDeps ? plan.containers.deps : assetsRun ? plan.containers.assets : undefined) : undefined;
   steps.push(...(fetching ? [{ kind: 'parallel', branches: [prepare, [{ kind: 'open-egress', spec: fetching }]] } satisfies BuildStep] : prepare), { kind: 'phase', phase: 'deps' });
   if (p.secretsFile) steps.push({ kind: 'write-secrets', path: p.secretsFile });
   if (skipDeps) {
@@ -326,19 +353,55 @@ function prepareAndDeps(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep
     ...steps,
     { kind: 'container', name: 'deps', spec: plan.containers.deps, disk: diskLimit(p), ...toolProblems(p), ...(p.depsNetwork === 'egress' ? { gitSsh: true as const } : {}) },
     // With an assets step after it, that step fetches in the same namespace and closes it.
-    ...(p.source.assets ? [] : closeEgress(p)),
+    ...(assetsRun ? [] : closeEgress(p)),
     { kind: 'save-cache', from: depsDir, to: cachePaths.deps, replace: false },
     { kind: 'write-deps-marker', path: cachePaths.depsFetched, mixExs: p.source.mixExs, depsDir, ...(p.source.hasLock === false ? { lock: join(dirs.src, 'mix.lock') } : {}) },
   ];
 }
 
+/** What a build does about its assets step: none (no assets), run it (saying why when it might have been skipped; keeping its output), or skip it. */
+type AssetsDecision = { kind: 'none' } | { kind: 'run'; note?: string; keep?: { key: string; path: string } } | { kind: 'skip'; key: string; path: string };
+
+/**
+ * Pure: the assets step is skipped only for a job that declares its inputs, when they could be
+ * hashed and an earlier build of the app kept its output under the same key (CacheLayout `assets`);
+ * without a declaration it always runs, as before.
+ */
+function assetsDecision(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): AssetsDecision {
+  if (!p.source.assets) return { kind: 'none' };
+  if (!p.job.assets) return { kind: 'run' };
+  const cache = plan.assetsCache;
+  if (!cache) {
+    const inputs = p.source.assetsInputs;
+    return { kind: 'run', note: `==> assets: runs (its declared inputs could not be hashed: ${inputs && 'problem' in inputs ? inputs.problem : 'not looked at'})` };
+  }
+  if (p.cache.assets) return { kind: 'skip', ...cache };
+  return { kind: 'run', note: `==> assets: runs (no output kept under its key ${cache.key} yet)`, keep: cache };
+}
+
 /**
  * Pure: the assets step, between deps and compile, for a project that builds assets the Phoenix
  * way; it reaches the network as deps does (its bundlers are downloads), and compile stays offline.
+ * A project that declares its inputs gets the step's output (priv/static) kept under their key, and
+ * the step skipped when that key was kept before: the output restored instead, and the changed
+ * modules compiled by the compile step (`mix release` compiles first, offline).
  */
 function assetsStep(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep[] {
-  if (!p.source.assets) return [];
-  return [{ kind: 'phase', phase: 'assets' }, { kind: 'container', name: 'assets', spec: plan.containers.assets, disk: diskLimit(p), ...toolProblems(p) }, ...closeEgress(p)];
+  const d = assetsDecision(p, plan);
+  if (d.kind === 'none') return [];
+  const phase: BuildStep = { kind: 'phase', phase: 'assets' };
+  const output = join(plan.dirs.src, ASSETS_OUTPUT);
+  if (d.kind === 'skip') {
+    const message = `==> assets: skipped (its inputs, command, image, mix.lock, config, MIX_ENV and environment are an earlier build's: cache ${d.key}); ${ASSETS_OUTPUT} restored from it, the app compiled by the compile step`;
+    return [phase, { kind: 'skip', message }, { kind: 'restore-output', from: d.path, into: output, base: plan.dirs.src }];
+  }
+  return [
+    phase,
+    ...(d.note ? [{ kind: 'note', message: d.note } satisfies BuildStep] : []),
+    { kind: 'container', name: 'assets', spec: plan.containers.assets, disk: diskLimit(p), ...toolProblems(p) },
+    ...closeEgress(p),
+    ...(d.keep ? [{ kind: 'save-cache', from: output, to: d.keep.path, replace: false, what: 'assets' } satisfies BuildStep] : []),
+  ];
 }
 
 /** Pure: after the build's last fetching step, its egress namespace goes (nothing to close without egress). */
@@ -431,6 +494,7 @@ export function planBuild(p: PlanInput): BuildPlan {
     artifact: { ...ref, tarballKey: artifactKey(ref), sha256Key: artifactSha256Key(ref), manifestKey: artifactManifestKey(ref), sbomKey: artifactSbomKey(ref), provenanceKey: artifactProvenanceKey(ref), signatureKey: artifactSignatureKey(ref), logKey: buildLogKey(p.jobId), fileName },
     cacheKeys: layout.keys,
     cachePaths: layout.paths,
+    ...(layout.assets ? { assetsCache: layout.assets } : {}),
     dirs,
     containers: containerSpecs(p, dirs, release),
   };

@@ -55,6 +55,7 @@ function externalParameters(plan: BuildPlan, secretNames: readonly string[]): Re
     mixEnv: job.mixEnv,
     release: plan.release,
     packages: job.packages ?? [],
+    ...(job.assets ? { assetsInputs: job.assets.inputs } : {}),
     env: sorted(Object.keys(job.env ?? {})),
     secrets: sorted(secretNames),
   };
@@ -96,6 +97,8 @@ export function provenanceStatement(f: ProvenanceFacts): ProvenanceStatement {
           builderImage: { ref: plan.image.ref, digest: plan.image.digest },
           toolchain: { otp: plan.job.target.otp, elixir: plan.job.target.elixir },
           cacheKeys: plan.cacheKeys,
+          // The key the assets step's output was kept or restored under (its timings say whether the step ran).
+          ...(plan.assetsCache ? { assetsCacheKey: plan.assetsCache.key } : {}),
         },
         resolvedDependencies: resolvedDependencies(f),
       },

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { TokenEntry } from '../api/auth.ts';
 import type { AppRegistry } from '../api/schemas/apps.ts';
 import type { GitDeployKeys } from '../core/contracts/git-credentials.ts';
+import type { BuildAssets } from '../core/contracts/build-settings.ts';
 import type { DownloadSettings } from '../api/downloads.ts';
 import { builderConfig } from '../builder/config.ts';
 import { buildImage } from '../builder/images/build.ts';
@@ -34,7 +35,7 @@ export interface TestFarm {
   client: FarmClient;
   store: ObjectStore;
   /** Builds `commit` of the git repo at `url` for `suite`'s builder image (with the build's own `env`); resolves with the artifact's tuple. */
-  build(app: string, source: { url: string; commit: string }, suite: DebianSuite, settings?: { env?: Record<string, string> }): Promise<{ tuple: string; sha256: string }>;
+  build(app: string, source: { url: string; commit: string }, suite: DebianSuite, settings?: { env?: Record<string, string>; assets?: BuildAssets }): Promise<{ tuple: string; sha256: string }>;
   close(): Promise<void>;
 }
 
@@ -156,7 +157,7 @@ export async function startTestFarm(opts: TestFarmOptions): Promise<TestFarm> {
         // The builder image (cached after the first time) decides the tuple.
         const image = await buildImage(images, { suite, arch, flavour: 'builder' });
         const tuple = image.entry.tuple!;
-        const submitted = await client.submit({ app, source: { git: source.url, commit: source.commit }, targets: [tuple], ...(settings.env ? { env: settings.env } : {}) });
+        const submitted = await client.submit({ app, source: { git: source.url, commit: source.commit }, targets: [tuple], ...(settings.env ? { env: settings.env } : {}), ...(settings.assets ? { assets: settings.assets } : {}) });
         const b = submitted.body.builds[0];
         if (!b) throw new XamalError('external', `farm: build of ${app} for ${tuple} not accepted: ${JSON.stringify(submitted.body.unresolved)}`);
         if (b.status === 'done') return { tuple, sha256: (await client.downloadLink(app, source.commit, tuple)).sha256 };

@@ -5,6 +5,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Arch } from '../core/index.ts';
+import type { BuildAssets } from '../core/contracts/build-settings.ts';
+import { loadBuilderSettings } from '../deployer/config/load.ts';
 import { PROJECT_ROOT } from '../localservices/config.ts';
 import { exampleRepo, git } from './example-repo.ts';
 
@@ -81,6 +83,13 @@ export async function serveShopHashRepo(work: string, www: string): Promise<stri
 /** The build environment that points examples/shop at the served dependency and registry. */
 export function shopBuildEnv(baseUrl: string, shopHashCommit: string): Record<string, string> {
   return { SHOP_HASH_GIT: `${baseUrl}/shop_hash.git`, SHOP_HASH_REF: shopHashCommit, NPM_CONFIG_REGISTRY: baseUrl };
+}
+
+/** What examples/shop's assets step reads, as its config/deploy.yml declares it (`builder.assets`): what `xamal build` sends. */
+export async function shopAssetsInputs(): Promise<BuildAssets> {
+  const settings = await loadBuilderSettings(join(PROJECT_ROOT, 'examples', 'shop'), {});
+  if (!settings?.assets) throw new Error('examples/shop/config/deploy.yml declares no builder.assets');
+  return settings.assets;
 }
 
 /** examples/shop as a git repository at `dir`; its file:// URL and commit. */

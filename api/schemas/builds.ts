@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BuildEnvSchema, BuildPackagesSchema, BuildSecretsSchema } from '../../core/contracts/build-settings.ts';
+import { BuildAssetsSchema, BuildEnvSchema, BuildPackagesSchema, BuildSecretsSchema } from '../../core/contracts/build-settings.ts';
 import { AppNameSchema, parseElixirRequirement, parseTarget, ReleaseNameSchema, TargetSelectorSchema, TargetTupleSchema, type Target, type TargetSelector } from '../../core/index.ts';
 import { BuildResultSchema, CommitSchema, GitUrlSchema, MixEnvSchema, type BuildResult } from '../../core/contracts/build-job.ts';
 import { SourceArchiveSchema } from './sources.ts';
@@ -64,6 +64,8 @@ export const BuildRequestSchema = z
     secrets: BuildSecretsSchema.optional(),
     /** Debian packages the build needs beyond the builder's (installed into a derived image). */
     packages: BuildPackagesSchema.optional(),
+    /** What the project's assets step reads (`{inputs: ["assets/**", …]}`): the worker skips the step when none of it changed. */
+    assets: BuildAssetsSchema.optional(),
     /** The project's `elixir:` requirement (mix.exs): a target whose Elixir does not satisfy it is refused before building. */
     elixirRequirement: z
       .string()

@@ -173,13 +173,14 @@ function answeredStatus({ data, result, ...st }: QueuedStatus): BuildStatus {
 }
 
 /** The request's environment, and its secrets sealed with the farm's key (refused when the farm has none). */
-function buildSettings(deps: BuildServiceDeps, req: BuildRequest): Pick<BuildJobInput, 'env' | 'sealedSecrets' | 'packages'> {
+function buildSettings(deps: BuildServiceDeps, req: BuildRequest): Pick<BuildJobInput, 'env' | 'sealedSecrets' | 'packages' | 'assets'> {
   const secrets = req.secrets && Object.keys(req.secrets).length ? req.secrets : undefined;
   if (secrets && !deps.secretsKey) throw new XamalError('validation', 'secrets: this farm takes no build secrets: it has no XAMAL_BUILD_SECRETS_KEY (shared by its API and workers)');
   return {
     ...(req.env && Object.keys(req.env).length ? { env: req.env } : {}),
     ...(secrets ? { sealedSecrets: sealSecrets(deps.secretsKey!, secrets) } : {}),
     ...(req.packages?.length ? { packages: req.packages } : {}),
+    ...(req.assets ? { assets: req.assets } : {}),
   };
 }
 

@@ -100,7 +100,8 @@ function buildSettingsFor(fromFile: BuilderSettings | undefined, flags: { env?: 
   if (missing.length) throw usageError(`secret${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (builder.secrets or --secret): no value in the environment of xamal build`, USAGE);
   const mixEnv = flags['mix-env'] ?? fromFile?.mixEnv;
   const packages = fromFile?.packages ?? [];
-  return { ...(Object.keys(env).length ? { env } : {}), ...(names.length ? { secrets: values } : {}), ...(packages.length ? { packages } : {}), ...(mixEnv ? { mixEnv } : {}) };
+  const assets = fromFile?.assets;
+  return { ...(Object.keys(env).length ? { env } : {}), ...(names.length ? { secrets: values } : {}), ...(packages.length ? { packages } : {}), ...(assets ? { assets } : {}), ...(mixEnv ? { mixEnv } : {}) };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { BuildEnvSchema, BuildPackagesSchema, SealedSecretsSchema } from './build-settings.ts';
+import { BuildAssetsSchema, BuildEnvSchema, BuildPackagesSchema, SealedSecretsSchema } from './build-settings.ts';
 import type { Arch } from '../tuple/arch.ts';
 import { formatTarget, TargetTupleSchema } from '../tuple/tuple.ts';
 import { AppNameSchema, ReleaseNameSchema } from '../names.ts';
@@ -65,6 +65,8 @@ export const BuildJobSchema = z
     sealedSecrets: SealedSecretsSchema.optional(),
     /** Debian packages installed into the builder for this build (a derived image). */
     packages: BuildPackagesSchema.optional(),
+    /** What the assets step reads (core/contracts/build-settings.ts): declared, the step is skipped when none of it changed. */
+    assets: BuildAssetsSchema.optional(),
     /**
      * The private git dependencies the app's owner entry lets its builds fetch with the farm's deploy
      * keys (XAMAL_APPS_FILE `git_dependencies`), set by the API; absent: the farm registers no apps.
@@ -91,6 +93,7 @@ export function buildJobId(job: BuildJob): string {
     // The environment can change what is built; secrets are never part of the ID (nor is their hash).
     ...(job.env ? { env: Object.entries(job.env).sort(([a], [b]) => a.localeCompare(b)) } : {}),
     ...(job.packages?.length ? { packages: job.packages } : {}),
+    ...(job.assets ? { assets: job.assets.inputs } : {}),
   });
   return `b${createHash('sha256').update(canonical).digest('hex').slice(0, 32)}`;
 }

@@ -94,3 +94,31 @@ export function secretRedactor(secrets: BuildSecrets | undefined): (text: string
 export function redactSecrets(text: string, secrets: BuildSecrets | undefined): string {
   return secretRedactor(secrets)(text);
 }
+
+/**
+ * One input of a project's assets step, as a path pattern relative to the project's root: `*` and
+ * `?` within one name, `**` for any number of directories (`assets/**`, `lib/**\/*.heex`).
+ */
+export const AssetsInputPatternSchema = z
+  .string()
+  .min(1, 'expected a path pattern like assets/**')
+  .max(256, 'expected at most 256 characters')
+  .regex(/^[A-Za-z0-9_.@+*?/-]+$/, 'expected a path pattern of letters, digits and _ . @ + - / * ? (like assets/** or lib/**/*.heex)')
+  .refine((p) => !p.startsWith('/') && p.split('/').every((s) => s !== '' && s !== '.' && s !== '..'), 'expected a path relative to the project root, without empty, "." or ".." parts');
+
+/**
+ * What a project's assets step (`mix assets.deploy`) reads, declared by the project (deploy.yml
+ * `builder.assets`): with it, the worker skips the step when those files (and the command, builder
+ * image, mix.lock, config, MIX_ENV and environment) are what an earlier build of the app had, and
+ * restores that build's priv/static instead (builder/assets-cache.ts). Sorted and deduplicated.
+ */
+export const BuildAssetsSchema = z
+  .object({
+    inputs: z
+      .array(AssetsInputPatternSchema)
+      .min(1, 'expected at least one path pattern (or leave assets out: the step then always runs)')
+      .max(64, 'expected at most 64 path patterns')
+      .transform((xs) => [...new Set(xs)].sort()),
+  })
+  .strict();
+export type BuildAssets = z.output<typeof BuildAssetsSchema>;

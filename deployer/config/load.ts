@@ -5,6 +5,7 @@ import { readUserFile, ValidationError, XamalError, type Issue } from '../../cor
 import { interpolate } from './interpolate.ts';
 import { configIssues } from './issues.ts';
 import { DeployFileSchema, DestinationNameSchema, type DeployConfig } from './schema.ts';
+import type { BuildAssets } from '../../core/contracts/build-settings.ts';
 
 export const DEFAULT_CONFIG_FILE = 'config/deploy.yml';
 
@@ -105,6 +106,8 @@ export interface BuilderSettings {
   env: Record<string, string>;
   secrets: string[];
   packages: string[];
+  /** What the assets step reads (builder.assets), when declared. */
+  assets: BuildAssets | undefined;
   mixEnv: string | undefined;
   service: string | undefined;
   hooksPath: string;
@@ -134,7 +137,7 @@ export async function loadBuilderSettings(root: string, env: LoadOptions['env'])
   ];
   if (!parsed.success || !mixEnv.success || !hooksPath.success || (service && !service.success)) throw new ValidationError(issues, `invalid configuration (${DEFAULT_CONFIG_FILE})`);
   const release = doc.release as { mix_env?: string } | undefined;
-  return { env: parsed.data.env, secrets: parsed.data.secrets, packages: parsed.data.packages, mixEnv: release?.mix_env, service: service?.data, hooksPath: hooksPath.data };
+  return { env: parsed.data.env, secrets: parsed.data.secrets, packages: parsed.data.packages, assets: parsed.data.assets, mixEnv: release?.mix_env, service: service?.data, hooksPath: hooksPath.data };
 }
 
 /** A path from the config (hooks_path, secrets_path) resolved against the project root. */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { isXamalError, parseSelectorString, parseTarget, ReleaseNameSchema, sensitive, TargetSelectorSchema, ValidationError, type TargetSelector } from '../../core/index.ts';
 import { PublicKeyTextSchema } from '../../core/contracts/attestation.ts';
-import { DebianPackageSchema } from '../../core/contracts/build-settings.ts';
+import { BuildAssetsSchema, DebianPackageSchema } from '../../core/contracts/build-settings.ts';
 
 /**
  * The schema of `config/deploy.yml` (after destination merge and `<%= ENV[…] %>` interpolation): the
@@ -321,6 +321,8 @@ export const BuilderSchema = z
     secrets: z.array(EnvNameSchema).max(16, 'expected at most 16 secrets').default([]),
     /** Debian packages the build needs beyond the builder's (the farm installs them into a derived builder). */
     packages: z.array(DebianPackageSchema).max(32, 'expected at most 32 packages').default([]),
+    /** What the assets step reads: the farm skips it when none of it changed (core/contracts/build-settings.ts). */
+    assets: BuildAssetsSchema.optional(),
   })
   .strict();
 

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmod, cp, mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +13,8 @@ import { builtInImage, evalRelease, unpackStoredRelease } from '../../../testkit
 import { upTestNetns, type TestNetns } from '../../../testkit/egress/netns.ts';
 import { startTestFarm, type TestFarm } from '../../../testkit/farm.ts';
 import { services, testPrefix } from '../../../testkit/integration.ts';
-import { serveShopHashRepo, shopBuildEnv, shopRepo, SHOP_ESBUILD_VERSION, writeNpmRegistryStandin } from '../../../testkit/shop-example.ts';
+import { commitFiles } from '../../../testkit/example-repo.ts';
+import { serveShopHashRepo, shopAssetsInputs, shopBuildEnv, shopRepo, SHOP_ESBUILD_VERSION, writeNpmRegistryStandin } from '../../../testkit/shop-example.ts';
 
 /**
  * Issue 20 item 9: examples/shop — about 150 modules, its own HTTP server, a git dependency with a C
@@ -100,6 +101,68 @@ describe('examples/shop built by the farm (issue 20 item 9)', () => {
       expect(check.bundle).toMatch(/^assets\/app-[0-9a-f]{16}\.js$/);
       expect(check.bundle_bytes).toBeGreaterThan(200);
       expect(check.modules).toBeGreaterThanOrEqual(150);
+    },
+  );
+
+  /** The release's bundle as its server serves it: name, status, bytes' sha256, and what changed in each commit. */
+  const ASSETS_CHECK = [
+    'System.put_env("SHOP_DATA_DIR", "/tmp/shop-data")',
+    'Shop.Release.migrate()',
+    'check = Shop.Release.self_check()',
+    'http = Shop.Release.http_check(["/static/" <> check.bundle])',
+    'body = File.read!(Path.join(Shop.Http.Static.root(), check.bundle))',
+    '{:module, _} = Code.ensure_loaded(Shop.Catalog.Sort)',
+    'IO.puts("XAMAL-ASSETS " <> Shop.Json.encode!(%{bundle: check.bundle, statuses: http.statuses, sha: Base.encode16(:crypto.hash(:sha256, body), case: :lower), js_changed: String.contains?(body, "xamal-assets-changed"), lib_changed: function_exported?(Shop.Catalog.Sort, :xamal_assets_test, 0)}))',
+  ].join('; ');
+
+  it(
+    'with the assets inputs its deploy.yml declares: a lib-only change skips the assets step (priv/static restored, the module compiled offline by the compile step), an assets change runs it again; the served bundle is right each time',
+    { timeout: 1_200_000 },
+    async () => {
+      const assets = await shopAssetsInputs();
+      const repoDir = join(tmp, 'repos', 'shop');
+      const [search, appJs] = ['lib/shop/catalog/search.ex', 'assets/js/app.js'];
+      const original = await readFile(join(repoDir, search), 'utf8');
+      const js = await readFile(join(repoDir, appJs), 'utf8');
+      const a = await commitFiles(repoDir, 'assets: first', { 'NOTES.md': 'the assets cache test\n' });
+      const b = await commitFiles(repoDir, 'assets: lib only', { [search]: original.replace(/\nend\s*$/, '\n\n  @doc "Added by the assets cache test."\n  def xamal_assets_test, do: :lib_only\nend\n') });
+      const c = await commitFiles(repoDir, 'assets: app.js', { [appJs]: `${js}\nconsole.log("xamal-assets-changed");\n` });
+      const docker = dockerEngine(services().dockerSocket);
+      const results: { log: string; check: Record<string, unknown> }[] = [];
+      for (const commit of [a, b, c]) {
+        const { tuple } = await farm.build('shop', { url: repo.url, commit }, 'bookworm', { env, assets });
+        const id = (await farm.client.list({ app: 'shop' })).builds.find((x) => x.tuple === tuple && x.commit === commit)!.id;
+        const ref = { app: 'shop', version: commit, target: parseTargetOrThrow(tuple) };
+        const manifest = ManifestSchema.parse(JSON.parse((await farm.store.get(artifactManifestKey(ref)))!.toString('utf8')));
+        const rel = await unpackStoredRelease(farm.store, artifactKey(ref), join(tmp, `release-assets-${commit.slice(0, 8)}`));
+        const out = await evalRelease(docker, await builtInImage(docker, manifest.image), rel, 'shop', ASSETS_CHECK);
+        const line = out.stdout.split('\n').find((l) => l.startsWith('XAMAL-ASSETS '));
+        expect(line, out.stdout + out.stderr).toBeDefined();
+        results.push({ log: await farm.client.logs(id), check: JSON.parse(line!.slice('XAMAL-ASSETS '.length)) as Record<string, unknown> });
+      }
+      const [first, libOnly, assetsChanged] = results as [(typeof results)[0], (typeof results)[0], (typeof results)[0]];
+      const keyOf = (log: string) => /==> assets: runs \(no output kept under its key (assets-[0-9a-f]{32}) yet\)/.exec(log)?.[1];
+      const key = keyOf(first.log);
+      expect(key, first.log).toBeDefined();
+      expect(first.log).toMatch(/==> shop\.esbuild: esbuild /);
+
+      // The lib-only change: no assets container, priv/static restored under the same key, the changed module compiled in the compile step.
+      expect(libOnly.log).toContain(`==> assets: skipped (its inputs, command, image, mix.lock, config, MIX_ENV and environment are an earlier build's: cache ${key}); priv/static restored from it, the app compiled by the compile step`);
+      expect(libOnly.log).not.toContain('==> assets: mix assets.deploy');
+      expect(libOnly.log).not.toContain('shop.esbuild');
+      const compiled = libOnly.log.slice(libOnly.log.indexOf('==> compile: mix release'));
+      expect(compiled).toMatch(/Compiling \d+ files? \(\.ex\)/);
+      expect(libOnly.check).toMatchObject({ bundle: first.check.bundle, sha: first.check.sha, statuses: [200], js_changed: false, lib_changed: true });
+      expect(first.check).toMatchObject({ statuses: [200], js_changed: false, lib_changed: false });
+
+      // The assets change: a new key, the step runs, and the new bundle is served under its new digested name.
+      const newKey = keyOf(assetsChanged.log);
+      expect(newKey, assetsChanged.log).toBeDefined();
+      expect(newKey).not.toBe(key);
+      expect(assetsChanged.log).toMatch(/==> shop\.esbuild: esbuild /);
+      expect(assetsChanged.check).toMatchObject({ statuses: [200], js_changed: true, lib_changed: true });
+      expect(assetsChanged.check.bundle).toMatch(/^assets\/app-[0-9a-f]{16}\.js$/);
+      expect(assetsChanged.check.bundle).not.toBe(first.check.bundle);
     },
   );
 

@@ -42,14 +42,15 @@ describe('POST /v1/builds with build settings: environment and secrets', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('puts the environment and the extra packages in the job and the secrets only sealed with the farm\'s key', async () => {
+  it('puts the environment, the extra packages and the assets inputs in the job and the secrets only sealed with the farm\'s key', async () => {
     const { q, submit } = await farm(key);
-    const res = await submit({ env: { SHOP_FLAVOUR: 'mild' }, secrets: { HEX_API_KEY: SECRET }, packages: ['libvips-dev', 'imagemagick'] });
+    const res = await submit({ env: { SHOP_FLAVOUR: 'mild' }, secrets: { HEX_API_KEY: SECRET }, packages: ['libvips-dev', 'imagemagick'], assets: { inputs: ['lib/**/*.heex', 'assets/**'] } });
     expect(res.statusCode, res.body).toBe(202);
     const id = res.json().builds[0].id as string;
     const data = (await q.queues.status(id))!.data as Record<string, unknown>;
     expect(data.env).toEqual({ SHOP_FLAVOUR: 'mild' });
     expect(data.packages).toEqual(['imagemagick', 'libvips-dev']);
+    expect(data.assets).toEqual({ inputs: ['assets/**', 'lib/**/*.heex'] });
     expect(JSON.stringify(data)).not.toContain(SECRET);
     expect(openSecrets(key, data.sealedSecrets as string)).toEqual({ HEX_API_KEY: SECRET });
     expect(res.body).not.toContain(SECRET);
@@ -67,5 +68,8 @@ describe('POST /v1/builds with build settings: environment and secrets', () => {
     const short = await submit({ secrets: { K: 'abc' } });
     expect(short.statusCode).toBe(400);
     expect(short.json().message).toMatch(/^body\/secrets\/K: expected at least 4 characters/);
+    const outside = await submit({ assets: { inputs: ['assets/../../etc/**'] } });
+    expect(outside.statusCode).toBe(400);
+    expect(outside.json().message).toBe('body/assets/inputs/0: expected a path relative to the project root, without empty, "." or ".." parts');
   });
 });

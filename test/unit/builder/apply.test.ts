@@ -12,7 +12,7 @@ import { BuildJobSchema, type BuildPhase } from '../../../core/contracts/build-j
 import { isXamalError, LocalExecutor, type Arch } from '../../../core/index.ts';
 import type { LockFile } from '../../../images/lock.ts';
 import { localStore } from '../../../store/local.ts';
-import { FAKE_DIGEST, fakeDocker, hostPath } from '../../../testkit/builder/fake-docker.ts';
+import { FAKE_DIGEST, fakeDocker, hostPath, writeRelease } from '../../../testkit/builder/fake-docker.ts';
 import { ONE_PACKAGE_LOCK } from '../../../testkit/builder/sbom-fixtures.ts';
 import { commitFiles, git } from '../../../testkit/example-repo.ts';
 import { memorySigner } from '../../../testkit/signing.ts';
@@ -38,17 +38,17 @@ describe('runBuild carries the plan out', () => {
   let dir: string;
   const archives = new Map<string, { key: string; sha256: string }>();
   const store = () => localStore(join(dir, 'store'));
-  const job = (commit: string) => BuildJobSchema.parse({ app: 'hello', source: { kind: 'archive', ...archives.get(commit)!, commit }, target: X86 });
+  const job = (commit: string, over: object = {}) => BuildJobSchema.parse({ app: 'hello', source: { kind: 'archive', ...archives.get(commit)!, commit }, target: X86, ...over });
 
   function deps(docker: DockerEngine, hostArch: Arch = 'x86_64'): BuildDeps {
     return { docker, exec: new LocalExecutor(), store: store(), locks: async () => [LOCK], cacheDir: join(dir, 'cache'), workRoot: join(dir, 'work'), limits: DEFAULT_LIMITS, depsNetwork: 'none', hostArch, signer };
   }
 
-  async function build(d: BuildDeps, commit: string) {
+  async function build(d: BuildDeps, commit: string, over: object = {}) {
     const phases: BuildPhase[] = [];
     const lines: string[] = [];
     try {
-      const out = await runBuild(d, job(commit), { phase: (p) => void phases.push(p), log: (l) => void lines.push(l) });
+      const out = await runBuild(d, job(commit, over), { phase: (p) => void phases.push(p), log: (l) => void lines.push(l) });
       return { out, phases, lines, err: undefined };
     } catch (err) {
       return { out: undefined, phases, lines, err: err as Error };
@@ -300,6 +300,74 @@ describe('runBuild carries the plan out', () => {
     const { err, events } = await egressBuild({ assets: [{ code: 1, stderr: 'esbuild: not found\n' }] });
     expect(isXamalError(err) && err.code).toBe('build_failed');
     expect(events).toEqual(['sidecar egress', 'join 4242 +0', 'relay 4242 +1', 'deps in container:ns1', 'unrelay', 'assets in container:ns1', 'unjoin', 'remove ns1']);
+  });
+
+  /** A new commit of the test source with `files`, archived into the store as a client uploads it. */
+  async function commitArchived(message: string, files: Record<string, string>): Promise<string> {
+    const src = join(dir, 'source');
+    const commit = await commitFiles(src, message, files);
+    const bytes = execFileSync('git', ['-C', src, 'archive', '--format=tar.gz', commit]);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    archives.set(commit, { key: `sources/${sha256}.tar.gz`, sha256 });
+    await store().put(`sources/${sha256}.tar.gz`, bytes);
+    return commit;
+  }
+
+  it('with its assets inputs declared: the step\'s priv/static is kept under their key, restored instead of running it after a lib-only change, and the step runs again when an input changes', async () => {
+    for (const d of ['assets', 'lib', 'priv/static']) await mkdir(join(dir, 'source', d), { recursive: true });
+    const files = { 'assets/app.js': 'one\n', 'lib/hello.ex': 'defmodule Hello do end\n', 'priv/static/robots.txt': 'User-agent: *\n', 'mix.exs': 'defmodule Hello.MixProject do\n  # aliases: ["assets.deploy": []]\nend\n' };
+    const A = await commitArchived('assets', files);
+    const B = await commitArchived('lib only', { 'lib/hello.ex': 'defmodule Hello do def x, do: 1 end\n' });
+    const C = await commitArchived('assets changed', { 'assets/app.js': 'two\n' });
+    // The assets step bundles assets/app.js into priv/static; compile records what priv/static holds when it runs.
+    const seen: Record<string, string>[] = [];
+    const { docker, runs } = fakeDocker({}, 'GLIBC_2.34', {
+      assets: async (spec) => {
+        const src = hostPath(spec, '/build/src');
+        const js = await readFile(join(src, 'assets', 'app.js'), 'utf8');
+        await mkdir(join(src, 'priv', 'static', 'assets'), { recursive: true });
+        await writeFile(join(src, 'priv', 'static', 'assets', `app-${js.trim()}.js`), js);
+        await writeFile(join(src, 'priv', 'static', 'cache_manifest.json'), JSON.stringify({ 'assets/app.js': `assets/app-${js.trim()}.js` }));
+        return 'assets deployed';
+      },
+      compile: async (spec) => {
+        const stat = join(hostPath(spec, '/build/src'), 'priv', 'static');
+        const list = execFileSync('find', ['.', '-type', 'f'], { cwd: stat, encoding: 'utf8' }).split('\n').filter(Boolean).sort();
+        seen.push(Object.fromEntries(await Promise.all(list.map(async (f) => [f, await readFile(join(stat, f), 'utf8')] as const))));
+        return writeRelease(spec);
+      },
+    });
+    const declared = { assets: { inputs: ['assets/**'] } };
+    const first = await build(deps(docker), A, declared);
+    expect(first.err).toBeUndefined();
+    const key = (first.lines.find((l) => l.startsWith('==> assets: runs')) ?? '').match(/assets-[0-9a-f]{32}/)?.[0];
+    expect(first.lines).toContain(`==> assets: runs (no output kept under its key ${key} yet)`);
+    expect(Object.keys(first.out!.manifest.timings)).toContain('save assets');
+    const bundled = { './robots.txt': 'User-agent: *\n', './assets/app-one.js': 'one\n', './cache_manifest.json': '{"assets/app.js":"assets/app-one.js"}' };
+    expect(seen[0]).toEqual(bundled);
+    expect(existsSync(join(dir, 'cache', 'mix', 'hello', key!, 'assets', 'app-one.js'))).toBe(true);
+
+    runs.length = 0;
+    const second = await build(deps(docker), B, declared);
+    expect(second.err).toBeUndefined();
+    expect(runs).toEqual(['compile', 'smoke']);
+    expect(second.lines).toContain(`==> assets: skipped (its inputs, command, image, mix.lock, config, MIX_ENV and environment are an earlier build's: cache ${key}); priv/static restored from it, the app compiled by the compile step`);
+    expect(second.phases).toContain('assets');
+    expect(Object.keys(second.out!.manifest.timings)).toContain('restore assets');
+    expect(seen[1]).toEqual(bundled);
+
+    runs.length = 0;
+    const third = await build(deps(docker), C, declared);
+    expect(third.err).toBeUndefined();
+    expect(runs).toEqual(['assets', 'compile', 'smoke']);
+    expect(seen[2]).toEqual({ './robots.txt': 'User-agent: *\n', './assets/app-two.js': 'two\n', './cache_manifest.json': '{"assets/app.js":"assets/app-two.js"}' });
+    // Without the declaration the step runs whatever is kept.
+    const D = await commitArchived('lib only again', { 'lib/hello.ex': 'defmodule Hello do def x, do: 2 end\n' });
+    runs.length = 0;
+    const undeclared = await build(deps(docker), D);
+    expect(undeclared.err).toBeUndefined();
+    expect(runs).toEqual(['assets', 'compile', 'smoke']);
+    expect(undeclared.lines.some((l) => l.startsWith('==> assets: skipped') || l.startsWith('==> assets: runs ('))).toBe(false);
   });
 
   it('a source archive whose checksum differs is refused before anything runs', async () => {

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { hashFiles, readCacheFacts, readDepsMarker, restoreCache, saveCache, sourceHashes, writeDepsMarker } from '../../../builder/cache.ts';
+import { hashFiles, readCacheFacts, readDepsMarker, restoreCache, restoreOutput, saveCache, sourceHashes, writeDepsMarker } from '../../../builder/cache.ts';
 import { LocalExecutor, RecordingExecutor } from '../../../core/index.ts';
 import { withFileLock } from '../../../localservices/fs-lock.ts';
 
@@ -95,6 +95,33 @@ describe('the build cache', () => {
     expect(await readdir(join(dir, 'elsewhere'))).toEqual([]);
   });
 
+  it('an output restored replaces the source\'s directory with the entry\'s copy (files it lacks go), never through a link on the way', async () => {
+    const entry = join(dir, 'cache', 'assets-1');
+    await put(join(entry, 'assets', 'app-1.js'), 'bundle');
+    await put(join(entry, 'robots.txt'), 'User-agent: *');
+    const src = join(dir, 'src');
+    await put(join(src, 'priv', 'static', 'robots.txt'), 'User-agent: *');
+    await put(join(src, 'priv', 'static', 'stale.js'), 'old');
+    await restoreOutput(exec, entry, join(src, 'priv', 'static'), src, 'restore assets');
+    expect((await readdir(join(src, 'priv', 'static'))).sort()).toEqual(['assets', 'robots.txt']);
+    expect(await readFile(join(src, 'priv', 'static', 'assets', 'app-1.js'), 'utf8')).toBe('bundle');
+    // A source without priv/ gets it.
+    await mkdir(join(dir, 'bare'));
+    await restoreOutput(exec, entry, join(dir, 'bare', 'priv', 'static'), join(dir, 'bare'), 'restore assets');
+    expect(existsSync(join(dir, 'bare', 'priv', 'static', 'assets', 'app-1.js'))).toBe(true);
+    const rec = new RecordingExecutor();
+    await mkdir(join(dir, 'elsewhere'));
+    for (const [name, link] of [['a', 'priv'], ['b', 'priv/static']] as const) {
+      const root = join(dir, `linked-${name}`);
+      await mkdir(join(root, 'priv'), { recursive: true });
+      if (link === 'priv') await rm(join(root, 'priv'), { recursive: true });
+      await symlink(join(dir, 'elsewhere'), join(root, link));
+      await expect(restoreOutput(rec, entry, join(root, 'priv', 'static'), root, 'restore assets')).rejects.toThrow(`restore assets: ${link} is a link (-> ${join(dir, 'elsewhere')}); the cache is never restored through one`);
+    }
+    expect(rec.commands).toEqual([]);
+    expect(await readdir(join(dir, 'elsewhere'))).toEqual([]);
+  });
+
   it('the deps marker round-trips; a missing, corrupt or incomplete one reads as none', async () => {
     const path = join(dir, 'cache', 'mix', 'deps-1.fetched.json');
     expect(await readDepsMarker(path)).toBeUndefined();
@@ -114,6 +141,10 @@ describe('the build cache', () => {
     await mkdir(paths.build);
     await writeDepsMarker(paths.depsFetched, { mixExs: 'm', depsDir: false });
     expect(await readCacheFacts(paths)).toEqual({ deps: false, build: true, depsMarker: { mixExs: 'm', depsDir: false } });
+    // An assets output entry is looked up only when the job has an assets key.
+    expect(await readCacheFacts({ ...paths, assets: join(dir, 'assets-1') })).toMatchObject({ assets: false });
+    await mkdir(join(dir, 'assets-1'));
+    expect(await readCacheFacts({ ...paths, assets: join(dir, 'assets-1') })).toMatchObject({ assets: true });
   });
 
   it('source hashes follow file contents and relative paths, not where the work directory is', async () => {

@@ -63,14 +63,15 @@ describe('evicting the build cache on disk', () => {
   });
   afterEach(async () => rm(dir, { recursive: true, force: true }));
 
-  it('lists deps, _build and git mirror entries of every app (and those from before per-app caches), never copies in progress', async () => {
+  it('lists deps, _build, assets output and git mirror entries of every app (and those from before per-app caches), never copies in progress', async () => {
     const deps = await make(`mix/hello/deps-${'a'.repeat(32)}`, 10, 1);
+    const assets = await make(`mix/hello/assets-${'f'.repeat(32)}`, 60, 1);
     const build = await make(`mix/other/build-${'b'.repeat(32)}`, 20, 2);
     const mirror = await make(`git/hello/${'c'.repeat(32)}.git`, 30, 3);
     const legacy = await make(`mix/deps-${'d'.repeat(32)}`, 40, 4);
     await make(`mix/hello/deps-${'e'.repeat(32)}.123.456.tmp`, 50, 5);
     const listed = await listCacheEntries(dir);
-    expect(listed.map((e) => [e.path, e.bytes]).sort()).toEqual([[build, 20], [deps, 10], [legacy, 40], [mirror, 30]].sort());
+    expect(listed.map((e) => [e.path, e.bytes]).sort()).toEqual([[assets, 60], [build, 20], [deps, 10], [legacy, 40], [mirror, 30]].sort());
   });
 
   it('removes entries past the age limit and the oldest over the size limit with their deps markers, keeping what builds hold', async () => {

@@ -311,6 +311,65 @@ describe('planBuild: the steps of a build', () => {
   });
 });
 
+describe('planBuild: the assets step of a project that declares its inputs', () => {
+  const ASSETS = { inputs: ['assets/**', 'lib/**/*.heex'] };
+  /** A project with assets whose job declares its inputs, hashed to `inputs` (or not: a problem), with deps skipped or run. */
+  const declared = (over: { inputs?: PlanInput['source']['assetsInputs']; kept?: boolean; depsSkipped?: boolean; network?: PlanInput['depsNetwork'] } = {}) => {
+    const depsSkipped = over.depsSkipped ?? false;
+    return input({
+      job: job({ assets: ASSETS }),
+      source: { ...input().source, assets: true, assetsInputs: over.inputs ?? { hash: 'inputs', files: 3 } },
+      cache: { deps: depsSkipped, build: depsSkipped, ...(depsSkipped ? { depsMarker: marker() } : {}), assets: over.kept ?? false },
+      ...(over.network ? { depsNetwork: over.network } : {}),
+    });
+  };
+
+  it('with its output kept under the key, skips the step: says so with the key, restores priv/static, and compile (offline) compiles what changed', () => {
+    const plan = planBuild(declared({ kept: true }));
+    expect(plan.assetsCache).toEqual({ key: expect.stringMatching(/^assets-[0-9a-f]{32}$/), path: `/cache/mix/hello/${plan.assetsCache!.key}` });
+    expect(kinds(plan.steps).slice(2, 12)).toEqual(['phase:deps', 'container:deps', 'close-egress', 'save-cache', 'write-deps-marker', 'phase:assets', 'skip', 'restore-output', 'phase:compile', 'container:compile']);
+    expect(container(plan, 'assets')).toBeUndefined();
+    expect(find(plan.steps, 'skip')[0]!.message).toBe(
+      `==> assets: skipped (its inputs, command, image, mix.lock, config, MIX_ENV and environment are an earlier build's: cache ${plan.assetsCache!.key}); priv/static restored from it, the app compiled by the compile step`,
+    );
+    expect(find(plan.steps, 'restore-output')).toEqual([{ kind: 'restore-output', from: plan.assetsCache!.path, into: '/work/bjob-1/src/priv/static', base: '/work/bjob-1/src' }]);
+    // `mix release` compiles before it assembles: the compile step is unchanged and has no network.
+    expect(container(plan, 'compile')!.spec.cmd.slice(0, 2)).toEqual(['mix', 'release']);
+    expect(container(plan, 'compile')!.spec.networkMode).toBe('none');
+    // Nothing is saved over the entry it restored from.
+    expect(find(plan.steps, 'save-cache').map((s) => s.to)).not.toContain(plan.assetsCache!.path);
+  });
+
+  it('skipped with deps skipped too, nothing fetches: no egress namespace is opened or closed', () => {
+    const plan = planBuild(declared({ kept: true, depsSkipped: true }));
+    expect(kinds(plan.steps).filter((k) => k.startsWith('container:') || k.endsWith('-egress'))).toEqual(['container:compile']);
+    expect(prepare(plan).beside).toEqual([]);
+  });
+
+  it('with no output kept under the key, runs the step, says why, and keeps priv/static under the key (first writer wins)', () => {
+    const plan = planBuild(declared({ depsSkipped: true }));
+    expect(kinds(plan.steps).slice(2, 10)).toEqual(['phase:deps', 'skip', 'phase:assets', 'note', 'container:assets', 'close-egress', 'save-cache', 'phase:compile']);
+    expect(prepare(plan).beside).toEqual([{ kind: 'open-egress', spec: plan.containers.assets }]);
+    expect(find(plan.steps, 'note')[0]!.message).toBe(`==> assets: runs (no output kept under its key ${plan.assetsCache!.key} yet)`);
+    expect(find(plan.steps, 'save-cache').at(-1)).toEqual({ kind: 'save-cache', from: '/work/bjob-1/src/priv/static', to: plan.assetsCache!.path, replace: false, what: 'assets' });
+  });
+
+  it('whose inputs could not be hashed, runs the step as without a declaration, saying why, and keeps nothing', () => {
+    const plan = planBuild(declared({ inputs: { problem: 'the input pattern asset/** matches no file' }, kept: true }));
+    expect(plan.assetsCache).toBeUndefined();
+    expect(find(plan.steps, 'note')[0]!.message).toBe('==> assets: runs (its declared inputs could not be hashed: the input pattern asset/** matches no file)');
+    expect(container(plan, 'assets')).toBeDefined();
+    expect(find(plan.steps, 'save-cache').filter((s) => s.what === 'assets')).toEqual([]);
+    expect(kinds(plan.steps)).not.toContain('restore-output');
+  });
+
+  it('without a declaration the step always runs, as before: no key, no note, nothing kept, even with hashed inputs', () => {
+    const plan = planBuild(input({ source: { ...input().source, assets: true, assetsInputs: { hash: 'inputs', files: 3 } }, cache: { deps: false, build: false, assets: true } }));
+    expect(plan.assetsCache).toBeUndefined();
+    expect(kinds(plan.steps).filter((k) => ['note', 'skip', 'restore-output'].includes(k) || k.startsWith('container:'))).toEqual(['container:deps', 'container:assets', 'container:compile']);
+  });
+});
+
 describe('cacheLayout', () => {
   it('deps keys follow the app, lock and image; _build keys also env, config and release; both live under <cache>/mix/<app>', () => {
     const base = cacheLayout(input());
@@ -325,6 +384,23 @@ describe('cacheLayout', () => {
     expect(image.keys.build).not.toBe(base.keys.build);
     expect(cacheLayout(input({ job: job({ mixEnv: 'dev' }) })).keys.build).not.toBe(base.keys.build);
     expect(planBuild(input()).cacheKeys).toEqual(base.keys);
+  });
+
+  it('an assets key only for a job that declares its inputs and whose inputs were hashed; it follows them, the app, image, MIX_ENV, lock, config and environment', () => {
+    const declared = (over: Partial<BuildJobInput> = {}, source: Partial<PlanInput['source']> = {}) =>
+      cacheLayout(input({ job: job({ assets: { inputs: ['assets/**'] }, ...over }), source: { ...input().source, assets: true, assetsInputs: { hash: 'inputs', files: 1 }, ...source } })).assets;
+    const base = declared()!;
+    expect(base).toEqual({ key: expect.stringMatching(/^assets-[0-9a-f]{32}$/), path: `/cache/mix/hello/${base.key}` });
+    expect(cacheLayout(input({ source: { ...input().source, assets: true, assetsInputs: { hash: 'inputs', files: 1 } } })).assets).toBeUndefined();
+    expect(declared({}, { assetsInputs: { problem: 'x is a symbolic link' } })).toBeUndefined();
+    const others = [
+      declared({}, { assetsInputs: { hash: 'inputs2', files: 1 } }), declared({ app: 'twin' }), declared({ mixEnv: 'staging' }), declared({ env: { NODE_ENV: 'production' } }),
+      declared({ assets: { inputs: ['assets/**', 'lib/**/*.heex'] } }), declared({}, { lockHash: 'lock2' }), declared({}, { configHash: 'config2' }),
+      cacheLayout(input({ image: { ...input().image, digest: `sha256:${'e'.repeat(64)}` }, job: job({ assets: { inputs: ['assets/**'] } }), source: { ...input().source, assets: true, assetsInputs: { hash: 'inputs', files: 1 } } })).assets,
+    ].map((a) => a!.key);
+    expect(new Set([base.key, ...others]).size).toBe(others.length + 1);
+    // The commit, the release and the deps marker are no part of it: a lib-only change keeps the key.
+    expect(declared({ release: 'web', source: { kind: 'git', url: 'file:///repo', commit: 'e'.repeat(40) } }, { mixExs: 'other' })!.key).toBe(base.key);
   });
 
   it('two apps with identical lockfiles, config, image and release name share no key, no path and no deps marker', () => {

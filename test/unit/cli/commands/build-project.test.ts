@@ -103,17 +103,17 @@ describe('xamal build takes its targets from .tool-versions and sends mix.exs\'s
     await expect(build.run(['--farm', farm, '--app', 'hello', '--source', dir, '--git', 'https://git.example/a.git', '--target', T], io)).rejects.toThrow(/give --git or --source, not both/);
   });
 
-  it('sends builder.env, builder.secrets (values from its environment), builder.packages and release.mix_env of the project\'s deploy.yml, with --env and --secret on top', async () => {
+  it('sends builder.env, builder.secrets (values from its environment), builder.packages, builder.assets and release.mix_env of the project\'s deploy.yml, with --env and --secret on top', async () => {
     const project = join(dir, 'with-builder');
     await mkdir(join(project, 'config'), { recursive: true });
     await writeFile(join(project, 'mix.exs'), 'defmodule Hello.MixProject do\nend\n');
-    await writeFile(join(project, 'config', 'deploy.yml'), 'service: hello\nrelease:\n  mix_env: staging\nbuilder:\n  env:\n    NODE_ENV: production\n  secrets:\n    - HEX_API_KEY\n  packages:\n    - libvips-dev\n');
+    await writeFile(join(project, 'config', 'deploy.yml'), 'service: hello\nrelease:\n  mix_env: staging\nbuilder:\n  env:\n    NODE_ENV: production\n  secrets:\n    - HEX_API_KEY\n  packages:\n    - libvips-dev\n  assets:\n    inputs: ["lib/**/*.heex", "assets/**"]\n');
     vi.stubEnv('HEX_API_KEY', 'hexkey-from-ci');
     vi.stubEnv('GIT_TOKEN', 'ghp_from_ci');
     received.length = 0;
     const r = await run(['--project', project, '--target', T, '--env', 'EXTRA=1=2', '--secret', 'GIT_TOKEN']);
     expect(r.code, r.err).toBe(0);
-    expect(received[0]).toMatchObject({ mixEnv: 'staging', env: { NODE_ENV: 'production', EXTRA: '1=2' }, secrets: { HEX_API_KEY: 'hexkey-from-ci', GIT_TOKEN: 'ghp_from_ci' }, packages: ['libvips-dev'] });
+    expect(received[0]).toMatchObject({ mixEnv: 'staging', env: { NODE_ENV: 'production', EXTRA: '1=2' }, secrets: { HEX_API_KEY: 'hexkey-from-ci', GIT_TOKEN: 'ghp_from_ci' }, packages: ['libvips-dev'], assets: { inputs: ['assets/**', 'lib/**/*.heex'] } });
     expect(r.err).not.toContain('hexkey-from-ci');
 
     vi.stubEnv('HEX_API_KEY', '');
@@ -121,6 +121,8 @@ describe('xamal build takes its targets from .tool-versions and sends mix.exs\'s
 
     await writeFile(join(project, 'config', 'deploy.yml'), 'service: hello\nbuilder:\n  env:\n    "bad name": x\n');
     await expect(run(['--project', project, '--target', T])).rejects.toMatchObject({ code: 'validation', issues: [expect.objectContaining({ path: "builder/env/bad name", message: expect.stringContaining("expected an environment variable name") })] });
+    await writeFile(join(project, 'config', 'deploy.yml'), 'service: hello\nbuilder:\n  assets:\n    inputs: ["../elsewhere/**"]\n');
+    await expect(run(['--project', project, '--target', T])).rejects.toMatchObject({ code: 'validation', issues: [expect.objectContaining({ path: 'builder/assets/inputs/0', message: expect.stringContaining('expected a path relative to the project root') })] });
   });
   it('runs the project\'s pre-build hook (hooks_path of its deploy.yml) before asking the farm; a failing one stops it there; -H skips it', async () => {
     const project = join(dir, 'with-hooks');

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { BuildEnvSchema, BuildSecretsSchema, openSecrets, redactSecrets, sealSecrets, secretsKeyFrom } from '../../../../core/contracts/build-settings.ts';
+import { BuildAssetsSchema, BuildEnvSchema, BuildSecretsSchema, openSecrets, redactSecrets, sealSecrets, secretsKeyFrom } from '../../../../core/contracts/build-settings.ts';
 import { buildJobId, BuildJobSchema } from '../../../../core/contracts/build-job.ts';
 import { isXamalError } from '../../../../core/index.ts';
 
@@ -41,6 +41,19 @@ describe('build secrets: sealed in the job, opened by the worker, cut from what 
     expect(buildJobId(job({ sealedSecrets: sealSecrets(key, secrets) }))).toBe(buildJobId(job({})));
     expect(buildJobId(job({ env: { A: '1', B: '2' } }))).toBe(buildJobId(job({ env: { B: '2', A: '1' } })));
     expect(buildJobId(job({ env: { A: '1' } }))).not.toBe(buildJobId(job({})));
+  });
+
+  it('assets inputs are path patterns under the project root, kept sorted once each; a job\'s ID depends on them, not on their order', () => {
+    expect(BuildAssetsSchema.parse({ inputs: ['lib/**/*.heex', 'assets/**', 'assets/**'] })).toEqual({ inputs: ['assets/**', 'lib/**/*.heex'] });
+    const problem = (inputs: unknown) => BuildAssetsSchema.safeParse({ inputs }).error?.issues[0];
+    for (const bad of ['/etc/**', '../x', 'assets/../../x', 'assets//js', './assets', 'assets/'])
+      expect(problem([bad]), bad).toMatchObject({ path: ['inputs', 0], message: 'expected a path relative to the project root, without empty, "." or ".." parts' });
+    expect(problem(['assets/{js,css}'])).toMatchObject({ path: ['inputs', 0], message: expect.stringContaining('expected a path pattern of letters, digits') });
+    expect(problem([])).toMatchObject({ message: expect.stringContaining('expected at least one path pattern') });
+    expect(BuildAssetsSchema.safeParse({ inputs: ['assets/**'], outputs: 'x' }).success).toBe(false);
+    const job = (over: object) => BuildJobSchema.parse({ app: 'shop', source: { kind: 'git', url: 'file:///r', commit: 'c'.repeat(40) }, target: 'linux-x86_64-gnu2.36-debian12-otp25.2.3-elixir1.14.0', ...over });
+    expect(buildJobId(job({ assets: { inputs: ['a/**', 'b/**'] } }))).toBe(buildJobId(job({ assets: { inputs: ['b/**', 'a/**'] } })));
+    expect(buildJobId(job({ assets: { inputs: ['a/**'] } }))).not.toBe(buildJobId(job({})));
   });
 });
 
