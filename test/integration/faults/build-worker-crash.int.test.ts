@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
 import { builderConfig } from '../../../builder/config.ts';
 import { dockerEngine } from '../../../builder/docker.ts';
 import { hostArch } from '../../../builder/images/context.ts';
@@ -15,6 +15,7 @@ import { s3Store } from '../../../store/s3.ts';
 import { helloRepo } from '../../../testkit/example-repo.ts';
 import { cliEntry, services, testPrefix } from '../../../testkit/integration.ts';
 import { testSigningKey, testSigningKeyPath } from '../../../testkit/signing.ts';
+import { workerKills } from '../../../testkit/worker-kills.ts';
 
 /** A real worker process (`xamal farm worker`) on this test's queue prefix and S3 prefix. */
 function workerProcess(queuePrefix: string, s3Prefix: string): ChildProcess {
@@ -53,7 +54,7 @@ describe('a worker killed mid-build', () => {
     await Promise.all(procs.map(exited));
   });
 
-  it('10 workers SIGKILLed in a row at random phases: all 13 builds complete, every manifest has its complete tarball, no container or work dir is left', { timeout: 600_000 }, async () => {
+  it('10 workers SIGKILLed in a row, each as its job reports a phase drawn at random: all 13 builds complete, every manifest has its complete tarball, no container or work dir is left', { timeout: 600_000 }, async () => {
     const arch = hostArch();
     const dir = await mkdtemp(join(tmpdir(), 'xamal-crash10-'));
     const KILLS = 10;
@@ -72,53 +73,54 @@ describe('a worker killed mid-build', () => {
       await events.waitUntilReady();
       const tuple = `linux-${arch}-gnu2.36-debian12-otp25.2.3-elixir1.14.0`;
       const ids: string[] = [];
-      // More jobs than kills: a job may finish before a kill lands (warm builds take a few seconds).
+      // More jobs than kills: the last three build untouched.
       for (let i = 0; i < KILLS + 3; i++) {
         const src = await helloRepo(join(dir, `r${i}`), { [`lib/crash${i}.ex`]: `defmodule Hello.Crash${i} do\nend\n` });
         ids.push((await enqueueBuild(queue, { app: 'hello', source: { kind: 'git', ...src }, target: tuple })).id);
       }
       // One worker at a time (concurrency 1): the job it reports progress on is the one it runs. Each
-      // job is killed at most once (BullMQ fails a job that stalls more than twice), a random 0-3 s
-      // after a progress event — and only if, when the timer fires, that job is still the one running
-      // (not done, no other job reported since, still active in the queue); else the next event re-arms.
-      const phase = new Map<string, string>();
-      const killedAt: string[] = [];
-      let latest: string | undefined;
-      let current: ChildProcess | undefined;
-      let armed: { jobId: string; timer: NodeJS.Timeout } | undefined;
-      let onKill: (() => void) | undefined;
-      events.on('progress', ({ jobId, data }) => {
-        phase.set(jobId, (data as { phase?: string }).phase ?? '?');
-        latest = jobId;
-        if (armed || !current || killedAt.length >= KILLS || killedAt.some((k) => k.startsWith(`${jobId} `))) return;
-        const victim = current;
-        armed = {
-          jobId,
-          timer: setTimeout(() => {
-            void (async () => {
-              const state = await (await queue.getJob(jobId))?.getState();
-              if (victim === current && latest === jobId && phase.get(jobId) !== 'done' && state === 'active') {
-                killedAt.push(`${jobId} ${phase.get(jobId)}`);
-                victim.kill('SIGKILL');
-                onKill?.();
-              }
-              armed = undefined;
-            })();
-          }, Math.random() * 3_000),
-        };
+      // job has a phase drawn at random (testkit/worker-kills.ts); the worker is killed as its job
+      // reports it, so each kill lands on a job not killed before, however fast the builds are. Should
+      // every job finish or be killed with kills still to make, the loop stops (and the count fails).
+      const kills = workerKills(ids, KILLS);
+      const reported = new Map<string, string>();
+      // A failure (a timeout too) says where each job is: its state, the last phase it reported, its kill.
+      onTestFailed(async () => {
+        const rows = await Promise.all(ids.map(async (id) => {
+          const state = await queue.getJob(id).then((j) => j?.getState()).catch(() => 'unknown (queue closed)');
+          const killed = kills.killed.find((k) => k.jobId === id);
+          return `${id}: ${state}, last phase ${reported.get(id) ?? 'none'}, ${killed ? `killed at ${killed.phase}` : `not killed (planned: ${kills.plan.get(id)})`}`;
+        }));
+        console.log(`build-worker-crash: the jobs when the test failed\n${rows.join('\n')}`);
       });
-      while (killedAt.length < KILLS && Date.now() - t0 < 300_000) {
-        current = workerProcess(queuePrefix, s3Prefix);
-        procs.push(current);
-        const proc = current;
+      let current: ChildProcess | undefined;
+      let wake: (() => void) | undefined;
+      events.on('progress', ({ jobId, data }) => {
+        const phase = (data as { phase?: string }).phase ?? '?';
+        reported.set(jobId, phase);
+        if (!current || !kills.progress(jobId, phase)) return;
+        current.kill('SIGKILL');
+        wake?.();
+      });
+      const finished = ({ jobId }: { jobId: string }) => {
+        kills.finished(jobId);
+        if (kills.exhausted()) wake?.();
+      };
+      events.on('completed', finished);
+      events.on('failed', finished);
+      while (kills.killed.length < KILLS && !kills.exhausted() && Date.now() - t0 < 300_000) {
+        const proc = (current = workerProcess(queuePrefix, s3Prefix));
+        procs.push(proc);
         await new Promise<void>((resolve) => {
-          onKill = resolve;
+          wake = resolve;
           proc.once('exit', () => resolve());
         });
+        if (kills.exhausted()) break;
         await exited(proc);
         current = undefined;
       }
-      expect(killedAt).toHaveLength(KILLS);
+      const unkilled = kills.unkilled().map((id) => `${id} (planned: ${kills.plan.get(id)})`);
+      expect(kills.killed, `jobs that finished unkilled: ${unkilled.join(', ')}`).toHaveLength(KILLS);
       const last = workerProcess(queuePrefix, s3Prefix);
       procs.push(last);
       const results = await Promise.all(ids.map(async (id) => ((await (await queue.getJob(id))!.waitUntilFinished(events, 480_000)) as BuildResult)));
@@ -137,9 +139,9 @@ describe('a worker killed mid-build', () => {
       const orphans = (await Promise.all(ids.map((id) => docker.containersWithLabel('org.xamal.job', id)))).flat();
       const workRoot = builderConfig().workRoot;
       const leftDirs = (await readdir(workRoot).catch(() => [] as string[])).filter((d) => ids.some((id) => d.startsWith(`${id}-`)));
-      const phases = killedAt.map((k) => k.split(' ')[1]).reduce<Record<string, number>>((acc, p) => ((acc[p!] = (acc[p!] ?? 0) + 1), acc), {});
+      const phases = kills.killed.reduce<Record<string, number>>((acc, k) => ((acc[k.phase] = (acc[k.phase] ?? 0) + 1), acc), {});
       console.log(
-        `reliability: worker SIGKILL x${killedAt.length} (phases ${JSON.stringify(phases)}) → ${results.length}/${ids.length} complete, ` +
+        `reliability: worker SIGKILL x${kills.killed.length} (phases ${JSON.stringify(phases)}) → ${results.length}/${ids.length} complete, ` +
           `${manifests.length - complete} manifests without a complete artifact, ${orphans.length} orphan containers, ${leftDirs.length} work dirs left, ${Math.round((Date.now() - t0) / 1000)} s`,
       );
       expect(results.map((r) => r.tuple)).toEqual(ids.map(() => tuple));
