@@ -34,7 +34,7 @@ export function containerFailure(step: Pick<ContainerStep, 'name' | 'spec' | 'ex
   if (r.code !== 0) {
     const output = `${r.stdout}\n${r.stderr}`;
     // What the worker's git-over-ssh relay refused or saw fail (builder/git-ssh-relay.ts) is the surest reason there is.
-    const why = (sshProblems.length ? [...new Set(sshProblems)].join('; ') : undefined) ?? toolDiagnosis(output, step.toolProblems ?? []) ?? (spec.networkMode === 'egress' ? egressDiagnosis(output) : undefined);
+    const why = (sshProblems.length ? [...new Set(sshProblems)].join('; ') : undefined) ?? toolDiagnosis(output, step.toolProblems ?? []) ?? (spec.networkMode === 'egress' ? egressDiagnosis(output) : undefined) ?? pidsDiagnosis(output, spec.pidsLimit);
     return { code: 'build_failed', message: `${name} failed with exit code ${r.code}${why ? `: ${why}` : ''}` };
   }
   if (step.expect && !r.stdout.includes(step.expect.stdout)) return { code: 'build_failed', message: step.expect.failure };
@@ -80,6 +80,18 @@ export function killedFromOutside(step: Pick<ContainerStep, 'name' | 'spec'>, r:
 /** Why a step whose work directory grew past the plan's disk limit failed. */
 export function diskFailure(step: Pick<ContainerStep, 'name' | 'disk'>, bytes: number): string {
   return `step ${step.name} filled its work directory past ${describeBytes(step.disk.maxBytes)} (${describeBytes(bytes)} found); killed (XAMAL_MAX_BUILD_DISK_BYTES)`;
+}
+
+/** What a shell or the BEAM prints when a fork or a thread fails for want of a process slot (EAGAIN). */
+const NO_PROCESS_SLOT = /Cannot fork|can't fork|fork: (?:retry: )?Resource temporarily unavailable|Resource temporarily unavailable|error 11 \(EAGAIN\)|eagain/i;
+
+/**
+ * Pure: a step that failed printing that it could not start a process or thread — at its process
+ * limit (PidsLimit) these fail with EAGAIN; nothing is killed — names the limit and its setting.
+ */
+export function pidsDiagnosis(output: string, pidsLimit: number | undefined): string | undefined {
+  if (!pidsLimit || !NO_PROCESS_SLOT.test(output)) return undefined;
+  return `it could not start processes (EAGAIN), as at its limit of ${pidsLimit} processes and threads (XAMAL_BUILD_PIDS_LIMIT)`;
 }
 
 /** A git URL that does not go through an HTTP proxy nor the worker's ssh relay: `git://`. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { containerFailure, egressDiagnosis, toolDiagnosis } from '../../../builder/checks.ts';
+import { containerFailure, egressDiagnosis, pidsDiagnosis, toolDiagnosis } from '../../../builder/checks.ts';
 import type { ContainerSpec } from '../../../builder/docker.ts';
 
 const spec = (networkMode: ContainerSpec['networkMode']): ContainerSpec => ({ image: 'i', cmd: ['mix', 'deps.get'], networkMode });
@@ -126,5 +126,21 @@ describe('why a container step was killed', () => {
 
   it('leaves other exit codes to the step\'s own failure', () => {
     expect(containerFailure(compile, { ...killed, code: 1, engineKills: ['9'] })).toEqual({ code: 'build_failed', message: 'compile failed with exit code 1' });
+  });
+});
+
+describe('a step at its process limit', () => {
+  it('names the limit and its setting when the step failed printing that a fork or thread could not start', () => {
+    const step = { name: 'compile', spec: { image: 'i', cmd: ['mix'], networkMode: 'none' as const, pidsLimit: 256 } };
+    expect(containerFailure(step, { code: 2, stdout: '', stderr: 'sh: 1: Cannot fork\n', timedOut: false })).toEqual({
+      code: 'build_failed',
+      message: 'compile failed with exit code 2: it could not start processes (EAGAIN), as at its limit of 256 processes and threads (XAMAL_BUILD_PIDS_LIMIT)',
+    });
+    expect(pidsDiagnosis('bash: fork: retry: Resource temporarily unavailable', 512)).toContain('its limit of 512 processes');
+  });
+
+  it('says nothing for other failures, nor without a limit', () => {
+    expect(pidsDiagnosis('** (CompileError) lib/hello.ex:1', 256)).toBeUndefined();
+    expect(pidsDiagnosis('sh: 1: Cannot fork', undefined)).toBeUndefined();
   });
 });
