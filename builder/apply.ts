@@ -230,7 +230,7 @@ async function gitSshRelayFor(r: Run, step: Extract<BuildStep, { kind: 'containe
   return startGitSshRelay({ keys: r.deps.gitDeployKeys, scope: r.relayScope, allows: (h, p) => egress.allows(h, p), proxyCommand: await egress.sshProxyCommand(), say: r.say });
 }
 
-/** Runs a container step; a failed one throws (`cancelled`, or `build_failed` with the log's tail). */
+/** Runs a container step; a failed one throws (`cancelled`, `external` when killed from outside, or `build_failed` with the log's tail). */
 async function runContainer(r: Run, step: Extract<BuildStep, { kind: 'container' }>): Promise<void> {
   const { name, spec } = step;
   await r.say(`==> ${name}: ${spec.cmd.join(' ')} (network ${spec.networkMode})`);
@@ -244,8 +244,8 @@ async function runContainer(r: Run, step: Extract<BuildStep, { kind: 'container'
   if (result.stderr) await r.say(result.stderr.trimEnd());
   if (diskBytes !== undefined && !r.signal?.aborted) throw fail(diskFailure(step, diskBytes), r.log);
   const failure = containerFailure(step, result, sshProblems);
-  if (failure?.code === 'cancelled') throw new XamalError('cancelled', failure.message);
-  if (failure) throw fail(failure.message, r.log);
+  if (failure?.code === 'build_failed') throw fail(failure.message, r.log);
+  if (failure) throw new XamalError(failure.code, failure.message);
 }
 
 /** A container step, run once more after a build failure when the plan says so (emulation). */

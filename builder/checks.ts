@@ -1,5 +1,5 @@
 import { compareVersions, NUMERIC_VERSION, RELEASE_VERSION } from '../core/index.ts';
-import type { ContainerResult } from './docker.ts';
+import { SIGKILL_EXIT, type ContainerResult } from './docker.ts';
 import type { ReleaseScan } from './elf.ts';
 import { describeBytes } from './output-limit.ts';
 import type { BuildStep } from './plan.ts';
@@ -12,8 +12,11 @@ import type { BuildStep } from './plan.ts';
 type ContainerStep = Extract<BuildStep, { kind: 'container' }>;
 
 export interface StepFailure {
-  /** `cancelled` (asked for) or `build_failed` (the build's own fault: final, with the log's tail). */
-  code: 'cancelled' | 'build_failed';
+  /**
+   * `cancelled` (asked for), `build_failed` (the build's own fault: final, with the log's tail) or
+   * `external` (killed from outside the build: retried).
+   */
+  code: 'cancelled' | 'build_failed' | 'external';
   message: string;
 }
 
@@ -26,23 +29,69 @@ export function containerFailure(step: Pick<ContainerStep, 'name' | 'spec' | 'ex
     return { code: 'build_failed', message: `step ${name} printed more than ${cap} of output; killed (XAMAL_MAX_STEP_OUTPUT_BYTES)` };
   }
   if (r.timedOut) return { code: 'build_failed', message: `${name} exceeded its time limit of ${spec.timeoutMs} ms` };
-  if (r.oomKilled) {
-    const mib = spec.memoryBytes ? `${Math.round(spec.memoryBytes / 1024 ** 2)} MiB` : 'the engine\'s';
-    return { code: 'build_failed', message: `${name} ran out of memory: the kernel killed it at its memory limit of ${mib} (exit code ${r.code})` };
-  }
+  if (r.oomKilled) return { code: 'build_failed', message: outOfMemory(name, spec, r.code) };
+  if (r.code === SIGKILL_EXIT) return killedFromOutside(step, r);
   if (r.code !== 0) {
     const output = `${r.stdout}\n${r.stderr}`;
     // What the worker's git-over-ssh relay refused or saw fail (builder/git-ssh-relay.ts) is the surest reason there is.
-    const why = (sshProblems.length ? [...new Set(sshProblems)].join('; ') : undefined) ?? toolDiagnosis(output, step.toolProblems ?? []) ?? (spec.networkMode === 'egress' ? egressDiagnosis(output) : undefined);
+    const why = (sshProblems.length ? [...new Set(sshProblems)].join('; ') : undefined) ?? toolDiagnosis(output, step.toolProblems ?? []) ?? (spec.networkMode === 'egress' ? egressDiagnosis(output) : undefined) ?? pidsDiagnosis(output, spec.pidsLimit);
     return { code: 'build_failed', message: `${name} failed with exit code ${r.code}${why ? `: ${why}` : ''}` };
   }
   if (step.expect && !r.stdout.includes(step.expect.stdout)) return { code: 'build_failed', message: step.expect.failure };
   return undefined;
 }
 
+const mib = (bytes: number | undefined) => (bytes ? `${Math.round(bytes / 1024 ** 2)} MiB` : "the engine's");
+
+/** A step the kernel's OOM killer hit: the step itself (its first process) or one of its processes, and what it exited with then. */
+function outOfMemory(name: string, spec: ContainerStep['spec'], code: number): string {
+  const limit = mib(spec.memoryBytes);
+  if (code === SIGKILL_EXIT) return `${name} ran out of memory: the kernel killed it at its memory limit of ${limit} (exit code ${code})`;
+  return `${name} ran out of memory: the kernel killed one of its processes at its memory limit of ${limit}, and ${name} then failed with exit code ${code}`;
+}
+
+/**
+ * Why a step was SIGKILLed (exit code 137) when none of its limits nor a cancel did it and the
+ * engine saw no OOM kill: another client removed or killed its container through the engine, the
+ * kernel's OOM killer was at work on the machine (FACTS.md#oom-kill), or none of these was seen.
+ */
+export function killedFromOutside(step: Pick<ContainerStep, 'name' | 'spec'>, r: ContainerResult): StepFailure {
+  const { name, spec } = step;
+  const killed = `${name} was killed with SIGKILL (exit code ${r.code})`;
+  if (r.removed) {
+    return { code: 'external', message: `${killed}: its container was removed while it ran, by a client other than this build (docker rm -f: another attempt of this job that took it over, or an operator); the build is retried` };
+  }
+  if (r.engineKills?.length) {
+    return { code: 'external', message: `${killed} through the engine: a client other than this build asked it to send signal ${[...new Set(r.engineKills)].join(', ')} (docker kill, docker stop, docker rm -f, or the engine stopping); the build is retried` };
+  }
+  if (r.machineOomKills === undefined || r.machineOomKills > 0) {
+    const seen = r.machineOomKills === undefined ? 'this machine does not say how many processes the kernel\'s OOM killer killed (no oom_kill in /proc/vmstat), so it may have been one of them' : `the kernel's OOM killer killed ${r.machineOomKills} process${r.machineOomKills === 1 ? '' : 'es'} on this machine while it ran`;
+    return {
+      code: 'external',
+      message: `${killed}, not by the farm (time, output or disk limit, cancel) and with no OOM kill reported by the engine for its container; ${seen}: the machine ran out of memory, or the engine missed the OOM kill at the step's own limit of ${mib(spec.memoryBytes)} (FACTS.md#oom-kill); the kernel log (dmesg) names the process; the build is retried`,
+    };
+  }
+  return {
+    code: 'build_failed',
+    message: `${killed}, by none of the farm's limits (time, output, memory, disk) nor a cancel, not through the engine and not by the kernel's OOM killer (none on this machine while it ran): a process of the step itself sent it, or one outside the engine (kill -9 on the worker's machine)`,
+  };
+}
+
 /** Why a step whose work directory grew past the plan's disk limit failed. */
 export function diskFailure(step: Pick<ContainerStep, 'name' | 'disk'>, bytes: number): string {
   return `step ${step.name} filled its work directory past ${describeBytes(step.disk.maxBytes)} (${describeBytes(bytes)} found); killed (XAMAL_MAX_BUILD_DISK_BYTES)`;
+}
+
+/** What a shell or the BEAM prints when a fork or a thread fails for want of a process slot (EAGAIN). */
+const NO_PROCESS_SLOT = /Cannot fork|can't fork|fork: (?:retry: )?Resource temporarily unavailable|Resource temporarily unavailable|error 11 \(EAGAIN\)|eagain/i;
+
+/**
+ * Pure: a step that failed printing that it could not start a process or thread — at its process
+ * limit (PidsLimit) these fail with EAGAIN; nothing is killed — names the limit and its setting.
+ */
+export function pidsDiagnosis(output: string, pidsLimit: number | undefined): string | undefined {
+  if (!pidsLimit || !NO_PROCESS_SLOT.test(output)) return undefined;
+  return `it could not start processes (EAGAIN), as at its limit of ${pidsLimit} processes and threads (XAMAL_BUILD_PIDS_LIMIT)`;
 }
 
 /** A git URL that does not go through an HTTP proxy nor the worker's ssh relay: `git://`. */

@@ -1,6 +1,7 @@
 import { PassThrough, type Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { deadline, XamalError } from '../core/index.ts';
+import { machineOomKills } from './machine-oom.ts';
 import { limitedOutput, type OutputLimit } from './output-limit.ts';
 
 /**
@@ -50,8 +51,21 @@ export interface ContainerResult {
   stderr: string;
   timedOut: boolean;
   cancelled?: boolean;
-  /** The kernel killed a process of the container at its memory limit (docker's State.OOMKilled). */
+  /**
+   * The kernel's OOM killer killed a process of the container — its first or any other (docker's
+   * State.OOMKilled, or an `oom` event of the engine for it: FACTS.md#oom-kill).
+   */
   oomKilled?: boolean;
+  /**
+   * Signals the engine was asked to send the container while it ran (its `kill` events, as the
+   * engine writes them: `9`, `15`): this run's own kills at its limits, and those of any other client
+   * (`docker kill`, `docker stop`, `docker rm -f`, the engine stopping).
+   */
+  engineKills?: string[];
+  /** The container was gone when its run ended: another client removed it while it ran (`docker rm -f`). */
+  removed?: boolean;
+  /** OOM kills the kernel counted on this machine while it ran (builder/machine-oom.ts); absent when the kernel does not say. */
+  machineOomKills?: number;
   /** The image made of the container (spec.commitAs), when it exited 0. */
   imageId?: string;
   /** Killed because its output passed the spec's `output.maxBytes`. */
@@ -252,40 +266,108 @@ async function waitWithLimits(container: Docker.Container, spec: ContainerSpec, 
     container.kill().catch(() => {});
   };
   signal?.addEventListener('abort', onAbort, { once: true });
+  // Aborted while the container was created, attached or started: no event comes for that any more.
+  if (signal?.aborted) onAbort();
   const waited = (await container.wait()) as { StatusCode: number };
   limit.clear();
   signal?.removeEventListener('abort', onAbort);
   return { code: waited.StatusCode, timedOut: limit.expired(), cancelled };
 }
 
+/** What the engine reported about one container while it ran: its `oom` events, and the signals of its `kill` events. */
+export interface EngineNotes {
+  ooms: number;
+  kills: string[];
+}
+
+/** Pure: notes one line of the engine's event stream (one JSON object) about a container; other lines change nothing. */
+export function noteEngineEvent(notes: EngineNotes, line: string): void {
+  let ev: { Action?: unknown; status?: unknown; Actor?: { Attributes?: { signal?: unknown } } };
+  try {
+    ev = JSON.parse(line) as typeof ev;
+  } catch {
+    return;
+  }
+  const action = ev?.Action ?? ev?.status;
+  if (action === 'oom') notes.ooms++;
+  else if (action === 'kill') notes.kills.push(String(ev.Actor?.Attributes?.signal ?? 'unknown'));
+}
+
+/** How long a run whose container was SIGKILLed for no reason it knows waits for the engine's late `oom` event. */
+export const LATE_OOM_EVENT_MS = 1_000;
+
+/**
+ * Follows the engine's `oom` and `kill` events for one container, from `sinceS` (unix seconds, taken
+ * before it was created: events the engine sent before the stream was open are replayed).
+ */
+async function watchEngineEvents(docker: Docker, id: string, sinceS: number) {
+  const notes: EngineNotes = { ooms: 0, kills: [] };
+  const stream = (await docker.getEvents({ since: sinceS, filters: { type: ['container'], container: [id], event: ['oom', 'kill'] } })) as Readable;
+  let pending = '';
+  let onOom: (() => void) | undefined;
+  stream.on('data', (b: Buffer) => {
+    const lines = (pending + b.toString('utf8')).split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) noteEngineEvent(notes, line);
+    if (notes.ooms > 0) onOom?.();
+  });
+  stream.on('error', () => {});
+  return {
+    notes,
+    /** Resolves once an `oom` event came, or after `ms`. */
+    oom: (ms: number) =>
+      new Promise<void>((resolve) => {
+        if (notes.ooms > 0) return resolve();
+        const timer = setTimeout(resolve, ms);
+        onOom = () => (clearTimeout(timer), resolve());
+      }),
+    close: () => stream.destroy(),
+  };
+}
+
+/** SIGKILL's exit status (128 + 9): what a container whose first process was killed exits with. */
+export const SIGKILL_EXIT = 137;
+
 async function runContainer(docker: Docker, spec: ContainerSpec, signal?: AbortSignal): Promise<ContainerResult> {
   if (spec.networkMode === 'egress') throw new XamalError('internal', 'a container with network `egress` runs beside an egress sidecar (builder/apply.ts)');
-  if (signal?.aborted) return { code: 137, stdout: '', stderr: '', timedOut: false, cancelled: true };
+  if (signal?.aborted) return { code: SIGKILL_EXIT, stdout: '', stderr: '', timedOut: false, cancelled: true };
+  const sinceS = Math.floor(Date.now() / 1000) - 1;
+  const oomBefore = await machineOomKills();
   const container = await docker.createContainer(containerOptions(spec));
+  const events = await watchEngineEvents(docker, container.id, sinceS).catch(() => undefined);
   try {
     const { ended, kept } = await attachOutput(container, spec.output ?? DEFAULT_OUTPUT_LIMIT);
     await container.start();
     const { code, timedOut, cancelled } = await waitWithLimits(container, spec, signal);
     await Promise.race([ended, new Promise((r) => setTimeout(r, 2_000))]);
+    const own = timedOut || cancelled || kept.exceeded;
+    // Killed for no reason this run knows: the engine may report an OOM kill after the exit (FACTS.md#oom-kill).
+    if (code === SIGKILL_EXIT && !own) await events?.oom(LATE_OOM_EVENT_MS);
     // An engine that went away meanwhile is an engine error (retried), not the step's result: a
     // dockerd stopping sends SIGTERM, which a BEAM answers by exiting 0 with its work undone.
-    const state = (await container.inspect().catch((err: unknown) => {
+    const inspected = await container.inspect().catch((err: unknown) => {
       if (notFound(err)) return undefined;
       throw err;
-    }))?.State;
-    const commitAs = code === 0 && !timedOut && !cancelled ? spec.commitAs : undefined;
+    });
+    const oomAfter = await machineOomKills();
+    const commitAs = code === 0 && !timedOut && !cancelled && inspected ? spec.commitAs : undefined;
     const imageId = commitAs ? ((await container.commit({ repo: commitAs.repo, tag: commitAs.tag })) as { Id: string }).Id : undefined;
+    const notes = events?.notes;
     return {
       code,
       stdout: kept.text('stdout'),
       stderr: kept.text('stderr'),
       timedOut,
       cancelled,
-      ...(state?.OOMKilled ? { oomKilled: true } : {}),
+      ...(inspected?.State?.OOMKilled || (notes?.ooms ?? 0) > 0 ? { oomKilled: true } : {}),
       ...(kept.exceeded ? { outputExceeded: true } : {}),
+      ...(notes?.kills.length ? { engineKills: [...notes.kills] } : {}),
+      ...(inspected ? {} : { removed: true }),
+      ...(oomBefore !== undefined && oomAfter !== undefined ? { machineOomKills: oomAfter - oomBefore } : {}),
       ...(imageId ? { imageId } : {}),
     };
   } finally {
+    events?.close();
     await container.remove({ force: true, v: true }).catch(() => {});
   }
 }

@@ -5,6 +5,22 @@ import { runBuild, type BuildDeps } from './apply.ts';
 
 /** The abort reason of builds cancelled because their worker stops. */
 const SHUTDOWN = 'shutdown';
+/** The abort reason of a build whose job lock this worker could not renew: the job is no longer its own. */
+export const LOCK_LOST = 'lock-lost';
+/** The abort reason of a build cancelled on request (POST …/cancel, through queue/cancel.ts). */
+export const CANCEL_REQUESTED = 'cancelled';
+
+/**
+ * Pure: the error a build stopped by its abort signal ends with, by the signal's reason; undefined
+ * for a cancel requested by a user (the build's own `cancelled` error says during which step).
+ */
+export function interruption(reason: unknown): XamalError | undefined {
+  if (reason === SHUTDOWN) return new XamalError('unavailable', 'the worker shut down during this build; it is retried');
+  if (reason === LOCK_LOST) {
+    return new XamalError('unavailable', "this worker lost the build's job lock in Redis (not renewed within XAMAL_WORKER_LOCK_MS: the worker or Redis stalled), so another worker may run the job; this attempt stopped its containers and ended");
+  }
+  return undefined;
+}
 
 /** Failures that another attempt cannot fix. */
 const FINAL: readonly ErrorCode[] = ['validation', 'unsupported', 'build_failed', 'forbidden', 'usage', 'cancelled', 'conflict'];
@@ -35,10 +51,11 @@ export function buildProcessor(deps: BuildDeps, logger?: Logger, stored?: () => 
       await stored?.();
       return { manifestKey: out.manifestKey, tuple: out.manifest.tuple, sha256: out.manifest.tarball.sha256, cached: out.cached };
     } catch (err) {
-      // A worker stopping mid-build cancels it: not the build's fault, so the job is retried.
-      if (signal?.aborted && signal.reason === SHUTDOWN) {
-        logger?.warn({ jobId: job.id }, 'build interrupted by shutdown');
-        throw new XamalError('unavailable', 'the worker shut down during this build; it is retried');
+      // A worker stopping mid-build, or losing the job's lock, stops it: not the build's fault, so the job is retried.
+      const interrupted = signal?.aborted ? interruption(signal.reason) : undefined;
+      if (interrupted) {
+        logger?.warn({ jobId: job.id, reason: signal?.reason }, `build interrupted: ${interrupted.message}`);
+        throw interrupted;
       }
       const cause = (err as Error).cause;
       logger?.warn({ jobId: job.id, err: (err as Error).message, ...(cause instanceof Error ? { cause: cause.message } : {}) }, 'build failed');
@@ -75,8 +92,15 @@ export async function startBuildWorkers(settings: QueueSettings, arches: readonl
   // Redis going away is reported here (BullMQ reconnects by itself); unlistened, it goes to console.error.
   for (const w of workers) w.on('error', (err) => logger?.warn({ err: err.message }, 'build queue connection error'));
   const cancels = await subscribeCancels(settings, (jobId) => {
-    for (const w of workers) if (w.cancelJob(jobId, 'cancelled')) logger?.info({ jobId }, 'build cancel requested');
+    for (const w of workers) if (w.cancelJob(jobId, CANCEL_REQUESTED)) logger?.info({ jobId }, 'build cancel requested');
   });
+  // BullMQ keeps running a job whose lock it could not renew (it aborts nothing); the job may be
+  // another worker's by now, whose attempt removes this one's containers: stop it here first.
+  for (const w of workers) {
+    w.on('lockRenewalFailed', (jobIds) => {
+      for (const jobId of jobIds) if (w.cancelJob(jobId, LOCK_LOST)) logger?.warn({ jobId }, 'build stopped: its job lock could not be renewed');
+    });
+  }
   const closeAll = async (force: boolean) => {
     await cancels.close();
     await Promise.all(workers.map((w) => w.close(force)));

@@ -227,6 +227,15 @@ describe('runBuild carries the plan out', () => {
     expect(await readdir(join(dir, 'work'))).toEqual([]);
   });
 
+  it('a compile killed from outside (its container removed by another client) fails the attempt as external, to be retried, without retrying it under emulation', async () => {
+    const removed = fakeDocker({ compile: [{ code: 137, removed: true }] });
+    const r = await build(deps(removed.docker, 'aarch64'), C1);
+    expect(removed.runs).toEqual(['deps', 'compile']);
+    expect(isXamalError(r.err) && r.err.code).toBe('external');
+    expect(r.err!.message).toMatch(/^compile was killed with SIGKILL \(exit code 137\): its container was removed while it ran/);
+    expect(await readdir(join(dir, 'work'))).toEqual([]);
+  });
+
   it('a release needing a newer glibc than its target is refused after the scan, and nothing is uploaded', async () => {
     const { docker } = fakeDocker({}, 'GLIBC_2.38');
     const r = await build(deps(docker), C1);

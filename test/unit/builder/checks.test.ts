@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { containerFailure, egressDiagnosis, toolDiagnosis } from '../../../builder/checks.ts';
+import { containerFailure, egressDiagnosis, pidsDiagnosis, toolDiagnosis } from '../../../builder/checks.ts';
 import type { ContainerSpec } from '../../../builder/docker.ts';
 
 const spec = (networkMode: ContainerSpec['networkMode']): ContainerSpec => ({ image: 'i', cmd: ['mix', 'deps.get'], networkMode });
@@ -67,5 +67,80 @@ describe('why a step that needed a tool failed', () => {
   it('says nothing more for a failure that is no missing tool', () => {
     expect(toolDiagnosis('== Compilation error in file lib/a.ex ==\n** (CompileError) undefined function x/0', [])).toBeUndefined();
     expect(containerFailure(step(), failed('** (CompileError) lib/a.ex:1'))!.message).toBe('compile failed with exit code 1');
+  });
+});
+
+describe('why a container step was killed', () => {
+  const compile = { name: 'compile', spec: { image: 'i', cmd: ['mix', 'release'], networkMode: 'none' as const, memoryBytes: 4 * 1024 ** 3, timeoutMs: 1_200_000, output: { maxBytes: 64 * 1024 ** 2, keepBytes: 1024 } } };
+  const killed = { code: 137, stdout: '', stderr: '', timedOut: false, machineOomKills: 0 };
+
+  it('says a cancel, the output limit and the time limit killed it, naming the limit and its value', () => {
+    expect(containerFailure(compile, { ...killed, cancelled: true })).toEqual({ code: 'cancelled', message: 'build cancelled during compile' });
+    expect(containerFailure(compile, { ...killed, outputExceeded: true })).toEqual({ code: 'build_failed', message: 'step compile printed more than 64 MiB of output; killed (XAMAL_MAX_STEP_OUTPUT_BYTES)' });
+    expect(containerFailure(compile, { ...killed, timedOut: true })).toEqual({ code: 'build_failed', message: 'compile exceeded its time limit of 1200000 ms' });
+  });
+
+  it('calls an OOM kill of its first process running out of memory at its limit, and one of another process too, whatever the step then exited with', () => {
+    expect(containerFailure(compile, { ...killed, oomKilled: true, machineOomKills: 1 })).toEqual({ code: 'build_failed', message: 'compile ran out of memory: the kernel killed it at its memory limit of 4096 MiB (exit code 137)' });
+    expect(containerFailure(compile, { ...killed, code: 1, oomKilled: true })).toEqual({
+      code: 'build_failed',
+      message: 'compile ran out of memory: the kernel killed one of its processes at its memory limit of 4096 MiB, and compile then failed with exit code 1',
+    });
+  });
+
+  it('says a container removed by another client while it ran was killed from outside, and is retried', () => {
+    expect(containerFailure(compile, { ...killed, removed: true, engineKills: ['9'] })).toEqual({
+      code: 'external',
+      message: 'compile was killed with SIGKILL (exit code 137): its container was removed while it ran, by a client other than this build (docker rm -f: another attempt of this job that took it over, or an operator); the build is retried',
+    });
+  });
+
+  it('names the signals another client asked the engine to send, once each', () => {
+    expect(containerFailure(compile, { ...killed, engineKills: ['15', '9', '9'] })).toEqual({
+      code: 'external',
+      message: 'compile was killed with SIGKILL (exit code 137) through the engine: a client other than this build asked it to send signal 15, 9 (docker kill, docker stop, docker rm -f, or the engine stopping); the build is retried',
+    });
+  });
+
+  it('points at the machine running out of memory when the kernel OOM-killed processes while the step ran and the engine flagged none', () => {
+    const f = containerFailure(compile, { ...killed, machineOomKills: 2 })!;
+    expect(f.code).toBe('external');
+    expect(f.message).toBe(
+      "compile was killed with SIGKILL (exit code 137), not by the farm (time, output or disk limit, cancel) and with no OOM kill reported by the engine for its container; the kernel's OOM killer killed 2 processes on this machine while it ran: the machine ran out of memory, or the engine missed the OOM kill at the step's own limit of 4096 MiB (FACTS.md#oom-kill); the kernel log (dmesg) names the process; the build is retried",
+    );
+  });
+
+  it('does not rule the OOM killer out where the machine does not count its kills', () => {
+    const { machineOomKills: _, ...unknown } = killed;
+    const f = containerFailure(compile, unknown)!;
+    expect(f.code).toBe('external');
+    expect(f.message).toContain("this machine does not say how many processes the kernel's OOM killer killed (no oom_kill in /proc/vmstat), so it may have been one of them");
+  });
+
+  it('with no trace of anyone, says what it ruled out and fails the build for good', () => {
+    expect(containerFailure(compile, killed)).toEqual({
+      code: 'build_failed',
+      message: "compile was killed with SIGKILL (exit code 137), by none of the farm's limits (time, output, memory, disk) nor a cancel, not through the engine and not by the kernel's OOM killer (none on this machine while it ran): a process of the step itself sent it, or one outside the engine (kill -9 on the worker's machine)",
+    });
+  });
+
+  it('leaves other exit codes to the step\'s own failure', () => {
+    expect(containerFailure(compile, { ...killed, code: 1, engineKills: ['9'] })).toEqual({ code: 'build_failed', message: 'compile failed with exit code 1' });
+  });
+});
+
+describe('a step at its process limit', () => {
+  it('names the limit and its setting when the step failed printing that a fork or thread could not start', () => {
+    const step = { name: 'compile', spec: { image: 'i', cmd: ['mix'], networkMode: 'none' as const, pidsLimit: 256 } };
+    expect(containerFailure(step, { code: 2, stdout: '', stderr: 'sh: 1: Cannot fork\n', timedOut: false })).toEqual({
+      code: 'build_failed',
+      message: 'compile failed with exit code 2: it could not start processes (EAGAIN), as at its limit of 256 processes and threads (XAMAL_BUILD_PIDS_LIMIT)',
+    });
+    expect(pidsDiagnosis('bash: fork: retry: Resource temporarily unavailable', 512)).toContain('its limit of 512 processes');
+  });
+
+  it('says nothing for other failures, nor without a limit', () => {
+    expect(pidsDiagnosis('** (CompileError) lib/hello.ex:1', 256)).toBeUndefined();
+    expect(pidsDiagnosis('sh: 1: Cannot fork', undefined)).toBeUndefined();
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { containerOptions } from '../../../builder/docker.ts';
+import { containerOptions, noteEngineEvent, type EngineNotes } from '../../../builder/docker.ts';
 
 describe('containerOptions', () => {
   it('turns a spec into the engine\'s create options: env as K=V, the memory limit without swap, output attached, no TTY', () => {
@@ -33,5 +33,21 @@ describe('containerOptions', () => {
     expect(containerOptions({ image: 'i', cmd: ['true'], networkMode: 'none', pidsLimit: 512 }).HostConfig?.PidsLimit).toBe(512);
     const o = containerOptions({ image: 'i', cmd: ['true'], networkMode: 'none' });
     expect(o.HostConfig && 'PidsLimit' in o.HostConfig).toBe(false);
+  });
+});
+
+describe("the engine's events about a running container", () => {
+  const event = (action: string, attributes: Record<string, string> = {}) => JSON.stringify({ status: action, id: 'c1', Type: 'container', Action: action, Actor: { ID: 'c1', Attributes: { image: 'i', ...attributes } }, time: 1 });
+
+  it('counts its oom events and keeps the signal of each kill event, in order', () => {
+    const notes: EngineNotes = { ooms: 0, kills: [] };
+    for (const line of [event('kill', { signal: '15' }), event('oom'), event('kill', { signal: '9' })]) noteEngineEvent(notes, line);
+    expect(notes).toEqual({ ooms: 1, kills: ['15', '9'] });
+  });
+
+  it('ignores other events, lines that are not JSON, and notes a kill without a signal as unknown', () => {
+    const notes: EngineNotes = { ooms: 0, kills: [] };
+    for (const line of [event('die', { exitCode: '137' }), '', '{"status":', 'null', event('kill')]) noteEngineEvent(notes, line);
+    expect(notes).toEqual({ ooms: 0, kills: ['unknown'] });
   });
 });

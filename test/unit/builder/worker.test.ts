@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BuildDeps } from '../../../builder/apply.ts';
-import { buildProcessor } from '../../../builder/worker.ts';
+import { buildProcessor, CANCEL_REQUESTED, interruption, LOCK_LOST } from '../../../builder/worker.ts';
 import { buildJobId, BuildJobSchema, type BuildJobInput } from '../../../core/contracts/build-job.ts';
 import { UnrecoverableError, type Job } from '../../../queue/index.ts';
 
@@ -45,5 +45,26 @@ describe('the build processor', () => {
     const deps = { ...unreachableDeps, cacheKeeper: { hold: async () => async () => {}, sweep: async () => void sweeps++ } } as BuildDeps;
     await expect(buildProcessor(deps)(fakeJob(id, INPUT))).rejects.toThrow('build started');
     expect(sweeps).toBe(1);
+  });
+});
+
+describe('a build stopped by its abort signal', () => {
+  const id = buildJobId(BuildJobSchema.parse(INPUT));
+  const aborted = (reason: string) => {
+    const c = new AbortController();
+    c.abort(reason);
+    return c.signal;
+  };
+
+  it('ends, retried, saying the worker lost the job lock when that stopped it', async () => {
+    const run = buildProcessor(unreachableDeps)(fakeJob(id, INPUT), 'token', aborted(LOCK_LOST));
+    await expect(run).rejects.toMatchObject({ code: 'unavailable' });
+    await expect(run).rejects.toThrow("this worker lost the build's job lock in Redis (not renewed within XAMAL_WORKER_LOCK_MS: the worker or Redis stalled), so another worker may run the job; this attempt stopped its containers and ended");
+  });
+
+  it('says the worker shut down when that stopped it, and leaves a requested cancel to the build\'s own error', () => {
+    expect(interruption('shutdown')?.message).toBe('the worker shut down during this build; it is retried');
+    expect(interruption(CANCEL_REQUESTED)).toBeUndefined();
+    expect(interruption(undefined)).toBeUndefined();
   });
 });
