@@ -40,6 +40,9 @@ export default defineConfig({
           // The suite runs unit tests beside the hosts project's BEAM boots (testkit/suite.ts): a
           // property test that takes 1 s alone took over 5 s there.
           testTimeout: 30_000,
+          // Some set-ups start real programs (an sshd for the git relay's tests): on that busy machine
+          // one went past vitest's 10 s default for hooks.
+          hookTimeout: 60_000,
           // Unit files share each worker's module cache: 992 tests in 20 s instead of 64 s (most of
           // it was importing the same modules per file). Tests that change the process (cwd, env)
           // restore it; unstubEnvs/restoreMocks make sure of the rest.
