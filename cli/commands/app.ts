@@ -1,4 +1,5 @@
 import { grepPattern, journalSince } from '../../deployer/commands/logs.ts';
+import { refuseDuringCanary } from '../../deployer/flows/canary.ts';
 import { appDetails, type RoleDetails, appExec, appExecInteractive, appLogs, appMaintenance, appReleases, appStopStart, followAppLogs } from '../../deployer/flows/app.ts';
 import { withLock } from '../../deployer/flows/lock.ts';
 import { appDetailsWithRollout, rolloutStateLines } from '../../deployer/flows/rollout.ts';
@@ -138,7 +139,8 @@ const command: CliCommand = {
           return reportOutcomes(io, remote, await withLock(ctx, { message: `app ${action}` }, () => appStopStart(ctx, action)), { json, toJson: (slots) => ({ slots }), render: (s) => [`${action === 'stop' ? 'stopped' : 'started'} ${s.join(', ')}`] });
         case 'maintenance':
         case 'live':
-          return reportOutcomes(io, remote, await withLock(ctx, { message: `app ${action}` }, () => appMaintenance(ctx, action === 'maintenance')), {
+          // Either replaces the app's route: during a canary that would drop its split (promote or abort it first).
+          return reportOutcomes(io, remote, await withLock(ctx, { message: `app ${action}` }, async () => (await refuseDuringCanary(ctx), appMaintenance(ctx, action === 'maintenance'))), {
             json,
             toJson: (maintenance) => ({ maintenance }),
             render: (on) => [on ? 'maintenance page on (503)' : 'live'],

@@ -77,6 +77,17 @@ describe('remote commands with --dry-run', () => {
     expect((await run('lock', 'status', '--dry-run')).stdout).toMatch(/\nlocked by/);
   });
 
+  it('app maintenance and app live read the canary state before they replace the route (a running canary refuses them, as a deploy)', async () => {
+    for (const action of ['maintenance', 'live']) {
+      const r = await run('app', action, '--dry-run');
+      expect(r.code, r.stderr).toBe(0);
+      const read = r.stdout.indexOf('web1.example.com: sh -c \'if [ -f "$1" ]; then cat "$1"; fi; printf "\\n%s\\n" "$2"\' sh /opt/xamal/shop/canary.json');
+      const patch = r.stdout.indexOf('web1.example.com: caddy PATCH /id/xamal-shop/handle');
+      expect(read).toBeGreaterThan(-1);
+      expect(patch).toBeGreaterThan(read);
+    }
+  });
+
   it('rejects an unknown host pattern naming the hosts, and unknown actions', async () => {
     const r = await run('audit', '--hosts', 'db*', '--dry-run');
     expect(r.code).toBe(4);
