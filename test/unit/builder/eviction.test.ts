@@ -147,7 +147,8 @@ describe('evicting the build cache on disk', () => {
       import { saveCache } from ${JSON.stringify(join(process.cwd(), 'builder/cache.ts'))};
       import { LocalExecutor } from ${JSON.stringify(join(process.cwd(), 'core/index.ts'))};
       const local = new LocalExecutor();
-      const exec = { run: async (cmd) => { const r = await local.run(cmd); console.log('copied'); return new Promise(() => r); } };
+      // After the copy, the save never goes on; the timer keeps the process alive until it is killed.
+      const exec = { run: async (cmd) => { const r = await local.run(cmd); setInterval(() => {}, 1000); console.log('copied'); return new Promise(() => r); } };
       await saveCache(exec, ${JSON.stringify(from)}, ${JSON.stringify(to)}, true);
     `);
     // node itself (not the tsx launcher, which would run the script in a child of its own).
