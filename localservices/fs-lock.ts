@@ -69,7 +69,8 @@ async function inspect(path: string): Promise<Found | undefined> {
   const st = await stat(path).catch(() => undefined);
   if (!st) return undefined;
   const rec = await readFile(path, 'utf8').then(parseRecord, () => undefined);
-  if (rec && Number.isInteger(rec.pid) && typeof rec.startTime === 'string') {
+  // A start time the writer could not read ('unknown') proves nothing: such a record counts as unreadable.
+  if (rec && Number.isInteger(rec.pid) && typeof rec.startTime === 'string' && rec.startTime !== 'unknown') {
     const r = { pid: rec.pid!, startTime: rec.startTime, argv: [] };
     return { token: typeof rec.token === 'string' ? rec.token : `${r.pid}-${r.startTime}`, pid: r.pid, live: isAlive(r) };
   }
