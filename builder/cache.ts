@@ -5,6 +5,7 @@ import { dirname, join, relative } from 'node:path';
 import { z } from 'zod';
 import { readCappedFile, runChecked, XamalError, type Executor } from '../core/index.ts';
 import { withFileLock } from '../localservices/fs-lock.ts';
+import { isAlive, processStartTime } from '../localservices/process.ts';
 import { BUILD_USER } from './build-user.ts';
 
 /**
@@ -98,7 +99,7 @@ export async function saveCache(exec: Executor, from: string, to: string, replac
   if (!st.isDirectory()) throw new XamalError('build_failed', `save cache: ${from} is ${st.isSymbolicLink() ? `a link (-> ${await readlink(from)})` : 'not a directory'}; it is not cached`);
   if (existsSync(to) && !replace) return;
   await mkdir(dirname(to), { recursive: true });
-  const tmp = `${to}.${process.pid}.${Date.now()}.tmp`;
+  const tmp = sideName(to, 'tmp');
   try {
     await runChecked(exec, { argv: ['cp', '-a', from, tmp], label: 'save cache' });
     await withEntryLock(to, () => swapIn(tmp, to, replace));
@@ -107,11 +108,47 @@ export async function saveCache(exec: Executor, from: string, to: string, replac
   }
 }
 
+/**
+ * A save's directories beside its entry: the copy being made (`tmp`) and the version it replaces
+ * (`old`), named `<entry>.<pid>-<start time>.<ms>.<kind>` after the process writing them. A writer
+ * killed mid-save leaves them; eviction (builder/eviction.ts) removes those whose writer is gone.
+ */
+export function sideName(entry: string, kind: 'tmp' | 'old'): string {
+  return `${entry}.${process.pid}-${processStartTime(process.pid) ?? 'x'}.${Date.now()}.${kind}`;
+}
+
+/** A save's leftover as its name tells: the entry's directory name, the writer, when the save began. */
+export interface SideName {
+  entry: string;
+  pid: number;
+  /** Absent in names from before writers carried it (`<entry>.<pid>.<ms>.<kind>`). */
+  startTime?: string;
+  startedMs: number;
+  kind: 'tmp' | 'old';
+}
+
+/** Parses a directory name `sideName` made (or an older `<entry>.<pid>.<ms>.<kind>`); undefined for anything else. */
+export function parseSideName(name: string): SideName | undefined {
+  const m = /^((?:deps|build|assets)-[0-9a-f]+)\.(\d+)(?:-(\d+|x))?\.(\d+)\.(tmp|old)$/.exec(name);
+  if (!m) return undefined;
+  return { entry: m[1]!, pid: Number(m[2]), ...(m[3] !== undefined ? { startTime: m[3] } : {}), startedMs: Number(m[4]), kind: m[5] as 'tmp' | 'old' };
+}
+
+/**
+ * Whether the process that named a leftover may still be filling it: its pid runs on this machine with
+ * the same start time (any process under that pid when the name has no start time). The cache
+ * directory is the machine's own (XAMAL_CACHE_DIR), as the entry locks and in-use records also assume.
+ */
+export function writerAlive(side: SideName): boolean {
+  if (side.startTime === undefined || side.startTime === 'x') return processStartTime(side.pid) !== undefined;
+  return isAlive({ pid: side.pid, startTime: side.startTime, argv: [] });
+}
+
 /** Moves the complete copy `tmp` to `to` (replacing it only with `replace`); the caller holds `to`'s lock. */
 async function swapIn(tmp: string, to: string, replace: boolean): Promise<void> {
   if (!existsSync(to)) return rename(tmp, to);
   if (!replace) return;
-  const old = `${to}.${process.pid}.${Date.now()}.old`;
+  const old = sideName(to, 'old');
   await rename(to, old);
   await rename(tmp, to);
   await rm(old, { recursive: true, force: true });

@@ -1,13 +1,16 @@
 import { existsSync } from 'node:fs';
 import { lstat, readdir, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { isXamalError } from '../core/index.ts';
 import { withFileLock } from '../localservices/fs-lock.ts';
+import { parseSideName, writerAlive } from './cache.ts';
 
 /**
  * Cache eviction by size and age: `planEviction` decides as data what goes, `evictCache` lists the
  * entries on disk and removes what the plan says. An entry is one directory: a deps/, _build or
  * assets output (priv/static) copy (`<cache>/mix/<app>/…`, deps/ with its marker) or a git mirror (`<cache>/git/<app>/….git`).
+ * Beside them, a save's leftovers (`<entry>.<pid>-<start>.<ms>.tmp|old`, builder/cache.ts `sideName`):
+ * those of a writer that is gone (killed mid-save) go at once; those of a live one count in the size.
  */
 
 export interface CacheEntry {
@@ -24,24 +27,35 @@ export interface EvictionPolicy {
   maxAgeMs: number;
 }
 
+/** A save's temporary copy or replaced version beside an entry; `lastUsedMs` is when the save began. */
+export interface Leftover extends CacheEntry {
+  /** Whether the process that made it may still be filling it (builder/cache.ts `writerAlive`). */
+  writer: 'alive' | 'gone';
+}
+
 export const DEFAULT_EVICTION: EvictionPolicy = { maxBytes: 20 * 1024 ** 3, maxAgeMs: 30 * 86_400_000 };
 
 export interface EvictionPlan {
-  /** Oldest first. */
-  remove: (CacheEntry & { why: 'age' | 'size' })[];
+  /** Leftovers of writers that are gone first, then entries oldest first. */
+  remove: (CacheEntry & { why: 'orphan' | 'age' | 'size' })[];
   /** Bytes of what stays, entries in use included (it may stay above the limit while they are). */
   keptBytes: number;
 }
 
 /**
- * Pure: what to delete, oldest first: every entry unused for longer than `maxAgeMs`, then the oldest
- * others until the rest fits in `maxBytes`. An entry in `inUse` (a running build reads or writes it)
- * is never chosen, however old or large.
+ * Pure: what to delete: every leftover whose writer is gone, then, oldest first, every entry unused
+ * for longer than `maxAgeMs`, then the oldest others until the rest fits in `maxBytes` — the
+ * leftovers a live writer is still filling count in that size, and are never chosen. An entry in
+ * `inUse` (a running build reads or writes it) is never chosen, however old or large.
  */
-export function planEviction(entries: readonly CacheEntry[], policy: EvictionPolicy, nowMs: number, inUse: ReadonlySet<string>): EvictionPlan {
+export function planEviction(entries: readonly CacheEntry[], policy: EvictionPolicy, nowMs: number, inUse: ReadonlySet<string>, leftovers: readonly Leftover[] = []): EvictionPlan {
   const oldestFirst = [...entries].sort((a, b) => a.lastUsedMs - b.lastUsedMs || a.path.localeCompare(b.path));
-  let keptBytes = oldestFirst.reduce((n, e) => n + e.bytes, 0);
   const remove: EvictionPlan['remove'] = [];
+  let keptBytes = oldestFirst.reduce((n, e) => n + e.bytes, 0);
+  for (const { writer, ...l } of [...leftovers].sort((a, b) => a.path.localeCompare(b.path))) {
+    if (writer === 'gone') remove.push({ ...l, why: 'orphan' });
+    else keptBytes += l.bytes;
+  }
   for (const e of oldestFirst) {
     if (inUse.has(e.path)) continue;
     const why = nowMs - e.lastUsedMs > policy.maxAgeMs ? 'age' : keptBytes > policy.maxBytes ? 'size' : undefined;
@@ -96,6 +110,16 @@ export async function listCacheEntries(cacheDir: string): Promise<CacheEntry[]> 
   return entries;
 }
 
+/** Every save's leftover beside an entry (`<cache>/mix/…`), with its size and whether its writer is gone. */
+export async function listLeftovers(cacheDir: string): Promise<Leftover[]> {
+  const out: Leftover[] = [];
+  for (const path of await cacheDirs(cacheDir, (name) => parseSideName(name) !== undefined)) {
+    const side = parseSideName(basename(path))!;
+    out.push({ path, bytes: await treeBytes(path), lastUsedMs: side.startedMs, writer: writerAlive(side) ? 'alive' : 'gone' });
+  }
+  return out;
+}
+
 /** Which entries running builds hold now (builder/cache-use.ts). */
 export type InUse = () => Promise<ReadonlySet<string>>;
 
@@ -127,9 +151,13 @@ export interface EvictionReport extends EvictionPlan {
 
 /** Lists the cache, plans, and removes what the plan chose (oldest first). */
 export async function evictCache(cacheDir: string, policy: EvictionPolicy, inUse: InUse, nowMs = Date.now()): Promise<EvictionReport> {
-  const plan = planEviction(await listCacheEntries(cacheDir), policy, nowMs, await inUse());
+  const plan = planEviction(await listCacheEntries(cacheDir), policy, nowMs, await inUse(), await listLeftovers(cacheDir));
   const skipped: string[] = [];
-  for (const e of plan.remove) if (!(await removeEntry(e.path, inUse))) skipped.push(e.path);
+  for (const e of plan.remove) {
+    // A leftover is no entry: no build reads it, and its writer, the only one that touched it, is gone.
+    if (e.why === 'orphan') await rm(e.path, { recursive: true, force: true });
+    else if (!(await removeEntry(e.path, inUse))) skipped.push(e.path);
+  }
   // What this sweep moved aside, and any an earlier one left when its process stopped.
   for (const gone of await cacheDirs(cacheDir, (name) => name.endsWith('.evicted'))) await rm(gone, { recursive: true, force: true });
   return { ...plan, skipped };

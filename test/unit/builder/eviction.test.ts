@@ -1,10 +1,13 @@
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cacheKeeper, inUseEntries } from '../../../builder/cache-use.ts';
-import { evictCache, listCacheEntries, planEviction, type CacheEntry } from '../../../builder/eviction.ts';
+import { evictCache, listCacheEntries, listLeftovers, planEviction, type CacheEntry, type Leftover } from '../../../builder/eviction.ts';
+import { sideName } from '../../../builder/cache.ts';
+import { processStartTime } from '../../../localservices/process.ts';
 import { builderConfig } from '../../../builder/config.ts';
 import { withFileLock } from '../../../localservices/fs-lock.ts';
 
@@ -38,6 +41,20 @@ describe('planEviction: what goes, oldest first', () => {
     expect(plan.remove.map((e) => e.path)).toEqual(['/x', '/y']);
     // Over the limit while the build holds its entries: the plan says so instead of touching them.
     expect(plan.keptBytes).toBe(510);
+  });
+
+  it('removes every leftover of a save whose writer is gone, however new, and never one a live writer is still filling', () => {
+    const left = (path: string, bytes: number, writer: Leftover['writer']): Leftover => ({ ...entry(path, bytes, 0), writer });
+    const plan = planEviction([entry('/e', 10, 1)], policy, NOW, none, [left('/e.1-9.5.tmp', 500, 'gone'), left('/e.2-9.5.old', 5, 'gone'), left('/f.3-9.5.tmp', 20, 'alive')]);
+    expect(plan.remove.map((e) => [e.path, e.why])).toEqual([['/e.1-9.5.tmp', 'orphan'], ['/e.2-9.5.old', 'orphan']]);
+    expect(plan.keptBytes).toBe(30);
+  });
+
+  it('counts the copies live writers are filling in the cache size, so older entries make room for them', () => {
+    const filling: Leftover = { ...entry('/big.1-9.5.tmp', 95, 0), writer: 'alive' };
+    const plan = planEviction([entry('/a', 10, 3), entry('/b', 10, 2)], policy, NOW, none, [filling]);
+    expect(plan.remove.map((e) => [e.path, e.why])).toEqual([['/a', 'size'], ['/b', 'size']]);
+    expect(plan.keptBytes).toBe(95);
   });
 
   it('orders entries last used at the same time by path, so the same cache always gives the same plan', () => {
@@ -97,6 +114,60 @@ describe('evicting the build cache on disk', () => {
     const report = await withFileLock(`${locked}.lock`, 'test restore', () => evictCache(dir, { maxBytes: 1 << 30, maxAgeMs: 30 * DAY }, inUse));
     expect(report.skipped.sort()).toEqual([locked, taken].sort());
     expect(existsSync(locked) && existsSync(taken)).toBe(true);
+  });
+
+  it('removes what saves killed midway left beside their entries (copies and replaced versions) once their writers are gone, never a live writer\'s', async () => {
+    const e = `deps-${'9'.repeat(32)}`;
+    const entryPath = await make(`mix/hello/${e}`, 10, 1);
+    const dead = spawnSync('true').pid!;
+    const me = `${process.pid}-${processStartTime(process.pid)}`;
+    const gone = [
+      await make(`mix/hello/${e}.${dead}-1234.1700000000000.tmp`, 100, 0),
+      await make(`mix/hello/${e}.${dead}-1234.1700000000000.old`, 100, 0),
+      // The pid runs, but it is another process than the one that wrote (another start time).
+      await make(`mix/hello/${e}.${process.pid}-1.1700000000000.tmp`, 100, 0),
+      // Named before writers carried their start time.
+      await make(`mix/${e}.${dead}.1700000000000.tmp`, 100, 0),
+    ];
+    const filling = await make(`mix/hello/${e}.${me}.1700000000000.tmp`, 100, 0);
+    expect((await listLeftovers(dir)).map((l) => [l.path, l.writer]).sort()).toEqual([...gone.map((p) => [p, 'gone']), [filling, 'alive']].sort());
+    const report = await evictCache(dir, { maxBytes: 1 << 30, maxAgeMs: 30 * DAY }, async () => none);
+    expect(report.remove.map((r) => [r.path, r.why]).sort()).toEqual(gone.map((p) => [p, 'orphan']).sort());
+    for (const p of gone) expect(existsSync(p)).toBe(false);
+    expect([existsSync(entryPath), existsSync(filling)]).toEqual([true, true]);
+    expect(report.keptBytes).toBe(110);
+  });
+
+  it('keeps the copy of a save whose worker is alive, and removes it at the next sweep once that worker was killed (SIGKILL) midway', async () => {
+    const from = await make('src/deps', 50, 0);
+    const to = join(dir, 'mix', 'hello', `deps-${'a'.repeat(32)}`);
+    // A worker process stopped inside its save, after the copy and before the swap.
+    const script = join(dir, 'worker.mts');
+    await writeFile(script, `
+      import { saveCache } from ${JSON.stringify(join(process.cwd(), 'builder/cache.ts'))};
+      import { LocalExecutor } from ${JSON.stringify(join(process.cwd(), 'core/index.ts'))};
+      const local = new LocalExecutor();
+      // After the copy, the save never goes on; the timer keeps the process alive until it is killed.
+      const exec = { run: async (cmd) => { const r = await local.run(cmd); setInterval(() => {}, 1000); console.log('copied'); return new Promise(() => r); } };
+      await saveCache(exec, ${JSON.stringify(from)}, ${JSON.stringify(to)}, true);
+    `);
+    // node itself (not the tsx launcher, which would run the script in a child of its own).
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => d.toString().includes('copied') && resolve()));
+    const policy = { maxBytes: 1 << 30, maxAgeMs: 30 * DAY };
+    const [copy] = await listLeftovers(dir);
+    expect(copy).toMatchObject({ bytes: 50, writer: 'alive' });
+    expect((await evictCache(dir, policy, async () => none)).remove).toEqual([]);
+    expect(existsSync(copy!.path)).toBe(true);
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+    expect((await evictCache(dir, policy, async () => none)).remove.map((r) => [r.path, r.why])).toEqual([[copy!.path, 'orphan']]);
+    expect(await readdir(join(dir, 'mix', 'hello'))).toEqual([]);
+  });
+
+  it('names a save\'s copies after the writing process and its start time, so a recycled pid is never taken for it', () => {
+    expect(sideName('/c/deps-ab', 'tmp')).toMatch(new RegExp(`^/c/deps-ab\\.${process.pid}-${processStartTime(process.pid)}\\.\\d+\\.tmp$`));
   });
 
   it('a keeper records what its builds hold until they release it, and its sweeps leave those entries', async () => {
