@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
 import { copyFile, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -38,6 +39,7 @@ export async function fetchSource(deps: ImageBuildDeps, source: ToolchainSource)
   const url = sourceUrl(source, deps.toolchainOrigins);
   await mkdir(dir(deps, 'sources'), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
+  let out: WriteStream | undefined;
   try {
     const res = await fetch(url, { redirect: 'follow' });
     // A 4xx will not change by retrying (the origin lacks the file): final, naming the setting to change.
@@ -53,7 +55,8 @@ export async function fetchSource(deps: ImageBuildDeps, source: ToolchainSource)
         cb(null, chunk);
       },
     });
-    await pipeline(Readable.fromWeb(res.body as never), count, createWriteStream(tmp));
+    out = createWriteStream(tmp);
+    await pipeline(Readable.fromWeb(res.body as never), count, out);
     const got = hash.digest('hex');
     if (got !== source.sha256 || (source.bytes !== undefined && bytes !== source.bytes)) {
       throw new XamalError('external', `toolchain source ${url}: sha256 ${got} (${bytes} bytes), pinned ${source.sha256}${source.bytes !== undefined ? ` (${source.bytes} bytes)` : ''}; refused`);
@@ -61,6 +64,8 @@ export async function fetchSource(deps: ImageBuildDeps, source: ToolchainSource)
     await rename(tmp, file);
     return file;
   } catch (err) {
+    // A pipeline that failed early may still be opening the file: removed only once the stream has closed.
+    if (out && !out.closed) await once(out, 'close').catch(() => undefined);
     await rm(tmp, { force: true });
     if (err instanceof XamalError) throw err;
     throw new XamalError('external', `toolchain source ${url}: ${(err as Error).message}`);
