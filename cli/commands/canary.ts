@@ -52,7 +52,7 @@ export default flagCommand({
   usage: USAGE,
   description: [
     'A canary runs the new version beside the live one on the hosts of the primary role (other roles untouched) and gives it a share of new sessions; a cookie per app keeps each client on its version. Its state is on the hosts (Caddy\'s route and a file in the app\'s directory), so every operator sees the same.',
-    'Actions:\n  status: the share, both versions and slots, and Caddy\'s route, per host\n  promote: the ordinary switch to the canary: the old slot drained and stopped, the ordinary route, the canary live; then, as a deploy, the other roles get the version, the hooks run (pre-caddy-switch, post-caddy-switch, the other roles\' boot and switch hooks, post-deploy) and old releases are pruned\n  abort: the canary slot drained and stopped, the ordinary route to the live version; no hook runs and no other role moves',
+    'Actions:\n  status: the share, both versions and slots, and Caddy\'s route, per host\n  promote: the ordinary switch to the canary: every request to the canary\'s slot, the old slot drained and stopped, the ordinary route, the canary live; then, as a deploy, the other roles get the version, the hooks run (pre-caddy-switch, post-caddy-switch, the other roles\' boot and switch hooks, post-deploy) and old releases are pruned\n  abort: every request to the live slot, the canary slot drained and stopped, the ordinary route; no hook runs and no other role moves',
     'promote and abort take the deploy lock. A deploy, rollback or app boot is refused while a canary runs.',
   ].join('\n\n'),
   flags: FLAGS,
@@ -107,10 +107,14 @@ async function promote(remote: Remote, io: Io, o: { json: boolean | undefined; s
   const redact = (t: string) => ctx.secrets.redact(t);
   const pruneOf = (host: string) => r.pruned.get(host);
   // The JSON record: one entry per host of the primary role (`promoted`), then one per host the other roles' deploy reached (`deployed`).
-  const restJson = (r.rest?.outcomes ?? []).map((x) => (x.ok ? { host: x.host, ok: true, ms: x.ms, deployed: { version: x.value.version, roles: x.value.roles }, ...pruneFields(pruneOf(x.host), redact) } : { host: x.host, ok: false, ms: x.ms, error: redact(x.error.message) }));
-  const promotedCode = o.json && !remote.recording
-    ? (io.out(JSON.stringify([...r.promoted.map((x) => (x.ok ? { host: x.host, ok: true, ms: x.ms, promoted: x.value ?? null, ...pruneFields(pruneOf(x.host), redact) } : { host: x.host, ok: false, ms: x.ms, error: redact(x.error.message) })), ...restJson], null, 2)), exitCodeForOutcomes(r.promoted))
-    : reportOutcomes(io, remote, r.promoted.map((x) => (x.ok ? { ...x, value: { st: x.value, host: x.host } } : x)), { render: ({ st, host }) => [...endLines('promote')(st), prunedWords(pruneOf(host), redact) ?? ''].filter(Boolean) });
+  const asJson = <T,>(x: HostOutcome<T>, fields: (value: T) => object) => (x.ok ? { host: x.host, ok: true, ms: x.ms, ...fields(x.value), ...pruneFields(pruneOf(x.host), redact) } : { host: x.host, ok: false, ms: x.ms, error: redact(x.error.message) });
+  let promotedCode: number;
+  if (o.json && !remote.recording) {
+    io.out(JSON.stringify([...r.promoted.map((x) => asJson(x, (st) => ({ promoted: st ?? null }))), ...(r.rest?.outcomes ?? []).map((x) => asJson(x, (v) => ({ deployed: { version: v.version, roles: v.roles } })))], null, 2));
+    promotedCode = exitCodeForOutcomes(r.promoted);
+  } else {
+    promotedCode = reportOutcomes(io, remote, r.promoted.map((x) => (x.ok ? { ...x, value: { st: x.value, host: x.host } } : x)), { render: ({ st, host }) => [...endLines('promote')(st), prunedWords(pruneOf(host), redact) ?? ''].filter(Boolean) });
+  }
   const code = Math.max(promotedCode, rest.length ? exitCodeForOutcomes(rest) : 0);
   if (!o.json) for (const x of r.rest?.outcomes ?? []) io.out(x.ok ? [`${x.host}: ${x.value.roles.map((y) => y.role).join(', ')} now run ${x.value.version}`, prunedWords(pruneOf(x.host), redact)].filter(Boolean).join('; ') : `${x.host}: FAILED ${redact(x.error.message)}`);
   const allOk = code === 0 && r.promoted.every((x) => x.ok) && !r.restSkipped;
