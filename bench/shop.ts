@@ -14,7 +14,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
-import { proxyConfig, proxyFilter, type AllowEntry } from '../builder/egress.ts';
+import { EGRESS_PACKAGES, proxyConfig, proxyFilter, type AllowEntry } from '../builder/egress.ts';
+import { ensurePackages } from '../localservices/index.ts';
 import { hostArch } from '../builder/images/context.ts';
 import { upTestNetns } from '../testkit/egress/netns.ts';
 import { serveShopHashRepo, shopAssetsInputs, shopBuildEnv, shopRepo, writeNpmRegistryStandin } from '../testkit/shop-example.ts';
@@ -70,6 +71,7 @@ async function freePort(): Promise<number> {
 
 /** tinyproxy with the farm's configuration and filter for `allow`, on a loopback port: `http://127.0.0.1:<port>`. */
 export async function rawProxy(dir: string, allow: readonly AllowEntry[]): Promise<{ url: string; close(): void }> {
+  await ensurePackages(EGRESS_PACKAGES, say); // the farm installs its proxy the same way (farm/build-deps.ts)
   await mkdir(dir, { recursive: true });
   const port = await freePort();
   const filterPath = join(dir, 'allow.filter');

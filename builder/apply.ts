@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { constants, existsSync, lstatSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readdir, rm } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, open, readdir, rm } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { formatTarget, isXamalError, runChecked, shellQuote, timed, XamalError, type Arch, type CappedRead, type Executor } from '../core/index.ts';
 import { buildJobId, type BuildJob, type BuildPhase } from '../core/contracts/build-job.ts';
@@ -19,10 +19,11 @@ import { hashAssetsInputs } from './assets-cache.ts';
 import { BAD_START_ERL, checkScan, containerFailure, diskFailure, NO_START_ERL, releaseVersionOf, scanSummary } from './checks.ts';
 import { watchDisk } from './disk.ts';
 import { refuseUnlessRealDirectory, refuseUnsafeTree } from './links.ts';
-import type { ContainerResult, ContainerSpec, DockerEngine } from './docker.ts';
+import type { ContainerResult, ContainerSpec, DockerEngine, HeldContainer } from './docker.ts';
 import { openEgressNamespace, runStepContainer, type EgressNamespace } from './step-container.ts';
 import { RELAY_PORT, startGitSshRelay, type GitSshRelay, type RelayScope } from './git-ssh-relay.ts';
-import { scanReleaseTarball, type ReleaseScan } from './elf.ts';
+import { scanReleaseArchive, type ReleaseScan } from './elf.ts';
+import { readWhileWritten } from './growing-file.ts';
 import { ensurePinnedImage, type UpstreamDigest } from './images/ensure.ts';
 import type { ImagePreparer } from './images/prepare.ts';
 import type { EgressProxy } from './egress.ts';
@@ -127,8 +128,10 @@ interface Run {
   startedOn: string;
   /** The network namespace of the build's fetching steps, opened by the first of them (closed by `close-egress` or at the end). */
   egressNs?: Promise<EgressNamespace>;
-  /** Namespaces being closed beside the next steps; the build awaits them before it ends. */
+  /** Namespaces being closed and containers being removed beside the next steps; the build awaits them before it ends. */
   closing: Promise<void>[];
+  /** Containers started ahead for later container steps (`hold-container`), by step name, until that step takes it. */
+  held: Map<string, Promise<HeldContainer>>;
 }
 
 /** What the steps of a run learn, for the later steps. */
@@ -188,7 +191,12 @@ async function runMeasured(r: Run, step: Extract<BuildStep, { kind: 'container' 
   const watch = watchDisk(step.disk, () => stop.abort());
   try {
     const ns = spec.networkMode === 'egress' ? await egressNamespace(r, spec) : undefined;
-    const result = await runStepContainer(r.deps.docker, r.deps.egress, spec, stop.signal, relay ? [{ port: RELAY_PORT, socket: relay.socket }] : [], ns);
+    // The exited container is removed beside the next steps; the build awaits that before it ends.
+    const deferRemoval = (removing: Promise<void>) => void r.closing.push(removing);
+    const held = step.held ? await takeHeld(r, step.name) : undefined;
+    const result = held
+      ? await held.run(stop.signal, { deferRemoval })
+      : await runStepContainer(r.deps.docker, r.deps.egress, spec, stop.signal, relay ? [{ port: RELAY_PORT, socket: relay.socket }] : [], ns, { deferRemoval });
     const diskBytes = await watch.stop();
     return { result, ...(diskBytes !== undefined ? { diskBytes } : {}) };
   } finally {
@@ -197,6 +205,20 @@ async function runMeasured(r: Run, step: Extract<BuildStep, { kind: 'container' 
     if (relay) problems.push(...relay.problems);
     await relay?.stop();
   }
+}
+
+/** The container a `hold-container` step started for step `name`, taken once; none if it could not be started (the step then starts its own). */
+async function takeHeld(r: Run, name: string): Promise<HeldContainer | undefined> {
+  const held = r.held.get(name);
+  r.held.delete(name);
+  return held?.catch(() => undefined);
+}
+
+/** Removes every held container no step took (a build that failed or was cancelled before it). */
+async function discardHeld(r: Run): Promise<void> {
+  const left = [...r.held.values()];
+  r.held.clear();
+  await Promise.all(left.map(async (held) => (await held.catch(() => undefined))?.discard()));
 }
 
 /** The build's egress namespace, opened for the first fetching step (a failed opening is tried again by the next). */
@@ -393,6 +415,11 @@ const STEPS: { [K in BuildStep['kind']]: (r: Run, step: StepOf<K>) => Promise<vo
   'save-cache': (r, s) => timed(r.timings, `save ${s.what ?? basename(s.from)}`, () => saveCache(r.deps.exec, s.from, s.to, s.replace)),
   'close-egress': closeEgressStep,
   'open-egress': async (r, s) => void (await egressNamespace(r, s.spec)),
+  'hold-container': async (r, s) => {
+    const held = r.deps.docker.startHeld(s.spec);
+    held.catch(() => undefined); // a hold that failed leaves its step a fresh container
+    r.held.set(s.name, held);
+  },
   'write-secrets': (r, s) => writeSecretsFile(s.path, r.secrets ?? {}),
   'write-deps-marker': (_r, s) => writeDepsMarker(s.path, { mixExs: s.mixExs, depsDir: existsSync(s.depsDir), ...(s.lock ? { lockWritten: existsSync(s.lock) } : {}) }),
   parallel: runParallel,
@@ -409,15 +436,20 @@ const STEPS: { [K in BuildStep['kind']]: (r: Run, step: StepOf<K>) => Promise<vo
       throw isXamalError(err) && err.code === 'build_failed' ? fail(err.message, r.log) : err;
     }
   },
-  scan: async (r, s) => {
-    const { scan, wanted, contents } = await timed(r.timings, 'scan', () => scanReleaseTarball(s.tarball, s.wanted));
+  pack: async (r, s) => {
+    const packing = timed(r.timings, 'tar', () => runChecked(r.deps.exec, s.command));
+    const scanning = timed(r.timings, 'scan', () => scanReleaseArchive(readWhileWritten(s.tarball, packing), s.wanted));
+    // Both settle before either's failure is thrown (tar's first): no tar goes on writing after the step.
+    const [packed, scanned] = await Promise.allSettled([packing, scanning]);
+    if (packed.status === 'rejected') throw packed.reason;
+    if (scanned.status === 'rejected') throw scanned.reason;
+    const { scan, wanted, contents, archive } = scanned.value;
     r.learnt.scan = scan;
     r.learnt.startErl = wanted;
     r.learnt.contents = contents;
-  },
-  tar: async (r, s) => {
-    await timed(r.timings, 'tar', () => runChecked(r.deps.exec, s.command));
-    r.learnt.tarball = await sha256File(s.tarball);
+    // Every byte tar wrote went through the scan's hash; the file's size says so, else it is hashed again.
+    const { size } = await lstat(s.tarball);
+    r.learnt.tarball = size === archive.size ? archive : await sha256File(s.tarball);
   },
   'check-scan': async (r, s) => {
     const scan = learnt(r.learnt.scan, 'the scan');
@@ -593,11 +625,11 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
     const lock = await sourceLock(workDir);
     const relayScope: RelayScope = { app: job.app, locked: lock.locked, ...(job.gitDependencies ? { registered: job.gitDependencies } : {}) };
     const source = { ...(tree ? { tree } : {}), ...lock.source };
-    run = { deps, hooks, signal, plan, log, say, redact, timings, startedOn, relayScope, learnt: { source }, closing: [], ...(secrets ? { secrets } : {}) };
+    run = { deps, hooks, signal, plan, log, say, redact, timings, startedOn, relayScope, learnt: { source }, closing: [], held: new Map(), ...(secrets ? { secrets } : {}) };
     await runSteps(run, plan.steps);
     return { manifest: learnt(run.learnt.manifest, 'the manifest'), manifestKey: plan.artifact.manifestKey, cached: false };
   } finally {
-    if (run) await Promise.all([closeEgress(run), ...run.closing]);
+    if (run) await Promise.all([closeEgress(run), discardHeld(run), ...run.closing]);
     await rm(secretsDir, { recursive: true, force: true });
     await rm(workDir, { recursive: true, force: true });
     for (const release of releases) await release();

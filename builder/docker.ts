@@ -45,6 +45,24 @@ export interface ContainerSpec {
   commitAs?: { repo: string; tag: string };
 }
 
+/** How a run ends. */
+export interface RunOptions {
+  /**
+   * The exited container's removal is handed here instead of awaited: the run resolves as soon as
+   * its result is known, and whoever started it awaits the removal before it reports its own end
+   * (a build, before its job completes). A removal never rejects (a container already gone is removed).
+   */
+  deferRemoval?: (removing: Promise<void>) => void;
+}
+
+/** A started container whose command has not run yet (DockerEngine.startHeld). */
+export interface HeldContainer {
+  /** Runs its command once, as DockerEngine.run does from the start on (limits, result, removal). */
+  run(signal?: AbortSignal, options?: RunOptions): Promise<ContainerResult>;
+  /** Removes it if its command never ran; nothing otherwise. */
+  discard(): Promise<void>;
+}
+
 export interface ContainerResult {
   code: number;
   stdout: string;
@@ -99,7 +117,12 @@ export interface DockerEngine {
   /** What a registry says a ref resolves to (through dockerd, with its auth and insecure-registry settings). */
   distribution(ref: string): Promise<{ digest: string; mediaType: string; platforms: { architecture: string; variant?: string; os: string }[] }>;
   /** Runs a container to completion; aborting `signal` kills it (the result then has `cancelled`). */
-  run(spec: ContainerSpec, signal?: AbortSignal): Promise<ContainerResult>;
+  run(spec: ContainerSpec, signal?: AbortSignal, options?: RunOptions): Promise<ContainerResult>;
+  /**
+   * Creates and starts a container whose command waits at a gate (its image's /bin/sh) until `run`:
+   * a step's container made ready beside the steps before it, so its start costs nothing when it runs.
+   */
+  startHeld(spec: ContainerSpec): Promise<HeldContainer>;
   /** Starts a container and returns at once: its ID and the host PID of its first process. */
   startDetached(spec: ContainerSpec): Promise<{ id: string; pid: number }>;
   /** IDs of containers (running or not) carrying this label=value. */
@@ -245,8 +268,8 @@ export function containerOptions(spec: ContainerSpec): Docker.ContainerCreateOpt
  * Follows a container's stdout and stderr (attached before start so no output is lost), keeping a
  * bounded part of them; past the spec's output limit the container is killed.
  */
-async function attachOutput(container: Docker.Container, limit: OutputLimit) {
-  const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+async function attachOutput(container: Docker.Container, limit: OutputLimit, stdin = false) {
+  const stream = (await container.attach({ stream: true, stdout: true, stderr: true, ...(stdin ? { stdin: true, hijack: true } : {}) })) as NodeJS.ReadWriteStream;
   const kept = limitedOutput(limit, () => void container.kill().catch(() => {}));
   const out = new PassThrough();
   const err = new PassThrough();
@@ -254,7 +277,7 @@ async function attachOutput(container: Docker.Container, limit: OutputLimit) {
   err.on('data', (b: Buffer) => kept.add('stderr', b));
   container.modem.demuxStream(stream, out, err);
   const ended = new Promise<void>((r) => stream.on('end', () => r()));
-  return { ended, kept };
+  return { ended, kept, stream };
 }
 
 /** Waits for a started container, killing it at its time limit or when `signal` aborts. */
@@ -328,16 +351,34 @@ async function watchEngineEvents(docker: Docker, id: string, sinceS: number) {
 /** SIGKILL's exit status (128 + 9): what a container whose first process was killed exits with. */
 export const SIGKILL_EXIT = 137;
 
-async function runContainer(docker: Docker, spec: ContainerSpec, signal?: AbortSignal): Promise<ContainerResult> {
+/** A container created with its output attached and its engine events followed, not started yet. */
+interface Created {
+  container: Docker.Container;
+  events: Awaited<ReturnType<typeof watchEngineEvents>> | undefined;
+  output: Awaited<ReturnType<typeof attachOutput>>;
+}
+
+async function created(docker: Docker, spec: ContainerSpec, gated: boolean): Promise<Created> {
   if (spec.networkMode === 'egress') throw new XamalError('internal', 'a container with network `egress` runs beside an egress sidecar (builder/apply.ts)');
-  if (signal?.aborted) return { code: SIGKILL_EXIT, stdout: '', stderr: '', timedOut: false, cancelled: true };
   const sinceS = Math.floor(Date.now() / 1000) - 1;
-  const oomBefore = await machineOomKills();
-  const container = await docker.createContainer(containerOptions(spec));
+  const container = await docker.createContainer(gated ? gatedOptions(spec) : containerOptions(spec));
   const events = await watchEngineEvents(docker, container.id, sinceS).catch(() => undefined);
   try {
-    const { ended, kept } = await attachOutput(container, spec.output ?? DEFAULT_OUTPUT_LIMIT);
-    await container.start();
+    return { container, events, output: await attachOutput(container, spec.output ?? DEFAULT_OUTPUT_LIMIT, gated) };
+  } catch (err) {
+    events?.close();
+    await container.remove({ force: true, v: true }).catch(() => {});
+    throw err;
+  }
+}
+
+/** `begin` starts the step's command (starts the container, or opens its gate); then as DockerEngine.run, the container removed after. */
+async function completed(c: Created, spec: ContainerSpec, signal: AbortSignal | undefined, options: RunOptions, begin: () => Promise<void>): Promise<ContainerResult> {
+  const { container, events } = c;
+  const { ended, kept } = c.output;
+  try {
+    const oomBefore = await machineOomKills();
+    await begin();
     const { code, timedOut, cancelled } = await waitWithLimits(container, spec, signal);
     await Promise.race([ended, new Promise((r) => setTimeout(r, 2_000))]);
     const own = timedOut || cancelled || kept.exceeded;
@@ -368,8 +409,65 @@ async function runContainer(docker: Docker, spec: ContainerSpec, signal?: AbortS
     };
   } finally {
     events?.close();
-    await container.remove({ force: true, v: true }).catch(() => {});
+    const removing = container.remove({ force: true, v: true }).then(
+      () => undefined,
+      () => undefined,
+    );
+    if (options.deferRemoval) options.deferRemoval(removing);
+    else await removing;
   }
+}
+
+const CANCELLED: ContainerResult = { code: SIGKILL_EXIT, stdout: '', stderr: '', timedOut: false, cancelled: true };
+
+async function runContainer(docker: Docker, spec: ContainerSpec, signal?: AbortSignal, options: RunOptions = {}): Promise<ContainerResult> {
+  if (signal?.aborted) return { ...CANCELLED };
+  const c = await created(docker, spec, false);
+  return completed(c, spec, signal, options, () => c.container.start());
+}
+
+/**
+ * The gate a held container's first process waits at (`/bin/sh` of its image): one line `run` on its
+ * stdin execs the step's command in its place; stdin closed without it exits 125, the command never run.
+ */
+export const HOLD_GATE = 'read -r gate && [ "$gate" = run ] && exec "$@"; exit 125';
+
+/** Pure: create options for a container held at HOLD_GATE: the spec's own, its command behind the gate, stdin open once. */
+export function gatedOptions(spec: ContainerSpec): Docker.ContainerCreateOptions {
+  return { ...containerOptions(spec), Cmd: ['/bin/sh', '-c', HOLD_GATE, 'xamal-hold', ...spec.cmd], AttachStdin: true, OpenStdin: true, StdinOnce: true };
+}
+
+/** Creates and starts a container held at its gate (HeldContainer). */
+async function startHeld(docker: Docker, spec: ContainerSpec): Promise<HeldContainer> {
+  const c = await created(docker, spec, true);
+  const discard = async () => {
+    c.output.stream.end();
+    c.events?.close();
+    await c.container.remove({ force: true, v: true }).catch(() => {});
+  };
+  try {
+    await c.container.start();
+  } catch (err) {
+    await discard();
+    throw err;
+  }
+  let taken = false;
+  return {
+    run: async (signal, options = {}) => {
+      if (taken) throw new XamalError('internal', 'a held container runs its command once');
+      taken = true;
+      if (signal?.aborted) {
+        await discard();
+        return { ...CANCELLED };
+      }
+      return completed(c, spec, signal, options, async () => void c.output.stream.end('run\n'));
+    },
+    discard: async () => {
+      if (taken) return;
+      taken = true;
+      await discard();
+    },
+  };
 }
 
 /** Creates and starts a container without waiting for it; its ID and the host PID of its first process. */
@@ -404,7 +502,12 @@ export function dockerEngine(socketPath: string): DockerEngine {
     inspectImage: (ref) => inspectImage(e, ref),
     removeImage: (ref) => removal(e, `remove ${ref}`, () => docker.getImage(ref).remove({ force: false, noprune: false })),
     distribution: (ref) => wrap(e, `resolve ${ref}`, () => distribution(docker, ref)),
-    run: (spec, signal) => wrap(e, `run ${spec.image}`, () => runContainer(docker, spec, signal)),
+    run: (spec, signal, options) => wrap(e, `run ${spec.image}`, () => runContainer(docker, spec, signal, options)),
+    startHeld: (spec) =>
+      wrap(e, `start ${spec.image}`, async () => {
+        const held = await startHeld(docker, spec);
+        return { run: (signal, options) => wrap(e, `run ${spec.image}`, () => held.run(signal, options)), discard: held.discard };
+      }),
     startDetached: (spec) => wrap(e, `start ${spec.image}`, () => startDetached(docker, spec)),
     removeContainer: (id) => removal(e, `remove container ${id}`, () => docker.getContainer(id).remove({ force: true, v: true })),
     commit: (id, repo, tag) => wrap(e, `commit ${id.slice(0, 12)}`, async () => ((await docker.getContainer(id).commit({ repo, tag })) as { Id: string }).Id),

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { posix } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { extract } from 'tar-stream';
@@ -244,7 +246,21 @@ async function entryBytes(entry: AsyncIterable<unknown>, max: number, keep: (hea
  * followed or read. Also hands back `wanted` (a regular file, capped), or why it is not there, and
  * the applications and ERTS the release ships (from its folders' names, for the SBOM).
  */
-export async function scanReleaseTarball(tarball: string, wanted: WantedFile): Promise<{ scan: ReleaseScan; wanted: CappedRead; contents: ReleaseContents }> {
+export async function scanReleaseTarball(tarball: string, wanted: WantedFile): Promise<ReleaseArchiveScan> {
+  const file = await open(tarball, constants.O_RDONLY | constants.O_NOFOLLOW);
+  return scanReleaseArchive(file.createReadStream(), wanted);
+}
+
+/** What scanning a release's tarball found, and the sha256 and size of every byte it read. */
+export interface ReleaseArchiveScan {
+  scan: ReleaseScan;
+  wanted: CappedRead;
+  contents: ReleaseContents;
+  archive: { sha256: string; size: number };
+}
+
+/** scanReleaseTarball's scan of a tarball's bytes as `source` gives them (a file still being written: builder/growing-file.ts). */
+export async function scanReleaseArchive(source: Readable, wanted: WantedFile): Promise<ReleaseArchiveScan> {
   const infos = new Map<string, ElfInfo>();
   const elfFiles: string[] = [];
   const unreadable: ReleaseScan['unreadable'] = [];
@@ -252,8 +268,16 @@ export async function scanReleaseTarball(tarball: string, wanted: WantedFile): P
   let found: CappedRead = { kind: 'missing' };
   const folders = releaseFolders();
   const ex = extract();
-  const file = await open(tarball, constants.O_RDONLY | constants.O_NOFOLLOW);
-  const done = pipeline(file.createReadStream(), createGunzip(), ex);
+  const hash = createHash('sha256');
+  let size = 0;
+  const hashed = new Transform({
+    transform(chunk: Buffer, _enc, next) {
+      hash.update(chunk);
+      size += chunk.length;
+      next(null, chunk);
+    },
+  });
+  const done = pipeline(source, hashed, createGunzip(), ex);
   done.catch(() => undefined); // its failure ends the loop below, and is thrown after it
   for await (const entry of ex) {
     const h = entry.header;
@@ -295,5 +319,5 @@ export async function scanReleaseTarball(tarball: string, wanted: WantedFile): P
   await done;
   const sonames = [...new Set([...infos.values()].flatMap((i) => i.needed))].filter((s) => !shipped.has(s)).sort();
   unreadable.sort((x, y) => (x.file < y.file ? -1 : x.file > y.file ? 1 : 0));
-  return { scan: { elfFiles: elfFiles.sort(), glibcNeeded: maxGlibc([...infos.values()]), sonames, unreadable }, wanted: found, contents: folders.contents() };
+  return { scan: { elfFiles: elfFiles.sort(), glibcNeeded: maxGlibc([...infos.values()]), sonames, unreadable }, wanted: found, contents: folders.contents(), archive: { sha256: hash.digest('hex'), size } };
 }

@@ -137,7 +137,15 @@ export type BuildStep =
       toolProblems?: string[];
       /** git over ssh reaches the worker's relay (builder/git-ssh-relay.ts): the farm's deploy keys, for this step only. */
       gitSsh?: true;
+      /** Runs in the container a `hold-container` step of the same name started (a fresh one if that failed). */
+      held?: true;
     }
+  /**
+   * Creates and starts the container of the later container step `name`, held at its gate
+   * (DockerEngine.startHeld), and goes on at once: its start overlaps the steps before it. The build
+   * removes it at its end if that step never ran.
+   */
+  | { kind: 'hold-container'; name: string; spec: ContainerSpec }
   /** `what` names it in the timings (default: the directory's name). */
   | { kind: 'save-cache'; from: string; to: string; replace: boolean; what?: string }
   /**
@@ -162,9 +170,11 @@ export type BuildStep =
    * that holds links leading out of it or special files (builder/links.ts); `what` names it in errors.
    */
   | { kind: 'check-tree'; base: string; dir: string; what: string }
-  | { kind: 'tar'; command: Command; tarball: string }
-  /** Scans the packed release (builder/elf.ts) and keeps `wanted` (start_erl.data) from it. */
-  | { kind: 'scan'; tarball: string; wanted: WantedFile }
+  /**
+   * Packs the release (`command`, tar) into `tarball`, which is hashed and scanned (builder/elf.ts)
+   * as tar writes it, keeping `wanted` (start_erl.data) from it: the scan reads the archive's bytes.
+   */
+  | { kind: 'pack'; command: Command; tarball: string; wanted: WantedFile }
   /** Logs the scan; refuses a release needing a glibc above `glibcFloor`. */
   | { kind: 'check-scan'; glibcFloor?: string }
   /** The release version from the start_erl.data the scan kept (a regular file of at most `maxBytes`), validated. */
@@ -323,6 +333,9 @@ function containerSpecs(p: PlanInput, dirs: BuildPlan['dirs'], release: string):
   };
 }
 
+/** The steps whose containers are started ahead, held at their gate: those with no network (no egress namespace to wait for). */
+const HELD = ['compile', 'smoke'] as const;
+
 /**
  * Pure: restore what the cache has, then deps — skipped when a deps step that succeeded ran with the
  * same mix.lock, mix.exs and image (deps/ is then what it fetched, restored from the cache or in the
@@ -336,7 +349,8 @@ function prepareAndDeps(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep
   // A source without mix.lock: only a marker that says the step wrote none (older markers do not say).
   const lockKept = p.source.hasLock === false ? marker?.lockWritten === false : !marker?.lockWritten;
   const skipDeps = marker !== undefined && marker.mixExs === p.source.mixExs && lockKept && (!marker.depsDir || p.cache.deps || p.source.hasDeps);
-  const steps: BuildStep[] = [{ kind: 'mkdir', paths: [dirs.out, dirs.home] }];
+  // The offline steps' containers start beside everything before them (BENCHMARKS.md P1); their mounts exist from here on.
+  const steps: BuildStep[] = [{ kind: 'mkdir', paths: [dirs.out, dirs.home] }, ...HELD.map((name) => ({ kind: 'hold-container', name, spec: plan.containers[name] }) satisfies BuildStep)];
   const prepare: BuildStep[] = [];
   if (p.cache.deps) prepare.push({ kind: 'restore-cache', what: 'deps', from: cachePaths.deps, into: depsDir });
   if (p.cache.build) prepare.push({ kind: 'restore-cache', what: '_build', from: cachePaths.build, into: join(dirs.src, '_build') });
@@ -418,12 +432,12 @@ const closeEgress = (p: PlanInput): BuildStep[] => (p.depsNetwork === 'egress' ?
 function compileAndRelease(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep[] {
   const { dirs, artifact } = plan;
   const emulated = p.hostArch !== undefined && p.hostArch !== p.job.target.arch;
-  const smoke: BuildStep = { kind: 'container', name: 'smoke', spec: plan.containers.smoke, disk: diskLimit(p), expect: { stdout: SMOKE_MARKER, failure: 'the release did not answer `eval` in its own image' } };
+  const smoke: BuildStep = { kind: 'container', name: 'smoke', spec: plan.containers.smoke, held: true, disk: diskLimit(p), expect: { stdout: SMOKE_MARKER, failure: 'the release did not answer `eval` in its own image' } };
   return [
     // The secrets go once the steps that get them are done: compile and everything after never see them.
     ...(p.secretsFile ? [{ kind: 'remove', path: dirname(p.secretsFile) } satisfies BuildStep] : []),
     { kind: 'phase', phase: 'compile' },
-    { kind: 'container', name: 'compile', spec: plan.containers.compile, disk: diskLimit(p), ...toolProblems(p), ...(emulated ? { retryOnce: 'emulation' } : {}) },
+    { kind: 'container', name: 'compile', spec: plan.containers.compile, held: true, disk: diskLimit(p), ...toolProblems(p), ...(emulated ? { retryOnce: 'emulation' } : {}) },
     { kind: 'phase', phase: 'release' },
     // Before tar packs it: out/<release> a real directory, no link out of it, no special file.
     { kind: 'check-tree', base: p.workDir, dir: dirs.releaseDir, what: 'release' },
@@ -439,8 +453,7 @@ function compileAndRelease(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildS
 function packAndUpload(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep[] {
   const { artifact, dirs } = plan;
   return [
-    { kind: 'tar', command: tarCommand(p.workDir, dirs.releaseDir, dirs.tarball), tarball: dirs.tarball },
-    { kind: 'scan', tarball: dirs.tarball, wanted: START_ERL },
+    { kind: 'pack', command: tarCommand(p.workDir, dirs.releaseDir, dirs.tarball), tarball: dirs.tarball, wanted: START_ERL },
     { kind: 'phase', phase: 'scan' },
     { kind: 'check-scan', ...(p.job.target.libc === 'gnu' ? { glibcFloor: p.job.target.libcVersion } : {}) },
     { kind: 'read-release-version', maxBytes: START_ERL.maxBytes },

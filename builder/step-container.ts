@@ -1,5 +1,5 @@
 import { XamalError } from '../core/index.ts';
-import type { ContainerResult, ContainerSpec, DockerEngine } from './docker.ts';
+import type { ContainerResult, ContainerSpec, DockerEngine, RunOptions } from './docker.ts';
 import type { EgressProxy, LoopbackRelay } from './egress.ts';
 
 /**
@@ -41,15 +41,16 @@ export async function openEgressNamespace(docker: DockerEngine, egress: EgressPr
  * Runs a build container. Network `egress`: in the namespace `ns` when given (left open for the
  * next fetching step of the build), else in one opened for this step and closed after it; each of
  * `relays` reaches its port on that loopback for this step only. Any other network mode runs as it is.
+ * `options` as DockerEngine.run takes them (the step's container only).
  */
-export async function runStepContainer(docker: DockerEngine, egress: EgressProxy | undefined, spec: ContainerSpec, signal: AbortSignal, relays: readonly LoopbackRelay[] = [], ns?: EgressNamespace): Promise<ContainerResult> {
-  if (spec.networkMode !== 'egress') return docker.run(spec, signal);
+export async function runStepContainer(docker: DockerEngine, egress: EgressProxy | undefined, spec: ContainerSpec, signal: AbortSignal, relays: readonly LoopbackRelay[] = [], ns?: EgressNamespace, options?: RunOptions): Promise<ContainerResult> {
+  if (spec.networkMode !== 'egress') return docker.run(spec, signal, options);
   const own = ns ? undefined : await openEgressNamespace(docker, egress, spec);
   const held = (ns ?? own)!;
   try {
     const relayed = relays.length ? await egress!.relay(held.pid, relays) : undefined;
     try {
-      return await docker.run({ ...spec, networkMode: `container:${held.id}` }, signal);
+      return await docker.run({ ...spec, networkMode: `container:${held.id}` }, signal, options);
     } finally {
       relayed?.stop();
     }

@@ -32,6 +32,9 @@ export async function writeRelease(spec: ContainerSpec, glibc = 'GLIBC_2.34'): P
 
 export function fakeDocker(script: Script, glibc = 'GLIBC_2.34', replace: Partial<Record<string, StepEffect>> = {}) {
   const runs: string[] = [];
+  /** Containers started ahead for a step, and those removed with their command never run. */
+  const held: string[] = [];
+  const discarded: string[] = [];
   const effects: Record<string, StepEffect> = {
     deps: async (spec) => {
       await mkdir(join(hostPath(spec, '/build/src'), 'deps', 'jason'), { recursive: true });
@@ -53,6 +56,16 @@ export function fakeDocker(script: Script, glibc = 'GLIBC_2.34', replace: Partia
       const stdout = scripted && scripted.code ? '' : await effects[step]!(spec);
       return { code: 0, stdout: `${stdout}\n`, stderr: '', timedOut: false, ...scripted };
     },
+    // Held for a later step: runs through `run` (as replaced by a test) when that step takes it.
+    startHeld: async (spec) => {
+      const step = spec.labels!['org.xamal.step']!;
+      held.push(step);
+      let taken = false;
+      return {
+        run: (signal, options) => ((taken = true), docker.run!(spec, signal, options)),
+        discard: async () => void (taken || discarded.push(step)),
+      };
+    },
   };
-  return { docker: docker as DockerEngine, runs };
+  return { docker: docker as DockerEngine, runs, held, discarded };
 }

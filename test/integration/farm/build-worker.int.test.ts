@@ -22,12 +22,16 @@ import { git, helloRepo } from '../../../testkit/example-repo.ts';
 import { services, testPrefix } from '../../../testkit/integration.ts';
 import { testSigner } from '../../../testkit/signing.ts';
 
-/** A docker engine that counts the containers it starts (to prove cached builds start none). */
+/** A docker engine that counts the containers it starts, run at once or held for a later step (to prove cached builds start none). */
 function counting(engine: DockerEngine): DockerEngine & { runs: number } {
   const c = Object.assign(Object.create(null), engine, { runs: 0 }) as DockerEngine & { runs: number };
-  c.run = async (spec, signal) => {
+  c.run = async (spec, signal, options) => {
     c.runs++;
-    return engine.run(spec, signal);
+    return engine.run(spec, signal, options);
+  };
+  c.startHeld = async (spec) => {
+    c.runs++;
+    return engine.startHeld(spec);
   };
   return c;
 }
@@ -210,7 +214,7 @@ describe('build workers: a real mix release in a pinned image', () => {
     }
   });
 
-  it('cancels a build during compile: its container is gone within 5 s and the job ends cancelled; a queued one is removed', { timeout: 300_000 }, async () => {
+  it('cancels a build during compile: its containers (compile, and the smoke test\'s held for later) are gone within 5 s and the job ends cancelled; a queued one is removed', { timeout: 300_000 }, async () => {
     const settings = { redisUrl: services().redisUrl, prefix: testPrefix('queue-cancel') };
     const queue = buildQueue(settings, arch);
     const events = buildQueueEvents(settings, arch);
@@ -234,7 +238,8 @@ describe('build workers: a real mix release in a pinned image', () => {
       w = await startBuildWorkers(settings, [arch], deps, 1);
       await compiling;
       await new Promise((r) => setTimeout(r, 1_500));
-      expect(await docker.containersWithLabel('org.xamal.job', id)).toHaveLength(1);
+      // The compile container, and the smoke test's, started ahead and held for its step.
+      expect(await docker.containersWithLabel('org.xamal.job', id)).toHaveLength(2);
       const t0 = Date.now();
       expect(await cancelBuild(settings, arch, id)).toBe('signalled');
       await expect((await queue.getJob(id))!.waitUntilFinished(events, 30_000)).rejects.toThrow(/cancelled/);

@@ -1,10 +1,12 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ElfError, isElf, maxGlibc, parseElf, scanReleaseTarball } from '../../../builder/elf.ts';
+import { ElfError, isElf, maxGlibc, parseElf, scanReleaseArchive, scanReleaseTarball } from '../../../builder/elf.ts';
+import { readWhileWritten } from '../../../builder/growing-file.ts';
 import type { ElfInfo } from '../../../builder/elf.ts';
 import { compareVersions } from '../../../core/index.ts';
 import { buildElf, shField } from '../../../testkit/builder/elf-fixture.ts';
@@ -591,6 +593,23 @@ describe('scanReleaseTarball on a packed release', () => {
       .sort(compareVersions);
     expect(scan.glibcNeeded).toBe(all.at(-1));
     expect(scan.glibcNeeded).toBe(maxGlibc([REAL.beam, REAL.cryptoNif, REAL.libcrypto].map((f) => parseElf(readFileSync(f)))));
+  });
+
+  it.skipIf(!canRun)('scanned while tar writes it, the tarball gives what scanning the finished file gives, and the sha256 and size of all its bytes', async () => {
+    const tarball = join(mkdtempSync(join(tmpdir(), 'xamal-tgz-')), 'release.tar.gz');
+    try {
+      const packing = new Promise<void>((resolve, reject) => {
+        execFile('tar', ['-C', root, '--use-compress-program=gzip -1', '-cf', tarball, '.'], (err) => (err ? reject(err) : resolve()));
+      });
+      const during = await scanReleaseArchive(readWhileWritten(tarball, packing, 1), START_ERL);
+      const bytes = readFileSync(tarball);
+      expect(during.archive).toEqual({ sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length });
+      const after = await scanReleaseTarball(tarball, START_ERL);
+      expect({ ...during, archive: undefined }).toEqual({ ...after, archive: undefined });
+      expect(during.scan.elfFiles.length).toBe(3);
+    } finally {
+      rmSync(dirname(tarball), { recursive: true, force: true });
+    }
   });
 
   it.skipIf(!canRun)('lists a file with the full ELF magic that cannot be parsed as unreadable, with the reason', async () => {

@@ -28,14 +28,17 @@ function input(over: Partial<PlanInput> = {}): PlanInput {
   };
 }
 
-const kinds = (steps: BuildStep[]) => steps.map((s) => (s.kind === 'container' ? `container:${s.name}` : s.kind === 'phase' ? `phase:${s.phase}` : s.kind));
+/** The steps' kinds, without the containers held ahead (their own test below). */
+const kinds = (steps: BuildStep[]) => steps.filter((s) => s.kind !== 'hold-container').map((s) => (s.kind === 'container' ? `container:${s.name}` : s.kind === 'phase' ? `phase:${s.phase}` : s.kind));
 const find = <K extends BuildStep['kind']>(steps: BuildStep[], kind: K) => steps.filter((s): s is Extract<BuildStep, { kind: K }> => s.kind === kind);
 /** The parallel step around the smoke test (the first one, around the restores, opens the egress namespace beside them). */
 const parallel = (plan: BuildPlan) => find(plan.steps, 'parallel').find((p) => p.branches.flat().some((s) => s.kind === 'container' && s.name === 'smoke'))!;
 /** The steps before deps: the restores and chown, beside the egress namespace's opening when a fetching step follows. */
+/** What the build does before deps, after the work directories and the held containers: its own steps, and what it opens beside them. */
 const prepare = (plan: BuildPlan) => {
-  const first = plan.steps[1]!;
-  return first.kind === 'parallel' ? { steps: first.branches[0]!, beside: first.branches[1]! } : { steps: plan.steps.slice(1, plan.steps.findIndex((s) => s.kind === 'phase')), beside: [] };
+  const steps = plan.steps.filter((s) => s.kind !== 'hold-container');
+  const first = steps[1]!;
+  return first.kind === 'parallel' ? { steps: first.branches[0]!, beside: first.branches[1]! } : { steps: steps.slice(1, steps.findIndex((s) => s.kind === 'phase')), beside: [] };
 };
 /** Every step of the plan, those inside parallel branches included. */
 const all = (plan: BuildPlan) => [...plan.steps, ...parallel(plan).branches.flat()];
@@ -52,7 +55,7 @@ describe('planBuild: the steps of a build', () => {
     ]);
     expect(parallel(plan).branches.map(kinds)).toEqual([
       ['container:smoke'],
-      ['tar', 'scan', 'phase:scan', 'check-scan', 'read-release-version', 'sbom', 'phase:upload', 'upload'],
+      ['pack', 'phase:scan', 'check-scan', 'read-release-version', 'sbom', 'phase:upload', 'upload'],
       ['save-cache'],
     ]);
     // The SBOM reads the lock from the build's source (the smoke container beside it has no src/), and goes beside the manifest.
@@ -255,6 +258,23 @@ describe('planBuild: the steps of a build', () => {
     expect(find(all(musl), 'check-scan')).toEqual([{ kind: 'check-scan' }]);
   });
 
+  it('the compile and smoke containers are started right after the work directories exist, held with their own specs, and their steps take them; the fetching steps start their own', () => {
+    for (const plan of [planBuild(input()), planBuild(input({ depsNetwork: 'egress', source: { ...input().source, assets: true } }))]) {
+      expect(plan.steps.slice(0, 3)).toEqual([
+        { kind: 'mkdir', paths: [plan.dirs.out, plan.dirs.home] },
+        { kind: 'hold-container', name: 'compile', spec: plan.containers.compile },
+        { kind: 'hold-container', name: 'smoke', spec: plan.containers.smoke },
+      ]);
+      expect(find(all(plan), 'hold-container')).toHaveLength(2);
+      expect(container(plan, 'compile')!.held).toBe(true);
+      expect(container(plan, 'smoke')!.held).toBe(true);
+      expect(container(plan, 'deps')!.held).toBeUndefined();
+      expect(plan.containers.compile.networkMode).toBe('none');
+      expect(plan.containers.smoke.networkMode).toBe('none');
+    }
+    expect(container(planBuild(input({ depsNetwork: 'egress', source: { ...input().source, assets: true } })), 'assets')!.held).toBeUndefined();
+  });
+
   it('uploads the tarball and its checksum, then publishes log, provenance, signature and manifest beside it, then removes the work directory', () => {
     const plan = planBuild(input());
     expect(find(all(plan), 'upload')).toEqual([{ kind: 'upload', file: plan.dirs.tarball, key: plan.artifact.tarballKey, sha256Key: plan.artifact.sha256Key, fileName: plan.artifact.fileName }]);
@@ -262,7 +282,8 @@ describe('planBuild: the steps of a build', () => {
     expect(find(plan.steps, 'publish')).toEqual([{ kind: 'publish', logKey: 'logs/bjob.log', provenanceKey: `${dir}/provenance.dsse.json`, signatureKey: `${dir}/manifest.dsse.json`, manifestKey: `${dir}/manifest.json` }]);
     expect(find(plan.steps, 'remove')).toEqual([{ kind: 'remove', path: '/work/bjob-1' }]);
     expect(plan.artifact.fileName).toBe(`hello-${COMMIT}-${X86}.tar.gz`);
-    expect(find(parallel(plan).branches[1]!, 'scan')).toEqual([{ kind: 'scan', tarball: plan.dirs.tarball, wanted: { path: 'releases/start_erl.data', maxBytes: 4096 } }]);
+    // The tarball is scanned as tar writes it, in one step.
+    expect(find(parallel(plan).branches[1]!, 'pack')).toEqual([{ kind: 'pack', command: expect.anything(), tarball: plan.dirs.tarball, wanted: { path: 'releases/start_erl.data', maxBytes: 4096 } }]);
   });
 
   it('the tarball, its checksum and the SBOM are stored beside the smoke test and deleted if any branch fails; log, provenance, signature and manifest only after it passed', () => {
@@ -280,11 +301,11 @@ describe('planBuild: the steps of a build', () => {
     const plan = planBuild(input());
     expect(find(plan.steps, 'check-tree')).toEqual([{ kind: 'check-tree', base: '/work/bjob-1', dir: '/work/bjob-1/out/hello', what: 'release' }]);
     expect(find(all(plan), 'read-release-version')[0]!.maxBytes).toBe(4096);
-    expect(kinds(plan.steps).indexOf('check-tree')).toBe(plan.steps.indexOf(parallel(plan)) - 1);
+    expect(plan.steps.indexOf(find(plan.steps, 'check-tree')[0]!)).toBe(plan.steps.indexOf(parallel(plan)) - 1);
   });
 
   it('the release is packed as the build user, from the work directory, with no setuid, setgid or group/other write bits', () => {
-    const tar = find(parallel(planBuild(input())).branches[1]!, 'tar')[0]!;
+    const tar = find(parallel(planBuild(input())).branches[1]!, 'pack')[0]!;
     expect(tar.command.cwd).toBe('/work/bjob-1');
     expect(tar.command.argv).toEqual([
       'setpriv', '--reuid=1000', '--regid=1000', '--clear-groups', '--',
