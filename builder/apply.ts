@@ -193,7 +193,8 @@ async function runMeasured(r: Run, step: Extract<BuildStep, { kind: 'container' 
     const ns = spec.networkMode === 'egress' ? await egressNamespace(r, spec) : undefined;
     // The exited container is removed beside the next steps; the build awaits that before it ends.
     const deferRemoval = (removing: Promise<void>) => void r.closing.push(removing);
-    const held = step.held ? await takeHeld(r, step.name) : undefined;
+    // A held container has no relay of its own to add (the plan holds none that needs one).
+    const held = step.held && !relay ? await takeHeld(r, step.name) : undefined;
     const result = held
       ? await held.run(stop.signal, { deferRemoval })
       : await runStepContainer(r.deps.docker, r.deps.egress, spec, stop.signal, relay ? [{ port: RELAY_PORT, socket: relay.socket }] : [], ns, { deferRemoval });
@@ -416,7 +417,8 @@ const STEPS: { [K in BuildStep['kind']]: (r: Run, step: StepOf<K>) => Promise<vo
   'close-egress': closeEgressStep,
   'open-egress': async (r, s) => void (await egressNamespace(r, s.spec)),
   'hold-container': async (r, s) => {
-    const held = r.deps.docker.startHeld(s.spec);
+    const { spec } = s;
+    const held = spec.networkMode === 'egress' ? egressNamespace(r, spec).then((ns) => r.deps.docker.startHeld({ ...spec, networkMode: `container:${ns.id}` })) : r.deps.docker.startHeld(spec);
     held.catch(() => undefined); // a hold that failed leaves its step a fresh container
     r.held.set(s.name, held);
   },

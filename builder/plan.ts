@@ -142,8 +142,9 @@ export type BuildStep =
     }
   /**
    * Creates and starts the container of the later container step `name`, held at its gate
-   * (DockerEngine.startHeld), and goes on at once: its start overlaps the steps before it. The build
-   * removes it at its end if that step never ran.
+   * (DockerEngine.startHeld), and goes on at once: its start overlaps the steps before it. A spec
+   * with network `egress` is held in the build's egress namespace. The build removes it at its end
+   * if that step never ran.
    */
   | { kind: 'hold-container'; name: string; spec: ContainerSpec }
   /** `what` names it in the timings (default: the directory's name). */
@@ -365,6 +366,8 @@ function prepareAndDeps(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep
   }
   return [
     ...steps,
+    // The assets step's container starts beside deps, in the same namespace, its secrets file (if any) already written.
+    ...(assetsRun ? [{ kind: 'hold-container', name: 'assets', spec: plan.containers.assets } satisfies BuildStep] : []),
     { kind: 'container', name: 'deps', spec: plan.containers.deps, disk: diskLimit(p), ...toolProblems(p), ...(p.depsNetwork === 'egress' ? { gitSsh: true as const } : {}) },
     // With an assets step after it, that step fetches in the same namespace and closes it.
     ...(assetsRun ? [] : closeEgress(p)),
@@ -412,7 +415,7 @@ function assetsStep(p: PlanInput, plan: Omit<BuildPlan, 'steps'>): BuildStep[] {
   return [
     phase,
     ...(d.note ? [{ kind: 'note', message: d.note } satisfies BuildStep] : []),
-    { kind: 'container', name: 'assets', spec: plan.containers.assets, disk: diskLimit(p), ...toolProblems(p) },
+    { kind: 'container', name: 'assets', spec: plan.containers.assets, held: true, disk: diskLimit(p), ...toolProblems(p) },
     ...closeEgress(p),
     ...(d.keep ? [{ kind: 'save-cache', from: output, to: d.keep.path, replace: false, what: 'assets' } satisfies BuildStep] : []),
   ];

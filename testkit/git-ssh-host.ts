@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import { resolve, sep } from 'node:path';
 import { Server, utils } from 'ssh2';
+import { ed25519KeyPair } from './ssh-keys.ts';
 
 export interface GitSshHost {
   /** `ssh://git@<address>:<port>` (127.0.0.1 unless told) — append `/<repo>.git`. */
@@ -23,7 +24,7 @@ export interface GitSshHost {
  */
 export async function serveGitOverSsh(root: string, authorizedKey: string, address = '127.0.0.1'): Promise<GitSshHost> {
   const base = resolve(root);
-  const hostKey = utils.generateKeyPairSync('ed25519');
+  const hostKey = ed25519KeyPair();
   const allowed = utils.parseKey(authorizedKey);
   if (allowed instanceof Error) throw allowed;
   const logins: { accepted: boolean }[] = [];

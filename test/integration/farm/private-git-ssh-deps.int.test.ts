@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
-import { utils } from 'ssh2';
+import { ed25519KeyPair } from '../../../testkit/ssh-keys.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAppRegistry } from '../../../api/schemas/apps.ts';
 import { parseAllowList } from '../../../builder/egress.ts';
@@ -78,7 +78,7 @@ describe('a private git dependency over ssh, with the farm\'s deploy key (issue 
     const relayDirsBefore = (await readdir(tmpdir())).filter((n) => n.startsWith('xamal-gitssh-'));
     await mkdir(join(tmp, 'www'));
     netns = await upTestNetns('gs', join(tmp, 'www'));
-    const deployKey = utils.generateKeyPairSync('ed25519');
+    const deployKey = ed25519KeyPair();
     const keyFile = join(tmp, 'deploy_key');
     await writeFile(keyFile, deployKey.private, { mode: 0o600 });
     // What would betray the key: any 40 characters of its body.

@@ -4,7 +4,7 @@ import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { utils } from 'ssh2';
+import { ed25519KeyPair } from '../../../testkit/ssh-keys.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gitSshRelayEnv, parseRelayRequest, relayCommand, scopeProblem, startGitSshRelay, urlNames, type GitSshRelay, type RelayRequest, type RelayScope } from '../../../builder/git-ssh-relay.ts';
 import { gitDeployKeysFor, parseGitCredentials } from '../../../core/contracts/git-credentials.ts';
@@ -108,7 +108,7 @@ describe('the relay end to end: git, its GIT_SSH_COMMAND, the relay and a privat
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'xamal-relay-'));
     commit = await bareRepoWith({ 'billing.ex': 'defmodule Billing do\nend\n' }, join(dir, 'work'), join(dir, 'srv', 'acme', 'billing.git'));
-    const deployKey = utils.generateKeyPairSync('ed25519');
+    const deployKey = ed25519KeyPair();
     privateKey = deployKey.private;
     await writeFile(join(dir, 'deploy_key'), deployKey.private, { mode: 0o600 });
     host = await serveGitOverSsh(join(dir, 'srv'), deployKey.public);
@@ -170,7 +170,7 @@ describe('the relay end to end: git, its GIT_SSH_COMMAND, the relay and a privat
   });
 
   it('a host presenting a key its known_hosts file does not hold is refused by ssh, and the relay says why', { timeout: 60_000 }, async () => {
-    const other = utils.generateKeyPairSync('ed25519').public.trim().split(/\s+/);
+    const other = ed25519KeyPair().public.trim().split(/\s+/);
     await writeFile(join(dir, 'wrong_known_hosts'), `[${host.address}]:${host.port} ${other[0]} ${other[1]}\n`);
     const creds = { [`${host.address}:${host.port}`]: { ssh_key_file: join(dir, 'deploy_key'), known_hosts_file: join(dir, 'wrong_known_hosts') } };
     const before = host.logins.length;

@@ -28,6 +28,7 @@ function input(over: Partial<PlanInput> = {}): PlanInput {
   };
 }
 
+const kindsWithHolds = (steps: BuildStep[]) => steps.map((s) => (s.kind === 'container' ? `container:${s.name}` : s.kind === 'hold-container' ? `hold:${s.name}` : s.kind));
 /** The steps' kinds, without the containers held ahead (their own test below). */
 const kinds = (steps: BuildStep[]) => steps.filter((s) => s.kind !== 'hold-container').map((s) => (s.kind === 'container' ? `container:${s.name}` : s.kind === 'phase' ? `phase:${s.phase}` : s.kind));
 const find = <K extends BuildStep['kind']>(steps: BuildStep[], kind: K) => steps.filter((s): s is Extract<BuildStep, { kind: K }> => s.kind === kind);
@@ -258,21 +259,29 @@ describe('planBuild: the steps of a build', () => {
     expect(find(all(musl), 'check-scan')).toEqual([{ kind: 'check-scan' }]);
   });
 
-  it('the compile and smoke containers are started right after the work directories exist, held with their own specs, and their steps take them; the fetching steps start their own', () => {
-    for (const plan of [planBuild(input()), planBuild(input({ depsNetwork: 'egress', source: { ...input().source, assets: true } }))]) {
+  it('the compile and smoke containers are started right after the work directories exist, held with their own specs, and their steps take them; assets is held beside deps; deps starts its own', () => {
+    const plain = planBuild(input());
+    const assets = planBuild(input({ depsNetwork: 'egress', source: { ...input().source, assets: true } }));
+    for (const plan of [plain, assets]) {
       expect(plan.steps.slice(0, 3)).toEqual([
         { kind: 'mkdir', paths: [plan.dirs.out, plan.dirs.home] },
         { kind: 'hold-container', name: 'compile', spec: plan.containers.compile },
         { kind: 'hold-container', name: 'smoke', spec: plan.containers.smoke },
       ]);
-      expect(find(all(plan), 'hold-container')).toHaveLength(2);
       expect(container(plan, 'compile')!.held).toBe(true);
       expect(container(plan, 'smoke')!.held).toBe(true);
       expect(container(plan, 'deps')!.held).toBeUndefined();
       expect(plan.containers.compile.networkMode).toBe('none');
       expect(plan.containers.smoke.networkMode).toBe('none');
     }
-    expect(container(planBuild(input({ depsNetwork: 'egress', source: { ...input().source, assets: true } })), 'assets')!.held).toBeUndefined();
+    expect(find(all(plain), 'hold-container')).toHaveLength(2);
+    // In the build's egress namespace, right before deps (so after the secrets file is written, when there is one).
+    const depsAt = assets.steps.findIndex((s) => s.kind === 'container' && s.name === 'deps');
+    expect(assets.steps[depsAt - 1]).toEqual({ kind: 'hold-container', name: 'assets', spec: assets.containers.assets });
+    expect(assets.containers.assets.networkMode).toBe('egress');
+    expect(container(assets, 'assets')!.held).toBe(true);
+    const secret = planBuild(input({ depsNetwork: 'egress', secretsFile: '/run/s/secrets.env', source: { ...input().source, assets: true } }));
+    expect(kindsWithHolds(secret.steps).join(' ')).toMatch(/write-secrets hold:assets container:deps/);
   });
 
   it('uploads the tarball and its checksum, then publishes log, provenance, signature and manifest beside it, then removes the work directory', () => {

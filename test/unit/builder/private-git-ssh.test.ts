@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { utils } from 'ssh2';
+import { ed25519KeyPair } from '../../../testkit/ssh-keys.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BuildRequestSchema } from '../../../api/schemas/builds.ts';
 import { buildService } from '../../../api/services/builds.ts';
@@ -28,7 +28,7 @@ describe("a private repository over ssh, with the farm's deploy key", () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'xamal-git-ssh-'));
     commit = await bareRepoWith({ 'mix.exs': 'defmodule Shop.MixProject do end\n' }, join(dir, 'work'), join(dir, 'srv', 'acme', 'shop.git'));
-    const deployKey = utils.generateKeyPairSync('ed25519');
+    const deployKey = ed25519KeyPair();
     await writeFile(join(dir, 'deploy_key'), deployKey.private, { mode: 0o600 });
     host = await serveGitOverSsh(join(dir, 'srv'), deployKey.public);
     await writeFile(join(dir, 'known_hosts'), `${host.knownHostsLine}\n`);
@@ -58,7 +58,7 @@ describe("a private repository over ssh, with the farm's deploy key", () => {
   });
 
   it('a host presenting another host key than the file names is refused before any login', async () => {
-    await writeFile(join(dir, 'other_known_hosts'), `${host.knownHostsLine.split(' ')[0]} ${utils.generateKeyPairSync('ed25519').public.trim().split(/\s+/).slice(0, 2).join(' ')}\n`);
+    await writeFile(join(dir, 'other_known_hosts'), `${host.knownHostsLine.split(' ')[0]} ${ed25519KeyPair().public.trim().split(/\s+/).slice(0, 2).join(' ')}\n`);
     const creds = JSON.parse(await readFile(credsFile, 'utf8')) as Record<string, { known_hosts_file: string }>;
     for (const e of Object.values(creds)) e.known_hosts_file = join(dir, 'other_known_hosts');
     await writeFile(join(dir, 'creds-other.json'), JSON.stringify(creds));
