@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { builderConfig } from '../builder/config.ts';
-import { readLock, type LockFile } from '../images/lock.ts';
+import { dockerEngine, type DockerEngine } from '../builder/docker.ts';
+import { buildImage } from '../builder/images/build.ts';
+import { hostArch, imageBuildDeps } from '../builder/images/context.ts';
+import { pinnedRef, readLock, type LockFile } from '../images/lock.ts';
 import { inject } from 'vitest';
 
 /** A prefix no other test (or run) shares, for queue names and S3 keys: `t-<run>-<name>-<rand>`. */
@@ -36,4 +39,10 @@ export function testBuilderConfig() {
 export async function suiteImageLocks(lockPath: string): Promise<LockFile[]> {
   const lock = await readLock(lockPath);
   return [{ ...lock, images: lock.images.filter((e) => !e.recipe?.toolchain) }];
+}
+
+/** The suite's engine and its bookworm runtime image for this machine's arch, pinned (built once, then from the cache): for tests of plain container runs. */
+export async function suiteEngineWithRuntime(): Promise<{ docker: DockerEngine; image: string }> {
+  const built = await buildImage(imageBuildDeps(testBuilderConfig(), (l) => process.stderr.write(`[images] ${l}\n`)), { suite: 'bookworm', arch: hostArch(), flavour: 'runtime' });
+  return { docker: dockerEngine(services().dockerSocket), image: pinnedRef(built.entry, hostArch()) };
 }

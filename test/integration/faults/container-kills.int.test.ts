@@ -2,11 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { containerFailure } from '../../../builder/checks.ts';
-import { dockerEngine, type ContainerSpec, type DockerEngine } from '../../../builder/docker.ts';
-import { buildImage } from '../../../builder/images/build.ts';
-import { hostArch, imageBuildDeps } from '../../../builder/images/context.ts';
-import { pinnedRef } from '../../../images/lock.ts';
-import { services, testBuilderConfig } from '../../../testkit/integration.ts';
+import type { ContainerSpec, DockerEngine } from '../../../builder/docker.ts';
+import { services, suiteEngineWithRuntime } from '../../../testkit/integration.ts';
 
 /**
  * Every way a build container is SIGKILLed from outside the farm's own limits ends in an error that
@@ -19,9 +16,7 @@ describe('a build container killed from outside the farm', () => {
   let image: string;
 
   beforeAll(async () => {
-    docker = dockerEngine(services().dockerSocket);
-    const built = await buildImage(imageBuildDeps(testBuilderConfig(), (l) => process.stderr.write(`[images] ${l}\n`)), { suite: 'bookworm', arch: hostArch(), flavour: 'runtime' });
-    image = pinnedRef(built.entry, hostArch());
+    ({ docker, image } = await suiteEngineWithRuntime());
   }, 1_800_000);
 
   const spec = (cmd: string, extra: Partial<ContainerSpec> = {}): ContainerSpec => ({ image, cmd: ['sh', '-c', cmd], networkMode: 'none', timeoutMs: 120_000, ...extra });
