@@ -11,6 +11,7 @@ const EnvSchema = z.object({
   XAMAL_S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   XAMAL_S3_FORCE_PATH_STYLE: z.enum(['0', '1', 'true', 'false']).optional(),
   XAMAL_S3_PREFIX: z.string().regex(/^(?:[A-Za-z0-9._-]+\/)*$/, 'expected empty or a prefix ending in /').optional(),
+  XAMAL_S3_TIMEOUT_MS: z.coerce.number({ message: 'expected milliseconds' }).int('expected whole milliseconds').min(100, 'expected at least 100 ms').max(3_600_000, 'expected at most an hour').optional(),
 });
 
 export type StoreConfig = { kind: 'local'; root: string } | ({ kind: 's3' } & S3Settings);
@@ -28,5 +29,6 @@ export function storeConfig(stateDir: string, env: NodeJS.ProcessEnv = process.e
     secretAccessKey: e.XAMAL_S3_SECRET_ACCESS_KEY ?? '',
     forcePathStyle: e.XAMAL_S3_FORCE_PATH_STYLE === '1' || e.XAMAL_S3_FORCE_PATH_STYLE === 'true',
     ...(e.XAMAL_S3_PREFIX ? { prefix: e.XAMAL_S3_PREFIX } : {}),
+    ...(e.XAMAL_S3_TIMEOUT_MS !== undefined ? { timeoutMs: e.XAMAL_S3_TIMEOUT_MS } : {}),
   };
 }

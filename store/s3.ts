@@ -2,6 +2,7 @@ import { DeleteObjectCommand, GetObjectCommand, type GetObjectCommandOutput, Hea
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Upload } from '@aws-sdk/lib-storage';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import type { Readable } from 'node:stream';
@@ -18,7 +19,16 @@ export interface S3Settings {
   forcePathStyle?: boolean;
   /** Every key this store touches lives under this prefix (tests get their own). */
   prefix?: string;
+  /**
+   * How long connecting, or a connection with nothing moving on it, may take before the request is
+   * given up (and retried by the SDK, then failed): a store that accepts and never answers does not
+   * hang a build or an API request. Default DEFAULT_S3_TIMEOUT_MS.
+   */
+  timeoutMs?: number;
 }
+
+/** XAMAL_S3_TIMEOUT_MS's default: long enough for a busy store, short enough that a hung one fails a request rather than hold it forever. */
+export const DEFAULT_S3_TIMEOUT_MS = 30_000;
 
 export type { ObjectStore };
 
@@ -61,6 +71,8 @@ export function s3Store(s: S3Settings): ObjectStore {
     ...(s.endpoint ? { endpoint: s.endpoint } : {}),
     forcePathStyle: s.forcePathStyle ?? false,
     credentials: { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey },
+    // Idle, not total: a large tarball streaming steadily is never cut, a silent connection is.
+    requestHandler: new NodeHttpHandler({ connectionTimeout: s.timeoutMs ?? DEFAULT_S3_TIMEOUT_MS, socketTimeout: s.timeoutMs ?? DEFAULT_S3_TIMEOUT_MS }),
   });
   // The SDK's own SigV4 signer, as @aws-sdk/s3-request-presigner uses it (S3: no double path escaping).
   const signer = new SignatureV4({ credentials: { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey }, region: s.region, service: 's3', sha256: Sha256, uriEscapePath: false });
