@@ -76,7 +76,8 @@ describe('a dockerd restart during a build', () => {
         }),
       );
       await new Promise((r) => setTimeout(r, 3_000));
-      const during = cli('ps', '-q', '--filter', `label=org.xamal.job=${id}`);
+      // The compile container running (the smoke test's, held for later, runs beside it).
+      const during = cli('ps', '-q', '--filter', `label=org.xamal.job=${id}`, '--filter', 'label=org.xamal.step=compile');
       const t0 = Date.now();
       await stopDockerd();
       const downMs = Date.now() - t0;
@@ -89,7 +90,7 @@ describe('a dockerd restart during a build', () => {
       const containers = cli('ps', '-aq');
       const volumes = cli('volume', 'ls', '-q');
       console.log(
-        `reliability: dockerd restart during compile (${during.length} build container running, engine down ${downMs} ms) → ` +
+        `reliability: dockerd restart during compile (${during.length} compile container running, engine down ${downMs} ms) → ` +
           `${result instanceof Error ? `failed: ${result.message.slice(0, 120)}` : 'completed'} after ${job.attemptsMade} attempts ` +
           `(first failure: ${JSON.stringify(job.stacktrace?.[0]?.split('\n')[0] ?? '')}); ${containers.length} containers, ${volumes.length} volumes left`,
       );
