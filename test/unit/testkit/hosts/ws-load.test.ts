@@ -84,7 +84,11 @@ describe.each([
       while (served < 8) await new Promise((r) => setTimeout(r, 20));
       const { records } = await load.stop();
       const r = wsReport(records);
-      expect(records.every((x) => x.end >= x.start && x.versionAt! >= x.start)).toBe(true);
+      expect(records.every((x) => x.end >= x.start)).toBe(true);
+      // Each client's last connection may be stopped before its first message arrived (a busy machine): only those that got one have versionAt.
+      const versioned = records.filter((x) => x.versionAt !== undefined);
+      expect(versioned.length).toBeGreaterThanOrEqual(6);
+      expect(versioned.every((x) => x.versionAt! >= x.start)).toBe(true);
       expect(r.serverCloses['1001']).toBeGreaterThanOrEqual(6);
       expect(r.connectErrors).toEqual({});
       // Each client's first dial has no session to offer; every later one offers it and is resumed.
