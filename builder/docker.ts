@@ -358,6 +358,15 @@ interface Created {
   output: Awaited<ReturnType<typeof attachOutput>>;
 }
 
+/** Stops following a container's engine events and removes it; never rejects (a container already gone is removed). */
+function disposed(container: Docker.Container, events: Created['events']): Promise<void> {
+  events?.close();
+  return container.remove({ force: true, v: true }).then(
+    () => undefined,
+    () => undefined,
+  );
+}
+
 async function created(docker: Docker, spec: ContainerSpec, gated: boolean): Promise<Created> {
   if (spec.networkMode === 'egress') throw new XamalError('internal', 'a container with network `egress` runs beside an egress sidecar (builder/apply.ts)');
   const sinceS = Math.floor(Date.now() / 1000) - 1;
@@ -366,8 +375,7 @@ async function created(docker: Docker, spec: ContainerSpec, gated: boolean): Pro
   try {
     return { container, events, output: await attachOutput(container, spec.output ?? DEFAULT_OUTPUT_LIMIT, gated) };
   } catch (err) {
-    events?.close();
-    await container.remove({ force: true, v: true }).catch(() => {});
+    await disposed(container, events);
     throw err;
   }
 }
@@ -408,11 +416,7 @@ async function completed(c: Created, spec: ContainerSpec, signal: AbortSignal | 
       ...(imageId ? { imageId } : {}),
     };
   } finally {
-    events?.close();
-    const removing = container.remove({ force: true, v: true }).then(
-      () => undefined,
-      () => undefined,
-    );
+    const removing = disposed(container, events);
     if (options.deferRemoval) options.deferRemoval(removing);
     else await removing;
   }
@@ -440,11 +444,7 @@ export function gatedOptions(spec: ContainerSpec): Docker.ContainerCreateOptions
 /** Creates and starts a container held at its gate (HeldContainer). */
 async function startHeld(docker: Docker, spec: ContainerSpec): Promise<HeldContainer> {
   const c = await created(docker, spec, true);
-  const discard = async () => {
-    c.output.stream.end();
-    c.events?.close();
-    await c.container.remove({ force: true, v: true }).catch(() => {});
-  };
+  const discard = () => (c.output.stream.end(), disposed(c.container, c.events));
   try {
     await c.container.start();
   } catch (err) {

@@ -66,13 +66,14 @@ function isNotFound(err: unknown): boolean {
 }
 
 export function s3Store(s: S3Settings): ObjectStore {
+  const timeoutMs = s.timeoutMs ?? DEFAULT_S3_TIMEOUT_MS;
   const client = new S3Client({
     region: s.region,
     ...(s.endpoint ? { endpoint: s.endpoint } : {}),
     forcePathStyle: s.forcePathStyle ?? false,
     credentials: { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey },
     // Idle, not total: a large tarball streaming steadily is never cut, a silent connection is.
-    requestHandler: new NodeHttpHandler({ connectionTimeout: s.timeoutMs ?? DEFAULT_S3_TIMEOUT_MS, socketTimeout: s.timeoutMs ?? DEFAULT_S3_TIMEOUT_MS }),
+    requestHandler: new NodeHttpHandler({ connectionTimeout: timeoutMs, socketTimeout: timeoutMs }),
   });
   // The SDK's own SigV4 signer, as @aws-sdk/s3-request-presigner uses it (S3: no double path escaping).
   const signer = new SignatureV4({ credentials: { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey }, region: s.region, service: 's3', sha256: Sha256, uriEscapePath: false });
