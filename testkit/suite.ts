@@ -16,6 +16,7 @@
 import { spawn } from 'node:child_process';
 import { copyFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { failureLines, type VitestReport } from './test-report.ts';
 import { builderConfig } from '../builder/config.ts';
 import { createInterface } from 'node:readline';
 import { PROJECT_ROOT, servicesConfig, servicesDown } from '../localservices/index.ts';
@@ -121,22 +122,32 @@ interface Counts {
 }
 const FIELDS: (keyof Counts)[] = ['numPassedTests', 'numFailedTests', 'numPendingTests', 'numTotalTests', 'numFailedTestSuites', 'numPassedTestSuites', 'numTotalTestSuites'];
 
-/** The lanes' reports added up (a missing report, or a lane other than vitest that failed, counts as one failed suite). */
-async function mergeReports(codes: (number | undefined)[]): Promise<Counts & { success: boolean; lanes: Record<string, Partial<Counts> | 'missing'> }> {
+/** The lanes' reports added up (a missing report, or a lane other than vitest that failed, counts as one failed suite), and one line per failure. */
+async function mergeReports(codes: (number | undefined)[]): Promise<Counts & { success: boolean; lanes: Record<string, Partial<Counts> | 'missing'>; failures: string[] }> {
   const total = Object.fromEntries(FIELDS.map((f) => [f, 0])) as unknown as Counts;
   const lanes: Record<string, Partial<Counts> | 'missing'> = {};
+  const failures: string[] = [];
   for (const [i, lane] of LANES.entries()) {
     if (!lane.vitest) {
-      if (codes[i] !== 0) total.numFailedTestSuites += 1;
+      if (codes[i] !== 0) {
+        total.numFailedTestSuites += 1;
+        failures.push(`${lane.name}: exit ${codes[i] ?? 'not run'}`);
+      }
       continue;
     }
-    const r = await readFile(report(lane.name), 'utf8').then((t) => JSON.parse(t) as Partial<Counts>, () => undefined);
-    lanes[lane.name] = r ?? 'missing';
-    if (!r) total.numFailedTestSuites += 1;
+    const r = await readFile(report(lane.name), 'utf8').then((t) => JSON.parse(t) as VitestReport, () => undefined);
+    lanes[lane.name] = r ? Object.fromEntries(FIELDS.map((f) => [f, r[f]])) : 'missing';
+    if (!r) {
+      total.numFailedTestSuites += 1;
+      failures.push(`${lane.name}: no report (exit ${codes[i] ?? 'not run'})`);
+    }
     for (const f of FIELDS) total[f] += r?.[f] ?? 0;
+    failures.push(...failureLines(lane.name, r, PROJECT_ROOT));
+    if (r && codes[i] !== 0 && !r.numFailedTests && !r.numFailedTestSuites) failures.push(`${lane.name}: exit ${codes[i] ?? 'not run'} with no failed test in its report (an error outside the tests: see the lane's log)`);
   }
-  return { ...total, success: total.numFailedTests === 0 && total.numFailedTestSuites === 0, lanes };
+  return { ...total, success: total.numFailedTests === 0 && total.numFailedTestSuites === 0, lanes, failures };
 }
+
 
 const t0 = Date.now();
 const codes: (number | undefined)[] = LANES.map(() => undefined);
@@ -158,5 +169,6 @@ try {
   await writeFile(join(PROJECT_ROOT, '.state', 'test-results.json'), JSON.stringify(merged, null, 2));
   if (started.length) await servicesDown(servicesConfig(), started, say);
   process.stderr.write(`suite: ${Math.round((Date.now() - t0) / 1000)} s (${LANES.map((l, i) => `${l.name} exit ${codes[i] ?? 'not run'}`).join(', ')})\n`);
+  for (const line of merged.failures) process.stderr.write(`failed: ${line}\n`);
 }
 process.exitCode = codes.every((c) => c === 0) ? 0 : 1;
