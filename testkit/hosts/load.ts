@@ -53,6 +53,8 @@ export interface RequestRecord {
   status?: number;
   /** `ECONNRESET`, `ECONNREFUSED`, `timeout`, … */
   error?: string;
+  /** The error's message (e.g. the TLS alert behind an EPROTO), to tell two failures of one code apart. */
+  errorMessage?: string;
   reused: boolean;
   version?: string;
   /** With `retryReusedReset`: the error of the first attempt, on its reused connection, before this one. */
@@ -133,7 +135,7 @@ export function startLoad(opts: LoadOptions): LoadRun {
           rec.answered = true;
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', (e: NodeJS.ErrnoException) => finish({ status: res.statusCode, error: e.code ?? e.name }));
+          res.on('error', (e: NodeJS.ErrnoException) => finish({ status: res.statusCode, error: e.code ?? e.name, errorMessage: e.message.slice(0, 200) }));
           res.on('end', () => {
             const body = Buffer.concat(chunks).toString('utf8');
             finish({ status: res.statusCode, version: version({ headers: res.headers, body }) });
@@ -144,7 +146,7 @@ export function startLoad(opts: LoadOptions): LoadRun {
         rec.reused = req.reusedSocket;
       });
       req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })));
-      req.on('error', (e: NodeJS.ErrnoException) => finish({ error: e.code ?? e.name }));
+      req.on('error', (e: NodeJS.ErrnoException) => finish({ error: e.code ?? e.name, errorMessage: e.message.slice(0, 200) }));
       req.end();
     });
 

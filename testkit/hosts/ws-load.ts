@@ -139,7 +139,8 @@ export function startWsLoad(opts: WsLoadOptions): WsLoadRun {
         } else if (text.startsWith(`m ${client} `)) rec.echoed++;
       });
       ws.on('error', (e: NodeJS.ErrnoException) => {
-        if (rec.openAt === undefined) rec.connectError ??= e.code ?? e.message;
+        // A dial this client itself abandoned (stop() while it was connecting) is not the server's failure.
+        if (rec.openAt === undefined && rec.closedBy !== 'client') rec.connectError ??= e.code ?? e.message;
       });
       ws.on('close', (code) => {
         clearInterval(timer);

@@ -133,7 +133,7 @@ describe('app lifecycle on a Debian 12 host with two apps: prune after deploy, d
       const { records, marks } = await load.stop();
       const report = loadReport(records);
       const at = marks[0]?.at ?? 0;
-      const bad = records.filter((r) => r.error !== undefined || (r.status ?? 0) >= 300).map((r) => ({ mode: r.mode, client: r.client, reused: r.reused, error: r.error, status: r.status, startMs: Math.round(r.start - at), ms: Math.round(r.end - r.start) }));
+      const bad = records.filter((r) => r.error !== undefined || (r.status ?? 0) >= 300).map((r) => ({ mode: r.mode, client: r.client, reused: r.reused, error: r.error, errorMessage: r.errorMessage, status: r.status, startMs: Math.round(r.start - at), ms: Math.round(r.end - r.start) }));
       const removeMs = Math.round((marks[1]?.at ?? at) - at);
       const retried = records.filter((r) => r.retriedAfter !== undefined).map((r) => ({ client: r.client, startMs: Math.round(r.start - at) }));
       process.stderr.write(`[remove] other app under load: ${JSON.stringify({ total: report.total, failed: report.failed, retried: report.retried, errors: report.errors, non2xx: report.non2xx, byMode: report.byMode, removeMs, bad, retriedAt: retried })}\n`);

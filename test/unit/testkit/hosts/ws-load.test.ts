@@ -101,6 +101,30 @@ describe.each([
   });
 });
 
+describe('WebSocket load stopped while a client dials', () => {
+  it('records the abandoned dial as closed by the client, not as a failed upgrade', { timeout: 20_000 }, async () => {
+    // A plain HTTP server that never answers the upgrade: the client stays connecting until stop().
+    const { createServer: createHttpServer } = await import('node:http');
+    let upgrades = 0;
+    const server = createHttpServer();
+    server.on('upgrade', () => upgrades++);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as { port: number };
+    try {
+      const load = startWsLoad({ target: { url: `ws://127.0.0.1:${port}/ws` }, clients: 1, maxDurationMs: 10_000, maxConnections: 1, rampMs: 0 });
+      while (upgrades < 1) await new Promise((r) => setTimeout(r, 10));
+      const { records } = await load.stop();
+      expect(records).toHaveLength(1);
+      expect(records[0]).toMatchObject({ closedBy: 'client' });
+      expect(records[0]!.connectError).toBeUndefined();
+      expect(wsReport(records).connectErrors).toEqual({});
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
+
 describe('WebSocket load bounds', () => {
   it('refuses to connect anywhere but loopback or a test lab', () => {
     expect(() => startWsLoad({ target: { url: 'wss://example.com/ws' }, clients: 1, maxDurationMs: 1 })).toThrow(/loopback or test-lab/);
