@@ -15,6 +15,8 @@ export interface CaddyRequest {
   /** JSON body (serialised by the session). */
   body?: unknown;
   label?: string;
+  /** Caddy's `If-Match`: the change applies only to the config this ETag was read from (else 412). */
+  ifMatch?: string;
 }
 
 export interface CaddyResponse {

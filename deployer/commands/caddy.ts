@@ -335,7 +335,7 @@ export function caddyAdminCommand(req: CaddyRequest, via: 'socket' | 'tcp' = 'so
   const body = req.body === undefined ? undefined : JSON.stringify(req.body);
   const target = via === 'socket' ? ['--unix-socket', CADDY_ADMIN_SOCKET, '-H', 'Host;', `http://localhost${req.path}`] : [`${CADDY_TCP_ADMIN}${req.path}`];
   return command(
-    ['curl', '-sS', '--max-time', '30', '-X', req.method, ...(body !== undefined ? ['-H', 'Content-Type: application/json', '--data-binary', '@-'] : []), '-w', '\n%{http_code}', ...target],
+    ['curl', '-sS', '--max-time', '30', '-X', req.method, ...(req.ifMatch !== undefined ? ['-H', `If-Match: ${req.ifMatch}`] : []), ...(body !== undefined ? ['-H', 'Content-Type: application/json', '--data-binary', '@-'] : []), '-w', '\n%{http_code}', ...target],
     { ...(body !== undefined ? { stdin: body } : {}), label: `Caddy ${req.method} ${req.path}${req.label ? ` (${req.label})` : ''}`, timeoutMs: 35_000 },
   );
 }

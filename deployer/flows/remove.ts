@@ -1,6 +1,7 @@
 import { isXamalError, XamalError, type Command } from '../../core/index.ts';
 import { planAccessLog } from '../commands/access-log.ts';
-import { appSite, caddyFactsCommand, configRequest, parseCaddyFacts, parseCaddyJson, routeId, serverFor, tlsPolicyId } from '../commands/caddy.ts';
+import { applyCaddyRequests } from '../commands/caddy-draft.ts';
+import { appSite, caddyFactsCommand, findById, parseCaddyFacts, routeId, serverFor, tlsPolicyId } from '../commands/caddy.ts';
 import { disownStateDirCommand } from '../commands/app-user.ts';
 import { asRoot } from '../commands/files.ts';
 import { rolesOnHost, SLOTS } from '../commands/layout.ts';
@@ -16,9 +17,9 @@ import {
   type AppPresence,
 } from '../commands/remove.ts';
 import { daemonReloadCommand, systemctlCommand, unitInstance, unitPath } from '../commands/systemd.ts';
-import { must, type HostSession } from '../remote.ts';
+import { must, type CaddyRequest, type HostSession } from '../remote.ts';
 import { auditResult, recordAudit } from './audit.ts';
-import { caddyCall } from './caddy.ts';
+import { changeCaddyConfig } from './caddy.ts';
 import type { RemoteContext } from './context.ts';
 import { lockStatus, withLock } from './lock.ts';
 import { onSessions, type HostOutcome } from './parallel.ts';
@@ -84,29 +85,36 @@ async function readPresence(ctx: RemoteContext, s: HostSession, t: Targets): Pro
   return got.known ? got : assumePresent(ctx, t);
 }
 
-/** The app's route and TLS policy, each deleted by its id when Caddy has it (one reload each). */
+/**
+ * The app's route, TLS policy and access log taken out of Caddy's config in one change (one reload:
+ * each reload resets other apps' idle connections, FACTS.md#caddy); what Caddy does not have is not
+ * asked for.
+ */
 async function removeCaddySite(ctx: RemoteContext, s: HostSession, out: HostRemoval): Promise<void> {
   const app = ctx.layout.app;
-  for (const [id, what] of [[routeId(app), 'caddy route'], [tlsPolicyId(app), 'caddy TLS policy']] as const) {
-    let got;
-    try {
-      got = await s.caddy({ method: 'GET', path: `/id/${id}`, label: `read ${what}` });
-    } catch (err) {
-      // No Caddy on the host at all: no route of this app either.
-      if (isXamalError(err) && err.code === 'unavailable' && !parseCaddyFacts(await must(s, asRoot(caddyFactsCommand(), ctx.sshUser(s.host)))).installed) return;
-      throw err;
-    }
-    if (got.status === 404) continue;
-    if (got.status < 200 || got.status >= 300) throw new XamalError('external', `${s.host}: Caddy admin GET /id/${id} answered ${got.status}: ${got.body.trim().slice(0, 300)}`);
-    await caddyCall(s, { method: 'DELETE', path: `/id/${id}`, label: `remove ${what}` });
-    out.removed.push(`${what} ${id} removed`);
-  }
-  // Its access log (rollout.max_5xx_percent), when setup gave it one: host names, file, default-log exclusion.
-  const current = parseCaddyJson((await caddyCall(s, configRequest())).body);
   const server = serverFor(appSite(ctx.config, ctx.layout));
-  const log = planAccessLog(current, { app, hosts: [], server: server.name, port: server.listen[0]!.replace(/^.*:/, ''), on: false });
-  for (const req of log.requests) await caddyCall(s, req);
-  out.removed.push(...log.changes);
+  let done;
+  try {
+    done = await changeCaddyConfig(s, (current, known) => {
+      const requests: CaddyRequest[] = [];
+      const changes: string[] = [];
+      for (const [id, what] of [[routeId(app), 'caddy route'], [tlsPolicyId(app), 'caddy TLS policy']] as const) {
+        if (known && !findById(current, id)) continue;
+        requests.push({ method: 'DELETE', path: `/id/${id}`, label: `remove ${what}` });
+        changes.push(`${what} ${id} removed`);
+      }
+      // A dry run (no config read): what a removal sends.
+      if (!known) return { requests, changes };
+      // Its access log (rollout.max_5xx_percent), when setup gave it one: host names, file, default-log exclusion.
+      const log = planAccessLog(applyCaddyRequests(current, requests), { app, hosts: [], server: server.name, port: server.listen[0]!.replace(/^.*:/, ''), on: false });
+      return { requests: [...requests, ...log.requests], changes: [...changes, ...log.changes] };
+    });
+  } catch (err) {
+    // No Caddy on the host at all: no route of this app either.
+    if (isXamalError(err) && err.code === 'unavailable' && !parseCaddyFacts(await must(s, asRoot(caddyFactsCommand(), ctx.sshUser(s.host)))).installed) return;
+    throw err;
+  }
+  out.removed.push(...done.changes);
 }
 
 const RUNNING = (active: string) => active !== '' && active !== 'inactive' && active !== 'failed';

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { revealArg, type CommandResult } from '../../core/index.ts';
 import { CADDY_ADMIN_LISTEN, CADDY_ADMIN_SOCKET, CADDY_BOOT_CONFIG, CADDY_DROP_IN, CADDY_TCP_ADMIN } from '../../deployer/commands/caddy.ts';
-import type { CaddyResponse, RecordedStep, SessionResponder } from '../../deployer/remote.ts';
+import { applyCaddyRequests, caddyEtag } from '../../deployer/commands/caddy-draft.ts';
+import type { CaddyRequest, CaddyResponse, RecordedStep, SessionResponder } from '../../deployer/remote.ts';
 
 /**
  * A simulated Debian host for flow tests: a file tree, packages, systemd units and a Caddy admin API
- * with enough of Caddy's semantics (GET/POST/PUT/PATCH/DELETE on /config paths and /id/<id>) to
- * check that a flow's requests leave the config it meant to. Answers the commands our builders make.
+ * (GET/POST/PUT/PATCH/DELETE on /config paths and /id/<id>, `If-Match`) to check that a flow's
+ * requests leave the config it meant to. Answers the commands our builders make.
  */
 export interface FakeFile {
   type: 'directory' | 'file';
@@ -40,7 +41,7 @@ export class FakeHost {
     if (this.down) throw new Error(`${this.name}: connect ECONNREFUSED`);
     if (step.kind === 'caddy') {
       if (this.caddyAdmin !== 'socket') throw new Error(`${this.name}: Caddy admin API unreachable (${CADDY_ADMIN_SOCKET}): No such file or directory`);
-      return this.caddyApi(step.request.method, step.request.path, step.request.body);
+      return this.caddyApi(step.request.method, step.request.path, step.request.body, step.request.ifMatch);
     }
     if (step.kind !== 'run') return undefined;
     let argv = step.command.argv.map(revealArg);
@@ -237,67 +238,34 @@ export class FakeHost {
     return { stdout: `${r.body}\n${r.status}` };
   }
 
-  private caddyApi(method: string, path: string, body: unknown): CaddyResponse {
-    const r = this.caddyRequest(method, path, body);
+  private caddyApi(method: string, path: string, body: unknown, ifMatch?: string): CaddyResponse {
+    const r = this.caddyRequest(method, path, body, ifMatch);
     if (method !== 'GET' && r.status === 200) this.caddyAdmin = this.adminListen();
     return r;
   }
 
-  private caddyRequest(method: string, path: string, body: unknown): CaddyResponse {
-    const clone = <T>(v: T): T => (v === undefined ? v : (JSON.parse(JSON.stringify(v)) as T));
+  /** Reads as Caddy answers them; changes through the deployer's own model of Caddy's semantics (commands/caddy-draft.ts), `If-Match` checked. */
+  private caddyRequest(method: string, path: string, body: unknown, ifMatch?: string): CaddyResponse {
     const ok = (b: unknown = undefined): CaddyResponse => ({ status: 200, body: b === undefined ? '' : `${JSON.stringify(b)}\n` });
     const fail = (status: number, msg: string): CaddyResponse => ({ status, body: JSON.stringify({ error: msg }) });
-    let keys: string[];
-    if (path.startsWith('/id/')) {
-      const [id, ...rest] = path.slice(4).split('/');
-      const found = findPath(this.caddy, id!);
-      if (!found) return fail(404, `unknown object ID '${id}'`);
-      keys = [...found, ...rest];
-    } else if (path.startsWith('/config/')) {
-      keys = path.slice('/config/'.length).split('/').filter(Boolean).map(decodeURIComponent);
-    } else if (path === '/reverse_proxy/upstreams') {
-      return ok([]);
-    } else return fail(404, 'not found');
-
-    if (keys.length === 0) {
-      if (method === 'GET') return ok(this.caddy);
-      if (method === 'POST') {
-        this.caddy = clone(body);
+    if (path === '/reverse_proxy/upstreams') return ok([]);
+    if (!path.startsWith('/id/') && !path.startsWith('/config/')) return fail(404, 'not found');
+    const id = path.startsWith('/id/') ? path.slice(4).split('/')[0]! : undefined;
+    if (id !== undefined && !findPath(this.caddy, id)) return fail(404, `unknown object ID '${id}'`);
+    if (method !== 'GET') {
+      if (ifMatch !== undefined && ifMatch !== caddyEtag('/config/', ok(this.caddy).body)) return fail(412, 'If-Match header did not match current config hash');
+      try {
+        this.caddy = applyCaddyRequests(this.caddy, [{ method: method as CaddyRequest['method'], path, body }]);
         return ok();
+      } catch (err) {
+        return fail(400, err instanceof Error ? err.message : String(err));
       }
-      return fail(400, `unsupported ${method} on root`);
     }
-    const parentKeys = keys.slice(0, -1);
-    const last = keys[keys.length - 1]!;
-    const parent = parentKeys.reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), this.caddy);
-    if (!parent || typeof parent !== 'object') return method === 'GET' ? fail(400, `invalid traversal path at: ${parentKeys.join('/')}`) : fail(400, `invalid traversal path at: ${parentKeys.join('/')}`);
-    const container = parent as Record<string, unknown> & unknown[];
-    const exists = Array.isArray(parent) ? Number(last) < parent.length : Object.hasOwn(parent, last);
-    switch (method) {
-      case 'GET':
-        return ok(exists ? container[last as never] : null);
-      case 'PUT':
-        if (Array.isArray(parent)) parent.splice(Number(last), 0, clone(body));
-        else if (exists) return fail(409, `key already exists: ${last}`);
-        else container[last as never] = clone(body) as never;
-        return ok();
-      case 'POST': {
-        const cur = container[last as never] as unknown;
-        if (Array.isArray(cur)) cur.push(clone(body));
-        else container[last as never] = clone(body) as never;
-        return ok();
-      }
-      case 'PATCH':
-        if (!exists) return fail(404, `key does not exist: ${last}`);
-        container[last as never] = clone(body) as never;
-        return ok();
-      case 'DELETE':
-        if (!exists) return fail(404, `key does not exist: ${last}`);
-        if (Array.isArray(parent)) parent.splice(Number(last), 1);
-        else delete container[last as never];
-        return ok();
-    }
-    return fail(405, method);
+    const keys = id !== undefined ? [...findPath(this.caddy, id)!, ...path.slice(4).split('/').slice(1).filter(Boolean)] : path.slice('/config/'.length).split('/').filter(Boolean).map(decodeURIComponent);
+    const parent = keys.slice(0, -1).reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), this.caddy);
+    if (keys.length === 0) return ok(this.caddy);
+    if (!parent || typeof parent !== 'object') return fail(400, `invalid traversal path at: ${keys.slice(0, -1).join('/')}`);
+    return ok((parent as Record<string, unknown>)[keys[keys.length - 1]!] ?? null);
   }
 }
 

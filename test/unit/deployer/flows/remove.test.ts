@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { displayCommand } from '../../../../core/index.ts';
 import { LOCK_EXIT } from '../../../../deployer/commands/lock.ts';
+import { caddyEtag } from '../../../../deployer/commands/caddy-draft.ts';
 import { removeFlow, withRemovalLock } from '../../../../deployer/flows/remove.ts';
 import type { CaddyResponse, RecordedStep } from '../../../../deployer/remote.ts';
 import { testContext } from '../../../../testkit/deployer/context.ts';
@@ -9,8 +10,12 @@ import { testContext } from '../../../../testkit/deployer/context.ts';
 function shopHost(over: { presence?: string; caddy?: Record<string, number>; userExit?: number; userOut?: string; lockExit?: number } = {}) {
   return (step: RecordedStep): { code?: number; stdout?: string } | CaddyResponse | undefined => {
     if (step.kind === 'caddy') {
+      if (step.request.path === '/config/' && step.request.method === 'GET') {
+        const has = (id: string) => (over.caddy?.[`/id/${id}`] ?? 200) === 200;
+        return { status: 200, body: `${JSON.stringify(caddyConfig(has('xamal-shop'), has('xamal-shop-tls')))}\n` };
+      }
       const status = over.caddy?.[step.request.path] ?? 200;
-      return { status, body: status === 200 ? '{}' : '{"error":"unknown object ID"}' };
+      return { status, body: status === 200 ? '' : '{"error":"unknown object ID"}' };
     }
     if (step.kind !== 'run') return undefined;
     const label = step.command.label ?? '';
@@ -28,6 +33,18 @@ function shopHost(over: { presence?: string; caddy?: Record<string, number>; use
   };
 }
 
+/** Caddy's config on such a host: shop's route and TLS policy (when there) beside another app's. */
+function caddyConfig(route: boolean, policy: boolean) {
+  const other = { '@id': 'xamal-blog', match: [{ host: ['blog.example.com'] }], handle: [] };
+  return {
+    admin: { listen: 'unix//run/caddy/admin.sock' },
+    apps: {
+      http: { servers: { xamal: { listen: [':443'], routes: [...(route ? [{ '@id': 'xamal-shop', match: [{ host: ['shop.example.com'] }], handle: [] }] : []), other] } } },
+      tls: { automation: { policies: [...(policy ? [{ '@id': 'xamal-shop-tls', subjects: ['shop.example.com'], issuers: [{ module: 'internal' }] }] : []), { '@id': 'xamal-blog-tls', subjects: ['blog.example.com'] }] } },
+    },
+  };
+}
+
 const runs = (steps: RecordedStep[], host?: string) =>
   steps.filter((s): s is Extract<RecordedStep, { kind: 'run' }> => s.kind === 'run' && (!host || s.host === host)).map((s) => displayCommand(s.command));
 const caddyCalls = (steps: RecordedStep[], host?: string) =>
@@ -38,7 +55,17 @@ describe('app remove', () => {
     const { ctx, pool } = testContext({ command: 'app remove', hosts: ['web1'], respond: shopHost() });
     const [out] = await removeFlow(ctx, 'app');
     expect(out!.ok).toBe(true);
-    expect(caddyCalls(pool.steps)).toEqual(['GET /id/xamal-shop', 'DELETE /id/xamal-shop', 'GET /id/xamal-shop-tls', 'DELETE /id/xamal-shop-tls', 'GET /config/']);
+    // One config change (one reload): the config read, then all of it without shop's route and TLS policy, sent if it is still the one read.
+    expect(caddyCalls(pool.steps)).toEqual(['GET /config/', 'POST /config/']);
+    const post = pool.steps.find((s): s is Extract<RecordedStep, { kind: 'caddy' }> => s.kind === 'caddy' && s.request.method === 'POST')!.request;
+    expect(post.body).toEqual({
+      admin: { listen: 'unix//run/caddy/admin.sock' },
+      apps: {
+        http: { servers: { xamal: { listen: [':443'], routes: [{ '@id': 'xamal-blog', match: [{ host: ['blog.example.com'] }], handle: [] }] } } },
+        tls: { automation: { policies: [{ '@id': 'xamal-blog-tls', subjects: ['blog.example.com'] }] } },
+      },
+    });
+    expect(post.ifMatch).toBe(caddyEtag('/config/', `${JSON.stringify(caddyConfig(true, true))}\n`));
     const cmds = runs(pool.steps);
     const order = [
       'sudo -n systemctl stop -- xamal-shop-web@blue.service',
@@ -61,6 +88,27 @@ describe('app remove', () => {
       'removed /opt/xamal/shop/slots',
       'removed /opt/xamal/shop/tmp',
     ]);
+  });
+
+  it("when Caddy's config changed after it was read (412), reads it again and sends the change planned on that; a config that never holds still fails the host with a conflict", async () => {
+    const host = shopHost();
+    let posts = 0;
+    const once = testContext({
+      command: 'app remove',
+      hosts: ['web1'],
+      respond: (step) => (step.kind === 'caddy' && step.request.method === 'POST' && ++posts === 1 ? { status: 412, body: '{"error":"If-Match header did not match current config hash"}' } : host(step)),
+    });
+    const [ok] = await removeFlow(once.ctx, 'app');
+    expect(ok!.ok).toBe(true);
+    expect(caddyCalls(once.pool.steps)).toEqual(['GET /config/', 'POST /config/', 'GET /config/', 'POST /config/']);
+    const always = testContext({
+      command: 'app remove',
+      hosts: ['web1'],
+      respond: (step) => (step.kind === 'caddy' && step.request.method === 'POST' ? { status: 412, body: '{"error":"If-Match header did not match current config hash"}' } : host(step)),
+    });
+    const [failed] = await removeFlow(always.ctx, 'app');
+    expect(!failed!.ok && failed!.error.message).toMatch(/web1: Caddy's config changed under each of 5 attempts to remove caddy route \+ remove caddy TLS policy/);
+    expect(caddyCalls(always.pool.steps).filter((c) => c === 'POST /config/')).toHaveLength(5);
   });
 
   it('touches Caddy only on hosts of the primary role: a jobs host loses its units and files, no route (app remove and remove)', async () => {
@@ -104,7 +152,7 @@ describe('app remove', () => {
     const { ctx, pool } = testContext({ command: 'remove', hosts: ['web1'] });
     const [out] = await removeFlow(ctx, 'all');
     expect(out!.ok).toBe(true);
-    expect(caddyCalls(pool.steps)).toEqual(['GET /id/xamal-shop', 'DELETE /id/xamal-shop', 'GET /id/xamal-shop-tls', 'DELETE /id/xamal-shop-tls', 'GET /config/']);
+    expect(caddyCalls(pool.steps)).toEqual(['GET /config/', 'DELETE /id/xamal-shop', 'DELETE /id/xamal-shop-tls']);
     const cmds = runs(pool.steps);
     expect(cmds).toEqual(
       expect.arrayContaining([

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { displayCommand, revealArg } from '../../../../core/index.ts';
+import { CADDY_ADMIN_LISTEN } from '../../../../deployer/commands/caddy.ts';
 import { setup } from '../../../../deployer/flows/setup.ts';
 import type { RecordedStep } from '../../../../deployer/remote.ts';
 import { FakeHost, fakeHosts } from '../../../../testkit/deployer/fake-host.ts';
@@ -108,6 +109,23 @@ describe('setup', () => {
     expect(servers.xamal!.routes.map((r) => (r as { '@id': string })['@id'])).toEqual(['xamal-shop', 'xamal-blog']);
     expect(servers.xamal!.routes[1]).toEqual(blog);
     expect(servers.admin_only).toEqual({ listen: [':9000'], routes: [] });
+  });
+
+  it("adds the route and the TLS policy beside another app's in one Caddy config change (one reload), sent only onto the config it read", async () => {
+    const host = new FakeHost('web1');
+    const blog = { '@id': 'xamal-blog', match: [{ host: ['blog.example.com'] }], handle: [{ handler: 'static_response', body: 'blog' }], terminal: true };
+    const blogTls = { '@id': 'xamal-blog-tls', subjects: ['blog.example.com'], issuers: [{ module: 'internal' }] };
+    host.caddy = { admin: { listen: CADDY_ADMIN_LISTEN }, apps: { http: { servers: { xamal: { listen: [':443'], routes: [blog] } } }, tls: { automation: { policies: [blogTls] } } } };
+    host.caddyAdmin = 'socket';
+    const { ctx, pool } = testContext({ respond: fakeHosts([host]), hosts: ['web1'] });
+    const [out] = await setup(ctx);
+    expect(out!.ok && out!.value.changes).toEqual(expect.arrayContaining(['caddy route xamal-shop added', 'caddy TLS policy xamal-shop-tls added']));
+    const changes = pool.steps.filter((s): s is Extract<RecordedStep, { kind: 'caddy' }> => s.kind === 'caddy' && s.request.method !== 'GET').map((s) => s.request);
+    expect(changes.map((r) => `${r.method} ${r.path}`)).toEqual(['POST /config/']);
+    expect(changes[0]!.ifMatch).toMatch(/^"\/config\/ [0-9a-f]{8}"$/);
+    const cfg = host.caddy as { apps: { http: { servers: { xamal: { routes: { '@id': string }[] } } }; tls: { automation: { policies: { '@id': string }[] } } } };
+    expect(cfg.apps.http.servers.xamal.routes.map((r) => r['@id'])).toEqual(['xamal-shop', 'xamal-blog']);
+    expect(cfg.apps.tls.automation.policies.map((p) => p['@id'])).toEqual(['xamal-shop-tls', 'xamal-blog-tls']);
   });
 
   it('rewrites only what drifted: a changed env file, a wrong mode, a changed route', async () => {
