@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { parseOrThrow } from '../core/index.ts';
 import { gitCredentialsFromFile } from '../core/contracts/git-credentials.ts';
 import { loadSigningKeyFile } from '../core/signing-key-file.ts';
+import { DEFAULT_DOCKER_CALL_TIMEOUT_MS } from './docker.ts';
 import { DEFAULT_DEPS_ALLOW, parseAllowList } from './egress.ts';
 import { DEFAULT_LIMITS, type BuildLimits } from './plan.ts';
 import { HEX_ARCHIVE_NAME, HEX_BUILDS_URL, type MixToolsSettings, type ToolSource } from './mix-tools.ts';
@@ -16,6 +17,7 @@ export const DOCKER_HUB = 'https://registry-1.docker.io';
 const EnvSchema = z.object({
   XAMAL_REGISTRY: z.string().regex(/^[a-z0-9.-]+(?::\d+)?$/, 'expected host[:port]').optional(),
   XAMAL_DOCKER_SOCKET: z.string().min(1).optional(),
+  XAMAL_DOCKER_CALL_TIMEOUT_MS: z.coerce.number({ message: 'expected milliseconds' }).int('expected whole milliseconds').min(100, 'expected at least 100 ms').max(3_600_000, 'expected at most an hour').default(DEFAULT_DOCKER_CALL_TIMEOUT_MS),
   XAMAL_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'expected redis://host:port').optional(),
   XAMAL_QUEUE_PREFIX: z.string().regex(/^[a-z0-9-]{1,64}$/, 'expected lowercase letters, digits and dashes').default('xamal'),
   XAMAL_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
@@ -76,6 +78,8 @@ export function builderConfig(env: NodeJS.ProcessEnv = process.env) {
     /** Where hexpm tags are pinned and checked (XAMAL_HEXPM_REGISTRY): Docker Hub, or a mirror of it for offline farms. */
     hexpmRegistry: e.XAMAL_HEXPM_REGISTRY,
     dockerSocket: e.XAMAL_DOCKER_SOCKET ?? ep.dockerSocket,
+    /** How long an engine call that answers at once (create, start, inspect, remove, …) may take before it fails as unavailable (XAMAL_DOCKER_CALL_TIMEOUT_MS, default 60 s). */
+    dockerCallTimeoutMs: e.XAMAL_DOCKER_CALL_TIMEOUT_MS,
     cacheDir: services.cacheDir,
     /** Digests of images built on this machine, beside the registry that holds them: never committed. */
     localLockPath: join(services.engineDir, 'images.lock.json'),

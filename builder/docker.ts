@@ -133,17 +133,34 @@ export interface DockerEngine {
   commit(id: string, repo: string, tag: string): Promise<string>;
 }
 
-function engineError(what: string, socketPath: string, err: unknown): XamalError {
+function engineError(what: string, e: Engine, err: unknown): XamalError {
   const msg = (err as { json?: { message?: string }; message?: string })?.json?.message ?? (err as Error)?.message ?? String(err);
   const code = (err as NodeJS.ErrnoException)?.code;
+  if ((err as Error)?.name === 'AbortError' || code === 'ABORT_ERR') {
+    return new XamalError('unavailable', `docker engine at ${e.socketPath} did not answer ${what} within ${e.callTimeoutMs} ms (XAMAL_DOCKER_CALL_TIMEOUT_MS)`, { cause: err });
+  }
   const down = code === 'ENOENT' || code === 'ECONNREFUSED';
-  return new XamalError(down ? 'unavailable' : 'external', down ? `docker engine at ${socketPath} is not running (${what})` : `docker: ${what}: ${msg}`, { cause: err });
+  return new XamalError(down ? 'unavailable' : 'external', down ? `docker engine at ${e.socketPath} is not running (${what})` : `docker: ${what}: ${msg}`, { cause: err });
 }
 
-/** The engine client and where it listens (for error messages). */
+/** dockerode 4's ping and version take the call's options (an abortSignal) at run time; @types/dockerode does not say so. */
+const optionsAtRunTime = <T>(call: () => Promise<T>) => call as unknown as (options: { abortSignal: AbortSignal }) => Promise<T>;
+
+/** XAMAL_DOCKER_CALL_TIMEOUT_MS's default: far above a busy engine's slowest start (~1 s, BENCHMARKS.md), far below forever. */
+export const DEFAULT_DOCKER_CALL_TIMEOUT_MS = 60_000;
+
+/** The engine client, where it listens (for error messages), and its deadline for calls that answer at once. */
 interface Engine {
   docker: Docker;
   socketPath: string;
+  callTimeoutMs: number;
+  /**
+   * Options aborting one call after `callTimeoutMs`: creating, starting, inspecting and removing
+   * containers, listing them, tagging and removing images, version and ping (dockerode passes no
+   * signal for an image's inspect or distribution). Never for what lasts as long as its work does (a
+   * container's wait, its attached output, the event stream, image import, pull, push, commit).
+   */
+  within: () => { abortSignal: AbortSignal };
 }
 
 const notFound = (err: unknown) => (err as { statusCode?: number }).statusCode === 404;
@@ -154,7 +171,7 @@ async function wrap<T>(e: Engine, what: string, fn: () => Promise<T>): Promise<T
     return await fn();
   } catch (err) {
     if (err instanceof XamalError) throw err;
-    throw engineError(what, e.socketPath, err);
+    throw engineError(what, e, err);
   }
 }
 
@@ -170,9 +187,9 @@ function follow(docker: Docker, stream: NodeJS.ReadableStream): Promise<Record<s
   });
 }
 
-async function ping(docker: Docker): Promise<boolean> {
+async function ping(e: Engine): Promise<boolean> {
   try {
-    return String(await docker.ping()) === 'OK';
+    return String(await optionsAtRunTime(e.docker.ping.bind(e.docker))(e.within())) === 'OK';
   } catch {
     return false;
   }
@@ -208,7 +225,7 @@ async function inspectImage(e: Engine, ref: string): Promise<ImageInfo | undefin
     };
   } catch (err) {
     if (notFound(err)) return undefined;
-    throw engineError(`inspect ${ref}`, e.socketPath, err);
+    throw engineError(`inspect ${ref}`, e, err);
   }
 }
 
@@ -219,12 +236,12 @@ async function removal(e: Engine, what: string, remove: () => Promise<unknown>):
     return true;
   } catch (err) {
     if (notFound(err)) return false;
-    throw engineError(what, e.socketPath, err);
+    throw engineError(what, e, err);
   }
 }
 
-async function distribution(docker: Docker, ref: string): ReturnType<DockerEngine['distribution']> {
-  const d = await docker.getImage(ref).distribution();
+async function distribution(e: Engine, ref: string): ReturnType<DockerEngine['distribution']> {
+  const d = await e.docker.getImage(ref).distribution();
   return {
     digest: d.Descriptor.digest,
     mediaType: d.Descriptor.mediaType,
@@ -354,28 +371,29 @@ export const SIGKILL_EXIT = 137;
 /** A container created with its output attached and its engine events followed, not started yet. */
 interface Created {
   container: Docker.Container;
+  within: Engine['within'];
   events: Awaited<ReturnType<typeof watchEngineEvents>> | undefined;
   output: Awaited<ReturnType<typeof attachOutput>>;
 }
 
-/** Stops following a container's engine events and removes it; never rejects (a container already gone is removed). */
-function disposed(container: Docker.Container, events: Created['events']): Promise<void> {
+/** Stops following a container's engine events and removes it; never rejects (a container already gone is removed; an engine that does not answer leaves it to the leftovers sweep). */
+function disposed(container: Docker.Container, events: Created['events'], within: Engine['within']): Promise<void> {
   events?.close();
-  return container.remove({ force: true, v: true }).then(
+  return container.remove({ force: true, v: true, ...within() }).then(
     () => undefined,
     () => undefined,
   );
 }
 
-async function created(docker: Docker, spec: ContainerSpec, gated: boolean): Promise<Created> {
+async function created(e: Engine, spec: ContainerSpec, gated: boolean): Promise<Created> {
   if (spec.networkMode === 'egress') throw new XamalError('internal', 'a container with network `egress` runs beside an egress sidecar (builder/apply.ts)');
   const sinceS = Math.floor(Date.now() / 1000) - 1;
-  const container = await docker.createContainer(gated ? gatedOptions(spec) : containerOptions(spec));
-  const events = await watchEngineEvents(docker, container.id, sinceS).catch(() => undefined);
+  const container = await e.docker.createContainer({ ...(gated ? gatedOptions(spec) : containerOptions(spec)), ...e.within() });
+  const events = await watchEngineEvents(e.docker, container.id, sinceS).catch(() => undefined);
   try {
-    return { container, events, output: await attachOutput(container, spec.output ?? DEFAULT_OUTPUT_LIMIT, gated) };
+    return { container, events, output: await attachOutput(container, spec.output ?? DEFAULT_OUTPUT_LIMIT, gated), within: e.within };
   } catch (err) {
-    await disposed(container, events);
+    await disposed(container, events, e.within);
     throw err;
   }
 }
@@ -394,7 +412,7 @@ async function completed(c: Created, spec: ContainerSpec, signal: AbortSignal | 
     if (code === SIGKILL_EXIT && !own) await events?.oom(LATE_OOM_EVENT_MS);
     // An engine that went away meanwhile is an engine error (retried), not the step's result: a
     // dockerd stopping sends SIGTERM, which a BEAM answers by exiting 0 with its work undone.
-    const inspected = await container.inspect().catch((err: unknown) => {
+    const inspected = await container.inspect(c.within()).catch((err: unknown) => {
       if (notFound(err)) return undefined;
       throw err;
     });
@@ -416,7 +434,7 @@ async function completed(c: Created, spec: ContainerSpec, signal: AbortSignal | 
       ...(imageId ? { imageId } : {}),
     };
   } finally {
-    const removing = disposed(container, events);
+    const removing = disposed(container, events, c.within);
     if (options.deferRemoval) options.deferRemoval(removing);
     else await removing;
   }
@@ -424,10 +442,10 @@ async function completed(c: Created, spec: ContainerSpec, signal: AbortSignal | 
 
 const CANCELLED: ContainerResult = { code: SIGKILL_EXIT, stdout: '', stderr: '', timedOut: false, cancelled: true };
 
-async function runContainer(docker: Docker, spec: ContainerSpec, signal?: AbortSignal, options: RunOptions = {}): Promise<ContainerResult> {
+async function runContainer(e: Engine, spec: ContainerSpec, signal?: AbortSignal, options: RunOptions = {}): Promise<ContainerResult> {
   if (signal?.aborted) return { ...CANCELLED };
-  const c = await created(docker, spec, false);
-  return completed(c, spec, signal, options, () => c.container.start());
+  const c = await created(e, spec, false);
+  return completed(c, spec, signal, options, () => c.container.start(e.within()));
 }
 
 /**
@@ -442,11 +460,11 @@ export function gatedOptions(spec: ContainerSpec): Docker.ContainerCreateOptions
 }
 
 /** Creates and starts a container held at its gate (HeldContainer). */
-async function startHeld(docker: Docker, spec: ContainerSpec): Promise<HeldContainer> {
-  const c = await created(docker, spec, true);
-  const discard = () => (c.output.stream.end(), disposed(c.container, c.events));
+async function startHeld(e: Engine, spec: ContainerSpec): Promise<HeldContainer> {
+  const c = await created(e, spec, true);
+  const discard = () => (c.output.stream.end(), disposed(c.container, c.events, e.within));
   try {
-    await c.container.start();
+    await c.container.start(e.within());
   } catch (err) {
     await discard();
     throw err;
@@ -471,47 +489,48 @@ async function startHeld(docker: Docker, spec: ContainerSpec): Promise<HeldConta
 }
 
 /** Creates and starts a container without waiting for it; its ID and the host PID of its first process. */
-async function startDetached(docker: Docker, spec: ContainerSpec): Promise<{ id: string; pid: number }> {
+async function startDetached(e: Engine, spec: ContainerSpec): Promise<{ id: string; pid: number }> {
   if (spec.networkMode === 'egress') throw new XamalError('internal', 'a detached container cannot have network `egress`');
-  const container = await docker.createContainer({ ...containerOptions(spec), AttachStdout: false, AttachStderr: false });
+  const container = await e.docker.createContainer({ ...containerOptions(spec), AttachStdout: false, AttachStderr: false, ...e.within() });
   try {
-    await container.start();
-    const pid = (await container.inspect()).State.Pid;
+    await container.start(e.within());
+    const pid = (await container.inspect(e.within())).State.Pid;
     if (!pid) throw new XamalError('external', `container ${container.id.slice(0, 12)} exited at once`);
     return { id: container.id, pid };
   } catch (err) {
-    await container.remove({ force: true, v: true }).catch(() => {});
+    await container.remove({ force: true, v: true, ...e.within() }).catch(() => {});
     throw err;
   }
 }
 
-export function dockerEngine(socketPath: string): DockerEngine {
+/** The engine at `socketPath`; calls that answer at once fail as `unavailable` after `callTimeoutMs` (Engine.within). */
+export function dockerEngine(socketPath: string, callTimeoutMs = DEFAULT_DOCKER_CALL_TIMEOUT_MS): DockerEngine {
   const docker = new Docker({ socketPath });
-  const e: Engine = { docker, socketPath };
+  const e: Engine = { docker, socketPath, callTimeoutMs, within: () => ({ abortSignal: AbortSignal.timeout(callTimeoutMs) }) };
   return {
     version: () =>
       wrap(e, 'version', async () => {
-        const v = await docker.version();
+        const v = await optionsAtRunTime(docker.version.bind(docker))(e.within());
         return { version: v.Version, apiVersion: v.ApiVersion, os: v.Os, arch: v.Arch };
       }),
-    ping: () => ping(docker),
+    ping: () => ping(e),
     importTarball: (tar, repo, tag, changes) => wrap(e, `import ${repo}:${tag}`, () => importTarball(docker, tar, repo, tag, changes)),
-    tag: (source, repo, tag) => wrap(e, `tag ${source}`, async () => void (await docker.getImage(source).tag({ repo, tag }))),
+    tag: (source, repo, tag) => wrap(e, `tag ${source}`, async () => void (await docker.getImage(source).tag({ repo, tag, ...e.within() }))),
     push: (repo, tag) => wrap(e, `push ${repo}:${tag}`, () => push(docker, repo, tag)),
     pull: (ref) => wrap(e, `pull ${ref}`, async () => void (await follow(docker, await docker.pull(ref)))),
     inspectImage: (ref) => inspectImage(e, ref),
-    removeImage: (ref) => removal(e, `remove ${ref}`, () => docker.getImage(ref).remove({ force: false, noprune: false })),
-    distribution: (ref) => wrap(e, `resolve ${ref}`, () => distribution(docker, ref)),
-    run: (spec, signal, options) => wrap(e, `run ${spec.image}`, () => runContainer(docker, spec, signal, options)),
+    removeImage: (ref) => removal(e, `remove ${ref}`, () => docker.getImage(ref).remove({ force: false, noprune: false, ...e.within() })),
+    distribution: (ref) => wrap(e, `resolve ${ref}`, () => distribution(e, ref)),
+    run: (spec, signal, options) => wrap(e, `run ${spec.image}`, () => runContainer(e, spec, signal, options)),
     startHeld: (spec) =>
       wrap(e, `start ${spec.image}`, async () => {
-        const held = await startHeld(docker, spec);
+        const held = await startHeld(e, spec);
         return { run: (signal, options) => wrap(e, `run ${spec.image}`, () => held.run(signal, options)), discard: held.discard };
       }),
-    startDetached: (spec) => wrap(e, `start ${spec.image}`, () => startDetached(docker, spec)),
-    removeContainer: (id) => removal(e, `remove container ${id}`, () => docker.getContainer(id).remove({ force: true, v: true })),
+    startDetached: (spec) => wrap(e, `start ${spec.image}`, () => startDetached(e, spec)),
+    removeContainer: (id) => removal(e, `remove container ${id}`, () => docker.getContainer(id).remove({ force: true, v: true, ...e.within() })),
     commit: (id, repo, tag) => wrap(e, `commit ${id.slice(0, 12)}`, async () => ((await docker.getContainer(id).commit({ repo, tag })) as { Id: string }).Id),
     containersWithLabel: (label, value) =>
-      wrap(e, 'list containers', async () => (await docker.listContainers({ all: true, filters: { label: [`${label}=${value}`] } })).map((c) => c.Id)),
+      wrap(e, 'list containers', async () => (await docker.listContainers({ all: true, filters: { label: [`${label}=${value}`] }, ...e.within() })).map((c) => c.Id)),
   };
 }

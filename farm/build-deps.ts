@@ -23,6 +23,8 @@ import type { ObjectStore } from '../store/store.ts';
 /** What a build worker runs on: the engine, the store, the image locks and the worker's own directories. */
 export interface BuildDepsOptions {
   dockerSocket: string;
+  /** The engine's call timeout (builderConfig's dockerCallTimeoutMs; default DEFAULT_DOCKER_CALL_TIMEOUT_MS). */
+  dockerCallTimeoutMs?: number;
   store: ObjectStore;
   /** Build cache (mix deps/ and _build, git mirrors), shared by the builds of this worker. */
   cacheDir: string;
@@ -61,7 +63,7 @@ let proxies = 0;
 /** The one place a build worker's dependencies are made (`xamal farm up`, `xamal farm worker`, test kit, benchmarks). */
 export function buildDeps(o: BuildDepsOptions): BuildDeps {
   return {
-    docker: dockerEngine(o.dockerSocket),
+    docker: dockerEngine(o.dockerSocket, o.dockerCallTimeoutMs),
     exec: new LocalExecutor(),
     store: o.store,
     locks: () => Promise.all(o.lockPaths.map((p) => readLock(p))),
@@ -93,6 +95,7 @@ export function configuredBuildDeps(cfg: BuilderConfig, store: ObjectStore, sign
   return buildDeps({
     signer,
     dockerSocket: cfg.dockerSocket,
+    dockerCallTimeoutMs: cfg.dockerCallTimeoutMs,
     store,
     cacheDir: join(cfg.cacheDir, 'builds'),
     workRoot: cfg.workRoot,

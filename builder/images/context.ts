@@ -18,7 +18,7 @@ export function imageBuildDeps(cfg: BuilderConfig, say: (line: string) => void):
   const exec = new LocalExecutor();
   const host = hostArch();
   return {
-    docker: dockerEngine(cfg.dockerSocket),
+    docker: dockerEngine(cfg.dockerSocket, cfg.dockerCallTimeoutMs),
     exec,
     registry: cfg.registry,
     cacheDir: cfg.cacheDir,

@@ -43,7 +43,7 @@ async function context(io: Io) {
   // On embedded defaults the engine and registry are ours to start (idempotent, fast when up).
   await servicesUp(cfg.services, ['dockerd', 'registry'], (l) => io.err(l));
   const say = (l: string) => io.err(l);
-  const docker = dockerEngine(cfg.dockerSocket);
+  const docker = dockerEngine(cfg.dockerSocket, cfg.dockerCallTimeoutMs);
   // Pins and checks of hexpm tags: resolved through XAMAL_HEXPM_REGISTRY, pulled (by digest) through the engine.
   const pinDeps = { docker, say, hexpm: registryReader(cfg.hexpmRegistry), ensureEmulation: imageBuildDeps(cfg, say).ensureEmulation };
   return { cfg, docker, hostArch: thisArch(), pinDeps };
