@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { builderConfig } from '../../../builder/config.ts';
-import { DEFAULT_DOCKER_CALL_TIMEOUT_MS, dockerEngine } from '../../../builder/docker.ts';
+import { DEFAULT_DOCKER_CALL_TIMEOUT_MS, dockerEngine, type ContainerSpec } from '../../../builder/docker.ts';
 
 /** A unix socket that accepts every connection, reads the request and never answers (a hung dockerd). */
 async function silentEngine(): Promise<{ server: Server; socketPath: string; sockets: Socket[]; dir: string }> {
@@ -31,7 +31,7 @@ describe('a Docker engine that accepts calls and never answers', () => {
   it('fails a step container, a held one, a removal, a listing and the version as unavailable after the call timeout, naming the call and the setting, instead of hanging', async () => {
     hung = await silentEngine();
     const engine = dockerEngine(hung.socketPath, 300);
-    const spec = { image: 'xamal/builder@sha256:' + 'a'.repeat(64), cmd: ['true'] };
+    const spec: ContainerSpec = { image: 'xamal/builder@sha256:' + 'a'.repeat(64), cmd: ['true'], networkMode: 'none' };
     const calls: [string, () => Promise<unknown>][] = [
       ['run', () => engine.run(spec)],
       ['start', () => engine.startHeld(spec)],
