@@ -27,7 +27,8 @@ const HTTPS = 18443;
 const RUN_LIMIT_MS = 120_000;
 
 const config = (storage: string, apps: string[]) => ({
-  admin: { listen: `127.0.0.1:${ADMIN}` },
+  // No autosave: nothing of this run is written outside its temporary directory.
+  admin: { listen: `127.0.0.1:${ADMIN}`, config: { persist: false } },
   storage: { module: 'file_system', root: storage },
   apps: {
     http: {
@@ -64,7 +65,7 @@ const handshake = () =>
 
 async function run(reloads: number): Promise<Record<string, number>> {
   const dir = await mkdtemp(join(tmpdir(), 'xamal-caddy-reloads-'));
-  const caddy = spawn('caddy', ['run'], { env: { ...process.env, HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir }, stdio: 'ignore' });
+  const caddy = spawn('caddy', ['run'], { cwd: dir, stdio: 'ignore' });
   try {
     let up = 0;
     for (let i = 0; i < 50 && up !== 200; i++) up = await sleep(100).then(() => load(config(join(dir, 'data'), ['a', 'b']))).catch(() => 0);
