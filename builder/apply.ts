@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { constants, existsSync, lstatSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, open, readdir, rm } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
+import { branchLog, type BranchLog } from './branch-log.ts';
 import { formatTarget, isXamalError, runChecked, shellQuote, timed, XamalError, type Arch, type CappedRead, type Executor } from '../core/index.ts';
 import { buildJobId, type BuildJob, type BuildPhase } from '../core/contracts/build-job.ts';
 import { openSecrets, secretRedactor, type BuildSecrets } from '../core/contracts/build-settings.ts';
@@ -116,6 +117,8 @@ interface Run {
   plan: BuildPlan;
   log: CappedLog;
   say: (line: string) => Promise<void>;
+  /** Runs branches side by side, their lines in plan order (builder/branch-log.ts). */
+  sideBySide: BranchLog['allSettled'];
   timings: Record<string, number>;
   /** The job's secrets, opened: written for the deps and assets steps only. */
   secrets?: BuildSecrets;
@@ -283,12 +286,12 @@ async function runContainerStep(r: Run, step: Extract<BuildStep, { kind: 'contai
 }
 
 /**
- * Branches side by side, each in order; the first failed one (in plan order) fails the step, after all
+ * Branches side by side, each in order, their log lines in plan order; the first failed one (in plan order) fails the step, after all
  * have settled and what they may have stored (`removeOnFailure`) is deleted. A deletion that fails is
  * logged: with no manifest the objects are never listed nor served, and the job's next build replaces them.
  */
 async function runParallel(r: Run, step: StepOf<'parallel'>): Promise<void> {
-  const settled = await Promise.allSettled(step.branches.map((steps) => runSteps(r, steps)));
+  const settled = await r.sideBySide(step.branches.map((steps) => () => runSteps(r, steps)));
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (!failed) return;
   for (const key of step.removeOnFailure ?? []) {
@@ -592,9 +595,10 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
   const log = cappedLog(deps.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES);
   const secrets = job.sealedSecrets ? openSecrets(deps.secretsKey, job.sealedSecrets) : undefined;
   const redact = secretRedactor(secrets);
-  const say = async (line: string) => {
+  const lines = branchLog(async (line) => {
     for (const l of log.add(redact(line))) await hooks.log(l);
-  };
+  });
+  const say = lines.say;
   const timings: Record<string, number> = {};
   let locks = await deps.locks();
   if (deps.prepareImage && !findImage(locks, job)) {
@@ -627,7 +631,7 @@ export async function runBuild(deps: BuildDeps, job: BuildJob, hooks: BuildHooks
     const lock = await sourceLock(workDir);
     const relayScope: RelayScope = { app: job.app, locked: lock.locked, ...(job.gitDependencies ? { registered: job.gitDependencies } : {}) };
     const source = { ...(tree ? { tree } : {}), ...lock.source };
-    run = { deps, hooks, signal, plan, log, say, redact, timings, startedOn, relayScope, learnt: { source }, closing: [], held: new Map(), ...(secrets ? { secrets } : {}) };
+    run = { deps, hooks, signal, plan, log, say, sideBySide: lines.allSettled, redact, timings, startedOn, relayScope, learnt: { source }, closing: [], held: new Map(), ...(secrets ? { secrets } : {}) };
     await runSteps(run, plan.steps);
     return { manifest: learnt(run.learnt.manifest, 'the manifest'), manifestKey: plan.artifact.manifestKey, cached: false };
   } finally {

@@ -89,13 +89,12 @@ describe('runBuild carries the plan out', () => {
       'Release created',
       '==> smoke: /build/out/hello/bin/hello eval IO.puts("xamal-smoke-ok") (network none)',
     ]);
-    // The smoke test's answer and the packing branch's lines, as the two branches beside each other print them.
-    expect(lines.slice(5).sort()).toEqual([
-      '==> sbom: 0 applications, 1 package from mix.lock: artifacts/hello/' + `${C1}/${X86}/sbom.cdx.json`,
-      '==> scan: 1 ELF files, glibc needed 2.34, sonames libc.so.6 libtinfo.so.6',
+    // The smoke test's answer, then the packing branch's lines: branches side by side log in plan order.
+    expect(lines.slice(5)).toEqual([
       'xamal-smoke-ok',
+      '==> scan: 1 ELF files, glibc needed 2.34, sonames libc.so.6 libtinfo.so.6',
+      '==> sbom: 0 applications, 1 package from mix.lock: artifacts/hello/' + `${C1}/${X86}/sbom.cdx.json`,
     ]);
-    expect(lines.indexOf('==> scan: 1 ELF files, glibc needed 2.34, sonames libc.so.6 libtinfo.so.6')).toBeLessThan(lines.findIndex((l) => l.startsWith('==> sbom:')));
     expect(Object.keys(m.timings).sort()).toEqual(['compile', 'deps', 'save _build', 'save deps', 'sbom', 'scan', 'smoke', 'source', 'tar', 'upload']);
     const order = Object.keys(m.timings);
     expect(order.slice(0, 4)).toEqual(['source', 'deps', 'save deps', 'compile']);
@@ -152,6 +151,22 @@ describe('runBuild carries the plan out', () => {
     const { err } = await building;
     expect(err).toBeUndefined();
     expect(events.slice(3).sort()).toEqual(['removed compile', 'removed deps', 'removed smoke']);
+  });
+
+  it("logs the smoke test's lines before the packing's even when the packing ends first: the log reads in plan order", async () => {
+    const slowSmoke = async () => {
+      await new Promise((r) => setTimeout(r, 400));
+      return 'xamal-smoke-ok';
+    };
+    const { docker } = fakeDocker({}, 'GLIBC_2.34', { smoke: slowSmoke });
+    const { lines, err, out } = await build(deps(docker), C1);
+    expect(err).toBeUndefined();
+    const at = (prefix: string) => lines.findIndex((l) => l.startsWith(prefix));
+    expect(at('==> smoke:')).toBeGreaterThan(0);
+    expect(lines.slice(at('==> smoke:'))).toEqual([expect.stringMatching(/^==> smoke: /), 'xamal-smoke-ok', expect.stringMatching(/^==> scan: /), expect.stringMatching(/^==> sbom: /)]);
+    // The packing did end first: its steps' timings were taken while the smoke test still ran.
+    expect(out!.manifest.timings.smoke).toBeGreaterThanOrEqual(400);
+    expect(out!.manifest.timings.tar! + out!.manifest.timings.scan!).toBeLessThan(out!.manifest.timings.smoke!);
   });
 
   it('compile and smoke run in the containers started for them at the start of the build; a build that fails before them removes both unused', async () => {
