@@ -35,7 +35,8 @@ class Group {
   }
 
   say(index: number, line: string): Promise<void> {
-    if (index === this.live && !this.flushing) return this.out(line);
+    // A branch whose turn has passed (a callback it left behind says something later) is written at once: never held for good.
+    if (index < this.live || (index === this.live && !this.flushing)) return this.out(line);
     this.held[index]!.push(line);
     return Promise.resolve();
   }

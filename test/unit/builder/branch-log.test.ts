@@ -56,4 +56,23 @@ describe('a log of branches side by side', () => {
     expect(seenWhileFirstRan).toEqual(['a1']);
     expect(out).toEqual(['a1', 'a2', 'b.x', 'b.y', 'b.end']);
   });
+
+  it('writes what a branch says after its turn has passed (a callback it started), never holding it for good', async () => {
+    const out: string[] = [];
+    const log = branchLog(async (l) => void out.push(l));
+    let late: Promise<void> | undefined;
+    await log.allSettled([
+      async () => {
+        // A timer set inside the branch runs in its context, after the branches have ended.
+        late = new Promise((resolve) => setTimeout(() => void log.say('late from a').then(resolve), 60));
+      },
+      async () => {
+        await tick(20);
+        await log.say('b1');
+      },
+    ]);
+    await late;
+    await log.say('after');
+    expect(out).toEqual(['b1', 'late from a', 'after']);
+  });
 });
