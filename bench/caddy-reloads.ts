@@ -12,7 +12,7 @@
  * certificates when it starts, instead of the HTTP app after its servers serve).
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,7 +65,10 @@ const handshake = () =>
 
 async function run(reloads: number): Promise<Record<string, number>> {
   const dir = await mkdtemp(join(tmpdir(), 'xamal-caddy-reloads-'));
-  const caddy = spawn('caddy', ['run'], { cwd: dir, stdio: 'ignore' });
+  // Started on its admin address (no autosave, storage in the run's directory), then configured by POST /load.
+  const boot = join(dir, 'boot.json');
+  await writeFile(boot, JSON.stringify({ admin: config(join(dir, 'data'), []).admin, storage: { module: 'file_system', root: join(dir, 'data') } }));
+  const caddy = spawn('caddy', ['run', '--config', boot], { cwd: dir, stdio: 'ignore' });
   try {
     let up = 0;
     for (let i = 0; i < 50 && up !== 200; i++) up = await sleep(100).then(() => load(config(join(dir, 'data'), ['a', 'b']))).catch(() => 0);
