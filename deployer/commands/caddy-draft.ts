@@ -1,6 +1,5 @@
 import { XamalError } from '../../core/index.ts';
 import type { CaddyRequest } from '../remote.ts';
-import { findById } from './caddy.ts';
 
 /**
  * Pure: several admin API changes as one. Every config change is a full reload in Caddy 2.6.2, and
@@ -21,6 +20,23 @@ export function applyCaddyRequests(config: unknown, requests: readonly CaddyRequ
   const root: Record<string, unknown> = { config: structuredClone(config ?? null) };
   for (const req of requests) applyOne(root, req);
   return root.config;
+}
+
+/** The object tagged `@id: id` anywhere in the config, with its path. */
+export function findById(config: unknown, id: string, path: (string | number)[] = []): { path: (string | number)[]; value: Record<string, unknown> } | undefined {
+  if (Array.isArray(config)) {
+    for (let i = 0; i < config.length; i++) {
+      const f = findById(config[i], id, [...path, i]);
+      if (f) return f;
+    }
+  } else if (isObject(config)) {
+    if (config['@id'] === id) return { path, value: config };
+    for (const [k, v] of Object.entries(config)) {
+      const f = findById(v, id, [...path, k]);
+      if (f) return f;
+    }
+  }
+  return undefined;
 }
 
 type Container = Record<string, unknown> | unknown[];

@@ -1,8 +1,11 @@
 import { command, XamalError, type Command } from '../../core/index.ts';
 import type { DeployConfig } from '../config/schema.ts';
 import type { CaddyRequest } from '../remote.ts';
+import { applyCaddyRequests, findById } from './caddy-draft.ts';
 import { tryDurationS } from './rollout.ts';
 import { slotPort, SLOTS, type AppLayout } from './layout.ts';
+
+export { findById };
 
 /**
  * Caddy, driven only through its admin API (never the Caddyfile): apps share one HTTPS server
@@ -128,23 +131,6 @@ export function canonicalJson(v: unknown): string {
   return JSON.stringify(v) ?? 'null';
 }
 
-/** The object tagged `@id: id` anywhere in the config, with its path. */
-export function findById(config: unknown, id: string, path: Path = []): { path: Path; value: Record<string, unknown> } | undefined {
-  if (Array.isArray(config)) {
-    for (let i = 0; i < config.length; i++) {
-      const f = findById(config[i], id, [...path, i]);
-      if (f) return f;
-    }
-  } else if (isObject(config)) {
-    if (config['@id'] === id) return { path, value: config };
-    for (const [k, v] of Object.entries(config)) {
-      const f = findById(v, id, [...path, k]);
-      if (f) return f;
-    }
-  }
-  return undefined;
-}
-
 const at = (config: unknown, path: Path): unknown => path.reduce<unknown>((v, k) => (isObject(v) || Array.isArray(v) ? (v as Record<string | number, unknown>)[k] : undefined), config);
 const configPath = (path: Path) => `/config/${path.map((p) => encodeURIComponent(String(p))).join('/')}`;
 
@@ -259,14 +245,46 @@ export function planCaddy(current: unknown, site: AppSite): CaddyPlan {
     plan.requests.push({ method: 'DELETE', path: `/id/${tlsPolicyId(site.app)}`, label: 'remove TLS policy' });
     plan.changes.push(`caddy TLS policy ${tlsPolicyId(site.app)} removed`);
   }
+  const loaded = serverFor(site) === HTTPS_SERVER ? site.hosts : [];
+  const automate = automateRequest(applyCaddyRequests(current, plan.requests), routeHosts(existing?.value), loaded);
+  if (automate) {
+    // Carried by a request of this plan that creates a key above the list, as the TLS policy is.
+    const creating = plan.requests.find((r) => (r.method === 'POST' || r.method === 'PUT') && r.label?.startsWith('create Caddy server'));
+    if (!(automate.method !== 'PATCH' && creating && nestInto(creating, AUTOMATE_PATH, loaded, false))) plan.requests.push(automate);
+    plan.changes.push(loaded.length ? `caddy loads the certificates of ${loaded.join(', ')} as a config starts` : `caddy no longer loads certificates for ${site.app} as a config starts`);
+  }
   return plan;
 }
 
+/** The host names a route of ours matches (none for a route without host matchers, or no route). */
+export function routeHosts(route: unknown): string[] {
+  const match = isObject(route) && Array.isArray(route.match) ? route.match : [];
+  return match.flatMap((m) => (isObject(m) && Array.isArray(m.host) ? m.host.filter((h): h is string => typeof h === 'string') : []));
+}
+
+export const AUTOMATE_PATH: Path = ['apps', 'tls', 'certificates', 'automate'];
+
 /**
- * Adds `value` (as a one-element list) at `path` inside the body of `req`, a request creating the
+ * The request that makes Caddy's `tls.certificates.automate` list hold `now` instead of `before`
+ * (this app's host names, then and now), other apps' names kept in place; none when it already does.
+ * Listed names have their certificates loaded by the TLS app as a config starts: with them, no new
+ * handshake failed across 400 reloads where 11 did without (Caddy 2.6.2 serves a new config before
+ * its HTTP app loads certificates into the config's new cache; BENCHMARKS.md, bench/caddy-reloads.ts).
+ */
+export function automateRequest(config: unknown, before: readonly string[], now: readonly string[]): CaddyRequest | undefined {
+  const listed = at(config, AUTOMATE_PATH);
+  const names = Array.isArray(listed) ? listed.filter((n): n is string => typeof n === 'string') : [];
+  const ours = new Set([...before, ...now]);
+  const wanted = [...names.filter((n) => !ours.has(n)), ...now];
+  if (canonicalJson(wanted) === canonicalJson(names) && (Array.isArray(listed) || wanted.length === 0)) return undefined;
+  return Array.isArray(listed) ? { method: 'PATCH', path: configPath(AUTOMATE_PATH), body: wanted, label: 'certificates loaded at start' } : create(config, AUTOMATE_PATH, wanted, 'certificates loaded at start');
+}
+
+/**
+ * Adds `value` (as a one-element list, unless `asList` is false) at `path` inside the body of `req`, a request creating the
  * key it names (`POST /config/` or `PUT /config/<key>`), when `path` lies under that key.
  */
-function nestInto(req: CaddyRequest, path: Path, value: unknown): boolean {
+function nestInto(req: CaddyRequest, path: Path, value: unknown, asList = true): boolean {
   const at = req.path === '/config/' ? [] : req.path.slice('/config/'.length).split('/').map(decodeURIComponent);
   if (at.length >= path.length || at.some((k, i) => String(path[i]) !== k)) return false;
   let node = req.body as Record<string, unknown>;
@@ -274,7 +292,7 @@ function nestInto(req: CaddyRequest, path: Path, value: unknown): boolean {
     if (!isObject(node[k as string])) node[k as string] = {};
     node = node[k as string] as Record<string, unknown>;
   }
-  node[path[path.length - 1] as string] = [value];
+  node[path[path.length - 1] as string] = asList ? [value] : value;
   return true;
 }
 

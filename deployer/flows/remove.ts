@@ -1,7 +1,7 @@
 import { isXamalError, XamalError, type Command } from '../../core/index.ts';
 import { planAccessLog } from '../commands/access-log.ts';
 import { applyCaddyRequests } from '../commands/caddy-draft.ts';
-import { appSite, caddyFactsCommand, findById, parseCaddyFacts, routeId, serverFor, tlsPolicyId } from '../commands/caddy.ts';
+import { appSite, automateRequest, caddyFactsCommand, findById, parseCaddyFacts, routeHosts, routeId, serverFor, tlsPolicyId } from '../commands/caddy.ts';
 import { disownStateDirCommand } from '../commands/app-user.ts';
 import { asRoot } from '../commands/files.ts';
 import { rolesOnHost, SLOTS } from '../commands/layout.ts';
@@ -105,6 +105,13 @@ async function removeCaddySite(ctx: RemoteContext, s: HostSession, out: HostRemo
       }
       // A dry run (no config read): what a removal sends.
       if (!known) return { requests, changes };
+      // Its names in the list Caddy loads certificates for as a config starts (those of its route, and of its config).
+      const names = [...new Set([...routeHosts(findById(current, routeId(app))?.value), ...ctx.config.caddy.hosts])];
+      const automate = automateRequest(applyCaddyRequests(current, requests), names, []);
+      if (automate) {
+        requests.push(automate);
+        changes.push(`caddy no longer loads certificates for ${names.join(', ')}`);
+      }
       // Its access log (rollout.max_5xx_percent), when setup gave it one: host names, file, default-log exclusion.
       const log = planAccessLog(applyCaddyRequests(current, requests), { app, hosts: [], server: server.name, port: server.listen[0]!.replace(/^.*:/, ''), on: false });
       return { requests: [...requests, ...log.requests], changes: [...changes, ...log.changes] };

@@ -3,6 +3,7 @@ import { validateDeployConfig } from '../../../../deployer/config/load.ts';
 import { displayCommand } from '../../../../core/index.ts';
 import {
   appRoute,
+  automateRequest,
   appSite,
   caddyAdminCommand,
   caddyBootConfig,
@@ -10,6 +11,7 @@ import {
   liveRequest,
   maintenanceRequest,
   parseCaddyAdminOutput,
+  routeHosts,
   parseCaddyFacts,
   planCaddy,
   type AppSite,
@@ -49,7 +51,7 @@ describe('Caddy route for an app', () => {
           admin: { listen: 'unix//run/caddy/admin.sock' },
           apps: {
             http: { servers: { xamal: { listen: [':443'], routes: [appRoute(site)] } } },
-            tls: { automation: { policies: [{ '@id': 'xamal-shop-tls', subjects: ['shop.example.com'], issuers: [{ module: 'internal' }] }] } },
+            tls: { automation: { policies: [{ '@id': 'xamal-shop-tls', subjects: ['shop.example.com'], issuers: [{ module: 'internal' }] }] }, certificates: { automate: ['shop.example.com'] } },
           },
         },
       },
@@ -61,21 +63,29 @@ describe('Caddy route for an app', () => {
     expect(plan.requests.map((r) => [r.method, r.path])).toEqual([['PUT', '/config/apps']]);
     expect(plan.requests[0]!.body).toEqual({
       http: { servers: { xamal: { listen: [':443'], routes: [appRoute(site)] } } },
-      tls: { automation: { policies: [{ '@id': 'xamal-shop-tls', subjects: ['shop.example.com'], issuers: [{ module: 'internal' }] }] } },
+      tls: { automation: { policies: [{ '@id': 'xamal-shop-tls', subjects: ['shop.example.com'], issuers: [{ module: 'internal' }] }] }, certificates: { automate: ['shop.example.com'] } },
     });
   });
 
   it('creates only what is missing below existing config (PUT at the first missing key)', () => {
     const plan = planCaddy({ admin: { listen: 'localhost:2019' }, apps: { pki: {} } }, { ...site, ssl: true });
-    expect(plan.requests.map((r) => [r.method, r.path])).toEqual([['PUT', '/config/apps/http']]);
+    expect(plan.requests.map((r) => [r.method, r.path])).toEqual([
+      ['PUT', '/config/apps/http'],
+      ['PUT', '/config/apps/tls'],
+    ]);
     expect(plan.requests[0]!.body).toEqual({ servers: { xamal: { listen: [':443'], routes: [appRoute({ ...site, ssl: true })] } } });
+    expect(plan.requests[1]!.body).toEqual({ certificates: { automate: ['shop.example.com'] } });
   });
 
   it("adds its route in front of other apps' routes, changes nothing when equal, PATCHes by @id when different", () => {
-    const withOther = { apps: { http: { servers: { xamal: { listen: [':443'], routes: [appRoute(other)] } } } } };
+    const withOther = { apps: { http: { servers: { xamal: { listen: [':443'], routes: [appRoute(other)] } } }, tls: { certificates: { automate: ['blog.example.com'] } } } };
     const add = planCaddy(withOther, { ...site, ssl: true });
-    expect(add.requests).toEqual([{ method: 'PUT', path: '/config/apps/http/servers/xamal/routes/0', body: appRoute({ ...site, ssl: true }), label: 'add app route' }]);
-    const both = { apps: { http: { servers: { xamal: { listen: [':443'], routes: [appRoute({ ...site, ssl: true }), appRoute(other)] } } } } };
+    expect(add.requests).toEqual([
+      { method: 'PUT', path: '/config/apps/http/servers/xamal/routes/0', body: appRoute({ ...site, ssl: true }), label: 'add app route' },
+      // Its names beside the other app's in the list Caddy loads certificates for as a config starts.
+      { method: 'PATCH', path: '/config/apps/tls/certificates/automate', body: ['blog.example.com', 'shop.example.com'], label: 'certificates loaded at start' },
+    ]);
+    const both = { apps: { http: { servers: { xamal: { listen: [':443'], routes: [appRoute({ ...site, ssl: true }), appRoute(other)] } } }, tls: { certificates: { automate: ['blog.example.com', 'shop.example.com'] } } } };
     expect(planCaddy(both, { ...site, ssl: true })).toEqual({ requests: [], changes: [], warnings: [] });
     const changed = planCaddy(both, { ...site, ssl: true, healthPath: '/healthz' });
     expect(changed.requests.map((r) => [r.method, r.path])).toEqual([['PATCH', '/id/xamal-shop']]);
@@ -85,7 +95,7 @@ describe('Caddy route for an app', () => {
     const m = maintenanceRequest('shop');
     expect(m).toMatchObject({ method: 'PATCH', path: '/id/xamal-shop/handle' });
     expect((m.body as { status_code: number; handler: string }[])[0]).toMatchObject({ handler: 'static_response', status_code: 503 });
-    const inMaintenance = { apps: { http: { servers: { xamal: { listen: [':443'], routes: [appRoute({ ...site, ssl: true }, m.body as unknown[])] } } } } };
+    const inMaintenance = { apps: { http: { servers: { xamal: { listen: [':443'], routes: [appRoute({ ...site, ssl: true }, m.body as unknown[])] } } }, tls: { certificates: { automate: ['shop.example.com'] } } } };
     const plan = planCaddy(inMaintenance, { ...site, ssl: true });
     expect(plan.requests).toEqual([]);
     expect(plan.warnings).toEqual([expect.stringMatching(/maintenance/)]);
@@ -107,6 +117,19 @@ describe('Caddy route for an app', () => {
       ['PUT', '/config/apps/http/servers/xamal_http'],
       ['DELETE', '/id/xamal-shop-tls'],
     ]);
+  });
+
+  it("keeps Caddy's list of names to load certificates for at start to this app's current names, other apps' untouched", () => {
+    const config = { apps: { tls: { certificates: { automate: ['blog.example.com', 'old.example.com'] } } } };
+    // Its host names changed from old to shop: the old one goes, the new one comes, blog stays first.
+    expect(automateRequest(config, ['old.example.com'], ['shop.example.com'])).toEqual({ method: 'PATCH', path: '/config/apps/tls/certificates/automate', body: ['blog.example.com', 'shop.example.com'], label: 'certificates loaded at start' });
+    // Removed (or no longer served over HTTPS): only its names leave.
+    expect(automateRequest(config, ['old.example.com'], [])!.body).toEqual(['blog.example.com']);
+    // Nothing to change, nothing asked.
+    expect(automateRequest(config, ['old.example.com'], ['old.example.com'])).toBeUndefined();
+    expect(automateRequest({ apps: {} }, [], [])).toBeUndefined();
+    expect(routeHosts(appRoute(site))).toEqual(['shop.example.com']);
+    expect(routeHosts({ handle: [] })).toEqual([]);
   });
 
   it("refuses to create its server on a port another (not xamal's) server listens on", () => {

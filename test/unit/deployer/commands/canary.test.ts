@@ -146,7 +146,7 @@ describe('the split route', () => {
     expect(canaryRouteState(appRoute(site, (canaryBootRequest(site, 'blue').body as unknown[])), 'shop')).toBe('booting');
     expect(canaryRouteState(appRoute(site, (canaryHandoverRequest(site, 'blue').body as unknown[])), 'shop')).toBe('ending');
     expect(canaryRouteState(appRoute(site), 'shop')).toBe('other');
-    const current = { apps: { http: { servers: { xamal: { listen: [':443'], routes: [appRoute(site, [h])] } } }, tls: { automation: { policies: [{ '@id': 'xamal-shop-tls', subjects: ['shop.example.com'], issuers: [{ module: 'internal' }] }] } } } };
+    const current = { apps: { http: { servers: { xamal: { listen: [':443'], routes: [appRoute(site, [h])] } } }, tls: { automation: { policies: [{ '@id': 'xamal-shop-tls', subjects: ['shop.example.com'], issuers: [{ module: 'internal' }] }] }, certificates: { automate: ['shop.example.com'] } } } };
     const plan = planCaddy(current, site);
     expect(plan.requests).toEqual([]);
     expect(plan.warnings.join()).toContain('runs a canary');

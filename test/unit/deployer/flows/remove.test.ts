@@ -40,7 +40,10 @@ function caddyConfig(route: boolean, policy: boolean) {
     admin: { listen: 'unix//run/caddy/admin.sock' },
     apps: {
       http: { servers: { xamal: { listen: [':443'], routes: [...(route ? [{ '@id': 'xamal-shop', match: [{ host: ['shop.example.com'] }], handle: [] }] : []), other] } } },
-      tls: { automation: { policies: [...(policy ? [{ '@id': 'xamal-shop-tls', subjects: ['shop.example.com'], issuers: [{ module: 'internal' }] }] : []), { '@id': 'xamal-blog-tls', subjects: ['blog.example.com'] }] } },
+      tls: {
+        automation: { policies: [...(policy ? [{ '@id': 'xamal-shop-tls', subjects: ['shop.example.com'], issuers: [{ module: 'internal' }] }] : []), { '@id': 'xamal-blog-tls', subjects: ['blog.example.com'] }] },
+        certificates: { automate: [...(route ? ['shop.example.com'] : []), 'blog.example.com'] },
+      },
     },
   };
 }
@@ -62,7 +65,7 @@ describe('app remove', () => {
       admin: { listen: 'unix//run/caddy/admin.sock' },
       apps: {
         http: { servers: { xamal: { listen: [':443'], routes: [{ '@id': 'xamal-blog', match: [{ host: ['blog.example.com'] }], handle: [] }] } } },
-        tls: { automation: { policies: [{ '@id': 'xamal-blog-tls', subjects: ['blog.example.com'] }] } },
+        tls: { automation: { policies: [{ '@id': 'xamal-blog-tls', subjects: ['blog.example.com'] }] }, certificates: { automate: ['blog.example.com'] } },
       },
     });
     expect(post.ifMatch).toBe(caddyEtag('/config/', `${JSON.stringify(caddyConfig(true, true))}\n`));
@@ -81,6 +84,7 @@ describe('app remove', () => {
     expect(out!.ok && out!.value.removed).toEqual([
       'caddy route xamal-shop removed',
       'caddy TLS policy xamal-shop-tls removed',
+      'caddy no longer loads certificates for shop.example.com',
       'stopped xamal-shop-web@blue.service',
       'removed /etc/systemd/system/xamal-shop-web@.service',
       'removed /opt/xamal/shop/releases',
