@@ -40,6 +40,13 @@ export interface LoadOptions {
    * connection, or of a request that got an answer, is a failure as always. Default off.
    */
   retryReusedReset?: boolean;
+  /**
+   * As retryReusedReset, for a GET on a new connection reset before any byte of an answer: what a
+   * Caddy 2.6.2 reload does to a few connections it is handing over (FACTS.md#caddy; measured with
+   * bench/caddy-reloads.ts). For tests of operations that change Caddy's config; counted (`retried`,
+   * `retriedAfter` says which), never hidden. Default off.
+   */
+  retryFreshReset?: boolean;
 }
 
 export type ClientMode = 'keep-alive' | 'close';
@@ -57,7 +64,7 @@ export interface RequestRecord {
   errorMessage?: string;
   reused: boolean;
   version?: string;
-  /** With `retryReusedReset`: the error of the first attempt, on its reused connection, before this one. */
+  /** With `retryReusedReset` or `retryFreshReset`: the first attempt's error (`ECONNRESET`, or `ECONNRESET (new connection)`), before this one. */
   retriedAfter?: string;
 }
 
@@ -152,8 +159,10 @@ export function startLoad(opts: LoadOptions): LoadRun {
 
   const one = async (client: number, mode: ClientMode, agent: HttpAgent | false): Promise<void> => {
     const first = await attempt(client, mode, agent);
-    const again = opts.retryReusedReset && first.reused && !first.answered && first.error === 'ECONNRESET';
-    const { answered: _a, ...rec } = again ? { ...(await attempt(client, mode, agent)), start: first.start, retriedAfter: first.error } : first;
+    const unanswered = !first.answered && first.error === 'ECONNRESET';
+    const again = unanswered && (first.reused ? opts.retryReusedReset : opts.retryFreshReset);
+    const after = first.reused ? 'ECONNRESET' : 'ECONNRESET (new connection)';
+    const { answered: _a, ...rec } = again ? { ...(await attempt(client, mode, agent)), start: first.start, retriedAfter: after } : first;
     records.push(rec);
   };
 
@@ -211,7 +220,7 @@ export interface LoadReport {
   non2xx: Record<string, number>;
   errors: Record<string, number>;
   byMode: Record<ClientMode, { total: number; failed: number; reusedSockets: number }>;
-  /** Requests sent again after their reused connection was reset before any answer (`retryReusedReset`). */
+  /** Requests sent again after their connection was reset before any answer (`retryReusedReset`, `retryFreshReset`). */
   retried: number;
   versions: Record<string, number>;
   latencyMs: { p50: number; p99: number; max: number };

@@ -88,6 +88,34 @@ describe('load bounds', () => {
     }
   });
 
+  it('with retryFreshReset, a GET whose new connection the server reset before answering is sent once more and counted as such; without, it is a failure', async () => {
+    const { createServer } = await import('node:http');
+    // The second request the server sees is reset unanswered (as a connection Caddy hands over at a reload).
+    let seen = 0;
+    const server = createServer((q, res) => {
+      if (++seen === 2) return void q.socket.destroy();
+      res.end('{"revision":"r1"}');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const run = async (retryFreshReset: boolean) => {
+      seen = 0;
+      const load = startLoad({ target: { url: `http://127.0.0.1:${port}/` }, keepAliveClients: 0, closeClients: 1, maxRequests: 4, maxDurationMs: 10_000, retryReusedReset: true, retryFreshReset });
+      await load.ended;
+      return (await load.stop()).records;
+    };
+    try {
+      const plain = loadReport(await run(false));
+      expect(plain.failed).toBe(1);
+      expect(plain.errors).toEqual({ ECONNRESET: 1 });
+      const records = await run(true);
+      expect(loadReport(records)).toMatchObject({ failed: 0, retried: 1 });
+      expect(records.filter((x) => x.retriedAfter)).toEqual([expect.objectContaining({ retriedAfter: 'ECONNRESET (new connection)', status: 200, reused: false })]);
+    } finally {
+      server.close();
+    }
+  });
+
   it('paced, each client starts a request at most every intervalMs', async () => {
     const { createServer } = await import('node:http');
     const server = createServer((_q, res) => res.end('{"revision":"r1"}'));
