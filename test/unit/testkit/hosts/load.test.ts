@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadReport, parseWrk, startLoad, wrkCommand, type RequestRecord } from '../../../../testkit/hosts/load.ts';
+import { loadReport, parseWrk, startLoad, wrkCommand, type LoadOptions, type RequestRecord } from '../../../../testkit/hosts/load.ts';
 
 const rec = (start: number, end: number, patch: Partial<RequestRecord> = {}): RequestRecord => ({ client: 0, mode: 'keep-alive', start, end, reused: false, status: 200, version: 'v1', ...patch });
 
@@ -57,21 +57,33 @@ describe('load bounds', () => {
     expect(report.byMode.close.reusedSockets).toBe(0);
   });
 
-  it('with retryReusedReset, a GET whose kept-alive connection the server reset before answering is sent once more on a new connection and counted; without, it is a failure', async () => {
+  /**
+   * A loopback HTTP server that resets unanswered the requests `reset` picks (by the count on their
+   * connection and overall), and a bounded load against it with the given options; resolves with its records.
+   */
+  async function resettingServer(reset: (onConnection: number, overall: number) => boolean) {
     const { createServer } = await import('node:http');
-    // The third request on a connection is reset unanswered (as a server closing idle connections at a reload).
+    let overall = 0;
     const server = createServer((q, res) => {
-      const n = ((q.socket as { served?: number }).served = ((q.socket as { served?: number }).served ?? 0) + 1);
-      if (n === 3) return void q.socket.destroy();
+      const onConnection = ((q.socket as { served?: number }).served = ((q.socket as { served?: number }).served ?? 0) + 1);
+      if (reset(onConnection, ++overall)) return void q.socket.destroy();
       res.end('{"revision":"r1"}');
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as { port: number }).port;
-    const run = async (retryReusedReset: boolean) => {
-      const load = startLoad({ target: { url: `http://127.0.0.1:${port}/` }, keepAliveClients: 1, closeClients: 0, maxRequests: 5, maxDurationMs: 10_000, retryReusedReset });
+    const run = async (opts: Pick<LoadOptions, 'keepAliveClients' | 'closeClients' | 'maxRequests' | 'retryReusedReset' | 'retryFreshReset'>) => {
+      overall = 0;
+      const load = startLoad({ target: { url: `http://127.0.0.1:${port}/` }, maxDurationMs: 10_000, ...opts });
       await load.ended;
       return (await load.stop()).records;
     };
+    return { run, close: () => server.close() };
+  }
+
+  it('with retryReusedReset, a GET whose kept-alive connection the server reset before answering is sent once more on a new connection and counted; without, it is a failure', async () => {
+    // The third request on a connection is reset unanswered (as a server closing idle connections at a reload).
+    const server = await resettingServer((onConnection) => onConnection === 3);
+    const run = (retryReusedReset: boolean) => server.run({ keepAliveClients: 1, closeClients: 0, maxRequests: 5, retryReusedReset });
     try {
       const plain = loadReport(await run(false));
       expect(plain.failed).toBe(1);
@@ -89,21 +101,9 @@ describe('load bounds', () => {
   });
 
   it('with retryFreshReset, a GET whose new connection the server reset before answering is sent once more and counted as such; without, it is a failure', async () => {
-    const { createServer } = await import('node:http');
     // The second request the server sees is reset unanswered (as a connection Caddy hands over at a reload).
-    let seen = 0;
-    const server = createServer((q, res) => {
-      if (++seen === 2) return void q.socket.destroy();
-      res.end('{"revision":"r1"}');
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as { port: number }).port;
-    const run = async (retryFreshReset: boolean) => {
-      seen = 0;
-      const load = startLoad({ target: { url: `http://127.0.0.1:${port}/` }, keepAliveClients: 0, closeClients: 1, maxRequests: 4, maxDurationMs: 10_000, retryReusedReset: true, retryFreshReset });
-      await load.ended;
-      return (await load.stop()).records;
-    };
+    const server = await resettingServer((_onConnection, overall) => overall === 2);
+    const run = (retryFreshReset: boolean) => server.run({ keepAliveClients: 0, closeClients: 1, maxRequests: 4, retryReusedReset: true, retryFreshReset });
     try {
       const plain = loadReport(await run(false));
       expect(plain.failed).toBe(1);
