@@ -42,7 +42,7 @@ describe('a Docker engine that accepts calls and never answers', () => {
     for (const [what, call] of calls) {
       const t0 = Date.now();
       await expect(call()).rejects.toMatchObject({ code: 'unavailable', message: expect.stringMatching(new RegExp(`^docker engine at .*docker\\.sock did not answer ${what}.* within 300 ms \\(XAMAL_DOCKER_CALL_TIMEOUT_MS\\)$`)) });
-      expect(Date.now() - t0).toBeLessThan(5_000);
+      expect(Date.now() - t0).toBeLessThan(15_000);
     }
     expect(await engine.ping()).toBe(false);
     // Every call reached the engine: the deadline, not a refused connection, ended it.
