@@ -8,7 +8,11 @@ import { onSessions, type HostOutcome } from './parallel.ts';
 
 /** Caddy through its admin API: one request at a time, any non-2xx answer is an error with its body. */
 export async function caddyCall(session: HostSession, req: CaddyRequest): Promise<CaddyResponse> {
-  const r = await session.caddy(req);
+  return succeeded(session, req, await session.caddy(req));
+}
+
+/** `r` if Caddy answered `req` with a 2xx, else an error naming the request, the status and the body. */
+function succeeded(session: HostSession, req: CaddyRequest, r: CaddyResponse): CaddyResponse {
   if (r.status < 200 || r.status >= 300) {
     throw new XamalError('external', `${session.host}: Caddy admin ${req.method} ${req.path}${req.label ? ` (${req.label})` : ''} answered ${r.status}: ${r.body.trim().slice(0, 500)}`);
   }
@@ -43,9 +47,7 @@ export async function changeCaddyConfig<P extends { requests: CaddyRequest[] }>(
     const r = await session.caddy({ ...one, ifMatch: caddyEtag('/config/', read.body) });
     if (r.status === 412 && attempt < CHANGE_ATTEMPTS) continue;
     if (r.status === 412) throw new XamalError('conflict', `${session.host}: Caddy's config changed under each of ${CHANGE_ATTEMPTS} attempts to ${one.label ?? 'change it'}; another client keeps changing it — try again`);
-    if (r.status < 200 || r.status >= 300) {
-      throw new XamalError('external', `${session.host}: Caddy admin ${one.method} ${one.path}${one.label ? ` (${one.label})` : ''} answered ${r.status}: ${r.body.trim().slice(0, 500)}`);
-    }
+    succeeded(session, one, r);
     return planned;
   }
 }
